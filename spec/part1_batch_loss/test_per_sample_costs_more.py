@@ -1,0 +1,68 @@
+"""per-sample.costs-more
+
+Seed: 「这种方法通常不推荐,因为它会导致多次反向传播,从而增加计算开销」
+
+What is true: backpropagating each sample's loss separately runs N backward passes where the batch
+route runs one. Counted, not timed: each parameter's gradient is accumulated N times instead of once, and
+every per-sample pass walks the whole shared graph, so the autograd nodes executed grow N-fold while the
+batch backward's node count does not depend on N. (Wall-clock ratios of loop / batch / vmap are measured by
+the benchmarks, never asserted in a test.)
+"""
+
+import pytest
+import torch
+
+from support.data import classification
+from support.gradients import executed_nodes
+from support.models import mlp
+
+pytestmark = pytest.mark.claim("per-sample.costs-more")
+
+
+def _model_and_losses(n, device):
+    x, y = classification(n, 4, 3, seed=31, device=device)
+    model = mlp(4, 8, 3, depth=3, seed=31, device=device)
+    return model, torch.nn.functional.cross_entropy(model(x), y, reduction="none")
+
+
+def _accumulations(model):
+    """Count how often each parameter's .grad is accumulated (one per backward pass that reaches it)."""
+    counts = {name: 0 for name, _ in model.named_parameters()}
+    for name, p in model.named_parameters():
+        p.register_post_accumulate_grad_hook(lambda _p, name=name: counts.__setitem__(name, counts[name] + 1))
+    return counts
+
+
+@pytest.mark.parametrize("n", [4, 16])
+def test_per_sample_route_accumulates_each_gradient_n_times(n, device, figures):
+    model, losses = _model_and_losses(n, device)
+    counts = _accumulations(model)
+    for i in range(n):
+        losses[i].backward(retain_graph=i < n - 1)
+    assert set(counts.values()) == {n}
+
+    model, losses = _model_and_losses(n, device)
+    counts = _accumulations(model)
+    losses.mean().backward()
+    assert set(counts.values()) == {1}
+    figures.record(f"backward passes, per-sample / batch (N={n})", n, "1")
+
+
+def test_executed_autograd_nodes_grow_n_fold(device, figures):
+    batch_nodes = {}
+    for n in (4, 16):
+        _, losses = _model_and_losses(n, device)
+        batch_nodes[n] = executed_nodes(losses.mean())
+    # the batch graph is the same whatever the batch size
+    assert batch_nodes[4] == batch_nodes[16]
+
+    n = 16
+    _, losses = _model_and_losses(n, device)
+    per_sample = [executed_nodes(losses[i], retain_graph=i < n - 1) for i in range(n)]
+    # every single-sample pass walks the whole model graph (plus the indexing node)...
+    assert min(per_sample) >= batch_nodes[n]
+    # ...so the total is at least N times the batch backward's
+    assert sum(per_sample) >= n * batch_nodes[n]
+    figures.record("autograd nodes executed, batch backward", batch_nodes[n], "nodes")
+    figures.record(f"autograd nodes executed, {n} per-sample backwards", sum(per_sample), "nodes")
+    figures.record("ratio per-sample / batch", sum(per_sample) / batch_nodes[n], "1")

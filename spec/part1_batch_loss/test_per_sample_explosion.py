@@ -1,0 +1,73 @@
+"""per-sample.explosion
+
+Seed: 「并可能引发梯度爆炸等问题。」 (per-sample backward "may cause gradient explosion and other problems")
+
+What is true (refuted as stated): the call pattern cannot make gradients explode. Per-sample backwards
+accumulate exactly the numbers the batch's sum backward produces, so the gradient is the same whichever
+way it is computed. Two real hazards stand behind the worry:
+(a) forgetting to divide the accumulated gradient by N makes the SGD step N times the mean step;
+(b) stepping after every sample makes noisier steps, whose size is bounded by the largest per-sample
+    gradient: ||mean_i g_i|| <= mean_i ||g_i|| <= max_i ||g_i|| (triangle inequality). Noise, not
+    amplification (see explosion.single-sample).
+"""
+
+import pytest
+import torch
+
+from support.data import classification
+from support.gradients import flat_grad, per_sample_grads_loop
+from support.models import mlp
+from support.tolerances import accumulation, assert_close
+
+pytestmark = pytest.mark.claim("per-sample.explosion")
+N, LR = 32, 0.1
+
+
+def _setup(device):
+    x, y = classification(N, 5, 3, seed=41, device=device)
+    return mlp(5, 16, 3, depth=3, seed=41, device=device), x, y
+
+
+def _sum_loss(out, y):
+    return torch.nn.functional.cross_entropy(out, y, reduction="sum")
+
+
+def test_accumulated_per_sample_gradient_is_the_batch_gradient(device, figures):
+    model, x, y = _setup(device)
+    _sum_loss(model(x), y).backward()
+    batch = flat_grad(model).clone()
+    model.zero_grad(set_to_none=True)
+    losses = torch.nn.functional.cross_entropy(model(x), y, reduction="none")
+    for i in range(N):
+        losses[i].backward(retain_graph=i < N - 1)
+    accumulated = flat_grad(model)
+    assert_close(accumulated, batch, tol=accumulation(batch.dtype, N))
+    figures.record("||accumulated per-sample grad|| / ||batch sum grad||", accumulated.norm() / batch.norm(), "1")
+
+
+def test_forgetting_to_divide_by_n_is_what_multiplies_the_step(device, figures):
+    model, x, y = _setup(device)
+    losses = torch.nn.functional.cross_entropy(model(x), y, reduction="none")
+    for i in range(N):
+        losses[i].backward(retain_graph=i < N - 1)
+    undivided_step = LR * flat_grad(model)
+    model.zero_grad(set_to_none=True)
+    torch.nn.functional.cross_entropy(model(x), y).backward()
+    mean_step = LR * flat_grad(model)
+    assert_close(undivided_step, N * mean_step, tol=accumulation(mean_step.dtype, N))
+    figures.record("undivided step / mean step", undivided_step.norm() / mean_step.norm(), "1")
+
+
+def test_per_sample_steps_are_bounded_by_the_largest_per_sample_gradient(device, figures):
+    model, x, y = _setup(device)
+    per_sample = per_sample_grads_loop(model, _sum_loss, x, y)
+    g = torch.cat([t.reshape(N, -1) for t in per_sample.values()], dim=1)  # (N, P): one row per sample
+    norms = g.norm(dim=1)
+    mean_norm = g.mean(dim=0).norm()
+    assert mean_norm <= norms.mean() <= norms.max()
+    # averaging damps: the batch-mean gradient is strictly shorter than a typical single-sample one here,
+    # because the per-sample gradients do not all point the same way
+    assert mean_norm < norms.mean()
+    figures.record("||mean of per-sample grads||", mean_norm, "gradient norm")
+    figures.record("mean of ||per-sample grad||", norms.mean(), "gradient norm")
+    figures.record("max of ||per-sample grad||", norms.max(), "gradient norm")

@@ -1,0 +1,73 @@
+"""reduction.mean-is-sum-over-n
+
+Seed: 「`mean`: 计算平均损失」「`sum`: 计算总损失,适用于需要对所有样本的损失进行累加的情况。」
+
+What is true (qualified): for unweighted losses, the 'mean' loss equals the 'sum' loss divided by N, and so
+does every parameter's gradient, where N is the number of loss terms averaged: the batch size for class
+losses, batch size x elements per sample for elementwise losses (MSE, L1, ...). N is therefore not always
+the batch size; class weights and ignore_index change it again (mean.denominator.*).
+"""
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from support import hypothesis_helpers as hh
+from support.losses import LOSS_CASES, loss_case, reduce_reference
+from support.models import head_for
+from support.tolerances import EXACT_DTYPE, accumulation, assert_close
+
+pytestmark = pytest.mark.claim("reduction.mean-is-sum-over-n")
+IN_FEATURES = 3
+
+
+@given(data=st.data(), case=hh.loss_cases(), n=hh.batch_sizes(1, 12), dtype=hh.dtypes(), seed=hh.seeds())
+def test_mean_loss_is_sum_over_number_of_terms(data, case, n, dtype, seed):
+    shape = data.draw(hh.feature_shapes(case), label="feature_shape")
+    x, y = case.sample_batch(n, shape, seed=seed, dtype=dtype)
+    n_terms = n * case.terms_per_sample(x)
+    mean, total = case.make("mean")(x, y), case.make("sum")(x, y)
+    # both are reductions of the same terms, possibly added in different orders
+    assert_close(mean, total / n_terms, tol=accumulation(dtype, n_terms))
+    # and it is the average of the documented terms, computed independently in float64
+    y64 = y if case.kind == "class" else y.double()
+    reference = reduce_reference(case.reference_terms(x.double(), y64), "mean")
+    assert_close(mean.double(), reference, tol=accumulation(dtype, n_terms))
+
+
+@given(data=st.data(), case=hh.loss_cases(), n=hh.batch_sizes(1, 12), seed=hh.seeds())
+def test_mean_gradient_is_sum_gradient_over_number_of_terms(data, case, n, seed):
+    shape = data.draw(hh.feature_shapes(case), label="feature_shape")
+    model = head_for(IN_FEATURES, shape, seed=seed % 1000, dtype=EXACT_DTYPE)
+    inputs = torch.randn(n, IN_FEATURES, dtype=EXACT_DTYPE, generator=torch.Generator().manual_seed(seed))
+    _, y = case.sample_batch(n, shape, seed=seed, dtype=EXACT_DTYPE)
+    params = list(model.parameters())
+
+    def grads(reduction):
+        prediction = case.to_loss_input(model(inputs))
+        return torch.autograd.grad(case.make(reduction)(prediction, y), params), prediction
+
+    mean_grads, prediction = grads("mean")
+    sum_grads, _ = grads("sum")
+    n_terms = n * case.terms_per_sample(prediction)
+    for g_mean, g_sum in zip(mean_grads, sum_grads):
+        assert_close(g_mean, g_sum / n_terms)
+
+
+@pytest.mark.parametrize("name", ["MSELoss", "L1Loss", "BCEWithLogitsLoss"])
+def test_elementwise_mean_divides_by_elements_not_batch_size(name, device):
+    case = loss_case(name)
+    n, d = 4, 3
+    x, y = case.sample_batch(n, (d,), seed=5, device=device)
+    mean, total = case.make("mean")(x, y), case.make("sum")(x, y)
+    assert_close(mean * (n * d), total)
+    # dividing by the batch size alone would overstate the mean d-fold
+    assert not torch.allclose(mean * n, total)
+
+
+@pytest.mark.parametrize("case", LOSS_CASES, ids=lambda c: c.name)
+def test_identity_holds_on_device(case, device):
+    x, y = case.sample_batch(7, (4,), seed=6, device=device)
+    n_terms = 7 * case.terms_per_sample(x)
+    assert_close(case.make("mean")(x, y), case.make("sum")(x, y) / n_terms, tol=accumulation(x.dtype, n_terms))

@@ -1,0 +1,63 @@
+"""reduction.none-is-per-sample
+
+Seed: 「`none`: 返回每个样本的损失, 允许用户自行处理。」
+
+What is true (qualified): reduction='none' returns the unreduced loss terms. For class losses
+(CrossEntropy, NLL) that is one loss per sample, shape (N,). For elementwise losses (MSE, L1, SmoothL1,
+Huber, BCEWithLogits) it is one term per *element*, with the prediction's shape (N, *D): a sample's loss
+is then the sum (or mean) of its row. Every entry equals the loss of that sample computed alone, and the
+documented formula of the loss.
+"""
+
+import math
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from support import hypothesis_helpers as hh
+from support.losses import LOSS_CASES
+from support.tolerances import assert_close
+
+pytestmark = pytest.mark.claim("reduction.none-is-per-sample")
+
+
+@given(data=st.data(), case=hh.loss_cases(), n=hh.batch_sizes(1, 8), seed=hh.seeds())
+def test_none_entries_equal_each_sample_computed_alone(data, case, n, seed):
+    shape = data.draw(hh.feature_shapes(case), label="feature_shape")
+    x, y = case.sample_batch(n, shape, seed=seed)
+    terms = case.make("none")(x, y)
+    assert terms.shape == ((n,) if case.kind == "class" else (n, *shape))
+    for i in range(n):
+        alone = case.make("sum")(x[i : i + 1], y[i : i + 1])
+        # the sample's loss: its one term, or the sum of its row of element terms
+        assert_close(terms[i].sum(), alone)
+
+
+@given(data=st.data(), case=hh.loss_cases(), n=hh.batch_sizes(1, 8), seed=hh.seeds())
+def test_none_entries_follow_the_documented_formula(data, case, n, seed):
+    shape = data.draw(hh.feature_shapes(case), label="feature_shape")
+    x, y = case.sample_batch(n, shape, seed=seed)
+    assert_close(case.make("none")(x, y), case.reference_terms(x, y))
+
+
+@pytest.mark.parametrize("case", [c for c in LOSS_CASES if c.kind == "elementwise"], ids=lambda c: c.name)
+def test_elementwise_losses_return_one_term_per_element_not_per_sample(case, device):
+    n, d = 4, 3
+    x, y = case.sample_batch(n, (d,), seed=3, device=device)
+    terms = case.make("none")(x, y)
+    assert terms.numel() == n * d != n
+    # a per-sample loss is a reduction of the row; mean over its d elements matches reduction='mean' on it alone
+    row_means = terms.mean(dim=1)
+    for i in range(n):
+        assert_close(row_means[i], case.make("mean")(x[i : i + 1], y[i : i + 1]))
+    assert math.prod(terms.shape) == n * case.terms_per_sample(x)
+
+
+@pytest.mark.parametrize("case", [c for c in LOSS_CASES if c.kind == "class"], ids=lambda c: c.name)
+def test_class_losses_return_one_loss_per_sample(case, device):
+    x, y = case.sample_batch(6, (4,), seed=4, device=device)
+    terms = case.make("none")(x, y)
+    assert terms.shape == torch.Size([6])
+    assert (terms >= 0).all()

@@ -1,0 +1,96 @@
+"""sum.needs-batch-scaling
+
+Seed: 「如果选择了`sum`,则同样只需调用一次,但要确保在更新参数时考虑到batch大小。」
+
+What is true (qualified): the 'sum' gradient is N times the 'mean' gradient, so plain SGD on a sum loss
+takes an N-times larger step; SGD with lr/N on the sum follows exactly the trajectory of SGD with lr on the
+mean. Adam divides the gradient by its running RMS, so its step is unchanged by the factor N up to eps
+(Kingma & Ba 2015, sec. 2.1): "taking the batch size into account" matters for SGD-like rules, hardly
+for Adam.
+"""
+
+import pytest
+import torch
+
+from support.data import classification
+from support.gradients import flat_grad
+from support.models import mlp
+from support.tolerances import assert_close
+
+pytestmark = pytest.mark.claim("sum.needs-batch-scaling")
+N, LR, STEPS = 16, 0.05, 5
+
+
+def _setup(device):
+    x, y = classification(N, 4, 3, seed=11, device=device)
+    return x, y, (lambda: mlp(4, 8, 3, depth=2, activation="tanh", seed=11, device=device))
+
+
+def _train(make_model, x, y, reduction, optimizer, lr, steps=STEPS):
+    model = make_model()
+    opt = optimizer(model.parameters(), lr=lr)
+    loss_fn = torch.nn.CrossEntropyLoss(reduction=reduction)
+    for _ in range(steps):
+        opt.zero_grad()
+        loss_fn(model(x), y).backward()
+        opt.step()
+    return torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+
+
+def test_sum_gradient_is_batch_size_times_mean_gradient(device):
+    x, y, make_model = _setup(device)
+    grads = {}
+    for reduction in ("mean", "sum"):
+        model = make_model()
+        torch.nn.CrossEntropyLoss(reduction=reduction)(model(x), y).backward()
+        grads[reduction] = flat_grad(model)
+    assert_close(grads["sum"], N * grads["mean"])
+
+
+def test_sgd_on_sum_with_lr_over_n_equals_sgd_on_mean(device):
+    x, y, make_model = _setup(device)
+    on_mean = _train(make_model, x, y, "mean", torch.optim.SGD, LR)
+    on_sum_scaled = _train(make_model, x, y, "sum", torch.optim.SGD, LR / N)
+    assert_close(on_sum_scaled, on_mean)
+
+
+def test_sgd_on_sum_with_the_same_lr_steps_n_times_further(device):
+    x, y, make_model = _setup(device)
+    start = _train(make_model, x, y, "mean", torch.optim.SGD, LR, steps=0)
+    step_mean = _train(make_model, x, y, "mean", torch.optim.SGD, LR, steps=1) - start
+    step_sum = _train(make_model, x, y, "sum", torch.optim.SGD, LR, steps=1) - start
+    assert_close(step_sum, N * step_mean)
+
+
+def test_adam_first_step_is_invariant_to_the_factor_n_up_to_eps(device, figures):
+    # Adam's first step is -lr * m/(sqrt(v)+eps) = -lr * g/(|g| + eps) elementwise. With g -> N g it becomes
+    # -lr * g/(|g| + eps/N): the two differ by at most lr * eps / |g| per element.
+    x, y, make_model = _setup(device)
+    eps = 1e-8
+    start = _train(make_model, x, y, "mean", torch.optim.Adam, LR, steps=0)
+    model = make_model()
+    torch.nn.CrossEntropyLoss()(model(x), y).backward()
+    g = flat_grad(model).abs()
+    step_mean = _train(make_model, x, y, "mean", torch.optim.Adam, LR, steps=1) - start
+    step_sum = _train(make_model, x, y, "sum", torch.optim.Adam, LR, steps=1) - start
+    bound = LR * eps / g.clamp_min(1e-300) + 1e-15  # + rounding of the parameter update in float64
+    assert ((step_sum - step_mean).abs() <= bound).all()
+    figures.record("max |adam step(sum) - adam step(mean)|", (step_sum - step_mean).abs().max(), "parameter units")
+    figures.record("max |sgd step(sum) / sgd step(mean)|", N, "1")
+
+
+def test_adam_trajectories_on_sum_and_mean_stay_together_while_sgd_ones_do_not(device, figures):
+    x, y, make_model = _setup(device)
+    start = _train(make_model, x, y, "mean", torch.optim.Adam, LR, steps=0)
+    adam_mean = _train(make_model, x, y, "mean", torch.optim.Adam, LR)
+    adam_sum = _train(make_model, x, y, "sum", torch.optim.Adam, LR)
+    # per step the relative change of each step is ~eps/|g| (|g| ~ 1e-2 here, so ~1e-6); over 5 steps of a
+    # smooth problem the trajectories may drift apart by ~5e-6 of the distance travelled: allow 1e-4
+    drift = (adam_sum - adam_mean).norm() / (adam_mean - start).norm()
+    figures.record("Adam drift between sum and mean runs / distance travelled", drift, "1")
+    assert drift < 1e-4
+    sgd_mean = _train(make_model, x, y, "mean", torch.optim.SGD, LR)
+    sgd_sum = _train(make_model, x, y, "sum", torch.optim.SGD, LR)
+    ratio = (sgd_sum - start).norm() / (sgd_mean - start).norm()
+    figures.record("SGD distance travelled, sum / mean", ratio, "1")
+    assert ratio > N / 2

@@ -1,0 +1,148 @@
+"""Part 1 of the seed: computing a batch loss and backpropagating it."""
+
+from support.claims.model import Claim, Part, Verdict
+
+P = Part.BATCH_LOSS
+LOSS_DOCS = "PyTorch docs, torch.nn loss functions: `reduction` ('none' | 'mean' | 'sum', default 'mean')"
+AUTOGRAD_DOCS = "PyTorch docs, torch.Tensor.backward: gradients are accumulated in the leaves' .grad"
+
+CLAIMS = (
+    Claim(
+        id="reduction.options",
+        part=P,
+        quotes=(
+            "PyTorch中的大多数损失函数(如`CrossEntropyLoss`或`MSELoss`)都有一个`reduction`参数,"
+            "可以控制如何处理batch中的多个样本的损失。",
+            "`mean`: 计算平均损失 (默认选项) , 适用于大多数情况。",
+        ),
+        statement=(
+            "The built-in loss modules (MSE, L1, SmoothL1, Huber, CrossEntropy, NLL, BCEWithLogits, ...) take "
+            "reduction='mean' | 'sum' | 'none'; 'mean' is the default and any other value is rejected with an error."
+        ),
+        verdict=Verdict.CONFIRMED,
+        sources=(LOSS_DOCS,),
+    ),
+    Claim(
+        id="reduction.none-is-per-sample",
+        part=P,
+        quotes=("`none`: 返回每个样本的损失, 允许用户自行处理。",),
+        statement=(
+            "reduction='none' returns the unreduced losses: one per sample for class losses (CrossEntropy, NLL), "
+            "but one per *element* for elementwise losses (MSE, L1, SmoothL1, Huber, BCEWithLogits), whose output "
+            "has the input's shape. Each entry equals the loss computed on that sample (element) alone; a "
+            "per-sample loss of an elementwise loss is the reduction of its row."
+        ),
+        verdict=Verdict.QUALIFIED,
+        sources=(LOSS_DOCS,),
+    ),
+    Claim(
+        id="reduction.mean-is-sum-over-n",
+        part=P,
+        quotes=("`mean`: 计算平均损失", "`sum`: 计算总损失,适用于需要对所有样本的损失进行累加的情况。"),
+        statement=(
+            "For unweighted losses, mean = sum / N for the loss value and for every parameter's gradient, where N "
+            "is the number of loss terms averaged: the batch size for class losses, batch size x elements per "
+            "sample for elementwise losses. It is not always the batch size (see mean.denominator.*)."
+        ),
+        verdict=Verdict.QUALIFIED,
+        sources=(LOSS_DOCS,),
+    ),
+    Claim(
+        id="backward.fills-grad",
+        part=P,
+        quotes=("一旦计算出损失,就可以调用`loss.backward()`进行反向传播。这一步会计算梯度并将其存储在模型参数的`.grad`属性中。",),
+        statement=(
+            "loss.backward() computes d loss / d parameter for every leaf with requires_grad=True and adds it "
+            "to .grad (None before the first backward, the parameter's shape after). It accumulates rather than "
+            "overwrites, which is why training loops zero the gradients; frozen parameters keep .grad None."
+        ),
+        verdict=Verdict.CONFIRMED,
+        sources=(AUTOGRAD_DOCS,),
+    ),
+    Claim(
+        id="step.updates-parameters",
+        part=P,
+        quotes=("在反向传播后, 通常会调用优化器的`step()`方法来更新模型参数。",),
+        statement=(
+            "optimizer.step() changes each parameter exactly by its update rule applied to .grad; a parameter "
+            "whose .grad is None is skipped and left unchanged, and step() does not compute gradients itself."
+        ),
+        verdict=Verdict.CONFIRMED,
+        sources=("PyTorch docs, torch.optim.SGD (update rule) and Optimizer.step",),
+    ),
+    Claim(
+        id="backward.once-per-batch",
+        part=P,
+        quotes=("如果你选择了`mean`作为损失函数的处理方式,那么反向传播时只需调用一次`loss.backward()`即可。",),
+        statement=(
+            "One backward of the batch's mean (or sum) loss gives the gradient of the averaged (summed) loss over "
+            "the whole batch: it equals the average (sum) of the per-sample gradients computed separately."
+        ),
+        verdict=Verdict.CONFIRMED,
+        sources=(AUTOGRAD_DOCS, "Linearity of the gradient: grad(sum_i l_i) = sum_i grad(l_i)"),
+    ),
+    Claim(
+        id="sum.needs-batch-scaling",
+        part=P,
+        quotes=("如果选择了`sum`,则同样只需调用一次,但要确保在更新参数时考虑到batch大小。",),
+        statement=(
+            "The sum-loss gradient is N times the mean-loss gradient, so plain SGD on a sum loss takes N-times "
+            "larger steps; SGD with lr/N on the sum equals SGD with lr on the mean. Adam normalises the gradient "
+            "by its running RMS, so its step is (up to eps) unchanged by that factor: the batch size must be "
+            "taken into account for SGD-like rules, hardly at all for Adam."
+        ),
+        verdict=Verdict.QUALIFIED,
+        sources=("PyTorch docs, torch.optim.SGD and torch.optim.Adam", "Kingma & Ba 2015, Adam, sec. 2.1"),
+    ),
+    Claim(
+        id="per-sample.backward-accumulates",
+        part=P,
+        quotes=(
+            "可以设置损失函数为 `reduction='none'`,这样会返回每个样本的损失,然后你可以对每个损失单独调用 `.backward()`。",
+        ),
+        statement=(
+            "With reduction='none' each sample's loss can be backpropagated separately; the calls accumulate "
+            "into .grad and the result equals the sum-reduction gradient (divide by N for the mean). When the "
+            "losses share one forward graph that saved tensors, every backward but the last needs "
+            "retain_graph=True, or autograd raises a RuntimeError."
+        ),
+        verdict=Verdict.CONFIRMED,
+        sources=(AUTOGRAD_DOCS, "PyTorch docs, torch.autograd.backward: retain_graph"),
+    ),
+    Claim(
+        id="per-sample.costs-more",
+        part=P,
+        quotes=("这种方法通常不推荐,因为它会导致多次反向传播,从而增加计算开销",),
+        statement=(
+            "Per-sample backward runs N backward passes instead of one: the number of autograd nodes executed "
+            "grows N-fold for the same gradient. (Wall-clock ratios are measured by the benchmarks, not asserted.)"
+        ),
+        verdict=Verdict.CONFIRMED,
+        sources=("PyTorch tutorial, Per-sample-gradients (torch.func.vmap of grad vs. a loop)",),
+    ),
+    Claim(
+        id="per-sample.explosion",
+        part=P,
+        quotes=("并可能引发梯度爆炸等问题。",),
+        statement=(
+            "Backpropagating per sample cannot by itself make gradients explode: the accumulated per-sample "
+            "gradients are the same numbers as the batch's sum gradient. What does change is (a) forgetting to "
+            "divide by N multiplies the step by N, and (b) stepping after every sample makes noisier updates, "
+            "whose size is bounded by the largest per-sample gradient, not amplified."
+        ),
+        verdict=Verdict.REFUTED,
+        sources=(AUTOGRAD_DOCS, "Triangle inequality: ||mean_i g_i|| <= mean_i ||g_i|| <= max_i ||g_i||"),
+    ),
+    Claim(
+        id="batch.standard",
+        part=P,
+        quotes=("总结来说,标准做法是对整个batch计算损失后直接进行一次反向传播,而不是对每个样本单独 处理。",),
+        statement=(
+            "The standard training step is zero_grad, one forward of the batch, one reduced loss, one backward, "
+            "one step; it gives the same parameters as the per-sample route that accumulates the gradients and "
+            "steps once, at a fraction of the backward passes."
+        ),
+        verdict=Verdict.CONFIRMED,
+        sources=("PyTorch tutorial, Optimizing Model Parameters (the training loop)",),
+    ),
+)

@@ -1,0 +1,131 @@
+"""Gradient helpers: flat gradients, total norms, per-sample gradients (a loop and torch.func), and
+a count of the autograd nodes a backward pass executes."""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+import torch
+from torch import nn
+
+from support import _checks
+from support.errors import SpecInputError, SpecTypeError
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def _params(params: Iterable[torch.Tensor] | nn.Module) -> list[torch.Tensor]:
+    if isinstance(params, nn.Module):
+        params = params.parameters()
+    if isinstance(params, torch.Tensor):
+        params = [params]
+    out = list(params)
+    if not out:
+        raise SpecInputError("no parameters given")
+    for p in out:
+        if not isinstance(p, torch.Tensor):
+            raise SpecTypeError(f"parameters must be tensors, got {type(p).__name__}")
+    return out
+
+
+def flat_grad(params: Iterable[torch.Tensor] | nn.Module, *, none_as_zero: bool = False) -> torch.Tensor:
+    """All gradients concatenated into one vector, in parameter order.
+
+    A parameter whose .grad is None is an error unless ``none_as_zero`` (then it contributes zeros).
+    """
+    pieces = []
+    for i, p in enumerate(_params(params)):
+        if p.grad is None:
+            if not none_as_zero:
+                raise SpecInputError(f"parameter {i} (shape {tuple(p.shape)}) has no .grad; run backward first")
+            pieces.append(torch.zeros(p.numel(), dtype=p.dtype, device=p.device))
+        else:
+            pieces.append(p.grad.reshape(-1))
+    return torch.cat(pieces)
+
+
+def total_grad_norm(params: Iterable[torch.Tensor] | nn.Module, norm_type: float = 2.0) -> torch.Tensor:
+    """The norm of all gradients concatenated (what clip_grad_norm_ calls the total norm); None grads are skipped."""
+    if isinstance(norm_type, bool) or not isinstance(norm_type, (int, float)) or not norm_type > 0:
+        raise SpecInputError(f"norm_type must be a positive number or inf, got {norm_type!r}")
+    grads = [p.grad.reshape(-1) for p in _params(params) if p.grad is not None]
+    if not grads:
+        raise SpecInputError("no parameter has a .grad; run backward first")
+    return torch.linalg.vector_norm(torch.cat(grads), ord=norm_type)
+
+
+def grads_by_name(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A detached copy of every parameter's .grad by name (None grads as zeros)."""
+    return {n: (p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p)) for n, p in model.named_parameters()}
+
+
+def batch_grads(model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Gradient of loss_fn(model(x), y) for every parameter: one forward, one backward (.grad is not touched)."""
+    _checks.same_batch("x", x, "y", y)
+    params = dict(model.named_parameters())
+    loss = loss_fn(model(x), y)
+    if loss.dim() != 0:
+        raise SpecInputError(f"loss_fn must return a scalar (reduction 'mean' or 'sum'), got shape {tuple(loss.shape)}")
+    grads = torch.autograd.grad(loss, list(params.values()))
+    return dict(zip(params, grads))
+
+
+def per_sample_grads_loop(model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Gradient of each sample's loss alone: N forwards and N backwards on batches of one.
+
+    Returns {name: tensor of shape (N, *param.shape)}. loss_fn is called on a batch of one and must return a scalar.
+    """
+    n = _checks.same_batch("x", x, "y", y)
+    per_sample = [batch_grads(model, loss_fn, x[i : i + 1], y[i : i + 1]) for i in range(n)]
+    return {name: torch.stack([g[name] for g in per_sample]) for name in per_sample[0]}
+
+
+def per_sample_grads_vmap(model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The same as per_sample_grads_loop with torch.func.vmap(grad(...)) (PyTorch tutorial "Per-sample-gradients").
+
+    The model must not couple samples (no BatchNorm in train mode): vmap runs it on batches of one.
+    """
+    from torch.func import functional_call, grad, vmap
+
+    _checks.same_batch("x", x, "y", y)
+    params = {n: p.detach() for n, p in model.named_parameters()}
+    buffers = {n: b.detach() for n, b in model.named_buffers()}
+
+    def sample_loss(p, xi, yi):
+        out = functional_call(model, (p, buffers), (xi.unsqueeze(0),))
+        return loss_fn(out, yi.unsqueeze(0))
+
+    return vmap(grad(sample_loss), in_dims=(None, 0, 0))(params, x, y)
+
+
+def executed_nodes(loss: torch.Tensor, *, retain_graph: bool = False) -> int:
+    """Run loss.backward() and return how many autograd nodes it executed (AccumulateGrad included).
+
+    Hooks are put on every node reachable from loss.grad_fn and removed afterwards (PyTorch docs,
+    torch.autograd.graph.Node.register_hook: called after the node's gradient is computed).
+    """
+    _checks.tensor("loss", loss)
+    if loss.dim() != 0:
+        raise SpecInputError(f"loss must be a scalar, got shape {tuple(loss.shape)}")
+    if loss.grad_fn is None:
+        raise SpecInputError("loss has no grad_fn: it does not depend on anything that requires grad")
+    count = 0
+
+    def hook(*_):
+        nonlocal count
+        count += 1
+
+    handles, seen, stack = [], set(), [loss.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        handles.append(node.register_hook(hook))
+        stack.extend(next_fn for next_fn, _ in node.next_functions)
+    try:
+        loss.backward(retain_graph=retain_graph)
+    finally:
+        for h in handles:
+            h.remove()
+    return count

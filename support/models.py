@@ -1,0 +1,135 @@
+"""Small seeded models. Each builder seeds its own generator, so the same arguments give the same
+weights in any process, in any test order, on any device (weights are drawn on the CPU, then moved)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from support import _checks
+from support.errors import SpecInputError
+
+ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "linear": nn.Identity}
+RECURRENT = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+
+
+def glorot_std(fan_in: int, fan_out: int) -> float:
+    """Glorot & Bengio 2010, eq. 12: Var(W) = 2 / (fan_in + fan_out) keeps activation and gradient variance."""
+    return math.sqrt(2.0 / (_checks.positive_int("fan_in", fan_in) + _checks.positive_int("fan_out", fan_out)))
+
+
+def he_std(fan_in: int) -> float:
+    """He et al. 2015, eq. 10: Var(W) = 2 / fan_in for ReLU layers."""
+    return math.sqrt(2.0 / _checks.positive_int("fan_in", fan_in))
+
+
+def _build(seed: int, factory, *, dtype, device) -> nn.Module:
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise SpecInputError(f"seed must be an int, got {seed!r}")
+    _checks.floating_dtype("dtype", dtype)
+    with torch.random.fork_rng(devices=[]):  # leave the global RNG as the caller had it
+        torch.manual_seed(seed)
+        module = factory()
+    return module.to(device=device, dtype=dtype)
+
+
+def mlp(
+    in_features: int,
+    width: int,
+    out_features: int,
+    *,
+    depth: int = 2,
+    activation: str = "relu",
+    weight_std: float | None = None,
+    bias: bool = True,
+    seed: int = 0,
+    dtype: torch.dtype = torch.float64,
+    device="cpu",
+) -> nn.Sequential:
+    """``depth`` Linear layers (depth - 1 hidden layers of ``width``) with ``activation`` between them.
+
+    ``weight_std`` draws every weight from N(0, weight_std^2) and zeroes the biases (the setting of the
+    Glorot/He analyses); None keeps PyTorch's default init.
+    """
+    for name, v in (("in_features", in_features), ("width", width), ("out_features", out_features), ("depth", depth)):
+        _checks.positive_int(name, v)
+    if activation not in ACTIVATIONS:
+        raise SpecInputError(f"unknown activation {activation!r}; expected one of {sorted(ACTIVATIONS)}")
+    if weight_std is not None:
+        _checks.positive_float("weight_std", weight_std)
+
+    def factory():
+        sizes = [in_features] + [width] * (depth - 1) + [out_features]
+        layers: list[nn.Module] = []
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+            lin = nn.Linear(a, b, bias=bias)
+            if weight_std is not None:
+                nn.init.normal_(lin.weight, 0.0, weight_std)
+                if bias:
+                    nn.init.zeros_(lin.bias)
+            layers.append(lin)
+            if i < depth - 1:
+                layers.append(ACTIVATIONS[activation]())
+        return nn.Sequential(*layers)
+
+    return _build(seed, factory, dtype=dtype, device=device)
+
+
+def linear_model(in_features: int, out_features: int, *, seed: int = 0, dtype=torch.float64, device="cpu") -> nn.Linear:
+    _checks.positive_int("in_features", in_features)
+    _checks.positive_int("out_features", out_features)
+    return _build(seed, lambda: nn.Linear(in_features, out_features), dtype=dtype, device=device)
+
+
+class RecurrentRegressor(nn.Module):
+    """A one-layer RNN/LSTM/GRU over (N, T, input_size) followed by a linear read-out of the last step."""
+
+    def __init__(self, kind: str, input_size: int, hidden_size: int, out_features: int):
+        super().__init__()
+        self.kind = kind
+        self.rnn = RECURRENT[kind](input_size, hidden_size, batch_first=True)
+        self.head = nn.Linear(hidden_size, out_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _checks.tensor("x", x, dim=3, floating=True)
+        out, _ = self.rnn(x)
+        return self.head(out[:, -1])
+
+
+def recurrent(
+    kind: str, input_size: int, hidden_size: int, out_features: int = 1, *, seed: int = 0, dtype=torch.float64, device="cpu"
+) -> RecurrentRegressor:
+    if kind not in RECURRENT:
+        raise SpecInputError(f"unknown recurrent kind {kind!r}; expected one of {sorted(RECURRENT)}")
+    for name, v in (("input_size", input_size), ("hidden_size", hidden_size), ("out_features", out_features)):
+        _checks.positive_int(name, v)
+    return _build(seed, lambda: RecurrentRegressor(kind, input_size, hidden_size, out_features), dtype=dtype, device=device)
+
+
+def batchnorm_net(in_features: int, width: int, out_features: int, *, seed: int = 0, dtype=torch.float64, device="cpu"):
+    """Linear -> BatchNorm1d -> ReLU -> Linear: in train mode its output for one sample depends on the others."""
+    for name, v in (("in_features", in_features), ("width", width), ("out_features", out_features)):
+        _checks.positive_int(name, v)
+    return _build(
+        seed,
+        lambda: nn.Sequential(nn.Linear(in_features, width), nn.BatchNorm1d(width), nn.ReLU(), nn.Linear(width, out_features)),
+        dtype=dtype,
+        device=device,
+    )
+
+
+def head_for(in_features: int, out_shape: tuple[int, ...], *, seed: int = 0, dtype=torch.float64, device="cpu") -> nn.Module:
+    """A linear layer whose output is reshaped to (N, *out_shape): a trainable producer of any loss input."""
+    _checks.positive_int("in_features", in_features)
+    if not isinstance(out_shape, tuple) or not out_shape or not all(
+        isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in out_shape
+    ):
+        raise SpecInputError(f"out_shape must be a non-empty tuple of positive ints, got {out_shape!r}")
+    return _build(
+        seed,
+        lambda: nn.Sequential(nn.Linear(in_features, math.prod(out_shape)), nn.Unflatten(1, out_shape)),
+        dtype=dtype,
+        device=device,
+    )

@@ -1,0 +1,342 @@
+"""The suite's pytest plugin (loaded by the root conftest.py through ``pytest_plugins``).
+
+What it adds:
+* ``@pytest.mark.claim("<id>")`` ties a test to a registered claim; ``@pytest.mark.meta`` marks a check of
+  the suite itself. Every test under the spec directory carries one of them; an unknown id is a collection
+  error of its module naming the id (test262-style lint), so the run stops, with or without xdist.
+* Claim coverage: ``claim_coverage`` (fixture) tells which registered claims have tests; the meta-test in
+  ``spec/`` fails when one has none.
+* Hypothesis profiles ``dev``, ``ci`` (derandomized, no deadline; the default) and ``thorough`` (10x the
+  examples of ci), chosen with ``--hypothesis-profile`` or ``SPEC_HYPOTHESIS_PROFILE``.
+* A ``device`` parameter on every test that asks for it: cpu always, cuda when available (``--device``
+  narrows it); TF32 off, so float32 matmuls are real float32 on GPUs too.
+* Torch threads limited to 1 per xdist worker (``--torch-threads`` / ``SPEC_TORCH_THREADS`` override).
+* Seeds: every test starts with the global RNGs seeded from its node id (stable across processes).
+* ``figures`` fixture: measured figures attached to the test report (user_properties survive xdist).
+* On failure, a "reproduce" section: the command that reruns the test alone, and the claim it checks.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import importlib
+import json
+import math
+import os
+import random
+import subprocess
+import sys
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, Phase, settings
+
+from support.claims.model import ClaimRegistry, UnknownClaimError
+
+# ---------------------------------------------------------------- hypothesis profiles
+CI_EXAMPLES = 25
+PROFILES = {
+    # Local iteration: random examples (a new corner each run), saved failures replayed from the database.
+    "dev": settings(max_examples=10, deadline=None, print_blob=True),
+    # The default: the same examples on every run and every worker, so a red run is reproducible.
+    "ci": settings(max_examples=CI_EXAMPLES, deadline=None, derandomize=True, database=None, print_blob=True,
+                   suppress_health_check=[HealthCheck.too_slow]),
+    # Before a release or after a torch upgrade: 10x the examples of ci, random.
+    "thorough": settings(max_examples=10 * CI_EXAMPLES, deadline=None, print_blob=True,
+                         suppress_health_check=[HealthCheck.too_slow],
+                         phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink]),
+}
+for _name, _profile in PROFILES.items():
+    settings.register_profile(_name, _profile)
+DEFAULT_PROFILE = "ci"
+PROFILE_ENV = "SPEC_HYPOTHESIS_PROFILE"
+THREADS_ENV = "SPEC_TORCH_THREADS"
+DUMP_ENV = "SPEC_DUMP_CLAIMS"  # set by the coverage fallback: write collected claim ids there
+
+_state_key = pytest.StashKey["SpecState"]()
+
+
+@dataclass
+class SpecState:
+    registry: ClaimRegistry
+    spec_dir: Path
+    profile: str
+    devices: list[str]
+    threads: int
+    covered: dict[str, list[str]] = field(default_factory=dict)  # claim id -> node ids
+    collected_files: set[Path] = field(default_factory=set)
+
+
+# ---------------------------------------------------------------- options and configuration
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("spec", "PyTorch training specification")
+    group.addoption("--device", dest="spec_device", default="auto",
+                    help="devices to run device tests on: 'auto' (cpu, plus cuda when available) or a "
+                         "comma-separated list of cpu,cuda")
+    group.addoption("--torch-threads", dest="spec_torch_threads", default=None,
+                    help=f"torch threads per process (default: 1 in an xdist worker, else torch's default; "
+                         f"env {THREADS_ENV})")
+    parser.addini("claim_registry", "dotted path 'module:attribute' of the ClaimRegistry",
+                  default="support.claims:REGISTRY")
+    parser.addini("claim_spec_dir", "directory whose tests must each carry a claim or meta marker", default="spec")
+
+
+def _load_registry(spec: str) -> ClaimRegistry:
+    module_name, _, attr = spec.partition(":")
+    try:
+        registry = getattr(importlib.import_module(module_name), attr or "REGISTRY")
+    except (ImportError, AttributeError) as exc:
+        raise pytest.UsageError(f"claim_registry = {spec!r} cannot be loaded: {exc}") from exc
+    if not isinstance(registry, ClaimRegistry):
+        raise pytest.UsageError(f"claim_registry = {spec!r} is a {type(registry).__name__}, not a ClaimRegistry")
+    return registry
+
+
+def _devices(option: str) -> list[str]:
+    cuda = torch.cuda.is_available()
+    if option == "auto":
+        return ["cpu", "cuda"] if cuda else ["cpu"]
+    devices = [d.strip() for d in option.split(",") if d.strip()]
+    unknown = [d for d in devices if d not in ("cpu", "cuda")]
+    if not devices or unknown:
+        raise pytest.UsageError(f"--device={option!r}: expected 'auto' or a comma-separated list of cpu,cuda")
+    if "cuda" in devices and not cuda:
+        raise pytest.UsageError("--device asks for cuda, but torch.cuda.is_available() is False on this machine")
+    return devices
+
+
+def _profile(config: pytest.Config) -> str:
+    explicit = config.getoption("hypothesis_profile", default=None)  # hypothesis's own option loads it
+    name = explicit or os.environ.get(PROFILE_ENV) or DEFAULT_PROFILE
+    if name not in PROFILES:
+        source = "--hypothesis-profile" if explicit else PROFILE_ENV
+        raise pytest.UsageError(f"{source}={name!r} is not a profile of this suite; choose one of {sorted(PROFILES)}")
+    settings.load_profile(name)
+    return name
+
+
+def _threads(config: pytest.Config) -> int:
+    raw = config.getoption("spec_torch_threads") or os.environ.get(THREADS_ENV)
+    if raw is not None:
+        try:
+            n = int(raw)
+        except ValueError:
+            n = 0
+        if n < 1:
+            raise pytest.UsageError(f"--torch-threads / {THREADS_ENV} must be a positive integer, got {raw!r}")
+        torch.set_num_threads(n)
+    elif os.environ.get("PYTEST_XDIST_WORKER"):
+        # Several workers each using every core oversubscribe the machine (measured 10x slower on 2 cores).
+        torch.set_num_threads(1)
+    return torch.get_num_threads()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "claim(id): the test checks the registered claim with this id (support.claims)")
+    config.addinivalue_line("markers", "meta: the test checks the suite itself (registry, plugin, coverage)")
+    # TF32 would make float32 matmuls on Ampere+ GPUs ~1e-3 accurate; the tolerance policy assumes real float32.
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cudnn.benchmark = False
+    config.stash[_state_key] = SpecState(
+        registry=_load_registry(config.getini("claim_registry")),
+        spec_dir=(config.rootpath / config.getini("claim_spec_dir")).resolve(),
+        profile=_profile(config),
+        devices=_devices(config.getoption("spec_device")),
+        threads=_threads(config),
+    )
+
+
+def spec_state(config: pytest.Config) -> SpecState:
+    return config.stash[_state_key]
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    st = spec_state(config)
+    names = ", ".join(d if d == "cpu" else f"cuda ({torch.cuda.get_device_name(0)})" for d in st.devices)
+    threads = str(st.threads)
+    explicit = config.getoption("spec_torch_threads") or os.environ.get(THREADS_ENV)
+    if config.getoption("numprocesses", default=None) and not explicit:
+        threads = "1 per xdist worker"  # this header comes from the controller; workers set their own
+    return [
+        f"torch {torch.__version__}; devices: {names}; torch threads: {threads}; "
+        f"hypothesis profile: {st.profile}; claims registered: {len(st.registry)}",
+    ]
+
+
+# ---------------------------------------------------------------- collection: claim markers
+def _under(path: Path, root: Path) -> bool:
+    try:
+        path.resolve().relative_to(root)
+        return True
+    except ValueError:
+        return False
+
+
+def _marker_problems(item: pytest.Item, st: SpecState) -> list[str]:
+    problems = []
+    marks = list(item.iter_markers("claim"))
+    for mark in marks:
+        if len(mark.args) != 1 or mark.kwargs or not isinstance(mark.args[0], str):
+            extra = f" {mark.kwargs!r}" if mark.kwargs else ""
+            problems.append(f"{item.nodeid}: write the marker as @pytest.mark.claim('<id>'), got claim{mark.args!r}{extra}")
+        elif mark.args[0] not in st.registry:
+            problems.append(f"{item.nodeid}: {UnknownClaimError(mark.args[0], st.registry)}")
+    if not marks and item.get_closest_marker("meta") is None and _under(item.path, st.spec_dir):
+        problems.append(f"{item.nodeid}: a test in {st.spec_dir.name}/ needs @pytest.mark.claim('<id>') "
+                        f"(or @pytest.mark.meta for a check of the suite itself)")
+    return problems
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector):
+    """Turn a bad claim marker into a collection error of its module: reported (under xdist too) with the id."""
+    report = yield
+    if report.passed and report.result:
+        st = spec_state(collector.config)
+        problems = [p for node in report.result if isinstance(node, pytest.Item) for p in _marker_problems(node, st)]
+        if problems:
+            report.outcome = "failed"
+            report.longrepr = "claim markers:\n  " + "\n  ".join(problems)
+            report.result = []
+    return report
+
+
+@pytest.hookimpl(tryfirst=True)  # before -k/-m deselection, so coverage sees every collected test
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    st = spec_state(config)
+    for item in items:
+        for mark in item.iter_markers("claim"):
+            st.covered.setdefault(mark.args[0], []).append(item.nodeid)
+        st.collected_files.add(item.path.resolve())
+    dump = os.environ.get(DUMP_ENV)
+    if dump:
+        Path(dump).write_text(json.dumps(sorted(st.covered)), encoding="utf-8")
+
+
+# ---------------------------------------------------------------- coverage
+@dataclass(frozen=True)
+class ClaimCoverage:
+    registered: tuple[str, ...]
+    covered: frozenset[str]
+    source: str  # "this session" or "a separate collection of <dir>"
+
+    @property
+    def uncovered(self) -> list[str]:
+        return [c for c in self.registered if c not in self.covered]
+
+
+def _spec_test_files(config: pytest.Config, spec_dir: Path) -> set[Path]:
+    patterns = config.getini("python_files")
+    return {p.resolve() for p in spec_dir.rglob("*.py") if any(fnmatch.fnmatch(p.name, pat) for pat in patterns)}
+
+
+def claim_coverage(config: pytest.Config) -> ClaimCoverage:
+    """Which registered claims have at least one test in the spec directory.
+
+    When this session collected the whole spec directory, its own collection answers; when it was narrowed
+    (a file or node id given on the command line), a separate ``--collect-only`` run of the directory does.
+    """
+    st = spec_state(config)
+    registered = tuple(st.registry)
+    whole = _spec_test_files(config, st.spec_dir) <= st.collected_files and not any("::" in a for a in config.args)
+    if whole:
+        return ClaimCoverage(registered, frozenset(st.covered), "this session")
+    return ClaimCoverage(registered, frozenset(_collect_claims_in_subprocess(config, st.spec_dir)),
+                         f"a separate collection of {st.spec_dir}")
+
+
+def _collect_claims_in_subprocess(config: pytest.Config, spec_dir: Path) -> list[str]:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "claims.json"
+        env = {**os.environ, DUMP_ENV: str(out)}
+        env.pop("PYTEST_XDIST_WORKER", None)
+        proc = subprocess.run(
+            [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", str(spec_dir)],
+            cwd=config.rootpath, env=env, capture_output=True, text=True, timeout=300,
+        )
+        if not out.exists():
+            raise RuntimeError(f"collecting {spec_dir} for claim coverage failed (exit {proc.returncode}):\n"
+                               f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        return json.loads(out.read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def claim_registry(request: pytest.FixtureRequest) -> ClaimRegistry:
+    return spec_state(request.config).registry
+
+
+@pytest.fixture(name="claim_coverage")
+def claim_coverage_fixture(request: pytest.FixtureRequest) -> ClaimCoverage:
+    return claim_coverage(request.config)
+
+
+# ---------------------------------------------------------------- device, seeds, figures
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "device" in metafunc.fixturenames:
+        metafunc.parametrize("device", spec_state(metafunc.config).devices)
+
+
+def node_seed(nodeid: str) -> int:
+    """A seed derived from the test's node id: the same in every process (unlike hash())."""
+    return zlib.crc32(nodeid.encode("utf-8"))
+
+
+@pytest.fixture(autouse=True)
+def _seeded_rngs(request: pytest.FixtureRequest):
+    seed = node_seed(request.node.nodeid)
+    torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed)
+    yield
+
+
+class Figures:
+    """Measured figures of one test, attached to its report as ("figure", {...}) user properties."""
+
+    def __init__(self, node: pytest.Item):
+        self._node = node
+
+    def record(self, name: str, value, unit: str, *, note: str = "") -> float:
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"figure name must be a non-empty string, got {name!r}")
+        if not isinstance(unit, str):
+            raise ValueError(f"figure {name!r}: unit must be a string ('1' for a pure number), got {unit!r}")
+        if isinstance(value, torch.Tensor):
+            if value.numel() != 1:
+                raise ValueError(f"figure {name!r}: value must be a scalar, got a tensor of shape {tuple(value.shape)}")
+            value = value.item()
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"figure {name!r}: value must be a number, got {value!r}")
+        value = float(value)
+        self._node.user_properties.append(
+            ("figure", {"name": name, "value": value if math.isfinite(value) else str(value), "unit": unit, "note": note})
+        )
+        return value
+
+
+@pytest.fixture
+def figures(request: pytest.FixtureRequest) -> Figures:
+    return Figures(request.node)
+
+
+# ---------------------------------------------------------------- failure reproducer
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    report = yield
+    if report.failed:
+        st = spec_state(item.config)
+        lines = [f"pytest '{item.nodeid}' -p no:randomly --hypothesis-profile={st.profile} -n0",
+                 f"torch {torch.__version__}, devices {','.join(st.devices)}, torch threads {st.threads}"]
+        for mark in item.iter_markers("claim"):
+            claim = st.registry.get(mark.args[0]) if mark.args else None
+            if claim is not None:
+                lines.append(f"claim {claim.id} ({claim.verdict.value}): {claim.statement}")
+        report.sections.append(("reproduce", "\n".join(lines)))
+    return report

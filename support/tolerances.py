@@ -1,0 +1,83 @@
+"""The one tolerance policy of the suite.
+
+* Exact identities (mean = sum / N, accumulated per-sample gradients = batch gradient) are checked in
+  float64 (``EXACT_DTYPE``): the only error left is rounding, far below the default float64 tolerance.
+* Otherwise the tolerance comes from the dtype, after the table of ``torch.testing.assert_close``
+  (PyTorch docs, torch.testing.assert_close: float16 1e-3/1e-5, bfloat16 1.6e-2/1e-5,
+  float32 1.3e-6/1e-5, float64 1e-7/1e-7).
+* Any looser tolerance is an ``override`` and must carry a reason, which appears in the failure message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from support.errors import SpecInputError, SpecTypeError
+
+EXACT_DTYPE = torch.float64
+
+# (rtol, atol) per dtype, as in torch.testing.assert_close's default table.
+_DEFAULTS: dict[torch.dtype, tuple[float, float]] = {
+    torch.float16: (1e-3, 1e-5),
+    torch.bfloat16: (1.6e-2, 1e-5),
+    torch.float32: (1.3e-6, 1e-5),
+    torch.float64: (1e-7, 1e-7),
+}
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    rtol: float
+    atol: float
+    reason: str = "dtype default (torch.testing.assert_close table)"
+
+
+def tolerance_for(dtype: torch.dtype) -> Tolerance:
+    """The default tolerance of a floating dtype."""
+    if dtype not in _DEFAULTS:
+        raise SpecTypeError(f"no tolerance for dtype {dtype}; floating dtypes are {sorted(map(str, _DEFAULTS))}")
+    rtol, atol = _DEFAULTS[dtype]
+    return Tolerance(rtol, atol)
+
+
+def override(*, rtol: float, atol: float, reason: str) -> Tolerance:
+    """A tolerance looser than the dtype's default. The reason says why (e.g. a sum of N terms)."""
+    if not isinstance(reason, str) or len(reason.strip()) < 10:
+        raise SpecInputError("a tolerance override needs a reason of a few words explaining why")
+    if not (rtol >= 0 and atol >= 0):
+        raise SpecInputError(f"tolerances must be >= 0, got rtol={rtol}, atol={atol}")
+    return Tolerance(float(rtol), float(atol), reason)
+
+
+def accumulation(dtype: torch.dtype, n_terms: int) -> Tolerance:
+    """Tolerance for comparing two sums of ``n_terms`` terms added in different orders.
+
+    Each order's rounding error is bounded by about n * eps * sum|terms| (Higham, Accuracy and Stability
+    of Numerical Algorithms, 2nd ed., sec. 4.2); we allow sqrt(n) times the dtype default, the typical
+    (random-walk) growth, with a floor at the default.
+    """
+    if isinstance(n_terms, bool) or not isinstance(n_terms, int) or n_terms < 1:
+        raise SpecInputError(f"n_terms must be a positive int, got {n_terms!r}")
+    base = tolerance_for(dtype)
+    k = max(1.0, n_terms**0.5)
+    return Tolerance(base.rtol * k, base.atol * k, f"sum of {n_terms} terms in a different order")
+
+
+def assert_close(actual, expected, *, tol: Tolerance | None = None, msg: str = "") -> None:
+    """``torch.testing.assert_close`` with the suite's policy: the dtype's tolerance unless ``tol`` says otherwise.
+
+    Both tensors must have the same dtype and device; the failure message names the tolerance and its reason.
+    """
+    if not isinstance(actual, torch.Tensor) or not isinstance(expected, torch.Tensor):
+        raise SpecTypeError(f"assert_close compares tensors, got {type(actual).__name__} and {type(expected).__name__}")
+    tol = tol if tol is not None else tolerance_for(expected.dtype)
+    if not isinstance(tol, Tolerance):
+        raise SpecTypeError(f"tol must be a Tolerance (from tolerance_for/override/accumulation), got {tol!r}")
+
+    def message(default: str) -> str:
+        head = f"{msg}\n" if msg else ""
+        return f"{head}{default}\n(rtol={tol.rtol:g}, atol={tol.atol:g}: {tol.reason})"
+
+    torch.testing.assert_close(actual, expected, rtol=tol.rtol, atol=tol.atol, msg=message)

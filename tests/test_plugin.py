@@ -1,0 +1,260 @@
+"""The suite's pytest plugin, tested with pytester on small throw-away projects that load it with a
+registry of their own."""
+
+from __future__ import annotations
+
+import textwrap
+import xml.etree.ElementTree as ET
+
+import pytest
+import torch
+from hypothesis import settings
+
+from support.pytest_plugin import spec_state
+
+REGISTRY_SRC = textwrap.dedent(
+    """
+    from support.claims.model import Claim, ClaimRegistry, Part, Verdict
+
+    def _claim(claim_id):
+        return Claim(id=claim_id, part=Part.BEYOND, quotes=(), statement=f"statement of {claim_id}",
+                     verdict=Verdict.CONFIRMED, sources=("a source",))
+
+    REGISTRY = ClaimRegistry([_claim("alpha.one"), _claim("beta.two")])
+    """
+)
+COVERAGE_TEST = textwrap.dedent(
+    """
+    import pytest
+
+    @pytest.mark.meta
+    def test_every_registered_claim_has_a_test(claim_coverage):
+        assert not claim_coverage.uncovered, f"uncovered: {claim_coverage.uncovered}"
+    """
+)
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester, request: pytest.FixtureRequest):
+    """A project with the plugin, a two-claim registry and an empty spec/ directory."""
+    pytester.syspathinsert()
+    pytester.makeconftest('pytest_plugins = ["support.pytest_plugin"]')
+    pytester.makeini("[pytest]\nclaim_registry = fake_registry:REGISTRY\nclaim_spec_dir = spec\n")
+    pytester.makepyfile(fake_registry=REGISTRY_SRC)
+    pytester.mkdir("spec")
+    yield pytester
+    # an in-process run loads its own hypothesis profile; give the outer session its own back
+    settings.load_profile(spec_state(request.config).profile)
+
+
+def write(pytester: pytest.Pytester, path: str, src: str) -> None:
+    target = pytester.path / path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(textwrap.dedent(src), encoding="utf-8")
+
+
+def test_unknown_claim_id_stops_collection_naming_it(project):
+    write(project, "spec/test_a.py", """
+        import pytest
+
+        @pytest.mark.claim("alpha.onr")
+        def test_x():
+            pass
+    """)
+    result = project.runpytest_inprocess()
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["*ERROR collecting spec/test_a.py*",
+                                 "*test_a.py::test_x: unknown claim id 'alpha.onr'; did you mean 'alpha.one'?*"])
+
+
+def test_malformed_claim_marker_is_an_error(project):
+    write(project, "spec/test_a.py", """
+        import pytest
+
+        @pytest.mark.claim
+        def test_bare():
+            pass
+
+        @pytest.mark.claim("alpha.one", "beta.two")
+        def test_two_ids():
+            pass
+    """)
+    result = project.runpytest_inprocess()
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["*test_bare: write the marker as @pytest.mark.claim('<id>')*",
+                                 "*test_two_ids: write the marker as*"])
+
+
+def test_spec_test_without_claim_or_meta_marker_is_an_error(project):
+    write(project, "spec/test_a.py", "def test_orphan():\n    pass\n")
+    write(project, "other/test_b.py", "def test_outside_spec_needs_no_marker():\n    pass\n")
+    result = project.runpytest_inprocess()
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["*spec/test_a.py::test_orphan: a test in spec/ needs @pytest.mark.claim*"])
+    assert "test_outside_spec_needs_no_marker:" not in result.stdout.str()
+
+
+def test_uncovered_claim_fails_the_coverage_meta_test_naming_it(project):
+    write(project, "spec/test_meta.py", COVERAGE_TEST)
+    write(project, "spec/test_alpha.py", """
+        import pytest
+
+        pytestmark = pytest.mark.claim("alpha.one")
+
+        def test_alpha():
+            assert 1 + 1 == 2
+    """)
+    result = project.runpytest_inprocess()
+    result.assert_outcomes(passed=1, failed=1)
+    assert "uncovered: ['beta.two']" in result.stdout.str()
+
+
+def test_coverage_counts_deselected_tests_and_passes_when_all_claims_are_tested(project):
+    write(project, "spec/test_meta.py", COVERAGE_TEST)
+    write(project, "spec/test_claims.py", """
+        import pytest
+
+        @pytest.mark.claim("alpha.one")
+        def test_alpha():
+            pass
+
+        @pytest.mark.claim("beta.two")
+        def test_beta():
+            pass
+    """)
+    # -k deselects test_beta, but it still exists: coverage is about the suite, not this selection
+    result = project.runpytest_inprocess("-k", "alpha or every_registered")
+    result.assert_outcomes(passed=2, deselected=1)
+
+
+def test_narrowed_run_judges_coverage_by_collecting_the_whole_spec(project):
+    write(project, "spec/test_meta.py", COVERAGE_TEST)
+    write(project, "spec/test_claims.py", """
+        import pytest
+
+        @pytest.mark.claim("alpha.one")
+        def test_alpha():
+            pass
+    """)
+    # only the meta-test file is given: the plugin collects spec/ separately, finds beta.two untested
+    result = project.runpytest_inprocess("spec/test_meta.py")
+    result.assert_outcomes(failed=1)
+    assert "uncovered: ['beta.two']" in result.stdout.str()
+
+
+def test_header_names_torch_devices_threads_and_profile(project):
+    write(project, "spec/test_a.py", "import pytest\n\n@pytest.mark.meta\ndef test_x():\n    pass\n")
+    result = project.runpytest_inprocess("--hypothesis-profile=dev", "--torch-threads=1")
+    result.stdout.fnmatch_lines([f"torch {torch.__version__}; devices: cpu*; torch threads: 1; "
+                                 "hypothesis profile: dev; claims registered: 2"])
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        ((), {"SPEC_HYPOTHESIS_PROFILE": "fast"}, "*SPEC_HYPOTHESIS_PROFILE='fast' is not a profile of this suite*"),
+        (("--device=tpu",), {}, "*--device='tpu': expected 'auto' or a comma-separated list of cpu,cuda*"),
+        (("--torch-threads=0",), {}, "*--torch-threads / SPEC_TORCH_THREADS must be a positive integer, got '0'*"),
+    ],
+    ids=["unknown-profile", "unknown-device", "zero-threads"],
+)
+def test_bad_options_are_usage_errors_that_name_the_problem(project, monkeypatch, args, env, message):
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    write(project, "spec/test_a.py", "import pytest\n\n@pytest.mark.meta\ndef test_x():\n    pass\n")
+    result = project.runpytest_inprocess(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error for a machine without CUDA")
+def test_asking_for_cuda_without_it_is_a_usage_error(project):
+    write(project, "spec/test_a.py", "import pytest\n\n@pytest.mark.meta\ndef test_x():\n    pass\n")
+    result = project.runpytest_inprocess("--device=cuda")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--device asks for cuda, but torch.cuda.is_available() is False*"])
+
+
+def test_device_parameter_and_recorded_figures_reach_the_report(project):
+    write(project, "spec/test_a.py", """
+        import pytest
+        import torch
+
+        @pytest.mark.claim("alpha.one")
+        def test_measures(device, figures):
+            x = torch.ones(3, device=device)
+            figures.record("norm of ones(3)", x.norm(), "1", note="sqrt(3)")
+    """)
+    result = project.runpytest_inprocess("--junitxml=report.xml", "-v")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*test_measures?cpu? PASSED*"])
+    props = {p.get("name"): p.get("value") for p in ET.parse(project.path / "report.xml").iter("property")}
+    assert "figure" in props and "norm of ones(3)" in props["figure"] and "1.732" in props["figure"]
+
+
+def test_failure_report_has_a_reproducer_naming_the_claim(project):
+    write(project, "spec/test_a.py", """
+        import pytest
+
+        @pytest.mark.claim("beta.two")
+        def test_fails():
+            assert 1 == 2
+    """)
+    result = project.runpytest_inprocess()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*- reproduce -*", "pytest 'spec/test_a.py::test_fails' *",
+                                 "claim beta.two (confirmed): statement of beta.two"])
+
+
+def test_same_seed_in_every_process_for_the_same_test(project):
+    write(project, "spec/test_a.py", """
+        import pytest
+        import torch
+        from support.pytest_plugin import node_seed
+
+        @pytest.mark.meta
+        def test_seeded(request):
+            assert torch.initial_seed() == node_seed(request.node.nodeid)
+    """)
+    project.runpytest_inprocess().assert_outcomes(passed=1)
+
+
+def test_figures_reject_non_numbers(project):
+    write(project, "spec/test_a.py", """
+        import pytest
+        import torch
+
+        @pytest.mark.meta
+        def test_bad(figures):
+            with pytest.raises(ValueError, match="value must be a scalar"):
+                figures.record("vector", torch.ones(2), "1")
+            with pytest.raises(ValueError, match="value must be a number"):
+                figures.record("text", "3", "1")
+            with pytest.raises(ValueError, match="unit must be a string"):
+                figures.record("no unit", 1.0, None)
+    """)
+    project.runpytest_inprocess().assert_outcomes(passed=1)
+
+
+def test_xdist_workers_report_unknown_ids_and_keep_figures(project):
+    write(project, "spec/test_a.py", """
+        import pytest
+
+        @pytest.mark.claim("alpha.one")
+        def test_one(figures):
+            figures.record("answer", 42, "1")
+    """)
+    write(project, "spec/test_b.py", """
+        import pytest
+
+        @pytest.mark.claim("gamma.three")
+        def test_unknown():
+            pass
+    """)
+    result = project.runpytest_subprocess("-n", "2", "--junitxml=report.xml")
+    # xdist reports the collection error and runs the other tests; the run still fails
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*spec/test_b.py::test_unknown: unknown claim id 'gamma.three'*"])
+    result.assert_outcomes(passed=1, errors=1)
+    props = [p.get("value") for p in ET.parse(project.path / "report.xml").iter("property") if p.get("name") == "figure"]
+    assert len(props) == 1 and "answer" in props[0] and "42" in props[0]

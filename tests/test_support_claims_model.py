@@ -1,0 +1,139 @@
+"""Tests of support.claims.model: Claim validation, the ClaimRegistry (duplicates, lookups, unknown
+ids with "did you mean" hints, by_part), Part's properties and the stored seed text."""
+
+import pytest
+
+from support.claims import REGISTRY, Claim, ClaimRegistry, Part, UnknownClaimError, Verdict, seed_text
+from support.errors import SpecInputError
+
+
+def _claim(id="reduction.mean-is-sum-over-n", part=Part.BATCH_LOSS, quotes=("a quoted sentence",),
+           statement="what is true", verdict=Verdict.CONFIRMED, sources=()):
+    return Claim(id=id, part=part, quotes=quotes, statement=statement, verdict=verdict, sources=sources)
+
+
+def _beyond(id="beyond.fact", sources=("PyTorch docs",), quotes=()):
+    return _claim(id=id, part=Part.BEYOND, quotes=quotes, sources=sources)
+
+
+# ---------------------------------------------------------------- Claim construction
+@pytest.mark.parametrize(
+    "bad_id", ["Reduction.mean", "reduction..mean", "reduction.mean_", ".reduction", "reduction.", "a b", "-x", "x-", "", 3]
+)
+def test_claim_rejects_malformed_ids(bad_id):
+    with pytest.raises(SpecInputError, match="is not a dotted lower-case id"):
+        _claim(id=bad_id)
+
+
+@pytest.mark.parametrize("good_id", ["x", "reduction.options", "a-b.c-d.e1", "part2.sum-vs-mean.lr-scaling"])
+def test_claim_accepts_dotted_lower_case_ids(good_id):
+    assert _claim(id=good_id).id == good_id
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(quotes=()), r"comes from the seed \(part 1\) but quotes nothing"),
+        (dict(part=Part.EXPLOSION, quotes=()), r"\(part 2\) but quotes nothing"),
+        (dict(quotes="a bare string"), "quotes must be a tuple of non-empty strings"),
+        (dict(quotes=("ok", "  ")), "quotes must be a tuple of non-empty strings"),
+        (dict(quotes=("ok", 3)), "quotes must be a tuple of non-empty strings"),
+        (dict(part=5), "part must be a Part"),
+        (dict(verdict="confirmed"), "verdict must be a Verdict"),
+        (dict(statement="   "), "statement is empty"),
+    ],
+)
+def test_claim_construction_errors(kwargs, match):
+    with pytest.raises(SpecInputError, match=match):
+        _claim(**kwargs)
+
+
+def test_beyond_claim_with_quotes_is_rejected():
+    with pytest.raises(SpecInputError, match=r"not in the seed \(Part.BEYOND\) but has seed quotes"):
+        _beyond(quotes=("a seed sentence",))
+
+
+def test_beyond_claim_without_sources_is_rejected():
+    with pytest.raises(SpecInputError, match="needs at least one source"):
+        _beyond(sources=())
+
+
+def test_valid_beyond_claim_is_accepted():
+    claim = _beyond()
+    assert claim.part is Part.BEYOND and claim.quotes == () and claim.sources == ("PyTorch docs",)
+
+
+def test_claim_is_frozen():
+    claim = _claim()
+    with pytest.raises(AttributeError):
+        claim.id = "other"  # type: ignore[misc]
+
+
+# ---------------------------------------------------------------- Part
+def test_part_numbers_titles_and_seed_membership():
+    assert [p.number for p in Part] == [1, 2, 3, 4, 5]
+    assert [p.in_seed for p in Part] == [True, True, True, True, False]
+    assert Part.BATCH_LOSS.title.startswith("Computing a batch loss")
+
+
+# ---------------------------------------------------------------- ClaimRegistry
+def test_registry_rejects_duplicate_ids():
+    with pytest.raises(SpecInputError, match="claim id 'a.b' is registered twice"):
+        ClaimRegistry([_claim(id="a.b"), _claim(id="c"), _claim(id="a.b", statement="again")])
+
+
+def test_registry_rejects_non_claims():
+    with pytest.raises(SpecInputError, match="registry entries must be Claim objects"):
+        ClaimRegistry([_claim(id="a"), "b"])
+
+
+def test_registry_keeps_order_length_and_lookup():
+    claims = [_claim(id="z.last"), _claim(id="a.first"), _beyond(id="m.mid")]
+    reg = ClaimRegistry(claims)
+    assert list(reg) == ["z.last", "a.first", "m.mid"]  # insertion (seed) order, not sorted
+    assert len(reg) == 3
+    assert reg["a.first"] is claims[1]
+    assert "m.mid" in reg and "nope" not in reg
+    assert reg.get("nope") is None
+    assert reg.by_part(Part.BEYOND) == [claims[2]]
+    assert reg.by_part(Part.EXPLOSION) == []
+
+
+def test_unknown_id_near_miss_gets_did_you_mean_hint():
+    reg = ClaimRegistry([_claim(id="reduction.mean-is-sum-over-n"), _claim(id="backward.fills-grad")])
+    with pytest.raises(UnknownClaimError, match=r"unknown claim id 'reduction\.mean-is-sum-over-m'; "
+                                               r"did you mean 'reduction\.mean-is-sum-over-n'\?") as info:
+        reg["reduction.mean-is-sum-over-m"]
+    assert info.value.claim_id == "reduction.mean-is-sum-over-m"
+
+
+def test_unknown_id_far_from_all_has_no_hint():
+    reg = ClaimRegistry([_claim(id="reduction.options")])
+    with pytest.raises(UnknownClaimError) as info:
+        reg["zzz"]
+    assert str(info.value) == "unknown claim id 'zzz'"  # KeyError would have wrapped it in quotes
+
+
+@pytest.mark.parametrize("bad_key", [["a", "list"], None, 3])
+def test_unknown_or_unhashable_key_is_an_unknown_claim_error(bad_key):
+    reg = ClaimRegistry([_claim(id="a")])
+    with pytest.raises(UnknownClaimError, match="unknown claim id"):
+        reg[bad_key]
+
+
+def test_unknown_claim_error_is_spec_input_error_and_key_error():
+    assert issubclass(UnknownClaimError, SpecInputError) and issubclass(UnknownClaimError, KeyError)
+
+
+# ---------------------------------------------------------------- the shipped registry and seed
+def test_shipped_registry_lookups():
+    assert len(REGISTRY) > 0
+    first = next(iter(REGISTRY))
+    assert REGISTRY[first].id == first
+    with pytest.raises(UnknownClaimError, match="did you mean 'reduction.options'"):
+        REGISTRY["reduction.option"]
+
+
+def test_seed_text_is_the_stored_document():
+    seed = seed_text()
+    assert isinstance(seed, str) and "reduction" in seed  # the seed is about the loss's reduction argument

@@ -1,0 +1,211 @@
+"""Tests of support.gradients: flat_grad order and None handling, total_grad_norm for p = 1, 2, inf,
+per-sample gradients (loop vs. vmap vs. a hand formula, and their sum vs. the batch gradient), and
+executed_nodes."""
+
+import pytest
+import torch
+from torch import nn
+
+from support import gradients, models
+from support.errors import SpecInputError, SpecTypeError
+from support.tolerances import assert_close
+
+F64 = torch.float64
+
+
+def _two_params():
+    a = torch.zeros(2, 2, dtype=F64, requires_grad=True)
+    b = torch.zeros(3, dtype=F64, requires_grad=True)
+    a.grad = torch.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=F64)
+    b.grad = torch.tensor([5.0, 6.0, 7.0], dtype=F64)
+    return a, b
+
+
+# ---------------------------------------------------------------- flat_grad
+def test_flat_grad_concatenates_in_parameter_order():
+    a, b = _two_params()
+    assert gradients.flat_grad([a, b]).tolist() == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]
+    assert gradients.flat_grad([b, a]).tolist() == [5.0, 6.0, 7.0, 1.0, 2.0, 3.0, 4.0]
+
+
+def test_flat_grad_of_module_matches_manual_cat():
+    net = models.mlp(3, 4, 2, depth=3)
+    net(torch.randn(5, 3, dtype=F64)).pow(2).sum().backward()
+    expected = torch.cat([p.grad.reshape(-1) for p in net.parameters()])
+    assert torch.equal(gradients.flat_grad(net), expected)
+    assert gradients.flat_grad(net).numel() == sum(p.numel() for p in net.parameters())
+
+
+def test_flat_grad_single_tensor_is_accepted():
+    a, _ = _two_params()
+    assert gradients.flat_grad(a).tolist() == [1.0, 2.0, 3.0, 4.0]
+
+
+def test_flat_grad_missing_grad_raises_unless_none_as_zero():
+    a, b = _two_params()
+    b.grad = None
+    with pytest.raises(SpecInputError, match=r"parameter 1 \(shape \(3,\)\) has no .grad"):
+        gradients.flat_grad([a, b])
+    assert gradients.flat_grad([a, b], none_as_zero=True).tolist() == [1.0, 2.0, 3.0, 4.0, 0.0, 0.0, 0.0]
+
+
+@pytest.mark.parametrize(
+    "params, error, match",
+    [([], SpecInputError, "no parameters"), ([1.0, 2.0], SpecTypeError, "parameters must be tensors")],
+)
+def test_flat_grad_bad_params(params, error, match):
+    with pytest.raises(error, match=match):
+        gradients.flat_grad(params)
+
+
+# ---------------------------------------------------------------- total_grad_norm
+@pytest.mark.parametrize("norm_type, expected", [(2, 140**0.5), (2.0, 140**0.5), (1, 28.0), (float("inf"), 7.0)])
+def test_total_grad_norm_by_hand(norm_type, expected):
+    a, b = _two_params()  # grads 1..7: sum of squares 140, sum 28, max 7
+    assert gradients.total_grad_norm([a, b], norm_type).item() == pytest.approx(expected, rel=1e-14)
+
+
+@pytest.mark.parametrize("norm_type", [1, 2, float("inf")])
+def test_total_grad_norm_equals_norm_of_flat_grad(norm_type):
+    net = models.mlp(3, 4, 2, depth=2)
+    net(torch.randn(6, 3, dtype=F64)).sum().backward()
+    flat = gradients.flat_grad(net)
+    expected = {1: flat.abs().sum(), 2: flat.pow(2).sum().sqrt(), float("inf"): flat.abs().max()}[norm_type]
+    assert_close(gradients.total_grad_norm(net, norm_type), expected)
+
+
+def test_total_grad_norm_skips_missing_grads():
+    a, b = _two_params()
+    b.grad = None
+    assert gradients.total_grad_norm([a, b]).item() == pytest.approx(30**0.5, rel=1e-14)
+    a.grad = None
+    with pytest.raises(SpecInputError, match="no parameter has a .grad"):
+        gradients.total_grad_norm([a, b])
+
+
+@pytest.mark.parametrize("norm_type", [0, -2.0, True, "2", float("nan")])
+def test_total_grad_norm_rejects_bad_norm_type(norm_type):
+    a, b = _two_params()
+    with pytest.raises(SpecInputError, match="norm_type"):
+        gradients.total_grad_norm([a, b], norm_type)
+
+
+# ---------------------------------------------------------------- per-sample gradients
+def _ce_sum(out, y):
+    return nn.functional.cross_entropy(out, y, reduction="sum")
+
+
+def _mse_sum(out, y):
+    return nn.functional.mse_loss(out, y, reduction="sum")
+
+
+def _problems():
+    n = 6
+    x = torch.randn(n, 4, dtype=F64)
+    y_cls = torch.randint(0, 3, (n,))
+    y_reg = torch.randn(n, 3, dtype=F64)
+    return [
+        (models.mlp(4, 5, 3, depth=2, activation="tanh", seed=1), _ce_sum, x, y_cls),
+        (models.mlp(4, 5, 3, depth=2, seed=2), _mse_sum, x, y_reg),
+        (models.linear_model(4, 3, seed=3), _ce_sum, x, y_cls),
+        (models.linear_model(4, 3, seed=4), _mse_sum, x, y_reg),
+    ]
+
+
+@pytest.mark.parametrize("case", range(4), ids=["mlp-ce", "mlp-mse", "linear-ce", "linear-mse"])
+def test_per_sample_loop_and_vmap_agree_and_sum_to_batch_grad(case):
+    model, loss_fn, x, y = _problems()[case]
+    loop = gradients.per_sample_grads_loop(model, loss_fn, x, y)
+    vm = gradients.per_sample_grads_vmap(model, loss_fn, x, y)
+    batch = gradients.batch_grads(model, loss_fn, x, y)
+    names = [n for n, _ in model.named_parameters()]
+    assert list(loop) == names and sorted(vm) == sorted(names)
+    for name, p in model.named_parameters():
+        assert loop[name].shape == (x.shape[0], *p.shape)
+        assert_close(vm[name], loop[name])
+        # with reduction 'sum' the batch loss is the sum of the sample losses, so its gradient is too
+        assert_close(loop[name].sum(0), batch[name])
+
+
+def test_per_sample_grads_of_linear_mse_match_hand_formula():
+    # l_i = ||W x_i + b - y_i||^2  =>  dl/dW = 2 r_i x_i^T, dl/db = 2 r_i with r_i = W x_i + b - y_i
+    model = models.linear_model(3, 2, seed=9)
+    x, y = torch.randn(5, 3, dtype=F64), torch.randn(5, 2, dtype=F64)
+    with torch.no_grad():
+        r = x @ model.weight.T + model.bias - y
+    g = gradients.per_sample_grads_loop(model, _mse_sum, x, y)
+    assert_close(g["weight"], 2 * r[:, :, None] * x[:, None, :])
+    assert_close(g["bias"], 2 * r)
+
+
+def test_batch_grads_leaves_dot_grad_untouched():
+    model = models.linear_model(3, 2)
+    x, y = torch.randn(4, 3, dtype=F64), torch.randn(4, 2, dtype=F64)
+    gradients.batch_grads(model, _mse_sum, x, y)
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_grads_by_name_copies_and_fills_missing_with_zeros():
+    model = models.linear_model(3, 2)
+    model.weight.grad = torch.ones_like(model.weight)
+    g = gradients.grads_by_name(model)
+    assert torch.equal(g["weight"], torch.ones(2, 3, dtype=F64)) and torch.equal(g["bias"], torch.zeros(2, dtype=F64))
+    model.weight.grad.mul_(5)
+    assert torch.equal(g["weight"], torch.ones(2, 3, dtype=F64))  # a copy, not a view
+
+
+@pytest.mark.parametrize(
+    "fn", [gradients.batch_grads, gradients.per_sample_grads_loop, gradients.per_sample_grads_vmap]
+)
+def test_batch_size_mismatch_is_rejected(fn):
+    model = models.linear_model(3, 2)
+    with pytest.raises(SpecInputError, match="x and y must have the same batch size"):
+        fn(model, _mse_sum, torch.randn(4, 3, dtype=F64), torch.randn(5, 2, dtype=F64))
+
+
+def test_batch_grads_rejects_unreduced_loss():
+    model = models.linear_model(3, 2)
+    with pytest.raises(SpecInputError, match="loss_fn must return a scalar"):
+        gradients.batch_grads(model, lambda o, t: (o - t) ** 2, torch.randn(4, 3, dtype=F64), torch.randn(4, 2, dtype=F64))
+
+
+# ---------------------------------------------------------------- executed_nodes
+def test_executed_nodes_counts_a_hand_built_graph():
+    # (w * x).sum(): SumBackward0, MulBackward0 and w's AccumulateGrad -> 3 nodes
+    w = torch.randn(3, dtype=F64, requires_grad=True)
+    assert gradients.executed_nodes((w * torch.randn(3, dtype=F64)).sum()) == 3
+    assert w.grad is not None  # backward really ran
+
+
+def test_executed_nodes_does_not_grow_with_batch_size():
+    counts = []
+    for n in (4, 32):
+        model = models.mlp(3, 5, 2, depth=3)
+        x, y = torch.randn(n, 3, dtype=F64), torch.randn(n, 2, dtype=F64)
+        counts.append(gradients.executed_nodes(nn.functional.mse_loss(model(x), y)))
+    assert counts[0] > 0
+    assert counts[0] == counts[1]
+
+
+def test_executed_nodes_passes_retain_graph_to_backward():
+    w = torch.randn(3, dtype=F64, requires_grad=True)
+    loss = (w * 2).sum()
+    assert gradients.executed_nodes(loss, retain_graph=True) == 3
+    assert gradients.executed_nodes(loss) == 3  # the graph was kept, so a second backward runs
+    assert torch.equal(w.grad, torch.full((3,), 4.0, dtype=F64))  # d/dw = 2, accumulated twice
+    with pytest.raises(RuntimeError):
+        loss.backward()  # now freed
+
+
+@pytest.mark.parametrize(
+    "make_loss, error, match",
+    [
+        (lambda w: w * 2, SpecInputError, "loss must be a scalar"),
+        (lambda w: torch.tensor(1.0, dtype=F64), SpecInputError, "no grad_fn"),
+        (lambda w: 1.0, SpecTypeError, "loss must be a torch.Tensor"),
+    ],
+)
+def test_executed_nodes_rejects_bad_loss(make_loss, error, match):
+    w = torch.randn(3, dtype=F64, requires_grad=True)
+    with pytest.raises(error, match=match):
+        gradients.executed_nodes(make_loss(w))

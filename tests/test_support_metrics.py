@@ -1,0 +1,148 @@
+"""Tests of support.metrics: accuracy, per-class recall, balanced accuracy, reliability bins and the
+expected calibration error, on hand-made examples, plus their input checks."""
+
+import pytest
+import torch
+
+from support import metrics
+from support.errors import SpecInputError, SpecTypeError
+from support.tolerances import assert_close
+
+F64 = torch.float64
+
+
+def _one_hot_probs(pred, n_classes):
+    return torch.nn.functional.one_hot(pred, n_classes).to(F64)
+
+
+def _rows(confidence, pred, n_classes):
+    """Probability rows whose max is ``confidence`` at ``pred``, the rest spread equally."""
+    n = len(pred)
+    rest = (1 - confidence) / (n_classes - 1)
+    probs = torch.full((n, n_classes), rest, dtype=F64)
+    probs[torch.arange(n), pred] = confidence
+    return probs
+
+
+# ---------------------------------------------------------------- bad input
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda: metrics.accuracy(torch.zeros(4, 3), torch.zeros(4)), SpecTypeError, "targets must be an integer"),
+        (lambda: metrics.accuracy(torch.zeros(4, 3), torch.zeros(4, 1, dtype=torch.long)), SpecInputError, "targets must have 1 dim"),
+        (lambda: metrics.accuracy(torch.zeros(4, 3), torch.zeros(5, dtype=torch.long)), SpecInputError, "same batch size"),
+        (lambda: metrics.accuracy(torch.zeros(4, 1), torch.zeros(4, dtype=torch.long)), SpecInputError, r"K >= 2"),
+        (lambda: metrics.accuracy(torch.zeros(4), torch.zeros(4, dtype=torch.long)), SpecInputError, r"shape \(N, K\)"),
+        (lambda: metrics.accuracy(torch.zeros(4, 2, dtype=torch.long), torch.zeros(4, dtype=torch.long)), SpecInputError, r"integer predictions must have shape \(N,\)"),
+        (lambda: metrics.accuracy([0, 1], torch.zeros(2, dtype=torch.long)), SpecTypeError, "predictions must be a torch.Tensor"),
+        (lambda: metrics.accuracy(torch.zeros(0, 2), torch.zeros(0, dtype=torch.long)), SpecInputError, "empty"),
+        (lambda: metrics.per_class_recall(torch.zeros(3, dtype=torch.long), torch.tensor([0, 1, 2]), 2), SpecInputError, r"targets must lie in \[0, 2\)"),
+        (lambda: metrics.per_class_recall(torch.zeros(2, dtype=torch.long), torch.tensor([-1, 0]), 2), SpecInputError, "targets must lie"),
+        (lambda: metrics.per_class_recall(torch.zeros(2, dtype=torch.long), torch.tensor([0, 0]), 1), SpecInputError, "n_classes"),
+        (lambda: metrics.balanced_accuracy(torch.zeros(2, dtype=torch.long), torch.tensor([0, 1]), True), SpecInputError, "n_classes"),
+        (lambda: metrics.reliability_bins(torch.full((2, 2), 0.5, dtype=F64), torch.tensor([0, 1]), 0), SpecInputError, "n_bins"),
+        (lambda: metrics.reliability_bins(torch.full((2, 2), 0.5, dtype=F64), torch.tensor([0.0, 1.0])), SpecTypeError, "targets must be an integer"),
+        (lambda: metrics.reliability_bins(torch.ones(2, 2, dtype=torch.long), torch.tensor([0, 1])), SpecTypeError, "probs must be a floating"),
+        (lambda: metrics.reliability_bins(torch.full((2,), 0.5, dtype=F64), torch.tensor([0, 1])), SpecInputError, "probs must have 2 dim"),
+        (lambda: metrics.expected_calibration_error(torch.tensor([[2.0, -1.0]], dtype=F64), torch.tensor([0])), SpecInputError, "probs must be probabilities"),
+        (lambda: metrics.expected_calibration_error(torch.tensor([[0.6, 0.6]], dtype=F64), torch.tensor([0])), SpecInputError, "summing to 1"),
+    ],
+)
+def test_bad_arguments_raise_naming_the_problem(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+# ---------------------------------------------------------------- accuracy
+def test_accuracy_from_logits_three_of_four_right():
+    logits = torch.tensor([[2.0, 0.1, 0.0], [0.0, 3.0, 1.0], [0.5, 0.2, 0.9], [1.0, 4.0, 0.0]], dtype=F64)
+    # argmax: 0, 1, 2, 1; the last target is 0
+    assert metrics.accuracy(logits, torch.tensor([0, 1, 2, 0])) == 0.75
+
+
+def test_accuracy_from_int_predictions():
+    assert metrics.accuracy(torch.tensor([0, 1, 1, 2, 2]), torch.tensor([0, 1, 2, 2, 0])) == pytest.approx(3 / 5)
+    assert metrics.accuracy(torch.tensor([3, 3]), torch.tensor([3, 3])) == 1.0
+
+
+# ---------------------------------------------------------------- recall and balanced accuracy
+def test_per_class_recall_by_hand_with_absent_class_nan():
+    pred = torch.tensor([0, 0, 1, 1, 1, 0])
+    target = torch.tensor([0, 0, 0, 1, 1, 1])  # class 0: 2/3 right, class 1: 2/3 right, class 2 absent
+    recall = metrics.per_class_recall(pred, target, 3)
+    assert recall.dtype == F64 and recall.shape == (3,)
+    assert recall[:2].tolist() == pytest.approx([2 / 3, 2 / 3])
+    assert torch.isnan(recall[2])
+
+
+def test_balanced_accuracy_of_majority_predictor_is_one_half():
+    target = torch.cat([torch.zeros(90, dtype=torch.long), torch.ones(10, dtype=torch.long)])
+    majority = torch.zeros(100, dtype=torch.long)
+    assert metrics.accuracy(majority, target) == 0.9
+    assert metrics.balanced_accuracy(majority, target, 2) == 0.5
+
+
+def test_balanced_accuracy_ignores_absent_classes():
+    pred = torch.tensor([0, 0, 1, 2])
+    target = torch.tensor([0, 0, 1, 1])  # recalls: 1, 1/2, absent, absent -> mean 3/4
+    assert metrics.balanced_accuracy(pred, target, 4) == pytest.approx(0.75)
+
+
+# ---------------------------------------------------------------- calibration
+def test_ece_of_confident_correct_predictions_is_zero():
+    target = torch.tensor([0, 2, 1, 1, 0])
+    assert metrics.expected_calibration_error(_one_hot_probs(target, 3), target) == 0.0
+
+
+def test_ece_of_overconfident_constant_predictions():
+    # every prediction class 0 at confidence 0.9, 6 of 10 right: one bin, |0.6 - 0.9| = 0.3
+    probs = _rows(0.9, torch.zeros(10, dtype=torch.long), 2)
+    target = torch.tensor([0] * 6 + [1] * 4)
+    ece = metrics.expected_calibration_error(probs, target)
+    assert_close(torch.tensor(ece, dtype=F64), torch.tensor(0.3, dtype=F64))
+
+
+def test_ece_weights_bins_by_their_share_of_samples():
+    # 4 samples at conf 0.95 (all right, gap 0.05) and 6 at conf 0.55 (3 right, gap 0.05)
+    # -> ECE = 0.4 * 0.05 + 0.6 * 0.05 = 0.05
+    probs = torch.cat([_rows(0.95, torch.zeros(4, dtype=torch.long), 2), _rows(0.55, torch.zeros(6, dtype=torch.long), 2)])
+    target = torch.tensor([0] * 4 + [0, 0, 0, 1, 1, 1])
+    assert_close(torch.tensor(metrics.expected_calibration_error(probs, target), dtype=F64), torch.tensor(0.05, dtype=F64))
+    # now 1 of the 6 low-confidence samples right: gap |1/6 - 0.55| -> ECE = 0.4 * 0.05 + 0.6 * (0.55 - 1/6)
+    target = torch.tensor([0] * 4 + [0, 1, 1, 1, 1, 1])
+    expected = 0.4 * 0.05 + 0.6 * (0.55 - 1 / 6)
+    assert_close(torch.tensor(metrics.expected_calibration_error(probs, target), dtype=F64), torch.tensor(expected, dtype=F64))
+
+
+def test_reliability_bins_counts_accuracy_and_confidence():
+    probs = torch.cat([_rows(0.95, torch.tensor([0, 1, 0]), 2), _rows(0.6, torch.tensor([1, 1]), 2)])
+    target = torch.tensor([0, 1, 1, 1, 0])
+    counts, acc, conf = metrics.reliability_bins(probs, target, n_bins=10)
+    # 0.95 -> bin (0.9, 1.0] = index 9; 0.6 -> bin (0.5, 0.6] = index 5 (right-closed)
+    expected_counts = torch.zeros(10, dtype=F64)
+    expected_counts[9], expected_counts[5] = 3, 2
+    assert torch.equal(counts, expected_counts)
+    assert acc[9].item() == pytest.approx(2 / 3) and acc[5].item() == pytest.approx(1 / 2)
+    assert conf[9].item() == pytest.approx(0.95) and conf[5].item() == pytest.approx(0.6)
+    empty = expected_counts == 0
+    assert torch.isnan(acc[empty]).all() and torch.isnan(conf[empty]).all()
+
+
+@pytest.mark.parametrize("m", range(1, 16))
+def test_confidence_on_a_bin_edge_lands_in_the_lower_bin(m):
+    # bins are (lower, upper]: confidence m/15 is the upper edge of bin m-1
+    # 16 classes so that even confidence 1/15 is the row's maximum (rest = (1 - c) / 15 < c)
+    conf = m / 15
+    probs = _rows(conf, torch.tensor([3]), 16)
+    counts, _, mean_conf = metrics.reliability_bins(probs, torch.tensor([3]), n_bins=15)
+    assert counts.argmax().item() == m - 1 and counts.sum().item() == 1
+    assert mean_conf[m - 1].item() == pytest.approx(conf)
+
+
+def test_ece_default_uses_fifteen_bins():
+    # confidences 0.68 and 0.71 share a bin of width 1/15 ((0.667, 0.733]) but not of width 1/10
+    probs = torch.cat([_rows(0.68, torch.tensor([0]), 2), _rows(0.71, torch.tensor([0]), 2)])
+    target = torch.tensor([0, 1])
+    # 15 bins: one bin, acc 1/2, conf 0.695 -> 0.195; 10 bins: 0.5 * |1 - 0.68| + 0.5 * |0 - 0.71| = 0.515
+    assert metrics.expected_calibration_error(probs, target) == pytest.approx(0.195)
+    assert metrics.expected_calibration_error(probs, target, n_bins=10) == pytest.approx(0.515)

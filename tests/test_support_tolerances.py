@@ -1,0 +1,130 @@
+"""Tests of support.tolerances: the dtype table, overrides and their reasons, the accumulation
+tolerance, and assert_close's pass/fail boundary and failure message."""
+
+import pytest
+import torch
+
+from support import tolerances
+from support.errors import SpecInputError, SpecTypeError
+from support.tolerances import Tolerance, assert_close, tolerance_for
+
+F32, F64 = torch.float32, torch.float64
+
+
+# ---------------------------------------------------------------- the table
+@pytest.mark.parametrize(
+    "dtype, rtol, atol",
+    [(torch.float16, 1e-3, 1e-5), (torch.bfloat16, 1.6e-2, 1e-5), (F32, 1.3e-6, 1e-5), (F64, 1e-7, 1e-7)],
+)
+def test_tolerance_for_is_the_torch_testing_table(dtype, rtol, atol):
+    tol = tolerance_for(dtype)
+    assert (tol.rtol, tol.atol) == (rtol, atol)
+    assert "dtype default" in tol.reason
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.bool, torch.complex64, "float32"])
+def test_tolerance_for_non_float_dtype_is_a_type_error(dtype):
+    with pytest.raises(SpecTypeError, match="no tolerance for dtype"):
+        tolerance_for(dtype)
+
+
+def test_exact_dtype_is_float64():
+    assert tolerances.EXACT_DTYPE is F64
+
+
+# ---------------------------------------------------------------- override
+def test_override_keeps_values_and_reason():
+    tol = tolerances.override(rtol=1e-3, atol=0, reason="sum of a thousand float32 terms")
+    assert tol == Tolerance(1e-3, 0.0, "sum of a thousand float32 terms")
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(rtol=1e-3, atol=1e-3, reason=""), "needs a reason"),
+        (dict(rtol=1e-3, atol=1e-3, reason="   short  "), "needs a reason"),
+        (dict(rtol=1e-3, atol=1e-3, reason=None), "needs a reason"),
+        (dict(rtol=-1e-3, atol=1e-3, reason="a long enough reason"), "tolerances must be >= 0"),
+        (dict(rtol=1e-3, atol=float("nan"), reason="a long enough reason"), "tolerances must be >= 0"),
+    ],
+)
+def test_override_bad_input(kwargs, match):
+    with pytest.raises(SpecInputError, match=match):
+        tolerances.override(**kwargs)
+
+
+def test_override_without_reason_keyword_is_refused():
+    with pytest.raises(TypeError):
+        tolerances.override(rtol=1e-3, atol=1e-3)  # the reason is required, not defaulted
+
+
+# ---------------------------------------------------------------- accumulation
+@pytest.mark.parametrize("dtype", [F32, F64])
+@pytest.mark.parametrize("n, factor", [(1, 1.0), (4, 2.0), (100, 10.0), (10_000, 100.0)])
+def test_accumulation_scales_default_by_sqrt_n(dtype, n, factor):
+    base, tol = tolerance_for(dtype), tolerances.accumulation(dtype, n)
+    assert tol.rtol == pytest.approx(base.rtol * factor, rel=1e-12)
+    assert tol.atol == pytest.approx(base.atol * factor, rel=1e-12)
+    assert f"sum of {n} terms" in tol.reason
+
+
+def test_accumulation_is_never_tighter_than_the_default():
+    for n in (1, 2, 3):
+        tol = tolerances.accumulation(F64, n)
+        assert tol.rtol >= 1e-7 and tol.atol >= 1e-7
+
+
+@pytest.mark.parametrize("n", [0, -5, 2.0, True])
+def test_accumulation_rejects_bad_term_counts(n):
+    # True is a bool, not a count (the _checks.positive_int rule the rest of support follows)
+    with pytest.raises(SpecInputError, match="n_terms"):
+        tolerances.accumulation(F64, n)
+
+
+def test_accumulation_rejects_integer_dtype():
+    with pytest.raises(SpecTypeError, match="dtype"):
+        tolerances.accumulation(torch.int32, 4)
+
+
+# ---------------------------------------------------------------- assert_close
+@pytest.mark.parametrize("dtype, ok, bad", [(F64, 1.5e-7, 3e-7), (F32, 5e-6, 5e-5)])
+def test_assert_close_uses_the_dtype_default(dtype, ok, bad):
+    # allowed |a - e| <= atol + rtol * |e|; at e = 1: 2e-7 for float64, about 1.13e-5 for float32
+    expected = torch.ones(3, dtype=dtype)
+    assert_close(expected + ok, expected)
+    with pytest.raises(AssertionError):
+        assert_close(expected + bad, expected)
+
+
+def test_assert_close_failure_message_contains_override_reason_and_msg():
+    tol = tolerances.override(rtol=0, atol=1e-3, reason="loss summed over 1000 samples in float32")
+    a, e = torch.tensor([1.0, 2.0], dtype=F64), torch.tensor([1.0, 2.1], dtype=F64)
+    assert_close(a, a + 5e-4, tol=tol)  # within the override
+    with pytest.raises(AssertionError, match="loss summed over 1000 samples in float32") as info:
+        assert_close(a, e, tol=tol, msg="gradient of layer 0")
+    text = str(info.value)
+    assert "gradient of layer 0" in text and "atol=0.001" in text
+
+
+def test_assert_close_default_message_names_dtype_default():
+    with pytest.raises(AssertionError, match="dtype default"):
+        assert_close(torch.tensor([1.0], dtype=F64), torch.tensor([2.0], dtype=F64))
+
+
+@pytest.mark.parametrize(
+    "actual, expected, kwargs, match",
+    [
+        (1.0, torch.tensor(1.0), {}, "assert_close compares tensors"),
+        (torch.tensor(1.0), [1.0], {}, "assert_close compares tensors"),
+        (torch.tensor(1.0), torch.tensor(1.0), {"tol": (1e-3, 1e-3)}, "tol must be a Tolerance"),
+        (torch.tensor([1, 2]), torch.tensor([1, 2]), {}, "no tolerance for dtype"),
+    ],
+)
+def test_assert_close_bad_input(actual, expected, kwargs, match):
+    with pytest.raises(SpecTypeError, match=match):
+        assert_close(actual, expected, **kwargs)
+
+
+def test_assert_close_rejects_dtype_mismatch():
+    with pytest.raises(AssertionError, match="dtype"):
+        assert_close(torch.ones(2, dtype=F32), torch.ones(2, dtype=F64))
