@@ -61,3 +61,11 @@ def test_claim_module_docstring_names_its_claim_and_quotes_the_seed(path):
         if claim.part is not Part.BEYOND:
             assert any(q in doc for q in claim.quotes), f"{path.name}: the docstring should quote the seed for {claim_id}"
         assert "What is true" in doc, f"{path.name}: the docstring should say in plain English what is true"
+
+
+@pytest.mark.parametrize("claim_id", list(REGISTRY))
+def test_every_claim_states_the_truth_in_english_and_chinese(claim_id):
+    claim = REGISTRY[claim_id]
+    assert claim.statement.strip(), f"{claim_id}: no English statement"
+    # written Chinese, not a copy of the English: it must contain CJK characters
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in claim.statement_zh), f"{claim_id}: no Chinese statement"

@@ -35,6 +35,7 @@ import pytest
 import torch
 from hypothesis import HealthCheck, Phase, settings
 
+from support import report
 from support.claims.model import ClaimRegistry, UnknownClaimError
 
 # ---------------------------------------------------------------- hypothesis profiles
@@ -80,6 +81,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--torch-threads", dest="spec_torch_threads", default=None,
                     help=f"torch threads per process (default: 1 in an xdist worker, else torch's default; "
                          f"env {THREADS_ENV})")
+    report.addoption(group)
     parser.addini("claim_registry", "dotted path 'module:attribute' of the ClaimRegistry",
                   default="support.claims:REGISTRY")
     parser.addini("claim_spec_dir", "directory whose tests must each carry a claim or meta marker", default="spec")
@@ -149,6 +151,7 @@ def pytest_configure(config: pytest.Config) -> None:
         devices=_devices(config.getoption("spec_device")),
         threads=_threads(config),
     )
+    report.configure(config, spec_state(config).registry)
 
 
 def spec_state(config: pytest.Config) -> SpecState:
@@ -212,6 +215,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     for item in items:
         for mark in item.iter_markers("claim"):
             st.covered.setdefault(mark.args[0], []).append(item.nodeid)
+            # travels with every report of the item, also from xdist workers, for the claims report
+            item.user_properties.append(("claim", mark.args[0]))
         st.collected_files.add(item.path.resolve())
     dump = os.environ.get(DUMP_ENV)
     if dump:
@@ -319,6 +324,39 @@ class Figures:
             ("figure", {"name": name, "value": value if math.isfinite(value) else str(value), "unit": unit, "note": note})
         )
         return value
+
+
+    def series(self, name: str, x, y, *, plot: str, x_label: str, y_label: str, log_x: bool = False,
+               log_y: bool = False, style: str = "line") -> None:
+        """A curve for the claims report: series of one claim with the same ``plot`` title share one figure.
+
+        Labels carry units, e.g. "depth (layers)". style: "line", "points" or "dashed" (a bound or reference).
+        """
+        xs, ys = _floats(f"series {name!r} x", x), _floats(f"series {name!r} y", y)
+        if len(xs) != len(ys) or not xs:
+            raise ValueError(f"series {name!r}: x and y must be non-empty and of equal length, got {len(xs)} and {len(ys)}")
+        for label, value in (("name", name), ("plot", plot), ("x_label", x_label), ("y_label", y_label)):
+            if not isinstance(value, str) or not value.strip():
+                raise ValueError(f"series {name!r}: {label} must be a non-empty string, got {value!r}")
+        if style not in SERIES_STYLES:
+            raise ValueError(f"series {name!r}: style must be one of {SERIES_STYLES}, got {style!r}")
+        self._node.user_properties.append(("series", {
+            "name": name, "plot": plot, "x": xs, "y": ys, "x_label": x_label, "y_label": y_label,
+            "log_x": bool(log_x), "log_y": bool(log_y), "style": style,
+        }))
+
+
+SERIES_STYLES = ("line", "points", "dashed")
+
+
+def _floats(what: str, values) -> list[float]:
+    if isinstance(values, torch.Tensor):
+        values = values.detach().cpu().reshape(-1).tolist()
+    try:
+        out = [float(v) for v in values]
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{what} must be a sequence of numbers: {exc}") from None
+    return [v if math.isfinite(v) else str(v) for v in out]
 
 
 @pytest.fixture

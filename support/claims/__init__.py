@@ -5,7 +5,7 @@ Look a claim up with ``REGISTRY["reduction.mean-is-sum-over-n"]``; an unknown id
 ``@pytest.mark.claim("<id>")``; find a claim's tests with ``grep -rn '"<id>"' spec``.
 """
 
-from support.claims import part1
+from support.claims import beyond, part1, part2, part3, part4
 from support.claims.model import (
     Claim,
     ClaimRegistry,
@@ -15,6 +15,6 @@ from support.claims.model import (
     seed_text,
 )
 
-REGISTRY = ClaimRegistry(part1.CLAIMS)
+REGISTRY = ClaimRegistry(part1.CLAIMS + part2.CLAIMS + part3.CLAIMS + part4.CLAIMS + beyond.CLAIMS)
 
 __all__ = ["Claim", "ClaimRegistry", "Part", "REGISTRY", "UnknownClaimError", "Verdict", "seed_text"]

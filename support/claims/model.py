@@ -60,6 +60,7 @@ class Claim:
     statement: str
     verdict: Verdict
     sources: tuple[str, ...] = field(default=())
+    statement_zh: str = ""  # the statement of what is true, written in Chinese for the document's readers
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not ID_PATTERN.match(self.id):
@@ -80,6 +81,8 @@ class Claim:
             raise SpecInputError(f"claim {self.id!r} is not in the seed, so it needs at least one source")
         if not isinstance(self.statement, str) or not self.statement.strip():
             raise SpecInputError(f"claim {self.id!r}: statement is empty")
+        if not isinstance(self.statement_zh, str):
+            raise SpecInputError(f"claim {self.id!r}: statement_zh must be a string")
 
 
 class UnknownClaimError(SpecInputError, KeyError):

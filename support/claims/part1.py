@@ -21,6 +21,9 @@ CLAIMS = (
         ),
         verdict=Verdict.CONFIRMED,
         sources=(LOSS_DOCS,),
+        statement_zh=(
+            "内置的损失模块(MSE、L1、SmoothL1、Huber、CrossEntropy、NLL、BCEWithLogits 等)都接受 reduction='mean' | 'sum' | 'none';默认值是 'mean',其他任何取值都会报错。"
+        ),
     ),
     Claim(
         id="reduction.none-is-per-sample",
@@ -34,6 +37,9 @@ CLAIMS = (
         ),
         verdict=Verdict.QUALIFIED,
         sources=(LOSS_DOCS,),
+        statement_zh=(
+            "reduction='none' 返回未归约的损失项:对分类损失(CrossEntropy、NLL)是每个样本一个损失,形状为 (N,);对逐元素损失(MSE、L1、SmoothL1、Huber、BCEWithLogits)则是每个*元素*一个损失项,形状与预测相同。每一项都等于单独计算该样本(元素)得到的损失;逐元素损失的单个样本损失是其所在行的归约。"
+        ),
     ),
     Claim(
         id="reduction.mean-is-sum-over-n",
@@ -46,6 +52,9 @@ CLAIMS = (
         ),
         verdict=Verdict.QUALIFIED,
         sources=(LOSS_DOCS,),
+        statement_zh=(
+            "对不加权的损失,'mean' 的损失值以及每个参数的梯度都等于 'sum' 的结果除以 N,其中 N 是被平均的损失项个数:分类损失为 batch 大小,逐元素损失为 batch 大小乘以每个样本的元素数。因此 N 并不总是 batch 大小(参见 mean.denominator.*)。"
+        ),
     ),
     Claim(
         id="backward.fills-grad",
@@ -58,6 +67,9 @@ CLAIMS = (
         ),
         verdict=Verdict.CONFIRMED,
         sources=(AUTOGRAD_DOCS,),
+        statement_zh=(
+            "loss.backward() 对每个 requires_grad=True 的叶子张量计算 d loss / d 参数,并把它*累加*到 .grad 中(第一次反向传播之前 .grad 为 None,之后形状与参数相同)。它是累加而不是覆盖,所以训练循环要先清零梯度;被冻结的参数 .grad 保持为 None。"
+        ),
     ),
     Claim(
         id="step.updates-parameters",
@@ -69,6 +81,9 @@ CLAIMS = (
         ),
         verdict=Verdict.CONFIRMED,
         sources=("PyTorch docs, torch.optim.SGD (update rule) and Optimizer.step",),
+        statement_zh=(
+            "optimizer.step() 按优化器的更新规则、用 .grad 精确地改变每个参数;.grad 为 None 的参数会被跳过、保持不变,step() 本身不计算梯度。"
+        ),
     ),
     Claim(
         id="backward.once-per-batch",
@@ -80,6 +95,9 @@ CLAIMS = (
         ),
         verdict=Verdict.CONFIRMED,
         sources=(AUTOGRAD_DOCS, "Linearity of the gradient: grad(sum_i l_i) = sum_i grad(l_i)"),
+        statement_zh=(
+            "对整个 batch 的归约损失(mean 或 sum)做一次反向传播,得到的就是整个 batch 的梯度:它等于各样本单独计算的梯度的平均(或总和)。"
+        ),
     ),
     Claim(
         id="sum.needs-batch-scaling",
@@ -93,6 +111,9 @@ CLAIMS = (
         ),
         verdict=Verdict.QUALIFIED,
         sources=("PyTorch docs, torch.optim.SGD and torch.optim.Adam", "Kingma & Ba 2015, Adam, sec. 2.1"),
+        statement_zh=(
+            "'sum' 的梯度是 'mean' 梯度的 N 倍,所以对 sum 损失用普通 SGD 时步长会大 N 倍;对 sum 用 lr/N 的 SGD 与对 mean 用 lr 的 SGD 完全相同。Adam 用梯度的滑动均方根做归一化,它的步长(在 eps 的影响以内)不受这个倍数影响:需要考虑 batch 大小的是 SGD 一类的更新规则,Adam 几乎不需要。"
+        ),
     ),
     Claim(
         id="per-sample.backward-accumulates",
@@ -108,6 +129,9 @@ CLAIMS = (
         ),
         verdict=Verdict.CONFIRMED,
         sources=(AUTOGRAD_DOCS, "PyTorch docs, torch.autograd.backward: retain_graph"),
+        statement_zh=(
+            "使用 reduction='none' 时可以对每个样本的损失单独反向传播;这些调用会累加到 .grad 中,全部 N 次之后 .grad 等于 'sum' 的梯度(除以 N 即为 'mean' 的梯度)。如果这 N 个损失来自同一次前向传播、共享一个保存了中间张量的计算图,那么除最后一次外的每次调用都需要 retain_graph=True,否则 autograd 会抛出 RuntimeError。"
+        ),
     ),
     Claim(
         id="per-sample.costs-more",
@@ -119,6 +143,9 @@ CLAIMS = (
         ),
         verdict=Verdict.CONFIRMED,
         sources=("PyTorch tutorial, Per-sample-gradients (torch.func.vmap of grad vs. a loop)",),
+        statement_zh=(
+            "逐样本反向传播要执行 N 次反向传播,而不是一次:为得到同一个梯度,执行的 autograd 节点数增加到 N 倍。(循环 / batch / vmap 的实际耗时比例由基准测试测量,测试中不断言时间。)"
+        ),
     ),
     Claim(
         id="per-sample.explosion",
@@ -132,6 +159,9 @@ CLAIMS = (
         ),
         verdict=Verdict.REFUTED,
         sources=(AUTOGRAD_DOCS, "Triangle inequality: ||mean_i g_i|| <= mean_i ||g_i|| <= max_i ||g_i||"),
+        statement_zh=(
+            "逐样本反向传播本身不会导致梯度爆炸:累加起来的逐样本梯度与整个 batch 的 sum 梯度是同样的数值。真正会变化的是:(a) 忘记除以 N 会使更新步长变为 N 倍;(b) 每个样本之后都更新一次会使更新噪声更大,但其大小以最大的单样本梯度为上界,并没有被放大。"
+        ),
     ),
     Claim(
         id="batch.standard",
@@ -144,5 +174,8 @@ CLAIMS = (
         ),
         verdict=Verdict.CONFIRMED,
         sources=("PyTorch tutorial, Optimizing Model Parameters (the training loop)",),
+        statement_zh=(
+            "标准的训练步骤是:zero_grad、对 batch 做一次前向传播、计算一个归约后的损失、一次反向传播、一次 step。它得到的参数与逐样本路线(累加各样本梯度后更新一次)相同,但反向传播次数只是后者的一小部分。"
+        ),
     ),
 )
