@@ -52,7 +52,8 @@ def train(
 
     batch_size None uses the full batch every step; otherwise minibatches are drawn by a seeded permutation
     per epoch. ``evaluate(model)`` runs (under no_grad) every ``evaluate_every`` steps and after the last one.
-    The run stops early at the first non-finite loss or gradient norm unless told otherwise.
+    The run stops early at the first non-finite loss or gradient norm unless told otherwise; that step's update
+    has already been applied, so the parameters may be non-finite when it returns.
     """
     n = _checks.same_batch("x", x, "y", y)
     _checks.positive_int("steps", steps)

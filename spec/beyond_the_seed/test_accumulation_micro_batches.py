@@ -1,0 +1,89 @@
+"""accumulation.micro-batches
+
+What is true: backward accumulates into .grad (PyTorch docs, torch.Tensor.backward), so splitting a batch
+of N into k equal micro-batches and calling (loss_j / k).backward() on each micro-batch's mean loss leaves
+exactly the full batch's mean-loss gradient in .grad: each sample gets weight (1/k)(1/m) = 1/N. With
+unequal sizes s_j the plain /k gives sample i (in micro-batch j) the weight 1 / (k s_j) instead of 1 / N,
+a different gradient; weighting micro-batch j's mean loss by s_j / N (or summing the losses and dividing
+by N) restores the full-batch gradient. (Goyal et al. 2017, sec. 3, Remark 3, make the same point for
+workers: normalise by the total minibatch size.)
+"""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given
+from hypothesis import strategies as st
+
+from support.data import regression
+from support.gradients import flat_grad, per_sample_grads_loop
+from support.models import mlp
+from support.tolerances import accumulation, assert_close
+
+pytestmark = pytest.mark.claim("accumulation.micro-batches")
+IN, OUT = 3, 2
+
+
+def _setup(n, seed, device):
+    x, y = regression(n, IN, OUT, seed=seed, device=device)
+    return mlp(IN, 8, OUT, depth=2, activation="tanh", seed=seed, device=device), x, y
+
+
+def _full_batch_mean_grad(model, x, y):
+    model.zero_grad(set_to_none=True)
+    F.mse_loss(model(x), y).backward()
+    return flat_grad(model).clone()
+
+
+def _accumulate(model, x, y, sizes, weights):
+    """zero_grad, then (weight_j * mean loss of micro-batch j).backward() for each micro-batch: one .grad."""
+    model.zero_grad(set_to_none=True)
+    for chunk_x, chunk_y, w in zip(x.split(list(sizes)), y.split(list(sizes)), weights):
+        (w * F.mse_loss(model(chunk_x), chunk_y)).backward()
+    return flat_grad(model).clone()
+
+
+@given(k=st.integers(1, 5), m=st.integers(1, 4), seed=st.integers(0, 10_000))
+def test_equal_micro_batches_with_loss_over_k_reproduce_the_full_batch_gradient(k, m, seed, device):
+    n = k * m
+    model, x, y = _setup(n, seed, device)
+    full = _full_batch_mean_grad(model, x, y)
+    accumulated = _accumulate(model, x, y, [m] * k, [1.0 / k] * k)
+    assert_close(accumulated, full, tol=accumulation(full.dtype, n * OUT))
+
+
+@given(sizes=st.lists(st.integers(1, 5), min_size=2, max_size=4).filter(lambda s: len(set(s)) > 1),
+       seed=st.integers(0, 10_000))
+def test_unequal_micro_batches_need_size_weighting(sizes, seed, device):
+    n, k = sum(sizes), len(sizes)
+    model, x, y = _setup(n, seed, device)
+    tol = accumulation(torch.float64, n * OUT)
+    full = _full_batch_mean_grad(model, x, y)
+    # the fix: micro-batch j's mean loss times s_j / N
+    assert_close(_accumulate(model, x, y, sizes, [s / n for s in sizes]), full, tol=tol)
+    # plain / k: sample i of micro-batch j weighs 1 / (k s_j); built here from per-sample gradients
+    per_sample = per_sample_grads_loop(model, F.mse_loss, x, y)
+    g = torch.cat([t.reshape(n, -1) for t in per_sample.values()], dim=1)  # (N, P), parameter order
+    weights = torch.cat([torch.full((s,), 1.0 / (k * s), dtype=g.dtype, device=g.device) for s in sizes])
+    assert_close(_accumulate(model, x, y, sizes, [1.0 / k] * k), weights @ g, tol=tol)
+    assert_close(g.mean(dim=0), full, tol=tol)  # while the full batch weighs every sample 1 / N
+
+
+def test_plain_over_k_misses_by_a_derived_amount(device, figures):
+    # sizes (1, 7), k = 2: plain /k gives (g_1 + g_2) / 2, the full mean is (1/8) g_1 + (7/8) g_2, where g_j is
+    # micro-batch j's mean gradient; the miss is (1/2 - 1/8) g_1 + (1/2 - 7/8) g_2 = (3/8) (g_1 - g_2).
+    sizes = (1, 7)
+    model, x, y = _setup(8, 17, device)
+    tol = accumulation(torch.float64, 8 * OUT)
+    full = _full_batch_mean_grad(model, x, y)
+    g1 = _full_batch_mean_grad(model, x[:1], y[:1])
+    g2 = _full_batch_mean_grad(model, x[1:], y[1:])
+    plain = _accumulate(model, x, y, sizes, [0.5, 0.5])
+    assert_close(plain - full, 0.375 * (g1 - g2), tol=tol)
+    assert (g1 - g2).norm() > 0.1 * full.norm()  # the single sample is not typical of the other seven here
+    figures.record("||plain /k - full|| / ||full||, sizes (1, 7)", (plain - full).norm() / full.norm(), "1")
+    # summing the losses and dividing by N is the other correct recipe
+    model.zero_grad(set_to_none=True)
+    for cx, cy in zip(x.split(list(sizes)), y.split(list(sizes))):
+        (F.mse_loss(model(cx), cy, reduction="sum") / (8 * OUT)).backward()  # N * OUT terms in the full mean
+    assert_close(flat_grad(model), full, tol=tol)

@@ -1,0 +1,100 @@
+"""per-sample.vmap
+
+What is true (qualified): for a model that does not couple samples, torch.func.vmap(grad(loss of one
+sample)) gives the same per-sample gradients as a loop of N backward passes, and they sum to the gradient
+of the sum-reduced batch loss (PyTorch tutorial, Per-sample-gradients). The documented limits: BatchNorm in
+train mode does not work under grad/vmap (its in-place running-statistics update of a captured buffer is
+rejected; without running statistics a batch of one has no variance; torch.func UX limitations,
+"Patching Batch Norm"), and random operations such as dropout raise under vmap's default
+randomness='error': 'different' draws an independent mask per sample, 'same' one mask for all samples.
+"""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given
+from hypothesis import strategies as st
+from torch import nn
+from torch.func import functional_call, grad, vmap
+
+from support import hypothesis_helpers as hh
+from support.data import classification, regression
+from support.gradients import batch_grads, per_sample_grads_loop, per_sample_grads_vmap
+from support.models import batchnorm_net, linear_model, mlp
+from support.tolerances import accumulation, assert_close
+
+pytestmark = pytest.mark.claim("per-sample.vmap")
+
+
+def _sum_ce(out, y):
+    return F.cross_entropy(out, y, reduction="sum")
+
+
+@given(n=hh.batch_sizes(1, 8), seed=st.integers(0, 10_000))
+def test_vmap_per_sample_gradients_equal_the_loop_and_sum_to_the_batch_gradient(n, seed, device):
+    x, y = classification(n, 3, 3, seed=seed, device=device)
+    model = mlp(3, 8, 3, depth=2, activation="tanh", seed=seed, device=device)
+    by_vmap = per_sample_grads_vmap(model, _sum_ce, x, y)
+    by_loop = per_sample_grads_loop(model, _sum_ce, x, y)
+    batch = batch_grads(model, _sum_ce, x, y)
+    for name, g in by_vmap.items():
+        assert g.shape == (n, *dict(model.named_parameters())[name].shape)
+        assert_close(g, by_loop[name])
+        assert_close(g.sum(dim=0), batch[name], tol=accumulation(g.dtype, n))
+
+
+def test_vmap_per_sample_gradients_match_the_hand_formula_of_a_linear_model(device, figures):
+    # one sample, loss = mean_o (w_o . x + b_o - y_o)^2 over D_out = 2 outputs: with r = w x + b - y,
+    # d/dw = 2 r x^T / D_out and d/db = 2 r / D_out
+    n, d_in, d_out = 5, 3, 2
+    x, y = regression(n, d_in, d_out, seed=7, device=device)
+    model = linear_model(d_in, d_out, seed=7, device=device)
+    g = per_sample_grads_vmap(model, F.mse_loss, x, y)
+    with torch.no_grad():
+        r = model(x) - y
+    assert_close(g["weight"], 2 * r[:, :, None] * x[:, None, :] / d_out)
+    assert_close(g["bias"], 2 * r / d_out)
+    figures.record("max |vmap - hand formula| (linear, weight)",
+                   (g["weight"] - 2 * r[:, :, None] * x[:, None, :] / d_out).abs().max(), "gradient units")
+
+
+def test_batchnorm_in_train_mode_is_a_documented_limit(device):
+    x, y = regression(6, 3, 2, seed=8, device=device)
+    net = batchnorm_net(3, 4, 2, seed=8, device=device)
+    # with running statistics: the in-place update of the captured running_mean is rejected under grad
+    with pytest.raises(RuntimeError, match="in-place"):
+        per_sample_grads_vmap(net.train(), F.mse_loss, x, y)
+    # without them: each vmapped call sees a batch of one, which has no batch variance
+    no_stats = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4, track_running_stats=False)).to(device, torch.float64)
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        per_sample_grads_vmap(no_stats.train(), lambda out, t: out.sum(), x, y)
+    # eval mode (running statistics as constants): vmap works and agrees with the loop
+    net.eval()
+    by_vmap = per_sample_grads_vmap(net, F.mse_loss, x, y)
+    by_loop = per_sample_grads_loop(net, F.mse_loss, x, y)
+    for name in by_vmap:
+        assert_close(by_vmap[name], by_loop[name])
+
+
+def test_dropout_needs_an_explicit_randomness_mode(device):
+    model = nn.Sequential(nn.Linear(4, 16), nn.Dropout(0.5)).to(device, torch.float64).train()
+    params = {k: v.detach() for k, v in model.named_parameters()}
+    x = torch.ones(8, 4, dtype=torch.float64, device=device)
+
+    def sample_loss(p, xi):
+        return functional_call(model, p, (xi.unsqueeze(0),)).sum()
+
+    with pytest.raises(RuntimeError, match="randomness"):
+        vmap(grad(sample_loss), in_dims=(None, 0))(params, x)
+
+    def masks(randomness):
+        # identical inputs, so any difference between rows is the dropout mask
+        return vmap(lambda xi: model(xi.unsqueeze(0)).squeeze(0) != 0, randomness=randomness)(x)
+
+    same, different = masks("same"), masks("different")
+    assert (same == same[0]).all()
+    # independent masks of 16 units: rows 1..7 all equal to row 0 has probability 2^(-16*7)
+    assert not (different == different[0]).all()
+    # and the per-sample gradients follow: with one shared mask they are all equal for identical inputs
+    g_same = vmap(grad(sample_loss), in_dims=(None, 0), randomness="same")(params, x)
+    assert (g_same["0.weight"] == g_same["0.weight"][0]).all()

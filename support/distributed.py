@@ -1,0 +1,334 @@
+"""Helpers for the DistributedDataParallel experiment: a worker that records the gradients each rank holds in
+a few scenarios (gloo backend on CPU, loopback only), and a launcher that starts the ranks, waits for them
+with a deadline and reads back what they wrote.
+
+How the ranks are started: the launcher spawns ONE fresh interpreter with ``subprocess`` (nothing is forked
+from the caller, so it works the same inside pytest-xdist workers, and nothing is pickled). That
+interpreter imports torch and everything DDP needs (DDP imports torch._dynamo, ~1.5 s of CPU), then forks
+the other ranks *before* any process group, thread pool or tensor work exists (the same state torch's
+DataLoader workers are forked from) and runs rank 0 itself. One import instead of one per rank halves
+the CPU time (measured on a 2-core machine: ~2.5 s wall instead of ~8 s for two spawned interpreters).
+Every rank leaves with ``os._exit`` once its result is written, skipping interpreter finalisation.
+
+Why results in files: a rank that has written its (atomically renamed) result is done, whatever happens
+after. gloo can abort while an interpreter exits, after the work is finished, so the caller judges the
+written results and reports exit codes and logs only to explain a missing result.
+
+The scenarios (one process group, one DDP model, run in this order on every rank):
+
+* ``equal``: rank r takes its slice of ``equal_sizes`` from a global batch; mean MSE loss; backward.
+* ``no_sync``: the same local batch, backward inside ``ddp.no_sync()``: gradients are not communicated.
+* ``accumulate``: the local batch split into two equal micro-batches; the first backward (loss / 2) inside
+  ``no_sync()``, the second (loss / 2) outside it: the accumulated gradients are synchronised then.
+* ``unequal``: local sizes ``unequal_sizes`` (different per rank); plain mean loss per rank.
+* ``unequal_weighted``: the same batches, each rank's mean loss multiplied by W * n_r / n.
+
+Each rank saves ``{scenario: flat gradient (float64)}`` to ``rank<r>.pt`` in the output directory, and
+its output to ``rank<r>.log``. By hand: ``python -m support.distributed --init-file F --out D``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+import torch
+
+from support import _checks
+from support.errors import SpecInputError
+
+LOOPBACK_INTERFACE = "lo"
+LOOPBACK_ADDRESSES = ("127.0.0.1", "localhost")
+SCENARIOS = ("equal", "no_sync", "accumulate", "unequal", "unequal_weighted")
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class DDPConfig:
+    """The experiment's sizes and seed. ``equal_sizes``/``unequal_sizes`` hold one local batch size per rank."""
+
+    equal_sizes: tuple[int, ...] = (4, 4)
+    unequal_sizes: tuple[int, ...] = (2, 6)
+    in_features: int = 3
+    width: int = 8
+    out_features: int = 2
+    seed: int = 0
+    pg_timeout_s: float = 20.0  # the process group's timeout: a collective waiting longer fails
+
+    def __post_init__(self) -> None:
+        for name in ("equal_sizes", "unequal_sizes"):
+            sizes = getattr(self, name)
+            if not isinstance(sizes, tuple) or len(sizes) < 2:
+                raise SpecInputError(f"{name} must be a tuple with one local batch size per rank (>= 2 ranks), got {sizes!r}")
+            for s in sizes:
+                _checks.positive_int(name, s)
+        if len(self.equal_sizes) != len(self.unequal_sizes):
+            raise SpecInputError(
+                f"equal_sizes and unequal_sizes must have one entry per rank each, got {self.equal_sizes} and {self.unequal_sizes}"
+            )
+        if len(set(self.equal_sizes)) != 1:
+            raise SpecInputError(f"equal_sizes must all be equal, got {self.equal_sizes}")
+        if self.equal_sizes[0] % 2:
+            raise SpecInputError(f"equal_sizes must be even (the accumulate scenario halves them), got {self.equal_sizes}")
+        for name in ("in_features", "width", "out_features"):
+            _checks.positive_int(name, getattr(self, name))
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise SpecInputError(f"seed must be an int, got {self.seed!r}")
+        _checks.positive_float("pg_timeout_s", self.pg_timeout_s)
+
+    @property
+    def world_size(self) -> int:
+        return len(self.equal_sizes)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> "DDPConfig":
+        raw = json.loads(text)
+        for name in ("equal_sizes", "unequal_sizes"):
+            raw[name] = tuple(raw[name])
+        return cls(**raw)
+
+
+def make_model(config: DDPConfig):
+    """The seeded model every rank (and the single-process reference) starts from."""
+    from support.models import mlp
+
+    return mlp(config.in_features, config.width, config.out_features, depth=2, activation="tanh", seed=config.seed)
+
+
+def global_batch(config: DDPConfig, sizes: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The global batch (float64 regression data) whose consecutive slices of ``sizes`` the ranks take."""
+    from support.data import regression
+
+    return regression(sum(sizes), config.in_features, config.out_features, seed=config.seed + 1)
+
+
+def local_batch(config: DDPConfig, sizes: tuple[int, ...], rank: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rank ``rank``'s slice of the global batch."""
+    if isinstance(rank, bool) or not isinstance(rank, int) or not 0 <= rank < len(sizes):
+        raise SpecInputError(f"rank must be an int in [0, {len(sizes)}), got {rank!r}")
+    x, y = global_batch(config, sizes)
+    start = sum(sizes[:rank])
+    return x[start : start + sizes[rank]], y[start : start + sizes[rank]]
+
+
+def check_loopback_env(env: dict[str, str]) -> None:
+    """Refuse to run unless gloo is confined to the loopback interface."""
+    if env.get("GLOO_SOCKET_IFNAME") != LOOPBACK_INTERFACE:
+        raise SpecInputError(
+            f"GLOO_SOCKET_IFNAME must be {LOOPBACK_INTERFACE!r} so that no traffic leaves loopback, "
+            f"got {env.get('GLOO_SOCKET_IFNAME')!r}"
+        )
+    if env.get("MASTER_ADDR") not in LOOPBACK_ADDRESSES:
+        raise SpecInputError(f"MASTER_ADDR must be one of {LOOPBACK_ADDRESSES}, got {env.get('MASTER_ADDR')!r}")
+
+
+def worker(rank: int, init_file: Path, out_dir: Path, config: DDPConfig) -> Path:
+    """Run every scenario on this rank and write ``rank<r>.pt``; returns its path."""
+    import torch.distributed as dist
+    import torch.nn.functional as F
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    from support.gradients import flat_grad
+
+    check_loopback_env(dict(os.environ))
+    torch.set_num_threads(1)
+    world = config.world_size
+    dist.init_process_group(
+        "gloo",
+        init_method=f"file://{Path(init_file).resolve()}",
+        rank=rank,
+        world_size=world,
+        timeout=timedelta(seconds=config.pg_timeout_s),
+    )
+    try:
+        ddp = DDP(make_model(config))
+        results: dict[str, torch.Tensor] = {}
+
+        def run(name: str, x, y, scale: float = 1.0, *, zero: bool = True, sync: bool = True) -> None:
+            if zero:
+                ddp.zero_grad(set_to_none=True)
+            if sync:
+                (scale * F.mse_loss(ddp(x), y)).backward()
+            else:
+                with ddp.no_sync():
+                    (scale * F.mse_loss(ddp(x), y)).backward()
+            results[name] = flat_grad(ddp.module).detach().clone()
+
+        x, y = local_batch(config, config.equal_sizes, rank)
+        run("equal", x, y)
+        run("no_sync", x, y, sync=False)
+        half = config.equal_sizes[rank] // 2
+        run("accumulate_first_half", x[:half], y[:half], 0.5, sync=False)
+        run("accumulate", x[half:], y[half:], 0.5, zero=False)
+        del results["accumulate_first_half"]
+        xu, yu = local_batch(config, config.unequal_sizes, rank)
+        run("unequal", xu, yu)
+        n_global = sum(config.unequal_sizes)
+        run("unequal_weighted", xu, yu, world * config.unequal_sizes[rank] / n_global)
+        out = Path(out_dir) / f"rank{rank}.pt"
+        tmp = out.with_suffix(".tmp")
+        torch.save(results, tmp)
+        os.replace(tmp, out)  # atomic: a reader sees the whole file or none
+        dist.barrier()  # nobody tears the group down while another rank still communicates
+        return out
+    finally:
+        dist.destroy_process_group()
+
+
+@dataclass
+class LaunchResult:
+    """What each rank wrote (None where it wrote nothing), the launcher's exit code, each rank's log."""
+
+    results: list[dict[str, torch.Tensor] | None]
+    returncode: int | None  # of the spawned interpreter: 0 when every rank succeeded
+    logs: list[str]
+    wall_s: float
+    timed_out: bool = False
+    missing: list[int] = field(default_factory=list)
+
+    def diagnostics(self) -> str:
+        parts = [f"ranks without a result: {self.missing}; launcher exit code {self.returncode}; timed out: {self.timed_out}"]
+        for r, log in enumerate(self.logs):
+            parts.append(f"--- rank {r} log (last 3000 chars) ---\n{log[-3000:]}")
+        return "\n".join(parts)
+
+
+def _run_rank(rank: int, init_file: Path, out_dir: Path, config: DDPConfig) -> int:
+    """Run one rank with its output in rank<r>.log; returns an exit code instead of raising."""
+    log = os.open(Path(out_dir) / f"rank{rank}.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(log)
+    try:
+        worker(rank, init_file, out_dir, config)
+        return 0
+    except BaseException:  # noqa: BLE001 - report everything in the log, the caller reads it
+        traceback.print_exc()
+        return 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+
+
+def run_all_ranks(init_file: Path, out_dir: Path, config: DDPConfig) -> None:
+    """Entry point of the spawned interpreter: import once, fork ranks 1..W-1, run rank 0 here, reap, _exit.
+
+    Never returns: every process leaves with os._exit (0 when every rank succeeded).
+    """
+    import torch._dynamo  # noqa: F401 - DDP.__init__ imports it; import before forking, once for all ranks
+    import torch.distributed  # noqa: F401
+    import torch.nn.parallel  # noqa: F401
+
+    import support.data  # noqa: F401
+    import support.models  # noqa: F401
+
+    tasks = Path("/proc/self/task")
+    if tasks.is_dir() and len(list(tasks.iterdir())) > 1:  # say so in the launcher log: forking a threaded process
+        print(f"note: {len(list(tasks.iterdir()))} threads before fork", file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    children: dict[int, int] = {}
+    for rank in range(1, config.world_size):
+        pid = os.fork()
+        if pid == 0:  # the child: run its rank and leave without interpreter finalisation
+            os._exit(_run_rank(rank, init_file, out_dir, config))
+        children[rank] = pid
+    code = _run_rank(0, init_file, out_dir, config)
+    deadline = time.monotonic() + config.pg_timeout_s + 10.0  # the children fail by the group's timeout
+    for pid in children.values():
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                code = code or int(os.waitstatus_to_exitcode(status) != 0)
+                break
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                code = 1
+                break
+            time.sleep(0.01)
+    os._exit(code)
+
+
+def launch(config: DDPConfig, workdir: Path, *, env: dict[str, str], timeout_s: float = 60.0) -> LaunchResult:
+    """Spawn the ranks (one fresh interpreter that forks the others), wait at most ``timeout_s``, read the results.
+
+    ``env`` must confine gloo to loopback (GLOO_SOCKET_IFNAME=lo, MASTER_ADDR=127.0.0.1); it is added to a
+    copy of this process's environment. ``workdir`` must be an empty or missing directory: it receives the
+    file:// rendezvous file, the results and the logs. At the deadline every rank is killed (they run in
+    a session of their own, killed as a group).
+    """
+    if not isinstance(config, DDPConfig):
+        raise SpecInputError(f"config must be a DDPConfig, got {type(config).__name__}")
+    if not isinstance(env, dict):
+        raise SpecInputError(f"env must be a dict of environment variables, got {type(env).__name__}")
+    check_loopback_env(env)
+    _checks.positive_float("timeout_s", timeout_s)
+    if not hasattr(os, "fork"):
+        raise SpecInputError("launch needs os.fork (Linux or macOS): the spawned interpreter forks the other ranks")
+    workdir = Path(workdir)
+    if workdir.exists() and any(workdir.iterdir()):
+        raise SpecInputError(f"workdir {workdir} must be empty: a stale rendezvous file would join an old group")
+    workdir.mkdir(parents=True, exist_ok=True)
+    init_file = workdir / "rendezvous"
+    # one thread per library pool: the interpreter is then single-threaded when it forks (numpy's OpenBLAS would
+    # otherwise start an idle worker thread at import)
+    child_env = {**os.environ, **env, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    child_env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    start = time.monotonic()
+    with open(workdir / "launcher.log", "w+b") as launcher_log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "support.distributed", "--init-file", str(init_file), "--out", str(workdir),
+             "--config", config.to_json()],
+            cwd=REPO_ROOT, env=child_env, stdout=launcher_log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group: the deadline kills the forked ranks too
+        )
+        timed_out = False
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+        finally:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)  # no-op for ranks already gone; reaps stragglers
+            except ProcessLookupError:
+                pass
+            proc.wait(timeout=10)
+        launcher_log.seek(0)
+        launcher_output = launcher_log.read().decode("utf-8", "replace")
+    wall = time.monotonic() - start
+    results: list[dict[str, torch.Tensor] | None] = []
+    logs = []
+    for rank in range(config.world_size):
+        path = workdir / f"rank{rank}.pt"
+        results.append(torch.load(path, weights_only=True) if path.exists() else None)
+        log = workdir / f"rank{rank}.log"
+        logs.append(log.read_text(encoding="utf-8", errors="replace") if log.exists() else "(no log)")
+    logs[0] = f"{launcher_output}\n{logs[0]}" if launcher_output else logs[0]
+    missing = [r for r, res in enumerate(results) if res is None]
+    return LaunchResult(results, proc.returncode, logs, wall, timed_out, missing)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Run every rank of the DDP experiment (see support.distributed).")
+    parser.add_argument("--init-file", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--config", default=DDPConfig().to_json(), help="DDPConfig as JSON")
+    args = parser.parse_args(argv)
+    run_all_ranks(args.init_file, args.out, DDPConfig.from_json(args.config))
+
+
+if __name__ == "__main__":
+    main()

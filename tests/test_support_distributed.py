@@ -1,0 +1,92 @@
+"""Tests of support.distributed that need no process group: the config's and the launcher's argument checks,
+the data split, the loopback guard, and the launcher's deadline (a run killed before it can finish reports
+what is missing instead of hanging)."""
+
+import os
+
+import pytest
+import torch
+
+from support import distributed
+from support.distributed import DDPConfig
+from support.errors import SpecInputError
+
+LOOPBACK = {"GLOO_SOCKET_IFNAME": "lo", "MASTER_ADDR": "127.0.0.1"}
+
+
+def test_config_round_trips_through_json():
+    config = DDPConfig(equal_sizes=(2, 2, 2), unequal_sizes=(1, 2, 3), seed=9, pg_timeout_s=5.0)
+    assert DDPConfig.from_json(config.to_json()) == config
+    assert config.world_size == 3
+
+
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [
+        ({"equal_sizes": (4,)}, "equal_sizes"),
+        ({"equal_sizes": [4, 4]}, "equal_sizes"),
+        ({"equal_sizes": (4, 2)}, "all be equal"),
+        ({"equal_sizes": (3, 3)}, "even"),
+        ({"equal_sizes": (0, 0)}, "equal_sizes"),
+        ({"unequal_sizes": (2, 6, 1)}, "one entry per rank"),
+        ({"unequal_sizes": (2, -1)}, "unequal_sizes"),
+        ({"width": 0}, "width"),
+        ({"seed": 1.5}, "seed"),
+        ({"pg_timeout_s": 0}, "pg_timeout_s"),
+    ],
+)
+def test_config_rejects_bad_values(kwargs, fragment):
+    with pytest.raises(SpecInputError, match=fragment):
+        DDPConfig(**kwargs)
+
+
+def test_local_batches_are_consecutive_slices_of_the_global_batch():
+    config = DDPConfig(unequal_sizes=(2, 6))
+    x, y = distributed.global_batch(config, config.unequal_sizes)
+    x0, y0 = distributed.local_batch(config, config.unequal_sizes, 0)
+    x1, y1 = distributed.local_batch(config, config.unequal_sizes, 1)
+    assert torch.equal(torch.cat([x0, x1]), x) and torch.equal(torch.cat([y0, y1]), y)
+    assert (len(x0), len(x1)) == (2, 6)
+    with pytest.raises(SpecInputError, match="rank"):
+        distributed.local_batch(config, config.unequal_sizes, 2)
+
+
+@pytest.mark.parametrize(
+    "env, fragment",
+    [
+        ({"MASTER_ADDR": "127.0.0.1"}, "GLOO_SOCKET_IFNAME"),
+        ({"GLOO_SOCKET_IFNAME": "eth0", "MASTER_ADDR": "127.0.0.1"}, "GLOO_SOCKET_IFNAME"),
+        ({"GLOO_SOCKET_IFNAME": "lo"}, "MASTER_ADDR"),
+        ({"GLOO_SOCKET_IFNAME": "lo", "MASTER_ADDR": "10.0.0.1"}, "MASTER_ADDR"),
+    ],
+)
+def test_loopback_guard_refuses_other_interfaces(env, fragment):
+    with pytest.raises(SpecInputError, match=fragment):
+        distributed.check_loopback_env(env)
+
+
+def test_launch_checks_its_arguments_before_starting_anything(tmp_path):
+    with pytest.raises(SpecInputError, match="config"):
+        distributed.launch({"equal_sizes": (4, 4)}, tmp_path / "a", env=LOOPBACK)
+    with pytest.raises(SpecInputError, match="env"):
+        distributed.launch(DDPConfig(), tmp_path / "a", env=[("GLOO_SOCKET_IFNAME", "lo")])
+    with pytest.raises(SpecInputError, match="GLOO_SOCKET_IFNAME"):
+        distributed.launch(DDPConfig(), tmp_path / "a", env={"MASTER_ADDR": "127.0.0.1"})
+    with pytest.raises(SpecInputError, match="timeout_s"):
+        distributed.launch(DDPConfig(), tmp_path / "a", env=LOOPBACK, timeout_s=0)
+    stale = tmp_path / "stale"
+    stale.mkdir()
+    (stale / "rendezvous").write_text("old")
+    with pytest.raises(SpecInputError, match="must be empty"):
+        distributed.launch(DDPConfig(), stale, env=LOOPBACK)
+    assert not (tmp_path / "a").exists()  # nothing was started or created
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the launcher needs os.fork")
+def test_launch_kills_the_ranks_at_the_deadline_and_reports_them_missing(tmp_path):
+    # 0.3 s is far less than importing torch takes, so no rank can have written a result
+    run = distributed.launch(DDPConfig(), tmp_path / "run", env=LOOPBACK, timeout_s=0.3)
+    assert run.timed_out
+    assert run.missing == [0, 1] and run.results == [None, None]
+    assert run.wall_s < 15  # the kill is prompt, not a wait for the ranks
+    assert "ranks without a result: [0, 1]" in run.diagnostics()
