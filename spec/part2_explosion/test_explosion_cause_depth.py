@@ -1,0 +1,84 @@
+"""explosion.cause.depth
+
+Seed: 「深层网络结构:在深层网络中,由于链式法则的作用,梯度在传播过程中可能会累积并迅速增大。」
+
+What is true (confirmed): by the chain rule the gradient at the input is the product of the layers' Jacobians,
+dL/dx = W_1^T D_1 W_2^T D_2 ... W_L^T dL/df with D_l = diag(phi'(a_l)), so its log-norm is a sum of per-layer log
+gains and is linear in depth. For Gaussian linear layers of width n with std s the expectation is exactly
+depth * 1/2 [log s^2 + digamma(n/2) + log 2] (each factor is an independent s^2 chi^2_n). Depth is the
+exponent: it amplifies when the per-layer gain exceeds 1, attenuates when it is below 1, and at gain 1 (the
+Glorot/He std) depth alone does not make the gradient grow -- "may accumulate" is the right wording.
+"""
+
+import math
+
+import pytest
+import torch
+
+from support.explosion import (
+    SWEEP_DEPTHS,
+    SWEEP_SEEDS,
+    SWEEP_WIDTH,
+    depth_sweep,
+    gaussian_chain_log_norm_mean,
+    gaussian_chain_log_norm_variance,
+)
+from support.models import ACTIVATIONS, glorot_std, mlp
+from support.tolerances import assert_close
+
+pytestmark = pytest.mark.claim("explosion.cause.depth")
+
+N = SWEEP_WIDTH
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu", "sigmoid"])
+def test_input_gradient_is_the_product_of_the_layer_jacobians(device, activation):
+    depth = 6
+    net = mlp(5, 7, 3, depth=depth, activation=activation, seed=12, device=device)  # with biases, default init
+    g = torch.Generator().manual_seed(12)
+    x = torch.randn(1, 5, dtype=torch.float64, generator=g).to(device).requires_grad_(True)
+    u = torch.randn(1, 3, dtype=torch.float64, generator=g).to(device)
+    (autograd,) = torch.autograd.grad((net(x) * u).sum(), x)
+
+    linears = [m for m in net if isinstance(m, torch.nn.Linear)]
+    phi = ACTIVATIONS[activation]()
+    pre, h = [], x.detach()
+    with torch.no_grad():  # forward by hand, keeping the pre-activations a_l
+        for i, lin in enumerate(linears):
+            a = h @ lin.weight.T + lin.bias
+            pre.append(a)
+            h = phi(a) if i < depth - 1 else a
+    derivative = {  # phi'(a), written from the definitions
+        "tanh": lambda a: 1 - torch.tanh(a) ** 2,
+        "relu": lambda a: (a > 0).to(a.dtype),
+        "sigmoid": lambda a: torch.sigmoid(a) * (1 - torch.sigmoid(a)),
+    }[activation]
+    v = u
+    for i in reversed(range(depth)):  # v <- W_l^T (phi'(a_l) * v), the last layer has no activation
+        if i < depth - 1:
+            v = v * derivative(pre[i])
+        v = v @ linears[i].weight
+    assert_close(autograd, v)
+
+
+@pytest.mark.parametrize("factor", [0.5, 1.0, 2.0])
+def test_log_norm_at_every_depth_is_depth_times_the_per_layer_log_gain(factor, figures):
+    std = factor * glorot_std(N, N)
+    sweep = depth_sweep("linear", std, width=N, depths=SWEEP_DEPTHS, seeds=SWEEP_SEEDS)
+    # exact expectation, a sum of identical per-layer terms: depth * per_layer
+    expected = [gaussian_chain_log_norm_mean(std, [N] * d) for d in SWEEP_DEPTHS]
+    per_layer = gaussian_chain_log_norm_mean(std, [N])
+    for d, mean, e in zip(SWEEP_DEPTHS, sweep.mean_log_norms, expected):
+        # the mean of SWEEP_SEEDS independent networks has standard deviation sqrt(Var_d / seeds) (exact);
+        # 4.5 of them for 15 comparisons (3 factors x 5 depths) keeps a false alarm below 1e-4
+        sd = math.sqrt(gaussian_chain_log_norm_variance([N] * d) / SWEEP_SEEDS)
+        assert abs(mean - e) <= 4.5 * sd, f"depth {d}: mean log-norm {mean:.3f}, expected {e:.3f} +- {4.5 * sd:.3f}"
+    deepest = sweep.mean_log_norms[-1]
+    figures.record(f"linear, std = {factor} x Glorot: mean log ||grad|| at depth 32", deepest, "1")
+    figures.record(f"linear, std = {factor} x Glorot: expected per-layer log gain", per_layer, "1/layer")
+    # the norm itself: exp of the mean log-norm (the geometric mean over the networks); on a log axis a straight
+    # line of slope log(per-layer gain)
+    figures.series(f"linear, std = {factor} x Glorot (expected gain {math.exp(per_layer):.2f}/layer)", SWEEP_DEPTHS,
+                   [math.exp(v) for v in sweep.mean_log_norms], plot="input-gradient norm vs depth, linear MLP",
+                   x_label="depth (layers)", y_label=f"input-gradient norm (L2, geo. mean of {SWEEP_SEEDS} nets)",
+                   log_y=True)

@@ -1,0 +1,141 @@
+"""explosion.cause.init
+
+Seed: 「权重初始化不当:如果初始权重设置得过大,会导致在前向传播和反向传播中产生过大的激活和梯度。」
+
+What is true (confirmed): with weights N(0, s^2) and width n, a linear layer multiplies the expected squared
+gradient norm by s^2 n (for a fixed v, ||W^T v||^2 / ||v||^2 ~ s^2 chi^2_n) and an activation by E[phi'(a)^2].
+So the input-gradient norm of a deep MLP scales like gain^depth, gain = s sqrt(n) for linear layers and
+s sqrt(n/2) for ReLU (He et al. 2015, sec. 2.2: the factor 1/2 is E[relu'^2]). Below the Glorot std
+(sqrt(2/(n+n)) = 1/sqrt(n) for square layers; Glorot & Bengio 2010, eq. 12) or the He std sqrt(2/n) the gradient
+shrinks geometrically with depth, at it it stays flat, above it it grows geometrically; the forward
+activations obey the same law (fan_out = n). Exactly, for linear layers, E log||grad|| = depth * 1/2 [log s^2 +
+digamma(n/2) + log 2] (= log(s sqrt(n)) - 1/(2n) + ...). For tanh, saturation caps the growth: at twice the
+Glorot std the mean-field factor chi = sigma_w^2 E[tanh'(h)^2] (Schoenholz et al. 2017, eq. 5-7) gives a
+slope of 0.15 per layer instead of log 2 = 0.69 -- smaller, but still an explosion.
+
+Method: ``support.explosion.depth_sweep`` measures log ||d(u.f(x))/dx|| (||u|| = 1) of bias-free MLPs of width 32
+at depths 2..32, 3 independent networks per depth, and fits a line against depth.
+"""
+
+import math
+
+import pytest
+import torch
+
+from support.explosion import (
+    SWEEP_DEPTHS,
+    SWEEP_SEEDS,
+    SWEEP_WIDTH,
+    depth_sweep,
+    fit_line,
+    gaussian_chain_log_norm_mean,
+    gaussian_chain_log_norm_variance,
+    mean_field_log_norm,
+    nonlinear_slope_tolerance,
+    slope_standard_error,
+)
+from support.models import glorot_std, he_std
+from support.tolerances import assert_close
+
+pytestmark = pytest.mark.claim("explosion.cause.init")
+
+N = SWEEP_WIDTH
+GLOROT = glorot_std(N, N)  # = 1/sqrt(n) for square layers
+HE = he_std(N)  # = sqrt(2/n)
+FACTORS = (0.5, 1.0, 2.0)  # below, at and above the Glorot / He value
+
+
+def _sweep(activation, std):
+    return depth_sweep(activation, std, width=N, depths=SWEEP_DEPTHS, seeds=SWEEP_SEEDS)
+
+
+def _linear_expected_slope(std):
+    # the exact expectation is linear in depth, so its least-squares slope is the per-layer term
+    return fit_line(SWEEP_DEPTHS, [gaussian_chain_log_norm_mean(std, [N] * d) for d in SWEEP_DEPTHS]).slope
+
+
+def _linear_slope_se():
+    # each depth's mean over SWEEP_SEEDS independent networks has variance Var_d / SWEEP_SEEDS (exact, chi^2)
+    variances = [gaussian_chain_log_norm_variance([N] * d) / SWEEP_SEEDS for d in SWEEP_DEPTHS]
+    return slope_standard_error(SWEEP_DEPTHS, variances)
+
+
+def _nonlinear_slope_tolerance():
+    # 4 standard errors of the slope (per-layer variance ~5/(4n) for a random derivative pattern) + 2/n for the
+    # finite-width bias of E log: derived in support.explosion.nonlinear_slope_tolerance (0.15 here)
+    return nonlinear_slope_tolerance(N, SWEEP_DEPTHS, SWEEP_SEEDS)
+
+
+PLOT_GLOROT = "input-gradient norm vs depth, std around Glorot's"
+PLOT_HE = "input-gradient norm vs depth, ReLU, std around He's"
+
+
+def _attach(figures, sweep, label, plot):
+    # the norm itself: exp of the mean log-norm over the SWEEP_SEEDS networks (their geometric mean)
+    figures.series(label, sweep.depths, [math.exp(v) for v in sweep.mean_log_norms], plot=plot,
+                   x_label="depth (layers)", y_label=f"input-gradient norm (L2, geo. mean of {SWEEP_SEEDS} nets)",
+                   log_y=True)
+
+
+@pytest.mark.parametrize("factor", FACTORS)
+def test_linear_layers_gradient_and_activation_slopes_are_log_of_s_sqrt_n(factor, figures):
+    std = factor * GLOROT
+    sweep = _sweep("linear", std)
+    expected = _linear_expected_slope(std)  # = log(factor) - 1/(2n) + O(1/n^2)
+    tol = 4 * _linear_slope_se()
+    slope = sweep.fit().slope
+    assert abs(slope - expected) <= tol, f"slope {slope:.4f}, expected {expected:.4f} +- {tol:.4f}"
+    # activations: ||W h||^2 / ||h||^2 ~ s^2 chi^2_{fan_out}, fan_out = n: the same law forward
+    forward = fit_line(sweep.depths, sweep.mean_forward_log_gains).slope
+    assert abs(forward - expected) <= tol, f"forward slope {forward:.4f}, expected {expected:.4f} +- {tol:.4f}"
+    if factor < 1:
+        assert slope < -tol
+    elif factor > 1:
+        assert slope > tol
+    figures.record(f"linear, std = {factor} x Glorot: log-norm slope per layer", slope, "1/layer")
+    figures.record(f"linear, std = {factor} x Glorot: exact expected slope", expected, "1/layer")
+    figures.record(f"linear, std = {factor} x Glorot: forward log-gain slope", forward, "1/layer")
+    _attach(figures, sweep, f"linear, std = {factor} x Glorot", PLOT_GLOROT)
+
+
+@pytest.mark.parametrize("factor", FACTORS)
+def test_relu_slope_is_log_of_s_sqrt_n_over_two(factor, figures):
+    std = factor * HE
+    sweep = _sweep("relu", std)
+    # mean field: each Linear multiplies E||g||^2 by s^2 n, each ReLU by E[relu'^2] = 1/2 -> slope 1/2 log(s^2 n / 2)
+    # (= mean_field_log_norm's slope; = log(factor) here)
+    expected = 0.5 * math.log(std**2 * N / 2)
+    slope = sweep.fit().slope
+    # tol = 0.15 < 1/2 log 2 = 0.35: a ReLU whose derivative were 1 everywhere (no factor 1/2) fails this
+    tol = _nonlinear_slope_tolerance()
+    assert abs(slope - expected) <= tol, f"slope {slope:.4f}, expected {expected:.4f} +- {tol:.4f}"
+    figures.record(f"ReLU, std = {factor} x He: log-norm slope per layer", slope, "1/layer")
+    _attach(figures, sweep, f"ReLU, std = {factor} x He", PLOT_HE)
+
+
+def test_relu_nets_are_homogeneous_so_scaling_the_std_shifts_log_norm_by_depth_times_log_factor():
+    # relu(c a) = c relu(a) for c > 0, and the sweep draws the same standard normals whatever the std, so the
+    # net with std c*s computes c^depth times the gradient of the net with std s: exact, network by network.
+    base = _sweep("relu", HE)
+    for factor in (0.5, 2.0):
+        scaled = _sweep("relu", factor * HE)
+        for d, row_base, row_scaled in zip(SWEEP_DEPTHS, base.log_norms, scaled.log_norms):
+            assert_close(torch.tensor(row_scaled), torch.tensor(row_base) + d * math.log(factor))
+
+
+def test_tanh_at_twice_glorot_still_explodes_but_saturation_caps_the_slope(figures):
+    factor = 2.0
+    std = factor * GLOROT
+    sweep = _sweep("tanh", std)
+    # mean field from the input's variance (q_input = 1 for x ~ N(0, I)): q_l settles at q* = 2.1, where
+    # chi = 4 E[tanh'^2] = 1.36, slope 1/2 log chi = 0.15
+    predictions = [mean_field_log_norm("tanh", std**2 * N, d, q_input=1.0) for d in SWEEP_DEPTHS]
+    expected = fit_line(SWEEP_DEPTHS, predictions).slope
+    slope = sweep.fit().slope
+    tol = _nonlinear_slope_tolerance()
+    assert abs(slope - expected) <= tol, f"slope {slope:.4f}, expected {expected:.4f} +- {tol:.4f}"
+    assert slope > 0  # explodes
+    assert slope < _linear_expected_slope(std) - tol  # but far less than the linear net with the same weights
+    figures.record("tanh, std = 2 x Glorot: log-norm slope per layer", slope, "1/layer")
+    figures.record("tanh, std = 2 x Glorot: mean-field slope", expected, "1/layer")
+    _attach(figures, sweep, "tanh, std = 2 x Glorot", PLOT_GLOROT)

@@ -1,0 +1,88 @@
+"""remedy.lower-lr
+
+Seed: 「調整学习率:使用较小的学习率可以减少每次权重更新的幅度,从而降低发生梯度爆炸的风险。」
+
+What is true (qualified): a smaller learning rate shrinks every SGD step in proportion -- the step is exactly
+-lr * g (PyTorch docs, torch.optim.SGD) -- but not the gradient, which at given parameters does not depend on
+lr at all. What lowering lr removes is divergence caused by the step size: on a quadratic with curvatures
+lambda_i, gradient descent multiplies the error along direction i by (1 - lr * lambda_i) per step, so it
+converges iff 0 < lr < 2 / lambda_max and diverges geometrically above (Goodfellow et al., Deep Learning,
+sec. 4.3.1). Large gradients caused by weights or depth (explosion.cause.*) are untouched by lr.
+"""
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from support.data import regression
+from support.gradients import flat_grad
+from support.models import linear_model, mlp
+from support.tolerances import assert_close
+
+pytestmark = pytest.mark.claim("remedy.lower-lr")
+
+
+@given(lr_a=st.floats(1e-4, 1.0), lr_b=st.floats(1e-4, 1.0))
+def test_the_sgd_step_is_proportional_to_lr_and_the_gradient_does_not_depend_on_it(device, lr_a, lr_b):
+    x, y = regression(16, 3, 1, seed=61, device=device)
+    steps, grads = {}, {}
+    for lr in (lr_a, lr_b):
+        model = mlp(3, 6, 1, depth=2, activation="tanh", seed=61, device=device)
+        before = torch.cat([p.detach().reshape(-1).clone() for p in model.parameters()])
+        opt = torch.optim.SGD(model.parameters(), lr=lr)
+        torch.nn.functional.mse_loss(model(x), y).backward()
+        grads[lr] = flat_grad(model).clone()
+        opt.step()
+        steps[lr] = torch.cat([p.detach().reshape(-1) for p in model.parameters()]) - before
+        assert_close(steps[lr], -lr * grads[lr])  # exactly -lr * g (up to rounding of p - lr g - p)
+    assert torch.equal(grads[lr_a], grads[lr_b])  # same parameters, same gradient, whatever the lr
+
+
+@given(factor=st.one_of(st.floats(0.05, 0.95), st.floats(1.05, 2.0)), steps=st.integers(5, 40))
+def test_gradient_descent_on_a_quadratic_follows_one_minus_lr_lambda(device, factor, steps):
+    # f(theta) = 1/2 sum_i lambda_i theta_i^2, gradient lambda_i theta_i: theta_i <- (1 - lr lambda_i) theta_i
+    lambdas = torch.tensor([0.5, 2.0, 10.0], dtype=torch.float64, device=device)
+    lr = factor * 2 / lambdas.max().item()
+    theta0 = torch.tensor([1.0, -1.0, 1.0], dtype=torch.float64, device=device)
+    theta = theta0.clone().requires_grad_(True)
+    opt = torch.optim.SGD([theta], lr=lr)
+    for _ in range(steps):
+        opt.zero_grad()
+        (0.5 * (lambdas * theta**2).sum()).backward()
+        opt.step()
+    expected = (1 - lr * lambdas) ** steps * theta0
+    assert_close(theta.detach(), expected)
+    top = theta.detach()[2].abs().item()  # the lambda_max direction
+    if factor < 1:
+        assert top < 1.0  # |1 - lr lambda_max| = |1 - 2 factor| < 1: shrinks
+    else:
+        assert top > 1.0  # |1 - 2 factor| > 1: grows geometrically
+
+
+def test_linear_regression_converges_just_below_two_over_lambda_max_and_diverges_just_above(device, figures):
+    # MSE of a linear model is exactly quadratic; its Hessian is 2 X^T X / N for the design X = [x, 1]
+    x, y = regression(64, 4, 1, seed=62, device=device)
+    design = torch.cat([x, torch.ones(64, 1, dtype=x.dtype, device=device)], dim=1)
+    lam_max = torch.linalg.eigvalsh(2 * design.T @ design / 64)[-1].item()
+    losses = {}
+    for factor in (0.95, 1.05):
+        model = linear_model(4, 1, seed=62, device=device)
+        opt = torch.optim.SGD(model.parameters(), lr=factor * 2 / lam_max)
+        trace = []
+        for _ in range(60):
+            opt.zero_grad()
+            loss = torch.nn.functional.mse_loss(model(x), y)
+            loss.backward()
+            opt.step()
+            trace.append(loss.item())
+        losses[factor] = trace
+        figures.series(f"lr = {factor} x 2/lambda_max" + ("" if device == "cpu" else f" ({device})"), range(60), trace,
+                       plot="linear regression: loss per step, lr either side of 2/lambda_max",
+                       x_label="SGD step", y_label="training MSE (squared target units)", log_y=True)
+    assert losses[0.95][-1] < losses[0.95][0]
+    # above the limit the top-curvature error grows by |1 - 1.05 * 2| = 1.1 per step, the loss by 1.21:
+    # over 60 steps by 1.21^60 = 9e4 once it dominates; it must at least have grown 100-fold
+    assert losses[1.05][-1] > 100 * losses[1.05][0]
+    figures.record("lambda_max of the regression Hessian", lam_max, "1/lr")
+    figures.record("loss growth over 60 steps at 1.05 x 2/lambda_max", losses[1.05][-1] / losses[1.05][0], "1")

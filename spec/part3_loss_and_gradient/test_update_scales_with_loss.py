@@ -1,0 +1,148 @@
+"""update.scales-with-loss
+
+Seed: 「由于梯度是基于当前样本的损失计算得出的,因此样本损失值直接影响了更新量。」
+
+What is true (qualified): it depends on the optimizer.
+* SGD: the gradient is linear in the loss, so the step for the loss c J is exactly c times the step for J
+  (with momentum too, whose first step is -lr g).
+* Adam (PyTorch docs, torch.optim.Adam; Kingma & Ba 2015, sec. 2.1): m_t scales with c and sqrt(v_t) with |c|,
+  so m^/(sqrt(v^) + eps) with gradient c g equals the update with gradient g and eps / c. The first step is
+  -lr g / (|g| + eps / c) per element: invariant to c while c |g| >> eps (difference <= lr eps |1/c - 1| / |g|),
+  shrinking proportionally to c (like SGD with lr / eps) once c |g| << eps. Adam on (c J, eps c) reproduces
+  Adam on (J, eps) exactly: eps is the only thing that sees the scale.
+* L2 weight decay (Adam's weight_decay) adds lambda theta to the gradient before the normalisation, so
+  Adam on (c J, lambda, eps) is exactly Adam on (J, lambda / c, eps / c): scaling the loss rescales the
+  effective weight decay. Decoupled weight decay (AdamW, decoupled_weight_decay=True) restores the invariance.
+"""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given
+from hypothesis import strategies as st
+
+from support.data import classification
+from support.gradients import flat_grad
+from support.models import mlp
+from support.tolerances import assert_close, override
+
+pytestmark = pytest.mark.claim("update.scales-with-loss")
+LR, STEPS = 0.01, 5
+# A first step read off as theta_1 - theta_0 carries the rounding of the parameters (|theta| <= 0.5 under
+# PyTorch's default init of these layers, so a few ulps are < 1e-15), not the default atol of 1e-7, which
+# would swallow steps of 1e-8.
+STEP_TOL = override(rtol=1e-9, atol=1e-15, reason="steps read off as theta_1 - theta_0 of parameters |theta| <= 0.5")
+
+
+def _setup(device):
+    x, y = classification(16, 4, 3, seed=21, device=device)
+    return (lambda: mlp(4, 8, 3, activation="tanh", seed=21, device=device)), x, y
+
+
+def _flat(model):
+    return torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+
+
+def _run(make_model, x, y, c, optimizer, steps=STEPS, **kwargs):
+    model = make_model()
+    opt = optimizer(model.parameters(), **kwargs)
+    for _ in range(steps):
+        opt.zero_grad()
+        (c * F.cross_entropy(model(x), y)).backward()
+        opt.step()
+    return _flat(model)
+
+
+@given(c=st.floats(1e-3, 1e3), momentum=st.sampled_from([0.0, 0.9]))
+def test_sgd_step_scales_exactly_with_the_loss(device, c, momentum):
+    make_model, x, y = _setup(device)
+    start = _flat(make_model())
+    step_1 = _run(make_model, x, y, 1.0, torch.optim.SGD, steps=1, lr=LR, momentum=momentum) - start
+    step_c = _run(make_model, x, y, c, torch.optim.SGD, steps=1, lr=LR, momentum=momentum) - start
+    assert start.abs().max() <= 0.5
+    assert_close(step_c, c * step_1, tol=override(rtol=1e-9, atol=1e-15 * max(1.0, c), reason=(
+        "steps read off as theta_1 - theta_0 (|theta| <= 0.5); c * step_1 multiplies their rounding by c")))
+
+
+@given(c=st.floats(1e-12, 1e6))
+def test_adam_first_step_is_lr_g_over_abs_g_plus_eps_over_c(device, c):
+    make_model, x, y = _setup(device)
+    eps = 1e-8
+    model = make_model()
+    start = _flat(model)
+    F.cross_entropy(model(x), y).backward()
+    g = flat_grad(model).clone()
+    step_c = _run(make_model, x, y, c, torch.optim.Adam, steps=1, lr=LR, eps=eps) - start
+    # t = 1: m^ = c g, v^ = c^2 g^2, so the step is -lr c g / (c |g| + eps) = -lr g / (|g| + eps / c)
+    expected = -LR * g / (g.abs() + eps / c)
+    assert_close(step_c, expected, tol=STEP_TOL)
+    step_1 = -LR * g / (g.abs() + eps)
+    # |g/(|g| + a) - g/(|g| + b)| = |g| |a - b| / ((|g| + a)(|g| + b)) <= |a - b| / |g|
+    bound = LR * eps * abs(1 / c - 1) / g.abs() + 1e-15
+    assert ((step_c - step_1).abs() <= bound).all()
+
+
+def test_adam_step_is_flat_in_c_until_c_g_reaches_eps(device, figures):
+    make_model, x, y = _setup(device)
+    eps = 1e-8
+    model = make_model()
+    start = _flat(model)
+    F.cross_entropy(model(x), y).backward()
+    g = flat_grad(model).abs()
+    cs = [10.0**k for k in range(-14, 5)]
+    adam = [(_run(make_model, x, y, c, torch.optim.Adam, steps=1, lr=LR, eps=eps) - start).norm().item() for c in cs]
+    # each element moves by lr c|g| / (c|g| + eps):
+    # c min|g| >= 1e3 eps: every element moves by lr (1 - <= 1e-3), so the step norm is lr sqrt(P) (1 - <= 1e-3)
+    flat = [n for c, n in zip(cs, adam) if c * g.min() >= 1e3 * eps]
+    assert len(flat) >= 3
+    assert all(abs(n / (LR * len(g) ** 0.5) - 1) <= 1.001e-3 for n in flat)
+    # c max|g| <= 1e-3 eps: every element moves by lr c|g| / eps (1 - <= 1e-3): the norm is lr c ||g|| / eps
+    tiny = [(c, n) for c, n in zip(cs, adam) if c * g.max() <= 1e-3 * eps]
+    assert len(tiny) >= 3
+    assert all(abs(n / (LR * c * g.norm().item() / eps) - 1) <= 1.001e-3 for c, n in tiny)
+    sgd_cs = [c for c in cs if c >= 1e-4]  # below that lr c |g| sinks under the rounding of theta
+    sgd = [(_run(make_model, x, y, c, torch.optim.SGD, steps=1, lr=LR) - start).norm().item() for c in sgd_cs]
+    assert all(abs(n / (LR * c * g.norm().item()) - 1) < 1e-6 for c, n in zip(sgd_cs, sgd))
+    figures.record("min |g| at the start", g.min(), "gradient units")
+    figures.record("max |g| at the start", g.max(), "gradient units")
+    figures.record("Adam first-step norm, c = 1e4 / c = 1", adam[-1] / adam[cs.index(1.0)], "1")
+    figures.record("Adam first-step norm, c = 1e-14 / c = 1", adam[0] / adam[cs.index(1.0)], "1")
+    figures.record("SGD first-step norm, c = 1e4 / c = 1", sgd[-1] / sgd[sgd_cs.index(1.0)], "1")
+    tag = "" if device == "cpu" else f" ({device})"  # a run on cpu and cuda draws both
+    labels = dict(plot="first-step size vs loss scale c: Adam and SGD", x_label="loss scale c (factor on the loss)",
+                  y_label="first-step size ||theta_1 - theta_0|| (L2)", log_x=True, log_y=True)
+    figures.series(f"Adam (eps = {eps:g}){tag}", cs, adam, **labels)
+    figures.series(f"SGD (lr = {LR:g}){tag}", sgd_cs, sgd, **labels)
+    figures.series(f"Adam's ceiling lr sqrt(P), P = {len(g)} parameters{tag}", [cs[0], cs[-1]],
+                   [LR * len(g) ** 0.5] * 2, style="dashed", **labels)
+
+
+@pytest.mark.parametrize("c", [1e-3, 100.0])
+def test_adam_on_scaled_loss_equals_adam_with_eps_scaled_the_same(device, c):
+    make_model, x, y = _setup(device)
+    base = _run(make_model, x, y, 1.0, torch.optim.Adam, lr=LR, eps=1e-8)
+    scaled = _run(make_model, x, y, c, torch.optim.Adam, lr=LR, eps=1e-8 * c)
+    assert_close(scaled, base)
+
+
+def test_l2_weight_decay_breaks_the_invariance_and_decoupled_decay_restores_it(device, figures):
+    make_model, x, y = _setup(device)
+    c, lam, eps = 100.0, 0.1, 1e-8
+    start = _flat(make_model())
+    # exact identity: Adam(c J, lambda, eps) = Adam(J, lambda / c, eps / c)
+    l2_scaled = _run(make_model, x, y, c, torch.optim.Adam, lr=LR, eps=eps, weight_decay=lam)
+    assert_close(l2_scaled, _run(make_model, x, y, 1.0, torch.optim.Adam, lr=LR, eps=eps / c, weight_decay=lam / c))
+    l2_base = _run(make_model, x, y, 1.0, torch.optim.Adam, lr=LR, eps=eps, weight_decay=lam)
+    kw = dict(lr=LR, eps=eps, weight_decay=lam, decoupled_weight_decay=True)
+    dec_base = _run(make_model, x, y, 1.0, torch.optim.Adam, **kw)
+    dec_scaled = _run(make_model, x, y, c, torch.optim.Adam, **kw)
+    l2_drift = ((l2_scaled - l2_base).norm() / (l2_base - start).norm()).item()
+    dec_drift = ((dec_scaled - dec_base).norm() / (dec_base - start).norm()).item()
+    figures.record("Adam + L2 decay: drift between loss x100 and x1 runs / distance", l2_drift, "1")
+    figures.record("AdamW: drift between loss x100 and x1 runs / distance", dec_drift, "1")
+    # decoupled: only eps sees c; per step the relative change is ~eps/|g| (|g| ~ 1e-2 here: ~1e-6), so over
+    # 5 steps the drift stays well under 1e-4. L2: lambda theta (|theta| ~ 0.3, lambda theta ~ 3e-2) competes
+    # with g in the normalised direction and is cut 100-fold by c, an O(1) change of many elements' steps:
+    # a drift above 1e-2 is the L2 effect, 100 times above the decoupled one's bound.
+    assert dec_drift < 1e-4
+    assert l2_drift > 1e-2

@@ -1,0 +1,112 @@
+r"""update.sgd-rule
+
+Seed: 「$$\theta := \theta - \alpha \nabla J(\theta)$$」 「其中, θ 是模型参数, α 是学习率, $\nabla J(\theta)$ 是损失函数的梯度。」
+
+What is true: torch.optim.SGD with no momentum and no weight decay performs exactly theta <- theta - lr grad:
+a descent step, along which the loss falls by lr ||grad||^2 to first order (Taylor:
+J(theta - lr g) = J(theta) - lr ||g||^2 + lr^2/2 g^T H g + O(lr^3)). With momentum, dampening, Nesterov,
+weight decay and maximize it follows the algorithm on the PyTorch docs page of torch.optim.SGD step for
+step, as an independent float64 implementation of that algorithm (support.reference_optim.ReferenceSGD)
+shows; PyTorch keeps lr outside the velocity (b <- mu b + (1 - dampening) g, theta <- theta - lr b),
+unlike Sutskever et al. 2013.
+"""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import assume, given
+from hypothesis import strategies as st
+from torch.func import functional_call
+
+from support.data import classification
+from support.gradients import flat_grad
+from support.models import mlp
+from support.reference_optim import ReferenceSGD
+from support.tolerances import assert_close
+
+pytestmark = pytest.mark.claim("update.sgd-rule")
+
+
+def _setup(device, seed=3):
+    x, y = classification(16, 4, 3, seed=seed, device=device)
+    return mlp(4, 8, 3, activation="tanh", seed=seed, device=device), x, y
+
+
+def _flat(params):
+    return torch.cat([p.detach().reshape(-1) for p in params])
+
+
+def test_plain_sgd_step_is_theta_minus_lr_grad(device):
+    model, x, y = _setup(device)
+    lr = 0.1
+    before = _flat(model.parameters())
+    F.cross_entropy(model(x), y).backward()
+    g = flat_grad(model).clone()
+    torch.optim.SGD(model.parameters(), lr=lr).step()
+    assert_close(_flat(model.parameters()), before - lr * g)
+
+
+def test_the_step_goes_downhill_by_lr_times_grad_norm_squared(device, figures):
+    model, x, y = _setup(device)
+    lr = 1e-3
+    loss = F.cross_entropy(model(x), y)
+    grads = torch.autograd.grad(loss, list(model.parameters()), create_graph=True)
+    g = torch.cat([gr.reshape(-1) for gr in grads])
+    # curvature along g: g^T H g, by differentiating <grad, g> once more (Pearlmutter's trick)
+    hvp = torch.autograd.grad((g * g.detach()).sum(), list(model.parameters()))
+    gHg = sum((h.reshape(-1) * gr.detach().reshape(-1)).sum() for h, gr in zip(hvp, grads))
+    for p, gr in zip(model.parameters(), grads):
+        p.grad = gr.detach().clone()
+    torch.optim.SGD(model.parameters(), lr=lr).step()
+    with torch.no_grad():
+        drop = loss.detach() - F.cross_entropy(model(x), y)
+    first_order = lr * g.detach().norm() ** 2
+    second_order = lr**2 / 2 * gHg
+    assert drop > 0  # downhill: an SGD that stepped uphill (theta + lr g) would raise the loss
+    # drop = lr ||g||^2 - lr^2/2 g^T H g + O(lr^3): with the second-order term included, what is left is
+    # third order, i.e. < 1% of the second-order term at lr = 1e-3 (its relative size is O(lr))
+    assert abs(drop - (first_order - second_order)) <= 1e-2 * abs(second_order) + 1e-15
+    figures.record("loss drop / (lr ||g||^2)", drop / first_order, "1")
+    figures.record("second-order term / first-order term", second_order / first_order, "1")
+
+
+def _grads_at(model, params, x, y):
+    names = [n for n, _ in model.named_parameters()]
+    leaves = [p.detach().requires_grad_() for p in params]
+    loss = F.cross_entropy(functional_call(model, dict(zip(names, leaves)), (x,)), y)
+    return list(torch.autograd.grad(loss, leaves))
+
+
+@given(momentum=st.sampled_from([0.0, 0.5, 0.9]), dampening=st.sampled_from([0.0, 0.3]), nesterov=st.booleans(),
+       weight_decay=st.sampled_from([0.0, 0.01, 0.1]), maximize=st.booleans(), lr=st.floats(1e-3, 0.3),
+       foreach=st.booleans())
+def test_sgd_with_momentum_dampening_nesterov_weight_decay_follows_the_documented_algorithm(
+        device, momentum, dampening, nesterov, weight_decay, maximize, lr, foreach):
+    assume(not nesterov or (momentum > 0 and dampening == 0))  # torch.optim.SGD rejects the other combinations
+    model, x, y = _setup(device)
+    kwargs = dict(lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov, weight_decay=weight_decay,
+                  maximize=maximize)
+    reference = ReferenceSGD(**kwargs)
+    ref_params = [p.detach().clone() for p in model.parameters()]
+    opt = torch.optim.SGD(model.parameters(), foreach=foreach, **kwargs)
+    for _ in range(4):  # two independent trajectories, each with gradients taken at its own parameters
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+        ref_params = reference.step(ref_params, _grads_at(model, ref_params, x, y))
+    assert_close(_flat(model.parameters()), _flat(ref_params))
+
+
+def test_momentum_buffer_is_the_documented_running_sum(device):
+    # with dampening 0 and a constant gradient g, b_t = g (1 + mu + ... + mu^(t-1)) and after T steps
+    # theta_T = theta_0 - lr g sum_t (1 - mu^t) / (1 - mu)
+    p = torch.nn.Parameter(torch.zeros(3, dtype=torch.float64, device=device))
+    g = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64, device=device)
+    lr, mu, steps = 0.1, 0.9, 5
+    opt = torch.optim.SGD([p], lr=lr, momentum=mu)
+    for _ in range(steps):
+        p.grad = g.clone()
+        opt.step()
+    total = sum((1 - mu**t) / (1 - mu) for t in range(1, steps + 1))
+    assert_close(p.detach(), -lr * g * total)
+    assert_close(opt.state[p]["momentum_buffer"], g * (1 - mu**steps) / (1 - mu))

@@ -1,0 +1,57 @@
+"""imbalance.misleading
+
+Seed: 「**类别不平衡**:在类别不平衡的数据集中,准确率可能会给出误导性的结果。例如,如果某一类别占据了大部分数据,模型可能只需简单地预测该类别就能获得高准确率,但这并不能反映其对其他类别的学习能力。」
+
+What is true: on data where the majority class 0 holds a share s of the N samples, the constant predictor
+"always class 0" reaches accuracy exactly n_0 / N = s while its recall on every minority class is 0.
+Balanced accuracy, the mean of the per-class recalls (Brodersen et al. 2010), is then exactly
+(1 + 0 + ... + 0) / K = 1/K and exposes it. Conversely a model that recovers every minority sample and
+errs on some majority samples can have a lower accuracy than s and a far higher balanced accuracy.
+"""
+
+import pytest
+import torch
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from support.data import imbalanced_classification
+from support.metrics import accuracy, balanced_accuracy, per_class_recall
+
+pytestmark = pytest.mark.claim("imbalance.misleading")
+
+
+@given(k=st.integers(2, 5), majority=st.floats(0.6, 0.95), n=st.integers(100, 400), seed=st.integers(0, 10**6))
+def test_the_majority_predictor_has_accuracy_of_the_majority_share_and_balanced_accuracy_one_over_k(
+        device, k, majority, n, seed):
+    shares = [majority] + [(1 - majority) / (k - 1)] * (k - 1)
+    x, y = imbalanced_classification(n, 3, shares, seed=seed, device=device)
+    counts = torch.bincount(y, minlength=k)
+    assume(bool((counts > 0).all()))
+    scores = torch.zeros(n, k, dtype=torch.float64, device=device)
+    scores[:, 0] = 1.0  # always class 0
+    assert accuracy(scores, y) == counts[0].item() / n
+    assert abs(accuracy(scores, y) - majority) <= k / n  # = the share, up to rounding the counts to integers
+    recall = per_class_recall(scores, y, k)
+    assert recall[0] == 1.0 and (recall[1:] == 0).all()
+    assert balanced_accuracy(scores, y, k) == pytest.approx(1 / k, abs=1e-15)
+
+
+def test_a_less_accurate_model_can_be_much_more_useful(device, figures):
+    shares = [0.9, 0.05, 0.05]
+    _, y = imbalanced_classification(200, 3, shares, seed=4, device=device)
+    majority = torch.zeros(200, dtype=torch.long, device=device)
+    # a model right on every minority sample and on only 85% of the majority ones
+    model = y.clone()
+    idx0 = (y == 0).nonzero().squeeze(1)
+    n_miss = round(0.15 * len(idx0))
+    model[idx0[:n_miss]] = 1
+    acc_major, acc_model = accuracy(majority, y), accuracy(model, y)
+    bal_major, bal_model = balanced_accuracy(majority, y, 3), balanced_accuracy(model, y, 3)
+    # counts 180/10/10: majority acc 0.9, balanced 1/3; model acc (180 - 27 + 20)/200 = 0.865,
+    # balanced (153/180 + 1 + 1) / 3 = 0.95
+    assert (acc_major, acc_model) == (0.9, 0.865)
+    assert bal_major == pytest.approx(1 / 3, abs=1e-15) and bal_model == pytest.approx(0.95, abs=1e-15)
+    figures.record("majority predictor: accuracy", acc_major, "1")
+    figures.record("majority predictor: balanced accuracy", bal_major, "1")
+    figures.record("minority-aware model: accuracy", acc_model, "1")
+    figures.record("minority-aware model: balanced accuracy", bal_model, "1")
