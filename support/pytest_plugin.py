@@ -10,7 +10,7 @@ What it adds:
   examples of ci), chosen with ``--hypothesis-profile`` or ``SPEC_HYPOTHESIS_PROFILE``.
 * A ``device`` parameter on every test that asks for it: cpu always, cuda when available (``--device``
   narrows it); TF32 off, so float32 matmuls are real float32 on GPUs too.
-* Torch threads limited to 1 per xdist worker (``--torch-threads`` / ``SPEC_TORCH_THREADS`` override).
+* Torch threads: 1 per process, serial or xdist (``--torch-threads`` / ``SPEC_TORCH_THREADS`` override).
 * Seeds: every test starts with the global RNGs seeded from its node id (stable across processes).
 * ``figures`` fixture: measured figures attached to the test report (user_properties survive xdist).
 * On failure, a "reproduce" section: the command that reruns the test alone, and the claim it checks.
@@ -79,8 +79,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="devices to run device tests on: 'auto' (cpu, plus cuda when available) or a "
                          "comma-separated list of cpu,cuda")
     group.addoption("--torch-threads", dest="spec_torch_threads", default=None,
-                    help=f"torch threads per process (default: 1 in an xdist worker, else torch's default; "
-                         f"env {THREADS_ENV})")
+                    help=f"torch threads per process, serial or xdist worker (default 1; env {THREADS_ENV})")
     report.addoption(group)
     parser.addini("claim_registry", "dotted path 'module:attribute' of the ClaimRegistry",
                   default="support.claims:REGISTRY")
@@ -131,8 +130,10 @@ def _threads(config: pytest.Config) -> int:
         if n < 1:
             raise pytest.UsageError(f"--torch-threads / {THREADS_ENV} must be a positive integer, got {raw!r}")
         torch.set_num_threads(n)
-    elif os.environ.get("PYTEST_XDIST_WORKER"):
-        # Several workers each using every core oversubscribe the machine (measured 10x slower on 2 cores).
+    else:
+        # One thread by default, serial or not: xdist workers each using every core oversubscribe the machine
+        # (measured up to 10x slower on 2 cores), and the same thread count in every process makes serial and
+        # parallel runs compute bit-identical figures (parallel reductions may add in another order).
         torch.set_num_threads(1)
     return torch.get_num_threads()
 
@@ -162,9 +163,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     st = spec_state(config)
     names = ", ".join(d if d == "cpu" else f"cuda ({torch.cuda.get_device_name(0)})" for d in st.devices)
     threads = str(st.threads)
-    explicit = config.getoption("spec_torch_threads") or os.environ.get(THREADS_ENV)
-    if config.getoption("numprocesses", default=None) and not explicit:
-        threads = "1 per xdist worker"  # this header comes from the controller; workers set their own
+    if config.getoption("numprocesses", default=None):
+        threads += " per xdist worker"  # this header comes from the controller; workers set the same
     return [
         f"torch {torch.__version__}; devices: {names}; torch threads: {threads}; "
         f"hypothesis profile: {st.profile}; claims registered: {len(st.registry)}",

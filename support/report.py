@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import re
+import textwrap
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +35,7 @@ TEXT = {
         "claims_by_verdict": "claims by verdict", "tests_by_outcome": "tests by outcome",
         "claims_by_status": "claims by status in this run",
         "seed": "Seed", "true": "What is true", "verdict": "Verdict", "tests": "Tests", "figures": "Measured figures",
-        "sources": "Sources", "plots": "Plots", "figure": "figure", "value": "value", "unit": "unit", "note": "note",
+        "sources": "Sources", "plots": "Plots", "benchmark": "Benchmark (measured outside the test run)", "figure": "figure", "value": "value", "unit": "unit", "note": "note",
         "status": {"supported": "supported by this run", "failing": "NOT supported by this run: a test failed",
                    "not run": "NOT checked by this run: its tests were not run"},
         "verdicts": {Verdict.CONFIRMED: "confirmed", Verdict.QUALIFIED: "qualified", Verdict.REFUTED: "refuted"},
@@ -47,7 +48,7 @@ TEXT = {
         "claims_by_verdict": "按结论统计的论断数", "tests_by_outcome": "按结果统计的测试数",
         "claims_by_status": "本次运行中论断的状态",
         "seed": "原文", "true": "实际情况", "verdict": "结论", "tests": "测试", "figures": "实测数据",
-        "sources": "来源", "plots": "图", "figure": "指标", "value": "数值", "unit": "单位", "note": "说明",
+        "sources": "来源", "plots": "图", "benchmark": "基准测试(在测试运行之外测量)", "figure": "指标", "value": "数值", "unit": "单位", "note": "说明",
         "status": {"supported": "本次运行支持该结论", "failing": "本次运行不支持该结论:有测试失败",
                    "not run": "本次运行未检验:相关测试没有运行"},
         "verdicts": {Verdict.CONFIRMED: "成立", Verdict.QUALIFIED: "有条件成立", Verdict.REFUTED: "不成立"},
@@ -105,6 +106,7 @@ class ClaimsReport:
 
     # ------------------------------------------------------------ the model
     def build(self) -> dict:
+        benchmarks = load_benchmarks(self.config.rootpath / BENCH_RESULTS)
         by_claim: dict[str, list[TestRecord]] = defaultdict(list)
         for rec in sorted(self.tests.values(), key=lambda r: r.nodeid):
             for claim_id in rec.claims:
@@ -127,6 +129,7 @@ class ClaimsReport:
                            "duration_s": round(r.duration, 3)} for r in recs],
                 "figures": [dict(f, test=r.nodeid) for r in recs for f in r.figures],
                 "series": [dict(s, test=r.nodeid) for r in recs for s in r.series],
+                "benchmarks": [b for b in benchmarks if b.get("claim") == claim.id],
             })
         test_counts = defaultdict(int)
         for rec in self.tests.values():
@@ -186,6 +189,22 @@ class ClaimsReport:
             tr.write_line(f"claims report written to {self.out_dir / 'README.md'}")
 
 
+BENCH_RESULTS = "bench/results"
+
+
+def load_benchmarks(directory: Path) -> list[dict]:
+    """Benchmark results (JSON written by the scripts in bench/, outside the test run) that name a claim."""
+    results = []
+    for path in sorted(directory.glob("*.json")) if directory.is_dir() else []:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise pytest.UsageError(f"benchmark result {path} cannot be read: {exc}") from None
+        if isinstance(data, dict) and isinstance(data.get("claim"), str) and isinstance(data.get("rows"), list):
+            results.append(dict(data, file=str(path.relative_to(directory.parent.parent))))
+    return results
+
+
 def _group_by_function(tests: list[dict]) -> list[tuple[str, list[dict]]]:
     """Parametrized cases of one test function together, in node-id order."""
     groups: dict[str, list[dict]] = {}
@@ -237,18 +256,20 @@ def render_plots(claim: dict, figures_dir: Path) -> list[dict]:
     groups: dict[str, list[dict]] = defaultdict(list)
     for s in claim["series"]:
         groups[s.get("plot") or s["name"]].append(s)
+    for members in groups.values():  # natural order in the legend: K=2, 3, 10 rather than 10, 2, 3
+        members.sort(key=lambda s: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", s["name"])])
     plots = []
     for title in sorted(groups):
         series = groups[title]
-        fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=100)
+        fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=100)
         for s in series:
-            xs = [float(v) for v in s["x"]]
+            xs = [float(v) for v in s["x"]]  # "inf"/"nan" become floats; matplotlib leaves them out
             ys = [float(v) for v in s["y"]]
             style = s.get("style", "line")
             if style == "points":
-                ax.plot(xs, ys, "o", label=s["name"], markersize=4)
+                ax.plot(xs, ys, "o", label=s["name"], markersize=6)
             elif style == "dashed":
-                ax.plot(xs, ys, "--", color="grey", label=s["name"])
+                ax.plot(xs, ys, "--", label=s["name"], linewidth=1.2)
             else:
                 ax.plot(xs, ys, "-o", label=s["name"], markersize=3)
         first = series[0]
@@ -258,7 +279,7 @@ def render_plots(claim: dict, figures_dir: Path) -> list[dict]:
             ax.set_yscale("log")
         ax.set_xlabel(first.get("x_label", "x"))
         ax.set_ylabel(first.get("y_label", "y"))
-        ax.set_title(f"{claim['id']}: {title}", fontsize=10)
+        ax.set_title(textwrap.fill(f"{claim['id']}: {title}", 70), fontsize=10)
         ax.grid(True, alpha=0.3, which="both")
         ax.legend(fontsize=8)
         fig.tight_layout()
@@ -330,6 +351,15 @@ def render_markdown(data: dict, registry: ClaimRegistry, lang: str) -> str:
             for f in c["figures"]:
                 out.append(f"| {f['name']} | {_fmt(f['value'])} | {f['unit']} | {f.get('note', '')} |")
             out.append("")
+        for b in c.get("benchmarks", []):
+            out += [f"**{t['benchmark']}:** {b.get('title', '')} ({b.get('device')}, {b.get('machine')}, torch "
+                    f"{b.get('torch')}, {b.get('date')}; `{b.get('command')}`, {b['file']})", ""]
+            if b["rows"]:
+                cols = list(b["rows"][0])
+                out += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+                out += ["| " + " | ".join(_fmt(r[k]) if isinstance(r[k], float) else str(r[k]) for k in cols) + " |"
+                        for r in b["rows"]]
+                out.append("")
         for p in c.get("plots", []):
             out += [f"![{p['title']}]({p['file']})", ""]
         if c["sources"]:

@@ -27,3 +27,11 @@ def test_ci_runs_the_readme_full_test_command():
 def test_constraints_pin_the_local_cpu_build():
     pins = [line for line in (ROOT / "constraints" / "cpu.txt").read_text().splitlines() if line and not line.startswith("#")]
     assert pins == ["torch==2.13.0"]
+
+
+def test_readme_names_every_registered_claim():
+    from support.claims import REGISTRY
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    missing = [claim_id for claim_id in REGISTRY if f"`{claim_id}`" not in readme]
+    assert not missing, f"README's claims table lacks {missing}"

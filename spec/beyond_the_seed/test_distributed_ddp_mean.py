@@ -48,7 +48,6 @@ def _mean_loss_grad(x, y):
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="the launcher's interpreter forks the second rank (no os.fork here)")
 def test_ddp_averages_gradients_across_two_gloo_processes(tmp_path, figures):
     run = launch(CONFIG, tmp_path / "ddp", env=LOOPBACK_ONLY, timeout_s=LAUNCH_TIMEOUT_S)
-    figures.record("wall time of the 2-process launch", run.wall_s, "s")
     # Judge what the ranks wrote, not their exit codes: gloo can abort while the interpreter exits, after a
     # rank has written its (complete, atomically renamed) result file. Exit codes and logs only explain a
     # missing result.

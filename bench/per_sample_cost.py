@@ -1,0 +1,120 @@
+"""Per-sample gradient cost, measured (claim per-sample.costs-more). Not part of `pytest spec`.
+
+Times, for a small MLP and the SimpleCNN of PyTorch's per-sample-gradients tutorial (MNIST-shaped input,
+cross-entropy), at batch sizes 8, 64 and 256:
+  batch  - one forward + one backward of the mean loss over the batch,
+  loop   - N forwards + N backwards on batches of one (support.gradients.per_sample_grads_loop),
+  vmap   - torch.func.vmap(grad(...)) per-sample gradients (support.gradients.per_sample_grads_vmap),
+and writes the ratios loop/batch, vmap/batch and loop/vmap (not absolute times, which say more about the
+machine than about PyTorch) to a JSON file that the claims report shows under per-sample.costs-more.
+
+    python bench/per_sample_cost.py [--device cpu|cuda] [--out bench/results/per_sample_cost_cpu.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from support.gradients import batch_grads, per_sample_grads_loop, per_sample_grads_vmap
+from support.models import mlp
+
+BATCH_SIZES = (8, 64, 256)
+
+
+class SimpleCNN(nn.Module):
+    """The model of PyTorch's per-sample-gradients tutorial (torch.func docs)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 32, 3, 1)
+        self.conv2 = nn.Conv2d(32, 64, 3, 1)
+        self.fc1 = nn.Linear(9216, 128)
+        self.fc2 = nn.Linear(128, 10)
+
+    def forward(self, x):
+        x = F.relu(self.conv1(x))
+        x = F.relu(self.conv2(x))
+        x = F.max_pool2d(x, 2)
+        x = torch.flatten(x, 1)
+        return self.fc2(F.relu(self.fc1(x)))
+
+
+def _models(device):
+    torch.manual_seed(0)
+    return {
+        "mlp (3 layers, 784-128-128-10)": (mlp(784, 128, 10, depth=3, dtype=torch.float32, device=device), (784,)),
+        "SimpleCNN (tutorial)": (SimpleCNN().to(device), (1, 28, 28)),
+    }
+
+
+def _time(fn, device, repeats):
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        if device == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        fn()
+        if device == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def measure(device: str, repeats: int) -> dict:
+    rows = []
+    for name, (model, shape) in _models(device).items():
+        for n in BATCH_SIZES:
+            x = torch.randn(n, *shape, device=device)
+            y = torch.randint(0, 10, (n,), device=device)
+            t = {
+                "batch": _time(lambda: batch_grads(model, F.cross_entropy, x, y), device, repeats),
+                "loop": _time(lambda: per_sample_grads_loop(model, F.cross_entropy, x, y), device, max(1, repeats // 3)),
+                "vmap": _time(lambda: per_sample_grads_vmap(model, F.cross_entropy, x, y), device, repeats),
+            }
+            rows.append({"model": name, "batch_size": n, "loop/batch": t["loop"] / t["batch"],
+                         "vmap/batch": t["vmap"] / t["batch"], "loop/vmap": t["loop"] / t["vmap"]})
+            print(f"{name:32s} N={n:4d}  loop/batch {rows[-1]['loop/batch']:7.1f}  vmap/batch "
+                  f"{rows[-1]['vmap/batch']:6.1f}  loop/vmap {rows[-1]['loop/vmap']:6.2f}", flush=True)
+    return {
+        "claim": "per-sample.costs-more",
+        "title": "per-sample gradients: time ratios of a per-sample loop and torch.func.vmap to one batch backward",
+        "command": f"python bench/per_sample_cost.py --device {device}",
+        "device": device if device == "cpu" else f"cuda ({torch.cuda.get_device_name(0)})",
+        "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
+        "torch": torch.__version__,
+        "date": time.strftime("%Y-%m-%d"),
+        "rows": rows,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: torch.cuda.is_available() is False")
+    if args.repeats < 1:
+        parser.error("--repeats must be >= 1")
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    out = args.out or Path(__file__).parent / "results" / f"per_sample_cost_{args.device}.json"
+    result = measure(args.device, args.repeats)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
