@@ -8,9 +8,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 import torch
-from hypothesis import settings
-
-from support.pytest_plugin import spec_state
+from tests.pytest_helpers import spec_project
 
 REGISTRY_SRC = textwrap.dedent(
     """
@@ -37,14 +35,8 @@ COVERAGE_TEST = textwrap.dedent(
 @pytest.fixture
 def project(pytester: pytest.Pytester, request: pytest.FixtureRequest):
     """A project with the plugin, a two-claim registry and an empty spec/ directory."""
-    pytester.syspathinsert()
-    pytester.makeconftest('pytest_plugins = ["support.pytest_plugin"]')
-    pytester.makeini("[pytest]\nclaim_registry = fake_registry:REGISTRY\nclaim_spec_dir = spec\n")
-    pytester.makepyfile(fake_registry=REGISTRY_SRC)
-    pytester.mkdir("spec")
-    yield pytester
-    # an in-process run loads its own hypothesis profile; give the outer session its own back
-    settings.load_profile(spec_state(request.config).profile)
+    with spec_project(pytester, request, REGISTRY_SRC) as project:
+        yield project
 
 
 def write(pytester: pytest.Pytester, path: str, src: str) -> None:

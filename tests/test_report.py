@@ -6,9 +6,7 @@ import json
 import textwrap
 
 import pytest
-from hypothesis import settings
-
-from support.pytest_plugin import spec_state
+from tests.pytest_helpers import spec_project
 
 REGISTRY_SRC = textwrap.dedent(
     """
@@ -48,14 +46,9 @@ TESTS_SRC = textwrap.dedent(
 
 @pytest.fixture
 def project(pytester: pytest.Pytester, request: pytest.FixtureRequest):
-    pytester.syspathinsert()
-    pytester.makeconftest('pytest_plugins = ["support.pytest_plugin"]')
-    pytester.makeini("[pytest]\nclaim_registry = fake_registry:REGISTRY\nclaim_spec_dir = spec\n")
-    pytester.makepyfile(fake_registry=REGISTRY_SRC)
-    (pytester.path / "spec").mkdir()
-    (pytester.path / "spec" / "test_claims.py").write_text(TESTS_SRC, encoding="utf-8")
-    yield pytester
-    settings.load_profile(spec_state(request.config).profile)
+    with spec_project(pytester, request, REGISTRY_SRC) as project:
+        (project.path / "spec" / "test_claims.py").write_text(TESTS_SRC, encoding="utf-8")
+        yield project
 
 
 def _content(directory) -> tuple[str, dict]:
