@@ -32,7 +32,9 @@ TEXT = {
         "intro": "Each claim of the source document, the verdict the evidence supports, and the evidence measured in "
                  "this run. A claim shows its verdict only when every test that checks it passed in this run.",
         "date": "date", "torch": "torch", "devices": "devices", "python": "python", "profile": "hypothesis profile",
-        "claims_by_verdict": "claims by verdict", "tests_by_outcome": "tests by outcome",
+        "claims_by_verdict": "claims by verdict", "tests_by_outcome": "claim tests by outcome",
+        "outcomes": {"passed": "passed", "failed": "failed", "skipped": "skipped"},
+        "registered": "registered", "none_ran": "(none ran)",
         "claims_by_status": "claims by status in this run",
         "seed": "Seed", "true": "What is true", "verdict": "Verdict", "tests": "Tests", "figures": "Measured figures",
         "sources": "Sources", "plots": "Plots", "benchmark": "Benchmark (measured outside the test run)", "figure": "figure", "value": "value", "unit": "unit", "note": "note",
@@ -45,7 +47,9 @@ TEXT = {
         "title": "原文逐条验证",
         "intro": "原文的每条论断、证据支持的结论,以及本次运行实测的证据。只有当检验某条论断的所有测试在本次运行中全部通过时,才显示其结论。",
         "date": "日期", "torch": "torch 版本", "devices": "设备", "python": "python 版本", "profile": "hypothesis 配置",
-        "claims_by_verdict": "按结论统计的论断数", "tests_by_outcome": "按结果统计的测试数",
+        "claims_by_verdict": "按结论统计的论断数", "tests_by_outcome": "检验论断的测试按结果统计",
+        "outcomes": {"passed": "通过", "failed": "失败", "skipped": "跳过"},
+        "registered": "登记的结论", "none_ran": "(没有运行)",
         "claims_by_status": "本次运行中论断的状态",
         "seed": "原文", "true": "实际情况", "verdict": "结论", "tests": "测试", "figures": "实测数据",
         "sources": "来源", "plots": "图", "benchmark": "基准测试(在测试运行之外测量)", "figure": "指标", "value": "数值", "unit": "单位", "note": "说明",
@@ -311,7 +315,7 @@ def render_markdown(data: dict, registry: ClaimRegistry, lang: str) -> str:
         f"- {t['claims_by_verdict']}: " + ", ".join(
             f"{t['verdicts'][Verdict(k)]} {v}" for k, v in counts["claims_by_verdict"].items()),
         f"- {t['claims_by_status']}: " + ", ".join(f"{t['status'][k]} {v}" for k, v in counts["claims_by_status"].items()),
-        f"- {t['tests_by_outcome']}: " + ", ".join(f"{k} {v}" for k, v in counts["tests_by_outcome"].items()),
+        f"- {t['tests_by_outcome']}: " + ", ".join(f"{t['outcomes'][k]} {v}" for k, v in counts["tests_by_outcome"].items()),
         "",
     ]
     current_part = None
@@ -332,18 +336,18 @@ def render_markdown(data: dict, registry: ClaimRegistry, lang: str) -> str:
         if c["status"] == "supported":
             out += [f"**{t['verdict']}: {verdict}** ({t['status']['supported']})", ""]
         else:
-            out += [f"**{t['verdict']}: {t['status'][c['status']]}** (registered: {verdict})", ""]
+            out += [f"**{t['verdict']}: {t['status'][c['status']]}** ({t['registered']}: {verdict})", ""]
         out += [f"**{t['tests']}:**", ""]
         if not c["tests"]:
-            out += ["- (none ran)", ""]
+            out += [f"- {t['none_ran']}", ""]
         for base, tests in _group_by_function(c["tests"]):
-            tally = ", ".join(f"{sum(x['outcome'] == o for x in tests)} {o}" for o in ("passed", "failed", "skipped")
+            tally = ", ".join(f"{sum(x['outcome'] == o for x in tests)} {t['outcomes'][o]}" for o in ("passed", "failed", "skipped")
                               if any(x["outcome"] == o for x in tests))
             out.append(f"- `{base}`: {tally}")
             for test in tests:
                 if test["outcome"] != "passed" and test["message"]:
                     body = "\n".join("    " + ln for ln in test["message"].splitlines())
-                    out.append(f"  - `{test['nodeid']}` {test['outcome']}:\n\n    ```\n{body}\n    ```")
+                    out.append(f"  - `{test['nodeid']}` {t['outcomes'][test['outcome']]}:\n\n    ```\n{body}\n    ```")
         out.append("")
         if c["figures"]:
             out += [f"**{t['figures']}:**", "", f"| {t['figure']} | {t['value']} | {t['unit']} | {t['note']} |",
