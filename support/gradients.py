@@ -44,6 +44,11 @@ def flat_grad(params: Iterable[torch.Tensor] | nn.Module, *, none_as_zero: bool 
     return torch.cat(pieces)
 
 
+def flat_params(params: Iterable[torch.Tensor] | nn.Module) -> torch.Tensor:
+    """All parameter values concatenated into one new vector (detached), in parameter order."""
+    return torch.cat([p.detach().reshape(-1) for p in _params(params)])
+
+
 def total_grad_norm(params: Iterable[torch.Tensor] | nn.Module, norm_type: float = 2.0) -> torch.Tensor:
     """The norm of all gradients concatenated (what clip_grad_norm_ calls the total norm); None grads are skipped."""
     if isinstance(norm_type, bool) or not isinstance(norm_type, (int, float)) or not norm_type > 0:

@@ -209,3 +209,14 @@ def test_executed_nodes_rejects_bad_loss(make_loss, error, match):
     w = torch.randn(3, dtype=F64, requires_grad=True)
     with pytest.raises(error, match=match):
         gradients.executed_nodes(make_loss(w))
+
+
+def test_flat_params_concatenates_detached_copies_in_parameter_order():
+    from support.gradients import flat_params
+
+    model = torch.nn.Linear(3, 2).double()
+    flat = flat_params(model)
+    assert torch.equal(flat, torch.cat([model.weight.reshape(-1), model.bias]).detach())
+    assert not flat.requires_grad
+    flat[0] += 1.0  # a copy: the model is unchanged
+    assert not torch.equal(flat, flat_params(model))

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from support.data import regression
-from support.gradients import flat_grad, total_grad_norm
+from support.gradients import flat_grad, flat_params, total_grad_norm
 from support.models import mlp
 from support.tolerances import assert_close
 
@@ -32,10 +32,6 @@ def _setup(device):
     x, y = regression(8, 3, 2, seed=31, device=device)
     model = mlp(3, 8, 2, depth=2, activation="tanh", seed=31, device=device)
     return model, torch.optim.SGD(model.parameters(), lr=LR), x, y
-
-
-def _params(model):
-    return torch.cat([p.detach().reshape(-1) for p in model.parameters()]).clone()
 
 
 def test_scale_multiplies_the_loss_and_the_gradients(device, figures):
@@ -61,7 +57,7 @@ def test_unscale_before_clip_gives_the_unscaled_runs_clipped_gradients_and_step(
     torch.nn.utils.clip_grad_norm_(model.parameters(), MAX_NORM)
     clipped = flat_grad(model).clone()
     opt.step()
-    after_plain = _params(model)
+    after_plain = flat_params(model)
     assert_close(clipped.norm(), torch.tensor(MAX_NORM, dtype=clipped.dtype, device=device))
 
     # the scaled run: scale, backward, unscale_, clip, scaler.step, update
@@ -73,7 +69,7 @@ def test_unscale_before_clip_gives_the_unscaled_runs_clipped_gradients_and_step(
     assert_close(flat_grad(model), clipped)
     scaler.step(opt)
     scaler.update()
-    assert_close(_params(model), after_plain)
+    assert_close(flat_params(model), after_plain)
     figures.record("gradient norm before clipping", norm, "gradient norm")
 
 
@@ -92,13 +88,13 @@ def test_clipping_without_unscale_clips_a_norm_scale_times_too_large(device, fig
 def test_an_inf_gradient_skips_the_step_and_backs_off_the_scale(device):
     model, opt, x, y = _setup(device)
     scaler = torch.amp.GradScaler(device, init_scale=SCALE, backoff_factor=0.5)
-    before = _params(model)
+    before = flat_params(model)
     scaler.scale(F.mse_loss(model(x), y)).backward()
     with torch.no_grad():
         next(model.parameters()).grad[0, 0] = float("inf")  # an overflowed gradient entry
     scaler.step(opt)
     scaler.update()
-    assert torch.equal(_params(model), before), "the step must be skipped"
+    assert torch.equal(flat_params(model), before), "the step must be skipped"
     assert scaler.get_scale() == SCALE * 0.5
 
 
@@ -107,12 +103,12 @@ def test_clean_steps_grow_the_scale_after_growth_interval(device):
     scaler = torch.amp.GradScaler(device, init_scale=SCALE, growth_factor=2.0, growth_interval=2)
     scales = []
     for _ in range(3):
-        before = _params(model)
+        before = flat_params(model)
         opt.zero_grad(set_to_none=True)
         scaler.scale(F.mse_loss(model(x), y)).backward()
         scaler.step(opt)
         scaler.update()
-        assert not torch.equal(_params(model), before), "a clean step is taken"
+        assert not torch.equal(flat_params(model), before), "a clean step is taken"
         scales.append(scaler.get_scale())
     # after step 1 one clean step (no growth yet), after step 2 two: the scale doubles; the count restarts
     assert scales == [SCALE, 2 * SCALE, 2 * SCALE]

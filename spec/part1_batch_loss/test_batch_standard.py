@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from support.data import classification
+from support.gradients import flat_params
 from support.models import mlp
 from support.tolerances import accumulation, assert_close
 
@@ -25,10 +26,6 @@ def _setup(device):
     backward_passes = [0]
     model[0].weight.register_post_accumulate_grad_hook(lambda _p: backward_passes.__setitem__(0, backward_passes[0] + 1))
     return model, x, y, backward_passes
-
-
-def _params(model):
-    return torch.cat([p.detach().reshape(-1) for p in model.parameters()])
 
 
 def test_standard_loop_equals_per_sample_route_with_one_backward_per_step(device, figures):
@@ -48,7 +45,7 @@ def test_standard_loop_equals_per_sample_route_with_one_backward_per_step(device
             (losses[i] / N).backward(retain_graph=i < N - 1)
         opt.step()
 
-    assert_close(_params(per_sample), _params(standard), tol=accumulation(torch.float64, N * STEPS))
+    assert_close(flat_params(per_sample), flat_params(standard), tol=accumulation(torch.float64, N * STEPS))
     assert standard_passes[0] == STEPS
     assert per_sample_passes[0] == N * STEPS
     figures.record("backward passes per step, standard", standard_passes[0] / STEPS, "passes")
@@ -67,4 +64,4 @@ def test_without_zero_grad_gradients_pile_up_across_steps(device):
         torch.nn.functional.cross_entropy(piled(x), y).backward()  # no zero_grad
         opt_piled.step()
     # the first step is the same, the second used g1 + g2 instead of g2
-    assert not torch.allclose(_params(zeroed), _params(piled))
+    assert not torch.allclose(flat_params(zeroed), flat_params(piled))

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from support.data import classification
-from support.gradients import flat_grad
+from support.gradients import flat_grad, flat_params
 from support.models import mlp
 from support.tolerances import assert_close
 
@@ -34,7 +34,7 @@ def _train(make_model, x, y, reduction, optimizer, lr, steps=STEPS):
         opt.zero_grad()
         loss_fn(model(x), y).backward()
         opt.step()
-    return torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+    return flat_params(model)
 
 
 def test_sum_gradient_is_batch_size_times_mean_gradient(device):

@@ -20,6 +20,7 @@ import torch
 from torch.func import functional_call
 
 from support.data import regression
+from support.gradients import flat_params
 from support.models import mlp
 from support.tolerances import assert_close
 from support.training import train
@@ -54,7 +55,7 @@ def _largest_hessian_eigenvalue(model, x, y) -> float:
     """lambda_max of the MSE loss Hessian w.r.t. all parameters at the model's current weights."""
     names = [n for n, _ in model.named_parameters()]
     shapes = [p.shape for p in model.parameters()]
-    flat = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+    flat = flat_params(model)
 
     def loss(v):
         params, i = {}, 0

@@ -18,6 +18,7 @@ import pytest
 import torch
 
 from support.data import regression
+from support.gradients import flat_params
 from support.models import mlp
 from support.training import train
 
@@ -38,10 +39,10 @@ def _device_tag(device) -> str:
 def _run(device, clip_norm):
     x, y = regression(32, 4, 1, seed=3, device=device)
     model = mlp(4, 8, 1, depth=3, activation="linear", seed=3, device=device)
-    start = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+    start = flat_params(model)
     history = train(model, torch.nn.functional.mse_loss, x, y, optimizer=torch.optim.SGD(model.parameters(), lr=LR),
                     steps=STEPS, clip_norm=clip_norm, stop_when_non_finite=True,
-                    evaluate=lambda m: torch.cat([p.detach().reshape(-1).clone() for p in m.parameters()]))
+                    evaluate=lambda m: flat_params(m))
     return x, y, start, history
 
 

@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from support.data import regression
-from support.gradients import flat_grad
+from support.gradients import flat_grad, flat_params
 from support.models import linear_model, mlp
 from support.tolerances import assert_close
 
@@ -29,12 +29,12 @@ def test_the_sgd_step_is_proportional_to_lr_and_the_gradient_does_not_depend_on_
     steps, grads = {}, {}
     for lr in (lr_a, lr_b):
         model = mlp(3, 6, 1, depth=2, activation="tanh", seed=61, device=device)
-        before = torch.cat([p.detach().reshape(-1).clone() for p in model.parameters()])
+        before = flat_params(model)
         opt = torch.optim.SGD(model.parameters(), lr=lr)
         torch.nn.functional.mse_loss(model(x), y).backward()
         grads[lr] = flat_grad(model).clone()
         opt.step()
-        steps[lr] = torch.cat([p.detach().reshape(-1) for p in model.parameters()]) - before
+        steps[lr] = flat_params(model) - before
         assert_close(steps[lr], -lr * grads[lr])  # exactly -lr * g (up to rounding of p - lr g - p)
     assert torch.equal(grads[lr_a], grads[lr_b])  # same parameters, same gradient, whatever the lr
 

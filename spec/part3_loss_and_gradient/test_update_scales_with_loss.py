@@ -22,7 +22,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from support.data import classification
-from support.gradients import flat_grad
+from support.gradients import flat_grad, flat_params
 from support.models import mlp
 from support.tolerances import assert_close, override
 
@@ -39,10 +39,6 @@ def _setup(device):
     return (lambda: mlp(4, 8, 3, activation="tanh", seed=21, device=device)), x, y
 
 
-def _flat(model):
-    return torch.cat([p.detach().reshape(-1) for p in model.parameters()])
-
-
 def _run(make_model, x, y, c, optimizer, steps=STEPS, **kwargs):
     model = make_model()
     opt = optimizer(model.parameters(), **kwargs)
@@ -50,13 +46,13 @@ def _run(make_model, x, y, c, optimizer, steps=STEPS, **kwargs):
         opt.zero_grad()
         (c * F.cross_entropy(model(x), y)).backward()
         opt.step()
-    return _flat(model)
+    return flat_params(model)
 
 
 @given(c=st.floats(1e-3, 1e3), momentum=st.sampled_from([0.0, 0.9]))
 def test_sgd_step_scales_exactly_with_the_loss(device, c, momentum):
     make_model, x, y = _setup(device)
-    start = _flat(make_model())
+    start = flat_params(make_model())
     step_1 = _run(make_model, x, y, 1.0, torch.optim.SGD, steps=1, lr=LR, momentum=momentum) - start
     step_c = _run(make_model, x, y, c, torch.optim.SGD, steps=1, lr=LR, momentum=momentum) - start
     assert start.abs().max() <= 0.5
@@ -69,7 +65,7 @@ def test_adam_first_step_is_lr_g_over_abs_g_plus_eps_over_c(device, c):
     make_model, x, y = _setup(device)
     eps = 1e-8
     model = make_model()
-    start = _flat(model)
+    start = flat_params(model)
     F.cross_entropy(model(x), y).backward()
     g = flat_grad(model).clone()
     step_c = _run(make_model, x, y, c, torch.optim.Adam, steps=1, lr=LR, eps=eps) - start
@@ -86,7 +82,7 @@ def test_adam_step_is_flat_in_c_until_c_g_reaches_eps(device, figures):
     make_model, x, y = _setup(device)
     eps = 1e-8
     model = make_model()
-    start = _flat(model)
+    start = flat_params(model)
     F.cross_entropy(model(x), y).backward()
     g = flat_grad(model).abs()
     cs = [10.0**k for k in range(-14, 5)]
@@ -128,7 +124,7 @@ def test_adam_on_scaled_loss_equals_adam_with_eps_scaled_the_same(device, c):
 def test_l2_weight_decay_breaks_the_invariance_and_decoupled_decay_restores_it(device, figures):
     make_model, x, y = _setup(device)
     c, lam, eps = 100.0, 0.1, 1e-8
-    start = _flat(make_model())
+    start = flat_params(make_model())
     # exact identity: Adam(c J, lambda, eps) = Adam(J, lambda / c, eps / c)
     l2_scaled = _run(make_model, x, y, c, torch.optim.Adam, lr=LR, eps=eps, weight_decay=lam)
     assert_close(l2_scaled, _run(make_model, x, y, 1.0, torch.optim.Adam, lr=LR, eps=eps / c, weight_decay=lam / c))

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from torch.func import functional_call
 
 from support.data import classification
-from support.gradients import flat_grad
+from support.gradients import flat_grad, flat_params
 from support.models import mlp
 from support.reference_optim import ReferenceSGD
 from support.tolerances import assert_close
@@ -32,18 +32,14 @@ def _setup(device, seed=3):
     return mlp(4, 8, 3, activation="tanh", seed=seed, device=device), x, y
 
 
-def _flat(params):
-    return torch.cat([p.detach().reshape(-1) for p in params])
-
-
 def test_plain_sgd_step_is_theta_minus_lr_grad(device):
     model, x, y = _setup(device)
     lr = 0.1
-    before = _flat(model.parameters())
+    before = flat_params(model.parameters())
     F.cross_entropy(model(x), y).backward()
     g = flat_grad(model).clone()
     torch.optim.SGD(model.parameters(), lr=lr).step()
-    assert_close(_flat(model.parameters()), before - lr * g)
+    assert_close(flat_params(model.parameters()), before - lr * g)
 
 
 def test_the_step_goes_downhill_by_lr_times_grad_norm_squared(device, figures):
@@ -94,7 +90,7 @@ def test_sgd_with_momentum_dampening_nesterov_weight_decay_follows_the_documente
         F.cross_entropy(model(x), y).backward()
         opt.step()
         ref_params = reference.step(ref_params, _grads_at(model, ref_params, x, y))
-    assert_close(_flat(model.parameters()), _flat(ref_params))
+    assert_close(flat_params(model.parameters()), flat_params(ref_params))
 
 
 def test_momentum_buffer_is_the_documented_running_sum(device):
