@@ -14,12 +14,17 @@ What it adds:
 * Seeds: every test starts with the global RNGs seeded from its node id (stable across processes).
 * ``figures`` fixture: measured figures attached to the test report (user_properties survive xdist).
 * On failure, a "reproduce" section: the command that reruns the test alone, and the claim it checks.
+* Start-up cost: the controller of an xdist run imports neither torch nor hypothesis (its header names the
+  installed torch; the workers report what they ran with at the end), and every process moves its start-up
+  objects out of the garbage collector's sight (``gc.freeze``) once collection is done.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import gc
 import importlib
+import importlib.metadata
 import json
 import math
 import os
@@ -30,29 +35,36 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pytest
-import torch
-from hypothesis import HealthCheck, Phase, settings
 
 from support import report
 from support.claims.model import ClaimRegistry, UnknownClaimError
 
+# torch, numpy and hypothesis are imported where they are used: the controller of an xdist run runs no test
+# and never needs them, and importing torch alone costs ~1 s there before any worker can start.
+
 # ---------------------------------------------------------------- hypothesis profiles
 CI_EXAMPLES = 25
-PROFILES = {
-    # Local iteration: random examples (a new corner each run), saved failures replayed from the database.
-    "dev": settings(max_examples=10, deadline=None, print_blob=True),
-    # The default: the same examples on every run and every worker, so a red run is reproducible.
-    "ci": settings(max_examples=CI_EXAMPLES, deadline=None, derandomize=True, database=None, print_blob=True,
-                   suppress_health_check=[HealthCheck.too_slow]),
-    # Before a release or after a torch upgrade: 10x the examples of ci, random.
-    "thorough": settings(max_examples=10 * CI_EXAMPLES, deadline=None, print_blob=True,
-                         suppress_health_check=[HealthCheck.too_slow],
-                         phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink]),
-}
-for _name, _profile in PROFILES.items():
-    settings.register_profile(_name, _profile)
+PROFILE_NAMES = ("dev", "ci", "thorough")
+
+
+def profile_settings() -> dict:
+    """The suite's hypothesis profiles by name."""
+    from hypothesis import HealthCheck, Phase, settings
+
+    return {
+        # Local iteration: random examples (a new corner each run), saved failures replayed from the database.
+        "dev": settings(max_examples=10, deadline=None, print_blob=True),
+        # The default: the same examples on every run and every worker, so a red run is reproducible.
+        "ci": settings(max_examples=CI_EXAMPLES, deadline=None, derandomize=True, database=None, print_blob=True,
+                       suppress_health_check=[HealthCheck.too_slow]),
+        # Before a release or after a torch upgrade: 10x the examples of ci, random.
+        "thorough": settings(max_examples=10 * CI_EXAMPLES, deadline=None, print_blob=True,
+                             suppress_health_check=[HealthCheck.too_slow],
+                             phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink]),
+    }
+
+
 DEFAULT_PROFILE = "ci"
 PROFILE_ENV = "SPEC_HYPOTHESIS_PROFILE"
 THREADS_ENV = "SPEC_TORCH_THREADS"
@@ -66,8 +78,9 @@ class SpecState:
     registry: ClaimRegistry
     spec_dir: Path
     profile: str
-    devices: list[str]
+    devices: list[str] | None  # None: an xdist controller with --device=auto (each worker decides)
     threads: int
+    environment: dict | None  # torch version, device names, threads of the processes that run the tests
     covered: dict[str, list[str]] = field(default_factory=dict)  # claim id -> node ids
     collected_files: set[Path] = field(default_factory=set)
 
@@ -97,31 +110,55 @@ def _load_registry(spec: str) -> ClaimRegistry:
     return registry
 
 
-def _devices(option: str) -> list[str]:
-    cuda = torch.cuda.is_available()
+def _runs_tests(config: pytest.Config) -> bool:
+    """False only in the controller of an xdist run: it hands the tests to workers and runs none itself."""
+    controller = (not hasattr(config, "workerinput") and not config.getoption("collectonly")
+                  and getattr(config.option, "dist", "no") != "no" and bool(getattr(config.option, "tx", None)))
+    return not controller
+
+
+def _devices(option: str, runs_tests: bool) -> list[str] | None:
+    """The devices device tests run on; None in an xdist controller with 'auto' (each worker asks torch)."""
     if option == "auto":
-        return ["cpu", "cuda"] if cuda else ["cpu"]
+        if not runs_tests:
+            return None
+        import torch
+
+        return ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
     devices = [d.strip() for d in option.split(",") if d.strip()]
     unknown = [d for d in devices if d not in ("cpu", "cuda")]
     if not devices or unknown:
         raise pytest.UsageError(f"--device={option!r}: expected 'auto' or a comma-separated list of cpu,cuda")
-    if "cuda" in devices and not cuda:
-        raise pytest.UsageError("--device asks for cuda, but torch.cuda.is_available() is False on this machine")
+    if "cuda" in devices:  # checked before any worker starts, so the run stops once, with this message
+        import torch
+
+        if not torch.cuda.is_available():
+            raise pytest.UsageError("--device asks for cuda, but torch.cuda.is_available() is False on this machine")
     return devices
 
 
-def _profile(config: pytest.Config) -> str:
-    explicit = config.getoption("hypothesis_profile", default=None)  # hypothesis's own option loads it
+def _profile(config: pytest.Config, runs_tests: bool) -> str:
+    explicit = config.getoption("hypothesis_profile", default=None)
     name = explicit or os.environ.get(PROFILE_ENV) or DEFAULT_PROFILE
-    if name not in PROFILES:
+    if name not in PROFILE_NAMES:
         source = "--hypothesis-profile" if explicit else PROFILE_ENV
-        raise pytest.UsageError(f"{source}={name!r} is not a profile of this suite; choose one of {sorted(PROFILES)}")
-    settings.load_profile(name)
+        raise pytest.UsageError(f"{source}={name!r} is not a profile of this suite; choose one of {sorted(PROFILE_NAMES)}")
+    # hypothesis's own plugin loads an explicit --hypothesis-profile in every process, so it must exist there
+    if runs_tests or explicit:
+        from hypothesis import settings
+
+        for profile_name, profile in profile_settings().items():
+            settings.register_profile(profile_name, profile)
+        settings.load_profile(name)
     return name
 
 
-def _threads(config: pytest.Config) -> int:
+def _threads(config: pytest.Config, runs_tests: bool) -> int:
     raw = config.getoption("spec_torch_threads") or os.environ.get(THREADS_ENV)
+    # One thread by default, serial or not: xdist workers each using every core oversubscribe the machine
+    # (measured up to 10x slower on 2 cores), and the same thread count in every process makes serial and
+    # parallel runs compute bit-identical figures (parallel reductions may add in another order).
+    n = 1
     if raw is not None:
         try:
             n = int(raw)
@@ -129,46 +166,103 @@ def _threads(config: pytest.Config) -> int:
             n = 0
         if n < 1:
             raise pytest.UsageError(f"--torch-threads / {THREADS_ENV} must be a positive integer, got {raw!r}")
-        torch.set_num_threads(n)
-    else:
-        # One thread by default, serial or not: xdist workers each using every core oversubscribe the machine
-        # (measured up to 10x slower on 2 cores), and the same thread count in every process makes serial and
-        # parallel runs compute bit-identical figures (parallel reductions may add in another order).
-        torch.set_num_threads(1)
+    if not runs_tests:
+        return n
+    import torch
+
+    torch.set_num_threads(n)
     return torch.get_num_threads()
 
 
+def _environment(devices: list[str]) -> dict:
+    """What the tests of this process run with: torch version, device names, torch threads."""
+    import torch
+
+    return {
+        "torch": str(torch.__version__),  # a plain str: the environment travels from xdist workers (execnet)
+        "devices": [d if d == "cpu" else f"cuda ({torch.cuda.get_device_name(0)})" for d in devices],
+        "threads": torch.get_num_threads(),
+    }
+
+
+@pytest.hookimpl(tryfirst=True)  # registers the hypothesis profiles before hypothesis's plugin loads one
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "claim(id): the test checks the registered claim with this id (support.claims)")
     config.addinivalue_line("markers", "meta: the test checks the suite itself (registry, plugin, coverage)")
-    # TF32 would make float32 matmuls on Ampere+ GPUs ~1e-3 accurate; the tolerance policy assumes real float32.
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
-    torch.backends.cudnn.benchmark = False
+    runs_tests = _runs_tests(config)
+    if runs_tests:
+        import torch
+
+        # TF32 would make float32 matmuls on Ampere+ GPUs ~1e-3 accurate; the tolerance policy assumes real float32.
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cudnn.benchmark = False
+        _freeze_startup_objects()
+    registry = _load_registry(config.getini("claim_registry"))
+    profile = _profile(config, runs_tests)
+    devices = _devices(config.getoption("spec_device"), runs_tests)
+    threads = _threads(config, runs_tests)
     config.stash[_state_key] = SpecState(
-        registry=_load_registry(config.getini("claim_registry")),
+        registry=registry,
         spec_dir=(config.rootpath / config.getini("claim_spec_dir")).resolve(),
-        profile=_profile(config),
-        devices=_devices(config.getoption("spec_device")),
-        threads=_threads(config),
+        profile=profile,
+        devices=devices,
+        threads=threads,
+        environment=_environment(devices) if runs_tests else None,
     )
-    report.configure(config, spec_state(config).registry)
+    report.configure(config, registry)
 
 
 def spec_state(config: pytest.Config) -> SpecState:
     return config.stash[_state_key]
 
 
+def spec_environment(config: pytest.Config) -> dict:
+    """torch version, device names and torch threads of the processes that ran the tests (under xdist: as
+    the first worker to finish reported them)."""
+    st = spec_state(config)
+    if st.environment is not None:
+        return st.environment
+    return {"torch": f"{importlib.metadata.version('torch')} (installed; no worker reported)",
+            "devices": ["(no worker reported)"], "threads": st.threads}
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: tell the controller what the tests ran with
+        workeroutput["spec_environment"] = spec_state(session.config).environment
+
+
+@pytest.hookimpl(optionalhook=True)  # an xdist hook, called in the controller as each worker ends
+def pytest_testnodedown(node, error) -> None:
+    st = spec_state(node.config)
+    environment = getattr(node, "workeroutput", {}).get("spec_environment")
+    if environment and st.environment is None:
+        st.environment = environment
+
+
 def pytest_report_header(config: pytest.Config) -> list[str]:
     st = spec_state(config)
-    names = ", ".join(d if d == "cpu" else f"cuda ({torch.cuda.get_device_name(0)})" for d in st.devices)
     threads = str(st.threads)
+    if st.environment is not None:
+        torch_version, names = st.environment["torch"], ", ".join(st.environment["devices"])
+    else:  # the controller of an xdist run: it has not imported torch
+        torch_version = importlib.metadata.version("torch")
+        names = "cpu, plus cuda where the workers find it" if st.devices is None else ", ".join(st.devices)
     if config.getoption("numprocesses", default=None):
-        threads += " per xdist worker"  # this header comes from the controller; workers set the same
+        threads += " per xdist worker"
     return [
-        f"torch {torch.__version__}; devices: {names}; torch threads: {threads}; "
+        f"torch {torch_version}; devices: {names}; torch threads: {threads}; "
         f"hypothesis profile: {st.profile}; claims registered: {len(st.registry)}",
     ]
+
+
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    st = spec_state(config)
+    if not _runs_tests(config) and st.environment is not None:  # the header could not say it
+        env = st.environment
+        terminalreporter.write_line(f"xdist workers ran with torch {env['torch']}; devices: {', '.join(env['devices'])}; "
+                                    f"torch threads: {env['threads']} per worker")
 
 
 # ---------------------------------------------------------------- collection: claim markers
@@ -221,6 +315,30 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     dump = os.environ.get(DUMP_ENV)
     if dump:
         Path(dump).write_text(json.dumps(sorted(st.covered)), encoding="utf-8")
+
+
+_startup_done = False
+
+
+def _freeze_startup_objects() -> None:
+    """Move the objects that exist now (torch, hypothesis, the spec modules, the collected items) out of the
+    garbage collector's sight with ``gc.freeze()`` (https://docs.python.org/3/library/gc.html#gc.freeze).
+
+    They live until the process ends, yet every full collection walked all of them: the ones triggered while
+    hypothesis and the spec modules import, pytest's ``gc.collect()`` calls at the end of a session and the
+    one at interpreter exit. Measured on 2 cores with torch 2.13, that was ~1.5 s of every process (serial,
+    and each xdist worker). Objects the tests create are collected as usual, so unraisable exceptions from
+    them are still reported. Done in the first session of a process only (not again in pytester's).
+    """
+    if not _startup_done:
+        gc.freeze()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    global _startup_done
+    _freeze_startup_objects()  # what collection added
+    _startup_done = True
 
 
 # ---------------------------------------------------------------- coverage
@@ -295,6 +413,9 @@ def node_seed(nodeid: str) -> int:
 
 @pytest.fixture(autouse=True)
 def _seeded_rngs(request: pytest.FixtureRequest):
+    import numpy as np
+    import torch
+
     seed = node_seed(request.node.nodeid)
     torch.manual_seed(seed)
     random.seed(seed)
@@ -313,7 +434,8 @@ class Figures:
             raise ValueError(f"figure name must be a non-empty string, got {name!r}")
         if not isinstance(unit, str):
             raise ValueError(f"figure {name!r}: unit must be a string ('1' for a pure number), got {unit!r}")
-        if isinstance(value, torch.Tensor):
+        torch = sys.modules.get("torch")  # a tensor can only come from a process that imported torch
+        if torch is not None and isinstance(value, torch.Tensor):
             if value.numel() != 1:
                 raise ValueError(f"figure {name!r}: value must be a scalar, got a tensor of shape {tuple(value.shape)}")
             value = value.item()
@@ -350,7 +472,8 @@ SERIES_STYLES = ("line", "points", "dashed")
 
 
 def _floats(what: str, values) -> list[float]:
-    if isinstance(values, torch.Tensor):
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(values, torch.Tensor):
         values = values.detach().cpu().reshape(-1).tolist()
     try:
         out = [float(v) for v in values]
@@ -371,7 +494,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     if report.failed:
         st = spec_state(item.config)
         lines = [f"pytest '{item.nodeid}' -p no:randomly --hypothesis-profile={st.profile} -n0",
-                 f"torch {torch.__version__}, devices {','.join(st.devices)}, torch threads {st.threads}"]
+                 f"torch {st.environment['torch']}, devices {','.join(st.devices)}, torch threads {st.threads}"]
         for mark in item.iter_markers("claim"):
             claim = st.registry.get(mark.args[0]) if mark.args else None
             if claim is not None:

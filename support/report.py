@@ -230,17 +230,15 @@ def _skip_reason(report: pytest.TestReport) -> str:
 
 
 def _environment(config: pytest.Config) -> dict:
-    import torch
+    from support.pytest_plugin import spec_environment, spec_state
 
-    from support.pytest_plugin import spec_state
-
-    st = spec_state(config)
+    env = spec_environment(config)
     return {
         "date": _dt.date.today().isoformat(),
-        "torch": torch.__version__,
-        "devices": [d if d == "cpu" else f"cuda ({torch.cuda.get_device_name(0)})" for d in st.devices],
+        "torch": env["torch"],
+        "devices": env["devices"],
         "python": platform.python_version(),
-        "hypothesis_profile": st.profile,
+        "hypothesis_profile": spec_state(config).profile,
     }
 
 

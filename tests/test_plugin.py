@@ -250,3 +250,37 @@ def test_xdist_workers_report_unknown_ids_and_keep_figures(project):
     result.assert_outcomes(passed=1, errors=1)
     props = [p.get("value") for p in ET.parse(project.path / "report.xml").iter("property") if p.get("name") == "figure"]
     assert len(props) == 1 and "answer" in props[0] and "42" in props[0]
+
+
+def test_xdist_controller_runs_without_torch_and_reports_what_the_workers_ran_with(project):
+    # the controller hands tests to workers and runs none: importing torch there would only delay them (~1 s)
+    project.makeconftest("""
+        import sys
+        pytest_plugins = ["support.pytest_plugin"]
+
+        def pytest_unconfigure(config):
+            if not hasattr(config, "workerinput"):
+                print(f"controller imported torch: {'torch' in sys.modules}")
+    """)
+    write(project, "spec/test_a.py", """
+        import pytest
+
+        @pytest.mark.claim("alpha.one")
+        def test_one(device):
+            assert device == "cpu"
+
+        @pytest.mark.claim("beta.two")
+        def test_two():
+            pass
+    """)
+    result = project.runpytest_subprocess("-n", "2", "--device=cpu", "-s")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines([
+        "torch *; devices: cpu; torch threads: 1 per xdist worker; hypothesis profile: ci; claims registered: 2",
+        f"xdist workers ran with torch {torch.__version__}; devices: cpu; torch threads: 1 per worker",
+        "controller imported torch: False",
+    ])
+    # --device=auto: the controller cannot know about cuda without torch, and says so
+    result = project.runpytest_subprocess("-n", "2")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["torch *; devices: cpu, plus cuda where the workers find it; *"])
