@@ -1,0 +1,95 @@
+"""Wall time of the spec run, serial against ``-n auto``. Not part of `pytest spec` (timing is measured, never
+asserted in a test).
+
+Runs ``python -m pytest spec -q -p no:cacheprovider`` serially and with ``-n auto``, alternating the two
+so that a slow spell of the machine falls on both, and writes every wall time, the medians and the
+speed-up (serial median / parallel median) to a JSON file. Each run must pass; a failed or empty run
+(pytest exit code 5) stops the benchmark.
+
+pytest rewrites the asserts of test modules, conftests and every module of a plugin's distribution (all of
+hypothesis: ~100 modules) and caches the result beside them as ``*-pytest-*.pyc``; where
+PYTHONDONTWRITEBYTECODE is set (this sandbox sets it) nothing is cached and every process rewrites again,
+~1 s each. ``--cold`` deletes those caches before every run to time that case; by default they are kept
+("warm", a developer's second run onward).
+
+    python bench/suite_wall_time.py [--repeats 5] [--profile ci|thorough] [--cold] [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CONFIGS = {"serial": [], "-n auto": ["-n", "auto"]}
+
+
+def rewrite_caches() -> list[Path]:
+    """pytest's cached rewritten modules: the project's and those in this interpreter's site-packages."""
+    roots = [REPO_ROOT / d for d in ("spec", "support", "tests")] + [Path(p) for p in sys.path if p.endswith("site-packages")]
+    found = [f for root in roots if root.is_dir() for f in root.rglob("__pycache__/*-pytest-*.pyc")]
+    return found + list(REPO_ROOT.glob("__pycache__/*-pytest-*.pyc"))  # conftest.py
+
+
+def run_once(extra: list[str], profile: str, cold: bool) -> float:
+    if cold:
+        for f in rewrite_caches():
+            f.unlink()
+    cmd = [sys.executable, "-m", "pytest", "spec", "-q", "-p", "no:cacheprovider", f"--hypothesis-profile={profile}",
+           *extra]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} exited with {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return wall
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--profile", default="ci", choices=["ci", "thorough"])
+    parser.add_argument("--cold", action="store_true", help="delete pytest's rewritten-module caches before every run")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    if args.repeats < 1:
+        parser.error("--repeats must be >= 1")
+    times: dict[str, list[float]] = {name: [] for name in CONFIGS}
+    for i in range(args.repeats):
+        for name, extra in CONFIGS.items():
+            times[name].append(run_once(extra, args.profile, args.cold))
+            print(f"run {i + 1}/{args.repeats} {name:8s} {times[name][-1]:6.2f} s", flush=True)
+    medians = {name: statistics.median(ts) for name, ts in times.items()}
+    import torch  # only for the record; the runs above are separate processes
+
+    result = {
+        "title": "wall time of `pytest spec`, serial and -n auto",
+        "command": f"python bench/suite_wall_time.py --repeats {args.repeats} --profile {args.profile}"
+                   + (" --cold" if args.cold else ""),
+        "profile": args.profile,
+        "rewrite_cache": "cold (deleted before every run)" if args.cold else "warm",
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "date": time.strftime("%Y-%m-%d"),
+        "wall_s": {name: [round(t, 2) for t in ts] for name, ts in times.items()},
+        "median_s": {name: round(m, 2) for name, m in medians.items()},
+        "speed_up": round(medians["serial"] / medians["-n auto"], 2),
+    }
+    print(json.dumps({k: result[k] for k in ("median_s", "speed_up")}))
+    name = f"suite_wall_time_{args.profile}{'_cold' if args.cold else ''}.json"
+    out = args.out or Path(__file__).parent / "results" / name
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
