@@ -8,7 +8,7 @@ cross-entropy), at batch sizes 8, 64 and 256:
 and writes the ratios loop/batch, vmap/batch and loop/vmap (not absolute times, which say more about the
 machine than about PyTorch) to a JSON file that the claims report shows under per-sample.costs-more.
 
-    python bench/per_sample_cost.py [--device cpu|cuda] [--out bench/results/per_sample_cost_cpu.json]
+    python bench/per_sample_cost.py [--device cpu|cuda] [--repeats 5] [--threads N] [--out FILE]
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def _time(fn, device, repeats):
     return statistics.median(times)
 
 
-def measure(device: str, repeats: int) -> dict:
+def measure(device: str, repeats: int, threads_given: bool = False) -> dict:
     rows = []
     for name, (model, shape) in _models(device).items():
         for n in BATCH_SIZES:
@@ -88,7 +88,8 @@ def measure(device: str, repeats: int) -> dict:
     return {
         "claim": "per-sample.costs-more",
         "title": "per-sample gradients: time ratios of a per-sample loop and torch.func.vmap to one batch backward",
-        "command": f"python bench/per_sample_cost.py --device {device}",
+        "command": f"python bench/per_sample_cost.py --device {device} --repeats {repeats}"
+                   + (f" --threads {torch.get_num_threads()}" if threads_given else ""),
         "device": device if device == "cpu" else f"cuda ({torch.cuda.get_device_name(0)})",
         "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
         "torch": torch.__version__,
@@ -101,16 +102,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own choice)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: torch.cuda.is_available() is False")
     if args.repeats < 1:
         parser.error("--repeats must be >= 1")
+    if args.threads is not None:
+        if args.threads < 1:
+            parser.error("--threads must be >= 1")
+        torch.set_num_threads(args.threads)
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     out = args.out or Path(__file__).parent / "results" / f"per_sample_cost_{args.device}.json"
-    result = measure(args.device, args.repeats)
+    result = measure(args.device, args.repeats, threads_given=args.threads is not None)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     print(f"wrote {out}")
