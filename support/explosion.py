@@ -7,6 +7,8 @@
 * ``fit_line`` / ``fit_log_slope`` / ``slope_standard_error``: ordinary least squares, and the standard error
   of its slope when each point has a known variance (the tolerance of a slope comparison).
 * ``bisect``: a root of a function that changes sign on an interval (the position of a "wall").
+* ``unstable_regression``: the small net and data whose SGD run at ``UNSTABLE_LR`` overflows (within
+  ``OVERFLOW_WITHIN_STEPS`` steps), shared by the explosion, clipping and monitoring specs.
 * ``depth_sweep``: log-norm of the input gradient of bias-free MLPs over depths and seeds (cached; the shared
   settings are ``SWEEP_WIDTH``/``SWEEP_DEPTHS``/``SWEEP_SEEDS``), and two predictions for it:
   ``gaussian_chain_log_norm_mean``/``_variance`` (exact, for linear layers) and ``mean_field_log_norm`` (the
@@ -306,6 +308,28 @@ def bisect(f: Callable[[float], float], lo: float, hi: float, *, xtol: float = 1
     return 0.5 * (lo + hi)
 
 
+# ================================================================ the unstable run
+# Shared by explosion.definition, remedy.clip-stabilises and remedy.monitor: one small net whose SGD run at
+# UNSTABLE_LR = 1 sits about 3x above its stability limit 2/lambda_max (explosion.definition measures it).
+UNSTABLE_LR = 1.0
+# Past the limit the growth compounds: in a depth-3 net the residual grows like w^3 and d f / d w like w^2, so
+# the MSE gradient grows like the 5th power of the weights, and once the steps overshoot each one multiplies
+# log ||g|| (not ||g||) by up to ~5. From ||g|| ~ 10 the float64 limit (1.8e308, log10 = 308) is then ~4 steps
+# away (1 -> 5 -> 25 -> 125 -> 625 in log10); 12 leaves room for the slower first overshoots.
+OVERFLOW_WITHIN_STEPS = 12
+
+
+def unstable_regression(device: str | torch.device = "cpu"):
+    """(x, y, make_model): 32 float64 regression samples (4 features, 1 target, seed 3) and a factory of the
+    same seeded depth-3 linear MLP 4-8-8-1 (seed 3); SGD on its MSE at UNSTABLE_LR overflows within
+    OVERFLOW_WITHIN_STEPS steps."""
+    from support.data import regression
+    from support.models import mlp
+
+    x, y = regression(32, 4, 1, seed=3, device=device)
+    return x, y, (lambda: mlp(4, 8, 1, depth=3, activation="linear", seed=3, device=device))
+
+
 # ================================================================ gradient norm vs depth
 @dataclass(frozen=True)
 class DepthSweep:
@@ -402,11 +426,16 @@ def nonlinear_slope_tolerance(width: int, depths: Sequence[int], seeds: int) -> 
     of the seed means. Systematic part: the finite-width bias of E log (-1/(2n) from the chi^2, about -3/(4n)
     from the mask, 5/(4n) in all) is below the 2/n allowed.
     """
+    return 4 * nonlinear_slope_standard_error(width, depths, seeds) + 2 / width
+
+
+def nonlinear_slope_standard_error(width: int, depths: Sequence[int], seeds: int) -> float:
+    """The statistical part of ``nonlinear_slope_tolerance``: the standard error of the fitted slope, from a
+    per-layer log-norm variance of 5/(4n) averaged over ``seeds`` networks per depth."""
     _checks.positive_int("width", width)
     _checks.positive_int("seeds", seeds)
     depths = [_checks.positive_int("depths[i]", d) for d in depths]
-    se = slope_standard_error(depths, [d * 5 / (4 * width) / seeds for d in depths])
-    return 4 * se + 2 / width
+    return slope_standard_error(depths, [d * 5 / (4 * width) / seeds for d in depths])
 
 
 def _fan_ins(fan_ins) -> list[int]:

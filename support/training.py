@@ -11,6 +11,7 @@ from torch import nn
 
 from support import _checks
 from support.errors import SpecInputError
+from support.gradients import total_grad_norm
 
 
 @dataclass
@@ -81,7 +82,7 @@ def train(
         optimizer.zero_grad(set_to_none=True)
         loss = loss_fn(model(xb), yb)
         loss.backward()
-        norm = torch.linalg.vector_norm(torch.cat([p.grad.reshape(-1) for p in params if p.grad is not None]))
+        norm = total_grad_norm(params)  # before clipping: what clip_grad_norm_ measures
         if clip_norm is not None:
             torch.nn.utils.clip_grad_norm_(params, clip_norm)
         optimizer.step()

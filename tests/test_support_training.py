@@ -29,16 +29,20 @@ def test_full_batch_training_follows_sgd_and_records_pre_step_losses():
 
 
 def test_minibatches_cover_each_sample_once_per_epoch():
-    x, y = classification(12, 2, 2, seed=1)
+    x, _ = classification(12, 2, 2, seed=1)
+    y = torch.arange(12)  # targets name their sample, so the batches show which samples they hold
     seen = []
-    model = linear_model(2, 2, seed=1)
+    model = linear_model(2, 12, seed=1)
 
     def loss_fn(out, target):
-        seen.append(out.shape[0])
+        seen.append(target.tolist())
         return torch.nn.functional.cross_entropy(out, target)
 
-    train(model, loss_fn, x, y, optimizer=_sgd(model, 0.1), steps=3, batch_size=4)
-    assert seen == [4, 4, 4]
+    train(model, loss_fn, x, y, optimizer=_sgd(model, 0.1), steps=6, batch_size=4)
+    assert [len(b) for b in seen] == [4] * 6
+    for epoch in (seen[:3], seen[3:]):  # 3 batches of 4 make one epoch of 12: each sample exactly once
+        assert sorted(i for b in epoch for i in b) == list(range(12))
+    assert seen[:3] != seen[3:]  # reshuffled between epochs
 
 
 def test_clipping_bounds_the_update_but_history_keeps_the_pre_clip_norm():

@@ -102,7 +102,7 @@ def test_a_saturated_deep_stack_has_vanishing_input_gradients(device, activation
             per_sample = per_sample * torch.linalg.matrix_norm(linears[-1].weight, ord=2)
             bound = per_sample.sum().item()
         bounds[bias] = bound
-        assert norms[bias] <= bound * (1 + 1e-9)
+        assert norms[bias] <= bound * (1 + 1e-9)  # float64 slack: a few layers' products, ~1e-15 relative
     # saturation alone (same weights, same inputs) guarantees a gradient a million times smaller than the
     # unsaturated net's: the bound of the saturated net is below 1e-6 of the unsaturated gradient
     assert bounds[8.0] < 1e-6 * norms[0.0]

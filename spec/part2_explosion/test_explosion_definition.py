@@ -19,7 +19,7 @@ import pytest
 import torch
 from torch.func import functional_call
 
-from support.data import regression
+from support.explosion import OVERFLOW_WITHIN_STEPS, UNSTABLE_LR, unstable_regression
 from support.gradients import flat_params
 from support.models import mlp
 from support.tolerances import assert_close
@@ -27,13 +27,9 @@ from support.training import train
 
 pytestmark = pytest.mark.claim("explosion.definition")
 
-DEPTH, STEPS = 3, 20
-LR_SANE, LR_LARGE = 0.05, 1.0
-# Past the limit the growth compounds: in a depth-3 net the residual grows like w^3 and d f / d w like w^2, so
-# the MSE gradient grows like the 5th power of the weights, and once the steps overshoot each one multiplies
-# log ||g|| (not ||g||) by up to ~5. From ||g|| ~ 10 the float64 limit (1.8e308, log10 = 308) is then ~4 steps
-# away (1 -> 5 -> 25 -> 125 -> 625 in log10); K = 12 leaves room for the slower first overshoots.
-K_STEPS = 12
+STEPS = 20
+LR_SANE, LR_LARGE = 0.05, UNSTABLE_LR
+K_STEPS = OVERFLOW_WITHIN_STEPS  # derived in support.explosion
 # the two runs share two figures: gradient norm per step and loss per step (inf/nan are left out of the plot)
 GRAD_PLOT = dict(plot="gradient norm per step at two learning rates", x_label="SGD step",
                  y_label="total gradient norm (L2)", log_y=True)
@@ -47,8 +43,7 @@ def _device_tag(device) -> str:
 
 
 def _setup(device):
-    x, y = regression(32, 4, 1, seed=3, device=device)
-    return x, y, (lambda: mlp(4, 8, 1, depth=DEPTH, activation="linear", seed=3, device=device))
+    return unstable_regression(device)
 
 
 def _largest_hessian_eigenvalue(model, x, y) -> float:

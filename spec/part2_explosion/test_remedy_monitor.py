@@ -3,10 +3,10 @@
 Seed: 「监控训练过程: 实时监控训练过程中的损失和梯度值,一旦发现异常,可以采取措施调整 学习率或停止训练。」
 
 What is true (confirmed): monitoring works and is cheap. ``support.explosion.GradientMonitor`` records, once
-per step after backward, the loss and the total gradient norm (the norm clip_grad_norm_ computes, the same
-number as support.training's History) and flags non-finite values and spikes (a norm above 10x the median of
+per step after backward, the loss and the total gradient norm (the norm clip_grad_norm_ computes and
+returns) and flags non-finite values and spikes (a norm above 10x the median of
 the recent ones). On a run that explodes (lr above the stability limit, see explosion.definition) it flags a
-spike while every number is still finite (step 3; the gradient norm overflows at step 5), then the non-finite
+spike while every number is still finite, steps before the gradient norm overflows, then the non-finite
 gradient with the parameters that hold it; a healthy run raises no flag. For a NaN born inside backward, torch.autograd.detect_anomaly makes backward
 raise at the first function that returns NaN and names it (PyTorch docs, torch.autograd.detect_anomaly),
 instead of letting NaN flow silently into .grad.
@@ -18,45 +18,45 @@ import warnings
 import pytest
 import torch
 
-from support.data import regression
-from support.explosion import GradientMonitor
-from support.models import mlp
+from support.explosion import UNSTABLE_LR, GradientMonitor, unstable_regression
 from support.tolerances import assert_close
-from support.training import train
 
 pytestmark = pytest.mark.claim("remedy.monitor")
 STEPS = 12
 
 
 def _monitored_run(device, lr):
-    x, y = regression(32, 4, 1, seed=3, device=device)
-    model = mlp(4, 8, 1, depth=3, activation="linear", seed=3, device=device)
+    """(model, monitor, stopped_at, clip_norms): the run explosion.definition studies, observed every step;
+    clip_norms holds what clip_grad_norm_ returns for the same gradients (max_norm = inf: it measures and
+    never scales, its clip coefficient being clamped to 1)."""
+    x, y, make_model = unstable_regression(device)
+    model = make_model()
     opt = torch.optim.SGD(model.parameters(), lr=lr)
     monitor = GradientMonitor(model)
-    stopped_at = None
+    stopped_at, clip_norms = None, []
     for step in range(STEPS):
         opt.zero_grad(set_to_none=True)
         loss = torch.nn.functional.mse_loss(model(x), y)
         loss.backward()
-        if any(a.kind != "spike" for a in monitor.observe(loss)):
+        anomalies = monitor.observe(loss)
+        clip_norms.append(torch.nn.utils.clip_grad_norm_(model.parameters(), math.inf).item())
+        if any(a.kind != "spike" for a in anomalies):
             stopped_at = step  # "stop training": do not apply a non-finite update
             break
         opt.step()
-    return monitor, stopped_at
+    return model, monitor, stopped_at, clip_norms
 
 
-def test_monitor_records_the_same_norms_as_the_training_history(device):
-    monitor, _ = _monitored_run(device, lr=0.05)
-    x, y = regression(32, 4, 1, seed=3, device=device)
-    model = mlp(4, 8, 1, depth=3, activation="linear", seed=3, device=device)
-    history = train(model, torch.nn.functional.mse_loss, x, y, optimizer=torch.optim.SGD(model.parameters(), lr=0.05),
-                    steps=STEPS)
-    assert_close(torch.tensor(monitor.norms), torch.tensor(history.grad_norms))
-    assert_close(torch.tensor(monitor.losses), torch.tensor(history.losses))
+def test_monitor_records_the_norm_clip_grad_norm_computes_and_the_loss(device):
+    _, monitor, _, clip_norms = _monitored_run(device, lr=0.05)
+    assert len(monitor.norms) == len(clip_norms) == STEPS
+    assert_close(torch.tensor(monitor.norms, dtype=torch.float64), torch.tensor(clip_norms, dtype=torch.float64))
+    x, y, make_model = unstable_regression(device)
+    assert monitor.losses[0] == torch.nn.functional.mse_loss(make_model()(x), y).item()  # the loss as observed
 
 
 def test_monitor_flags_a_spike_before_the_gradient_turns_non_finite(device, figures):
-    monitor, stopped_at = _monitored_run(device, lr=1.0)
+    model, monitor, stopped_at, _ = _monitored_run(device, lr=UNSTABLE_LR)
     spike = monitor.first("spike")
     bad = monitor.first("non-finite-grad") or monitor.first("non-finite-loss")
     assert spike is not None and bad is not None
@@ -64,7 +64,7 @@ def test_monitor_flags_a_spike_before_the_gradient_turns_non_finite(device, figu
     assert math.isfinite(spike.value) and spike.value > monitor.spike_factor * spike.reference
     assert stopped_at == bad.step
     if bad.kind == "non-finite-grad":
-        names = {n for n, _ in mlp(4, 8, 1, depth=3, activation="linear").named_parameters()}
+        names = {n for n, _ in model.named_parameters()}
         assert bad.parameters and set(bad.parameters) <= names
     figures.record("monitor: first spike step", spike.step, "step")
     figures.record("monitor: first non-finite step", bad.step, "step")
@@ -81,7 +81,7 @@ def test_monitor_flags_a_spike_before_the_gradient_turns_non_finite(device, figu
 
 
 def test_monitor_is_quiet_on_a_healthy_run(device):
-    monitor, stopped_at = _monitored_run(device, lr=0.05)
+    _, monitor, stopped_at, _ = _monitored_run(device, lr=0.05)
     assert monitor.healthy and stopped_at is None
     assert len(monitor.norms) == STEPS
 
