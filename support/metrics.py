@@ -1,6 +1,10 @@
-"""Classification metrics: accuracy, balanced accuracy, expected calibration error (ECE)."""
+"""Classification metrics: accuracy, balanced accuracy, expected calibration error (ECE); Spearman rank correlation."""
 
 from __future__ import annotations
+
+import math
+import statistics
+from typing import Sequence
 
 import torch
 
@@ -74,3 +78,48 @@ def expected_calibration_error(probs: torch.Tensor, targets: torch.Tensor, n_bin
     counts, acc, conf = reliability_bins(probs, targets, n_bins)
     filled = counts > 0
     return ((counts[filled] / counts.sum()) * (acc[filled] - conf[filled]).abs()).sum().item()
+
+
+def _ranks(values: list[float]) -> list[float]:
+    """0-based ranks, tied values given the average of the ranks they span."""
+    order = sorted(range(len(values)), key=values.__getitem__)
+    ranks = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for idx in order[i : j + 1]:
+            ranks[idx] = (i + j) / 2
+        i = j + 1
+    return ranks
+
+
+def _numbers(name: str, values: Sequence[float]) -> list[float]:
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):
+        raise SpecInputError(f"{name} must be a sequence of numbers, got {type(values).__name__}")
+    out = []
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise SpecInputError(f"{name} must hold numbers, got {v!r}")
+        if not math.isfinite(v):
+            raise SpecInputError(f"{name} must hold finite numbers, got {v!r}")
+        out.append(float(v))
+    return out
+
+
+def spearman(a: Sequence[float], b: Sequence[float]) -> float:
+    """Spearman's rank correlation: the Pearson correlation of the ranks, ties given their average rank."""
+    xs, ys = _numbers("a", a), _numbers("b", b)
+    if len(xs) != len(ys):
+        raise SpecInputError(f"a and b must have the same length, got {len(xs)} and {len(ys)}")
+    if len(xs) < 2:
+        raise SpecInputError(f"spearman needs at least 2 pairs, got {len(xs)}")
+    ra, rb = _ranks(xs), _ranks(ys)
+    for name, r in (("a", ra), ("b", rb)):
+        if len(set(r)) == 1:
+            raise SpecInputError(f"{name} is constant: its ranks have no variance, so the correlation is undefined")
+    ma, mb = statistics.fmean(ra), statistics.fmean(rb)
+    cov = sum((x - ma) * (y - mb) for x, y in zip(ra, rb))
+    var = (sum((x - ma) ** 2 for x in ra) * sum((y - mb) ** 2 for y in rb)) ** 0.5
+    return cov / var

@@ -1,14 +1,16 @@
 """Tests of support.metrics: accuracy, per-class recall, balanced accuracy, reliability bins and the
-expected calibration error, on hand-made examples, plus their input checks."""
+expected calibration error and Spearman's rank correlation, on hand-made examples, plus their input checks."""
 
 import pytest
 import torch
 
 from support import metrics
 from support.errors import SpecInputError, SpecTypeError
-from support.tolerances import assert_close
+from support.tolerances import assert_close, override
 
 F64 = torch.float64
+# a dozen float64 operations on numbers <= 2: rounding ~12 * 2.2e-16, far below 1e-12
+FEW_OPS = override(rtol=1e-12, atol=0.0, reason="a dozen float64 operations on small numbers")
 
 
 def _one_hot_probs(pred, n_classes):
@@ -46,6 +48,13 @@ def _rows(confidence, pred, n_classes):
         (lambda: metrics.reliability_bins(torch.full((2,), 0.5, dtype=F64), torch.tensor([0, 1])), SpecInputError, "probs must have 2 dim"),
         (lambda: metrics.expected_calibration_error(torch.tensor([[2.0, -1.0]], dtype=F64), torch.tensor([0])), SpecInputError, "probs must be probabilities"),
         (lambda: metrics.expected_calibration_error(torch.tensor([[0.6, 0.6]], dtype=F64), torch.tensor([0])), SpecInputError, "summing to 1"),
+        (lambda: metrics.spearman([1, 2, 3], [1, 2]), SpecInputError, "same length"),
+        (lambda: metrics.spearman([1], [2]), SpecInputError, "at least 2 pairs"),
+        (lambda: metrics.spearman([1, 1, 1], [1, 2, 3]), SpecInputError, "a is constant"),
+        (lambda: metrics.spearman([1, 2, 3], [5, 5, 5]), SpecInputError, "b is constant"),
+        (lambda: metrics.spearman([1, float("nan")], [1, 2]), SpecInputError, "finite"),
+        (lambda: metrics.spearman([1, "x"], [1, 2]), SpecInputError, "must hold numbers"),
+        (lambda: metrics.spearman(5, [1, 2]), SpecInputError, "sequence of numbers"),
     ],
 )
 def test_bad_arguments_raise_naming_the_problem(call, error, match):
@@ -146,3 +155,18 @@ def test_ece_default_uses_fifteen_bins():
     # 15 bins: one bin, acc 1/2, conf 0.695 -> 0.195; 10 bins: 0.5 * |1 - 0.68| + 0.5 * |0 - 0.71| = 0.515
     assert metrics.expected_calibration_error(probs, target) == pytest.approx(0.195)
     assert metrics.expected_calibration_error(probs, target, n_bins=10) == pytest.approx(0.515)
+
+
+# ---------------------------------------------------------------- Spearman rank correlation
+def test_spearman_of_monotone_sequences_is_plus_or_minus_one():
+    assert metrics.spearman([1, 2, 3, 4], [10, 20, 30, 40]) == 1.0
+    assert metrics.spearman([1, 2, 3, 4], [4, 3, 2, 1]) == -1.0
+    # ranks, not values: any increasing map of b leaves it unchanged
+    assert metrics.spearman([0.1, 0.5, 0.2], [1.0, 1e6, 3.0]) == 1.0
+
+
+def test_spearman_gives_ties_their_average_rank():
+    # ranks of [1, 1, 2] are [0.5, 0.5, 2] (mean 1), of [0, 1, 2] are [0, 1, 2] (mean 1):
+    # cov = (-0.5)(-1) + (-0.5)(0) + (1)(1) = 1.5, variances 1.5 and 2 -> 1.5 / sqrt(3) = 0.866
+    rho = metrics.spearman([1, 1, 2], [0, 1, 2])
+    assert_close(torch.tensor(rho, dtype=F64), torch.tensor(1.5 / 3**0.5, dtype=F64), tol=FEW_OPS)

@@ -16,9 +16,11 @@ from support.data import classification
 from support.gradients import flat_grad, flat_params
 from support.models import mlp
 from support.tolerances import assert_close
+from support.training import train
 
 pytestmark = pytest.mark.claim("sum.needs-batch-scaling")
 N, LR, STEPS = 16, 0.05, 5
+EPS = 1e-8  # Adam's eps: PyTorch's default, which _train's Adam runs with
 
 
 def _setup(device):
@@ -27,24 +29,23 @@ def _setup(device):
 
 
 def _train(make_model, x, y, reduction, optimizer, lr, steps=STEPS):
+    """Parameters after ``steps`` full-batch steps of ``optimizer`` on CrossEntropyLoss(reduction)."""
     model = make_model()
-    opt = optimizer(model.parameters(), lr=lr)
-    loss_fn = torch.nn.CrossEntropyLoss(reduction=reduction)
-    for _ in range(steps):
-        opt.zero_grad()
-        loss_fn(model(x), y).backward()
-        opt.step()
+    train(model, torch.nn.CrossEntropyLoss(reduction=reduction), x, y, optimizer=optimizer(model.parameters(), lr=lr),
+          steps=steps)
     return flat_params(model)
+
+
+def _grad(make_model, x, y, reduction):
+    """The gradient of CrossEntropyLoss(reduction) at the start parameters."""
+    model = make_model()
+    torch.nn.CrossEntropyLoss(reduction=reduction)(model(x), y).backward()
+    return flat_grad(model)
 
 
 def test_sum_gradient_is_batch_size_times_mean_gradient(device):
     x, y, make_model = _setup(device)
-    grads = {}
-    for reduction in ("mean", "sum"):
-        model = make_model()
-        torch.nn.CrossEntropyLoss(reduction=reduction)(model(x), y).backward()
-        grads[reduction] = flat_grad(model)
-    assert_close(grads["sum"], N * grads["mean"])
+    assert_close(_grad(make_model, x, y, "sum"), N * _grad(make_model, x, y, "mean"))
 
 
 def test_sgd_on_sum_with_lr_over_n_equals_sgd_on_mean(device):
@@ -54,34 +55,31 @@ def test_sgd_on_sum_with_lr_over_n_equals_sgd_on_mean(device):
     assert_close(on_sum_scaled, on_mean)
 
 
-def test_sgd_on_sum_with_the_same_lr_steps_n_times_further(device):
+def test_sgd_on_sum_with_the_same_lr_steps_n_times_further(device, figures):
     x, y, make_model = _setup(device)
-    start = _train(make_model, x, y, "mean", torch.optim.SGD, LR, steps=0)
+    start = flat_params(make_model())
     step_mean = _train(make_model, x, y, "mean", torch.optim.SGD, LR, steps=1) - start
     step_sum = _train(make_model, x, y, "sum", torch.optim.SGD, LR, steps=1) - start
     assert_close(step_sum, N * step_mean)
+    figures.record("||sgd step(sum)|| / ||sgd step(mean)||", step_sum.norm() / step_mean.norm(), "1")
 
 
 def test_adam_first_step_is_invariant_to_the_factor_n_up_to_eps(device, figures):
     # Adam's first step is -lr * m/(sqrt(v)+eps) = -lr * g/(|g| + eps) elementwise. With g -> N g it becomes
     # -lr * g/(|g| + eps/N): the two differ by at most lr * eps / |g| per element.
     x, y, make_model = _setup(device)
-    eps = 1e-8
-    start = _train(make_model, x, y, "mean", torch.optim.Adam, LR, steps=0)
-    model = make_model()
-    torch.nn.CrossEntropyLoss()(model(x), y).backward()
-    g = flat_grad(model).abs()
+    start = flat_params(make_model())
+    g = _grad(make_model, x, y, "mean").abs()
     step_mean = _train(make_model, x, y, "mean", torch.optim.Adam, LR, steps=1) - start
     step_sum = _train(make_model, x, y, "sum", torch.optim.Adam, LR, steps=1) - start
-    bound = LR * eps / g.clamp_min(1e-300) + 1e-15  # + rounding of the parameter update in float64
+    bound = LR * EPS / g.clamp_min(1e-300) + 1e-15  # + rounding of the parameter update in float64
     assert ((step_sum - step_mean).abs() <= bound).all()
     figures.record("max |adam step(sum) - adam step(mean)|", (step_sum - step_mean).abs().max(), "parameter units")
-    figures.record("max |sgd step(sum) / sgd step(mean)|", N, "1")
 
 
 def test_adam_trajectories_on_sum_and_mean_stay_together_while_sgd_ones_do_not(device, figures):
     x, y, make_model = _setup(device)
-    start = _train(make_model, x, y, "mean", torch.optim.Adam, LR, steps=0)
+    start = flat_params(make_model())
     adam_mean = _train(make_model, x, y, "mean", torch.optim.Adam, LR)
     adam_sum = _train(make_model, x, y, "sum", torch.optim.Adam, LR)
     # per step the relative change of each step is ~eps/|g| (|g| ~ 1e-2 here, so ~1e-6); over 5 steps of a

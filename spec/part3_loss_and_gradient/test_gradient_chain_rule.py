@@ -19,11 +19,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from support.data import classification
+from support.gradients import batch_grads
 from support.hypothesis_helpers import batch_sizes, seeds
 from support.models import mlp
 from support.tolerances import assert_close
 
 pytestmark = pytest.mark.claim("gradient.chain-rule")
+# gradcheck with eps = 1e-6 in float64 on losses L ~ 1: central differences err by the truncation ~eps^2 ~ 1e-12
+# plus the rounding ulp(L) / eps ~ 2.2e-16 / 1e-6 ~ 2e-10, both far below these (gradcheck's defaults are 1e-5, 1e-3)
+GRADCHECK_EPS, GRADCHECK_ATOL, GRADCHECK_RTOL = 1e-6, 1e-8, 1e-6
 
 
 def _hand_backprop(w1, b1, w2, b2, x, y, loss):
@@ -46,14 +50,11 @@ def test_autograd_equals_the_hand_derived_chain_rule(device, n, d, width, k, los
     x, y = classification(n, d, k, seed=seed, device=device)
     if loss == "mse":
         y = torch.randn(n, k, generator=torch.Generator().manual_seed(seed), dtype=torch.float64).to(device)
-    out = model(x)
-    value = F.cross_entropy(out, y) if loss == "ce" else F.mse_loss(out, y)
-    names = [name for name, _ in model.named_parameters()]
-    autograd = dict(zip(names, torch.autograd.grad(value, list(model.parameters()))))
+    autograd = batch_grads(model, F.cross_entropy if loss == "ce" else F.mse_loss, x, y)
     p = dict(model.named_parameters())
     hand = _hand_backprop(p["0.weight"], p["0.bias"], p["2.weight"], p["2.bias"], x, y, loss)
     assert sorted(autograd) == sorted(hand)
-    for name in names:
+    for name in autograd:
         assert_close(autograd[name], hand[name].detach(), msg=name)
 
 
@@ -68,8 +69,8 @@ def test_gradcheck_agrees_with_finite_differences_in_float64(device, loss):
         z = torch.tanh(x @ w1.T + b1) @ w2.T + b2
         return F.cross_entropy(z, target) if loss == "ce" else F.mse_loss(z, target)
 
-    # central differences with eps=1e-6 against the analytical Jacobian (PyTorch docs, torch.autograd.gradcheck)
-    assert torch.autograd.gradcheck(loss_of_params, params, eps=1e-6, atol=1e-8, rtol=1e-6)
+    # central differences against the analytical Jacobian (PyTorch docs, torch.autograd.gradcheck)
+    assert torch.autograd.gradcheck(loss_of_params, params, eps=GRADCHECK_EPS, atol=GRADCHECK_ATOL, rtol=GRADCHECK_RTOL)
 
 
 def test_the_gradient_is_the_rate_of_change_of_the_loss(device, figures):

@@ -25,13 +25,19 @@ from support.data import classification
 from support.gradients import flat_grad, flat_params
 from support.models import mlp
 from support.tolerances import assert_close, override
+from support.training import train
 
 pytestmark = pytest.mark.claim("update.scales-with-loss")
 LR, STEPS = 0.01, 5
+EPS = 1e-8  # Adam's eps (PyTorch's default)
 # A first step read off as theta_1 - theta_0 carries the rounding of the parameters (|theta| <= 0.5 under
 # PyTorch's default init of these layers, so a few ulps are < 1e-15), not the default atol of 1e-7, which
 # would swallow steps of 1e-8.
 STEP_TOL = override(rtol=1e-9, atol=1e-15, reason="steps read off as theta_1 - theta_0 of parameters |theta| <= 0.5")
+# SGD step norms at c >= 1e-4 are >= lr c ||g|| ~ 1e-2 * 1e-4 * 0.93 ~ 9e-7; reading them off as theta_1 - theta_0
+# rounds each of the 67 elements by <= ulp(0.5) / 2 = 5.6e-17, so the norm by <= sqrt(67) 5.6e-17 ~ 5e-16:
+# relative ~5e-10, far below 1e-6
+SGD_NORM_REL = 1e-6
 
 
 def _setup(device):
@@ -40,13 +46,19 @@ def _setup(device):
 
 
 def _run(make_model, x, y, c, optimizer, steps=STEPS, **kwargs):
+    """Parameters after ``steps`` full-batch steps of ``optimizer`` on the loss c * CE."""
     model = make_model()
-    opt = optimizer(model.parameters(), **kwargs)
-    for _ in range(steps):
-        opt.zero_grad()
-        (c * F.cross_entropy(model(x), y)).backward()
-        opt.step()
+    train(model, lambda out, t: c * F.cross_entropy(out, t), x, y, optimizer=optimizer(model.parameters(), **kwargs),
+          steps=steps)
     return flat_params(model)
+
+
+def _start_and_grad(make_model, x, y):
+    """The start parameters and the gradient of the (unscaled) mean CE there."""
+    model = make_model()
+    start = flat_params(model)
+    F.cross_entropy(model(x), y).backward()
+    return start, flat_grad(model)
 
 
 @given(c=st.floats(1e-3, 1e3), momentum=st.sampled_from([0.0, 0.9]))
@@ -63,42 +75,36 @@ def test_sgd_step_scales_exactly_with_the_loss(device, c, momentum):
 @given(c=st.floats(1e-12, 1e6))
 def test_adam_first_step_is_lr_g_over_abs_g_plus_eps_over_c(device, c):
     make_model, x, y = _setup(device)
-    eps = 1e-8
-    model = make_model()
-    start = flat_params(model)
-    F.cross_entropy(model(x), y).backward()
-    g = flat_grad(model).clone()
-    step_c = _run(make_model, x, y, c, torch.optim.Adam, steps=1, lr=LR, eps=eps) - start
+    start, g = _start_and_grad(make_model, x, y)
+    step_c = _run(make_model, x, y, c, torch.optim.Adam, steps=1, lr=LR, eps=EPS) - start
     # t = 1: m^ = c g, v^ = c^2 g^2, so the step is -lr c g / (c |g| + eps) = -lr g / (|g| + eps / c)
-    expected = -LR * g / (g.abs() + eps / c)
+    expected = -LR * g / (g.abs() + EPS / c)
     assert_close(step_c, expected, tol=STEP_TOL)
-    step_1 = -LR * g / (g.abs() + eps)
-    # |g/(|g| + a) - g/(|g| + b)| = |g| |a - b| / ((|g| + a)(|g| + b)) <= |a - b| / |g|
-    bound = LR * eps * abs(1 / c - 1) / g.abs() + 1e-15
+    step_1 = -LR * g / (g.abs() + EPS)
+    # |g/(|g| + a) - g/(|g| + b)| = |g| |a - b| / ((|g| + a)(|g| + b)) <= |a - b| / |g|, plus the rounding of
+    # the step read off from the parameters (STEP_TOL.atol)
+    bound = LR * EPS * abs(1 / c - 1) / g.abs() + STEP_TOL.atol
     assert ((step_c - step_1).abs() <= bound).all()
 
 
 def test_adam_step_is_flat_in_c_until_c_g_reaches_eps(device, figures):
     make_model, x, y = _setup(device)
-    eps = 1e-8
-    model = make_model()
-    start = flat_params(model)
-    F.cross_entropy(model(x), y).backward()
-    g = flat_grad(model).abs()
+    start, g = _start_and_grad(make_model, x, y)
+    g = g.abs()
     cs = [10.0**k for k in range(-14, 5)]
-    adam = [(_run(make_model, x, y, c, torch.optim.Adam, steps=1, lr=LR, eps=eps) - start).norm().item() for c in cs]
+    adam = [(_run(make_model, x, y, c, torch.optim.Adam, steps=1, lr=LR, eps=EPS) - start).norm().item() for c in cs]
     # each element moves by lr c|g| / (c|g| + eps):
     # c min|g| >= 1e3 eps: every element moves by lr (1 - <= 1e-3), so the step norm is lr sqrt(P) (1 - <= 1e-3)
-    flat = [n for c, n in zip(cs, adam) if c * g.min() >= 1e3 * eps]
+    flat = [n for c, n in zip(cs, adam) if c * g.min() >= 1e3 * EPS]
     assert len(flat) >= 3
     assert all(abs(n / (LR * len(g) ** 0.5) - 1) <= 1.001e-3 for n in flat)
     # c max|g| <= 1e-3 eps: every element moves by lr c|g| / eps (1 - <= 1e-3): the norm is lr c ||g|| / eps
-    tiny = [(c, n) for c, n in zip(cs, adam) if c * g.max() <= 1e-3 * eps]
+    tiny = [(c, n) for c, n in zip(cs, adam) if c * g.max() <= 1e-3 * EPS]
     assert len(tiny) >= 3
-    assert all(abs(n / (LR * c * g.norm().item() / eps) - 1) <= 1.001e-3 for c, n in tiny)
+    assert all(abs(n / (LR * c * g.norm().item() / EPS) - 1) <= 1.001e-3 for c, n in tiny)
     sgd_cs = [c for c in cs if c >= 1e-4]  # below that lr c |g| sinks under the rounding of theta
     sgd = [(_run(make_model, x, y, c, torch.optim.SGD, steps=1, lr=LR) - start).norm().item() for c in sgd_cs]
-    assert all(abs(n / (LR * c * g.norm().item()) - 1) < 1e-6 for c, n in zip(sgd_cs, sgd))
+    assert all(abs(n / (LR * c * g.norm().item()) - 1) < SGD_NORM_REL for c, n in zip(sgd_cs, sgd))
     figures.record("min |g| at the start", g.min(), "gradient units")
     figures.record("max |g| at the start", g.max(), "gradient units")
     figures.record("Adam first-step norm, c = 1e4 / c = 1", adam[-1] / adam[cs.index(1.0)], "1")
@@ -107,7 +113,7 @@ def test_adam_step_is_flat_in_c_until_c_g_reaches_eps(device, figures):
     tag = "" if device == "cpu" else f" ({device})"  # a run on cpu and cuda draws both
     labels = dict(plot="first-step size vs loss scale c: Adam and SGD", x_label="loss scale c (factor on the loss)",
                   y_label="first-step size ||theta_1 - theta_0|| (L2)", log_x=True, log_y=True)
-    figures.series(f"Adam (eps = {eps:g}){tag}", cs, adam, **labels)
+    figures.series(f"Adam (eps = {EPS:g}){tag}", cs, adam, **labels)
     figures.series(f"SGD (lr = {LR:g}){tag}", sgd_cs, sgd, **labels)
     figures.series(f"Adam's ceiling lr sqrt(P), P = {len(g)} parameters{tag}", [cs[0], cs[-1]],
                    [LR * len(g) ** 0.5] * 2, style="dashed", **labels)
@@ -116,21 +122,21 @@ def test_adam_step_is_flat_in_c_until_c_g_reaches_eps(device, figures):
 @pytest.mark.parametrize("c", [1e-3, 100.0])
 def test_adam_on_scaled_loss_equals_adam_with_eps_scaled_the_same(device, c):
     make_model, x, y = _setup(device)
-    base = _run(make_model, x, y, 1.0, torch.optim.Adam, lr=LR, eps=1e-8)
-    scaled = _run(make_model, x, y, c, torch.optim.Adam, lr=LR, eps=1e-8 * c)
+    base = _run(make_model, x, y, 1.0, torch.optim.Adam, lr=LR, eps=EPS)
+    scaled = _run(make_model, x, y, c, torch.optim.Adam, lr=LR, eps=EPS * c)
     assert_close(scaled, base)
 
 
 def test_l2_weight_decay_breaks_the_invariance_and_decoupled_decay_restores_it(device, figures):
     make_model, x, y = _setup(device)
-    c, lam, eps = 100.0, 0.1, 1e-8
+    c, lam = 100.0, 0.1
     start = flat_params(make_model())
     # exact identity: Adam(c J, lambda, eps) = Adam(J, lambda / c, eps / c)
-    l2_scaled = _run(make_model, x, y, c, torch.optim.Adam, lr=LR, eps=eps, weight_decay=lam)
-    assert_close(l2_scaled, _run(make_model, x, y, 1.0, torch.optim.Adam, lr=LR, eps=eps / c, weight_decay=lam / c))
-    l2_base = _run(make_model, x, y, 1.0, torch.optim.Adam, lr=LR, eps=eps, weight_decay=lam)
+    l2_scaled = _run(make_model, x, y, c, torch.optim.Adam, lr=LR, eps=EPS, weight_decay=lam)
+    assert_close(l2_scaled, _run(make_model, x, y, 1.0, torch.optim.Adam, lr=LR, eps=EPS / c, weight_decay=lam / c))
+    l2_base = _run(make_model, x, y, 1.0, torch.optim.Adam, lr=LR, eps=EPS, weight_decay=lam)
     # AdamW rather than Adam(decoupled_weight_decay=True): the same rule, and torch 2.5 has no such flag
-    kw = dict(lr=LR, eps=eps, weight_decay=lam)
+    kw = dict(lr=LR, eps=EPS, weight_decay=lam)
     dec_base = _run(make_model, x, y, 1.0, torch.optim.AdamW, **kw)
     dec_scaled = _run(make_model, x, y, c, torch.optim.AdamW, **kw)
     l2_drift = ((l2_scaled - l2_base).norm() / (l2_base - start).norm()).item()

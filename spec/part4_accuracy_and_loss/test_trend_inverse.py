@@ -6,10 +6,11 @@ What is true (qualified): usually, not always. Training small classifiers on syn
 measuring held-out cross-entropy and accuracy after every epoch, the two move in opposite directions: the
 Spearman rank correlation of (loss, accuracy) over the epochs is negative in every run and strongly so
 (< -0.8) in most; it is weaker when accuracy plateaus, because accuracy only takes values k/N while the loss
-keeps falling. But the relation can reverse: a small network trained for long on few noisy samples reaches
-its lowest held-out NLL early, after which the NLL rises a lot while the held-out accuracy still improves.
-The network becomes overconfident: its growing logits sharpen the decision boundary (more right answers)
-and make the remaining wrong answers very costly. Guo et al. 2017 (sec. 3, Fig. 3) show the same on
+keeps falling. But the relation can reverse: a small network trained for long on few noisy samples can
+reach its lowest held-out NLL early, after which the NLL rises a lot while the held-out accuracy still
+improves. This is an existence claim, shown on one chosen run, not a typical behaviour: of seeds 20-25,
+accuracy keeps rising after the NLL minimum in two (21, 25), and only 21 passes every check. The network becomes overconfident: its growing logits sharpen the decision boundary (more right
+answers) and make the remaining wrong answers very costly. Guo et al. 2017 (sec. 3, Fig. 3) show the same on
 CIFAR-100 ("the network learns better classification accuracy at the expense of well-modeled probabilities").
 """
 
@@ -20,41 +21,16 @@ import torch
 import torch.nn.functional as F
 
 from support.data import classification
-from support.metrics import accuracy
+from support.metrics import accuracy, spearman
 from support.models import mlp
 from support.training import train
 
 pytestmark = pytest.mark.claim("trend.inverse")
 
 
-def spearman(a, b) -> float:
-    """Spearman's rank correlation: the Pearson correlation of the ranks, ties given their average rank."""
-
-    def ranks(values):
-        order = sorted(range(len(values)), key=values.__getitem__)
-        r = [0.0] * len(values)
-        i = 0
-        while i < len(order):
-            j = i
-            while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
-                j += 1
-            for idx in order[i : j + 1]:
-                r[idx] = (i + j) / 2
-            i = j + 1
-        return r
-
-    ra, rb = ranks(list(a)), ranks(list(b))
-    ma, mb = statistics.fmean(ra), statistics.fmean(rb)
-    cov = sum((x - ma) * (y - mb) for x, y in zip(ra, rb))
-    var = (sum((x - ma) ** 2 for x in ra) * sum((y - mb) ** 2 for y in rb)) ** 0.5
-    return cov / var
-
-
-def test_spearman_helper_on_known_cases():
-    assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == 1.0
-    assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == -1.0
-    # ties: ranks of [1, 1, 2] are [0.5, 0.5, 2]; against [0, 1, 2]: cov 1.5, var sqrt(1.5 * 2) -> 0.866
-    assert abs(spearman([1, 1, 2], [0, 1, 2]) - 1.5 / 3**0.5) < 1e-12
+def _nll_and_accuracy(model, x, y):
+    out = model(x)  # one forward pass for both figures
+    return F.cross_entropy(out, y).item(), accuracy(out, y)
 
 
 def _held_out_run(seed, *, n_train, n_test, sep, width, depth, lr, momentum, steps, batch_size, every, d, k):
@@ -63,7 +39,7 @@ def _held_out_run(seed, *, n_train, n_test, sep, width, depth, lr, momentum, ste
     model = mlp(d, width, k, depth=depth, seed=seed)
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
     history = train(model, F.cross_entropy, xtr, ytr, optimizer=opt, steps=steps, batch_size=batch_size, seed=seed,
-                    evaluate=lambda m: (F.cross_entropy(m(xte), yte).item(), accuracy(m(xte), yte)),
+                    evaluate=lambda m: _nll_and_accuracy(m, xte, yte),
                     evaluate_every=every)
     nll = [e[0] for e in history.evaluations]
     acc = [e[1] for e in history.evaluations]
@@ -91,7 +67,9 @@ def test_held_out_loss_and_accuracy_are_usually_rank_anticorrelated(figures):
 
 
 def test_an_overfitting_network_gets_worse_nll_and_better_accuracy(figures):
-    # few (30) overlapping training samples, 600 held-out, full-batch SGD with momentum for 400 steps
+    # few (30) overlapping training samples, 600 held-out, full-batch SGD with momentum for 400 steps.
+    # Seed 21 is a chosen instance (of seeds 20-25 accuracy rises after the NLL minimum only for 21 and 25,
+    # and 25's NLL rises less than 1.5x): the claim is that such a run exists, not that it is typical.
     history, nll, acc = _held_out_run(21, n_train=30, n_test=600, sep=1.5, width=16, depth=3,
                                       lr=0.02, momentum=0.9, steps=400, batch_size=None, every=10,
                                       d=2, k=3)

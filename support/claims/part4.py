@@ -55,14 +55,14 @@ CLAIMS: tuple[Claim, ...] = (
             "Usually, not always. Training a small classifier on synthetic data, held-out loss and accuracy move "
             "in opposite directions: their Spearman rank correlation over the epochs is strongly negative in most "
             "runs (weaker when accuracy plateaus, since it only takes values k/N). But a small network trained "
-            "long on few noisy samples shows the opposite: after its minimum the held-out NLL rises substantially "
-            "while held-out accuracy still improves, because the network grows overconfident on the samples it "
-            "gets wrong (Guo et al. 2017, Fig. 3, sec. 3)."
+            "long on few noisy samples can show the opposite (not every such run does): after its minimum the "
+            "held-out NLL rises substantially while held-out accuracy still improves, because the network grows "
+            "overconfident on the samples it gets wrong (Guo et al. 2017, Fig. 3, sec. 3)."
         ),
         statement_zh=(
             "通常如此,但并不总是。在合成数据上训练一个小分类器,验证集的损失和准确率朝相反方向变化:"
             "多数运行中二者在各 epoch 上的 Spearman 秩相关强烈为负(准确率进入平台期时较弱,因为它只取 k/N)。"
-            "但一个在少量含噪样本上训练很久的小网络会出现相反的情形:验证集 NLL 过了最低点后明显上升,"
+            "但一个在少量含噪样本上训练很久的小网络可能出现相反的情形(并非每次运行都会):验证集 NLL 过了最低点后明显上升,"
             "而验证集准确率仍在提高,因为网络对它分错的样本越来越过度自信(Guo 等 2017,图 3,第 3 节)。"
         ),
         verdict=Verdict.QUALIFIED,
