@@ -53,7 +53,9 @@ def dependency_matrix(model: Model, x: torch.Tensor, *, probes: int = 2, seed: i
     _check_probes_seed(probes, seed)
     n = x.shape[0]
     inp = x.detach().clone().requires_grad_(True)
-    out = model(inp)
+    # a model with dropout draws from the global RNG: fork it so the caller's state is left as it was
+    with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else [], device_type="cuda"):
+        out = model(inp)
     if not isinstance(out, torch.Tensor):
         raise SpecTypeError(f"model must return a tensor, got {type(out).__name__}")
     if out.dim() < 1 or out.shape[0] != n:

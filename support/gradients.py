@@ -85,14 +85,23 @@ def per_sample_grads_loop(model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y:
     return {name: torch.stack([g[name] for g in per_sample]) for name in per_sample[0]}
 
 
-def per_sample_grads_vmap(model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+VMAP_RANDOMNESS = ("error", "different", "same")
+
+
+def per_sample_grads_vmap(model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.Tensor, *,
+                          randomness: str = "error") -> dict[str, torch.Tensor]:
     """The same as per_sample_grads_loop with torch.func.vmap(grad(...)) (PyTorch tutorial "Per-sample-gradients").
 
     The model must not couple samples (no BatchNorm in train mode): vmap runs it on batches of one.
+    ``randomness`` is passed to torch.func.vmap and says what random operations (e.g. dropout) do there
+    (PyTorch docs, torch.func.vmap): "error" (the default) raises on any call to a random function,
+    "different" draws independently for each sample, "same" draws once and uses it for every sample.
     """
     from torch.func import functional_call, grad, vmap
 
     _checks.same_batch("x", x, "y", y)
+    if not isinstance(randomness, str) or randomness not in VMAP_RANDOMNESS:
+        raise SpecInputError(f"randomness must be one of {', '.join(map(repr, VMAP_RANDOMNESS))}, got {randomness!r}")
     params = {n: p.detach() for n, p in model.named_parameters()}
     buffers = {n: b.detach() for n, b in model.named_buffers()}
 
@@ -100,7 +109,7 @@ def per_sample_grads_vmap(model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y:
         out = functional_call(model, (p, buffers), (xi.unsqueeze(0),))
         return loss_fn(out, yi.unsqueeze(0))
 
-    return vmap(grad(sample_loss), in_dims=(None, 0, 0))(params, x, y)
+    return vmap(grad(sample_loss), in_dims=(None, 0, 0), randomness=randomness)(params, x, y)
 
 
 def executed_nodes(loss: torch.Tensor, *, retain_graph: bool = False) -> int:

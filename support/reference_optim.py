@@ -59,7 +59,18 @@ def _flag(name: str, value: object) -> bool:
     return value
 
 
-def _pairs(params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor], n_state: int | None) -> list[tuple]:
+Layout = list[tuple[torch.Size, torch.device]]
+
+
+def _layout(pairs: list[tuple]) -> Layout:
+    """Shape and device of every parameter, saved on the first step to check the later ones against."""
+    return [(theta.shape, theta.device) for theta, _ in pairs]
+
+
+def _pairs(params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor], layout: Layout | None) -> list[tuple]:
+    # layout: the state's shapes and devices (None before the first step). The state is matched to the
+    # parameters by position, so a reordered list must raise, not broadcast one state onto another
+    # parameter. The dtype may change (the state is float64 whatever came in, and step returns float64).
     if isinstance(params, torch.Tensor) or isinstance(grads, torch.Tensor):
         raise SpecTypeError("params and grads must be sequences of tensors (wrap a single tensor in a list)")
     params, grads = list(params), list(grads)
@@ -67,8 +78,8 @@ def _pairs(params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor], n_stat
         raise SpecInputError("params is empty")
     if len(params) != len(grads):
         raise SpecInputError(f"params and grads must have the same length, got {len(params)} and {len(grads)}")
-    if n_state is not None and n_state != len(params):
-        raise SpecInputError(f"this optimizer holds state for {n_state} parameters, got {len(params)}")
+    if layout is not None and len(layout) != len(params):
+        raise SpecInputError(f"this optimizer holds state for {len(layout)} parameters, got {len(params)}")
     out = []
     for i, (p, g) in enumerate(zip(params, grads)):
         for name, t in ((f"params[{i}]", p), (f"grads[{i}]", g)):
@@ -78,6 +89,12 @@ def _pairs(params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor], n_stat
                 raise SpecTypeError(f"{name} must be a floating-point tensor, got dtype {t.dtype}")
         if p.shape != g.shape:
             raise SpecInputError(f"grads[{i}] has shape {tuple(g.shape)}, but params[{i}] has {tuple(p.shape)}")
+        if layout is not None and (p.shape, p.device) != layout[i]:
+            shape, device = layout[i]
+            raise SpecInputError(
+                f"params[{i}] has shape {tuple(p.shape)} on {p.device}, but this optimizer's state for parameter {i} "
+                f"has shape {tuple(shape)} on {device}: pass the same parameters in the same order every step"
+            )
         out.append((p.detach().to(F64), g.detach().to(F64)))
     return out
 
@@ -99,11 +116,13 @@ class ReferenceSGD:
         if nesterov and (self.momentum <= 0 or self.dampening != 0):
             raise SpecInputError("nesterov=True requires momentum > 0 and dampening = 0 (as torch.optim.SGD)")
         self.buffers: list[torch.Tensor | None] | None = None
+        self.layout: Layout | None = None
         self.t = 0
 
     def step(self, params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-        pairs = _pairs(params, grads, None if self.buffers is None else len(self.buffers))
-        if self.buffers is None:
+        pairs = _pairs(params, grads, self.layout)
+        if self.layout is None:
+            self.layout = _layout(pairs)
             self.buffers = [None] * len(pairs)
         self.t += 1
         new = []
@@ -142,11 +161,13 @@ class ReferenceAdam:
         self.m: list[torch.Tensor] | None = None
         self.v: list[torch.Tensor] | None = None
         self.v_max: list[torch.Tensor] | None = None
+        self.layout: Layout | None = None
         self.t = 0
 
     def step(self, params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-        pairs = _pairs(params, grads, None if self.m is None else len(self.m))
-        if self.m is None:
+        pairs = _pairs(params, grads, self.layout)
+        if self.layout is None:
+            self.layout = _layout(pairs)
             self.m = [torch.zeros_like(p) for p, _ in pairs]
             self.v = [torch.zeros_like(p) for p, _ in pairs]
             self.v_max = [torch.zeros_like(p) for p, _ in pairs]

@@ -23,6 +23,8 @@ from support.errors import SpecInputError, SpecTypeError
         (lambda: data.regression(10, 3, seed=0.5), "seed"),
         (lambda: data.regression(10, 3, seed=False), "seed"),
         (lambda: data.classification(10, 3, 1), "n_classes"),
+        (lambda: data.classification(10, 3, 0), "n_classes must be an int >= 2"),  # not a ZeroDivisionError
+        (lambda: data.classification(10, 3, 2.5), "n_classes"),
         (lambda: data.classification(10, 0, 2), "in_features"),
         (lambda: data.classification(10, 3, True), "n_classes"),
         (lambda: data.classification(10, 3, 2, separation=-1.0), "separation"),

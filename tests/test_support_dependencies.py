@@ -98,6 +98,17 @@ def test_the_callers_rng_and_the_input_are_left_untouched():
     assert torch.equal(x, before) and not x.requires_grad and x.grad is None
 
 
+def test_a_model_with_dropout_leaves_the_callers_rng_untouched():
+    net = nn.Sequential(nn.Linear(3, 16), nn.Dropout(0.5), nn.Linear(16, 2)).double().train()
+    x = torch.randn(4, 3, dtype=F64)
+    state = torch.get_rng_state()
+    assert dependencies.cross_sample_dependencies(net, x) == []  # dropout masks each sample alone
+    assert torch.equal(torch.get_rng_state(), state)
+    # the forward did draw: the same forward outside the helper moves the state
+    net(x)
+    assert not torch.equal(torch.get_rng_state(), state)
+
+
 def test_output_that_ignores_the_input_has_zero_strength():
     w = torch.ones(2, dtype=F64, requires_grad=True)
     strength = dependencies.dependency_matrix(lambda x: w.expand(x.shape[0], 2) * 1.0, torch.randn(3, 2, dtype=F64))

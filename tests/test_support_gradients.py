@@ -163,6 +163,23 @@ def test_batch_size_mismatch_is_rejected(fn):
         fn(model, _mse_sum, torch.randn(4, 3, dtype=F64), torch.randn(5, 2, dtype=F64))
 
 
+@pytest.mark.parametrize("randomness", ["Same", "none", None, 1])
+def test_per_sample_grads_vmap_rejects_an_unknown_randomness(randomness):
+    model = models.linear_model(3, 2)
+    with pytest.raises(SpecInputError, match="randomness must be one of 'error', 'different', 'same'"):
+        gradients.per_sample_grads_vmap(model, _mse_sum, torch.randn(4, 3, dtype=F64), torch.randn(4, 2, dtype=F64),
+                                        randomness=randomness)
+
+
+@pytest.mark.parametrize("randomness", ["error", "different", "same"])
+def test_per_sample_grads_vmap_randomness_does_not_change_a_deterministic_model(randomness):
+    model, loss_fn, x, y = _problems()[0]
+    vm = gradients.per_sample_grads_vmap(model, loss_fn, x, y, randomness=randomness)
+    loop = gradients.per_sample_grads_loop(model, loss_fn, x, y)
+    for name in loop:
+        assert_close(vm[name], loop[name])
+
+
 def test_batch_grads_rejects_unreduced_loss():
     model = models.linear_model(3, 2)
     with pytest.raises(SpecInputError, match="loss_fn must return a scalar"):

@@ -54,6 +54,18 @@ def test_the_number_of_parameters_cannot_change_between_steps():
         opt.step([_t(1.0), _t(2.0)], [_t(1.0), _t(2.0)])
 
 
+@pytest.mark.parametrize("make", [lambda: ReferenceSGD(lr=0.1, momentum=0.9), lambda: ReferenceAdam()], ids=["sgd", "adam"])
+def test_the_parameters_cannot_change_order_or_shape_between_steps(make):
+    # the state is matched by position: [b, W] after [W, b] would broadcast W's state onto b and back
+    w, b = torch.ones(4, 8, dtype=F64), torch.ones(8, dtype=F64)
+    opt = make()
+    opt.step([w, b], [w, b])
+    with pytest.raises(SpecInputError, match=r"params\[0\] has shape \(8,\) on cpu, but .* state for parameter 0 has shape \(4, 8\)"):
+        opt.step([b, w], [b, w])
+    # the refused step changed nothing: the right order still works
+    assert [t.shape for t in opt.step([w, b], [w, b])] == [(4, 8), (8,)]
+
+
 # ---------------------------------------------------------------- SGD by hand
 def test_plain_sgd_step_is_theta_minus_lr_grad():
     (new,) = ReferenceSGD(lr=0.5).step([_t(1.0, -2.0)], [_t(4.0, 2.0)])

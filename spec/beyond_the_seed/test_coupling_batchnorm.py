@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from support.data import regression
 from support.dependencies import cross_sample_dependencies
-from support.gradients import flat_grad, per_sample_grads_loop
+from support.gradients import batch_grads, flat_grad, per_sample_grads_loop
 from support.models import batchnorm_net
 from support.tolerances import accumulation, assert_close
 
@@ -33,6 +33,7 @@ def _sum_loss(out, y):
     return F.mse_loss(out, y, reduction="sum")
 
 
+@pytest.mark.claim("coupling.dependencies")  # the batch-mixing case of the dependency chart
 def test_a_samples_output_depends_on_the_others_in_train_mode_only(device, figures):
     net, x, _ = _setup(device)
     moved = x.clone()
@@ -67,10 +68,7 @@ def test_train_mode_cannot_run_on_one_sample(device):
 
 def test_per_sample_gradients_with_fixed_statistics_miss_the_path_through_the_statistics(device, figures):
     net, x, y = _setup(device)
-    net.train()
-    net.zero_grad(set_to_none=True)
-    _sum_loss(net(x), y).backward()
-    batch = {name: p.grad.clone() for name, p in net.named_parameters()}
+    batch = batch_grads(net.train(), _sum_loss, x, y)
     # The bias of the Linear before BatchNorm shifts every sample and mu_B alike: it cancels in h - mu_B, so
     # the train-mode loss does not depend on it and its batch gradient is zero (Ioffe & Szegedy, sec. 3.2).
     assert_close(batch["0.bias"], torch.zeros_like(batch["0.bias"]))

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
 from torch import nn
-from torch.func import functional_call, grad, vmap
+from torch.func import vmap
 
 from support import hypothesis_helpers as hh
 from support.data import classification, regression
@@ -78,14 +78,14 @@ def test_batchnorm_in_train_mode_is_a_documented_limit(device):
 
 def test_dropout_needs_an_explicit_randomness_mode(device):
     model = nn.Sequential(nn.Linear(4, 16), nn.Dropout(0.5)).to(device, torch.float64).train()
-    params = {k: v.detach() for k, v in model.named_parameters()}
     x = torch.ones(8, 4, dtype=torch.float64, device=device)
+    y = torch.zeros(8, dtype=torch.float64, device=device)  # the helper takes targets; this loss ignores them
 
-    def sample_loss(p, xi):
-        return functional_call(model, p, (xi.unsqueeze(0),)).sum()
+    def output_sum(out, _target):
+        return out.sum()
 
     with pytest.raises(RuntimeError, match="randomness"):
-        vmap(grad(sample_loss), in_dims=(None, 0))(params, x)
+        per_sample_grads_vmap(model, output_sum, x, y)  # the default randomness="error"
 
     def masks(randomness):
         # identical inputs, so any difference between rows is the dropout mask
@@ -96,5 +96,5 @@ def test_dropout_needs_an_explicit_randomness_mode(device):
     # independent masks of 16 units: rows 1..7 all equal to row 0 has probability 2^(-16*7)
     assert not (different == different[0]).all()
     # and the per-sample gradients follow: with one shared mask they are all equal for identical inputs
-    g_same = vmap(grad(sample_loss), in_dims=(None, 0), randomness="same")(params, x)
+    g_same = per_sample_grads_vmap(model, output_sum, x, y, randomness="same")
     assert (g_same["0.weight"] == g_same["0.weight"][0]).all()
