@@ -3,7 +3,8 @@
 What it adds:
 * ``@pytest.mark.claim("<id>")`` ties a test to a registered claim; ``@pytest.mark.meta`` marks a check of
   the suite itself. Every test under the spec directory carries one of them; an unknown id is a collection
-  error of its module naming the id (test262-style lint), so the run stops, with or without xdist.
+  error of its module naming the id (test262-style lint): the run fails (serially it stops at collection;
+  under xdist the other modules' tests still run).
 * Claim coverage: ``claim_coverage`` (fixture) tells which registered claims have tests; the meta-test in
   ``spec/`` fails when one has none.
 * Hypothesis profiles ``dev``, ``ci`` (derandomized, no deadline; the default) and ``thorough`` (10x the
@@ -129,6 +130,8 @@ def _devices(option: str, runs_tests: bool) -> list[str] | None:
     unknown = [d for d in devices if d not in ("cpu", "cuda")]
     if not devices or unknown:
         raise pytest.UsageError(f"--device={option!r}: expected 'auto' or a comma-separated list of cpu,cuda")
+    if len(set(devices)) != len(devices):
+        raise pytest.UsageError(f"--device={option!r} names a device twice")
     if "cuda" in devices:  # checked before any worker starts, so the run stops once, with this message
         import torch
 
@@ -143,8 +146,9 @@ def _profile(config: pytest.Config, runs_tests: bool) -> str:
     if name not in PROFILE_NAMES:
         source = "--hypothesis-profile" if explicit else PROFILE_ENV
         raise pytest.UsageError(f"{source}={name!r} is not a profile of this suite; choose one of {sorted(PROFILE_NAMES)}")
-    # hypothesis's own plugin loads an explicit --hypothesis-profile in every process, so it must exist there
-    if runs_tests or explicit:
+    # hypothesis's own plugin loads an explicit --hypothesis-profile in every process, and with -v its header
+    # names the loaded profile: in those cases hypothesis is imported anyway and our profile must be loaded there
+    if runs_tests or explicit or config.getoption("verbose") > 0:
         from hypothesis import settings
 
         for profile_name, profile in profile_settings().items():
@@ -199,12 +203,15 @@ def pytest_configure(config: pytest.Config) -> None:
         torch.backends.cudnn.benchmark = False
         _freeze_startup_objects()
     registry = _load_registry(config.getini("claim_registry"))
+    spec_dir = (config.rootpath / config.getini("claim_spec_dir")).resolve()
+    if not spec_dir.is_dir():  # else the marker lint and the coverage check would silently check nothing
+        raise pytest.UsageError(f"claim_spec_dir = {config.getini('claim_spec_dir')!r}: {spec_dir} is not a directory")
     profile = _profile(config, runs_tests)
     devices = _devices(config.getoption("spec_device"), runs_tests)
     threads = _threads(config, runs_tests)
     config.stash[_state_key] = SpecState(
         registry=registry,
-        spec_dir=(config.rootpath / config.getini("claim_spec_dir")).resolve(),
+        spec_dir=spec_dir,
         profile=profile,
         devices=devices,
         threads=threads,
@@ -307,8 +314,10 @@ def pytest_make_collect_report(collector: pytest.Collector):
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     st = spec_state(config)
     for item in items:
+        in_spec = _under(item.path, st.spec_dir)  # as the separate collection of the spec directory counts
         for mark in item.iter_markers("claim"):
-            st.covered.setdefault(mark.args[0], []).append(item.nodeid)
+            if in_spec:
+                st.covered.setdefault(mark.args[0], []).append(item.nodeid)
             # travels with every report of the item, also from xdist workers, for the claims report
             item.user_properties.append(("claim", mark.args[0]))
         st.collected_files.add(item.path.resolve())
@@ -403,7 +412,10 @@ def claim_coverage_fixture(request: pytest.FixtureRequest) -> ClaimCoverage:
 # ---------------------------------------------------------------- device, seeds, figures
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "device" in metafunc.fixturenames:
-        metafunc.parametrize("device", spec_state(metafunc.config).devices)
+        st = spec_state(metafunc.config)
+        if st.devices is None:  # an xdist controller that collects after all (--fixtures -n 2): ask torch now
+            st.devices = _devices("auto", runs_tests=True)
+        metafunc.parametrize("device", st.devices)
 
 
 def node_seed(nodeid: str) -> int:
@@ -472,6 +484,8 @@ SERIES_STYLES = ("line", "points", "dashed")
 
 
 def _floats(what: str, values) -> list[float]:
+    if isinstance(values, (str, bytes)):  # iterable, and float("1") works: it would pass as digits
+        raise ValueError(f"{what} must be a sequence of numbers, got a string {values!r}")
     torch = sys.modules.get("torch")
     if torch is not None and isinstance(values, torch.Tensor):
         values = values.detach().cpu().reshape(-1).tolist()
@@ -493,7 +507,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield
     if report.failed:
         st = spec_state(item.config)
-        lines = [f"pytest '{item.nodeid}' -p no:randomly --hypothesis-profile={st.profile} -n0",
+        lines = [f"pytest '{item.nodeid}' -p no:randomly --hypothesis-profile={st.profile} -n0"
+                 + (f" --torch-threads={st.threads}" if st.threads != 1 else ""),
                  f"torch {st.environment['torch']}, devices {','.join(st.devices)}, torch threads {st.threads}"]
         for mark in item.iter_markers("claim"):
             claim = st.registry.get(mark.args[0]) if mark.args else None

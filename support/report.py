@@ -374,7 +374,8 @@ def configure(config: pytest.Config, registry: ClaimRegistry) -> ClaimsReport:
     raw = config.getoption("claims_report")
     lang = config.getoption("claims_report_lang")
     if lang not in LANGS:
-        raise pytest.UsageError(f"--claims-report-lang={lang!r}: expected one of {LANGS}")
+        source = "SPEC_REPORT_LANG" if lang == os.environ.get("SPEC_REPORT_LANG") else "--claims-report-lang"
+        raise pytest.UsageError(f"{source}={lang!r}: expected one of {LANGS}")
     out_dir = None
     if raw is not None:
         out_dir = Path(raw).expanduser().resolve()

@@ -147,8 +147,11 @@ def test_header_names_torch_devices_threads_and_profile(project):
         ((), {"SPEC_HYPOTHESIS_PROFILE": "fast"}, "*SPEC_HYPOTHESIS_PROFILE='fast' is not a profile of this suite*"),
         (("--device=tpu",), {}, "*--device='tpu': expected 'auto' or a comma-separated list of cpu,cuda*"),
         (("--torch-threads=0",), {}, "*--torch-threads / SPEC_TORCH_THREADS must be a positive integer, got '0'*"),
+        (("--device=cpu,cpu",), {}, "*--device='cpu,cpu' names a device twice*"),
+        ((), {"SPEC_REPORT_LANG": "fr"}, "*SPEC_REPORT_LANG='fr': expected one of*"),
+        (("-o", "claim_spec_dir=specs"), {}, "*claim_spec_dir = 'specs': * is not a directory*"),
     ],
-    ids=["unknown-profile", "unknown-device", "zero-threads"],
+    ids=["unknown-profile", "unknown-device", "zero-threads", "device-twice", "unknown-report-lang", "no-spec-dir"],
 )
 def test_bad_options_are_usage_errors_that_name_the_problem(project, monkeypatch, args, env, message):
     for k, v in env.items():
@@ -196,6 +199,9 @@ def test_failure_report_has_a_reproducer_naming_the_claim(project):
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*- reproduce -*", "pytest 'spec/test_a.py::test_fails' *",
                                  "claim beta.two (confirmed): statement of beta.two"])
+    # a thread count other than the default is part of the command: it can change the figures
+    result = project.runpytest_inprocess("--torch-threads=2")
+    result.stdout.fnmatch_lines(["pytest 'spec/test_a.py::test_fails' * -n0 --torch-threads=2"])
 
 
 def test_same_seed_in_every_process_for_the_same_test(project):
@@ -224,6 +230,8 @@ def test_figures_reject_non_numbers(project):
                 figures.record("text", "3", "1")
             with pytest.raises(ValueError, match="unit must be a string"):
                 figures.record("no unit", 1.0, None)
+            with pytest.raises(ValueError, match="got a string"):
+                figures.series("digits", "123", [1, 2, 3], plot="p", x_label="x", y_label="y")
     """)
     project.runpytest_inprocess().assert_outcomes(passed=1)
 
@@ -284,3 +292,17 @@ def test_xdist_controller_runs_without_torch_and_reports_what_the_workers_ran_wi
     result = project.runpytest_subprocess("-n", "2")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["torch *; devices: cpu, plus cuda where the workers find it; *"])
+
+
+def test_fixtures_listing_under_xdist_parametrizes_device_in_the_controller(project):
+    # --fixtures makes the xdist controller collect, although it runs no test and skipped importing torch
+    write(project, "spec/test_a.py", """
+        import pytest
+
+        @pytest.mark.claim("alpha.one")
+        def test_one(device):
+            pass
+    """)
+    result = project.runpytest_subprocess("-n", "2", "--fixtures")
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()[-2000:]
+    result.stdout.fnmatch_lines(["*figures*"])

@@ -137,3 +137,10 @@ def test_shipped_registry_lookups():
 def test_seed_text_is_the_stored_document():
     seed = seed_text()
     assert isinstance(seed, str) and "reduction" in seed  # the seed is about the loss's reduction argument
+
+
+@pytest.mark.parametrize("sources", ["https://pytorch.org/docs", ("ok", ""), ("ok", None), None],
+                         ids=["a-string", "an-empty-entry", "a-none-entry", "none"])
+def test_sources_must_be_a_tuple_of_non_empty_strings(sources):
+    with pytest.raises(SpecInputError, match="sources must be a tuple of non-empty strings"):
+        _beyond(sources=sources)

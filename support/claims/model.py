@@ -73,6 +73,8 @@ class Claim:
             raise SpecInputError(f"claim {self.id!r}: verdict must be a Verdict, got {self.verdict!r}")
         if isinstance(self.quotes, str) or not all(isinstance(q, str) and q.strip() for q in self.quotes):
             raise SpecInputError(f"claim {self.id!r}: quotes must be a tuple of non-empty strings")
+        if not isinstance(self.sources, tuple) or not all(isinstance(src, str) and src.strip() for src in self.sources):
+            raise SpecInputError(f"claim {self.id!r}: sources must be a tuple of non-empty strings")
         if self.part.in_seed and not self.quotes:
             raise SpecInputError(f"claim {self.id!r} comes from the seed (part {self.part.number}) but quotes nothing")
         if not self.part.in_seed and self.quotes:
