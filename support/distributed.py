@@ -49,6 +49,7 @@ from support.errors import SpecInputError
 LOOPBACK_INTERFACE = "lo"
 LOOPBACK_ADDRESSES = ("127.0.0.1", "localhost")
 SCENARIOS = ("equal", "no_sync", "accumulate", "unequal", "unequal_weighted")
+EXIT_GRACE_S = 5.0  # how long the launcher may take to exit once every rank has written its result
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -197,9 +198,11 @@ class LaunchResult:
     wall_s: float
     timed_out: bool = False
     missing: list[int] = field(default_factory=list)
+    stopped_after_results: bool = False  # every rank had written its result; the launcher did not exit in time
 
     def diagnostics(self) -> str:
-        parts = [f"ranks without a result: {self.missing}; launcher exit code {self.returncode}; timed out: {self.timed_out}"]
+        parts = [f"ranks without a result: {self.missing}; launcher exit code {self.returncode}; timed out: {self.timed_out}; "
+                 f"killed {EXIT_GRACE_S:g} s after every result was written: {self.stopped_after_results}"]
         for r, log in enumerate(self.logs):
             parts.append(f"--- rank {r} log (last 3000 chars) ---\n{log[-3000:]}")
         return "\n".join(parts)
@@ -267,8 +270,9 @@ def launch(config: DDPConfig, workdir: Path, *, env: dict[str, str], timeout_s: 
 
     ``env`` must confine gloo to loopback (GLOO_SOCKET_IFNAME=lo, MASTER_ADDR=127.0.0.1); it is added to a
     copy of this process's environment. ``workdir`` must be an empty or missing directory: it receives the
-    file:// rendezvous file, the results and the logs. At the deadline every rank is killed (they run in
-    a session of their own, killed as a group).
+    file:// rendezvous file, the results and the logs. At the deadline, or ``EXIT_GRACE_S`` after every rank
+    has written its result, the ranks still running are killed (they run in a session of their own, killed
+    as a group).
     """
     if not isinstance(config, DDPConfig):
         raise SpecInputError(f"config must be a DDPConfig, got {type(config).__name__}")
@@ -290,18 +294,27 @@ def launch(config: DDPConfig, workdir: Path, *, env: dict[str, str], timeout_s: 
     start = time.monotonic()
     with open(workdir / "launcher.log", "w+b") as launcher_log:
         proc = subprocess.Popen(
-            # the garbage collector off before torch imports: this short-lived interpreter leaves with os._exit,
-            # and full collections walking torch's objects while torch._dynamo imports cost ~0.3 s of CPU
-            [sys.executable, "-c", "import gc; gc.disable(); from support.distributed import main; main()",
-             "--init-file", str(init_file), "--out", str(workdir), "--config", config.to_json()],
+            _launcher_command(init_file, workdir, config),
             cwd=REPO_ROOT, env=child_env, stdout=launcher_log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,  # its own process group: the deadline kills the forked ranks too
         )
-        timed_out = False
+        timed_out = stopped_after_results = False
+        results_at = None
+        result_files = [workdir / f"rank{r}.pt" for r in range(config.world_size)]
         try:
-            proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            timed_out = True
+            while proc.poll() is None:
+                now = time.monotonic()
+                if now - start > timeout_s:
+                    timed_out = True
+                    break
+                if results_at is None and all(f.exists() for f in result_files):
+                    results_at = now
+                # every rank has written its result: the work is done, whatever the exit does; a rank stuck in
+                # gloo's teardown would otherwise hold the caller until the deadline
+                if results_at is not None and now - results_at > EXIT_GRACE_S:
+                    stopped_after_results = True
+                    break
+                time.sleep(0.01)
         finally:
             try:
                 os.killpg(proc.pid, signal.SIGKILL)  # no-op for ranks already gone; reaps stragglers
@@ -320,7 +333,15 @@ def launch(config: DDPConfig, workdir: Path, *, env: dict[str, str], timeout_s: 
         logs.append(log.read_text(encoding="utf-8", errors="replace") if log.exists() else "(no log)")
     logs[0] = f"{launcher_output}\n{logs[0]}" if launcher_output else logs[0]
     missing = [r for r, res in enumerate(results) if res is None]
-    return LaunchResult(results, proc.returncode, logs, wall, timed_out, missing)
+    return LaunchResult(results, proc.returncode, logs, wall, timed_out, missing, stopped_after_results)
+
+
+def _launcher_command(init_file: Path, workdir: Path, config: DDPConfig) -> list[str]:
+    """The spawned interpreter's argv (tests replace it to play a rank that never exits)."""
+    # the garbage collector off before torch imports: this short-lived interpreter leaves with os._exit, and
+    # full collections walking torch's objects while torch._dynamo imports cost ~0.3 s of CPU
+    return [sys.executable, "-c", "import gc; gc.disable(); from support.distributed import main; main()",
+            "--init-file", str(init_file), "--out", str(workdir), "--config", config.to_json()]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -3,6 +3,7 @@ the data split, the loopback guard, and the launcher's deadline (a run killed be
 what is missing instead of hanging)."""
 
 import os
+import sys
 
 import pytest
 import torch
@@ -90,3 +91,20 @@ def test_launch_kills_the_ranks_at_the_deadline_and_reports_them_missing(tmp_pat
     assert run.missing == [0, 1] and run.results == [None, None]
     assert run.wall_s < 15  # the kill is prompt, not a wait for the ranks
     assert "ranks without a result: [0, 1]" in run.diagnostics()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the launcher needs os.fork")
+def test_launch_stops_waiting_once_every_rank_has_written_its_result(tmp_path, monkeypatch):
+    # a stand-in launcher: writes both results at once, then hangs as a rank stuck in gloo's teardown would
+    script = (
+        "import sys, time, torch; out = sys.argv[1]\n"
+        "for r in (0, 1): torch.save({'equal': torch.zeros(1)}, f'{out}/rank{r}.pt')\n"
+        "time.sleep(120)\n"
+    )
+    monkeypatch.setattr(distributed, "EXIT_GRACE_S", 0.5)  # the default 5 s would only slow the test
+    monkeypatch.setattr(distributed, "_launcher_command", lambda init_file, workdir, config: [
+        sys.executable, "-c", script, str(workdir)])
+    run = distributed.launch(DDPConfig(), tmp_path / "run", env=LOOPBACK, timeout_s=60)
+    assert run.stopped_after_results and not run.timed_out and not run.missing
+    assert run.wall_s < distributed.EXIT_GRACE_S + 10  # the grace, plus torch's import, not the 60 s deadline
+    assert run.results[0]["equal"].shape == (1,)
