@@ -7,7 +7,7 @@ import contextlib
 import pytest
 from hypothesis import settings
 
-from support.pytest_plugin import spec_state
+from support.pytest_plugin.profiles import profile_name
 
 
 @contextlib.contextmanager
@@ -22,4 +22,4 @@ def spec_project(pytester: pytest.Pytester, request: pytest.FixtureRequest, regi
         yield pytester
     finally:
         # an in-process run loads its own hypothesis profile; give the outer session its own back
-        settings.load_profile(spec_state(request.config).profile)
+        settings.load_profile(profile_name(request.config))

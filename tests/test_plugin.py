@@ -306,3 +306,65 @@ def test_fixtures_listing_under_xdist_parametrizes_device_in_the_controller(proj
     result = project.runpytest_subprocess("-n", "2", "--fixtures")
     assert result.ret == pytest.ExitCode.OK, result.stdout.str()[-2000:]
     result.stdout.fnmatch_lines(["*figures*"])
+
+
+def test_claim_option_runs_only_the_tests_of_that_claim(project):
+    write(project, "spec/test_meta.py", COVERAGE_TEST)
+    write(project, "spec/test_claims.py", """
+        import pytest
+
+        @pytest.mark.claim("alpha.one")
+        def test_alpha():
+            pass
+
+        @pytest.mark.claim("beta.two")
+        def test_beta():
+            pass
+    """)
+    result = project.runpytest_inprocess("--claim", "beta.two", "-v")
+    result.assert_outcomes(passed=1, deselected=2)
+    result.stdout.fnmatch_lines(["*test_beta PASSED*"])
+    result = project.runpytest_inprocess("--claim", "beta.two", "--claim", "alpha.one")
+    result.assert_outcomes(passed=2, deselected=1)
+
+
+def test_unknown_claim_option_is_a_usage_error_with_close_matches(project):
+    write(project, "spec/test_a.py", "import pytest\n\n@pytest.mark.meta\ndef test_x():\n    pass\n")
+    result = project.runpytest_inprocess("--claim", "beta.tow")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--claim beta.tow: unknown claim id 'beta.tow'; did you mean 'beta.two'?*"])
+
+
+class _Node:
+    def __init__(self):
+        self.user_properties = []
+
+
+@pytest.mark.parametrize(("on", "suffix"), [(None, ""), ("cpu", ""), ("cuda", " (cuda)")])
+def test_figures_name_the_device_when_it_is_not_the_cpu(on, suffix):
+    from support.pytest_plugin.figures import Figures
+
+    node = _Node()
+    figures = Figures(node, device=on)
+    figures.record("ratio", 2, "1")
+    plot = figures.plot("growth", x_label="depth (layers)", y_label="norm", log_y=True)
+    plot.line("measured", [1, 2], [3, 4]).bound("theory", [1, 2], [3.0, 4.5]).points("one", [1], [3])
+    kinds = [(k, v["name"]) for k, v in node.user_properties]
+    assert kinds == [("figure", "ratio" + suffix), ("series", "measured" + suffix), ("series", "theory" + suffix),
+                     ("series", "one" + suffix)]
+    series = [v for k, v in node.user_properties if k == "series"]
+    assert [s["style"] for s in series] == ["line", "dashed", "points"]
+    assert {(s["plot"], s["x_label"], s["y_label"], s["log_x"], s["log_y"]) for s in series} == {
+        ("growth", "depth (layers)", "norm", False, True)}
+
+
+def test_a_plot_needs_a_title_and_labels():
+    from support.pytest_plugin.figures import Figures
+
+    figures = Figures(_Node())
+    with pytest.raises(ValueError, match="x_label must be a non-empty string"):
+        figures.plot("growth", x_label="", y_label="norm")
+    with pytest.raises(ValueError, match="plot title must be a non-empty string"):
+        figures.plot(" ", x_label="x", y_label="y")
+    with pytest.raises(ValueError, match="equal length"):
+        figures.plot("p", x_label="x", y_label="y").line("c", [1, 2], [1])

@@ -1,0 +1,34 @@
+"""The suite's pytest plugin (loaded by the root conftest.py through ``pytest_plugins``).
+
+A package of parts, each owning its options and its state (its own ``pytest.StashKey``), after the pattern of
+pytest's own plugins (``_pytest/junitxml.py``) and pytest-xdist's ``plugin.py``:
+
+* ``profiles``: hypothesis profiles ``dev``, ``ci`` (derandomized, no deadline; the default) and ``thorough``
+  (10x the examples of ci), chosen with ``--hypothesis-profile`` or ``SPEC_HYPOTHESIS_PROFILE``.
+* ``runtime``: the ``device`` parameter (cpu always, cuda when available; ``--device`` narrows it; TF32 off),
+  torch threads per process (``--torch-threads``), per-test RNG seeds from the node id, ``gc.freeze`` after
+  start-up, the report header and the xdist relay of what the workers ran with. The controller of an xdist run
+  imports neither torch nor hypothesis.
+* ``claims``: the ``claim`` and ``meta`` markers, their lint (an unknown id is a collection error naming it),
+  claim coverage, and ``--claim ID`` to run the tests of one claim.
+* ``figures``: the ``figures`` fixture (measured numbers and curves, carried in ``user_properties``).
+* ``reproduce``: the "reproduce" section of a failing test.
+* ``claims_report``: ``--claims-report=DIR`` and the claims summary; it renders with the ``support.report``
+  library, which knows nothing of pytest.
+
+Parts depend on each other only through the accessor functions they export (``profiles.profile_name``,
+``claims.registry``, ``runtime.state``), never in a circle (``tests/test_imports.py`` checks it).
+"""
+
+from support.pytest_plugin.runtime import node_seed
+
+pytest_plugins = [
+    "support.pytest_plugin.profiles",
+    "support.pytest_plugin.runtime",
+    "support.pytest_plugin.claims",
+    "support.pytest_plugin.figures",
+    "support.pytest_plugin.reproduce",
+    "support.pytest_plugin.claims_report",
+]
+
+__all__ = ["node_seed"]

@@ -1,0 +1,117 @@
+"""The ``figures`` fixture: measured numbers and curves of one test, for the claims report.
+
+``figures.record(name, value, unit)`` keeps one number; ``figures.plot(title, x_label=..., y_label=...)``
+returns a handle whose ``.line()``, ``.points()`` and ``.bound()`` add curves to one figure of the claim (curves
+of one claim with the same title share a figure). Both travel in the test report's ``user_properties``, so they
+survive xdist and reach ``--junitxml`` and ``--claims-report``. When a test runs on a device other than the cpu,
+names get the device as a suffix (``" (cuda)"``), so a run on cpu and cuda keeps both.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+
+import pytest
+
+SERIES_STYLES = ("line", "points", "dashed")
+
+
+def _floats(what: str, values) -> list:
+    if isinstance(values, (str, bytes)):  # iterable, and float("1") works: it would pass as digits
+        raise ValueError(f"{what} must be a sequence of numbers, got a string {values!r}")
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(values, torch.Tensor):
+        values = values.detach().cpu().reshape(-1).tolist()
+    try:
+        out = [float(v) for v in values]
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{what} must be a sequence of numbers: {exc}") from None
+    return [v if math.isfinite(v) else str(v) for v in out]
+
+
+def _text(what: str, value) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{what} must be a non-empty string, got {value!r}")
+    return value
+
+
+class Plot:
+    """One figure of the claims report: a title, axis labels with units, and the curves added to it."""
+
+    def __init__(self, figures: Figures, title: str, *, x_label: str, y_label: str, log_x: bool, log_y: bool):
+        self._figures = figures
+        self.title = _text("plot title", title)
+        self.x_label = _text(f"plot {title!r}: x_label", x_label)
+        self.y_label = _text(f"plot {title!r}: y_label", y_label)
+        self.log_x, self.log_y = bool(log_x), bool(log_y)
+
+    def line(self, name: str, x, y) -> Plot:
+        """A measured curve (a line through marked points)."""
+        return self._add(name, x, y, "line")
+
+    def points(self, name: str, x, y) -> Plot:
+        """Measured points, not joined."""
+        return self._add(name, x, y, "points")
+
+    def bound(self, name: str, x, y) -> Plot:
+        """A bound, a theory curve or a reference level (dashed)."""
+        return self._add(name, x, y, "dashed")
+
+    def _add(self, name: str, x, y, style: str) -> Plot:
+        self._figures.series(name, x, y, plot=self.title, x_label=self.x_label, y_label=self.y_label,
+                             log_x=self.log_x, log_y=self.log_y, style=style)
+        return self
+
+
+class Figures:
+    """Measured figures of one test, attached to its report as ("figure", {...}) and ("series", {...}) user
+    properties."""
+
+    def __init__(self, node: pytest.Item, device: str | None = None):
+        self._node = node
+        self._suffix = "" if device in (None, "cpu") else f" ({device})"
+
+    def record(self, name: str, value, unit: str, *, note: str = "") -> float:
+        """Keep one measured number; ``unit`` is "1" for a pure number. Returns the value as a float."""
+        _text("figure name", name)
+        if not isinstance(unit, str):
+            raise ValueError(f"figure {name!r}: unit must be a string ('1' for a pure number), got {unit!r}")
+        torch = sys.modules.get("torch")  # a tensor can only come from a process that imported torch
+        if torch is not None and isinstance(value, torch.Tensor):
+            if value.numel() != 1:
+                raise ValueError(f"figure {name!r}: value must be a scalar, got a tensor of shape {tuple(value.shape)}")
+            value = value.item()
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"figure {name!r}: value must be a number, got {value!r}")
+        value = float(value)
+        self._node.user_properties.append(("figure", {
+            "name": name + self._suffix, "value": value if math.isfinite(value) else str(value), "unit": unit,
+            "note": note}))
+        return value
+
+    def plot(self, title: str, *, x_label: str, y_label: str, log_x: bool = False, log_y: bool = False) -> Plot:
+        """A figure of the claims report. Labels carry units, e.g. "depth (layers)"."""
+        return Plot(self, title, x_label=x_label, y_label=y_label, log_x=log_x, log_y=log_y)
+
+    def series(self, name: str, x, y, *, plot: str, x_label: str, y_label: str, log_x: bool = False,
+               log_y: bool = False, style: str = "line") -> None:
+        """One curve of the figure titled ``plot`` (``figures.plot(...)`` is the handle that fills these in)."""
+        xs, ys = _floats(f"series {name!r} x", x), _floats(f"series {name!r} y", y)
+        if len(xs) != len(ys) or not xs:
+            raise ValueError(f"series {name!r}: x and y must be non-empty and of equal length, got {len(xs)} and {len(ys)}")
+        for label, value in (("name", name), ("plot", plot), ("x_label", x_label), ("y_label", y_label)):
+            _text(f"series {name!r}: {label}", value)
+        if style not in SERIES_STYLES:
+            raise ValueError(f"series {name!r}: style must be one of {SERIES_STYLES}, got {style!r}")
+        self._node.user_properties.append(("series", {
+            "name": name + self._suffix, "plot": plot, "x": xs, "y": ys, "x_label": x_label, "y_label": y_label,
+            "log_x": bool(log_x), "log_y": bool(log_y), "style": style,
+        }))
+
+
+@pytest.fixture
+def figures(request: pytest.FixtureRequest) -> Figures:
+    callspec = getattr(request.node, "callspec", None)
+    device = callspec.params.get("device") if callspec is not None else None
+    return Figures(request.node, device=str(device) if device is not None else None)

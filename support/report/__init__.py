@@ -1,0 +1,44 @@
+"""The claims report, as a plain library: build the data of a run, render Markdown and plots, write them.
+
+No pytest here: the plugin part ``support.pytest_plugin.claims_report`` turns test reports into ``TestRecord``
+objects and calls ``write_report`` at the end of a run. ``results.json`` holds the built data, ``README.md`` the
+Markdown and ``figures/*.png`` the plots.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from support.claims.model import ClaimRegistry
+from support.errors import SpecInputError
+from support.report.markdown import render_markdown
+from support.report.model import STATUS_ORDER, TestRecord, build_report, first_lines, load_benchmarks
+from support.report.plots import render_plots
+from support.report.text import LANGS
+
+BENCH_RESULTS = "bench/results"
+
+
+def write_report(data: dict, registry: ClaimRegistry, out_dir: Path, lang: str) -> Path:
+    """Render a built report into ``out_dir`` (README.md, results.json, figures/*.png); returns the README's path.
+
+    Earlier PNGs in ``out_dir/figures`` are removed first, so the folder holds this run's figures only.
+    """
+    if lang not in LANGS:
+        raise SpecInputError(f"report language must be one of {LANGS}, got {lang!r}")
+    out_dir = Path(out_dir)
+    figures_dir = out_dir / "figures"
+    figures_dir.mkdir(parents=True, exist_ok=True)
+    for old in figures_dir.glob("*.png"):
+        old.unlink()
+    for claim in data["claims"]:
+        claim["plots"] = render_plots(claim, figures_dir)
+    (out_dir / "results.json").write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    readme = out_dir / "README.md"
+    readme.write_text(render_markdown(data, registry, lang), encoding="utf-8")
+    return readme
+
+
+__all__ = ["BENCH_RESULTS", "LANGS", "STATUS_ORDER", "TestRecord", "build_report", "first_lines", "load_benchmarks",
+           "render_markdown", "render_plots", "write_report"]

@@ -1,0 +1,102 @@
+"""The report's data: what each claim's tests did in one run, built from plain records (no pytest here).
+
+``build_report(registry, records, environment, benchmarks)`` returns the dict that ``results.json`` holds and
+the Markdown and plots are rendered from.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from support.claims.model import ClaimRegistry, Verdict
+from support.errors import SpecInputError
+
+STATUS_ORDER = ("supported", "failing", "not run")
+OUTCOMES = ("passed", "failed", "skipped")
+
+
+@dataclass
+class TestRecord:
+    """One test of a run: the claims it checks, its outcome and what it measured."""
+
+    __test__ = False  # not a pytest test class, whatever its name
+
+    nodeid: str
+    claims: list[str] = field(default_factory=list)
+    outcome: str = "passed"  # passed | failed | skipped
+    message: str = ""
+    duration: float = 0.0
+    figures: list[dict] = field(default_factory=list)
+    series: list[dict] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.outcome not in OUTCOMES:
+            raise SpecInputError(f"test {self.nodeid!r}: outcome must be one of {OUTCOMES}, got {self.outcome!r}")
+
+
+def first_lines(text: str, n: int = 6) -> str:
+    """The first ``n`` lines of a failure that say what went wrong (pytest's "E " lines when there are any)."""
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if ln.startswith("E ")]
+    return "\n".join((errors or lines)[:n])
+
+
+def load_benchmarks(directory: Path, root: Path) -> list[dict]:
+    """Benchmark results (JSON written by the scripts in bench/, outside the test run) that name a claim.
+
+    ``file`` in each result is its path relative to ``root``. A file that cannot be read raises SpecInputError.
+    """
+    results = []
+    for path in sorted(directory.glob("*.json")) if directory.is_dir() else []:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise SpecInputError(f"benchmark result {path} cannot be read: {exc}") from None
+        if isinstance(data, dict) and isinstance(data.get("claim"), str) and isinstance(data.get("rows"), list):
+            results.append(dict(data, file=path.relative_to(root).as_posix()))
+    return results
+
+
+def build_report(registry: ClaimRegistry, records: list[TestRecord], environment: dict,
+                 benchmarks: list[dict] = ()) -> dict:
+    """Every registered claim in order with its status in this run (supported only when every test of it that
+    ran passed and at least one did), its tests, figures, series and benchmarks; plus counts and the environment."""
+    by_claim: dict[str, list[TestRecord]] = defaultdict(list)
+    for rec in sorted(records, key=lambda r: r.nodeid):
+        for claim_id in rec.claims:
+            by_claim[claim_id].append(rec)
+    claims = []
+    for claim in registry.values():
+        recs = by_claim.get(claim.id, [])
+        outcomes = [r.outcome for r in recs]
+        if "failed" in outcomes:
+            status = "failing"
+        elif "passed" in outcomes:
+            status = "supported"
+        else:
+            status = "not run"
+        claims.append({
+            "id": claim.id, "part": claim.part.number, "quotes": list(claim.quotes),
+            "statement": claim.statement, "statement_zh": claim.statement_zh,
+            "verdict": claim.verdict.value, "status": status, "sources": list(claim.sources),
+            "tests": [{"nodeid": r.nodeid, "outcome": r.outcome, "message": r.message,
+                       "duration_s": round(r.duration, 3)} for r in recs],
+            "figures": [dict(f, test=r.nodeid) for r in recs for f in r.figures],
+            "series": [dict(s, test=r.nodeid) for r in recs for s in r.series],
+            "benchmarks": [b for b in benchmarks if b.get("claim") == claim.id],
+        })
+    test_counts = defaultdict(int)
+    for rec in records:
+        test_counts[rec.outcome] += 1
+    return {
+        "meta": dict(environment),
+        "counts": {
+            "claims_by_verdict": {v.value: sum(c["verdict"] == v.value for c in claims) for v in Verdict},
+            "claims_by_status": {s: sum(c["status"] == s for c in claims) for s in STATUS_ORDER},
+            "tests_by_outcome": {k: test_counts[k] for k in OUTCOMES},
+        },
+        "claims": claims,
+    }

@@ -1,0 +1,63 @@
+"""The report's figures: one PNG per (claim, plot title), rendered with matplotlib's Agg backend."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from collections import defaultdict
+from pathlib import Path
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60] or "plot"
+
+
+def _natural(name: str) -> list:
+    """Natural order in the legend: K=2, 3, 10 rather than 10, 2, 3."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
+
+
+def render_plots(claim: dict, figures_dir: Path) -> list[dict]:
+    """Draw the series of one claim of a built report; returns [{"title", "file"}] (file relative to the report)."""
+    if not claim["series"]:
+        return []
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for s in claim["series"]:
+        groups[s.get("plot") or s["name"]].append(s)
+    for members in groups.values():
+        members.sort(key=lambda s: _natural(s["name"]))
+    plots = []
+    for title in sorted(groups):
+        series = groups[title]
+        fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=100)
+        for s in series:
+            xs = [float(v) for v in s["x"]]  # "inf"/"nan" become floats; matplotlib leaves them out
+            ys = [float(v) for v in s["y"]]
+            style = s.get("style", "line")
+            if style == "points":
+                ax.plot(xs, ys, "o", label=s["name"], markersize=6)
+            elif style == "dashed":
+                ax.plot(xs, ys, "--", label=s["name"], linewidth=1.2)
+            else:
+                ax.plot(xs, ys, "-o", label=s["name"], markersize=3)
+        first = series[0]
+        if any(s.get("log_x") for s in series):
+            ax.set_xscale("log")
+        if any(s.get("log_y") for s in series):
+            ax.set_yscale("log")
+        ax.set_xlabel(first.get("x_label", "x"))
+        ax.set_ylabel(first.get("y_label", "y"))
+        ax.set_title(textwrap.fill(f"{claim['id']}: {title}", 70), fontsize=10)
+        ax.grid(True, alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        name = f"{slug(claim['id'])}--{slug(title)}.png"
+        fig.savefig(figures_dir / name, metadata={"Software": None})
+        plt.close(fig)
+        plots.append({"title": title, "file": f"figures/{name}"})
+    return plots

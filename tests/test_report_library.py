@@ -1,0 +1,118 @@
+"""The report library (support.report) on its own: plain records in, data, Markdown and files out; no pytest run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from support.claims.model import Claim, ClaimRegistry, Part, Verdict
+from support.errors import SpecInputError
+from support.report import TestRecord, build_report, first_lines, load_benchmarks, render_markdown, write_report
+
+REGISTRY = ClaimRegistry([
+    Claim(id="good.claim", part=Part.BEYOND, quotes=(), statement="good statement", statement_zh="好的论断",
+          verdict=Verdict.REFUTED, sources=("source A",)),
+    Claim(id="bad.claim", part=Part.BEYOND, quotes=(), statement="bad statement", statement_zh="坏的论断",
+          verdict=Verdict.CONFIRMED, sources=("source B",)),
+    Claim(id="idle.claim", part=Part.BEYOND, quotes=(), statement="idle statement", statement_zh="未运行的论断",
+          verdict=Verdict.QUALIFIED, sources=("source C",)),
+])
+ENV = {"date": "2026-01-01", "torch": "9.9", "devices": ["cpu"], "python": "3.11", "hypothesis_profile": "ci"}
+SERIES = {"name": "curve", "plot": "growth", "x": [1.0, 2.0], "y": [1.0, 4.0], "x_label": "depth (layers)",
+          "y_label": "norm", "log_x": False, "log_y": True, "style": "line"}
+
+
+def records():
+    return [
+        TestRecord("spec/t.py::test_good[1]", claims=["good.claim"], figures=[{"name": "ratio", "value": 1.5,
+                                                                              "unit": "1", "note": "derived"}],
+                   series=[SERIES]),
+        TestRecord("spec/t.py::test_good[2]", claims=["good.claim"]),
+        TestRecord("spec/t.py::test_bad", claims=["bad.claim"], outcome="failed", message="E   arithmetic changed"),
+        TestRecord("spec/t.py::test_both", claims=["bad.claim", "good.claim"], outcome="skipped", message="no GPU"),
+    ]
+
+
+def test_a_claim_is_supported_only_when_its_tests_ran_and_none_failed():
+    data = build_report(REGISTRY, records(), ENV)
+    status = {c["id"]: c["status"] for c in data["claims"]}
+    assert status == {"good.claim": "supported", "bad.claim": "failing", "idle.claim": "not run"}
+    assert data["counts"]["claims_by_status"] == {"supported": 1, "failing": 1, "not run": 1}
+    assert data["counts"]["tests_by_outcome"] == {"passed": 2, "failed": 1, "skipped": 1}
+    assert data["counts"]["claims_by_verdict"] == {"confirmed": 1, "qualified": 1, "refuted": 1}
+    good = next(c for c in data["claims"] if c["id"] == "good.claim")
+    assert [t["nodeid"] for t in good["tests"]] == ["spec/t.py::test_both", "spec/t.py::test_good[1]",
+                                                    "spec/t.py::test_good[2]"]
+    assert good["figures"] == [{"name": "ratio", "value": 1.5, "unit": "1", "note": "derived",
+                                "test": "spec/t.py::test_good[1]"}]
+
+
+def test_only_skipped_tests_leave_a_claim_not_run():
+    data = build_report(REGISTRY, [TestRecord("spec/t.py::test_x", claims=["idle.claim"], outcome="skipped")], ENV)
+    assert {c["id"]: c["status"] for c in data["claims"]}["idle.claim"] == "not run"
+
+
+def test_markdown_never_shows_an_unsupported_verdict_as_established():
+    md = render_markdown(build_report(REGISTRY, records(), ENV), REGISTRY, "en")
+    assert "**Verdict: refuted** (supported by this run)" in md
+    assert "**Verdict: NOT supported by this run: a test failed** (registered: confirmed)" in md
+    assert "**Verdict: NOT checked by this run: its tests were not run** (registered: qualified)" in md
+    assert "| ratio | 1.5 | 1 | derived |" in md
+    assert "- `spec/t.py::test_good`: 2 passed, 1 skipped" not in md  # test_both is its own function
+    assert "- `spec/t.py::test_good`: 2 passed" in md
+    assert "arithmetic changed" in md and "no GPU" in md
+
+
+def test_markdown_in_chinese_uses_the_chinese_statements_and_part_titles():
+    md = render_markdown(build_report(REGISTRY, records(), ENV), REGISTRY, "zh")
+    assert "好的论断" in md and "good statement" not in md
+    assert "**结论: 不成立** (本次运行支持该结论)" in md
+    assert "## 第 5 部分:" in md
+
+
+def test_the_part_heading_names_the_part_once():
+    md = render_markdown(build_report(REGISTRY, records(), ENV), REGISTRY, "en")
+    heading = next(line for line in md.splitlines() if line.startswith("## "))
+    assert heading == f"## Part 5: {Part.BEYOND.title}"
+
+
+def test_write_report_writes_readme_results_and_one_png_per_plot(tmp_path):
+    stale = tmp_path / "figures" / "old.png"
+    stale.parent.mkdir()
+    stale.write_bytes(b"old")
+    readme = write_report(build_report(REGISTRY, records(), ENV), REGISTRY, tmp_path, "en")
+    assert readme == tmp_path / "README.md" and readme.read_text(encoding="utf-8").startswith("# ")
+    data = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
+    good = next(c for c in data["claims"] if c["id"] == "good.claim")
+    assert good["plots"] == [{"title": "growth", "file": "figures/good-claim--growth.png"}]
+    assert (tmp_path / good["plots"][0]["file"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not stale.exists()
+    assert "![growth](figures/good-claim--growth.png)" in readme.read_text(encoding="utf-8")
+
+
+def test_benchmarks_that_name_a_claim_are_attached_to_it(tmp_path):
+    bench = tmp_path / "bench" / "results"
+    bench.mkdir(parents=True)
+    (bench / "a.json").write_text(json.dumps({"claim": "good.claim", "rows": [{"n": 8, "ratio": 2.5}]}))
+    (bench / "other.json").write_text(json.dumps({"not": "a benchmark"}))
+    loaded = load_benchmarks(bench, tmp_path)
+    assert loaded == [{"claim": "good.claim", "rows": [{"n": 8, "ratio": 2.5}], "file": "bench/results/a.json"}]
+    data = build_report(REGISTRY, records(), ENV, loaded)
+    assert next(c for c in data["claims"] if c["id"] == "good.claim")["benchmarks"] == loaded
+    assert "| n | ratio |" in render_markdown(data, REGISTRY, "en")
+
+
+def test_bad_input_names_the_problem(tmp_path):
+    (tmp_path / "broken.json").write_text("{")
+    with pytest.raises(SpecInputError, match="broken.json cannot be read"):
+        load_benchmarks(tmp_path, tmp_path)
+    with pytest.raises(SpecInputError, match="outcome must be one of"):
+        TestRecord("t", outcome="error")
+    with pytest.raises(SpecInputError, match="language must be one of"):
+        write_report(build_report(REGISTRY, [], ENV), REGISTRY, tmp_path, "fr")
+
+
+def test_first_lines_prefers_the_error_lines():
+    assert first_lines("context\nE   boom\n  more\nE   bang\n") == "E   boom\nE   bang"
+    assert first_lines("a\n\nb\nc", n=2) == "a\nb"
