@@ -6,10 +6,14 @@
   (PyTorch docs, torch.testing.assert_close: float16 1e-3/1e-5, bfloat16 1.6e-2/1e-5,
   float32 1.3e-6/1e-5, float64 1e-7/1e-7).
 * Any looser tolerance is an ``override`` and must carry a reason, which appears in the failure message.
+* Inequalities get the same treatment: ``assert_le(actual, bound, slack=...)`` / ``assert_ge`` compare with a
+  ``Slack`` (relative and absolute room, and the reason for it), and the failure message prints both.
+  ``ROUNDING`` is the room for float64 rounding of a bound computed in a few operations.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -81,3 +85,76 @@ def assert_close(actual, expected, *, tol: Tolerance | None = None, msg: str = "
         return f"{head}{default}\n(rtol={tol.rtol:g}, atol={tol.atol:g}: {tol.reason})"
 
     torch.testing.assert_close(actual, expected, rtol=tol.rtol, atol=tol.atol, msg=message)
+
+
+# ---------------------------------------------------------------- inequalities
+@dataclass(frozen=True)
+class Slack:
+    """Room an inequality allows: ``actual <= bound + rel * |bound| + abs`` (``>=`` mirrored)."""
+
+    rel: float
+    abs: float
+    reason: str
+
+
+def slack(*, rel: float = 0.0, abs: float = 0.0, reason: str) -> Slack:  # noqa: A002 (the name says what it is)
+    """Room for an inequality, with the reason (e.g. "float64 rounding of a product of 3 terms")."""
+    if not isinstance(reason, str) or len(reason.strip()) < 10:
+        raise SpecInputError("a slack needs a reason of a few words explaining why")
+    for name, value in (("rel", rel), ("abs", abs)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 <= value < math.inf):
+            raise SpecInputError(f"slack {name} must be a finite number >= 0, got {value!r}")
+    return Slack(float(rel), float(abs), reason)
+
+
+EXACT = Slack(0.0, 0.0, "exact: no rounding can move either side")
+# float64 has eps = 2.2e-16: a bound computed in a handful of operations is off by a few ulps, far below 1e-12
+ROUNDING = Slack(1e-12, 0.0, "float64 rounding of both sides (a few ulps, eps = 2.2e-16)")
+
+
+def _as_tensor(name: str, value) -> torch.Tensor:
+    if isinstance(value, torch.Tensor):
+        return value.detach().to("cpu", torch.float64)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise SpecTypeError(f"{name} must be a number or a tensor, got {type(value).__name__}")
+    return torch.tensor(float(value), dtype=torch.float64)
+
+
+def _check_inequality(actual, bound, slack_: Slack | None, msg: str, *, upper: bool) -> None:
+    slack_ = ROUNDING if slack_ is None else slack_
+    if not isinstance(slack_, Slack):
+        raise SpecTypeError(f"slack must be a Slack (from slack() or ROUNDING/EXACT), got {slack_!r}")
+    a, b = _as_tensor("actual", actual), _as_tensor("bound", bound)
+    try:
+        a, b = torch.broadcast_tensors(a, b)
+    except RuntimeError:
+        raise SpecInputError(f"actual and bound cannot broadcast: shapes {tuple(a.shape)} and {tuple(b.shape)}") from None
+    room = slack_.rel * b.abs() + slack_.abs
+    ok = (a <= b + room) if upper else (a >= b - room)
+    if bool(ok.all()):
+        return
+    sign = "<=" if upper else ">="
+    excess = (a - b - room) if upper else (b - room - a)
+    excess = torch.where(ok, torch.zeros_like(excess), excess.nan_to_num(nan=math.inf))
+    worst = int(excess.reshape(-1).argmax())
+    where = f" at index {tuple(int(i) for i in torch.unravel_index(torch.tensor(worst), a.shape))}" if a.dim() else ""
+    bad = int((~ok).sum())
+    head = f"{msg}\n" if msg else ""
+    raise AssertionError(
+        f"{head}expected actual {sign} bound{where}: {a.reshape(-1)[worst].item():.17g} vs "
+        f"{b.reshape(-1)[worst].item():.17g} ({bad} of {ok.numel()} violate it)\n"
+        f"(slack rel={slack_.rel:g}, abs={slack_.abs:g}: {slack_.reason})"
+    )
+
+
+def assert_le(actual, bound, *, slack: Slack | None = None, msg: str = "") -> None:
+    """``actual <= bound`` elementwise, with ``slack`` (default ``ROUNDING``) of room; numbers or tensors.
+
+    A NaN on either side fails. The failure message gives the worst element, both values and the slack's reason.
+    """
+    _check_inequality(actual, bound, slack, msg, upper=True)
+
+
+def assert_ge(actual, bound, *, slack: Slack | None = None, msg: str = "") -> None:
+    """``actual >= bound`` elementwise; see ``assert_le``."""
+    _check_inequality(actual, bound, slack, msg, upper=False)

@@ -128,3 +128,53 @@ def test_assert_close_bad_input(actual, expected, kwargs, match):
 def test_assert_close_rejects_dtype_mismatch():
     with pytest.raises(AssertionError, match="dtype"):
         assert_close(torch.ones(2, dtype=F32), torch.ones(2, dtype=F64))
+
+
+# ---------------------------------------------------------------- inequalities
+def test_assert_le_allows_the_slack_and_no_more():
+    room = tolerances.slack(rel=1e-3, abs=1e-6, reason="a test of the boundary")
+    tolerances.assert_le(1.0 + 1e-3 + 1e-6 - 1e-12, 1.0, slack=room)
+    with pytest.raises(AssertionError, match="a test of the boundary"):
+        tolerances.assert_le(1.0 + 1e-3 + 2e-6, 1.0, slack=room)
+    tolerances.assert_ge(1.0 - 1e-3 - 1e-6 + 1e-12, 1.0, slack=room)
+    with pytest.raises(AssertionError, match=r"expected actual >= bound"):
+        tolerances.assert_ge(1.0 - 2e-3, 1.0, slack=room)
+
+
+def test_assert_le_default_is_float64_rounding_and_exact_allows_none():
+    tolerances.assert_le(1.0 + 1e-13, 1.0)  # within ROUNDING's 1e-12
+    with pytest.raises(AssertionError, match="float64 rounding"):
+        tolerances.assert_le(1.0 + 1e-11, 1.0)
+    with pytest.raises(AssertionError, match="exact"):
+        tolerances.assert_le(1.0 + 1e-15, 1.0, slack=tolerances.EXACT)
+
+
+def test_assert_le_on_tensors_names_the_worst_element_and_fails_on_nan():
+    bound = torch.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=F64)
+    actual = torch.tensor([[0.5, 2.5], [3.2, 1.0]], dtype=F64)
+    with pytest.raises(AssertionError, match=r"at index \(0, 1\): 2.5 vs 2 \(2 of 4 violate it\)"):
+        tolerances.assert_le(actual, bound)
+    tolerances.assert_le(actual, 4.0)  # a number broadcasts
+    with pytest.raises(AssertionError):
+        tolerances.assert_le(torch.tensor([float("nan")]), 1.0)
+    with pytest.raises(AssertionError):
+        tolerances.assert_ge(1.0, float("nan"))
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"rel": -1.0, "reason": "negative room is wrong"}, "rel must be a finite number >= 0"),
+    ({"abs": float("inf"), "reason": "infinite room is wrong"}, "abs must be a finite number >= 0"),
+    ({"rel": 1e-3, "reason": "why"}, "needs a reason"),
+])
+def test_bad_slack_is_an_error_naming_it(kwargs, message):
+    with pytest.raises(SpecInputError, match=message):
+        tolerances.slack(**kwargs)
+
+
+def test_assert_le_rejects_what_it_cannot_compare():
+    with pytest.raises(SpecTypeError, match="slack must be a Slack"):
+        tolerances.assert_le(1.0, 2.0, slack=1e-3)
+    with pytest.raises(SpecTypeError, match="actual must be a number or a tensor"):
+        tolerances.assert_le("1", 2.0)
+    with pytest.raises(SpecInputError, match="cannot broadcast"):
+        tolerances.assert_le(torch.ones(2), torch.ones(3))
