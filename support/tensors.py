@@ -1,0 +1,78 @@
+"""Tensor makers for the spec: one place for "float64 on this test's device" and for seeded generators.
+
+After PyTorch's ``common_modules.py`` (``make_input = partial(make_tensor, device=device, dtype=dtype)``)::
+
+    make = maker(device)                 # float64 on the test's device
+    z = make.tensor([[0.0, 1.0]])        # torch.tensor(..., dtype=float64, device=device)
+    x = make(4, 3, low=-1, high=1)       # torch.testing.make_tensor, from the global RNG the plugin seeds
+    y = make.randn(4, 3, seed=7)         # drawn on the CPU from its own generator, then moved: same on every device
+
+Sizes have names (``XS`` .. ``L``) so that "a small batch" means the same everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from support.errors import SpecInputError, SpecTypeError
+
+XS, S, M, L = 3, 5, 10, 20  # the size vocabulary of PyTorch's OpInfo tests
+
+
+def generator(seed: int) -> torch.Generator:
+    """A CPU generator seeded with ``seed``: draw from it, then move the result, and every device sees the same
+    numbers."""
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise SpecInputError(f"seed must be an int, got {seed!r}")
+    return torch.Generator().manual_seed(seed)
+
+
+@dataclass(frozen=True)
+class Maker:
+    """Tensors of one dtype on one device."""
+
+    device: torch.device
+    dtype: torch.dtype
+
+    @property
+    def kwargs(self) -> dict:
+        """``dtype=`` and ``device=`` for a torch factory not wrapped here."""
+        return {"dtype": self.dtype, "device": self.device}
+
+    def __call__(self, *shape: int, low: float | None = None, high: float | None = None,
+                 requires_grad: bool = False) -> torch.Tensor:
+        """``torch.testing.make_tensor`` of ``shape`` (uniform in [low, high), default [-9, 9))."""
+        return torch.testing.make_tensor(shape, dtype=self.dtype, device=self.device, low=low, high=high,
+                                         requires_grad=requires_grad)
+
+    def tensor(self, data, *, requires_grad: bool = False) -> torch.Tensor:
+        return torch.tensor(data, dtype=self.dtype, device=self.device, requires_grad=requires_grad)
+
+    def zeros(self, *shape: int) -> torch.Tensor:
+        return torch.zeros(*shape, **self.kwargs)
+
+    def ones(self, *shape: int) -> torch.Tensor:
+        return torch.ones(*shape, **self.kwargs)
+
+    def full(self, shape: tuple[int, ...], value: float) -> torch.Tensor:
+        return torch.full(shape, value, **self.kwargs)
+
+    def randn(self, *shape: int, seed: int) -> torch.Tensor:
+        """Standard normal entries from a generator seeded with ``seed`` (drawn in float64 on the CPU, then moved)."""
+        return torch.randn(*shape, generator=generator(seed), dtype=torch.float64).to(**self.kwargs)
+
+
+def maker(device: str | torch.device, dtype: torch.dtype = torch.float64) -> Maker:
+    """Tensors of ``dtype`` (float64 by default: exact identities are checked in float64) on ``device``."""
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise SpecTypeError(f"dtype must be a floating torch.dtype, got {dtype!r}")
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise SpecInputError(f"device must name a torch device such as 'cpu' or 'cuda', got {device!r}") from None
+    return Maker(device, dtype)
+
+
+__all__ = ["L", "M", "Maker", "S", "XS", "generator", "maker"]

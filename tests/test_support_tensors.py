@@ -1,0 +1,46 @@
+"""Tests of support.tensors: makers put the right dtype on the right device; seeded draws repeat."""
+
+import pytest
+import torch
+
+from support.errors import SpecInputError, SpecTypeError
+from support.tensors import generator, maker
+
+
+def test_maker_makes_float64_on_the_device_by_default(device):
+    make = maker(device)
+    for t in (make.tensor([1.0, 2.0]), make.zeros(2, 3), make.ones(4), make.full((2,), 7.0), make(3, 2),
+              make.randn(2, seed=1)):
+        assert t.dtype == torch.float64 and t.device.type == torch.device(device).type
+    assert make.zeros(2, 3).shape == (2, 3) and make.full((2,), 7.0).tolist() == [7.0, 7.0]
+    assert make.kwargs == {"dtype": torch.float64, "device": torch.device(device)}
+
+
+def test_maker_keeps_another_floating_dtype_and_bounds():
+    make = maker("cpu", torch.float32)
+    x = make(50, low=-1, high=1, requires_grad=True)
+    assert x.dtype == torch.float32 and x.requires_grad
+    assert (x.detach().abs() <= 1).all()
+
+
+def test_seeded_draws_repeat_and_differ_between_seeds():
+    make = maker("cpu")
+    assert torch.equal(make.randn(5, seed=3), make.randn(5, seed=3))
+    assert not torch.equal(make.randn(5, seed=3), make.randn(5, seed=4))
+    assert torch.equal(torch.randn(3, generator=generator(9)), torch.randn(3, generator=generator(9)))
+
+
+@pytest.mark.parametrize(("args", "error", "message"), [
+    (("cpu", torch.int64), SpecTypeError, "dtype must be a floating torch.dtype"),
+    (("cpu", "float64"), SpecTypeError, "dtype must be a floating torch.dtype"),
+    (("gpu0",), SpecInputError, "device must name a torch device"),
+])
+def test_bad_maker_arguments_name_the_problem(args, error, message):
+    with pytest.raises(error, match=message):
+        maker(*args)
+
+
+@pytest.mark.parametrize("seed", [1.5, "1", True, None])
+def test_generator_needs_an_int_seed(seed):
+    with pytest.raises(SpecInputError, match="seed must be an int"):
+        generator(seed)
