@@ -1,40 +1,19 @@
-"""Checks of the suite itself (test262-style lint): the registry is faithful to the seed, every claim is
-tested, and every claim module quotes the seed and names its claim."""
+"""Checks of the suite itself (test262-style lint, one rule per test): the registry is faithful to the source, every
+claim is tested, and every claim module sits where its id says, names its claim, quotes the source and carries the
+registry's statement word for word."""
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
 
-from support.claims import REGISTRY, Part, seed_text
-from support.claims.model import SEED_FILE
+from support.claims import PART_MODULES, REGISTRY, Part, module_name, source_text
+from support.claims.model import SOURCE_SHA256, source_sha256
 
 pytestmark = pytest.mark.meta
 SPEC_DIR = Path(__file__).parent
-SHARED_SEED = SPEC_DIR.parent.parent / "shared" / "seed" / SEED_FILE
-
-
-@pytest.mark.parametrize("claim_id", [c.id for c in REGISTRY.values() if c.part.in_seed])
-def test_every_quote_is_verbatim_in_the_seed(claim_id):
-    text = seed_text()
-    for quote in REGISTRY[claim_id].quotes:
-        assert quote in text, f"{claim_id}: quote not found verbatim in the seed: {quote!r}"
-
-
-@pytest.mark.skipif(not SHARED_SEED.exists(), reason=f"no shared seed beside the checkout at {SHARED_SEED}")
-def test_stored_seed_is_a_faithful_copy_of_the_shared_seed():
-    assert seed_text() == SHARED_SEED.read_text(encoding="utf-8")
-
-
-def test_every_registered_claim_has_a_test(claim_coverage):
-    assert not claim_coverage.uncovered, (
-        f"registered claims without any test (coverage from {claim_coverage.source}): {claim_coverage.uncovered}"
-    )
-
-
-def test_every_seed_part_has_claims_in_registry_order():
-    parts = [c.part.number for c in REGISTRY.values()]
-    assert parts == sorted(parts), "the registry lists claims in the seed's order, part by part"
+CLAIM_IDS = list(REGISTRY)
 
 
 def _module_claims(tree: ast.Module) -> list[str]:
@@ -49,23 +28,90 @@ def _module_claims(tree: ast.Module) -> list[str]:
     return ids
 
 
+def _claim_module(claim_id: str) -> Path:
+    return SPEC_DIR / REGISTRY[claim_id].part.folder / module_name(claim_id)
+
+
+def _normalized(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _what_is_true(doc: str) -> tuple[str, str] | None:
+    """(verdict, paragraph) of the docstring's "What is true (<verdict>): ..." paragraph."""
+    match = re.search(r"^What is true \((confirmed|qualified|refuted)\): (.*?)(?:\n\s*\n|\Z)", doc, flags=re.M | re.S)
+    return (match.group(1), match.group(2)) if match else None
+
+
+# ---------------------------------------------------------------- the registry and the source
+def test_the_stored_source_is_the_published_document():
+    assert source_sha256() == SOURCE_SHA256, "support/source/ no longer holds the source document byte for byte"
+
+
+@pytest.mark.parametrize("claim_id", [c.id for c in REGISTRY.values() if c.part.in_source])
+def test_every_quote_is_verbatim_in_the_source(claim_id):
+    text = source_text()
+    for quote in REGISTRY[claim_id].quotes:
+        assert quote in text, f"{claim_id}: quote not found verbatim in the source: {quote!r}"
+
+
+def test_every_source_part_has_claims_in_registry_order():
+    parts = [c.part.number for c in REGISTRY.values()]
+    assert parts == sorted(parts), "the registry lists claims in the source's order, part by part"
+
+
+@pytest.mark.parametrize("module", PART_MODULES, ids=lambda m: m.__name__.rpartition(".")[2])
+def test_each_registry_module_is_named_after_its_spec_folder_and_holds_that_part(module):
+    name = module.__name__.rpartition(".")[2]
+    parts = {c.part for c in module.CLAIMS}
+    assert len(parts) == 1, f"{name} mixes parts {sorted(p.number for p in parts)}"
+    (part,) = parts
+    assert name == part.folder, f"{name} holds part {part.number}, whose folder is {part.folder}"
+    assert (SPEC_DIR / part.folder).is_dir(), f"spec/{part.folder}/ is missing"
+
+
+@pytest.mark.parametrize("claim_id", CLAIM_IDS)
+def test_every_claim_states_the_truth_in_chinese_too(claim_id):
+    claim = REGISTRY[claim_id]
+    # (an empty English statement cannot be registered: Claim rejects it.) Written Chinese, not a copy of the
+    # English: it must contain CJK characters
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in claim.statement_zh), f"{claim_id}: no Chinese statement"
+
+
+# ---------------------------------------------------------------- coverage and file names
+def test_every_registered_claim_has_a_test(claim_coverage):
+    assert not claim_coverage.uncovered, (
+        f"registered claims without any test (coverage from {claim_coverage.source}): {claim_coverage.uncovered}"
+    )
+
+
+@pytest.mark.parametrize("claim_id", CLAIM_IDS)
+def test_every_claim_has_its_module_where_its_id_says(claim_id):
+    path = _claim_module(claim_id)
+    assert path.is_file(), f"{claim_id}: expected its tests in {path.relative_to(SPEC_DIR.parent)}"
+    assert claim_id in _module_claims(ast.parse(path.read_text("utf-8"))), (
+        f"{path.name}: its module-level pytestmark should be pytest.mark.claim({claim_id!r})")
+
+
 CLAIM_MODULES = sorted(p for p in SPEC_DIR.rglob("test_*.py") if _module_claims(ast.parse(p.read_text("utf-8"))))
 
 
 @pytest.mark.parametrize("path", CLAIM_MODULES, ids=lambda p: str(p.relative_to(SPEC_DIR)))
-def test_claim_module_docstring_names_its_claim_and_quotes_the_seed(path):
-    tree = ast.parse(path.read_text("utf-8"))
-    doc = ast.get_docstring(tree) or ""
-    for claim_id in _module_claims(tree):
-        claim = REGISTRY[claim_id]
-        assert claim_id in doc, f"{path.name}: the docstring should name its claim id {claim_id!r}"
-        if claim.part is not Part.BEYOND:
-            assert any(q in doc for q in claim.quotes), f"{path.name}: the docstring should quote the seed for {claim_id}"
-        assert "What is true" in doc, f"{path.name}: the docstring should say in plain English what is true"
+def test_a_claim_module_is_named_after_its_first_claim(path):
+    first = _module_claims(ast.parse(path.read_text("utf-8")))[0]
+    assert path == _claim_module(first), f"{path.relative_to(SPEC_DIR)} tests {first!r}: move or rename it"
 
 
-@pytest.mark.parametrize("claim_id", list(REGISTRY))
-def test_every_claim_states_the_truth_in_chinese_too(claim_id):
+# ---------------------------------------------------------------- docstrings
+@pytest.mark.parametrize("claim_id", CLAIM_IDS)
+def test_the_module_docstring_names_the_claim_and_quotes_the_source(claim_id):
+    doc = ast.get_docstring(ast.parse(_claim_module(claim_id).read_text("utf-8"))) or ""
     claim = REGISTRY[claim_id]
-    # (an empty English statement cannot be registered: Claim rejects it.) Written Chinese, not a copy of the English: it must contain CJK characters
-    assert any("\u4e00" <= ch <= "\u9fff" for ch in claim.statement_zh), f"{claim_id}: no Chinese statement"
+    assert doc.splitlines()[:1] == [claim_id], f"{claim_id}: the docstring's first line should be the claim id"
+    for quote in claim.quotes:
+        assert quote in doc, f"{claim_id}: the docstring should quote the source: {quote!r}"
+
+
+def test_the_what_is_true_reader_finds_the_paragraph():
+    doc = "x.y\n\nSource: 「q」\n\nWhat is true (refuted): one\ntwo lines.\n\nWhy: because."
+    assert _what_is_true(doc) == ("refuted", "one\ntwo lines.")
+    assert _what_is_true("What is true: no verdict") is None

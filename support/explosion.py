@@ -1,4 +1,4 @@
-"""Tools for the gradient-explosion experiments (part 2 of the seed).
+"""Tools for the gradient-explosion experiments (part 2 of the source).
 
 * ``GradientMonitor``: records the total gradient norm (and the loss) of every step and flags non-finite
   values and spikes, naming the parameters whose gradients went non-finite.

@@ -1,15 +1,15 @@
 """Tests of support.claims.model: Claim validation, the ClaimRegistry (duplicates, lookups, unknown
-ids with "did you mean" hints, by_part), Part's properties and the stored seed text."""
+ids with "did you mean" hints, by_part), Part's properties and the stored source text."""
 
 import pytest
 
-from support.claims import REGISTRY, Claim, ClaimRegistry, Part, UnknownClaimError, Verdict, seed_text
+from support.claims import REGISTRY, Claim, ClaimRegistry, Part, UnknownClaimError, Verdict, source_text, text
 from support.errors import SpecInputError
 
 
 def _claim(id="reduction.mean-is-sum-over-n", part=Part.BATCH_LOSS, quotes=("a quoted sentence",),
-           statement="what is true", verdict=Verdict.CONFIRMED, sources=()):
-    return Claim(id=id, part=part, quotes=quotes, statement=statement, verdict=verdict, sources=sources)
+           statement="what is true", verdict=Verdict.CONFIRMED, sources=(), **extra):
+    return Claim(id=id, part=part, quotes=quotes, statement=statement, verdict=verdict, sources=sources, **extra)
 
 
 def _beyond(id="beyond.fact", sources=("PyTorch docs",), quotes=()):
@@ -33,7 +33,7 @@ def test_claim_accepts_dotted_lower_case_ids(good_id):
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(quotes=()), r"comes from the seed \(part 1\) but quotes nothing"),
+        (dict(quotes=()), r"comes from the source \(part 1\) but quotes nothing"),
         (dict(part=Part.EXPLOSION, quotes=()), r"\(part 2\) but quotes nothing"),
         (dict(quotes="a bare string"), "quotes must be a tuple of non-empty strings"),
         (dict(quotes=("ok", "  ")), "quotes must be a tuple of non-empty strings"),
@@ -49,12 +49,12 @@ def test_claim_construction_errors(kwargs, match):
 
 
 def test_beyond_claim_with_quotes_is_rejected():
-    with pytest.raises(SpecInputError, match=r"not in the seed \(Part.BEYOND\) but has seed quotes"):
+    with pytest.raises(SpecInputError, match=r"not in the source \(Part.BEYOND\) but has quotes"):
         _beyond(quotes=("a seed sentence",))
 
 
 def test_beyond_claim_without_sources_is_rejected():
-    with pytest.raises(SpecInputError, match="needs at least one source"):
+    with pytest.raises(SpecInputError, match="needs at least one reference in sources"):
         _beyond(sources=())
 
 
@@ -70,9 +70,10 @@ def test_claim_is_frozen():
 
 
 # ---------------------------------------------------------------- Part
-def test_part_numbers_titles_and_seed_membership():
+def test_part_numbers_titles_folders_and_source_membership():
     assert [p.number for p in Part] == [1, 2, 3, 4, 5]
-    assert [p.in_seed for p in Part] == [True, True, True, True, False]
+    assert [p.in_source for p in Part] == [True, True, True, True, False]
+    assert [p.folder[:6] for p in Part] == [f"part{n}_" for n in range(1, 6)]
     assert Part.BATCH_LOSS.title.startswith("Computing a batch loss")
 
 
@@ -134,9 +135,9 @@ def test_shipped_registry_lookups():
         REGISTRY["reduction.option"]
 
 
-def test_seed_text_is_the_stored_document():
-    seed = seed_text()
-    assert isinstance(seed, str) and "reduction" in seed  # the seed is about the loss's reduction argument
+def test_source_text_is_the_stored_document():
+    source = source_text()
+    assert isinstance(source, str) and "reduction" in source  # the source is about the loss's reduction argument
 
 
 @pytest.mark.parametrize("sources", ["https://pytorch.org/docs", ("ok", ""), ("ok", None), None],
@@ -144,3 +145,47 @@ def test_seed_text_is_the_stored_document():
 def test_sources_must_be_a_tuple_of_non_empty_strings(sources):
     with pytest.raises(SpecInputError, match="sources must be a tuple of non-empty strings"):
         _beyond(sources=sources)
+
+
+# ---------------------------------------------------------------- text(), gloss, related
+def test_text_joins_english_lines_with_spaces_and_chinese_lines_without():
+    assert text("""
+        one two
+        three
+    """) == "one two three"
+    assert text("""
+        梯度
+        爆炸 and
+        损失
+    """) == "梯度爆炸 and 损失"
+    assert text("""
+        中文 reduction='mean'
+        是默认值
+    """) == "中文 reduction='mean' 是默认值"  # only CJK on both sides of the break joins without a space
+
+
+def test_text_is_one_paragraph():
+    with pytest.raises(SpecInputError, match="one paragraph"):
+        text("""
+            first
+
+            second
+        """)
+    with pytest.raises(SpecInputError, match="takes a string"):
+        text(None)
+
+
+def test_gloss_gives_one_line_per_quote():
+    assert _claim(gloss=("the quote in English",)).gloss == ("the quote in English",)
+    with pytest.raises(SpecInputError, match="2 glosses for 1 quotes"):
+        _claim(gloss=("one", "two"))
+
+
+def test_related_ids_must_name_registered_claims_and_links_go_both_ways():
+    reg = ClaimRegistry([_claim(id="a.one", related=("b.two",)), _claim(id="b.two"), _claim(id="c.three")])
+    assert reg.related_to("a.one") == ["b.two"] and reg.related_to("b.two") == ["a.one"]
+    assert reg.related_to("c.three") == []
+    with pytest.raises(SpecInputError, match="related to unknown claim id 'b.tow'; did you mean 'b.two'"):
+        ClaimRegistry([_claim(id="a.one", related=("b.tow",)), _claim(id="b.two")])
+    with pytest.raises(SpecInputError, match="names itself as related"):
+        _claim(id="a.one", related=("a.one",))

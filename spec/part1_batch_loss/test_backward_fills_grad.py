@@ -1,6 +1,6 @@
 """backward.fills-grad
 
-Seed: 「一旦计算出损失,就可以调用`loss.backward()`进行反向传播。这一步会计算梯度并将其存储在模型参数的`.grad`属性中。」
+Source: 「一旦计算出损失,就可以调用`loss.backward()`进行反向传播。这一步会计算梯度并将其存储在模型参数的`.grad`属性中。」
 
 What is true: loss.backward() computes d loss / d parameter for every leaf with requires_grad=True and
 *adds* it to .grad: .grad is None before the first backward and has the parameter's shape after it; a

@@ -1,6 +1,6 @@
 """backward.once-per-batch
 
-Seed: 「如果你选择了`mean`作为损失函数的处理方式,那么反向传播时只需调用一次`loss.backward()`即可。」
+Source: 「如果你选择了`mean`作为损失函数的处理方式,那么反向传播时只需调用一次`loss.backward()`即可。」
 
 What is true: one backward of the batch's reduced loss gives the gradient of the whole batch: for 'mean'
 it equals the average of the per-sample gradients, for 'sum' their sum, whether the per-sample gradients

@@ -1,6 +1,6 @@
 """batch.standard
 
-Seed: 「总结来说,标准做法是对整个batch计算损失后直接进行一次反向传播,而不是对每个样本单独 处理。」
+Source: 「总结来说,标准做法是对整个batch计算损失后直接进行一次反向传播,而不是对每个样本单独 处理。」
 
 What is true: the standard step is zero_grad, one forward of the batch, one reduced loss, one backward, one
 optimizer step. It reaches the same parameters as the per-sample route (N backwards of loss_i / N

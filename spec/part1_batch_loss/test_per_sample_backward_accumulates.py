@@ -1,6 +1,6 @@
 """per-sample.backward-accumulates
 
-Seed: 「可以设置损失函数为 `reduction='none'`,这样会返回每个样本的损失,然后你可以对每个损失单独调用 `.backward()`。」
+Source: 「可以设置损失函数为 `reduction='none'`,这样会返回每个样本的损失,然后你可以对每个损失单独调用 `.backward()`。」
 
 What is true: with reduction='none' each sample's loss can be backpropagated on its own; the calls add
 into .grad, so after all N of them .grad equals the 'sum' gradient (and .grad / N the 'mean' gradient).

@@ -1,6 +1,6 @@
 """per-sample.costs-more
 
-Seed: 「这种方法通常不推荐,因为它会导致多次反向传播,从而增加计算开销」
+Source: 「这种方法通常不推荐,因为它会导致多次反向传播,从而增加计算开销」
 
 What is true: backpropagating each sample's loss separately runs N backward passes where the batch
 route runs one. Counted, not timed: each parameter's gradient is accumulated N times instead of once, and

@@ -1,6 +1,6 @@
 """per-sample.explosion
 
-Seed: 「并可能引发梯度爆炸等问题。」 (per-sample backward "may cause gradient explosion and other problems")
+Source: 「并可能引发梯度爆炸等问题。」 (per-sample backward "may cause gradient explosion and other problems")
 
 What is true (refuted as stated): the call pattern cannot make gradients explode. Per-sample backwards
 accumulate exactly the numbers the batch's sum backward produces, so the gradient is the same whichever

@@ -1,6 +1,6 @@
 """reduction.mean-is-sum-over-n
 
-Seed: 「`mean`: 计算平均损失」「`sum`: 计算总损失,适用于需要对所有样本的损失进行累加的情况。」
+Source: 「`mean`: 计算平均损失」「`sum`: 计算总损失,适用于需要对所有样本的损失进行累加的情况。」
 
 What is true (qualified): for unweighted losses, the 'mean' loss equals the 'sum' loss divided by N, and so
 does every parameter's gradient, where N is the number of loss terms averaged: the batch size for class

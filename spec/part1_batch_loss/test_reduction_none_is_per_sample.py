@@ -1,6 +1,6 @@
 """reduction.none-is-per-sample
 
-Seed: 「`none`: 返回每个样本的损失, 允许用户自行处理。」
+Source: 「`none`: 返回每个样本的损失, 允许用户自行处理。」
 
 What is true (qualified): reduction='none' returns the unreduced loss terms. For class losses
 (CrossEntropy, NLL) that is one loss per sample, shape (N,). For elementwise losses (MSE, L1, SmoothL1,

@@ -1,6 +1,6 @@
 """reduction.options
 
-Seed: 「PyTorch中的大多数损失函数(如`CrossEntropyLoss`或`MSELoss`)都有一个`reduction`参数,可以控制如何处理batch中的多个样本的损失。」
+Source: 「PyTorch中的大多数损失函数(如`CrossEntropyLoss`或`MSELoss`)都有一个`reduction`参数,可以控制如何处理batch中的多个样本的损失。」
 「`mean`: 计算平均损失 (默认选项) , 适用于大多数情况。」
 
 What is true: every loss module in the table (MSE, L1, SmoothL1, Huber, BCEWithLogits, CrossEntropy, NLL)

@@ -1,6 +1,6 @@
 """step.updates-parameters
 
-Seed: 「在反向传播后, 通常会调用优化器的`step()`方法来更新模型参数。」
+Source: 「在反向传播后, 通常会调用优化器的`step()`方法来更新模型参数。」
 
 What is true: optimizer.step() changes each parameter by the optimiser's rule applied to its .grad (for
 plain SGD: p <- p - lr * p.grad) and nothing else; a parameter whose .grad is None is skipped and keeps

@@ -1,6 +1,6 @@
 """sum.needs-batch-scaling
 
-Seed: 「如果选择了`sum`,则同样只需调用一次,但要确保在更新参数时考虑到batch大小。」
+Source: 「如果选择了`sum`,则同样只需调用一次,但要确保在更新参数时考虑到batch大小。」
 
 What is true (qualified): the 'sum' gradient is N times the 'mean' gradient, so plain SGD on a sum loss
 takes an N-times larger step; SGD with lr/N on the sum follows exactly the trajectory of SGD with lr on the

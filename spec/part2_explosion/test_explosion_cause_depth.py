@@ -1,6 +1,6 @@
 """explosion.cause.depth
 
-Seed: 「深层网络结构:在深层网络中,由于链式法则的作用,梯度在传播过程中可能会累积并迅速增大。」
+Source: 「深层网络结构:在深层网络中,由于链式法则的作用,梯度在传播过程中可能会累积并迅速增大。」
 
 What is true (confirmed): by the chain rule the gradient at the input is the product of the layers' Jacobians,
 dL/dx = W_1^T D_1 W_2^T D_2 ... W_L^T dL/df with D_l = diag(phi'(a_l)), so its log-norm is a sum of per-layer log

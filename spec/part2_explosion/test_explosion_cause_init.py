@@ -1,6 +1,6 @@
 """explosion.cause.init
 
-Seed: 「权重初始化不当:如果初始权重设置得过大,会导致在前向传播和反向传播中产生过大的激活和梯度。」
+Source: 「权重初始化不当:如果初始权重设置得过大,会导致在前向传播和反向传播中产生过大的激活和梯度。」
 
 What is true (confirmed): with weights N(0, s^2) and width n, a linear layer multiplies the expected squared
 gradient norm by s^2 n (for a fixed v, ||W^T v||^2 / ||v||^2 ~ s^2 chi^2_n) and an activation by E[phi'(a)^2].

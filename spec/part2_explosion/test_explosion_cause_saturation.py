@@ -1,6 +1,6 @@
 """explosion.cause.saturation
 
-Seed: 「激活函数的选择:某些激活函数(如sigmoid或tanh)在特定输入范围内可能会饱和,从而导致梯度在某些层变得极大。」
+Source: 「激活函数的选择:某些激活函数(如sigmoid或tanh)在特定输入范围内可能会饱和,从而导致梯度在某些层变得极大。」
 
 What is true (refuted): saturation shrinks gradients; it cannot make them large. sigmoid'(x) = s (1 - s) <= 1/4
 and tanh'(x) = 1 - tanh(x)^2 <= 1 everywhere, and in saturation both go to 0 exponentially

@@ -1,6 +1,6 @@
 """explosion.rnn
 
-Seed: 「这种情况通常发生在深层网络中,尤其是递归神经网络(RNN)中。」
+Source: 「这种情况通常发生在深层网络中,尤其是递归神经网络(RNN)中。」
 
 What is true (confirmed): backpropagation through time multiplies one Jacobian diag(phi'(a_t)) W_hh^T per
 step, always with the same W_hh, so ||dh_T/dh_0|| <= (gamma * sigma_max(W_hh))^T with gamma = max |phi'|

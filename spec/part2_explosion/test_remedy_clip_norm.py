@@ -1,6 +1,6 @@
 """remedy.clip-norm
 
-Seed: 「例如,如果使用L2范数,可以将所有梯度归一化,使其不超过设定的最大值。」
+Source: 「例如,如果使用L2范数,可以将所有梯度归一化,使其不超过设定的最大值。」
 
 What is true (confirmed): torch.nn.utils.clip_grad_norm_(params, max_norm) (PyTorch docs) computes the norm of
 all gradients viewed as one vector (parameters whose .grad is None are skipped), returns that pre-clip total,

@@ -1,6 +1,6 @@
 """remedy.clip-stabilises
 
-Seed: 「梯度裁剪(Gradient Clipping):这是最常用的方法之一。」
+Source: 「梯度裁剪(Gradient Clipping):这是最常用的方法之一。」
 「通过以上方法,可以有效地减轻或避免梯度爆炸问题,从而提高模型训练的稳定性和效率。」
 
 What is true (confirmed): norm clipping bounds every update to lr * max_norm (Pascanu et al. 2013, sec. 3.2,

@@ -1,13 +1,13 @@
 """remedy.clip-value
 
-Seed: 「通过设定一个阈值,当梯度超过该阈值时,将其缩放到该范围内。」
+Source: 「通过设定一个阈值,当梯度超过该阈值时,将其缩放到该范围内。」
 
 What is true (confirmed, with the difference shown): clipping "the gradients that exceed a threshold" element
 by element is torch.nn.utils.clip_grad_value_(params, c) (PyTorch docs): every element is clamped in place to
 [-c, c], smaller elements are left alone, nothing is returned. Unlike norm clipping it changes the direction
 of the gradient -- (10, 1) becomes (1, 1), cosine 11 / sqrt(101 * 2) = 0.774 -- and it bounds no norm: the
 clipped vector's L2 norm can reach c * sqrt(P) for P elements. Norm clipping (clip_grad_norm_) rescales all
-gradients by one factor, keeping the direction; the seed's "scale it into the range" describes that one
+gradients by one factor, keeping the direction; the source's "scale it into the range" describes that one
 (Goodfellow et al., Deep Learning, sec. 10.11.1).
 """
 

@@ -1,6 +1,6 @@
 """remedy.lower-lr
 
-Seed: 「調整学习率:使用较小的学习率可以减少每次权重更新的幅度,从而降低发生梯度爆炸的风险。」
+Source: 「調整学习率:使用较小的学习率可以减少每次权重更新的幅度,从而降低发生梯度爆炸的风险。」
 
 What is true (qualified): a smaller learning rate shrinks every SGD step in proportion -- the step is exactly
 -lr * g (PyTorch docs, torch.optim.SGD) -- but not the gradient, which at given parameters does not depend on

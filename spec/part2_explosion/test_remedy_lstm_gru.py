@@ -1,6 +1,6 @@
 """remedy.lstm-gru
 
-Seed: 「使用更为稳定的网络架构,如长短期记忆网络(LSTM)或门控循环单元(GRU),这些结构设计上能够更好地处理长序列数据并减少梯度爆炸的风险。」
+Source: 「使用更为稳定的网络架构,如长短期记忆网络(LSTM)或门控循环单元(GRU),这些结构设计上能够更好地处理长序列数据并减少梯度爆炸的风险。」
 
 What is true (qualified): LSTM and GRU add a path whose per-step gain is a gate value, not a weight matrix.
 From the update equations (PyTorch docs, nn.LSTM: c' = f*c + i*g, h' = o*tanh(c'); nn.GRU: h' = (1-z)*n + z*h):

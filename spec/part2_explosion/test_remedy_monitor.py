@@ -1,6 +1,6 @@
 """remedy.monitor
 
-Seed: 「监控训练过程: 实时监控训练过程中的损失和梯度值,一旦发现异常,可以采取措施调整 学习率或停止训练。」
+Source: 「监控训练过程: 实时监控训练过程中的损失和梯度值,一旦发现异常,可以采取措施调整 学习率或停止训练。」
 
 What is true (confirmed): monitoring works and is cheap. ``support.explosion.GradientMonitor`` records, once
 per step after backward, the loss and the total gradient norm (the norm clip_grad_norm_ computes and

@@ -1,6 +1,6 @@
 """remedy.relu
 
-Seed: 「选择ReLU等非饱和激活函数可以帮助减轻梯度爆炸问题,因为这些函数在正输入区域不会饱和。」
+Source: 「选择ReLU等非饱和激活函数可以帮助减轻梯度爆炸问题,因为这些函数在正输入区域不会饱和。」
 
 What is true (qualified): relu'(x) = 1 for x > 0 and 0 for x < 0 (PyTorch uses 0 at x = 0): it does not
 saturate on the positive side. What that fixes is *vanishing*: a sigmoid stack multiplies the squared gradient

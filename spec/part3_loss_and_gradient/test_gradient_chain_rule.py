@@ -1,6 +1,6 @@
 """gradient.chain-rule
 
-Seed: 「在反向传播阶段,损失函数对模型参数(如权重和偏置)的梯度是通过链式法则计算得到的。」 「具体来说,梯度表示的是损失函数相对于每个参数的变化率,即当参数变化时,损失函数会如何变化。」
+Source: 「在反向传播阶段,损失函数对模型参数(如权重和偏置)的梯度是通过链式法则计算得到的。」 「具体来说,梯度表示的是损失函数相对于每个参数的变化率,即当参数变化时,损失函数会如何变化。」
 
 What is true: autograd computes d loss / d parameter for every weight and bias by the chain rule, and the
 result is the loss's rate of change. For the two-layer network h = tanh(x W1^T + b1), z = h W2^T + b2:

@@ -1,6 +1,6 @@
 """gradient.grows-with-loss
 
-Seed: 「在深度学习中,样本损失值的大小确实会影响反向传播过程中更新梯度的大小。」 「因此,样本损失值越大,相应的梯度通常也会越大,这意味着在更新参数时,调整的幅度也会更大」
+Source: 「在深度学习中,样本损失值的大小确实会影响反向传播过程中更新梯度的大小。」 「因此,样本损失值越大,相应的梯度通常也会越大,这意味着在更新参数时,调整的幅度也会更大」
 
 What is true (qualified): at the output, and differently per loss.
 * MSE, one output: l = (y_hat - y)^2, dl/dy_hat = 2 (y_hat - y), so |dl/dy_hat| = 2 sqrt(l) exactly: monotone

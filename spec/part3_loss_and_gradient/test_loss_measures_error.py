@@ -1,6 +1,6 @@
 """loss.measures-error
 
-Seed: 「**损失函数的定义**:损失函数用于量化模型预测值与真实标签之间的差异。」 「这个损失值反映了模型在当前样本上的表现。」
+Source: 「**损失函数的定义**:损失函数用于量化模型预测值与真实标签之间的差异。」 「这个损失值反映了模型在当前样本上的表现。」
 
 What is true: every loss here is a non-negative measure of the gap between prediction and target.
 The regression losses (MSE, L1, SmoothL1, Huber) are exactly 0 where the prediction equals the target and

@@ -1,6 +1,6 @@
 """update.scales-with-loss
 
-Seed: 「由于梯度是基于当前样本的损失计算得出的,因此样本损失值直接影响了更新量。」
+Source: 「由于梯度是基于当前样本的损失计算得出的,因此样本损失值直接影响了更新量。」
 
 What is true (qualified): it depends on the optimizer.
 * SGD: the gradient is linear in the loss, so the step for the loss c J is exactly c times the step for J

@@ -1,6 +1,6 @@
 r"""update.sgd-rule
 
-Seed: 「$$\theta := \theta - \alpha \nabla J(\theta)$$」 「其中, θ 是模型参数, α 是学习率, $\nabla J(\theta)$ 是损失函数的梯度。」
+Source: 「$$\theta := \theta - \alpha \nabla J(\theta)$$」 「其中, θ 是模型参数, α 是学习率, $\nabla J(\theta)$ 是损失函数的梯度。」
 
 What is true: torch.optim.SGD with no momentum and no weight decay performs exactly theta <- theta - lr grad:
 a descent step, along which the loss falls by lr ||grad||^2 to first order (Taylor:

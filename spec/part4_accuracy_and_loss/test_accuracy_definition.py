@@ -1,6 +1,6 @@
 """accuracy.definition
 
-Seed: 「准确率:表示模型正确预测的样本数量占总样本数量的比例,通常以百分比形式表示。它是一个离散的指标,只有在模型做出正确分类时才会增加。」
+Source: 「准确率:表示模型正确预测的样本数量占总样本数量的比例,通常以百分比形式表示。它是一个离散的指标,只有在模型做出正确分类时才会增加。」
 
 What is true: accuracy = #{i : argmax_j z_ij = y_i} / N takes only the values k / N. Ties go to the first
 maximal class (PyTorch docs, torch.argmax: "If there are multiple maximal values then the indices of the

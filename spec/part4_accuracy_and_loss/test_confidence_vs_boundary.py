@@ -1,6 +1,6 @@
 """confidence.vs-boundary
 
-Seed: 「置信度与决策边界: 损失函数通常考虑了模型预测的置信度,而准确率只关注最终分类结果。因此,在一些情况下,模型可能在某些样本上非常自信地做出错误分类,这会导致较高的损失而相对较高的准确率。」
+Source: 「置信度与决策边界: 损失函数通常考虑了模型预测的置信度,而准确率只关注最终分类结果。因此,在一些情况下,模型可能在某些样本上非常自信地做出错误分类,这会导致较高的损失而相对较高的准确率。」
 
 What is true: the loss sees confidence, accuracy only the side of the decision boundary.
 * Two predictions of the same class with different confidence give the same accuracy but different losses

@@ -1,8 +1,8 @@
 """high-acc-high-loss
 
-Seed: 「**高准确率但高损失**:在某些情况下,模型可能在大多数样本上做出正确预测,但在少数样本上犯了较大的错误。这种情况下,尽管准确率很高,但由于少数错误预测导致较高的损失。」 「例如,一个二分类模型可能在95%的样本上预测正确,但对于5%的样本,它可能非常自信地预测错误,从而导致较高的损失。」
+Source: 「**高准确率但高损失**:在某些情况下,模型可能在大多数样本上做出正确预测,但在少数样本上犯了较大的错误。这种情况下,尽管准确率很高,但由于少数错误预测导致较高的损失。」 「例如,一个二分类模型可能在95%的样本上预测正确,但对于5%的样本,它可能非常自信地预测错误,从而导致较高的损失。」
 
-What is true: exactly as the seed says. Binary classification, N = 100:
+What is true: exactly as the source says. Binary classification, N = 100:
   A: right on 95 samples with p_y = 0.99, confidently wrong on 5 with p_y = 1e-4 (confidence 0.9999):
      mean CE = 0.95 (-ln 0.99) + 0.05 (-ln 1e-4) = 0.00955 + 0.46052 = 0.470;
   B: calibrated, right on 85 with p_y = 0.85 and wrong on 15 with p_y = 0.15:

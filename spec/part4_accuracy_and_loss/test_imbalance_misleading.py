@@ -1,6 +1,6 @@
 """imbalance.misleading
 
-Seed: 「**类别不平衡**:在类别不平衡的数据集中,准确率可能会给出误导性的结果。例如,如果某一类别占据了大部分数据,模型可能只需简单地预测该类别就能获得高准确率,但这并不能反映其对其他类别的学习能力。」
+Source: 「**类别不平衡**:在类别不平衡的数据集中,准确率可能会给出误导性的结果。例如,如果某一类别占据了大部分数据,模型可能只需简单地预测该类别就能获得高准确率,但这并不能反映其对其他类别的学习能力。」
 
 What is true: on data where the majority class 0 holds a share s of the N samples, the constant predictor
 "always class 0" reaches accuracy exactly n_0 / N = s while its recall on every minority class is 0.

@@ -1,6 +1,6 @@
 """loss.continuous
 
-Seed: 「损失值是一个连续变量,反映了模型预测的不确定性或错误程度。」
+Source: 「损失值是一个连续变量,反映了模型预测的不确定性或错误程度。」
 
 What is true: cross-entropy is a smooth function of the logits that reflects confidence, and accuracy is
 not. Scaling the logits by any temperature T > 0 preserves every argmax, hence the accuracy (Guo et al. 2017,

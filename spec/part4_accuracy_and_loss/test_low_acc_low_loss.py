@@ -1,6 +1,6 @@
 """low-acc-low-loss
 
-Seed: 「低准确率但低损失:相反,也可能出现模型总体表现不佳(低准确率),但由于其对每个样本的预测相对一致(即使不正确),导致较低的损失。这种情况通常发生在模型对所有类别都没有很强信心时。」
+Source: 「低准确率但低损失:相反,也可能出现模型总体表现不佳(低准确率),但由于其对每个样本的预测相对一致(即使不正确),导致较低的损失。这种情况通常发生在模型对所有类别都没有很强信心时。」
 
 What is true (refuted in absolute terms; only a relative form holds).
 Bound. Let sample i be misclassified: its predicted class j = argmax_k p_ik differs from y_i. Then

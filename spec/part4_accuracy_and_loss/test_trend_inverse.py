@@ -1,6 +1,6 @@
 """trend.inverse
 
-Seed: 「通常情况下,随着模型性能的提升,准确率会提高,而损失值会降低。这是因为较低的损失值 意味着模型的预测更接近真实标签,从而导致更高的准确率。然而,这种关系并不是绝对的。」
+Source: 「通常情况下,随着模型性能的提升,准确率会提高,而损失值会降低。这是因为较低的损失值 意味着模型的预测更接近真实标签,从而导致更高的准确率。然而,这种关系并不是绝对的。」
 
 What is true (qualified): usually, not always. Training small classifiers on synthetic Gaussian blobs and
 measuring held-out cross-entropy and accuracy after every epoch, the two move in opposite directions: the

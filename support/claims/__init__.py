@@ -1,20 +1,33 @@
-"""The claim registry: every claim the specification makes, in the seed's order.
+"""The claim registry: every claim the specification makes, in the source's order.
 
-Look a claim up with ``REGISTRY["reduction.mean-is-sum-over-n"]``; an unknown id raises
+One module per spec folder (``support/claims/part1_batch_loss.py`` lists the claims tested in
+``spec/part1_batch_loss/``). Look a claim up with ``REGISTRY["reduction.mean-is-sum-over-n"]``; an unknown id raises
 ``UnknownClaimError`` naming it (and close matches). Tests tie themselves to a claim with
-``@pytest.mark.claim("<id>")``; find a claim's tests with ``grep -rn '"<id>"' spec``.
+``@pytest.mark.claim("<id>")``; find a claim's tests with ``grep -rn '"<id>"' spec`` or run them with
+``pytest spec --claim <id>``.
 """
 
-from support.claims import beyond, part1, part2, part3, part4
+from support.claims import (
+    part1_batch_loss,
+    part2_explosion,
+    part3_loss_and_gradient,
+    part4_accuracy_and_loss,
+    part5_beyond_the_source,
+)
 from support.claims.model import (
     Claim,
     ClaimRegistry,
     Part,
     UnknownClaimError,
     Verdict,
-    seed_text,
+    module_name,
+    source_text,
+    text,
 )
 
-REGISTRY = ClaimRegistry(part1.CLAIMS + part2.CLAIMS + part3.CLAIMS + part4.CLAIMS + beyond.CLAIMS)
+PART_MODULES = (part1_batch_loss, part2_explosion, part3_loss_and_gradient, part4_accuracy_and_loss,
+                part5_beyond_the_source)
+REGISTRY = ClaimRegistry(claim for module in PART_MODULES for claim in module.CLAIMS)
 
-__all__ = ["Claim", "ClaimRegistry", "Part", "REGISTRY", "UnknownClaimError", "Verdict", "seed_text"]
+__all__ = ["PART_MODULES", "REGISTRY", "Claim", "ClaimRegistry", "Part", "UnknownClaimError", "Verdict", "module_name",
+           "source_text", "text"]

@@ -1,22 +1,58 @@
-"""The shape of one claim in the registry, and the registry itself."""
+"""The shape of one claim in the registry, and the registry itself.
+
+A claim reads like front matter: its id, where it comes from (``part``), the ``verdict`` first, then the source's
+sentences (``quotes``, with an English ``gloss`` of each), what is actually true (``statement``, ``statement_zh``),
+what to do about it in training code (``in_practice``, ``in_practice_zh``), the claims it depends on or qualifies
+(``related``) and the references behind it (``sources``). Long texts are written as indented paragraphs through
+``text()``.
+"""
 
 from __future__ import annotations
 
 import difflib
 import enum
+import hashlib
 import re
+import textwrap
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Iterable, Iterator, Mapping
 
 from support.errors import SpecInputError
 
-SEED_FILE = "000_ebcd7417c5df6ce4.txt"
+SOURCE_FILE = "000_ebcd7417c5df6ce4.txt"
+# SHA-256 of the source document as published: the stored copy is the source of truth of every quote, and any edit
+# to it (an editor's "fix" of its punctuation, a re-encoding) would silently change what the quotes are checked against
+SOURCE_SHA256 = "ec8101d59c6a0000c17b7c5e3c6e9d5f97c57a41f105cae672ed6354630878c9"
 ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*(?:\.[a-z0-9]+(?:-[a-z0-9]+)*)*$")
+_CJK = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef]")
+
+
+def is_cjk(ch: str) -> bool:
+    """A Chinese character or CJK/full-width punctuation: text joins such lines without a space."""
+    return bool(_CJK.match(ch))
+
+
+def text(paragraph: str) -> str:
+    """One paragraph from an indented, line-wrapped triple-quoted string.
+
+    Lines are stripped and joined with a space, except where both the end of one line and the start of the next are
+    Chinese characters or punctuation (Chinese is written without spaces). Blank lines are not allowed: a claim's
+    texts are single paragraphs.
+    """
+    if not isinstance(paragraph, str):
+        raise SpecInputError(f"text() takes a string, got {type(paragraph).__name__}")
+    lines = [ln.strip() for ln in textwrap.dedent(paragraph).strip().splitlines()]
+    if any(not ln for ln in lines):
+        raise SpecInputError(f"text() makes one paragraph; remove the blank line in {paragraph[:60]!r}...")
+    out = lines[0] if lines else ""
+    for ln in lines[1:]:
+        out += ("" if is_cjk(out[-1]) and is_cjk(ln[0]) else " ") + ln
+    return out
 
 
 class Verdict(enum.Enum):
-    """What the literature and PyTorch's behaviour say about a claim as the seed states it."""
+    """What the literature and PyTorch's behaviour say about a claim as the source states it."""
 
     CONFIRMED = "confirmed"  # true as stated
     QUALIFIED = "qualified"  # true only under conditions the tests state and show
@@ -24,13 +60,13 @@ class Verdict(enum.Enum):
 
 
 class Part(enum.Enum):
-    """Where a claim comes from: the seed's four parts, or the project's own additions."""
+    """Where a claim comes from: the source's four parts, or the project's own additions (part 5)."""
 
-    BATCH_LOSS = (1, "Computing a batch loss and backpropagating it")
-    EXPLOSION = (2, "Gradient explosion; summing or averaging the batch loss")
-    LOSS_AND_GRADIENT = (3, "Loss magnitude and gradient magnitude")
-    ACCURACY_AND_LOSS = (4, "Accuracy and loss")
-    BEYOND = (5, "Beyond the document: batch-loss facts practitioners trip over")
+    BATCH_LOSS = (1, "Computing a batch loss and backpropagating it", "part1_batch_loss")
+    EXPLOSION = (2, "Gradient explosion; summing or averaging the batch loss", "part2_explosion")
+    LOSS_AND_GRADIENT = (3, "Loss magnitude and gradient magnitude", "part3_loss_and_gradient")
+    ACCURACY_AND_LOSS = (4, "Accuracy and loss", "part4_accuracy_and_loss")
+    BEYOND = (5, "Beyond the source: batch-loss facts practitioners trip over", "part5_beyond_the_source")
 
     @property
     def number(self) -> int:
@@ -41,26 +77,41 @@ class Part(enum.Enum):
         return self.value[1]
 
     @property
-    def in_seed(self) -> bool:
+    def folder(self) -> str:
+        """The name of the part's spec folder and of its registry module (``support/claims/<folder>.py``)."""
+        return self.value[2]
+
+    @property
+    def in_source(self) -> bool:
         return self is not Part.BEYOND
+
+
+def module_name(claim_id: str) -> str:
+    """The test module of a claim: ``test_`` + the id with dots and dashes as underscores."""
+    return "test_" + re.sub(r"[.-]", "_", claim_id) + ".py"
 
 
 @dataclass(frozen=True)
 class Claim:
     """One atomic claim.
 
-    ``quotes`` are the seed's original sentences, verbatim (a meta-test checks each is a substring of
-    the stored seed). ``statement`` says in plain English what is actually true; ``verdict`` grades the
-    seed's wording against it.
+    ``quotes`` are the source's original sentences, verbatim (a meta-test checks each is a substring of the stored
+    source), and ``gloss`` gives one English line per quote. ``statement`` says in plain English what is actually
+    true (the test module's docstring carries it word for word); ``verdict`` grades the source's wording against it.
+    ``in_practice`` is one line of advice for training code; ``related`` names the claims it depends on or qualifies.
     """
 
     id: str
     part: Part
+    verdict: Verdict
     quotes: tuple[str, ...]
     statement: str
-    verdict: Verdict
-    sources: tuple[str, ...] = field(default=())
     statement_zh: str = ""  # the statement of what is true, written in Chinese for the document's readers
+    gloss: tuple[str, ...] = ()
+    in_practice: str = ""
+    in_practice_zh: str = ""
+    related: tuple[str, ...] = ()
+    sources: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not ID_PATTERN.match(self.id):
@@ -71,20 +122,26 @@ class Claim:
             raise SpecInputError(f"claim {self.id!r}: part must be a Part, got {self.part!r}")
         if not isinstance(self.verdict, Verdict):
             raise SpecInputError(f"claim {self.id!r}: verdict must be a Verdict, got {self.verdict!r}")
-        if isinstance(self.quotes, str) or not all(isinstance(q, str) and q.strip() for q in self.quotes):
-            raise SpecInputError(f"claim {self.id!r}: quotes must be a tuple of non-empty strings")
-        if not isinstance(self.sources, tuple) or not all(isinstance(src, str) and src.strip() for src in self.sources):
-            raise SpecInputError(f"claim {self.id!r}: sources must be a tuple of non-empty strings")
-        if self.part.in_seed and not self.quotes:
-            raise SpecInputError(f"claim {self.id!r} comes from the seed (part {self.part.number}) but quotes nothing")
-        if not self.part.in_seed and self.quotes:
-            raise SpecInputError(f"claim {self.id!r} is not in the seed (Part.BEYOND) but has seed quotes")
-        if not self.part.in_seed and not self.sources:
-            raise SpecInputError(f"claim {self.id!r} is not in the seed, so it needs at least one source")
-        if not isinstance(self.statement, str) or not self.statement.strip():
+        for name in ("quotes", "gloss", "related", "sources"):
+            value = getattr(self, name)
+            if not isinstance(value, tuple) or not all(isinstance(v, str) and v.strip() for v in value):
+                raise SpecInputError(f"claim {self.id!r}: {name} must be a tuple of non-empty strings, got {value!r}")
+        if self.part.in_source and not self.quotes:
+            raise SpecInputError(f"claim {self.id!r} comes from the source (part {self.part.number}) but quotes nothing")
+        if not self.part.in_source and self.quotes:
+            raise SpecInputError(f"claim {self.id!r} is not in the source (Part.BEYOND) but has quotes")
+        if not self.part.in_source and not self.sources:
+            raise SpecInputError(f"claim {self.id!r} is not in the source, so it needs at least one reference in sources")
+        if self.gloss and len(self.gloss) != len(self.quotes):
+            raise SpecInputError(f"claim {self.id!r}: {len(self.gloss)} glosses for {len(self.quotes)} quotes; "
+                                 f"give one English line per quote")
+        for name in ("statement", "statement_zh", "in_practice", "in_practice_zh"):
+            if not isinstance(getattr(self, name), str):
+                raise SpecInputError(f"claim {self.id!r}: {name} must be a string")
+        if not self.statement.strip():
             raise SpecInputError(f"claim {self.id!r}: statement is empty")
-        if not isinstance(self.statement_zh, str):
-            raise SpecInputError(f"claim {self.id!r}: statement_zh must be a string")
+        if self.id in self.related:
+            raise SpecInputError(f"claim {self.id!r} names itself as related")
 
 
 class UnknownClaimError(SpecInputError, KeyError):
@@ -101,7 +158,7 @@ class UnknownClaimError(SpecInputError, KeyError):
 
 
 class ClaimRegistry(Mapping[str, Claim]):
-    """Every claim by id, in the seed's order. Duplicate ids are an error."""
+    """Every claim by id, in the source's order. Duplicate ids and related ids that name no claim are errors."""
 
     def __init__(self, claims: Iterable[Claim]):
         self._claims: dict[str, Claim] = {}
@@ -111,6 +168,10 @@ class ClaimRegistry(Mapping[str, Claim]):
             if c.id in self._claims:
                 raise SpecInputError(f"claim id {c.id!r} is registered twice")
             self._claims[c.id] = c
+        for c in self._claims.values():
+            for other in c.related:
+                if other not in self._claims:
+                    raise SpecInputError(f"claim {c.id!r} is related to {UnknownClaimError(other, self._claims)}")
 
     def __getitem__(self, claim_id: str) -> Claim:
         try:
@@ -127,7 +188,17 @@ class ClaimRegistry(Mapping[str, Claim]):
     def by_part(self, part: Part) -> list[Claim]:
         return [c for c in self._claims.values() if c.part is part]
 
+    def related_to(self, claim_id: str) -> list[str]:
+        """The claims linked with ``claim_id`` in either direction (it names them, or they name it), in registry
+        order."""
+        own = set(self[claim_id].related)
+        return [c.id for c in self._claims.values() if c.id != claim_id and (c.id in own or claim_id in c.related)]
 
-def seed_text() -> str:
-    """The source document as stored in this package (a copy of ``shared/seed``)."""
-    return resources.files("support.seed").joinpath(SEED_FILE).read_text(encoding="utf-8")
+
+def source_text() -> str:
+    """The source document, as stored in this package (``support/source/``)."""
+    return resources.files("support.source").joinpath(SOURCE_FILE).read_text(encoding="utf-8")
+
+
+def source_sha256() -> str:
+    return hashlib.sha256(resources.files("support.source").joinpath(SOURCE_FILE).read_bytes()).hexdigest()
