@@ -2,10 +2,17 @@
 
 Source: 「一旦计算出损失,就可以调用`loss.backward()`进行反向传播。这一步会计算梯度并将其存储在模型参数的`.grad`属性中。」
 
-What is true: loss.backward() computes d loss / d parameter for every leaf with requires_grad=True and
-*adds* it to .grad: .grad is None before the first backward and has the parameter's shape after it; a
-second backward doubles it (accumulation, not storage), which is why training loops zero gradients.
-Parameters with requires_grad=False keep .grad None.
+What is true (confirmed): loss.backward() computes d loss / d parameter for every leaf tensor with
+requires_grad=True and adds it to that tensor's .grad. Before the first backward .grad is None; afterwards it has
+the parameter's shape and device and holds the gradient of the loss. A second backward adds to .grad instead of
+overwriting it, which is why training loops zero the gradients every step; parameters with requires_grad=False keep
+.grad None.
+
+Why: autograd accumulates gradients into the leaves' .grad (PyTorch docs, torch.Tensor.backward). The tests check
+.grad before and after one backward; compare it with the hand-derived gradient of a linear model's mean MSE (dL/dW
+= 2/(N K) r^T x, dL/db = 2/(N K) sum_i r_i with r = x W^T + b - y); run torch.autograd.gradcheck against finite
+differences on a small tanh MLP; show that a second backward doubles .grad; and show that a frozen weight keeps
+.grad None while the other parameters get one.
 """
 
 import pytest

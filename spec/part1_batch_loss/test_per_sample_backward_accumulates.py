@@ -2,11 +2,19 @@
 
 Source: 「可以设置损失函数为 `reduction='none'`,这样会返回每个样本的损失,然后你可以对每个损失单独调用 `.backward()`。」
 
-What is true: with reduction='none' each sample's loss can be backpropagated on its own; the calls add
-into .grad, so after all N of them .grad equals the 'sum' gradient (and .grad / N the 'mean' gradient).
-When the N losses come from one forward pass over the batch, they share a graph whose saved tensors are
-freed by the first backward: every call but the last needs retain_graph=True, or autograd raises a
-RuntimeError (PyTorch docs, torch.Tensor.backward: retain_graph).
+What is true (confirmed): With reduction='none' each sample's loss can be backpropagated on its own; the calls add
+into .grad, so after all N of them .grad equals the gradient of the 'sum' loss, and .grad / N that of the 'mean'
+loss. When the N losses come from one forward pass over the batch they share one graph, whose saved tensors the
+first backward frees: every call but the last needs retain_graph=True, or autograd raises a RuntimeError. A
+separate forward pass per sample needs no retain_graph.
+
+Why: backward accumulates into the leaves' .grad (PyTorch docs, torch.Tensor.backward) and the gradient is linear,
+so N per-sample backward passes add up to grad(sum_i l_i). The first backward through a graph frees its saved
+intermediate tensors unless retain_graph=True (PyTorch docs, torch.autograd.backward).
+The tests accumulate N per-sample backward passes for CrossEntropyLoss and MSELoss (each sample's row summed) and
+compare the result with the 'sum' and 'mean' gradients; check that the increment of the second call is the second
+sample's gradient; expect the RuntimeError "backward through the graph a second time" without retain_graph; and
+show that one forward per sample accumulates to the same sum gradient without it.
 """
 
 import pytest

@@ -2,10 +2,19 @@
 
 Source: 「`mean`: 计算平均损失」「`sum`: 计算总损失,适用于需要对所有样本的损失进行累加的情况。」
 
-What is true (qualified): for unweighted losses, the 'mean' loss equals the 'sum' loss divided by N, and so
-does every parameter's gradient, where N is the number of loss terms averaged: the batch size for class
-losses, batch size x elements per sample for elementwise losses (MSE, L1, ...). N is therefore not always
-the batch size; class weights and ignore_index change it again (mean.denominator.*).
+What is true (qualified): For unweighted losses, reduction='mean' equals reduction='sum' divided by N, for the loss
+value and for every parameter's gradient, where N is the number of loss terms averaged: the batch size for class
+losses (CrossEntropyLoss, NLLLoss), batch size x elements per sample for elementwise losses (MSELoss, L1Loss,
+BCEWithLogitsLoss, ...). So N is not always the batch size, and class weights and ignore_index change the
+denominator again.
+
+Why: both reductions reduce the same documented terms, so mean = sum / (number of terms), and the gradient is
+linear, so the same factor holds for every parameter (PyTorch docs, torch.nn loss functions).
+Hypothesis draws loss cases, batch sizes, feature shapes and dtypes; the tests check the value within the
+accumulation error of a sum of that many terms, against the documented terms averaged independently in float64, and
+the gradients of a linear head in float64. For MSELoss, L1Loss and BCEWithLogitsLoss they check that dividing by
+the batch size alone would overstate the mean D-fold. The other denominators are mean.denominator.class-weight and
+mean.denominator.ignore-index.
 """
 
 import pytest

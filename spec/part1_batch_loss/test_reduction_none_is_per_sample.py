@@ -2,11 +2,19 @@
 
 Source: 「`none`: 返回每个样本的损失, 允许用户自行处理。」
 
-What is true (qualified): reduction='none' returns the unreduced loss terms. For class losses
-(CrossEntropy, NLL) that is one loss per sample, shape (N,). For elementwise losses (MSE, L1, SmoothL1,
-Huber, BCEWithLogits) it is one term per *element*, with the prediction's shape (N, *D): a sample's loss
-is then the sum (or mean) of its row. Every entry equals the loss of that sample computed alone, and the
-documented formula of the loss.
+What is true (qualified): reduction='none' returns the unreduced loss terms, and each equals that sample's loss
+computed alone by the loss's documented formula. For class losses (CrossEntropyLoss, NLLLoss) that is one loss per
+sample, shape (N,). For elementwise losses (MSELoss, L1Loss, SmoothL1Loss, HuberLoss, BCEWithLogitsLoss) it is one
+term per element, with the input's shape (N, *D); a sample's loss is then a reduction of its row: the row's sum is
+that sample's 'sum' loss and the row's mean its 'mean' loss.
+
+Why: each loss's documented formula gives one term l_n per sample for class losses and one per element for
+elementwise losses (PyTorch docs, torch.nn loss functions); 'none' returns those terms unreduced.
+Hypothesis draws loss cases, batch sizes and feature shapes; the tests compare every entry of 'none' (the sum of
+its row for elementwise losses) with the 'sum' loss of that sample computed alone, and the whole tensor with the
+documented terms computed independently. For elementwise losses they check that there are N x D terms, not N, and
+that each row's mean equals reduction='mean' on that sample alone; for class losses, that the shape is (N,) and
+every loss is non-negative.
 """
 
 import math

@@ -2,11 +2,18 @@
 
 Source: 「如果选择了`sum`,则同样只需调用一次,但要确保在更新参数时考虑到batch大小。」
 
-What is true (qualified): the 'sum' gradient is N times the 'mean' gradient, so plain SGD on a sum loss
-takes an N-times larger step; SGD with lr/N on the sum follows exactly the trajectory of SGD with lr on the
-mean. Adam divides the gradient by its running RMS, so its step is unchanged by the factor N up to eps
-(Kingma & Ba 2015, sec. 2.1): "taking the batch size into account" matters for SGD-like rules, hardly
-for Adam.
+What is true (qualified): The 'sum' gradient is N times the 'mean' gradient, so plain SGD on a summed loss takes
+N-times larger steps, and SGD with lr / N on the sum follows exactly the trajectory of SGD with lr on the mean.
+Adam divides each gradient element by its running RMS, so its step is unchanged by the factor N except through eps:
+the batch size must be taken into account for SGD-like update rules, hardly at all for Adam.
+
+Why: for N samples sum = N * mean, so by linearity grad(sum) = N grad(mean), and an SGD step -lr g scales by N.
+Adam's first step is -lr m / (sqrt(v) + eps) = -lr g / (|g| + eps) elementwise (Kingma & Ba 2015, sec. 2.1); with g
+-> N g it becomes -lr g / (|g| + eps / N), so the two steps differ by at most lr eps / |g| per element.
+The tests check the factor N on the gradient and on one SGD step; that SGD with lr / N on the sum reproduces SGD on
+the mean over 5 steps; the per-element bound on Adam's first step; and that over 5 steps Adam's sum and mean runs
+drift apart by less than 1e-4 of the distance travelled (the relative change per step is ~eps / |g| ~ 1e-6 here)
+while SGD's sum run travels more than N / 2 times as far as its mean run.
 """
 
 import pytest

@@ -2,12 +2,19 @@
 
 Source: 「深层网络结构:在深层网络中,由于链式法则的作用,梯度在传播过程中可能会累积并迅速增大。」
 
-What is true (confirmed): by the chain rule the gradient at the input is the product of the layers' Jacobians,
-dL/dx = W_1^T D_1 W_2^T D_2 ... W_L^T dL/df with D_l = diag(phi'(a_l)), so its log-norm is a sum of per-layer log
-gains and is linear in depth. For Gaussian linear layers of width n with std s the expectation is exactly
-depth * 1/2 [log s^2 + digamma(n/2) + log 2] (each factor is an independent s^2 chi^2_n). Depth is the
-exponent: it amplifies when the per-layer gain exceeds 1, attenuates when it is below 1, and at gain 1 (the
-Glorot/He std) depth alone does not make the gradient grow -- "may accumulate" is the right wording.
+What is true (confirmed): By the chain rule the gradient at the input is the product of the layers' Jacobians W_l^T
+diag(phi'(a_l)), so its log-norm is a sum of per-layer log gains and is linear in depth. Depth is the exponent, not
+the cause: it amplifies the gradient geometrically when the per-layer gain exceeds 1, attenuates it when the gain
+is below 1, and at gain 1 (the Glorot or He std) depth alone does not make gradients grow.
+
+Why: dL/dx = W_1^T D_1 W_2^T D_2 ... W_L^T dL/df with D_l = diag(phi'(a_l)) (Goodfellow et al., Deep Learning, sec.
+6.5 and 8.2.5), so log||dL/dx|| is a sum of per-layer log gains. For Gaussian linear layers of width n and std s
+each factor is an independent s^2 chi^2_n, so E log||grad|| = depth * 1/2 [log s^2 + digamma(n/2) + log 2] exactly
+(Glorot & Bengio 2010 for the variance argument). The tests check that autograd's input gradient equals that
+product computed by hand for tanh, ReLU and sigmoid MLPs of depth 6 with biases, and that the mean log-norm of
+linear MLPs of width 32 at depths 2 to 32 (std 0.5, 1 and 2 x Glorot) lies within 4.5 standard deviations of depth
+times the per-layer term at every depth (exact chi^2 variance; 4.5 keeps a false alarm over the 15 comparisons
+below 1e-4). The source's "may accumulate" is the right wording.
 """
 
 import math

@@ -2,19 +2,27 @@
 
 Source: 「权重初始化不当:如果初始权重设置得过大,会导致在前向传播和反向传播中产生过大的激活和梯度。」
 
-What is true (confirmed): with weights N(0, s^2) and width n, a linear layer multiplies the expected squared
-gradient norm by s^2 n (for a fixed v, ||W^T v||^2 / ||v||^2 ~ s^2 chi^2_n) and an activation by E[phi'(a)^2].
-So the input-gradient norm of a deep MLP scales like gain^depth, gain = s sqrt(n) for linear layers and
-s sqrt(n/2) for ReLU (He et al. 2015, sec. 2.2: the factor 1/2 is E[relu'^2]). Below the Glorot std
-(sqrt(2/(n+n)) = 1/sqrt(n) for square layers; Glorot & Bengio 2010, eq. 12) or the He std sqrt(2/n) the gradient
-shrinks geometrically with depth, at it it stays flat, above it it grows geometrically; the forward
-activations obey the same law (fan_out = n). Exactly, for linear layers, E log||grad|| = depth * 1/2 [log s^2 +
-digamma(n/2) + log 2] (= log(s sqrt(n)) - 1/(2n) + ...). For tanh, saturation caps the growth: at twice the
-Glorot std the mean-field factor chi = sigma_w^2 E[tanh'(h)^2] (Schoenholz et al. 2017, eq. 5-7) gives a
-slope of 0.15 per layer instead of log 2 = 0.69 -- smaller, but still an explosion.
+What is true (confirmed): With weights drawn from N(0, s^2) in layers of width n, each linear layer multiplies the
+expected squared gradient norm by s^2 n and each activation by E[phi'(a)^2], so the input-gradient norm of a deep
+MLP changes geometrically with depth, by a factor of about s sqrt(n) per layer for linear layers and s sqrt(n/2)
+for ReLU layers. Below the Glorot std (1/sqrt(n) for square layers) or the He std (sqrt(2/n)) it shrinks with
+depth, at that std it stays flat, and above it it grows geometrically; the forward activations of linear layers
+follow the same law. Saturation caps the growth of a tanh network without removing it: at twice the Glorot std its
+gradient grows far more slowly per layer than a linear network's with the same weights, but it still explodes.
 
-Method: ``support.explosion.depth_sweep`` measures log ||d(u.f(x))/dx|| (||u|| = 1) of bias-free MLPs of width 32
-at depths 2..32, 3 independent networks per depth, and fits a line against depth.
+Why: for a fixed v, ||W^T v||^2 / ||v||^2 ~ s^2 chi^2_n, so each linear layer multiplies E||g||^2 by s^2 n, and a
+ReLU by E[relu'^2] = 1/2 (He et al. 2015, sec. 2.2). Glorot & Bengio 2010 (eq. 10-13) choose Var[w] = 2 / (fan_in +
+fan_out), i.e. std 1/sqrt(n) for square layers; He et al. choose Var[w] = 2 / n. Exactly, for linear layers, E
+log||grad|| = depth * 1/2 [log s^2 + digamma(n/2) + log 2] = depth * (log(s sqrt(n)) - 1/(2n) + ...). For tanh the
+mean-field factor chi = sigma_w^2 E[tanh'(h)^2] (Schoenholz et al. 2017, eq. 5-7; Poole et al. 2016) settles at
+1.36 for sigma_w^2 = s^2 n = 4, a slope of 1/2 log chi = 0.15 per layer instead of log 2 = 0.69.
+Method: support.explosion.depth_sweep measures log ||d(u.f(x))/dx|| (||u|| = 1) of bias-free MLPs of width 32 at
+depths 2 to 32, 3 independent networks per depth, and fits a line against depth. For linear layers the gradient and
+forward slopes must lie within 4 standard errors of the exact expectation (the variance is exact, chi^2), and below
+/ above zero at 0.5 / 2 x the Glorot std. For ReLU and tanh the tolerance is 0.15 (4 standard errors for a random
+derivative pattern plus 2/n of finite-width bias), which a ReLU without the factor 1/2 would miss. ReLU networks
+are positively homogeneous, so scaling the std by c shifts every network's log-norm by exactly depth * log c. The
+tanh slope must be positive by 4 standard errors and below the linear slope minus the tolerance.
 """
 
 import math

@@ -2,14 +2,23 @@
 
 Source: 「例如,如果使用L2范数,可以将所有梯度归一化,使其不超过设定的最大值。」
 
-What is true (confirmed): torch.nn.utils.clip_grad_norm_(params, max_norm) (PyTorch docs) computes the norm of
-all gradients viewed as one vector (parameters whose .grad is None are skipped), returns that pre-clip total,
-and multiplies every gradient in place by min(1, max_norm / (total + 1e-6)). So the direction is unchanged
-(one common factor), a gradient already within the threshold is left bit-for-bit alone, and after clipping
-the total norm is max_norm * total / (total + 1e-6) <= max_norm -- equal to max_norm up to the documented 1e-6.
-This is Pascanu et al. 2013's Algorithm 1 (g <- threshold * g / ||g|| when ||g|| >= threshold) with a 1e-6 guard.
-norm_type=inf uses the largest |element|. A NaN/inf total raises with error_if_nonfinite=True; by default it
-is used anyway: a NaN total makes every gradient NaN, an inf total zeroes the finite ones.
+What is true (confirmed): torch.nn.utils.clip_grad_norm_(parameters, max_norm) computes the norm of all gradients
+viewed as one vector (parameters whose .grad is None are skipped), returns that pre-clipping norm, and multiplies
+every gradient in place by min(1, max_norm / (total + 1e-6)). The direction is unchanged; a gradient already within
+the threshold is left untouched; after clipping the total norm is max_norm * total / (total + 1e-6), at most
+max_norm. norm_type=inf uses the largest absolute element instead. A NaN or inf total raises with
+error_if_nonfinite=True; by default it is used anyway: a NaN total turns every gradient into NaN, an inf total
+zeroes the finite ones.
+
+Why: this is Pascanu et al. 2013's Algorithm 1 (g <- threshold * g / ||g|| when ||g|| >= threshold) with a 1e-6
+guard in the denominator (PyTorch docs, torch.nn.utils.clip_grad_norm_). Hypothesis draws parameter shapes,
+gradient scales and thresholds from 1e-3 to 1e3; the tests check the returned norm, the one common factor, the
+bound max_norm (up to rounding), the exact value max_norm * total / (total + 1e-6) and an unchanged direction above
+the threshold, and bit-for-bit equality below it; for norm_type=inf the same with the largest |element|. The guard
+is visible for tiny gradients: a total of 2e-6 with max_norm 1e-6 gives the factor 1/3, not 1/2. Parameters without
+.grad are skipped and keep it None. With error_if_nonfinite=True a NaN or inf raises before any gradient is
+touched; by default the coefficient max_norm / (nan + 1e-6) is NaN and max_norm / (inf + 1e-6) is 0, so the finite
+gradients become NaN resp. 0, and an inf element becomes inf * 0 = NaN.
 """
 
 import math

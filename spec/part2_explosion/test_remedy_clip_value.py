@@ -2,13 +2,20 @@
 
 Source: 「通过设定一个阈值,当梯度超过该阈值时,将其缩放到该范围内。」
 
-What is true (confirmed, with the difference shown): clipping "the gradients that exceed a threshold" element
-by element is torch.nn.utils.clip_grad_value_(params, c) (PyTorch docs): every element is clamped in place to
-[-c, c], smaller elements are left alone, nothing is returned. Unlike norm clipping it changes the direction
-of the gradient -- (10, 1) becomes (1, 1), cosine 11 / sqrt(101 * 2) = 0.774 -- and it bounds no norm: the
-clipped vector's L2 norm can reach c * sqrt(P) for P elements. Norm clipping (clip_grad_norm_) rescales all
-gradients by one factor, keeping the direction; the source's "scale it into the range" describes that one
-(Goodfellow et al., Deep Learning, sec. 10.11.1).
+What is true (confirmed): Clipping each gradient element that exceeds a threshold is
+torch.nn.utils.clip_grad_value_(parameters, clip_value): it clamps every element in place to [-clip_value,
+clip_value], leaves smaller elements alone and returns None. Unlike norm clipping it changes the gradient's
+direction and bounds no norm: the clipped L2 norm can reach clip_value * sqrt(P) for P elements. Scaling the
+gradient back into range with its direction kept is norm clipping, torch.nn.utils.clip_grad_norm_, which rescales
+all gradients by one common factor.
+
+Why: PyTorch docs, torch.nn.utils.clip_grad_value_ (each element clamped to [-clip_value, clip_value]) and
+clip_grad_norm_ (one factor min(1, max_norm / (total + 1e-6))); Goodfellow et al., Deep Learning, sec. 10.11.1,
+compare element-wise and norm clipping. Hypothesis checks the in-place clamp, the untouched small elements and the
+None return over random shapes, scales and thresholds. For (10, 1) and c = 1 value clipping gives (1, 1), whose
+cosine with the original is 11 / sqrt(101 * 2) = 0.774, while norm clipping to the same length sqrt(2) keeps cosine
+1. A gradient of P elements all equal to 10 becomes a vector of ones, norm sqrt(P) (tested for P = 4 and 100),
+where clip_grad_norm_ with max_norm = 1 gives norm 1.
 """
 
 import math

@@ -2,12 +2,21 @@
 
 Source: 「調整学习率:使用较小的学习率可以减少每次权重更新的幅度,从而降低发生梯度爆炸的风险。」
 
-What is true (qualified): a smaller learning rate shrinks every SGD step in proportion -- the step is exactly
--lr * g (PyTorch docs, torch.optim.SGD) -- but not the gradient, which at given parameters does not depend on
-lr at all. What lowering lr removes is divergence caused by the step size: on a quadratic with curvatures
-lambda_i, gradient descent multiplies the error along direction i by (1 - lr * lambda_i) per step, so it
-converges iff 0 < lr < 2 / lambda_max and diverges geometrically above (Goodfellow et al., Deep Learning,
-sec. 4.3.1). Large gradients caused by weights or depth (explosion.cause.*) are untouched by lr.
+What is true (qualified): A smaller learning rate shrinks every SGD step in proportion, since the step is exactly
+-lr * grad, but it does not shrink the gradient, which at given parameters does not depend on lr. What it removes
+is divergence caused by the step size: on a quadratic, gradient descent multiplies the error along a direction of
+curvature lambda by (1 - lr * lambda) per step, so it converges if and only if 0 < lr < 2 / lambda_max and diverges
+geometrically above that. Large gradients caused by weights or depth are not reduced by a lower learning rate.
+
+Why: torch.optim.SGD without momentum updates p <- p - lr * g (PyTorch docs), and the gradient is computed by
+backward before the optimizer reads lr. On f(theta) = 1/2 sum_i lambda_i theta_i^2 gradient descent gives theta_i
+<- (1 - lr lambda_i) theta_i, so |1 - lr lambda_max| < 1 iff 0 < lr < 2 / lambda_max (Goodfellow et al., Deep
+Learning, sec. 4.3.1 and 8.2.1). The tests check the step -lr * g for lr from 1e-4 to 1; the trajectory (1 - lr
+lambda_i)^t theta_0 on a diagonal quadratic for lr from 0.05 to 2 times 2 / lambda_max; and a linear regression
+(exactly quadratic, Hessian 2 X^T X / N) that converges at 0.95 x 2 / lambda_max and whose loss grows more than
+100-fold in 60 steps at 1.05 x 2 / lambda_max (derived: the top-curvature error grows by 1.1 per step, the loss by
+1.21, ~9e4 over 60 steps once it dominates). Large gradients caused by weights or depth are explosion.cause.init
+and explosion.cause.depth.
 """
 
 import pytest

@@ -2,14 +2,22 @@
 
 Source: 「监控训练过程: 实时监控训练过程中的损失和梯度值,一旦发现异常,可以采取措施调整 学习率或停止训练。」
 
-What is true (confirmed): monitoring works and is cheap. ``support.explosion.GradientMonitor`` records, once
-per step after backward, the loss and the total gradient norm (the norm clip_grad_norm_ computes and
-returns) and flags non-finite values and spikes (a norm above 10x the median of
-the recent ones). On a run that explodes (lr above the stability limit, see explosion.definition) it flags a
-spike while every number is still finite, steps before the gradient norm overflows, then the non-finite
-gradient with the parameters that hold it; a healthy run raises no flag. For a NaN born inside backward, torch.autograd.detect_anomaly makes backward
-raise at the first function that returns NaN and names it (PyTorch docs, torch.autograd.detect_anomaly),
-instead of letting NaN flow silently into .grad.
+What is true (confirmed): Monitoring works: recording the loss and the total gradient norm (the norm
+clip_grad_norm_ computes and returns) after every backward flags an explosion as a spike, a norm far above the
+median of the recent ones, while every number is still finite, before the gradients overflow; it then names the
+parameters whose gradients went non-finite. A healthy run raises no flag. For a NaN born inside backward,
+torch.autograd.detect_anomaly() makes backward raise at the first function that returns NaN and names it, instead
+of letting the NaN flow silently into .grad.
+
+Why: support.explosion.GradientMonitor records, once per step after backward, the loss and the total gradient norm,
+and flags non-finite values and spikes (a norm above 10x the median of the recent ones); Pascanu et al. 2013 clip
+with the same total norm. On the run explosion.definition studies (SGD above the stability limit) the tests check
+that the recorded norms equal what clip_grad_norm_ with max_norm = inf returns, that a spike is flagged at a finite
+value before the first non-finite gradient or loss, that the flagged parameters exist in the model, and that a run
+at lr = 0.05 raises no flag. For a NaN created inside backward (d/dw of sqrt(w) * 0 at w = 0: SqrtBackward0
+computes 0 / 0) the NaN lands silently in .grad; under torch.autograd.detect_anomaly() backward raises a
+RuntimeError naming SqrtBackward0, .grad stays None, and a warning carries the traceback of the forward call
+(PyTorch docs, torch.autograd.detect_anomaly).
 """
 
 import math

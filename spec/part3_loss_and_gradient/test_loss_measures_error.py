@@ -2,13 +2,21 @@
 
 Source: 「**损失函数的定义**:损失函数用于量化模型预测值与真实标签之间的差异。」 「这个损失值反映了模型在当前样本上的表现。」
 
-What is true: every loss here is a non-negative measure of the gap between prediction and target.
-The regression losses (MSE, L1, SmoothL1, Huber) are exactly 0 where the prediction equals the target and
-strictly positive at every element where it differs. Cross-entropy -log p_y is > 0 for every finite logit
-vector: it is never 0, but falls to 0 as p_y -> 1; with logit margin m over K - 1 equal other logits,
-CE = log(1 + (K - 1) e^-m). With a probability target q (CrossEntropyLoss accepts class probabilities),
-CE(z, q) = H(q) + KL(q || softmax z) >= H(q), with equality exactly at softmax z = q (Gibbs' inequality,
-Cover & Thomas Thm 2.6.3): the loss is minimal at the target.
+What is true (confirmed): PyTorch's standard losses are non-negative measures of the gap between prediction and
+target. The regression losses (MSELoss, L1Loss, SmoothL1Loss, HuberLoss) are exactly 0 where the prediction equals
+the target and positive at every element where it differs. Cross-entropy -log p_y is positive for every finite
+logit vector, decreases strictly as the target's logit margin grows, and reaches 0 only in the limit p_y -> 1. With
+a probability target q, cross-entropy equals H(q) + KL(q || softmax(z)), so it is minimal, equal to the target's
+entropy H(q), exactly when the predicted distribution equals q.
+
+Why: with a logit margin m of the target over K - 1 equal other logits, CE = log(e^m + K - 1) - m = log(1 + (K - 1)
+e^-m), positive and strictly decreasing in m; the tests check it for K = 2, 3 and 10 and margins from -5 to 30
+(still above 0 at m = 30, where (K - 1) e^-30 ~ 1e-13 is far above float64's resolution near 0). With a probability
+target q (CrossEntropyLoss accepts class probabilities), CE(z, q) = -sum_c q_c log softmax(z)_c = H(q) + KL(q ||
+softmax z) >= H(q), with equality exactly at softmax z = q (Gibbs' inequality, Cover & Thomas, Elements of
+Information Theory, Thm 2.6.3); the tests check the decomposition on random q and z, the floor H(q) at the target,
+and a higher loss when probability mass moves away from it. For the regression losses Hypothesis draws batches with
+one sample predicted exactly: its terms are exactly 0, and every differing element's term is positive.
 """
 
 import math

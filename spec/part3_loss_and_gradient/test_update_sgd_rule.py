@@ -2,13 +2,21 @@ r"""update.sgd-rule
 
 Source: 「$$\theta := \theta - \alpha \nabla J(\theta)$$」 「其中, θ 是模型参数, α 是学习率, $\nabla J(\theta)$ 是损失函数的梯度。」
 
-What is true: torch.optim.SGD with no momentum and no weight decay performs exactly theta <- theta - lr grad:
-a descent step, along which the loss falls by lr ||grad||^2 to first order (Taylor:
-J(theta - lr g) = J(theta) - lr ||g||^2 + lr^2/2 g^T H g + O(lr^3)). With momentum, dampening, Nesterov,
-weight decay and maximize it follows the algorithm on the PyTorch docs page of torch.optim.SGD step for
-step, as an independent float64 implementation of that algorithm (support.reference_optim.ReferenceSGD)
-shows; PyTorch keeps lr outside the velocity (b <- mu b + (1 - dampening) g, theta <- theta - lr b),
-unlike Sutskever et al. 2013.
+What is true (confirmed): torch.optim.SGD without momentum or weight decay performs exactly theta <- theta - lr *
+grad, a descent step: to first order the loss falls by lr * ||grad||^2. With momentum, dampening, nesterov,
+weight_decay and maximize it follows the algorithm documented for torch.optim.SGD step for step. PyTorch's momentum
+keeps lr outside the velocity (b <- mu * b + (1 - dampening) * g, theta <- theta - lr * b), unlike formulations
+that fold lr into the velocity.
+
+Why: Taylor: J(theta - lr g) = J(theta) - lr ||g||^2 + lr^2/2 g^T H g + O(lr^3); the test computes g^T H g by a
+Hessian-vector product at lr = 1e-3 and checks that the loss drop is positive and matches the first two terms
+within 1% of the second-order one (the remainder is O(lr) relative to it). The documented algorithm of
+torch.optim.SGD (weight decay g <- g + lambda theta; momentum b <- mu b + (1 - dampening) g; nesterov g <- g + mu
+b; maximize) is implemented independently in float64 (support.reference_optim.ReferenceSGD); Hypothesis draws
+momentum, dampening, nesterov, weight decay, maximize, lr and foreach, and 4 steps of both must agree. With a
+constant gradient and dampening 0 the momentum buffer is the running sum g (1 - mu^t) / (1 - mu). Sutskever,
+Martens, Dahl & Hinton 2013 write v <- mu v - lr g, theta <- theta + v, which differs from PyTorch's form when lr
+changes during training.
 """
 
 import pytest

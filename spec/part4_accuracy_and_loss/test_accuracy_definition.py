@@ -2,13 +2,21 @@
 
 Source: 「准确率:表示模型正确预测的样本数量占总样本数量的比例,通常以百分比形式表示。它是一个离散的指标,只有在模型做出正确分类时才会增加。」
 
-What is true: accuracy = #{i : argmax_j z_ij = y_i} / N takes only the values k / N. Ties go to the first
-maximal class (PyTorch docs, torch.argmax: "If there are multiple maximal values then the indices of the
-first maximal value are returned"). As a function of the logits it is piecewise constant: a perturbation
-smaller than half of every sample's gap between its two largest logits cannot change any argmax, so the
-accuracy is locally constant and its gradient is zero almost everywhere; it changes only by jumps of 1/N,
-when a sample's top class changes. Autograd cannot differentiate it at all (argmax returns integers),
-which is why training minimises a differentiable surrogate loss (Goodfellow et al., Deep Learning, 8.1.2).
+What is true (confirmed): Accuracy is the number of samples whose argmax class equals the target, divided by N, so
+it takes only the values k / N; ties go to the first maximal class, as torch.argmax returns. As a function of the
+logits it is piecewise constant: perturbations smaller than half of every sample's gap between its two largest
+logits change no prediction, and it moves only by jumps of 1/N, when a sample's top class changes, while the loss
+changes continuously. Its gradient is therefore zero almost everywhere, and autograd cannot differentiate it at all
+(argmax returns integers), which is why training minimises a differentiable loss instead.
+
+Why: torch.argmax returns the first maximal index on ties (PyTorch docs: "If there are multiple maximal values then
+the indices of the first maximal value are returned"); Hypothesis draws integer logits in [-2, 2], where ties are
+common, and compares with a count that uses list.index. If every |delta_ij| is below half of each sample's gap
+between its two largest logits, z_top - z_j stays positive for every j, so no argmax moves; the test draws such
+perturbations. Moving one logit of one of 8 samples across the boundary changes the accuracy from 4/8 to 5/8 in one
+jump (at the tie the first class wins) while the mean cross-entropy falls at every step. (z.argmax(1) ==
+y).double().mean() does not require grad, so backward raises, while the loss has a non-zero gradient at the same
+point. Training therefore minimises a differentiable surrogate (Goodfellow et al., Deep Learning, sec. 8.1.2).
 """
 
 import pytest

@@ -2,16 +2,23 @@
 
 Source: 「**高准确率但高损失**:在某些情况下,模型可能在大多数样本上做出正确预测,但在少数样本上犯了较大的错误。这种情况下,尽管准确率很高,但由于少数错误预测导致较高的损失。」 「例如,一个二分类模型可能在95%的样本上预测正确,但对于5%的样本,它可能非常自信地预测错误,从而导致较高的损失。」
 
-What is true: exactly as the source says. Binary classification, N = 100:
-  A: right on 95 samples with p_y = 0.99, confidently wrong on 5 with p_y = 1e-4 (confidence 0.9999):
-     mean CE = 0.95 (-ln 0.99) + 0.05 (-ln 1e-4) = 0.00955 + 0.46052 = 0.470;
-  B: calibrated, right on 85 with p_y = 0.85 and wrong on 15 with p_y = 0.15:
-     mean CE = -(0.85 ln 0.85 + 0.15 ln 0.15) = 0.423 (the binary entropy of 0.85).
-A is more accurate and has the higher loss. The wrong samples contribute (1 - acc)(-ln(1 - q)) for a wrong
-confidence q, which grows without bound as q -> 1: with the right samples fixed, each factor 10 on 1 - q adds
-exactly (1 - acc) ln 10 to the mean loss, so any accuracy below 100% is compatible with any loss. Guo et al.
-2017 (Table 1, Tables S2-S3) report it for real networks: ResNet-110 on CIFAR-100 has 27.83% error but NLL
-1.50 and ECE 16.5% before calibration.
+What is true (confirmed): A classifier can be more accurate and still have the higher loss: a binary classifier
+right on 95% of the samples with p_y = 0.99 and confidently wrong on 5% with p_y = 1e-4 has a mean cross-entropy of
+0.470, above the 0.423 of a calibrated classifier that is right on only 85% (p_y = 0.85 on those, 0.15 on the
+rest), and its few confident mistakes carry almost all of that loss. Their contribution, (1 - accuracy) * (-ln(1 -
+q)) for a wrong confidence q, grows without bound as q -> 1, so any accuracy below 100% is compatible with any
+loss, however large.
+
+Why: binary classification, N = 100:
+* A: 95 right with p_y = 0.99, 5 wrong with p_y = 1e-4: mean CE = 0.95 (-ln 0.99) + 0.05 (-ln 1e-4) = 0.00955 +
+  0.46052 = 0.470, of which the 5 wrong samples carry more than 95%;
+* B: 85 right with p_y = 0.85, 15 wrong with p_y = 0.15: mean CE = -(0.85 ln 0.85 + 0.15 ln 0.15) = 0.423, the
+  binary entropy of 0.85.
+With the right samples fixed, each factor 10 on 1 - q adds exactly (1 - acc) ln 10 to the mean loss (0.115 at 95%);
+the test follows q = 1 - 10^-k for k = 1 to 12, checks each step, and reaches a mean loss above 1 (more than a coin
+flip's ln 2) at 95% accuracy. Hypothesis then builds, for accuracies from 50% to 99% and any target loss, a model
+whose mean loss is the target + (1 - acc) ln 2. Guo et al. 2017 (Table 1, Tables S2-S3) report the same for real
+networks: ResNet-110 on CIFAR-100 has 27.83% error but NLL 1.50 and ECE 16.5% before calibration.
 """
 
 import math

@@ -2,11 +2,18 @@
 
 Source: 「**类别不平衡**:在类别不平衡的数据集中,准确率可能会给出误导性的结果。例如,如果某一类别占据了大部分数据,模型可能只需简单地预测该类别就能获得高准确率,但这并不能反映其对其他类别的学习能力。」
 
-What is true: on data where the majority class 0 holds a share s of the N samples, the constant predictor
-"always class 0" reaches accuracy exactly n_0 / N = s while its recall on every minority class is 0.
-Balanced accuracy, the mean of the per-class recalls (Brodersen et al. 2010), is then exactly
-(1 + 0 + ... + 0) / K = 1/K and exposes it. Conversely a model that recovers every minority sample and
-errs on some majority samples can have a lower accuracy than s and a far higher balanced accuracy.
+What is true (confirmed): On data where the majority class holds a share s of the samples, the constant predictor
+that always outputs that class reaches an accuracy equal to s (exactly its count divided by N) while its recall on
+every minority class is 0. Balanced accuracy, the mean of the per-class recalls, is then exactly 1/K for K classes
+and exposes it. A model that recovers the minority classes can have a lower accuracy than the constant predictor
+and a far higher balanced accuracy.
+
+Why: the constant predictor is right exactly on the n_0 majority samples, so accuracy = n_0 / N, and its per-class
+recalls are 1 for the majority class and 0 for the others, so balanced accuracy (the mean per-class recall:
+Brodersen et al. 2010; scikit-learn's balanced_accuracy_score) is 1/K. Hypothesis draws K from 2 to 5, majority
+shares from 0.6 to 0.95 and 100 to 400 samples. With shares 0.9 / 0.05 / 0.05 (counts 180 / 10 / 10), a model right
+on every minority sample and on 85% of the majority has accuracy (153 + 20) / 200 = 0.865 < 0.9 but balanced
+accuracy (153/180 + 1 + 1) / 3 = 0.95 against 1/3.
 """
 
 import pytest

@@ -1,12 +1,18 @@
 """accumulation.micro-batches
 
-What is true: backward accumulates into .grad (PyTorch docs, torch.Tensor.backward), so splitting a batch
-of N into k equal micro-batches and calling (loss_j / k).backward() on each micro-batch's mean loss leaves
-exactly the full batch's mean-loss gradient in .grad: each sample gets weight (1/k)(1/m) = 1/N. With
-unequal sizes s_j the plain /k gives sample i (in micro-batch j) the weight 1 / (k s_j) instead of 1 / N,
-a different gradient; weighting micro-batch j's mean loss by s_j / N (or summing the losses and dividing
-by N) restores the full-batch gradient. (Goyal et al. 2017, sec. 3, Remark 3, make the same point for
-workers: normalise by the total minibatch size.)
+What is true (confirmed): Because backward accumulates into .grad, splitting a batch of N into k equal
+micro-batches and calling (loss_j / k).backward() on each micro-batch's mean loss leaves exactly the full batch's
+mean-loss gradient. With unequal micro-batch sizes s_j, dividing by k weights each sample of micro-batch j by 1 /
+(k s_j) instead of 1 / N and gives a different gradient; weighting micro-batch j's mean loss by s_j / N, or summing
+the losses and dividing by the full batch's number of loss terms, restores the full-batch gradient.
+
+Why: backward accumulates into .grad (PyTorch docs, torch.Tensor.backward); with k micro-batches of m samples each
+sample gets the weight (1/k)(1/m) = 1/N, and with sizes s_j the plain /k gives sample i of micro-batch j the weight
+1 / (k s_j). Hypothesis checks equal splits (k up to 5, m up to 4) and unequal sizes: s_j / N weighting reproduces
+the full gradient, and plain /k equals the per-sample gradients weighted by 1 / (k s_j). For sizes (1, 7) the miss
+is derived: (1/2 - 1/8) g_1 + (1/2 - 7/8) g_2 = (3/8)(g_1 - g_2), with g_j micro-batch j's mean gradient; summing
+the MSE losses and dividing by the full batch's N x outputs terms is exact. Goyal et al. 2017 (sec. 3, Remark 3)
+make the same point for workers: normalise by the total minibatch size.
 """
 
 import pytest

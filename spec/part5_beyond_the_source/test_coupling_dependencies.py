@@ -1,12 +1,20 @@
 """coupling.dependencies
 
-What is true: "use backprop to chart dependencies" (A. Karpathy, A Recipe for Training Neural Networks,
-2019, sec. 2): for a model that treats samples independently, the gradient of sample i's output with respect
-to sample j's input, the Jacobian block d out_i / d x_j, is exactly zero for every i != j (no arithmetic
-connects them) while the diagonal blocks are not. A model that mixes the batch has non-zero off-diagonal
-blocks, even when every shape is right and training runs: a reshape of a time-major (T, N, H) tensor as if
-it were (N, T*H), a softmax over dim 0 instead of the class dim, a batch-wise normalisation in train mode.
-The check is ``support.dependencies.cross_sample_dependencies``: it returns the offending pairs (i, j).
+What is true (confirmed): For a model that treats samples independently, the gradient of sample i's output with
+respect to sample j's input (the Jacobian block d out_i / d x_j) is exactly zero for every i != j, while the
+diagonal blocks are not. A model that mixes samples has non-zero off-diagonal blocks even when every shape is right
+and training runs, for example when a time-major (T, N, H) tensor is reshaped as if it were (N, T*H), or when a
+softmax is taken over the batch dimension instead of the class dimension; computing these blocks with autograd
+names exactly the sample pairs that are mixed.
+
+Why: "use backprop to chart dependencies" (A. Karpathy, A Recipe for Training Neural Networks, 2019, sec. 2). The
+check (support.dependencies.cross_sample_dependencies) computes the blocks d out_i / d x_j with torch.autograd.grad
+and returns the pairs (i, j), i != j, whose block is non-zero. An MLP has exact-zero off-diagonal blocks and
+non-zero diagonal ones, and recurrent models (RNN, LSTM, GRU) have no cross-sample pair either. An RNN run
+time-major whose (T, N, H) output is flattened with reshape(N, -1) has the same output shape as the correct
+transpose-then-reshape, but row r then holds the entry (t, n) at flat position t N + n, i.e. the samples (r T + k)
+mod N for k < T: the check returns exactly those pairs. A log_softmax over dim 0 couples all N (N - 1) pairs.
+Batch-wise normalisation in train mode is coupling.batchnorm.
 """
 
 import pytest

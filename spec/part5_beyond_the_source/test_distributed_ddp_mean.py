@@ -1,19 +1,23 @@
 """distributed.ddp-mean
 
-What is true (qualified): DistributedDataParallel all-reduces the gradients and divides by the world size W
-(PyTorch docs, torch.nn.parallel.DistributedDataParallel; Li et al. 2020, PyTorch Distributed, sec. 3.2).
-With a mean loss and equal local batch sizes every rank then holds the single-process gradient of the
-global batch's mean loss. Inside ``no_sync()`` the gradients stay local; the next backward outside it
-synchronises what was accumulated, so micro-batch accumulation works across ranks. With unequal local
-sizes n_r, the average (1/W) sum_r g_r of the local mean gradients is NOT the global mean gradient
-sum_r (n_r / n) g_r; scaling rank r's loss by W n_r / n restores it (Goyal et al. 2017, sec. 3, Remark 3:
-normalise by the total minibatch size, not the per-worker size).
+What is true (qualified): DistributedDataParallel all-reduces the gradients and divides them by the world size W.
+With a mean loss and equal local batch sizes every rank then holds the single-process gradient of the global
+batch's mean loss. Inside no_sync() the gradients stay local, and the next backward outside it synchronises what
+was accumulated, so micro-batch accumulation works across ranks. With unequal local batch sizes n_r the average of
+the local mean gradients, (1/W) sum_r g_r, is not the global mean gradient sum_r (n_r / n) g_r; scaling rank r's
+mean loss by W n_r / n restores it.
 
-The experiment: 2 CPU processes (one spawned interpreter that forks the second rank right after its
-imports, see support/distributed.py), gloo backend, rendezvous through a fresh file:// under tmp_path,
-GLOO_SOCKET_IFNAME=lo and MASTER_ADDR=127.0.0.1 so that no traffic leaves the loopback interface.
-One launch runs every scenario (support/distributed.py); each rank writes its gradients to a file and
-this test compares them with gradients computed here, in one process, from the same seeded model and data.
+Why: DDP averages the gradients across processes in its all-reduce (PyTorch docs,
+torch.nn.parallel.DistributedDataParallel; Li et al. 2020, PyTorch Distributed, sec. 3.2 and 4). The local mean
+gradient g_r weighs each of its samples by 1 / n_r, so (1/W) sum_r g_r weighs them by 1 / (W n_r), the global mean
+by 1 / n; Goyal et al. 2017 (sec. 3, Remark 3) normalise the per-worker loss by the total minibatch size.
+The experiment runs 2 CPU processes with the gloo backend on the loopback interface (one spawned interpreter that
+forks the second rank, rendezvous through a fresh file:// under tmp_path); one launch runs every scenario, each
+rank writes its gradients to a file, and the test compares them with gradients computed in one process from the
+same seeded model and data. Equal sizes (4, 4) give the global mean gradient on both ranks; under no_sync() each
+rank keeps its own local gradient; half the batch under no_sync() and half synchronised (each loss / 2) gives the
+global mean again. Unequal sizes (2, 6) give (g_0 + g_1) / 2, which misses the global mean by (1/2 - 2/8) g_0 +
+(1/2 - 6/8) g_1 = (g_0 - g_1) / 4, and rank losses scaled by W n_r / n restore it.
 """
 
 import os

@@ -1,12 +1,18 @@
 """mean.denominator.class-weight
 
-What is true: CrossEntropyLoss and NLLLoss with class-index targets and ``weight=w`` take, under
-reduction='mean', the weighted average sum_i w[y_i] l_i / sum_i w[y_i] (PyTorch docs, CrossEntropyLoss and
-NLLLoss, the 'mean' case of the formula), not sum_i w[y_i] l_i / N: multiplying every weight by c leaves the
-mean unchanged (it multiplies 'sum' by c). With class-probability targets CrossEntropyLoss divides by N
-and the weights are not in the denominator, so there c does scale the mean. K-dimensional inputs
-(N, C, d1, ..., dK) make every position a term: the denominator is sum of w[y] over all N d1 ... dK
-positions (N d1 ... dK without weights).
+What is true (confirmed): CrossEntropyLoss and NLLLoss with class-index targets and weight=w take, under
+reduction='mean', the weighted average sum_i w[y_i] l_i / sum_i w[y_i], not sum_i w[y_i] l_i / N, for the value and
+the gradient, so multiplying all weights by a constant leaves the mean unchanged (it scales 'sum'). With
+class-probability targets CrossEntropyLoss divides by N and the weights are not in the denominator, so there
+scaling them scales the mean. For K-dimensional inputs (N, C, d1, ..., dK) every position is a term: the
+denominator is the sum of w[y] over all N x d1 x ... x dK positions (their number without weights).
+
+Why: PyTorch docs, CrossEntropyLoss and NLLLoss: for class-index targets 'mean' = sum_n w_{y_n} l_n / sum_n
+w_{y_n}; for probability targets l_n = -sum_c w_c p_nc log softmax(x_n)_c and 'mean' = sum_n l_n / N. Hypothesis
+draws N, C and weights in [0.25, 4] and checks the weighted average, and that 10 w gives the same mean and ten
+times the sum. The input gradient is w[y_i] (softmax(z_i) - onehot(y_i)) / sum_k w[y_k]. With every target of class
+2 (weight 5) the weighted mean equals the unweighted one, while "weighted sum / N" is 5 times larger. K-dimensional
+inputs (N, C, d1, d2) are checked position by position against the flattened 2-D reference.
 """
 
 import pytest

@@ -1,11 +1,20 @@
 """mean.denominator.elementwise
 
-What is true: for elementwise losses (MSELoss, L1Loss, SmoothL1Loss, HuberLoss, BCEWithLogitsLoss)
-reduction='mean' divides the sum of the element terms by the number of elements N x D, not by the batch
-size N (PyTorch docs of each loss: "the sum of the output will be divided by the number of elements in the
-output"). The value is therefore 1/D of "per-sample loss summed over features, averaged over the batch",
-and so is the gradient: d mean / d x_ij = l'(x_ij, y_ij) / (N D). BCEWithLogitsLoss with ``weight=`` or
-``pos_weight=`` still divides by N x D: the weights scale the terms, they are not in the denominator.
+What is true (confirmed): For elementwise losses (MSELoss, L1Loss, SmoothL1Loss, HuberLoss, BCEWithLogitsLoss)
+reduction='mean' divides the sum of the element terms by the number of elements N x D (batch size times elements
+per sample), not by the batch size N, for the value and for the gradient. The mean is therefore 1/D of the
+per-sample loss summed over features and averaged over the batch, and its gradient shrinks as D grows.
+BCEWithLogitsLoss with weight= or pos_weight= still divides by the number of elements: the weights scale the terms
+but are not in the denominator.
+
+Why: PyTorch docs of each loss: "the sum of the output will be divided by the number of elements in the output";
+for BCEWithLogitsLoss l_ij = -w_j [p_j y_ij log s(x_ij) + (1 - y_ij) log(1 - s(x_ij))] and 'mean' = sum l / (N D).
+So d mean / d x_ij = l'(x_ij, y_ij) / (N D). Hypothesis draws the loss, N and D and checks the value against the
+documented terms divided by N D, the "sum over features, mean over the batch" value D times larger, and the input
+gradient against each loss's derivative (2 d for MSE, sign(d) for L1, d clamped to [-1, 1] for SmoothL1 and Huber
+with beta = delta = 1, sigmoid(x) - y for BCEWithLogits) divided by N D. For MSE with error 1 on 4 x 8 outputs
+'mean' is 32 / 32 = 1, not 32 / 4 = 8. With weights summing to 10.5 over D = 5 features, a weighted average would
+be D / sum(w) = 5 / 10.5 times BCEWithLogitsLoss's mean: the test shows it is not.
 """
 
 import pytest

@@ -1,11 +1,18 @@
 """mean.denominator.ignore-index
 
-What is true: a target equal to ``ignore_index`` (default -100) contributes neither a term nor a count to
-CrossEntropyLoss/NLLLoss reduction='mean' (PyTorch docs: the 'mean' denominator is
-sum_n w_{y_n} 1{y_n != ignore_index}); with weights, its weight leaves the denominator too. Label
-smoothing's uniform term is dropped for those positions as well, and their logits receive a zero
-gradient. When every target is ignored, 'mean' is 0 / 0 = NaN while 'sum' is 0, and the gradient with
-respect to the input is zero, not NaN (so a NaN loss printed for such a batch does not poison .grad).
+What is true (confirmed): A target equal to ignore_index (default -100) contributes neither a term nor a count to
+the reduction='mean' of CrossEntropyLoss and NLLLoss: the mean runs over the kept targets only, and with class
+weights the ignored targets' weights leave the denominator too. Label smoothing's term is dropped for those
+positions as well, and their logits get exactly zero gradient. When every target is ignored, 'mean' is 0/0 = NaN
+while 'sum' is 0, and the gradient with respect to the input is zero, not NaN.
+
+Why: PyTorch docs, NLLLoss and CrossEntropyLoss: the 'mean' denominator is sum_n w_{y_n} 1{y_n != ignore_index}.
+Hypothesis masks random subsets of the targets with -100 (never all of them) and checks the mean over the kept
+terms, with and without weights. The logits of ignored rows get exactly zero gradient and the kept rows (softmax -
+onehot) / (number kept); ignore_index=0 drops a real class. Label smoothing's term (1 - eps)(-log q_y) + eps
+mean_c(-log q_c) is averaged over the kept positions only. With every target ignored the mean is an empty sum over
+an empty denominator, 0 / 0 = NaN, the sum is 0, and both gradients are exactly zero (checked for CrossEntropyLoss
+with and without label smoothing and for NLLLoss), so a NaN logged for such a batch does not poison .grad.
 """
 
 import pytest

@@ -1,12 +1,21 @@
 """per-sample.vmap
 
-What is true (qualified): for a model that does not couple samples, torch.func.vmap(grad(loss of one
-sample)) gives the same per-sample gradients as a loop of N backward passes, and they sum to the gradient
-of the sum-reduced batch loss (PyTorch tutorial, Per-sample-gradients). The documented limits: BatchNorm in
-train mode does not work under grad/vmap (its in-place running-statistics update of a captured buffer is
-rejected; without running statistics a batch of one has no variance; torch.func UX limitations,
-"Patching Batch Norm"), and random operations such as dropout raise under vmap's default
-randomness='error': 'different' draws an independent mask per sample, 'same' one mask for all samples.
+What is true (qualified): For a model that does not couple samples, torch.func.vmap over torch.func.grad of one
+sample's loss returns the same per-sample gradients as a loop of N backward passes, and they sum to the gradient of
+the sum-reduced batch loss. It has documented limits: BatchNorm in train mode fails under grad/vmap (the in-place
+update of its running statistics is rejected, and without running statistics a batch of one has no variance), while
+in eval mode it works; and random operations such as dropout raise under vmap's default randomness='error' unless
+randomness='different' (an independent mask per sample) or 'same' (one mask shared by all samples) is chosen.
+
+Why: PyTorch tutorial, Per-sample-gradients: vmap(grad(f)) over the batch dimension computes one gradient per
+sample without a Python loop. Hypothesis compares vmap, a loop of single-sample backward passes and the batch
+gradient of the summed cross-entropy for N up to 8; for a linear model with mean MSE over D_out outputs the
+per-sample gradients equal the hand formula 2 r x^T / D_out and 2 r / D_out. torch.func UX limitations ("Patching
+Batch Norm"): in train mode BatchNorm's in-place update of the captured running_mean raises a RuntimeError under
+grad, and with track_running_stats=False each vmapped call sees a batch of one and raises a ValueError ("more than
+1 value per channel"); in eval mode vmap agrees with the loop. Dropout under the default randomness='error' raises;
+with identical inputs 'same' gives every row one mask (and identical per-sample gradients), 'different' independent
+masks (all 8 rows equal would have probability 2^-112).
 """
 
 import pytest

@@ -34,18 +34,32 @@ CLAIMS: tuple[Claim, ...] = (
         quotes=(
             "`none`: 返回每个样本的损失, 允许用户自行处理。",
         ),
+        gloss=(
+            "`none`: returns the loss of each sample, leaving the user to process it.",
+        ),
         statement=text("""
-            reduction='none' returns the unreduced losses: one per sample for class losses (CrossEntropy, NLL), but
-            one per *element* for elementwise losses (MSE, L1, SmoothL1, Huber, BCEWithLogits), whose output has the
-            input's shape. Each entry equals the loss computed on that sample (element) alone; a per-sample loss of an
-            elementwise loss is the reduction of its row.
+            reduction='none' returns the unreduced loss terms, and each equals that sample's loss computed alone by the
+            loss's documented formula. For class losses (CrossEntropyLoss, NLLLoss) that is one loss per sample, shape
+            (N,). For elementwise losses (MSELoss, L1Loss, SmoothL1Loss, HuberLoss, BCEWithLogitsLoss) it is one term
+            per element, with the input's shape (N, *D); a sample's loss is then a reduction of its row: the row's sum
+            is that sample's 'sum' loss and the row's mean its 'mean' loss.
         """),
         statement_zh=text("""
-            reduction='none' 返回未归约的损失项:对分类损失(CrossEntropy、NLL)是每个样
-            本一个损失,形状为 (N,);对逐元素损失(MSE、L1、SmoothL1、Huber、BCEWithLogits)则
-            是每个*元素*一个损失项,形状与预测相同。每一项都等于单独计算该样本(元素)得到的损失;逐元素损失的单个样本
-            损失是其所在行的归约。
+            reduction='none' 返回未归约的损失项,每一项都等于按该损失的文档公式单独计算这个样本得到的损失。对分类损
+            失(CrossEntropyLoss、NLLLoss),这是每个样本一个损失,形状为 (N,)。对逐元素损
+            失(MSELoss、L1Loss、SmoothL1Loss、HuberLoss、BCEWithLogitsLoss),则
+            是每个元素一项,形状与输入相同,为 (N, *D);这时一个样本的损失是其所在行的归约:行的总和就是该样本
+            的 'sum' 损失,行的平均就是它的 'mean' 损失。
         """),
+        in_practice=text("""
+            With an elementwise loss, reduce the 'none' output over the non-batch dimensions (e.g. loss.mean(dim=1))
+            before using it as per-sample losses, e.g. for sample weights or hard-example mining.
+        """),
+        in_practice_zh=text("""
+            对逐元素损失,先把 'none' 的输出在非 batch 维上归约(例如 loss.mean(dim=1)),再把它当作
+            逐样本损失使用(例如样本加权或难样本挖掘)。
+        """),
+        related=("reduction.options", "mean.denominator.elementwise", "per-sample.backward-accumulates"),
         sources=(
             LOSS_DOCS,
         ),
@@ -58,16 +72,35 @@ CLAIMS: tuple[Claim, ...] = (
             "`mean`: 计算平均损失",
             "`sum`: 计算总损失,适用于需要对所有样本的损失进行累加的情况。",
         ),
+        gloss=(
+            "`mean`: computes the average loss",
+            "`sum`: computes the total loss, for cases where the losses of all samples need to be added up.",
+        ),
         statement=text("""
-            For unweighted losses, mean = sum / N for the loss value and for every parameter's gradient, where N is
-            the number of loss terms averaged: the batch size for class losses, batch size x elements per sample for
-            elementwise losses. It is not always the batch size (see mean.denominator.*).
+            For unweighted losses, reduction='mean' equals reduction='sum' divided by N, for the loss value and for
+            every parameter's gradient, where N is the number of loss terms averaged: the batch size for class losses
+            (CrossEntropyLoss, NLLLoss), batch size x elements per sample for elementwise losses (MSELoss, L1Loss,
+            BCEWithLogitsLoss, ...). So N is not always the batch size, and class weights and ignore_index change the
+            denominator again.
         """),
         statement_zh=text("""
-            对不加权的损失,'mean' 的损失值以及每个参数的梯度都等于 'sum' 的结果除以 N,其中 N 是被平
-            均的损失项个数:分类损失为 batch 大小,逐元素损失为 batch 大小乘以每个样本的元素数。因
-            此 N 并不总是 batch 大小(参见 mean.denominator.*)。
+            对不加权的损失,reduction='mean' 的损失值以及每个参数的梯度,都等于 reduction='sum' 的
+            结果除以 N,其中 N 是被平均的损失项个数:分类损失(CrossEntropyLoss、NLLLoss)为 batch 大
+            小,逐元素损失(MSELoss、L1Loss、BCEWithLogitsLoss 等)为 batch 大小乘以每个样本的
+            元素数。因此 N 并不总是 batch 大小;类别权重和 ignore_index 还会再次改变分母。
         """),
+        in_practice=text("""
+            When you switch a loss between 'sum' and 'mean', rescale the SGD learning rate by the number of loss terms,
+            which for elementwise losses is the batch size times the elements per sample.
+        """),
+        in_practice_zh=text("""
+            在 'sum' 与 'mean' 之间切换时,要按损失项的个数调整 SGD 的学习率;对逐元素损失,这个个数
+            是 batch 大小乘以每个样本的元素数。
+        """),
+        related=(
+            "reduction.options", "mean.denominator.elementwise", "mean.denominator.class-weight",
+            "mean.denominator.ignore-index", "sum.needs-batch-scaling",
+        ),
         sources=(
             LOSS_DOCS,
         ),
@@ -79,17 +112,32 @@ CLAIMS: tuple[Claim, ...] = (
         quotes=(
             "一旦计算出损失,就可以调用`loss.backward()`进行反向传播。这一步会计算梯度并将其存储在模型参数的`.grad`属性中。",
         ),
+        gloss=(
+            "Once the loss is computed, you can call `loss.backward()` to backpropagate. This step computes the "
+            "gradients and stores them in the `.grad` attribute of the model's parameters.",
+        ),
         statement=text("""
-            loss.backward() computes d loss / d parameter for every leaf with requires_grad=True and adds it to .grad
-            (None before the first backward, the parameter's shape after). It accumulates rather than overwrites,
-            which is why training loops zero the gradients; frozen parameters keep .grad None.
+            loss.backward() computes d loss / d parameter for every leaf tensor with requires_grad=True and adds it to
+            that tensor's .grad. Before the first backward .grad is None; afterwards it has the parameter's shape and
+            device and holds the gradient of the loss. A second backward adds to .grad instead of overwriting it, which
+            is why training loops zero the gradients every step; parameters with requires_grad=False keep .grad None.
         """),
         statement_zh=text("""
-            loss.backward() 对每个 requires_grad=True 的叶子张量计
-            算 d loss / d 参数,并把它*累加*到 .grad 中(第一次反向传播之
-            前 .grad 为 None,之后形状与参数相同)。它是累加而不是覆盖,所以训练循环要先清零梯度;被冻结的参
-            数 .grad 保持为 None。
+            loss.backward() 对每个 requires_grad=True 的叶子张量计算 d loss / d 参
+            数,并把它累加到该张量的 .grad 中。第一次反向传播之前 .grad 为 None;之后它与参数形状相同、位于同一设
+            备上,保存的就是损失的梯度。第二次反向传播会累加到 .grad 上而不是覆盖它,所以训练循环每一步都要把梯度清
+            零;requires_grad=False 的参数,.grad 保持为 None。
         """),
+        in_practice=text("""
+            Call optimizer.zero_grad() once per step before loss.backward(), unless you accumulate gradients on purpose.
+        """),
+        in_practice_zh=text("""
+            每一步在 loss.backward() 之前调用一次 optimizer.zero_grad(),除非你有意累积梯度。
+        """),
+        related=(
+            "step.updates-parameters", "gradient.chain-rule", "per-sample.backward-accumulates",
+            "accumulation.micro-batches",
+        ),
         sources=(
             AUTOGRAD_DOCS,
         ),
@@ -120,14 +168,29 @@ CLAIMS: tuple[Claim, ...] = (
         quotes=(
             "如果你选择了`mean`作为损失函数的处理方式,那么反向传播时只需调用一次`loss.backward()`即可。",
         ),
+        gloss=(
+            "If you chose `mean` as the loss's reduction, a single call to `loss.backward()` is all backpropagation "
+            "needs.",
+        ),
         statement=text("""
-            One backward of the batch's mean (or sum) loss gives the gradient of the averaged (summed) loss over the
-            whole batch: it equals the average (sum) of the per-sample gradients computed separately.
+            One backward of the batch's reduced loss gives the gradient for the whole batch: with reduction='mean' it
+            equals the average of the per-sample gradients, with 'sum' their sum, whether the per-sample gradients come
+            from a loop of single-sample backward passes or from torch.func.vmap(grad(...)).
         """),
         statement_zh=text("""
-            对整个 batch 的归约损失(mean 或 sum)做一次反向传播,得到的就是整个 batch 的梯度:它
-            等于各样本单独计算的梯度的平均(或总和)。
+            对整个 batch 的归约损失做一次反向传播,就得到整个 batch 的梯度:reduction='mean' 时它等于
+            各样本梯度的平均,'sum' 时等于它们的总和;无论逐样本梯度是用单样本反向传播的循环求得,还是
+            用 torch.func.vmap(grad(...)) 求得,都是如此。
         """),
+        in_practice=text("""
+            Reduce the batch loss to one scalar and call backward() once per step; compute per-sample gradients only
+            when you need them (per-sample clipping, diagnostics).
+        """),
+        in_practice_zh=text("""
+            把 batch 损失归约成一个标量,每一步只调用一次 backward();只有确实需要时(逐样本裁剪、诊断)才计算逐样
+            本梯度。
+        """),
+        related=("reduction.mean-is-sum-over-n", "per-sample.backward-accumulates", "per-sample.vmap"),
         sources=(
             AUTOGRAD_DOCS,
             "Linearity of the gradient: grad(sum_i l_i) = sum_i grad(l_i)",
@@ -140,18 +203,31 @@ CLAIMS: tuple[Claim, ...] = (
         quotes=(
             "如果选择了`sum`,则同样只需调用一次,但要确保在更新参数时考虑到batch大小。",
         ),
+        gloss=(
+            "If you chose `sum`, one call is likewise enough, but make sure the batch size is taken into account "
+            "when updating the parameters.",
+        ),
         statement=text("""
-            The sum-loss gradient is N times the mean-loss gradient, so plain SGD on a sum loss takes N-times larger
-            steps; SGD with lr/N on the sum equals SGD with lr on the mean. Adam normalises the gradient by its
-            running RMS, so its step is (up to eps) unchanged by that factor: the batch size must be taken into
-            account for SGD-like rules, hardly at all for Adam.
+            The 'sum' gradient is N times the 'mean' gradient, so plain SGD on a summed loss takes N-times larger steps,
+            and SGD with lr / N on the sum follows exactly the trajectory of SGD with lr on the mean. Adam divides each
+            gradient element by its running RMS, so its step is unchanged by the factor N except through eps: the batch
+            size must be taken into account for SGD-like update rules, hardly at all for Adam.
         """),
         statement_zh=text("""
-            'sum' 的梯度是 'mean' 梯度的 N 倍,所以对 sum 损失用普通 SGD 时步长会
-            大 N 倍;对 sum 用 lr/N 的 SGD 与对 mean 用 lr 的 SGD 完全相同
-            。Adam 用梯度的滑动均方根做归一化,它的步长(在 eps 的影响以内)不受这个倍数影响:需要考
-            虑 batch 大小的是 SGD 一类的更新规则,Adam 几乎不需要。
+            'sum' 的梯度是 'mean' 梯度的 N 倍,所以对求和损失使用普通 SGD 时步长会大 N 倍;对 sum 使
+            用 lr / N 的 SGD,与对 mean 使用 lr 的 SGD 走出完全相同的轨迹。Adam 用梯度每个元素的滑动
+            均方根做归一化,除了通过 eps 之外,它的步长不受这个倍数 N 的影响:需要考虑 batch 大小的是 SGD 一类的
+            更新规则,Adam 几乎不需要。
         """),
+        in_practice=text("""
+            With reduction='sum' and SGD, divide the learning rate by the batch size (or use 'mean'); with Adam the
+            choice hardly matters.
+        """),
+        in_practice_zh=text("""
+            使用 reduction='sum' 和 SGD 时,把学习率除以 batch 大小(或改用 'mean');使
+            用 Adam 时,这个选择几乎没有影响。
+        """),
+        related=("reduction.mean-is-sum-over-n", "update.scales-with-loss", "update.sgd-rule"),
         sources=(
             "PyTorch docs, torch.optim.SGD and torch.optim.Adam",
             "Kingma & Ba 2015, Adam, sec. 2.1",
@@ -164,18 +240,33 @@ CLAIMS: tuple[Claim, ...] = (
         quotes=(
             "可以设置损失函数为 `reduction='none'`,这样会返回每个样本的损失,然后你可以对每个损失单独调用 `.backward()`。",
         ),
+        gloss=(
+            "You can set the loss function to `reduction='none'`, which returns each sample's loss, and then call "
+            "`.backward()` on each loss separately.",
+        ),
         statement=text("""
-            With reduction='none' each sample's loss can be backpropagated separately; the calls accumulate into .grad
-            and the result equals the sum-reduction gradient (divide by N for the mean). When the losses share one
-            forward graph that saved tensors, every backward but the last needs retain_graph=True, or autograd raises
-            a RuntimeError.
+            With reduction='none' each sample's loss can be backpropagated on its own; the calls add into .grad, so
+            after all N of them .grad equals the gradient of the 'sum' loss, and .grad / N that of the 'mean' loss. When
+            the N losses come from one forward pass over the batch they share one graph, whose saved tensors the first
+            backward frees: every call but the last needs retain_graph=True, or autograd raises a RuntimeError. A
+            separate forward pass per sample needs no retain_graph.
         """),
         statement_zh=text("""
-            使用 reduction='none' 时可以对每个样本的损失单独反向传播;这些调用会累加
-            到 .grad 中,全部 N 次之后 .grad 等于 'sum' 的梯度(除以 N 即为 'mean' 的
-            梯度)。如果这 N 个损失来自同一次前向传播、共享一个保存了中间张量的计算图,那么除最后一次外的每次调用都需
-            要 retain_graph=True,否则 autograd 会抛出 RuntimeError。
+            使用 reduction='none' 时,可以对每个样本的损失单独做反向传播;这些调用会累加到 .grad 中,所以全
+            部 N 次之后 .grad 等于 'sum' 损失的梯度,.grad / N 等于 'mean' 损失的梯度。如果
+            这 N 个损失来自对整个 batch 的同一次前向传播,它们共享一个计算图,第一次反向传播就会释放其中保存的张量:除最后
+            一次外,每次调用都需要 retain_graph=True,否则 autograd 会抛出 RuntimeError。每
+            个样本单独做一次前向传播则不需要 retain_graph。
         """),
+        in_practice=text("""
+            If you must backpropagate per sample, pass retain_graph=True to every backward but the last (or run a
+            forward per sample), and divide the accumulated .grad by N to get the mean gradient.
+        """),
+        in_practice_zh=text("""
+            如果必须逐样本反向传播,除最后一次外每次 backward 都要传 retain_graph=True(或者每个样本单独
+            做一次前向传播),并把累积的 .grad 除以 N 得到 mean 梯度。
+        """),
+        related=("backward.fills-grad", "reduction.none-is-per-sample", "backward.once-per-batch"),
         sources=(
             AUTOGRAD_DOCS,
             "PyTorch docs, torch.autograd.backward: retain_graph",
@@ -188,14 +279,31 @@ CLAIMS: tuple[Claim, ...] = (
         quotes=(
             "这种方法通常不推荐,因为它会导致多次反向传播,从而增加计算开销",
         ),
+        gloss=(
+            "This approach is generally not recommended, because it leads to multiple backward passes and thus "
+            "increases the computational cost",
+        ),
         statement=text("""
-            Per-sample backward runs N backward passes instead of one: the number of autograd nodes executed grows
-            N-fold for the same gradient. (Wall-clock ratios are measured by the benchmarks, not asserted.)
+            Backpropagating each sample's loss separately runs N backward passes where the batch route runs one, for the
+            same gradient: each parameter's gradient is accumulated N times instead of once, and every per-sample pass
+            walks the whole shared graph, so at least N times as many autograd nodes are executed, while the batch
+            backward's node count does not depend on N.
         """),
         statement_zh=text("""
-            逐样本反向传播要执行 N 次反向传播,而不是一次:为得到同一个梯度,执行的 autograd 节点数增加
-            到 N 倍。(循环 / batch / vmap 的实际耗时比例由基准测试测量,测试中不断言时间。)
+            逐样本反向传播要执行 N 次反向传播,而 batch 路线只执行一次,得到的却是同一个梯度:每个参数的梯度被累加 N 次
+            而不是一次,而且每次单样本反向传播都要走完整个共享的计算图,所以执行的 autograd 节点数至少是 batch 路线
+            的 N 倍,而 batch 反向传播的节点数与 N 无关。
         """),
+        in_practice=text("""
+            Backpropagate the reduced batch loss once; when you need per-sample gradients, use
+            torch.func.vmap(torch.func.grad(...)) instead of a Python loop of backward calls.
+        """),
+        in_practice_zh=text("""
+            对归约后的 batch 损失只做一次反向传播;需要逐样本梯度时,使
+            用 torch.func.vmap(torch.func.grad(...)),而不是在 Python 循环里逐个调
+            用 backward。
+        """),
+        related=("per-sample.backward-accumulates", "batch.standard", "per-sample.vmap"),
         sources=(
             "PyTorch tutorial, Per-sample-gradients (torch.func.vmap of grad vs. a loop)",
         ),
@@ -230,15 +338,31 @@ CLAIMS: tuple[Claim, ...] = (
         quotes=(
             "总结来说,标准做法是对整个batch计算损失后直接进行一次反向传播,而不是对每个样本单独 处理。",
         ),
+        gloss=(
+            "In summary, the standard practice is to compute the loss over the whole batch and then backpropagate "
+            "once, rather than handling each sample separately.",
+        ),
         statement=text("""
-            The standard training step is zero_grad, one forward of the batch, one reduced loss, one backward, one
-            step; it gives the same parameters as the per-sample route that accumulates the gradients and steps once,
-            at a fraction of the backward passes.
+            The standard training step is optimizer.zero_grad(), one forward pass of the batch, one reduced loss, one
+            backward pass, one optimizer.step(). It reaches the same parameters as the per-sample route (N backward
+            passes of loss_i / N accumulated, then one step) with one backward pass per step instead of N. The zero_grad
+            matters: without it gradients pile up across steps and the trajectory changes.
         """),
         statement_zh=text("""
-            标准的训练步骤是:zero_grad、对 batch 做一次前向传播、计算一个归约后的损失、一次反向传播、一
-            次 step。它得到的参数与逐样本路线(累加各样本梯度后更新一次)相同,但反向传播次数只是后者的一小部分。
+            标准的训练步骤是:optimizer.zero_grad()、对 batch 做一次前向传播、计算一个归约后的损失、一次
+            反向传播、一次 optimizer.step()。它得到的参数与逐样本路线(对 loss_i / N 做 N 次反向传播
+            并累加,再更新一次)相同,但每一步只需一次反向传播而不是 N 次。zero_grad 不能省略:没有它,梯度会跨步累
+            积,训练轨迹随之改变。
         """),
+        in_practice=text("""
+            Write each step as zero_grad, forward, loss, backward, step on the whole batch; skip zero_grad only when you
+            accumulate gradients on purpose.
+        """),
+        in_practice_zh=text("""
+            把每一步写成对整个 batch 的 zero_grad、前向、损失、反向、step;只有有意累积梯度时才省
+            略 zero_grad。
+        """),
+        related=("backward.once-per-batch", "per-sample.costs-more", "backward.fills-grad", "step.updates-parameters"),
         sources=(
             "PyTorch tutorial, Optimizing Model Parameters (the training loop)",
         ),

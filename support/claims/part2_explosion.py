@@ -67,25 +67,40 @@ CLAIMS: tuple[Claim, ...] = (
         quotes=(
             "这种情况通常发生在深层网络中,尤其是递归神经网络(RNN)中。",
         ),
+        gloss=(
+            "This usually happens in deep networks, especially in recurrent neural networks (RNNs).",
+        ),
         statement=text("""
-            Backpropagation through time multiplies one Jacobian diag(phi'(a_t)) W_hh^T per step, all with the same
-            W_hh, so ||dh_T/dh_0|| <= (gamma * sigma_max(W_hh))^T with gamma = max |phi'| (1 for tanh, 1/4 for
-            sigmoid): sigma_max < 1/gamma guarantees geometric vanishing and sigma_max > 1/gamma is necessary, not
-            sufficient, for explosion (at the zero state of a tanh RNN the gradient is exactly s^T for W_hh = s *
-            orthogonal; saturating inputs make it vanish even with s > 1). In Pascanu et al.'s one-unit model x_t = w
-            sigmoid(x_{t-1}) + b, the largest |dE/db| stays below 2 * 0.7 * (1/4) / (1 - w/4) = 1.4 for every T when w
-            = 3 (w/4 < 1), while for w = 5 the error has a wall at b* = x0 - w sigmoid(x0) where |dE/db| =
-            2|sigmoid(x0) - 0.7| sigmoid'(x0) (lambda^T - 1)/(lambda - 1), lambda = w sigmoid'(x0) = 1.175: it grows
-            geometrically with T.
+            Backpropagation through time multiplies the gradient by one Jacobian diag(phi'(a_t)) W_hh per step, always
+            with the same recurrent matrix W_hh, so after T steps its norm is at most (gamma * sigma_max(W_hh))^T, where
+            gamma = max |phi'| (1 for tanh, 1/4 for sigmoid) and sigma_max is the largest singular value. If
+            sigma_max(W_hh) < 1/gamma the gradient vanishes geometrically; sigma_max > 1/gamma is necessary for
+            explosion but not sufficient: at the zero state of a tanh RNN with W_hh = s times an orthogonal matrix the
+            gradient grows exactly as s^T, while inputs that saturate the units make it vanish even for s > 1. In the
+            one-unit recurrence x_t = w * sigmoid(x_{t-1}) + b the gradient with respect to b stays bounded for every
+            sequence length when the map contracts (w = 3); for w = 5 the error surface has a narrow wall where that
+            gradient grows geometrically with the sequence length, a wall that a fixed grid of b values misses.
         """),
         statement_zh=text("""
-            随时间反向传播在每一步都乘以一个雅可比矩阵diag(phi'(a_t)) W_hh^T,而且每一步用的是同一个W_hh,所以||dh_T/dh_0|| <= (gamma *
-            sigma_max(W_hh))^T,其中gamma = max|phi'|(tanh为1,sigmoid为1/4):sigma_max < 1/gamma 足以保证梯度几何级数地消失,sigma_max >
-            1/gamma 只是爆炸的必要条件而非充分条件(tanh RNN在零状态、W_hh = s乘正交矩阵时梯度恰为s^T;输入使单元饱和时即使s > 1梯度也会消失)。在Pascanu等人的单单元模型x_t = w
-            sigmoid(x_{t-1}) + b中,w = 3(w/4 < 1)时对任意T,最大的|dE/db|都不超过1.4;w = 5时误差曲面在b* = x0 - w
-            sigmoid(x0)处有一堵“墙”,那里的|dE/db| = 2|sigmoid(x0) - 0.7| sigmoid'(x0) (lambda^T - 1)/(lambda - 1),lambda = w
-            sigmoid'(x0) = 1.175,随T几何增长。
+            随时间反向传播在每一步都把梯度乘以一个雅可比矩阵 diag(phi'(a_t)) W_hh,而且每一步用的都是同一个循环
+            权重矩阵 W_hh,因此经过 T 步后梯度范数至多为 (gamma·sigma_max(W_hh))^T,其
+            中 gamma = max|phi'|(tanh 为 1,sigmoid 为 1/4),sigma_max 是最大奇异
+            值。若 sigma_max(W_hh) < 1/gamma,梯度按几何级数消
+            失;sigma_max > 1/gamma 是梯度爆炸的必要条件而非充分条件:tanh RNN 在零状
+            态、W_hh 为 s 乘以正交矩阵时,梯度恰好按 s^T 增长,而让单元饱和的输入即使在 s > 1 时也会使梯度消失。
+            在单单元递归 x_t = w·sigmoid(x_{t-1}) + b 中,映射为压缩映射时(w = 3),对 b 的梯
+            度对任意序列长度都有界;w = 5 时,误差曲面上有一堵很窄的“墙”,墙上的梯度随序列长度按几何级数增长,而 b 的固定
+            网格会错过这堵墙。
         """),
+        in_practice=text("""
+            For a plain RNN on long sequences, clip the gradient norm (clip_grad_norm_) and keep the largest singular
+            value of W_hh near 1 at initialisation (e.g. torch.nn.init.orthogonal_).
+        """),
+        in_practice_zh=text("""
+            在长序列上使用普通 RNN 时,要裁剪梯度范数(clip_grad_norm_),并在初始化时让 W_hh 的最大奇异值
+            接近 1(例如 torch.nn.init.orthogonal_)。
+        """),
+        related=("explosion.definition", "explosion.cause.depth", "remedy.lstm-gru", "remedy.clip-norm"),
         sources=(
             PASCANU_21,
             PASCANU_23,
@@ -100,25 +115,38 @@ CLAIMS: tuple[Claim, ...] = (
         quotes=(
             "权重初始化不当:如果初始权重设置得过大,会导致在前向传播和反向传播中产生过大的激活和梯度。",
         ),
+        gloss=(
+            "Improper weight initialisation: if the initial weights are set too large, the forward and backward "
+            "passes produce excessively large activations and gradients.",
+        ),
         statement=text("""
-            With weights N(0, s^2) and width n, each linear layer multiplies the expected squared gradient norm by s^2
-            n and each activation by E[phi'(a)^2]: the input-gradient norm of a deep MLP scales like gain^depth with
-            gain s sqrt(n) for linear layers (exactly: E log-norm per layer = 1/2 [log s^2 + digamma(n/2) + log 2])
-            and s sqrt(n/2) for ReLU. Below the Glorot std (1/sqrt(n) for square layers) or He std (sqrt(2/n)) it
-            shrinks, at it it stays flat, above it it grows geometrically, and forward activations grow with the same
-            factor. For tanh, saturation caps the growth: at 2x the Glorot std the log-norm slope is the mean-field
-            1/2 log chi = 0.15 per layer instead of log 2 = 0.69, still an explosion.
+            With weights drawn from N(0, s^2) in layers of width n, each linear layer multiplies the expected squared
+            gradient norm by s^2 n and each activation by E[phi'(a)^2], so the input-gradient norm of a deep MLP changes
+            geometrically with depth, by a factor of about s sqrt(n) per layer for linear layers and s sqrt(n/2) for
+            ReLU layers. Below the Glorot std (1/sqrt(n) for square layers) or the He std (sqrt(2/n)) it shrinks with
+            depth, at that std it stays flat, and above it it grows geometrically; the forward activations of linear
+            layers follow the same law. Saturation caps the growth of a tanh network without removing it: at twice the
+            Glorot std its gradient grows far more slowly per layer than a linear network's with the same weights, but
+            it still explodes.
         """),
         statement_zh=text("""
-            权重取N(0, s^2)、宽度为n时,每个线性层把梯度范数平方的期望乘以s^2 n,每个激活函数再乘
-            以E[phi'(a)^2]:深层MLP输入梯度的范数按gain^depth变化,线性层
-            的gain为s sqrt(n)(精确地说,每层对数范数的期望
-            为1/2 [log s^2 + digamma(n/2) + log 2]),ReLU为s sqrt(n/2)。
-            标准差低于Glorot值(方阵层为1/sqrt(n))或He值(sqrt(2/n))时梯度随深度缩小,等于它
-            时保持平稳,高于它时几何增长,前向激活也按同一因子增长。tanh的饱和会压低增长:在2倍Glorot标准差
-            下,对数范数每层斜率是平均场给出的1/2 log chi = 0.15,而不是log 2 = 0.69,但仍
-            然是爆炸。
+            权重取自 N(0, s^2)、层宽为 n 时,每个线性层把梯度范数平方的期望乘以 s^2·n,每个激活函数再乘
+            以 E[phi'(a)^2],因此深层 MLP 输入梯度的范数随深度按几何级数变化:线性层每层约乘
+            以 s·sqrt(n),ReLU 层每层约乘以 s·sqrt(n/2)。标准差低于 Glorot 值(方阵层
+            为 1/sqrt(n))或 He 值(sqrt(2/n))时,梯度随深度缩小;等于它时保持平稳;高于它时按几何级数增
+            长;线性层的前向激活也遵循同样的规律。饱和会压低 tanh 网络的增长,但不能消除它:在 2 倍 Glorot 标准差
+            下,tanh 网络的梯度每层增长得远比相同权重的线性网络慢,但仍然是爆炸。
         """),
+        in_practice=text("""
+            Initialise with the Glorot or He std for your activation (torch.nn.init.xavier_normal_,
+            torch.nn.init.kaiming_normal_ for ReLU) instead of a hand-picked std, and check the gradient norm at
+            initialisation.
+        """),
+        in_practice_zh=text("""
+            按激活函数选用 Glorot 或 He 标准差初始化(torch.nn.init.xavier_normal_;ReLU 用 torch.nn.init.kaiming_normal_),不
+            要手选标准差,并在初始化后检查一次梯度范数。
+        """),
+        related=("explosion.cause.depth", "explosion.definition", "remedy.relu"),
         sources=(
             GLOROT,
             HE,
@@ -132,19 +160,30 @@ CLAIMS: tuple[Claim, ...] = (
         quotes=(
             "深层网络结构:在深层网络中,由于链式法则的作用,梯度在传播过程中可能会累积并迅速增大。",
         ),
+        gloss=(
+            "Deep network structure: in deep networks, because of the chain rule, gradients may accumulate and grow "
+            "rapidly as they propagate.",
+        ),
         statement=text("""
-            By the chain rule the input gradient is the product of the layers' Jacobians W_l^T diag(phi'(a_l)), so its
-            log-norm is a sum of per-layer log gains and is linear in depth (for Gaussian linear layers its
-            expectation is exactly depth times 1/2 [log s^2 + digamma(n/2) + log 2]). Depth is the exponent: it
-            amplifies when the per-layer gain exceeds 1 and attenuates when it is below 1; at gain 1 (Glorot/He) depth
-            alone does not make gradients grow.
+            By the chain rule the gradient at the input is the product of the layers' Jacobians W_l^T diag(phi'(a_l)),
+            so its log-norm is a sum of per-layer log gains and is linear in depth. Depth is the exponent, not the
+            cause: it amplifies the gradient geometrically when the per-layer gain exceeds 1, attenuates it when the
+            gain is below 1, and at gain 1 (the Glorot or He std) depth alone does not make gradients grow.
         """),
         statement_zh=text("""
-            根据链式法则,输入梯度是各层雅可比矩阵W_l^T diag(phi'(a_l))的乘积,因此其对数范数是各层
-            对数增益之和,与深度成线性关系(高斯线性层时其期望恰为深度乘
-            以1/2 [log s^2 + digamma(n/2) + log 2])。深度是指数:每层增益大于1时放
-            大,小于1时衰减;增益等于1(Glorot/He初始化)时,仅靠加深网络并不会让梯度增大。
+            根据链式法则,输入处的梯度是各层雅可比矩阵 W_l^T diag(phi'(a_l)) 的乘积,因此其对数范数是各层对数
+            增益之和,与深度成线性关系。深度是指数而不是原因:每层增益大于 1 时,它按几何级数放大梯度;增益小于 1 时,它使梯度
+            衰减;增益等于 1(Glorot 或 He 标准差)时,仅靠加深网络并不会让梯度增大。
         """),
+        in_practice=text("""
+            Before training a deeper network, check that the gradient norm at initialisation does not change
+            geometrically with depth, and fix the per-layer gain (Glorot/He initialisation) if it does.
+        """),
+        in_practice_zh=text("""
+            训练更深的网络之前,先检查初始化时的梯度范数是否随深度按几何级数变化;如果是,就调整每层增益(使
+            用 Glorot/He 初始化)。
+        """),
+        related=("gradient.chain-rule", "explosion.cause.init", "explosion.rnn"),
         sources=(
             GLOROT,
             GBC + ", sec. 6.5 (back-propagation, chain rule) and sec. 8.2.5 (long-term dependencies: W^t)",
@@ -224,23 +263,36 @@ CLAIMS: tuple[Claim, ...] = (
         quotes=(
             "例如,如果使用L2范数,可以将所有梯度归一化,使其不超过设定的最大值。",
         ),
+        gloss=(
+            "For example, with the L2 norm, all gradients can be normalised so that they do not exceed a set maximum.",
+        ),
         statement=text("""
-            torch.nn.utils.clip_grad_norm_(params, max_norm) computes the norm of all gradients concatenated
-            (parameters without .grad skipped), returns it, and multiplies every gradient by min(1, max_norm / (total
-            + 1e-6)): the direction is unchanged, the new total norm is max_norm * total / (total + 1e-6) <= max_norm
-            when total > max_norm, and nothing changes below the threshold. norm_type=inf uses the largest |element|.
-            A NaN/inf total raises with error_if_nonfinite=True; by default it is used anyway and turns the gradients
-            into NaN (or 0).
+            torch.nn.utils.clip_grad_norm_(parameters, max_norm) computes the norm of all gradients viewed as one vector
+            (parameters whose .grad is None are skipped), returns that pre-clipping norm, and multiplies every gradient
+            in place by min(1, max_norm / (total + 1e-6)). The direction is unchanged; a gradient already within the
+            threshold is left untouched; after clipping the total norm is max_norm * total / (total + 1e-6), at most
+            max_norm. norm_type=inf uses the largest absolute element instead. A NaN or inf total raises with
+            error_if_nonfinite=True; by default it is used anyway: a NaN total turns every gradient into NaN, an inf
+            total zeroes the finite ones.
         """),
         statement_zh=text("""
-            torch.nn.utils.clip_grad_norm_(params, max_norm)把所有梯度拼
-            成一个向量求范数(没有.grad的参数跳过)并返回该范数,然后把每个梯度乘
-            以min(1, max_norm / (total + 1e-6)):方向不
-            变,当total > max_norm时新的总范数为max_norm * total / (total + 1e-6) <= max_norm,低
-            于阈值时什么也不改变。norm_type=inf时使用最大的元素绝对值。总范数
-            为NaN/inf时,error_if_nonfinite=True会报错;默认情况下照样使用它,结果把梯度变
-            成NaN(或0)。
+            torch.nn.utils.clip_grad_norm_(parameters, max_norm) 把所有梯度视为
+            一个向量求范数(.grad 为 None 的参数跳过),返回这个裁剪前的范数,并把每个梯度原地乘
+            以 min(1, max_norm / (total + 1e-6))。梯度方向不变;已在阈值以内的梯度保持不变;裁剪后
+            的总范数为 max_norm·total / (total + 1e-6),不超
+            过 max_norm。norm_type=inf 时改用最大的元素绝对值。总范数
+            为 NaN 或 inf 时,error_if_nonfinite=True 会报错;默认情况下照样使用它:NaN 的总范
+            数会把每个梯度都变成 NaN,inf 的总范数会把有限的梯度清零。
         """),
+        in_practice=text("""
+            Call clip_grad_norm_ after backward() and before optimizer.step(), log the norm it returns, and pass
+            error_if_nonfinite=True (or check that norm) so that a NaN does not silently wipe out the gradients.
+        """),
+        in_practice_zh=text("""
+            在 backward() 之后、optimizer.step() 之前调用 clip_grad_norm_,记录它返回的
+            范数,并传入 error_if_nonfinite=True(或检查这个范数),以免 NaN 悄无声息地毁掉梯度。
+        """),
+        related=("remedy.clip-value", "remedy.clip-stabilises", "remedy.monitor", "amp.grad-scaler"),
         sources=(
             CLIP_NORM_DOCS,
             PASCANU_ALG1,
@@ -253,19 +305,33 @@ CLAIMS: tuple[Claim, ...] = (
         quotes=(
             "通过设定一个阈值,当梯度超过该阈值时,将其缩放到该范围内。",
         ),
+        gloss=(
+            "By setting a threshold, gradients that exceed it are scaled back into that range.",
+        ),
         statement=text("""
-            Clipping 'the gradients that exceed a threshold' elementwise (torch.nn.utils.clip_grad_value_) clamps
-            every element to [-c, c] in place and leaves smaller elements alone: it changes the gradient's direction
-            (e.g. (10, 1) -> (1, 1), cosine 11 / sqrt(202) = 0.77) and bounds no norm (the norm can reach c sqrt(P)),
-            unlike norm clipping, which rescales all gradients by one factor and keeps the direction. The source's
-            'scale into the range' describes norm clipping.
+            Clipping each gradient element that exceeds a threshold is torch.nn.utils.clip_grad_value_(parameters,
+            clip_value): it clamps every element in place to [-clip_value, clip_value], leaves smaller elements alone
+            and returns None. Unlike norm clipping it changes the gradient's direction and bounds no norm: the clipped
+            L2 norm can reach clip_value * sqrt(P) for P elements. Scaling the gradient back into range with its
+            direction kept is norm clipping, torch.nn.utils.clip_grad_norm_, which rescales all gradients by one common
+            factor.
         """),
         statement_zh=text("""
-            按元素裁剪“超过阈值的梯度”(torch.nn.utils.clip_grad_value_)会把每个元素原
-            地截断到[-c, c],较小的元素不变:它会改变梯度方向(例如(10, 1) -> (1, 1),余弦
-            为11 / sqrt(202) = 0.77),也不限制范数(范数可达c sqrt(P));而按范数裁剪用同
-            一个因子缩放所有梯度,方向不变。原文“将其缩放到该范围内”描述的是按范数裁剪。
+            对超过阈值的每个梯度元素做裁剪,对应的是 torch.nn.utils.clip_grad_value_(parameters, clip_value):它
+            把每个元素原地截断到 [-clip_value, clip_value],较小的元素保持不变,返回 None。与按范数裁
+            剪不同,它会改变梯度的方向,也不限制任何范数:P 个元素裁剪后的 L2 范数可达 clip_value·sqrt(P)。
+            把梯度缩放回范围内并保持方向不变的是按范数裁剪,即 torch.nn.utils.clip_grad_norm_,它用同
+            一个因子缩放所有梯度。
         """),
+        in_practice=text("""
+            Prefer clip_grad_norm_, which keeps the update's direction; use clip_grad_value_ only when you mean to cap
+            individual gradient elements.
+        """),
+        in_practice_zh=text("""
+            优先使用保持更新方向的 clip_grad_norm_;只有确实想限制单个梯度元素时才使
+            用 clip_grad_value_。
+        """),
+        related=("remedy.clip-norm", "remedy.clip-stabilises"),
         sources=(
             CLIP_VALUE_DOCS,
             CLIP_NORM_DOCS,
@@ -308,20 +374,33 @@ CLAIMS: tuple[Claim, ...] = (
         quotes=(
             "調整学习率:使用较小的学习率可以减少每次权重更新的幅度,从而降低发生梯度爆炸的风险。",
         ),
+        gloss=(
+            "Adjust the learning rate: a smaller learning rate reduces the size of each weight update and thus "
+            "lowers the risk of gradient explosion.",
+        ),
         statement=text("""
-            A smaller learning rate shrinks every SGD step in proportion (step = -lr * g exactly) but not the gradient
-            itself, which at given parameters does not depend on lr. On a quadratic with curvature lambda, gradient
-            descent multiplies the error along that direction by (1 - lr * lambda) per step, so it converges iff 0 <
-            lr < 2 / lambda_max and diverges geometrically above: lowering lr below 2/lambda_max removes divergence
-            caused by the step size, not large gradients caused by weights or depth.
+            A smaller learning rate shrinks every SGD step in proportion, since the step is exactly -lr * grad, but it
+            does not shrink the gradient, which at given parameters does not depend on lr. What it removes is divergence
+            caused by the step size: on a quadratic, gradient descent multiplies the error along a direction of
+            curvature lambda by (1 - lr * lambda) per step, so it converges if and only if 0 < lr < 2 / lambda_max and
+            diverges geometrically above that. Large gradients caused by weights or depth are not reduced by a lower
+            learning rate.
         """),
         statement_zh=text("""
-            较小的学习率会按比例缩小每一步SGD更新(更新量恰为-lr * g),但不会缩小梯度本身;在给定参数处梯度与
-            学习率无关。在曲率为lambda的二次函数上,梯度下降每步把该方向的误差乘
-            以(1 - lr * lambda),因此当且仅当0 < lr < 2 / lambda_max时收敛,超过
-            时几何发散:把学习率降到2/lambda_max以下能消除由步长引起的发散,但不能消除由权重或深度造成的大梯
-            度。
+            较小的学习率会按比例缩小每一步 SGD 更新(更新量恰为 -lr·grad),但不会缩小梯度本身:在给定参数处,梯度
+            与 lr 无关。它消除的是由步长引起的发散:在二次函数上,梯度下降每一步把曲率为 lambda 的方向上的误差乘
+            以 (1 - lr·lambda),因此当且仅当 0 < lr < 2 / lambda_max 时收敛,超过时按几何级
+            数发散。由权重或深度造成的大梯度,不会因为降低学习率而变小。
         """),
+        in_practice=text("""
+            If the loss blows up within a few steps, lower the learning rate (or warm it up); if the gradient norm is
+            already huge at initialisation, fix the initialisation or clip instead.
+        """),
+        in_practice_zh=text("""
+            如果损失在几步之内就爆掉,就降低学习率(或使用 warmup);如果初始化时梯度范数就已经极大,应当修正初始化或使用裁
+            剪。
+        """),
+        related=("explosion.definition", "explosion.cause.init", "explosion.cause.depth", "update.sgd-rule"),
         sources=(
             SGD_DOCS,
             GBC + ", sec. 4.3.1 and 8.2.1 (ill-conditioning; step size below 2/lambda)",
@@ -334,20 +413,35 @@ CLAIMS: tuple[Claim, ...] = (
         quotes=(
             "使用更为稳定的网络架构,如长短期记忆网络(LSTM)或门控循环单元(GRU),这些结构设计上能够更好地处理长序列数据并减少梯度爆炸的风险。",
         ),
+        gloss=(
+            "Use a more stable architecture such as long short-term memory (LSTM) or gated recurrent units (GRU), "
+            "which are designed to handle long sequences better and to reduce the risk of gradient explosion.",
+        ),
         statement=text("""
-            LSTM and GRU add a path whose per-step gain is a gate value: with no recurrent coupling, dc_T/dc_0 = f^T
-            for an LSTM and dh_T/dh_0 = z^T for a GRU (a plain RNN gives 0), so a forget/update gate held near 1 keeps
-            the gradient alive over long sequences; that fixes vanishing. They can still explode: at the zero state
-            with recurrent blocks s*I the per-step gain is s for an RNN, f + o*i*s for an LSTM and z + (1 - z)*r*s for
-            a GRU, which exceeds 1 for large s (1.5 at s = 4 with zero biases), and LSTMs are clipped in practice.
+            LSTM and GRU add a path through time whose per-step gain is a gate value rather than a weight matrix:
+            without recurrent coupling the gradient carried over T steps is f^T along an LSTM's cell state and z^T along
+            a GRU's hidden state, while a plain RNN's is 0. A forget or update gate held near 1 keeps the gradient alive
+            over long sequences; that fixes vanishing, not explosion. Gated cells can still explode: at the zero state
+            with every recurrent weight block s*I and zero biases the per-step gain is s for an RNN and 0.5 + 0.25 s for
+            an LSTM and a GRU, above 1 for s > 2. At PyTorch's default initialisation the gradients of RNN, LSTM and GRU
+            all vanish with sequence length unless a gate bias holds the forget or update gate open.
         """),
         statement_zh=text("""
-            LSTM和GRU增加了一条每步增益等于门值的通路:没有循环耦合
-            时,LSTM的dc_T/dc_0 = f^T,GRU的dh_T/dh_0 = z^T(普通RNN为0),因此
-            遗忘门/更新门保持在接近1时,梯度能在长序列上保持下来;这解决的是梯度消失。它们仍然可能爆炸:在零状态、循环
-            权重块为s*I时,每步增益对RNN为s,对LSTM为f + o*i*s,对GRU为z + (1 - z)*r*s,s较
-            大时超过1(偏置为0、s = 4时为1.5);实践中LSTM仍要做梯度裁剪。
+            LSTM 和 GRU 增加了一条跨越时间的通路,其每步增益是门的取值,而不是权重矩阵:没有循环耦合时,沿 LSTM 的细
+            胞状态传递 T 步的梯度为 f^T,沿 GRU 的隐藏状态为 z^T,而普通 RNN 为 0。遗忘门或更新门保持在接
+            近 1 时,梯度能在长序列上保持下来;这解决的是梯度消失,而不是梯度爆炸。门控单元仍然可能爆炸:在零状态、每个循环权重块
+            为 s·I、偏置为零时,每步增益对 RNN 为 s,对 LSTM 和 GRU 为 0.5 + 0.25·s,s > 2 时
+            超过 1。在 PyTorch 的默认初始化下,RNN、LSTM 和 GRU 的梯度都会随序列长度消失,除非用门的偏置让遗
+            忘门或更新门保持打开。
         """),
+        in_practice=text("""
+            Use LSTM or GRU for long sequences, set a positive forget-gate bias (e.g. 1), and still clip the gradient
+            norm.
+        """),
+        in_practice_zh=text("""
+            长序列使用 LSTM 或 GRU,把遗忘门偏置设为正值(例如 1),并且仍然要裁剪梯度范数。
+        """),
+        related=("explosion.rnn", "remedy.clip-norm"),
         sources=(
             RNN_DOCS,
             PASCANU_21,
@@ -395,19 +489,34 @@ CLAIMS: tuple[Claim, ...] = (
         quotes=(
             "监控训练过程: 实时监控训练过程中的损失和梯度值,一旦发现异常,可以采取措施调整 学习率或停止训练。",
         ),
+        gloss=(
+            "Monitor training: watch the loss and gradient values in real time during training, and once something "
+            "abnormal appears, take action such as adjusting the learning rate or stopping training.",
+        ),
         statement=text("""
-            Monitoring works: recording the total gradient norm (the norm clip_grad_norm_ computes) and the loss every
-            step flags an explosion as a spike while every number is still finite (before the gradients overflow),
-            then names the parameters whose gradients went non-finite; a healthy run raises no flag.
-            torch.autograd.detect_anomaly makes backward raise at the first function that returns NaN and names it
-            (e.g. SqrtBackward0), instead of letting NaN flow silently into .grad.
+            Monitoring works: recording the loss and the total gradient norm (the norm clip_grad_norm_ computes and
+            returns) after every backward flags an explosion as a spike, a norm far above the median of the recent ones,
+            while every number is still finite, before the gradients overflow; it then names the parameters whose
+            gradients went non-finite. A healthy run raises no flag. For a NaN born inside backward,
+            torch.autograd.detect_anomaly() makes backward raise at the first function that returns NaN and names it,
+            instead of letting the NaN flow silently into .grad.
         """),
         statement_zh=text("""
-            监控确实有效:每一步记录总梯度范数(即clip_grad_norm_计算的范数)和损失,能在所有数值仍然有限
-            时就以“尖峰”的形式发现爆炸(早于梯度溢出),随后指出哪些参数的梯度变成了非有限值;正常的训练不会触发任何警
-            报。torch.autograd.detect_anomaly会让反向传播在第一个返回NaN的函数处报错并给
-            出其名称(例如SqrtBackward0),而不是让NaN悄悄流进.grad。
+            监控确实有效:每次反向传播之后记录损失和总梯度范数(即 clip_grad_norm_ 计算并返回的范数),能在所有数值
+            仍然有限、梯度尚未溢出时,就以“尖峰”(范数远高于近期范数的中位数)的形式发现爆炸;随后还能指出哪些参数的梯度变成了非有
+            限值。正常的训练不会触发任何警报。对于在反向传播内部产生的 NaN,torch.autograd.detect_anomaly() 会
+            让反向传播在第一个返回 NaN 的函数处报错并给出它的名称,而不是让 NaN 悄悄流进 .grad。
         """),
+        in_practice=text("""
+            Log the loss and the total gradient norm every step, lower the learning rate or stop on a spike or a
+            non-finite value, and turn on torch.autograd.detect_anomaly() only while hunting a NaN (it slows training
+            down).
+        """),
+        in_practice_zh=text("""
+            每一步记录损失和总梯度范数,出现尖峰或非有限值时降低学习率或停止训练;只在排查 NaN 时才打
+            开 torch.autograd.detect_anomaly()(它会拖慢训练)。
+        """),
+        related=("explosion.definition", "remedy.clip-norm", "remedy.lower-lr"),
         sources=(
             "PyTorch docs, torch.autograd.detect_anomaly (backward raises naming the function that returned NaN)",
             CLIP_NORM_DOCS,

@@ -17,20 +17,36 @@ CLAIMS: tuple[Claim, ...] = (
             "**损失函数的定义**:损失函数用于量化模型预测值与真实标签之间的差异。",
             "这个损失值反映了模型在当前样本上的表现。",
         ),
+        gloss=(
+            "Definition of the loss function: a loss function quantifies the difference between the model's "
+            "predictions and the true labels.",
+            "This loss value reflects how the model performs on the current sample.",
+        ),
         statement=text("""
-            A loss is a non-negative measure of the gap between prediction and target. The regression losses (MSE, L1,
-            SmoothL1, Huber) are exactly 0 where the prediction equals the target and > 0 at every element where it
-            differs. Cross-entropy -log p_y is > 0 for any finite logits and falls to 0 only as p_y -> 1 (log(1 +
-            (K-1) e^-m) for a logit margin m); with a probability target q it equals H(q) + KL(q || softmax z),
-            minimal exactly when the predicted distribution equals q.
+            PyTorch's standard losses are non-negative measures of the gap between prediction and target. The regression
+            losses (MSELoss, L1Loss, SmoothL1Loss, HuberLoss) are exactly 0 where the prediction equals the target and
+            positive at every element where it differs. Cross-entropy -log p_y is positive for every finite logit
+            vector, decreases strictly as the target's logit margin grows, and reaches 0 only in the limit p_y -> 1.
+            With a probability target q, cross-entropy equals H(q) + KL(q || softmax(z)), so it is minimal, equal to the
+            target's entropy H(q), exactly when the predicted distribution equals q.
         """),
         statement_zh=text("""
-            损失是预测与目标之间差距的非负度量。回归损失(MSE、L1、SmoothL1、Huber)在预测等于目标处恰
-            好为 0,在任何不相等的元素上都大于 0。交叉熵 -log p_y 对任何有限的 logits 都大
-            于 0,只有当 p_y → 1 时才趋于 0(logit 间隔为 m 时等
-            于 log(1 + (K-1)e^-m));目标为概率分布 q 时它等
-            于 H(q) + KL(q‖softmax z),恰好在预测分布等于 q 时取最小值。
+            PyTorch 的标准损失都是预测与目标之间差距的非负度量。回归损
+            失(MSELoss、L1Loss、SmoothL1Loss、HuberLoss)在预测等于目标处恰好为 0,在任何不相等
+            的元素上都大于 0。交叉熵 -log p_y 对任何有限的 logits 都大于 0,随目标类别 logit 的领先幅度
+            增大而严格减小,只有在 p_y → 1 的极限下才为 0。目标为概率分布 q 时,交叉熵等
+            于 H(q) + KL(q‖softmax(z)),因此恰好在预测分布等于 q 时取最小值,这个最小值是目标自身的
+            熵 H(q)。
         """),
+        in_practice=text("""
+            Read a loss as a distance to the target, but know its floor: cross-entropy with soft targets (e.g.
+            label_smoothing) cannot go below the targets' entropy, so it never reaches 0.
+        """),
+        in_practice_zh=text("""
+            把损失理解为到目标的距离,但要知道它的下限:使用软目标(例如 label_smoothing)时,交叉熵不会低于目标的
+            熵,因此永远到不了 0。
+        """),
+        related=("loss.continuous", "gradient.grows-with-loss", "accuracy.definition"),
         sources=(
             LOSS_DOCS,
             "Cover & Thomas, Elements of Information Theory, 2nd ed., Thm 2.6.3 (Gibbs: KL >= 0)",
@@ -44,18 +60,34 @@ CLAIMS: tuple[Claim, ...] = (
             "在反向传播阶段,损失函数对模型参数(如权重和偏置)的梯度是通过链式法则计算得到的。",
             "具体来说,梯度表示的是损失函数相对于每个参数的变化率,即当参数变化时,损失函数会如何变化。",
         ),
+        gloss=(
+            "During backpropagation, the gradients of the loss with respect to the model parameters (such as "
+            "weights and biases) are computed with the chain rule.",
+            "Concretely, the gradient is the rate of change of the loss with respect to each parameter, i.e. how "
+            "the loss changes when the parameter changes.",
+        ),
         statement=text("""
             Autograd computes the gradient of the loss with respect to every weight and bias by the chain rule: for a
-            two-layer network it equals the hand-derived backpropagation formulas (dL/dz = (p - e_y)/N for mean
-            cross-entropy, 2(z - t)/(N K) for mean MSE, then through the layer and tanh' = 1 - tanh^2), and it is the
-            rate of change of the loss: torch.autograd.gradcheck agrees with finite differences in float64.
+            two-layer tanh network it equals, layer by layer, the hand-derived backpropagation formulas for mean
+            cross-entropy and mean MSE. The result is the loss's rate of change: the derivative of the loss along any
+            direction v equals <grad, v>, and torch.autograd.gradcheck confirms in float64 that autograd matches finite
+            differences.
         """),
         statement_zh=text("""
-            autograd 用链式法则计算损失对每个权重和偏置的梯度:对两层网络,它等于手工推导的反向传播公
-            式(mean 交叉熵时 dL/dz = (p - e_y)/N,mean MSE 时
-            为 2(z - t)/(N K),再经过线性层和 tanh' = 1 - tanh^2),而且它就是损失的变
-            化率:torch.autograd.gradcheck 在 float64 下与有限差分一致。
+            autograd 用链式法则计算损失对每个权重和偏置的梯度:对两层 tanh 网络,它逐层等于手工推导的 mean 交叉
+            熵和 mean MSE 的反向传播公式。这个结果就是损失的变化率:损失沿任意方向 v 的方向导数等
+            于 <grad, v>,torch.autograd.gradcheck 也在 float64 下确
+            认 autograd 与有限差分一致。
         """),
+        in_practice=text("""
+            Check every custom autograd.Function or hand-written backward with torch.autograd.gradcheck on small float64
+            inputs before training with it.
+        """),
+        in_practice_zh=text("""
+            每个自定义的 autograd.Function 或手写的反向传播,在用于训练之前,都先
+            用 torch.autograd.gradcheck 在小规模 float64 输入上检查一遍。
+        """),
+        related=("backward.fills-grad", "explosion.cause.depth", "gradient.grows-with-loss"),
         sources=(
             AUTOGRAD_DOCS,
             "Goodfellow, Bengio, Courville, Deep Learning, sec. 6.5 (back-propagation)",
@@ -101,20 +133,34 @@ CLAIMS: tuple[Claim, ...] = (
             "$$\\theta := \\theta - \\alpha \\nabla J(\\theta)$$",
             "其中, θ 是模型参数, α 是学习率, $\\nabla J(\\theta)$ 是损失函数的梯度。",
         ),
+        gloss=(
+            "theta := theta - alpha * grad J(theta)",
+            "where theta is the model parameters, alpha is the learning rate, and grad J(theta) is the gradient of "
+            "the loss function.",
+        ),
         statement=text("""
             torch.optim.SGD without momentum or weight decay performs exactly theta <- theta - lr * grad, a descent
-            step (the loss falls by lr ||grad||^2 to first order). With momentum, dampening, nesterov, weight decay
-            and maximize it follows the documented algorithm step for step (checked against an independent float64
-            implementation); note PyTorch's momentum puts lr outside the velocity (b <- mu b + (1 - dampening) g;
-            theta <- theta - lr b), unlike Sutskever et al. 2013.
+            step: to first order the loss falls by lr * ||grad||^2. With momentum, dampening, nesterov, weight_decay and
+            maximize it follows the algorithm documented for torch.optim.SGD step for step. PyTorch's momentum keeps lr
+            outside the velocity (b <- mu * b + (1 - dampening) * g, theta <- theta - lr * b), unlike formulations that
+            fold lr into the velocity.
         """),
         statement_zh=text("""
-            不带动量和权重衰减的 torch.optim.SGD 恰好执行 θ ← θ - lr·grad,这是一个下降
-            步(一阶近似下损失减少 lr‖grad‖²)。带动量、dampening、nesterov、权重衰减
-            和 maximize 时,它逐步遵循文档中的算法(与一个独立的 float64 实现对照);注
-            意 PyTorch 的动量把 lr 放在速度之外(b ← μb + (1 - dampening)g;θ ← θ - lr·b),与 Sutskever 等 2013 的
-            写法不同。
+            不带动量和权重衰减的 torch.optim.SGD 恰好执行 theta ← theta - lr·grad,这是一个
+            下降步:一阶近似下损失减少 lr·‖grad‖²。带 momentum、dampening、nesterov、weight_decay 和 maximize 时,它
+            逐步遵循 torch.optim.SGD 文档中给出的算法。PyTorch 的动量把 lr 放在速度之
+            外(b ← mu·b + (1 - dampening)·g,theta ← theta - lr·b),不同于
+            把 lr 并入速度的写法。
         """),
+        in_practice=text("""
+            When you take momentum hyperparameters from a paper that folds lr into the velocity, convert them: PyTorch
+            multiplies the momentum buffer by lr at every step, so an lr change acts on the whole buffer at once.
+        """),
+        in_practice_zh=text("""
+            从把 lr 并入速度的论文中借用动量超参数时要先换算:PyTorch 每一步都用 lr 乘以动量缓冲,所以改变 lr 会
+            立即作用于整个缓冲。
+        """),
+        related=("step.updates-parameters", "update.scales-with-loss", "sum.needs-batch-scaling", "remedy.lower-lr"),
         sources=(
             SGD_DOCS,
             "Sutskever, Martens, Dahl, Hinton 2013, On the importance of initialization and momentum",

@@ -15,19 +15,34 @@ CLAIMS: tuple[Claim, ...] = (
         quotes=(
             "准确率:表示模型正确预测的样本数量占总样本数量的比例,通常以百分比形式表示。它是一个离散的指标,只有在模型做出正确分类时才会增加。",
         ),
+        gloss=(
+            "Accuracy: the proportion of correctly predicted samples among all samples, usually given as a "
+            "percentage. It is a discrete metric that increases only when the model classifies correctly.",
+        ),
         statement=text("""
-            Accuracy is (number of samples whose argmax class equals the target) / N, so it takes only the values k/N
-            (ties go to the first maximal class, as torch.argmax does). As a function of the logits it is piecewise
-            constant: it changes by jumps of 1/N only when a sample's top class changes, so its gradient is zero
-            almost everywhere (and autograd cannot differentiate it at all), which is why training minimises a loss
-            instead.
+            Accuracy is the number of samples whose argmax class equals the target, divided by N, so it takes only the
+            values k / N; ties go to the first maximal class, as torch.argmax returns. As a function of the logits it is
+            piecewise constant: perturbations smaller than half of every sample's gap between its two largest logits
+            change no prediction, and it moves only by jumps of 1/N, when a sample's top class changes, while the loss
+            changes continuously. Its gradient is therefore zero almost everywhere, and autograd cannot differentiate it
+            at all (argmax returns integers), which is why training minimises a differentiable loss instead.
         """),
         statement_zh=text("""
-            准确率 = (argmax 类别等于目标的样本数) / N,所以只取 k/N 这些值(并列时取第一个最大类
-            别,与 torch.argmax 相同)。作为 logits 的函数它是分段常数:只有当某个样本的最大类别改
-            变时才以 1/N 跳变,因此几乎处处梯度为零(autograd 也根本无法对它求导),这就是训练时最小化损失
-            而不是准确率的原因。
+            准确率是 argmax 类别等于目标的样本数除以 N,因此只取 k / N 这些值;并列时取第一个最大类
+            别,与 torch.argmax 的返回值一致。作为 logits 的函数,它是分段常数:小于每个样本最大两
+            个 logit 之差一半的扰动不会改变任何预测;只有当某个样本的最大类别改变时,它才以 1/N 跳变,而损失是连续变化
+            的。因此它的梯度几乎处处为零,autograd 也根本无法对它求导(argmax 返回整数),这就是训练时最小化可微的损
+            失而不是准确率的原因。
         """),
+        in_practice=text("""
+            Train on a differentiable loss, compute accuracy under torch.no_grad() as a metric, and expect it to move in
+            steps of 1/N on a small evaluation set.
+        """),
+        in_practice_zh=text("""
+            用可微的损失训练,在 torch.no_grad() 下把准确率作为指标计算;在小的评估集上,它会以 1/N 为步长跳
+            动。
+        """),
+        related=("loss.continuous", "imbalance.misleading", "high-acc-high-loss"),
         sources=(
             ARGMAX_DOCS,
             "Goodfellow, Bengio, Courville, Deep Learning, sec. 8.1.2 (surrogate loss functions)",
@@ -40,20 +55,31 @@ CLAIMS: tuple[Claim, ...] = (
         quotes=(
             "损失值是一个连续变量,反映了模型预测的不确定性或错误程度。",
         ),
+        gloss=(
+            "The loss value is a continuous variable that reflects the uncertainty or the degree of error of the "
+            "model's predictions.",
+        ),
         statement=text("""
-            Cross-entropy is a continuous (smooth) function of the logits that reflects confidence, where accuracy
-            does not: scaling the logits by any T > 0 leaves every argmax, hence the accuracy, unchanged, while the
-            loss moves continuously (|CE(Tz) - CE(z)| <= |T - 1| mean_i max_j |z_ij - z_iy|, with derivative mean_i
-            (E_p[z_i] - z_iy) at T = 1). A correctly classified sample's loss falls towards 0 as T grows; a
-            misclassified one's grows like T (max_j z_j - z_y).
+            Cross-entropy is a smooth function of the logits that reflects confidence, where accuracy does not:
+            multiplying the logits by any temperature T > 0 keeps every argmax, hence the accuracy, while the loss
+            changes continuously with T, by at most |T - 1| times the mean over samples of the largest gap |z_ij - z_iy|
+            between a logit and the target's. As T grows, the loss of a correctly classified sample falls towards 0 and
+            that of a misclassified one grows linearly in T.
         """),
         statement_zh=text("""
-            交叉熵是 logits 的连续(光滑)函数,能反映置信度,而准确率不能:把 logits 乘以任
-            意 T > 0,每个 argmax 都不变,准确率因此不变,而损失连续变
-            化(|CE(Tz) - CE(z)| ≤ |T - 1|·mean_i max_j |z_ij - z_iy|,在 T = 1 处
-            的导数为 mean_i (E_p[z_i] - z_iy))。分类正确的样本的损失随 T 增大趋于 0;分类
-            错误的样本的损失像 T·(max_j z_j - z_y) 一样增长。
+            交叉熵是 logits 的光滑函数,能反映置信度,而准确率不能:把 logits 乘以任意温度 T > 0,每
+            个 argmax 都不变,准确率因此不变,而损失随 T 连续变化,变化量至多为 |T - 1| 乘以各样本
+            中 logit 与目标 logit 之差的最大绝对值 |z_ij - z_iy| 的平均。随着 T 增大,分类正确的样本
+            的损失趋于 0,分类错误的样本的损失随 T 线性增长。
         """),
+        in_practice=text("""
+            Track the validation loss next to accuracy: it shows growing over- or under-confidence (a drifting logit
+            scale) that accuracy cannot see.
+        """),
+        in_practice_zh=text("""
+            在准确率之外同时跟踪验证集损失:它能显示准确率看不到的、逐渐增强的过度自信或信心不足(logit 尺度的漂移)。
+        """),
+        related=("accuracy.definition", "loss.measures-error", "confidence.vs-boundary"),
         sources=(
             CE_DOCS,
             GUO + ", sec. 4.2 (temperature scaling does not change the argmax)",
@@ -94,23 +120,35 @@ CLAIMS: tuple[Claim, ...] = (
             "**高准确率但高损失**:在某些情况下,模型可能在大多数样本上做出正确预测,但在少数样本上犯了较大的错误。这种情况下,尽管准确率很高,但由于少数错误预测导致较高的损失。",
             "例如,一个二分类模型可能在95%的样本上预测正确,但对于5%的样本,它可能非常自信地预测错误,从而导致较高的损失。",
         ),
+        gloss=(
+            "High accuracy but high loss: in some cases a model may predict most samples correctly but make large "
+            "errors on a few. Then, although the accuracy is high, those few wrong predictions cause a high loss.",
+            "For example, a binary classifier may be right on 95% of the samples but very confidently wrong on the "
+            "other 5%, which leads to a high loss.",
+        ),
         statement=text("""
-            True. A binary classifier right on 95% of the samples (p_y = 0.99) but confidently wrong on 5% (p_y =
-            1e-4) has a mean cross-entropy of 0.470, above the 0.423 of a calibrated classifier that is right on only
-            85% (p_y = 0.85 on those, 0.15 on the rest). The wrong samples' share of the loss, (1 - acc) (-ln(1 - q))
-            for wrong confidence q, grows without bound as q -> 1, so any accuracy below 100% can come with any loss.
-            Guo et al. 2017 report this for real networks (ResNet-110 on CIFAR-100: 27.83% error with NLL 1.50 and ECE
-            16.5% before calibration).
+            A classifier can be more accurate and still have the higher loss: a binary classifier right on 95% of the
+            samples with p_y = 0.99 and confidently wrong on 5% with p_y = 1e-4 has a mean cross-entropy of 0.470, above
+            the 0.423 of a calibrated classifier that is right on only 85% (p_y = 0.85 on those, 0.15 on the rest), and
+            its few confident mistakes carry almost all of that loss. Their contribution, (1 - accuracy) * (-ln(1 - q))
+            for a wrong confidence q, grows without bound as q -> 1, so any accuracy below 100% is compatible with any
+            loss, however large.
         """),
         statement_zh=text("""
-            成立。一个二分类器在 95% 的样本上预测正确(p_y = 0.99),但在 5% 的样本上自信地预测错
-            误(p_y = 1e-4),其平均交叉熵为 0.470,高于一个只在 85% 的样本上正确、但经过校准的分类
-            器的 0.423(正确样本 p_y = 0.85,其余为 0.15)。错误样本对损失的贡
-            献 (1 - acc)(-ln(1 - q))(q 为错误的置信度)在 q → 1 时无界增长,所以任何低
-            于 100% 的准确率都可以伴随任意大的损失。Guo 等 2017 在真实网络上报告了这一现
-            象(CIFAR-100 上的 ResNet-110:校准前错误
-            率 27.83%,NLL 1.50,ECE 16.5%)。
+            准确率更高的分类器,损失也可能更高:一个二分类器在 95% 的样本上以 p_y = 0.99 预测正确,在 5% 的样本
+            上以 p_y = 1e-4 自信地预测错误,其平均交叉熵为 0.470,高于一个只在 85% 的样本上正确、但经过校准的
+            分类器的 0.423(正确样本 p_y = 0.85,其余为 0.15),而且这个损失几乎全部来自那几个自信的错误。它们
+            的贡献 (1 - 准确率)·(-ln(1 - q))(q 为对错误类别的置信度)在 q → 1 时无界增长,所以任何低
+            于 100% 的准确率都可能伴随任意大的损失。
         """),
+        in_practice=text("""
+            When accuracy is high but the loss is high or rising, inspect the samples with the largest per-sample loss:
+            a few confident mistakes (or mislabelled samples) can dominate the mean.
+        """),
+        in_practice_zh=text("""
+            准确率高而损失也高或在上升时,检查逐样本损失最大的那些样本:少数自信的错误(或标注错误的样本)就可能主导平均损失。
+        """),
+        related=("confidence.vs-boundary", "loss.continuous", "accuracy.definition"),
         sources=(
             CE_DOCS,
             GUO + ", Table 1 and Tables S2-S3 (ResNet-110, CIFAR-100)",
@@ -152,17 +190,31 @@ CLAIMS: tuple[Claim, ...] = (
         quotes=(
             "**类别不平衡**:在类别不平衡的数据集中,准确率可能会给出误导性的结果。例如,如果某一类别占据了大部分数据,模型可能只需简单地预测该类别就能获得高准确率,但这并不能反映其对其他类别的学习能力。",
         ),
+        gloss=(
+            "Class imbalance: on a class-imbalanced data set accuracy can be misleading. For example, if one class "
+            "makes up most of the data, a model can reach high accuracy simply by always predicting that class, "
+            "which does not reflect how well it has learned the other classes.",
+        ),
         statement=text("""
-            True. On data where class 0 has share s, the constant majority predictor reaches accuracy exactly s (e.g.
-            0.9) while its recall on every minority class is 0; balanced accuracy (the mean per-class recall) is
-            exactly 1/K and exposes it. A model that finds the minority classes can have lower accuracy and much
-            higher balanced accuracy.
+            On data where the majority class holds a share s of the samples, the constant predictor that always outputs
+            that class reaches an accuracy equal to s (exactly its count divided by N) while its recall on every
+            minority class is 0. Balanced accuracy, the mean of the per-class recalls, is then exactly 1/K for K classes
+            and exposes it. A model that recovers the minority classes can have a lower accuracy than the constant
+            predictor and a far higher balanced accuracy.
         """),
         statement_zh=text("""
-            成立。在类别 0 占比为 s 的数据上,总是预测多数类的常数预测器的准确率恰为 s(例如 0.9),而它在每
-            个少数类上的召回率都是 0;平衡准确率(各类召回率的平均)恰为 1/K,能揭示这一点。一个能找出少数类的模
-            型,准确率可能更低,平衡准确率却高得多。
+            在多数类占样本比例为 s 的数据上,总是输出该类别的常数预测器,其准确率就等于 s(恰为该类样本数除以 N),而它在每个
+            少数类上的召回率都是 0。平衡准确率,即各类召回率的平均,此时对 K 个类别恰为 1/K,能揭示这一点。一个能找出少数类
+            的模型,准确率可能低于常数预测器,平衡准确率却高得多。
         """),
+        in_practice=text("""
+            On imbalanced data, report balanced accuracy or per-class recall next to accuracy, and compare every model
+            with the majority-class baseline.
+        """),
+        in_practice_zh=text("""
+            在类别不平衡的数据上,同时报告平衡准确率或各类召回率,并把每个模型都与“总是预测多数类”的基线比较。
+        """),
+        related=("accuracy.definition", "mean.denominator.class-weight"),
         sources=(
             "Brodersen, Ong, Stephan, Buhmann 2010, The balanced accuracy and its posterior distribution (ICPR)",
             "scikit-learn docs, balanced_accuracy_score",
@@ -175,21 +227,37 @@ CLAIMS: tuple[Claim, ...] = (
         quotes=(
             "置信度与决策边界: 损失函数通常考虑了模型预测的置信度,而准确率只关注最终分类结果。因此,在一些情况下,模型可能在某些样本上非常自信地做出错误分类,这会导致较高的损失而相对较高的准确率。",
         ),
+        gloss=(
+            "Confidence and decision boundary: the loss function usually takes the confidence of the predictions "
+            "into account, while accuracy only looks at the final classification. So in some cases a model may "
+            "misclassify some samples very confidently, which leads to a high loss alongside a relatively high "
+            "accuracy.",
+        ),
         statement=text("""
-            True. Two predictions of the same class with different confidence give the same accuracy and different
-            cross-entropy. Two models with the same accuracy (0.75) can differ in calibration: one that always says
-            0.99 has expected calibration error (15 equal-width bins, Guo et al. 2017 eq. 3) of 0.24 and NLL 1.159;
-            one whose confidence matches its accuracy in every bin has ECE 0. Dividing the overconfident logits by a
-            temperature (Guo sec. 4.2) changes neither prediction nor accuracy but brings ECE to 0 and the NLL down to
-            the binary entropy of 0.75 (0.562).
+            The loss sees confidence; accuracy sees only which side of the decision boundary a prediction falls on. Two
+            predictions of the same class with different confidence give the same accuracy and different cross-entropy,
+            and a confident mistake costs far more than a hesitant one. Two models with the same accuracy can differ in
+            calibration: at accuracy 0.75, a model that always says 0.99 has an expected calibration error (ECE, 15
+            equal-width bins) of 0.24 and an NLL of 1.159, while one whose confidence matches its accuracy in every bin
+            has ECE 0. Dividing the overconfident logits by a suitable temperature changes neither the predictions nor
+            the accuracy, but brings the ECE to 0 and the NLL down to the binary entropy of 0.75, 0.562.
         """),
         statement_zh=text("""
-            成立。同一类别、不同置信度的两个预测,准确率相同,交叉熵不同。准确率相同(0.75)的两个模型,校准程度可以
-            不同:总是给出 0.99 置信度的模型,其期望校准误差(15 个等宽区
-            间,Guo 等 2017 式 3)为 0.24,NLL 为 1.159;而在每个区间中置信度都等于准确率的模
-            型 ECE 为 0。把过度自信的 logits 除以一个温度(Guo 第 4.2 节)既不改变预测也不改变准
-            确率,却使 ECE 降为 0,NLL 降到 0.75 的二元熵(0.562)。
+            损失看得到置信度,准确率只看预测落在决策边界的哪一侧。同一类别、不同置信度的两个预测,准确率相同,交叉熵不同;自信的错误
+            比犹豫的错误代价大得多。准确率相同的两个模型,校准程度可以不同:准确率为 0.75 时,总是给出 0.99 置信度的模
+            型,期望校准误差(ECE,15 个等宽区间)为 0.24,NLL 为 1.159;而在每个区间中置信度都等于准确率的模
+            型,ECE 为 0。把过度自信的 logits 除以一个合适的温度,既不改变预测也不改变准确率,却能使 ECE 降
+            为 0,NLL 降到 0.75 的二元熵 0.562。
         """),
+        in_practice=text("""
+            Check calibration (ECE or a reliability diagram) on held-out data, and if the model is overconfident fit one
+            temperature on validation logits: it fixes the confidence without changing any prediction.
+        """),
+        in_practice_zh=text("""
+            在留出数据上检查校准(ECE 或可靠性图);如果模型过度自信,就在验证集 logits 上拟合一个温度:它能修正置信
+            度,而不改变任何预测。
+        """),
+        related=("loss.continuous", "high-acc-high-loss", "trend.inverse"),
         sources=(
             GUO + ", sec. 2 (reliability diagrams, ECE eq. 3 with M = 15 bins) and sec. 4.2 (temperature scaling)",
         ),

@@ -57,20 +57,31 @@ CLAIMS: tuple[Claim, ...] = (
         part=P,
         verdict=Verdict.CONFIRMED,
         quotes=(),
+        gloss=(),
         statement=text("""
-            For elementwise losses (MSE, L1, SmoothL1, Huber, BCEWithLogits) reduction='mean' divides the sum of the
-            element terms by the number of elements N x D (batch size times elements per sample), not by the batch
-            size N, for the value and the gradient; so the mean-loss gradient shrinks as D grows. BCEWithLogits with
-            weight= or pos_weight= still divides by the number of elements: the weights scale the terms but are not in
-            the denominator.
+            For elementwise losses (MSELoss, L1Loss, SmoothL1Loss, HuberLoss, BCEWithLogitsLoss) reduction='mean'
+            divides the sum of the element terms by the number of elements N x D (batch size times elements per sample),
+            not by the batch size N, for the value and for the gradient. The mean is therefore 1/D of the per-sample
+            loss summed over features and averaged over the batch, and its gradient shrinks as D grows.
+            BCEWithLogitsLoss with weight= or pos_weight= still divides by the number of elements: the weights scale the
+            terms but are not in the denominator.
         """),
         statement_zh=text("""
-            对逐元素损失(MSE、L1、SmoothL1、Huber、BCEWithLogits),reduction='mean' 把
-            所有元素项之和除以元素个数 N×D(batch 大小乘以每个样本的元素数),而不是除以 batch 大
-            小 N;损失值和梯度都是如此,因此 D 越大,mean 损失的梯度越小。
-            带 weight= 或 pos_weight= 的 BCEWithLogits 仍然除以元素个数:权重只缩放
-            各项,不进入分母。
+            对逐元素损失(MSELoss、L1Loss、SmoothL1Loss、HuberLoss、BCEWithLogitsLoss),reduction='mean' 把
+            所有元素项之和除以元素个数 N×D(batch 大小乘以每个样本的元素数),而不是除以 batch 大小 N;损失值和梯
+            度都是如此。因此 mean 等于“先对特征求和、再对 batch 求平均”的逐样本损失的 1/D,其梯度也随 D 增大而
+            变小。带 weight= 或 pos_weight= 的 BCEWithLogitsLoss 仍然除以元素个数:权重只缩
+            放各项,不进入分母。
         """),
+        in_practice=text("""
+            If a sample's loss should not shrink as its output grows, use reduction='sum' divided by the batch size (or
+            sum over features, then average over the batch), and retune the learning rate.
+        """),
+        in_practice_zh=text("""
+            如果不希望样本的损失随输出维数增大而变小,就用 reduction='sum' 再除以 batch 大小(或先对特征求
+            和、再对 batch 求平均),并重新调整学习率。
+        """),
+        related=("reduction.mean-is-sum-over-n", "reduction.none-is-per-sample", "mean.denominator.class-weight"),
         sources=(
             ELEMENTWISE_DOCS,
             BCE_DOCS,
@@ -81,21 +92,36 @@ CLAIMS: tuple[Claim, ...] = (
         part=P,
         verdict=Verdict.CONFIRMED,
         quotes=(),
+        gloss=(),
         statement=text("""
-            CrossEntropyLoss and NLLLoss with class-index targets and weight=w: reduction='mean' is the weighted
-            average sum_i w[y_i] l_i / sum_i w[y_i], not sum_i w[y_i] l_i / N, so scaling all weights by a constant
-            leaves the mean unchanged. With class-probability targets CrossEntropyLoss divides by N: the weights are
-            not in the denominator. For K-dimensional inputs (N, C, d1, ..., dK) every position is a term: the
-            denominator is the sum of w[y] over all N x d1 x ... x dK positions.
+            CrossEntropyLoss and NLLLoss with class-index targets and weight=w take, under reduction='mean', the
+            weighted average sum_i w[y_i] l_i / sum_i w[y_i], not sum_i w[y_i] l_i / N, for the value and the gradient,
+            so multiplying all weights by a constant leaves the mean unchanged (it scales 'sum'). With class-probability
+            targets CrossEntropyLoss divides by N and the weights are not in the denominator, so there scaling them
+            scales the mean. For K-dimensional inputs (N, C, d1, ..., dK) every position is a term: the denominator is
+            the sum of w[y] over all N x d1 x ... x dK positions (their number without weights).
         """),
         statement_zh=text("""
             CrossEntropyLoss 和 NLLLoss 使用类别索引目标并设
             置 weight=w 时,reduction='mean' 是加权平
-            均 Σ_i w[y_i] l_i / Σ_i w[y_i],而不是除以 N;因此把所有权重乘以同一个常数不会
-            改变 mean。若目标是类别概率,CrossEntropyLoss 除以 N,权重不进入分母。对 K 维输
-            入 (N, C, d1, …, dK),每个位置都是一项:分母是所有 N×d1×…×dK 个位置
-            上 w[y] 之和。
+            均 Σ_i w[y_i] l_i / Σ_i w[y_i],而不是 Σ_i w[y_i] l_i / N,损失值和梯度都
+            是如此;因此把所有权重乘以同一个常数不会改变 mean(只会缩放 'sum')。若目标是类别概
+            率,CrossEntropyLoss 除以 N,权重不进入分母,此时缩放权重会缩放 mean。对 K 维输
+            入 (N, C, d1, …, dK),每个位置都是一项:分母是所有 N×d1×…×dK 个位置上 w[y] 之和(不加
+            权时就是位置的个数)。
         """),
+        in_practice=text("""
+            Class weights with index targets change how the classes are weighted against each other, not the loss scale;
+            if the weights should also scale the gradient, use reduction='sum' and divide by N yourself.
+        """),
+        in_practice_zh=text("""
+            使用类别索引目标时,类别权重改变的是各类别之间的相对权重,而不是损失的尺度;如果希望权重同时缩放梯度,就
+            用 reduction='sum' 并自己除以 N。
+        """),
+        related=(
+            "reduction.mean-is-sum-over-n", "mean.denominator.ignore-index", "mean.denominator.elementwise",
+            "imbalance.misleading",
+        ),
         sources=(
             CE_DOCS,
             NLL_DOCS,
@@ -106,18 +132,29 @@ CLAIMS: tuple[Claim, ...] = (
         part=P,
         verdict=Verdict.CONFIRMED,
         quotes=(),
+        gloss=(),
         statement=text("""
-            Targets equal to ignore_index (default -100) contribute neither a term nor a denominator count to
-            CrossEntropy/NLL 'mean' (nor weight), and neither does label smoothing's term for them; their logits get
-            zero gradient. When every target is ignored, 'mean' is 0/0 = NaN while 'sum' is 0, and the input gradient
-            is zero, not NaN.
+            A target equal to ignore_index (default -100) contributes neither a term nor a count to the reduction='mean'
+            of CrossEntropyLoss and NLLLoss: the mean runs over the kept targets only, and with class weights the
+            ignored targets' weights leave the denominator too. Label smoothing's term is dropped for those positions as
+            well, and their logits get exactly zero gradient. When every target is ignored, 'mean' is 0/0 = NaN while
+            'sum' is 0, and the gradient with respect to the input is zero, not NaN.
         """),
         statement_zh=text("""
-            等于 ignore_index(默认 -100)的目标
-            在 CrossEntropy/NLL 的 'mean' 中既不贡献损失项,也不计入分母(也不计入权
-            重),label smoothing 的平滑项同样不计它们;它们的 logits 梯度为零。当所有目标都被忽
-            略时,'mean' 是 0/0 = NaN,'sum' 是 0,而输入的梯度是零,不是 NaN。
+            等于 ignore_index(默认 -100)的目标,在 CrossEntropyLoss 和 NLLLoss 的 reduction='mean' 中
+            既不贡献损失项,也不计入分母:平均只在保留的目标上进行;使用类别权重时,被忽略目标的权重也不进入分
+            母。label smoothing 的平滑项同样不计这些位置,它们的 logits 梯度恰好为零。当所有目标都被忽略
+            时,'mean' 是 0/0 = NaN,'sum' 是 0,而对输入的梯度是零,不是 NaN。
         """),
+        in_practice=text("""
+            With padding masked by ignore_index, each batch's mean loss averages over its real targets only; weight
+            batches by their real-target counts when accumulating, and skip batches with none, whose logged loss is NaN.
+        """),
+        in_practice_zh=text("""
+            用 ignore_index 屏蔽填充位置时,每个 batch 的 mean 损失只在真实目标上平均;累积梯度时要按真实
+            目标数给各 batch 加权,并跳过没有真实目标的 batch,它们记录下来的损失是 NaN。
+        """),
+        related=("mean.denominator.class-weight", "reduction.mean-is-sum-over-n", "accumulation.micro-batches"),
         sources=(
             CE_DOCS,
             NLL_DOCS,
@@ -147,19 +184,31 @@ CLAIMS: tuple[Claim, ...] = (
         part=P,
         verdict=Verdict.CONFIRMED,
         quotes=(),
+        gloss=(),
         statement=text("""
-            Splitting a batch of N into k equal micro-batches and calling (loss_j / k).backward() on each mean loss
-            accumulates exactly the full batch's mean-loss gradient. With unequal micro-batch sizes s_j, plain /k
-            weights sample i by 1/(k s_j) instead of 1/N and gives a different gradient; weighting each micro-batch's
-            mean loss by s_j / N (or summing and dividing by N) reproduces the full-batch gradient.
+            Because backward accumulates into .grad, splitting a batch of N into k equal micro-batches and calling
+            (loss_j / k).backward() on each micro-batch's mean loss leaves exactly the full batch's mean-loss gradient.
+            With unequal micro-batch sizes s_j, dividing by k weights each sample of micro-batch j by 1 / (k s_j)
+            instead of 1 / N and gives a different gradient; weighting micro-batch j's mean loss by s_j / N, or summing
+            the losses and dividing by the full batch's number of loss terms, restores the full-batch gradient.
         """),
         statement_zh=text("""
-            把大小为 N 的 batch 分成 k 个等大的 micro-batch,对每个 mean 损失调
-            用 (loss_j / k).backward(),累积得到的正好是整个 batch 的 mean 损失梯度
-            。若各 micro-batch 大小 s_j 不相等,简单地除以 k 会让样本 i 的权重变
-            成 1/(k·s_j) 而不是 1/N,梯度因此不同;按 s_j / N 加权
-            各 micro-batch 的 mean 损失(或先求和再除以 N)才能还原整个 batch 的梯度。
+            由于 backward 会累加到 .grad 中,把大小为 N 的 batch 分成 k 个等大
+            的 micro-batch,并对每个 micro-batch 的 mean 损失调
+            用 (loss_j / k).backward(),得到的正好是整个 batch 的 mean 损失梯度。若
+            各 micro-batch 的大小 s_j 不相等,除以 k 会让 micro-batch j 中每个样本的权重变
+            成 1 / (k·s_j) 而不是 1 / N,梯度因此不同;把 micro-batch j 的 mean 损失乘
+            以 s_j / N,或者把各损失求和后除以整个 batch 的损失项个数,才能还原整个 batch 的梯度。
         """),
+        in_practice=text("""
+            When accumulating over micro-batches of unequal size (a short last batch, variable-length sequences, ignored
+            targets), weight each micro-batch's mean loss by its share of the loss terms, not by 1 / k.
+        """),
+        in_practice_zh=text("""
+            在大小不等的 micro-batch 上累积梯度时(最后一个较小的 batch、变长序列、被忽略的目标),按每
+            个 micro-batch 所占损失项的比例给它的 mean 损失加权,而不是乘以 1 / k。
+        """),
+        related=("backward.fills-grad", "mean.denominator.ignore-index", "distributed.ddp-mean", "coupling.batchnorm"),
         sources=(
             AUTOGRAD_DOCS,
             GOYAL,
@@ -194,19 +243,30 @@ CLAIMS: tuple[Claim, ...] = (
         part=P,
         verdict=Verdict.CONFIRMED,
         quotes=(),
+        gloss=(),
         statement=text("""
-            'Backprop to chart dependencies': for a model that treats samples independently, the gradient of sample
-            i's output with respect to sample j's input (the Jacobian block d out_i / d x_j) is exactly zero for every
-            i != j, while the diagonal blocks are not; a model that mixes the batch (a wrong view/reshape after a
-            transpose, a batch-wise normalisation in train mode) has non-zero off-diagonal blocks, and the same check
-            (support.dependencies) names the offending pairs.
+            For a model that treats samples independently, the gradient of sample i's output with respect to sample j's
+            input (the Jacobian block d out_i / d x_j) is exactly zero for every i != j, while the diagonal blocks are
+            not. A model that mixes samples has non-zero off-diagonal blocks even when every shape is right and training
+            runs, for example when a time-major (T, N, H) tensor is reshaped as if it were (N, T*H), or when a softmax
+            is taken over the batch dimension instead of the class dimension; computing these blocks with autograd names
+            exactly the sample pairs that are mixed.
         """),
         statement_zh=text("""
-            “用反向传播画出依赖关系”:对逐样本独立处理的模型,样本 i 的输出对样本 j 的输入的梯度(雅可比
-            块 ∂out_i/∂x_j)在 i ≠ j 时恰好为零,而对角块不为零;混合了 batch 的模型(例
-            如 transpose 之后错误地 view/reshape、训练模式下按 batch 归一化)其非对角块不
-            为零,同一个检查(support.dependencies)会指出出问题的样本对。
+            对逐样本独立处理的模型,样本 i 的输出对样本 j 的输入的梯度(雅可比块 ∂out_i/∂x_j)在 i ≠ j 时恰
+            好为零,而对角块不为零。混合了样本的模型,即使所有形状都正确、训练也能运行,其非对角块也不为零,例如把时间维在前
+            的 (T, N, H) 张量当作 (N, T*H) 来 reshape,或者在 batch 维而不是类别维上
+            做 softmax;用 autograd 计算这些块,就能准确指出哪些样本对被混在了一起。
         """),
+        in_practice=text("""
+            For every new model, backpropagate one sample's output (e.g. out[i].sum()) to the input batch and check that
+            only x[i] receives a non-zero gradient.
+        """),
+        in_practice_zh=text("""
+            每个新模型都做一次检查:把某一个样本的输出(例如 out[i].sum())反向传播到输入 batch,确认只
+            有 x[i] 得到非零梯度。
+        """),
+        related=("coupling.batchnorm", "per-sample.vmap", "gradient.chain-rule"),
         sources=(
             KARPATHY,
             "PyTorch docs, torch.autograd.grad",
@@ -217,21 +277,34 @@ CLAIMS: tuple[Claim, ...] = (
         part=P,
         verdict=Verdict.QUALIFIED,
         quotes=(),
+        gloss=(),
         statement=text("""
-            For a model that does not couple samples, torch.func.vmap(grad(loss of one sample)) returns the same
-            per-sample gradients as a loop of N backward passes, and their sum equals the gradient of the sum-reduced
-            batch loss. It has documented limits: BatchNorm in train mode fails under grad/vmap (the in-place
-            running-statistics update; a batch of one without running stats has no variance), and random operations
-            such as dropout raise unless vmap's randomness is 'different' (an independent mask per sample, like a
-            batched forward) or 'same' (one mask shared by all samples).
+            For a model that does not couple samples, torch.func.vmap over torch.func.grad of one sample's loss returns
+            the same per-sample gradients as a loop of N backward passes, and they sum to the gradient of the
+            sum-reduced batch loss. It has documented limits: BatchNorm in train mode fails under grad/vmap (the
+            in-place update of its running statistics is rejected, and without running statistics a batch of one has no
+            variance), while in eval mode it works; and random operations such as dropout raise under vmap's default
+            randomness='error' unless randomness='different' (an independent mask per sample) or 'same' (one mask shared
+            by all samples) is chosen.
         """),
         statement_zh=text("""
-            对不耦合样本的模型,torch.func.vmap(grad(单样本损失)) 给出的逐样本梯度与循环 N 次
-            反向传播的结果相同,其总和等于 sum 归约的 batch 损失的梯度。它有文档记载的限制:训练模式下
-            的 BatchNorm 在 grad/vmap 下会失败(滑动统计量的原地更新;不跟踪统计量时单个样本没有方
-            差);dropout 等随机操作会报错,除非把 vmap 的 randomness 设
-            为 'different'(每个样本独立的掩码,与批量前向一致)或 'same'(所有样本共用一个掩码)。
+            对不耦合样本的模型,用 torch.func.vmap 包裹对单样本损失求导的 torch.func.grad,得到的逐
+            样本梯度与循环 N 次反向传播的结果相同,其总和等于 sum 归约的 batch 损失的梯度。它有文档记载的限制:训练模
+            式下的 BatchNorm 在 grad/vmap 下会失败(其滑动统计量的原地更新会被拒绝;不跟踪滑动统计量时,单个样
+            本组成的 batch 没有方差),评估模式下则可以正常工作;dropout 等随机操作在 vmap 默认
+            的 randomness='error' 下会报错,除非选择 randomness='different'(每个样本独立
+            的掩码)或 'same'(所有样本共用一个掩码)。
         """),
+        in_practice=text("""
+            Compute per-sample gradients with torch.func.vmap(torch.func.grad(...)); put BatchNorm in eval mode (or
+            replace it, e.g. with GroupNorm) and pass randomness='different' when the model uses dropout.
+        """),
+        in_practice_zh=text("""
+            用 torch.func.vmap(torch.func.grad(...)) 计算逐样本梯
+            度;把 BatchNorm 置于评估模式(或换成 GroupNorm 等),模型含 dropout 时传
+            入 randomness='different'。
+        """),
+        related=("coupling.batchnorm", "backward.once-per-batch", "per-sample.costs-more", "coupling.dependencies"),
         sources=(
             FUNC_DOCS,
         ),
@@ -241,21 +314,32 @@ CLAIMS: tuple[Claim, ...] = (
         part=P,
         verdict=Verdict.QUALIFIED,
         quotes=(),
+        gloss=(),
         statement=text("""
-            DistributedDataParallel all-reduces and averages the gradients over the world size W. With a mean loss and
-            equal local batch sizes, every rank then holds the single-process gradient of the global batch's mean
-            loss. Inside no_sync() the gradients stay local (and are synchronised, accumulated, by the next backward
-            outside it). With unequal local sizes n_r the average (1/W) sum_r g_r of the local mean gradients is not
-            the global mean gradient sum_r (n_r / n) g_r; scaling rank r's mean loss by W n_r / n (equivalently, its
-            summed loss by W / n) restores it.
+            DistributedDataParallel all-reduces the gradients and divides them by the world size W. With a mean loss and
+            equal local batch sizes every rank then holds the single-process gradient of the global batch's mean loss.
+            Inside no_sync() the gradients stay local, and the next backward outside it synchronises what was
+            accumulated, so micro-batch accumulation works across ranks. With unequal local batch sizes n_r the average
+            of the local mean gradients, (1/W) sum_r g_r, is not the global mean gradient sum_r (n_r / n) g_r; scaling
+            rank r's mean loss by W n_r / n restores it.
         """),
         statement_zh=text("""
-            DistributedDataParallel 对梯度做 all-reduce 并除以进程数 W 取平均。使
-            用 mean 损失且各进程本地 batch 大小相同时,每个进程得到的梯度就等于单进程上整个全
-            局 batch 的 mean 损失梯度。在 no_sync() 内梯度保持本地(随后在其外的第一次反向传播中
-            累积并同步)。若各进程本地大小 n_r 不同,本地 mean 梯度的平均 (1/W) Σ_r g_r 并不等
-            于全局 mean 梯度 Σ_r (n_r/n) g_r;把每个进程的损失乘以 W·n_r/n 才能还原。
+            DistributedDataParallel 对梯度做 all-reduce 并除以进程数 W。使用 mean 损失且
+            各进程本地 batch 大小相同时,每个进程得到的梯度就等于单进程上整个全局 batch 的 mean 损失梯度。
+            在 no_sync() 内梯度保持在本地,其外的下一次反向传播会同步此前累积的梯度,因此 micro-batch 梯度累
+            积在多进程下同样可行。若各进程本地 batch 大小 n_r 不同,本地 mean 梯度的平
+            均 (1/W) Σ_r g_r 并不等于全局 mean 梯度 Σ_r (n_r / n) g_r;把进
+            程 r 的 mean 损失乘以 W·n_r / n 才能还原。
         """),
+        in_practice=text("""
+            Under DDP with uneven local batches (a short last batch, variable token counts), multiply each rank's mean
+            loss by W n_r / n, with the global count n from an all_reduce.
+        """),
+        in_practice_zh=text("""
+            在 DDP 下各进程本地 batch 大小不等时(最后一个较小的 batch、变化的 token 数),把每个进程
+            的 mean 损失乘以 W·n_r / n,其中全局数量 n 通过 all_reduce 得到。
+        """),
+        related=("accumulation.micro-batches", "reduction.mean-is-sum-over-n", "mean.denominator.ignore-index"),
         sources=(
             DDP_DOCS,
             LI_DDP,
