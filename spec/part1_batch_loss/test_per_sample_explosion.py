@@ -2,38 +2,110 @@
 
 Source: 「并可能引发梯度爆炸等问题。」 (per-sample backward "may cause gradient explosion and other problems")
 
-What is true (refuted as stated): the call pattern cannot make gradients explode. Per-sample backwards
-accumulate exactly the numbers the batch's sum backward produces, so the gradient is the same whichever
-way it is computed. Two real hazards stand behind the worry:
-(a) forgetting to divide the accumulated gradient by N makes the SGD step N times the mean step;
-(b) stepping after every sample makes noisier steps: a real SGD step on sample i is -lr g_i, so its size is
-    lr ||g_i||, bounded by the largest per-sample gradient, and the batch-mean step is no longer than the
-    mean per-sample step: ||mean_i g_i|| <= mean_i ||g_i|| <= max_i ||g_i|| (triangle inequality). Noise,
-    not amplification (see explosion.single-sample).
+What is true (qualified): Backpropagating sample by sample does not change the gradient: the accumulated
+per-sample gradients are the batch's sum gradient, and forgetting to divide them by N is what multiplies the step
+by N. What can diverge is taking an optimizer step after every sample: small batches tolerate much smaller learning
+rates than the full batch, so a learning rate at which full-batch gradient descent converges (below 2/lambda_max of
+the mean loss Hessian) can make one-step-per-sample SGD diverge. On least squares, SGD with batches of m drawn
+with replacement is guaranteed to converge below 2m/(beta + (m - 1) lambda_max) (Ma, Bassily & Belkin 2018;
+beta is the largest per-sample curvature, 2 max_i ||x_i||^2 for MSELoss, x_i with a 1 appended for the bias): at
+m = 1 that is the full-batch limit divided by beta/lambda_max, and above 1/min_i ||x_i||^2 no per-sample step
+brings the weights closer to the solution. The largest stable learning rate lies above that guarantee edge (which
+is not a divergence point), depends on how batches are sampled, and is neither monotone in m nor capped at
+2/lambda_max in general.
+
+Why: (a) the N-fold trap: summed per-sample backwards accumulate the batch's *sum* gradient, N times the mean
+gradient, so an SGD step on it without dividing by N is N mean steps (two tests below).
+
+(b) One step per sample on least squares. The problem (support.stability.least_squares_problem): y exactly linear
+in 16 Gaussian features, N = 64, nn.Linear(16, 1) on F.mse_loss, so the model interpolates. Write x~ = [x, 1]
+(the bias) and e = w - w* for the distance to the solution. MSELoss has no 1/2: sample i's Hessian is
+H_i = 2 x~_i x~_i^T, the mean one H = (2/N) X~^T X~. A step on sample i gives e' = e - a (u.e) u with
+u = x~_i/||x~_i||, a = 2 lr ||x~_i||^2, so ||e'||^2 = ||e||^2 + (a^2 - 2a)(u.e)^2: non-expansive when a <= 2,
+strictly expansive along u when a > 2. Above lr = 1/min_i ||x~_i||^2 every sample has a > 2: ||e|| can only grow,
+step after step, in any order (and it diverges almost surely, since e cannot stay orthogonal to every x~_i). Full-
+batch GD multiplies each eigencomponent of e by 1 - lr lambda, so it converges exactly when lr < 2/lambda_max.
+For this data 1/min ||x~_i||^2 < 2/lambda_max, and the test runs both at their geometric mean: per-sample SGD
+(torch.optim.SGD, batch size 1, reshuffled each epoch) grows ||e|| at every step and blows up, full-batch GD at the
+same lr lowers the loss at every step. Both curves are in the report.
+
+(c) The largest stable lr vs batch size. Ma et al. (arXiv:1712.06559, Thm 2 and sec. 3), in this convention: with
+batches of m drawn with replacement, E[H_B^2] = H^2 + (E_i[H_i^2] - H^2)/m <= (beta + (m - 1) lambda_max)/m H,
+using H_i^2 = 2||x~_i||^2 H_i <= beta H_i (beta = max_i 2||x~_i||^2) and H^2 <= lambda_max H; so E||e'||^2 <= e^T
+(I - lr (2 - lr/eta*(m)) H) e with eta*(m) = m / (beta + (m - 1) lambda_max): E||e||^2 cannot grow for lr <= 2
+eta*(m), the edge of their guarantee (not a divergence point). m* = beta/lambda_max + 1 is their critical batch
+size: below it 2 eta*(m) grows about linearly in m, above it it saturates towards 2/lambda_max. 2/beta = 2 eta*(1)
+makes every step of every batch non-expansive in any order; nothing forces divergence just above it. Operational
+verdict (support.stability.classify_runs): a run of T = 200 SGD steps has *diverged* when ||w_T - w*||^2 > 1000
+||w_0 - w*||^2 (or it overflowed), and is *stable* otherwise. Why that is robust: below the guarantee edge
+E||e_T||^2 <= ||e_0||^2, so by Markov's inequality a stable run is called diverged with probability at most 1/1000;
+above the threshold ||e|| grows geometrically and below it shrinks geometrically, so only a band of learning rates
+whose growth over the run lies between 1 and 1000 is in doubt, and that band narrows like log(1000)/T. For
+full-batch GD it is exact: every lr < 2/lambda_max is stable, and every lr above (2/lambda_max)(1 + delta)
+diverges, where (1 + 2 delta)^(2T) = 1000/c and c is the share of ||e_0||^2 along the top eigenvector
+(support.stability.gd_detection_margin). The thresholds are found by bisection generalised to a grid: 16 learning
+rates per batch size per round, 2 rounds (a bracket of (hi/lo)^(1/(15*17)): 0.5-2 %), all batch sizes and learning
+rates in one vectorised run per round (support.stability.parallel_sgd: nn.Linear(16, K) holds K independent models
+stepped by one torch.optim.SGD; a test below checks two of them against plain nn.Linear(16, 1) +
+torch.optim.SGD(lr) runs on the same minibatches). Sampling: with replacement (Ma et al.'s setting); reshuffled or
+fixed-order batches have other thresholds. The tests assert what the theory guarantees: no lr below 2 eta*(m)
+diverges, the full-batch threshold is 2/lambda_max within the bracket and delta, and the batch-size-1 threshold is
+at most 1/min ||x~_i||^2, far below 2/lambda_max by the factor min_i 2||x~_i||^2 / lambda_max derived from the data
+(that bound is about where runs end up, not how fast: a run must still grow 1000-fold within T steps to be called
+diverged, which the measured bracket, well below the bound, shows it does). They do not assert that the curve is
+monotone or stays below 2/lambda_max: with-replacement batches above m* can stay stable somewhat above 2/lambda_max
+(the figure shows it for this data), and reshuffled batches can converge where full-batch GD diverges.
 """
 
-import copy
+import functools
+import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from support.data import classification
-from support.gradients import flat_grad, flat_params, per_sample_grads_loop
+from support.gradients import flat_grad
 from support.models import mlp
-from support.tolerances import accumulation, assert_close, tolerance_for
+from support.stability import (
+    gd_detection_margin,
+    least_squares_curvature,
+    least_squares_problem,
+    least_squares_solution,
+    minibatch_stream,
+    parallel_sgd,
+    stability_thresholds,
+)
+from support.tolerances import accumulation, assert_close, override
 from support.training import train
 
 pytestmark = pytest.mark.claim("per-sample.explosion")
-N, LR = 32, 0.1
+N, LR = 32, 0.1  # the N-fold trap (a)
+
+STEPS = 200  # SGD steps per run in (c): about 3 epochs at batch size 1, 200 full-batch GD steps
+FACTOR = 1000.0  # diverged: ||w_T - w*||^2 > FACTOR ||w_0 - w*||^2 (a false "diverged" below the edge: <= 1/FACTOR)
+BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64)  # with replacement; None below is the full batch (GD)
+POINTS, ROUNDS = 16, 2
+EPOCHS_B = 2  # (b): two passes over the data for both runs
+PLOT_C = dict(plot="largest stable learning rate vs batch size (minibatches drawn with replacement)",
+              x_label="batch size m (samples)", y_label="learning rate", log_x=True, log_y=True)
+PLOT_B = dict(plot="same learning rate: one SGD step per sample vs full-batch gradient descent",
+              x_label="epochs (passes over the 64 samples)", y_label="full-data MSE (squared target units)", log_y=True)
 
 
+def _device_tag(device) -> str:
+    """Series names carry the device when it is not the CPU (a run on cpu and cuda draws both)."""
+    return "" if device == "cpu" else f" ({device})"
+
+
+# ---------------------------------------------------------------- (a) the N-fold trap
 def _setup(device):
     x, y = classification(N, 5, 3, seed=41, device=device)
     return mlp(5, 16, 3, depth=3, seed=41, device=device), x, y
 
 
 def _sum_loss(out, y):
-    return torch.nn.functional.cross_entropy(out, y, reduction="sum")
+    return F.cross_entropy(out, y, reduction="sum")
 
 
 def test_accumulated_per_sample_gradient_is_the_batch_gradient(device, figures):
@@ -41,7 +113,7 @@ def test_accumulated_per_sample_gradient_is_the_batch_gradient(device, figures):
     _sum_loss(model(x), y).backward()
     batch = flat_grad(model).clone()
     model.zero_grad(set_to_none=True)
-    losses = torch.nn.functional.cross_entropy(model(x), y, reduction="none")
+    losses = F.cross_entropy(model(x), y, reduction="none")
     for i in range(N):
         losses[i].backward(retain_graph=i < N - 1)
     accumulated = flat_grad(model)
@@ -51,41 +123,152 @@ def test_accumulated_per_sample_gradient_is_the_batch_gradient(device, figures):
 
 def test_forgetting_to_divide_by_n_is_what_multiplies_the_step(device, figures):
     model, x, y = _setup(device)
-    losses = torch.nn.functional.cross_entropy(model(x), y, reduction="none")
+    losses = F.cross_entropy(model(x), y, reduction="none")
     for i in range(N):
         losses[i].backward(retain_graph=i < N - 1)
     undivided_step = LR * flat_grad(model)
     model.zero_grad(set_to_none=True)
-    torch.nn.functional.cross_entropy(model(x), y).backward()
+    F.cross_entropy(model(x), y).backward()
     mean_step = LR * flat_grad(model)
     assert_close(undivided_step, N * mean_step, tol=accumulation(mean_step.dtype, N))
     figures.record("undivided step / mean step", undivided_step.norm() / mean_step.norm(), "1")
 
 
-def _sgd_step(model, loss_fn, x, y):
-    """The parameter change of one real torch.optim.SGD step (lr=LR) on a copy of the model."""
-    copy_ = copy.deepcopy(model)
-    train(copy_, loss_fn, x, y, optimizer=torch.optim.SGD(copy_.parameters(), lr=LR), steps=1)
-    return flat_params(copy_) - flat_params(model)
+# ---------------------------------------------------------------- (b) per-sample SGD vs full-batch GD
+def _squared_distance(model, w_star, b_star) -> float:
+    return (((model.weight - w_star) ** 2).sum() + ((model.bias - b_star) ** 2).sum()).item()
 
 
-def test_per_sample_steps_are_bounded_by_the_largest_per_sample_gradient(device, figures):
-    model, x, y = _setup(device)
-    per_sample = per_sample_grads_loop(model, _sum_loss, x, y)
-    g = torch.cat([t.reshape(N, -1) for t in per_sample.values()], dim=1)  # (N, P): one row per sample
-    norms = g.norm(dim=1)
-    # one SGD step per sample, each from the same start: SGD moves by -lr g_i, so its length is lr ||g_i||
-    steps = torch.stack([_sgd_step(model, _sum_loss, x[i : i + 1], y[i : i + 1]) for i in range(N)])
-    assert_close(steps, -LR * g)
-    step_norms = steps.norm(dim=1)
-    tol = tolerance_for(step_norms.dtype)
-    assert_close(step_norms, LR * norms, tol=tol)
-    assert step_norms.max() <= LR * norms.max() * (1 + tol.rtol) + tol.atol  # no step beyond lr max_i ||g_i||
-    # the batch-mean SGD step is the mean of the per-sample steps, so (triangle inequality) no longer than
-    # their mean length; strictly shorter here because the per-sample gradients do not all point the same way
-    mean_step = _sgd_step(model, torch.nn.functional.cross_entropy, x, y)
-    assert_close(mean_step, steps.mean(dim=0), tol=accumulation(mean_step.dtype, N))
-    assert mean_step.norm() < step_norms.mean()
-    figures.record("||batch-mean SGD step||", mean_step.norm(), "parameter units")
-    figures.record("mean of ||per-sample SGD step||", step_norms.mean(), "parameter units")
-    figures.record("max of ||per-sample SGD step||", step_norms.max(), "parameter units")
+def test_per_sample_sgd_diverges_where_full_batch_gd_converges_at_the_same_lr(device, figures):
+    x, y, _ = least_squares_problem(device)
+    n = x.shape[0]
+    curv = least_squares_curvature(x)
+    assert curv.expansive_above < curv.gd_limit  # this data leaves a gap between the two limits (derived above)
+    lr = math.sqrt(curv.expansive_above * curv.gd_limit)  # inside the gap, by the same log-margin on each side
+    w_star, b_star = least_squares_solution(x, y)
+
+    def state(model):
+        return F.mse_loss(model(x), y).item(), _squared_distance(model, w_star, b_star)
+
+    runs = {}
+    for name, batch_size, steps in (("per-sample", 1, EPOCHS_B * n), ("full-batch", None, EPOCHS_B)):
+        model = least_squares_problem(device)[2]
+        with torch.no_grad():
+            start = state(model)
+        history = train(model, F.mse_loss, x, y, optimizer=torch.optim.SGD(model.parameters(), lr=lr), steps=steps,
+                        batch_size=batch_size, seed=5, evaluate=state, stop_when_non_finite=True)
+        runs[name] = [start] + history.evaluations  # (full-data loss, ||w - w*||^2) before and after every step
+
+    per_sample, full = runs["per-sample"], runs["full-batch"]
+    assert len(per_sample) == EPOCHS_B * n + 1 and len(full) == EPOCHS_B + 1  # no run stopped on overflow
+    # per-sample: every step has a = 2 lr ||x~_i||^2 > 2, so ||e||^2 never shrinks (rounding: a relative 1e-12)
+    dist = [d for _, d in per_sample]
+    assert all(b >= a * (1 - 1e-12) for a, b in zip(dist, dist[1:])), "a per-sample step moved w closer to w*"
+    assert dist[-1] > FACTOR * dist[0]  # diverged, in the sense of classify_runs
+    # full batch: lr < 2/lambda_max contracts every eigencomponent of e, so loss and distance fall at every step
+    assert all(b[0] < a[0] and b[1] < a[1] for a, b in zip(full, full[1:])), full
+    figures.record("lr of both runs (geometric mean of 1/min||x~_i||^2 and 2/lambda_max)", lr, "lr")
+    figures.record("per-sample SGD: ||w - w*||^2 after 2 epochs / at start", dist[-1] / dist[0], "1")
+    figures.record("per-sample SGD: full-data MSE after 2 epochs", per_sample[-1][0], "squared target units")
+    figures.record("full-batch GD: full-data MSE after 2 epochs / at start", full[-1][0] / full[0][0], "1")
+    tag = _device_tag(device)
+    figures.series(f"one SGD step per sample (batch size 1, reshuffled){tag}", [t / n for t in range(len(per_sample))],
+                   [v for v, _ in per_sample], **PLOT_B)
+    figures.series(f"full-batch gradient descent (one step per epoch){tag}", range(len(full)), [v for v, _ in full],
+                   style="points", **PLOT_B)
+
+
+# ---------------------------------------------------------------- (c) the largest stable lr vs batch size
+def test_parallel_runs_are_plain_torch_optim_sgd_runs(device):
+    # two of the K models that parallel_sgd trains side by side, against nn.Linear(16, 1) + torch.optim.SGD(lr)
+    # fed the same minibatches: the same parameters after every step (sums in another order: rounding only)
+    x, y, init = least_squares_problem(device)
+    steps, cases = 12, ((4, 0.11), (1, 0.035))
+    run = parallel_sgd(x, y, [m for m, _ in cases], [lr for _, lr in cases], steps=steps, init=init, seed=9)
+    for k, (m, lr) in enumerate(cases):
+        model = least_squares_problem(device)[2]
+        optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+        for idx in minibatch_stream(x.shape[0], m, steps, seed=9).to(device):
+            optimizer.zero_grad(set_to_none=True)
+            F.mse_loss(model(x[idx]), y[idx]).backward()
+            optimizer.step()
+        tol = override(rtol=1e-10, atol=1e-12, reason="a weighted sum over all N samples vs the minibatch mean, "
+                                                      "rounded differently at each of 12 steps")
+        assert_close(run.weight[k], model.weight.detach()[0], tol=tol)
+        assert_close(run.bias[k], model.bias.detach()[0], tol=tol)
+
+
+@functools.lru_cache(maxsize=4)  # deterministic; three tests read it
+def _thresholds(device):
+    x, y, init = least_squares_problem(device)
+    curv = least_squares_curvature(x)
+    sizes = BATCH_SIZES + (None,)
+    # round 1 spans [half the guarantee edge, twice the GD limit]: several lrs below each edge are tried
+    lo = [(curv.guarantee_edge(m) if m is not None else curv.gd_limit) / 2 for m in sizes]
+    hi = [2 * curv.gd_limit] * len(sizes)
+    found = stability_thresholds(x, y, sizes, lo, hi, steps=STEPS, factor=FACTOR, init=init, points=POINTS,
+                                 rounds=ROUNDS, seed=11)
+    delta = gd_detection_margin(x, y, init.weight, init.bias, steps=STEPS, factor=FACTOR)
+    return curv, dict(zip(sizes, found)), delta
+
+
+def test_full_batch_threshold_is_two_over_lambda_max(device, figures):
+    curv, found, delta = _thresholds(device)
+    gd = found[None]
+    limit = curv.gd_limit
+    # exact for GD on a quadratic: below 2/lambda_max every run is stable; above (2/lambda_max)(1 + delta) the
+    # top eigencomponent alone has grown past the verdict's factor (delta derived in gd_detection_margin)
+    assert all(not diverged for lr, diverged in gd.tried if lr < limit), gd.tried
+    assert all(diverged for lr, diverged in gd.tried if lr > limit * (1 + delta)), gd.tried
+    assert gd.stable <= limit * (1 + delta) and gd.diverged >= limit  # so the bracket meets [limit, limit(1+delta)]
+    # the bracket of 2 rounds of 16 points over [limit/2, 2 limit]: 4^(1/(15*17)) - 1 = 0.5 %
+    assert gd.rel_width <= 4 ** (1 / ((POINTS - 1) * (POINTS + 1) ** (ROUNDS - 1))) - 1 + 1e-12
+    figures.record("2/lambda_max (full-batch GD limit)", limit, "lr")
+    figures.record("full-batch GD: measured threshold / (2/lambda_max)", gd.estimate / limit, "1")
+    figures.record("full-batch GD: detection margin delta after 200 steps", delta, "1")
+
+
+def test_no_batch_size_diverges_below_its_guarantee_edge(device, figures):
+    curv, found, _ = _thresholds(device)
+    for m in BATCH_SIZES:
+        edge = curv.guarantee_edge(m)
+        t = found[m]
+        below = [lr for lr, diverged in t.tried if lr < edge]
+        assert below, f"m={m}: no lr below the guarantee edge was tried"
+        assert all(not diverged for lr, diverged in t.tried if lr < edge), f"m={m}: diverged below 2 eta*(m) = {edge}"
+        assert t.diverged > edge and t.estimate >= edge
+        figures.record(f"m={m}: measured threshold / 2 eta*(m)", t.estimate / edge, "1")
+    figures.record("critical batch size m* = beta/lambda_max + 1", curv.critical_batch, "samples")
+    tag = _device_tag(device)
+    ms = list(range(1, max(BATCH_SIZES) + 1))
+    figures.series(f"measured by bisection ({STEPS} SGD steps per run){tag}",
+                   BATCH_SIZES, [found[m].estimate for m in BATCH_SIZES], style="points", **PLOT_C)
+    figures.series(f"full-batch GD, measured{tag}", [curv.n], [found[None].estimate], style="points", **PLOT_C)
+    figures.series(f"2 eta*(m) = 2m/(beta + (m-1) lambda_max), guarantee edge{tag}", ms,
+                   [curv.guarantee_edge(m) for m in ms], style="dashed", **PLOT_C)
+    figures.series(f"2/lambda_max: full-batch GD limit{tag}", [1, curv.n], [curv.gd_limit] * 2, style="dashed",
+                   **PLOT_C)
+    figures.series(f"2/beta: every step non-expansive{tag}", [1, curv.n],
+                   [curv.nonexpansive_limit] * 2, style="dashed", **PLOT_C)
+    figures.series(f"1/min ||x~_i||^2: per-sample steps all expand above{tag}", [1], [curv.expansive_above],
+                   style="points", **PLOT_C)
+    figures.series(f"critical batch size m*{tag}", [curv.critical_batch] * 2,
+                   [curv.nonexpansive_limit, curv.gd_limit], style="dashed", **PLOT_C)
+
+
+def test_per_sample_threshold_lies_far_below_the_full_batch_limit(device, figures):
+    curv, found, _ = _thresholds(device)
+    one = found[1]
+    # above 1/min ||x~_i||^2 every per-sample step lengthens w - w* (a > 2 for every sample), so the batch-size-1
+    # threshold is at most that: below 2/lambda_max by the factor min_i 2||x~_i||^2 / lambda_max of this data
+    margin = curv.gd_limit / curv.expansive_above
+    assert margin > 1
+    assert one.diverged <= curv.expansive_above
+    assert curv.gd_limit / one.diverged >= margin
+    # and no single batch-size-1 run was classified stable above it
+    assert all(diverged for lr, diverged in one.tried if lr > curv.expansive_above)
+    figures.record("batch size 1: measured threshold", one.estimate, "lr")
+    figures.record("derived margin min_i 2||x~_i||^2 / lambda_max", margin, "1")
+    figures.record("(2/lambda_max) / batch-size-1 threshold", curv.gd_limit / one.estimate, "1")
+    figures.record("beta / lambda_max (= m* - 1): GD limit over the m=1 guarantee edge", curv.beta / curv.lambda_max,
+                   "1")

@@ -38,16 +38,16 @@ CLAIMS: tuple[Claim, ...] = (
             "`none`: returns the loss of each sample, leaving the user to process it.",
         ),
         statement=text("""
-            reduction='none' returns the unreduced loss terms, and each equals that sample's loss computed alone by the
-            loss's documented formula. For class losses (CrossEntropyLoss, NLLLoss) that is one loss per sample, shape
-            (N,). For elementwise losses (MSELoss, L1Loss, SmoothL1Loss, HuberLoss, BCEWithLogitsLoss) it is one term
-            per element, with the input's shape (N, *D); a sample's loss is then a reduction of its row: the row's sum
-            is that sample's 'sum' loss and the row's mean its 'mean' loss.
+            reduction='none' returns the unreduced loss terms, and each equals that sample's loss computed alone by
+            the loss's documented formula. For class losses (CrossEntropyLoss, NLLLoss) that is one loss per sample,
+            shape (N,). For elementwise losses (MSELoss, L1Loss, SmoothL1Loss, HuberLoss, BCEWithLogitsLoss) it is one
+            term per element, with the input's shape (N, *D); a sample's loss is then a reduction of its row: the
+            row's sum is that sample's 'sum' loss and the row's mean its 'mean' loss.
         """),
         statement_zh=text("""
-            reduction='none' 返回未归约的损失项,每一项都等于按该损失的文档公式单独计算这个样本得到的损失。对分类损
-            失(CrossEntropyLoss、NLLLoss),这是每个样本一个损失,形状为 (N,)。对逐元素损
-            失(MSELoss、L1Loss、SmoothL1Loss、HuberLoss、BCEWithLogitsLoss),则
+            reduction='none' 返回未归约的损失项,每一项都等于按该损失的文档公式单独计算这个样本得到的损
+            失。对分类损失(CrossEntropyLoss、NLLLoss),这是每个样本一个损失,形状为 (N,)。
+            对逐元素损失(MSELoss、L1Loss、SmoothL1Loss、HuberLoss、BCEWithLogitsLoss),则
             是每个元素一项,形状与输入相同,为 (N, *D);这时一个样本的损失是其所在行的归约:行的总和就是该样本
             的 'sum' 损失,行的平均就是它的 'mean' 损失。
         """),
@@ -56,10 +56,14 @@ CLAIMS: tuple[Claim, ...] = (
             before using it as per-sample losses, e.g. for sample weights or hard-example mining.
         """),
         in_practice_zh=text("""
-            对逐元素损失,先把 'none' 的输出在非 batch 维上归约(例如 loss.mean(dim=1)),再把它当作
-            逐样本损失使用(例如样本加权或难样本挖掘)。
+            对逐元素损失,先把 'none' 的输出在非 batch 维上归约(例
+            如 loss.mean(dim=1)),再把它当作逐样本损失使用(例如样本加权或难样本挖掘)。
         """),
-        related=("reduction.options", "mean.denominator.elementwise", "per-sample.backward-accumulates"),
+        related=(
+            "reduction.options",
+            "mean.denominator.elementwise",
+            "per-sample.backward-accumulates",
+        ),
         sources=(
             LOSS_DOCS,
         ),
@@ -84,22 +88,26 @@ CLAIMS: tuple[Claim, ...] = (
             denominator again.
         """),
         statement_zh=text("""
-            对不加权的损失,reduction='mean' 的损失值以及每个参数的梯度,都等于 reduction='sum' 的
-            结果除以 N,其中 N 是被平均的损失项个数:分类损失(CrossEntropyLoss、NLLLoss)为 batch 大
-            小,逐元素损失(MSELoss、L1Loss、BCEWithLogitsLoss 等)为 batch 大小乘以每个样本的
+            对不加权的损失,reduction='mean' 的损失值以及每个参数的梯度,都等
+            于 reduction='sum' 的结果除以 N,其中 N 是被平均的损失项个数:分类损
+            失(CrossEntropyLoss、NLLLoss)为 batch 大小,逐元素损
+            失(MSELoss、L1Loss、BCEWithLogitsLoss 等)为 batch 大小乘以每个样本的
             元素数。因此 N 并不总是 batch 大小;类别权重和 ignore_index 还会再次改变分母。
         """),
         in_practice=text("""
-            When you switch a loss between 'sum' and 'mean', rescale the SGD learning rate by the number of loss terms,
-            which for elementwise losses is the batch size times the elements per sample.
+            When you switch a loss between 'sum' and 'mean', rescale the SGD learning rate by the number of loss
+            terms, which for elementwise losses is the batch size times the elements per sample.
         """),
         in_practice_zh=text("""
             在 'sum' 与 'mean' 之间切换时,要按损失项的个数调整 SGD 的学习率;对逐元素损失,这个个数
             是 batch 大小乘以每个样本的元素数。
         """),
         related=(
-            "reduction.options", "mean.denominator.elementwise", "mean.denominator.class-weight",
-            "mean.denominator.ignore-index", "sum.needs-batch-scaling",
+            "reduction.options",
+            "mean.denominator.elementwise",
+            "mean.denominator.class-weight",
+            "mean.denominator.ignore-index",
+            "sum.needs-batch-scaling",
         ),
         sources=(
             LOSS_DOCS,
@@ -113,29 +121,37 @@ CLAIMS: tuple[Claim, ...] = (
             "一旦计算出损失,就可以调用`loss.backward()`进行反向传播。这一步会计算梯度并将其存储在模型参数的`.grad`属性中。",
         ),
         gloss=(
-            "Once the loss is computed, you can call `loss.backward()` to backpropagate. This step computes the "
-            "gradients and stores them in the `.grad` attribute of the model's parameters.",
+            (
+                "Once the loss is computed, you can call `loss.backward()` to backpropagate. This step computes the "
+                "gradients and stores them in the `.grad` attribute of the model's parameters."
+            ),
         ),
         statement=text("""
             loss.backward() computes d loss / d parameter for every leaf tensor with requires_grad=True and adds it to
             that tensor's .grad. Before the first backward .grad is None; afterwards it has the parameter's shape and
-            device and holds the gradient of the loss. A second backward adds to .grad instead of overwriting it, which
-            is why training loops zero the gradients every step; parameters with requires_grad=False keep .grad None.
+            device and holds the gradient of the loss. A second backward adds to .grad instead of overwriting it,
+            which is why training loops zero the gradients every step; parameters with requires_grad=False keep .grad
+            None.
         """),
         statement_zh=text("""
-            loss.backward() 对每个 requires_grad=True 的叶子张量计算 d loss / d 参
-            数,并把它累加到该张量的 .grad 中。第一次反向传播之前 .grad 为 None;之后它与参数形状相同、位于同一设
-            备上,保存的就是损失的梯度。第二次反向传播会累加到 .grad 上而不是覆盖它,所以训练循环每一步都要把梯度清
+            loss.backward() 对每个 requires_grad=True 的叶子张量计
+            算 d loss / d 参数,并把它累加到该张量的 .grad 中。第一次反向传播之
+            前 .grad 为 None;之后它与参数形状相同、位于同一设备上,保存的就是损失的梯度。第二次反向传播会累
+            加到 .grad 上而不是覆盖它,所以训练循环每一步都要把梯度清
             零;requires_grad=False 的参数,.grad 保持为 None。
         """),
         in_practice=text("""
-            Call optimizer.zero_grad() once per step before loss.backward(), unless you accumulate gradients on purpose.
+            Call optimizer.zero_grad() once per step before loss.backward(), unless you accumulate gradients on
+            purpose.
         """),
         in_practice_zh=text("""
-            每一步在 loss.backward() 之前调用一次 optimizer.zero_grad(),除非你有意累积梯度。
+            每一步在 loss.backward() 之前调用一次 optimizer.zero_grad(),除非你有
+            意累积梯度。
         """),
         related=(
-            "step.updates-parameters", "gradient.chain-rule", "per-sample.backward-accumulates",
+            "step.updates-parameters",
+            "gradient.chain-rule",
+            "per-sample.backward-accumulates",
             "accumulation.micro-batches",
         ),
         sources=(
@@ -169,28 +185,34 @@ CLAIMS: tuple[Claim, ...] = (
             "如果你选择了`mean`作为损失函数的处理方式,那么反向传播时只需调用一次`loss.backward()`即可。",
         ),
         gloss=(
-            "If you chose `mean` as the loss's reduction, a single call to `loss.backward()` is all backpropagation "
-            "needs.",
+            (
+                "If you chose `mean` as the loss's reduction, a single call to `loss.backward()` is all "
+                "backpropagation needs."
+            ),
         ),
         statement=text("""
             One backward of the batch's reduced loss gives the gradient for the whole batch: with reduction='mean' it
-            equals the average of the per-sample gradients, with 'sum' their sum, whether the per-sample gradients come
-            from a loop of single-sample backward passes or from torch.func.vmap(grad(...)).
+            equals the average of the per-sample gradients, with 'sum' their sum, whether the per-sample gradients
+            come from a loop of single-sample backward passes or from torch.func.vmap(grad(...)).
         """),
         statement_zh=text("""
-            对整个 batch 的归约损失做一次反向传播,就得到整个 batch 的梯度:reduction='mean' 时它等于
-            各样本梯度的平均,'sum' 时等于它们的总和;无论逐样本梯度是用单样本反向传播的循环求得,还是
-            用 torch.func.vmap(grad(...)) 求得,都是如此。
+            对整个 batch 的归约损失做一次反向传播,就得到整个 batch 的梯
+            度:reduction='mean' 时它等于各样本梯度的平均,'sum' 时等于它们的总和;无论逐样本梯度
+            是用单样本反向传播的循环求得,还是用 torch.func.vmap(grad(...)) 求得,都是如此。
         """),
         in_practice=text("""
             Reduce the batch loss to one scalar and call backward() once per step; compute per-sample gradients only
             when you need them (per-sample clipping, diagnostics).
         """),
         in_practice_zh=text("""
-            把 batch 损失归约成一个标量,每一步只调用一次 backward();只有确实需要时(逐样本裁剪、诊断)才计算逐样
-            本梯度。
+            把 batch 损失归约成一个标量,每一步只调用一次 backward();只有确实需要时(逐样本裁剪、诊
+            断)才计算逐样本梯度。
         """),
-        related=("reduction.mean-is-sum-over-n", "per-sample.backward-accumulates", "per-sample.vmap"),
+        related=(
+            "reduction.mean-is-sum-over-n",
+            "per-sample.backward-accumulates",
+            "per-sample.vmap",
+        ),
         sources=(
             AUTOGRAD_DOCS,
             "Linearity of the gradient: grad(sum_i l_i) = sum_i grad(l_i)",
@@ -204,30 +226,36 @@ CLAIMS: tuple[Claim, ...] = (
             "如果选择了`sum`,则同样只需调用一次,但要确保在更新参数时考虑到batch大小。",
         ),
         gloss=(
-            "If you chose `sum`, one call is likewise enough, but make sure the batch size is taken into account "
-            "when updating the parameters.",
+            (
+                "If you chose `sum`, one call is likewise enough, but make sure the batch size is taken into account "
+                "when updating the parameters."
+            ),
         ),
         statement=text("""
-            The 'sum' gradient is N times the 'mean' gradient, so plain SGD on a summed loss takes N-times larger steps,
-            and SGD with lr / N on the sum follows exactly the trajectory of SGD with lr on the mean. Adam divides each
-            gradient element by its running RMS, so its step is unchanged by the factor N except through eps: the batch
-            size must be taken into account for SGD-like update rules, hardly at all for Adam.
+            The 'sum' gradient is N times the 'mean' gradient, so plain SGD on a summed loss takes N-times larger
+            steps, and SGD with lr / N on the sum follows exactly the trajectory of SGD with lr on the mean. Adam
+            divides each gradient element by its running RMS, so its step is unchanged by the factor N except through
+            eps: the batch size must be taken into account for SGD-like update rules, hardly at all for Adam.
         """),
         statement_zh=text("""
-            'sum' 的梯度是 'mean' 梯度的 N 倍,所以对求和损失使用普通 SGD 时步长会大 N 倍;对 sum 使
-            用 lr / N 的 SGD,与对 mean 使用 lr 的 SGD 走出完全相同的轨迹。Adam 用梯度每个元素的滑动
-            均方根做归一化,除了通过 eps 之外,它的步长不受这个倍数 N 的影响:需要考虑 batch 大小的是 SGD 一类的
-            更新规则,Adam 几乎不需要。
+            'sum' 的梯度是 'mean' 梯度的 N 倍,所以对求和损失使用普通 SGD 时步长会
+            大 N 倍;对 sum 使用 lr / N 的 SGD,与对 mean 使用 lr 的 SGD 走出完全相同
+            的轨迹。Adam 用梯度每个元素的滑动均方根做归一化,除了通过 eps 之外,它的步长不受这个倍数 N 的影
+            响:需要考虑 batch 大小的是 SGD 一类的更新规则,Adam 几乎不需要。
         """),
         in_practice=text("""
             With reduction='sum' and SGD, divide the learning rate by the batch size (or use 'mean'); with Adam the
             choice hardly matters.
         """),
         in_practice_zh=text("""
-            使用 reduction='sum' 和 SGD 时,把学习率除以 batch 大小(或改用 'mean');使
-            用 Adam 时,这个选择几乎没有影响。
+            使用 reduction='sum' 和 SGD 时,把学习率除以 batch 大小(或改
+            用 'mean');使用 Adam 时,这个选择几乎没有影响。
         """),
-        related=("reduction.mean-is-sum-over-n", "update.scales-with-loss", "update.sgd-rule"),
+        related=(
+            "reduction.mean-is-sum-over-n",
+            "update.scales-with-loss",
+            "update.sgd-rule",
+        ),
         sources=(
             "PyTorch docs, torch.optim.SGD and torch.optim.Adam",
             "Kingma & Ba 2015, Adam, sec. 2.1",
@@ -241,32 +269,39 @@ CLAIMS: tuple[Claim, ...] = (
             "可以设置损失函数为 `reduction='none'`,这样会返回每个样本的损失,然后你可以对每个损失单独调用 `.backward()`。",
         ),
         gloss=(
-            "You can set the loss function to `reduction='none'`, which returns each sample's loss, and then call "
-            "`.backward()` on each loss separately.",
+            (
+                "You can set the loss function to `reduction='none'`, which returns each sample's loss, and then call "
+                "`.backward()` on each loss separately."
+            ),
         ),
         statement=text("""
             With reduction='none' each sample's loss can be backpropagated on its own; the calls add into .grad, so
-            after all N of them .grad equals the gradient of the 'sum' loss, and .grad / N that of the 'mean' loss. When
-            the N losses come from one forward pass over the batch they share one graph, whose saved tensors the first
-            backward frees: every call but the last needs retain_graph=True, or autograd raises a RuntimeError. A
-            separate forward pass per sample needs no retain_graph.
+            after all N of them .grad equals the gradient of the 'sum' loss, and .grad / N that of the 'mean' loss.
+            When the N losses come from one forward pass over the batch they share one graph, whose saved tensors the
+            first backward frees: every call but the last needs retain_graph=True, or autograd raises a RuntimeError.
+            A separate forward pass per sample needs no retain_graph.
         """),
         statement_zh=text("""
-            使用 reduction='none' 时,可以对每个样本的损失单独做反向传播;这些调用会累加到 .grad 中,所以全
-            部 N 次之后 .grad 等于 'sum' 损失的梯度,.grad / N 等于 'mean' 损失的梯度。如果
-            这 N 个损失来自对整个 batch 的同一次前向传播,它们共享一个计算图,第一次反向传播就会释放其中保存的张量:除最后
-            一次外,每次调用都需要 retain_graph=True,否则 autograd 会抛出 RuntimeError。每
-            个样本单独做一次前向传播则不需要 retain_graph。
+            使用 reduction='none' 时,可以对每个样本的损失单独做反向传播;这些调用会累加
+            到 .grad 中,所以全部 N 次之后 .grad 等于 'sum' 损失的梯度,.grad / N 等
+            于 'mean' 损失的梯度。如果这 N 个损失来自对整个 batch 的同一次前向传播,它们共享一个计算
+            图,第一次反向传播就会释放其中保存的张量:除最后一次外,每次调用都需
+            要 retain_graph=True,否则 autograd 会抛出 RuntimeError。每个样本单
+            独做一次前向传播则不需要 retain_graph。
         """),
         in_practice=text("""
             If you must backpropagate per sample, pass retain_graph=True to every backward but the last (or run a
             forward per sample), and divide the accumulated .grad by N to get the mean gradient.
         """),
         in_practice_zh=text("""
-            如果必须逐样本反向传播,除最后一次外每次 backward 都要传 retain_graph=True(或者每个样本单独
-            做一次前向传播),并把累积的 .grad 除以 N 得到 mean 梯度。
+            如果必须逐样本反向传播,除最后一次外每次 backward 都要传 retain_graph=True(或者
+            每个样本单独做一次前向传播),并把累积的 .grad 除以 N 得到 mean 梯度。
         """),
-        related=("backward.fills-grad", "reduction.none-is-per-sample", "backward.once-per-batch"),
+        related=(
+            "backward.fills-grad",
+            "reduction.none-is-per-sample",
+            "backward.once-per-batch",
+        ),
         sources=(
             AUTOGRAD_DOCS,
             "PyTorch docs, torch.autograd.backward: retain_graph",
@@ -280,19 +315,21 @@ CLAIMS: tuple[Claim, ...] = (
             "这种方法通常不推荐,因为它会导致多次反向传播,从而增加计算开销",
         ),
         gloss=(
-            "This approach is generally not recommended, because it leads to multiple backward passes and thus "
-            "increases the computational cost",
+            (
+                "This approach is generally not recommended, because it leads to multiple backward passes and thus "
+                "increases the computational cost"
+            ),
         ),
         statement=text("""
-            Backpropagating each sample's loss separately runs N backward passes where the batch route runs one, for the
-            same gradient: each parameter's gradient is accumulated N times instead of once, and every per-sample pass
-            walks the whole shared graph, so at least N times as many autograd nodes are executed, while the batch
-            backward's node count does not depend on N.
+            Backpropagating each sample's loss separately runs N backward passes where the batch route runs one, for
+            the same gradient: each parameter's gradient is accumulated N times instead of once, and every per-sample
+            pass walks the whole shared graph, so at least N times as many autograd nodes are executed, while the
+            batch backward's node count does not depend on N.
         """),
         statement_zh=text("""
-            逐样本反向传播要执行 N 次反向传播,而 batch 路线只执行一次,得到的却是同一个梯度:每个参数的梯度被累加 N 次
-            而不是一次,而且每次单样本反向传播都要走完整个共享的计算图,所以执行的 autograd 节点数至少是 batch 路线
-            的 N 倍,而 batch 反向传播的节点数与 N 无关。
+            逐样本反向传播要执行 N 次反向传播,而 batch 路线只执行一次,得到的却是同一个梯度:每个参数的梯度被
+            累加 N 次而不是一次,而且每次单样本反向传播都要走完整个共享的计算图,所以执行的 autograd 节点数
+            至少是 batch 路线的 N 倍,而 batch 反向传播的节点数与 N 无关。
         """),
         in_practice=text("""
             Backpropagate the reduced batch loss once; when you need per-sample gradients, use
@@ -300,10 +337,14 @@ CLAIMS: tuple[Claim, ...] = (
         """),
         in_practice_zh=text("""
             对归约后的 batch 损失只做一次反向传播;需要逐样本梯度时,使
-            用 torch.func.vmap(torch.func.grad(...)),而不是在 Python 循环里逐个调
-            用 backward。
+            用 torch.func.vmap(torch.func.grad(...)),而不是在 Python 循环
+            里逐个调用 backward。
         """),
-        related=("per-sample.backward-accumulates", "batch.standard", "per-sample.vmap"),
+        related=(
+            "per-sample.backward-accumulates",
+            "batch.standard",
+            "per-sample.vmap",
+        ),
         sources=(
             "PyTorch tutorial, Per-sample-gradients (torch.func.vmap of grad vs. a loop)",
         ),
@@ -311,24 +352,73 @@ CLAIMS: tuple[Claim, ...] = (
     Claim(
         id="per-sample.explosion",
         part=P,
-        verdict=Verdict.REFUTED,
+        verdict=Verdict.QUALIFIED,
         quotes=(
             "并可能引发梯度爆炸等问题。",
         ),
+        gloss=(
+            "and may cause problems such as gradient explosion.",
+        ),
         statement=text("""
-            Backpropagating per sample cannot by itself make gradients explode: the accumulated per-sample gradients
-            are the same numbers as the batch's sum gradient. What does change is (a) forgetting to divide by N
-            multiplies the step by N, and (b) stepping after every sample makes noisier updates, whose size is bounded
-            by the largest per-sample gradient, not amplified.
+            Backpropagating sample by sample does not change the gradient: the accumulated per-sample gradients are
+            the batch's sum gradient, and forgetting to divide them by N is what multiplies the step by N. What can
+            diverge is taking an optimizer step after every sample: small batches tolerate much smaller learning rates
+            than the full batch, so a learning rate at which full-batch gradient descent converges (below 2/lambda_max
+            of the mean loss Hessian) can make one-step-per-sample SGD diverge. On least squares, SGD with batches of
+            m drawn with replacement is guaranteed to converge below 2m/(beta + (m - 1) lambda_max) (Ma, Bassily &
+            Belkin 2018; beta is the largest per-sample curvature, 2 max_i ||x_i||^2 for MSELoss, x_i with a 1
+            appended for the bias): at m = 1 that is the full-batch limit divided by beta/lambda_max, and above
+            1/min_i ||x_i||^2 no per-sample step brings the weights closer to the solution. The largest stable
+            learning rate lies above that guarantee edge (which is not a divergence point), depends on how batches are
+            sampled, and is neither monotone in m nor capped at 2/lambda_max in general.
         """),
         statement_zh=text("""
-            逐样本反向传播本身不会导致梯度爆炸:累加起来的逐样本梯度与整个 batch 的 sum 梯度是同样的数值。真
-            正会变化的是:(a) 忘记除以 N 会使更新步长变为 N 倍;(b) 每个样本之后都更新一次会使更新噪声更
-            大,但其大小以最大的单样本梯度为上界,并没有被放大。
+            逐样本反向传播本身不会改变梯度:逐样本梯度累加起来就是整个 batch 的 sum 梯度,忘记除以 N 才会
+            让更新步长变成 N 倍。真正可能发散的是"每个样本之后都执行一次优化器更新":小 batch 能承受的学习率
+            远小于整个 batch,因此一个能让全量梯度下降收敛的学习率(低于平均损
+            失 Hessian 的 2/lambda_max)可能让"每个样本走一步"的 SGD 发散。在最小二乘问题
+            上,以有放回方式抽取大小为 m 的 batch 时,SGD 在学习率低
+            于 2m/(beta + (m - 1) lambda_max) 时保证收
+            敛(Ma、Bassily 与 Belkin 2018;beta 是单个样本的最大曲率,对 MSELoss 而
+            言为 2 max_i ||x_i||^2,x_i 末尾补 1 对应偏置):当 m = 1 时,这个界等于全量
+            梯度下降的上限除以 beta/lambda_max;而当学习率高
+            于 1/min_i ||x_i||^2 时,没有任何一个单样本更新能让权重更接近最优解。实际最大稳定学习率位
+            于这条保证边界之上(该边界并不是发散点),取决于 batch 的抽样方式,而且一般而言既不随 m 单调变
+            化,也不以 2/lambda_max 为上限。
         """),
+        in_practice=text("""
+            Sum per-sample gradients and divide by N (or use reduction='mean'); if you really step after every sample,
+            lower the learning rate well below what the full batch tolerates (at most about 1/max_i ||x_i||^2 for
+            squared error), instead of reusing the batch learning rate.
+        """),
+        in_practice_zh=text("""
+            逐样本累加梯度后要除以 N(或直接用 reduction='mean');如果确实要每个样本更新一次,学习率
+            要远低于全量 batch 能承受的值(平方误差下大约不超过 1/max_i ||x_i||^2),不要直接沿
+            用 batch 训练时的学习率。
+        """),
+        related=(
+            "explosion.single-sample",
+            "explosion.definition",
+            "per-sample.backward-accumulates",
+            "sum.needs-batch-scaling",
+            "remedy.lower-lr",
+        ),
         sources=(
-            AUTOGRAD_DOCS,
-            "Triangle inequality: ||mean_i g_i|| <= mean_i ||g_i|| <= max_i ||g_i||",
+            "PyTorch docs, Autograd mechanics (gradients accumulate in .grad)",
+            (
+                "Ma, Bassily & Belkin 2018, The power of interpolation: understanding the effectiveness of SGD in "
+                "modern over-parametrized learning, arXiv:1712.06559, Thm 2 and sec. 3 (optimal step eta*(m) = "
+                "m/(beta + (m-1) lambda_1), convergence for lr < 2 eta*(m), critical batch size m* = beta/lambda_1 + "
+                "1)"
+            ),
+            (
+                "Goodfellow, Bengio & Courville 2016, Deep Learning, sec. 4.3.1 (gradient descent on a quadratic is "
+                "stable iff lr < 2/lambda_max)"
+            ),
+            (
+                "PyTorch docs, torch.optim.SGD (update p <- p - lr * g) and torch.nn.MSELoss (mean of squared errors, "
+                "no 1/2)"
+            ),
         ),
     ),
     Claim(
@@ -339,30 +429,37 @@ CLAIMS: tuple[Claim, ...] = (
             "总结来说,标准做法是对整个batch计算损失后直接进行一次反向传播,而不是对每个样本单独 处理。",
         ),
         gloss=(
-            "In summary, the standard practice is to compute the loss over the whole batch and then backpropagate "
-            "once, rather than handling each sample separately.",
+            (
+                "In summary, the standard practice is to compute the loss over the whole batch and then backpropagate "
+                "once, rather than handling each sample separately."
+            ),
         ),
         statement=text("""
             The standard training step is optimizer.zero_grad(), one forward pass of the batch, one reduced loss, one
             backward pass, one optimizer.step(). It reaches the same parameters as the per-sample route (N backward
-            passes of loss_i / N accumulated, then one step) with one backward pass per step instead of N. The zero_grad
-            matters: without it gradients pile up across steps and the trajectory changes.
+            passes of loss_i / N accumulated, then one step) with one backward pass per step instead of N. The
+            zero_grad matters: without it gradients pile up across steps and the trajectory changes.
         """),
         statement_zh=text("""
-            标准的训练步骤是:optimizer.zero_grad()、对 batch 做一次前向传播、计算一个归约后的损失、一次
-            反向传播、一次 optimizer.step()。它得到的参数与逐样本路线(对 loss_i / N 做 N 次反向传播
-            并累加,再更新一次)相同,但每一步只需一次反向传播而不是 N 次。zero_grad 不能省略:没有它,梯度会跨步累
-            积,训练轨迹随之改变。
+            标准的训练步骤是:optimizer.zero_grad()、对 batch 做一次前向传播、计算一个归约后
+            的损失、一次反向传播、一次 optimizer.step()。它得到的参数与逐样本路
+            线(对 loss_i / N 做 N 次反向传播并累加,再更新一次)相同,但每一步只需一次反向传播而不
+            是 N 次。zero_grad 不能省略:没有它,梯度会跨步累积,训练轨迹随之改变。
         """),
         in_practice=text("""
-            Write each step as zero_grad, forward, loss, backward, step on the whole batch; skip zero_grad only when you
-            accumulate gradients on purpose.
+            Write each step as zero_grad, forward, loss, backward, step on the whole batch; skip zero_grad only when
+            you accumulate gradients on purpose.
         """),
         in_practice_zh=text("""
             把每一步写成对整个 batch 的 zero_grad、前向、损失、反向、step;只有有意累积梯度时才省
             略 zero_grad。
         """),
-        related=("backward.once-per-batch", "per-sample.costs-more", "backward.fills-grad", "step.updates-parameters"),
+        related=(
+            "backward.once-per-batch",
+            "per-sample.costs-more",
+            "backward.fills-grad",
+            "step.updates-parameters",
+        ),
         sources=(
             "PyTorch tutorial, Optimizing Model Parameters (the training loop)",
         ),

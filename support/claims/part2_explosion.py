@@ -72,8 +72,8 @@ CLAIMS: tuple[Claim, ...] = (
         ),
         statement=text("""
             Backpropagation through time multiplies the gradient by one Jacobian diag(phi'(a_t)) W_hh per step, always
-            with the same recurrent matrix W_hh, so after T steps its norm is at most (gamma * sigma_max(W_hh))^T, where
-            gamma = max |phi'| (1 for tanh, 1/4 for sigmoid) and sigma_max is the largest singular value. If
+            with the same recurrent matrix W_hh, so after T steps its norm is at most (gamma * sigma_max(W_hh))^T,
+            where gamma = max |phi'| (1 for tanh, 1/4 for sigmoid) and sigma_max is the largest singular value. If
             sigma_max(W_hh) < 1/gamma the gradient vanishes geometrically; sigma_max > 1/gamma is necessary for
             explosion but not sufficient: at the zero state of a tanh RNN with W_hh = s times an orthogonal matrix the
             gradient grows exactly as s^T, while inputs that saturate the units make it vanish even for s > 1. In the
@@ -82,25 +82,31 @@ CLAIMS: tuple[Claim, ...] = (
             gradient grows geometrically with the sequence length, a wall that a fixed grid of b values misses.
         """),
         statement_zh=text("""
-            随时间反向传播在每一步都把梯度乘以一个雅可比矩阵 diag(phi'(a_t)) W_hh,而且每一步用的都是同一个循环
-            权重矩阵 W_hh,因此经过 T 步后梯度范数至多为 (gamma·sigma_max(W_hh))^T,其
-            中 gamma = max|phi'|(tanh 为 1,sigmoid 为 1/4),sigma_max 是最大奇异
-            值。若 sigma_max(W_hh) < 1/gamma,梯度按几何级数消
-            失;sigma_max > 1/gamma 是梯度爆炸的必要条件而非充分条件:tanh RNN 在零状
-            态、W_hh 为 s 乘以正交矩阵时,梯度恰好按 s^T 增长,而让单元饱和的输入即使在 s > 1 时也会使梯度消失。
-            在单单元递归 x_t = w·sigmoid(x_{t-1}) + b 中,映射为压缩映射时(w = 3),对 b 的梯
-            度对任意序列长度都有界;w = 5 时,误差曲面上有一堵很窄的“墙”,墙上的梯度随序列长度按几何级数增长,而 b 的固定
-            网格会错过这堵墙。
+            随时间反向传播在每一步都把梯度乘以一个雅可比矩阵 diag(phi'(a_t)) W_hh,而且每一步用的都
+            是同一个循环权重矩阵 W_hh,因此经过 T 步后梯度范数至多
+            为 (gamma·sigma_max(W_hh))^T,其
+            中 gamma = max|phi'|(tanh 为 1,sigmoid 为 1/4),sigma_max 是
+            最大奇异值。若 sigma_max(W_hh) < 1/gamma,梯度按几何级数消
+            失;sigma_max > 1/gamma 是梯度爆炸的必要条件而非充分条件:tanh RNN 在零状态
+            、W_hh 为 s 乘以正交矩阵时,梯度恰好按 s^T 增长,而让单元饱和的输入即使在 s > 1 时也会使
+            梯度消失。在单单元递归 x_t = w·sigmoid(x_{t-1}) + b 中,映射为压缩映射
+            时(w = 3),对 b 的梯度对任意序列长度都有界;w = 5 时,误差曲面上有一堵很窄的“墙”,墙上的梯
+            度随序列长度按几何级数增长,而 b 的固定网格会错过这堵墙。
         """),
         in_practice=text("""
             For a plain RNN on long sequences, clip the gradient norm (clip_grad_norm_) and keep the largest singular
             value of W_hh near 1 at initialisation (e.g. torch.nn.init.orthogonal_).
         """),
         in_practice_zh=text("""
-            在长序列上使用普通 RNN 时,要裁剪梯度范数(clip_grad_norm_),并在初始化时让 W_hh 的最大奇异值
-            接近 1(例如 torch.nn.init.orthogonal_)。
+            在长序列上使用普通 RNN 时,要裁剪梯度范数(clip_grad_norm_),并在初始化时
+            让 W_hh 的最大奇异值接近 1(例如 torch.nn.init.orthogonal_)。
         """),
-        related=("explosion.definition", "explosion.cause.depth", "remedy.lstm-gru", "remedy.clip-norm"),
+        related=(
+            "explosion.definition",
+            "explosion.cause.depth",
+            "remedy.lstm-gru",
+            "remedy.clip-norm",
+        ),
         sources=(
             PASCANU_21,
             PASCANU_23,
@@ -116,26 +122,29 @@ CLAIMS: tuple[Claim, ...] = (
             "权重初始化不当:如果初始权重设置得过大,会导致在前向传播和反向传播中产生过大的激活和梯度。",
         ),
         gloss=(
-            "Improper weight initialisation: if the initial weights are set too large, the forward and backward "
-            "passes produce excessively large activations and gradients.",
+            (
+                "Improper weight initialisation: if the initial weights are set too large, the forward and backward "
+                "passes produce excessively large activations and gradients."
+            ),
         ),
         statement=text("""
             With weights drawn from N(0, s^2) in layers of width n, each linear layer multiplies the expected squared
-            gradient norm by s^2 n and each activation by E[phi'(a)^2], so the input-gradient norm of a deep MLP changes
-            geometrically with depth, by a factor of about s sqrt(n) per layer for linear layers and s sqrt(n/2) for
-            ReLU layers. Below the Glorot std (1/sqrt(n) for square layers) or the He std (sqrt(2/n)) it shrinks with
-            depth, at that std it stays flat, and above it it grows geometrically; the forward activations of linear
-            layers follow the same law. Saturation caps the growth of a tanh network without removing it: at twice the
-            Glorot std its gradient grows far more slowly per layer than a linear network's with the same weights, but
-            it still explodes.
+            gradient norm by s^2 n and each activation by E[phi'(a)^2], so the input-gradient norm of a deep MLP
+            changes geometrically with depth, by a factor of about s sqrt(n) per layer for linear layers and s
+            sqrt(n/2) for ReLU layers. Below the Glorot std (1/sqrt(n) for square layers) or the He std (sqrt(2/n)) it
+            shrinks with depth, at that std it stays flat, and above it it grows geometrically; the forward
+            activations of linear layers follow the same law. Saturation caps the growth of a tanh network without
+            removing it: at twice the Glorot std its gradient grows far more slowly per layer than a linear network's
+            with the same weights, but it still explodes.
         """),
         statement_zh=text("""
-            权重取自 N(0, s^2)、层宽为 n 时,每个线性层把梯度范数平方的期望乘以 s^2·n,每个激活函数再乘
-            以 E[phi'(a)^2],因此深层 MLP 输入梯度的范数随深度按几何级数变化:线性层每层约乘
+            权重取自 N(0, s^2)、层宽为 n 时,每个线性层把梯度范数平方的期望乘以 s^2·n,每个激活函数再
+            乘以 E[phi'(a)^2],因此深层 MLP 输入梯度的范数随深度按几何级数变化:线性层每层约乘
             以 s·sqrt(n),ReLU 层每层约乘以 s·sqrt(n/2)。标准差低于 Glorot 值(方阵层
-            为 1/sqrt(n))或 He 值(sqrt(2/n))时,梯度随深度缩小;等于它时保持平稳;高于它时按几何级数增
-            长;线性层的前向激活也遵循同样的规律。饱和会压低 tanh 网络的增长,但不能消除它:在 2 倍 Glorot 标准差
-            下,tanh 网络的梯度每层增长得远比相同权重的线性网络慢,但仍然是爆炸。
+            为 1/sqrt(n))或 He 值(sqrt(2/n))时,梯度随深度缩小;等于它时保持平稳;高于它时按几
+            何级数增长;线性层的前向激活也遵循同样的规律。饱和会压低 tanh 网络的增长,但不能消除
+            它:在 2 倍 Glorot 标准差下,tanh 网络的梯度每层增长得远比相同权重的线性网络慢,但仍然是爆炸
+            。
         """),
         in_practice=text("""
             Initialise with the Glorot or He std for your activation (torch.nn.init.xavier_normal_,
@@ -146,7 +155,11 @@ CLAIMS: tuple[Claim, ...] = (
             按激活函数选用 Glorot 或 He 标准差初始化(torch.nn.init.xavier_normal_;ReLU 用 torch.nn.init.kaiming_normal_),不
             要手选标准差,并在初始化后检查一次梯度范数。
         """),
-        related=("explosion.cause.depth", "explosion.definition", "remedy.relu"),
+        related=(
+            "explosion.cause.depth",
+            "explosion.definition",
+            "remedy.relu",
+        ),
         sources=(
             GLOROT,
             HE,
@@ -161,8 +174,10 @@ CLAIMS: tuple[Claim, ...] = (
             "深层网络结构:在深层网络中,由于链式法则的作用,梯度在传播过程中可能会累积并迅速增大。",
         ),
         gloss=(
-            "Deep network structure: in deep networks, because of the chain rule, gradients may accumulate and grow "
-            "rapidly as they propagate.",
+            (
+                "Deep network structure: in deep networks, because of the chain rule, gradients may accumulate and "
+                "grow rapidly as they propagate."
+            ),
         ),
         statement=text("""
             By the chain rule the gradient at the input is the product of the layers' Jacobians W_l^T diag(phi'(a_l)),
@@ -171,9 +186,10 @@ CLAIMS: tuple[Claim, ...] = (
             gain is below 1, and at gain 1 (the Glorot or He std) depth alone does not make gradients grow.
         """),
         statement_zh=text("""
-            根据链式法则,输入处的梯度是各层雅可比矩阵 W_l^T diag(phi'(a_l)) 的乘积,因此其对数范数是各层对数
-            增益之和,与深度成线性关系。深度是指数而不是原因:每层增益大于 1 时,它按几何级数放大梯度;增益小于 1 时,它使梯度
-            衰减;增益等于 1(Glorot 或 He 标准差)时,仅靠加深网络并不会让梯度增大。
+            根据链式法则,输入处的梯度是各层雅可比矩阵 W_l^T diag(phi'(a_l)) 的乘积,因此其对数范
+            数是各层对数增益之和,与深度成线性关系。深度是指数而不是原因:每层增益大于 1 时,它按几何级数放大梯度;增
+            益小于 1 时,它使梯度衰减;增益等于 1(Glorot 或 He 标准差)时,仅靠加深网络并不会让梯度增大
+            。
         """),
         in_practice=text("""
             Before training a deeper network, check that the gradient norm at initialisation does not change
@@ -183,7 +199,11 @@ CLAIMS: tuple[Claim, ...] = (
             训练更深的网络之前,先检查初始化时的梯度范数是否随深度按几何级数变化;如果是,就调整每层增益(使
             用 Glorot/He 初始化)。
         """),
-        related=("gradient.chain-rule", "explosion.cause.init", "explosion.rnn"),
+        related=(
+            "gradient.chain-rule",
+            "explosion.cause.init",
+            "explosion.rnn",
+        ),
         sources=(
             GLOROT,
             GBC + ", sec. 6.5 (back-propagation, chain rule) and sec. 8.2.5 (long-term dependencies: W^t)",
@@ -235,25 +255,65 @@ CLAIMS: tuple[Claim, ...] = (
             "对单个样本进行反向传播时,模型只考虑该样本的损失,从而可能导致较大的梯度更新",
             "相比之下,在一个batch上计算损失并进行反向传播,可以通过平均化多个样本的损失来抑制这种剧烈变化。",
         ),
+        gloss=(
+            "Why does backpropagating the loss of a single sample easily cause gradient explosion?",
+            (
+                "When backpropagating one sample, the model considers only that sample's loss, which can lead to "
+                "large gradient updates"
+            ),
+            (
+                "By contrast, computing the loss on a batch and backpropagating it can suppress such violent changes "
+                "by averaging the losses of many samples."
+            ),
+        ),
         statement=text("""
-            A single-sample gradient is a noisier, not a larger-in-expectation, estimate of the batch gradient:
-            ||mean_i g_i|| <= mean_i ||g_i|| (triangle inequality), the mean of B samples drawn with replacement has
-            the same expectation and a covariance of Sigma / B (total variance tr(Sigma)/B, log-log slope -1 in B).
-            Averaging damps the noise of the update; it does not prevent an explosion, whose causes (weights, depth,
-            learning rate) act on the batch gradient too.
+            A single-sample gradient is an unbiased but on average longer estimate of the batch gradient: the
+            batch-mean gradient is the mean of the per-sample gradients, and E||g_i|| >= ||E g_i|| (Jensen's
+            inequality), with equality only when all g_i point the same way; at the minimum of a loss that cannot fit
+            every sample the batch gradient is zero while the single-sample gradients are not. Averaging B samples
+            drawn with replacement divides the gradient's covariance by B, so the spread of SGD's iterates around the
+            solution shrinks about as 1/B, and at a fixed learning rate batch size 1 can diverge where larger batches
+            converge (see per-sample.explosion). Batch averaging therefore damps violent updates in the sense of step
+            noise and stability at a given learning rate; it does nothing about gradients that grow through depth or
+            recurrence in backprop, which act on the batch gradient too (see explosion.cause.*).
         """),
         statement_zh=text("""
-            单个样本的梯度是对batch梯度的一个噪声更大的估计,而不是期望更大的估
-            计:||mean_i g_i|| <= mean_i ||g_i||(三角不等式),有放回抽取B个样本求平
-            均,期望不变,协方差为Sigma / B(总方差tr(Sigma)/B,对B取双对数时斜率为-1)。求平均抑
-            制的是更新的噪声,并不能防止梯度爆炸;爆炸的原因(权重、深度、学习率)对batch梯度同样起作用。
+            单个样本的梯度是对 batch 梯度的无偏估计,但平均而言更长:batch 平均梯度正是各样本梯度的平
+            均,且 E||g_i|| >= ||E g_i||(Jensen 不等式),只有当所有 g_i 方向相同时才
+            取等号;在一个无法拟合所有样本的损失的最小值处,batch 梯度为零,而单样本梯度并不为零。有放回地抽
+            取 B 个样本求平均,会把梯度的协方差除以 B,因此 SGD 迭代点在最优解附近的波动大约按 1/B 缩
+            小;而在固定学习率下,batch 大小为 1 时可能发散,更大的 batch 却能收
+            敛(见 per-sample.explosion)。因此,batch 平均确实能"抑制剧烈更新",但指的是更
+            新步的噪声以及给定学习率下的稳定性;对于反向传播中随深度或循环而增长的梯度,它无能为力,因为这些因素同样作用
+            于 batch 梯度(见 explosion.cause.*)。
         """),
+        in_practice=text("""
+            Treat batch size and learning rate together: a smaller batch gives noisier, on average longer steps and
+            needs a smaller lr; for gradients that grow through depth or time, batching is no fix -- use
+            initialisation, normalisation, gated units or clipping.
+        """),
+        in_practice_zh=text("""
+            把 batch 大小和学习率一起考虑:batch 越小,更新步噪声越大、平均越长,需要更小的学习率;对于随深
+            度或时间步增长的梯度,增大 batch 不是办法,应当从初始化、归一化、门控单元或梯度裁剪入手。
+        """),
+        related=(
+            "per-sample.explosion",
+            "explosion.cause.depth",
+            "explosion.cause.init",
+            "explosion.rnn",
+            "remedy.clip-norm",
+        ),
         sources=(
             (
-                "McCandlish, Kaplan, Amodei & OpenAI Dota Team 2018, An empirical model of large-batch training, sec. "
-                "2 (cov = Sigma / B)"
+                "Ma, Bassily & Belkin 2018, The power of interpolation, arXiv:1712.06559, Thm 2 (convergence of "
+                "minibatch SGD for lr < 2 eta*(m) = 2m/(beta + (m-1) lambda_1))"
+            ),
+            (
+                "McCandlish, Kaplan, Amodei & OpenAI Dota Team 2018, An empirical model of large-batch training, "
+                "arXiv:1812.06162, sec. 2 (the covariance of a batch-mean gradient is Sigma / B)"
             ),
             "PyTorch tutorial, Per-sample-gradients (torch.func.vmap(grad(...)))",
+            "Jensen's inequality / triangle inequality: ||mean_i g_i|| <= mean_i ||g_i||",
         ),
     ),
     Claim(
@@ -267,32 +327,38 @@ CLAIMS: tuple[Claim, ...] = (
             "For example, with the L2 norm, all gradients can be normalised so that they do not exceed a set maximum.",
         ),
         statement=text("""
-            torch.nn.utils.clip_grad_norm_(parameters, max_norm) computes the norm of all gradients viewed as one vector
-            (parameters whose .grad is None are skipped), returns that pre-clipping norm, and multiplies every gradient
-            in place by min(1, max_norm / (total + 1e-6)). The direction is unchanged; a gradient already within the
-            threshold is left untouched; after clipping the total norm is max_norm * total / (total + 1e-6), at most
-            max_norm. norm_type=inf uses the largest absolute element instead. A NaN or inf total raises with
-            error_if_nonfinite=True; by default it is used anyway: a NaN total turns every gradient into NaN, an inf
-            total zeroes the finite ones.
+            torch.nn.utils.clip_grad_norm_(parameters, max_norm) computes the norm of all gradients viewed as one
+            vector (parameters whose .grad is None are skipped), returns that pre-clipping norm, and multiplies every
+            gradient in place by min(1, max_norm / (total + 1e-6)). The direction is unchanged; a gradient already
+            within the threshold is left untouched; after clipping the total norm is max_norm * total / (total +
+            1e-6), at most max_norm. norm_type=inf uses the largest absolute element instead. A NaN or inf total
+            raises with error_if_nonfinite=True; by default it is used anyway: a NaN total turns every gradient into
+            NaN, an inf total zeroes the finite ones.
         """),
         statement_zh=text("""
-            torch.nn.utils.clip_grad_norm_(parameters, max_norm) 把所有梯度视为
-            一个向量求范数(.grad 为 None 的参数跳过),返回这个裁剪前的范数,并把每个梯度原地乘
-            以 min(1, max_norm / (total + 1e-6))。梯度方向不变;已在阈值以内的梯度保持不变;裁剪后
-            的总范数为 max_norm·total / (total + 1e-6),不超
+            torch.nn.utils.clip_grad_norm_(parameters, max_norm) 把
+            所有梯度视为一个向量求范数(.grad 为 None 的参数跳过),返回这个裁剪前的范数,并把每个梯度原地乘
+            以 min(1, max_norm / (total + 1e-6))。梯度方向不变;已在阈值以内的梯度保持
+            不变;裁剪后的总范数为 max_norm·total / (total + 1e-6),不超
             过 max_norm。norm_type=inf 时改用最大的元素绝对值。总范数
-            为 NaN 或 inf 时,error_if_nonfinite=True 会报错;默认情况下照样使用它:NaN 的总范
-            数会把每个梯度都变成 NaN,inf 的总范数会把有限的梯度清零。
+            为 NaN 或 inf 时,error_if_nonfinite=True 会报错;默认情况下照样使用
+            它:NaN 的总范数会把每个梯度都变成 NaN,inf 的总范数会把有限的梯度清零。
         """),
         in_practice=text("""
             Call clip_grad_norm_ after backward() and before optimizer.step(), log the norm it returns, and pass
             error_if_nonfinite=True (or check that norm) so that a NaN does not silently wipe out the gradients.
         """),
         in_practice_zh=text("""
-            在 backward() 之后、optimizer.step() 之前调用 clip_grad_norm_,记录它返回的
-            范数,并传入 error_if_nonfinite=True(或检查这个范数),以免 NaN 悄无声息地毁掉梯度。
+            在 backward() 之后、optimizer.step() 之前调
+            用 clip_grad_norm_,记录它返回的范数,并传
+            入 error_if_nonfinite=True(或检查这个范数),以免 NaN 悄无声息地毁掉梯度。
         """),
-        related=("remedy.clip-value", "remedy.clip-stabilises", "remedy.monitor", "amp.grad-scaler"),
+        related=(
+            "remedy.clip-value",
+            "remedy.clip-stabilises",
+            "remedy.monitor",
+            "amp.grad-scaler",
+        ),
         sources=(
             CLIP_NORM_DOCS,
             PASCANU_ALG1,
@@ -313,15 +379,15 @@ CLAIMS: tuple[Claim, ...] = (
             clip_value): it clamps every element in place to [-clip_value, clip_value], leaves smaller elements alone
             and returns None. Unlike norm clipping it changes the gradient's direction and bounds no norm: the clipped
             L2 norm can reach clip_value * sqrt(P) for P elements. Scaling the gradient back into range with its
-            direction kept is norm clipping, torch.nn.utils.clip_grad_norm_, which rescales all gradients by one common
-            factor.
+            direction kept is norm clipping, torch.nn.utils.clip_grad_norm_, which rescales all gradients by one
+            common factor.
         """),
         statement_zh=text("""
             对超过阈值的每个梯度元素做裁剪,对应的是 torch.nn.utils.clip_grad_value_(parameters, clip_value):它
-            把每个元素原地截断到 [-clip_value, clip_value],较小的元素保持不变,返回 None。与按范数裁
-            剪不同,它会改变梯度的方向,也不限制任何范数:P 个元素裁剪后的 L2 范数可达 clip_value·sqrt(P)。
-            把梯度缩放回范围内并保持方向不变的是按范数裁剪,即 torch.nn.utils.clip_grad_norm_,它用同
-            一个因子缩放所有梯度。
+            把每个元素原地截断到 [-clip_value, clip_value],较小的元素保持不变,返
+            回 None。与按范数裁剪不同,它会改变梯度的方向,也不限制任何范数:P 个元素裁剪后的 L2 范数可
+            达 clip_value·sqrt(P)。把梯度缩放回范围内并保持方向不变的是按范数裁
+            剪,即 torch.nn.utils.clip_grad_norm_,它用同一个因子缩放所有梯度。
         """),
         in_practice=text("""
             Prefer clip_grad_norm_, which keeps the update's direction; use clip_grad_value_ only when you mean to cap
@@ -331,7 +397,10 @@ CLAIMS: tuple[Claim, ...] = (
             优先使用保持更新方向的 clip_grad_norm_;只有确实想限制单个梯度元素时才使
             用 clip_grad_value_。
         """),
-        related=("remedy.clip-norm", "remedy.clip-stabilises"),
+        related=(
+            "remedy.clip-norm",
+            "remedy.clip-stabilises",
+        ),
         sources=(
             CLIP_VALUE_DOCS,
             CLIP_NORM_DOCS,
@@ -375,32 +444,40 @@ CLAIMS: tuple[Claim, ...] = (
             "調整学习率:使用较小的学习率可以减少每次权重更新的幅度,从而降低发生梯度爆炸的风险。",
         ),
         gloss=(
-            "Adjust the learning rate: a smaller learning rate reduces the size of each weight update and thus "
-            "lowers the risk of gradient explosion.",
+            (
+                "Adjust the learning rate: a smaller learning rate reduces the size of each weight update and thus "
+                "lowers the risk of gradient explosion."
+            ),
         ),
         statement=text("""
             A smaller learning rate shrinks every SGD step in proportion, since the step is exactly -lr * grad, but it
-            does not shrink the gradient, which at given parameters does not depend on lr. What it removes is divergence
-            caused by the step size: on a quadratic, gradient descent multiplies the error along a direction of
-            curvature lambda by (1 - lr * lambda) per step, so it converges if and only if 0 < lr < 2 / lambda_max and
-            diverges geometrically above that. Large gradients caused by weights or depth are not reduced by a lower
-            learning rate.
+            does not shrink the gradient, which at given parameters does not depend on lr. What it removes is
+            divergence caused by the step size: on a quadratic, gradient descent multiplies the error along a
+            direction of curvature lambda by (1 - lr * lambda) per step, so it converges if and only if 0 < lr < 2 /
+            lambda_max and diverges geometrically above that. Large gradients caused by weights or depth are not
+            reduced by a lower learning rate.
         """),
         statement_zh=text("""
-            较小的学习率会按比例缩小每一步 SGD 更新(更新量恰为 -lr·grad),但不会缩小梯度本身:在给定参数处,梯度
-            与 lr 无关。它消除的是由步长引起的发散:在二次函数上,梯度下降每一步把曲率为 lambda 的方向上的误差乘
-            以 (1 - lr·lambda),因此当且仅当 0 < lr < 2 / lambda_max 时收敛,超过时按几何级
-            数发散。由权重或深度造成的大梯度,不会因为降低学习率而变小。
+            较小的学习率会按比例缩小每一步 SGD 更新(更新量恰为 -lr·grad),但不会缩小梯度本身:在给定参数
+            处,梯度与 lr 无关。它消除的是由步长引起的发散:在二次函数上,梯度下降每一步把曲率为 lambda 的方
+            向上的误差乘以 (1 - lr·lambda),因此当且仅
+            当 0 < lr < 2 / lambda_max 时收敛,超过时按几何级数发散。由权重或深度造成的大梯
+            度,不会因为降低学习率而变小。
         """),
         in_practice=text("""
             If the loss blows up within a few steps, lower the learning rate (or warm it up); if the gradient norm is
             already huge at initialisation, fix the initialisation or clip instead.
         """),
         in_practice_zh=text("""
-            如果损失在几步之内就爆掉,就降低学习率(或使用 warmup);如果初始化时梯度范数就已经极大,应当修正初始化或使用裁
-            剪。
+            如果损失在几步之内就爆掉,就降低学习率(或使用 warmup);如果初始化时梯度范数就已经极大,应当修正初始
+            化或使用裁剪。
         """),
-        related=("explosion.definition", "explosion.cause.init", "explosion.cause.depth", "update.sgd-rule"),
+        related=(
+            "explosion.definition",
+            "explosion.cause.init",
+            "explosion.cause.depth",
+            "update.sgd-rule",
+        ),
         sources=(
             SGD_DOCS,
             GBC + ", sec. 4.3.1 and 8.2.1 (ill-conditioning; step size below 2/lambda)",
@@ -414,25 +491,29 @@ CLAIMS: tuple[Claim, ...] = (
             "使用更为稳定的网络架构,如长短期记忆网络(LSTM)或门控循环单元(GRU),这些结构设计上能够更好地处理长序列数据并减少梯度爆炸的风险。",
         ),
         gloss=(
-            "Use a more stable architecture such as long short-term memory (LSTM) or gated recurrent units (GRU), "
-            "which are designed to handle long sequences better and to reduce the risk of gradient explosion.",
+            (
+                "Use a more stable architecture such as long short-term memory (LSTM) or gated recurrent units (GRU), "
+                "which are designed to handle long sequences better and to reduce the risk of gradient explosion."
+            ),
         ),
         statement=text("""
             LSTM and GRU add a path through time whose per-step gain is a gate value rather than a weight matrix:
-            without recurrent coupling the gradient carried over T steps is f^T along an LSTM's cell state and z^T along
-            a GRU's hidden state, while a plain RNN's is 0. A forget or update gate held near 1 keeps the gradient alive
-            over long sequences; that fixes vanishing, not explosion. Gated cells can still explode: at the zero state
-            with every recurrent weight block s*I and zero biases the per-step gain is s for an RNN and 0.5 + 0.25 s for
-            an LSTM and a GRU, above 1 for s > 2. At PyTorch's default initialisation the gradients of RNN, LSTM and GRU
-            all vanish with sequence length unless a gate bias holds the forget or update gate open.
+            without recurrent coupling the gradient carried over T steps is f^T along an LSTM's cell state and z^T
+            along a GRU's hidden state, while a plain RNN's is 0. A forget or update gate held near 1 keeps the
+            gradient alive over long sequences; that fixes vanishing, not explosion. Gated cells can still explode: at
+            the zero state with every recurrent weight block s*I and zero biases the per-step gain is s for an RNN and
+            0.5 + 0.25 s for an LSTM and a GRU, above 1 for s > 2. At PyTorch's default initialisation the gradients
+            of RNN, LSTM and GRU all vanish with sequence length unless a gate bias holds the forget or update gate
+            open.
         """),
         statement_zh=text("""
-            LSTM 和 GRU 增加了一条跨越时间的通路,其每步增益是门的取值,而不是权重矩阵:没有循环耦合时,沿 LSTM 的细
-            胞状态传递 T 步的梯度为 f^T,沿 GRU 的隐藏状态为 z^T,而普通 RNN 为 0。遗忘门或更新门保持在接
-            近 1 时,梯度能在长序列上保持下来;这解决的是梯度消失,而不是梯度爆炸。门控单元仍然可能爆炸:在零状态、每个循环权重块
-            为 s·I、偏置为零时,每步增益对 RNN 为 s,对 LSTM 和 GRU 为 0.5 + 0.25·s,s > 2 时
-            超过 1。在 PyTorch 的默认初始化下,RNN、LSTM 和 GRU 的梯度都会随序列长度消失,除非用门的偏置让遗
-            忘门或更新门保持打开。
+            LSTM 和 GRU 增加了一条跨越时间的通路,其每步增益是门的取值,而不是权重矩阵:没有循环耦合
+            时,沿 LSTM 的细胞状态传递 T 步的梯度为 f^T,沿 GRU 的隐藏状态为 z^T,而普
+            通 RNN 为 0。遗忘门或更新门保持在接近 1 时,梯度能在长序列上保持下来;这解决的是梯度消失,而不是梯
+            度爆炸。门控单元仍然可能爆炸:在零状态、每个循环权重块为 s·I、偏置为零时,每步增益
+            对 RNN 为 s,对 LSTM 和 GRU 为 0.5 + 0.25·s,s > 2 时超过 1。
+            在 PyTorch 的默认初始化下,RNN、LSTM 和 GRU 的梯度都会随序列长度消失,除非用门的偏置让
+            遗忘门或更新门保持打开。
         """),
         in_practice=text("""
             Use LSTM or GRU for long sequences, set a positive forget-gate bias (e.g. 1), and still clip the gradient
@@ -441,7 +522,10 @@ CLAIMS: tuple[Claim, ...] = (
         in_practice_zh=text("""
             长序列使用 LSTM 或 GRU,把遗忘门偏置设为正值(例如 1),并且仍然要裁剪梯度范数。
         """),
-        related=("explosion.rnn", "remedy.clip-norm"),
+        related=(
+            "explosion.rnn",
+            "remedy.clip-norm",
+        ),
         sources=(
             RNN_DOCS,
             PASCANU_21,
@@ -490,22 +574,25 @@ CLAIMS: tuple[Claim, ...] = (
             "监控训练过程: 实时监控训练过程中的损失和梯度值,一旦发现异常,可以采取措施调整 学习率或停止训练。",
         ),
         gloss=(
-            "Monitor training: watch the loss and gradient values in real time during training, and once something "
-            "abnormal appears, take action such as adjusting the learning rate or stopping training.",
+            (
+                "Monitor training: watch the loss and gradient values in real time during training, and once "
+                "something abnormal appears, take action such as adjusting the learning rate or stopping training."
+            ),
         ),
         statement=text("""
             Monitoring works: recording the loss and the total gradient norm (the norm clip_grad_norm_ computes and
-            returns) after every backward flags an explosion as a spike, a norm far above the median of the recent ones,
-            while every number is still finite, before the gradients overflow; it then names the parameters whose
-            gradients went non-finite. A healthy run raises no flag. For a NaN born inside backward,
+            returns) after every backward flags an explosion as a spike, a norm far above the median of the recent
+            ones, while every number is still finite, before the gradients overflow; it then names the parameters
+            whose gradients went non-finite. A healthy run raises no flag. For a NaN born inside backward,
             torch.autograd.detect_anomaly() makes backward raise at the first function that returns NaN and names it,
             instead of letting the NaN flow silently into .grad.
         """),
         statement_zh=text("""
-            监控确实有效:每次反向传播之后记录损失和总梯度范数(即 clip_grad_norm_ 计算并返回的范数),能在所有数值
-            仍然有限、梯度尚未溢出时,就以“尖峰”(范数远高于近期范数的中位数)的形式发现爆炸;随后还能指出哪些参数的梯度变成了非有
-            限值。正常的训练不会触发任何警报。对于在反向传播内部产生的 NaN,torch.autograd.detect_anomaly() 会
-            让反向传播在第一个返回 NaN 的函数处报错并给出它的名称,而不是让 NaN 悄悄流进 .grad。
+            监控确实有效:每次反向传播之后记录损失和总梯度范数(即 clip_grad_norm_ 计算并返回的范
+            数),能在所有数值仍然有限、梯度尚未溢出时,就以“尖峰”(范数远高于近期范数的中位数)的形式发现爆炸;随后还
+            能指出哪些参数的梯度变成了非有限值。正常的训练不会触发任何警报。对于在反向传播内部产生
+            的 NaN,torch.autograd.detect_anomaly() 会让反向传播在第一个返
+            回 NaN 的函数处报错并给出它的名称,而不是让 NaN 悄悄流进 .grad。
         """),
         in_practice=text("""
             Log the loss and the total gradient norm every step, lower the learning rate or stop on a spike or a
@@ -516,7 +603,11 @@ CLAIMS: tuple[Claim, ...] = (
             每一步记录损失和总梯度范数,出现尖峰或非有限值时降低学习率或停止训练;只在排查 NaN 时才打
             开 torch.autograd.detect_anomaly()(它会拖慢训练)。
         """),
-        related=("explosion.definition", "remedy.clip-norm", "remedy.lower-lr"),
+        related=(
+            "explosion.definition",
+            "remedy.clip-norm",
+            "remedy.lower-lr",
+        ),
         sources=(
             "PyTorch docs, torch.autograd.detect_anomaly (backward raises naming the function that returned NaN)",
             CLIP_NORM_DOCS,
