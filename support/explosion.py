@@ -511,3 +511,175 @@ def mean_field_log_norm(activation: str, sigma_w2: float, depth: int, *, q_input
         q = sigma_w2 * float(np.sum(w * phi(a) ** 2))
     return 0.5 * total
 
+
+
+# ================================================================ slopes over a range of weight scales
+# (added for remedy.relu: the slope per layer of ReLU, tanh and sigmoid nets as the weight std sweeps through the
+# point where ReLU's growth overtakes tanh's)
+def depth_sweeps_over_stds(activation: str, weight_stds: Sequence[float], *, width: int, depths: Sequence[int],
+                           seeds: int, seed: int = 0, input_scale: float = 1.0) -> tuple[DepthSweep, ...]:
+    """``depth_sweep(activation, s, ...)`` for every s in ``weight_stds``, computed in one pass.
+
+    The networks are those of ``depth_sweep`` (same seeds, inputs and directions): ``mlp`` draws weight_std
+    times the same standard normals whatever the std, so each network is built once at std 1 and every std
+    is a row of one batch, each layer's output scaled by the std. The results agree with ``depth_sweep`` up to
+    rounding (the std multiplies float64 values here, float32 draws there; see the self-test), at a fraction
+    of the cost of one ``depth_sweep`` per std. Cached like ``depth_sweep``.
+    """
+    if activation not in ACTIVATIONS:
+        raise SpecInputError(f"unknown activation {activation!r}; expected one of {sorted(ACTIVATIONS)}")
+    if isinstance(weight_stds, (str, bytes)) or not isinstance(weight_stds, Iterable):
+        raise SpecInputError(f"weight_stds must be a sequence of positive numbers, got {weight_stds!r}")
+    stds = tuple(_checks.positive_float("weight_stds[i]", s) for s in weight_stds)
+    if not stds:
+        raise SpecInputError("weight_stds is empty")
+    _checks.positive_int("width", width)
+    _checks.positive_int("seeds", seeds)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise SpecInputError(f"seed must be an int, got {seed!r}")
+    input_scale = _checks.positive_float("input_scale", input_scale)
+    if isinstance(depths, (str, bytes)) or not isinstance(depths, Iterable):
+        raise SpecInputError(f"depths must be a sequence of positive ints, got {depths!r}")
+    depths = tuple(depths)
+    if not depths:
+        raise SpecInputError("depths is empty")
+    for d in depths:
+        _checks.positive_int("depths[i]", d)
+    return _depth_sweeps_over_stds(activation, stds, width, depths, seeds, seed, input_scale)
+
+
+@functools.lru_cache(maxsize=8)
+def _unit_std_networks(width, depths, seeds, seed, input_scale):
+    """Per (depth, k): the weight matrices of depth_sweep's network at std 1, its input x and unit direction u."""
+    nets = {}
+    for d in depths:
+        for k in range(seeds):
+            s = sweep_seed(d, k, seed)
+            net = mlp(width, width, width, depth=d, activation="linear", weight_std=1.0, bias=False, seed=s)
+            weights = tuple(m.weight.detach() for m in net if isinstance(m, nn.Linear))
+            g = torch.Generator().manual_seed(s)  # the draws of _depth_sweep, in its order
+            x = input_scale * torch.randn(1, width, generator=g, dtype=torch.float64)
+            u = torch.randn(1, width, generator=g, dtype=torch.float64)
+            nets[(d, k)] = (weights, x, u / u.norm())
+    return nets
+
+
+@functools.lru_cache(maxsize=32)
+def _depth_sweeps_over_stds(activation, stds, width, depths, seeds, seed, input_scale) -> tuple[DepthSweep, ...]:
+    nets = _unit_std_networks(width, depths, seeds, seed, input_scale)
+    phi = ACTIVATIONS[activation]()
+    scale = torch.tensor(stds, dtype=torch.float64)[:, None]  # one row per std
+    m = len(stds)
+    rows = [[[None] * seeds for _ in depths] for _ in range(m)]
+    fwd_rows = [[[None] * seeds for _ in depths] for _ in range(m)]
+    for i, d in enumerate(depths):
+        for k in range(seeds):
+            weights, x, u = nets[(d, k)]
+            xb = x.expand(m, width).clone().requires_grad_(True)
+            h = xb
+            for layer, w in enumerate(weights):
+                h = scale * (h @ w.T)  # = h @ (std * W)^T
+                if layer < d - 1:
+                    h = phi(h)
+            (grad,) = torch.autograd.grad((h * u).sum(), xb)  # rows are independent: row j is d(u.f_j(x))/dx
+            log_norms = torch.log(torch.linalg.vector_norm(grad, dim=1)).tolist()
+            gains = (torch.log(torch.linalg.vector_norm(h.detach(), dim=1)) - math.log(x.norm().item())).tolist()
+            for j in range(m):
+                rows[j][i][k] = log_norms[j]
+                fwd_rows[j][i][k] = gains[j]
+    return tuple(
+        DepthSweep(activation, std, width, depths, tuple(tuple(r) for r in rows[j]),
+                   tuple(tuple(r) for r in fwd_rows[j]))
+        for j, std in enumerate(stds)
+    )
+
+
+# Expectations over z ~ N(0, 1) for the functions below: the trapezoid rule on [-12, 12] with step 1/100. For an
+# integrand analytic in a strip |Im z| < a it converges like exp(-2 pi a / h) (Trefethen & Weideman 2014, The
+# exponentially convergent trapezoidal rule, SIAM Review 56(3), thm 5.1); tanh'(sqrt(q) z) has its poles at
+# |Im z| = pi / (2 sqrt(q)) (0.39 at q = 16; sigmoid's are twice as far), so the relative error is below 1e-13 for
+# q up to ~1000 (e^-245 at q = 16), and the tails beyond |z| = 12 weigh e^-72. (Gauss-Hermite with 101 nodes, as
+# mean_field_log_norm uses, is off by 0.3% in E tanh'^2 at q = 6 and by 9% at q = 16: a polynomial rule resolves
+# the narrow peak of tanh'(sqrt(q) z)^2 poorly.)
+_GRID_Z = np.linspace(-12.0, 12.0, 2401)
+_GRID_W = np.exp(-0.5 * _GRID_Z**2)
+_GRID_W[[0, -1]] *= 0.5
+_GRID_W /= _GRID_W.sum()
+
+
+def mean_field_log_norms(activation: str, sigma_w2: float, depths: Sequence[int], *,
+                         q_input: float = 1.0) -> tuple[float, ...]:
+    """The mean-field log-norm of ``mean_field_log_norm`` for every depth in ``depths``, from one pass down the
+    variance recursion (it does not depend on the depth: a deeper net extends a shallower one), with the
+    expectations by the trapezoid rule on a fine grid (accurate for pre-activations far into saturation)."""
+    if activation not in _MEAN_FIELD_ACTIVATIONS:
+        raise SpecInputError(f"unknown activation {activation!r}; expected one of {sorted(_MEAN_FIELD_ACTIVATIONS)}")
+    sigma_w2 = _checks.positive_float("sigma_w2", sigma_w2)
+    if isinstance(depths, (str, bytes)) or not isinstance(depths, Iterable):
+        raise SpecInputError(f"depths must be a sequence of positive ints, got {depths!r}")
+    depths = [_checks.positive_int("depths[i]", d) for d in depths]
+    if not depths:
+        raise SpecInputError("depths is empty")
+    q = sigma_w2 * _checks.positive_float("q_input", q_input, allow_zero=True)
+    if activation in ("linear", "relu"):  # closed forms
+        return tuple(mean_field_log_norm(activation, sigma_w2, d) for d in depths)
+    phi, dphi = _MEAN_FIELD_ACTIVATIONS[activation]
+    logs = [0.0]  # logs[l] = the sum of the first l terms log E phi'(h_l)^2
+    for _ in range(max(depths) - 1):
+        a = math.sqrt(q) * _GRID_Z
+        logs.append(logs[-1] + math.log(float(np.sum(_GRID_W * dphi(a) ** 2))))
+        q = sigma_w2 * float(np.sum(_GRID_W * phi(a) ** 2))
+    return tuple(0.5 * (d * math.log(sigma_w2) + logs[d - 1]) for d in depths)
+
+
+def mean_field_slope(activation: str, sigma_w2: float, depths: Sequence[int], *, q_input: float = 1.0) -> float:
+    """The least-squares slope against depth of ``mean_field_log_norms`` over ``depths``: the prediction for
+    ``DepthSweep.fit().slope`` (the same estimator applied to the wide-network limit, transient included)."""
+    depths = tuple(depths) if isinstance(depths, Iterable) and not isinstance(depths, (str, bytes)) else depths
+    return fit_line(depths, mean_field_log_norms(activation, sigma_w2, depths, q_input=q_input)).slope
+
+
+def mean_field_derivative_dispersion(activation: str, sigma_w2: float, depth: int, *, q_input: float = 1.0) -> float:
+    """r = max over the activations of a depth-``depth`` net of Var[phi'(h)^2] / E[phi'(h)^2]^2, h ~ N(0, q_l)
+    with the mean-field variances q_l of ``mean_field_log_norm``: how unevenly the units of a layer pass the
+    gradient. ReLU: phi'^2 is Bernoulli(1/2), r = 1 exactly; linear: r = 0; tanh/sigmoid: r grows as the
+    pre-activations spread into saturation (some units pass ~phi'(0), the others ~0). 0 for depth 1. Expectations
+    on the grid of ``mean_field_log_norms``."""
+    if activation not in _MEAN_FIELD_ACTIVATIONS:
+        raise SpecInputError(f"unknown activation {activation!r}; expected one of {sorted(_MEAN_FIELD_ACTIVATIONS)}")
+    sigma_w2 = _checks.positive_float("sigma_w2", sigma_w2)
+    _checks.positive_int("depth", depth)
+    q = sigma_w2 * _checks.positive_float("q_input", q_input, allow_zero=True)
+    if depth == 1 or activation == "linear":
+        return 0.0
+    if activation == "relu":
+        return 1.0  # E relu'^2 = E relu'^4 = 1/2: 1/2 / (1/2)^2 - 1
+    phi, dphi = _MEAN_FIELD_ACTIVATIONS[activation]
+    worst = 0.0
+    for _ in range(depth - 1):  # the variance recursion of mean_field_log_norms, on the same grid
+        a = math.sqrt(q) * _GRID_Z
+        d2 = dphi(a) ** 2
+        m2 = float(np.sum(_GRID_W * d2))
+        worst = max(worst, float(np.sum(_GRID_W * d2**2)) / m2**2 - 1.0)
+        q = sigma_w2 * float(np.sum(_GRID_W * phi(a) ** 2))
+    return worst
+
+
+def mean_field_slope_tolerance(activation: str, sigma_w2: float, width: int, depths: Sequence[int], seeds: int, *,
+                               q_input: float = 1.0) -> float:
+    """Allowed |fitted slope - ``mean_field_slope``| of a ``depth_sweep`` at any weight scale: the derivation of
+    ``nonlinear_slope_tolerance`` with the ReLU mask's dispersion 1 replaced by r =
+    ``mean_field_derivative_dispersion`` (which exceeds 1 for tanh deep in saturation).
+
+    Per layer the squared gain is s^2 chi^2_n / n (relative variance 2/n) times a mean of phi'^2 over the units
+    weighted by the squared (Gaussian) gradient entries (relative variance 3r/n: E g^4 / (E g^2)^2 = 3), so the
+    log-norm has variance v = (2 + 3r)/(4n) per layer and, by Jensen, a bias of about -v. Statistical part: 4
+    standard errors of the slope of the seed means. Systematic part: 1.6 v per layer, the margin
+    ``nonlinear_slope_tolerance`` allows (2/n for its bias 5/(4n)); for r = 1 the two functions agree.
+    """
+    _checks.positive_int("width", width)
+    _checks.positive_int("seeds", seeds)
+    depths = [_checks.positive_int("depths[i]", d) for d in depths]
+    r = mean_field_derivative_dispersion(activation, sigma_w2, max(depths), q_input=q_input)
+    v = (2 + 3 * r) / (4 * width)
+    return 4 * slope_standard_error(depths, [d * v / seeds for d in depths]) + 1.6 * v

@@ -14,7 +14,7 @@ from support import explosion
 from support.errors import SpecInputError, SpecTypeError
 from support.gradients import total_grad_norm
 from support.models import mlp
-from support.tolerances import assert_close
+from support.tolerances import assert_close, override
 
 F64 = torch.float64
 
@@ -385,3 +385,145 @@ def test_nonlinear_slope_tolerance_shrinks_with_more_seeds_and_width():
     with pytest.raises(SpecInputError, match="width"):
         explosion.nonlinear_slope_tolerance(0, (2, 4), 3)
 
+
+
+# ---------------------------------------------------------------- sweeps over the weight scale (remedy.relu)
+@pytest.mark.parametrize("activation", ["linear", "relu", "tanh", "sigmoid"])
+def test_depth_sweeps_over_stds_match_depth_sweep(activation):
+    stds = (0.2, 0.45)
+    batched = explosion.depth_sweeps_over_stds(activation, stds, width=8, depths=(1, 3), seeds=2, seed=3,
+                                               input_scale=0.7)
+    assert len(batched) == 2
+    for std, b in zip(stds, batched):
+        ref = explosion.depth_sweep(activation, std, width=8, depths=(1, 3), seeds=2, seed=3, input_scale=0.7)
+        assert (b.activation, b.weight_std, b.width, b.depths) == (activation, std, 8, (1, 3))
+        # the same networks: mlp draws std * z in float32, the batch scales float64 copies of the std-1 draws,
+        # so the weights differ by float32 rounding (2^-24 = 6e-8 relative); over <= 3 layers the log-norms move
+        # by a few times that, far below the 1e-3 that a different network gives (next test)
+        tol = override(rtol=0, atol=1e-6, reason="weights equal up to float32 rounding of std * z")
+        assert_close(torch.tensor(b.log_norms, dtype=F64), torch.tensor(ref.log_norms, dtype=F64), tol=tol)
+        assert_close(torch.tensor(b.forward_log_gains, dtype=F64), torch.tensor(ref.forward_log_gains, dtype=F64),
+                     tol=tol)
+
+
+def test_depth_sweeps_over_stds_are_cached_and_a_wrong_std_is_detected():
+    a = explosion.depth_sweeps_over_stds("tanh", [0.3, 0.6], width=5, depths=[2], seeds=1)
+    assert explosion.depth_sweeps_over_stds("tanh", (0.3, 0.6), width=5, depths=(2,), seeds=1) is a
+    # a different std gives a different network: the comparison above can fail
+    other = explosion.depth_sweep("tanh", 0.31, width=5, depths=[2], seeds=1)
+    assert abs(other.log_norms[0][0] - a[0].log_norms[0][0]) > 1e-3
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(activation="gelu"), "unknown activation"),
+        (dict(weight_stds=[]), "weight_stds is empty"),
+        (dict(weight_stds=[0.1, -1.0]), "weight_stds"),
+        (dict(weight_stds=0.1), "weight_stds must be a sequence"),
+        (dict(width=0), "width"),
+        (dict(seeds=0), "seeds"),
+        (dict(depths=[]), "depths is empty"),
+        (dict(depths=[2, 0]), "depths"),
+        (dict(seed=1.5), "seed"),
+        (dict(input_scale=0.0), "input_scale"),
+    ],
+)
+def test_depth_sweeps_over_stds_bad_arguments(kwargs, match):
+    args = {"activation": "linear", "weight_stds": [0.1], "width": 4, "depths": [1], "seeds": 1, **kwargs}
+    with pytest.raises(SpecInputError, match=match):
+        explosion.depth_sweeps_over_stds(args.pop("activation"), args.pop("weight_stds"), **args)
+
+
+@pytest.mark.parametrize("activation", ["linear", "relu", "tanh", "sigmoid"])
+@pytest.mark.parametrize("sigma_w2", [0.3, 1.0, 2.0])
+def test_mean_field_log_norms_and_slope_equal_the_one_depth_function(activation, sigma_w2):
+    # at these variances (q <= 2) Gauss-Hermite with 101 nodes is accurate to ~1e-8: both rules must agree
+    depths = (1, 2, 5, 9)
+    values = explosion.mean_field_log_norms(activation, sigma_w2, depths, q_input=0.6)
+    for d, v in zip(depths, values):
+        assert math.isclose(v, explosion.mean_field_log_norm(activation, sigma_w2, d, q_input=0.6),
+                            rel_tol=1e-7, abs_tol=1e-8)
+    fit = explosion.fit_line(depths, values).slope
+    assert math.isclose(explosion.mean_field_slope(activation, sigma_w2, depths, q_input=0.6), fit, rel_tol=1e-12)
+
+
+def _normal_moment_by_trapezoid(fn, q):
+    # an independent integration of E fn(sqrt(q) z), z ~ N(0, 1): torch's trapezoid on a grid 40x finer and wider
+    z = torch.linspace(-14, 14, 200001, dtype=F64)
+    density = torch.exp(-0.5 * z**2) / math.sqrt(2 * math.pi)
+    return torch.trapezoid(density * fn(math.sqrt(q) * z), z).item()
+
+
+def _tanh_prime(a):
+    return 1 - torch.tanh(a) ** 2
+
+
+def _sigmoid_prime(a):
+    return torch.sigmoid(a) * (1 - torch.sigmoid(a))
+
+
+@pytest.mark.parametrize("sigma_w2", [4.0, 16.0, 64.0])
+def test_mean_field_log_norms_stay_accurate_deep_in_saturation(sigma_w2):
+    # depth 2: one activation at q_1 = sigma_w2 * q_input; depth 3: the next variance q_2 = sigma_w2 E tanh^2
+    q1 = sigma_w2 * 1.5
+    m1 = _normal_moment_by_trapezoid(lambda a: _tanh_prime(a) ** 2, q1)
+    q2 = sigma_w2 * _normal_moment_by_trapezoid(lambda a: torch.tanh(a) ** 2, q1)
+    m2 = _normal_moment_by_trapezoid(lambda a: _tanh_prime(a) ** 2, q2)
+    two, three = explosion.mean_field_log_norms("tanh", sigma_w2, (2, 3), q_input=1.5)
+    assert math.isclose(two, 0.5 * (2 * math.log(sigma_w2) + math.log(m1)), rel_tol=1e-10)
+    assert math.isclose(three, 0.5 * (3 * math.log(sigma_w2) + math.log(m1) + math.log(m2)), rel_tol=1e-10)
+
+
+def test_mean_field_slope_closed_forms():
+    assert math.isclose(explosion.mean_field_slope("relu", 4.0, (2, 4, 8)), 0.5 * math.log(2.0))  # 1/2 log(s^2/2)
+    assert math.isclose(explosion.mean_field_slope("linear", 4.0, (2, 4, 8)), math.log(2.0))
+
+
+def test_mean_field_log_norms_bad_arguments():
+    with pytest.raises(SpecInputError, match="depths is empty"):
+        explosion.mean_field_log_norms("tanh", 1.0, [])
+    with pytest.raises(SpecInputError, match="depths"):
+        explosion.mean_field_log_norms("tanh", 1.0, [2, 0])
+    with pytest.raises(SpecInputError, match="unknown activation"):
+        explosion.mean_field_log_norms("gelu", 1.0, [2])
+    with pytest.raises(SpecInputError, match="sigma_w2"):
+        explosion.mean_field_slope("tanh", -1.0, [2, 3])
+
+
+def test_mean_field_derivative_dispersion():
+    assert explosion.mean_field_derivative_dispersion("relu", 5.0, 4) == 1.0  # Bernoulli(1/2): 1/2 / (1/4) - 1
+    assert explosion.mean_field_derivative_dispersion("linear", 5.0, 4) == 0.0
+    assert explosion.mean_field_derivative_dispersion("tanh", 5.0, 1) == 0.0  # no activation in a depth-1 net
+    # depth 2: one activation, at q_1 = sigma_w2 * q_input
+    for activation, dphi in (("tanh", _tanh_prime), ("sigmoid", _sigmoid_prime)):
+        for sigma_w2 in (0.5, 4.0, 16.0):
+            q = sigma_w2 * 1.5
+            m2 = _normal_moment_by_trapezoid(lambda a, dphi=dphi: dphi(a) ** 2, q)
+            m4 = _normal_moment_by_trapezoid(lambda a, dphi=dphi: dphi(a) ** 4, q)
+            got = explosion.mean_field_derivative_dispersion(activation, sigma_w2, 2, q_input=1.5)
+            assert math.isclose(got, m4 / m2**2 - 1, rel_tol=1e-9)
+    # deeper: the maximum over the layers, which for a tanh net in the chaotic phase grows with the weights
+    r = [explosion.mean_field_derivative_dispersion("tanh", s2, 30) for s2 in (1.0, 4.0, 16.0)]
+    assert r[0] < r[1] < r[2] and r[1] > 1  # past ReLU's mask: tanh units split into passing and saturated ones
+    with pytest.raises(SpecInputError, match="depth"):
+        explosion.mean_field_derivative_dispersion("tanh", 1.0, 0)
+
+
+def test_mean_field_slope_tolerance_generalises_the_relu_one():
+    depths = (2, 4, 8, 16, 32)
+    # r = 1 for ReLU at any scale: the same value as nonlinear_slope_tolerance
+    for s2 in (0.5, 2.0, 8.0):
+        assert math.isclose(explosion.mean_field_slope_tolerance("relu", s2, 32, depths, 3),
+                            explosion.nonlinear_slope_tolerance(32, depths, 3), rel_tol=1e-12)
+    # wider for a more dispersed derivative, narrower with more seeds or width
+    assert (explosion.mean_field_slope_tolerance("tanh", 16.0, 32, depths, 3)
+            > explosion.mean_field_slope_tolerance("tanh", 1.0, 32, depths, 3))
+    assert (explosion.mean_field_slope_tolerance("tanh", 4.0, 32, depths, 12)
+            < explosion.mean_field_slope_tolerance("tanh", 4.0, 32, depths, 3))
+    assert (explosion.mean_field_slope_tolerance("tanh", 4.0, 128, depths, 3)
+            < explosion.mean_field_slope_tolerance("tanh", 4.0, 32, depths, 3))
+    with pytest.raises(SpecInputError, match="width"):
+        explosion.mean_field_slope_tolerance("tanh", 4.0, 0, depths, 3)
+    with pytest.raises(SpecInputError, match="unknown activation"):
+        explosion.mean_field_slope_tolerance("gelu", 4.0, 32, depths, 3)

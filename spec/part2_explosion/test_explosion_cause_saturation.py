@@ -2,18 +2,41 @@
 
 Source: 「激活函数的选择:某些激活函数(如sigmoid或tanh)在特定输入范围内可能会饱和,从而导致梯度在某些层变得极大。」
 
-What is true (refuted): saturation shrinks gradients; it cannot make them large. sigmoid'(x) = s (1 - s) <= 1/4
-and tanh'(x) = 1 - tanh(x)^2 <= 1 everywhere, and in saturation both go to 0 exponentially
-(sigmoid'(x) <= e^-|x|, tanh'(x) <= 4 e^-2|x|). A saturated sigmoid/tanh stack therefore has *vanishing* input
-gradients (Goodfellow et al., Deep Learning, sec. 6.3.2; Pascanu et al. 2013, sec. 2.1 with gamma = 1/4, 1).
+What is true (refuted): Saturation shrinks gradients, it cannot make them large: sigmoid'(x) = s(1 - s) <= 1/4
+and tanh'(x) = 1 - tanh^2 <= 1 everywhere, both -> 0 exponentially as |x| grows (sigmoid' <= e^-|x|, tanh' <= 4
+e^-2|x|), so a saturated sigmoid/tanh stack has vanishing input gradients. The 'huge gradient' people point to
+comes from numerics, not from the activation. log(sigmoid(x)) underflows to -inf once sigmoid(x) rounds to 0 and
+its autograd gradient is NaN (the true derivative 1 - sigmoid(x) is below 1). BCELoss on a sigmoid output
+computes dL/dp = (p - y) / max(p (1 - p), 1e-12): for y = 1 about -1/p, but clamped at about -1e12, so the
+gradient that reaches the logit is the exact sigmoid(x) - y times min(1, p (1 - p) / 1e-12): too small, not too
+large, once p (1 - p) < 1e-12 (x below about -27.6 for y = 1), and exactly 0 once sigmoid(x) rounds to 0 (in
+float32 below about x = -88.7, where PyTorch's 1 / (1 + e^-x) overflows), where the loss sits at its cap of 100.
+In float16 the clamp is gone (1e-12 rounds to 0, and 1e12 is beyond float16's range anyway): dL/dp overflows to
+-inf once p < 1/65504, so the logit gradient is -inf for x between about -17.3 and -11.1 and NaN below, where
+sigmoid(x) rounds to 0. BCEWithLogitsLoss and logsigmoid stay finite in every dtype, with gradient
+sigmoid(x) - y, bounded by 1.
 
-Where the confusion likely comes from: numerics around a saturated sigmoid. log(sigmoid(x)) underflows to -inf
-for x below about -104 (float32) or -745 (float64), and its autograd gradient is NaN (1/0 * 0), although the
-true derivative 1 - sigmoid(x) is below 1. BCELoss clamps its log at -100 (PyTorch docs, BCELoss) and its backward
-divides by max(p (1 - p), 1e-12) (aten/src/ATen/native/Loss.cpp), so its gradient through a saturated sigmoid
-*vanishes*; BCEWithLogitsLoss and logsigmoid stay finite, with gradient sigmoid(x) - y, bounded by 1.
+Why: the derivative bounds are elementary (Goodfellow et al., Deep Learning, sec. 6.3.2; Pascanu et al. 2013,
+sec. 2.1 with gamma = 1/4, 1); a deep stack multiplies them (the test bounds the input gradient by the product of
+the spectral norms and the largest derivatives actually met).
+
+BCELoss (aten/src/ATen/native/Loss.cpp, binary_cross_entropy_out_cpu and binary_cross_entropy_backward_out_cpu):
+the loss is -[y max(log p, -100) + (1 - y) max(log(1 - p), -100)] and the backward kernel returns
+grad * (p - y) / max((1 - p) p, scalar_t(EPSILON)), EPSILON = 1e-12 converted to the input's dtype. Through
+sigmoid's backward (times p (1 - p)) the logit receives (p - y) p (1 - p) / max(p (1 - p), 1e-12) =
+(sigmoid(x) - y) min(1, p (1 - p) / 1e-12): the exact gradient wherever p (1 - p) >= 1e-12, a fraction of it
+beyond (for y = 1: p (1 - p) = 1e-12 at x = logit of (1 - sqrt(1 - 4e-12))/2, about ln 1e-12 = -27.6), and 0 when
+p rounds to 0 (or, for y < 1, to 1). Where sigmoid rounds to 0 depends on its kernel: PyTorch's CPU sigmoid is
+1 / (1 + exp(-x)) (aten/src/ATen/native/cpu/UnaryOpsKernel.cpp, sigmoid_kernel), which returns 0 as soon as
+exp(-x) overflows, x < -ln(float max) = -88.72 in float32 and -709.78 in float64, although sigmoid(x) itself
+would still be a representable subnormal there; float16 and bfloat16 go through float32, and float16 rounds p
+to 0 below ln(2^-25) = -17.33 (half its smallest subnormal). In float16, EPSILON becomes 0 (below its smallest
+subnormal, 6e-8; so even p = 0 with y = 0 gives 0/0 = NaN), and -1/p exceeds the largest float16, 65504, once
+p < 1/65504 (x < -ln 65504 = -11.09): the quotient rounds to -inf; sigmoid's backward then gives -inf * p (1 - p)
+= -inf while p > 0 and -inf * 0 = NaN once p = 0. None of this is a large true gradient: the derivative of
+-log sigmoid(x) is sigmoid(x) - 1, of magnitude below 1. BCEWithLogitsLoss (PyTorch docs: "more numerically
+stable", the log-sum-exp form) differentiates to sigmoid(x) - y directly.
 """
-
 import math
 
 import pytest
@@ -23,7 +46,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from support.models import glorot_std, mlp
-from support.tolerances import assert_close
+from support.tolerances import assert_close, override, tolerance_for
 
 pytestmark = pytest.mark.claim("explosion.cause.saturation")
 
@@ -151,3 +174,103 @@ def test_bce_with_logits_stays_finite_with_gradient_sigmoid_minus_target(device,
     assert_close(loss.detach(), -F.logsigmoid(x.detach()).squeeze(0))
     assert_close(g, torch.sigmoid(x.detach()) - y)  # |sigmoid(x) - y| <= 1: it cannot explode
     assert g.abs().item() <= 1.0
+
+
+# ---------------------------------------------------------------- BCELoss on a sigmoid output, dtype by dtype
+BCE_EPSILON = 1e-12  # aten/src/ATen/native/Loss.cpp: the floor of p (1 - p) in binary_cross_entropy_backward
+
+
+def _bce_gradients(x, target):
+    """(loss, dL/dp, dL/dx) of F.binary_cross_entropy(sigmoid(x), target, reduction='sum')."""
+    x = x.detach().clone().requires_grad_(True)
+    p = torch.sigmoid(x)
+    loss = F.binary_cross_entropy(p, target, reduction="none")
+    g_p, g_x = torch.autograd.grad(loss.sum(), (p, x))
+    return loss.detach(), p.detach(), g_p, g_x
+
+
+def _relative(dtype):
+    # the kernels round a handful of times (p - y, 1 - p, the product, the quotient, sigmoid's backward): compare
+    # relatively, with the dtype's default rtol, since the gradients span from 1e-40 to 1e12; the absolute part is
+    # the smallest normal number, below which (subnormals) the relative precision is lost
+    return override(rtol=tolerance_for(dtype).rtol, atol=torch.finfo(dtype).tiny,
+                    reason="gradients span many decades: relative, down to the smallest normal number")
+
+
+@given(values=st.lists(st.floats(-200, 200, allow_nan=False), min_size=1, max_size=16), target=st.floats(0, 1),
+       dtype=st.sampled_from([torch.float32, torch.float64]))
+def test_bce_on_sigmoid_gives_the_exact_logit_gradient_shrunk_by_the_clamp_never_enlarged(device, values, target,
+                                                                                      dtype):
+    x = torch.tensor(values, dtype=dtype, device=device)
+    y = torch.full_like(x, target)
+    _, p, g_p, g_x = _bce_gradients(x, y)
+    p64, y64 = p.double(), y.double()
+    variance = p64 * (1 - p64)
+    denominator = variance.clamp(min=BCE_EPSILON)
+    assert_close(g_p.double(), (p64 - y64) / denominator, tol=_relative(dtype))  # the clamped dL/dp
+    shrink = variance / denominator  # = min(1, p (1 - p) / 1e-12)
+    assert_close(g_x.double(), (p64 - y64) * shrink, tol=_relative(dtype))  # exact sigmoid(x) - y, times <= 1
+    assert (g_x.double().abs() <= (p64 - y64).abs() * (1 + 4 * torch.finfo(dtype).eps)).all()  # never larger
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("x_value", [-30.0, -40.0, -60.0])
+def test_bce_clamps_minus_one_over_p_and_hands_the_logit_too_small_a_gradient(device, dtype, x_value):
+    x = torch.tensor([x_value], dtype=dtype, device=device)
+    y = torch.ones_like(x)
+    _, p, g_p, g_x = _bce_gradients(x, y)
+    p = p.double()
+    assert p.item() > 0 and p.item() * (1 - p.item()) < BCE_EPSILON  # saturated, but not rounded to 0
+    # the true dL/dp = -1/p (beyond -1e13 here); BCELoss returns (p - 1) / 1e-12, about -1e12: smaller
+    assert_close(g_p.double(), (p - 1) / BCE_EPSILON, tol=_relative(dtype))
+    assert g_p.abs().item() < 1 / p.item()
+    # the true dL/dx = p - 1, about -1; the logit gets p (1 - p) / 1e-12 of it (a tenth at -30, far less below)
+    assert_close(g_x.double(), (p - 1) * p * (1 - p) / BCE_EPSILON, tol=_relative(dtype))
+    assert g_x.abs().item() < 1 - p.item()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_bce_logit_gradient_vanishes_exactly_where_sigmoid_rounds_to_zero(device, dtype):
+    # sigmoid = 1 / (1 + exp(-x)) is 0 once exp(-x) overflows: x < -ln(max) (88.72 in float32, 709.78 in float64)
+    edge = -math.log(torch.finfo(dtype).max)
+    x = torch.linspace(edge - 20, edge + 20, 161, dtype=dtype, device=device)
+    loss, p, _, g_x = _bce_gradients(x, torch.ones_like(x))
+    assert ((p == 0) == (g_x == 0)).all()  # the gradient is 0 exactly where p is
+    below, above = x < edge - 0.1, x > edge + 0.1  # 0.1: far wider than the rounding of exp near the edge
+    assert (p[below] == 0).all() and (p[above] > 0).all()
+    assert (loss[below] == 100).all()  # log(0) = -inf, clamped at -100
+    # above the edge the loss is -log p < 100 in float32 (the edge, 88.7, is below the cap): the loss jumps to its
+    # cap where the gradient drops to 0; in float64 it reaches the cap at x = -100, long before the gradient dies
+    if dtype == torch.float32:
+        assert (loss[above] < 100).all()
+    else:
+        capped = above & (x < -100.5)
+        assert capped.any() and (loss[capped] == 100).all() and (g_x[capped] != 0).all()
+        pc = p[capped]  # (p - 1) p (1 - p) / 1e-12: below 1e-280 here, where the loss reads 100
+        assert_close(g_x[capped], -pc * (1 - pc) ** 2 / BCE_EPSILON, tol=_relative(dtype))
+
+
+def test_bce_in_float16_turns_saturation_into_minus_inf_then_nan_where_bce_with_logits_stays_exact(device):
+    f16 = torch.finfo(torch.float16)
+    assert torch.tensor(BCE_EPSILON, dtype=torch.float16).item() == 0.0  # below the smallest subnormal, 2^-24
+    overflow = -math.log(f16.max)  # -11.09: p < 1/65504 makes 1/p overflow
+    underflow = math.log(f16.smallest_normal * 2.0**-11)  # -17.33: p below half the smallest subnormal rounds to 0
+    x = torch.arange(-40.0, -4.0, 0.25, dtype=torch.float16, device=device)
+    _, p, _, g_x = _bce_gradients(x, torch.ones_like(x))
+    xf = x.float()
+    finite, infinite, nan = xf > overflow + 0.1, (xf < overflow - 0.1) & (xf > underflow + 0.1), xf < underflow - 0.1
+    assert finite.any() and infinite.any() and nan.any()
+    # above the overflow edge: the exact gradient p - 1 (a few float16 roundings: 4 ulps of 1)
+    assert_close(g_x[finite], p[finite] - 1,
+                 tol=override(rtol=4 * f16.eps, atol=0.0, reason="four float16 roundings of a number near 1"))
+    assert (g_x[infinite] == -math.inf).all()  # dL/dp = -1/p rounds to -inf; -inf * p (1 - p) = -inf
+    assert (p[nan] == 0).all() and torch.isnan(g_x[nan]).all()  # -inf * 0
+    # even a correct prediction: p = 0 with y = 0 gives (0 - 0) / max(0, 0) = NaN
+    _, _, g_p, _ = _bce_gradients(torch.tensor([-30.0], dtype=torch.float16, device=device),
+                                  torch.zeros(1, dtype=torch.float16, device=device))
+    assert torch.isnan(g_p).all()
+    # BCEWithLogitsLoss on the same logits: sigmoid(x) - 1, finite and within 1
+    xl = x.detach().clone().requires_grad_(True)
+    (g_logits,) = torch.autograd.grad(F.binary_cross_entropy_with_logits(xl, torch.ones_like(xl), reduction="sum"), xl)
+    assert torch.isfinite(g_logits).all() and (g_logits.abs() <= 1).all()
+    assert_close(g_logits, torch.sigmoid(x.float()).to(torch.float16) - 1, tol=tolerance_for(torch.float16))

@@ -2,14 +2,42 @@
 
 Source: 「选择ReLU等非饱和激活函数可以帮助减轻梯度爆炸问题,因为这些函数在正输入区域不会饱和。」
 
-What is true (qualified): relu'(x) = 1 for x > 0 and 0 for x < 0 (PyTorch uses 0 at x = 0): it does not
-saturate on the positive side. What that fixes is *vanishing*: a sigmoid stack multiplies the squared gradient
-by sigma_w^2 E[sigmoid'^2] <= sigma_w^2 / 16 per layer, so at the Glorot std it loses about 1.45 in log-norm per
-layer, while a ReLU stack at the He std sqrt(2/n) keeps it flat (He et al. 2015, sec. 2.2). It does not prevent
-explosion: the ReLU stack's gain per layer is s sqrt(n/2), so its input gradient grows geometrically as soon
-as the weight std exceeds He's value -- by log 2 = 0.69 per layer at twice it.
+What is true (refuted): ReLU does not saturate on the positive side (relu'(x) = 1 for x > 0, 0 for x < 0), but
+that makes it no remedy for explosion: non-saturation removes a brake on growth instead of adding one. The input
+gradient of a deep ReLU MLP scales like (s sqrt(n/2))^depth: flat at He's std sqrt(2/n), geometric growth above
+it, faster the larger the weights. A tanh net with the same weights also grows once s exceeds Glorot's
+1/sqrt(n), but more slowly, because its saturating units pass less gradient: above a crossover at about 1.5
+times the Glorot std (where the mean-field slopes of the two are equal) the ReLU net's gradient grows faster
+with depth than the tanh net's, below it more slowly. Saturation slows the growth, it does not cap it; a
+sigmoid stack (sigmoid' <= 1/4) still loses gradient at up to 4 times the Glorot std. What ReLU fixes is
+vanishing: at He's std it keeps the gradient flat where a sigmoid stack at the Glorot std loses it
+geometrically. What keeps a ReLU net from exploding is its initialisation (He), not the activation.
+
+Why: mean field (Poole et al. 2016; Schoenholz et al. 2017, eq. 5-7): with weights N(0, sigma_w^2 / n) each
+Linear layer multiplies the expected squared input-gradient norm by sigma_w^2 and each activation by
+E[phi'(h)^2], h ~ N(0, q_l), q_{l+1} = sigma_w^2 E[phi(h)^2]. ReLU: E[relu'^2] = 1/2 whatever q, so the log-norm
+slope per layer is 1/2 log(sigma_w^2 / 2) = log(f) - 1/2 log 2 for a std of f times Glorot's (sigma_w^2 = f^2):
+zero at He (f = sqrt 2), and it rises one for one with log f (exactly, network by network: ReLU is positively
+homogeneous). tanh: without biases q* = 0 is the stable fixed point while sigma_w^2 <= 1 (chi = sigma_w^2
+tanh'(0)^2 = sigma_w^2 there), so the order-to-chaos transition, where growth starts, is Glorot's std (Poole et
+al. 2016); beyond it q* grows like sigma_w^2, and E[tanh'(h)^2] shrinks like 1/sqrt(q*)
+(int sech^4 = 4/3), so chi = sigma_w^2 E[tanh'^2] ~ (4/3) sqrt(sigma_w^2 / (2 pi)): the slope rises like only
+1/2 log f. The two curves cross where the mean-field slopes are equal; the test computes that point by
+bisection of ``support.explosion.mean_field_slope`` (the least-squares slope over the sweep's depths, transient
+included, i.e. the estimator applied to the measurement). sigmoid: E[sigmoid'^2] <= 1/16, so its slope is at most
+1/2 log(f^2 / 16) < 0 for f < 4.
+
+Measurement: ``support.explosion.depth_sweeps_over_stds`` gives the networks of ``depth_sweep`` (width 32, depths
+2..32, 3 nets per depth, shared with explosion.cause.init) at 11 weight scales from 0.5 to 4 times Glorot's in
+one batch (the same standard normals scaled, so the curves are smooth in the scale). Each fitted slope is compared
+to the mean-field slope within ``mean_field_slope_tolerance``: 4 standard errors plus a finite-width allowance,
+from a per-layer log-norm variance (2 + 3r)/(4n), where r = Var[phi'^2]/E[phi'^2]^2 is 1 for ReLU and grows past 1
+for tanh deep in saturation (so the tanh tolerance widens with the scale). The ordering of ReLU and tanh is
+asserted wherever the mean-field gap exceeds the two tolerances together (both sides of the crossover); in between,
+the measured difference must change sign once, inside that band.
 """
 
+import functools
 import math
 
 import pytest
@@ -21,15 +49,28 @@ from support.explosion import (
     SWEEP_DEPTHS,
     SWEEP_SEEDS,
     SWEEP_WIDTH,
+    bisect,
     depth_sweep,
+    depth_sweeps_over_stds,
     fit_line,
+    mean_field_derivative_dispersion,
     mean_field_log_norm,
+    mean_field_slope,
+    mean_field_slope_tolerance,
     nonlinear_slope_tolerance,
+    slope_standard_error,
 )
 from support.models import glorot_std, he_std
+from support.tolerances import assert_close
 
 pytestmark = pytest.mark.claim("remedy.relu")
 N = SWEEP_WIDTH
+GLOROT = glorot_std(N, N)  # 1/sqrt(n) for square layers: sigma_w^2 = (f GLOROT)^2 n = f^2
+HE_FACTOR = he_std(N) / GLOROT  # sqrt(2)
+# weight std in multiples of Glorot's: through the crossover (near 1.5) in steps of 0.25, He's std, and far on
+# both sides, where the ordering is clear of the tolerances
+FACTORS = (0.5, 0.75, 1.0, 1.25, HE_FACTOR, 1.5, 1.75, 2.0, 2.5, 3.0, 4.0)
+ACTIVATIONS = ("relu", "tanh", "sigmoid")
 
 
 def _slope_tolerance():
@@ -92,3 +133,123 @@ def test_relu_still_explodes_above_the_he_std(figures):
     figures.record("ReLU at 2 x He std: log-norm slope per layer", slope, "1/layer")
     figures.record("ReLU at 2 x He std: log(||grad|| at depth 32 / at depth 2)", growth, "1")
     _attach(figures, sweep, "ReLU, std = 2 x He")
+
+
+# ---------------------------------------------------------------- the sweep over the weight scale
+def _sigma_w2(factor):
+    return (factor * GLOROT) ** 2 * N
+
+
+@functools.cache
+def _measured(activation):
+    """Fitted log-norm slope per layer at each of FACTORS (one batched sweep per activation, cached)."""
+    sweeps = depth_sweeps_over_stds(activation, [f * GLOROT for f in FACTORS], width=N, depths=SWEEP_DEPTHS,
+                                    seeds=SWEEP_SEEDS)
+    return tuple(s.fit().slope for s in sweeps)
+
+
+@functools.cache
+def _theory(activation, factor):
+    return mean_field_slope(activation, _sigma_w2(factor), SWEEP_DEPTHS)
+
+
+@functools.cache
+def _tolerance(activation, factor):
+    return mean_field_slope_tolerance(activation, _sigma_w2(factor), N, SWEEP_DEPTHS, SWEEP_SEEDS)
+
+
+def _crossover():
+    # mean-field ReLU slope minus tanh slope: -0.30 at Glorot's std (ReLU's 1/2 log(1/2) against tanh's ~0),
+    # positive at twice it; the root is where ReLU starts to grow faster
+    return bisect(lambda f: _theory("relu", f) - _theory("tanh", f), 1.0, 2.0, xtol=1e-6)
+
+
+SLOPE_PLOT = dict(plot="input-gradient log-norm slope per layer vs weight scale",
+                  x_label="weight std (multiples of the Glorot std 1/sqrt(n))",
+                  y_label="slope of log ||input grad|| per layer (1/layer)")
+LABELS = {"relu": "ReLU", "tanh": "tanh", "sigmoid": "sigmoid"}
+
+
+def test_measured_slopes_follow_the_mean_field_at_every_weight_scale(figures):
+    for activation in ACTIVATIONS:
+        for factor, slope in zip(FACTORS, _measured(activation)):
+            expected, tol = _theory(activation, factor), _tolerance(activation, factor)
+            assert abs(slope - expected) <= tol, (
+                f"{activation} at {factor:.3f} x Glorot: slope {slope:.3f}, mean field {expected:.3f} +- {tol:.3f}")
+        figures.series(f"{LABELS[activation]}: measured (width {N})", FACTORS, _measured(activation),
+                       style="points", **SLOPE_PLOT)
+        grid = [0.5 * 8 ** (i / 14) for i in range(15)]  # 0.5 .. 4, log-spaced
+        figures.series(f"{LABELS[activation]}: mean field", grid, [_theory(activation, f) for f in grid],
+                       style="dashed", **SLOPE_PLOT)
+
+
+def test_relu_overtakes_tanh_above_the_mean_field_crossover(figures):
+    f_star = _crossover()
+    relu, tanh = _measured("relu"), _measured("tanh")
+    below, above = [], []
+    for i, factor in enumerate(FACTORS):
+        gap = _theory("relu", factor) - _theory("tanh", factor)
+        assert (gap < 0) == (factor < f_star)  # one crossing on the grid: ReLU below tanh before it, above after
+        # each measured slope lies within its own tolerance of theory (previous test), so where the theoretical
+        # gap exceeds the two tolerances together the measured ordering is the theory's
+        if abs(gap) > _tolerance("relu", factor) + _tolerance("tanh", factor):
+            (below if gap < 0 else above).append(i)
+            assert (relu[i] < tanh[i]) == (gap < 0), f"at {factor:.3f} x Glorot: ReLU {relu[i]:.3f}, tanh {tanh[i]:.3f}"
+    assert below and above, "the grid must reach past the band of the tolerances on both sides"
+    # in between, the measured difference changes sign exactly once, inside the band: above that point tanh's
+    # gradient never grows faster than ReLU's, below it ReLU's never grows faster than tanh's
+    diff = [r - t for r, t in zip(relu, tanh)]
+    changes = [i for i in range(len(diff) - 1) if (diff[i] < 0) != (diff[i + 1] < 0)]
+    assert len(changes) == 1, f"ReLU - tanh slopes {[round(d, 3) for d in diff]}"
+    (i,) = changes
+    assert max(below) <= i and i + 1 <= min(above)
+    f_measured = FACTORS[i] + (FACTORS[i + 1] - FACTORS[i]) * diff[i] / (diff[i] - diff[i + 1])
+    figures.record("mean-field crossover of ReLU and tanh slopes", f_star, "x Glorot std")
+    figures.record("measured crossover (linear interpolation on the grid)", f_measured, "x Glorot std")
+    figures.record("ReLU - tanh slope at 2 x Glorot std", diff[FACTORS.index(2.0)], "1/layer")
+    figures.record("ReLU - tanh slope at 3 x Glorot std", diff[FACTORS.index(3.0)], "1/layer")
+
+
+def test_at_he_std_relu_is_flat_and_tanh_grows_slowly():
+    i = FACTORS.index(HE_FACTOR)
+    relu, tanh = _measured("relu")[i], _measured("tanh")[i]
+    assert _theory("relu", HE_FACTOR) == pytest.approx(0.0, abs=1e-12)  # 1/2 log(sigma_w^2 / 2), sigma_w^2 = 2
+    assert abs(relu) <= _tolerance("relu", HE_FACTOR)
+    # He's std lies below the crossover: there tanh's mean-field slope is positive and above ReLU's zero
+    assert HE_FACTOR < _crossover() and _theory("tanh", HE_FACTOR) > 0
+    assert abs(tanh - _theory("tanh", HE_FACTOR)) <= _tolerance("tanh", HE_FACTOR)
+
+
+def test_saturation_slows_the_growth_of_tanh_but_does_not_cap_it(figures):
+    relu, tanh = _measured("relu"), _measured("tanh")
+    # ReLU: relu(c a) = c relu(a), and the batch scales the same standard normals, so every network's log-norm
+    # at scale f is the one at He's std plus depth * log(f / sqrt 2): the fitted slope rises by exactly log f
+    he = relu[FACTORS.index(HE_FACTOR)]
+    assert_close(torch.tensor(relu), torch.tensor([he + math.log(f / HE_FACTOR) for f in FACTORS]))
+    # tanh keeps growing: at the largest scales its slope is more than 4 standard errors above zero (the
+    # standard error of the slope from the per-layer variance (2 + 3r)/(4n) of mean_field_slope_tolerance)
+    for factor in (3.0, 4.0):
+        r = mean_field_derivative_dispersion("tanh", _sigma_w2(factor), max(SWEEP_DEPTHS))
+        v = (2 + 3 * r) / (4 * N)
+        se = slope_standard_error(SWEEP_DEPTHS, [d * v / SWEEP_SEEDS for d in SWEEP_DEPTHS])
+        assert tanh[FACTORS.index(factor)] > 4 * se
+    # ...and its mean-field slope rises with every step of the grid above Glorot's std, but by less than ReLU's:
+    # from 2x to 4x Glorot's std ReLU's rises by log 2, tanh's by a fraction of it (half, asymptotically)
+    above = [f for f in FACTORS if f >= 1.0]
+    theory = [_theory("tanh", f) for f in above]
+    assert all(a < b for a, b in zip(theory, theory[1:]))
+    rise = _theory("tanh", 4.0) - _theory("tanh", 2.0)
+    assert 0 < rise < math.log(2)
+    figures.record("tanh mean-field slope rise from 2x to 4x Glorot / ReLU's (log 2)", rise / math.log(2), "1")
+
+
+def test_sigmoid_still_loses_gradient_at_every_scale_up_to_four_times_glorot():
+    for factor, slope in zip(FACTORS, _measured("sigmoid")):
+        # sigmoid' <= 1/4: each layer multiplies E||g||^2 by at most sigma_w^2 / 16 = f^2 / 16 <= 1 for f <= 4
+        bound = 0.5 * math.log(_sigma_w2(factor) / 16)
+        assert _theory("sigmoid", factor) < bound <= 1e-12
+        assert slope <= bound + _tolerance("sigmoid", factor)
+        # the mean field sits more than a tolerance below zero, so the measured slope (within a tolerance of it,
+        # first sweep test) is negative: the gradient vanishes geometrically with depth
+        assert _theory("sigmoid", factor) + _tolerance("sigmoid", factor) < 0
+        assert slope < 0

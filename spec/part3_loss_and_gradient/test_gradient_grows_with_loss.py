@@ -2,10 +2,30 @@
 
 Source: 「在深度学习中,样本损失值的大小确实会影响反向传播过程中更新梯度的大小。」 「因此,样本损失值越大,相应的梯度通常也会越大,这意味着在更新参数时,调整的幅度也会更大」
 
-What is true (qualified): at the output, and differently per loss.
+What is true (qualified): True at the output and only there, and not the same way for every loss. MSE: the
+gradient with respect to the prediction has norm exactly 2 sqrt(loss) (sum reduction), growing without bound.
+L1, SmoothL1 and Huber: the gradient with respect to each output element is bounded however large the loss,
+|dL/dy_hat_i| <= 1 for L1 and SmoothL1 (any beta) and <= delta for Huber with reduction='sum' (with 'mean' the
+bound is divided by the number of elements, not the batch size); it reaches the bound once the residual
+exceeds beta (SmoothL1) or delta (Huber), and for L1 at any nonzero residual, and a larger loss gives no
+larger gradient from there on. Softmax cross-entropy: dL/dz = p - e_y, whose norm lies in [(1 - p_y)
+sqrt(K/(K-1)), sqrt(2) (1 - p_y)] with 1 - p_y = 1 - e^-loss: it grows with the loss through those bounds
+(exactly sqrt(2)(1 - e^-loss) for K = 2) but never exceeds sqrt(2), and for K >= 3 a sample with a larger loss
+can have a smaller logit gradient. For the parameters the input scale enters too: two samples with the same
+loss can have parameter gradients that differ by any factor (dL/dW = (p - e_y) x^T).
+
+Why:
 * MSE, one output: l = (y_hat - y)^2, dl/dy_hat = 2 (y_hat - y), so |dl/dy_hat| = 2 sqrt(l) exactly: monotone
   and unbounded. For D outputs with reduction='sum' the gradient norm is again 2 sqrt(l); with 'mean' it is
   2 sqrt(l / D).
+* L1, SmoothL1, Huber (PyTorch docs of L1Loss, SmoothL1Loss, HuberLoss; the terms are ``support.losses``'
+  references): with r = y_hat - y, L1's term |r| has derivative sign(r) (0 at r = 0); SmoothL1's term is
+  r^2 / (2 beta) for |r| < beta and |r| - beta/2 beyond, derivative r / beta, then sign(r); Huber's is r^2 / 2 for
+  |r| <= delta and delta (|r| - delta/2) beyond, derivative r, then delta sign(r). So |dl/dy_hat_i| <= 1, 1 and
+  delta, with equality past the knee, while the loss grows linearly in |r| without bound. 'sum' adds one term
+  per element, so dL/dy_hat_i is that element's derivative; 'mean' divides the sum by the number of elements
+  (N times the features), and so does the gradient. Below the knee the gradient does grow with the loss:
+  |dl/dy_hat| = sqrt(2 l / beta) (SmoothL1) and sqrt(2 l) (Huber).
 * Softmax cross-entropy: dl/dz = p - e_y, and ||p - e_y||^2 = (1 - p_y)^2 + sum_{j != y} p_j^2. The off-target
   probabilities sum to s = 1 - p_y, so sum_{j != y} p_j^2 lies in [s^2 / (K - 1), s^2] (Cauchy-Schwarz; the
   minimum when they are equal, the supremum when one class holds all of s). Hence
@@ -16,7 +36,6 @@ What is true (qualified): at the output, and differently per loss.
 * Parameters: for a linear layer dl/dW = (p - e_y) x^T, so ||dl/dW|| = ||p - e_y|| ||x||: two samples with the
   same loss can have parameter gradients that differ by any factor. The loss does not "directly" set the step.
 """
-
 import math
 
 import pytest
@@ -25,9 +44,10 @@ import torch.nn.functional as F
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from support.hypothesis_helpers import seeds
+from support.hypothesis_helpers import batch_sizes, dtypes, seeds
+from support.losses import loss_case, reduce_reference
 from support.models import linear_model
-from support.tolerances import assert_close
+from support.tolerances import accumulation, assert_close, tolerance_for
 
 pytestmark = pytest.mark.claim("gradient.grows-with-loss")
 REL = 1e-12  # relative slack for float64 rounding in a norm of <= 12 terms, far below any effect tested
@@ -159,3 +179,83 @@ def test_equal_losses_can_have_parameter_gradients_differing_by_any_factor(devic
     ratio = w_grads[1].norm() / w_grads[0].norm()
     assert_close(ratio, x_b.norm() / x_a.norm())
     assert ratio >= t * (1 - REL)
+
+
+# ---------------------------------------------------------------- L1, SmoothL1, Huber: a bounded output gradient
+# (name in support.losses.LOSS_CASES, keyword of its threshold, the bound of |dl/dy_hat_i| with reduction='sum')
+ROBUST = {"L1Loss": (None, lambda t: 1.0), "SmoothL1Loss": ("beta", lambda t: 1.0), "HuberLoss": ("delta", lambda t: t)}
+
+
+def _robust_loss(name, threshold, reduction):
+    keyword, _ = ROBUST[name]
+    case = loss_case(name)
+    kwargs = {} if keyword is None else {keyword: threshold}
+    module = case.module(reduction=reduction, **kwargs)
+    return module, (lambda x, y: case.reference_terms(x, y, **kwargs))
+
+
+@given(name=st.sampled_from(sorted(ROBUST)), n=batch_sizes(1, 8), d=st.integers(1, 4), log_scale=st.floats(0, 12),
+       threshold=st.floats(0.05, 20.0), reduction=st.sampled_from(["sum", "mean"]), dtype=dtypes(), seed=seeds())
+def test_l1_smooth_l1_and_huber_output_gradients_are_bounded_however_large_the_loss(
+        device, name, n, d, log_scale, threshold, reduction, dtype, seed):
+    gen = torch.Generator().manual_seed(seed)
+    y = torch.randn(n, d, generator=gen, dtype=torch.float64)
+    # residuals of size 10^log_scale (up to 1e12), of either sign: the loss grows linearly with them
+    r = 10**log_scale * torch.randn(n, d, generator=gen, dtype=torch.float64)
+    y, y_hat = y.to(device, dtype), (y + r).to(device, dtype).requires_grad_()
+    module, terms = _robust_loss(name, threshold, reduction)
+    loss = module(y_hat, y)
+    (g,) = torch.autograd.grad(loss, y_hat)
+    # the loss is the documented one (so it really is as large as the residuals make it)
+    expected_loss = reduce_reference(terms(y_hat.detach(), y), reduction)
+    assert_close(loss.detach(), expected_loss, tol=accumulation(dtype, n * d))
+    bound = ROBUST[name][1](threshold) / (1 if reduction == "sum" else n * d)  # 'mean': over elements, not samples
+    # one rounding of bound / (number of elements), one of r / beta: 2 ulps of slack
+    assert (g.abs() <= bound * (1 + 2 * torch.finfo(dtype).eps)).all()
+    # past the knee (any nonzero residual for L1) the gradient sits at the bound: sign(r) * bound
+    r_actual = (y_hat.detach() - y)
+    past = r_actual.abs() > (0.0 if name == "L1Loss" else threshold)
+    assert_close(g[past], torch.sign(r_actual[past]) * bound, tol=tolerance_for(dtype))
+
+
+def test_robust_loss_gradients_stop_growing_at_the_knee_while_mse_grows_as_two_sqrt_loss(device, figures):
+    beta, delta = 0.25, 4.0  # thresholds away from the default 1, on both sides of it
+    residuals = [10 ** (k / 4) for k in range(-12, 25)]  # 1e-3 .. 1e6
+    f64 = dict(dtype=torch.float64, device=device)
+    curves = {}
+    for label, name, threshold in (("L1", "L1Loss", None), (f"SmoothL1, beta = {beta}", "SmoothL1Loss", beta),
+                                   (f"Huber, delta = {delta}", "HuberLoss", delta), ("MSE", "MSELoss", None)):
+        module = (loss_case(name).module(reduction="sum") if threshold is None
+                  else _robust_loss(name, threshold, "sum")[0])
+        losses, grads = [], []
+        for r in residuals:
+            y_hat = torch.tensor([r], **f64).requires_grad_()
+            loss = module(y_hat, torch.zeros(1, **f64))
+            (g,) = torch.autograd.grad(loss, y_hat)
+            losses.append(loss.item())
+            grads.append(g.abs().item())
+        curves[label] = (torch.tensor(losses, **f64), torch.tensor(grads, **f64))
+    l, g = curves["MSE"]
+    assert_close(g, 2 * l.sqrt())  # unbounded: 2e6 at the largest residual
+    l, g = curves["L1"]
+    assert_close(g, torch.ones_like(g))  # 1 from the smallest loss on
+    # SmoothL1: l = r^2 / (2 beta) below the knee, so |g| = r / beta = sqrt(2 l / beta); 1 from l = beta / 2 on
+    l, g = curves[f"SmoothL1, beta = {beta}"]
+    assert_close(g, torch.where(l < beta / 2, (2 * l / beta).sqrt(), torch.ones_like(l)))
+    # Huber: l = r^2 / 2 below the knee, |g| = r = sqrt(2 l); delta from l = delta^2 / 2 on
+    l, g = curves[f"Huber, delta = {delta}"]
+    assert_close(g, torch.where(l <= delta**2 / 2, (2 * l).sqrt(), torch.full_like(l, delta)))
+    for label, (l, g) in curves.items():
+        assert (l[1:] > l[:-1]).all() and (g[1:] >= g[:-1]).all()  # the loss grows; the gradient never shrinks
+        figures.series(f"{label}: |dl/dy_hat|{_device_tag(device)}", l.tolist(), g.tolist(),
+                       plot="output-gradient magnitude vs sample loss: MSE, L1, SmoothL1, Huber",
+                       x_label="sample loss l (squared target units for MSE, target units otherwise)",
+                       y_label="|dl/dy_hat| (one output, sum reduction)", log_x=True, log_y=True)
+    figures.record(f"Huber (delta = {delta}) |dl/dy_hat| at residual 1e6", curves[f"Huber, delta = {delta}"][1][-1],
+                   "gradient")
+    figures.record("MSE |dl/dy_hat| at residual 1e6", curves["MSE"][1][-1], "gradient")
+
+
+def _device_tag(device) -> str:
+    """Series names carry the device when it is not the CPU (a run on cpu and cuda draws both)."""
+    return "" if device == "cpu" else f" ({device})"

@@ -216,34 +216,79 @@ CLAIMS: tuple[Claim, ...] = (
         quotes=(
             "激活函数的选择:某些激活函数(如sigmoid或tanh)在特定输入范围内可能会饱和,从而导致梯度在某些层变得极大。",
         ),
+        gloss=(
+            (
+                "Choice of activation: some activations (such as sigmoid or tanh) can saturate in certain input "
+                "ranges, making the gradients in some layers extremely large."
+            ),
+        ),
         statement=text("""
             Saturation shrinks gradients, it cannot make them large: sigmoid'(x) = s(1 - s) <= 1/4 and tanh'(x) = 1 -
             tanh^2 <= 1 everywhere, both -> 0 exponentially as |x| grows (sigmoid' <= e^-|x|, tanh' <= 4 e^-2|x|), so
-            a saturated sigmoid/tanh stack has vanishing input gradients. The 'huge gradient' people see comes from
-            numerics, not from the activation: log(sigmoid(x)) underflows to -inf and its autograd gradient is NaN
-            (the true derivative 1 - sigmoid(x) is below 1); BCELoss clamps its log at -100 and its gradient vanishes,
-            while BCEWithLogitsLoss / logsigmoid stay finite with gradient sigmoid(x) - y, bounded by 1.
+            a saturated sigmoid/tanh stack has vanishing input gradients. The 'huge gradient' people point to comes
+            from numerics, not from the activation. log(sigmoid(x)) underflows to -inf once sigmoid(x) rounds to 0 and
+            its autograd gradient is NaN (the true derivative 1 - sigmoid(x) is below 1). BCELoss on a sigmoid output
+            computes dL/dp = (p - y) / max(p (1 - p), 1e-12): for y = 1 about -1/p, but clamped at about -1e12, so the
+            gradient that reaches the logit is the exact sigmoid(x) - y times min(1, p (1 - p) / 1e-12): too small,
+            not too large, once p (1 - p) < 1e-12 (x below about -27.6 for y = 1), and exactly 0 once sigmoid(x)
+            rounds to 0 (in float32 below about x = -88.7, where PyTorch's 1 / (1 + e^-x) overflows), where the loss
+            sits at its cap of 100. In float16 the clamp is gone (1e-12 rounds to 0, and 1e12 is beyond float16's
+            range anyway): dL/dp overflows to -inf once p < 1/65504, so the logit gradient is -inf for x between about
+            -17.3 and -11.1 and NaN below, where sigmoid(x) rounds to 0. BCEWithLogitsLoss and logsigmoid stay finite
+            in every dtype, with gradient sigmoid(x) - y, bounded by 1.
         """),
         statement_zh=text("""
             饱和只会让梯度变小,不会让梯度变得极大:处处有sigmoid'(x) = s(1 - s) <= 1/4、tanh'(x) = 1 - tanh^2 <= 1,且
             随|x|增大按指数趋于0(sigmoid' <= e^-|x|,tanh' <= 4 e^-2|x|),所以
-            饱和的sigmoid/tanh深层网络的输入梯度是消失而非爆炸。人们看到的“梯度极大”来自数值计算而非激活函
-            数本身:log(sigmoid(x))会下溢为-inf,其自动求导梯度为NaN(真实导
-            数1 - sigmoid(x)小于1);BCELoss把log截断在-100,梯度随之消
-            失;而BCEWithLogitsLoss/logsigmoid保持有限,梯度
-            为sigmoid(x) - y,绝对值不超过1。
+            饱和的sigmoid/tanh深层网络的输入梯度是消失而非爆炸。人们所说的“梯度极大”来自数值计算,而不是激
+            活函数本身。sigmoid(x)一旦舍入为0,log(sigmoid(x))就下溢为-inf,其自动求导梯度
+            为NaN(真实导数1 - sigmoid(x)小于1)。在sigmoid输出上使用BCELoss时,它计
+            算dL/dp = (p - y) / max(p (1 - p), 1e-12):y = 1时约
+            为-1/p,但被截断在约-1e12,因此传到logit的梯度等于精确值sigmoid(x) - y乘
+            以min(1, p (1 - p) / 1e-12):当p (1 - p) < 1e-12(y = 1时x约
+            低于-27.6)时梯度是偏小而不是偏大;sigmoid(x)舍入为0后(float32中x约低
+            于-88.7,此时PyTorch计算的1 / (1 + e^-x)中的e^-x溢出)梯度恰好为0,而损失停在
+            上限100。在float16中截断不复存在(1e-12舍入为0,而且1e12本身也超出float16的范
+            围):p < 1/65504后dL/dp溢出为-inf,所以x约在-17.3到-11.1之间时logit梯度
+            为-inf,更低时(sigmoid(x)舍入为0)为NaN。BCEWithLogitsLoss和logsigmoid在
+            任何精度下都保持有限,梯度为sigmoid(x) - y,绝对值不超过1。
         """),
+        in_practice=text("""
+            Feed logits to BCEWithLogitsLoss (or use F.logsigmoid) instead of sigmoid followed by BCELoss, above all
+            in float16, where sigmoid + BCELoss turns a saturated logit into an inf or NaN gradient.
+        """),
+        in_practice_zh=text("""
+            把logit直接交给BCEWithLogitsLoss(或使用F.logsigmoid),而不要先sigmoid再用BCELoss;在float16中尤其如此,因为sigmoid +
+            BCELoss会把饱和的logit变成inf或NaN梯度。
+        """),
+        related=(
+            "remedy.relu",
+            "explosion.definition",
+            "amp.grad-scaler",
+            "gradient.grows-with-loss",
+        ),
         sources=(
             GBC + ", sec. 6.3.2 (logistic sigmoid and tanh saturate; their gradients become very small)",
-            PASCANU_21,
+            PASCANU + ", ICML, sec. 2.1 (derivative bounds gamma = 1/4 for sigmoid, 1 for tanh)",
             (
                 "PyTorch docs, torch.nn.BCELoss (log outputs clamped to >= -100) and torch.nn.BCEWithLogitsLoss "
                 "(log-sum-exp trick, more numerically stable)"
             ),
             (
-                "PyTorch source, aten/src/ATen/native/Loss.cpp, binary_cross_entropy_backward: grad * (x - y) / "
-                "max((1 - x) x, EPSILON = 1e-12)"
+                "PyTorch source, aten/src/ATen/native/Loss.cpp, binary_cross_entropy_out_cpu (max(log p, -100)) and "
+                "binary_cross_entropy_backward_out_cpu (grad * (p - y) / max((1 - p) p, scalar_t(EPSILON)), EPSILON = "
+                "1e-12, converted to the input's dtype: 0 in float16)"
             ),
+            (
+                "PyTorch source, aten/src/ATen/native/cpu/UnaryOpsKernel.cpp, sigmoid_kernel (1 / (1 + exp(-x)); "
+                "float16 and bfloat16 computed in float32)"
+            ),
+            (
+                "PyTorch docs, Automatic Mixed Precision package (torch.amp), \"Prefer "
+                "binary_cross_entropy_with_logits over binary_cross_entropy\" (BCELoss's backward can produce "
+                "gradients not representable in float16)"
+            ),
+            "IEEE Std 754-2008, binary16: largest finite value 65504, smallest subnormal 2^-24",
         ),
     ),
     Claim(
@@ -543,27 +588,77 @@ CLAIMS: tuple[Claim, ...] = (
     Claim(
         id="remedy.relu",
         part=P,
-        verdict=Verdict.QUALIFIED,
+        verdict=Verdict.REFUTED,
         quotes=(
             "选择ReLU等非饱和激活函数可以帮助减轻梯度爆炸问题,因为这些函数在正输入区域不会饱和。",
         ),
+        gloss=(
+            (
+                "Choosing non-saturating activations such as ReLU can help mitigate gradient explosion, because these "
+                "functions do not saturate for positive inputs."
+            ),
+        ),
         statement=text("""
-            ReLU'(x) = 1 for x > 0 (and 0 for x < 0): it does not saturate on the positive side, which removes the
-            vanishing that saturating activations cause (a sigmoid stack at the Glorot std loses about 1.45 in
-            log-norm per layer, a ReLU stack at the He std keeps it flat). It does not prevent explosion: a deep ReLU
-            MLP's input gradient still grows as (s sqrt(n/2))^depth, i.e. geometrically as soon as the weight std
-            exceeds He's sqrt(2/n).
+            ReLU does not saturate on the positive side (relu'(x) = 1 for x > 0, 0 for x < 0), but that makes it no
+            remedy for explosion: non-saturation removes a brake on growth instead of adding one. The input gradient
+            of a deep ReLU MLP scales like (s sqrt(n/2))^depth: flat at He's std sqrt(2/n), geometric growth above it,
+            faster the larger the weights. A tanh net with the same weights also grows once s exceeds Glorot's
+            1/sqrt(n), but more slowly, because its saturating units pass less gradient: above a crossover at about
+            1.5 times the Glorot std (where the mean-field slopes of the two are equal) the ReLU net's gradient grows
+            faster with depth than the tanh net's, below it more slowly. Saturation slows the growth, it does not cap
+            it; a sigmoid stack (sigmoid' <= 1/4) still loses gradient at up to 4 times the Glorot std. What ReLU
+            fixes is vanishing: at He's std it keeps the gradient flat where a sigmoid stack at the Glorot std loses
+            it geometrically. What keeps a ReLU net from exploding is its initialisation (He), not the activation.
         """),
         statement_zh=text("""
-            ReLU'(x)在x > 0时等于1(x < 0时为0):它在正区间不饱和,从而消除了饱和激活函数造成的梯度
-            消失(Glorot标准差下的sigmoid深层网络每层对数范数约损失1.45,He标准差下的ReLU网络保持
-            平稳)。但它不能防止爆炸:深层ReLU MLP的输入梯度仍按(s sqrt(n/2))^depth变化,权重
-            标准差一旦超过He的sqrt(2/n)就几何增长。
+            ReLU在正区间不饱和(x > 0时relu'(x) = 1,x < 0时为0),但这并不能让它成为梯度爆炸
+            的对策:不饱和只是去掉了抑制增长的“刹车”,而不是加上一道。深层ReLU MLP的输入梯度
+            按(s sqrt(n/2))^depth变化:在He标准差sqrt(2/n)处保持平稳,高于它就几何增长,权
+            重越大增长越快。同样权重的tanh网络在s超过Glorot标准差1/sqrt(n)后也会增长,但更慢,因为饱
+            和的单元传回的梯度更少:在约1.5倍Glorot标准差的交叉点(两者的平均场斜率相等处)以上,ReLU网络的
+            梯度随深度增长得比tanh网络更快,在它以下则更慢。饱和减缓增长,却不能封顶;sigmoid网
+            络(sigmoid' <= 1/4)在直到4倍Glorot标准差时梯度仍在消失。ReLU解决的是梯度消
+            失:在He标准差下它让梯度保持平稳,而Glorot标准差下的sigmoid网络梯度几何衰减。让ReLU网络不
+            爆炸的是初始化(He),而不是激活函数。
         """),
+        in_practice=text("""
+            Match the initialisation to the activation (kaiming_normal_/He for ReLU, Glorot for tanh) and clip or
+            monitor the gradient norm; switching to ReLU does not stop an explosion caused by weights that are too
+            large.
+        """),
+        in_practice_zh=text("""
+            让初始化与激活函数匹配(ReLU用kaiming_normal_/He初始化,tanh用Glorot初始
+            化),并裁剪或监控梯度范数;换成ReLU并不能阻止由权重过大引起的爆炸。
+        """),
+        related=(
+            "explosion.cause.init",
+            "explosion.cause.saturation",
+            "explosion.cause.depth",
+            "remedy.clip-norm",
+        ),
         sources=(
-            HE,
-            GLOROT,
-            GBC + ", sec. 6.3.1 (rectified linear units)",
+            (
+                "He, Zhang, Ren & Sun 2015, Delving deep into rectifiers, ICCV, arXiv:1502.01852, sec. 2.2 (backward "
+                "case: 1/2 n Var[w] = 1)"
+            ),
+            (
+                "Glorot & Bengio 2010, Understanding the difficulty of training deep feedforward neural networks, "
+                "AISTATS, eq. 10-13"
+            ),
+            (
+                "Poole, Lahiri, Raghu, Sohl-Dickstein & Ganguli 2016, Exponential expressivity in deep neural "
+                "networks through transient chaos, NeurIPS, arXiv:1606.05340 (variance map q_l, order-to-chaos "
+                "transition at sigma_w^2 = 1 without biases for tanh)"
+            ),
+            (
+                "Schoenholz, Gilmer, Ganguli & Sohl-Dickstein 2017, Deep information propagation, ICLR, "
+                "arXiv:1611.01232, eq. 5-7 (per-layer gradient factor chi_1 = sigma_w^2 E[phi'(h)^2])"
+            ),
+            GBC + ", sec. 6.3.1 (rectified linear units) and sec. 6.3.2 (sigmoid saturation)",
+            (
+                "Trefethen & Weideman 2014, The exponentially convergent trapezoidal rule, SIAM Review 56(3), thm 5.1 "
+                "(the quadrature of support.explosion.mean_field_log_norms)"
+            ),
         ),
     ),
     Claim(

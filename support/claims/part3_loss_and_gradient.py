@@ -18,35 +18,41 @@ CLAIMS: tuple[Claim, ...] = (
             "这个损失值反映了模型在当前样本上的表现。",
         ),
         gloss=(
-            "Definition of the loss function: a loss function quantifies the difference between the model's "
-            "predictions and the true labels.",
+            (
+                "Definition of the loss function: a loss function quantifies the difference between the model's "
+                "predictions and the true labels."
+            ),
             "This loss value reflects how the model performs on the current sample.",
         ),
         statement=text("""
-            PyTorch's standard losses are non-negative measures of the gap between prediction and target. The regression
-            losses (MSELoss, L1Loss, SmoothL1Loss, HuberLoss) are exactly 0 where the prediction equals the target and
-            positive at every element where it differs. Cross-entropy -log p_y is positive for every finite logit
-            vector, decreases strictly as the target's logit margin grows, and reaches 0 only in the limit p_y -> 1.
-            With a probability target q, cross-entropy equals H(q) + KL(q || softmax(z)), so it is minimal, equal to the
-            target's entropy H(q), exactly when the predicted distribution equals q.
+            PyTorch's standard losses are non-negative measures of the gap between prediction and target. The
+            regression losses (MSELoss, L1Loss, SmoothL1Loss, HuberLoss) are exactly 0 where the prediction equals the
+            target and positive at every element where it differs. Cross-entropy -log p_y is positive for every finite
+            logit vector, decreases strictly as the target's logit margin grows, and reaches 0 only in the limit p_y
+            -> 1. With a probability target q, cross-entropy equals H(q) + KL(q || softmax(z)), so it is minimal,
+            equal to the target's entropy H(q), exactly when the predicted distribution equals q.
         """),
         statement_zh=text("""
             PyTorch 的标准损失都是预测与目标之间差距的非负度量。回归损
-            失(MSELoss、L1Loss、SmoothL1Loss、HuberLoss)在预测等于目标处恰好为 0,在任何不相等
-            的元素上都大于 0。交叉熵 -log p_y 对任何有限的 logits 都大于 0,随目标类别 logit 的领先幅度
-            增大而严格减小,只有在 p_y → 1 的极限下才为 0。目标为概率分布 q 时,交叉熵等
-            于 H(q) + KL(q‖softmax(z)),因此恰好在预测分布等于 q 时取最小值,这个最小值是目标自身的
-            熵 H(q)。
+            失(MSELoss、L1Loss、SmoothL1Loss、HuberLoss)在预测等于目标处恰好
+            为 0,在任何不相等的元素上都大于 0。交叉熵 -log p_y 对任何有限的 logits 都大于 0,随
+            目标类别 logit 的领先幅度增大而严格减小,只有在 p_y → 1 的极限下才为 0。目标为概率分
+            布 q 时,交叉熵等于 H(q) + KL(q‖softmax(z)),因此恰好在预测分布等于 q 时取最小
+            值,这个最小值是目标自身的熵 H(q)。
         """),
         in_practice=text("""
             Read a loss as a distance to the target, but know its floor: cross-entropy with soft targets (e.g.
             label_smoothing) cannot go below the targets' entropy, so it never reaches 0.
         """),
         in_practice_zh=text("""
-            把损失理解为到目标的距离,但要知道它的下限:使用软目标(例如 label_smoothing)时,交叉熵不会低于目标的
-            熵,因此永远到不了 0。
+            把损失理解为到目标的距离,但要知道它的下限:使用软目标(例如 label_smoothing)时,交叉熵不会
+            低于目标的熵,因此永远到不了 0。
         """),
-        related=("loss.continuous", "gradient.grows-with-loss", "accuracy.definition"),
+        related=(
+            "loss.continuous",
+            "gradient.grows-with-loss",
+            "accuracy.definition",
+        ),
         sources=(
             LOSS_DOCS,
             "Cover & Thomas, Elements of Information Theory, 2nd ed., Thm 2.6.3 (Gibbs: KL >= 0)",
@@ -61,33 +67,41 @@ CLAIMS: tuple[Claim, ...] = (
             "具体来说,梯度表示的是损失函数相对于每个参数的变化率,即当参数变化时,损失函数会如何变化。",
         ),
         gloss=(
-            "During backpropagation, the gradients of the loss with respect to the model parameters (such as "
-            "weights and biases) are computed with the chain rule.",
-            "Concretely, the gradient is the rate of change of the loss with respect to each parameter, i.e. how "
-            "the loss changes when the parameter changes.",
+            (
+                "During backpropagation, the gradients of the loss with respect to the model parameters (such as "
+                "weights and biases) are computed with the chain rule."
+            ),
+            (
+                "Concretely, the gradient is the rate of change of the loss with respect to each parameter, i.e. how "
+                "the loss changes when the parameter changes."
+            ),
         ),
         statement=text("""
             Autograd computes the gradient of the loss with respect to every weight and bias by the chain rule: for a
             two-layer tanh network it equals, layer by layer, the hand-derived backpropagation formulas for mean
             cross-entropy and mean MSE. The result is the loss's rate of change: the derivative of the loss along any
-            direction v equals <grad, v>, and torch.autograd.gradcheck confirms in float64 that autograd matches finite
-            differences.
+            direction v equals <grad, v>, and torch.autograd.gradcheck confirms in float64 that autograd matches
+            finite differences.
         """),
         statement_zh=text("""
-            autograd 用链式法则计算损失对每个权重和偏置的梯度:对两层 tanh 网络,它逐层等于手工推导的 mean 交叉
-            熵和 mean MSE 的反向传播公式。这个结果就是损失的变化率:损失沿任意方向 v 的方向导数等
-            于 <grad, v>,torch.autograd.gradcheck 也在 float64 下确
+            autograd 用链式法则计算损失对每个权重和偏置的梯度:对两层 tanh 网络,它逐层等于手工推导
+            的 mean 交叉熵和 mean MSE 的反向传播公式。这个结果就是损失的变化率:损失沿任意方向 v 的方
+            向导数等于 <grad, v>,torch.autograd.gradcheck 也在 float64 下确
             认 autograd 与有限差分一致。
         """),
         in_practice=text("""
-            Check every custom autograd.Function or hand-written backward with torch.autograd.gradcheck on small float64
-            inputs before training with it.
+            Check every custom autograd.Function or hand-written backward with torch.autograd.gradcheck on small
+            float64 inputs before training with it.
         """),
         in_practice_zh=text("""
             每个自定义的 autograd.Function 或手写的反向传播,在用于训练之前,都先
             用 torch.autograd.gradcheck 在小规模 float64 输入上检查一遍。
         """),
-        related=("backward.fills-grad", "explosion.cause.depth", "gradient.grows-with-loss"),
+        related=(
+            "backward.fills-grad",
+            "explosion.cause.depth",
+            "gradient.grows-with-loss",
+        ),
         sources=(
             AUTOGRAD_DOCS,
             "Goodfellow, Bengio, Courville, Deep Learning, sec. 6.5 (back-propagation)",
@@ -101,27 +115,62 @@ CLAIMS: tuple[Claim, ...] = (
             "在深度学习中,样本损失值的大小确实会影响反向传播过程中更新梯度的大小。",
             "因此,样本损失值越大,相应的梯度通常也会越大,这意味着在更新参数时,调整的幅度也会更大",
         ),
+        gloss=(
+            "In deep learning, the size of a sample's loss does affect the size of the gradient update in backprop.",
+            (
+                "So the larger a sample's loss, the larger its gradient usually is, which means a larger adjustment "
+                "when the parameters are updated"
+            ),
+        ),
         statement=text("""
             True at the output and only there, and not the same way for every loss. MSE: the gradient with respect to
-            the prediction has norm exactly 2 sqrt(loss) (sum reduction), growing without bound. Softmax
-            cross-entropy: dL/dz = p - e_y, whose norm lies in [(1 - p_y) sqrt(K/(K-1)), sqrt(2) (1 - p_y)] with 1 -
-            p_y = 1 - e^-loss: it grows with the loss through those bounds (exactly sqrt(2)(1 - e^-loss) for K = 2)
-            but never exceeds sqrt(2), and for K >= 3 a sample with a larger loss can have a smaller logit gradient.
-            For the parameters the input scale enters too: two samples with the same loss can have parameter gradients
-            that differ by any factor (dL/dW = (p - e_y) x^T).
+            the prediction has norm exactly 2 sqrt(loss) (sum reduction), growing without bound. L1, SmoothL1 and
+            Huber: the gradient with respect to each output element is bounded however large the loss, |dL/dy_hat_i|
+            <= 1 for L1 and SmoothL1 (any beta) and <= delta for Huber with reduction='sum' (with 'mean' the bound is
+            divided by the number of elements, not the batch size); it reaches the bound once the residual exceeds
+            beta (SmoothL1) or delta (Huber), and for L1 at any nonzero residual, and a larger loss gives no larger
+            gradient from there on. Softmax cross-entropy: dL/dz = p - e_y, whose norm lies in [(1 - p_y)
+            sqrt(K/(K-1)), sqrt(2) (1 - p_y)] with 1 - p_y = 1 - e^-loss: it grows with the loss through those bounds
+            (exactly sqrt(2)(1 - e^-loss) for K = 2) but never exceeds sqrt(2), and for K >= 3 a sample with a larger
+            loss can have a smaller logit gradient. For the parameters the input scale enters too: two samples with
+            the same loss can have parameter gradients that differ by any factor (dL/dW = (p - e_y) x^T).
         """),
         statement_zh=text("""
             只在输出端成立,而且不同损失情况不同。MSE:对预测值的梯度范数恰为 2√loss(sum 归约),随损失无
-            界增长。softmax 交叉熵:dL/dz = p - e_y,其范数位
+            界增长。L1、SmoothL1 和 Huber:无论损失多大,对每个输出元素的梯度都有界,sum 归约
+            时 L1 和 SmoothL1(任意 beta)满足 |dL/dy_hat_i| <= 1,Huber 满
+            足 <= delta(mean 归约时这个界再除以元素个数,而不是 batch 大小);残差超
+            过 beta(SmoothL1)或 delta(Huber)后梯度就达到这个界,L1 则在残差不为零时即达
+            到,此后损失再大梯度也不再增大。softmax 交叉熵:dL/dz = p - e_y,其范数位
             于 [(1 - p_y)√(K/(K-1)), √2 (1 - p_y)] 之间,其
             中 1 - p_y = 1 - e^-loss:它通过这两个界随损失增大(K = 2 时恰
             为 √2(1 - e^-loss)),但永远不超过 √2;K ≥ 3 时损失更大的样本的 logit 梯度可
             能反而更小。对参数而言还要乘上输入的尺度:损失相同的两个样本,参数梯度可以相差任意
             倍(dL/dW = (p - e_y) x^T)。
         """),
+        in_practice=text("""
+            If single large-residual samples dominate your updates, switch MSE to HuberLoss/SmoothL1Loss: their output
+            gradient is capped at delta (1 for SmoothL1) per element, whereas MSE's grows as 2 sqrt(loss).
+        """),
+        in_practice_zh=text("""
+            如果少数残差很大的样本主导了更新,就把 MSE 换成 HuberLoss/SmoothL1Loss:它们对每
+            个元素的输出梯度上限为 delta(SmoothL1 为 1),而 MSE 的梯度按 2√loss 增长。
+        """),
+        related=(
+            "update.scales-with-loss",
+            "explosion.single-sample",
+            "loss.measures-error",
+        ),
         sources=(
-            LOSS_DOCS,
-            "Softmax cross-entropy gradient p - e_y: Goodfellow, Bengio, Courville, Deep Learning, sec. 6.2.2.3",
+            (
+                "PyTorch docs, torch.nn loss functions (MSELoss, L1Loss, SmoothL1Loss with beta, HuberLoss with "
+                "delta, CrossEntropyLoss; reduction 'mean' divides by the number of elements)"
+            ),
+            (
+                "Huber 1964, Robust estimation of a location parameter, Annals of Mathematical Statistics 35(1) "
+                "(bounded influence: the derivative of the loss is capped at delta)"
+            ),
+            "Softmax cross-entropy gradient p - e_y: Goodfellow, Bengio & Courville 2016, Deep Learning, sec. 6.2.2.3",
             "Cauchy-Schwarz: sum over j != y of p_j^2 lies in [(1 - p_y)^2/(K - 1), (1 - p_y)^2]",
         ),
     ),
@@ -135,32 +184,37 @@ CLAIMS: tuple[Claim, ...] = (
         ),
         gloss=(
             "theta := theta - alpha * grad J(theta)",
-            "where theta is the model parameters, alpha is the learning rate, and grad J(theta) is the gradient of "
-            "the loss function.",
+            (
+                "where theta is the model parameters, alpha is the learning rate, and grad J(theta) is the gradient "
+                "of the loss function."
+            ),
         ),
         statement=text("""
             torch.optim.SGD without momentum or weight decay performs exactly theta <- theta - lr * grad, a descent
-            step: to first order the loss falls by lr * ||grad||^2. With momentum, dampening, nesterov, weight_decay and
-            maximize it follows the algorithm documented for torch.optim.SGD step for step. PyTorch's momentum keeps lr
-            outside the velocity (b <- mu * b + (1 - dampening) * g, theta <- theta - lr * b), unlike formulations that
-            fold lr into the velocity.
+            step: to first order the loss falls by lr * ||grad||^2. With momentum, dampening, nesterov, weight_decay
+            and maximize it follows the algorithm documented for torch.optim.SGD step for step. PyTorch's momentum
+            keeps lr outside the velocity (b <- mu * b + (1 - dampening) * g, theta <- theta - lr * b), unlike
+            formulations that fold lr into the velocity.
         """),
         statement_zh=text("""
-            不带动量和权重衰减的 torch.optim.SGD 恰好执行 theta ← theta - lr·grad,这是一个
-            下降步:一阶近似下损失减少 lr·‖grad‖²。带 momentum、dampening、nesterov、weight_decay 和 maximize 时,它
-            逐步遵循 torch.optim.SGD 文档中给出的算法。PyTorch 的动量把 lr 放在速度之
-            外(b ← mu·b + (1 - dampening)·g,theta ← theta - lr·b),不同于
-            把 lr 并入速度的写法。
+            不带动量和权重衰减的 torch.optim.SGD 恰好执行 theta ← theta - lr·grad,这是一个下降步:一阶近似下损失减少 lr·‖grad‖²。带
+            momentum、dampening、nesterov、weight_decay 和 maximize 时,它逐步遵循 torch.optim.SGD 文档中给出的算法。PyTorch 的动量把 lr
+            放在速度之外(b ← mu·b + (1 - dampening)·g,theta ← theta - lr·b),不同于把 lr 并入速度的写法。
         """),
         in_practice=text("""
             When you take momentum hyperparameters from a paper that folds lr into the velocity, convert them: PyTorch
             multiplies the momentum buffer by lr at every step, so an lr change acts on the whole buffer at once.
         """),
         in_practice_zh=text("""
-            从把 lr 并入速度的论文中借用动量超参数时要先换算:PyTorch 每一步都用 lr 乘以动量缓冲,所以改变 lr 会
-            立即作用于整个缓冲。
+            从把 lr 并入速度的论文中借用动量超参数时要先换算:PyTorch 每一步都用 lr 乘以动量缓冲,所以改
+            变 lr 会立即作用于整个缓冲。
         """),
-        related=("step.updates-parameters", "update.scales-with-loss", "sum.needs-batch-scaling", "remedy.lower-lr"),
+        related=(
+            "step.updates-parameters",
+            "update.scales-with-loss",
+            "sum.needs-batch-scaling",
+            "remedy.lower-lr",
+        ),
         sources=(
             SGD_DOCS,
             "Sutskever, Martens, Dahl, Hinton 2013, On the importance of initialization and momentum",
