@@ -123,3 +123,96 @@ def spearman(a: Sequence[float], b: Sequence[float]) -> float:
     cov = sum((x - ma) * (y - mb) for x, y in zip(ra, rb))
     var = (sum((x - ma) ** 2 for x in ra) * sum((y - mb) ** 2 for y in rb)) ** 0.5
     return cov / var
+
+
+# ---------------------------------------------------------------- binomial confidence bounds
+# A rate measured over independent runs (different seeds) is a binomial count: k of n runs show an event of
+# probability p. These helpers turn the count into a one-sided lower confidence bound on p, so a spec can assert
+# "more often than not" (p > 1/2) from n runs with a stated error probability instead of a hand-picked seed.
+
+
+def _confidence(confidence: object) -> float:
+    if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0 < confidence < 1:
+        raise SpecInputError(f"confidence must be a number strictly between 0 and 1, got {confidence!r}")
+    return float(confidence)
+
+
+def _count(successes: object, trials: object) -> tuple[int, int]:
+    _checks.positive_int("trials", trials)
+    if isinstance(successes, bool) or not isinstance(successes, int) or not 0 <= successes <= trials:
+        raise SpecInputError(f"successes must be an int in [0, trials={trials}], got {successes!r}")
+    return successes, trials
+
+
+def binomial_upper_tail(successes: int, trials: int, p: float) -> float:
+    """P(X >= successes) for X ~ Binomial(trials, p): the exact sum over j >= successes of
+    C(n, j) p^j (1 - p)^(n - j), each term computed in log space (lgamma) so that no factor overflows."""
+    k, n = _count(successes, trials)
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
+        raise SpecInputError(f"p must be a probability in [0, 1], got {p!r}")
+    if k == 0:
+        return 1.0
+    if p == 0 or p == 1:
+        return float(p)  # all mass at X = 0 (k >= 1 not reached) or at X = n (>= k)
+    log_p, log_q = math.log(p), math.log1p(-p)
+    log_n = math.lgamma(n + 1)
+    terms = (math.exp(log_n - math.lgamma(j + 1) - math.lgamma(n - j + 1) + j * log_p + (n - j) * log_q)
+             for j in range(k, n + 1))
+    return min(1.0, math.fsum(terms))
+
+
+def clopper_pearson_lower(successes: int, trials: int, confidence: float = 0.99) -> float:
+    """One-sided Clopper-Pearson lower confidence bound on a binomial probability p from k successes in n trials.
+
+    It is the p_L with P(X >= k | p_L) = alpha = 1 - confidence (0 when k = 0): every p below p_L makes k or more
+    successes less likely than alpha, so P(p_L <= p) >= confidence whatever the true p (Clopper & Pearson 1934).
+    Closed forms: k = n gives alpha^(1/n), k = 1 gives 1 - (1 - alpha)^(1/n). Otherwise the tail, increasing in
+    p, is bisected to machine precision, and the lower end is returned, so the bound is never overstated.
+    """
+    k, n = _count(successes, trials)
+    alpha = 1 - _confidence(confidence)
+    if k == 0:
+        return 0.0
+    if k == n:
+        return alpha ** (1 / n)
+    lo, hi = 0.0, k / n  # the tail at p = k/n is about 1/2 or more > alpha; at 0 it is 0 < alpha
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        if mid in (lo, hi):
+            break
+        if binomial_upper_tail(k, n, mid) <= alpha:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def hoeffding_lower(mean: float, n: int, confidence: float = 0.99) -> float:
+    """One-sided Hoeffding lower confidence bound on E[Z] from the mean of n independent Z_i in [0, 1]:
+    P(mean - E[Z] >= t) <= exp(-2 n t^2) (Hoeffding 1963, Thm 1), so with probability >= confidence
+    E[Z] >= mean - sqrt(ln(1 / (1 - confidence)) / (2 n)), clipped at 0. For 0/1 variables it is looser than
+    clopper_pearson_lower (it bounds the same tail from above), but it holds for any [0, 1]-valued Z."""
+    if isinstance(mean, bool) or not isinstance(mean, (int, float)) or not 0 <= mean <= 1:
+        raise SpecInputError(f"mean must be a number in [0, 1] (the mean of [0, 1]-valued variables), got {mean!r}")
+    _checks.positive_int("n", n)
+    alpha = 1 - _confidence(confidence)
+    return max(0.0, mean - math.sqrt(math.log(1 / alpha) / (2 * n)))
+
+
+def successes_needed(trials: int, threshold: float, confidence: float = 0.99) -> int | None:
+    """The fewest successes k of ``trials`` whose Clopper-Pearson lower bound exceeds ``threshold`` (None if even
+    k = trials does not): the count a spec must observe to claim p > threshold at this confidence."""
+    _checks.positive_int("trials", trials)
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold < 1:
+        raise SpecInputError(f"threshold must be a number in [0, 1), got {threshold!r}")
+    _confidence(confidence)
+    if clopper_pearson_lower(trials, trials, confidence) <= threshold:
+        return None
+    lo, hi = -1, trials  # the bound increases with k: bisect for the first k above the threshold
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if clopper_pearson_lower(mid, trials, confidence) > threshold:
+            hi = mid
+        else:
+            lo = mid
+    return hi

@@ -1,8 +1,13 @@
 """Tests of support.metrics: accuracy, per-class recall, balanced accuracy, reliability bins and the
-expected calibration error and Spearman's rank correlation, on hand-made examples, plus their input checks."""
+expected calibration error and Spearman's rank correlation, on hand-made examples, plus their input checks;
+the binomial tail and the Clopper-Pearson and Hoeffding lower confidence bounds, against exact rational sums."""
+
+import math
 
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 from support import metrics
 from support.errors import SpecInputError, SpecTypeError
@@ -170,3 +175,122 @@ def test_spearman_gives_ties_their_average_rank():
     # cov = (-0.5)(-1) + (-0.5)(0) + (1)(1) = 1.5, variances 1.5 and 2 -> 1.5 / sqrt(3) = 0.866
     rho = metrics.spearman([1, 1, 2], [0, 1, 2])
     assert_close(torch.tensor(rho, dtype=F64), torch.tensor(1.5 / 3**0.5, dtype=F64), tol=FEW_OPS)
+
+
+# ---------------------------------------------------------------- binomial confidence bounds
+def _exact_upper_tail(k, n, p):
+    """P(X >= k), X ~ Binomial(n, p), in exact rational arithmetic (p as the exact value of the float)."""
+    from fractions import Fraction
+    from math import comb
+
+    q = Fraction(p)
+    return float(sum(comb(n, j) * q**j * (1 - q) ** (n - j) for j in range(k, n + 1)))
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: metrics.binomial_upper_tail(3, 2, 0.5), r"successes must be an int in \[0, trials=2\]"),
+        (lambda: metrics.binomial_upper_tail(-1, 2, 0.5), "successes"),
+        (lambda: metrics.binomial_upper_tail(1.0, 2, 0.5), "successes"),
+        (lambda: metrics.binomial_upper_tail(0, 0, 0.5), "trials"),
+        (lambda: metrics.binomial_upper_tail(1, 2, 1.5), r"p must be a probability"),
+        (lambda: metrics.binomial_upper_tail(1, 2, float("nan")), r"p must be a probability"),
+        (lambda: metrics.clopper_pearson_lower(1, 2, 1.0), "confidence"),
+        (lambda: metrics.clopper_pearson_lower(1, 2, 0), "confidence"),
+        (lambda: metrics.clopper_pearson_lower(1, 2, True), "confidence"),
+        (lambda: metrics.clopper_pearson_lower(True, 2), "successes"),
+        (lambda: metrics.hoeffding_lower(1.2, 10), r"mean must be a number in \[0, 1\]"),
+        (lambda: metrics.hoeffding_lower(0.5, 0), "n must be an int"),
+        (lambda: metrics.hoeffding_lower(0.5, 10, 99), "confidence"),
+        (lambda: metrics.successes_needed(10, 1.0), r"threshold must be a number in \[0, 1\)"),
+        (lambda: metrics.successes_needed(0, 0.5), "trials"),
+        (lambda: metrics.successes_needed(10, 0.5, -0.1), "confidence"),
+    ],
+)
+def test_binomial_helpers_reject_bad_arguments(call, match):
+    with pytest.raises(SpecInputError, match=match):
+        call()
+
+
+@given(n=st.integers(1, 60), data=st.data(), p=st.floats(0.0, 1.0))
+def test_binomial_upper_tail_matches_the_exact_rational_sum(n, data, p):
+    k = data.draw(st.integers(0, n))
+    exact = _exact_upper_tail(k, n, p)
+    # log-space terms: each exp(lgamma + ...) is off by a few ulps times the exponent's size (<= ~300 here)
+    tail = metrics.binomial_upper_tail(k, n, p)
+    assert tail == pytest.approx(exact, rel=1e-11, abs=1e-300)
+
+
+def test_binomial_upper_tail_edges():
+    assert metrics.binomial_upper_tail(0, 7, 0.3) == 1.0  # X >= 0 always
+    assert metrics.binomial_upper_tail(1, 7, 0.0) == 0.0 and metrics.binomial_upper_tail(7, 7, 1.0) == 1.0
+    assert metrics.binomial_upper_tail(3, 3, 0.5) == pytest.approx(1 / 8)
+    # 1000 trials: C(1000, 500) ~ 1e299 would overflow next to 0.5^1000 ~ 1e-301; the log-space terms do not
+    assert metrics.binomial_upper_tail(500, 1000, 0.5) == pytest.approx(0.5 + 0.5 * math.exp(math.lgamma(1001) - 2 * math.lgamma(501) - 1000 * math.log(2)), rel=1e-12)
+    assert 0.5 < metrics.binomial_upper_tail(500, 1000, 0.5) < 0.52  # the pmf at the mode is ~ 1/sqrt(pi n/2) = 0.025
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 64, 500])
+@pytest.mark.parametrize("confidence", [0.9, 0.99])
+def test_clopper_pearson_closed_forms(n, confidence):
+    alpha = 1 - confidence
+    assert metrics.clopper_pearson_lower(0, n, confidence) == 0.0
+    # k = n: P(X >= n) = p^n = alpha; k = 1: P(X >= 1) = 1 - (1 - p)^n = alpha
+    assert metrics.clopper_pearson_lower(n, n, confidence) == pytest.approx(alpha ** (1 / n), rel=1e-14)
+    if n > 1:
+        assert metrics.clopper_pearson_lower(1, n, confidence) == pytest.approx(1 - (1 - alpha) ** (1 / n), rel=1e-9)
+
+
+@given(n=st.integers(2, 120), data=st.data(), confidence=st.sampled_from([0.8, 0.95, 0.99, 0.999]))
+def test_clopper_pearson_solves_its_defining_equation_from_below(n, data, confidence):
+    k = data.draw(st.integers(1, n - 1))
+    p_lower = metrics.clopper_pearson_lower(k, n, confidence)
+    alpha = 1 - confidence
+    assert 0 < p_lower < k / n
+    # defining equation, checked with the independent exact sum; never overstated: the tail at p_L is <= alpha
+    assert _exact_upper_tail(k, n, p_lower) == pytest.approx(alpha, rel=1e-9)
+    assert metrics.binomial_upper_tail(k, n, p_lower) <= alpha
+    # monotone: one more success raises the bound, a higher confidence lowers it
+    assert metrics.clopper_pearson_lower(k + 1, n, confidence) > p_lower
+    assert metrics.clopper_pearson_lower(k, n, 1 - alpha / 2) < p_lower
+
+
+@pytest.mark.parametrize("n", [10, 40])
+@pytest.mark.parametrize("p", [0.05, 0.3, 0.5, 0.77, 0.95])
+def test_clopper_pearson_covers_the_true_p_with_at_least_the_stated_confidence(n, p):
+    # exact coverage: sum the binomial pmf over the outcomes k whose bound does not exceed the true p
+    from fractions import Fraction
+    from math import comb
+
+    confidence, q = 0.9, Fraction(p)
+    pmf = [float(comb(n, k) * q**k * (1 - q) ** (n - k)) for k in range(n + 1)]
+    coverage = sum(pmf[k] for k in range(n + 1) if metrics.clopper_pearson_lower(k, n, confidence) <= p)
+    assert coverage >= confidence - 1e-12
+    # and the naive bound k/n does not have that guarantee: it overshoots p about half the time
+    assert sum(pmf[k] for k in range(n + 1) if k / n <= p) < confidence
+
+
+@given(n=st.integers(1, 300), data=st.data(), confidence=st.sampled_from([0.9, 0.99]))
+def test_hoeffding_is_looser_than_clopper_pearson_for_counts(n, data, confidence):
+    # Hoeffding bounds the same binomial tail from above: P(X >= k | p) <= exp(-2 n (k/n - p)^2), so at its bound
+    # p_H the tail is <= alpha, and the exact bound p_L (tail = alpha, tail increasing in p) is >= p_H
+    k = data.draw(st.integers(0, n))
+    p_h = metrics.hoeffding_lower(k / n, n, confidence)
+    assert p_h <= metrics.clopper_pearson_lower(k, n, confidence) + 1e-12
+    assert p_h == max(0.0, k / n - (math.log(1 / (1 - confidence)) / (2 * n)) ** 0.5)
+
+
+@pytest.mark.parametrize("trials", [7, 20, 64, 101])
+def test_successes_needed_is_the_first_count_whose_bound_clears_the_threshold(trials):
+    for threshold in (0.0, 0.25, 0.5):
+        k = metrics.successes_needed(trials, threshold, 0.99)
+        assert metrics.clopper_pearson_lower(k, trials, 0.99) > threshold
+        assert k == 0 or metrics.clopper_pearson_lower(k - 1, trials, 0.99) <= threshold
+    assert metrics.successes_needed(trials, 0.0) == 1  # any success makes the bound positive
+
+
+def test_successes_needed_is_none_when_even_all_successes_are_not_enough():
+    # k = n gives alpha^(1/n): 0.01^(1/6) = 0.464 <= 1/2 but 0.01^(1/7) = 0.518 > 1/2
+    assert metrics.successes_needed(6, 0.5, 0.99) is None
+    assert metrics.successes_needed(7, 0.5, 0.99) == 7
