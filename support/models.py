@@ -133,3 +133,29 @@ def head_for(in_features: int, out_shape: tuple[int, ...], *, seed: int = 0, dty
         dtype=dtype,
         device=device,
     )
+
+
+class TokenClassifier(nn.Module):
+    """Embedding -> Linear over (N, T) token ids: per-position logits of shape (N, T, n_classes).
+
+    The smallest token-level model: each position's logits depend on its own token only, so a per-token loss
+    (cross-entropy with ignore_index padding) has one term per valid position and no coupling between them.
+    """
+
+    def __init__(self, vocab_size: int, embedding_dim: int, n_classes: int):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, embedding_dim)
+        self.head = nn.Linear(embedding_dim, n_classes)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        _checks.tensor("tokens", tokens, dim=2, floating=False)
+        return self.head(self.embedding(tokens))
+
+
+def token_model(vocab_size: int, embedding_dim: int, n_classes: int, *, seed: int = 0, dtype=torch.float64,
+                device="cpu") -> TokenClassifier:
+    """A seeded ``TokenClassifier`` (PyTorch's default init: embedding N(0, 1), Linear uniform)."""
+    for name, v in (("vocab_size", vocab_size), ("embedding_dim", embedding_dim)):
+        _checks.positive_int(name, v)
+    _checks.positive_int("n_classes", n_classes, minimum=2)
+    return _build(seed, lambda: TokenClassifier(vocab_size, embedding_dim, n_classes), dtype=dtype, device=device)

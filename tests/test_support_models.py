@@ -40,6 +40,9 @@ from support.tolerances import assert_close
         (lambda: models.glorot_std(0, 3), "fan_in"),
         (lambda: models.glorot_std(3, True), "fan_out"),
         (lambda: models.he_std(-2), "fan_in"),
+        (lambda: models.token_model(0, 3, 2), "vocab_size"),
+        (lambda: models.token_model(5, True, 2), "embedding_dim"),
+        (lambda: models.token_model(5, 3, 1), "n_classes"),  # one class: cross-entropy is identically 0
     ],
 )
 def test_bad_arguments_raise_naming_the_argument(call, match):
@@ -56,6 +59,7 @@ def test_bad_arguments_raise_naming_the_argument(call, match):
         lambda dt: models.recurrent("gru", 3, 4, dtype=dt),
         lambda dt: models.batchnorm_net(3, 4, 2, dtype=dt),
         lambda dt: models.head_for(3, (2,), dtype=dt),
+        lambda dt: models.token_model(5, 3, 2, dtype=dt),
     ],
 )
 def test_non_float32_64_dtype_is_a_type_error(build, dtype):
@@ -106,6 +110,7 @@ BUILDERS = {
     "gru": lambda seed: models.recurrent("gru", 3, 4, seed=seed),
     "batchnorm": lambda seed: models.batchnorm_net(3, 4, 2, seed=seed),
     "head": lambda seed: models.head_for(3, (2, 2), seed=seed),
+    "token": lambda seed: models.token_model(5, 3, 2, seed=seed),
 }
 
 
@@ -199,3 +204,21 @@ def test_batchnorm_net_couples_samples_in_train_mode():
     alone = net(x[:3])
     together = net(x)[:3]
     assert not torch.allclose(alone, together)
+
+
+def test_token_model_gives_per_position_logits_of_its_own_token():
+    net = models.token_model(6, 3, 4, seed=2)
+    tokens = torch.tensor([[0, 5, 2], [5, 1, 1]])
+    out = net(tokens)
+    assert out.shape == (2, 3, 4) and out.dtype == torch.float64
+    # Embedding -> Linear: position (n, t) sees token tokens[n, t] only, so equal tokens give equal logits
+    assert_close(out[0, 1], out[1, 0])
+    assert_close(out[1, 1], out[1, 2])
+    assert_close(out[0, 2], net.head(net.embedding.weight[2]))
+
+
+@pytest.mark.parametrize("tokens, error",
+                         [(torch.zeros(2, 3), SpecTypeError), (torch.zeros(6, dtype=torch.long), SpecInputError)])
+def test_token_model_rejects_float_or_one_dimensional_tokens(tokens, error):
+    with pytest.raises(error, match="tokens"):
+        models.token_model(5, 3, 2)(tokens)

@@ -4,15 +4,34 @@ Source: 「梯度爆炸是指在反向传播过程中,梯度的值变得异常�
 「具体来说,当网络的某些权重值过大时,计算出的梯度也会相应增大,从而导致后续的权重更新变得不稳定。」
 「最终,这可能导致模型无法收敛,甚至出现数值溢出(NaN值)。」
 
-What is true (confirmed): an exploding gradient is one so large that the step overshoots. Past the stability
-limit of SGD (lr > 2 / lambda_max, lambda_max the largest eigenvalue of the loss Hessian; Goodfellow et al.,
-Deep Learning, sec. 4.3.1) each update lands where the gradient is larger: the gradient norm grows step over
-step and within a few steps loss and parameters overflow to inf/NaN. The same net with a learning rate below
-the limit stays finite and its loss decreases. And larger weights do give larger gradients: a bias-free
-depth-L linear (or ReLU) net is homogeneous, so scaling every weight by c scales the gradient of each weight
-matrix of the read-out u.f(x) by exactly c^(L-1).
+What is true (confirmed): Exploding gradients are gradients so large that a step overshoots: past the
+stability limit of the step (for SGD, lr > 2 / largest Hessian eigenvalue) each update lands where the gradient
+is larger, the gradient norm grows step over step and within a few steps loss and parameters overflow to
+inf/NaN; the same net with a learning rate below the limit stays finite and its loss decreases. In float16 the
+overflow comes sooner: any value past 65504, the largest finite float16, becomes inf, so an exploding run held
+in float16 overflows at the first step where its float64 twin's loss or gradient norm passes 65504, earlier than
+in float32 or bfloat16 (largest value about 3.4e38). Larger weights do give larger gradients: scaling every
+weight of a bias-free depth-L linear or ReLU net by c scales each weight gradient of the linear read-out u.f(x)
+by exactly c^(L-1).
+
+Why: on a quadratic, gradient descent multiplies the error along an eigenvector of the Hessian by 1 - lr lambda
+per step, which exceeds 1 in absolute value once lr > 2 / lambda (Goodfellow et al., Deep Learning, sec. 4.3.1;
+the cliffs of sec. 8.2.4 are the non-quadratic version). The tests measure lambda_max of the MSE Hessian of a
+depth-3 linear net at init (support.explosion.unstable_regression) and put lr = 0.05 and lr = 1 on either side of
+2 / lambda_max: at lr = 1 the gradient norm grows every step and overflows within OVERFLOW_WITHIN_STEPS (derived
+in support.explosion), at 0.05 the loss decreases every step (the descent lemma). Overflow is a property of the
+number format: IEEE float16 has 5 exponent bits, largest finite (2 - 2^-10) 2^15 = 65504 (round-to-nearest sends
+65520 and above to inf); bfloat16 keeps float32's 8 exponent bits, largest ~3.4e38; float64's is ~1.8e308. The
+same lr = 1 run with the model, data and gradients in float16, bfloat16 and float32 (model.to(dtype), as
+model.half() does, so every quantity of the run is in that dtype; under autocast the loss and master weights
+would stay float32) overflows at the step predicted from the float64 run: the first whose loss or gradient norm
+passes the dtype's largest value. Until then the low-precision run tracks the float64 one, because its rounding
+(2^-8 to 2^-24 relative) is negligible against growth by orders of magnitude per step. Homogeneity: f(x; cW) =
+c^L f(x; W) for a bias-free net of L linear layers with a positively homogeneous activation, and d f / d W_l is a
+product of the other L - 1 weight matrices, so it scales by c^(L-1) (checked in float64 for c in 0.5, 3, 10).
 """
 
+import functools
 import math
 
 import pytest
@@ -64,8 +83,9 @@ def _largest_hessian_eigenvalue(model, x, y) -> float:
     return torch.linalg.eigvalsh(hessian)[-1].item()
 
 
-def _run(make_model, x, y, lr):
-    model = make_model()
+def _run(make_model, x, y, lr, dtype=torch.float64):
+    model = make_model().to(dtype)
+    x, y = x.to(dtype), y.to(dtype)
     history = train(model, torch.nn.functional.mse_loss, x, y, optimizer=torch.optim.SGD(model.parameters(), lr=lr),
                     steps=STEPS, stop_when_non_finite=False)
     return model, history
@@ -108,6 +128,41 @@ def test_sane_lr_stays_finite_and_decreases_the_loss_every_step(device, figures)
     name = f"lr = {LR_SANE} (below 2/lambda_max){_device_tag(device)}"
     figures.series(name, range(STEPS), history.grad_norms, **GRAD_PLOT)
     figures.series(name, range(STEPS), history.losses, **LOSS_PLOT)
+
+
+@functools.lru_cache(maxsize=4)  # deterministic; the three dtypes compare with the same float64 run
+def _float64_run(device):
+    x, y, make_model = _setup(device)
+    return _run(make_model, x, y, LR_LARGE)[1]
+
+
+def _first_step_past(history, limit):
+    """The first step whose loss or gradient norm (the largest values of the step) is past ``limit``."""
+    return next(k for k, (loss, norm) in enumerate(zip(history.losses, history.grad_norms))
+                if not max(loss, norm) <= limit)  # inf and NaN count as past
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32],
+                         ids=["float16", "bfloat16", "float32"])
+def test_in_low_precision_the_run_overflows_once_the_float64_run_passes_the_largest_finite_value(
+        device, dtype, figures):
+    # The whole run in dtype (model.to(dtype), as model.half() does: weights, activations, loss and gradients;
+    # under autocast the MSE and the master weights would stay float32): a value overflows to inf once it passes
+    # finfo(dtype).max, 65504 for float16, ~3.4e38 for bfloat16 (float32's 8 exponent bits) and float32. Until
+    # then the low-precision run follows the float64 one (its rounding, 2^-8 to 2^-24 relative, is nothing
+    # against growth by orders of magnitude per step), so it overflows at the first step where the float64
+    # run's loss or gradient norm passes that limit.
+    x, y, make_model = _setup(device)
+    reference = _float64_run(device)
+    expected = _first_step_past(reference, torch.finfo(dtype).max)
+    _, history = _run(make_model, x, y, LR_LARGE, dtype)
+    assert history.first_non_finite_step == expected, (history.losses, reference.losses[: expected + 1])
+    if dtype == torch.float16:  # 65504 is passed steps before the float32 (and float64) limits are
+        assert expected < _first_step_past(reference, torch.finfo(torch.float32).max)
+        assert expected < reference.first_non_finite_step
+    name = str(dtype).removeprefix("torch.")
+    figures.record(f"lr=1.0 in {name}: first non-finite step", expected, "step",
+                   note=f"float64: step {reference.first_non_finite_step}")
 
 
 @pytest.mark.parametrize("activation", ["linear", "relu"])

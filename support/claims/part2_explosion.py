@@ -41,23 +41,63 @@ CLAIMS: tuple[Claim, ...] = (
             "具体来说,当网络的某些权重值过大时,计算出的梯度也会相应增大,从而导致后续的权重更新变得不稳定。",
             "最终,这可能导致模型无法收敛,甚至出现数值溢出(NaN值)。",
         ),
+        gloss=(
+            (
+                "Gradient explosion means that during backprop the gradients become abnormally large, making the "
+                "weight updates too violent"
+            ),
+            (
+                "Specifically, when some weights of the network are too large, the computed gradients grow "
+                "accordingly, making subsequent weight updates unstable."
+            ),
+            "In the end the model may fail to converge, or even overflow numerically (NaN values).",
+        ),
         statement=text("""
             Exploding gradients are gradients so large that a step overshoots: past the stability limit of the step
             (for SGD, lr > 2 / largest Hessian eigenvalue) each update lands where the gradient is larger, the
             gradient norm grows step over step and within a few steps loss and parameters overflow to inf/NaN; the
-            same net with a learning rate below the limit stays finite and its loss decreases. Larger weights do give
-            larger gradients: scaling every weight of a bias-free depth-L linear or ReLU net by c scales each weight
-            gradient of the linear read-out u.f(x) by exactly c^(L-1).
+            same net with a learning rate below the limit stays finite and its loss decreases. In float16 the overflow
+            comes sooner: any value past 65504, the largest finite float16, becomes inf, so an exploding run held in
+            float16 overflows at the first step where its float64 twin's loss or gradient norm passes 65504, earlier
+            than in float32 or bfloat16 (largest value about 3.4e38). Larger weights do give larger gradients: scaling
+            every weight of a bias-free depth-L linear or ReLU net by c scales each weight gradient of the linear
+            read-out u.f(x) by exactly c^(L-1).
         """),
         statement_zh=text("""
             梯度爆炸指梯度大到让一步更新越过了头:当步长超过稳定极限(对SGD即学习率大于2除以损失Hessian的最大
             特征值)时,每次更新都落到梯度更大的地方,梯度范数逐步增长,几步之内损失和参数就溢出为inf/NaN;同一个
-            网络用低于该极限的学习率则保持有限且损失下降。权重越大梯度确实越大:把无偏置的L层线性或ReLU网络的每个权
-            重乘以c,线性读出u·f(x)对各层权重的梯度恰好乘以c^(L-1)。
+            网络用低于该极限的学习率则保持有限且损失下降。在 float16 中溢出来得更早:任何超
+            过 65504(float16 的最大有限值)的数都会变成 inf,因此一个完全在 float16 中进行的
+            爆炸训练,会在其 float64 对照训练的损失或梯度范数超过 65504 的第一步就溢出,早
+            于 float32 或 bfloat16(最大值约 3.4e38)。权重越大梯度确实越大:把无偏置的L层线性
+            或ReLU网络的每个权重乘以c,线性读出u·f(x)对各层权重的梯度恰好乘以c^(L-1)。
         """),
+        in_practice=text("""
+            Log the loss and the gradient norm every step; a run in float16 turns inf as soon as any value passes
+            65504, so watch for growth long before that (lower the learning rate, clip, or use bfloat16 or
+            GradScaler).
+        """),
+        in_practice_zh=text("""
+            每一步都记录损失和梯度范数;float16 训练中任何数一旦超过 65504 就变成 inf,所以要在远未到
+            达之前就留意增长(降低学习率、裁剪梯度,或改用 bfloat16 / GradScaler)。
+        """),
+        related=(
+            "amp.grad-scaler",
+            "remedy.clip-stabilises",
+            "remedy.lower-lr",
+            "remedy.monitor",
+        ),
         sources=(
             SGD_DOCS,
             GBC + ", sec. 4.3.1 (gradient descent on a quadratic) and sec. 8.2.4 (cliffs and exploding gradients)",
+            (
+                "IEEE Std 754-2008, binary16 format: largest finite value (2 - 2^-10) * 2^15 = 65504; PyTorch docs, "
+                "torch.finfo (max of float16, bfloat16, float32, float64)"
+            ),
+            (
+                "Kalamkar et al. 2019, A Study of BFLOAT16 for Deep Learning Training, arXiv:1905.12322, sec. 2 "
+                "(bfloat16 has float32's exponent range)"
+            ),
         ),
     ),
     Claim(

@@ -22,9 +22,7 @@ KL_DOCS = (
     "definition of KL divergence; 'mean' divides by the number of elements (and warns)"
 )
 AUTOGRAD_DOCS = "PyTorch docs, torch.Tensor.backward: gradients are accumulated in the leaves' .grad"
-KARPATHY = (
-    "A. Karpathy, 'A Recipe for Training Neural Networks' (2019), sec. 2, tip 'use backprop to chart dependencies'"
-)
+KARPATHY = "A. Karpathy, 'A Recipe for Training Neural Networks' (2019), sec. 2, tip 'use backprop to chart dependencies'"
 BN_PAPER = (
     "Ioffe & Szegedy 2015, Batch Normalization, sec. 3 (Algorithm 1 and the backpropagation through mu_B, "
     "sigma_B^2)"
@@ -57,31 +55,34 @@ CLAIMS: tuple[Claim, ...] = (
         part=P,
         verdict=Verdict.CONFIRMED,
         quotes=(),
-        gloss=(),
         statement=text("""
             For elementwise losses (MSELoss, L1Loss, SmoothL1Loss, HuberLoss, BCEWithLogitsLoss) reduction='mean'
-            divides the sum of the element terms by the number of elements N x D (batch size times elements per sample),
-            not by the batch size N, for the value and for the gradient. The mean is therefore 1/D of the per-sample
-            loss summed over features and averaged over the batch, and its gradient shrinks as D grows.
-            BCEWithLogitsLoss with weight= or pos_weight= still divides by the number of elements: the weights scale the
-            terms but are not in the denominator.
+            divides the sum of the element terms by the number of elements N x D (batch size times elements per
+            sample), not by the batch size N, for the value and for the gradient. The mean is therefore 1/D of the
+            per-sample loss summed over features and averaged over the batch, and its gradient shrinks as D grows.
+            BCEWithLogitsLoss with weight= or pos_weight= still divides by the number of elements: the weights scale
+            the terms but are not in the denominator.
         """),
         statement_zh=text("""
             对逐元素损失(MSELoss、L1Loss、SmoothL1Loss、HuberLoss、BCEWithLogitsLoss),reduction='mean' 把
-            所有元素项之和除以元素个数 N×D(batch 大小乘以每个样本的元素数),而不是除以 batch 大小 N;损失值和梯
-            度都是如此。因此 mean 等于“先对特征求和、再对 batch 求平均”的逐样本损失的 1/D,其梯度也随 D 增大而
-            变小。带 weight= 或 pos_weight= 的 BCEWithLogitsLoss 仍然除以元素个数:权重只缩
-            放各项,不进入分母。
+            所有元素项之和除以元素个数 N×D(batch 大小乘以每个样本的元素数),而不是除以 batch 大
+            小 N;损失值和梯度都是如此。因此 mean 等于“先对特征求和、再对 batch 求平均”的逐样本损失
+            的 1/D,其梯度也随 D 增大而变小。带 weight= 或 pos_weight= 的 BCEWithLogitsLoss 仍
+            然除以元素个数:权重只缩放各项,不进入分母。
         """),
         in_practice=text("""
-            If a sample's loss should not shrink as its output grows, use reduction='sum' divided by the batch size (or
-            sum over features, then average over the batch), and retune the learning rate.
+            If a sample's loss should not shrink as its output grows, use reduction='sum' divided by the batch size
+            (or sum over features, then average over the batch), and retune the learning rate.
         """),
         in_practice_zh=text("""
-            如果不希望样本的损失随输出维数增大而变小,就用 reduction='sum' 再除以 batch 大小(或先对特征求
-            和、再对 batch 求平均),并重新调整学习率。
+            如果不希望样本的损失随输出维数增大而变小,就用 reduction='sum' 再除以 batch 大小(或
+            先对特征求和、再对 batch 求平均),并重新调整学习率。
         """),
-        related=("reduction.mean-is-sum-over-n", "reduction.none-is-per-sample", "mean.denominator.class-weight"),
+        related=(
+            "reduction.mean-is-sum-over-n",
+            "reduction.none-is-per-sample",
+            "mean.denominator.class-weight",
+        ),
         sources=(
             ELEMENTWISE_DOCS,
             BCE_DOCS,
@@ -92,34 +93,35 @@ CLAIMS: tuple[Claim, ...] = (
         part=P,
         verdict=Verdict.CONFIRMED,
         quotes=(),
-        gloss=(),
         statement=text("""
             CrossEntropyLoss and NLLLoss with class-index targets and weight=w take, under reduction='mean', the
-            weighted average sum_i w[y_i] l_i / sum_i w[y_i], not sum_i w[y_i] l_i / N, for the value and the gradient,
-            so multiplying all weights by a constant leaves the mean unchanged (it scales 'sum'). With class-probability
-            targets CrossEntropyLoss divides by N and the weights are not in the denominator, so there scaling them
-            scales the mean. For K-dimensional inputs (N, C, d1, ..., dK) every position is a term: the denominator is
-            the sum of w[y] over all N x d1 x ... x dK positions (their number without weights).
+            weighted average sum_i w[y_i] l_i / sum_i w[y_i], not sum_i w[y_i] l_i / N, for the value and the
+            gradient, so multiplying all weights by a constant leaves the mean unchanged (it scales 'sum'). With
+            class-probability targets CrossEntropyLoss divides by N and the weights are not in the denominator, so
+            there scaling them scales the mean. For K-dimensional inputs (N, C, d1, ..., dK) every position is a term:
+            the denominator is the sum of w[y] over all N x d1 x ... x dK positions (their number without weights).
         """),
         statement_zh=text("""
             CrossEntropyLoss 和 NLLLoss 使用类别索引目标并设
             置 weight=w 时,reduction='mean' 是加权平
-            均 Σ_i w[y_i] l_i / Σ_i w[y_i],而不是 Σ_i w[y_i] l_i / N,损失值和梯度都
-            是如此;因此把所有权重乘以同一个常数不会改变 mean(只会缩放 'sum')。若目标是类别概
+            均 Σ_i w[y_i] l_i / Σ_i w[y_i],而不是 Σ_i w[y_i] l_i / N,损
+            失值和梯度都是如此;因此把所有权重乘以同一个常数不会改变 mean(只会缩放 'sum')。若目标是类别概
             率,CrossEntropyLoss 除以 N,权重不进入分母,此时缩放权重会缩放 mean。对 K 维输
-            入 (N, C, d1, …, dK),每个位置都是一项:分母是所有 N×d1×…×dK 个位置上 w[y] 之和(不加
-            权时就是位置的个数)。
+            入 (N, C, d1, …, dK),每个位置都是一项:分母是所有 N×d1×…×dK 个位置
+            上 w[y] 之和(不加权时就是位置的个数)。
         """),
         in_practice=text("""
-            Class weights with index targets change how the classes are weighted against each other, not the loss scale;
-            if the weights should also scale the gradient, use reduction='sum' and divide by N yourself.
+            Class weights with index targets change how the classes are weighted against each other, not the loss
+            scale; if the weights should also scale the gradient, use reduction='sum' and divide by N yourself.
         """),
         in_practice_zh=text("""
             使用类别索引目标时,类别权重改变的是各类别之间的相对权重,而不是损失的尺度;如果希望权重同时缩放梯度,就
             用 reduction='sum' 并自己除以 N。
         """),
         related=(
-            "reduction.mean-is-sum-over-n", "mean.denominator.ignore-index", "mean.denominator.elementwise",
+            "reduction.mean-is-sum-over-n",
+            "mean.denominator.ignore-index",
+            "mean.denominator.elementwise",
             "imbalance.misleading",
         ),
         sources=(
@@ -132,29 +134,33 @@ CLAIMS: tuple[Claim, ...] = (
         part=P,
         verdict=Verdict.CONFIRMED,
         quotes=(),
-        gloss=(),
         statement=text("""
-            A target equal to ignore_index (default -100) contributes neither a term nor a count to the reduction='mean'
-            of CrossEntropyLoss and NLLLoss: the mean runs over the kept targets only, and with class weights the
-            ignored targets' weights leave the denominator too. Label smoothing's term is dropped for those positions as
-            well, and their logits get exactly zero gradient. When every target is ignored, 'mean' is 0/0 = NaN while
-            'sum' is 0, and the gradient with respect to the input is zero, not NaN.
+            A target equal to ignore_index (default -100) contributes neither a term nor a count to the
+            reduction='mean' of CrossEntropyLoss and NLLLoss: the mean runs over the kept targets only, and with class
+            weights the ignored targets' weights leave the denominator too. Label smoothing's term is dropped for
+            those positions as well, and their logits get exactly zero gradient. When every target is ignored, 'mean'
+            is 0/0 = NaN while 'sum' is 0, and the gradient with respect to the input is zero, not NaN.
         """),
         statement_zh=text("""
             等于 ignore_index(默认 -100)的目标,在 CrossEntropyLoss 和 NLLLoss 的 reduction='mean' 中
-            既不贡献损失项,也不计入分母:平均只在保留的目标上进行;使用类别权重时,被忽略目标的权重也不进入分
-            母。label smoothing 的平滑项同样不计这些位置,它们的 logits 梯度恰好为零。当所有目标都被忽略
-            时,'mean' 是 0/0 = NaN,'sum' 是 0,而对输入的梯度是零,不是 NaN。
+            既不贡献损失项,也不计入分母:平均只在保留的目标上进行;使用类别权重时,被忽略目标的权重也不进入分母
+            。label smoothing 的平滑项同样不计这些位置,它们的 logits 梯度恰好为零。当所有目标都
+            被忽略时,'mean' 是 0/0 = NaN,'sum' 是 0,而对输入的梯度是零,不是 NaN。
         """),
         in_practice=text("""
             With padding masked by ignore_index, each batch's mean loss averages over its real targets only; weight
-            batches by their real-target counts when accumulating, and skip batches with none, whose logged loss is NaN.
+            batches by their real-target counts when accumulating, and skip batches with none, whose logged loss is
+            NaN.
         """),
         in_practice_zh=text("""
-            用 ignore_index 屏蔽填充位置时,每个 batch 的 mean 损失只在真实目标上平均;累积梯度时要按真实
-            目标数给各 batch 加权,并跳过没有真实目标的 batch,它们记录下来的损失是 NaN。
+            用 ignore_index 屏蔽填充位置时,每个 batch 的 mean 损失只在真实目标上平均;累积梯
+            度时要按真实目标数给各 batch 加权,并跳过没有真实目标的 batch,它们记录下来的损失是 NaN。
         """),
-        related=("mean.denominator.class-weight", "reduction.mean-is-sum-over-n", "accumulation.micro-batches"),
+        related=(
+            "mean.denominator.class-weight",
+            "reduction.mean-is-sum-over-n",
+            "accumulation.micro-batches",
+        ),
         sources=(
             CE_DOCS,
             NLL_DOCS,
@@ -166,17 +172,52 @@ CLAIMS: tuple[Claim, ...] = (
         verdict=Verdict.CONFIRMED,
         quotes=(),
         statement=text("""
-            KLDivLoss(reduction='mean') divides the summed pointwise terms by the number of elements N x C and warns
-            (UserWarning) that this is not the KL divergence; reduction='batchmean' divides by the batch size N and
-            equals the average over samples of the mathematical KL(p || q) = sum_c p_c log(p_c / q_c). So 'mean' is
-            the true KL divided by C.
+            KLDivLoss takes its input as log-probabilities log q and sums the pointwise terms p (log p - log q) (0
+            where p = 0). reduction='mean' divides that sum by the number of elements and warns (UserWarning) that
+            this is not the KL divergence; reduction='batchmean' divides by the batch size, the input's first
+            dimension, only. For (N, C) inputs 'batchmean' is the average over samples of the mathematical KL(p || q)
+            = sum_c p_c log(p_c / q_c), and 'mean' is that divided by C. For sequence inputs (N, T, C), with the
+            distributions over the last dimension, 'batchmean' still divides by N only: it is the KL summed over the T
+            positions and averaged over the N sequences, T times the per-position mean KL, with T times its gradient,
+            while 'mean' divides by N x T x C. The per-position mean KL is reduction='sum' divided by N x T, or
+            'batchmean' on the input flattened to (N x T, C).
         """),
         statement_zh=text("""
-            KLDivLoss(reduction='mean') 把逐点项之和除以元素个数 N×C,并发出 UserWarning 说明这不是 KL 散度;reduction='batchmean' 除以 batch 大小
-            N,等于各样本数学定义 KL(p‖q) = Σ_c p_c log(p_c/q_c) 的平均。因此 'mean' 等于真正的 KL 再除以 C。
+            KLDivLoss 把输入当作对数概率 log q,对逐点项 p (log p − log q) 求
+            和(p = 0 处取 0)。reduction='mean' 把这个和除以元素个数,并发
+            出 UserWarning 说明这不是 KL 散度;reduction='batchmean' 只除
+            以 batch 大小,即输入的第一维。对 (N, C) 输入,'batchmean' 等于各样本数学定
+            义 KL(p‖q) = Σ_c p_c log(p_c/q_c) 的平均,'mean' 等于它再除以 C。对
+            序列输入 (N, T, C)(分布在最后一维),'batchmean' 仍然只除以 N:它是 T 个位置上
+            的 KL 之和再对 N 个序列取平均,等于每个位置平均 KL 的 T 倍,梯度也
+            是 T 倍;而 'mean' 除以 N×T×C。每个位置的平均 KL 应当
+            用 reduction='sum' 再除以 N×T 得到,或者先把输入展平成 (N×T, C) 再
+            用 'batchmean'。
         """),
+        in_practice=text("""
+            For per-token distillation on (N, T, C) outputs, flatten to (N*T, C) before
+            KLDivLoss(reduction='batchmean') (or use 'sum' divided by the number of positions, masked for padding), so
+            the loss and its gradient do not grow with the sequence length.
+        """),
+        in_practice_zh=text("""
+            对 (N, T, C) 输出做逐 token 蒸馏时,先展平成 (N*T, C) 再
+            用 KLDivLoss(reduction='batchmean')(或用 'sum' 除以位置
+            数,有 padding 时要用掩码),这样损失和梯度不会随序列长度变大。
+        """),
+        related=(
+            "mean.denominator.elementwise",
+            "accumulation.token-count",
+        ),
         sources=(
-            KL_DOCS,
+            (
+                "PyTorch docs, torch.nn.KLDivLoss: 'batchmean' divides the sum by the batch size input.size(0) and "
+                "aligns with the mathematical definition of KL divergence; 'mean' divides by the number of elements "
+                "(and warns); input in log space, log_target"
+            ),
+            (
+                "Cover & Thomas 2006, Elements of Information Theory, 2nd ed., Thm 2.6.3 (information inequality: "
+                "D(p||q) >= 0 with equality iff p = q)"
+            ),
         ),
     ),
     Claim(
@@ -184,34 +225,105 @@ CLAIMS: tuple[Claim, ...] = (
         part=P,
         verdict=Verdict.CONFIRMED,
         quotes=(),
-        gloss=(),
         statement=text("""
             Because backward accumulates into .grad, splitting a batch of N into k equal micro-batches and calling
-            (loss_j / k).backward() on each micro-batch's mean loss leaves exactly the full batch's mean-loss gradient.
-            With unequal micro-batch sizes s_j, dividing by k weights each sample of micro-batch j by 1 / (k s_j)
-            instead of 1 / N and gives a different gradient; weighting micro-batch j's mean loss by s_j / N, or summing
-            the losses and dividing by the full batch's number of loss terms, restores the full-batch gradient.
+            (loss_j / k).backward() on each micro-batch's mean loss leaves exactly the full batch's mean-loss
+            gradient. With unequal micro-batch sizes s_j, dividing by k weights each sample of micro-batch j by 1 / (k
+            s_j) instead of 1 / N and gives a different gradient; weighting micro-batch j's mean loss by s_j / N, or
+            summing the losses and dividing by the full batch's number of loss terms, restores the full-batch
+            gradient.
         """),
         statement_zh=text("""
             由于 backward 会累加到 .grad 中,把大小为 N 的 batch 分成 k 个等大
             的 micro-batch,并对每个 micro-batch 的 mean 损失调
             用 (loss_j / k).backward(),得到的正好是整个 batch 的 mean 损失梯度。若
-            各 micro-batch 的大小 s_j 不相等,除以 k 会让 micro-batch j 中每个样本的权重变
-            成 1 / (k·s_j) 而不是 1 / N,梯度因此不同;把 micro-batch j 的 mean 损失乘
-            以 s_j / N,或者把各损失求和后除以整个 batch 的损失项个数,才能还原整个 batch 的梯度。
+            各 micro-batch 的大小 s_j 不相等,除以 k 会让 micro-batch j 中每个样本的
+            权重变成 1 / (k·s_j) 而不是 1 / N,梯度因此不
+            同;把 micro-batch j 的 mean 损失乘以 s_j / N,或者把各损失求和后除以整
+            个 batch 的损失项个数,才能还原整个 batch 的梯度。
         """),
         in_practice=text("""
-            When accumulating over micro-batches of unequal size (a short last batch, variable-length sequences, ignored
-            targets), weight each micro-batch's mean loss by its share of the loss terms, not by 1 / k.
+            When accumulating over micro-batches of unequal size (a short last batch, variable-length sequences,
+            ignored targets), weight each micro-batch's mean loss by its share of the loss terms, not by 1 / k.
         """),
         in_practice_zh=text("""
-            在大小不等的 micro-batch 上累积梯度时(最后一个较小的 batch、变长序列、被忽略的目标),按每
-            个 micro-batch 所占损失项的比例给它的 mean 损失加权,而不是乘以 1 / k。
+            在大小不等的 micro-batch 上累积梯度时(最后一个较小的 batch、变长序列、被忽略的目标),按
+            每个 micro-batch 所占损失项的比例给它的 mean 损失加权,而不是乘以 1 / k。
         """),
-        related=("backward.fills-grad", "mean.denominator.ignore-index", "distributed.ddp-mean", "coupling.batchnorm"),
+        related=(
+            "backward.fills-grad",
+            "mean.denominator.ignore-index",
+            "distributed.ddp-mean",
+            "coupling.batchnorm",
+        ),
         sources=(
             AUTOGRAD_DOCS,
             GOYAL,
+        ),
+    ),
+    Claim(
+        id="accumulation.token-count",
+        part=P,
+        verdict=Verdict.CONFIRMED,
+        quotes=(),
+        statement=text("""
+            In a token-level loss with padding (targets set to ignore_index), the terms of cross-entropy's 'mean' are
+            the valid targets, not the sequences, so micro-batches of equal size can hold different numbers n_j of
+            valid targets. Accumulating (mean loss of micro-batch j) / k then gives each valid target of micro-batch j
+            the weight 1 / (k n_j) instead of 1 / n, n the total number of valid targets, and the accumulated gradient
+            misses the full batch's mean-loss gradient by the sum over j of (1/k - n_j/n) times micro-batch j's mean
+            gradient; it is right only when every n_j is equal. Summing each micro-batch's loss (reduction='sum') and
+            dividing by the total valid count n across all micro-batches recovers the full-batch gradient, equal up to
+            rounding (the terms are added in another order), not bitwise by guarantee. A micro-batch with no valid
+            target has a NaN mean loss: the built-in cross-entropy gives it a zero gradient, so .grad survives while a
+            running sum of the losses turns NaN, but a hand-written masked mean (masked sum / count) backpropagates
+            NaN into the gradients and, after the step, into the weights.
+        """),
+        statement_zh=text("""
+            在带 padding(目标设为 ignore_index)的逐 token 损失中,交叉熵 'mean' 的
+            项是有效目标而不是序列,因此大小相同的 micro-batch 可能含有不同数量 n_j 的有效目标。累
+            积 (micro-batch j 的 mean 损失) / k 会让 micro-batch j 中每个有效
+            目标的权重变成 1/(k n_j),而不是 1/n(n 为有效目标总数),累积梯度与整
+            个 batch 的 mean 损失梯度相差 Σ_j (1/k − n_j/n) 乘
+            以 micro-batch j 自身的平均梯度;只有各 n_j 都相等时才正确。把每
+            个 micro-batch 的损失求和(reduction='sum')再除以所
+            有 micro-batch 的有效目标总数 n,就能还原整个 batch 的梯度,只差舍入误差(各项相加的顺
+            序不同),并不保证逐位相同。没有任何有效目标的 micro-batch 的 mean 损失是 NaN:内置交
+            叉熵给它的梯度为零,所以 .grad 不受影响,但损失的累加和会变成 NaN;而手写的带掩码平均(掩码求
+            和 / 计数)会把 NaN 反向传播进梯度,更新一步之后又进入权重。
+        """),
+        in_practice=text("""
+            With padded token batches and gradient accumulation, count the valid targets of the whole accumulation
+            window first (all-reduce the count under DDP) and backpropagate each micro-batch's reduction='sum' loss
+            divided by that count; never divide per-micro-batch means by k, and never divide by a count that can be
+            zero.
+        """),
+        in_practice_zh=text("""
+            对带 padding 的 token batch 做梯度累积时,先统计整个累积窗口内的有效目标数(DDP 下
+            对这个数做 all-reduce),再对每个 micro-batch 的 reduction='sum' 损
+            失除以这个总数后反向传播;不要把每个 micro-batch 的 mean 除以 k,也不要除以可能为零的计
+            数。
+        """),
+        related=(
+            "mean.denominator.ignore-index",
+            "accumulation.micro-batches",
+            "distributed.ddp-mean",
+        ),
+        sources=(
+            (
+                "PyTorch docs, torch.nn.CrossEntropyLoss: class-index targets, 'mean' = sum_n l_n / sum_n w_{y_n} "
+                "1{y_n != ignore_index}; K-dimensional inputs (N, C, d1, ..., dK)"
+            ),
+            AUTOGRAD_DOCS,
+            (
+                "Goyal et al. 2017, Accurate, Large Minibatch SGD, arXiv:1706.02677, sec. 3 Remark 3: normalize the "
+                "per-worker loss by the total minibatch size kn, not the per-worker size n"
+            ),
+            (
+                "Hugging Face blog, 'Fixing Gradient Accumulation' (2024-10-16), "
+                "https://huggingface.co/blog/gradient_accumulation: the Trainer averaged the loss per micro-batch; "
+                "the fix sums the loss and divides by the number of non-padding tokens in the accumulation window"
+            ),
         ),
     ),
     Claim(
@@ -243,30 +355,34 @@ CLAIMS: tuple[Claim, ...] = (
         part=P,
         verdict=Verdict.CONFIRMED,
         quotes=(),
-        gloss=(),
         statement=text("""
-            For a model that treats samples independently, the gradient of sample i's output with respect to sample j's
-            input (the Jacobian block d out_i / d x_j) is exactly zero for every i != j, while the diagonal blocks are
-            not. A model that mixes samples has non-zero off-diagonal blocks even when every shape is right and training
-            runs, for example when a time-major (T, N, H) tensor is reshaped as if it were (N, T*H), or when a softmax
-            is taken over the batch dimension instead of the class dimension; computing these blocks with autograd names
-            exactly the sample pairs that are mixed.
+            For a model that treats samples independently, the gradient of sample i's output with respect to sample
+            j's input (the Jacobian block d out_i / d x_j) is exactly zero for every i != j, while the diagonal blocks
+            are not. A model that mixes samples has non-zero off-diagonal blocks even when every shape is right and
+            training runs, for example when a time-major (T, N, H) tensor is reshaped as if it were (N, T*H), or when
+            a softmax is taken over the batch dimension instead of the class dimension; computing these blocks with
+            autograd names exactly the sample pairs that are mixed.
         """),
         statement_zh=text("""
-            对逐样本独立处理的模型,样本 i 的输出对样本 j 的输入的梯度(雅可比块 ∂out_i/∂x_j)在 i ≠ j 时恰
-            好为零,而对角块不为零。混合了样本的模型,即使所有形状都正确、训练也能运行,其非对角块也不为零,例如把时间维在前
-            的 (T, N, H) 张量当作 (N, T*H) 来 reshape,或者在 batch 维而不是类别维上
+            对逐样本独立处理的模型,样本 i 的输出对样本 j 的输入的梯度(雅可比
+            块 ∂out_i/∂x_j)在 i ≠ j 时恰好为零,而对角块不为零。混合了样本的模型,即使所有形状都正确
+            、训练也能运行,其非对角块也不为零,例如把时间维在前的 (T, N, H) 张量当
+            作 (N, T*H) 来 reshape,或者在 batch 维而不是类别维上
             做 softmax;用 autograd 计算这些块,就能准确指出哪些样本对被混在了一起。
         """),
         in_practice=text("""
-            For every new model, backpropagate one sample's output (e.g. out[i].sum()) to the input batch and check that
-            only x[i] receives a non-zero gradient.
+            For every new model, backpropagate one sample's output (e.g. out[i].sum()) to the input batch and check
+            that only x[i] receives a non-zero gradient.
         """),
         in_practice_zh=text("""
-            每个新模型都做一次检查:把某一个样本的输出(例如 out[i].sum())反向传播到输入 batch,确认只
-            有 x[i] 得到非零梯度。
+            每个新模型都做一次检查:把某一个样本的输出(例如 out[i].sum())反向传播到输入 batch,确认
+            只有 x[i] 得到非零梯度。
         """),
-        related=("coupling.batchnorm", "per-sample.vmap", "gradient.chain-rule"),
+        related=(
+            "coupling.batchnorm",
+            "per-sample.vmap",
+            "gradient.chain-rule",
+        ),
         sources=(
             KARPATHY,
             "PyTorch docs, torch.autograd.grad",
@@ -277,34 +393,39 @@ CLAIMS: tuple[Claim, ...] = (
         part=P,
         verdict=Verdict.QUALIFIED,
         quotes=(),
-        gloss=(),
         statement=text("""
-            For a model that does not couple samples, torch.func.vmap over torch.func.grad of one sample's loss returns
-            the same per-sample gradients as a loop of N backward passes, and they sum to the gradient of the
+            For a model that does not couple samples, torch.func.vmap over torch.func.grad of one sample's loss
+            returns the same per-sample gradients as a loop of N backward passes, and they sum to the gradient of the
             sum-reduced batch loss. It has documented limits: BatchNorm in train mode fails under grad/vmap (the
-            in-place update of its running statistics is rejected, and without running statistics a batch of one has no
-            variance), while in eval mode it works; and random operations such as dropout raise under vmap's default
-            randomness='error' unless randomness='different' (an independent mask per sample) or 'same' (one mask shared
-            by all samples) is chosen.
+            in-place update of its running statistics is rejected, and without running statistics a batch of one has
+            no variance), while in eval mode it works; and random operations such as dropout raise under vmap's
+            default randomness='error' unless randomness='different' (an independent mask per sample) or 'same' (one
+            mask shared by all samples) is chosen.
         """),
         statement_zh=text("""
-            对不耦合样本的模型,用 torch.func.vmap 包裹对单样本损失求导的 torch.func.grad,得到的逐
-            样本梯度与循环 N 次反向传播的结果相同,其总和等于 sum 归约的 batch 损失的梯度。它有文档记载的限制:训练模
-            式下的 BatchNorm 在 grad/vmap 下会失败(其滑动统计量的原地更新会被拒绝;不跟踪滑动统计量时,单个样
-            本组成的 batch 没有方差),评估模式下则可以正常工作;dropout 等随机操作在 vmap 默认
-            的 randomness='error' 下会报错,除非选择 randomness='different'(每个样本独立
-            的掩码)或 'same'(所有样本共用一个掩码)。
+            对不耦合样本的模型,用 torch.func.vmap 包裹对单样本损失求导
+            的 torch.func.grad,得到的逐样本梯度与循环 N 次反向传播的结果相同,其总和等于 sum 归
+            约的 batch 损失的梯度。它有文档记载的限制:训练模式下
+            的 BatchNorm 在 grad/vmap 下会失败(其滑动统计量的原地更新会被拒绝;不跟踪滑动统计量
+            时,单个样本组成的 batch 没有方差),评估模式下则可以正常工作;dropout 等随机操作
+            在 vmap 默认的 randomness='error' 下会报错,除非选
+            择 randomness='different'(每个样本独立的掩码)或 'same'(所有样本共用一个掩
+            码)。
         """),
         in_practice=text("""
             Compute per-sample gradients with torch.func.vmap(torch.func.grad(...)); put BatchNorm in eval mode (or
             replace it, e.g. with GroupNorm) and pass randomness='different' when the model uses dropout.
         """),
         in_practice_zh=text("""
-            用 torch.func.vmap(torch.func.grad(...)) 计算逐样本梯
-            度;把 BatchNorm 置于评估模式(或换成 GroupNorm 等),模型含 dropout 时传
-            入 randomness='different'。
+            用 torch.func.vmap(torch.func.grad(...)) 计算逐样本梯度;把 BatchNorm 置于评估模式(或换成 GroupNorm 等),模型含 dropout 时传入
+            randomness='different'。
         """),
-        related=("coupling.batchnorm", "backward.once-per-batch", "per-sample.costs-more", "coupling.dependencies"),
+        related=(
+            "coupling.batchnorm",
+            "backward.once-per-batch",
+            "per-sample.costs-more",
+            "coupling.dependencies",
+        ),
         sources=(
             FUNC_DOCS,
         ),
@@ -314,32 +435,35 @@ CLAIMS: tuple[Claim, ...] = (
         part=P,
         verdict=Verdict.QUALIFIED,
         quotes=(),
-        gloss=(),
         statement=text("""
-            DistributedDataParallel all-reduces the gradients and divides them by the world size W. With a mean loss and
-            equal local batch sizes every rank then holds the single-process gradient of the global batch's mean loss.
-            Inside no_sync() the gradients stay local, and the next backward outside it synchronises what was
-            accumulated, so micro-batch accumulation works across ranks. With unequal local batch sizes n_r the average
-            of the local mean gradients, (1/W) sum_r g_r, is not the global mean gradient sum_r (n_r / n) g_r; scaling
-            rank r's mean loss by W n_r / n restores it.
+            DistributedDataParallel all-reduces the gradients and divides them by the world size W. With a mean loss
+            and equal local batch sizes every rank then holds the single-process gradient of the global batch's mean
+            loss. Inside no_sync() the gradients stay local, and the next backward outside it synchronises what was
+            accumulated, so micro-batch accumulation works across ranks. With unequal local batch sizes n_r the
+            average of the local mean gradients, (1/W) sum_r g_r, is not the global mean gradient sum_r (n_r / n) g_r;
+            scaling rank r's mean loss by W n_r / n restores it.
         """),
         statement_zh=text("""
-            DistributedDataParallel 对梯度做 all-reduce 并除以进程数 W。使用 mean 损失且
-            各进程本地 batch 大小相同时,每个进程得到的梯度就等于单进程上整个全局 batch 的 mean 损失梯度。
-            在 no_sync() 内梯度保持在本地,其外的下一次反向传播会同步此前累积的梯度,因此 micro-batch 梯度累
-            积在多进程下同样可行。若各进程本地 batch 大小 n_r 不同,本地 mean 梯度的平
-            均 (1/W) Σ_r g_r 并不等于全局 mean 梯度 Σ_r (n_r / n) g_r;把进
-            程 r 的 mean 损失乘以 W·n_r / n 才能还原。
+            DistributedDataParallel 对梯度做 all-reduce 并除以进程数 W。使
+            用 mean 损失且各进程本地 batch 大小相同时,每个进程得到的梯度就等于单进程上整个全
+            局 batch 的 mean 损失梯度。在 no_sync() 内梯度保持在本地,其外的下一次反向传播会同步
+            此前累积的梯度,因此 micro-batch 梯度累积在多进程下同样可行。若各进程本地 batch 大
+            小 n_r 不同,本地 mean 梯度的平均 (1/W) Σ_r g_r 并不等于全局 mean 梯
+            度 Σ_r (n_r / n) g_r;把进程 r 的 mean 损失乘以 W·n_r / n 才能还原。
         """),
         in_practice=text("""
             Under DDP with uneven local batches (a short last batch, variable token counts), multiply each rank's mean
             loss by W n_r / n, with the global count n from an all_reduce.
         """),
         in_practice_zh=text("""
-            在 DDP 下各进程本地 batch 大小不等时(最后一个较小的 batch、变化的 token 数),把每个进程
-            的 mean 损失乘以 W·n_r / n,其中全局数量 n 通过 all_reduce 得到。
+            在 DDP 下各进程本地 batch 大小不等时(最后一个较小的 batch、变化的 token 数),把每
+            个进程的 mean 损失乘以 W·n_r / n,其中全局数量 n 通过 all_reduce 得到。
         """),
-        related=("accumulation.micro-batches", "reduction.mean-is-sum-over-n", "mean.denominator.ignore-index"),
+        related=(
+            "accumulation.micro-batches",
+            "reduction.mean-is-sum-over-n",
+            "mean.denominator.ignore-index",
+        ),
         sources=(
             DDP_DOCS,
             LI_DDP,
@@ -355,22 +479,71 @@ CLAIMS: tuple[Claim, ...] = (
             torch.amp.GradScaler.scale(loss) multiplies the loss by the current scale, so backward produces scale x
             the true gradients; unscale_(optimizer) divides them back, so unscale_ followed by clip_grad_norm_ gives
             the same clipped gradients and the same step as an unscaled run, while clipping the still-scaled gradients
-            clips a norm scale times too large. If any gradient is inf or NaN, scaler.step skips optimizer.step
-            (parameters unchanged) and update() multiplies the scale by backoff_factor; after growth_interval clean
-            steps it multiplies it by growth_factor.
+            clips a norm scale times too large. Under torch.autocast with float16, gradients smaller than half the
+            smallest float16 (2^-25, about 3e-8) round to 0 in the float16 backward and the optimizer steps on
+            nothing; scaling the loss (default scale 2^16) lifts them into float16's range and unscale_ recovers them
+            to float16 precision. Scaled gradients past 65504, the largest float16, overflow to inf: scaler.step then
+            skips optimizer.step (parameters unchanged) and update() multiplies the scale by backoff_factor (default
+            0.5), step after step until the scaled gradients fit; after growth_interval clean steps it multiplies the
+            scale by growth_factor. The scaler cannot cure an overflow in the forward pass: the loss is inf at every
+            scale, every step is skipped and the scale keeps shrinking. bfloat16 has float32's exponent range, so at
+            these magnitudes it neither underflows nor overflows and needs no scaler, at coarser precision (8
+            significant bits against float16's 11).
         """),
         statement_zh=text("""
-            torch.amp.GradScaler.scale(loss) 把损失乘以当前的缩放因子,因此反向传播得到
-            的是真实梯度的 scale 倍;unscale_(optimizer) 再把它们除回来,所以
+            torch.amp.GradScaler.scale(loss) 把损失乘以当前的缩放因子 scale,因此
+            反向传播得到的是真实梯度的 scale 倍;unscale_(optimizer) 再把它们除回来,所以
             先 unscale_ 再 clip_grad_norm_ 得到的裁剪后梯度和更新步与不缩放时完全相同,而直接
-            裁剪仍被缩放的梯度则是按一个大了 scale 倍的范数裁剪。若有梯度
-            为 inf 或 NaN,scaler.step 会跳过 optimizer.step(参数不
-            变),update() 把缩放因子乘以 backoff_factor;连
-            续 growth_interval 次正常的步之后再乘以 growth_factor。
+            裁剪仍被缩放的梯度则是按一个大了 scale 倍的范数裁剪。
+            在 torch.autocast 的 float16 下,小于 float16 最小正数一
+            半(2^-25,约 3e-8)的梯度在 float16 反向传播中被舍入为 0,优化器实际上拿到的是零梯
+            度;把损失乘以缩放因子(默认 2^16)可以把这些梯度抬进 float16 能表示的范
+            围,unscale_ 之后以 float16 的精度还原出来。缩放后超过 65504(float16 的最大
+            有限值)的梯度会溢出为 inf:这时 scaler.step 跳过 optimizer.step(参数不
+            变),update() 把缩放因子乘以 backoff_factor(默认 0.5),一步接一步,直到缩放后
+            的梯度放得下为止;连续 growth_interval 次正常的步之后,再乘以 growth_factor。
+            前向传播中的溢出是 scaler 补救不了的:无论缩放因子是多少,损失都是 inf,每一步都被跳过,缩放因子
+            越来越小。bfloat16 的指数范围与 float32 相同,在这些量级上既不下溢也不上溢,不需
+            要 scaler,代价是精度更粗(8 位有效位,float16 有 11 位)。
         """),
+        in_practice=text("""
+            With float16 autocast always use GradScaler, call unscale_ before clipping, and log the scale: a scale
+            that falls on every step means an inf in the forward pass (e.g. unnormalised inputs), which no scaler
+            fixes; bfloat16 needs no scaler.
+        """),
+        in_practice_zh=text("""
+            使用 float16 autocast 时一定要配合 GradScaler,裁剪前先调
+            用 unscale_,并记录缩放因子:如果缩放因子每一步都在变小,说明前向传播中出现了 inf(例如输入未归
+            一化),这是 scaler 修不好的;bfloat16 不需要 scaler。
+        """),
+        related=(
+            "explosion.definition",
+            "remedy.clip-norm",
+            "mean.denominator.elementwise",
+        ),
         sources=(
-            AMP_DOCS,
-            MICIKEVICIUS,
+            (
+                "PyTorch docs, torch.amp.GradScaler (scale, unscale_, step, update; init_scale 2**16, backoff_factor "
+                "0.5, growth_factor 2.0, growth_interval 2000) and Automatic Mixed Precision examples, 'Gradient "
+                "clipping': call unscale_ before clip_grad_norm_"
+            ),
+            (
+                "PyTorch docs, Automatic Mixed Precision package - torch.amp: autocast op reference (CUDA and CPU ops "
+                "that autocast to lower precision, e.g. linear, and to float32, e.g. mse_loss)"
+            ),
+            (
+                "Micikevicius et al. 2018, Mixed Precision Training (ICLR), arXiv:1710.03740, sec. 3.2 Loss scaling "
+                "(activation gradients below 2^-24 become zero in FP16; scaling shifts them into range; skip the "
+                "update on overflow)"
+            ),
+            (
+                "IEEE Std 754-2008, binary16 format: 5 exponent bits, 10 fraction bits; largest finite 65504, "
+                "smallest normal 2^-14, smallest subnormal 2^-24"
+            ),
+            (
+                "Kalamkar et al. 2019, A Study of BFLOAT16 for Deep Learning Training, arXiv:1905.12322, sec. 2 "
+                "(bfloat16 keeps FP32's 8-bit exponent, so it needs no loss scaling)"
+            ),
         ),
     ),
 )
