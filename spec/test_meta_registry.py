@@ -77,6 +77,15 @@ def test_every_claim_states_the_truth_in_chinese_too(claim_id):
     assert any("\u4e00" <= ch <= "\u9fff" for ch in claim.statement_zh), f"{claim_id}: no Chinese statement"
 
 
+@pytest.mark.parametrize("claim_id", CLAIM_IDS)
+def test_every_claim_says_what_to_do_and_glosses_its_quotes(claim_id):
+    claim = REGISTRY[claim_id]
+    assert claim.in_practice.strip(), f"{claim_id}: no 'in practice' advice"
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in claim.in_practice_zh), f"{claim_id}: no Chinese advice"
+    assert len(claim.gloss) == len(claim.quotes), f"{claim_id}: one English gloss per quote"
+    assert REGISTRY.related_to(claim_id), f"{claim_id}: links to no related claim (and none links to it)"
+
+
 # ---------------------------------------------------------------- coverage and file names
 def test_every_registered_claim_has_a_test(claim_coverage):
     assert not claim_coverage.uncovered, (
@@ -109,6 +118,20 @@ def test_the_module_docstring_names_the_claim_and_quotes_the_source(claim_id):
     assert doc.splitlines()[:1] == [claim_id], f"{claim_id}: the docstring's first line should be the claim id"
     for quote in claim.quotes:
         assert quote in doc, f"{claim_id}: the docstring should quote the source: {quote!r}"
+
+
+@pytest.mark.parametrize("claim_id", CLAIM_IDS)
+def test_the_module_docstring_carries_the_registry_statement_verbatim(claim_id):
+    doc = ast.get_docstring(ast.parse(_claim_module(claim_id).read_text("utf-8"))) or ""
+    claim = REGISTRY[claim_id]
+    found = _what_is_true(doc)
+    assert found, f"{claim_id}: the docstring needs a paragraph 'What is true ({claim.verdict.value}): ...'"
+    verdict, paragraph = found
+    assert verdict == claim.verdict.value, f"{claim_id}: docstring says {verdict}, the registry {claim.verdict.value}"
+    assert _normalized(paragraph) == _normalized(claim.statement), (
+        f"{claim_id}: the 'What is true' paragraph differs from the registry statement\n"
+        f"docstring: {_normalized(paragraph)}\nregistry:  {_normalized(claim.statement)}")
+    assert re.search(r"^Why:\s+\S", doc, flags=re.M), f"{claim_id}: the docstring should go on with 'Why: ...'"
 
 
 def test_the_what_is_true_reader_finds_the_paragraph():

@@ -158,3 +158,59 @@ def reduce_reference(terms: torch.Tensor, reduction: str) -> torch.Tensor:
         return terms.sum()
     return terms.sum() / terms.numel()
 
+
+
+# ---------------------------------------------------------------- losses on (log-)probabilities
+# Two more built-in losses, kept out of LOSS_CASES (whose losses take any real prediction): their input must lie
+# in a restricted range, so ``to_loss_input`` maps a raw output into it and ``target`` draws a target in range.
+def _kl_div(log_q, p):
+    # PyTorch docs, torch.nn.KLDivLoss: pointwise L = target (log target - input), with input the
+    # log-probabilities log q; a zero target contributes 0 (0 log 0 = 0, hence xlogy)
+    return torch.xlogy(p, p) - p * log_q
+
+
+def _bce(prob, y):
+    # PyTorch docs, torch.nn.BCELoss: -[y log x + (1 - y) log(1 - x)], each log clamped to >= -100
+    return -(y * prob.log().clamp(min=-100) + (1 - y) * torch.log1p(-prob).clamp(min=-100))
+
+
+class ProbabilityLossCase(LossCase):
+    """A loss whose input is a probability (BCELoss: sigmoid of the raw output) or a row of log-probabilities
+    (KLDivLoss: log_softmax over dim 1), with targets in range: a 0/1 label per element for BCELoss, a
+    probability distribution per row (softmax over dim 1) for KLDivLoss. Elementwise: one term per element."""
+
+    def to_loss_input(self, raw: torch.Tensor) -> torch.Tensor:
+        return F.log_softmax(raw, dim=1) if self.name == "KLDivLoss" else torch.sigmoid(raw)
+
+    def target(self, batch_size: int, feature_shape: tuple[int, ...], *, seed: int, device="cpu", dtype=torch.float64):
+        shape = self.prediction_shape(batch_size, feature_shape)
+        _checks.floating_dtype("dtype", dtype)
+        g = torch.Generator().manual_seed(seed)
+        if self.name == "KLDivLoss":
+            t = F.softmax(torch.randn(shape, generator=g, dtype=torch.float64), dim=1)
+        else:
+            t = torch.rand(shape, generator=g, dtype=torch.float64).round()
+        return t.to(device=device, dtype=dtype)
+
+
+PROBABILITY_LOSS_CASES: tuple[ProbabilityLossCase, ...] = (
+    ProbabilityLossCase(
+        "KLDivLoss",
+        nn.KLDivLoss,
+        "elementwise",
+        _kl_div,
+        deviations=(
+            ELEMENTWISE_DEVIATION,
+            "expects log-probabilities as input (to_loss_input applies log_softmax over dim 1) and probabilities "
+            "as target; also takes reduction='batchmean' (the sum / batch size, the KL divergence per sample), "
+            "and its 'mean' (sum / element count) warns",
+        ),
+    ),
+    ProbabilityLossCase(
+        "BCELoss",
+        nn.BCELoss,
+        "elementwise",
+        _bce,
+        deviations=(ELEMENTWISE_DEVIATION, "expects probabilities (to_loss_input applies sigmoid); logs clamped at -100"),
+    ),
+)

@@ -206,3 +206,59 @@ def test_reductions_and_dtypes_strategies_draw_from_the_documented_sets(reductio
     assert reduced in ("mean", "sum")
     assert exact is torch.float64
     assert dtype in (torch.float32, torch.float64)
+
+
+# ---------------------------------------------------------------- losses on (log-)probabilities
+PROB_IDS = [c.name for c in losses.PROBABILITY_LOSS_CASES]
+
+
+def test_probability_cases_are_elementwise_and_outside_the_main_table():
+    assert [c.name for c in losses.PROBABILITY_LOSS_CASES] == ["KLDivLoss", "BCELoss"]
+    assert all(c.kind == "elementwise" and losses.ELEMENTWISE_DEVIATION in c.deviations
+               for c in losses.PROBABILITY_LOSS_CASES)
+    assert not {c.name for c in losses.PROBABILITY_LOSS_CASES} & {c.name for c in LOSS_CASES}
+
+
+@pytest.mark.parametrize("case", losses.PROBABILITY_LOSS_CASES, ids=PROB_IDS)
+def test_probability_case_inputs_and_targets_lie_in_range(case):
+    pred, target = case.sample_batch(6, (4,), seed=5)
+    again = case.sample_batch(6, (4,), seed=5)
+    assert torch.equal(pred, again[0]) and torch.equal(target, again[1])
+    assert pred.shape == target.shape == (6, 4) and target.dtype == F64
+    if case.name == "KLDivLoss":  # rows of log-probabilities; rows of probabilities
+        assert_close(pred.exp().sum(1), torch.ones(6, dtype=F64))
+        assert_close(target.sum(1), torch.ones(6, dtype=F64))
+        assert (target > 0).all()
+    else:  # probabilities in (0, 1); 0/1 labels, both present
+        assert ((pred > 0) & (pred < 1)).all()
+        assert set(target.unique().tolist()) == {0.0, 1.0}
+
+
+@pytest.mark.parametrize("case", losses.PROBABILITY_LOSS_CASES, ids=PROB_IDS)
+@pytest.mark.parametrize("reduction", losses.REDUCTIONS)
+def test_probability_case_references_match_the_modules(case, reduction, recwarn):
+    pred, target = case.sample_batch(5, (3,), seed=8)
+    expected = case.make(reduction)(pred, target)
+    assert_close(losses.reduce_reference(case.reference_terms(pred, target), reduction), expected)
+
+
+def test_probability_case_references_by_hand():
+    kl, bce = losses.PROBABILITY_LOSS_CASES
+    # KL(p || q) terms p (log p - log q): p = (1/2, 1/2, 0), q uniform over 3: (1/2) log(3/2) twice, and 0 for p = 0
+    p = torch.tensor([[0.5, 0.5, 0.0]], dtype=F64)
+    log_q = torch.full((1, 3), -math.log(3), dtype=F64)
+    assert kl.reference_terms(log_q, p)[0].tolist() == pytest.approx([0.5 * math.log(1.5)] * 2 + [0.0])
+    # BCE of probability 1/2 is log 2 whatever the label; a certain wrong answer is clamped at 100
+    half = torch.full((2,), 0.5, dtype=F64)
+    assert bce.reference_terms(half, torch.tensor([0.0, 1.0], dtype=F64)).tolist() == pytest.approx([math.log(2)] * 2)
+    wrong = bce.reference_terms(torch.tensor([0.0, 1.0], dtype=F64), torch.tensor([1.0, 0.0], dtype=F64))
+    assert wrong.tolist() == [100.0, 100.0]
+    assert_close(wrong, torch.nn.BCELoss(reduction="none")(torch.tensor([0.0, 1.0], dtype=F64),
+                                                         torch.tensor([1.0, 0.0], dtype=F64)))
+
+
+def test_probability_case_target_rejects_bad_arguments():
+    with pytest.raises(SpecInputError, match="batch_size"):
+        losses.PROBABILITY_LOSS_CASES[0].target(0, (3,), seed=0)
+    with pytest.raises(SpecInputError, match="dtype"):
+        losses.PROBABILITY_LOSS_CASES[1].target(2, (3,), seed=0, dtype=torch.int64)

@@ -3,27 +3,55 @@
 Source: 「梯度裁剪(Gradient Clipping):这是最常用的方法之一。」
 「通过以上方法,可以有效地减轻或避免梯度爆炸问题,从而提高模型训练的稳定性和效率。」
 
-What is true (confirmed): norm clipping bounds every update to lr * max_norm (Pascanu et al. 2013, sec. 3.2,
-Algorithm 1), so a run cannot diverge however large the raw gradient gets. A deep linear net trained by SGD at
-lr = 1 -- about 3x the stability limit 2/lambda_max (see explosion.definition) -- overflows to inf/NaN within a
-dozen steps; the same run with clip_grad_norm_(max_norm = 0.05) stays finite, moves its parameters by at most
-lr * max_norm per step, and brings the loss down to within 2x the least-squares optimum. Clipping keeps the
-run alive; it does not make a too-large learning rate converge exactly: the iterate ends in a period-2
-oscillation of step lr * max_norm around the minimum.
+What is true (confirmed): For plain SGD, norm clipping bounds every update to lr * max_norm (Pascanu et al.
+2013, sec. 3.2, Algorithm 1), so a run cannot overflow however large the raw gradient gets. A deep linear net
+trained by SGD at lr = 1 -- about 3x the stability limit 2/lambda_max (see explosion.definition) -- overflows to
+inf/NaN within a dozen steps; the same run with clip_grad_norm_(max_norm = 0.05) stays finite, moves its
+parameters by at most lr * max_norm per step, and brings the loss down to within 2x the least-squares optimum.
+Clipping keeps the run alive; it does not make a too-large learning rate converge exactly: the iterate ends in a
+period-2 oscillation of step lr * max_norm around the minimum. The bound on the step depends on the optimizer.
+With momentum mu the clipped gradients add up in the momentum buffer: a step can exceed lr * max_norm and is
+bounded only by lr * max_norm * (1 - mu^t) / (1 - mu) at step t, below lr * max_norm / (1 - mu) (10x for mu =
+0.9). Adam normalises the clipped gradient, whose scale cancels in m / sqrt(v) up to eps: each coordinate still
+moves by about lr (exactly lr g / (|g| + eps) at the first step), so a step has norm about lr sqrt(P) for P
+parameters with a non-zero gradient, whatever max_norm, and clipping does not cap Adam's step size.
+
+Why: clip_grad_norm_ rescales the gradient to norm max_norm * total / (total + 1e-6) < max_norm when its total
+norm exceeds max_norm (PyTorch docs, torch.nn.utils.clip_grad_norm_), so a clipped gradient always has norm <=
+max_norm. Plain SGD moves by lr times it. SGD with momentum (PyTorch docs, torch.optim.SGD) moves by lr b_t with
+b_t = mu b_{t-1} + g_t, b_1 = g_1, so ||b_t|| <= sum_{k<t} mu^k max_norm = max_norm (1 - mu^t) / (1 - mu); the
+bound is reached when the clipped gradients keep their direction, which they do early in this run, where the
+raw gradient is huge and changes slowly. Adam (PyTorch docs, torch.optim.Adam; Kingma & Ba 2015, sec. 2.1) at
+step 1 moves each coordinate by lr g / (|g| + eps) for any gradient g, clipped or not; at step t, Cauchy-Schwarz
+on m_t = (1 - b1) sum_s b1^(t-s) g_s against v_t = (1 - b2) sum_s b2^(t-s) g_s^2 bounds each coordinate's move by
+lr B_t, B_t = (1 - b1) / (1 - b1^t) * sqrt((1 - b2^t) / (1 - b2) * sum_{k<t} (b1^2 / b2)^k) (B_1 = 1; about
+1.2 at t = 20 for the default betas), a bound with no max_norm in it. Clipping multiplies step t's gradient by
+c_t = max_norm / ||g_t||: Adam is invariant to a factor common to all steps while c |g| >> eps
+(update.scales-with-loss), and factors that differ between steps only reweight the gradients inside m and v; the
+move per coordinate stays about lr. The momentum and Adam tests train the same net with the same max_norm and
+lr as the plain-SGD tests, so the three step-size curves share one figure with their bounds.
 """
 
 import functools
+import math
 
 import pytest
 import torch
 
 from support.explosion import OVERFLOW_WITHIN_STEPS, UNSTABLE_LR, unstable_regression
-from support.gradients import flat_params
+from support.gradients import flat_grad, flat_params
+from support.tolerances import assert_close, override
 from support.training import train
 
 pytestmark = pytest.mark.claim("remedy.clip-stabilises")
 
 LR, MAX_NORM, STEPS = UNSTABLE_LR, 0.05, 40
+MU = 0.9  # SGD momentum: the bound on a step grows to lr * max_norm / (1 - MU) = 10 lr * max_norm
+ADAM_STEPS = 20
+BETAS, EPS = (0.9, 0.999), 1e-8  # Adam's defaults
+# Steps are read off as differences of float64 parameters (|theta| <~ 10 here): rounding of ~1e-15 relative;
+# a bound that the step may reach exactly is checked with this much slack
+ROUNDING_SLACK = 1e-9
 # both runs (and the optimum) in one figure; the unclipped losses end in inf/nan, which the plot leaves out
 PLOT = dict(plot="training loss per step at lr = 1, with and without clipping", x_label="SGD step",
             y_label="training MSE (squared target units)", log_y=True)
@@ -34,15 +62,33 @@ def _device_tag(device) -> str:
     return "" if device == "cpu" else f" ({device})"
 
 
-@functools.lru_cache(maxsize=8)  # deterministic; two tests read the clipped run
-def _run(device, clip_norm):
+def _optimizer(kind, params):
+    if kind == "sgd":
+        return torch.optim.SGD(params, lr=LR)
+    if kind == "momentum":
+        return torch.optim.SGD(params, lr=LR, momentum=MU)
+    return torch.optim.Adam(params, lr=LR, betas=BETAS, eps=EPS)
+
+
+@functools.lru_cache(maxsize=8)  # deterministic; several tests read the clipped runs
+def _run(device, clip_norm, kind="sgd"):
     x, y, make_model = unstable_regression(device)  # the run explosion.definition shows overflowing
     model = make_model()
     start = flat_params(model)
-    history = train(model, torch.nn.functional.mse_loss, x, y, optimizer=torch.optim.SGD(model.parameters(), lr=LR),
-                    steps=STEPS, clip_norm=clip_norm, stop_when_non_finite=True,
+    history = train(model, torch.nn.functional.mse_loss, x, y, optimizer=_optimizer(kind, model.parameters()),
+                    steps=ADAM_STEPS if kind == "adam" else STEPS, clip_norm=clip_norm, stop_when_non_finite=True,
                     evaluate=lambda m: flat_params(m))
     return x, y, start, history
+
+
+def _step_norms(start, history):
+    positions = [start] + history.evaluations
+    return [(b - a).norm().item() for a, b in zip(positions, positions[1:])]
+
+
+# all step sizes in one figure, with the bounds as dashed lines
+STEP_PLOT = dict(plot=f"parameter step per step with clip_grad_norm_(max_norm = {MAX_NORM}), lr = {LR:g}",
+                 x_label="optimizer step", y_label="step size ||theta_t - theta_(t-1)|| (parameter norm)", log_y=True)
 
 
 def _least_squares_optimum(x, y) -> float:
@@ -106,3 +152,65 @@ def test_with_clipping_the_run_ends_in_a_period_two_oscillation_of_step_lr_times
     cosines = [torch.nn.functional.cosine_similarity(steps[k], steps[k + 1], dim=0).item() for k in last]
     assert max(cosines) < -0.9, cosines
     figures.record("clipped run: largest cosine of consecutive steps over the last 10", max(cosines), "1")
+
+
+def test_with_momentum_a_clipped_step_exceeds_lr_times_max_norm_but_stays_below_it_over_one_minus_mu(device, figures):
+    _, _, start, history = _run(device, MAX_NORM, "momentum")
+    assert history.finite and len(history.losses) == STEPS
+    assert max(history.grad_norms) > MAX_NORM  # clipping was active
+    steps = _step_norms(start, history)
+    # ||b_t|| <= max_norm (1 - mu^t) / (1 - mu): every clipped gradient has norm <= max_norm (see Why)
+    bounds = [LR * MAX_NORM * (1 - MU**t) / (1 - MU) for t in range(1, STEPS + 1)]
+    assert all(step <= bound * (1 + ROUNDING_SLACK) for step, bound in zip(steps, bounds))
+    # and "bounded by lr * max_norm" is false with momentum: early on the raw gradient is huge and turns slowly,
+    # so consecutive clipped gradients are nearly parallel and ||b_2|| = ||mu g_1 + g_2|| ~ (1 + mu) max_norm;
+    # 1.5 lr max_norm leaves room for an angle of ~70 degrees between them
+    assert max(steps) > 1.5 * LR * MAX_NORM
+    assert max(steps) < LR * MAX_NORM / (1 - MU)
+    figures.record(f"momentum {MU}: largest step / (lr max_norm)", max(steps) / (LR * MAX_NORM), "1")
+    tag = _device_tag(device)
+    figures.series(f"SGD momentum {MU}{tag}", range(1, STEPS + 1), steps, **STEP_PLOT)
+    figures.series(f"SGD momentum {MU}: bound lr max_norm (1 - mu^t) / (1 - mu){tag}", range(1, STEPS + 1), bounds,
+                   style="dashed", **STEP_PLOT)
+    _, _, sgd_start, sgd = _run(device, MAX_NORM)
+    figures.series(f"plain SGD{tag}", range(1, STEPS + 1), _step_norms(sgd_start, sgd), **STEP_PLOT)
+    figures.series(f"plain SGD: bound lr max_norm{tag}", [1, STEPS], [LR * MAX_NORM] * 2, style="dashed", **STEP_PLOT)
+
+
+def _adam_coordinate_bound(t, beta1=BETAS[0], beta2=BETAS[1]):
+    """B_t: the largest |m^_t| / sqrt(v^_t) any gradient sequence can give (Cauchy-Schwarz, see Why)."""
+    geometric = sum((beta1**2 / beta2) ** k for k in range(t))
+    return (1 - beta1) / (1 - beta1**t) * math.sqrt((1 - beta2**t) / (1 - beta2) * geometric)
+
+
+def test_adam_normalises_the_clipped_gradient_so_its_step_is_about_lr_sqrt_p_not_lr_max_norm(device, figures):
+    x, y, start, history = _run(device, MAX_NORM, "adam")
+    assert history.finite and len(history.losses) == ADAM_STEPS
+    assert min(history.grad_norms) > MAX_NORM  # clipped at every step
+    steps = _step_norms(start, history)
+    # step 1, derived: the clipped gradient is g max_norm / (||g|| + 1e-6) (clip_grad_norm_'s formula), and Adam's
+    # first move is lr g_c / (|g_c| + eps) per coordinate: its scale, hence max_norm, cancels
+    _, _, make_model = unstable_regression(device)
+    model = make_model()
+    torch.nn.functional.mse_loss(model(x), y).backward()
+    g = flat_grad(model)
+    clipped = g * MAX_NORM / (g.norm() + 1e-6)
+    first = history.evaluations[0] - start
+    assert_close(first, -LR * clipped / (clipped.abs() + EPS), tol=override(
+        rtol=1e-9, atol=1e-14, reason="a step of ~lr = 1 read off as the difference of parameters |theta| < 10"))
+    # coordinates with |g_c| >= 100 eps each move by >= lr 100/101: the step's norm is about lr sqrt(P)
+    moving = int((clipped.abs() >= 100 * EPS).sum())
+    assert moving >= 0.9 * g.numel()
+    assert steps[0] >= LR * math.sqrt(moving) * 100 / 101
+    # every step obeys Adam's own bound lr sqrt(P) B_t, which has no max_norm in it ...
+    p = g.numel()
+    assert all(step <= LR * math.sqrt(p) * _adam_coordinate_bound(t) * (1 + ROUNDING_SLACK)
+               for t, step in enumerate(steps, start=1))
+    # ... and none is capped by lr * max_norm: the first alone is sqrt(P) / max_norm ~ 220 times it
+    assert steps[0] > 100 * LR * MAX_NORM
+    figures.record("Adam with clipping: first step / (lr max_norm)", steps[0] / (LR * MAX_NORM), "1")
+    figures.record("Adam with clipping: first step / (lr sqrt(P))", steps[0] / (LR * math.sqrt(p)), "1")
+    tag = _device_tag(device)
+    figures.series(f"Adam (default betas){tag}", range(1, ADAM_STEPS + 1), steps, **STEP_PLOT)
+    figures.series(f"Adam: lr sqrt(P), P = {p} parameters{tag}", [1, ADAM_STEPS], [LR * math.sqrt(p)] * 2,
+                   style="dashed", **STEP_PLOT)

@@ -2,7 +2,24 @@
 
 Source: 「由于梯度是基于当前样本的损失计算得出的,因此样本损失值直接影响了更新量。」
 
-What is true (qualified): it depends on the optimizer.
+What is true (qualified): The update follows the loss's gradient, not its value, and how it follows depends on
+the optimizer. Adding a constant to the loss (J + c) changes its value but not its gradient, so every optimizer
+takes bit-for-bit the same steps; for the same reason cross-entropy with soft targets and the KL divergence to
+those targets, which differ by the targets' entropy, train alike. Multiplying the loss by c multiplies the
+gradient by c and the SGD step (with or without momentum) by exactly c. Adam divides by the running RMS of the
+gradient: its first step is -lr g / (|g| + eps), and scaling the loss by c is exactly the same as dividing eps by
+c, so the step is invariant to c while c |g| >> eps, and only shrinks (proportionally to c, like SGD with
+lr/eps) when c |g| falls below eps. L2 weight decay in Adam breaks the invariance: Adam on (c J, weight_decay
+lambda) equals Adam on (J, lambda / c, eps / c); decoupled weight decay (AdamW) restores it.
+
+Why:
+* J + c: d(J + c)/dtheta = dJ/dtheta. In autograd the backward of the addition hands J's graph the incoming
+  gradient times 1, and x * 1 = x exactly in IEEE arithmetic, so .grad is the same bits; the optimizers are
+  deterministic functions of .grad, the parameters and their state, so the whole run is the same bits (SGD with
+  momentum, Adam, AdamW). Only the loss value moves: the recorded loss is fl(J + c), within 2^-53 |J + c| of
+  J + c. Soft-label CE - KL = -sum p log p / N (PyTorch docs, CrossEntropyLoss with class probabilities;
+  KLDivLoss with reduction='batchmean'), a constant of the targets: equal gradients, up to the rounding of two
+  different operation orders (so compared to the float64 tolerance, not bitwise).
 * SGD: the gradient is linear in the loss, so the step for the loss c J is exactly c times the step for J
   (with momentum too, whose first step is -lr g).
 * Adam (PyTorch docs, torch.optim.Adam; Kingma & Ba 2015, sec. 2.1): m_t scales with c and sqrt(v_t) with |c|,
@@ -51,6 +68,62 @@ def _run(make_model, x, y, c, optimizer, steps=STEPS, **kwargs):
     train(model, lambda out, t: c * F.cross_entropy(out, t), x, y, optimizer=optimizer(model.parameters(), **kwargs),
           steps=steps)
     return flat_params(model)
+
+
+# three optimizers whose steps all depend on the gradient in different ways (momentum buffer; normalisation by
+# the RMS; decoupled decay), trained on minibatches so the gradient changes from step to step
+SHIFT_OPTIMIZERS = [
+    (torch.optim.SGD, dict(lr=0.1, momentum=0.9)),
+    (torch.optim.Adam, dict(lr=0.01, betas=(0.8, 0.99))),
+    (torch.optim.AdamW, dict(lr=0.01, weight_decay=0.1)),
+]
+SHIFTS = (-3.7, 1e6)  # negative (a loss below zero) and large against J ~ 1
+F64_UNIT = 2.0**-52  # float64's machine epsilon
+
+
+@pytest.mark.parametrize("optimizer, kwargs", SHIFT_OPTIMIZERS, ids=["SGD-momentum", "Adam", "AdamW"])
+def test_adding_a_constant_changes_the_loss_value_but_not_one_bit_of_the_training_run(optimizer, kwargs, device):
+    make_model, x, y = _setup(device)
+
+    def run(c):
+        model = make_model()
+        history = train(model, lambda out, t: F.cross_entropy(out, t) + c, x, y,
+                        optimizer=optimizer(model.parameters(), **kwargs), steps=5, batch_size=8, seed=5)
+        return flat_params(model), history
+
+    base_params, base = run(0.0)
+    assert base_params.ne(flat_params(make_model())).any()  # the run did move the parameters
+    for c in SHIFTS:
+        params, shifted = run(c)
+        assert torch.equal(params, base_params), c  # bit for bit (see Why)
+        assert shifted.grad_norms == base.grad_norms  # the same gradients at every step, exactly
+        for loss_c, loss in zip(shifted.losses, base.losses):
+            # fl(J + c) is within 2^-53 |J + c| of J + c, and subtracting c rounds once more (2^-53 |J|)
+            assert abs(loss_c - c - loss) <= F64_UNIT * (abs(loss) + abs(c)), c
+            assert loss_c != loss
+
+
+def test_soft_label_cross_entropy_and_kl_divergence_differ_by_the_entropy_and_train_alike(device, figures):
+    make_model, x, _ = _setup(device)
+    g = torch.Generator().manual_seed(22)
+    soft = F.softmax(2 * torch.randn(x.shape[0], 3, generator=g, dtype=torch.float64), dim=1).to(device)
+    entropy = -(soft * soft.log()).sum(dim=1).mean()  # the constant between the two losses: H(p) per sample
+    ce = lambda out, p: F.cross_entropy(out, p)  # noqa: E731 (class probabilities as target)
+    kl = lambda out, p: F.kl_div(F.log_softmax(out, dim=1), p, reduction="batchmean")  # noqa: E731
+    histories, finals = [], []
+    for loss_fn in (ce, kl):
+        model = make_model()
+        histories.append(train(model, loss_fn, x, soft, optimizer=torch.optim.SGD(model.parameters(), lr=0.5),
+                               steps=5))
+        finals.append(flat_params(model))
+    (h_ce, h_kl), (p_ce, p_kl) = histories, finals
+    # the loss values differ by H(p) at every step, the runs do not: the same gradient up to rounding
+    for loss_ce, loss_kl in zip(h_ce.losses, h_kl.losses):
+        assert abs(loss_ce - loss_kl - entropy.item()) <= 1e-12  # float64 sums of 48 terms of size ~1
+    assert entropy > 0.1  # a visible offset: soft targets drawn with logits of std 2 are far from one-hot
+    assert_close(p_ce, p_kl)
+    assert_close(torch.tensor(h_ce.grad_norms), torch.tensor(h_kl.grad_norms))
+    figures.record("soft-label CE - KL (batchmean): the targets' mean entropy", entropy, "nats")
 
 
 def _start_and_grad(make_model, x, y):

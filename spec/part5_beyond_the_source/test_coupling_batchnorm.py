@@ -1,13 +1,25 @@
 """coupling.batchnorm
 
-What is true: in train mode BatchNorm normalises each feature with the batch's mean mu_B and (biased)
-variance sigma_B^2 (Ioffe & Szegedy 2015, Algorithm 1; PyTorch docs, torch.nn.BatchNorm1d), so a sample's
-output and loss depend on every other sample of the batch: its output moves when another sample moves,
-the layer refuses a batch of one, the gradient has a path through mu_B and sigma_B^2 that per-sample
-gradients taken with the statistics held fixed do not have (so those do not sum to the batch gradient;
-e.g. the bias before BatchNorm gets exactly zero batch gradient, Ioffe & Szegedy sec. 3.2), and
-accumulating gradients over micro-batches is not the full-batch gradient. In eval mode the running
-statistics are constants: the samples are independent again and these identities hold.
+What is true (confirmed): BatchNorm in train mode normalises with the batch's mean and (biased) variance, so
+each sample's output and loss depend on the other samples: its output changes when another sample changes, it
+cannot be run on one sample alone, per-sample gradients taken with the statistics held fixed do not sum to the
+batch gradient (the difference is the path through mu_B and sigma_B^2), and gradient accumulation over
+micro-batches differs from the full-batch gradient. Every train-mode forward, under no_grad too, also updates the
+running statistics: r <- (1 - momentum) r + momentum s, with s the batch mean for running_mean and the unbiased
+batch variance (N / (N - 1) times the biased one used to normalise) for running_var; momentum=None makes r the
+plain average of all batch statistics so far, and num_batches_tracked counts the forwards. In eval mode the
+layer normalises with these running statistics as constants: the samples are independent again and all of the
+identities above hold.
+
+Why: Ioffe & Szegedy 2015, Algorithm 1 (train: batch statistics) and Algorithm 2 (inference: population
+statistics, with the unbiased variance m / (m - 1) Var_B); PyTorch docs, torch.nn.BatchNorm1d: "the standard-
+deviation is calculated via the biased estimator", "the running estimates are kept with a default momentum of
+0.1", "If track_running_stats is set to True, during training this layer keeps running estimates of its
+computed mean and variance", the update x^_new = (1 - momentum) x^ + momentum x_t, "the running variance is
+computed with the unbiased estimator", and momentum=None for a cumulative moving average (the factor is then
+1 / num_batches_tracked, so the first batch replaces the initial 0 and 1 and the k-th gets weight 1/k). The
+running-statistics test feeds batches of different sizes (so N / (N - 1) differs per batch, down to 2 at N = 2)
+and compares with the recursion in float64; the biased variance would miss by a relative (N - 1)^-1 of a term.
 """
 
 import pytest
@@ -128,3 +140,60 @@ def test_micro_batch_accumulation_equals_the_full_batch_only_in_eval_mode(mode, 
         rel = (accumulated - full).norm() / full.norm()
         assert rel > 1e-3
         figures.record("||accumulated - full|| / ||full||, BatchNorm train mode, 2 halves", rel, "1")
+
+
+BATCH_SIZES = (4, 9, 2, 6)  # different N, so the unbiased factor N / (N - 1) differs per batch (2 at N = 2)
+
+
+def _running_recursion(pre_bn_batches, momentum, unbiased=True):
+    """Documented running mean and variance after each train-mode forward, from the initial 0 and 1."""
+    width = pre_bn_batches[0].shape[1]
+    mean = torch.zeros(width, dtype=torch.float64, device=pre_bn_batches[0].device)
+    var = torch.ones_like(mean)
+    out = []
+    for k, h in enumerate(pre_bn_batches, start=1):
+        f = 1.0 / k if momentum is None else momentum  # None: cumulative average, factor 1 / num_batches_tracked
+        mean = (1 - f) * mean + f * h.mean(dim=0)
+        var = (1 - f) * var + f * h.var(dim=0, unbiased=unbiased)
+        out.append((mean, var))
+    return out
+
+
+@pytest.mark.parametrize("momentum", [0.3, None], ids=["momentum-0.3", "momentum-None"])
+def test_running_statistics_follow_the_documented_update_and_eval_mode_uses_them(momentum, device, figures):
+    net, _, _ = _setup(device)
+    bn = net[1]
+    bn.momentum = momentum
+    batches = [regression(n, IN, OUT, seed=40 + k, device=device)[0] for k, n in enumerate(BATCH_SIZES)]
+    with torch.no_grad():  # the layer does not need autograd to update its statistics
+        pre_bn = [net[0](x) for x in batches]
+    expected = _running_recursion(pre_bn, momentum)
+    biased = _running_recursion(pre_bn, momentum, unbiased=False)
+    net.train()
+    for k, x in enumerate(batches):
+        with torch.no_grad():
+            net(x)
+        assert bn.num_batches_tracked.item() == k + 1
+        assert_close(bn.running_mean, expected[k][0])
+        assert_close(bn.running_var, expected[k][1])
+        # the biased variance (the one the layer normalises with) is not what it keeps: each batch term of the
+        # unbiased recursion is N / (N - 1) >= 6/5 times the biased one, a relative gap of
+        # f s_B / (N - 1) / r: for the features with batch variance s_B ~ 0.1-1 (the Linear's rows have norm
+        # ~0.5) that is >= 0.3 * 0.1 / 8 / 1.3 ~ 3e-3 at momentum 0.3, more with momentum None (f = 1 / k).
+        # 1e-3 is 1e12 times float64 rounding.
+        assert not torch.allclose(bn.running_var, biased[k][1], rtol=1e-3, atol=0)
+    if momentum is None:  # the cumulative average is the plain mean of the per-batch statistics
+        assert_close(bn.running_mean, torch.stack([h.mean(dim=0) for h in pre_bn]).mean(dim=0))
+    # eval: a fresh batch is normalised with the running statistics, not with its own
+    x_eval = regression(5, IN, OUT, seed=60, device=device)[0]
+    net.eval()
+    with torch.no_grad():
+        h = net[0](x_eval)
+        out = bn(h)
+        own = (h - h.mean(dim=0)) / torch.sqrt(h.var(dim=0, unbiased=False) + bn.eps) * bn.weight + bn.bias
+    mean, var = expected[-1]
+    assert_close(out, (h - mean) / torch.sqrt(var + bn.eps) * bn.weight + bn.bias)
+    assert (out - own).abs().max() > 1e-3  # 5 samples' own statistics differ from the running ones at O(0.1-1)
+    assert bn.num_batches_tracked.item() == len(BATCH_SIZES)  # eval forwards do not count
+    gap = ((bn.running_var - biased[-1][1]).abs() / biased[-1][1]).max().item()
+    figures.record(f"running_var vs the biased recursion, momentum={momentum}: largest relative gap", gap, "1")

@@ -15,16 +15,62 @@ CLAIMS: tuple[Claim, ...] = (
             "PyTorch中的大多数损失函数(如`CrossEntropyLoss`或`MSELoss`)都有一个`reduction`参数,可以控制如何处理batch中的多个样本的损失。",
             "`mean`: 计算平均损失 (默认选项) , 适用于大多数情况。",
         ),
+        gloss=(
+            (
+                "Most PyTorch loss functions (such as CrossEntropyLoss or MSELoss) have a reduction parameter that "
+                "controls how the losses of the samples in a batch are combined."
+            ),
+            "mean: compute the average loss (the default), suitable for most cases.",
+        ),
         statement=text("""
-            The built-in loss modules (MSE, L1, SmoothL1, Huber, CrossEntropy, NLL, BCEWithLogits, ...) take
-            reduction='mean' | 'sum' | 'none'; 'mean' is the default and any other value is rejected with an error.
+            The built-in loss modules (MSE, L1, SmoothL1, Huber, BCEWithLogits, BCE, CrossEntropy, NLL, KLDiv) take
+            reduction='mean' | 'sum' | 'none'; 'mean' is the default, the old name 'elementwise_mean' is still
+            accepted as 'mean' with a deprecation warning, and any other value raises ValueError("<value> is not a
+            valid value for reduction") at the forward call (the constructor stores the string unchecked). KLDivLoss
+            also takes 'batchmean' (the sum divided by the batch size), and its 'mean', which divides by the number of
+            elements, warns. On an empty batch (N = 0) 'mean' and 'batchmean' return NaN (0/0), 'sum' returns 0 and
+            'none' an empty tensor of shape (0, ...), while backward gives every parameter a zero gradient: the NaN
+            shows in the loss value, not in the gradients.
         """),
         statement_zh=text("""
-            内置的损失模块(MSE、L1、SmoothL1、Huber、CrossEntropy、NLL、BCEWithLogits 等)都接受 reduction='mean' | 'sum' | 'none';默认值是
-            'mean',其他任何取值都会报错。
+            内置的损失模块(MSE、L1、SmoothL1、Huber、BCEWithLogits、BCE、CrossEntropy、NLL、KLDiv)都
+            接受 reduction='mean' | 'sum' | 'none';默认值是 'mean';旧名
+            称 'elementwise_mean' 仍被当作 'mean' 接受,但会给出弃用警告;其他任何取值都会在
+            前向调用时抛出 ValueError("<取值> is not a valid value for reduction")(构
+            造函数只保存字符串,不做检查)。KLDivLoss 还接受 'batchmean'(总和除以 batch 大
+            小),而它的 'mean' 除以元素个数,并会发出警告。对
+            空 batch(N = 0),'mean' 和 'batchmean' 返
+            回 NaN(0/0),'sum' 返回 0,'none' 返回形状为 (0, ...) 的空张量;而反向传播
+            给每个参数的梯度都是零:NaN 只出现在损失值里,不会进入梯度。
         """),
+        in_practice=text("""
+            Keep the default 'mean' (use 'batchmean' for KLDivLoss), check the spelling of reduction in a quick
+            forward before training, and skip or guard empty batches: their mean loss is NaN in the logs even though
+            the gradient is zero.
+        """),
+        in_practice_zh=text("""
+            保持默认的 'mean'(KLDivLoss 用 'batchmean'),训练前先做一次前向调用以发现拼错
+            的 reduction;跳过或处理空 batch:它们的 mean 损失在日志里是 NaN,尽管梯度为零。
+        """),
+        related=(
+            "reduction.mean-is-sum-over-n",
+            "mean.denominator.kldiv",
+            "reduction.none-is-per-sample",
+        ),
         sources=(
-            LOSS_DOCS,
+            (
+                "PyTorch docs, torch.nn loss functions (MSELoss, L1Loss, SmoothL1Loss, HuberLoss, BCEWithLogitsLoss, "
+                "BCELoss, CrossEntropyLoss, NLLLoss, KLDivLoss): `reduction` ('none' | 'mean' | 'sum', default 'mean')"
+            ),
+            (
+                "PyTorch docs, torch.nn.KLDivLoss: reduction='batchmean' (sum / batch size) gives the KL divergence; "
+                "'mean' divides by the number of elements and warns"
+            ),
+            (
+                "PyTorch source, torch/nn/_reduction.py, get_enum: 'elementwise_mean' is mapped to 'mean' with a "
+                "deprecation warning; any other unknown string raises ValueError(f\"{reduction} is not a valid value "
+                "for reduction\")"
+            ),
         ),
     ),
     Claim(
@@ -165,16 +211,61 @@ CLAIMS: tuple[Claim, ...] = (
         quotes=(
             "在反向传播后, 通常会调用优化器的`step()`方法来更新模型参数。",
         ),
+        gloss=(
+            "After backprop, the optimizer's step() method is usually called to update the model's parameters.",
+        ),
         statement=text("""
-            optimizer.step() changes each parameter exactly by its update rule applied to .grad; a parameter whose
-            .grad is None is skipped and left unchanged, and step() does not compute gradients itself.
+            optimizer.step() changes each parameter exactly by its optimizer's documented update rule applied to .grad
+            and to the optimizer's state, and nothing else: p <- p - lr * p.grad for plain SGD; for Adam and AdamW,
+            with any lr, betas, eps, weight_decay and amsgrad, the documented algorithm step after step through a
+            training run whose gradient changes at every step (the moment estimates, the bias corrections 1 - beta^t
+            at the current t, the AMSGrad maximum, L2 or decoupled weight decay). A parameter whose .grad is None is
+            skipped and keeps its exact value, even under weight decay; step() computes no gradient itself, so
+            stepping before any backward changes nothing.
         """),
         statement_zh=text("""
-            optimizer.step() 按优化器的更新规则、用 .grad 精确地改变每个参
-            数;.grad 为 None 的参数会被跳过、保持不变,step() 本身不计算梯度。
+            optimizer.step() 按优化器文档中的更新规则、用 .grad 和优化器自身的状态精确地改变每个
+            参数,此外不做任何事:普通 SGD 是 p <- p - lr * p.grad;Adam 和 AdamW 在
+            任意 lr、betas、eps、weight_decay 和 amsgrad 下,在梯度每一步都不同的训练过
+            程中逐步遵循文档中的算法(一阶、二阶矩估计,按当前步数 t 的偏差修
+            正 1 - beta^t,AMSGrad 的最大值,L2 或解耦的权重衰减)。.grad 为 None 的参
+            数会被跳过、数值完全不变,即使设置了权重衰减也是如此;step() 本身不计算梯度,所以在任
+            何 backward 之前调用 step() 什么也不会改变。
         """),
+        in_practice=text("""
+            Call optimizer.step() once after each backward (and zero_grad before the next); a frozen or unused
+            parameter (.grad None) is not touched even with weight decay, and an Adam state is a function of every
+            gradient so far, so restore the optimizer's state_dict together with the model's when resuming.
+        """),
+        in_practice_zh=text("""
+            每次 backward 之后调用一次 optimizer.step()(下一次之前
+            先 zero_grad);被冻结或未使用的参数(.grad 为 None)即使有权重衰减也不会被改
+            动;Adam 的状态取决于此前所有梯度,恢复训练时要同时恢复优化器和模型的 state_dict。
+        """),
+        related=(
+            "update.sgd-rule",
+            "update.scales-with-loss",
+            "backward.fills-grad",
+        ),
         sources=(
-            "PyTorch docs, torch.optim.SGD (update rule) and Optimizer.step",
+            (
+                "PyTorch docs, torch.optim.SGD (documented algorithm) and torch.optim.Optimizer.step (parameters "
+                "whose .grad is None are skipped)"
+            ),
+            (
+                "PyTorch docs, torch.optim.Adam (documented algorithm: weight_decay as L2, amsgrad, maximize, bias "
+                "corrections 1 - beta^t)"
+            ),
+            (
+                "PyTorch docs, torch.optim.AdamW (documented algorithm: decoupled weight decay theta <- theta (1 - lr "
+                "lambda))"
+            ),
+            "Kingma & Ba 2015, Adam: A Method for Stochastic Optimization (ICLR), arXiv:1412.6980, Algorithm 1",
+            (
+                "Reddi, Kale & Kumar 2018, On the Convergence of Adam and Beyond (ICLR), arXiv:1904.09237, Algorithm "
+                "2 (AMSGrad)"
+            ),
+            "Loshchilov & Hutter 2019, Decoupled Weight Decay Regularization (ICLR), arXiv:1711.05101, Algorithm 2",
         ),
     ),
     Claim(

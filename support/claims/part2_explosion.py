@@ -500,24 +500,70 @@ CLAIMS: tuple[Claim, ...] = (
             "梯度裁剪(Gradient Clipping):这是最常用的方法之一。",
             "通过以上方法,可以有效地减轻或避免梯度爆炸问题,从而提高模型训练的稳定性和效率。",
         ),
+        gloss=(
+            "Gradient clipping: one of the most common methods.",
+            (
+                "With the methods above, gradient explosion can be effectively mitigated or avoided, improving the "
+                "stability and efficiency of training."
+            ),
+        ),
         statement=text("""
-            Norm clipping bounds every update to lr * max_norm, so a run cannot diverge however large the raw
-            gradient: a deep linear net whose SGD run overflows to inf/NaN within a dozen steps at lr = 1 (3x the
-            stability limit 2/lambda_max = 0.33) stays finite with clip_grad_norm_(max_norm=0.05), moves its
-            parameters by at most lr * max_norm per step, and brings the loss to within 2x the least-squares optimum.
-            Clipping keeps the run alive; it does not make a too-large learning rate converge exactly: the iterate
-            ends in a period-2 oscillation of step lr * max_norm around the minimum.
+            For plain SGD, norm clipping bounds every update to lr * max_norm (Pascanu et al. 2013, sec. 3.2,
+            Algorithm 1), so a run cannot overflow however large the raw gradient gets. A deep linear net trained by
+            SGD at lr = 1 -- about 3x the stability limit 2/lambda_max (see explosion.definition) -- overflows to
+            inf/NaN within a dozen steps; the same run with clip_grad_norm_(max_norm = 0.05) stays finite, moves its
+            parameters by at most lr * max_norm per step, and brings the loss down to within 2x the least-squares
+            optimum. Clipping keeps the run alive; it does not make a too-large learning rate converge exactly: the
+            iterate ends in a period-2 oscillation of step lr * max_norm around the minimum. The bound on the step
+            depends on the optimizer. With momentum mu the clipped gradients add up in the momentum buffer: a step can
+            exceed lr * max_norm and is bounded only by lr * max_norm * (1 - mu^t) / (1 - mu) at step t, below lr *
+            max_norm / (1 - mu) (10x for mu = 0.9). Adam normalises the clipped gradient, whose scale cancels in m /
+            sqrt(v) up to eps: each coordinate still moves by about lr (exactly lr g / (|g| + eps) at the first step),
+            so a step has norm about lr sqrt(P) for P parameters with a non-zero gradient, whatever max_norm, and
+            clipping does not cap Adam's step size.
         """),
         statement_zh=text("""
-            按范数裁剪把每次更新限制在lr * max_norm以内,因此无论原始梯度多大,训练都不会发散:一个深层线性
-            网络在lr = 1(稳定极限2/lambda_max = 0.33的3倍)时十几步之内就溢出
-            为inf/NaN,而使用clip_grad_norm_(max_norm=0.05)后保持有限,每步参数位移
-            不超过lr * max_norm,损失降到最小二乘最优值的2倍以内。裁剪让训练得以继续,但不会让过大的学习率
-            精确收敛:迭代最终以步长lr * max_norm在最小值附近做周期为2的振荡。
+            对普通 SGD,按范数裁剪把每次更新限制在 lr * max_norm 以
+            内(Pascanu 等 2013,第 3.2 节,算法 1),因此无论原始梯度多大,训练都不会溢出。一个深层
+            线性网络用 SGD 在 lr = 1(约为稳定极限 2/lambda_max 的 3 倍,见 explosion.definition)训
+            练时,十几步之内就溢出为 inf/NaN;同样的训练加
+            上 clip_grad_norm_(max_norm = 0.05) 后保持有限,每步参数位移不超
+            过 lr * max_norm,损失降到最小二乘最优值的 2 倍以内。裁剪让训练得以继续,但不会让过大的学习
+            率精确收敛:迭代最终以步长 lr * max_norm 在最小值附近做周期为 2 的振荡。步长的上界取决于优
+            化器。带动量 mu 时,裁剪后的梯度会在动量缓冲区里累加:一步可以超过 lr * max_norm,只
+            受 lr * max_norm * (1 - mu^t) / (1 - mu)(第 t 步)的限制,低
+            于 lr * max_norm / (1 - mu)(mu = 0.9 时为 10 倍)。Adam 会对裁剪
+            后的梯度做归一化,梯度的尺度在 m / sqrt(v) 中(除 eps 外)被约掉:每个坐标仍然移动
+            约 lr(第一步恰为 lr g / (|g| + eps)),所以对 P 个梯度非零的参数,一步的范数约
+            为 lr sqrt(P),与 max_norm 无关,裁剪并不限制 Adam 的步长。
         """),
+        in_practice=text("""
+            Clip with clip_grad_norm_ to keep exploding gradients from wrecking a run, but size the step through the
+            learning rate: with momentum a clipped step can reach lr * max_norm / (1 - mu), and with Adam it stays
+            about lr per coordinate whatever max_norm.
+        """),
+        in_practice_zh=text("""
+            用 clip_grad_norm_ 裁剪可以防止梯度爆炸毁掉训练,但步长要靠学习率来控制:带动量时裁剪后的一
+            步可达 lr * max_norm / (1 - mu),用 Adam 时无论 max_norm 多大,每个
+            坐标的步长都约为 lr。
+        """),
+        related=(
+            "remedy.clip-norm",
+            "explosion.definition",
+            "update.scales-with-loss",
+            "remedy.lower-lr",
+        ),
         sources=(
             PASCANU_ALG1,
             CLIP_NORM_DOCS,
+            (
+                "PyTorch docs, torch.optim.SGD (momentum buffer b_t = mu b_{t-1} + (1 - dampening) g_t, b_1 = g_1; "
+                "step -lr b_t)"
+            ),
+            (
+                "PyTorch docs, torch.optim.Adam; Kingma & Ba 2015, Adam, arXiv:1412.6980, sec. 2.1 (the effective "
+                "step |Delta_t| is bounded by about lr, invariant to the scale of the gradient)"
+            ),
             "Sutskever, Vinyals & Le 2014, Sequence to sequence learning, sec. 3.4 (LSTM gradients clipped at norm 5)",
         ),
     ),

@@ -227,27 +227,60 @@ CLAIMS: tuple[Claim, ...] = (
         quotes=(
             "由于梯度是基于当前样本的损失计算得出的,因此样本损失值直接影响了更新量。",
         ),
+        gloss=(
+            (
+                "Since the gradient is computed from the current samples' loss, the loss value directly affects the "
+                "size of the update."
+            ),
+        ),
         statement=text("""
-            It depends on the optimizer. The gradient is linear in the loss, so multiplying the loss by c multiplies
-            the SGD step (with or without momentum) by exactly c. Adam divides by the running RMS of the gradient: its
-            first step is -lr g / (|g| + eps), and scaling the loss by c is exactly the same as dividing eps by c, so
-            the step is invariant to c while c |g| >> eps, and only shrinks (proportionally to c, like SGD with
-            lr/eps) when c |g| falls below eps. L2 weight decay in Adam breaks the invariance: Adam on (c J,
-            weight_decay lambda) equals Adam on (J, lambda / c, eps / c); decoupled weight decay (AdamW) restores it.
+            The update follows the loss's gradient, not its value, and how it follows depends on the optimizer. Adding
+            a constant to the loss (J + c) changes its value but not its gradient, so every optimizer takes
+            bit-for-bit the same steps; for the same reason cross-entropy with soft targets and the KL divergence to
+            those targets, which differ by the targets' entropy, train alike. Multiplying the loss by c multiplies the
+            gradient by c and the SGD step (with or without momentum) by exactly c. Adam divides by the running RMS of
+            the gradient: its first step is -lr g / (|g| + eps), and scaling the loss by c is exactly the same as
+            dividing eps by c, so the step is invariant to c while c |g| >> eps, and only shrinks (proportionally to
+            c, like SGD with lr/eps) when c |g| falls below eps. L2 weight decay in Adam breaks the invariance: Adam
+            on (c J, weight_decay lambda) equals Adam on (J, lambda / c, eps / c); decoupled weight decay (AdamW)
+            restores it.
         """),
         statement_zh=text("""
-            取决于优化器。梯度对损失是线性的,所以把损失乘以 c,SGD 的步长(有无动量都一样)恰好乘
+            更新量取决于损失的梯度而不是损失的值,而且如何取决于优化器。给损失加一个常数(J + c)会改变损失值但不改
+            变梯度,所以任何优化器走的每一步都逐位相同;同理,带软标签的交叉熵与到这些软标签的 KL 散度只相差标签的
+            熵,训练结果一样。把损失乘以 c 会把梯度乘以 c,SGD 的步长(有无动量都一样)也恰好乘
             以 c。Adam 除以梯度的滑动均方根:它的第一步是 -lr·g/(|g| + eps),把损失乘以 c 恰
             好等价于把 eps 除以 c,因此只要 c|g| ≫ eps,步长与 c 无关;只有当 c|g| 小
             于 eps 时步长才会(像学习率为 lr/eps 的 SGD 一样)按 c 成比例缩小。Adam 中
             的 L2 权重衰减破坏了这种不变性:在 (cJ, weight_decay λ) 上运行 Adam 等价于
             在 (J, λ/c, eps/c) 上运行;解耦的权重衰减(AdamW)恢复了不变性。
         """),
+        in_practice=text("""
+            Judge the loss by its gradient, not its level: constant offsets (e.g. the target entropy in a soft-label
+            CE) change the logged value but not training, a loss weight c rescales SGD's step but barely Adam's, and
+            with Adam prefer AdamW so a loss weight does not rescale the weight decay.
+        """),
+        in_practice_zh=text("""
+            评估损失要看它的梯度而不是数值大小:常数偏移(例如软标签交叉熵中目标的熵)改变日志里的数值但不改变训练;损失
+            权重 c 会按比例改变 SGD 的步长,却几乎不影响 Adam;使用 Adam 时优先用 AdamW,以免损
+            失权重改变权重衰减的力度。
+        """),
+        related=(
+            "update.sgd-rule",
+            "step.updates-parameters",
+            "sum.needs-batch-scaling",
+            "mean.denominator.kldiv",
+        ),
         sources=(
             SGD_DOCS,
             ADAM_DOCS,
             "Kingma & Ba 2015, Adam, sec. 2.1 (invariance to gradient rescaling)",
             "Loshchilov & Hutter 2019, Decoupled Weight Decay Regularization, sec. 2",
+            (
+                "PyTorch docs, torch.nn.CrossEntropyLoss (class probabilities as target) and torch.nn.KLDivLoss "
+                "(reduction='batchmean'): CE(p, q) = H(p) + KL(p || q)"
+            ),
+            "IEEE Std 754-2008: multiplication by 1 is exact (why d(J + c)/dtheta reaches .grad bit for bit)",
         ),
     ),
 )

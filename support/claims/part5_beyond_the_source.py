@@ -332,22 +332,56 @@ CLAIMS: tuple[Claim, ...] = (
         verdict=Verdict.CONFIRMED,
         quotes=(),
         statement=text("""
-            BatchNorm in train mode normalises with the batch's mean and variance, so each sample's output and loss
-            depend on the other samples: its output changes when another sample changes, it cannot be run on one
-            sample alone, per-sample gradients taken with the statistics held fixed do not sum to the batch gradient
-            (the difference is the path through mu_B and sigma_B^2), and gradient accumulation over micro-batches
-            differs from the full-batch gradient. In eval mode (running statistics) the samples are independent again
-            and all of these identities hold.
+            BatchNorm in train mode normalises with the batch's mean and (biased) variance, so each sample's output
+            and loss depend on the other samples: its output changes when another sample changes, it cannot be run on
+            one sample alone, per-sample gradients taken with the statistics held fixed do not sum to the batch
+            gradient (the difference is the path through mu_B and sigma_B^2), and gradient accumulation over
+            micro-batches differs from the full-batch gradient. Every train-mode forward, under no_grad too, also
+            updates the running statistics: r <- (1 - momentum) r + momentum s, with s the batch mean for running_mean
+            and the unbiased batch variance (N / (N - 1) times the biased one used to normalise) for running_var;
+            momentum=None makes r the plain average of all batch statistics so far, and num_batches_tracked counts the
+            forwards. In eval mode the layer normalises with these running statistics as constants: the samples are
+            independent again and all of the identities above hold.
         """),
         statement_zh=text("""
-            训练模式下的 BatchNorm 用当前 batch 的均值和方差做归一化,因此每个样本的输出和损失都依赖于
-            其他样本:改变另一个样本会改变它的输出;它不能只对单个样本运行;把统计量当常数求得的逐样本梯度之和不等
-            于 batch 梯度(差值正是经过 μ_B 和 σ_B² 的那条路径);在 micro-batch 上累积的
-            梯度也不同于整个 batch 的梯度。在评估模式(使用滑动统计量)下样本重新相互独立,上述恒等式都成立。
+            训练模式下的 BatchNorm 用当前 batch 的均值和(有偏)方差做归一化,因此每个样本的输出和损失
+            都依赖于其他样本:改变另一个样本会改变它的输出;它不能只对单个样本运行;把统计量当常数求得的逐样本梯度之和不
+            等于 batch 梯度(差值正是经过 μ_B 和 σ_B² 的那条路径);在 micro-batch 上累积
+            的梯度也不同于整个 batch 的梯度。每次训练模式下的前向传播(在 no_grad 下也一样)还会更新滑动
+            统计量:r <- (1 - momentum) r + momentum s,其
+            中 running_mean 的 s 是 batch 均
+            值,running_var 的 s 是 batch 的无偏方差(是归一化所用有偏方差
+            的 N / (N - 1) 倍);momentum=None 时 r 是迄今所有 batch 统计量的简单平
+            均,num_batches_tracked 记录前向次数。评估模式下该层把这些滑动统计量当作常数来归一化:样
+            本重新相互独立,上述恒等式都成立。
         """),
+        in_practice=text("""
+            Call model.eval() for validation and inference (train-mode forwards, even under no_grad, keep moving
+            running_mean/running_var), keep batches well above 1 sample, and set momentum=None only when you want an
+            equal-weight average over all batches seen.
+        """),
+        in_practice_zh=text("""
+            验证和推理前调用 model.eval()(训练模式下的前向传播即使在 no_grad 下也会改
+            动 running_mean/running_var);batch 不要太小;只有想对见过的所
+            有 batch 等权平均时才设置 momentum=None。
+        """),
+        related=(
+            "coupling.dependencies",
+            "per-sample.vmap",
+            "accumulation.micro-batches",
+        ),
         sources=(
-            BN_PAPER,
-            "PyTorch docs, torch.nn.BatchNorm1d (train mode: batch statistics; eval: running estimates)",
+            (
+                "Ioffe & Szegedy 2015, Batch Normalization, sec. 3 (Algorithm 1 and the backpropagation through mu_B, "
+                "sigma_B^2; Algorithm 2: inference with population statistics and the unbiased variance m / (m - 1) "
+                "Var_B)"
+            ),
+            (
+                "PyTorch docs, torch.nn.BatchNorm1d: train mode normalises with the biased batch variance; running "
+                "estimates updated as x_new = (1 - momentum) x + momentum x_t (default momentum 0.1) with the "
+                "unbiased variance; momentum=None gives a cumulative moving average; eval mode uses the running "
+                "estimates"
+            ),
         ),
     ),
     Claim(
