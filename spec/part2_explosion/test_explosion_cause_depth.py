@@ -22,15 +22,12 @@ import math
 import pytest
 import torch
 
-from support.explosion import (
-    SWEEP_DEPTHS,
-    SWEEP_SEEDS,
-    SWEEP_WIDTH,
-    depth_sweep,
+from support.explosion import SWEEP_DEPTHS, SWEEP_SEEDS, SWEEP_WIDTH, depth_sweep
+from support.models import ACTIVATIONS, glorot_std, mlp
+from support.theory import (
     gaussian_chain_log_norm_mean,
     gaussian_chain_log_norm_variance,
 )
-from support.models import ACTIVATIONS, glorot_std, mlp
 from support.tolerances import assert_close
 
 pytestmark = pytest.mark.claim("explosion.cause.depth")

@@ -30,20 +30,16 @@ import math
 import pytest
 import torch
 
-from support.explosion import (
-    SWEEP_DEPTHS,
-    SWEEP_SEEDS,
-    SWEEP_WIDTH,
-    depth_sweep,
-    fit_line,
+from support.explosion import SWEEP_DEPTHS, SWEEP_SEEDS, SWEEP_WIDTH, depth_sweep
+from support.fits import fit_line, slope_standard_error
+from support.models import glorot_std, he_std
+from support.theory import (
     gaussian_chain_log_norm_mean,
     gaussian_chain_log_norm_variance,
     mean_field_log_norm,
     nonlinear_slope_standard_error,
     nonlinear_slope_tolerance,
-    slope_standard_error,
 )
-from support.models import glorot_std, he_std
 from support.tolerances import assert_close
 
 pytestmark = pytest.mark.claim("explosion.cause.init")
@@ -71,7 +67,7 @@ def _linear_slope_se():
 
 def _nonlinear_slope_tolerance():
     # 4 standard errors of the slope (per-layer variance ~5/(4n) for a random derivative pattern) + 2/n for the
-    # finite-width bias of E log: derived in support.explosion.nonlinear_slope_tolerance (0.15 here)
+    # finite-width bias of E log: derived in support.theory.nonlinear_slope_tolerance (0.15 here)
     return nonlinear_slope_tolerance(N, SWEEP_DEPTHS, SWEEP_SEEDS)
 
 

@@ -43,12 +43,11 @@ import torch
 from support.explosion import (
     PASCANU_TARGET,
     PASCANU_X0,
-    bisect,
-    fit_log_slope,
     one_unit_rnn_bias_grad,
     one_unit_rnn_error,
     one_unit_rnn_final_state,
 )
+from support.fits import bisect, fit_log_slope
 from support.models import recurrent
 from support.tolerances import assert_close, override
 

@@ -52,7 +52,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from support.data import classification
-from support.explosion import fit_log_slope, slope_standard_error
+from support.fits import fit_log_slope, slope_standard_error
 from support.gradients import flat_grad, per_sample_grads_vmap
 from support.models import mlp
 from support.stability import (

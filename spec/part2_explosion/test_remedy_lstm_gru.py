@@ -32,7 +32,7 @@ import math
 import pytest
 import torch
 
-from support.explosion import fit_log_slope
+from support.fits import fit_log_slope
 from support.models import recurrent
 
 pytestmark = pytest.mark.claim("remedy.lstm-gru")

@@ -9,7 +9,7 @@ parameters whose gradients went non-finite. A healthy run raises no flag. For a 
 torch.autograd.detect_anomaly() makes backward raise at the first function that returns NaN and names it, instead
 of letting the NaN flow silently into .grad.
 
-Why: support.explosion.GradientMonitor records, once per step after backward, the loss and the total gradient norm,
+Why: support.monitor.GradientMonitor records, once per step after backward, the loss and the total gradient norm,
 and flags non-finite values and spikes (a norm above 10x the median of the recent ones); Pascanu et al. 2013 clip
 with the same total norm. On the run explosion.definition studies (SGD above the stability limit) the tests check
 that the recorded norms equal what clip_grad_norm_ with max_norm = inf returns, that a spike is flagged at a finite
@@ -26,7 +26,8 @@ import warnings
 import pytest
 import torch
 
-from support.explosion import UNSTABLE_LR, GradientMonitor, unstable_regression
+from support.explosion import UNSTABLE_LR, unstable_regression
+from support.monitor import GradientMonitor
 from support.tolerances import assert_close
 
 pytestmark = pytest.mark.claim("remedy.monitor")

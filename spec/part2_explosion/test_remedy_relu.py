@@ -23,7 +23,7 @@ tanh'(0)^2 = sigma_w^2 there), so the order-to-chaos transition, where growth st
 al. 2016); beyond it q* grows like sigma_w^2, and E[tanh'(h)^2] shrinks like 1/sqrt(q*)
 (int sech^4 = 4/3), so chi = sigma_w^2 E[tanh'^2] ~ (4/3) sqrt(sigma_w^2 / (2 pi)): the slope rises like only
 1/2 log f. The two curves cross where the mean-field slopes are equal; the test computes that point by
-bisection of ``support.explosion.mean_field_slope`` (the least-squares slope over the sweep's depths, transient
+bisection of ``support.theory.mean_field_slope`` (the least-squares slope over the sweep's depths, transient
 included, i.e. the estimator applied to the measurement). sigmoid: E[sigmoid'^2] <= 1/16, so its slope is at most
 1/2 log(f^2 / 16) < 0 for f < 4.
 
@@ -49,18 +49,18 @@ from support.explosion import (
     SWEEP_DEPTHS,
     SWEEP_SEEDS,
     SWEEP_WIDTH,
-    bisect,
     depth_sweep,
     depth_sweeps_over_stds,
-    fit_line,
+)
+from support.fits import bisect, fit_line, slope_standard_error
+from support.models import glorot_std, he_std
+from support.theory import (
     mean_field_derivative_dispersion,
     mean_field_log_norm,
     mean_field_slope,
     mean_field_slope_tolerance,
     nonlinear_slope_tolerance,
-    slope_standard_error,
 )
-from support.models import glorot_std, he_std
 from support.tolerances import assert_close
 
 pytestmark = pytest.mark.claim("remedy.relu")
@@ -74,7 +74,7 @@ ACTIVATIONS = ("relu", "tanh", "sigmoid")
 
 
 def _slope_tolerance():
-    # 4 standard errors + 2/n finite-width allowance, derived in support.explosion.nonlinear_slope_tolerance
+    # 4 standard errors + 2/n finite-width allowance, derived in support.theory.nonlinear_slope_tolerance
     return nonlinear_slope_tolerance(N, SWEEP_DEPTHS, SWEEP_SEEDS)
 
 

@@ -743,7 +743,7 @@ CLAIMS: tuple[Claim, ...] = (
             GBC + ", sec. 6.3.1 (rectified linear units) and sec. 6.3.2 (sigmoid saturation)",
             (
                 "Trefethen & Weideman 2014, The exponentially convergent trapezoidal rule, SIAM Review 56(3), thm 5.1 "
-                "(the quadrature of support.explosion.mean_field_log_norms)"
+                "(the quadrature of support.theory.mean_field_log_norms)"
             ),
         ),
     ),
