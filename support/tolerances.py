@@ -120,7 +120,7 @@ def _as_tensor(name: str, value) -> torch.Tensor:
     return torch.tensor(float(value), dtype=torch.float64)
 
 
-def _check_inequality(actual, bound, slack_: Slack | None, msg: str, *, upper: bool) -> None:
+def _check_inequality(actual, bound, slack_: Slack | None, msg: str, *, upper: bool, strict: bool) -> None:
     slack_ = ROUNDING if slack_ is None else slack_
     if not isinstance(slack_, Slack):
         raise SpecTypeError(f"slack must be a Slack (from slack() or ROUNDING/EXACT), got {slack_!r}")
@@ -130,10 +130,13 @@ def _check_inequality(actual, bound, slack_: Slack | None, msg: str, *, upper: b
     except RuntimeError:
         raise SpecInputError(f"actual and bound cannot broadcast: shapes {tuple(a.shape)} and {tuple(b.shape)}") from None
     room = slack_.rel * b.abs() + slack_.abs
-    ok = (a <= b + room) if upper else (a >= b - room)
+    if strict:
+        ok = (a < b + room) if upper else (a > b - room)
+    else:
+        ok = (a <= b + room) if upper else (a >= b - room)
     if bool(ok.all()):
         return
-    sign = "<=" if upper else ">="
+    sign = ("<" if upper else ">") + ("" if strict else "=")
     excess = (a - b - room) if upper else (b - room - a)
     excess = torch.where(ok, torch.zeros_like(excess), excess.nan_to_num(nan=math.inf))
     worst = int(excess.reshape(-1).argmax())
@@ -147,14 +150,15 @@ def _check_inequality(actual, bound, slack_: Slack | None, msg: str, *, upper: b
     )
 
 
-def assert_le(actual, bound, *, slack: Slack | None = None, msg: str = "") -> None:
-    """``actual <= bound`` elementwise, with ``slack`` (default ``ROUNDING``) of room; numbers or tensors.
+def assert_le(actual, bound, *, slack: Slack | None = None, strict: bool = False, msg: str = "") -> None:
+    """``actual <= bound`` elementwise (``<`` with ``strict``), with ``slack`` (default ``ROUNDING``) of room;
+    numbers or tensors.
 
     A NaN on either side fails. The failure message gives the worst element, both values and the slack's reason.
     """
-    _check_inequality(actual, bound, slack, msg, upper=True)
+    _check_inequality(actual, bound, slack, msg, upper=True, strict=strict)
 
 
-def assert_ge(actual, bound, *, slack: Slack | None = None, msg: str = "") -> None:
-    """``actual >= bound`` elementwise; see ``assert_le``."""
-    _check_inequality(actual, bound, slack, msg, upper=False)
+def assert_ge(actual, bound, *, slack: Slack | None = None, strict: bool = False, msg: str = "") -> None:
+    """``actual >= bound`` elementwise (``>`` with ``strict``); see ``assert_le``."""
+    _check_inequality(actual, bound, slack, msg, upper=False, strict=strict)

@@ -178,3 +178,13 @@ def test_assert_le_rejects_what_it_cannot_compare():
         tolerances.assert_le("1", 2.0)
     with pytest.raises(SpecInputError, match="cannot broadcast"):
         tolerances.assert_le(torch.ones(2), torch.ones(3))
+
+
+def test_strict_inequalities_reject_equality_at_the_edge_of_the_room():
+    room = tolerances.slack(abs=0.5, reason="a test of the strict edge")
+    tolerances.assert_le(1.5, 1.0, slack=room)
+    with pytest.raises(AssertionError, match="expected actual < bound"):
+        tolerances.assert_le(1.5, 1.0, slack=room, strict=True)
+    tolerances.assert_le(1.4, 1.0, slack=room, strict=True)
+    with pytest.raises(AssertionError, match="expected actual > bound"):
+        tolerances.assert_ge(0.5, 1.0, slack=room, strict=True)

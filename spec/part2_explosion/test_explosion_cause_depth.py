@@ -82,7 +82,7 @@ def test_log_norm_at_every_depth_is_depth_times_the_per_layer_log_gain(factor, f
     figures.record(f"linear, std = {factor} x Glorot: expected per-layer log gain", per_layer, "1/layer")
     # the norm itself: exp of the mean log-norm (the geometric mean over the networks); on a log axis a straight
     # line of slope log(per-layer gain)
-    figures.series(f"linear, std = {factor} x Glorot (expected gain {math.exp(per_layer):.2f}/layer)", SWEEP_DEPTHS,
-                   [math.exp(v) for v in sweep.mean_log_norms], plot="input-gradient norm vs depth, linear MLP",
-                   x_label="depth (layers)", y_label=f"input-gradient norm (L2, geo. mean of {SWEEP_SEEDS} nets)",
-                   log_y=True)
+    plot = figures.plot("input-gradient norm vs depth, linear MLP", x_label="depth (layers)",
+                        y_label=f"input-gradient norm (L2, geo. mean of {SWEEP_SEEDS} nets)", log_y=True)
+    plot.line(f"linear, std = {factor} x Glorot (expected gain {math.exp(per_layer):.2f}/layer)", SWEEP_DEPTHS,
+              [math.exp(v) for v in sweep.mean_log_norms])

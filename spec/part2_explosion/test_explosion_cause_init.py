@@ -75,11 +75,14 @@ PLOT_GLOROT = "input-gradient norm vs depth, std around Glorot's"
 PLOT_HE = "input-gradient norm vs depth, ReLU, std around He's"
 
 
-def _attach(figures, sweep, label, plot):
+def _plot(figures, title):
+    return figures.plot(title, x_label="depth (layers)",
+                        y_label=f"input-gradient norm (L2, geo. mean of {SWEEP_SEEDS} nets)", log_y=True)
+
+
+def _norms(sweep):
     # the norm itself: exp of the mean log-norm over the SWEEP_SEEDS networks (their geometric mean)
-    figures.series(label, sweep.depths, [math.exp(v) for v in sweep.mean_log_norms], plot=plot,
-                   x_label="depth (layers)", y_label=f"input-gradient norm (L2, geo. mean of {SWEEP_SEEDS} nets)",
-                   log_y=True)
+    return [math.exp(v) for v in sweep.mean_log_norms]
 
 
 @pytest.mark.parametrize("factor", FACTORS)
@@ -100,7 +103,7 @@ def test_linear_layers_gradient_and_activation_slopes_are_log_of_s_sqrt_n(factor
     figures.record(f"linear, std = {factor} x Glorot: log-norm slope per layer", slope, "1/layer")
     figures.record(f"linear, std = {factor} x Glorot: exact expected slope", expected, "1/layer")
     figures.record(f"linear, std = {factor} x Glorot: forward log-gain slope", forward, "1/layer")
-    _attach(figures, sweep, f"linear, std = {factor} x Glorot", PLOT_GLOROT)
+    _plot(figures, PLOT_GLOROT).line(f"linear, std = {factor} x Glorot", sweep.depths, _norms(sweep))
 
 
 @pytest.mark.parametrize("factor", FACTORS)
@@ -115,7 +118,7 @@ def test_relu_slope_is_log_of_s_sqrt_n_over_two(factor, figures):
     tol = _nonlinear_slope_tolerance()
     assert abs(slope - expected) <= tol, f"slope {slope:.4f}, expected {expected:.4f} +- {tol:.4f}"
     figures.record(f"ReLU, std = {factor} x He: log-norm slope per layer", slope, "1/layer")
-    _attach(figures, sweep, f"ReLU, std = {factor} x He", PLOT_HE)
+    _plot(figures, PLOT_HE).line(f"ReLU, std = {factor} x He", sweep.depths, _norms(sweep))
 
 
 def test_relu_nets_are_homogeneous_so_scaling_the_std_shifts_log_norm_by_depth_times_log_factor():
@@ -144,4 +147,4 @@ def test_tanh_at_twice_glorot_still_explodes_but_saturation_caps_the_slope(figur
     assert slope < _linear_expected_slope(std) - tol  # but far less than the linear net with the same weights
     figures.record("tanh, std = 2 x Glorot: log-norm slope per layer", slope, "1/layer")
     figures.record("tanh, std = 2 x Glorot: mean-field slope", expected, "1/layer")
-    _attach(figures, sweep, "tanh, std = 2 x Glorot", PLOT_GLOROT)
+    _plot(figures, PLOT_GLOROT).line("tanh, std = 2 x Glorot", sweep.depths, _norms(sweep))

@@ -46,7 +46,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from support.models import glorot_std, mlp
-from support.tolerances import assert_close, override, tolerance_for
+from support.tensors import maker
+from support.tolerances import assert_close, assert_le, override, slack, tolerance_for
 
 pytestmark = pytest.mark.claim("explosion.cause.saturation")
 
@@ -59,7 +60,7 @@ def _derivative(fn, x):
 
 @given(values=st.lists(st.floats(-40, 40, allow_nan=False), min_size=1, max_size=16))
 def test_sigmoid_derivative_is_s_times_one_minus_s_and_at_most_a_quarter(device, values):
-    x = torch.tensor(values, dtype=torch.float64, device=device)
+    x = maker(device).tensor(values)
     d = _derivative(torch.sigmoid, x)
     s = torch.sigmoid(x)
     assert_close(d, s * (1 - s))
@@ -68,27 +69,31 @@ def test_sigmoid_derivative_is_s_times_one_minus_s_and_at_most_a_quarter(device,
 
 @given(values=st.lists(st.floats(-20, 20, allow_nan=False), min_size=1, max_size=16))
 def test_tanh_derivative_is_one_minus_tanh_squared_and_at_most_one(device, values):
-    x = torch.tensor(values, dtype=torch.float64, device=device)
+    x = maker(device).tensor(values)
     d = _derivative(torch.tanh, x)
     assert_close(d, 1 - torch.tanh(x) ** 2)
     assert (d <= 1.0).all()
 
 
 def test_the_maxima_are_reached_at_zero(device):
-    zero = torch.zeros(1, dtype=torch.float64, device=device)
+    zero = maker(device).zeros(1)
     assert _derivative(torch.sigmoid, zero).item() == 0.25
     assert _derivative(torch.tanh, zero).item() == 1.0
 
 
+# Rounding: for x > 0 autograd forms s (1 - s) and 1 - tanh^2 from outputs next to 1, so 1 - s carries an
+# absolute error up to one ulp of 1 (2.2e-16); allow 2 ulps on top of a relative 1e-12.
+SATURATED_ROUNDING = slack(rel=1e-12, abs=2 * torch.finfo(torch.float64).eps,
+                           reason="1 - s and 1 - tanh^2 formed from outputs next to 1: up to an ulp of 1 "
+                                  "absolute (2 allowed), plus float64 rounding")
+
+
 @given(magnitude=st.floats(5, 300), sign=st.sampled_from([-1.0, 1.0]))
 def test_derivatives_vanish_exponentially_in_saturation(device, magnitude, sign):
-    x = torch.tensor([sign * magnitude], dtype=torch.float64, device=device)
+    x = maker(device).tensor([sign * magnitude])
     # sigmoid'(x) = e^-|x| / (1 + e^-|x|)^2 <= e^-|x|;  tanh'(x) = 4 e^-2|x| / (1 + e^-2|x|)^2 <= 4 e^-2|x|.
-    # Rounding: for x > 0 autograd forms s (1 - s) and 1 - tanh^2 from outputs next to 1, so 1 - s carries an
-    # absolute error up to one ulp of 1 (2.2e-16); allow 2 ulps on top of a relative 1e-12.
-    ulp = torch.finfo(torch.float64).eps
-    assert _derivative(torch.sigmoid, x).item() <= math.exp(-magnitude) * (1 + 1e-12) + 2 * ulp
-    assert _derivative(torch.tanh, x).item() <= 4 * math.exp(-2 * magnitude) * (1 + 1e-12) + 2 * ulp
+    assert_le(_derivative(torch.sigmoid, x).item(), math.exp(-magnitude), slack=SATURATED_ROUNDING)
+    assert_le(_derivative(torch.tanh, x).item(), 4 * math.exp(-2 * magnitude), slack=SATURATED_ROUNDING)
 
 
 DERIVATIVES = {  # written from the definitions, used for the bound only
@@ -101,8 +106,8 @@ DERIVATIVES = {  # written from the definitions, used for the bound only
 def test_a_saturated_deep_stack_has_vanishing_input_gradients(device, activation, figures):
     max_derivative_at = DERIVATIVES[activation]
     depth, width = 5, 16
-    g = torch.Generator().manual_seed(21)
-    x = torch.randn(8, width, dtype=torch.float64, generator=g).to(device)
+    make = maker(device)
+    x = make.randn(8, width, seed=21)
     norms, bounds = {}, {}
     for bias in (0.0, 8.0):  # bias 8 pushes every hidden pre-activation into saturation
         net = mlp(width, width, 1, depth=depth, activation=activation, weight_std=glorot_std(width, width), seed=21,
@@ -117,7 +122,7 @@ def test_a_saturated_deep_stack_has_vanishing_input_gradients(device, activation
         # ||dL/dx|| <= sum over samples of prod_l ||W_l||_2 * max_i phi'(a_l,i), with the pre-activations actually met
         bound, h = 0.0, x
         with torch.no_grad():
-            per_sample = torch.ones(x.shape[0], dtype=torch.float64, device=device)
+            per_sample = make.ones(x.shape[0])
             for lin in linears[:-1]:
                 a = h @ lin.weight.T + lin.bias
                 per_sample = per_sample * torch.linalg.matrix_norm(lin.weight, ord=2) * max_derivative_at(a).amax(dim=1)
@@ -125,7 +130,8 @@ def test_a_saturated_deep_stack_has_vanishing_input_gradients(device, activation
             per_sample = per_sample * torch.linalg.matrix_norm(linears[-1].weight, ord=2)
             bound = per_sample.sum().item()
         bounds[bias] = bound
-        assert norms[bias] <= bound * (1 + 1e-9)  # float64 slack: a few layers' products, ~1e-15 relative
+        assert_le(norms[bias], bound, slack=slack(
+            rel=1e-9, reason="autograd and the bound round differently: products over a few layers, ~1e-15 relative"))
     # saturation alone (same weights, same inputs) guarantees a gradient a million times smaller than the
     # unsaturated net's: the bound of the saturated net is below 1e-6 of the unsaturated gradient
     assert bounds[8.0] < 1e-6 * norms[0.0]
@@ -210,7 +216,8 @@ def test_bce_on_sigmoid_gives_the_exact_logit_gradient_shrunk_by_the_clamp_never
     assert_close(g_p.double(), (p64 - y64) / denominator, tol=_relative(dtype))  # the clamped dL/dp
     shrink = variance / denominator  # = min(1, p (1 - p) / 1e-12)
     assert_close(g_x.double(), (p64 - y64) * shrink, tol=_relative(dtype))  # exact sigmoid(x) - y, times <= 1
-    assert (g_x.double().abs() <= (p64 - y64).abs() * (1 + 4 * torch.finfo(dtype).eps)).all()  # never larger
+    assert_le(g_x.double().abs(), (p64 - y64).abs(),  # never larger
+              slack=slack(rel=4 * torch.finfo(dtype).eps, reason="a few roundings of the kernels in dtype: 4 ulps"))
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])

@@ -41,6 +41,7 @@ from torch.func import functional_call
 from support.explosion import OVERFLOW_WITHIN_STEPS, UNSTABLE_LR, unstable_regression
 from support.gradients import flat_params
 from support.models import mlp
+from support.tensors import maker
 from support.tolerances import assert_close
 from support.training import train
 
@@ -49,16 +50,17 @@ pytestmark = pytest.mark.claim("explosion.definition")
 STEPS = 20
 LR_SANE, LR_LARGE = 0.05, UNSTABLE_LR
 K_STEPS = OVERFLOW_WITHIN_STEPS  # derived in support.explosion
+
+
 # the two runs share two figures: gradient norm per step and loss per step (inf/nan are left out of the plot)
-GRAD_PLOT = dict(plot="gradient norm per step at two learning rates", x_label="SGD step",
-                 y_label="total gradient norm (L2)", log_y=True)
-LOSS_PLOT = dict(plot="training loss per step at two learning rates", x_label="SGD step",
-                 y_label="training MSE (squared target units)", log_y=True)
+def _grad_plot(figures):
+    return figures.plot("gradient norm per step at two learning rates", x_label="SGD step",
+                        y_label="total gradient norm (L2)", log_y=True)
 
 
-def _device_tag(device) -> str:
-    """Series names carry the device when it is not the CPU (a run on cpu and cuda draws both)."""
-    return "" if device == "cpu" else f" ({device})"
+def _loss_plot(figures):
+    return figures.plot("training loss per step at two learning rates", x_label="SGD step",
+                        y_label="training MSE (squared target units)", log_y=True)
 
 
 def _setup(device):
@@ -112,9 +114,9 @@ def test_too_large_lr_grows_the_gradient_every_step_until_overflow(device, figur
     assert not all(torch.isfinite(p).all() for p in model.parameters())  # the overflow reached the weights
     figures.record("first non-finite step at lr=1.0", k, "step")
     figures.record("largest finite gradient norm before overflow", finite[-1], "gradient norm")
-    name = f"lr = {LR_LARGE} (above 2/lambda_max), non-finite from step {k}{_device_tag(device)}"
-    figures.series(name, range(len(history.grad_norms)), history.grad_norms, **GRAD_PLOT)
-    figures.series(name, range(len(history.losses)), history.losses, **LOSS_PLOT)
+    name = f"lr = {LR_LARGE} (above 2/lambda_max), non-finite from step {k}"
+    _grad_plot(figures).line(name, range(len(history.grad_norms)), history.grad_norms)
+    _loss_plot(figures).line(name, range(len(history.losses)), history.losses)
 
 
 def test_sane_lr_stays_finite_and_decreases_the_loss_every_step(device, figures):
@@ -125,9 +127,9 @@ def test_sane_lr_stays_finite_and_decreases_the_loss_every_step(device, figures)
     # curvature along the path stays below 2/lr = 40 -- 6.5x the curvature at init
     assert all(b < a for a, b in zip(history.losses, history.losses[1:])), history.losses
     figures.record("loss after 20 steps / initial loss at lr=0.05", history.losses[-1] / history.losses[0], "1")
-    name = f"lr = {LR_SANE} (below 2/lambda_max){_device_tag(device)}"
-    figures.series(name, range(STEPS), history.grad_norms, **GRAD_PLOT)
-    figures.series(name, range(STEPS), history.losses, **LOSS_PLOT)
+    name = f"lr = {LR_SANE} (below 2/lambda_max)"
+    _grad_plot(figures).line(name, range(STEPS), history.grad_norms)
+    _loss_plot(figures).line(name, range(STEPS), history.losses)
 
 
 @functools.lru_cache(maxsize=4)  # deterministic; the three dtypes compare with the same float64 run
@@ -171,7 +173,7 @@ def test_scaling_the_weights_by_c_scales_the_weight_gradients_by_c_to_the_depth_
     # f(x; cW) = c^L f(x; W) for a bias-free net of L linear layers with a positively homogeneous activation,
     # and d f / d W_l is a product of the other L - 1 weight matrices: it scales by c^(L-1).
     depth = 4
-    x = torch.randn(5, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(1)).to(device)
+    x = maker(device).randn(5, 6, seed=1)
     grads = {}
     for scale in (1.0, c):
         net = mlp(6, 6, 2, depth=depth, activation=activation, weight_std=0.4, bias=False, seed=7, device=device)

@@ -49,21 +49,21 @@ from support.explosion import (
 )
 from support.fits import bisect, fit_log_slope
 from support.models import recurrent
-from support.tolerances import assert_close, override
+from support.tensors import maker
+from support.tolerances import ROUNDING, assert_close, assert_le, override, slack
 
 pytestmark = pytest.mark.claim("explosion.rnn")
 
 LENGTHS = (10, 20, 40, 80)
 GRID = torch.linspace(-6.0, 2.0, 2001, dtype=torch.float64)  # spacing 0.004
 SIG0 = 1 / (1 + math.exp(-PASCANU_X0))  # sigmoid(x0)
+
+
 # w = 3 and w = 5 in one figure: bounded against geometric growth
-PASCANU_PLOT = dict(plot="Pascanu's one-unit model: largest |dE/db| vs sequence length",
-                    x_label="sequence length T (steps)", y_label="largest |dE/db| over b (dimensionless)", log_y=True)
-
-
-def _device_tag(device) -> str:
-    """Series names carry the device when it is not the CPU (a run on cpu and cuda draws both)."""
-    return "" if device == "cpu" else f" ({device})"
+def _pascanu_plot(figures):
+    return figures.plot("Pascanu's one-unit model: largest |dE/db| vs sequence length",
+                        x_label="sequence length T (steps)", y_label="largest |dE/db| over b (dimensionless)",
+                        log_y=True)
 
 
 def _sigmoid(v: float) -> float:
@@ -82,9 +82,9 @@ def test_one_unit_model_w3_gradient_stays_below_the_contraction_bound_for_every_
     assert max(maxima) <= bound
     figures.record("w=3: max |dE/db| over b, T=80", maxima[-1], "1")
     figures.record("w=3: contraction bound on |dE/db|", bound, "1")
-    figures.series("w = 3: max over a grid of b", LENGTHS, maxima, **PASCANU_PLOT)
-    figures.series(f"w = 3: contraction bound {bound:.1f}", LENGTHS, [bound] * len(LENGTHS), style="dashed",
-                   **PASCANU_PLOT)
+    plot = _pascanu_plot(figures)
+    plot.line("w = 3: max over a grid of b", LENGTHS, maxima)
+    plot.bound(f"w = 3: contraction bound {bound:.1f}", LENGTHS, [bound] * len(LENGTHS))
 
 
 @pytest.mark.parametrize("b", [-3.0, -1.5, 0.0])
@@ -129,7 +129,7 @@ def test_one_unit_model_w5_wall_is_found_by_bisection_and_its_gradient_grows_geo
     figures.record("w=5: |dE/db| at the wall, T=80", grads[-1], "1")
     figures.record("w=5: fitted growth rate of log|dE/db| per step", fit.slope, "1/step")
     figures.record("w=5: log(w sigmoid'(x0))", math.log(lam), "1/step")
-    figures.series("w = 5: at the wall b* (bisection)", LENGTHS, grads, **PASCANU_PLOT)
+    _pascanu_plot(figures).line("w = 5: at the wall b* (bisection)", LENGTHS, grads)
 
 
 def test_one_unit_model_w5_wall_is_a_cliff_that_a_fixed_grid_misses(figures):
@@ -181,10 +181,11 @@ def _grad_wrt_h0(rnn, x, v):
 def test_tanh_rnn_gradient_is_exactly_s_to_the_T_at_the_zero_state(device, s, figures):
     # zero inputs and h0 = 0 keep h_t = 0, where tanh' = 1: dh_T/dh_0 = (W_hh^T)^T and ||(W^T)^T v|| = s^T ||v||
     rnn = _orthogonal_rnn(s, device)
-    v = torch.randn(1, H, dtype=torch.float64, generator=torch.Generator().manual_seed(6)).to(device)
+    make = maker(device)
+    v = make.randn(1, H, seed=6)
     norms = []
     for T in (5, 10, 20, 40):
-        x = torch.zeros(1, T, 3, dtype=torch.float64, device=device)
+        x = make.zeros(1, T, 3)
         _, g = _grad_wrt_h0(rnn, x, v)
         assert_close(g.norm(), s**T * v.norm())
         norms.append(g.norm().item())
@@ -197,14 +198,16 @@ def test_tanh_rnn_gradient_is_bounded_by_the_realised_derivatives(device, s):
     # and tanh'(a) = 1 - h^2 is read off the outputs. With gamma = 1 the bound is s^T: s < 1 forces vanishing.
     rnn = _orthogonal_rnn(s, device, input_scale=1.0)
     T = 30
-    x = torch.randn(4, T, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(8)).to(device)
-    v = torch.randn(1, H, dtype=torch.float64, generator=torch.Generator().manual_seed(6)).to(device)
+    make = maker(device)
+    x = make.randn(4, T, 3, seed=8)
+    v = make.randn(1, H, seed=6)
     out, g = _grad_wrt_h0(rnn, x, v)
     bound = v.norm() * s**T * (1 - out**2).amax(dim=2).prod(dim=1)  # one bound per sequence
     # one-sided bounds with float64 slack: each side is a product of T = 30 factors (~30 ulps ~ 7e-15 relative);
     # the autograd side and the bound round differently, so 1e-9 there, 1e-12 between two products of the same kind
-    assert (g.norm(dim=2).squeeze(0) <= bound * (1 + 1e-9)).all()
-    assert (bound <= v.norm() * s**T * (1 + 1e-12)).all()
+    assert_le(g.norm(dim=2).squeeze(0), bound, slack=slack(
+        rel=1e-9, reason=f"autograd and the bound round differently, each a product of T = {T} factors (~7e-15)"))
+    assert_le(bound, v.norm() * s**T, slack=ROUNDING)
 
 
 def test_largest_singular_value_above_one_is_necessary_not_sufficient(device, figures):
@@ -212,10 +215,11 @@ def test_largest_singular_value_above_one_is_necessary_not_sufficient(device, fi
     # saturate the units make tanh' = 1 - h^2 small instead, and the same W then makes the gradient vanish.
     s = 1.25
     rnn = _orthogonal_rnn(s, device, input_scale=4.0)
-    v = torch.randn(1, H, dtype=torch.float64, generator=torch.Generator().manual_seed(6)).to(device)
+    make = maker(device)
+    v = make.randn(1, H, seed=6)
     lengths, norms = (10, 20, 40), []
     for T in lengths:
-        x = torch.randn(2, T, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(9)).to(device)
+        x = make.randn(2, T, 3, seed=9)
         _, g = _grad_wrt_h0(rnn, x, v)
         norms.append((g.norm(dim=2).max() / v.norm()).item())
     assert norms[0] > norms[1] > norms[2]
@@ -225,9 +229,7 @@ def test_largest_singular_value_above_one_is_necessary_not_sufficient(device, fi
     assert fit.slope < 0 < math.log(s)
     figures.record("saturated RNN (s=1.25): ||dL/dh0|| / ||v|| at T=40", norms[2], "1")
     figures.record("saturated RNN (s=1.25): fitted log-norm slope", fit.slope, "1/step")
-    labels = dict(plot="tanh RNN, W_hh = 1.25 x orthogonal: gradient gain vs T",
-                  x_label="sequence length T (steps)", y_label="gain ||dL/dh0|| / ||v|| (ratio)", log_y=True)
-    tag = _device_tag(device)
-    figures.series(f"saturating inputs (scale 4), largest of 2 sequences{tag}", lengths, norms, **labels)
-    figures.series(f"zero state: exactly s^T = 1.25^T{tag}", lengths, [s**T for T in lengths], style="dashed",
-                   **labels)
+    plot = figures.plot("tanh RNN, W_hh = 1.25 x orthogonal: gradient gain vs T",
+                        x_label="sequence length T (steps)", y_label="gain ||dL/dh0|| / ||v|| (ratio)", log_y=True)
+    plot.line("saturating inputs (scale 4), largest of 2 sequences", lengths, norms)
+    plot.bound("zero state: exactly s^T = 1.25^T", lengths, [s**T for T in lengths])

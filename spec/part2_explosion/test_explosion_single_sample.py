@@ -63,7 +63,7 @@ from support.stability import (
     parallel_sgd,
     sgd_spread_at_optimum,
 )
-from support.tolerances import accumulation, assert_close
+from support.tolerances import ROUNDING, accumulation, assert_close, assert_le
 from support.training import train
 
 pytestmark = pytest.mark.claim("explosion.single-sample")
@@ -72,11 +72,6 @@ NOISE = 0.5  # target noise of the non-interpolating problem in (1) and (3)
 BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64)
 FACTOR = 1000.0  # the divergence verdict of per-sample.explosion
 SE_MULTIPLE = 5  # Monte-Carlo comparisons: 5 standard errors (a normal mean strays that far with p < 6e-7)
-
-
-def _device_tag(device) -> str:
-    """Series names carry the device when it is not the CPU (a run on cpu and cuda draws both)."""
-    return "" if device == "cpu" else f" ({device})"
 
 
 def _ce(out, y):
@@ -101,7 +96,7 @@ def test_batch_gradient_is_the_mean_of_per_sample_gradients_and_no_longer_than_t
     batch = flat_grad(model)
     assert_close(batch, G[idx].mean(dim=0), tol=accumulation(batch.dtype, len(indices)))
     mean_of_norms = G[idx].norm(dim=1).mean()
-    assert batch.norm() <= mean_of_norms * (1 + 1e-12)  # triangle inequality (+ rounding)
+    assert_le(batch.norm(), mean_of_norms, slack=ROUNDING)  # triangle inequality
 
 
 # ---------------------------------------------------------------- (1) longer on average, along a real run
@@ -145,12 +140,11 @@ def test_single_sample_gradients_are_longer_on_average_and_stay_long_at_the_opti
     figures.record("mean ||g_i|| / ||batch gradient|| at init", ratios[0], "1")
     figures.record("mean ||g_i|| / ||batch gradient|| after 2 epochs of per-sample SGD", ratios[-1], "1")
     figures.record("mean ||g_i|| at the least-squares solution (batch gradient 0)", mean_norm, "gradient norm")
-    labels = dict(plot="single-sample vs batch gradient length along a per-sample SGD run (lr = 1/beta)",
-                  x_label="SGD step (batch size 1)", y_label="gradient norm (L2)", log_y=True)
+    plot = figures.plot("single-sample vs batch gradient length along a per-sample SGD run (lr = 1/beta)",
+                        x_label="SGD step (batch size 1)", y_label="gradient norm (L2)", log_y=True)
     steps = [0] + [min(16 * (k + 1), 2 * n) for k in range(len(history.evaluations))]
-    tag = _device_tag(device)
-    figures.series(f"mean_i ||g_i|| (single-sample){tag}", steps, [a for a, _ in along], **labels)
-    figures.series(f"||mean_i g_i|| (batch){tag}", steps, [b for _, b in along], **labels)
+    plot.line("mean_i ||g_i|| (single-sample)", steps, [a for a, _ in along])
+    plot.line("||mean_i g_i|| (batch)", steps, [b for _, b in along])
 
 
 # ---------------------------------------------------------------- (2) a fixed lr: B = 1 diverges, larger B converge
@@ -170,12 +164,10 @@ def test_at_a_fixed_lr_batch_size_one_diverges_where_larger_batches_converge(dev
     figures.record("smallest batch size guaranteed to converge at this lr", min(guaranteed), "samples")
     figures.record("smallest batch size that converged", min(b for b in BATCH_SIZES if not diverged[b]), "samples")
     figures.record("B=1: ||w - w*||^2 after 100 steps / at start", ratios[0], "1")
-    labels = dict(plot="full-data MSE per SGD step at one fixed lr, by batch size (with replacement)",
-                  x_label="SGD step", y_label="full-data MSE (squared target units)", log_y=True)
-    tag = _device_tag(device)
+    plot = figures.plot("full-data MSE per SGD step at one fixed lr, by batch size (with replacement)",
+                        x_label="SGD step", y_label="full-data MSE (squared target units)", log_y=True)
     for k, b in enumerate(BATCH_SIZES):
-        figures.series(f"B = {b} ({'diverged' if diverged[b] else 'stable'}){tag}", range(run.losses.shape[0]),
-                       run.losses[:, k], **labels)
+        plot.line(f"B = {b} ({'diverged' if diverged[b] else 'stable'})", range(run.losses.shape[0]), run.losses[:, k])
 
 
 # ---------------------------------------------------------------- (3) the spread of the iterates falls as 1/B
@@ -210,12 +202,9 @@ def test_spread_of_sgd_iterates_around_the_optimum_falls_as_one_over_b(device, f
     leading = sgd_spread_at_optimum(x, y, lr=lr, batch_size=1, steps=SPREAD_STEPS, first_order=True)  # A in A/B
     figures.record("B * E||w_T - w*||^2 / A at B=1 (exact; 1 = the first-order term alone)", exact[0] / leading, "1")
     figures.record("B * E||w_T - w*||^2 / A at B=64 (exact)", 64 * exact[-1] / leading, "1")
-    tag = _device_tag(device)
-    labels = dict(plot=f"spread of SGD iterates around w* after {SPREAD_STEPS} steps vs batch size (with replacement)",
-                  x_label="batch size B (samples)", y_label="E||w_T - w*||^2 (squared parameter units)",
-                  log_x=True, log_y=True)
-    figures.series(f"measured: mean over {SEEDS} minibatch streams{tag}", BATCH_SIZES, measured, style="points",
-                   **labels)
-    figures.series(f"exact (second-moment recursion){tag}", BATCH_SIZES, exact, **labels)
-    figures.series(f"first order in lr: A/B{tag}", BATCH_SIZES, [leading / b for b in BATCH_SIZES], style="dashed",
-                   **labels)
+    plot = figures.plot(f"spread of SGD iterates around w* after {SPREAD_STEPS} steps vs batch size (with replacement)",
+                        x_label="batch size B (samples)", y_label="E||w_T - w*||^2 (squared parameter units)",
+                        log_x=True, log_y=True)
+    plot.points(f"measured: mean over {SEEDS} minibatch streams", BATCH_SIZES, measured)
+    plot.line("exact (second-moment recursion)", BATCH_SIZES, exact)
+    plot.bound("first order in lr: A/B", BATCH_SIZES, [leading / b for b in BATCH_SIZES])

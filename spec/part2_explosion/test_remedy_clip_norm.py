@@ -29,7 +29,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from support.gradients import flat_grad, total_grad_norm
-from support.tolerances import assert_close
+from support.tensors import maker
+from support.tolerances import ROUNDING, assert_close, assert_le
 
 pytestmark = pytest.mark.claim("remedy.clip-norm")
 EPS_TERM = 1e-6  # the documented guard in the clip coefficient
@@ -40,9 +41,10 @@ log_scales = st.floats(-3, 3)  # gradient scales and thresholds from 1e-3 to 1e3
 
 def _params_with_grads(shape_list, scale, seed, device):
     g = torch.Generator().manual_seed(seed)
+    make = maker(device)
     params = []
     for shape in shape_list:
-        p = torch.zeros(shape, dtype=torch.float64, device=device, requires_grad=True)
+        p = make.zeros(*shape).requires_grad_()
         p.grad = (scale * torch.randn(shape, dtype=torch.float64, generator=g)).to(device)
         params.append(p)
     return params
@@ -59,11 +61,10 @@ def test_clip_grad_norm_scales_all_gradients_by_one_documented_factor(device, sh
     after = flat_grad(params)
     coef = min(1.0, max_norm / (total.item() + EPS_TERM))
     assert_close(after, before * coef)
-    assert after.norm() <= max_norm * (1 + 1e-12)  # never above the threshold (+ rounding)
+    assert_le(after.norm(), max_norm, slack=ROUNDING)  # never above the threshold
     if total > max_norm:
         # equal to the threshold up to the 1e-6 term: max_norm * total / (total + 1e-6)
-        assert_close(after.norm(), torch.tensor(max_norm * total.item() / (total.item() + EPS_TERM),
-                                                dtype=torch.float64, device=device))
+        assert_close(after.norm(), maker(device).tensor(max_norm * total.item() / (total.item() + EPS_TERM)))
         cosine = (after @ before) / (after.norm() * before.norm())
         assert_close(cosine, torch.ones_like(cosine))  # direction unchanged
     elif coef == 1.0:  # below the threshold by more than the 1e-6 guard
@@ -79,34 +80,37 @@ def test_inf_norm_type_clips_the_largest_element(device, shape_list, log_scale, 
     assert_close(returned, before.abs().max())
     after = flat_grad(params)
     assert_close(after, before * min(1.0, max_norm / (before.abs().max().item() + EPS_TERM)))
-    assert after.abs().max() <= max_norm * (1 + 1e-12)
+    assert_le(after.abs().max(), max_norm, slack=ROUNDING)
 
 
 def test_the_1e6_term_is_visible_for_tiny_gradients(device):
     # total = 2e-6, max_norm = 1e-6: the coefficient is 1e-6 / (2e-6 + 1e-6) = 1/3, so the clipped norm is
     # 2e-6 / 3 = 6.7e-7, not 1e-6 (a plain max_norm / total would give exactly 1e-6)
-    p = torch.zeros(2, dtype=torch.float64, device=device, requires_grad=True)
-    p.grad = torch.tensor([2e-6, 0.0], dtype=torch.float64, device=device)
+    make = maker(device)
+    p = make.zeros(2).requires_grad_()
+    p.grad = make.tensor([2e-6, 0.0])
     torch.nn.utils.clip_grad_norm_([p], 1e-6)
-    assert_close(p.grad, torch.tensor([2e-6 / 3, 0.0], dtype=torch.float64, device=device))
+    assert_close(p.grad, make.tensor([2e-6 / 3, 0.0]))
 
 
 def test_parameters_without_grad_are_skipped(device):
-    a = torch.zeros(3, dtype=torch.float64, device=device, requires_grad=True)
-    b = torch.zeros(2, dtype=torch.float64, device=device, requires_grad=True)
-    a.grad = torch.tensor([3.0, 0.0, 4.0], dtype=torch.float64, device=device)  # norm 5
+    make = maker(device)
+    a = make.zeros(3).requires_grad_()
+    b = make.zeros(2).requires_grad_()
+    a.grad = make.tensor([3.0, 0.0, 4.0])  # norm 5
     total = total_grad_norm([a, b])  # skips b, whose .grad is None
     returned = torch.nn.utils.clip_grad_norm_([a, b], 1.0)
     assert_close(returned, total)
     assert returned.item() == 5.0
     assert b.grad is None
-    assert_close(a.grad, torch.tensor([3.0, 0.0, 4.0], dtype=torch.float64, device=device) / (5.0 + EPS_TERM))
+    assert_close(a.grad, make.tensor([3.0, 0.0, 4.0]) / (5.0 + EPS_TERM))
 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf])
 def test_non_finite_gradients_raise_with_error_if_nonfinite(device, bad):
-    p = torch.zeros(3, dtype=torch.float64, device=device, requires_grad=True)
-    p.grad = torch.tensor([1.0, bad, 2.0], dtype=torch.float64, device=device)
+    make = maker(device)
+    p = make.zeros(3).requires_grad_()
+    p.grad = make.tensor([1.0, bad, 2.0])
     with pytest.raises(RuntimeError, match="non-finite"):
         torch.nn.utils.clip_grad_norm_([p], 1.0, error_if_nonfinite=True)
     assert p.grad[0].item() == 1.0  # raised before touching the gradients
@@ -114,16 +118,17 @@ def test_non_finite_gradients_raise_with_error_if_nonfinite(device, bad):
 
 def test_by_default_a_non_finite_total_spreads_into_every_gradient(device):
     # coefficient = max_norm / (nan + 1e-6) = nan: every gradient becomes NaN
-    a = torch.zeros(2, dtype=torch.float64, device=device, requires_grad=True)
-    b = torch.zeros(2, dtype=torch.float64, device=device, requires_grad=True)
-    a.grad = torch.tensor([1.0, math.nan], dtype=torch.float64, device=device)
-    b.grad = torch.tensor([1.0, 2.0], dtype=torch.float64, device=device)
+    make = maker(device)
+    a = make.zeros(2).requires_grad_()
+    b = make.zeros(2).requires_grad_()
+    a.grad = make.tensor([1.0, math.nan])
+    b.grad = make.tensor([1.0, 2.0])
     returned = torch.nn.utils.clip_grad_norm_([a, b], 1.0)
     assert math.isnan(returned.item())
     assert torch.isnan(b.grad).all()
     # coefficient = max_norm / (inf + 1e-6) = 0: finite gradients are zeroed, the inf one becomes inf * 0 = NaN
-    a.grad = torch.tensor([1.0, math.inf], dtype=torch.float64, device=device)
-    b.grad = torch.tensor([1.0, 2.0], dtype=torch.float64, device=device)
+    a.grad = make.tensor([1.0, math.inf])
+    b.grad = make.tensor([1.0, 2.0])
     returned = torch.nn.utils.clip_grad_norm_([a, b], 1.0)
     assert returned.item() == math.inf
     assert torch.equal(b.grad, torch.zeros_like(b.grad))

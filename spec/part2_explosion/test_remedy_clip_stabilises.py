@@ -40,7 +40,7 @@ import torch
 
 from support.explosion import OVERFLOW_WITHIN_STEPS, UNSTABLE_LR, unstable_regression
 from support.gradients import flat_grad, flat_params
-from support.tolerances import assert_close, override
+from support.tolerances import ROUNDING, assert_close, assert_le, override, slack
 from support.training import train
 
 pytestmark = pytest.mark.claim("remedy.clip-stabilises")
@@ -51,15 +51,14 @@ ADAM_STEPS = 20
 BETAS, EPS = (0.9, 0.999), 1e-8  # Adam's defaults
 # Steps are read off as differences of float64 parameters (|theta| <~ 10 here): rounding of ~1e-15 relative;
 # a bound that the step may reach exactly is checked with this much slack
-ROUNDING_SLACK = 1e-9
+STEP_ROUNDING = slack(rel=1e-9, reason="steps read off as differences of float64 parameters |theta| <~ 10 "
+                                       "(~1e-15 relative), against a bound they may reach exactly")
+
+
 # both runs (and the optimum) in one figure; the unclipped losses end in inf/nan, which the plot leaves out
-PLOT = dict(plot="training loss per step at lr = 1, with and without clipping", x_label="SGD step",
-            y_label="training MSE (squared target units)", log_y=True)
-
-
-def _device_tag(device) -> str:
-    """Series names carry the device when it is not the CPU (a run on cpu and cuda draws both)."""
-    return "" if device == "cpu" else f" ({device})"
+def _loss_plot(figures):
+    return figures.plot("training loss per step at lr = 1, with and without clipping", x_label="SGD step",
+                        y_label="training MSE (squared target units)", log_y=True)
 
 
 def _optimizer(kind, params):
@@ -87,8 +86,10 @@ def _step_norms(start, history):
 
 
 # all step sizes in one figure, with the bounds as dashed lines
-STEP_PLOT = dict(plot=f"parameter step per step with clip_grad_norm_(max_norm = {MAX_NORM}), lr = {LR:g}",
-                 x_label="optimizer step", y_label="step size ||theta_t - theta_(t-1)|| (parameter norm)", log_y=True)
+def _step_plot(figures):
+    return figures.plot(f"parameter step per step with clip_grad_norm_(max_norm = {MAX_NORM}), lr = {LR:g}",
+                        x_label="optimizer step", y_label="step size ||theta_t - theta_(t-1)|| (parameter norm)",
+                        log_y=True)
 
 
 def _least_squares_optimum(x, y) -> float:
@@ -103,8 +104,8 @@ def test_without_clipping_the_run_overflows(device, figures):
     _, _, _, history = _run(device, clip_norm=None)
     assert history.first_non_finite_step is not None and history.first_non_finite_step <= OVERFLOW_WITHIN_STEPS
     figures.record("no clipping: first non-finite step", history.first_non_finite_step, "step")
-    figures.series(f"no clipping (stops at the first non-finite loss){_device_tag(device)}",
-                   range(len(history.losses)), history.losses, **PLOT)
+    _loss_plot(figures).line("no clipping (stops at the first non-finite loss)", range(len(history.losses)),
+                             history.losses)
 
 
 def test_with_clipping_the_run_stays_finite_and_every_step_is_at_most_lr_times_max_norm(device, figures):
@@ -114,11 +115,10 @@ def test_with_clipping_the_run_stays_finite_and_every_step_is_at_most_lr_times_m
     positions = [start] + history.evaluations
     steps = [(b - a).norm().item() for a, b in zip(positions, positions[1:])]
     # clipped gradient norm = max_norm * total / (total + 1e-6) < max_norm, so ||step|| = lr * that < lr * max_norm
-    assert max(steps) <= LR * MAX_NORM * (1 + 1e-12)
+    assert_le(max(steps), LR * MAX_NORM, slack=ROUNDING)
     figures.record("clipped run: largest parameter step", max(steps), "parameter norm")
     figures.record("clipped run: largest pre-clip gradient norm", max(history.grad_norms), "gradient norm")
-    figures.series(f"clip_grad_norm_, max_norm = {MAX_NORM}{_device_tag(device)}", range(STEPS), history.losses,
-                   **PLOT)
+    _loss_plot(figures).line(f"clip_grad_norm_, max_norm = {MAX_NORM}", range(STEPS), history.losses)
 
 
 def test_with_clipping_the_loss_comes_within_twice_the_optimum(device, figures):
@@ -133,8 +133,7 @@ def test_with_clipping_the_loss_comes_within_twice_the_optimum(device, figures):
     assert final < history.losses[0] / 10
     figures.record("clipped run: final loss / least-squares optimum", final / optimum, "1")
     figures.record("least-squares optimum (MSE)", optimum, "1")
-    figures.series(f"least-squares optimum{_device_tag(device)}", [0, STEPS - 1], [optimum, optimum],
-                   style="dashed", **PLOT)
+    _loss_plot(figures).bound("least-squares optimum", [0, STEPS - 1], [optimum, optimum])
 
 
 def test_with_clipping_the_run_ends_in_a_period_two_oscillation_of_step_lr_times_max_norm(device, figures):
@@ -161,20 +160,20 @@ def test_with_momentum_a_clipped_step_exceeds_lr_times_max_norm_but_stays_below_
     steps = _step_norms(start, history)
     # ||b_t|| <= max_norm (1 - mu^t) / (1 - mu): every clipped gradient has norm <= max_norm (see Why)
     bounds = [LR * MAX_NORM * (1 - MU**t) / (1 - MU) for t in range(1, STEPS + 1)]
-    assert all(step <= bound * (1 + ROUNDING_SLACK) for step, bound in zip(steps, bounds))
+    for t, (step, bound) in enumerate(zip(steps, bounds), start=1):
+        assert_le(step, bound, slack=STEP_ROUNDING, msg=f"momentum step {t}")
     # and "bounded by lr * max_norm" is false with momentum: early on the raw gradient is huge and turns slowly,
     # so consecutive clipped gradients are nearly parallel and ||b_2|| = ||mu g_1 + g_2|| ~ (1 + mu) max_norm;
     # 1.5 lr max_norm leaves room for an angle of ~70 degrees between them
     assert max(steps) > 1.5 * LR * MAX_NORM
     assert max(steps) < LR * MAX_NORM / (1 - MU)
     figures.record(f"momentum {MU}: largest step / (lr max_norm)", max(steps) / (LR * MAX_NORM), "1")
-    tag = _device_tag(device)
-    figures.series(f"SGD momentum {MU}{tag}", range(1, STEPS + 1), steps, **STEP_PLOT)
-    figures.series(f"SGD momentum {MU}: bound lr max_norm (1 - mu^t) / (1 - mu){tag}", range(1, STEPS + 1), bounds,
-                   style="dashed", **STEP_PLOT)
+    plot = _step_plot(figures)
+    plot.line(f"SGD momentum {MU}", range(1, STEPS + 1), steps)
+    plot.bound(f"SGD momentum {MU}: bound lr max_norm (1 - mu^t) / (1 - mu)", range(1, STEPS + 1), bounds)
     _, _, sgd_start, sgd = _run(device, MAX_NORM)
-    figures.series(f"plain SGD{tag}", range(1, STEPS + 1), _step_norms(sgd_start, sgd), **STEP_PLOT)
-    figures.series(f"plain SGD: bound lr max_norm{tag}", [1, STEPS], [LR * MAX_NORM] * 2, style="dashed", **STEP_PLOT)
+    plot.line("plain SGD", range(1, STEPS + 1), _step_norms(sgd_start, sgd))
+    plot.bound("plain SGD: bound lr max_norm", [1, STEPS], [LR * MAX_NORM] * 2)
 
 
 def _adam_coordinate_bound(t, beta1=BETAS[0], beta2=BETAS[1]):
@@ -204,13 +203,12 @@ def test_adam_normalises_the_clipped_gradient_so_its_step_is_about_lr_sqrt_p_not
     assert steps[0] >= LR * math.sqrt(moving) * 100 / 101
     # every step obeys Adam's own bound lr sqrt(P) B_t, which has no max_norm in it ...
     p = g.numel()
-    assert all(step <= LR * math.sqrt(p) * _adam_coordinate_bound(t) * (1 + ROUNDING_SLACK)
-               for t, step in enumerate(steps, start=1))
+    for t, step in enumerate(steps, start=1):
+        assert_le(step, LR * math.sqrt(p) * _adam_coordinate_bound(t), slack=STEP_ROUNDING, msg=f"Adam step {t}")
     # ... and none is capped by lr * max_norm: the first alone is sqrt(P) / max_norm ~ 220 times it
     assert steps[0] > 100 * LR * MAX_NORM
     figures.record("Adam with clipping: first step / (lr max_norm)", steps[0] / (LR * MAX_NORM), "1")
     figures.record("Adam with clipping: first step / (lr sqrt(P))", steps[0] / (LR * math.sqrt(p)), "1")
-    tag = _device_tag(device)
-    figures.series(f"Adam (default betas){tag}", range(1, ADAM_STEPS + 1), steps, **STEP_PLOT)
-    figures.series(f"Adam: lr sqrt(P), P = {p} parameters{tag}", [1, ADAM_STEPS], [LR * math.sqrt(p)] * 2,
-                   style="dashed", **STEP_PLOT)
+    plot = _step_plot(figures)
+    plot.line("Adam (default betas)", range(1, ADAM_STEPS + 1), steps)
+    plot.bound(f"Adam: lr sqrt(P), P = {p} parameters", [1, ADAM_STEPS], [LR * math.sqrt(p)] * 2)

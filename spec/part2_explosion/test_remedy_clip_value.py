@@ -26,6 +26,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from support.gradients import flat_grad
+from support.tensors import maker
 from support.tolerances import assert_close
 
 pytestmark = pytest.mark.claim("remedy.clip-value")
@@ -34,9 +35,10 @@ shapes = st.lists(st.lists(st.integers(1, 4), min_size=1, max_size=3).map(tuple)
 
 
 def _params(grads, device):
+    make = maker(device)
     params = []
     for grad in grads:
-        p = torch.zeros(grad.shape, dtype=torch.float64, device=device, requires_grad=True)
+        p = make.zeros(*grad.shape).requires_grad_()
         p.grad = grad.to(device=device, dtype=torch.float64).clone()
         params.append(p)
     return params
@@ -60,9 +62,10 @@ def test_value_clipping_turns_the_gradient_where_norm_clipping_keeps_its_directi
     grad = torch.tensor([10.0, 1.0], dtype=torch.float64)
     by_value = _params([grad], device)
     torch.nn.utils.clip_grad_value_(by_value, 1.0)
-    assert_close(by_value[0].grad, torch.tensor([1.0, 1.0], dtype=torch.float64, device=device))
+    make = maker(device)
+    assert_close(by_value[0].grad, make.tensor([1.0, 1.0]))
     cos_value = (by_value[0].grad @ grad.to(device)) / (by_value[0].grad.norm() * grad.norm())
-    assert_close(cos_value, torch.tensor(11 / math.sqrt(101 * 2), dtype=torch.float64, device=device))
+    assert_close(cos_value, make.tensor(11 / math.sqrt(101 * 2)))
     by_norm = _params([grad], device)
     torch.nn.utils.clip_grad_norm_(by_norm, by_value[0].grad.norm().item())  # the same final length, sqrt(2)
     cos_norm = (by_norm[0].grad @ grad.to(device)) / (by_norm[0].grad.norm() * grad.norm())
@@ -76,7 +79,7 @@ def test_value_clipping_bounds_no_norm(device, n_elements, figures):
     grad = torch.full((n_elements,), 10.0, dtype=torch.float64)
     by_value = _params([grad], device)
     torch.nn.utils.clip_grad_value_(by_value, 1.0)
-    assert_close(by_value[0].grad.norm(), torch.tensor(math.sqrt(n_elements), dtype=torch.float64, device=device))
+    assert_close(by_value[0].grad.norm(), maker(device).tensor(math.sqrt(n_elements)))
     by_norm = _params([grad], device)
     torch.nn.utils.clip_grad_norm_(by_norm, 1.0)
     assert by_norm[0].grad.norm() <= 1.0

@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 from support.data import regression
 from support.gradients import flat_grad, flat_params
 from support.models import linear_model, mlp
+from support.tensors import maker
 from support.tolerances import assert_close
 from support.training import train
 
@@ -49,9 +50,10 @@ def test_the_sgd_step_is_exactly_minus_lr_times_the_gradient(device, lr):
 @given(factor=st.one_of(st.floats(0.05, 0.95), st.floats(1.05, 2.0)), steps=st.integers(5, 40))
 def test_gradient_descent_on_a_quadratic_follows_one_minus_lr_lambda(device, factor, steps):
     # f(theta) = 1/2 sum_i lambda_i theta_i^2, gradient lambda_i theta_i: theta_i <- (1 - lr lambda_i) theta_i
-    lambdas = torch.tensor([0.5, 2.0, 10.0], dtype=torch.float64, device=device)
+    make = maker(device)
+    lambdas = make.tensor([0.5, 2.0, 10.0])
     lr = factor * 2 / lambdas.max().item()
-    theta0 = torch.tensor([1.0, -1.0, 1.0], dtype=torch.float64, device=device)
+    theta0 = make.tensor([1.0, -1.0, 1.0])
     theta = theta0.clone().requires_grad_(True)
     opt = torch.optim.SGD([theta], lr=lr)
     for _ in range(steps):
@@ -73,15 +75,15 @@ def test_linear_regression_converges_just_below_two_over_lambda_max_and_diverges
     design = torch.cat([x, torch.ones(64, 1, dtype=x.dtype, device=device)], dim=1)
     lam_max = torch.linalg.eigvalsh(2 * design.T @ design / 64)[-1].item()
     losses = {}
+    plot = figures.plot("linear regression: loss per step, lr either side of 2/lambda_max", x_label="SGD step",
+                        y_label="training MSE (squared target units)", log_y=True)
     for factor in (0.95, 1.05):
         model = linear_model(4, 1, seed=62, device=device)
         trace = train(model, torch.nn.functional.mse_loss, x, y,
                       optimizer=torch.optim.SGD(model.parameters(), lr=factor * 2 / lam_max), steps=60,
                       stop_when_non_finite=False).losses
         losses[factor] = trace
-        figures.series(f"lr = {factor} x 2/lambda_max" + ("" if device == "cpu" else f" ({device})"), range(60), trace,
-                       plot="linear regression: loss per step, lr either side of 2/lambda_max",
-                       x_label="SGD step", y_label="training MSE (squared target units)", log_y=True)
+        plot.line(f"lr = {factor} x 2/lambda_max", range(60), trace)
     assert losses[0.95][-1] < losses[0.95][0]
     # above the limit the top-curvature error grows by |1 - 1.05 * 2| = 1.1 per step, the loss by 1.21:
     # over 60 steps by 1.21^60 = 9e4 once it dominates; it must at least have grown 100-fold

@@ -34,6 +34,7 @@ import torch
 
 from support.fits import fit_log_slope
 from support.models import recurrent
+from support.tensors import maker
 
 pytestmark = pytest.mark.claim("remedy.lstm-gru")
 # The gradients are products of up to T = 40 one-step Jacobians in float64: rounding ~T * 2.2e-16 ~ 1e-14
@@ -85,7 +86,7 @@ def test_zero_state_gain_per_step_is_s_for_rnn_and_half_plus_quarter_s_for_lstm_
     #   RNN:  s I                                    -> s^T sqrt(H)
     #   LSTM: [[f, i s], [o f, o i s]] per unit      -> o i s (f + o i s)^(T-1) sqrt(H), f = i = o = 1/2
     #   GRU:  z + (1 - z) r s                        -> (1/2 + s/4)^T sqrt(H)
-    x = torch.zeros(1, T, 1, dtype=torch.float64, device=device)
+    x = maker(device).zeros(1, T, 1)
     rate = 0.5 + 0.25 * s
     expected = {"rnn": s**T, "lstm": 0.25 * s * rate ** (T - 1), "gru": rate**T}
     for kind, value in expected.items():
@@ -99,7 +100,7 @@ def test_zero_state_gain_per_step_is_s_for_rnn_and_half_plus_quarter_s_for_lstm_
 @pytest.mark.parametrize("gate_bias", [0.0, 3.0])
 def test_without_recurrent_coupling_the_gated_path_carries_gate_to_the_T(device, gate_bias, figures):
     T = 40
-    x = torch.zeros(1, T, 1, dtype=torch.float64, device=device)
+    x = maker(device).zeros(1, T, 1)
     gate = _sigmoid(gate_bias)
     # LSTM, W_hh = 0: the gates are constant and g = tanh(0) = 0, so c' = f c and dc_T/dc_0 = f^T
     lstm = _cell("lstm", device, recurrent_scale=0.0, gate_bias=gate_bias)
@@ -113,19 +114,23 @@ def test_without_recurrent_coupling_the_gated_path_carries_gate_to_the_T(device,
     assert math.isclose(g.norm().item(), gate**T * math.sqrt(H), rel_tol=PRODUCT_RTOL)
     # a plain RNN with W_hh = 0 forgets h_0 after one step
     rnn = _cell("rnn", device, recurrent_scale=0.0)
-    assert torch.equal(_grad_wrt_initial_state(rnn, "rnn", x), torch.zeros(1, 1, H, dtype=torch.float64, device=device))
+    assert torch.equal(_grad_wrt_initial_state(rnn, "rnn", x), maker(device).zeros(1, 1, H))
 
 
 def test_at_default_init_gradients_vanish_unless_a_gate_is_held_open(device, figures):
     lengths = (10, 20, 40, 80)
-    x = torch.randn(4, lengths[-1], 4, dtype=torch.float64, generator=torch.Generator().manual_seed(72)).to(device)
+    make = maker(device)
+    x = make.randn(4, lengths[-1], 4, seed=72)
     configs = {"RNN": ("rnn", None), "LSTM": ("lstm", None), "GRU": ("gru", None),
                "LSTM, forget bias 3": ("lstm", 3.0), "GRU, update bias 3": ("gru", 3.0)}
     slopes = {}
+    plot = figures.plot("gradient norm vs sequence length at PyTorch's default init",
+                        x_label="sequence length T (steps)", y_label="||d sum h_T / d h_0|| (L2, geo. mean of 4 seqs)",
+                        log_y=True)
     for name, (kind, bias) in configs.items():
         rnn = _cell(kind, device, gate_bias=bias, input_size=4)
         # one forward over the longest sequence: h_T for shorter T are its prefixes (the cells are causal)
-        h0 = torch.zeros(1, x.shape[0], H, dtype=torch.float64, device=device, requires_grad=True)
+        h0 = make.zeros(1, x.shape[0], H).requires_grad_()
         out, _ = rnn(x, (h0, torch.zeros_like(h0)) if kind == "lstm" else h0)
         norms = []
         for T in lengths:
@@ -133,10 +138,7 @@ def test_at_default_init_gradients_vanish_unless_a_gate_is_held_open(device, fig
             norms.append(g.norm(dim=2).log().mean().exp().item())  # geometric mean over the 4 sequences
         slopes[name] = fit_log_slope(lengths, norms).slope
         figures.record(f"{name}: log-norm slope per step (default init)", slopes[name], "1/step")
-        figures.series(name + ("" if device == "cpu" else f" ({device})"), lengths, norms,
-                       plot="gradient norm vs sequence length at PyTorch's default init",
-                       x_label="sequence length T (steps)",
-                       y_label="||d sum h_T / d h_0|| (L2, geo. mean of 4 seqs)", log_y=True)
+        plot.line(name, lengths, norms)
     # Reference rate: a gate at sigmoid(3) = 0.953 alone would lose log 0.953 = -0.049 per step; other paths
     # add or subtract, so take twice that as the line between "kept" and "vanishing".
     line = 2 * math.log(_sigmoid(3.0))

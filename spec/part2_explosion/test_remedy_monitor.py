@@ -28,6 +28,7 @@ import torch
 
 from support.explosion import UNSTABLE_LR, unstable_regression
 from support.monitor import GradientMonitor
+from support.tensors import maker
 from support.tolerances import assert_close
 
 pytestmark = pytest.mark.claim("remedy.monitor")
@@ -78,15 +79,13 @@ def test_monitor_flags_a_spike_before_the_gradient_turns_non_finite(device, figu
     figures.record("monitor: first spike step", spike.step, "step")
     figures.record("monitor: first non-finite step", bad.step, "step")
     figures.record("monitor: spike norm / median of previous norms", spike.value / spike.reference, "1")
-    tag = "" if device == "cpu" else f" ({device})"  # a run on cpu and cuda draws both
-    labels = dict(plot="monitored run at lr = 1.0: gradient norm per step", x_label="SGD step",
-                  y_label="total gradient norm (L2)", log_y=True)
-    figures.series(f"total gradient norm (non-finite at step {bad.step}, not drawn){tag}", range(len(monitor.norms)),
-                   monitor.norms, **labels)
-    figures.series(f"first spike flagged, step {spike.step}{tag}", [spike.step], [spike.value], style="points",
-                   **labels)
-    figures.series(f"spike threshold there: {monitor.spike_factor:g} x median of the previous norms{tag}",
-                   [spike.step], [monitor.spike_factor * spike.reference], style="points", **labels)
+    plot = figures.plot("monitored run at lr = 1.0: gradient norm per step", x_label="SGD step",
+                        y_label="total gradient norm (L2)", log_y=True)
+    plot.line(f"total gradient norm (non-finite at step {bad.step}, not drawn)", range(len(monitor.norms)),
+              monitor.norms)
+    plot.points(f"first spike flagged, step {spike.step}", [spike.step], [spike.value])
+    plot.points(f"spike threshold there: {monitor.spike_factor:g} x median of the previous norms", [spike.step],
+                [monitor.spike_factor * spike.reference])
 
 
 def test_monitor_is_quiet_on_a_healthy_run(device):
@@ -101,7 +100,7 @@ def _sqrt_at_zero_times_zero(w):
 
 
 def test_without_anomaly_detection_the_nan_lands_silently_in_grad(device):
-    w = torch.zeros(2, dtype=torch.float64, device=device, requires_grad=True)
+    w = maker(device).zeros(2).requires_grad_()
     _sqrt_at_zero_times_zero(w).backward()
     assert torch.isnan(w.grad).all()
     monitor = GradientMonitor([w])
@@ -110,7 +109,7 @@ def test_without_anomaly_detection_the_nan_lands_silently_in_grad(device):
 
 
 def test_detect_anomaly_names_the_backward_function_that_returned_nan(device):
-    w = torch.zeros(2, dtype=torch.float64, device=device, requires_grad=True)
+    w = maker(device).zeros(2).requires_grad_()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with torch.autograd.detect_anomaly():

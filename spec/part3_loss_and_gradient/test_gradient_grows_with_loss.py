@@ -47,13 +47,16 @@ from hypothesis import strategies as st
 from support.hypothesis_helpers import batch_sizes, dtypes, seeds
 from support.losses import loss_case, reduce_reference
 from support.models import linear_model
-from support.tolerances import accumulation, assert_close, tolerance_for
+from support.tensors import maker
+from support.tolerances import ROUNDING, accumulation, assert_close, assert_ge, assert_le, slack, tolerance_for
 
 pytestmark = pytest.mark.claim("gradient.grows-with-loss")
-REL = 1e-12  # relative slack for float64 rounding in a norm of <= 12 terms, far below any effect tested
-# absolute slack: 1 - p_y and the loss are differences of numbers near 1 and log-sum-exps of logits up to
-# |z| ~ 100, so their absolute rounding is a few ulps of 100 (1.4e-14 each), whatever their size
-ABS = 1e-13
+# relative room for float64 rounding in a norm of <= 12 terms, and absolute room because 1 - p_y and the loss are
+# differences of numbers near 1 and log-sum-exps of logits up to |z| ~ 100, so their absolute rounding is a few
+# ulps of 100 (1.4e-14 each), whatever their size
+CE_BOUNDS = slack(rel=1e-12, abs=1e-13, reason=(
+    "float64 rounding of a norm of <= 12 terms, and of 1 - p_y and log-sum-exps of logits up to |z| ~ 100 "
+    "(a few ulps of 100 absolute)"))
 
 
 def _logit_gradient(z, y):
@@ -65,7 +68,7 @@ def _logit_gradient(z, y):
 
 def _mse_output_gradient(loss_value, device):
     """An MSE output whose loss is ``loss_value``: y_hat = y + sqrt(l) for one output; its loss and dl/dy_hat."""
-    y = torch.zeros(1, dtype=torch.float64, device=device)
+    y = maker(device).zeros(1)
     y_hat = (y + math.sqrt(loss_value)).requires_grad_()
     loss = F.mse_loss(y_hat, y, reduction="sum")
     (g,) = torch.autograd.grad(loss, y_hat)
@@ -94,7 +97,8 @@ def test_cross_entropy_logit_gradient_lies_between_the_bounds(device, k, y, scal
     assert_close(miss, 1 - p[y])
     lower, upper = miss * math.sqrt(k / (k - 1)), math.sqrt(2) * miss
     norm = g.norm()
-    assert lower * (1 - REL) - ABS <= norm <= upper * (1 + REL) + ABS
+    assert_ge(norm, lower, slack=CE_BOUNDS)
+    assert_le(norm, upper, slack=CE_BOUNDS)
     assert norm <= math.sqrt(2)
     if k == 2:
         assert_close(norm, upper)
@@ -102,14 +106,16 @@ def test_cross_entropy_logit_gradient_lies_between_the_bounds(device, k, y, scal
 
 def test_the_bounds_are_attained(device, figures):
     k, m = 5, 3.0
+    make = maker(device)
     # equal off-target logits: equal off-target probabilities, the Cauchy-Schwarz minimum
-    _, g_low = _logit_gradient(torch.tensor([m, 0, 0, 0, 0], dtype=torch.float64, device=device), 0)
+    _, g_low = _logit_gradient(make.tensor([m, 0, 0, 0, 0]), 0)
     p_y = math.exp(m) / (math.exp(m) + k - 1)
-    assert_close(g_low.norm(), torch.tensor((1 - p_y) * math.sqrt(k / (k - 1)), dtype=torch.float64, device=device))
+    assert_close(g_low.norm(), make.tensor((1 - p_y) * math.sqrt(k / (k - 1))))
     # one rival holds all off-target mass (the others at -60: e^-60 ~ 1e-26 of it), the supremum sqrt(2)(1 - p_y)
-    loss, g_high = _logit_gradient(torch.tensor([0, m, -60, -60, -60], dtype=torch.float64, device=device), 0)
+    loss, g_high = _logit_gradient(make.tensor([0, m, -60, -60, -60]), 0)
     upper = math.sqrt(2) * -math.expm1(-loss.item())
-    assert abs(g_high.norm().item() / upper - 1) < REL
+    assert_le(g_high.norm().item(), upper, slack=ROUNDING, strict=True)  # attained: equal to the bound up to rounding
+    assert_ge(g_high.norm().item(), upper, slack=ROUNDING, strict=True)
     figures.record("CE logit-gradient norm / lower bound (uniform rivals)", g_low.norm() / ((1 - p_y) * math.sqrt(k / (k - 1))), "1")
     figures.record("CE logit-gradient norm / upper bound (one rival)", g_high.norm() / upper, "1")
 
@@ -118,42 +124,45 @@ def test_with_three_classes_a_larger_loss_can_have_a_smaller_logit_gradient(devi
     # a: p = (1/2, 1/2, ~0): loss ln 2 = 0.693, ||g|| = sqrt(2)/2 = 0.707 (the upper bound)
     # b: p_y = 0.45, rivals 0.275 each: loss -ln 0.45 = 0.799, ||g|| = 0.55 sqrt(3/2) = 0.674 (the lower bound)
     c = math.log((1 / 0.45 - 1) / 2)
-    loss_a, g_a = _logit_gradient(torch.tensor([0.0, 0.0, -60.0], dtype=torch.float64, device=device), 0)
-    loss_b, g_b = _logit_gradient(torch.tensor([0.0, c, c], dtype=torch.float64, device=device), 0)
-    assert_close(loss_b, torch.tensor(-math.log(0.45), dtype=torch.float64, device=device))
-    assert_close(g_b.norm(), torch.tensor(0.55 * math.sqrt(1.5), dtype=torch.float64, device=device))
+    make = maker(device)
+    loss_a, g_a = _logit_gradient(make.tensor([0.0, 0.0, -60.0]), 0)
+    loss_b, g_b = _logit_gradient(make.tensor([0.0, c, c]), 0)
+    assert_close(loss_b, make.tensor(-math.log(0.45)))
+    assert_close(g_b.norm(), make.tensor(0.55 * math.sqrt(1.5)))
     assert loss_b > loss_a and g_b.norm() < g_a.norm()
     figures.record("loss a / loss b", loss_a / loss_b, "1")
     figures.record("logit-gradient norm a / b", g_a.norm() / g_b.norm(), "1")
 
 
 def test_cross_entropy_gradient_saturates_at_sqrt2_while_mse_grows_without_bound(device, figures):
+    make = maker(device)
     losses, ce_norms = [], []
     for margin in (-30.0, -10.0, -5.0, -2.0, 0.0, 2.0, 5.0):  # target logit below (or above) one rival's
-        loss, g = _logit_gradient(torch.tensor([margin, 0.0], dtype=torch.float64, device=device), 0)
+        loss, g = _logit_gradient(make.tensor([margin, 0.0]), 0)
         losses.append(loss.item())
         ce_norms.append(g.norm().item())
     mse_losses, mse_grads = zip(*(_mse_output_gradient(v, device) for v in losses))  # same loss values, by autograd
     mse_norms = [g.norm().item() for g in mse_grads]
-    f64 = dict(dtype=torch.float64, device=device)
-    assert_close(torch.stack(mse_losses), torch.tensor(losses, **f64))
-    assert_close(torch.tensor(mse_norms, **f64), 2 * torch.tensor(losses, **f64).sqrt())  # |dl/dy_hat| = 2 sqrt(l)
+    assert_close(torch.stack(mse_losses), make.tensor(losses))
+    assert_close(make.tensor(mse_norms), 2 * make.tensor(losses).sqrt())  # |dl/dy_hat| = 2 sqrt(l)
     assert max(ce_norms) <= math.sqrt(2)
-    # at margin -30, 1 - p_y = 1 - 9.4e-14: the norm is within REL of the ceiling sqrt(2)
-    assert losses[0] > 29 and ce_norms[0] > math.sqrt(2) * (1 - REL)  # at loss 30 CE is at its ceiling...
+    # at margin -30, 1 - p_y = 1 - 9.4e-14: the norm is within 1e-12 (relative) of the ceiling sqrt(2)
+    assert losses[0] > 29  # at loss 30 CE is at its ceiling...
+    assert_ge(ce_norms[0], math.sqrt(2), slack=slack(rel=1e-12, reason=(
+        "at margin -30 the norm sits below its ceiling sqrt(2) by 1 - p_y ~ 9.4e-14 (relative), plus rounding")),
+              strict=True)
     assert mse_norms[0] > 10  # ...while MSE at that loss has a gradient of 2 sqrt(30) ~ 11
     order = sorted(range(len(losses)), key=losses.__getitem__)
     assert all(ce_norms[a] < ce_norms[b] for a, b in zip(order, order[1:]))  # K = 2: strictly monotone in the loss
     figures.record("CE logit-gradient norm at loss 30", ce_norms[0], "gradient norm")
     figures.record("MSE output-gradient norm at loss 30", mse_norms[0], "gradient norm")
     xs = [losses[i] for i in order]
-    tag = "" if device == "cpu" else f" ({device})"  # a run on cpu and cuda draws both
-    labels = dict(plot="output-gradient norm vs sample loss: MSE and CE",
-                  x_label="sample loss l (nats for CE, squared units for MSE)", y_label="output-gradient norm (L2)",
-                  log_x=True, log_y=True)
-    figures.series(f"MSE: ||dl/dy_hat|| (autograd; = 2 sqrt(l)){tag}", xs, [mse_norms[i] for i in order], **labels)
-    figures.series(f"cross-entropy, K = 2: ||dl/dz|| = ||p - e_y||{tag}", xs, [ce_norms[i] for i in order], **labels)
-    figures.series(f"CE bound sqrt(2){tag}", [xs[0], xs[-1]], [math.sqrt(2)] * 2, style="dashed", **labels)
+    plot = figures.plot("output-gradient norm vs sample loss: MSE and CE",
+                        x_label="sample loss l (nats for CE, squared units for MSE)",
+                        y_label="output-gradient norm (L2)", log_x=True, log_y=True)
+    plot.line("MSE: ||dl/dy_hat|| (autograd; = 2 sqrt(l))", xs, [mse_norms[i] for i in order])
+    plot.line("cross-entropy, K = 2: ||dl/dz|| = ||p - e_y||", xs, [ce_norms[i] for i in order])
+    plot.bound("CE bound sqrt(2)", [xs[0], xs[-1]], [math.sqrt(2)] * 2)
 
 
 @given(t=st.floats(1.0, 100.0), seed=st.integers(0, 1000))
@@ -178,7 +187,7 @@ def test_equal_losses_can_have_parameter_gradients_differing_by_any_factor(devic
     # dl/dW = (p - e_y) x^T, so ||dl/dW|| = ||p - e_y|| ||x||: the ratio is ||x_b|| / ||x_a|| >= t
     ratio = w_grads[1].norm() / w_grads[0].norm()
     assert_close(ratio, x_b.norm() / x_a.norm())
-    assert ratio >= t * (1 - REL)
+    assert_ge(ratio, t, slack=ROUNDING)
 
 
 # ---------------------------------------------------------------- L1, SmoothL1, Huber: a bounded output gradient
@@ -210,8 +219,8 @@ def test_l1_smooth_l1_and_huber_output_gradients_are_bounded_however_large_the_l
     expected_loss = reduce_reference(terms(y_hat.detach(), y), reduction)
     assert_close(loss.detach(), expected_loss, tol=accumulation(dtype, n * d))
     bound = ROBUST[name][1](threshold) / (1 if reduction == "sum" else n * d)  # 'mean': over elements, not samples
-    # one rounding of bound / (number of elements), one of r / beta: 2 ulps of slack
-    assert (g.abs() <= bound * (1 + 2 * torch.finfo(dtype).eps)).all()
+    assert_le(g.abs(), bound, slack=slack(rel=2 * torch.finfo(dtype).eps, reason=(
+        f"two roundings in {dtype}: of bound / (number of elements) and of r / beta (2 ulps)")))
     # past the knee (any nonzero residual for L1) the gradient sits at the bound: sign(r) * bound
     r_actual = (y_hat.detach() - y)
     past = r_actual.abs() > (0.0 if name == "L1Loss" else threshold)
@@ -221,7 +230,7 @@ def test_l1_smooth_l1_and_huber_output_gradients_are_bounded_however_large_the_l
 def test_robust_loss_gradients_stop_growing_at_the_knee_while_mse_grows_as_two_sqrt_loss(device, figures):
     beta, delta = 0.25, 4.0  # thresholds away from the default 1, on both sides of it
     residuals = [10 ** (k / 4) for k in range(-12, 25)]  # 1e-3 .. 1e6
-    f64 = dict(dtype=torch.float64, device=device)
+    make = maker(device)
     curves = {}
     for label, name, threshold in (("L1", "L1Loss", None), (f"SmoothL1, beta = {beta}", "SmoothL1Loss", beta),
                                    (f"Huber, delta = {delta}", "HuberLoss", delta), ("MSE", "MSELoss", None)):
@@ -229,12 +238,12 @@ def test_robust_loss_gradients_stop_growing_at_the_knee_while_mse_grows_as_two_s
                   else _robust_loss(name, threshold, "sum")[0])
         losses, grads = [], []
         for r in residuals:
-            y_hat = torch.tensor([r], **f64).requires_grad_()
-            loss = module(y_hat, torch.zeros(1, **f64))
+            y_hat = make.tensor([r], requires_grad=True)
+            loss = module(y_hat, make.zeros(1))
             (g,) = torch.autograd.grad(loss, y_hat)
             losses.append(loss.item())
             grads.append(g.abs().item())
-        curves[label] = (torch.tensor(losses, **f64), torch.tensor(grads, **f64))
+        curves[label] = (make.tensor(losses), make.tensor(grads))
     l, g = curves["MSE"]
     assert_close(g, 2 * l.sqrt())  # unbounded: 2e6 at the largest residual
     l, g = curves["L1"]
@@ -245,17 +254,12 @@ def test_robust_loss_gradients_stop_growing_at_the_knee_while_mse_grows_as_two_s
     # Huber: l = r^2 / 2 below the knee, |g| = r = sqrt(2 l); delta from l = delta^2 / 2 on
     l, g = curves[f"Huber, delta = {delta}"]
     assert_close(g, torch.where(l <= delta**2 / 2, (2 * l).sqrt(), torch.full_like(l, delta)))
+    plot = figures.plot("output-gradient magnitude vs sample loss: MSE, L1, SmoothL1, Huber",
+                        x_label="sample loss l (squared target units for MSE, target units otherwise)",
+                        y_label="|dl/dy_hat| (one output, sum reduction)", log_x=True, log_y=True)
     for label, (l, g) in curves.items():
         assert (l[1:] > l[:-1]).all() and (g[1:] >= g[:-1]).all()  # the loss grows; the gradient never shrinks
-        figures.series(f"{label}: |dl/dy_hat|{_device_tag(device)}", l.tolist(), g.tolist(),
-                       plot="output-gradient magnitude vs sample loss: MSE, L1, SmoothL1, Huber",
-                       x_label="sample loss l (squared target units for MSE, target units otherwise)",
-                       y_label="|dl/dy_hat| (one output, sum reduction)", log_x=True, log_y=True)
+        plot.line(f"{label}: |dl/dy_hat|", l.tolist(), g.tolist())
     figures.record(f"Huber (delta = {delta}) |dl/dy_hat| at residual 1e6", curves[f"Huber, delta = {delta}"][1][-1],
                    "gradient")
     figures.record("MSE |dl/dy_hat| at residual 1e6", curves["MSE"][1][-1], "gradient")
-
-
-def _device_tag(device) -> str:
-    """Series names carry the device when it is not the CPU (a run on cpu and cuda draws both)."""
-    return "" if device == "cpu" else f" ({device})"

@@ -75,13 +75,12 @@ def test_accuracy_jumps_by_one_over_n_when_one_prediction_changes_class(device, 
     assert set(accs[:20]) == {4 / n} and set(accs[20:]) == {5 / n}
     assert all(b < a for a, b in zip(losses, losses[1:]))  # meanwhile the loss falls at every step
     figures.record("accuracy jump at the boundary", accs[20] - accs[19], "1")
-    tag = "" if device == "cpu" else f" ({device})"  # a run on cpu and cuda draws both
     # accuracy and loss share one axis (both lie in [0.5, 0.8] here): the point is a step against a slope
-    labels = dict(plot=f"moving one logit across the decision boundary (N = {n})",
-                  x_label="class-0 logit of sample 7 (class-1 logit = 1)",
-                  y_label="accuracy (fraction) / mean CE (nats)")
-    figures.series(f"accuracy (fraction): one step of 1/N{tag}", ts, accs, **labels)
-    figures.series(f"mean cross-entropy (nats): continuous{tag}", ts, losses, **labels)
+    plot = figures.plot(f"moving one logit across the decision boundary (N = {n})",
+                        x_label="class-0 logit of sample 7 (class-1 logit = 1)",
+                        y_label="accuracy (fraction) / mean CE (nats)")
+    plot.line("accuracy (fraction): one step of 1/N", ts, accs)
+    plot.line("mean cross-entropy (nats): continuous", ts, losses)
 
 
 def test_autograd_cannot_differentiate_accuracy_but_can_the_loss(device):

@@ -30,18 +30,19 @@ import torch
 import torch.nn.functional as F
 
 from support.metrics import accuracy, expected_calibration_error, reliability_bins
-from support.tolerances import assert_close
+from support.tensors import maker
+from support.tolerances import assert_close, assert_ge, assert_le, slack
 
 pytestmark = pytest.mark.claim("confidence.vs-boundary")
 # CE = logsumexp(z) - z_y in float64 with |z| <= 5: absolute rounding a few ulps of 5 (~4e-15)
 CE_REL, CE_ABS = 1e-12, 1e-14
-# ECE sums <= 100 float64 confidences per bin and 15 weighted gaps: rounding ~100 * 2.2e-16 ~ 2e-14
-ECE_ABS = 1e-12
+ECE_ROUNDING = slack(abs=1e-12, reason=(
+    "ECE sums <= 100 float64 confidences per bin and 15 weighted gaps: rounding ~100 * 2.2e-16 ~ 2e-14"))
 
 
 def _binary(confidences, right, device):
     """Logits of a binary model predicting class 0 with the given confidences; target 0 where `right`, else 1."""
-    c = torch.tensor(confidences, dtype=torch.float64, device=device)
+    c = maker(device).tensor(confidences)
     z = torch.stack([c.log(), torch.log1p(-c)], dim=1)
     y = torch.tensor([0 if r else 1 for r in right], dtype=torch.long, device=device)
     return z, y
@@ -51,7 +52,7 @@ def test_same_class_different_confidence_same_accuracy_different_loss(device, fi
     y = torch.tensor([0], device=device)
     losses = {}
     for m in (0.5, 5.0, -0.1, -5.0):  # margin of class 0 (the target) over class 1
-        z = torch.tensor([[m, 0.0]], dtype=torch.float64, device=device)
+        z = maker(device).tensor([[m, 0.0]])
         assert accuracy(z, y) == (1.0 if m > 0 else 0.0)
         losses[m] = F.cross_entropy(z, y).item()
         assert math.isclose(losses[m], math.log1p(math.exp(-m)), rel_tol=CE_REL, abs_tol=CE_ABS)
@@ -73,10 +74,12 @@ def test_equal_accuracy_very_different_calibration_and_temperature_scaling(devic
     assert accuracy(over_z, over_y) == accuracy(cal_z, cal_y) == 0.75
     ece_over = expected_calibration_error(torch.softmax(over_z, dim=1), over_y)
     ece_cal = expected_calibration_error(torch.softmax(cal_z, dim=1), cal_y)
-    assert abs(ece_over - 0.24) < ECE_ABS
-    assert ece_cal < ECE_ABS
+    assert_le(ece_over, 0.24, slack=ECE_ROUNDING, strict=True)  # ECE = 0.24 up to rounding
+    assert_ge(ece_over, 0.24, slack=ECE_ROUNDING, strict=True)
+    assert_le(ece_cal, 0.0, slack=ECE_ROUNDING, strict=True)
+    make = maker(device)
     nll_over = F.cross_entropy(over_z, over_y)
-    assert_close(nll_over, torch.tensor(-(0.75 * math.log(0.99) + 0.25 * math.log(0.01)), dtype=torch.float64, device=device))
+    assert_close(nll_over, make.tensor(-(0.75 * math.log(0.99) + 0.25 * math.log(0.01))))
     # temperature scaling: margin ln 99 / T = ln 3 gives confidence 3/4
     t = math.log(99) / math.log(3)
     scaled = over_z / t
@@ -84,22 +87,21 @@ def test_equal_accuracy_very_different_calibration_and_temperature_scaling(devic
     assert accuracy(scaled, over_y) == 0.75
     ece_scaled = expected_calibration_error(torch.softmax(scaled, dim=1), over_y)
     nll_scaled = F.cross_entropy(scaled, over_y)
-    assert ece_scaled < ECE_ABS
-    assert_close(nll_scaled, torch.tensor(-(0.75 * math.log(0.75) + 0.25 * math.log(0.25)), dtype=torch.float64, device=device))
+    assert_le(ece_scaled, 0.0, slack=ECE_ROUNDING, strict=True)
+    assert_close(nll_scaled, make.tensor(-(0.75 * math.log(0.75) + 0.25 * math.log(0.25))))
     figures.record("ECE, overconfident model (15 bins)", ece_over, "1")
     figures.record("ECE, calibrated model (15 bins)", ece_cal, "1")
     figures.record("ECE, overconfident model after temperature scaling", ece_scaled, "1")
     figures.record("NLL, overconfident model", nll_over, "nats")
     figures.record("NLL, after temperature scaling", nll_scaled, "nats")
     # reliability diagram (Guo et al. 2017, fig. 1): a perfectly calibrated model lies on y = x
-    tag = "" if device == "cpu" else f" ({device})"  # a run on cpu and cuda draws both
-    labels = dict(plot="reliability diagram, 15 bins, accuracy 0.75 each",
-                  x_label="mean confidence of the bin (probability)", y_label="accuracy of the bin (fraction)")
-    figures.series(f"perfect calibration (y = x){tag}", [0.5, 1.0], [0.5, 1.0], style="dashed", **labels)
+    plot = figures.plot("reliability diagram, 15 bins, accuracy 0.75 each",
+                        x_label="mean confidence of the bin (probability)", y_label="accuracy of the bin (fraction)")
+    plot.bound("perfect calibration (y = x)", [0.5, 1.0], [0.5, 1.0])
     for name, z, y, ece in (("overconfident: 100 at 0.99", over_z, over_y, ece_over),
                             ("calibrated: 20 at each of 0.55..0.95", cal_z, cal_y, ece_cal),
                             ("overconfident after temperature scaling", scaled, over_y, ece_scaled)):
         counts, acc, mean_conf = reliability_bins(torch.softmax(z, dim=1), y)
         filled = counts > 0
-        figures.series(f"{name} (ECE {abs(ece):.2f}){tag}", mean_conf[filled], acc[filled],
-                       style="points" if int(filled.sum()) == 1 else "line", **labels)
+        add = plot.points if int(filled.sum()) == 1 else plot.line
+        add(f"{name} (ECE {abs(ece):.2f})", mean_conf[filled], acc[filled])

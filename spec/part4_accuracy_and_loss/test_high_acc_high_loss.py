@@ -30,6 +30,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from support.metrics import accuracy
+from support.tensors import maker
 from support.tolerances import assert_close
 
 pytestmark = pytest.mark.claim("high-acc-high-loss")
@@ -42,7 +43,7 @@ RIGHT_SAMPLES_ABS = 1e-12
 
 def _binary_model(n_right, p_right, n_wrong, p_wrong_y, device):
     """Logits log p of a binary model: targets all 0; right samples give p_0 = p_right, wrong ones p_0 = p_wrong_y."""
-    p0 = torch.tensor([p_right] * n_right + [p_wrong_y] * n_wrong, dtype=torch.float64, device=device)
+    p0 = maker(device).tensor([p_right] * n_right + [p_wrong_y] * n_wrong)
     logits = torch.stack([p0.log(), torch.log1p(-p0)], dim=1)
     return logits, torch.zeros(n_right + n_wrong, dtype=torch.long, device=device)
 
@@ -53,8 +54,9 @@ def test_95_percent_right_with_5_percent_confidently_wrong_loses_to_a_calibrated
     acc_a, acc_b = accuracy(za, ya), accuracy(zb, yb)
     ce_a, ce_b = F.cross_entropy(za, ya), F.cross_entropy(zb, yb)
     assert (acc_a, acc_b) == (0.95, 0.85)
-    assert_close(ce_a, torch.tensor(-(0.95 * math.log(0.99) + 0.05 * math.log(1e-4)), dtype=torch.float64, device=device))
-    assert_close(ce_b, torch.tensor(-(0.85 * math.log(0.85) + 0.15 * math.log(0.15)), dtype=torch.float64, device=device))
+    make = maker(device)
+    assert_close(ce_a, make.tensor(-(0.95 * math.log(0.99) + 0.05 * math.log(1e-4))))
+    assert_close(ce_b, make.tensor(-(0.85 * math.log(0.85) + 0.15 * math.log(0.15))))
     assert acc_a > acc_b and ce_a > ce_b
     figures.record("mean CE, 95% right, 5% wrong at confidence 0.9999", ce_a, "nats")
     figures.record("mean CE, calibrated 85% right", ce_b, "nats")
@@ -75,11 +77,11 @@ def test_the_loss_grows_without_bound_as_the_wrong_confidence_goes_to_one(device
     assert all(abs(s - 0.05 * math.log(10)) < MEAN_CE_REL for s in steps)  # the steps are ~0.1: absolute ~ relative
     assert ces[-1] > 1.0  # already above ln 2 (a coin flip's loss) at q = 1 - 1e-12, with accuracy 95%
     figures.record("mean CE at 95% accuracy, wrong confidence 1 - 1e-12", ces[-1], "nats")
-    tag = "" if device == "cpu" else f" ({device})"  # a run on cpu and cuda draws both
-    labels = dict(plot="mean CE at 95% accuracy vs the wrong answers' confidence",
-                  x_label="-log10(1 - confidence in the wrong class) (decades)", y_label="mean cross-entropy (nats)")
-    figures.series(f"95 right at p_y = 0.99, 5 wrong{tag}", ks, ces, **labels)
-    figures.series(f"ln 2: a coin flip's loss{tag}", [ks[0], ks[-1]], [math.log(2)] * 2, style="dashed", **labels)
+    plot = figures.plot("mean CE at 95% accuracy vs the wrong answers' confidence",
+                        x_label="-log10(1 - confidence in the wrong class) (decades)",
+                        y_label="mean cross-entropy (nats)")
+    plot.line("95 right at p_y = 0.99, 5 wrong", ks, ces)
+    plot.bound("ln 2: a coin flip's loss", [ks[0], ks[-1]], [math.log(2)] * 2)
 
 
 @given(n_right=st.integers(50, 99), target=st.floats(0.01, 5.0))

@@ -26,7 +26,8 @@ from hypothesis import strategies as st
 
 from support.hypothesis_helpers import batch_sizes, seeds
 from support.metrics import accuracy
-from support.tolerances import assert_close
+from support.tensors import maker
+from support.tolerances import assert_close, assert_le, slack
 
 pytestmark = pytest.mark.claim("loss.continuous")
 
@@ -40,8 +41,8 @@ def test_scaling_logits_keeps_accuracy_and_moves_the_loss_continuously(device, n
     z_y = z.gather(1, y[:, None])
     lipschitz = (z - z_y).abs().max(dim=1).values.mean()
     change = (F.cross_entropy(temperature * z, y) - F.cross_entropy(z, y)).abs()
-    # slack: each CE is a log-sum-exp of logits up to ~20 * 4 = 80, exact to a few ulps of 80 (~1e-14)
-    assert change <= abs(temperature - 1) * lipschitz * (1 + 1e-12) + 1e-13
+    assert_le(change, abs(temperature - 1) * lipschitz, slack=slack(rel=1e-12, abs=1e-13, reason=(
+        "each CE is a log-sum-exp of logits up to ~20 * 4 = 80, exact to a few ulps of 80 (~1e-14)")))
     # first-order: d CE(T z) / dT at T = 1 is mean_i (sum_j p_ij z_ij - z_iy)
     t = torch.ones((), dtype=torch.float64, device=device, requires_grad=True)
     (dce,) = torch.autograd.grad(F.cross_entropy(t * z, y), t)
@@ -54,7 +55,7 @@ def test_one_sample_loss_follows_confidence_while_accuracy_stays(device, figures
     y = torch.tensor([0], device=device)
     curves = {}
     for label, m in (("right (margin +1)", 1.0), ("wrong (margin -1)", -1.0)):
-        z = torch.tensor([[m, 0.0]], dtype=torch.float64, device=device)
+        z = maker(device).tensor([[m, 0.0]])
         accs = {accuracy(t * z, y) for t in temps}
         assert accs == {1.0 if m > 0 else 0.0}
         ce = [F.cross_entropy(t * z, y).item() for t in temps]
@@ -68,9 +69,7 @@ def test_one_sample_loss_follows_confidence_while_accuracy_stays(device, figures
     assert right[-1] < 1e-6 and abs(wrong[-1] - 16.0) < 1e-6  # log(1 + e^-16) ~ 1.1e-7; 16 + log(1 + e^-16)
     figures.record("CE of the right sample at T = 16", right[-1], "nats")
     figures.record("CE of the wrong sample at T = 16", wrong[-1], "nats")
+    plot = figures.plot("one sample's cross-entropy vs logit scale T", x_label="logit scale T (factor on the logits)",
+                        y_label="cross-entropy (nats)", log_x=True, log_y=True)
     for label, ce in curves.items():
-        figures.series(f"{label}, accuracy {1 if label.startswith('right') else 0} at every T"
-                       + ("" if device == "cpu" else f" ({device})"), temps, ce,
-                       plot="one sample's cross-entropy vs logit scale T",
-                       x_label="logit scale T (factor on the logits)", y_label="cross-entropy (nats)",
-                       log_x=True, log_y=True)
+        plot.line(f"{label}, accuracy {1 if label.startswith('right') else 0} at every T", temps, ce)

@@ -42,19 +42,18 @@ from hypothesis import strategies as st
 
 from support.hypothesis_helpers import batch_sizes, seeds
 from support.metrics import accuracy
-from support.tolerances import assert_close
+from support.tensors import maker
+from support.tolerances import assert_close, assert_ge, assert_le, slack
 
 pytestmark = pytest.mark.claim("low-acc-low-loss")
 LN2 = math.log(2)
-SLACK = 1e-12  # float64 rounding of -log_softmax at p_y = 1/2 (a few ulps of ln 2)
-# one figure for the claim: the floor (1 - acc) ln 2 and the models of the tests below, as (accuracy, mean CE)
-PLOT = dict(plot="mean cross-entropy vs accuracy: the floor (1 - accuracy) ln 2", x_label="accuracy (fraction)",
-            y_label="mean cross-entropy (nats)")
+AT_HALF = slack(abs=1e-12, reason="float64 rounding of -log_softmax at p_y = 1/2 (a few ulps of ln 2)")
 
 
-def _device_tag(device) -> str:
-    """Series names carry the device when it is not the CPU (a run on cpu and cuda draws both)."""
-    return "" if device == "cpu" else f" ({device})"
+def _plot(figures):
+    """One figure for the claim: the floor (1 - acc) ln 2 and the models of the tests below, as (accuracy, mean CE)."""
+    return figures.plot("mean cross-entropy vs accuracy: the floor (1 - accuracy) ln 2", x_label="accuracy (fraction)",
+                        y_label="mean cross-entropy (nats)")
 
 
 @given(n=batch_sizes(1, 24), k=st.integers(2, 6), integer=st.booleans(), scale=st.floats(0.1, 50.0), seed=seeds())
@@ -65,26 +64,26 @@ def test_mean_cross_entropy_is_at_least_one_minus_accuracy_times_ln2(device, n, 
     z, y = (scale * raw).to(device), torch.randint(0, k, (n,), generator=g).to(device)
     per_sample = F.cross_entropy(z, y, reduction="none")
     wrong = z.argmax(dim=1) != y
-    assert (per_sample[wrong] >= LN2 - SLACK).all()  # each misclassified sample: p_y <= 1/2
-    assert (torch.softmax(z, dim=1).gather(1, y[:, None]).squeeze(1)[wrong] <= 0.5 + SLACK).all()
-    assert per_sample.mean().item() >= (1 - accuracy(z, y)) * LN2 - SLACK
+    assert_ge(per_sample[wrong], LN2, slack=AT_HALF)  # each misclassified sample: p_y <= 1/2
+    assert_le(torch.softmax(z, dim=1).gather(1, y[:, None]).squeeze(1)[wrong], 0.5, slack=AT_HALF)
+    assert_ge(per_sample.mean().item(), (1 - accuracy(z, y)) * LN2, slack=AT_HALF)
 
 
 def test_the_bound_is_tight(device, figures):
     # 6 samples tied between 2 classes with target 1: argmax picks class 0 -> wrong, CE = ln 2 each;
     # 4 samples right with margin 40: CE = log(1 + e^-40) ~ 4e-18. Accuracy 0.4, bound 0.6 ln 2.
-    z = torch.zeros(10, 2, dtype=torch.float64, device=device)
+    make = maker(device)
+    z = make.zeros(10, 2)
     y = torch.ones(10, dtype=torch.long, device=device)
     z[6:, 1] = 40.0
     acc = accuracy(z, y)
     ce = F.cross_entropy(z, y)
     assert acc == 0.4
-    assert_close(ce, torch.tensor(0.6 * LN2, dtype=torch.float64, device=device))
+    assert_close(ce, make.tensor(0.6 * LN2))
     figures.record("mean CE / bound (1 - acc) ln 2, tight construction", ce / (0.6 * LN2), "1")
-    figures.series(f"bound: mean CE >= (1 - accuracy) ln 2{_device_tag(device)}", [0.0, 1.0], [LN2, 0.0],
-                   style="dashed", **PLOT)
-    figures.series(f"tight: 6 ties (CE ln 2) + 4 right at margin 40{_device_tag(device)}", [acc], [ce], style="points",
-                   **PLOT)
+    plot = _plot(figures)
+    plot.bound("bound: mean CE >= (1 - accuracy) ln 2", [0.0, 1.0], [LN2, 0.0])
+    plot.points("tight: 6 ties (CE ln 2) + 4 right at margin 40", [acc], [ce])
 
 
 def _two_way_logits(losses, y, k, device):
@@ -118,7 +117,7 @@ def test_every_loss_above_the_floor_is_reached_and_beaten_by_a_more_accurate_mod
     za = _two_way_logits(_losses_reaching(c, right, n), y.cpu(), k, device)
     ce_a = F.cross_entropy(za, y)
     assert accuracy(za, y) == a
-    assert_close(ce_a, torch.tensor(c, dtype=torch.float64, device=device))
+    assert_close(ce_a, maker(device).tensor(c))
     if right + 1 < n:  # any higher accuracy b < 1: its floor (1 - b) ln 2 is below c, so c + 1 is reachable
         right_b = data.draw(st.integers(right + 1, n - 1), label="right_b")
         zb = _two_way_logits(_losses_reaching(c + 1, right_b, n), y.cpu(), k, device)
@@ -127,7 +126,7 @@ def test_every_loss_above_the_floor_is_reached_and_beaten_by_a_more_accurate_mod
     if c < math.log(k):  # even a perfect model: all right with p_y = e^t / (e^t + K - 1), loss in (0, ln K)
         target = (c + math.log(k)) / 2
         t = -math.log(math.expm1(target) / (k - 1))  # ln(1 + (K - 1) e^-t) = target, t > 0 as target < ln K
-        zp = torch.zeros(n, k, dtype=torch.float64, device=device)
+        zp = maker(device).zeros(n, k)
         zp[torch.arange(n), y] = t
         assert accuracy(zp, y) == 1.0
         assert ce_a < F.cross_entropy(zp, y) < math.log(k)
@@ -136,9 +135,10 @@ def test_every_loss_above_the_floor_is_reached_and_beaten_by_a_more_accurate_mod
 @pytest.mark.parametrize("k", [2, 3, 10, 100])
 def test_a_model_unconfident_about_every_class_sits_at_ln_k(device, k, figures):
     y = torch.arange(k, device=device).repeat(3)  # balanced targets
-    z = torch.zeros(3 * k, k, dtype=torch.float64, device=device)  # uniform predictions
+    make = maker(device)
+    z = make.zeros(3 * k, k)  # uniform predictions
     ce = F.cross_entropy(z, y)
-    assert_close(ce, torch.tensor(math.log(k), dtype=torch.float64, device=device))
+    assert_close(ce, make.tensor(math.log(k)))
     assert accuracy(z, y) == 1 / k  # every tie goes to class 0, right for the 1/K of samples of class 0
     assert ce.item() >= (1 - 1 / k) * LN2  # consistent with the bound, and far above it for large K
     # wrong everywhere but only just, between the target (0.49) and one rival (0.51): -ln 0.49 whatever K, so it
@@ -146,17 +146,18 @@ def test_a_model_unconfident_about_every_class_sits_at_ln_k(device, k, figures):
     wrong = _two_way_logits([-math.log(0.49)] * (3 * k), y.cpu(), k, device)
     ce_wrong = F.cross_entropy(wrong, y)
     assert accuracy(wrong, y) == 0.0
-    assert_close(ce_wrong, torch.tensor(-math.log(0.49), dtype=torch.float64, device=device))
+    assert_close(ce_wrong, make.tensor(-math.log(0.49)))
     assert (ce_wrong < ce).item() == (k >= 3)
     figures.record(f"uniform model CE, K={k}", ce, "nats")
-    figures.series(f"uniform model, K = {k}: (1/K, ln K){_device_tag(device)}", [accuracy(z, y)], [ce],
-                   style="points", **PLOT)
+    _plot(figures).points(f"uniform model, K = {k}: (1/K, ln K)", [accuracy(z, y)], [ce])
 
 
 def test_a_model_slightly_wrong_everywhere_has_a_lower_loss_than_a_more_accurate_one(device, figures):
     # A: binary, every sample wrong with p_y = 0.49. B: 90 right at p_y = 0.99, 10 wrong at p_y = 1e-4.
+    make = maker(device)
+
     def model(p_y, y_len):
-        p = torch.tensor(p_y, dtype=torch.float64, device=device)
+        p = make.tensor(p_y)
         return torch.stack([torch.log1p(-p), p.log()], dim=1), torch.ones(y_len, dtype=torch.long, device=device)
 
     za, ya = model([0.49] * 100, 100)
@@ -164,13 +165,12 @@ def test_a_model_slightly_wrong_everywhere_has_a_lower_loss_than_a_more_accurate
     acc_a, acc_b = accuracy(za, ya), accuracy(zb, yb)
     ce_a, ce_b = F.cross_entropy(za, ya), F.cross_entropy(zb, yb)
     assert (acc_a, acc_b) == (0.0, 0.9)
-    assert_close(ce_a, torch.tensor(-math.log(0.49), dtype=torch.float64, device=device))
-    assert_close(ce_b, torch.tensor(-(0.9 * math.log(0.99) + 0.1 * math.log(1e-4)), dtype=torch.float64, device=device))
+    assert_close(ce_a, make.tensor(-math.log(0.49)))
+    assert_close(ce_b, make.tensor(-(0.9 * math.log(0.99) + 0.1 * math.log(1e-4))))
     assert ce_a < ce_b  # lower accuracy, lower loss: the comparative case exists...
     assert ce_a >= (1 - acc_a) * LN2  # ...above the floor: accuracy 0 costs at least ln 2
     figures.record("CE of the accuracy-0 model (p_y = 0.49)", ce_a, "nats")
     figures.record("CE of the accuracy-0.9 model (10% at p_y = 1e-4)", ce_b, "nats")
-    figures.series(f"A: all wrong at p_y = 0.49 (CE {float(ce_a):.3f}){_device_tag(device)}", [acc_a], [ce_a],
-                   style="points", **PLOT)
-    figures.series(f"B: 90% right at 0.99, 10% wrong at 1e-4 (CE {float(ce_b):.3f}){_device_tag(device)}", [acc_b],
-                   [ce_b], style="points", **PLOT)
+    plot = _plot(figures)
+    plot.points(f"A: all wrong at p_y = 0.49 (CE {float(ce_a):.3f})", [acc_a], [ce_a])
+    plot.points(f"B: 90% right at 0.99, 10% wrong at 1e-4 (CE {float(ce_b):.3f})", [acc_b], [ce_b])

@@ -62,6 +62,7 @@ from support.metrics import (
     successes_needed,
 )
 from support.models import mlp
+from support.tensors import maker
 from support.tolerances import assert_close
 from support.training import train
 
@@ -82,11 +83,6 @@ EPOCH = USUAL["n_train"] // USUAL["batch_size"]
 OVERFIT = dict(n_train=10, n_test=1000, width=32, depth=2, lr=0.006, steps=200)
 SHARP_DELTA, SHARP_SD = (1.0, 3.0, 3.0), (0.3, 3.0, 3.0)  # class-mean differences and noise sd per coordinate
 CHECKPOINTS = sorted({round(OVERFIT["steps"] ** (i / 24)) for i in range(25)})
-
-
-def _device_tag(device) -> str:
-    """Series names carry the device when it is not the CPU (a run on cpu and cuda draws both)."""
-    return "" if device == "cpu" else f" ({device})"
 
 
 def _forward(params, x):
@@ -225,7 +221,8 @@ def test_the_stacked_runs_are_the_runs_train_makes(device):
     history = train(model, F.cross_entropy, data[0][r], data[1][r], optimizer=torch.optim.SGD(model.parameters(),
                     lr=USUAL["lr"]), steps=USUAL["steps"], batch_size=USUAL["batch_size"], seed=r,
                     evaluate=lambda m: F.cross_entropy(m(xte), yte, reduction="none"), evaluate_every=EPOCH)
-    assert_close(losses[r], torch.tensor(history.losses, dtype=torch.float64, device=device))
+    make = maker(device)
+    assert_close(losses[r], make.tensor(history.losses))
     assert_close(ce[r], torch.stack(history.evaluations))
 
     data, losses, _, _ = _overfit_runs(device)
@@ -233,7 +230,7 @@ def test_the_stacked_runs_are_the_runs_train_makes(device):
     model = _overfit_model(r, device)
     history = train(model, F.cross_entropy, data[0][r], data[1][r],
                     optimizer=torch.optim.Adam(model.parameters(), lr=OVERFIT["lr"]), steps=steps)
-    assert_close(losses[r, :steps], torch.tensor(history.losses, dtype=torch.float64, device=device))
+    assert_close(losses[r, :steps], make.tensor(history.losses))
 
 
 def test_over_a_run_held_out_loss_and_accuracy_usually_move_inversely(device, figures):
@@ -249,16 +246,16 @@ def test_over_a_run_held_out_loss_and_accuracy_usually_move_inversely(device, fi
     figures.record("rate of inverse runs, 99% lower bound (Clopper-Pearson)", p_lower, "1")
     defined = sorted(rho for rho in rhos if not math.isnan(rho))
     figures.record("median Spearman(held-out NLL, accuracy) over runs", statistics.median(defined), "1")
-    plot = dict(plot=f"Spearman(held-out NLL, accuracy) over 15 epochs, {RUNS} seeded runs, sorted",
-                x_label="run (rank / number of runs)", y_label="Spearman rank correlation (1)")
+    plot = figures.plot(f"Spearman(held-out NLL, accuracy) over 15 epochs, {RUNS} seeded runs, sorted",
+                        x_label="run (rank / number of runs)", y_label="Spearman rank correlation (1)")
     ranks = [(i + 0.5) / len(defined) for i in range(len(defined))]
-    figures.series(f"one run per seed{_device_tag(device)}", ranks, defined, style="points", **plot)
-    figures.series(f"0: no rank relation{_device_tag(device)}", [0, 1], [0, 0], style="dashed", **plot)
+    plot.points("one run per seed", ranks, defined)
+    plot.bound("0: no rank relation", [0, 1], [0, 0])
     epochs = list(range(1, nll.shape[1] + 1))  # NLL and accuracy share one axis: both lie in [0, 1.2] here
-    curves = dict(plot="a usual run (seed 0): held-out NLL and accuracy per epoch", x_label="epoch",
-                  y_label="NLL (nats) / accuracy (fraction)")
-    figures.series(f"held-out NLL (nats){_device_tag(device)}", epochs, nll[0], **curves)
-    figures.series(f"held-out accuracy (fraction){_device_tag(device)}", epochs, acc[0], **curves)
+    curves = figures.plot("a usual run (seed 0): held-out NLL and accuracy per epoch", x_label="epoch",
+                          y_label="NLL (nats) / accuracy (fraction)")
+    curves.line("held-out NLL (nats)", epochs, nll[0])
+    curves.line("held-out accuracy (fraction)", epochs, acc[0])
     assert p_lower > MORE_OFTEN_THAN_NOT
 
 
@@ -276,11 +273,10 @@ def test_from_epoch_to_epoch_held_out_loss_and_accuracy_usually_move_inversely(d
     figures.record("same, 99% lower bound (Hoeffding)", bound, "1")
     figures.record("runs with an epoch where held-out NLL and accuracy both rose", both_up.any(dim=1).sum().item(),
                    "runs", note=f"of {RUNS}")
-    plot = dict(plot="share of epochs where held-out NLL and accuracy move inversely, per run, sorted",
-                x_label="run (rank / number of runs)", y_label="share of epochs (fraction)")
-    figures.series(f"one run per seed{_device_tag(device)}", [(i + 0.5) / len(shares) for i in range(len(shares))],
-                   sorted(shares), style="points", **plot)
-    figures.series(f"1/2: as often inverse as not{_device_tag(device)}", [0, 1], [0.5, 0.5], style="dashed", **plot)
+    plot = figures.plot("share of epochs where held-out NLL and accuracy move inversely, per run, sorted",
+                        x_label="run (rank / number of runs)", y_label="share of epochs (fraction)")
+    plot.points("one run per seed", [(i + 0.5) / len(shares) for i in range(len(shares))], sorted(shares))
+    plot.bound("1/2: as often inverse as not", [0, 1], [0.5, 0.5])
     assert len(shares) > RUNS / 2  # the bound speaks for most runs, not a handful
     assert bound > MORE_OFTEN_THAN_NOT
 
@@ -298,21 +294,19 @@ def test_after_its_minimum_the_held_out_nll_often_rises_while_accuracy_still_imp
     figures.record("needed for 'at least one run in four' at 99%", successes_needed(RUNS, COMMON, CONFIDENCE), "runs",
                    note=f"of {RUNS}: the fewest whose Clopper-Pearson bound exceeds 1/4")
     figures.record("usual setting: runs with the same reversal", usual_event.sum().item(), "runs", note=f"of {RUNS}")
-    plot = dict(plot="after the held-out NLL minimum: change in NLL against change in accuracy, per run",
-                x_label="held-out accuracy, last minus at the NLL minimum (fraction)",
-                y_label="held-out NLL, last minus minimum (nats)")
-    figures.series(f"reversal: both rise significantly{_device_tag(device)}", d_acc[event], d_nll[event],
-                   style="points", **plot)
-    figures.series(f"other runs{_device_tag(device)}", d_acc[~event], d_nll[~event], style="points", **plot)
+    plot = figures.plot("after the held-out NLL minimum: change in NLL against change in accuracy, per run",
+                        x_label="held-out accuracy, last minus at the NLL minimum (fraction)",
+                        y_label="held-out NLL, last minus minimum (nats)")
+    plot.points("reversal: both rise significantly", d_acc[event], d_nll[event])
+    plot.points("other runs", d_acc[~event], d_nll[~event])
     assert p_lower > COMMON
     first = int(event.nonzero()[0])  # the lowest seed with the reversal, not a chosen one
-    curves = dict(plot=f"an overfitting run (seed {first}, the first with the reversal): held-out NLL and accuracy",
-                  x_label="Adam step (full batch of 10)", y_label="NLL (nats) / accuracy (fraction)", log_x=True)
-    figures.series(f"held-out NLL (nats){_device_tag(device)}", CHECKPOINTS, ce[first].mean(dim=1), **curves)
-    figures.series(f"held-out accuracy (fraction){_device_tag(device)}", CHECKPOINTS,
-                   right[first].double().mean(dim=1), **curves)
-    figures.series(f"training loss (nats){_device_tag(device)}", CHECKPOINTS,
-                   [losses[first, s - 1].item() for s in CHECKPOINTS], style="dashed", **curves)
+    curves = figures.plot(f"an overfitting run (seed {first}, the first with the reversal): held-out NLL and accuracy",
+                          x_label="Adam step (full batch of 10)", y_label="NLL (nats) / accuracy (fraction)",
+                          log_x=True)
+    curves.line("held-out NLL (nats)", CHECKPOINTS, ce[first].mean(dim=1))
+    curves.line("held-out accuracy (fraction)", CHECKPOINTS, right[first].double().mean(dim=1))
+    curves.bound("training loss (nats)", CHECKPOINTS, [losses[first, s - 1].item() for s in CHECKPOINTS])
     # the mechanism, in every reversal run: meanwhile the training loss kept falling (overfitting), and the
     # samples wrong at the end cost more than they did at the NLL minimum (confidence on the wrong answers)
     for r in event.nonzero().flatten().tolist():

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from support import hypothesis_helpers as hh
 from support.losses import loss_case
+from support.tensors import maker
 from support.tolerances import EXACT_DTYPE, accumulation, assert_close
 
 pytestmark = pytest.mark.claim("mean.denominator.class-weight")
@@ -51,7 +52,7 @@ def test_weighted_mean_divides_by_the_sum_of_the_targets_weights(case, n, c, see
 def test_weighted_mean_gradient_carries_the_same_denominator(device):
     # d/dz_i [sum_k w[y_k] l_k / W] = w[y_i] (softmax(z_i) - onehot(y_i)) / W with W = sum_k w[y_k]
     z, y = CE.sample_batch(6, (4,), seed=8, device=device)
-    w = torch.tensor([1.0, 2.0, 5.0, 0.5], dtype=EXACT_DTYPE, device=device)
+    w = maker(device, EXACT_DTYPE).tensor([1.0, 2.0, 5.0, 0.5])
     z.requires_grad_(True)
     F.cross_entropy(z, y, weight=w).backward()
     expected = w[y, None] * (torch.softmax(z.detach(), dim=1) - F.one_hot(y, 4)) / w[y].sum()
@@ -63,11 +64,12 @@ def test_weighted_mean_is_not_the_weighted_sum_over_n(device, figures):
     # while "sum / N" would be 5 times larger.
     z, _ = CE.sample_batch(8, (3,), seed=9, device=device)
     y = torch.full((8,), 2, device=device)
-    w = torch.tensor([1.0, 1.0, 5.0], dtype=EXACT_DTYPE, device=device)
+    make = maker(device, EXACT_DTYPE)
+    w = make.tensor([1.0, 1.0, 5.0])
     weighted_mean = F.cross_entropy(z, y, weight=w)
     assert_close(weighted_mean, F.cross_entropy(z, y))
     ratio = (F.cross_entropy(z, y, weight=w, reduction="sum") / 8) / weighted_mean
-    assert_close(ratio, torch.tensor(5.0, dtype=EXACT_DTYPE, device=device))
+    assert_close(ratio, make.tensor(5.0))
     figures.record("(weighted sum / N) / weighted mean, all targets of weight 5", ratio, "1")
 
 
@@ -77,7 +79,7 @@ def test_probability_targets_divide_by_n_and_keep_the_weights_out_of_the_denomin
     z, _ = CE.sample_batch(n, (c,), seed=10, device=device)
     g = torch.Generator().manual_seed(11)
     p = torch.softmax(torch.randn(n, c, generator=g, dtype=EXACT_DTYPE), dim=1).to(device)
-    w = torch.tensor([0.5, 1.0, 2.0, 4.0], dtype=EXACT_DTYPE, device=device)
+    w = maker(device, EXACT_DTYPE).tensor([0.5, 1.0, 2.0, 4.0])
     terms = -(w * p * torch.log_softmax(z, dim=1)).sum(dim=1)
     mean = F.cross_entropy(z, p, weight=w)
     assert_close(mean, terms.sum() / n, tol=accumulation(EXACT_DTYPE, n * c))
@@ -92,7 +94,7 @@ def test_k_dimensional_inputs_count_every_position(case, device):
     g = torch.Generator().manual_seed(12)
     x = case.to_loss_input(torch.randn(n, c, d1, d2, generator=g, dtype=EXACT_DTYPE).to(device))
     y = torch.randint(0, c, (n, d1, d2), generator=g).to(device)
-    w = torch.tensor([1.0, 3.0, 0.5, 2.0], dtype=EXACT_DTYPE, device=device)
+    w = maker(device, EXACT_DTYPE).tensor([1.0, 3.0, 0.5, 2.0])
     # move the class axis last and flatten the positions: the 2-D reference applies position by position
     flat_x, flat_y = x.movedim(1, -1).reshape(-1, c), y.reshape(-1)
     terms = case.reference_terms(flat_x, flat_y)

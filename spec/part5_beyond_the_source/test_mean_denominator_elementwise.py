@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 from support import hypothesis_helpers as hh
 from support.losses import LOSS_CASES, loss_case
+from support.tensors import maker
 from support.tolerances import EXACT_DTYPE, accumulation, assert_close
 
 pytestmark = pytest.mark.claim("mean.denominator.elementwise")
@@ -65,8 +66,9 @@ def test_mse_mean_on_wide_outputs_is_one_over_d_of_the_per_sample_loss(device, f
     # N = 4 samples of D = 8 outputs with error 1 everywhere: every squared term is 1, the sum is 32,
     # 'mean' = 32 / (4 * 8) = 1 (not 32 / 4 = 8) and d mean / d x_ij = 2 * 1 / 32.
     n, d = 4, 8
-    x = torch.ones(n, d, dtype=EXACT_DTYPE, device=device, requires_grad=True)
-    y = torch.zeros(n, d, dtype=EXACT_DTYPE, device=device)
+    make = maker(device, EXACT_DTYPE)
+    x = make.ones(n, d).requires_grad_()
+    y = make.zeros(n, d)
     mean = F.mse_loss(x, y)
     mean.backward()
     assert mean.item() == 1.0
@@ -80,8 +82,9 @@ def test_bce_with_logits_weights_scale_terms_but_stay_out_of_the_denominator(dev
     n, d = 6, 5
     case = loss_case("BCEWithLogitsLoss")
     x, y = case.sample_batch(n, (d,), seed=3, dtype=EXACT_DTYPE, device=device)
-    weight = torch.tensor([0.5, 1.0, 2.0, 3.0, 4.0], dtype=EXACT_DTYPE, device=device)  # sums to 10.5, not D = 5
-    pos_weight = torch.tensor([1.0, 2.0, 0.5, 3.0, 1.5], dtype=EXACT_DTYPE, device=device)
+    make = maker(device, EXACT_DTYPE)
+    weight = make.tensor([0.5, 1.0, 2.0, 3.0, 4.0])  # sums to 10.5, not D = 5
+    pos_weight = make.tensor([1.0, 2.0, 0.5, 3.0, 1.5])
     terms = -weight * (pos_weight * y * -F.softplus(-x) + (1 - y) * -F.softplus(x))
     for kwargs, ref in (
         ({"weight": weight}, -weight * (y * -F.softplus(-x) + (1 - y) * -F.softplus(x))),
@@ -93,6 +96,6 @@ def test_bce_with_logits_weights_scale_terms_but_stay_out_of_the_denominator(dev
     # a weighted average sum(l) / sum(weights over elements) would be D / sum(w) = 5 / 10.5 times the mean
     weighted_average = terms.sum() / (n * weight.sum())
     mean = torch.nn.BCEWithLogitsLoss(weight=weight, pos_weight=pos_weight)(x, y)
-    assert_close(weighted_average / mean, torch.tensor(d / weight.sum().item(), dtype=EXACT_DTYPE, device=device))
+    assert_close(weighted_average / mean, make.tensor(d / weight.sum().item()))
     assert abs(mean.item() - weighted_average.item()) > 0.1 * abs(mean.item())  # 1 - 5/10.5 = 52 % apart
     figures.record("BCEWithLogits weighted 'mean' / (sum / (N*D))", (mean / (terms.sum() / (n * d))).item(), "1")

@@ -29,6 +29,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from support import hypothesis_helpers as hh
+from support.tensors import maker
 from support.tolerances import EXACT_DTYPE, accumulation, assert_close
 
 pytestmark = pytest.mark.claim("mean.denominator.kldiv")
@@ -73,10 +74,11 @@ def test_mean_warns_and_batchmean_does_not(device):
 
 
 def test_kl_of_a_distribution_with_itself_is_zero_and_zero_probabilities_contribute_nothing(device, figures):
+    make = maker(device, EXACT_DTYPE)
     log_q, p = _distributions(3, 5, 2, device)
-    assert_close(F.kl_div(torch.log(p), p, reduction="batchmean"), torch.zeros((), dtype=EXACT_DTYPE, device=device))
+    assert_close(F.kl_div(torch.log(p), p, reduction="batchmean"), make.tensor(0.0))
     # p with zeros: 0 log 0 is taken as 0, so the loss is finite and equals the sum over the support of p
-    p0 = torch.tensor([[0.5, 0.5, 0.0, 0.0, 0.0]], dtype=EXACT_DTYPE, device=device)
+    p0 = make.tensor([[0.5, 0.5, 0.0, 0.0, 0.0]])
     expected = (0.5 * (torch.log(torch.tensor(0.5, dtype=EXACT_DTYPE)) - log_q[0, :2].cpu())).sum().to(device)
     assert_close(F.kl_div(log_q[:1], p0, reduction="batchmean"), expected)
     with warnings.catch_warnings():
@@ -116,7 +118,7 @@ def test_batchmean_at_five_positions_is_five_times_the_per_position_mean_and_so_
     (g_batchmean,) = torch.autograd.grad(batchmean, log_q)
     (g_per_position,) = torch.autograd.grad(per_position, log_q)
     tol = accumulation(EXACT_DTYPE, n * t * c)
-    assert_close(batchmean / per_position, torch.tensor(float(t), dtype=EXACT_DTYPE, device=device), tol=tol)
+    assert_close(batchmean / per_position, maker(device, EXACT_DTYPE).tensor(float(t)), tol=tol)
     # d/d log q of sum p (log p - log q) / D is -p / D: D = N for 'batchmean', N x T per position
     assert_close(g_batchmean, -p / n)
     assert_close(g_batchmean, t * g_per_position)
