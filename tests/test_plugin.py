@@ -231,7 +231,7 @@ def test_figures_reject_non_numbers(project):
             with pytest.raises(ValueError, match="unit must be a string"):
                 figures.record("no unit", 1.0, None)
             with pytest.raises(ValueError, match="got a string"):
-                figures.series("digits", "123", [1, 2, 3], plot="p", x_label="x", y_label="y")
+                figures.plot("p", x_label="x", y_label="y").line("digits", "123", [1, 2, 3])
     """)
     project.runpytest_inprocess().assert_outcomes(passed=1)
 
@@ -368,3 +368,17 @@ def test_a_plot_needs_a_title_and_labels():
         figures.plot(" ", x_label="x", y_label="y")
     with pytest.raises(ValueError, match="equal length"):
         figures.plot("p", x_label="x", y_label="y").line("c", [1, 2], [1])
+
+
+def test_a_failure_in_a_shuffled_run_names_the_order_seed(project):
+    pytest.importorskip("pytest_randomly", reason="pytest-randomly (dev extra) is not installed")
+    write(project, "spec/test_a.py", """
+        import pytest
+
+        @pytest.mark.claim("beta.two")
+        def test_fails():
+            assert 1 == 2
+    """)
+    result = project.runpytest_inprocess("-p", "randomly", "--randomly-seed=1234")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*the same command with --randomly-seed=1234 (pytest-randomly)*"])

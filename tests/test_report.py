@@ -30,8 +30,8 @@ TESTS_SRC = textwrap.dedent(
     @pytest.mark.parametrize("k", [1, 2])
     def test_good(k, figures):
         figures.record(f"ratio {k}", 1.5 * k, "1", note="derived")
-        figures.series(f"curve {k}", [1, 2, 4], [k, 2 * k, 4 * k], plot="growth", x_label="depth (layers)",
-                       y_label="norm", log_y=True)
+        plot = figures.plot("growth", x_label="depth (layers)", y_label="norm", log_y=True)
+        plot.line(f"curve {k}", [1, 2, 4], [k, 2 * k, 4 * k])
 
     @pytest.mark.claim("bad.claim")
     def test_bad():

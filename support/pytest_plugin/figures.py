@@ -59,7 +59,7 @@ class Plot:
         return self._add(name, x, y, "dashed")
 
     def _add(self, name: str, x, y, style: str) -> Plot:
-        self._figures.series(name, x, y, plot=self.title, x_label=self.x_label, y_label=self.y_label,
+        self._figures._series(name, x, y, plot=self.title, x_label=self.x_label, y_label=self.y_label,
                              log_x=self.log_x, log_y=self.log_y, style=style)
         return self
 
@@ -94,9 +94,9 @@ class Figures:
         """A figure of the claims report. Labels carry units, e.g. "depth (layers)"."""
         return Plot(self, title, x_label=x_label, y_label=y_label, log_x=log_x, log_y=log_y)
 
-    def series(self, name: str, x, y, *, plot: str, x_label: str, y_label: str, log_x: bool = False,
-               log_y: bool = False, style: str = "line") -> None:
-        """One curve of the figure titled ``plot`` (``figures.plot(...)`` is the handle that fills these in)."""
+    def _series(self, name: str, x, y, *, plot: str, x_label: str, y_label: str, log_x: bool = False,
+                log_y: bool = False, style: str = "line") -> None:
+        """One curve of the figure titled ``plot``; tests add curves through the ``figures.plot(...)`` handle."""
         xs, ys = _floats(f"series {name!r} x", x), _floats(f"series {name!r} y", y)
         if len(xs) != len(ys) or not xs:
             raise ValueError(f"series {name!r}: x and y must be non-empty and of equal length, got {len(xs)} and {len(ys)}")
