@@ -2,11 +2,13 @@
 
 Times, for a small MLP and the SimpleCNN of PyTorch's per-sample-gradients tutorial (MNIST-shaped input,
 cross-entropy), at batch sizes 8, 64 and 256:
-  batch  - one forward + one backward of the mean loss over the batch,
-  loop   - N forwards + N backwards on batches of one (support.gradients.per_sample_grads_loop),
-  vmap   - torch.func.vmap(grad(...)) per-sample gradients (support.gradients.per_sample_grads_vmap),
-and writes the ratios loop/batch, vmap/batch and loop/vmap (not absolute times, which say more about the
-machine than about PyTorch) to a JSON file that the claims report shows under per-sample.costs-more.
+  batch            - one forward + one backward of the mean loss over the batch,
+  loop             - N forwards + N backwards on batches of one (support.gradients.per_sample_grads_loop),
+  vmap             - torch.func.vmap(grad(...)) (support.gradients.per_sample_grads_vmap),
+  expanded_weights - PyTorch's ExpandedWeights, one batch forward + backward (per_sample_grads_expanded_weights),
+  opacus           - Opacus' GradSampleModule, backward hooks (per_sample_grads_opacus; skipped if not installed),
+and writes each method's time over the batch backward's (not absolute times, which say more about the machine
+than about PyTorch) to a JSON file that the claims report shows under per-sample.costs-more.
 
     python bench/per_sample_cost.py [--device cpu|cuda] [--repeats 5] [--threads N] [--out FILE]
 """
@@ -22,37 +24,32 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from support.gradients import batch_grads, per_sample_grads_loop, per_sample_grads_vmap
-from support.models import mlp
+from support.gradients import (
+    batch_grads,
+    per_sample_grads_expanded_weights,
+    per_sample_grads_loop,
+    per_sample_grads_opacus,
+    per_sample_grads_vmap,
+)
+from support.models import SimpleCNN, mlp
 
 BATCH_SIZES = (8, 64, 256)
+METHODS = {"loop": per_sample_grads_loop, "vmap": per_sample_grads_vmap,
+           "expanded_weights": per_sample_grads_expanded_weights}
+try:
+    import opacus  # noqa: F401  (optional: the dev extra installs it)
 
-
-class SimpleCNN(nn.Module):
-    """The model of PyTorch's per-sample-gradients tutorial (torch.func docs)."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 32, 3, 1)
-        self.conv2 = nn.Conv2d(32, 64, 3, 1)
-        self.fc1 = nn.Linear(9216, 128)
-        self.fc2 = nn.Linear(128, 10)
-
-    def forward(self, x):
-        x = F.relu(self.conv1(x))
-        x = F.relu(self.conv2(x))
-        x = F.max_pool2d(x, 2)
-        x = torch.flatten(x, 1)
-        return self.fc2(F.relu(self.fc1(x)))
+    METHODS["opacus"] = per_sample_grads_opacus
+except ImportError:
+    print("opacus is not installed: its column is left out")
 
 
 def _models(device):
     torch.manual_seed(0)
     return {
         "mlp (3 layers, 784-128-128-10)": (mlp(784, 128, 10, depth=3, dtype=torch.float32, device=device), (784,)),
-        "SimpleCNN (tutorial)": (SimpleCNN().to(device), (1, 28, 28)),
+        "SimpleCNN (tutorial)": (SimpleCNN().to(device), (1, 28, 28)),  # torch.manual_seed(0) above: its init
     }
 
 
@@ -76,18 +73,21 @@ def measure(device: str, repeats: int, threads_given: bool = False) -> dict:
         for n in BATCH_SIZES:
             x = torch.randn(n, *shape, device=device)
             y = torch.randint(0, 10, (n,), device=device)
-            t = {
-                "batch": _time(lambda: batch_grads(model, F.cross_entropy, x, y), device, repeats),
-                "loop": _time(lambda: per_sample_grads_loop(model, F.cross_entropy, x, y), device, max(1, repeats // 3)),
-                "vmap": _time(lambda: per_sample_grads_vmap(model, F.cross_entropy, x, y), device, repeats),
-            }
-            rows.append({"model": name, "batch_size": n, "loop/batch": t["loop"] / t["batch"],
-                         "vmap/batch": t["vmap"] / t["batch"], "loop/vmap": t["loop"] / t["vmap"]})
-            print(f"{name:32s} N={n:4d}  loop/batch {rows[-1]['loop/batch']:7.1f}  vmap/batch "
-                  f"{rows[-1]['vmap/batch']:6.1f}  loop/vmap {rows[-1]['loop/vmap']:6.2f}", flush=True)
+            t = {"batch": _time(lambda: batch_grads(model, F.cross_entropy, x, y), device, repeats)}
+            for method, fn in METHODS.items():
+                # the loop is slow and steady: a third of the repeats keeps the run short
+                reps = max(1, repeats // 3) if method == "loop" else repeats
+                t[method] = _time(lambda fn=fn: fn(model, F.cross_entropy, x, y), device, reps)
+            row = {"model": name, "batch_size": n}
+            row.update({f"{method}/batch": t[method] / t["batch"] for method in METHODS})
+            row["loop/vmap"] = t["loop"] / t["vmap"]
+            rows.append(row)
+            print(f"{name:32s} N={n:4d}  " + "  ".join(f"{k} {v:6.2f}" for k, v in row.items()
+                                                    if isinstance(v, float)), flush=True)
     return {
         "claim": "per-sample.costs-more",
-        "title": "per-sample gradients: time ratios of a per-sample loop and torch.func.vmap to one batch backward",
+        "title": "per-sample gradients: time of a per-sample loop, torch.func.vmap, ExpandedWeights and Opacus over "
+                 "one batch backward",
         "command": f"python bench/per_sample_cost.py --device {device} --repeats {repeats}"
                    + (f" --threads {torch.get_num_threads()}" if threads_given else ""),
         "device": device if device == "cpu" else f"cuda ({torch.cuda.get_device_name(0)})",

@@ -143,3 +143,61 @@ def executed_nodes(loss: torch.Tensor, *, retain_graph: bool = False) -> int:
         for h in handles:
             h.remove()
     return count
+
+
+# ---------------------------------------------------------------- peers: independent per-sample implementations
+def _peer_grads(model: nn.Module, wrap, loss_fn: LossFn, x: torch.Tensor, y: torch.Tensor, what: str):
+    """Run ``wrap(copy)`` forward on the batch, backpropagate loss_fn's batch loss (a mean over the samples) and
+    read each parameter's ``grad_sample``. Works on a deep copy, so the caller's model keeps no hooks and no
+    ``grad_sample`` attributes."""
+    import copy
+
+    _checks.same_batch("x", x, "y", y)
+    clone = copy.deepcopy(model)
+    for p in clone.parameters():
+        p.grad = None
+    wrapped = wrap(clone)
+    loss = loss_fn(wrapped(x), y)
+    if loss.dim() != 0:
+        raise SpecInputError(f"loss_fn must return the batch's mean loss (a scalar), got shape {tuple(loss.shape)}")
+    loss.backward()
+    out = {}
+    for name, p in clone.named_parameters():
+        sample = getattr(p, "grad_sample", None)
+        if sample is None:
+            raise SpecInputError(f"{what} computed no per-sample gradient for parameter {name!r} (a layer it does "
+                                 f"not support, or a parameter the loss does not use)")
+        out[name] = sample.detach().clone()
+    return out, wrapped
+
+
+def per_sample_grads_expanded_weights(model: nn.Module, loss_fn: LossFn, x: torch.Tensor,
+                                      y: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Per-sample gradients by PyTorch's ExpandedWeights (``torch.nn.utils._per_sample_grad.
+    call_for_per_sample_grads``, one forward and one backward of the batch): the same result as
+    ``per_sample_grads_loop`` for a loss_fn that averages over the batch (``loss_reduction="mean"`` rescales by N).
+    Supports Linear, Conv, Embedding, LayerNorm, GroupNorm and InstanceNorm layers (PyTorch docs, "Per-sample
+    gradients" with ExpandedWeights)."""
+    from torch.nn.utils._per_sample_grad import call_for_per_sample_grads
+
+    grads, _ = _peer_grads(model, lambda m: call_for_per_sample_grads(m, loss_reduction="mean"), loss_fn, x, y,
+                           "ExpandedWeights")
+    return grads
+
+
+def per_sample_grads_opacus(model: nn.Module, loss_fn: LossFn, x: torch.Tensor,
+                            y: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Per-sample gradients by Opacus' ``GradSampleModule`` (backward hooks per layer; opacus.ai, "GradSampleModule"),
+    for a loss_fn that averages over the batch (``loss_reduction="mean"``). Opacus is an optional dependency (the
+    ``dev`` extra): ImportError when it is not installed."""
+    import warnings
+
+    from opacus import GradSampleModule
+
+    with warnings.catch_warnings():
+        # Opacus' full backward hooks warn when the input does not require grad: expected here, nothing is wrong
+        warnings.filterwarnings("ignore", message="Full backward hook is firing", category=UserWarning)
+        grads, wrapped = _peer_grads(model, lambda m: GradSampleModule(m, loss_reduction="mean"), loss_fn, x, y,
+                                     "Opacus")
+    wrapped._close()
+    return grads

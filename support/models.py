@@ -159,3 +159,56 @@ def token_model(vocab_size: int, embedding_dim: int, n_classes: int, *, seed: in
         _checks.positive_int(name, v)
     _checks.positive_int("n_classes", n_classes, minimum=2)
     return _build(seed, lambda: TokenClassifier(vocab_size, embedding_dim, n_classes), dtype=dtype, device=device)
+
+
+class SimpleCNN(nn.Module):
+    """The model of PyTorch's per-sample-gradients tutorial (torch.func docs): two 3x3 convolutions, max-pool, two
+    linear layers, for (N, 1, 28, 28) inputs and 10 classes."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 32, 3, 1)
+        self.conv2 = nn.Conv2d(32, 64, 3, 1)
+        self.fc1 = nn.Linear(9216, 128)
+        self.fc2 = nn.Linear(128, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.relu(self.conv1(x))
+        x = torch.relu(self.conv2(x))
+        x = torch.nn.functional.max_pool2d(x, 2)
+        x = torch.flatten(x, 1)
+        return self.fc2(torch.relu(self.fc1(x)))
+
+
+def simple_cnn(*, seed: int = 0, dtype=torch.float64, device="cpu") -> SimpleCNN:
+    return _build(seed, SimpleCNN, dtype=dtype, device=device)
+
+
+class EmbeddingNormNet(nn.Module):
+    """Token ids (N, T) -> Embedding -> LayerNorm -> mean over T -> Linear -> GroupNorm -> ReLU -> Linear: the
+    per-sample layers (Embedding, LayerNorm, GroupNorm) that per-sample gradient libraries special-case. Every
+    sample is normalised on its own, so samples stay independent in train mode (unlike BatchNorm)."""
+
+    def __init__(self, vocab_size: int, embedding_dim: int, hidden: int, groups: int, n_classes: int):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, embedding_dim)
+        self.layer_norm = nn.LayerNorm(embedding_dim)
+        self.hidden = nn.Linear(embedding_dim, hidden)
+        self.group_norm = nn.GroupNorm(groups, hidden)
+        self.head = nn.Linear(hidden, n_classes)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        _checks.tensor("tokens", tokens, dim=2, floating=False)
+        h = self.layer_norm(self.embedding(tokens)).mean(dim=1)
+        return self.head(torch.relu(self.group_norm(self.hidden(h))))
+
+
+def embedding_norm_net(vocab_size: int = 20, embedding_dim: int = 8, hidden: int = 12, groups: int = 3,
+                       n_classes: int = 4, *, seed: int = 0, dtype=torch.float64, device="cpu") -> EmbeddingNormNet:
+    for name, v in (("vocab_size", vocab_size), ("embedding_dim", embedding_dim), ("hidden", hidden),
+                    ("groups", groups), ("n_classes", n_classes)):
+        _checks.positive_int(name, v)
+    if hidden % groups:
+        raise SpecInputError(f"hidden ({hidden}) must be a multiple of groups ({groups}) for GroupNorm")
+    return _build(seed, lambda: EmbeddingNormNet(vocab_size, embedding_dim, hidden, groups, n_classes), dtype=dtype,
+                  device=device)

@@ -4,9 +4,10 @@ executed_nodes."""
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from support import gradients, models
+from support import gradients, models, tolerances
 from support.errors import SpecInputError, SpecTypeError
 from support.tolerances import assert_close
 
@@ -237,3 +238,45 @@ def test_flat_params_concatenates_detached_copies_in_parameter_order():
     assert not flat.requires_grad
     flat[0] += 1.0  # a copy: the model is unchanged
     assert not torch.equal(flat, flat_params(model))
+
+
+# ---------------------------------------------------------------- peers: ExpandedWeights and Opacus
+PEERS = ["expanded_weights", "opacus"]
+
+
+def _peer(name):
+    if name == "opacus":
+        pytest.importorskip("opacus", reason="Opacus (dev extra) is not installed")
+    return getattr(gradients, f"per_sample_grads_{name}")
+
+
+@pytest.mark.parametrize("peer", PEERS)
+def test_peer_per_sample_grads_equal_the_loop_and_leave_the_model_alone(peer):
+    model = models.mlp(4, 6, 3, seed=2)
+    x = torch.randn(5, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    y = torch.tensor([0, 1, 2, 1, 0])
+    got = _peer(peer)(model, F.cross_entropy, x, y)
+    want = gradients.per_sample_grads_loop(model, F.cross_entropy, x, y)
+    assert got.keys() == want.keys()
+    for name in want:
+        assert_close(got[name], want[name], tol=tolerances.accumulation(torch.float64, 5))
+    # the caller's model: no per-sample attributes, no hooks, no .grad
+    for p in model.parameters():
+        assert not hasattr(p, "grad_sample") and p.grad is None
+    assert not any(m._forward_hooks or m._backward_hooks for m in model.modules())
+
+
+@pytest.mark.parametrize("peer", PEERS)
+def test_peer_per_sample_grads_name_a_parameter_they_cannot_handle(peer):
+    model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 2)).double()  # BatchNorm couples samples
+    x, y = torch.randn(4, 3, dtype=torch.float64), torch.tensor([0, 1, 0, 1])
+    with pytest.raises((RuntimeError, NotImplementedError), match=r"batch_norm|BatchNorm1d"):  # their own errors
+        _peer(peer)(model, F.cross_entropy, x, y)
+
+
+@pytest.mark.parametrize("peer", PEERS)
+def test_peer_per_sample_grads_need_a_scalar_batch_loss(peer):
+    model = models.mlp(4, 6, 3, seed=2)
+    x, y = torch.randn(3, 4, dtype=torch.float64), torch.tensor([0, 1, 2])
+    with pytest.raises(SpecInputError, match="mean loss"):
+        _peer(peer)(model, lambda out, t: F.cross_entropy(out, t, reduction="none"), x, y)

@@ -222,3 +222,19 @@ def test_token_model_gives_per_position_logits_of_its_own_token():
 def test_token_model_rejects_float_or_one_dimensional_tokens(tokens, error):
     with pytest.raises(error, match="tokens"):
         models.token_model(5, 3, 2)(tokens)
+
+
+def test_simple_cnn_is_the_tutorial_model_and_seeded():
+    a, b = models.simple_cnn(seed=4), models.simple_cnn(seed=4)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert a(torch.zeros(2, 1, 28, 28, dtype=torch.float64)).shape == (2, 10)
+    assert sum(p.numel() for p in a.parameters()) == 1_199_882  # the tutorial's conv 1->32->64, fc 9216->128->10
+
+
+def test_embedding_norm_net_classifies_token_sequences_and_checks_its_input():
+    net = models.embedding_norm_net(vocab_size=10, embedding_dim=4, hidden=6, groups=2, n_classes=3, seed=1)
+    assert net(torch.randint(0, 10, (5, 7))).shape == (5, 3)
+    with pytest.raises(SpecInputError, match="multiple of groups"):
+        models.embedding_norm_net(hidden=7, groups=2)
+    with pytest.raises(SpecTypeError, match="integer tensor"):
+        net(torch.zeros(5, 7))

@@ -5,7 +5,10 @@ sample's loss returns the same per-sample gradients as a loop of N backward pass
 the sum-reduced batch loss. It has documented limits: BatchNorm in train mode fails under grad/vmap (the in-place
 update of its running statistics is rejected, and without running statistics a batch of one has no variance), while
 in eval mode it works; and random operations such as dropout raise under vmap's default randomness='error' unless
-randomness='different' (an independent mask per sample) or 'same' (one mask shared by all samples) is chosen.
+randomness='different' (an independent mask per sample) or 'same' (one mask shared by all samples) is chosen. Two
+independent implementations agree with both to float64 rounding: PyTorch's ExpandedWeights
+(torch.nn.utils._per_sample_grad.call_for_per_sample_grads) and Opacus' GradSampleModule (backward hooks), on an
+MLP, the per-sample-gradients tutorial's SimpleCNN and a model of Embedding, LayerNorm and GroupNorm layers.
 
 Why: PyTorch tutorial, Per-sample-gradients: vmap(grad(f)) over the batch dimension computes one gradient per
 sample without a Python loop. Hypothesis compares vmap, a loop of single-sample backward passes and the batch
@@ -15,7 +18,10 @@ Batch Norm"): in train mode BatchNorm's in-place update of the captured running_
 grad, and with track_running_stats=False each vmapped call sees a batch of one and raises a ValueError ("more than
 1 value per channel"); in eval mode vmap agrees with the loop. Dropout under the default randomness='error' raises;
 with identical inputs 'same' gives every row one mask (and identical per-sample gradients), 'different' independent
-masks (all 8 rows equal would have probability 2^-112).
+masks (all 8 rows equal would have probability 2^-112). The peers (support.gradients.per_sample_grads_expanded_weights
+and per_sample_grads_opacus) compute the same quantity another way, in one batch forward and backward with per-layer
+rules for Linear, Conv2d, Embedding, LayerNorm and GroupNorm, so agreement on all four is evidence about each of them;
+Opacus is an optional dependency (the dev extra), and its cases skip with that reason when it is absent.
 """
 
 import pytest
@@ -28,8 +34,15 @@ from torch.func import vmap
 
 from support import hypothesis_helpers as hh
 from support.data import classification, regression
-from support.gradients import batch_grads, per_sample_grads_loop, per_sample_grads_vmap
-from support.models import batchnorm_net, linear_model, mlp
+from support.gradients import (
+    batch_grads,
+    per_sample_grads_expanded_weights,
+    per_sample_grads_loop,
+    per_sample_grads_opacus,
+    per_sample_grads_vmap,
+)
+from support.models import batchnorm_net, embedding_norm_net, linear_model, mlp, simple_cnn
+from support.tensors import generator
 from support.tolerances import accumulation, assert_close
 
 pytestmark = pytest.mark.claim("per-sample.vmap")
@@ -107,3 +120,39 @@ def test_dropout_needs_an_explicit_randomness_mode(device):
     # and the per-sample gradients follow: with one shared mask they are all equal for identical inputs
     g_same = per_sample_grads_vmap(model, output_sum, x, y, randomness="same")
     assert (g_same["0.weight"] == g_same["0.weight"][0]).all()
+
+
+# the three models of the peer cross-check, each with a small batch: (model, inputs, targets)
+PEER_MODELS = {
+    "mlp": lambda device: (mlp(5, 8, 3, depth=3, activation="tanh", seed=61, device=device),
+                           torch.randn(4, 5, generator=generator(61), dtype=torch.float64).to(device),
+                           torch.tensor([0, 2, 1, 2], device=device)),
+    "simple-cnn": lambda device: (simple_cnn(seed=62, device=device),
+                                  torch.randn(2, 1, 28, 28, generator=generator(62), dtype=torch.float64).to(device),
+                                  torch.tensor([3, 7], device=device)),
+    "embedding-layernorm-groupnorm": lambda device: (embedding_norm_net(seed=63, device=device),
+                                                     torch.randint(0, 20, (4, 6), generator=generator(63)).to(device),
+                                                     torch.tensor([0, 3, 1, 2], device=device)),
+}
+PEERS = {"expanded-weights": per_sample_grads_expanded_weights, "opacus": per_sample_grads_opacus}
+
+
+@pytest.mark.parametrize("peer", PEERS)
+@pytest.mark.parametrize("model_name", PEER_MODELS)
+def test_independent_implementations_give_the_same_per_sample_gradients(device, model_name, peer, figures):
+    if peer == "opacus":
+        pytest.importorskip("opacus", reason="Opacus (dev extra) is not installed")
+    model, x, y = PEER_MODELS[model_name](device)
+    by_peer = PEERS[peer](model, F.cross_entropy, x, y)
+    by_loop = per_sample_grads_loop(model, F.cross_entropy, x, y)
+    by_vmap = per_sample_grads_vmap(model, F.cross_entropy, x, y)
+    # the peers form each per-sample gradient as a product of the layer's input and output gradient, summed over
+    # positions (conv, tokens) in another order than autograd: float64 sums of up to 26 x 26 terms
+    tol = accumulation(torch.float64, 26 * 26)
+    worst = 0.0
+    for name, g in by_loop.items():
+        assert by_peer[name].shape == g.shape, name
+        assert_close(by_peer[name], g, tol=tol, msg=f"{peer} vs loop, {name}")
+        assert_close(by_vmap[name], g, tol=tol, msg=f"vmap vs loop, {name}")
+        worst = max(worst, ((by_peer[name] - g).abs().max() / g.abs().max().clamp_min(1e-300)).item())
+    figures.record(f"{model_name}: largest |{peer} - loop| / max |loop|", worst, "1")

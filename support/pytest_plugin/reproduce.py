@@ -17,6 +17,10 @@ def reproducer(item: pytest.Item) -> str:
     lines = [f"pytest '{item.nodeid}' -p no:randomly --hypothesis-profile={profile_name(config)} -n0"
              + (f" --torch-threads={st.threads}" if st.threads != 1 else ""),
              f"torch {env['torch']}, devices {','.join(st.devices or ['?'])}, torch threads {st.threads}"]
+    order_seed = getattr(config.option, "randomly_seed", None)
+    if isinstance(order_seed, int) and config.pluginmanager.hasplugin("randomly"):
+        # the test alone should pass whatever ran before it; if only the shuffled run fails, rerun that order
+        lines.append(f"the order of this run: the same command with --randomly-seed={order_seed} (pytest-randomly)")
     claims = registry(config)
     for mark in item.iter_markers("claim"):
         claim = claims.get(mark.args[0]) if mark.args else None
