@@ -15,7 +15,9 @@ The broken models (one per check; the reshape that mixes samples breaks checks 4
 
 from __future__ import annotations
 
+import ast
 import math
+import re
 import textwrap
 from dataclasses import replace
 from pathlib import Path
@@ -201,9 +203,26 @@ def test_check_3_counts_elementwise_terms_class_weights_and_skips_a_sum():
     weighted = replace(references.mlp(), loss=nn.CrossEntropyLoss(weight=weights))
     result = checks.mean_is_sum_over_terms(weighted)
     assert result.verdict == "pass", result.message
-    assert result.numbers["expected denominator (loss terms)"][0] == pytest.approx(weights[weighted.targets].sum().item())
+    expected = weights[weighted.targets].sum().item()  # CrossEntropyLoss's mean divides by sum_i w[y_i]
+    assert result.numbers["expected denominator (loss terms)"][0] == pytest.approx(expected)
     summed = replace(references.mlp(), loss=nn.CrossEntropyLoss(reduction="sum"))
     assert checks.mean_is_sum_over_terms(summed).verdict == "n/a"
+
+
+@pytest.mark.filterwarnings("ignore:reduction. 'mean' divides the total loss:UserWarning")  # PyTorch says so too
+def test_check_3_wants_batchmean_for_kl_divergence():
+    class LogProbs(nn.Sequential):  # KLDivLoss takes log-probabilities
+        def forward(self, x):
+            return torch.log_softmax(super().forward(x), dim=1)
+
+    base = references.mlp()
+    targets = torch.softmax(torch.randn(N, CLASSES, generator=generator(8)), dim=1)
+    subject = replace(base, model=LogProbs(*base.model), targets=targets)
+    mean = checks.mean_is_sum_over_terms(replace(subject, loss=nn.KLDivLoss(reduction="mean")))
+    assert mean.verdict == "fail" and f"divides the sum by {N * CLASSES}" in mean.message
+    assert "use reduction='batchmean'" in mean.message
+    batchmean = checks.mean_is_sum_over_terms(replace(subject, loss=nn.KLDivLoss(reduction="batchmean")))
+    assert batchmean.verdict == "pass", batchmean.message
 
 
 def test_live_terms_keep_hinge_zeros_and_drop_masked_entries():
@@ -395,7 +414,8 @@ def _healthy():
     tokens = torch.randint(1, references.VOCAB, (N, 20), generator=generator(7))
     yield "resnet18-like (width 8)", ModelUnderTest(**make(width=8))
     for layers, first in ((6, False), (6, True)):
-        yield f"transformer, {layers} layers, norm_first={first}", _token_subject(_seeded(lambda: _Encoder(layers, first)))
+        encoder = _seeded(lambda: _Encoder(layers, first))
+        yield f"transformer, {layers} layers, norm_first={first}", _token_subject(encoder)
     for kind in ("LSTM", "GRU"):
         yield f"{kind}, 2 layers over 20 steps", _token_subject(_seeded(lambda: _Recurrent(kind)), inputs=tokens)
 
@@ -618,21 +638,29 @@ def one_sample():
 
 def raises():
     raise KeyError("dataset path")
+
+def bad_forward():
+    return dict(make(), model=nn.Linear(7, 3))  # the batch has 5 features
 """
 
 
+@pytest.fixture(scope="module")
+def _optimizer_step_imported():
+    """An optimizer step imports torch._dynamo on first use. Done inside an in-process run, or after pytester took
+    its snapshot of sys.modules, those modules are dropped afterwards and the next run registers their operators
+    twice (a RuntimeError): import them once, before any pytester fixture (a module-scoped fixture comes first)."""
+    warm = torch.zeros(1, requires_grad=True)
+    warm.grad = torch.ones(1)
+    torch.optim.Adam([warm], lr=0.1).step()
+
+
 @pytest.fixture
-def user_project(pytester: pytest.Pytester, request: pytest.FixtureRequest):
+def user_project(_optimizer_step_imported, pytester: pytest.Pytester, request: pytest.FixtureRequest):
     """A project with the suite's plugin and registry, part 6 of the spec and a user module with factories."""
     from hypothesis import settings
 
     from support.pytest_plugin.profiles import profile_name
 
-    # an optimizer step imports torch._dynamo on first use; an in-process run would drop those modules afterwards
-    # (pytester restores sys.modules) and a second run would register its operators twice: import them here
-    warm = torch.zeros(1, requires_grad=True)
-    warm.grad = torch.ones(1)
-    torch.optim.Adam([warm], lr=0.1).step()
     pytester.syspathinsert()
     pytester.makeconftest('pytest_plugins = ["support.pytest_plugin"]')
     pytester.makeini("[pytest]\nclaim_spec_dir = spec\n")
@@ -674,6 +702,8 @@ def test_a_failing_check_says_what_is_wrong_once(user_project, monkeypatch):
     ("user_model:maek", "'user_model' has no attribute 'maek'; did you mean 'make'?"),
     ("user_model:raises", "the factory user_model:raises raised KeyError: 'dataset path'"),
     ("user_model:one_sample", "the batch has 1 sample(s); the checks need at least 2"),
+    ("user_model:bad_forward", "the model's forward fails on the batch: RuntimeError: mat1 and mat2 shapes cannot be "
+                               "multiplied (6x5 and 7x3)"),
 ])
 def test_bad_model_options_are_one_usage_error(user_project, spec, message):
     result = user_project.runpytest_inprocess(f"--model={spec}", "-p", "no:cacheprovider")
@@ -702,3 +732,30 @@ def test_the_claims_report_gains_a_your_model_section(user_project):
     assert "the model's outputs are probabilities" in section
     assert "![gradient norms per layer at init: softmaxed](figures/" in section
     assert "![overfitting one batch: softmaxed](figures/" in section
+
+
+# ================================================================ the part-6 modules follow their format
+def _part6_modules():
+    for path in sorted(PART6.glob("test_*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        marks = {d.args[0].value for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)
+                 for d in node.decorator_list
+                 if isinstance(d, ast.Call) and getattr(d.func, "attr", None) == "claim"}
+        yield path, ast.get_docstring(tree) or "", marks, tree
+
+
+def test_each_check_module_says_what_it_checks_and_which_claims_it_applies():
+    from support.claims import REGISTRY
+    from support.report.text import CHECK_ORDER
+
+    ids = []
+    for path, doc, marks, tree in _part6_modules():
+        assert doc.startswith("check: "), f"{path.name}: the docstring starts with 'check: <what it checks>'"
+        applies = next((p for p in doc.split("\n\n") if p.startswith("Applies: ")), "")
+        named = {c for c in REGISTRY if re.search(rf"(?<![\w.-]){re.escape(c)}(?![\w-])", applies)}
+        assert marks and named == marks, f"{path.name}: 'Applies:' names {sorted(named)}, tests mark {sorted(marks)}"
+        assert not any(getattr(t, "id", None) == "pytestmark" for n in tree.body if isinstance(n, ast.Assign)
+                       for t in n.targets), f"{path.name}: mark the tests, not the module"
+        ids.append(path.stem.removeprefix("test_").replace("_", "-"))
+    # one module per check, each in the report's order and in support.model_check.checks
+    assert sorted(ids) == sorted(CHECK_ORDER) == sorted(checks.CHECKS)

@@ -24,24 +24,25 @@ from support.dependencies import dependency_matrix
 from support.errors import SpecInputError
 from support.explosion import GradientMonitor, fit_log_slope
 from support.gradients import batch_grads, per_sample_grads_loop, per_sample_grads_vmap, total_grad_norm
-from support.model_check.subject import ModelUnderTest, batch_tensors, call, map_batch, take
+from support.model_check.subject import ModelUnderTest, batch_tensors, call, take
 from support.tensors import generator
 from support.tolerances import EXACT_DTYPE, Tolerance, accumulation, override
 
 VERDICTS = ("pass", "fail", "n/a")
 LIST_AT_MOST = 8  # names or pairs listed in a message before "and k more"
 
-# ---------------------------------------------------------------- thresholds (each derived where it is used)
-PER_SAMPLE_MAX = 3
-CHART_MAX = 4
-CHART_PROBES = 1
-PERTURBATIONS = 3
+# ---------------------------------------------------------------- bounds and thresholds
+PER_SAMPLE_MAX = 3  # samples of the per-sample check: a mixing bug shows between any two; 3 keeps float64 cheap
+CHART_MAX = 4  # samples charted (4 x 3 ordered pairs): the cost grows as the square of this
+CHART_PROBES = 1  # a random probe misses a non-zero Jacobian block with probability 0 (support.dependencies)
+PERTURBATIONS = 3  # pairs of random outputs (z, -z) at which an entry of the loss must stay 0 to be no term
+# x the loss of a uniform prediction (ln C): logits of std s cost about ln C + s^2/2 for small s (less for large s),
+# so 2 ln C takes s of at least sqrt(2 ln C), 2.1 for C = 10, while default inits give s well below 1
 INIT_LOSS_LIMIT = 2.0
-UPDATE_RATIO_RULE = 1e-3
-SPREAD_LIMIT = 1.0 / UPDATE_RATIO_RULE
-CLIP_GUARD = 1e-6
-OVERFIT_FACTOR = 10.0
-OVERFIT_MAX_STEPS = 200
+UPDATE_RATIO_RULE = 1e-3  # update / weight of a healthy step (CS231n notes, "Ratio of weights:updates")
+SPREAD_LIMIT = 1.0 / UPDATE_RATIO_RULE  # gradient spread over the depth one learning rate can serve (check 8)
+OVERFIT_FACTOR = 10.0  # the loss must fall an order of magnitude on the batch it trains on
+OVERFIT_MAX_STEPS = 200  # healthy models fit a small batch in tens of steps: an order of magnitude of room
 
 
 @dataclass
@@ -282,8 +283,15 @@ def live_terms(loss_none: Callable, output: torch.Tensor, targets: torch.Tensor,
 
 def _expected_denominator(subject: ModelUnderTest, output: torch.Tensor, reduction: str) -> tuple[float, str]:
     """The number the mean should divide the sum by, and how it was counted."""
-    if reduction == "batchmean":  # KLDivLoss: the sum over the batch divided by the batch size (PyTorch docs)
-        return float(subject.batch_size), f"the batch size {subject.batch_size} (reduction='batchmean')"
+    if isinstance(subject.loss, nn.KLDivLoss):
+        # the KL divergence of a sample is the sum over its elements, so the batch's mean divides by the batch size:
+        # reduction='batchmean' does; 'mean' divides by every element (PyTorch docs; mean.denominator.kldiv)
+        n = subject.batch_size
+        if reduction == "batchmean":
+            return float(n), f"{n} samples (reduction='batchmean' divides KLDivLoss's sum by the batch size)"
+        return float(n), (f"{n} samples: the KL divergence of a sample sums over its elements, so KLDivLoss must "
+                          f"divide by the batch size -- use reduction='batchmean' ('mean' divides by every element, "
+                          f"mean.denominator.kldiv)")
     terms = subject.loss_fn("none")(output, subject.targets)
     live = live_terms(subject.loss_fn("none"), output, subject.targets)
     n_live, n_all = int(live.sum()), live.numel()
@@ -305,14 +313,15 @@ def _expected_denominator(subject: ModelUnderTest, output: torch.Tensor, reducti
 def mean_is_sum_over_terms(subject: ModelUnderTest) -> CheckResult:
     """reduction.mean-is-sum-over-n, mean.denominator.*: the gradient of the loss with the subject's 'mean' equals
     the gradient of its 'sum' divided by the number of loss terms (batch x elements for elementwise losses,
-    non-ignored positions with ignore_index, the class-weight sum with class weights).
+    non-ignored positions with ignore_index, the class-weight sum with class weights; for KLDivLoss, whose per-sample
+    divergence sums over the sample's elements, the batch size: reduction='batchmean').
 
     Compared at the model's output, in float64: every parameter's gradient is the output gradient pulled back
     through the same graph (the chain rule, linear in the output gradient), so grad(sum) = D x grad(mean) at the
     output holds for every parameter exactly when it holds there. A loss module with parameters of its own is
     compared on those too. One forward of the model, in train mode, serves both reductions."""
     claims = ("reduction.mean-is-sum-over-n", "mean.denominator.elementwise", "mean.denominator.ignore-index",
-              "mean.denominator.class-weight")
+              "mean.denominator.class-weight", "mean.denominator.kldiv")
     name = "mean-is-sum-over-terms"
     reduction = _reduction_in_training(subject)
     if reduction not in ("mean", "batchmean"):
@@ -641,14 +650,16 @@ def no_softmax_before_cross_entropy(subject: ModelUnderTest) -> CheckResult:
         numbers["lowest reachable loss"] = (floor, "nats")
         return CheckResult(name, claims, "fail",
                            f"the model's outputs are probabilities (every row is non-negative and sums to 1): a "
-                           f"softmax before CrossEntropyLoss, which applies log_softmax again. The logit margin is then "
-                           f"at most 1, so the loss can never fall below log(1 + (C-1)/e) = {_g(floor)} for C = {c} "
-                           f"(ln C = {_g(math.log(c))}) and its gradients shrink: return the logits (loss.measures-error).",
+                           f"softmax before CrossEntropyLoss, which applies log_softmax again. The logit margin is "
+                           f"then at most 1, so the loss can never fall below log(1 + (C-1)/e) = {_g(floor)} for C = "
+                           f"{c} (ln C = {_g(math.log(c))}) and its gradients shrink: return the logits "
+                           f"(loss.measures-error).",
                            numbers)
     if is_ce and log_probs:
         return CheckResult(name, claims, "pass",
-                           "the model's outputs are log-probabilities (a log_softmax before CrossEntropyLoss): harmless, "
-                           "since log_softmax of log-probabilities returns them unchanged, but redundant.", numbers)
+                           "the model's outputs are log-probabilities (a log_softmax before CrossEntropyLoss): "
+                           "harmless, since log_softmax of log-probabilities returns them unchanged, but redundant.",
+                           numbers)
     if not is_ce and not log_probs:
         kind = "probabilities (a softmax where log_softmax belongs)" if probs else "not log-probabilities"
         return CheckResult(name, claims, "fail",
@@ -687,7 +698,8 @@ def layer_gradients(subject: ModelUnderTest) -> tuple[torch.Tensor, LayerGradien
             t.register_hook(lambda g, rec=rec: rec.__setitem__("grad", g.detach().double().norm().item()))
         return hook
 
-    layers = [(n or type(m).__name__, m) for n, m in model.named_modules() if any(True for _ in m.parameters(recurse=False))]
+    layers = [(n or type(m).__name__, m) for n, m in model.named_modules()
+              if any(True for _ in m.parameters(recurse=False))]
     hooks = [m.register_forward_hook(on_output(n, m)) for n, m in layers]
     try:
         loss = subject.loss(subject.forward(), subject.targets)
@@ -749,10 +761,10 @@ def gradient_norms_at_init(subject: ModelUnderTest) -> CheckResult:
             kind = "explode" if spread > 1 else "vanish"
             first, last = layers.names[positive[0][0]], layers.names[positive[-1][0]]
             problems.append(f"gradients {kind} with depth at init: {trend} -- from {positive[-1][1]:.3g} at "
-                            f"{last!r} to {positive[0][1]:.3g} at {first!r}, beyond the {SPREAD_LIMIT:g}x a single "
-                            f"learning rate can serve (explosion.cause.init, explosion.cause.depth); use the init the "
-                            f"layers' activation calls for (He for ReLU, Glorot for tanh), normalisation or residual "
-                            f"connections")
+                            f"layer {last!r} to {positive[0][1]:.3g} at layer {first!r}, beyond the "
+                            f"{SPREAD_LIMIT:g}x a single learning rate can serve (explosion.cause.init, "
+                            f"explosion.cause.depth); use the init the layers' activation calls for (He for ReLU, "
+                            f"Glorot for tanh), normalisation or residual connections")
     # clip_grad_norm_'s post-condition on this model's gradients (remedy.clip-norm): it returns the total norm and
     # scales every gradient by min(1, max_norm / (total + 1e-6)), so afterwards the norm is <= max_norm and the
     # direction is unchanged. The reference norm is taken in float64; clip_grad_norm_ sums n squares in the
@@ -854,8 +866,8 @@ def can_overfit_one_batch(subject: ModelUnderTest) -> CheckResult:
     optimizer = type(opt).__name__
     if reached is not None:
         return CheckResult(name, claims, "pass",
-                           f"{optimizer} fits the batch in {reached} steps: the loss fell {_g(fell)}x (from "
-                           f"{_g(losses[0])} to {_g(losses[-1])}){acc}.", numbers, curves)
+                           f"{optimizer} fits the batch in {reached} step{'' if reached == 1 else 's'}: the loss fell "
+                           f"{_g(fell)}x (from {_g(losses[0])} to {_g(losses[-1])}){acc}.", numbers, curves)
     if not math.isfinite(losses[-1]):
         why = f"the loss became {losses[-1]} at step {len(losses) - 1}: the steps overshoot (explosion.definition)"
     else:
@@ -880,4 +892,5 @@ CHECKS = {
     "can-overfit-one-batch": can_overfit_one_batch,
 }
 
-__all__ = ["CHECKS", "CheckResult", "LayerGradients", "live_terms", "layer_gradients"] + [f.__name__ for f in CHECKS.values()]
+__all__ = ["CHECKS", "CheckResult", "LayerGradients", "layer_gradients", "live_terms"] + [
+    f.__name__ for f in CHECKS.values()]

@@ -21,6 +21,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from support.errors import SpecInputError
 from support.model_check import REFERENCE_NAMES
 from support.model_check.subject import ModelUnderTest
 from support.tensors import generator
@@ -135,13 +136,12 @@ def transformer() -> ModelUnderTest:
 
 
 FACTORIES = {"mlp": mlp, "cnn-batchnorm": cnn_batchnorm, "lstm-padded": lstm_padded, "transformer": transformer}
-assert tuple(FACTORIES) == REFERENCE_NAMES  # the plugin parametrizes by these names without importing this module
+if tuple(FACTORIES) != REFERENCE_NAMES:  # the plugin parametrizes by these names without importing this module
+    raise RuntimeError(f"support.model_check.REFERENCE_NAMES {REFERENCE_NAMES} must list {tuple(FACTORIES)}")
 
 
 def reference(name: str) -> ModelUnderTest:
     """The reference subject called ``name`` (one of REFERENCE_NAMES)."""
-    from support.errors import SpecInputError
-
     if name not in FACTORIES:
         raise SpecInputError(f"unknown reference model {name!r}; expected one of {REFERENCE_NAMES}")
     return FACTORIES[name]()

@@ -226,10 +226,12 @@ def _check_batch(what: str, batch: object) -> list[torch.Tensor]:
             raise SpecInputError(f"{what}[{bad[0]}] is a {type(batch[bad[0]]).__name__}, not a tensor")
         tensors = list(batch)
     else:
-        raise SpecInputError(f"{what} must be a batch-first tensor, or a tuple/dict of them, got {type(batch).__name__}")
+        raise SpecInputError(f"{what} must be a batch-first tensor, or a tuple/dict of them, got "
+                             f"{type(batch).__name__}")
     for t in tensors:
         if t.dim() < 1:
-            raise SpecInputError(f"{what} holds a 0-dimensional tensor; every tensor must be batch-first (dim 0 = samples)")
+            raise SpecInputError(f"{what} holds a 0-dimensional tensor; every tensor must be batch-first "
+                                 f"(dim 0 = samples)")
     return tensors
 
 

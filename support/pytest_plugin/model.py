@@ -37,7 +37,7 @@ class ModelState:
     spec: str | None  # the --model value; None: the reference models
     names: tuple[str, ...]
     subjects: dict = field(default_factory=dict)  # name -> ModelUnderTest, loaded on first use in this process
-    verdicts: list[tuple[str, str, str]] = field(default_factory=list)  # (subject, check title, outcome)
+    verdicts: list[tuple[str, str, str, str]] = field(default_factory=list)  # (subject, check id, title, outcome)
 
 
 _state_key = pytest.StashKey[ModelState]()
@@ -141,10 +141,20 @@ def _check_of(item: pytest.Item) -> dict | None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
+    """Tag the model checks, and run them in the order of the checks (support.report.text.CHECK_ORDER: gradients,
+    step, mean, coupling, per-sample, init loss, softmax, gradient norms, overfitting), in the slots they hold."""
+    from support.report.text import CHECK_ORDER
+
+    rank = {check_id: i for i, check_id in enumerate(CHECK_ORDER)}
+    slots, tagged = [], []
+    for i, item in enumerate(items):
         check = _check_of(item)
         if check is not None:
             item.user_properties.append(("check", check))
+            slots.append(i)
+            tagged.append((rank.get(check["id"], len(rank)), i, item))
+    for slot, (_, _, item) in zip(slots, sorted(tagged, key=lambda t: t[:2])):
+        items[slot] = item
 
 
 class _Verdicts:
@@ -158,14 +168,17 @@ class _Verdicts:
             return
         check = next((v for k, v in report.user_properties if k == "check"), None)
         if check is not None:
-            self.st.verdicts.append((check["subject"], check["title"], report.outcome))
+            self.st.verdicts.append((check["subject"], check["id"], check["title"], report.outcome))
 
 
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
     st = state(config)
     if st.spec is None or hasattr(config, "workerinput") or not st.verdicts:
         return
+    from support.report.text import CHECK_ORDER
+
+    rank = {check_id: i for i, check_id in enumerate(CHECK_ORDER)}
     terminalreporter.section(f"your model: {st.names[0]}")
-    for subject_name, title, outcome in st.verdicts:
+    for subject_name, _, title, outcome in sorted(st.verdicts, key=lambda v: (rank.get(v[1], len(rank)), v[1])):
         word = {"passed": "PASS", "failed": "FAIL", "skipped": "n/a "}[outcome]
         terminalreporter.write_line(f"{word}  {title}", red=outcome == "failed", green=outcome == "passed")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from support.claims.model import ClaimRegistry, Verdict
 from support.errors import SpecInputError
+from support.report.text import CHECK_ORDER
 
 STATUS_ORDER = ("supported", "failing", "not run")
 OUTCOMES = ("passed", "failed", "skipped")
@@ -121,8 +122,6 @@ def build_your_model(records: list[TestRecord], order: tuple[str, ...] = ()) -> 
     """The "Your model" section: every check (in ``order``, then by id), the claims it applies, and its result
     on each subject and device: outcome, the check's message (the failure's first lines when it has none),
     figures and series."""
-    from support.report.text import CHECK_ORDER
-
     order = order or CHECK_ORDER
     by_check: dict[str, list[TestRecord]] = defaultdict(list)
     for rec in records:

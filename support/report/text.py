@@ -50,9 +50,10 @@ TEXT = {
         "verdicts": {Verdict.CONFIRMED: "成立", Verdict.QUALIFIED: "有条件成立", Verdict.REFUTED: "不成立"},
         "part": "第",
         "your_model": "你的模型",
-        "your_model_intro": "spec/part6_your_model 中的检查把上面的论断应用到一个模型上:使用它自己的 batch、损失函数和优化器"
-                            "(`pytest spec/part6_your_model --model=包.模块:工厂函数`)。检查失败说明的是模型的问题,会指出具体的"
-                            "参数名、样本对和层名;它不计入所应用论断的结论。检查的说明文字为英文。",
+        "your_model_intro": "spec/part6_your_model 中的检查把上面的论断应用到一个模型上:使用它自己的 batch、"
+                            "损失函数和优化器(`pytest spec/part6_your_model --model=包.模块:工厂函数`)。"
+                            "检查失败说明的是模型的问题,会指出具体的参数名、样本对和层名;"
+                            "它不计入所应用论断的结论。检查的说明文字为英文。",
         "subjects": "被检查的模型", "references_note": "本套件的参考模型;未指定 --model",
         "check": "检查", "applies": "应用的论断", "model_outcomes": {"passed": "通过", "failed": "失败",
                                                                   "skipped": "不适用"},
