@@ -207,6 +207,8 @@ def test_check_3_counts_elementwise_terms_class_weights_and_skips_a_sum():
     assert result.numbers["expected denominator (loss terms)"][0] == pytest.approx(expected)
     summed = replace(references.mlp(), loss=nn.CrossEntropyLoss(reduction="sum"))
     assert checks.mean_is_sum_over_terms(summed).verdict == "n/a"
+    ctc = checks.mean_is_sum_over_terms(replace(references.mlp(), loss=nn.CTCLoss()))  # 'mean' per target length
+    assert ctc.verdict == "n/a" and "target length" in ctc.message
 
 
 @pytest.mark.filterwarnings("ignore:reduction. 'mean' divides the total loss:UserWarning")  # PyTorch says so too

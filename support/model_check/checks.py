@@ -329,6 +329,10 @@ def mean_is_sum_over_terms(subject: ModelUnderTest) -> CheckResult:
                            f"the loss uses reduction={reduction!r}: it does not divide by a count, so there is no "
                            f"denominator to check (with 'sum', plain SGD steps grow with the batch size: "
                            f"sum.needs-batch-scaling)")
+    if isinstance(subject.loss, nn.CTCLoss):
+        return CheckResult(name, claims, "n/a",
+                           "CTCLoss's 'mean' divides each sample's loss by its target length before averaging over "
+                           "the batch (PyTorch docs): by design it is not the sum over a count of terms")
     subject.model.train()
     with torch.no_grad(), torch.random.fork_rng(devices=[]):
         out = subject.forward()
@@ -453,18 +457,19 @@ def samples_are_independent(subject: ModelUnderTest) -> CheckResult:
     k = min(subject.batch_size, CHART_MAX)
     sub = subject.subset(slice(0, k))
     charts = {}
-    try:
-        for mode in ("eval", "train"):
-            sub.model.train(mode == "train")
+    for mode in ("eval", "train"):
+        sub.model.train(mode == "train")
+        try:
             target = _Charted(sub)
             with _eval_backward():
                 charts[mode] = dependency_matrix(target, target.start, probes=CHART_PROBES, seed=0)
-    except SpecInputError as exc:
-        return CheckResult(name, claims, "n/a", f"cannot chart dependencies: {exc}")
-    except Exception as exc:
-        return CheckResult(name, claims, "fail",
-                           f"the model fails on the first {k} samples of the batch ({type(exc).__name__}: {exc}): "
-                           f"a model that treats samples independently runs on any batch size")
+        except SpecInputError as exc:
+            return CheckResult(name, claims, "n/a", f"cannot chart dependencies: {exc}")
+        except Exception as exc:  # the user's model: any error is reported
+            return CheckResult(name, claims, "fail",
+                               f"in {mode} mode the model fails on the first {k} samples of the batch "
+                               f"({type(exc).__name__}: {exc}): a model that treats samples independently runs on "
+                               f"any batch size")
     pairs = {mode: _offdiagonal(m) for mode, m in charts.items()}
     total = k * (k - 1)
     numbers = {"coupled pairs in eval mode": (len(pairs["eval"]), "pairs"),
