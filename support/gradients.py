@@ -64,24 +64,33 @@ def grads_by_name(model: nn.Module) -> dict[str, torch.Tensor]:
     return {n: (p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p)) for n, p in model.named_parameters()}
 
 
-def batch_grads(model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Gradient of loss_fn(model(x), y) for every parameter: one forward, one backward (.grad is not touched)."""
+def batch_grads(model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.Tensor, *,
+                allow_unused: bool = False) -> dict[str, torch.Tensor]:
+    """Gradient of loss_fn(model(x), y) for every parameter: one forward, one backward (.grad is not touched).
+
+    A parameter the loss does not depend on is an error (autograd's), unless ``allow_unused``: then its gradient
+    is zeros (torch.autograd.grad's materialize_grads).
+    """
     _checks.same_batch("x", x, "y", y)
     params = dict(model.named_parameters())
     loss = loss_fn(model(x), y)
     if loss.dim() != 0:
         raise SpecInputError(f"loss_fn must return a scalar (reduction 'mean' or 'sum'), got shape {tuple(loss.shape)}")
-    grads = torch.autograd.grad(loss, list(params.values()))
+    grads = torch.autograd.grad(loss, list(params.values()), allow_unused=bool(allow_unused),
+                                materialize_grads=bool(allow_unused))
     return dict(zip(params, grads))
 
 
-def per_sample_grads_loop(model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+def per_sample_grads_loop(model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.Tensor, *,
+                          allow_unused: bool = False) -> dict[str, torch.Tensor]:
     """Gradient of each sample's loss alone: N forwards and N backwards on batches of one.
 
     Returns {name: tensor of shape (N, *param.shape)}. loss_fn is called on a batch of one and must return a scalar.
+    ``allow_unused`` as in ``batch_grads``.
     """
     n = _checks.same_batch("x", x, "y", y)
-    per_sample = [batch_grads(model, loss_fn, x[i : i + 1], y[i : i + 1]) for i in range(n)]
+    per_sample = [batch_grads(model, loss_fn, x[i : i + 1], y[i : i + 1], allow_unused=allow_unused)
+                  for i in range(n)]
     return {name: torch.stack([g[name] for g in per_sample]) for name in per_sample[0]}
 
 

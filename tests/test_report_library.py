@@ -116,3 +116,51 @@ def test_bad_input_names_the_problem(tmp_path):
 def test_first_lines_prefers_the_error_lines():
     assert first_lines("context\nE   boom\n  more\nE   bang\n") == "E   boom\nE   bang"
     assert first_lines("a\n\nb\nc", n=2) == "a\nb"
+
+
+def _check_record(nodeid, subject, outcome="passed", message="", check_id="can-overfit-one-batch"):
+    return TestRecord(nodeid, claims=["good.claim"], outcome=outcome, message=message,
+                      check={"id": check_id, "title": "the model can overfit one batch", "subject": subject,
+                             "device": "cpu", "reference": False},
+                      check_message=f"{subject}: what the check found",
+                      figures=[{"name": "final loss", "value": 0.1, "unit": "loss units", "note": ""}],
+                      series=[dict(SERIES, plot=f"overfitting one batch: {subject}")])
+
+
+def test_model_checks_get_their_own_section_and_do_not_count_for_the_claims():
+    checks = [_check_record("spec/part6/t.py::test_fit[mine-cpu]", "mine", outcome="failed", message="E   boom"),
+              _check_record("spec/part6/t.py::test_grad[mine-cpu]", "mine", check_id="every-parameter-gets-a-gradient")]
+    data = build_report(REGISTRY, records() + checks, ENV)
+    good = next(c for c in data["claims"] if c["id"] == "good.claim")
+    assert good["status"] == "supported"  # the failing check on a model does not make the claim fail
+    assert all("part6" not in t["nodeid"] for t in good["tests"])
+    assert data["counts"]["tests_by_outcome"] == {"passed": 2, "failed": 1, "skipped": 1}
+    section = data["your_model"]
+    assert section["subjects"] == ["mine"] and section["counts"] == {"passed": 1, "failed": 1, "skipped": 0}
+    # in the order of the checks (support.report.text.CHECK_ORDER), not alphabetically
+    assert [c["id"] for c in section["checks"]] == ["every-parameter-gets-a-gradient", "can-overfit-one-batch"]
+    fit = section["checks"][1]
+    assert fit["claims"] == ["good.claim"] and fit["results"][0]["message"] == "mine: what the check found"
+    assert fit["figures"][0]["subject"] == "mine" and fit["series"][0]["subject"] == "mine"
+    assert "your_model" not in build_report(REGISTRY, records(), ENV)
+
+
+def test_the_your_model_section_in_english_and_chinese(tmp_path):
+    checks = [_check_record("spec/part6/t.py::test_fit[mine-cpu]", "mine", outcome="failed")]
+    data = build_report(REGISTRY, records() + checks, ENV)
+    md = render_markdown(data, REGISTRY, "en")
+    assert "## Your model" in md and "| the model can overfit one batch | FAIL |" in md
+    assert "- `mine`: **FAIL** -- mine: what the check found" in md
+    assert "| final loss | `mine` | 0.1 | loss units |" in md
+    zh = render_markdown(data, REGISTRY, "zh")
+    assert "## 你的模型" in zh and "### 模型能过拟合一个 batch" in zh and "**失败**" in zh
+    readme = write_report(data, REGISTRY, tmp_path, "en")
+    assert "![overfitting one batch: mine](figures/model-check-can-overfit-one-batch--overfitting-one-batch-mine.png)" \
+        in readme.read_text(encoding="utf-8")
+    assert (tmp_path / "figures" / "model-check-can-overfit-one-batch--overfitting-one-batch-mine.png").exists()
+
+
+def test_a_check_record_without_its_fields_is_rejected():
+    bad = TestRecord("spec/part6/t.py::test_x", claims=["good.claim"], check={"id": "x"})
+    with pytest.raises(SpecInputError, match=r"its check record lacks \['title', 'subject', 'device'\]"):
+        build_report(REGISTRY, [bad], ENV)

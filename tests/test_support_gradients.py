@@ -146,6 +146,29 @@ def test_batch_grads_leaves_dot_grad_untouched():
     assert all(p.grad is None for p in model.parameters())
 
 
+class _WithUnused(nn.Module):
+    """A linear model with a parameter the forward never reads."""
+
+    def __init__(self):
+        super().__init__()
+        self.used = models.linear_model(3, 2)
+        self.unused = nn.Parameter(torch.ones(4, dtype=F64))
+
+    def forward(self, x):
+        return self.used(x)
+
+
+@pytest.mark.parametrize("fn", [gradients.batch_grads, gradients.per_sample_grads_loop])
+def test_an_unused_parameter_is_an_error_unless_allowed_then_its_gradient_is_zero(fn):
+    model = _WithUnused()
+    x, y = torch.randn(4, 3, dtype=F64), torch.randn(4, 2, dtype=F64)
+    with pytest.raises(RuntimeError, match="appears to not have been used"):
+        fn(model, _mse_sum, x, y)
+    g = fn(model, _mse_sum, x, y, allow_unused=True)
+    assert torch.equal(g["unused"], torch.zeros_like(g["unused"]))
+    assert g["unused"].shape[-1] == 4 and g["used.weight"].abs().sum() > 0  # the used ones are still computed
+
+
 def test_grads_by_name_copies_and_fills_missing_with_zeros():
     model = models.linear_model(3, 2)
     model.weight.grad = torch.ones_like(model.weight)

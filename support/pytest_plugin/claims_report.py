@@ -58,6 +58,11 @@ class ClaimsReportCollector:
         if report.when == "call" or (report.when == "setup" and report.skipped):
             rec.figures = [v for k, v in report.user_properties if k == "figure"]
             rec.series = [v for k, v in report.user_properties if k == "series"]
+        # a model check (support.pytest_plugin.model): its tag and the check's own message
+        rec.check = next((v for k, v in report.user_properties if k == "check"), rec.check)
+        results = [v for k, v in report.user_properties if k == "check_result"]
+        if results:
+            rec.check_message = results[-1]["message"]
         if report.failed:
             rec.outcome = "failed"
             rec.message = report_lib.first_lines(report.longreprtext)

@@ -2,7 +2,8 @@
 
 No pytest here: the plugin part ``support.pytest_plugin.claims_report`` turns test reports into ``TestRecord``
 objects and calls ``write_report`` at the end of a run. ``results.json`` holds the built data, ``README.md`` the
-Markdown and ``figures/*.png`` the plots.
+Markdown and ``figures/*.png`` the plots. Model checks (spec/part6_your_model) get a section of their own, "Your
+model", after the claims.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 from support.claims.model import ClaimRegistry
 from support.errors import SpecInputError
 from support.report.markdown import render_markdown
-from support.report.model import STATUS_ORDER, TestRecord, build_report, first_lines, load_benchmarks
+from support.report.model import STATUS_ORDER, TestRecord, build_report, build_your_model, first_lines, load_benchmarks
 from support.report.plots import render_plots
 from support.report.text import LANGS
 
@@ -34,11 +35,14 @@ def write_report(data: dict, registry: ClaimRegistry, out_dir: Path, lang: str) 
         old.unlink()
     for claim in data["claims"]:
         claim["plots"] = render_plots(claim, figures_dir)
+    for check in (data.get("your_model") or {}).get("checks", []):
+        check["plots"] = render_plots({"id": f"model check {check['id']}", "series": check["series"]}, figures_dir)
     (out_dir / "results.json").write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     readme = out_dir / "README.md"
     readme.write_text(render_markdown(data, registry, lang), encoding="utf-8")
     return readme
 
 
-__all__ = ["BENCH_RESULTS", "LANGS", "STATUS_ORDER", "TestRecord", "build_report", "first_lines", "load_benchmarks",
+__all__ = ["BENCH_RESULTS", "LANGS", "STATUS_ORDER", "TestRecord", "build_report", "build_your_model", "first_lines",
+           "load_benchmarks",
            "render_markdown", "render_plots", "write_report"]

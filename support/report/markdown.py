@@ -4,7 +4,7 @@ benchmarks, plots and sources."""
 from __future__ import annotations
 
 from support.claims.model import ClaimRegistry, Verdict
-from support.report.text import TEXT, part_heading
+from support.report.text import CHECK_TITLES_ZH, TEXT, part_heading
 
 
 def fmt(value) -> str:
@@ -87,4 +87,47 @@ def render_markdown(data: dict, registry: ClaimRegistry, lang: str) -> str:
             out += [f"![{p['title']}]({p['file']})", ""]
         if c["sources"]:
             out += [f"**{t['sources']}:** " + "; ".join(c["sources"]), ""]
+    if data.get("your_model"):
+        out += render_your_model(data["your_model"], lang)
     return "\n".join(out).rstrip() + "\n"
+
+
+def _check_title(check: dict, lang: str) -> str:
+    return CHECK_TITLES_ZH.get(check["id"], check["title"]) if lang == "zh" else check["title"]
+
+
+def render_your_model(section: dict, lang: str) -> list[str]:
+    """The "Your model" section: a table of every check's verdict per model, then each check with the claims it
+    applies, its message on each model, its measured figures and its plots."""
+    t = TEXT[lang]
+    word = t["model_outcomes"]
+    subjects = section["subjects"]
+    note = f" ({t['references_note']})" if section.get("references") else ""
+    out = [f"## {t['your_model']}", "", t["your_model_intro"], "",
+           f"- {t['subjects']}: " + ", ".join(f"`{s}`" for s in subjects) + note,
+           f"- {t['checks_by_outcome']}: " + ", ".join(f"{word[k]} {v}" for k, v in section["counts"].items()), "",
+           f"| {t['check']} | " + " | ".join(f"`{s}`" for s in subjects) + " |",
+           "|---|" + "---|" * len(subjects)]
+    for check in section["checks"]:
+        cells = []
+        for s in subjects:
+            outcomes = [r["outcome"] for r in check["results"] if r["subject"] == s]
+            cells.append(" / ".join(word[o] for o in outcomes) or "-")
+        out.append(f"| {_check_title(check, lang)} | " + " | ".join(cells) + " |")
+    out.append("")
+    for check in section["checks"]:
+        out += [f"### {_check_title(check, lang)}", "",
+                f"**{t['applies']}:** " + ", ".join(f"`{c}`" for c in check["claims"]), ""]
+        for r in check["results"]:
+            device = "" if r["device"] == "cpu" else f" ({r['device']})"
+            message = " ".join(r["message"].split())
+            out.append(f"- `{r['subject']}`{device}: **{word[r['outcome']]}**" + (f" -- {message}" if message else ""))
+        out.append("")
+        if check["figures"]:
+            out += [f"| {t['figure']} | `model` | {t['value']} | {t['unit']} |", "|---|---|---|---|"]
+            for f in check["figures"]:
+                out.append(f"| {f['name']} | `{f['subject']}` | {fmt(f['value'])} | {f['unit']} |")
+            out.append("")
+        for p in check.get("plots", []):
+            out += [f"![{p['title']}]({p['file']})", ""]
+    return out

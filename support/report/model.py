@@ -2,6 +2,10 @@
 
 ``build_report(registry, records, environment, benchmarks)`` returns the dict that ``results.json`` holds and
 the Markdown and plots are rendered from.
+
+Records of model checks (spec/part6_your_model: ``TestRecord.check`` set) apply claims to a model rather than
+test them on PyTorch: a check that fails on a model says something about the model, not about the claim. They are
+kept out of the claims' tests and counts and go to ``data["your_model"]`` (``build_your_model``).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from pathlib import Path
 
 from support.claims.model import ClaimRegistry, Verdict
 from support.errors import SpecInputError
+from support.report.text import CHECK_ORDER
 
 STATUS_ORDER = ("supported", "failing", "not run")
 OUTCOMES = ("passed", "failed", "skipped")
@@ -31,6 +36,9 @@ class TestRecord:
     duration: float = 0.0
     figures: list[dict] = field(default_factory=list)
     series: list[dict] = field(default_factory=list)
+    # a model check (spec/part6_your_model): {"id", "title", "subject", "device"}, and the check's own message
+    check: dict | None = None
+    check_message: str = ""
 
     def __post_init__(self) -> None:
         if self.outcome not in OUTCOMES:
@@ -64,6 +72,8 @@ def build_report(registry: ClaimRegistry, records: list[TestRecord], environment
                  benchmarks: list[dict] = ()) -> dict:
     """Every registered claim in order with its status in this run (supported only when every test of it that
     ran passed and at least one did), its tests, figures, series and benchmarks; plus counts and the environment."""
+    checks = [r for r in records if r.check]
+    records = [r for r in records if not r.check]
     by_claim: dict[str, list[TestRecord]] = defaultdict(list)
     for rec in sorted(records, key=lambda r: r.nodeid):
         for claim_id in rec.claims:
@@ -91,7 +101,7 @@ def build_report(registry: ClaimRegistry, records: list[TestRecord], environment
     test_counts = defaultdict(int)
     for rec in records:
         test_counts[rec.outcome] += 1
-    return {
+    data = {
         "meta": dict(environment),
         "counts": {
             "claims_by_verdict": {v.value: sum(c["verdict"] == v.value for c in claims) for v in Verdict},
@@ -100,3 +110,41 @@ def build_report(registry: ClaimRegistry, records: list[TestRecord], environment
         },
         "claims": claims,
     }
+    if checks:
+        data["your_model"] = build_your_model(checks)
+    return data
+
+
+CHECK_FIELDS = ("id", "title", "subject", "device")
+
+
+def build_your_model(records: list[TestRecord], order: tuple[str, ...] = ()) -> dict:
+    """The "Your model" section: every check (in ``order``, then by id), the claims it applies, and its result
+    on each subject and device: outcome, the check's message (the failure's first lines when it has none),
+    figures and series."""
+    order = order or CHECK_ORDER
+    by_check: dict[str, list[TestRecord]] = defaultdict(list)
+    for rec in records:
+        missing = [k for k in CHECK_FIELDS if k not in rec.check]
+        if missing:
+            raise SpecInputError(f"test {rec.nodeid!r}: its check record lacks {missing}")
+        by_check[rec.check["id"]].append(rec)
+    rank = {check_id: i for i, check_id in enumerate(order)}
+    subjects = sorted({r.check["subject"] for r in records})
+    checks = []
+    for check_id in sorted(by_check, key=lambda c: (rank.get(c, len(rank)), c)):
+        recs = sorted(by_check[check_id], key=lambda r: (r.check["subject"], r.check["device"]))
+        checks.append({
+            "id": check_id, "title": recs[0].check["title"], "claims": sorted({c for r in recs for c in r.claims}),
+            "results": [{"subject": r.check["subject"], "device": r.check["device"], "nodeid": r.nodeid,
+                         "outcome": r.outcome, "message": r.check_message or r.message,
+                         "duration_s": round(r.duration, 3)} for r in recs],
+            "figures": [dict(f, subject=r.check["subject"], test=r.nodeid) for r in recs for f in r.figures],
+            "series": [dict(s, subject=r.check["subject"], test=r.nodeid) for r in recs for s in r.series],
+        })
+    counts = defaultdict(int)
+    for rec in records:
+        counts[rec.outcome] += 1
+    references = all(r.check.get("reference", False) for r in records)
+    return {"subjects": subjects, "references": references, "checks": checks,
+            "counts": {k: counts[k] for k in OUTCOMES}}

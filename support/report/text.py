@@ -24,6 +24,15 @@ TEXT = {
                    "not run": "NOT checked by this run: its tests were not run"},
         "verdicts": {Verdict.CONFIRMED: "confirmed", Verdict.QUALIFIED: "qualified", Verdict.REFUTED: "refuted"},
         "part": "Part",
+        "your_model": "Your model",
+        "your_model_intro": "The checks of spec/part6_your_model apply the claims above to a model: its own batch, "
+                            "loss and optimizer (`pytest spec/part6_your_model --model=PACKAGE.MODULE:FACTORY`). A "
+                            "failing check says what is wrong with the model, in its parameter, sample and layer "
+                            "names; it does not count against the claim it applies.",
+        "subjects": "Models checked", "references_note": "the suite's reference models; no --model was given",
+        "check": "check", "applies": "Applies", "model_outcomes": {"passed": "pass", "failed": "FAIL",
+                                                                  "skipped": "n/a"},
+        "checks_by_outcome": "checks by outcome",
     },
     "zh": {
         "title": "原文逐条验证",
@@ -40,6 +49,15 @@ TEXT = {
                    "not run": "本次运行未检验:相关测试没有运行"},
         "verdicts": {Verdict.CONFIRMED: "成立", Verdict.QUALIFIED: "有条件成立", Verdict.REFUTED: "不成立"},
         "part": "第",
+        "your_model": "你的模型",
+        "your_model_intro": "spec/part6_your_model 中的检查把上面的论断应用到一个模型上:使用它自己的 batch、"
+                            "损失函数和优化器(`pytest spec/part6_your_model --model=包.模块:工厂函数`)。"
+                            "检查失败说明的是模型的问题,会指出具体的参数名、样本对和层名;"
+                            "它不计入所应用论断的结论。检查的说明文字为英文。",
+        "subjects": "被检查的模型", "references_note": "本套件的参考模型;未指定 --model",
+        "check": "检查", "applies": "应用的论断", "model_outcomes": {"passed": "通过", "failed": "失败",
+                                                                  "skipped": "不适用"},
+        "checks_by_outcome": "检查按结果统计",
     },
 }
 
@@ -50,6 +68,22 @@ PART_TITLES_ZH = {
     Part.ACCURACY_AND_LOSS: "准确度与损失值的关系",
     Part.BEYOND: "文档之外:实践中容易出错的 batch 损失细节",
 }
+
+
+# The checks of spec/part6_your_model in the order the report lists them (their English titles come from the first
+# line of each module's docstring), and their titles in Chinese.
+CHECK_TITLES_ZH = {
+    "every-parameter-gets-a-gradient": "每个可训练参数都能从一次 batch 反向传播中得到有限的梯度",
+    "one-step-updates-parameters": "一次优化器更新改变每个可训练参数,且不改变任何被冻结的参数",
+    "mean-is-sum-over-terms": "mean 损失等于 sum 损失除以损失项的个数",
+    "samples-are-independent": "batch 中的样本相互独立:输出 i 不依赖于输入 j",
+    "per-sample-gradients-add-up": "逐样本梯度之和等于 batch 梯度",
+    "loss-at-init-is-near-log-c": "分类模型初始化时的损失接近 ln C",
+    "no-softmax-before-cross-entropy": "CrossEntropyLoss 之前没有 softmax",
+    "gradient-norms-at-init": "初始化时梯度有限,且不随深度爆炸或消失",
+    "can-overfit-one-batch": "模型能过拟合一个 batch",
+}
+CHECK_ORDER = tuple(CHECK_TITLES_ZH)
 
 
 def part_heading(part: Part, lang: str) -> str:

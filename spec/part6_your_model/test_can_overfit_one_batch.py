@@ -1,0 +1,36 @@
+"""check: the model can overfit one batch
+
+Applies: trend.inverse, step.updates-parameters (the closest claims: trend.inverse says that training lowers the
+loss and raises the accuracy together, which on one memorisable batch must go all the way; each step applies the
+update rule of step.updates-parameters)
+
+The model trains on its one batch with its own optimizer, in train mode, for at most 200 steps, and stops as
+soon as the loss has fallen 10-fold from its first value and (for a classifier) every counted target is predicted
+right (padded positions with ignore_index are not counted). A batch of a few samples is memorised by a model that
+can learn: a healthy model with a working optimizer does it in tens of steps, so 200 leaves an order of magnitude
+of room. The curve of the loss (relative to step 0) and of the accuracy is a figure of the report. A failure
+reports how far the loss fell and the accuracy reached: the output does not depend on the input, layers do not
+train (dead units, a detach, a frozen layer), or the learning rate does not suit the optimizer.
+"""
+
+import pytest
+
+from support.model_check.checks import OVERFIT_FACTOR, can_overfit_one_batch
+
+LOSS = "loss / loss at step 0"
+ACCURACY = "accuracy on the batch"
+
+
+@pytest.mark.claim("trend.inverse")
+@pytest.mark.claim("step.updates-parameters")
+def test_the_model_memorises_one_batch(model_under_test, figures, record_check):
+    result = can_overfit_one_batch(model_under_test)
+    steps, ratio = result.curves[LOSS]
+    plot = figures.plot(f"overfitting one batch: {model_under_test.name}", x_label="optimizer step",
+                        y_label="ratio (1)", log_y=True)
+    plot.line("loss / loss at step 0", steps, ratio)
+    if ACCURACY in result.curves:
+        plot.line("accuracy on the batch", *result.curves[ACCURACY])
+    plot.bound(f"target: loss / {OVERFIT_FACTOR:g}", [steps[0], steps[-1]], [1 / OVERFIT_FACTOR] * 2)
+    record_check(result, figures)
+    assert result.passed, result.message
