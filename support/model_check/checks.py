@@ -22,9 +22,10 @@ from torch import nn
 
 from support.dependencies import dependency_matrix
 from support.errors import SpecInputError
-from support.explosion import GradientMonitor, fit_log_slope
+from support.fits import fit_log_slope
 from support.gradients import batch_grads, per_sample_grads_loop, per_sample_grads_vmap, total_grad_norm
 from support.model_check.subject import ModelUnderTest, batch_tensors, call, take
+from support.monitor import GradientMonitor
 from support.tensors import generator
 from support.tolerances import EXACT_DTYPE, Tolerance, accumulation, override
 
