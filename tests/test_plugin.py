@@ -178,7 +178,7 @@ def test_device_parameter_and_recorded_figures_reach_the_report(project):
         @pytest.mark.claim("alpha.one")
         def test_measures(device, figures):
             x = torch.ones(3, device=device)
-            figures.record("norm of ones(3)", x.norm(), "1", note="sqrt(3)")
+            figures.record("norm of ones(3)", x.norm(), "1", zh="ones(3) 的范数", note="sqrt(3)", note_zh="根号 3")
     """)
     result = project.runpytest_inprocess("--junitxml=report.xml", "-v")
     result.assert_outcomes(passed=1)
@@ -225,13 +225,13 @@ def test_figures_reject_non_numbers(project):
         @pytest.mark.meta
         def test_bad(figures):
             with pytest.raises(ValueError, match="value must be a scalar"):
-                figures.record("vector", torch.ones(2), "1")
+                figures.record("vector", torch.ones(2), "1", zh="向量")
             with pytest.raises(ValueError, match="value must be a number"):
-                figures.record("text", "3", "1")
+                figures.record("text", "3", "1", zh="文字")
             with pytest.raises(ValueError, match="unit must be a string"):
-                figures.record("no unit", 1.0, None)
+                figures.record("no unit", 1.0, None, zh="无单位")
             with pytest.raises(ValueError, match="got a string"):
-                figures.plot("p", x_label="x", y_label="y").line("digits", "123", [1, 2, 3])
+                figures.plot("p", x_label="x", y_label="y", zh=("图", "横", "纵")).line("digits", "123", [1, 2, 3], zh="数字")
     """)
     project.runpytest_inprocess().assert_outcomes(passed=1)
 
@@ -242,7 +242,7 @@ def test_xdist_workers_report_unknown_ids_and_keep_figures(project):
 
         @pytest.mark.claim("alpha.one")
         def test_one(figures):
-            figures.record("answer", 42, "1")
+            figures.record("answer", 42, "1", zh="答案")
     """)
     write(project, "spec/test_b.py", """
         import pytest
@@ -346,12 +346,17 @@ def test_figures_name_the_device_when_it_is_not_the_cpu(on, suffix):
 
     node = _Node()
     figures = Figures(node, device=on)
-    figures.record("ratio", 2, "1")
-    plot = figures.plot("growth", x_label="depth (layers)", y_label="norm", log_y=True)
-    plot.line("measured", [1, 2], [3, 4]).bound("theory", [1, 2], [3.0, 4.5]).points("one", [1], [3])
+    figures.record("ratio", 2, "1", zh="比值")
+    plot = figures.plot("growth", x_label="depth (layers)", y_label="norm", log_y=True, zh=("增长", "深度(层)", "范数"))
+    plot.line("measured", [1, 2], [3, 4], zh="实测").bound("theory", [1, 2], [3.0, 4.5], zh="理论")
+    plot.points("one", [1], [3], zh="一点")
     kinds = [(k, v["name"]) for k, v in node.user_properties]
     assert kinds == [("figure", "ratio" + suffix), ("series", "measured" + suffix), ("series", "theory" + suffix),
                      ("series", "one" + suffix)]
+    assert node.user_properties[0][1]["name_zh"] == "比值" + suffix
+    assert [v["zh"]["name"] for k, v in node.user_properties[1:]] == [n + suffix for n in ("实测", "理论", "一点")]
+    assert {(v["zh"]["plot"], v["zh"]["x_label"], v["zh"]["y_label"]) for k, v in node.user_properties[1:]} == {
+        ("增长", "深度(层)", "范数")}
     series = [v for k, v in node.user_properties if k == "series"]
     assert [s["style"] for s in series] == ["line", "dashed", "points"]
     assert {(s["plot"], s["x_label"], s["y_label"], s["log_x"], s["log_y"]) for s in series} == {
@@ -363,11 +368,19 @@ def test_a_plot_needs_a_title_and_labels():
 
     figures = Figures(_Node())
     with pytest.raises(ValueError, match="x_label must be a non-empty string"):
-        figures.plot("growth", x_label="", y_label="norm")
+        figures.plot("growth", x_label="", y_label="norm", zh=("增长", "深度", "范数"))
     with pytest.raises(ValueError, match="plot title must be a non-empty string"):
-        figures.plot(" ", x_label="x", y_label="y")
+        figures.plot(" ", x_label="x", y_label="y", zh=("图", "横", "纵"))
     with pytest.raises(ValueError, match="equal length"):
-        figures.plot("p", x_label="x", y_label="y").line("c", [1, 2], [1])
+        figures.plot("p", x_label="x", y_label="y", zh=("图", "横", "纵")).line("c", [1, 2], [1], zh="曲线")
+    with pytest.raises(TypeError, match="zh"):
+        figures.record("ratio", 2.0, "1")  # every name is given in Chinese too
+    with pytest.raises(ValueError, match="must be written in Chinese"):
+        figures.record("ratio", 2.0, "1", zh="ratio")
+    with pytest.raises(ValueError, match="needs its Chinese note_zh"):
+        figures.record("ratio", 2.0, "1", zh="比值", note="exact")
+    with pytest.raises(ValueError, match=r"zh must be a tuple \(title, x_label, y_label\)"):
+        figures.plot("p", x_label="x", y_label="y", zh="图")
 
 
 def test_a_failure_in_a_shuffled_run_names_the_order_seed(project):

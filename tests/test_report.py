@@ -29,9 +29,10 @@ TESTS_SRC = textwrap.dedent(
     @pytest.mark.claim("good.claim")
     @pytest.mark.parametrize("k", [1, 2])
     def test_good(k, figures):
-        figures.record(f"ratio {k}", 1.5 * k, "1", note="derived")
-        plot = figures.plot("growth", x_label="depth (layers)", y_label="norm", log_y=True)
-        plot.line(f"curve {k}", [1, 2, 4], [k, 2 * k, 4 * k])
+        figures.record(f"ratio {k}", 1.5 * k, "1", zh=f"比值 {k}", note="derived", note_zh="推导所得")
+        plot = figures.plot("growth", x_label="depth (layers)", y_label="norm", log_y=True,
+                            zh=("增长", "深度(层)", "范数"))
+        plot.line(f"curve {k}", [1, 2, 4], [k, 2 * k, 4 * k], zh=f"曲线 {k}")
 
     @pytest.mark.claim("bad.claim")
     def test_bad():
@@ -70,7 +71,7 @@ def test_report_shows_each_claim_with_the_status_this_run_supports(project):
     assert "**Verdict: NOT supported by this run: a test failed** (registered: confirmed)" in readme
     assert "**Verdict: NOT checked by this run: its tests were not run** (registered: qualified)" in readme
     assert "arithmetic changed" in readme and "needs a GPU" in readme
-    assert "| ratio 2 | 3 | 1 | derived |" in readme
+    assert "| ratio 2 | 3 | 1 (dimensionless) | derived |" in readme
     good = next(c for c in data["claims"] if c["id"] == "good.claim")
     assert [p["file"] for p in good["plots"]] == ["figures/good-claim--growth.png"]
     png = project.path / "out" / "figures" / "good-claim--growth.png"

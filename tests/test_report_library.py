@@ -11,6 +11,9 @@ from support.errors import SpecInputError
 from support.report import TestRecord, build_report, first_lines, load_benchmarks, render_markdown, write_report
 
 REGISTRY = ClaimRegistry([
+    Claim(id="source.claim", part=Part.BATCH_LOSS, quotes=("原文的一句话",), gloss=("a sentence of the source",),
+          statement="what holds", statement_zh="实际成立的", in_practice="do this", in_practice_zh="这样做",
+          related=("good.claim",), verdict=Verdict.QUALIFIED),
     Claim(id="good.claim", part=Part.BEYOND, quotes=(), statement="good statement", statement_zh="好的论断",
           verdict=Verdict.REFUTED, sources=("source A",)),
     Claim(id="bad.claim", part=Part.BEYOND, quotes=(), statement="bad statement", statement_zh="坏的论断",
@@ -37,10 +40,14 @@ def records():
 def test_a_claim_is_supported_only_when_its_tests_ran_and_none_failed():
     data = build_report(REGISTRY, records(), ENV)
     status = {c["id"]: c["status"] for c in data["claims"]}
-    assert status == {"good.claim": "supported", "bad.claim": "failing", "idle.claim": "not run"}
-    assert data["counts"]["claims_by_status"] == {"supported": 1, "failing": 1, "not run": 1}
+    assert status == {"source.claim": "not run", "good.claim": "supported", "bad.claim": "failing",
+                      "idle.claim": "not run"}
+    assert data["counts"]["claims_by_status"] == {"supported": 1, "failing": 1, "not run": 2}
     assert data["counts"]["tests_by_outcome"] == {"passed": 2, "failed": 1, "skipped": 1}
-    assert data["counts"]["claims_by_verdict"] == {"confirmed": 1, "qualified": 1, "refuted": 1}
+    assert data["counts"]["claims_by_verdict"] == {"confirmed": 1, "qualified": 2, "refuted": 1}
+    # the claims this run checked, apart from the registry: a narrowed run counts only its own
+    assert (data["counts"]["claims_checked"], data["counts"]["claims_registered"]) == (2, 4)
+    assert data["counts"]["checked_by_verdict"] == {"confirmed": 1, "qualified": 0, "refuted": 1}
     good = next(c for c in data["claims"] if c["id"] == "good.claim")
     assert [t["nodeid"] for t in good["tests"]] == ["spec/t.py::test_both", "spec/t.py::test_good[1]",
                                                     "spec/t.py::test_good[2]"]
@@ -58,7 +65,7 @@ def test_markdown_never_shows_an_unsupported_verdict_as_established():
     assert "**Verdict: refuted** (supported by this run)" in md
     assert "**Verdict: NOT supported by this run: a test failed** (registered: confirmed)" in md
     assert "**Verdict: NOT checked by this run: its tests were not run** (registered: qualified)" in md
-    assert "| ratio | 1.5 | 1 | derived |" in md
+    assert "| ratio | 1.5 | 1 (dimensionless) | derived |" in md
     assert "- `spec/t.py::test_good`: 2 passed, 1 skipped" not in md  # test_both is its own function
     assert "- `spec/t.py::test_good`: 2 passed" in md
     assert "arithmetic changed" in md and "no GPU" in md
@@ -73,8 +80,55 @@ def test_markdown_in_chinese_uses_the_chinese_statements_and_part_titles():
 
 def test_the_part_heading_names_the_part_once():
     md = render_markdown(build_report(REGISTRY, records(), ENV), REGISTRY, "en")
-    heading = next(line for line in md.splitlines() if line.startswith("## "))
-    assert heading == f"## Part 5: {Part.BEYOND.title}"
+    headings = [line for line in md.splitlines() if line.startswith("## ")]
+    assert headings == ["## Contents", f"## Part 1: {Part.BATCH_LOSS.title}", f"## Part 5: {Part.BEYOND.title}"]
+
+
+def test_each_claim_carries_its_gloss_advice_and_related_claims_in_the_reports_language():
+    data = build_report(REGISTRY, records(), ENV)
+    en, zh = render_markdown(data, REGISTRY, "en"), render_markdown(data, REGISTRY, "zh")
+    assert "> *In English: a sentence of the source*" in en and "a sentence of the source" not in zh
+    assert "**In practice:** do this" in en and "**实践建议:** 这样做" in zh
+    # related links go both ways: source.claim names good.claim, so good.claim links back
+    assert "**Related claims:** [`good.claim`](#good.claim)" in en
+    assert "**Related claims:** [`source.claim`](#source.claim)" in en
+
+
+def test_the_chinese_report_names_figures_units_and_captions_in_chinese(tmp_path):
+    recs = records()
+    recs[0].figures = [{"name": "ratio", "value": 1.5, "unit": "nats", "note": "derived", "name_zh": "比值",
+                        "note_zh": "推导所得"}]
+    recs[0].series = [dict(SERIES, zh={"name": "曲线", "plot": "增长", "x_label": "深度(层)", "y_label": "范数"})]
+    readme = write_report(build_report(REGISTRY, recs, ENV), REGISTRY, tmp_path, "zh").read_text(encoding="utf-8")
+    assert "| 比值 | 1.5 | 奈特 | 推导所得 |" in readme
+    assert "*图:增长。横轴:深度(层);纵轴:范数。*" in readme
+    en = write_report(build_report(REGISTRY, recs, ENV), REGISTRY, tmp_path / "en", "en").read_text(encoding="utf-8")
+    assert "| ratio | 1.5 | nats | derived |" in en
+    assert "*Figure: growth. x: depth (layers); y: norm.*" in en
+
+
+def broken_links(markdown: str, base) -> list[str]:
+    """Links of a rendered report that point nowhere: '#anchor' without an <a id> or heading, or a missing file."""
+    import re
+
+    anchors = set(re.findall(r'<a id="([^"]+)"></a>', markdown))
+    bad = []
+    for target in re.findall(r"\]\(([^)\s]+)\)", markdown):
+        if target.startswith("#"):
+            if target[1:] not in anchors:
+                bad.append(target)
+        elif "://" not in target and not (base / target.split("#")[0]).exists():
+            bad.append(target)
+    return bad
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_every_link_of_the_report_resolves_to_an_anchor_or_a_file(tmp_path, lang):
+    readme = write_report(build_report(REGISTRY, records(), ENV), REGISTRY, tmp_path, lang)
+    text = readme.read_text(encoding="utf-8")
+    assert "](#source.claim)" in text and "](figures/good-claim--growth.png)" in text  # the checker has work to do
+    assert broken_links(text, tmp_path) == []
+    assert broken_links(text + "\n[x](#nowhere) [y](figures/none.png)", tmp_path) == ["#nowhere", "figures/none.png"]
 
 
 def test_write_report_writes_readme_results_and_one_png_per_plot(tmp_path):
@@ -85,7 +139,8 @@ def test_write_report_writes_readme_results_and_one_png_per_plot(tmp_path):
     assert readme == tmp_path / "README.md" and readme.read_text(encoding="utf-8").startswith("# ")
     data = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
     good = next(c for c in data["claims"] if c["id"] == "good.claim")
-    assert good["plots"] == [{"title": "growth", "file": "figures/good-claim--growth.png"}]
+    assert good["plots"] == [{"title": "growth", "x_label": "depth (layers)", "y_label": "norm", "zh": {},
+                             "file": "figures/good-claim--growth.png"}]
     assert (tmp_path / good["plots"][0]["file"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not stale.exists()
     assert "![growth](figures/good-claim--growth.png)" in readme.read_text(encoding="utf-8")

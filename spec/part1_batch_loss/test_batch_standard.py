@@ -54,8 +54,10 @@ def test_standard_loop_equals_per_sample_route_with_one_backward_per_step(device
     assert_close(flat_params(per_sample), flat_params(standard), tol=accumulation(torch.float64, N * STEPS))
     assert standard_passes[0] == STEPS
     assert per_sample_passes[0] == N * STEPS
-    figures.record("backward passes per step, standard", standard_passes[0] / STEPS, "passes")
-    figures.record("backward passes per step, per-sample", per_sample_passes[0] / STEPS, "passes")
+    figures.record("backward passes per step, standard", standard_passes[0] / STEPS, "passes",
+                   zh="每步反向传播次数,标准做法")
+    figures.record("backward passes per step, per-sample", per_sample_passes[0] / STEPS, "passes",
+                   zh="每步反向传播次数,逐样本路线")
 
 
 def test_without_zero_grad_gradients_pile_up_across_steps(device):

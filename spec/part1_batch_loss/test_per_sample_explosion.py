@@ -109,7 +109,8 @@ def test_accumulated_per_sample_gradient_is_the_batch_gradient(device, figures):
         losses[i].backward(retain_graph=i < N - 1)
     accumulated = flat_grad(model)
     assert_close(accumulated, batch, tol=accumulation(batch.dtype, N))
-    figures.record("||accumulated per-sample grad|| / ||batch sum grad||", accumulated.norm() / batch.norm(), "1")
+    figures.record("||accumulated per-sample grad|| / ||batch sum grad||", accumulated.norm() / batch.norm(), "1",
+                   zh="||累加的逐样本梯度|| / ||batch 的 sum 梯度||")
 
 
 def test_forgetting_to_divide_by_n_is_what_multiplies_the_step(device, figures):
@@ -122,7 +123,8 @@ def test_forgetting_to_divide_by_n_is_what_multiplies_the_step(device, figures):
     F.cross_entropy(model(x), y).backward()
     mean_step = LR * flat_grad(model)
     assert_close(undivided_step, N * mean_step, tol=accumulation(mean_step.dtype, N))
-    figures.record("undivided step / mean step", undivided_step.norm() / mean_step.norm(), "1")
+    figures.record("undivided step / mean step", undivided_step.norm() / mean_step.norm(), "1",
+                   zh="未除以 N 的更新步 / mean 更新步")
 
 
 # ---------------------------------------------------------------- (b) per-sample SGD vs full-batch GD
@@ -159,16 +161,23 @@ def test_per_sample_sgd_diverges_where_full_batch_gd_converges_at_the_same_lr(de
     assert dist[-1] > FACTOR * dist[0]  # diverged, in the sense of classify_runs
     # full batch: lr < 2/lambda_max contracts every eigencomponent of e, so loss and distance fall at every step
     assert all(b[0] < a[0] and b[1] < a[1] for a, b in zip(full, full[1:])), full
-    figures.record("lr of both runs (geometric mean of 1/min||x~_i||^2 and 2/lambda_max)", lr, "lr")
-    figures.record("per-sample SGD: ||w - w*||^2 after 2 epochs / at start", dist[-1] / dist[0], "1")
-    figures.record("per-sample SGD: full-data MSE after 2 epochs", per_sample[-1][0], "squared target units")
-    figures.record("full-batch GD: full-data MSE after 2 epochs / at start", full[-1][0] / full[0][0], "1")
+    figures.record("lr of both runs (geometric mean of 1/min||x~_i||^2 and 2/lambda_max)", lr, "lr",
+                   zh="两次运行的学习率(1/min||x~_i||^2 与 2/lambda_max 的几何平均)")
+    figures.record("per-sample SGD: ||w - w*||^2 after 2 epochs / at start", dist[-1] / dist[0], "1",
+                   zh="逐样本 SGD:2 个 epoch 后的 ||w - w*||^2 / 初始值")
+    figures.record("per-sample SGD: full-data MSE after 2 epochs", per_sample[-1][0], "squared target units",
+                   zh="逐样本 SGD:2 个 epoch 后全部数据上的 MSE")
+    figures.record("full-batch GD: full-data MSE after 2 epochs / at start", full[-1][0] / full[0][0], "1",
+                   zh="全 batch GD:2 个 epoch 后全部数据上的 MSE / 初始值")
     plot = figures.plot("same learning rate: one SGD step per sample vs full-batch gradient descent",
                         x_label="epochs (passes over the 64 samples)", y_label="full-data MSE (squared target units)",
+                        zh=("相同学习率下:每个样本一步 SGD 与全 batch 梯度下降", "epoch 数(遍历 64 个样本的轮数)",
+                            "全部数据上的 MSE(目标单位的平方)"),
                         log_y=True)
     plot.line("one SGD step per sample (batch size 1, reshuffled)", [t / n for t in range(len(per_sample))],
-              [v for v, _ in per_sample])
-    plot.points("full-batch gradient descent (one step per epoch)", range(len(full)), [v for v, _ in full])
+              [v for v, _ in per_sample], zh="每个样本一步 SGD(batch 大小为 1,每个 epoch 重新打乱)")
+    plot.points("full-batch gradient descent (one step per epoch)", range(len(full)), [v for v, _ in full],
+                zh="全 batch 梯度下降(每个 epoch 一步)")
 
 
 # ---------------------------------------------------------------- (c) the largest stable lr vs batch size
@@ -217,9 +226,11 @@ def test_full_batch_threshold_is_two_over_lambda_max(device, figures):
     # the bracket of 2 rounds of 16 points over [limit/2, 2 limit]: 4^(1/(15*17)) - 1 = 0.5 %
     assert_le(gd.rel_width, 4 ** (1 / ((POINTS - 1) * (POINTS + 1) ** (ROUNDS - 1))) - 1,
               slack=slack(abs=1e-12, reason="float64 rounding of the bracket's hi/lo - 1 (~0.005) on both sides"))
-    figures.record("2/lambda_max (full-batch GD limit)", limit, "lr")
-    figures.record("full-batch GD: measured threshold / (2/lambda_max)", gd.estimate / limit, "1")
-    figures.record("full-batch GD: detection margin delta after 200 steps", delta, "1")
+    figures.record("2/lambda_max (full-batch GD limit)", limit, "lr", zh="2/lambda_max(全 batch GD 的极限)")
+    figures.record("full-batch GD: measured threshold / (2/lambda_max)", gd.estimate / limit, "1",
+                   zh="全 batch GD:实测阈值 / (2/lambda_max)")
+    figures.record("full-batch GD: detection margin delta after 200 steps", delta, "1",
+                   zh="全 batch GD:200 步后的判定裕量 delta")
 
 
 def test_no_batch_size_diverges_below_its_guarantee_edge(device, figures):
@@ -231,19 +242,29 @@ def test_no_batch_size_diverges_below_its_guarantee_edge(device, figures):
         assert below, f"m={m}: no lr below the guarantee edge was tried"
         assert all(not diverged for lr, diverged in t.tried if lr < edge), f"m={m}: diverged below 2 eta*(m) = {edge}"
         assert t.diverged > edge and t.estimate >= edge
-        figures.record(f"m={m}: measured threshold / 2 eta*(m)", t.estimate / edge, "1")
-    figures.record("critical batch size m* = beta/lambda_max + 1", curv.critical_batch, "samples")
+        figures.record(f"m={m}: measured threshold / 2 eta*(m)", t.estimate / edge, "1",
+                       zh=f"m={m}:实测阈值 / 2 eta*(m)")
+    figures.record("critical batch size m* = beta/lambda_max + 1", curv.critical_batch, "samples",
+                   zh="临界 batch 大小 m* = beta/lambda_max + 1")
     ms = list(range(1, max(BATCH_SIZES) + 1))
     plot = figures.plot("largest stable learning rate vs batch size (minibatches drawn with replacement)",
-                        x_label="batch size m (samples)", y_label="learning rate", log_x=True, log_y=True)
+                        x_label="batch size m (samples)", y_label="learning rate",
+                        zh=("最大稳定学习率与 batch 大小的关系(有放回抽取的 minibatch)", "batch 大小 m(样本数)",
+                            "学习率"),
+                        log_x=True, log_y=True)
     plot.points(f"measured by bisection ({STEPS} SGD steps per run)", BATCH_SIZES,
-                [found[m].estimate for m in BATCH_SIZES])
-    plot.points("full-batch GD, measured", [curv.n], [found[None].estimate])
-    plot.bound("2 eta*(m) = 2m/(beta + (m-1) lambda_max), guarantee edge", ms, [curv.guarantee_edge(m) for m in ms])
-    plot.bound("2/lambda_max: full-batch GD limit", [1, curv.n], [curv.gd_limit] * 2)
-    plot.bound("2/beta: every step non-expansive", [1, curv.n], [curv.nonexpansive_limit] * 2)
-    plot.points("1/min ||x~_i||^2: per-sample steps all expand above", [1], [curv.expansive_above])
-    plot.bound("critical batch size m*", [curv.critical_batch] * 2, [curv.nonexpansive_limit, curv.gd_limit])
+                [found[m].estimate for m in BATCH_SIZES], zh=f"二分法实测(每次运行 {STEPS} 步 SGD)")
+    plot.points("full-batch GD, measured", [curv.n], [found[None].estimate], zh="全 batch GD,实测")
+    plot.bound("2 eta*(m) = 2m/(beta + (m-1) lambda_max), guarantee edge", ms, [curv.guarantee_edge(m) for m in ms],
+               zh="2 eta*(m) = 2m/(beta + (m-1) lambda_max),收敛保证的边界")
+    plot.bound("2/lambda_max: full-batch GD limit", [1, curv.n], [curv.gd_limit] * 2,
+               zh="2/lambda_max:全 batch GD 的极限")
+    plot.bound("2/beta: every step non-expansive", [1, curv.n], [curv.nonexpansive_limit] * 2,
+               zh="2/beta:每一步都不扩张")
+    plot.points("1/min ||x~_i||^2: per-sample steps all expand above", [1], [curv.expansive_above],
+                zh="1/min ||x~_i||^2:高于此值时每个逐样本更新步都扩张")
+    plot.bound("critical batch size m*", [curv.critical_batch] * 2, [curv.nonexpansive_limit, curv.gd_limit],
+               zh="临界 batch 大小 m*")
 
 
 def test_per_sample_threshold_lies_far_below_the_full_batch_limit(device, figures):
@@ -257,8 +278,10 @@ def test_per_sample_threshold_lies_far_below_the_full_batch_limit(device, figure
     assert curv.gd_limit / one.diverged >= margin
     # and no single batch-size-1 run was classified stable above it
     assert all(diverged for lr, diverged in one.tried if lr > curv.expansive_above)
-    figures.record("batch size 1: measured threshold", one.estimate, "lr")
-    figures.record("derived margin min_i 2||x~_i||^2 / lambda_max", margin, "1")
-    figures.record("(2/lambda_max) / batch-size-1 threshold", curv.gd_limit / one.estimate, "1")
+    figures.record("batch size 1: measured threshold", one.estimate, "lr", zh="batch 大小为 1:实测阈值")
+    figures.record("derived margin min_i 2||x~_i||^2 / lambda_max", margin, "1",
+                   zh="推导出的裕量 min_i 2||x~_i||^2 / lambda_max")
+    figures.record("(2/lambda_max) / batch-size-1 threshold", curv.gd_limit / one.estimate, "1",
+                   zh="(2/lambda_max) / batch 大小为 1 时的阈值")
     figures.record("beta / lambda_max (= m* - 1): GD limit over the m=1 guarantee edge", curv.beta / curv.lambda_max,
-                   "1")
+                   "1", zh="beta / lambda_max (= m* - 1):GD 极限与 m=1 收敛保证边界之比")

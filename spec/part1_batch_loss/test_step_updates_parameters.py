@@ -126,4 +126,4 @@ def test_adam_and_adamw_follow_the_documented_algorithm_step_after_step(optimize
         # than STEP_TOL (a test where the maximum never acted could not tell the two rules apart)
         assert amsgrad_gap > 1e-6
         figures.record(f"{optimizer.__name__} amsgrad: largest relative change of a step by the maximum",
-                       amsgrad_gap, "1")
+                       amsgrad_gap, "1", zh=f"{optimizer.__name__} amsgrad:取最大值给单步更新带来的最大相对变化")

@@ -68,7 +68,8 @@ def test_sgd_on_sum_with_the_same_lr_steps_n_times_further(device, figures):
     step_mean = _train(make_model, x, y, "mean", torch.optim.SGD, LR, steps=1) - start
     step_sum = _train(make_model, x, y, "sum", torch.optim.SGD, LR, steps=1) - start
     assert_close(step_sum, N * step_mean)
-    figures.record("||sgd step(sum)|| / ||sgd step(mean)||", step_sum.norm() / step_mean.norm(), "1")
+    figures.record("||sgd step(sum)|| / ||sgd step(mean)||", step_sum.norm() / step_mean.norm(), "1",
+                   zh="||sgd 更新步(sum)|| / ||sgd 更新步(mean)||")
 
 
 def test_adam_first_step_is_invariant_to_the_factor_n_up_to_eps(device, figures):
@@ -81,7 +82,8 @@ def test_adam_first_step_is_invariant_to_the_factor_n_up_to_eps(device, figures)
     step_sum = _train(make_model, x, y, "sum", torch.optim.Adam, LR, steps=1) - start
     assert_le((step_sum - step_mean).abs(), LR * EPS / g.clamp_min(1e-300),
               slack=slack(abs=1e-15, reason="float64 rounding of the two parameter updates, read off as p - p_start"))
-    figures.record("max |adam step(sum) - adam step(mean)|", (step_sum - step_mean).abs().max(), "parameter units")
+    figures.record("max |adam step(sum) - adam step(mean)|", (step_sum - step_mean).abs().max(), "parameter units",
+                   zh="max |adam 更新步(sum) - adam 更新步(mean)|")
 
 
 def test_adam_trajectories_on_sum_and_mean_stay_together_while_sgd_ones_do_not(device, figures):
@@ -92,10 +94,11 @@ def test_adam_trajectories_on_sum_and_mean_stay_together_while_sgd_ones_do_not(d
     # per step the relative change of each step is ~eps/|g| (|g| ~ 1e-2 here, so ~1e-6); over 5 steps of a
     # smooth problem the trajectories may drift apart by ~5e-6 of the distance travelled: allow 1e-4
     drift = (adam_sum - adam_mean).norm() / (adam_mean - start).norm()
-    figures.record("Adam drift between sum and mean runs / distance travelled", drift, "1")
+    figures.record("Adam drift between sum and mean runs / distance travelled", drift, "1",
+                   zh="Adam 在 sum 与 mean 两次运行之间的偏离 / 参数移动的距离")
     assert drift < 1e-4
     sgd_mean = _train(make_model, x, y, "mean", torch.optim.SGD, LR)
     sgd_sum = _train(make_model, x, y, "sum", torch.optim.SGD, LR)
     ratio = (sgd_sum - start).norm() / (sgd_mean - start).norm()
-    figures.record("SGD distance travelled, sum / mean", ratio, "1")
+    figures.record("SGD distance travelled, sum / mean", ratio, "1", zh="SGD 参数移动的距离,sum / mean")
     assert ratio > N / 2

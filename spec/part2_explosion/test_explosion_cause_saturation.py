@@ -135,8 +135,10 @@ def test_a_saturated_deep_stack_has_vanishing_input_gradients(device, activation
     # saturation alone (same weights, same inputs) guarantees a gradient a million times smaller than the
     # unsaturated net's: the bound of the saturated net is below 1e-6 of the unsaturated gradient
     assert bounds[8.0] < 1e-6 * norms[0.0]
-    figures.record(f"{activation} depth 5: ||input grad||, unsaturated", norms[0.0], "1")
-    figures.record(f"{activation} depth 5: ||input grad||, saturated (bias 8)", norms[8.0], "1")
+    figures.record(f"{activation} depth 5: ||input grad||, unsaturated", norms[0.0], "1",
+                   zh=f"{activation},深度5:输入梯度范数,未饱和")
+    figures.record(f"{activation} depth 5: ||input grad||, saturated (bias 8)", norms[8.0], "1",
+                   zh=f"{activation},深度5:输入梯度范数,饱和(偏置8)")
 
 
 @pytest.mark.parametrize("dtype, x_value", [(torch.float32, -120.0), (torch.float64, -800.0)])

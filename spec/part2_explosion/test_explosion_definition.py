@@ -55,12 +55,14 @@ K_STEPS = OVERFLOW_WITHIN_STEPS  # derived in support.explosion
 # the two runs share two figures: gradient norm per step and loss per step (inf/nan are left out of the plot)
 def _grad_plot(figures):
     return figures.plot("gradient norm per step at two learning rates", x_label="SGD step",
-                        y_label="total gradient norm (L2)", log_y=True)
+                        y_label="total gradient norm (L2)",
+                        zh=("两种学习率下每步的梯度范数", "SGD步数", "总梯度范数(L2)"), log_y=True)
 
 
 def _loss_plot(figures):
     return figures.plot("training loss per step at two learning rates", x_label="SGD step",
-                        y_label="training MSE (squared target units)", log_y=True)
+                        y_label="training MSE (squared target units)",
+                        zh=("两种学习率下每步的训练损失", "SGD步数", "训练MSE(目标单位的平方)"), log_y=True)
 
 
 def _setup(device):
@@ -97,8 +99,8 @@ def test_learning_rates_straddle_the_stability_limit(device, figures):
     x, y, make_model = _setup(device)
     lam = _largest_hessian_eigenvalue(make_model(), x, y)
     limit = 2.0 / lam
-    figures.record("lambda_max of the loss Hessian at init", lam, "1/lr")
-    figures.record("stability limit 2/lambda_max", limit, "lr")
+    figures.record("lambda_max of the loss Hessian at init", lam, "1/lr", zh="初始化时损失Hessian的lambda_max")
+    figures.record("stability limit 2/lambda_max", limit, "lr", zh="稳定极限 2/lambda_max")
     assert LR_SANE < limit < LR_LARGE  # the two runs below sit on either side of the limit
 
 
@@ -112,11 +114,13 @@ def test_too_large_lr_grows_the_gradient_every_step_until_overflow(device, figur
     assert all(b > a for a, b in zip(finite, finite[1:])), f"gradient norm did not grow step over step: {finite}"
     assert not math.isfinite(history.losses[-1])
     assert not all(torch.isfinite(p).all() for p in model.parameters())  # the overflow reached the weights
-    figures.record("first non-finite step at lr=1.0", k, "step")
-    figures.record("largest finite gradient norm before overflow", finite[-1], "gradient norm")
+    figures.record("first non-finite step at lr=1.0", k, "step", zh="lr=1.0时首个出现非有限值的步")
+    figures.record("largest finite gradient norm before overflow", finite[-1], "gradient norm",
+                   zh="溢出前最大的有限梯度范数")
     name = f"lr = {LR_LARGE} (above 2/lambda_max), non-finite from step {k}"
-    _grad_plot(figures).line(name, range(len(history.grad_norms)), history.grad_norms)
-    _loss_plot(figures).line(name, range(len(history.losses)), history.losses)
+    name_zh = f"lr = {LR_LARGE}(高于 2/lambda_max),从第{k}步起非有限"
+    _grad_plot(figures).line(name, range(len(history.grad_norms)), history.grad_norms, zh=name_zh)
+    _loss_plot(figures).line(name, range(len(history.losses)), history.losses, zh=name_zh)
 
 
 def test_sane_lr_stays_finite_and_decreases_the_loss_every_step(device, figures):
@@ -126,10 +130,12 @@ def test_sane_lr_stays_finite_and_decreases_the_loss_every_step(device, figures)
     # below 2/lambda_max a gradient step on a smooth loss is a descent step (descent lemma), as long as the
     # curvature along the path stays below 2/lr = 40 -- 6.5x the curvature at init
     assert all(b < a for a, b in zip(history.losses, history.losses[1:])), history.losses
-    figures.record("loss after 20 steps / initial loss at lr=0.05", history.losses[-1] / history.losses[0], "1")
+    figures.record("loss after 20 steps / initial loss at lr=0.05", history.losses[-1] / history.losses[0], "1",
+                   zh="lr=0.05时20步后的损失 / 初始损失")
     name = f"lr = {LR_SANE} (below 2/lambda_max)"
-    _grad_plot(figures).line(name, range(STEPS), history.grad_norms)
-    _loss_plot(figures).line(name, range(STEPS), history.losses)
+    name_zh = f"lr = {LR_SANE}(低于 2/lambda_max)"
+    _grad_plot(figures).line(name, range(STEPS), history.grad_norms, zh=name_zh)
+    _loss_plot(figures).line(name, range(STEPS), history.losses, zh=name_zh)
 
 
 @functools.lru_cache(maxsize=4)  # deterministic; the three dtypes compare with the same float64 run
@@ -164,7 +170,9 @@ def test_in_low_precision_the_run_overflows_once_the_float64_run_passes_the_larg
         assert expected < reference.first_non_finite_step
     name = str(dtype).removeprefix("torch.")
     figures.record(f"lr=1.0 in {name}: first non-finite step", expected, "step",
-                   note=f"float64: step {reference.first_non_finite_step}")
+                   zh=f"lr=1.0,{name}:首个出现非有限值的步",
+                   note=f"float64: step {reference.first_non_finite_step}",
+                   note_zh=f"float64:第{reference.first_non_finite_step}步")
 
 
 @pytest.mark.parametrize("activation", ["linear", "relu"])

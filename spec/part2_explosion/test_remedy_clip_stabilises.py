@@ -58,7 +58,8 @@ STEP_ROUNDING = slack(rel=1e-9, reason="steps read off as differences of float64
 # both runs (and the optimum) in one figure; the unclipped losses end in inf/nan, which the plot leaves out
 def _loss_plot(figures):
     return figures.plot("training loss per step at lr = 1, with and without clipping", x_label="SGD step",
-                        y_label="training MSE (squared target units)", log_y=True)
+                        y_label="training MSE (squared target units)",
+                        zh=("lr = 1时有无裁剪的每步训练损失", "SGD步数", "训练MSE(目标单位的平方)"), log_y=True)
 
 
 def _optimizer(kind, params):
@@ -89,7 +90,8 @@ def _step_norms(start, history):
 def _step_plot(figures):
     return figures.plot(f"parameter step per step with clip_grad_norm_(max_norm = {MAX_NORM}), lr = {LR:g}",
                         x_label="optimizer step", y_label="step size ||theta_t - theta_(t-1)|| (parameter norm)",
-                        log_y=True)
+                        zh=(f"使用 clip_grad_norm_(max_norm = {MAX_NORM}) 时每步的参数步长,lr = {LR:g}", "优化器步数",
+                            "步长 ||theta_t - theta_(t-1)||(参数范数)"), log_y=True)
 
 
 def _least_squares_optimum(x, y) -> float:
@@ -103,9 +105,10 @@ def _least_squares_optimum(x, y) -> float:
 def test_without_clipping_the_run_overflows(device, figures):
     _, _, _, history = _run(device, clip_norm=None)
     assert history.first_non_finite_step is not None and history.first_non_finite_step <= OVERFLOW_WITHIN_STEPS
-    figures.record("no clipping: first non-finite step", history.first_non_finite_step, "step")
+    figures.record("no clipping: first non-finite step", history.first_non_finite_step, "step",
+                   zh="不裁剪:首个出现非有限值的步")
     _loss_plot(figures).line("no clipping (stops at the first non-finite loss)", range(len(history.losses)),
-                             history.losses)
+                             history.losses, zh="不裁剪(在首个非有限损失处停止)")
 
 
 def test_with_clipping_the_run_stays_finite_and_every_step_is_at_most_lr_times_max_norm(device, figures):
@@ -116,9 +119,11 @@ def test_with_clipping_the_run_stays_finite_and_every_step_is_at_most_lr_times_m
     steps = [(b - a).norm().item() for a, b in zip(positions, positions[1:])]
     # clipped gradient norm = max_norm * total / (total + 1e-6) < max_norm, so ||step|| = lr * that < lr * max_norm
     assert_le(max(steps), LR * MAX_NORM, slack=ROUNDING)
-    figures.record("clipped run: largest parameter step", max(steps), "parameter norm")
-    figures.record("clipped run: largest pre-clip gradient norm", max(history.grad_norms), "gradient norm")
-    _loss_plot(figures).line(f"clip_grad_norm_, max_norm = {MAX_NORM}", range(STEPS), history.losses)
+    figures.record("clipped run: largest parameter step", max(steps), "parameter norm", zh="裁剪训练:最大参数步长")
+    figures.record("clipped run: largest pre-clip gradient norm", max(history.grad_norms), "gradient norm",
+                   zh="裁剪训练:裁剪前的最大梯度范数")
+    _loss_plot(figures).line(f"clip_grad_norm_, max_norm = {MAX_NORM}", range(STEPS), history.losses,
+                             zh=f"clip_grad_norm_ 裁剪,max_norm = {MAX_NORM}")
 
 
 def test_with_clipping_the_loss_comes_within_twice_the_optimum(device, figures):
@@ -131,9 +136,10 @@ def test_with_clipping_the_loss_comes_within_twice_the_optimum(device, figures):
     final = max(history.losses[-2:])
     assert final <= 2 * optimum
     assert final < history.losses[0] / 10
-    figures.record("clipped run: final loss / least-squares optimum", final / optimum, "1")
-    figures.record("least-squares optimum (MSE)", optimum, "1")
-    _loss_plot(figures).bound("least-squares optimum", [0, STEPS - 1], [optimum, optimum])
+    figures.record("clipped run: final loss / least-squares optimum", final / optimum, "1",
+                   zh="裁剪训练:最终损失 / 最小二乘最优值")
+    figures.record("least-squares optimum (MSE)", optimum, "1", zh="最小二乘最优值(MSE)")
+    _loss_plot(figures).bound("least-squares optimum", [0, STEPS - 1], [optimum, optimum], zh="最小二乘最优值")
 
 
 def test_with_clipping_the_run_ends_in_a_period_two_oscillation_of_step_lr_times_max_norm(device, figures):
@@ -150,7 +156,8 @@ def test_with_clipping_the_run_ends_in_a_period_two_oscillation_of_step_lr_times
     # (below -0.9: more than 154 degrees apart; a converging run's steps would shrink instead)
     cosines = [torch.nn.functional.cosine_similarity(steps[k], steps[k + 1], dim=0).item() for k in last]
     assert max(cosines) < -0.9, cosines
-    figures.record("clipped run: largest cosine of consecutive steps over the last 10", max(cosines), "1")
+    figures.record("clipped run: largest cosine of consecutive steps over the last 10", max(cosines), "1",
+                   zh="裁剪训练:最后10步中相邻两步余弦的最大值")
 
 
 def test_with_momentum_a_clipped_step_exceeds_lr_times_max_norm_but_stays_below_it_over_one_minus_mu(device, figures):
@@ -167,13 +174,15 @@ def test_with_momentum_a_clipped_step_exceeds_lr_times_max_norm_but_stays_below_
     # 1.5 lr max_norm leaves room for an angle of ~70 degrees between them
     assert max(steps) > 1.5 * LR * MAX_NORM
     assert max(steps) < LR * MAX_NORM / (1 - MU)
-    figures.record(f"momentum {MU}: largest step / (lr max_norm)", max(steps) / (LR * MAX_NORM), "1")
+    figures.record(f"momentum {MU}: largest step / (lr max_norm)", max(steps) / (LR * MAX_NORM), "1",
+                   zh=f"动量 {MU}:最大步长 / (lr max_norm)")
     plot = _step_plot(figures)
-    plot.line(f"SGD momentum {MU}", range(1, STEPS + 1), steps)
-    plot.bound(f"SGD momentum {MU}: bound lr max_norm (1 - mu^t) / (1 - mu)", range(1, STEPS + 1), bounds)
+    plot.line(f"SGD momentum {MU}", range(1, STEPS + 1), steps, zh=f"SGD,动量 {MU}")
+    plot.bound(f"SGD momentum {MU}: bound lr max_norm (1 - mu^t) / (1 - mu)", range(1, STEPS + 1), bounds,
+               zh=f"SGD,动量 {MU}:上界 lr max_norm (1 - mu^t) / (1 - mu)")
     _, _, sgd_start, sgd = _run(device, MAX_NORM)
-    plot.line("plain SGD", range(1, STEPS + 1), _step_norms(sgd_start, sgd))
-    plot.bound("plain SGD: bound lr max_norm", [1, STEPS], [LR * MAX_NORM] * 2)
+    plot.line("plain SGD", range(1, STEPS + 1), _step_norms(sgd_start, sgd), zh="普通SGD")
+    plot.bound("plain SGD: bound lr max_norm", [1, STEPS], [LR * MAX_NORM] * 2, zh="普通SGD:上界 lr max_norm")
 
 
 def _adam_coordinate_bound(t, beta1=BETAS[0], beta2=BETAS[1]):
@@ -207,8 +216,11 @@ def test_adam_normalises_the_clipped_gradient_so_its_step_is_about_lr_sqrt_p_not
         assert_le(step, LR * math.sqrt(p) * _adam_coordinate_bound(t), slack=STEP_ROUNDING, msg=f"Adam step {t}")
     # ... and none is capped by lr * max_norm: the first alone is sqrt(P) / max_norm ~ 220 times it
     assert steps[0] > 100 * LR * MAX_NORM
-    figures.record("Adam with clipping: first step / (lr max_norm)", steps[0] / (LR * MAX_NORM), "1")
-    figures.record("Adam with clipping: first step / (lr sqrt(P))", steps[0] / (LR * math.sqrt(p)), "1")
+    figures.record("Adam with clipping: first step / (lr max_norm)", steps[0] / (LR * MAX_NORM), "1",
+                   zh="Adam加裁剪:第一步步长 / (lr max_norm)")
+    figures.record("Adam with clipping: first step / (lr sqrt(P))", steps[0] / (LR * math.sqrt(p)), "1",
+                   zh="Adam加裁剪:第一步步长 / (lr sqrt(P))")
     plot = _step_plot(figures)
-    plot.line("Adam (default betas)", range(1, ADAM_STEPS + 1), steps)
-    plot.bound(f"Adam: lr sqrt(P), P = {p} parameters", [1, ADAM_STEPS], [LR * math.sqrt(p)] * 2)
+    plot.line("Adam (default betas)", range(1, ADAM_STEPS + 1), steps, zh="Adam(默认betas)")
+    plot.bound(f"Adam: lr sqrt(P), P = {p} parameters", [1, ADAM_STEPS], [LR * math.sqrt(p)] * 2,
+               zh=f"Adam:lr sqrt(P),P = {p} 个参数")

@@ -94,7 +94,8 @@ def test_zero_state_gain_per_step_is_s_for_rnn_and_half_plus_quarter_s_for_lstm_
         assert math.isclose(g.norm().item(), value * math.sqrt(H), rel_tol=PRODUCT_RTOL), kind
         if T == 20:  # at s = 4 the gated cells explode too, only more slowly (1.5^T against 4^T)
             figures.record(f"zero state, s={s}, T=20: {kind} ||d sum h_T / d h_0|| / sqrt(H)",
-                           g.norm().item() / math.sqrt(H), "1")
+                           g.norm().item() / math.sqrt(H), "1",
+                           zh=f"零状态,s={s},T=20:{kind} 的 ||d sum h_T / d h_0|| / sqrt(H)")
 
 
 @pytest.mark.parametrize("gate_bias", [0.0, 3.0])
@@ -107,7 +108,8 @@ def test_without_recurrent_coupling_the_gated_path_carries_gate_to_the_T(device,
     g = _grad_wrt_initial_state(lstm, "lstm", x, wrt="c")
     assert math.isclose(g.norm().item(), gate**T * math.sqrt(H), rel_tol=PRODUCT_RTOL)
     figures.record(f"W_hh = 0, gate bias {gate_bias}: LSTM ||d sum c_T / d c_0|| / sqrt(H), T=40",
-                   g.norm().item() / math.sqrt(H), "1")
+                   g.norm().item() / math.sqrt(H), "1",
+                   zh=f"W_hh = 0,门偏置 {gate_bias}:LSTM 的 ||d sum c_T / d c_0|| / sqrt(H),T=40")
     # GRU, W_hh = 0: n = tanh(0) = 0, so h' = z h and dh_T/dh_0 = z^T
     gru = _cell("gru", device, recurrent_scale=0.0, gate_bias=gate_bias)
     g = _grad_wrt_initial_state(gru, "gru", x)
@@ -123,10 +125,13 @@ def test_at_default_init_gradients_vanish_unless_a_gate_is_held_open(device, fig
     x = make.randn(4, lengths[-1], 4, seed=72)
     configs = {"RNN": ("rnn", None), "LSTM": ("lstm", None), "GRU": ("gru", None),
                "LSTM, forget bias 3": ("lstm", 3.0), "GRU, update bias 3": ("gru", 3.0)}
+    names_zh = {"RNN": "普通RNN", "LSTM": "LSTM(默认门偏置)", "GRU": "GRU(默认门偏置)",
+                "LSTM, forget bias 3": "LSTM,遗忘门偏置3", "GRU, update bias 3": "GRU,更新门偏置3"}
     slopes = {}
     plot = figures.plot("gradient norm vs sequence length at PyTorch's default init",
                         x_label="sequence length T (steps)", y_label="||d sum h_T / d h_0|| (L2, geo. mean of 4 seqs)",
-                        log_y=True)
+                        zh=("PyTorch默认初始化下梯度范数随序列长度的变化", "序列长度 T(步)",
+                            "||d sum h_T / d h_0||(L2,4条序列的几何平均)"), log_y=True)
     for name, (kind, bias) in configs.items():
         rnn = _cell(kind, device, gate_bias=bias, input_size=4)
         # one forward over the longest sequence: h_T for shorter T are its prefixes (the cells are causal)
@@ -137,8 +142,9 @@ def test_at_default_init_gradients_vanish_unless_a_gate_is_held_open(device, fig
             (g,) = torch.autograd.grad(out[:, T - 1].sum(), h0, retain_graph=True)
             norms.append(g.norm(dim=2).log().mean().exp().item())  # geometric mean over the 4 sequences
         slopes[name] = fit_log_slope(lengths, norms).slope
-        figures.record(f"{name}: log-norm slope per step (default init)", slopes[name], "1/step")
-        plot.line(name, lengths, norms)
+        figures.record(f"{name}: log-norm slope per step (default init)", slopes[name], "1/step",
+                       zh=f"{names_zh[name]}:每步对数范数斜率(默认初始化)")
+        plot.line(name, lengths, norms, zh=names_zh[name])
     # Reference rate: a gate at sigmoid(3) = 0.953 alone would lose log 0.953 = -0.049 per step; other paths
     # add or subtract, so take twice that as the line between "kept" and "vanishing".
     line = 2 * math.log(_sigmoid(3.0))

@@ -101,5 +101,6 @@ def test_the_gradient_is_the_rate_of_change_of_the_loss(device, figures):
 
     slope = (loss_at(t) - loss_at(-t)) / (2 * t)
     predicted = sum((gr * v).sum() for gr, v in zip(grads, directions))
-    figures.record("directional derivative, finite difference vs <grad, v>", (slope - predicted).abs(), "nats")
+    figures.record("directional derivative, finite difference vs <grad, v>", (slope - predicted).abs(), "nats",
+                   zh="方向导数:有限差分与 <grad, v> 之差")
     assert abs(slope.item() - predicted.item()) <= 1e-7 * max(1.0, abs(predicted.item()))

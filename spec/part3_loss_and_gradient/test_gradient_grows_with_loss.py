@@ -116,8 +116,10 @@ def test_the_bounds_are_attained(device, figures):
     upper = math.sqrt(2) * -math.expm1(-loss.item())
     assert_le(g_high.norm().item(), upper, slack=ROUNDING, strict=True)  # attained: equal to the bound up to rounding
     assert_ge(g_high.norm().item(), upper, slack=ROUNDING, strict=True)
-    figures.record("CE logit-gradient norm / lower bound (uniform rivals)", g_low.norm() / ((1 - p_y) * math.sqrt(k / (k - 1))), "1")
-    figures.record("CE logit-gradient norm / upper bound (one rival)", g_high.norm() / upper, "1")
+    figures.record("CE logit-gradient norm / lower bound (uniform rivals)", g_low.norm() / ((1 - p_y) * math.sqrt(k / (k - 1))), "1",
+                   zh="CE 的 logit 梯度范数 / 下界(竞争类别概率均等)")
+    figures.record("CE logit-gradient norm / upper bound (one rival)", g_high.norm() / upper, "1",
+                   zh="CE 的 logit 梯度范数 / 上界(只有一个竞争类别)")
 
 
 def test_with_three_classes_a_larger_loss_can_have_a_smaller_logit_gradient(device, figures):
@@ -130,8 +132,8 @@ def test_with_three_classes_a_larger_loss_can_have_a_smaller_logit_gradient(devi
     assert_close(loss_b, make.tensor(-math.log(0.45)))
     assert_close(g_b.norm(), make.tensor(0.55 * math.sqrt(1.5)))
     assert loss_b > loss_a and g_b.norm() < g_a.norm()
-    figures.record("loss a / loss b", loss_a / loss_b, "1")
-    figures.record("logit-gradient norm a / b", g_a.norm() / g_b.norm(), "1")
+    figures.record("loss a / loss b", loss_a / loss_b, "1", zh="损失 a / 损失 b")
+    figures.record("logit-gradient norm a / b", g_a.norm() / g_b.norm(), "1", zh="logit 梯度范数 a / b")
 
 
 def test_cross_entropy_gradient_saturates_at_sqrt2_while_mse_grows_without_bound(device, figures):
@@ -154,15 +156,22 @@ def test_cross_entropy_gradient_saturates_at_sqrt2_while_mse_grows_without_bound
     assert mse_norms[0] > 10  # ...while MSE at that loss has a gradient of 2 sqrt(30) ~ 11
     order = sorted(range(len(losses)), key=losses.__getitem__)
     assert all(ce_norms[a] < ce_norms[b] for a, b in zip(order, order[1:]))  # K = 2: strictly monotone in the loss
-    figures.record("CE logit-gradient norm at loss 30", ce_norms[0], "gradient norm")
-    figures.record("MSE output-gradient norm at loss 30", mse_norms[0], "gradient norm")
+    figures.record("CE logit-gradient norm at loss 30", ce_norms[0], "gradient norm",
+                   zh="损失为 30 时 CE 的 logit 梯度范数")
+    figures.record("MSE output-gradient norm at loss 30", mse_norms[0], "gradient norm",
+                   zh="损失为 30 时 MSE 的输出梯度范数")
     xs = [losses[i] for i in order]
     plot = figures.plot("output-gradient norm vs sample loss: MSE and CE",
                         x_label="sample loss l (nats for CE, squared units for MSE)",
-                        y_label="output-gradient norm (L2)", log_x=True, log_y=True)
-    plot.line("MSE: ||dl/dy_hat|| (autograd; = 2 sqrt(l))", xs, [mse_norms[i] for i in order])
-    plot.line("cross-entropy, K = 2: ||dl/dz|| = ||p - e_y||", xs, [ce_norms[i] for i in order])
-    plot.bound("CE bound sqrt(2)", [xs[0], xs[-1]], [math.sqrt(2)] * 2)
+                        y_label="output-gradient norm (L2)",
+                        zh=("输出梯度范数与样本损失的关系:MSE 与 CE", "样本损失 l(CE 以 nats 计,MSE 以平方单位计)",
+                            "输出梯度范数(L2)"),
+                        log_x=True, log_y=True)
+    plot.line("MSE: ||dl/dy_hat|| (autograd; = 2 sqrt(l))", xs, [mse_norms[i] for i in order],
+              zh="MSE:||dl/dy_hat||(由 autograd 计算;= 2 sqrt(l))")
+    plot.line("cross-entropy, K = 2: ||dl/dz|| = ||p - e_y||", xs, [ce_norms[i] for i in order],
+              zh="交叉熵,K = 2:||dl/dz|| = ||p - e_y||")
+    plot.bound("CE bound sqrt(2)", [xs[0], xs[-1]], [math.sqrt(2)] * 2, zh="CE 的上界 sqrt(2)")
 
 
 @given(t=st.floats(1.0, 100.0), seed=st.integers(0, 1000))
@@ -256,10 +265,14 @@ def test_robust_loss_gradients_stop_growing_at_the_knee_while_mse_grows_as_two_s
     assert_close(g, torch.where(l <= delta**2 / 2, (2 * l).sqrt(), torch.full_like(l, delta)))
     plot = figures.plot("output-gradient magnitude vs sample loss: MSE, L1, SmoothL1, Huber",
                         x_label="sample loss l (squared target units for MSE, target units otherwise)",
-                        y_label="|dl/dy_hat| (one output, sum reduction)", log_x=True, log_y=True)
+                        y_label="|dl/dy_hat| (one output, sum reduction)",
+                        zh=("输出梯度大小与样本损失的关系:MSE、L1、SmoothL1、Huber",
+                            "样本损失 l(MSE 以目标单位的平方计,其余以目标单位计)", "|dl/dy_hat|(单个输出,sum 归约)"),
+                        log_x=True, log_y=True)
     for label, (l, g) in curves.items():
         assert (l[1:] > l[:-1]).all() and (g[1:] >= g[:-1]).all()  # the loss grows; the gradient never shrinks
-        plot.line(f"{label}: |dl/dy_hat|", l.tolist(), g.tolist())
+        plot.line(f"{label}: |dl/dy_hat|", l.tolist(), g.tolist(), zh=f"{label}:输出梯度 |dl/dy_hat|")
     figures.record(f"Huber (delta = {delta}) |dl/dy_hat| at residual 1e6", curves[f"Huber, delta = {delta}"][1][-1],
-                   "gradient")
-    figures.record("MSE |dl/dy_hat| at residual 1e6", curves["MSE"][1][-1], "gradient")
+                   "gradient", zh=f"残差为 1e6 时 Huber (delta = {delta}) 的 |dl/dy_hat|")
+    figures.record("MSE |dl/dy_hat| at residual 1e6", curves["MSE"][1][-1], "gradient",
+                   zh="残差为 1e6 时 MSE 的 |dl/dy_hat|")

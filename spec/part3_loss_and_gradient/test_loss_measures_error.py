@@ -67,9 +67,11 @@ def test_cross_entropy_is_positive_and_falls_to_zero_as_p_y_goes_to_one(device, 
     assert_close(ce, expected, tol=CE_TOL)
     assert (ce > 0).all()  # (K - 1) e^-30 ~ 1e-13 is still far above float64's resolution near 0
     assert (ce[1:] < ce[:-1]).all()  # strictly decreasing in the margin, i.e. in p_y
-    figures.record(f"CE at margin 30, K={k}", ce[-1], "nats")
+    figures.record(f"CE at margin 30, K={k}", ce[-1], "nats", zh=f"logit 间隔为 30 时的 CE,K={k}")
     figures.plot("cross-entropy vs the target's logit margin (K classes)", x_label="logit margin z_y - z_other (nats)",
-                 y_label="cross-entropy (nats)", log_y=True).line(f"K = {k}", margins, ce)
+                 y_label="cross-entropy (nats)",
+                 zh=("交叉熵与目标类别 logit 间隔的关系(K 个类别)", "logit 间隔 z_y - z_other(nats)", "交叉熵(nats)"),
+                 log_y=True).line(f"K = {k}", margins, ce, zh=f"类别数 K = {k}")
 
 
 @given(n=batch_sizes(1, 6), k=st.integers(2, 8), scale=st.floats(0.1, 5.0), seed=seeds())

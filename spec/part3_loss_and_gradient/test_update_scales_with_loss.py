@@ -123,7 +123,8 @@ def test_soft_label_cross_entropy_and_kl_divergence_differ_by_the_entropy_and_tr
     assert entropy > 0.1  # a visible offset: soft targets drawn with logits of std 2 are far from one-hot
     assert_close(p_ce, p_kl)
     assert_close(torch.tensor(h_ce.grad_norms), torch.tensor(h_kl.grad_norms))
-    figures.record("soft-label CE - KL (batchmean): the targets' mean entropy", entropy, "nats")
+    figures.record("soft-label CE - KL (batchmean): the targets' mean entropy", entropy, "nats",
+                   zh="软标签 CE - KL (batchmean):目标分布的平均熵")
 
 
 def _start_and_grad(make_model, x, y):
@@ -178,16 +179,23 @@ def test_adam_step_is_flat_in_c_until_c_g_reaches_eps(device, figures):
     sgd_cs = [c for c in cs if c >= 1e-4]  # below that lr c |g| sinks under the rounding of theta
     sgd = [(_run(make_model, x, y, c, torch.optim.SGD, steps=1, lr=LR) - start).norm().item() for c in sgd_cs]
     assert all(abs(n / (LR * c * g.norm().item()) - 1) < SGD_NORM_REL for c, n in zip(sgd_cs, sgd))
-    figures.record("min |g| at the start", g.min(), "gradient units")
-    figures.record("max |g| at the start", g.max(), "gradient units")
-    figures.record("Adam first-step norm, c = 1e4 / c = 1", adam[-1] / adam[cs.index(1.0)], "1")
-    figures.record("Adam first-step norm, c = 1e-14 / c = 1", adam[0] / adam[cs.index(1.0)], "1")
-    figures.record("SGD first-step norm, c = 1e4 / c = 1", sgd[-1] / sgd[sgd_cs.index(1.0)], "1")
+    figures.record("min |g| at the start", g.min(), "gradient units", zh="初始点的 min |g|")
+    figures.record("max |g| at the start", g.max(), "gradient units", zh="初始点的 max |g|")
+    figures.record("Adam first-step norm, c = 1e4 / c = 1", adam[-1] / adam[cs.index(1.0)], "1",
+                   zh="Adam 第一步的范数,c = 1e4 / c = 1")
+    figures.record("Adam first-step norm, c = 1e-14 / c = 1", adam[0] / adam[cs.index(1.0)], "1",
+                   zh="Adam 第一步的范数,c = 1e-14 / c = 1")
+    figures.record("SGD first-step norm, c = 1e4 / c = 1", sgd[-1] / sgd[sgd_cs.index(1.0)], "1",
+                   zh="SGD 第一步的范数,c = 1e4 / c = 1")
     plot = figures.plot("first-step size vs loss scale c: Adam and SGD", x_label="loss scale c (factor on the loss)",
-                        y_label="first-step size ||theta_1 - theta_0|| (L2)", log_x=True, log_y=True)
-    plot.line(f"Adam (eps = {EPS:g})", cs, adam)
-    plot.line(f"SGD (lr = {LR:g})", sgd_cs, sgd)
-    plot.bound(f"Adam's ceiling lr sqrt(P), P = {len(g)} parameters", [cs[0], cs[-1]], [LR * len(g) ** 0.5] * 2)
+                        y_label="first-step size ||theta_1 - theta_0|| (L2)",
+                        zh=("第一步步长与损失缩放 c 的关系:Adam 与 SGD", "损失缩放 c(乘在损失上的因子)",
+                            "第一步步长 ||theta_1 - theta_0||(L2)"),
+                        log_x=True, log_y=True)
+    plot.line(f"Adam (eps = {EPS:g})", cs, adam, zh=f"Adam 优化器(eps = {EPS:g})")
+    plot.line(f"SGD (lr = {LR:g})", sgd_cs, sgd, zh=f"SGD 优化器(lr = {LR:g})")
+    plot.bound(f"Adam's ceiling lr sqrt(P), P = {len(g)} parameters", [cs[0], cs[-1]], [LR * len(g) ** 0.5] * 2,
+               zh=f"Adam 的上限 lr sqrt(P),P = {len(g)} 个参数")
 
 
 @pytest.mark.parametrize("c", [1e-3, 100.0])
@@ -212,8 +220,10 @@ def test_l2_weight_decay_breaks_the_invariance_and_decoupled_decay_restores_it(d
     dec_scaled = _run(make_model, x, y, c, torch.optim.AdamW, **kw)
     l2_drift = ((l2_scaled - l2_base).norm() / (l2_base - start).norm()).item()
     dec_drift = ((dec_scaled - dec_base).norm() / (dec_base - start).norm()).item()
-    figures.record("Adam + L2 decay: drift between loss x100 and x1 runs / distance", l2_drift, "1")
-    figures.record("AdamW: drift between loss x100 and x1 runs / distance", dec_drift, "1")
+    figures.record("Adam + L2 decay: drift between loss x100 and x1 runs / distance", l2_drift, "1",
+                   zh="Adam + L2 权重衰减:损失 x100 与 x1 两次运行之间的偏离 / 移动距离")
+    figures.record("AdamW: drift between loss x100 and x1 runs / distance", dec_drift, "1",
+                   zh="AdamW:损失 x100 与 x1 两次运行之间的偏离 / 移动距离")
     # decoupled: only eps sees c; per step the relative change is ~eps/|g| (|g| ~ 1e-2 here: ~1e-6), so over
     # 5 steps the drift stays well under 1e-4. L2: lambda theta (|theta| ~ 0.3, lambda theta ~ 3e-2) competes
     # with g in the normalised direction and is cut 100-fold by c, an O(1) change of many elements' steps:

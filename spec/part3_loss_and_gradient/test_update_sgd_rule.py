@@ -72,8 +72,8 @@ def test_the_step_goes_downhill_by_lr_times_grad_norm_squared(device, figures):
     # third order, i.e. < 1% of the second-order term at lr = 1e-3 (its relative size is O(lr))
     assert_le(abs(drop - (first_order - second_order)), 1e-2 * abs(second_order), slack=slack(abs=1e-15, reason=(
         "float64 rounding of the loss drop, a difference of two losses of order 1 (a few ulps of 1)")))
-    figures.record("loss drop / (lr ||g||^2)", drop / first_order, "1")
-    figures.record("second-order term / first-order term", second_order / first_order, "1")
+    figures.record("loss drop / (lr ||g||^2)", drop / first_order, "1", zh="损失下降量 / (lr ||g||^2)")
+    figures.record("second-order term / first-order term", second_order / first_order, "1", zh="二阶项 / 一阶项")
 
 
 def _grads_at(model, params, x, y):

@@ -60,7 +60,7 @@ def test_a_less_accurate_model_can_be_much_more_useful(device, figures):
     # balanced (153/180 + 1 + 1) / 3 = 0.95
     assert (acc_major, acc_model) == (0.9, 0.865)
     assert bal_major == pytest.approx(1 / 3, abs=MEAN_ABS) and bal_model == pytest.approx(0.95, abs=MEAN_ABS)
-    figures.record("majority predictor: accuracy", acc_major, "1")
-    figures.record("majority predictor: balanced accuracy", bal_major, "1")
-    figures.record("minority-aware model: accuracy", acc_model, "1")
-    figures.record("minority-aware model: balanced accuracy", bal_model, "1")
+    figures.record("majority predictor: accuracy", acc_major, "1", zh="多数类预测器:准确率")
+    figures.record("majority predictor: balanced accuracy", bal_major, "1", zh="多数类预测器:平衡准确率")
+    figures.record("minority-aware model: accuracy", acc_model, "1", zh="兼顾少数类的模型:准确率")
+    figures.record("minority-aware model: balanced accuracy", bal_model, "1", zh="兼顾少数类的模型:平衡准确率")

@@ -67,9 +67,12 @@ def test_one_sample_loss_follows_confidence_while_accuracy_stays(device, figures
     assert all(b < a for a, b in zip(right, right[1:]))  # right: confidence up, loss down towards 0
     assert all(b > a for a, b in zip(wrong, wrong[1:]))  # wrong: confidence up, loss up like T |m|
     assert right[-1] < 1e-6 and abs(wrong[-1] - 16.0) < 1e-6  # log(1 + e^-16) ~ 1.1e-7; 16 + log(1 + e^-16)
-    figures.record("CE of the right sample at T = 16", right[-1], "nats")
-    figures.record("CE of the wrong sample at T = 16", wrong[-1], "nats")
+    figures.record("CE of the right sample at T = 16", right[-1], "nats", zh="T = 16 时分对样本的 CE")
+    figures.record("CE of the wrong sample at T = 16", wrong[-1], "nats", zh="T = 16 时分错样本的 CE")
     plot = figures.plot("one sample's cross-entropy vs logit scale T", x_label="logit scale T (factor on the logits)",
-                        y_label="cross-entropy (nats)", log_x=True, log_y=True)
+                        y_label="cross-entropy (nats)", log_x=True, log_y=True,
+                        zh=("单个样本的交叉熵与 logit 尺度 T", "logit 尺度 T(logits 的乘数)", "交叉熵(nats)"))
+    labels_zh = {"right (margin +1)": "分对(间隔 +1)", "wrong (margin -1)": "分错(间隔 -1)"}
     for label, ce in curves.items():
-        plot.line(f"{label}, accuracy {1 if label.startswith('right') else 0} at every T", temps, ce)
+        plot.line(f"{label}, accuracy {1 if label.startswith('right') else 0} at every T", temps, ce,
+                  zh=f"{labels_zh[label]},每个 T 下准确率均为 {1 if label.startswith('right') else 0}")

@@ -240,22 +240,31 @@ def test_over_a_run_held_out_loss_and_accuracy_usually_move_inversely(device, fi
             for r in range(RUNS)]
     inverse = sum(rho < 0 for rho in rhos)
     p_lower = clopper_pearson_lower(inverse, RUNS, CONFIDENCE)
-    figures.record("runs with Spearman(held-out NLL, accuracy) < 0", inverse, "runs", note=f"of {RUNS}")
+    figures.record("runs with Spearman(held-out NLL, accuracy) < 0", inverse, "runs", note=f"of {RUNS}",
+                   zh="Spearman(验证集 NLL, 准确率) < 0 的训练次数", note_zh=f"共 {RUNS} 次")
     figures.record("needed for 'more often than not' at 99%", successes_needed(RUNS, MORE_OFTEN_THAN_NOT, CONFIDENCE),
-                   "runs", note=f"of {RUNS}: the fewest whose Clopper-Pearson bound exceeds 1/2")
-    figures.record("rate of inverse runs, 99% lower bound (Clopper-Pearson)", p_lower, "1")
+                   "runs", note=f"of {RUNS}: the fewest whose Clopper-Pearson bound exceeds 1/2",
+                   zh="在 99% 置信度下表明“多于一半”所需的次数",
+                   note_zh=f"共 {RUNS} 次:使 Clopper-Pearson 界超过 1/2 的最少次数")
+    figures.record("rate of inverse runs, 99% lower bound (Clopper-Pearson)", p_lower, "1",
+                   zh="反向变化的训练所占比例,99% 下界(Clopper-Pearson)")
     defined = sorted(rho for rho in rhos if not math.isnan(rho))
-    figures.record("median Spearman(held-out NLL, accuracy) over runs", statistics.median(defined), "1")
+    figures.record("median Spearman(held-out NLL, accuracy) over runs", statistics.median(defined), "1",
+                   zh="各次训练的 Spearman(验证集 NLL, 准确率) 中位数")
     plot = figures.plot(f"Spearman(held-out NLL, accuracy) over 15 epochs, {RUNS} seeded runs, sorted",
-                        x_label="run (rank / number of runs)", y_label="Spearman rank correlation (1)")
+                        x_label="run (rank / number of runs)", y_label="Spearman rank correlation (1)",
+                        zh=(f"15 个 epoch 上的 Spearman(验证集 NLL, 准确率),{RUNS} 次带种子的训练,已排序",
+                            "训练(名次 / 训练次数)", "Spearman 秩相关(1)"))
     ranks = [(i + 0.5) / len(defined) for i in range(len(defined))]
-    plot.points("one run per seed", ranks, defined)
-    plot.bound("0: no rank relation", [0, 1], [0, 0])
+    plot.points("one run per seed", ranks, defined, zh="每个种子一次训练")
+    plot.bound("0: no rank relation", [0, 1], [0, 0], zh="0:无秩相关")
     epochs = list(range(1, nll.shape[1] + 1))  # NLL and accuracy share one axis: both lie in [0, 1.2] here
     curves = figures.plot("a usual run (seed 0): held-out NLL and accuracy per epoch", x_label="epoch",
-                          y_label="NLL (nats) / accuracy (fraction)")
-    curves.line("held-out NLL (nats)", epochs, nll[0])
-    curves.line("held-out accuracy (fraction)", epochs, acc[0])
+                          y_label="NLL (nats) / accuracy (fraction)",
+                          zh=("一次常规训练(种子 0):每个 epoch 的验证集 NLL 与准确率", "轮次(epoch)",
+                              "NLL(nats)/ 准确率(比例)"))
+    curves.line("held-out NLL (nats)", epochs, nll[0], zh="验证集 NLL(nats)")
+    curves.line("held-out accuracy (fraction)", epochs, acc[0], zh="验证集准确率(比例)")
     assert p_lower > MORE_OFTEN_THAN_NOT
 
 
@@ -269,14 +278,20 @@ def test_from_epoch_to_epoch_held_out_loss_and_accuracy_usually_move_inversely(d
     d_nll, d_acc = nll[:, 1:] - nll[:, :-1], acc[:, 1:] - acc[:, :-1]
     both_up = (d_nll > 0) & (d_acc > 0)
     figures.record("mean share of epochs where NLL and accuracy move inversely", mean, "1",
-                   note=f"over {len(shares)} runs, among the epochs where the accuracy changed")
-    figures.record("same, 99% lower bound (Hoeffding)", bound, "1")
+                   note=f"over {len(shares)} runs, among the epochs where the accuracy changed",
+                   zh="NLL 与准确率反向变化的 epoch 所占的平均比例",
+                   note_zh=f"基于 {len(shares)} 次训练,只计准确率有变化的 epoch")
+    figures.record("same, 99% lower bound (Hoeffding)", bound, "1", zh="同上,99% 下界(Hoeffding)")
     figures.record("runs with an epoch where held-out NLL and accuracy both rose", both_up.any(dim=1).sum().item(),
-                   "runs", note=f"of {RUNS}")
+                   "runs", note=f"of {RUNS}", zh="出现验证集 NLL 与准确率同时上升的 epoch 的训练次数",
+                   note_zh=f"共 {RUNS} 次")
     plot = figures.plot("share of epochs where held-out NLL and accuracy move inversely, per run, sorted",
-                        x_label="run (rank / number of runs)", y_label="share of epochs (fraction)")
-    plot.points("one run per seed", [(i + 0.5) / len(shares) for i in range(len(shares))], sorted(shares))
-    plot.bound("1/2: as often inverse as not", [0, 1], [0.5, 0.5])
+                        x_label="run (rank / number of runs)", y_label="share of epochs (fraction)",
+                        zh=("每次训练中验证集 NLL 与准确率反向变化的 epoch 所占比例,已排序", "训练(名次 / 训练次数)",
+                            "epoch 所占比例(比例)"))
+    plot.points("one run per seed", [(i + 0.5) / len(shares) for i in range(len(shares))], sorted(shares),
+                zh="每个种子一次训练")
+    plot.bound("1/2: as often inverse as not", [0, 1], [0.5, 0.5], zh="1/2:反向与非反向一样多")
     assert len(shares) > RUNS / 2  # the bound speaks for most runs, not a handful
     assert bound > MORE_OFTEN_THAN_NOT
 
@@ -289,24 +304,36 @@ def test_after_its_minimum_the_held_out_nll_often_rises_while_accuracy_still_imp
     # the same judgement on the usual runs, recorded only: there the held-out NLL is typically still falling at the end
     usual_event = _reversal(*_usual_runs(device)[4:])[0]
     figures.record("overfitting setting: runs where NLL and accuracy both rise after the NLL minimum", k, "runs",
-                   note=f"of {RUNS}; each change > {Z:g} paired standard errors")
-    figures.record("overfitting setting: rate, 99% lower bound (Clopper-Pearson)", p_lower, "1")
+                   note=f"of {RUNS}; each change > {Z:g} paired standard errors",
+                   zh="过拟合设置:NLL 达到最低点后 NLL 与准确率都上升的训练次数",
+                   note_zh=f"共 {RUNS} 次;每项变化都超过 {Z:g} 个配对标准误")
+    figures.record("overfitting setting: rate, 99% lower bound (Clopper-Pearson)", p_lower, "1",
+                   zh="过拟合设置:比例的 99% 下界(Clopper-Pearson)")
     figures.record("needed for 'at least one run in four' at 99%", successes_needed(RUNS, COMMON, CONFIDENCE), "runs",
-                   note=f"of {RUNS}: the fewest whose Clopper-Pearson bound exceeds 1/4")
-    figures.record("usual setting: runs with the same reversal", usual_event.sum().item(), "runs", note=f"of {RUNS}")
+                   note=f"of {RUNS}: the fewest whose Clopper-Pearson bound exceeds 1/4",
+                   zh="在 99% 置信度下表明“至少四次中有一次”所需的次数",
+                   note_zh=f"共 {RUNS} 次:使 Clopper-Pearson 界超过 1/4 的最少次数")
+    figures.record("usual setting: runs with the same reversal", usual_event.sum().item(), "runs", note=f"of {RUNS}",
+                   zh="常规设置:出现同样反转的训练次数", note_zh=f"共 {RUNS} 次")
     plot = figures.plot("after the held-out NLL minimum: change in NLL against change in accuracy, per run",
                         x_label="held-out accuracy, last minus at the NLL minimum (fraction)",
-                        y_label="held-out NLL, last minus minimum (nats)")
-    plot.points("reversal: both rise significantly", d_acc[event], d_nll[event])
-    plot.points("other runs", d_acc[~event], d_nll[~event])
+                        y_label="held-out NLL, last minus minimum (nats)",
+                        zh=("验证集 NLL 达到最低点之后:每次训练的 NLL 变化与准确率变化",
+                            "验证集准确率,最终值减去 NLL 最低点处的值(比例)", "验证集 NLL,最终值减去最低值(nats)"))
+    plot.points("reversal: both rise significantly", d_acc[event], d_nll[event], zh="反转:二者都显著上升")
+    plot.points("other runs", d_acc[~event], d_nll[~event], zh="其他训练")
     assert p_lower > COMMON
     first = int(event.nonzero()[0])  # the lowest seed with the reversal, not a chosen one
     curves = figures.plot(f"an overfitting run (seed {first}, the first with the reversal): held-out NLL and accuracy",
                           x_label="Adam step (full batch of 10)", y_label="NLL (nats) / accuracy (fraction)",
-                          log_x=True)
-    curves.line("held-out NLL (nats)", CHECKPOINTS, ce[first].mean(dim=1))
-    curves.line("held-out accuracy (fraction)", CHECKPOINTS, right[first].double().mean(dim=1))
-    curves.bound("training loss (nats)", CHECKPOINTS, [losses[first, s - 1].item() for s in CHECKPOINTS])
+                          log_x=True,
+                          zh=(f"一次过拟合训练(种子 {first},第一个出现反转的种子):验证集 NLL 与准确率",
+                              "Adam 步数(全批量,10 个样本)", "NLL(nats)/ 准确率(比例)"))
+    curves.line("held-out NLL (nats)", CHECKPOINTS, ce[first].mean(dim=1), zh="验证集 NLL(nats)")
+    curves.line("held-out accuracy (fraction)", CHECKPOINTS, right[first].double().mean(dim=1),
+                zh="验证集准确率(比例)")
+    curves.bound("training loss (nats)", CHECKPOINTS, [losses[first, s - 1].item() for s in CHECKPOINTS],
+                 zh="训练损失(nats)")
     # the mechanism, in every reversal run: meanwhile the training loss kept falling (overfitting), and the
     # samples wrong at the end cost more than they did at the NLL minimum (confidence on the wrong answers)
     for r in event.nonzero().flatten().tolist():

@@ -87,7 +87,8 @@ def test_plain_over_k_misses_by_a_derived_amount(device, figures):
     plain = _accumulate(model, x, y, sizes, [0.5, 0.5])
     assert_close(plain - full, 0.375 * (g1 - g2), tol=tol)
     assert (g1 - g2).norm() > 0.1 * full.norm()  # the single sample is not typical of the other seven here
-    figures.record("||plain /k - full|| / ||full||, sizes (1, 7)", (plain - full).norm() / full.norm(), "1")
+    figures.record("||plain /k - full|| / ||full||, sizes (1, 7)", (plain - full).norm() / full.norm(), "1",
+                   zh="||plain /k - full|| / ||full||,micro-batch 大小 (1, 7)")
     # summing the losses and dividing by N is the other correct recipe
     model.zero_grad(set_to_none=True)
     for cx, cy in zip(x.split(list(sizes)), y.split(list(sizes))):

@@ -149,9 +149,11 @@ def test_mean_over_k_misses_by_the_derived_amount_and_sum_over_n_recovers_the_ba
     assert_close(token_count, full, tol=tol)
     counts_name = " vs ".join(map(str, counts))
     figures.record(f"||mean/k - full|| / ||full||, valid targets {counts_name}", (plain - full).norm() / full.norm(),
-                   "1")
+                   "1", zh=f"||mean/k - full|| / ||full||,有效目标数 {counts_name}")
     figures.record(f"||sum/n - full|| / ||full||, valid targets {counts_name}",
-                   (token_count - full).norm() / full.norm(), "1", note="rounding only: the same terms in another order")
+                   (token_count - full).norm() / full.norm(), "1",
+                   note="rounding only: the same terms in another order", note_zh="只有舍入误差:同样的项,求和顺序不同",
+                   zh=f"||sum/n - full|| / ||full||,有效目标数 {counts_name}")
 
 
 def test_training_with_mean_over_k_optimises_a_reweighted_loss_and_with_sum_over_n_the_true_mean(device, figures):
@@ -197,7 +199,7 @@ def test_training_with_mean_over_k_optimises_a_reweighted_loss_and_with_sum_over
     assert_close(plain, reweighted, tol=tol)
     assert not torch.allclose(plain, true_mean, rtol=tol.rtol, atol=tol.atol), "the /k recipe trains another loss"
     figures.record(f"||theta(mean/k) - theta(true mean)|| after {steps} SGD steps", (plain - true_mean).norm(),
-                   "parameter norm")
+                   "parameter norm", zh=f"{steps} 步 SGD 后的 ||theta(mean/k) - theta(真实平均)||")
 
 
 def test_an_all_padding_micro_batch_has_a_nan_mean_that_poisons_the_running_loss_or_a_hand_written_mean(device):

@@ -128,7 +128,8 @@ def test_scale_multiplies_the_loss_and_the_gradients(device, figures):
     assert_close(scaled, SCALE * loss)
     scaled.backward()
     assert_close(flat_grad(model), SCALE * plain)  # backward is linear in the seed gradient S
-    figures.record("scaled grad norm / unscaled grad norm", flat_grad(model).norm() / plain.norm(), "1")
+    figures.record("scaled grad norm / unscaled grad norm", flat_grad(model).norm() / plain.norm(), "1",
+                   zh="缩放后的梯度范数 / 未缩放的梯度范数")
 
 
 def test_unscale_before_clip_gives_the_unscaled_runs_clipped_gradients_and_step(device, figures):
@@ -153,7 +154,7 @@ def test_unscale_before_clip_gives_the_unscaled_runs_clipped_gradients_and_step(
     scaler.step(opt)
     scaler.update()
     assert_close(flat_params(model), after_plain)
-    figures.record("gradient norm before clipping", norm, "gradient norm")
+    figures.record("gradient norm before clipping", norm, "gradient norm", zh="裁剪前的梯度范数")
 
 
 def test_clipping_without_unscale_clips_a_norm_scale_times_too_large(device, figures):
@@ -165,7 +166,8 @@ def test_clipping_without_unscale_clips_a_norm_scale_times_too_large(device, fig
     scaler.step(opt)
     final = flat_grad(model).norm()
     assert_close(final, torch.tensor(MAX_NORM / SCALE, dtype=final.dtype, device=device))
-    figures.record("effective gradient norm when clipping before unscale_", final, "gradient norm")
+    figures.record("effective gradient norm when clipping before unscale_", final, "gradient norm",
+                   zh="在 unscale_ 之前裁剪时的实际梯度范数")
 
 
 def test_clean_steps_grow_the_scale_after_growth_interval(device):
@@ -294,9 +296,11 @@ def test_float16_underflows_a_small_gradient_to_zero_and_grad_scaler_recovers_it
     expected = before.double() - ADAM_LR * g / (g.abs() + ADAM_EPS)
     assert_close(after.double(), expected, tol=tolerance_for(torch.float32))
     assert (after != before).sum() > 0.9 * after.numel()
-    figures.record("largest true output gradient / smallest float16", dout.abs().max() / FP16_TINY, "1")
+    figures.record("largest true output gradient / smallest float16", dout.abs().max() / FP16_TINY, "1",
+                   zh="最大的真实输出梯度 / float16 最小正数")
     figures.record("float16 + GradScaler: max |grad - float64 ref| / max |ref|",
-                   (grad.double() - ref).abs().max() / ref.abs().max(), "1")
+                   (grad.double() - ref).abs().max() / ref.abs().max(), "1",
+                   zh="float16 + GradScaler:相对 float64 参考梯度的误差 max |grad - ref| / max |ref|")
 
 
 def test_bfloat16_keeps_the_small_gradient_without_a_scaler_at_coarser_precision(device, figures):
@@ -316,7 +320,8 @@ def test_bfloat16_keeps_the_small_gradient_without_a_scaler_at_coarser_precision
     err_bf16 = ((grad.double() - ref).abs().max() / ref.abs().max()).item()
     err_fp16 = ((fp16_grad.double() - ref).abs().max() / ref.abs().max()).item()
     assert err_bf16 > err_fp16
-    figures.record("bfloat16 without scaler: max |grad - float64 ref| / max |ref|", err_bf16, "1")
+    figures.record("bfloat16 without scaler: max |grad - float64 ref| / max |ref|", err_bf16, "1",
+                   zh="bfloat16 不用 scaler:相对 float64 参考梯度的误差 max |grad - ref| / max |ref|")
 
 
 def _skips_expected(g_max, init_scale, backoff):
@@ -374,7 +379,9 @@ def test_a_float16_gradient_past_65504_overflows_and_the_scaler_skips_and_backs_
             ref, _ = _reference_grad(weight, bias, x, t, device)
             assert_close(flat_grad(model).double(), ref, tol=accumulation(torch.float16, 8))
     figures.record(f"float16 gradient overflow: steps skipped from scale {init_scale:g} at backoff {backoff}", k,
-                   "steps", note=f"largest float16 backward value at scale 1: {g_max:.3g}")
+                   "steps", note=f"largest float16 backward value at scale 1: {g_max:.3g}",
+                   zh=f"float16 梯度上溢:从 scale {init_scale:g} 开始、backoff 为 {backoff} 时跳过的步数",
+                   note_zh=f"scale 为 1 时 float16 反向传播中的最大值:{g_max:.3g}")
 
 
 @pytest.mark.parametrize("kwargs, init_scale, backoff", SCALER_SETTINGS, ids=SCALER_IDS)

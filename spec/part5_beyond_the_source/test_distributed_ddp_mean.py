@@ -91,6 +91,8 @@ def test_ddp_averages_gradients_across_two_gloo_processes(tmp_path, figures):
         assert_close(res["unequal_weighted"], unequal_global, tol=tol, msg=f"rank {r}: size-weighted DDP loss")
 
     figures.record("||DDP average - global mean|| / ||global mean|| (n = 2, 6)",
-                   (rank0["unequal"] - unequal_global).norm() / unequal_global.norm(), "1")
+                   (rank0["unequal"] - unequal_global).norm() / unequal_global.norm(), "1",
+                   zh="||DDP 平均 - 全局平均|| / ||全局平均||(n = 2, 6)")
     figures.record("||DDP average - global mean|| / ||global mean|| (n = 4, 4)",
-                   (rank0["equal"] - global_mean).norm() / global_mean.norm(), "1")
+                   (rank0["equal"] - global_mean).norm() / global_mean.norm(), "1",
+                   zh="||DDP 平均 - 全局平均|| / ||全局平均||(n = 4, 4)")

@@ -70,7 +70,8 @@ def test_weighted_mean_is_not_the_weighted_sum_over_n(device, figures):
     assert_close(weighted_mean, F.cross_entropy(z, y))
     ratio = (F.cross_entropy(z, y, weight=w, reduction="sum") / 8) / weighted_mean
     assert_close(ratio, make.tensor(5.0))
-    figures.record("(weighted sum / N) / weighted mean, all targets of weight 5", ratio, "1")
+    figures.record("(weighted sum / N) / weighted mean, all targets of weight 5", ratio, "1",
+                   zh="(加权和 / N) / 加权平均,所有目标的权重均为 5")
 
 
 def test_probability_targets_divide_by_n_and_keep_the_weights_out_of_the_denominator(device):

@@ -73,7 +73,8 @@ def test_mse_mean_on_wide_outputs_is_one_over_d_of_the_per_sample_loss(device, f
     mean.backward()
     assert mean.item() == 1.0
     assert torch.equal(x.grad, torch.full_like(x, 2.0 / (n * d)))
-    figures.record("MSE 'mean' / (sum / batch size), D = 8", mean.item() / (F.mse_loss(x, y, reduction="sum").item() / n), "1")
+    figures.record("MSE 'mean' / (sum / batch size), D = 8",
+                   mean.item() / (F.mse_loss(x, y, reduction="sum").item() / n), "1", zh="MSE 'mean' / (sum / batch 大小),D = 8")
 
 
 def test_bce_with_logits_weights_scale_terms_but_stay_out_of_the_denominator(device, figures):
@@ -98,4 +99,5 @@ def test_bce_with_logits_weights_scale_terms_but_stay_out_of_the_denominator(dev
     mean = torch.nn.BCEWithLogitsLoss(weight=weight, pos_weight=pos_weight)(x, y)
     assert_close(weighted_average / mean, make.tensor(d / weight.sum().item()))
     assert abs(mean.item() - weighted_average.item()) > 0.1 * abs(mean.item())  # 1 - 5/10.5 = 52 % apart
-    figures.record("BCEWithLogits weighted 'mean' / (sum / (N*D))", (mean / (terms.sum() / (n * d))).item(), "1")
+    figures.record("BCEWithLogits weighted 'mean' / (sum / (N*D))", (mean / (terms.sum() / (n * d))).item(), "1",
+                   zh="BCEWithLogits 加权 'mean' / (sum / (N*D))")

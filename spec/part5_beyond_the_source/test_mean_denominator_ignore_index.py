@@ -90,4 +90,4 @@ def test_all_targets_ignored_mean_is_nan_sum_is_zero_gradient_is_zero(case, labe
     for loss in (mean, total):
         (grad,) = torch.autograd.grad(loss, x)
         assert torch.equal(grad, torch.zeros_like(x)), "the gradient of an all-ignored batch is exactly zero"
-    figures.record("mean loss of an all-ignored batch", mean.item(), "nat")
+    figures.record("mean loss of an all-ignored batch", mean.item(), "nat", zh="目标全部被忽略的 batch 的平均损失")

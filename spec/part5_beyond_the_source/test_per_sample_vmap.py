@@ -77,7 +77,8 @@ def test_vmap_per_sample_gradients_match_the_hand_formula_of_a_linear_model(devi
     assert_close(g["weight"], 2 * r[:, :, None] * x[:, None, :] / d_out)
     assert_close(g["bias"], 2 * r / d_out)
     figures.record("max |vmap - hand formula| (linear, weight)",
-                   (g["weight"] - 2 * r[:, :, None] * x[:, None, :] / d_out).abs().max(), "gradient units")
+                   (g["weight"] - 2 * r[:, :, None] * x[:, None, :] / d_out).abs().max(), "gradient units",
+                   zh="max |vmap - 手推公式|(线性模型,weight)")
 
 
 def test_batchnorm_in_train_mode_is_a_documented_limit(device):
@@ -155,4 +156,5 @@ def test_independent_implementations_give_the_same_per_sample_gradients(device, 
         assert_close(by_peer[name], g, tol=tol, msg=f"{peer} vs loop, {name}")
         assert_close(by_vmap[name], g, tol=tol, msg=f"vmap vs loop, {name}")
         worst = max(worst, ((by_peer[name] - g).abs().max() / g.abs().max().clamp_min(1e-300)).item())
-    figures.record(f"{model_name}: largest |{peer} - loop| / max |loop|", worst, "1")
+    figures.record(f"{model_name}: largest |{peer} - loop| / max |loop|", worst, "1",
+                   zh=f"{model_name}:最大的 |{peer} - loop| / max |loop|")

@@ -27,10 +27,12 @@ def test_the_model_memorises_one_batch(model_under_test, figures, record_check):
     result = can_overfit_one_batch(model_under_test)
     steps, ratio = result.curves[LOSS]
     plot = figures.plot(f"overfitting one batch: {model_under_test.name}", x_label="optimizer step",
-                        y_label="ratio (1)", log_y=True)
-    plot.line("loss / loss at step 0", steps, ratio)
+                        y_label="ratio (1)", log_y=True,
+                        zh=(f"在一个 batch 上过拟合:{model_under_test.name}", "优化器步数", "比值(1)"))
+    plot.line("loss / loss at step 0", steps, ratio, zh="损失 / 第 0 步的损失")
     if ACCURACY in result.curves:
-        plot.line("accuracy on the batch", *result.curves[ACCURACY])
-    plot.bound(f"target: loss / {OVERFIT_FACTOR:g}", [steps[0], steps[-1]], [1 / OVERFIT_FACTOR] * 2)
+        plot.line("accuracy on the batch", *result.curves[ACCURACY], zh="该 batch 上的准确率")
+    plot.bound(f"target: loss / {OVERFIT_FACTOR:g}", [steps[0], steps[-1]], [1 / OVERFIT_FACTOR] * 2,
+               zh=f"目标:损失 / {OVERFIT_FACTOR:g}")
     record_check(result, figures)
     assert result.passed, result.message

@@ -78,6 +78,45 @@ class CheckResult:
         return f"CheckResult({self.check!r}, {self.verdict!r})"
 
 
+# the Chinese name of every number a check reports (``CheckResult.numbers``), for the report's zh edition
+NUMBER_NAMES_ZH = {
+    "loss of the batch": "该 batch 的损失",
+    "trainable parameters": "可训练参数",
+    "with a finite non-zero gradient": "梯度有限且非零的参数",
+    "total gradient norm": "总梯度范数",
+    "trainable parameters changed by one step": "一步之后发生变化的可训练参数",
+    "frozen parameters (requires_grad=False or named) left unchanged":
+        "保持不变的冻结参数(requires_grad=False 或被指名冻结的)",
+    "expected denominator (loss terms)": "预期的分母(损失项数)",
+    "measured denominator (grad of sum / grad of mean)": "测得的分母(sum 的梯度 / mean 的梯度)",
+    "coupled pairs in eval mode": "eval 模式下相互耦合的样本对",
+    "coupled pairs in train mode": "train 模式下相互耦合的样本对",
+    "pairs charted": "依赖图中检查的样本对",
+    "samples compared": "比较的样本数",
+    "largest relative difference": "最大相对差异",
+    "loss at init": "初始化时的损失",
+    "ln C": "ln C(C 为类别数)",
+    "loss of a uniform prediction": "均匀预测的损失",
+    "logit scale (std across classes, mean over samples)": "logit 尺度(各类别间的标准差,对样本取平均)",
+    "largest |logit|": "最大的 |logit|",
+    "loss at init / uniform-prediction loss": "初始化时的损失 / 均匀预测的损失",
+    "rows that are probabilities": "构成概率分布的行",
+    "rows that are log-probabilities": "构成对数概率的行",
+    "classes": "类别数",
+    "lowest reachable loss": "可达到的最低损失",
+    "layers charted": "统计的层数",
+    "trend: gradient at first layer / at last layer": "趋势:第一层的梯度 / 最后一层的梯度",
+    "trend: factor per layer toward the input": "趋势:朝输入方向每层的倍数",
+    "norm after clip_grad_norm_(max_norm = norm / 2)": "clip_grad_norm_(max_norm = norm / 2) 之后的范数",
+    "largest update/weight ratio of one step": "一步更新中最大的 update/weight 比值",
+    "steps": "步数",
+    "loss at step 0": "第 0 步的损失",
+    "final loss": "最终损失",
+    "loss fell by": "损失下降的倍数",
+    "final accuracy": "最终准确率",
+}
+
+
 def _listing(items: list, describe: Callable = str) -> str:
     shown = ", ".join(describe(i) for i in items[:LIST_AT_MOST])
     return shown + (f" and {len(items) - LIST_AT_MOST} more" if len(items) > LIST_AT_MOST else "")

@@ -104,11 +104,14 @@ class ClaimsReportCollector:
                 tr.write_line(f"ERROR: {self.error}", red=True)
             return
         data = self.build()
+        counts = data["counts"]
         tr.section("claims")
-        for verdict, n in data["counts"]["claims_by_verdict"].items():
-            tr.write_line(f"{verdict}: {n} claims")
-        for status, n in data["counts"]["claims_by_status"].items():
-            tr.write_line(f"{status}: {n} claims")
+        # the claims of this run: a run narrowed with -k, --claim or a path checks some claims, not the registry
+        tr.write_line(f"claims checked in this run: {counts['claims_checked']} of {counts['claims_registered']} "
+                      f"registered")
+        tr.write_line("by verdict: " + ", ".join(f"{n} {verdict}" for verdict, n in counts["checked_by_verdict"].items()))
+        status = counts["claims_by_status"]
+        tr.write_line(f"supported by this run: {status['supported']}; failing: {status['failing']}")
         for c in data["claims"]:
             if c["status"] == "failing":
                 failed = [t["nodeid"] for t in c["tests"] if t["outcome"] == "failed"]

@@ -1,10 +1,12 @@
 """The ``figures`` fixture: measured numbers and curves of one test, for the claims report.
 
-``figures.record(name, value, unit)`` keeps one number; ``figures.plot(title, x_label=..., y_label=...)``
-returns a handle whose ``.line()``, ``.points()`` and ``.bound()`` add curves to one figure of the claim (curves
-of one claim with the same title share a figure). Both travel in the test report's ``user_properties``, so they
-survive xdist and reach ``--junitxml`` and ``--claims-report``. When a test runs on a device other than the cpu,
-names get the device as a suffix (``" (cuda)"``), so a run on cpu and cuda keeps both.
+``figures.record(name, value, unit, zh=...)`` keeps one number; ``figures.plot(title, x_label=..., y_label=...,
+zh=(title, x_label, y_label))`` returns a handle whose ``.line()``, ``.points()`` and ``.bound()`` add curves to
+one figure of the claim (curves of one claim with the same title share a figure). Every name, title and label is
+given in English and in Chinese (``zh``), so that the report reads whole in either language. Both travel in the
+test report's ``user_properties``, so they survive xdist and reach ``--junitxml`` and ``--claims-report``. When a
+test runs on a device other than the cpu, names get the device as a suffix (``" (cuda)"``), so a run on cpu and
+cuda keeps both.
 """
 
 from __future__ import annotations
@@ -36,31 +38,45 @@ def _text(what: str, value) -> str:
     return value
 
 
+def _chinese(what: str, value) -> str:
+    """A Chinese rendering: a non-empty string with at least one CJK character (not a copy of the English)."""
+    _text(what, value)
+    if not any("\u4e00" <= ch <= "\u9fff" for ch in value):
+        raise ValueError(f"{what} must be written in Chinese (the report's zh edition shows it), got {value!r}")
+    return value
+
+
 class Plot:
     """One figure of the claims report: a title, axis labels with units, and the curves added to it."""
 
-    def __init__(self, figures: Figures, title: str, *, x_label: str, y_label: str, log_x: bool, log_y: bool):
+    def __init__(self, figures: Figures, title: str, *, x_label: str, y_label: str, log_x: bool, log_y: bool,
+                 zh: tuple[str, str, str]):
         self._figures = figures
         self.title = _text("plot title", title)
         self.x_label = _text(f"plot {title!r}: x_label", x_label)
         self.y_label = _text(f"plot {title!r}: y_label", y_label)
+        if not isinstance(zh, tuple) or len(zh) != 3:
+            raise ValueError(f"plot {title!r}: zh must be a tuple (title, x_label, y_label) in Chinese, got {zh!r}")
+        self.zh = tuple(_chinese(f"plot {title!r}: zh[{i}]", v) for i, v in enumerate(zh))
         self.log_x, self.log_y = bool(log_x), bool(log_y)
 
-    def line(self, name: str, x, y) -> Plot:
-        """A measured curve (a line through marked points)."""
-        return self._add(name, x, y, "line")
+    def line(self, name: str, x, y, *, zh: str) -> Plot:
+        """A measured curve (a line through marked points); ``zh`` is its name in Chinese."""
+        return self._add(name, x, y, "line", zh)
 
-    def points(self, name: str, x, y) -> Plot:
+    def points(self, name: str, x, y, *, zh: str) -> Plot:
         """Measured points, not joined."""
-        return self._add(name, x, y, "points")
+        return self._add(name, x, y, "points", zh)
 
-    def bound(self, name: str, x, y) -> Plot:
+    def bound(self, name: str, x, y, *, zh: str) -> Plot:
         """A bound, a theory curve or a reference level (dashed)."""
-        return self._add(name, x, y, "dashed")
+        return self._add(name, x, y, "dashed", zh)
 
-    def _add(self, name: str, x, y, style: str) -> Plot:
+    def _add(self, name: str, x, y, style: str, zh: str) -> Plot:
         self._figures._series(name, x, y, plot=self.title, x_label=self.x_label, y_label=self.y_label,
-                             log_x=self.log_x, log_y=self.log_y, style=style)
+                              log_x=self.log_x, log_y=self.log_y, style=style,
+                              zh={"name": _chinese(f"curve {name!r}: zh", zh), "plot": self.zh[0],
+                                  "x_label": self.zh[1], "y_label": self.zh[2]})
         return self
 
 
@@ -72,9 +88,15 @@ class Figures:
         self._node = node
         self._suffix = "" if device in (None, "cpu") else f" ({device})"
 
-    def record(self, name: str, value, unit: str, *, note: str = "") -> float:
-        """Keep one measured number; ``unit`` is "1" for a pure number. Returns the value as a float."""
+    def record(self, name: str, value, unit: str, *, zh: str, note: str = "", note_zh: str = "") -> float:
+        """Keep one measured number; ``unit`` is "1" for a pure number; ``zh`` is the name in Chinese (and ``note_zh``
+        the note's). Returns the value as a float."""
         _text("figure name", name)
+        _chinese(f"figure {name!r}: zh", zh)
+        if note and not note_zh:
+            raise ValueError(f"figure {name!r}: a note needs its Chinese note_zh too")
+        if note_zh:
+            _chinese(f"figure {name!r}: note_zh", note_zh)
         if not isinstance(unit, str):
             raise ValueError(f"figure {name!r}: unit must be a string ('1' for a pure number), got {unit!r}")
         torch = sys.modules.get("torch")  # a tensor can only come from a process that imported torch
@@ -87,14 +109,16 @@ class Figures:
         value = float(value)
         self._node.user_properties.append(("figure", {
             "name": name + self._suffix, "value": value if math.isfinite(value) else str(value), "unit": unit,
-            "note": note}))
+            "note": note, "name_zh": zh + self._suffix, "note_zh": note_zh}))
         return value
 
-    def plot(self, title: str, *, x_label: str, y_label: str, log_x: bool = False, log_y: bool = False) -> Plot:
-        """A figure of the claims report. Labels carry units, e.g. "depth (layers)"."""
-        return Plot(self, title, x_label=x_label, y_label=y_label, log_x=log_x, log_y=log_y)
+    def plot(self, title: str, *, x_label: str, y_label: str, zh: tuple[str, str, str], log_x: bool = False,
+             log_y: bool = False) -> Plot:
+        """A figure of the claims report. Labels carry units, e.g. "depth (layers)"; ``zh`` gives the title and the
+        two labels in Chinese."""
+        return Plot(self, title, x_label=x_label, y_label=y_label, log_x=log_x, log_y=log_y, zh=zh)
 
-    def _series(self, name: str, x, y, *, plot: str, x_label: str, y_label: str, log_x: bool = False,
+    def _series(self, name: str, x, y, *, plot: str, x_label: str, y_label: str, zh: dict, log_x: bool = False,
                 log_y: bool = False, style: str = "line") -> None:
         """One curve of the figure titled ``plot``; tests add curves through the ``figures.plot(...)`` handle."""
         xs, ys = _floats(f"series {name!r} x", x), _floats(f"series {name!r} y", y)
@@ -107,6 +131,7 @@ class Figures:
         self._node.user_properties.append(("series", {
             "name": name + self._suffix, "plot": plot, "x": xs, "y": ys, "x_label": x_label, "y_label": y_label,
             "log_x": bool(log_x), "log_y": bool(log_y), "style": style,
+            "zh": {**zh, "name": zh["name"] + self._suffix},
         }))
 
 

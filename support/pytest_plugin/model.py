@@ -121,8 +121,13 @@ def record_check(request: pytest.FixtureRequest):
     def record(result, figures=None) -> None:
         request.node.user_properties.append(("check_result", {"verdict": result.verdict, "message": result.message}))
         if figures is not None:
+            from support.model_check.checks import NUMBER_NAMES_ZH
+
             for name, (value, unit) in result.numbers.items():
-                figures.record(name, value, unit)
+                if name not in NUMBER_NAMES_ZH:
+                    raise KeyError(f"check {result.check!r}: number {name!r} has no Chinese name in "
+                                   f"support.model_check.checks.NUMBER_NAMES_ZH")
+                figures.record(name, value, unit, zh=NUMBER_NAMES_ZH[name])
         if result.verdict == "n/a":
             pytest.skip(f"does not apply to {request.node.callspec.params[FIXTURE]}: {result.message}")
     return record

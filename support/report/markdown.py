@@ -1,10 +1,17 @@
-"""The report as Markdown: the source's claims in order, each with quote, what is true, verdict, tests, figures,
-benchmarks, plots and sources."""
+"""The report as Markdown: a table of contents, then the source's claims in order, each with its quotes (and an
+English gloss of each), what is true, what to do about it, related claims, verdict, tests, figures, benchmarks,
+plots with captions and sources; then the "Your model" section when model checks ran.
+
+Every claim has an explicit anchor (``<a id="<claim id>">``), so links such as ``README.md#reduction.options`` work
+whatever a Markdown renderer does to headings.
+"""
 
 from __future__ import annotations
 
-from support.claims.model import ClaimRegistry, Verdict
-from support.report.text import CHECK_TITLES_ZH, TEXT, part_heading
+from support.claims.model import ClaimRegistry, Part, Verdict
+from support.report.text import CHECK_TITLES_ZH, TEXT, part_heading, unit_text
+
+YOUR_MODEL_ANCHOR = "your-model"
 
 
 def fmt(value) -> str:
@@ -24,6 +31,106 @@ def group_by_function(tests: list[dict]) -> list[tuple[str, list[dict]]]:
     return sorted(groups.items())
 
 
+def anchor(claim_id: str) -> str:
+    return f'<a id="{claim_id}"></a>'
+
+
+def _in_lang(item: dict, key: str, lang: str) -> str:
+    """``item[key]`` in the report's language: the ``<key>_zh`` field in the Chinese edition when there is one."""
+    if lang == "zh" and item.get(f"{key}_zh"):
+        return item[f"{key}_zh"]
+    return item.get(key, "")
+
+
+def _status_word(claim: dict, t: dict) -> str:
+    verdict = t["verdicts"][Verdict(claim["verdict"])]
+    return verdict if claim["status"] == "supported" else f"{verdict}, {t['status'][claim['status']]}"
+
+
+def render_contents(data: dict, registry: ClaimRegistry, lang: str) -> list[str]:
+    t = TEXT[lang]
+    out = [f"## {t['contents']}", ""]
+    for part in Part:
+        claims = [c for c in data["claims"] if registry[c["id"]].part is part]
+        if not claims:
+            continue
+        out.append(f"- **{part_heading(part, lang)}**")
+        out += [f"  - [`{c['id']}`](#{c['id']}): {_status_word(c, t)}" for c in claims]
+    if data.get("your_model"):
+        out.append(f"- **[{t['your_model']}](#{YOUR_MODEL_ANCHOR})**")
+    return out + [""]
+
+
+def render_claim(c: dict, lang: str) -> list[str]:
+    t = TEXT[lang]
+    out = [anchor(c["id"]), f"### `{c['id']}`", ""]
+    glosses = c.get("gloss") or []
+    for i, q in enumerate(c["quotes"]):
+        out.append(f"> {t['source']}:「{q}」")
+        if lang == "en" and i < len(glosses):
+            out += [">", f"> *{t['gloss']}: {glosses[i]}*"]
+        out.append("")
+    out += [f"**{t['true']}:** {_in_lang(c, 'statement', lang)}", ""]
+    if c.get("in_practice"):
+        out += [f"**{t['in_practice']}:** {_in_lang(c, 'in_practice', lang)}", ""]
+    if c.get("related"):
+        out += [f"**{t['related']}:** " + ", ".join(f"[`{r}`](#{r})" for r in c["related"]), ""]
+    verdict = t["verdicts"][Verdict(c["verdict"])]
+    if c["status"] == "supported":
+        out += [f"**{t['verdict']}: {verdict}** ({t['status']['supported']})", ""]
+    else:
+        out += [f"**{t['verdict']}: {t['status'][c['status']]}** ({t['registered']}: {verdict})", ""]
+    out += [f"**{t['tests']}:**", ""]
+    if not c["tests"]:
+        out += [f"- {t['none_ran']}", ""]
+    for base, tests in group_by_function(c["tests"]):
+        tally = ", ".join(f"{sum(x['outcome'] == o for x in tests)} {t['outcomes'][o]}"
+                          for o in ("passed", "failed", "skipped") if any(x["outcome"] == o for x in tests))
+        out.append(f"- `{base}`: {tally}")
+        for test in tests:
+            if test["outcome"] != "passed" and test["message"]:
+                body = "\n".join("    " + ln for ln in test["message"].splitlines())
+                out.append(f"  - `{test['nodeid']}` {t['outcomes'][test['outcome']]}:\n\n    ```\n{body}\n    ```")
+    out.append("")
+    if c["figures"]:
+        out += [f"**{t['figures']}:**", "", f"| {t['figure']} | {t['value']} | {t['unit']} | {t['note']} |",
+                "|---|---|---|---|"]
+        for f in c["figures"]:
+            out.append(f"| {_in_lang(f, 'name', lang)} | {fmt(f['value'])} | {unit_text(f['unit'], lang)} | "
+                       f"{_in_lang(f, 'note', lang)} |")
+        out.append("")
+    for b in c.get("benchmarks", []):
+        out += [f"**{t['benchmark']}:** {_in_lang(b, 'title', lang)} ({b.get('device')}, {b.get('machine')}, torch "
+                f"{b.get('torch')}, {b.get('date')}; `{b.get('command')}`, {b['file']})", ""]
+        if b["rows"]:
+            cols = list(b["rows"][0])
+            out += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+            out += ["| " + " | ".join(fmt(r[k]) if isinstance(r[k], float) else str(r[k]) for k in cols) + " |"
+                    for r in b["rows"]]
+            out.append("")
+    out += render_plot_images(c.get("plots", []), lang)
+    if c["sources"]:
+        out += [f"**{t['sources']}:** " + "; ".join(c["sources"]), ""]
+    return out
+
+
+def render_plot_images(plots: list[dict], lang: str) -> list[str]:
+    """Each figure with a caption that names it and its axes (with their units) in the report's language."""
+    t = TEXT[lang]
+    out = []
+    for p in plots:
+        zh = p.get("zh") or {}
+        title = zh.get("plot", p["title"]) if lang == "zh" else p["title"]
+        x_label = zh.get("x_label", p.get("x_label", "")) if lang == "zh" else p.get("x_label", "")
+        y_label = zh.get("y_label", p.get("y_label", "")) if lang == "zh" else p.get("y_label", "")
+        if lang == "zh":
+            caption = f"{t['figure_caption']}:{title}。{t['x_axis']}:{x_label};{t['y_axis']}:{y_label}。"
+        else:
+            caption = f"{t['figure_caption']}: {title}. {t['x_axis']}: {x_label}; {t['y_axis']}: {y_label}."
+        out += [f"![{title}]({p['file']})", "", f"*{caption}*", ""]
+    return out
+
+
 def render_markdown(data: dict, registry: ClaimRegistry, lang: str) -> str:
     t = TEXT[lang]
     meta, counts = data["meta"], data["counts"]
@@ -34,59 +141,22 @@ def render_markdown(data: dict, registry: ClaimRegistry, lang: str) -> str:
         f"- {t['devices']}: {', '.join(meta['devices'])}",
         f"- {t['python']}: {meta['python']}",
         f"- {t['profile']}: {meta['hypothesis_profile']}",
+        f"- {t['checked']}: {counts['claims_checked']} ("
+        + t["of_registered"].format(n=counts["claims_registered"]) + ")",
         f"- {t['claims_by_verdict']}: " + ", ".join(
             f"{t['verdicts'][Verdict(k)]} {v}" for k, v in counts["claims_by_verdict"].items()),
         f"- {t['claims_by_status']}: " + ", ".join(f"{t['status'][k]} {v}" for k, v in counts["claims_by_status"].items()),
         f"- {t['tests_by_outcome']}: " + ", ".join(f"{t['outcomes'][k]} {v}" for k, v in counts["tests_by_outcome"].items()),
         "",
     ]
+    out += render_contents(data, registry, lang)
     current_part = None
     for c in data["claims"]:
         part = registry[c["id"]].part
         if part is not current_part:
             current_part = part
             out += [f"## {part_heading(part, lang)}", ""]
-        out += [f"### `{c['id']}`", ""]
-        for q in c["quotes"]:
-            out += [f"> {t['source']}:「{q}」", ""]
-        statement = c["statement_zh"] if lang == "zh" and c["statement_zh"] else c["statement"]
-        out += [f"**{t['true']}:** {statement}", ""]
-        verdict = t["verdicts"][Verdict(c["verdict"])]
-        if c["status"] == "supported":
-            out += [f"**{t['verdict']}: {verdict}** ({t['status']['supported']})", ""]
-        else:
-            out += [f"**{t['verdict']}: {t['status'][c['status']]}** ({t['registered']}: {verdict})", ""]
-        out += [f"**{t['tests']}:**", ""]
-        if not c["tests"]:
-            out += [f"- {t['none_ran']}", ""]
-        for base, tests in group_by_function(c["tests"]):
-            tally = ", ".join(f"{sum(x['outcome'] == o for x in tests)} {t['outcomes'][o]}"
-                              for o in ("passed", "failed", "skipped") if any(x["outcome"] == o for x in tests))
-            out.append(f"- `{base}`: {tally}")
-            for test in tests:
-                if test["outcome"] != "passed" and test["message"]:
-                    body = "\n".join("    " + ln for ln in test["message"].splitlines())
-                    out.append(f"  - `{test['nodeid']}` {t['outcomes'][test['outcome']]}:\n\n    ```\n{body}\n    ```")
-        out.append("")
-        if c["figures"]:
-            out += [f"**{t['figures']}:**", "", f"| {t['figure']} | {t['value']} | {t['unit']} | {t['note']} |",
-                    "|---|---|---|---|"]
-            for f in c["figures"]:
-                out.append(f"| {f['name']} | {fmt(f['value'])} | {f['unit']} | {f.get('note', '')} |")
-            out.append("")
-        for b in c.get("benchmarks", []):
-            out += [f"**{t['benchmark']}:** {b.get('title', '')} ({b.get('device')}, {b.get('machine')}, torch "
-                    f"{b.get('torch')}, {b.get('date')}; `{b.get('command')}`, {b['file']})", ""]
-            if b["rows"]:
-                cols = list(b["rows"][0])
-                out += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-                out += ["| " + " | ".join(fmt(r[k]) if isinstance(r[k], float) else str(r[k]) for k in cols) + " |"
-                        for r in b["rows"]]
-                out.append("")
-        for p in c.get("plots", []):
-            out += [f"![{p['title']}]({p['file']})", ""]
-        if c["sources"]:
-            out += [f"**{t['sources']}:** " + "; ".join(c["sources"]), ""]
+        out += render_claim(c, lang)
     if data.get("your_model"):
         out += render_your_model(data["your_model"], lang)
     return "\n".join(out).rstrip() + "\n"
@@ -103,7 +173,7 @@ def render_your_model(section: dict, lang: str) -> list[str]:
     word = t["model_outcomes"]
     subjects = section["subjects"]
     note = f" ({t['references_note']})" if section.get("references") else ""
-    out = [f"## {t['your_model']}", "", t["your_model_intro"], "",
+    out = [f'<a id="{YOUR_MODEL_ANCHOR}"></a>', f"## {t['your_model']}", "", t["your_model_intro"], "",
            f"- {t['subjects']}: " + ", ".join(f"`{s}`" for s in subjects) + note,
            f"- {t['checks_by_outcome']}: " + ", ".join(f"{word[k]} {v}" for k, v in section["counts"].items()), "",
            f"| {t['check']} | " + " | ".join(f"`{s}`" for s in subjects) + " |",
@@ -117,7 +187,7 @@ def render_your_model(section: dict, lang: str) -> list[str]:
     out.append("")
     for check in section["checks"]:
         out += [f"### {_check_title(check, lang)}", "",
-                f"**{t['applies']}:** " + ", ".join(f"`{c}`" for c in check["claims"]), ""]
+                f"**{t['applies']}:** " + ", ".join(f"[`{c}`](#{c})" for c in check["claims"]), ""]
         for r in check["results"]:
             device = "" if r["device"] == "cpu" else f" ({r['device']})"
             message = " ".join(r["message"].split())
@@ -126,8 +196,8 @@ def render_your_model(section: dict, lang: str) -> list[str]:
         if check["figures"]:
             out += [f"| {t['figure']} | `model` | {t['value']} | {t['unit']} |", "|---|---|---|---|"]
             for f in check["figures"]:
-                out.append(f"| {f['name']} | `{f['subject']}` | {fmt(f['value'])} | {f['unit']} |")
+                out.append(f"| {_in_lang(f, 'name', lang)} | `{f['subject']}` | {fmt(f['value'])} | "
+                           f"{unit_text(f['unit'], lang)} |")
             out.append("")
-        for p in check.get("plots", []):
-            out += [f"![{p['title']}]({p['file']})", ""]
+        out += render_plot_images(check.get("plots", []), lang)
     return out

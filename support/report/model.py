@@ -89,8 +89,10 @@ def build_report(registry: ClaimRegistry, records: list[TestRecord], environment
         else:
             status = "not run"
         claims.append({
-            "id": claim.id, "part": claim.part.number, "quotes": list(claim.quotes),
+            "id": claim.id, "part": claim.part.number, "quotes": list(claim.quotes), "gloss": list(claim.gloss),
             "statement": claim.statement, "statement_zh": claim.statement_zh,
+            "in_practice": claim.in_practice, "in_practice_zh": claim.in_practice_zh,
+            "related": registry.related_to(claim.id),
             "verdict": claim.verdict.value, "status": status, "sources": list(claim.sources),
             "tests": [{"nodeid": r.nodeid, "outcome": r.outcome, "message": r.message,
                        "duration_s": round(r.duration, 3)} for r in recs],
@@ -101,9 +103,12 @@ def build_report(registry: ClaimRegistry, records: list[TestRecord], environment
     test_counts = defaultdict(int)
     for rec in records:
         test_counts[rec.outcome] += 1
+    ran = [c for c in claims if c["status"] != "not run"]
     data = {
         "meta": dict(environment),
         "counts": {
+            "claims_checked": len(ran), "claims_registered": len(claims),
+            "checked_by_verdict": {v.value: sum(c["verdict"] == v.value for c in ran) for v in Verdict},
             "claims_by_verdict": {v.value: sum(c["verdict"] == v.value for c in claims) for v in Verdict},
             "claims_by_status": {s: sum(c["status"] == s for c in claims) for s in STATUS_ORDER},
             "tests_by_outcome": {k: test_counts[k] for k in OUTCOMES},

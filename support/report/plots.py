@@ -18,7 +18,9 @@ def _natural(name: str) -> list:
 
 
 def render_plots(claim: dict, figures_dir: Path) -> list[dict]:
-    """Draw the series of one claim of a built report; returns [{"title", "file"}] (file relative to the report)."""
+    """Draw the series of one claim of a built report; returns one {"title", "x_label", "y_label", "zh", "file"} per
+    figure (file relative to the report; zh holds the title and labels in Chinese when the series carry them). The
+    PNGs themselves are labelled in English: the report's captions carry the Chinese."""
     if not claim["series"]:
         return []
     import matplotlib
@@ -59,5 +61,7 @@ def render_plots(claim: dict, figures_dir: Path) -> list[dict]:
         name = f"{slug(claim['id'])}--{slug(title)}.png"
         fig.savefig(figures_dir / name, metadata={"Software": None})
         plt.close(fig)
-        plots.append({"title": title, "file": f"figures/{name}"})
+        zh = first.get("zh") or {}
+        plots.append({"title": title, "x_label": first.get("x_label", "x"), "y_label": first.get("y_label", "y"),
+                      "zh": {k: zh[k] for k in ("plot", "x_label", "y_label") if k in zh}, "file": f"figures/{name}"})
     return plots

@@ -24,6 +24,10 @@ TEXT = {
                    "not run": "NOT checked by this run: its tests were not run"},
         "verdicts": {Verdict.CONFIRMED: "confirmed", Verdict.QUALIFIED: "qualified", Verdict.REFUTED: "refuted"},
         "part": "Part",
+        "contents": "Contents", "in_practice": "In practice", "related": "Related claims",
+        "gloss": "In English", "figure_caption": "Figure", "x_axis": "x", "y_axis": "y",
+        "checked": "claims checked in this run", "of_registered": "of {n} registered",
+        "dimensionless": "1 (dimensionless)",
         "your_model": "Your model",
         "your_model_intro": "The checks of spec/part6_your_model apply the claims above to a model: its own batch, "
                             "loss and optimizer (`pytest spec/part6_your_model --model=PACKAGE.MODULE:FACTORY`). A "
@@ -49,6 +53,10 @@ TEXT = {
                    "not run": "本次运行未检验:相关测试没有运行"},
         "verdicts": {Verdict.CONFIRMED: "成立", Verdict.QUALIFIED: "有条件成立", Verdict.REFUTED: "不成立"},
         "part": "第",
+        "contents": "目录", "in_practice": "实践建议", "related": "相关论断",
+        "gloss": "英文释义", "figure_caption": "图", "x_axis": "横轴", "y_axis": "纵轴",
+        "checked": "本次运行检验的论断", "of_registered": "共登记 {n} 条",
+        "dimensionless": "1(无量纲)",
         "your_model": "你的模型",
         "your_model_intro": "spec/part6_your_model 中的检查把上面的论断应用到一个模型上:使用它自己的 batch、"
                             "损失函数和优化器(`pytest spec/part6_your_model --model=包.模块:工厂函数`)。"
@@ -60,6 +68,23 @@ TEXT = {
         "checks_by_outcome": "检查按结果统计",
     },
 }
+
+# Units of the measured figures in Chinese (the units the spec records; anything else is shown as recorded)
+UNITS_ZH = {
+    "1/layer": "1/层", "nats": "奈特", "nat": "奈特", "gradient norm": "梯度范数", "1/step": "1/步", "step": "步",
+    "steps": "步", "runs": "次运行", "lr": "学习率", "samples": "个样本", "gradient units": "梯度单位",
+    "nodes": "个节点", "passes": "次", "1/lr": "1/学习率", "parameter norm": "参数范数", "x Glorot std": "倍 Glorot 标准差",
+    "gradient": "梯度", "output units": "输出单位", "parameter units": "参数单位", "squared target units": "目标单位的平方",
+    "b": "b", "pairs": "对", "terms": "项", "parameters": "个参数", "seconds": "秒", "s": "秒", "layers": "层",
+}
+
+
+def unit_text(unit: str, lang: str) -> str:
+    """A figure's unit for the report: "1" says it is dimensionless; Chinese units from ``UNITS_ZH``."""
+    if unit == "1":
+        return TEXT[lang]["dimensionless"]
+    return UNITS_ZH.get(unit, unit) if lang == "zh" else unit
+
 
 PART_TITLES_ZH = {
     Part.BATCH_LOSS: "Torch 建模计算一个 batch loss 如何进行反向传播",
