@@ -73,11 +73,12 @@ def measure(device: str, repeats: int, threads_given: bool = False) -> dict:
         for n in BATCH_SIZES:
             x = torch.randn(n, *shape, device=device)
             y = torch.randint(0, 10, (n,), device=device)
-            t = {"batch": _time(lambda: batch_grads(model, F.cross_entropy, x, y), device, repeats)}
+            t = {"batch": _time(lambda model=model, x=x, y=y: batch_grads(model, F.cross_entropy, x, y),
+                                 device, repeats)}
             for method, fn in METHODS.items():
                 # the loop is slow and steady: a third of the repeats keeps the run short
                 reps = max(1, repeats // 3) if method == "loop" else repeats
-                t[method] = _time(lambda fn=fn: fn(model, F.cross_entropy, x, y), device, reps)
+                t[method] = _time(lambda fn=fn, model=model, x=x, y=y: fn(model, F.cross_entropy, x, y), device, reps)
             row = {"model": name, "batch_size": n}
             row.update({f"{method}/batch": t[method] / t["batch"] for method in METHODS})
             row["loop/vmap"] = t["loop"] / t["vmap"]

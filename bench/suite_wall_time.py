@@ -33,7 +33,8 @@ CONFIGS = {"serial": [], "-n auto": ["-n", "auto"]}
 
 def rewrite_caches() -> list[Path]:
     """pytest's cached rewritten modules: the project's and those in this interpreter's site-packages."""
-    roots = [REPO_ROOT / d for d in ("spec", "support", "tests")] + [Path(p) for p in sys.path if p.endswith("site-packages")]
+    roots = ([REPO_ROOT / d for d in ("spec", "support", "tests")]
+             + [Path(p) for p in sys.path if p.endswith("site-packages")])
     found = [f for root in roots if root.is_dir() for f in root.rglob("__pycache__/*-pytest-*.pyc")]
     return found + list(REPO_ROOT.glob("__pycache__/*-pytest-*.pyc"))  # conftest.py
 

@@ -1,5 +1,6 @@
 """Mutation: backward overwrites .grad instead of accumulating into it."""
 import torch
+
 _orig = torch.Tensor.backward
 def _leaves(t):
     seen, stack, out = set(), [t.grad_fn], []

@@ -1,6 +1,6 @@
 """Mutation: every loss module's 'mean' reduction behaves as 'sum'."""
-import torch.nn.functional as F
 import torch.nn.modules.loss as L
+
 _orig = L._Loss.__init__
 def _init(self, *a, **k):
     _orig(self, *a, **k)

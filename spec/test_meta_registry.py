@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from support.claims import PART_MODULES, REGISTRY, Part, module_name, source_text
+from support.claims import PART_MODULES, REGISTRY, module_name, source_text
 from support.claims.model import SOURCE_SHA256, source_sha256
 
 pytestmark = pytest.mark.meta

@@ -64,7 +64,9 @@ def imbalanced_classification(n: int, in_features: int, shares, *, separation: f
     return x.to(device=device, dtype=dtype), y.to(device)
 
 
-def sequences(n: int, length: int, input_size: int, *, seed: int = 0, dtype=torch.float64, device="cpu") -> torch.Tensor:
+def sequences(
+    n: int, length: int, input_size: int, *, seed: int = 0, dtype=torch.float64, device="cpu"
+) -> torch.Tensor:
     """Standard normal sequences of shape (n, length, input_size), batch first."""
     _checks.positive_int("n", n)
     _checks.positive_int("length", length)

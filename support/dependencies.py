@@ -19,7 +19,7 @@ strengths. The model runs once, as it is (train or eval mode); the caller's RNG 
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -44,11 +44,14 @@ def dependency_matrix(model: Model, x: torch.Tensor, *, probes: int = 2, seed: i
     Returns a float64 tensor on the CPU.
     """
     if not callable(model):
-        raise SpecTypeError(f"model must be callable (an nn.Module or a function of the batch), got {type(model).__name__}")
+        raise SpecTypeError(
+            f"model must be callable (an nn.Module or a function of the batch), got {type(model).__name__}"
+        )
     _checks.tensor("x", x, floating=True)
     if x.dim() < 1 or x.shape[0] < 2:
         raise SpecInputError(
-            f"x must be a batch of at least 2 samples along dim 0 (else there is no pair to chart), got shape {tuple(x.shape)}"
+            f"x must be a batch of at least 2 samples along dim 0 (else there is no pair to chart), "
+            f"got shape {tuple(x.shape)}"
         )
     _check_probes_seed(probes, seed)
     n = x.shape[0]

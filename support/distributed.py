@@ -69,17 +69,22 @@ class DDPConfig:
         for name in ("equal_sizes", "unequal_sizes"):
             sizes = getattr(self, name)
             if not isinstance(sizes, tuple) or len(sizes) < 2:
-                raise SpecInputError(f"{name} must be a tuple with one local batch size per rank (>= 2 ranks), got {sizes!r}")
+                raise SpecInputError(
+                    f"{name} must be a tuple with one local batch size per rank (>= 2 ranks), got {sizes!r}"
+                )
             for s in sizes:
                 _checks.positive_int(name, s)
         if len(self.equal_sizes) != len(self.unequal_sizes):
             raise SpecInputError(
-                f"equal_sizes and unequal_sizes must have one entry per rank each, got {self.equal_sizes} and {self.unequal_sizes}"
+                f"equal_sizes and unequal_sizes must have one entry per rank each, "
+                f"got {self.equal_sizes} and {self.unequal_sizes}"
             )
         if len(set(self.equal_sizes)) != 1:
             raise SpecInputError(f"equal_sizes must all be equal, got {self.equal_sizes}")
         if self.equal_sizes[0] % 2:
-            raise SpecInputError(f"equal_sizes must be even (the accumulate scenario halves them), got {self.equal_sizes}")
+            raise SpecInputError(
+                f"equal_sizes must be even (the accumulate scenario halves them), got {self.equal_sizes}"
+            )
         for name in ("in_features", "width", "out_features"):
             _checks.positive_int(name, getattr(self, name))
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
@@ -94,7 +99,7 @@ class DDPConfig:
         return json.dumps(asdict(self))
 
     @classmethod
-    def from_json(cls, text: str) -> "DDPConfig":
+    def from_json(cls, text: str) -> DDPConfig:
         raw = json.loads(text)
         for name in ("equal_sizes", "unequal_sizes"):
             raw[name] = tuple(raw[name])
@@ -201,7 +206,8 @@ class LaunchResult:
     stopped_after_results: bool = False  # every rank had written its result; the launcher did not exit in time
 
     def diagnostics(self) -> str:
-        parts = [f"ranks without a result: {self.missing}; launcher exit code {self.returncode}; timed out: {self.timed_out}; "
+        parts = [f"ranks without a result: {self.missing}; launcher exit code {self.returncode}; "
+                 f"timed out: {self.timed_out}; "
                  f"killed {EXIT_GRACE_S:g} s after every result was written: {self.stopped_after_results}"]
         for r, log in enumerate(self.logs):
             parts.append(f"--- rank {r} log (last 3000 chars) ---\n{log[-3000:]}")
@@ -217,7 +223,7 @@ def _run_rank(rank: int, init_file: Path, out_dir: Path, config: DDPConfig) -> i
     try:
         worker(rank, init_file, out_dir, config)
         return 0
-    except BaseException:  # noqa: BLE001 - report everything in the log, the caller reads it
+    except BaseException:
         traceback.print_exc()
         return 1
     finally:
@@ -230,11 +236,11 @@ def run_all_ranks(init_file: Path, out_dir: Path, config: DDPConfig) -> None:
 
     Never returns: every process leaves with os._exit (0 when every rank succeeded).
     """
-    import torch._dynamo  # noqa: F401 - DDP.__init__ imports it; import before forking, once for all ranks
-    import torch.distributed  # noqa: F401
+    import torch._dynamo
+    import torch.distributed
     import torch.nn.parallel  # noqa: F401
 
-    import support.data  # noqa: F401
+    import support.data
     import support.models  # noqa: F401
 
     tasks = Path("/proc/self/task")

@@ -5,8 +5,8 @@ comparison), and ``bisect``, a root of a function that changes sign on an interv
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 

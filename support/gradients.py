@@ -3,7 +3,7 @@ a count of the autograd nodes a backward pass executes."""
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 from torch import nn
@@ -61,7 +61,9 @@ def total_grad_norm(params: Iterable[torch.Tensor] | nn.Module, norm_type: float
 
 def grads_by_name(model: nn.Module) -> dict[str, torch.Tensor]:
     """A detached copy of every parameter's .grad by name (None grads as zeros)."""
-    return {n: (p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p)) for n, p in model.named_parameters()}
+    return {
+        n: (p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p)) for n, p in model.named_parameters()
+    }
 
 
 def batch_grads(model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.Tensor, *,

@@ -8,8 +8,8 @@ the module, so that a test comparing the module against them can fail.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -50,7 +50,9 @@ class LossCase:
         _check_batch(batch_size, feature_shape)
         if self.kind == "class":
             if len(feature_shape) != 1 or feature_shape[0] < 2:
-                raise SpecInputError(f"{self.name}: feature_shape must be (C,) with C >= 2 classes, got {feature_shape}")
+                raise SpecInputError(
+                    f"{self.name}: feature_shape must be (C,) with C >= 2 classes, got {feature_shape}"
+                )
         return (batch_size, *feature_shape)
 
     def target(self, batch_size: int, feature_shape: tuple[int, ...], *, seed: int, device="cpu", dtype=torch.float64):
@@ -71,7 +73,10 @@ class LossCase:
         _checks.floating_dtype("dtype", dtype)
         g = torch.Generator().manual_seed(seed)
         raw = torch.randn(shape, generator=g, dtype=torch.float64).to(device=device, dtype=dtype)
-        return self.to_loss_input(raw), self.target(batch_size, feature_shape, seed=seed + 1, device=device, dtype=dtype)
+        return (
+            self.to_loss_input(raw),
+            self.target(batch_size, feature_shape, seed=seed + 1, device=device, dtype=dtype),
+        )
 
     def to_loss_input(self, raw: torch.Tensor) -> torch.Tensor:
         """Map a raw network output to what the loss expects (log-probabilities for NLL)."""
@@ -80,7 +85,9 @@ class LossCase:
     def terms_per_sample(self, prediction: torch.Tensor) -> int:
         """How many loss terms one sample contributes: 1 for class losses, its element count otherwise."""
         if prediction.dim() < 1 or prediction.shape[0] < 1:
-            raise SpecInputError(f"prediction must have a non-empty batch dimension, got shape {tuple(prediction.shape)}")
+            raise SpecInputError(
+                f"prediction must have a non-empty batch dimension, got shape {tuple(prediction.shape)}"
+            )
         return 1 if self.kind == "class" else int(prediction[0].numel())
 
 
@@ -211,6 +218,9 @@ PROBABILITY_LOSS_CASES: tuple[ProbabilityLossCase, ...] = (
         nn.BCELoss,
         "elementwise",
         _bce,
-        deviations=(ELEMENTWISE_DEVIATION, "expects probabilities (to_loss_input applies sigmoid); logs clamped at -100"),
+        deviations=(
+            ELEMENTWISE_DEVIATION,
+            "expects probabilities (to_loss_input applies sigmoid); logs clamped at -100",
+        ),
     ),
 )

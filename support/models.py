@@ -99,13 +99,22 @@ class RecurrentRegressor(nn.Module):
 
 
 def recurrent(
-    kind: str, input_size: int, hidden_size: int, out_features: int = 1, *, seed: int = 0, dtype=torch.float64, device="cpu"
+    kind: str,
+    input_size: int,
+    hidden_size: int,
+    out_features: int = 1,
+    *,
+    seed: int = 0,
+    dtype=torch.float64,
+    device="cpu",
 ) -> RecurrentRegressor:
     if kind not in RECURRENT:
         raise SpecInputError(f"unknown recurrent kind {kind!r}; expected one of {sorted(RECURRENT)}")
     for name, v in (("input_size", input_size), ("hidden_size", hidden_size), ("out_features", out_features)):
         _checks.positive_int(name, v)
-    return _build(seed, lambda: RecurrentRegressor(kind, input_size, hidden_size, out_features), dtype=dtype, device=device)
+    return _build(
+        seed, lambda: RecurrentRegressor(kind, input_size, hidden_size, out_features), dtype=dtype, device=device
+    )
 
 
 def batchnorm_net(in_features: int, width: int, out_features: int, *, seed: int = 0, dtype=torch.float64, device="cpu"):
@@ -114,13 +123,17 @@ def batchnorm_net(in_features: int, width: int, out_features: int, *, seed: int 
         _checks.positive_int(name, v)
     return _build(
         seed,
-        lambda: nn.Sequential(nn.Linear(in_features, width), nn.BatchNorm1d(width), nn.ReLU(), nn.Linear(width, out_features)),
+        lambda: nn.Sequential(
+            nn.Linear(in_features, width), nn.BatchNorm1d(width), nn.ReLU(), nn.Linear(width, out_features)
+        ),
         dtype=dtype,
         device=device,
     )
 
 
-def head_for(in_features: int, out_shape: tuple[int, ...], *, seed: int = 0, dtype=torch.float64, device="cpu") -> nn.Module:
+def head_for(
+    in_features: int, out_shape: tuple[int, ...], *, seed: int = 0, dtype=torch.float64, device="cpu"
+) -> nn.Module:
     """A linear layer whose output is reshaped to (N, *out_shape): a trainable producer of any loss input."""
     _checks.positive_int("in_features", in_features)
     if not isinstance(out_shape, tuple) or not out_shape or not all(

@@ -35,7 +35,7 @@ The decoupled variant follows the PyTorch docs of torch.optim.AdamW (Loshchilov 
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 

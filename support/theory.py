@@ -6,7 +6,7 @@ tolerances of a measured slope against them (``nonlinear_slope_tolerance``, ``me
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -14,6 +14,7 @@ import torch
 from support import _checks
 from support.errors import SpecInputError
 from support.fits import fit_line, slope_standard_error
+
 
 def nonlinear_slope_tolerance(width: int, depths: Sequence[int], seeds: int) -> float:
     """Allowed |fitted slope - mean-field slope| of a ``depth_sweep`` of a ReLU/tanh/sigmoid MLP.

@@ -97,7 +97,7 @@ class Slack:
     reason: str
 
 
-def slack(*, rel: float = 0.0, abs: float = 0.0, reason: str) -> Slack:  # noqa: A002 (the name says what it is)
+def slack(*, rel: float = 0.0, abs: float = 0.0, reason: str) -> Slack:
     """Room for an inequality, with the reason (e.g. "float64 rounding of a product of 3 terms")."""
     if not isinstance(reason, str) or len(reason.strip()) < 10:
         raise SpecInputError("a slack needs a reason of a few words explaining why")
@@ -128,7 +128,8 @@ def _check_inequality(actual, bound, slack_: Slack | None, msg: str, *, upper: b
     try:
         a, b = torch.broadcast_tensors(a, b)
     except RuntimeError:
-        raise SpecInputError(f"actual and bound cannot broadcast: shapes {tuple(a.shape)} and {tuple(b.shape)}") from None
+        raise SpecInputError(
+            f"actual and bound cannot broadcast: shapes {tuple(a.shape)} and {tuple(b.shape)}") from None
     room = slack_.rel * b.abs() + slack_.abs
     if strict:
         ok = (a < b + room) if upper else (a > b - room)

@@ -137,7 +137,7 @@ def _token_subject(model, **fields) -> ModelUnderTest:
 
 
 def test_check_2_catches_a_frozen_parameter_moved_by_weight_decay():
-    adamw = lambda params: torch.optim.AdamW(params, lr=1e-2)  # noqa: E731 (weight_decay defaults to 0.01)
+    adamw = lambda params: torch.optim.AdamW(params, lr=1e-2)
     broken = _token_subject(_seeded(lambda: MaskedEmbeddingClassifier("mask")), optimizer=adamw,
                             frozen=("embed.weight",))
     result = checks.one_step_updates_parameters(broken)
@@ -230,9 +230,9 @@ def test_check_3_wants_batchmean_for_kl_divergence():
 def test_live_terms_keep_hinge_zeros_and_drop_masked_entries():
     out = torch.tensor([[3.0], [0.2], [-4.0]])
     y = torch.tensor([[1.0], [1.0], [-1.0]])
-    hinge = lambda o, t: torch.relu(1 - o * t)  # noqa: E731 (zero at rows 0 and 2, but they are terms)
+    hinge = lambda o, t: torch.relu(1 - o * t)
     assert checks.live_terms(hinge, out, y).all()
-    masked = lambda o, t: (o - t) ** 2 * torch.tensor([[1.0], [0.0], [1.0]])  # noqa: E731
+    masked = lambda o, t: (o - t) ** 2 * torch.tensor([[1.0], [0.0], [1.0]])
     assert checks.live_terms(masked, out, y).reshape(-1).tolist() == [True, False, True]
 
 
@@ -416,10 +416,11 @@ def _healthy():
     tokens = torch.randint(1, references.VOCAB, (N, 20), generator=generator(7))
     yield "resnet18-like (width 8)", ModelUnderTest(**make(width=8))
     for layers, first in ((6, False), (6, True)):
-        encoder = _seeded(lambda: _Encoder(layers, first))
+        encoder = _seeded(lambda layers=layers, first=first: _Encoder(layers, first))
         yield f"transformer, {layers} layers, norm_first={first}", _token_subject(encoder)
     for kind in ("LSTM", "GRU"):
-        yield f"{kind}, 2 layers over 20 steps", _token_subject(_seeded(lambda: _Recurrent(kind)), inputs=tokens)
+        recurrent = _seeded(lambda kind=kind: _Recurrent(kind))
+        yield f"{kind}, 2 layers over 20 steps", _token_subject(recurrent, inputs=tokens)
 
 
 def test_check_8_passes_healthy_architectures_at_default_init():

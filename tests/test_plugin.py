@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 import torch
+
 from tests.pytest_helpers import spec_project
 
 REGISTRY_SRC = textwrap.dedent(
@@ -231,7 +232,8 @@ def test_figures_reject_non_numbers(project):
             with pytest.raises(ValueError, match="unit must be a string"):
                 figures.record("no unit", 1.0, None, zh="无单位")
             with pytest.raises(ValueError, match="got a string"):
-                figures.plot("p", x_label="x", y_label="y", zh=("图", "横", "纵")).line("digits", "123", [1, 2, 3], zh="数字")
+                figures.plot("p", x_label="x", y_label="y", zh=("图", "横", "纵")).line(
+                    "digits", "123", [1, 2, 3], zh="数字")
     """)
     project.runpytest_inprocess().assert_outcomes(passed=1)
 
@@ -256,7 +258,8 @@ def test_xdist_workers_report_unknown_ids_and_keep_figures(project):
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(["*spec/test_b.py::test_unknown: unknown claim id 'gamma.three'*"])
     result.assert_outcomes(passed=1, errors=1)
-    props = [p.get("value") for p in ET.parse(project.path / "report.xml").iter("property") if p.get("name") == "figure"]
+    props = [p.get("value") for p in ET.parse(project.path / "report.xml").iter("property")
+             if p.get("name") == "figure"]
     assert len(props) == 1 and "answer" in props[0] and "42" in props[0]
 
 

@@ -25,7 +25,8 @@ def test_ci_runs_the_readme_full_test_command():
 
 
 def test_constraints_pin_the_local_cpu_build():
-    pins = [line for line in (ROOT / "constraints" / "cpu.txt").read_text().splitlines() if line and not line.startswith("#")]
+    pins = [line for line in (ROOT / "constraints" / "cpu.txt").read_text().splitlines()
+            if line and not line.startswith("#")]
     assert pins == ["torch==2.13.0"]
 
 
@@ -35,3 +36,45 @@ def test_readme_names_every_registered_claim():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     missing = [claim_id for claim_id in REGISTRY if f"`{claim_id}`" not in readme]
     assert not missing, f"README's claims table lacks {missing}"
+
+
+def _links(markdown: str) -> list[str]:
+    return re.findall(r"\]\(([^)\s]+)\)", markdown)
+
+
+def _github_anchor(heading: str) -> str:
+    """The anchor GitHub gives a heading: lower case, punctuation dropped, spaces as dashes."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_every_link_of_the_readme_resolves_to_a_file_or_an_anchor():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    own = {_github_anchor(h) for h in re.findall(r"^#+ (.+)$", readme, flags=re.M)}
+    broken = []
+    for target in _links(readme):
+        if "://" in target:
+            continue
+        path, _, anchor = target.partition("#")
+        if not path:  # a section of this README
+            if anchor not in own:
+                broken.append(target)
+            continue
+        file = ROOT / path
+        if not file.exists():
+            broken.append(target)
+        elif anchor:
+            ids = set(re.findall(r'<a id="([^"]+)"></a>', file.read_text(encoding="utf-8")))
+            if anchor not in ids:
+                broken.append(target)
+    assert not broken, f"README links that point nowhere: {broken}"
+
+
+def test_the_questions_index_links_each_answer_to_a_claim_in_the_report_and_a_test():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    index = readme.split("## Questions this answers", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in index.splitlines() if line.startswith("| ") and "?" in line.split("|")[1]]
+    assert len(rows) >= 10
+    for row in rows:
+        cells = row.split("|")
+        assert "(docs/report/README.md#" in cells[3] or "(#" in cells[3], f"no claim link: {row}"
+        assert "](spec/" in cells[4] or "pytest spec" in cells[4], f"no test link: {row}"

@@ -6,6 +6,7 @@ import json
 import textwrap
 
 import pytest
+
 from tests.pytest_helpers import spec_project
 
 REGISTRY_SRC = textwrap.dedent(
@@ -76,7 +77,8 @@ def test_report_shows_each_claim_with_the_status_this_run_supports(project):
     assert [p["file"] for p in good["plots"]] == ["figures/good-claim--growth.png"]
     png = project.path / "out" / "figures" / "good-claim--growth.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    result.stdout.fnmatch_lines(["*FAILING CLAIM bad.claim (confirmed): 1 failed test(s), first spec/test_claims.py::test_bad*"])
+    result.stdout.fnmatch_lines(
+        ["*FAILING CLAIM bad.claim (confirmed): 1 failed test(s), first spec/test_claims.py::test_bad*"])
 
 
 def test_report_in_chinese_uses_the_chinese_statements(project):

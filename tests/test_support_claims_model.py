@@ -18,7 +18,8 @@ def _beyond(id="beyond.fact", sources=("PyTorch docs",), quotes=()):
 
 # ---------------------------------------------------------------- Claim construction
 @pytest.mark.parametrize(
-    "bad_id", ["Reduction.mean", "reduction..mean", "reduction.mean_", ".reduction", "reduction.", "a b", "-x", "x-", "", 3]
+    "bad_id",
+    ["Reduction.mean", "reduction..mean", "reduction.mean_", ".reduction", "reduction.", "a b", "-x", "x-", "", 3],
 )
 def test_claim_rejects_malformed_ids(bad_id):
     with pytest.raises(SpecInputError, match="is not a dotted lower-case id"):

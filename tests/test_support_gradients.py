@@ -207,7 +207,8 @@ def test_per_sample_grads_vmap_randomness_does_not_change_a_deterministic_model(
 def test_batch_grads_rejects_unreduced_loss():
     model = models.linear_model(3, 2)
     with pytest.raises(SpecInputError, match="loss_fn must return a scalar"):
-        gradients.batch_grads(model, lambda o, t: (o - t) ** 2, torch.randn(4, 3, dtype=F64), torch.randn(4, 2, dtype=F64))
+        gradients.batch_grads(model, lambda o, t: (o - t) ** 2, torch.randn(4, 3, dtype=F64),
+                              torch.randn(4, 2, dtype=F64))
 
 
 # ---------------------------------------------------------------- executed_nodes

@@ -54,7 +54,8 @@ def test_prediction_shape_rejects_bad_feature_shapes_for_class_losses(name, feat
         losses.loss_case(name).prediction_shape(4, feature_shape)
 
 
-@pytest.mark.parametrize("batch_size, feature_shape, match", [(True, (3,), "batch_size"), (2, (True,), "feature_shape")])
+@pytest.mark.parametrize("batch_size, feature_shape, match",
+                         [(True, (3,), "batch_size"), (2, (True,), "feature_shape")])
 def test_prediction_shape_rejects_bool_sizes(batch_size, feature_shape, match):
     # _checks.positive_int rejects bools everywhere else in support; a bool is not a size here either
     with pytest.raises(SpecInputError, match=match):
@@ -87,7 +88,8 @@ def test_reference_terms_match_module_with_reduction_none(case):
     assert_close(case.reference_terms(pred, target), expected)
 
 
-@pytest.mark.parametrize("case", [c for c in LOSS_CASES if c.name in ("SmoothL1Loss", "HuberLoss")], ids=lambda c: c.name)
+@pytest.mark.parametrize("case", [c for c in LOSS_CASES if c.name in ("SmoothL1Loss", "HuberLoss")],
+                         ids=lambda c: c.name)
 def test_reference_terms_match_module_across_the_quadratic_linear_switch(case):
     # |x - y| on both sides of 1 (the default beta/delta), where the piecewise formulas switch
     pred = torch.tensor([0.0, 0.5, 0.999, 1.001, 3.0, -2.5], dtype=F64)
@@ -106,7 +108,8 @@ def test_reference_terms_by_hand():
     ce = losses.loss_case("CrossEntropyLoss").reference_terms(torch.zeros(2, 4, dtype=F64), torch.tensor([0, 3]))
     assert ce.tolist() == pytest.approx([math.log(4)] * 2)
     # BCE with logit 0 is log 2 whatever the target
-    bce = losses.loss_case("BCEWithLogitsLoss").reference_terms(torch.zeros(2, dtype=F64), torch.tensor([0.0, 1.0], dtype=F64))
+    bce = losses.loss_case("BCEWithLogitsLoss").reference_terms(torch.zeros(2, dtype=F64),
+                                                                torch.tensor([0.0, 1.0], dtype=F64))
     assert bce.tolist() == pytest.approx([math.log(2)] * 2)
 
 

@@ -39,7 +39,8 @@ def _t(*values):
         (lambda: ReferenceSGD(lr=0.1).step([_t(1.0)], []), SpecInputError, "same length"),
         (lambda: ReferenceSGD(lr=0.1).step([_t(1.0)], [_t(1.0, 2.0)]), SpecInputError, r"grads\[0\] has shape"),
         (lambda: ReferenceSGD(lr=0.1).step([_t(1.0)], [[1.0]]), SpecTypeError, r"grads\[0\] must be a torch.Tensor"),
-        (lambda: ReferenceAdam().step([torch.tensor([1])], [torch.tensor([1])]), SpecTypeError, r"params\[0\] must be a floating"),
+        (lambda: ReferenceAdam().step([torch.tensor([1])], [torch.tensor([1])]),
+         SpecTypeError, r"params\[0\] must be a floating"),
     ],
 )
 def test_bad_arguments_raise_naming_the_problem(call, error, match):
@@ -54,13 +55,15 @@ def test_the_number_of_parameters_cannot_change_between_steps():
         opt.step([_t(1.0), _t(2.0)], [_t(1.0), _t(2.0)])
 
 
-@pytest.mark.parametrize("make", [lambda: ReferenceSGD(lr=0.1, momentum=0.9), lambda: ReferenceAdam()], ids=["sgd", "adam"])
+@pytest.mark.parametrize("make", [lambda: ReferenceSGD(lr=0.1, momentum=0.9), lambda: ReferenceAdam()],
+                         ids=["sgd", "adam"])
 def test_the_parameters_cannot_change_order_or_shape_between_steps(make):
     # the state is matched by position: [b, W] after [W, b] would broadcast W's state onto b and back
     w, b = torch.ones(4, 8, dtype=F64), torch.ones(8, dtype=F64)
     opt = make()
     opt.step([w, b], [w, b])
-    with pytest.raises(SpecInputError, match=r"params\[0\] has shape \(8,\) on cpu, but .* state for parameter 0 has shape \(4, 8\)"):
+    with pytest.raises(SpecInputError,
+                       match=r"params\[0\] has shape \(8,\) on cpu, but .* state for parameter 0 has shape \(4, 8\)"):
         opt.step([b, w], [b, w])
     # the refused step changed nothing: the right order still works
     assert [t.shape for t in opt.step([w, b], [w, b])] == [(4, 8), (8,)]
@@ -176,7 +179,8 @@ def test_reference_sgd_matches_torch_sgd_on_fixed_gradients(kwargs):
     gen = torch.Generator().manual_seed(0)
     theta0 = torch.randn(5, generator=gen, dtype=F64)
     grads = [torch.randn(5, generator=gen, dtype=F64) for _ in range(4)]
-    assert_close(_run_reference(ReferenceSGD(**kwargs), grads, theta0), _run_torch(torch.optim.SGD, kwargs, grads, theta0))
+    assert_close(_run_reference(ReferenceSGD(**kwargs), grads, theta0),
+                 _run_torch(torch.optim.SGD, kwargs, grads, theta0))
 
 
 @pytest.mark.parametrize(

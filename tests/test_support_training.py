@@ -23,7 +23,8 @@ def test_full_batch_training_follows_sgd_and_records_pre_step_losses():
     loss = torch.nn.functional.mse_loss(manual(x), y)
     loss.backward()
     assert history.losses == [loss.item()]
-    assert math.isclose(history.grad_norms[0], torch.cat([p.grad.reshape(-1) for p in manual.parameters()]).norm().item())
+    assert math.isclose(history.grad_norms[0],
+                        torch.cat([p.grad.reshape(-1) for p in manual.parameters()]).norm().item())
     for p, q in zip(model.parameters(), manual.parameters()):
         torch.testing.assert_close(p.detach(), q.detach() - 0.1 * q.grad)
 

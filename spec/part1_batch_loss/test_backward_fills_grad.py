@@ -13,7 +13,7 @@ Why: autograd accumulates gradients into the leaves' .grad (PyTorch docs, torch.
 = 2/(N K) r^T x, dL/db = 2/(N K) sum_i r_i with r = x W^T + b - y); run torch.autograd.gradcheck against finite
 differences on a small tanh MLP; show that a second backward doubles .grad; and show that a frozen weight keeps
 .grad None while the other parameters get one.
-"""
+"""  # noqa: E501 (the source's quotes are kept on one line, verbatim)
 
 import pytest
 import torch

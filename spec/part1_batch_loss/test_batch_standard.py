@@ -30,7 +30,8 @@ def _setup(device):
     x, y = classification(N, 4, 3, seed=51, device=device)
     model = mlp(4, 8, 3, depth=2, seed=51, device=device)
     backward_passes = [0]
-    model[0].weight.register_post_accumulate_grad_hook(lambda _p: backward_passes.__setitem__(0, backward_passes[0] + 1))
+    model[0].weight.register_post_accumulate_grad_hook(
+        lambda _p: backward_passes.__setitem__(0, backward_passes[0] + 1))
     return model, x, y, backward_passes
 
 
@@ -65,7 +66,7 @@ def test_without_zero_grad_gradients_pile_up_across_steps(device):
     piled, _, _, _ = _setup(device)
     opt_zeroed = torch.optim.SGD(zeroed.parameters(), lr=LR)
     opt_piled = torch.optim.SGD(piled.parameters(), lr=LR)
-    for step in range(2):
+    for _step in range(2):
         opt_zeroed.zero_grad()
         torch.nn.functional.cross_entropy(zeroed(x), y).backward()
         opt_zeroed.step()

@@ -6,7 +6,8 @@ Source: 「PyTorch中的大多数损失函数(如`CrossEntropyLoss`或`MSELoss`)
 What is true (confirmed): The built-in loss modules (MSE, L1, SmoothL1, Huber, BCEWithLogits, BCE, CrossEntropy,
 NLL, KLDiv) take reduction='mean' | 'sum' | 'none'; 'mean' is the default, the old name 'elementwise_mean' is
 still accepted as 'mean' with a deprecation warning, and any other value raises ValueError("<value> is not a valid
-value for reduction") at the forward call (the constructor stores the string unchecked). KLDivLoss also takes 'batchmean' (the sum divided by the batch size), and its 'mean', which divides
+value for reduction") at the forward call (the constructor stores the string unchecked). KLDivLoss also takes
+'batchmean' (the sum divided by the batch size), and its 'mean', which divides
 by the number of elements, warns. On an empty batch (N = 0) 'mean' and 'batchmean' return NaN (0/0), 'sum'
 returns 0 and 'none' an empty tensor of shape (0, ...), while backward gives every parameter a zero gradient:
 the NaN shows in the loss value, not in the gradients.
@@ -22,7 +23,7 @@ over the batch's samples of (dloss/doutput_i)(doutput_i/dparameter): with no sam
 whatever the 1/0 factor of the mean, so a plain SGD step on an empty batch changes nothing while the logged loss
 is NaN. The tests check each loss of the table (support.losses.LOSS_CASES) and the two losses on
 (log-)probabilities (support.losses.PROBABILITY_LOSS_CASES: KLDivLoss, BCELoss).
-"""
+"""  # noqa: E501 (the source's quotes are kept on one line, verbatim)
 
 import contextlib
 

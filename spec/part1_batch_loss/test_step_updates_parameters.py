@@ -18,7 +18,8 @@ Adam cancels any error both runs share. So the Adam/AdamW test
 trains on minibatches (a different gradient at every step), and at every step compares torch's step with
 support.reference_optim.ReferenceAdam, a float64 implementation of the documented algorithm that keeps its own
 moments, built from the same gradients. The steps are compared, not the parameters: an error of up to ~1e-5 of a
-step of ~lr = 1e-2 would hide in the parameters' default tolerance (rtol 1e-7 of |p| ~ 0.3); torch and the reference order the same float64 operations
+step of ~lr = 1e-2 would hide in the parameters' default tolerance (rtol 1e-7 of |p| ~ 0.3); torch and the reference
+order the same float64 operations
 differently (e.g. sqrt(v) / sqrt(1 - beta2^t) against sqrt(v / (1 - beta2^t))), a few ulps of each step.
 SGD with momentum, dampening, Nesterov and weight decay is compared with ReferenceSGD over several steps in
 update.sgd-rule.

@@ -111,7 +111,7 @@ def test_one_unit_model_w5_wall_is_found_by_bisection_and_its_gradient_grows_geo
     walls, grads = [], []
     for T in LENGTHS:
         # x_T(b) is increasing in b (dx_t/db = w sigmoid' dx_{t-1}/db + 1 > 0): a single crossing of x0 on [-4, -1]
-        b_wall = bisect(lambda b: one_unit_rnn_final_state(w, b, T).item() - PASCANU_X0, -4.0, -1.0, xtol=1e-13)
+        b_wall = bisect(lambda b, T=T: one_unit_rnn_final_state(w, b, T).item() - PASCANU_X0, -4.0, -1.0, xtol=1e-13)
         assert abs(b_wall - b_star) <= 1e-12  # bisection stops within xtol = 1e-13; 10x for b_star's rounding
         walls.append(b_wall)
         g = one_unit_rnn_bias_grad(w, b_star, T)

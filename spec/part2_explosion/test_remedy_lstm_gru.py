@@ -25,7 +25,7 @@ z*h):
 * at PyTorch's default init (U(-1/sqrt(H), 1/sqrt(H)) for all three) with random inputs, the fitted log-norm slope
   over T = 10 to 80 is below 2 log sigmoid(3) = -0.097 per step for RNN, LSTM and GRU, and between that line and 0
   for an LSTM with forget-gate bias 3 and a GRU with update-gate bias 3.
-"""
+"""  # noqa: E501 (the source's quotes are kept on one line, verbatim)
 
 import math
 

@@ -17,7 +17,7 @@ Hypothesis draws the batch size, widths, number of classes and the loss and comp
 torch.autograd.gradcheck (PyTorch docs) compares autograd's Jacobian with central differences (eps = 1e-6, atol
 1e-8, rtol 1e-6 in float64: the truncation error ~eps^2 and the rounding ~ulp(L) / eps ~ 2e-10 are far below), and
 a central difference of the loss along a random direction (t = 1e-5) equals <grad, v> within 1e-7.
-"""
+"""  # noqa: E501 (the source's quotes are kept on one line, verbatim)
 
 import pytest
 import torch
@@ -70,7 +70,8 @@ def test_gradcheck_agrees_with_finite_differences_in_float64(device, loss):
     x, y = classification(6, 3, 3, seed=5, device=device)
     target = y if loss == "ce" else torch.randn(6, 3, generator=torch.Generator().manual_seed(5),
                                                 dtype=torch.float64).to(device)
-    params = [p.detach().clone().requires_grad_() for p in mlp(3, 5, 3, activation="tanh", seed=5, device=device).parameters()]
+    params = [p.detach().clone().requires_grad_()
+              for p in mlp(3, 5, 3, activation="tanh", seed=5, device=device).parameters()]
 
     def loss_of_params(w1, b1, w2, b2):
         z = torch.tanh(x @ w1.T + b1) @ w2.T + b2

@@ -35,7 +35,7 @@ Why:
   smaller logit gradient.
 * Parameters: for a linear layer dl/dW = (p - e_y) x^T, so ||dl/dW|| = ||p - e_y|| ||x||: two samples with the
   same loss can have parameter gradients that differ by any factor. The loss does not "directly" set the step.
-"""
+"""  # noqa: E501 (the source's quotes are kept on one line, verbatim)
 import math
 
 import pytest
@@ -116,7 +116,8 @@ def test_the_bounds_are_attained(device, figures):
     upper = math.sqrt(2) * -math.expm1(-loss.item())
     assert_le(g_high.norm().item(), upper, slack=ROUNDING, strict=True)  # attained: equal to the bound up to rounding
     assert_ge(g_high.norm().item(), upper, slack=ROUNDING, strict=True)
-    figures.record("CE logit-gradient norm / lower bound (uniform rivals)", g_low.norm() / ((1 - p_y) * math.sqrt(k / (k - 1))), "1",
+    figures.record("CE logit-gradient norm / lower bound (uniform rivals)",
+                   g_low.norm() / ((1 - p_y) * math.sqrt(k / (k - 1))), "1",
                    zh="CE 的 logit 梯度范数 / 下界(竞争类别概率均等)")
     figures.record("CE logit-gradient norm / upper bound (one rival)", g_high.norm() / upper, "1",
                    zh="CE 的 logit 梯度范数 / 上界(只有一个竞争类别)")
@@ -253,25 +254,25 @@ def test_robust_loss_gradients_stop_growing_at_the_knee_while_mse_grows_as_two_s
             losses.append(loss.item())
             grads.append(g.abs().item())
         curves[label] = (make.tensor(losses), make.tensor(grads))
-    l, g = curves["MSE"]
-    assert_close(g, 2 * l.sqrt())  # unbounded: 2e6 at the largest residual
-    l, g = curves["L1"]
+    loss, g = curves["MSE"]
+    assert_close(g, 2 * loss.sqrt())  # unbounded: 2e6 at the largest residual
+    loss, g = curves["L1"]
     assert_close(g, torch.ones_like(g))  # 1 from the smallest loss on
     # SmoothL1: l = r^2 / (2 beta) below the knee, so |g| = r / beta = sqrt(2 l / beta); 1 from l = beta / 2 on
-    l, g = curves[f"SmoothL1, beta = {beta}"]
-    assert_close(g, torch.where(l < beta / 2, (2 * l / beta).sqrt(), torch.ones_like(l)))
+    loss, g = curves[f"SmoothL1, beta = {beta}"]
+    assert_close(g, torch.where(loss < beta / 2, (2 * loss / beta).sqrt(), torch.ones_like(loss)))
     # Huber: l = r^2 / 2 below the knee, |g| = r = sqrt(2 l); delta from l = delta^2 / 2 on
-    l, g = curves[f"Huber, delta = {delta}"]
-    assert_close(g, torch.where(l <= delta**2 / 2, (2 * l).sqrt(), torch.full_like(l, delta)))
+    loss, g = curves[f"Huber, delta = {delta}"]
+    assert_close(g, torch.where(loss <= delta**2 / 2, (2 * loss).sqrt(), torch.full_like(loss, delta)))
     plot = figures.plot("output-gradient magnitude vs sample loss: MSE, L1, SmoothL1, Huber",
                         x_label="sample loss l (squared target units for MSE, target units otherwise)",
                         y_label="|dl/dy_hat| (one output, sum reduction)",
                         zh=("输出梯度大小与样本损失的关系:MSE、L1、SmoothL1、Huber",
                             "样本损失 l(MSE 以目标单位的平方计,其余以目标单位计)", "|dl/dy_hat|(单个输出,sum 归约)"),
                         log_x=True, log_y=True)
-    for label, (l, g) in curves.items():
-        assert (l[1:] > l[:-1]).all() and (g[1:] >= g[:-1]).all()  # the loss grows; the gradient never shrinks
-        plot.line(f"{label}: |dl/dy_hat|", l.tolist(), g.tolist(), zh=f"{label}:输出梯度 |dl/dy_hat|")
+    for label, (loss, g) in curves.items():
+        assert (loss[1:] > loss[:-1]).all() and (g[1:] >= g[:-1]).all()  # the loss grows; the gradient never shrinks
+        plot.line(f"{label}: |dl/dy_hat|", loss.tolist(), g.tolist(), zh=f"{label}:输出梯度 |dl/dy_hat|")
     figures.record(f"Huber (delta = {delta}) |dl/dy_hat| at residual 1e6", curves[f"Huber, delta = {delta}"][1][-1],
                    "gradient", zh=f"残差为 1e6 时 Huber (delta = {delta}) 的 |dl/dy_hat|")
     figures.record("MSE |dl/dy_hat| at residual 1e6", curves["MSE"][1][-1], "gradient",

@@ -17,7 +17,7 @@ softmax z) >= H(q), with equality exactly at softmax z = q (Gibbs' inequality, C
 Information Theory, Thm 2.6.3); the tests check the decomposition on random q and z, the floor H(q) at the target,
 and a higher loss when probability mass moves away from it. For the regression losses Hypothesis draws batches with
 one sample predicted exactly: its terms are exactly 0, and every differing element's term is positive.
-"""
+"""  # noqa: E501 (the source's quotes are kept on one line, verbatim)
 
 import math
 

@@ -108,8 +108,8 @@ def test_soft_label_cross_entropy_and_kl_divergence_differ_by_the_entropy_and_tr
     g = torch.Generator().manual_seed(22)
     soft = F.softmax(2 * torch.randn(x.shape[0], 3, generator=g, dtype=torch.float64), dim=1).to(device)
     entropy = -(soft * soft.log()).sum(dim=1).mean()  # the constant between the two losses: H(p) per sample
-    ce = lambda out, p: F.cross_entropy(out, p)  # noqa: E731 (class probabilities as target)
-    kl = lambda out, p: F.kl_div(F.log_softmax(out, dim=1), p, reduction="batchmean")  # noqa: E731
+    ce = lambda out, p: F.cross_entropy(out, p)
+    kl = lambda out, p: F.kl_div(F.log_softmax(out, dim=1), p, reduction="batchmean")
     histories, finals = [], []
     for loss_fn in (ce, kl):
         model = make_model()

@@ -17,7 +17,7 @@ momentum, dampening, nesterov, weight decay, maximize, lr and foreach, and 4 ste
 constant gradient and dampening 0 the momentum buffer is the running sum g (1 - mu^t) / (1 - mu). Sutskever,
 Martens, Dahl & Hinton 2013 write v <- mu v - lr g, theta <- theta + v, which differs from PyTorch's form when lr
 changes during training.
-"""
+"""  # noqa: E501 (the source's quotes are kept on one line, verbatim)
 
 import pytest
 import torch

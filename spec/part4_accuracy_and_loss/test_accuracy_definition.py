@@ -17,7 +17,7 @@ perturbations. Moving one logit of one of 8 samples across the boundary changes 
 jump (at the tie the first class wins) while the mean cross-entropy falls at every step. (z.argmax(1) ==
 y).double().mean() does not require grad, so backward raises, while the loss has a non-zero gradient at the same
 point. Training therefore minimises a differentiable surrogate (Goodfellow et al., Deep Learning, sec. 8.1.2).
-"""
+"""  # noqa: E501 (the source's quotes are kept on one line, verbatim)
 
 import pytest
 import torch
@@ -33,7 +33,8 @@ pytestmark = pytest.mark.claim("accuracy.definition")
 
 def _logits(n, k, seed, integer, device):
     g = torch.Generator().manual_seed(seed)
-    z = torch.randint(-2, 3, (n, k), generator=g).double() if integer else torch.randn(n, k, generator=g, dtype=torch.float64)
+    z = (torch.randint(-2, 3, (n, k), generator=g).double() if integer
+         else torch.randn(n, k, generator=g, dtype=torch.float64))
     return z.to(device), torch.randint(0, k, (n,), generator=g).to(device)
 
 

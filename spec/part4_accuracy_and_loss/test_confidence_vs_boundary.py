@@ -21,7 +21,7 @@ Calibration (Guo et al. 2017, sec. 2): with M = 15 equal-width confidence bins B
 * temperature scaling (Guo sec. 4.2): dividing the overconfident logits (margin ln 99) by T = ln 99 / ln 3 gives
   confidence 0.75 everywhere: the same argmax and accuracy, ECE 0, and NLL = H(0.75) = -(0.75 ln 0.75 + 0.25 ln
   0.25) = 0.562.
-"""
+"""  # noqa: E501 (the source's quotes are kept on one line, verbatim)
 
 import math
 

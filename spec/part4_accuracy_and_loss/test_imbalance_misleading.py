@@ -14,7 +14,7 @@ Brodersen et al. 2010; scikit-learn's balanced_accuracy_score) is 1/K. Hypothesi
 shares from 0.6 to 0.95 and 100 to 400 samples. With shares 0.9 / 0.05 / 0.05 (counts 180 / 10 / 10), a model right
 on every minority sample and on 85% of the majority has accuracy (153 + 20) / 200 = 0.865 < 0.9 but balanced
 accuracy (153/180 + 1 + 1) / 3 = 0.95 against 1/3.
-"""
+"""  # noqa: E501 (the source's quotes are kept on one line, verbatim)
 
 import pytest
 import torch

@@ -30,7 +30,7 @@ wrong on 10% at p_y = 1e-4: CE = 0.9 (0.01005) + 0.1 (9.2103) = 0.930. A model u
 (uniform predictions) has CE ln K on every sample; the wrong-everywhere model A keeps CE 0.713 for any K, by
 putting its remaining 0.51 on one class, so for K >= 3 it beats the uniform model in loss while the uniform model
 is more accurate (1/K against 0).
-"""
+"""  # noqa: E501 (the source's quotes are kept on one line, verbatim)
 
 import math
 
@@ -61,7 +61,8 @@ def _plot(figures):
 def test_mean_cross_entropy_is_at_least_one_minus_accuracy_times_ln2(device, n, k, integer, scale, seed):
     g = torch.Generator().manual_seed(seed)
     # integer logits in [-2, 2] give frequent ties, the case where p_y = 1/2 exactly can occur
-    raw = torch.randint(-2, 3, (n, k), generator=g).double() if integer else torch.randn(n, k, generator=g, dtype=torch.float64)
+    raw = (torch.randint(-2, 3, (n, k), generator=g).double() if integer
+           else torch.randn(n, k, generator=g, dtype=torch.float64))
     z, y = (scale * raw).to(device), torch.randint(0, k, (n,), generator=g).to(device)
     per_sample = F.cross_entropy(z, y, reduction="none")
     wrong = z.argmax(dim=1) != y

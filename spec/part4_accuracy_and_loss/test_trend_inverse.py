@@ -44,7 +44,7 @@ All runs of one setting train at once: the R networks' weights are stacked along
 the sum of the R runs' mean losses. No parameter is shared, so each run's gradient is its own loss's gradient, and
 SGD and Adam update each element from its own gradient and state, so this is R independent runs; the first test
 checks one of them against support.training.train step by step.
-"""
+"""  # noqa: E501 (the source's quotes are kept on one line, verbatim)
 
 import functools
 import math

@@ -69,7 +69,7 @@ DEFAULT_INIT_SCALE, DEFAULT_BACKOFF = 2.0**16, 0.5  # torch.amp.GradScaler's doc
 
 
 # ---------------------------------------------------------------- feature probes (not version strings)
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _grad_scaler_works(device: str) -> bool:
     """torch.amp.GradScaler(device) exists (the device-generic class; older torch has only torch.cuda.amp's)."""
     if not hasattr(torch.amp, "GradScaler"):
@@ -81,7 +81,7 @@ def _grad_scaler_works(device: str) -> bool:
     return True
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _autocast_works(device: str, dtype: torch.dtype) -> bool:
     """torch.autocast(device_type, dtype) really runs a linear layer in dtype here (older builds warn and
     fall back to float32 on the CPU for float16, or raise)."""

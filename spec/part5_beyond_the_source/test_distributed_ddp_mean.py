@@ -49,7 +49,8 @@ def _mean_loss_grad(x, y):
 
 
 @pytest.mark.skipif(not (dist.is_available() and dist.is_gloo_available()), reason="torch built without gloo")
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="the launcher's interpreter forks the second rank (no os.fork here)")
+@pytest.mark.skipif(not hasattr(os, "fork"),
+                    reason="the launcher's interpreter forks the second rank (no os.fork here)")
 def test_ddp_averages_gradients_across_two_gloo_processes(tmp_path, figures):
     run = launch(CONFIG, tmp_path / "ddp", env=LOOPBACK_ONLY, timeout_s=LAUNCH_TIMEOUT_S)
     # Judge what the ranks wrote, not their exit codes: gloo can abort while the interpreter exits, after a

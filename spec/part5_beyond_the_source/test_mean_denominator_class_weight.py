@@ -46,7 +46,8 @@ def test_weighted_mean_divides_by_the_sum_of_the_targets_weights(case, n, c, see
     assert_close(mean, (w[y] * terms).sum() / w[y].sum(), tol=tol)
     # scale invariance of a weighted average: 10 w gives the same mean, ten times the sum
     assert_close(case.module(weight=10 * w)(x, y), mean, tol=tol)
-    assert_close(case.module(weight=10 * w, reduction="sum")(x, y), 10 * case.module(weight=w, reduction="sum")(x, y), tol=tol)
+    assert_close(case.module(weight=10 * w, reduction="sum")(x, y), 10 * case.module(weight=w, reduction="sum")(x, y),
+                 tol=tol)
 
 
 def test_weighted_mean_gradient_carries_the_same_denominator(device):

@@ -74,7 +74,8 @@ def test_mse_mean_on_wide_outputs_is_one_over_d_of_the_per_sample_loss(device, f
     assert mean.item() == 1.0
     assert torch.equal(x.grad, torch.full_like(x, 2.0 / (n * d)))
     figures.record("MSE 'mean' / (sum / batch size), D = 8",
-                   mean.item() / (F.mse_loss(x, y, reduction="sum").item() / n), "1", zh="MSE 'mean' / (sum / batch 大小),D = 8")
+                   mean.item() / (F.mse_loss(x, y, reduction="sum").item() / n), "1",
+                   zh="MSE 'mean' / (sum / batch 大小),D = 8")
 
 
 def test_bce_with_logits_weights_scale_terms_but_stay_out_of_the_denominator(device, figures):

@@ -4,7 +4,9 @@ What is true (qualified): For a model that does not couple samples, torch.func.v
 sample's loss returns the same per-sample gradients as a loop of N backward passes, and they sum to the gradient of
 the sum-reduced batch loss. It has documented limits: BatchNorm in train mode fails under grad/vmap (the in-place
 update of its running statistics is rejected, and without running statistics a batch of one has no variance), while
-in eval mode it works; and random operations such as dropout raise under vmap's default randomness='error' unless
+in eval mode it works, and after torch.func.replace_all_batch_norm_modules_ (which stops
+tracking running statistics) it runs in train mode too, each sample normalised by its own statistics, as a loop of
+single-sample forwards does; and random operations such as dropout raise under vmap's default randomness='error' unless
 randomness='different' (an independent mask per sample) or 'same' (one mask shared by all samples) is chosen. Two
 independent implementations agree with both to float64 rounding: PyTorch's ExpandedWeights
 (torch.nn.utils._per_sample_grad.call_for_per_sample_grads) and Opacus' GradSampleModule (backward hooks), on an
@@ -97,6 +99,23 @@ def test_batchnorm_in_train_mode_is_a_documented_limit(device):
     by_loop = per_sample_grads_loop(net, F.mse_loss, x, y)
     for name in by_vmap:
         assert_close(by_vmap[name], by_loop[name])
+
+
+def test_replace_all_batch_norm_modules_lets_vmap_run_batchnorm_in_train_mode(device):
+    # a conv net with BatchNorm2d: each sample alone still has H x W values per channel to normalise over
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 3, 3), nn.BatchNorm2d(3), nn.ReLU(), nn.Flatten(), nn.Linear(3 * 4 * 4, 2))
+    model = model.to(device=device, dtype=torch.float64).train()
+    x = torch.randn(4, 1, 6, 6, generator=generator(64), dtype=torch.float64).to(device)
+    y = torch.tensor([0, 1, 1, 0], device=device)
+    with pytest.raises(RuntimeError, match="in-place"):  # the running-statistics update, rejected under grad
+        per_sample_grads_vmap(model, F.cross_entropy, x, y)
+    torch.func.replace_all_batch_norm_modules_(model)
+    assert model[1].running_mean is None and not model[1].track_running_stats and model.training
+    by_vmap = per_sample_grads_vmap(model, F.cross_entropy, x, y)
+    by_loop = per_sample_grads_loop(model, F.cross_entropy, x, y)  # each sample normalised on its own
+    for name, g in by_loop.items():
+        assert_close(by_vmap[name], g)
 
 
 def test_dropout_needs_an_explicit_randomness_mode(device):

@@ -14,9 +14,9 @@ import enum
 import hashlib
 import re
 import textwrap
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Iterable, Iterator, Mapping
 
 from support.errors import SpecInputError
 

@@ -432,9 +432,11 @@ CLAIMS: tuple[Claim, ...] = (
             returns the same per-sample gradients as a loop of N backward passes, and they sum to the gradient of the
             sum-reduced batch loss. It has documented limits: BatchNorm in train mode fails under grad/vmap (the
             in-place update of its running statistics is rejected, and without running statistics a batch of one has
-            no variance), while in eval mode it works; and random operations such as dropout raise under vmap's
-            default randomness='error' unless randomness='different' (an independent mask per sample) or 'same' (one
-            mask shared by all samples) is chosen. Two independent implementations agree with both to float64
+            no variance), while in eval mode it works, and after torch.func.replace_all_batch_norm_modules_ (which
+            stops tracking running statistics) it runs in train mode too, each sample normalised by its own
+            statistics, as a loop of single-sample forwards does; and random operations such as dropout raise under
+            vmap's default randomness='error' unless randomness='different' (an independent mask per sample) or 'same'
+            (one mask shared by all samples) is chosen. Two independent implementations agree with both to float64
             rounding: PyTorch's ExpandedWeights (torch.nn.utils._per_sample_grad.call_for_per_sample_grads) and
             Opacus' GradSampleModule (backward hooks), on an MLP, the per-sample-gradients tutorial's SimpleCNN and a
             model of Embedding, LayerNorm and GroupNorm layers.
@@ -444,8 +446,10 @@ CLAIMS: tuple[Claim, ...] = (
             的 torch.func.grad,得到的逐样本梯度与循环 N 次反向传播的结果相同,其总和等于 sum 归
             约的 batch 损失的梯度。它有文档记载的限制:训练模式下
             的 BatchNorm 在 grad/vmap 下会失败(其滑动统计量的原地更新会被拒绝;不跟踪滑动统计量
-            时,单个样本组成的 batch 没有方差),评估模式下则可以正常工作;dropout 等随机操作
-            在 vmap 默认的 randomness='error' 下会报错,除非选
+            时,单个样本组成的 batch 没有方差),评估模式下则可以正常工作;调
+            用 torch.func.replace_all_batch_norm_modules_(它停止跟踪滑动统计
+            量)之后,训练模式下也能运行,每个样本用自己的统计量归一化,与逐个样本前向传播的循环结果相
+            同;dropout 等随机操作在 vmap 默认的 randomness='error' 下会报错,除非选
             择 randomness='different'(每个样本独立的掩码)或 'same'(所有样本共用一个掩
             码)。两个独立的实现与二者在 float64 舍入误差内一
             致:PyTorch 的 ExpandedWeights(torch.nn.utils._per_sample_grad.call_for_per_sample_grads)和 Opacus 的 GradSampleModule(反

@@ -14,8 +14,8 @@ from __future__ import annotations
 import contextlib
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 from torch import nn
@@ -518,7 +518,7 @@ def samples_are_independent(subject: ModelUnderTest) -> CheckResult:
     ignored_own = [i for i in range(k) if charts["eval"][i, i] == 0]
     note = (f" (outputs of samples {_listing(ignored_own)} do not depend on their own input at all)"
             if ignored_own else "")
-    fmt = lambda p: f"({p[0]}, {p[1]})"  # noqa: E731
+    fmt = lambda p: f"({p[0]}, {p[1]})"
     if pairs["eval"]:
         return CheckResult(name, claims, "fail",
                            f"in eval mode the output of sample i depends on the input of sample j for "

@@ -28,9 +28,9 @@ import importlib
 import inspect
 import re
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import torch
 from torch import nn

@@ -98,7 +98,8 @@ def _marker_problems(item: pytest.Item, st: ClaimsState) -> list[str]:
     for mark in marks:
         if len(mark.args) != 1 or mark.kwargs or not isinstance(mark.args[0], str):
             extra = f" {mark.kwargs!r}" if mark.kwargs else ""
-            problems.append(f"{item.nodeid}: write the marker as @pytest.mark.claim('<id>'), got claim{mark.args!r}{extra}")
+            problems.append(f"{item.nodeid}: write the marker as @pytest.mark.claim('<id>'), "
+                            f"got claim{mark.args!r}{extra}")
         elif mark.args[0] not in st.registry:
             problems.append(f"{item.nodeid}: {UnknownClaimError(mark.args[0], st.registry)}")
     if not marks and item.get_closest_marker("meta") is None and _under(item.path, st.spec_dir):

@@ -109,14 +109,15 @@ class ClaimsReportCollector:
         # the claims of this run: a run narrowed with -k, --claim or a path checks some claims, not the registry
         tr.write_line(f"claims checked in this run: {counts['claims_checked']} of {counts['claims_registered']} "
                       f"registered")
-        tr.write_line("by verdict: " + ", ".join(f"{n} {verdict}" for verdict, n in counts["checked_by_verdict"].items()))
+        tr.write_line("by verdict: "
+                      + ", ".join(f"{n} {verdict}" for verdict, n in counts["checked_by_verdict"].items()))
         status = counts["claims_by_status"]
         tr.write_line(f"supported by this run: {status['supported']}; failing: {status['failing']}")
         for c in data["claims"]:
             if c["status"] == "failing":
                 failed = [t["nodeid"] for t in c["tests"] if t["outcome"] == "failed"]
-                tr.write_line(f"FAILING CLAIM {c['id']} ({c['verdict']}): {len(failed)} failed test(s), first {failed[0]}",
-                              red=True)
+                tr.write_line(f"FAILING CLAIM {c['id']} ({c['verdict']}): {len(failed)} failed test(s), "
+                              f"first {failed[0]}", red=True)
         if self.error:
             tr.write_line(f"ERROR: {self.error}", red=True)
         elif self.out_dir is not None:

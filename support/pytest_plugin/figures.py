@@ -123,7 +123,8 @@ class Figures:
         """One curve of the figure titled ``plot``; tests add curves through the ``figures.plot(...)`` handle."""
         xs, ys = _floats(f"series {name!r} x", x), _floats(f"series {name!r} y", y)
         if len(xs) != len(ys) or not xs:
-            raise ValueError(f"series {name!r}: x and y must be non-empty and of equal length, got {len(xs)} and {len(ys)}")
+            raise ValueError(f"series {name!r}: x and y must be non-empty and of equal length, "
+                             f"got {len(xs)} and {len(ys)}")
         for label, value in (("name", name), ("plot", plot), ("x_label", x_label), ("y_label", y_label)):
             _text(f"series {name!r}: {label}", value)
         if style not in SERIES_STYLES:

@@ -184,6 +184,6 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
 
     rank = {check_id: i for i, check_id in enumerate(CHECK_ORDER)}
     terminalreporter.section(f"your model: {st.names[0]}")
-    for subject_name, _, title, outcome in sorted(st.verdicts, key=lambda v: (rank.get(v[1], len(rank)), v[1])):
+    for _subject_name, _, title, outcome in sorted(st.verdicts, key=lambda v: (rank.get(v[1], len(rank)), v[1])):
         word = {"passed": "PASS", "failed": "FAIL", "skipped": "n/a "}[outcome]
         terminalreporter.write_line(f"{word}  {title}", red=outcome == "failed", green=outcome == "passed")

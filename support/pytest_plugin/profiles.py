@@ -48,7 +48,8 @@ def pytest_configure(config: pytest.Config) -> None:
     name = explicit or os.environ.get(PROFILE_ENV) or DEFAULT_PROFILE
     if name not in PROFILE_NAMES:
         source = "--hypothesis-profile" if explicit else PROFILE_ENV
-        raise pytest.UsageError(f"{source}={name!r} is not a profile of this suite; choose one of {sorted(PROFILE_NAMES)}")
+        raise pytest.UsageError(f"{source}={name!r} is not a profile of this suite; "
+                                f"choose one of {sorted(PROFILE_NAMES)}")
     # hypothesis's own plugin loads an explicit --hypothesis-profile in every process, and with -v its header
     # names the loaded profile: in those cases hypothesis is imported anyway and our profile must be loaded there
     if runs_tests(config) or explicit or config.getoption("verbose") > 0:

@@ -167,7 +167,8 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
     st = state(config)
     if not runs_tests(config) and st.environment is not None:  # the header could not say it
         env = st.environment
-        terminalreporter.write_line(f"xdist workers ran with torch {env['torch']}; devices: {', '.join(env['devices'])}; "
+        terminalreporter.write_line(f"xdist workers ran with torch {env['torch']}; "
+                                    f"devices: {', '.join(env['devices'])}; "
                                     f"torch threads: {env['threads']} per worker")
 
 

@@ -145,8 +145,10 @@ def render_markdown(data: dict, registry: ClaimRegistry, lang: str) -> str:
         + t["of_registered"].format(n=counts["claims_registered"]) + ")",
         f"- {t['claims_by_verdict']}: " + ", ".join(
             f"{t['verdicts'][Verdict(k)]} {v}" for k, v in counts["claims_by_verdict"].items()),
-        f"- {t['claims_by_status']}: " + ", ".join(f"{t['status'][k]} {v}" for k, v in counts["claims_by_status"].items()),
-        f"- {t['tests_by_outcome']}: " + ", ".join(f"{t['outcomes'][k]} {v}" for k, v in counts["tests_by_outcome"].items()),
+        f"- {t['claims_by_status']}: " + ", ".join(
+            f"{t['status'][k]} {v}" for k, v in counts["claims_by_status"].items()),
+        f"- {t['tests_by_outcome']}: " + ", ".join(
+            f"{t['outcomes'][k]} {v}" for k, v in counts["tests_by_outcome"].items()),
         "",
     ]
     out += render_contents(data, registry, lang)
