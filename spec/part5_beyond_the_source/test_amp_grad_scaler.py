@@ -339,6 +339,14 @@ SCALER_IDS = ["defaults", "init-2^18-backoff-0.3"]
 SCALE_RTOL = 8 * 2.0**-24
 
 
+def _scale_plot(figures):
+    """One figure for both overflow tests: the scale per step, which a forward overflow halves without end."""
+    return figures.plot("GradScaler's scale per step: float16 overflow in the backward vs in the forward",
+                        x_label="step (optimizer.step via scaler.step)", y_label="loss scale S (1)", log_y=True,
+                        zh=("GradScaler 每步的缩放因子:float16 在反向传播中上溢与在前向传播中上溢",
+                            "步数(通过 scaler.step 调用 optimizer.step)", "损失缩放因子 S(1)"))
+
+
 @pytest.mark.parametrize("kwargs, init_scale, backoff", SCALER_SETTINGS, ids=SCALER_IDS)
 def test_a_float16_gradient_past_65504_overflows_and_the_scaler_skips_and_backs_off_until_it_fits(
         kwargs, init_scale, backoff, device, figures):
@@ -358,6 +366,7 @@ def test_a_float16_gradient_past_65504_overflows_and_the_scaler_skips_and_backs_
     model = _model(weight, bias, torch.float32, device)
     opt = torch.optim.SGD(model.parameters(), lr=1e-3)
     scaler = _grad_scaler(device, **kwargs)
+    seen = [scaler.get_scale()]
     for step in range(k + 1):
         opt.zero_grad(set_to_none=True)
         with _autocast(device, torch.float16):
@@ -368,6 +377,7 @@ def test_a_float16_gradient_past_65504_overflows_and_the_scaler_skips_and_backs_
         before = flat_params(model)
         scaler.step(opt)
         scaler.update()
+        seen.append(scaler.get_scale())
         skipped = torch.equal(flat_params(model), before)
         if step < k:
             assert overflowed and skipped, f"step {step}: scale {scales[step]} * {g_max:.3g} > {FP16_MAX}"
@@ -382,11 +392,17 @@ def test_a_float16_gradient_past_65504_overflows_and_the_scaler_skips_and_backs_
                    "steps", note=f"largest float16 backward value at scale 1: {g_max:.3g}",
                    zh=f"float16 梯度上溢:从 scale {init_scale:g} 开始、backoff 为 {backoff} 时跳过的步数",
                    note_zh=f"scale 为 1 时 float16 反向传播中的最大值:{g_max:.3g}")
+    plot = _scale_plot(figures)
+    plot.line(f"backward overflow: skips until S fits (S0 = {init_scale:g}, backoff {backoff})", range(len(seen)),
+              seen, zh=f"反向传播上溢:跳过直到 S 合适(S0 = {init_scale:g},backoff {backoff})")
+    if not kwargs:  # the limit is the same for both settings (same model and batch): draw it once
+        plot.bound(f"largest S that fits: 65504 / {g_max:.3g}", [0, 6], [FP16_MAX / g_max] * 2,
+                   zh=f"能容纳的最大 S:65504 / {g_max:.3g}")
 
 
 @pytest.mark.parametrize("kwargs, init_scale, backoff", SCALER_SETTINGS, ids=SCALER_IDS)
 def test_a_forward_overflow_makes_the_scaler_skip_every_step_and_back_off_again_and_again(
-        kwargs, init_scale, backoff, device):
+        kwargs, init_scale, backoff, device, figures):
     _require_autocast(device, torch.float16)
     # unnormalised inputs (multiples of 2^13 up to 2^15): the layer's outputs pass 65504 in the forward
     x, weight, bias = _linear_on_a_grid(8, 4, 2, x_step=2.0**13, seed=7)
@@ -399,6 +415,7 @@ def test_a_forward_overflow_makes_the_scaler_skip_every_step_and_back_off_again_
     scaler = _grad_scaler(device, **kwargs)
     start = flat_params(model)
     steps = 6
+    seen = [scaler.get_scale()]
     for step in range(steps):
         opt.zero_grad(set_to_none=True)
         with _autocast(device, torch.float16):
@@ -409,6 +426,10 @@ def test_a_forward_overflow_makes_the_scaler_skip_every_step_and_back_off_again_
         scaler.update()
         assert torch.equal(flat_params(model), start), f"step {step} was skipped"
         assert scaler.get_scale() == pytest.approx(init_scale * backoff ** (step + 1), rel=SCALE_RTOL)
+        seen.append(scaler.get_scale())
+    _scale_plot(figures).line(f"forward overflow: every step skipped (S0 = {init_scale:g}, backoff {backoff})",
+                              range(len(seen)), seen,
+                              zh=f"前向传播上溢:每一步都被跳过(S0 = {init_scale:g},backoff {backoff})")
 
     # the same model under bfloat16 (float32's exponent range, max ~3.4e38) has a finite forward, needs no
     # scaler, and its plain step is taken
