@@ -143,6 +143,12 @@ def depth_sweep(activation: str, weight_std: float, *, width: int, depths: Seque
     if activation not in ACTIVATIONS:
         raise SpecInputError(f"unknown activation {activation!r}; expected one of {sorted(ACTIVATIONS)}")
     weight_std = _checks.positive_float("weight_std", weight_std)
+    depths, input_scale = _sweep_arguments(width, depths, seeds, seed, input_scale)
+    return _depth_sweep(activation, weight_std, width, depths, seeds, seed, input_scale)
+
+
+def _sweep_arguments(width, depths, seeds, seed, input_scale) -> tuple[tuple[int, ...], float]:
+    """The checks both sweeps make of their shared arguments; returns (depths as a tuple, input_scale)."""
     _checks.positive_int("width", width)
     _checks.positive_int("seeds", seeds)
     if isinstance(seed, bool) or not isinstance(seed, int):
@@ -155,7 +161,7 @@ def depth_sweep(activation: str, weight_std: float, *, width: int, depths: Seque
         raise SpecInputError("depths is empty")
     for d in depths:
         _checks.positive_int("depths[i]", d)
-    return _depth_sweep(activation, weight_std, width, depths, seeds, seed, input_scale)
+    return depths, input_scale
 
 
 @functools.lru_cache(maxsize=64)
@@ -200,18 +206,7 @@ def depth_sweeps_over_stds(activation: str, weight_stds: Sequence[float], *, wid
     stds = tuple(_checks.positive_float("weight_stds[i]", s) for s in weight_stds)
     if not stds:
         raise SpecInputError("weight_stds is empty")
-    _checks.positive_int("width", width)
-    _checks.positive_int("seeds", seeds)
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise SpecInputError(f"seed must be an int, got {seed!r}")
-    input_scale = _checks.positive_float("input_scale", input_scale)
-    if isinstance(depths, (str, bytes)) or not isinstance(depths, Iterable):
-        raise SpecInputError(f"depths must be a sequence of positive ints, got {depths!r}")
-    depths = tuple(depths)
-    if not depths:
-        raise SpecInputError("depths is empty")
-    for d in depths:
-        _checks.positive_int("depths[i]", d)
+    depths, input_scale = _sweep_arguments(width, depths, seeds, seed, input_scale)
     return _depth_sweeps_over_stds(activation, stds, width, depths, seeds, seed, input_scale)
 
 

@@ -32,6 +32,18 @@ COVERAGE_TEST = textwrap.dedent(
     """
 )
 
+TWO_CLAIM_TESTS = """
+    import pytest
+
+    @pytest.mark.claim("alpha.one")
+    def test_alpha():
+        pass
+
+    @pytest.mark.claim("beta.two")
+    def test_beta():
+        pass
+"""
+
 
 @pytest.fixture
 def project(pytester: pytest.Pytester, request: pytest.FixtureRequest):
@@ -104,17 +116,7 @@ def test_uncovered_claim_fails_the_coverage_meta_test_naming_it(project):
 
 def test_coverage_counts_deselected_tests_and_passes_when_all_claims_are_tested(project):
     write(project, "spec/test_meta.py", COVERAGE_TEST)
-    write(project, "spec/test_claims.py", """
-        import pytest
-
-        @pytest.mark.claim("alpha.one")
-        def test_alpha():
-            pass
-
-        @pytest.mark.claim("beta.two")
-        def test_beta():
-            pass
-    """)
+    write(project, "spec/test_claims.py", TWO_CLAIM_TESTS)
     # -k deselects test_beta, but it still exists: coverage is about the suite, not this selection
     result = project.runpytest_inprocess("-k", "alpha or every_registered")
     result.assert_outcomes(passed=2, deselected=1)
@@ -313,17 +315,7 @@ def test_fixtures_listing_under_xdist_parametrizes_device_in_the_controller(proj
 
 def test_claim_option_runs_only_the_tests_of_that_claim(project):
     write(project, "spec/test_meta.py", COVERAGE_TEST)
-    write(project, "spec/test_claims.py", """
-        import pytest
-
-        @pytest.mark.claim("alpha.one")
-        def test_alpha():
-            pass
-
-        @pytest.mark.claim("beta.two")
-        def test_beta():
-            pass
-    """)
+    write(project, "spec/test_claims.py", TWO_CLAIM_TESTS)
     result = project.runpytest_inprocess("--claim", "beta.two", "-v")
     result.assert_outcomes(passed=1, deselected=2)
     result.stdout.fnmatch_lines(["*test_beta PASSED*"])
