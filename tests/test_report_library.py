@@ -219,3 +219,10 @@ def test_a_check_record_without_its_fields_is_rejected():
     bad = TestRecord("spec/part6/t.py::test_x", claims=["good.claim"], check={"id": "x"})
     with pytest.raises(SpecInputError, match=r"its check record lacks \['title', 'subject', 'device'\]"):
         build_report(REGISTRY, [bad], ENV)
+
+
+def test_a_pipe_in_a_figure_name_does_not_break_the_table():
+    recs = records()
+    recs[0].figures = [{"name": "||g|| / ||mean g||", "value": 2.0, "unit": "1", "note": "a|b"}]
+    md = render_markdown(build_report(REGISTRY, recs, ENV), REGISTRY, "en")
+    assert "| \\|\\|g\\|\\| / \\|\\|mean g\\|\\| | 2 | 1 (dimensionless) | a\\|b |" in md

@@ -23,6 +23,11 @@ def fmt(value) -> str:
     return f"{value:.3e}"
 
 
+def cell(text) -> str:
+    """Text for a Markdown table cell: a '|' (as in a norm, ||g||) would end the cell, so it is escaped."""
+    return str(text).replace("|", "\\|")
+
+
 def group_by_function(tests: list[dict]) -> list[tuple[str, list[dict]]]:
     """Parametrized cases of one test function together, in node-id order."""
     groups: dict[str, list[dict]] = {}
@@ -96,16 +101,16 @@ def render_claim(c: dict, lang: str) -> list[str]:
         out += [f"**{t['figures']}:**", "", f"| {t['figure']} | {t['value']} | {t['unit']} | {t['note']} |",
                 "|---|---|---|---|"]
         for f in c["figures"]:
-            out.append(f"| {_in_lang(f, 'name', lang)} | {fmt(f['value'])} | {unit_text(f['unit'], lang)} | "
-                       f"{_in_lang(f, 'note', lang)} |")
+            name, unit = cell(_in_lang(f, "name", lang)), cell(unit_text(f["unit"], lang))
+            out.append(f"| {name} | {fmt(f['value'])} | {unit} | {cell(_in_lang(f, 'note', lang))} |")
         out.append("")
     for b in c.get("benchmarks", []):
         out += [f"**{t['benchmark']}:** {_in_lang(b, 'title', lang)} ({b.get('device')}, {b.get('machine')}, torch "
                 f"{b.get('torch')}, {b.get('date')}; `{b.get('command')}`, {b['file']})", ""]
         if b["rows"]:
             cols = list(b["rows"][0])
-            out += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-            out += ["| " + " | ".join(fmt(r[k]) if isinstance(r[k], float) else str(r[k]) for k in cols) + " |"
+            out += ["| " + " | ".join(cell(c) for c in cols) + " |", "|" + "---|" * len(cols)]
+            out += ["| " + " | ".join(fmt(r[k]) if isinstance(r[k], float) else cell(r[k]) for k in cols) + " |"
                     for r in b["rows"]]
             out.append("")
     out += render_plot_images(c.get("plots", []), lang)
@@ -198,8 +203,8 @@ def render_your_model(section: dict, lang: str) -> list[str]:
         if check["figures"]:
             out += [f"| {t['figure']} | `model` | {t['value']} | {t['unit']} |", "|---|---|---|---|"]
             for f in check["figures"]:
-                out.append(f"| {_in_lang(f, 'name', lang)} | `{f['subject']}` | {fmt(f['value'])} | "
-                           f"{unit_text(f['unit'], lang)} |")
+                out.append(f"| {cell(_in_lang(f, 'name', lang))} | `{f['subject']}` | {fmt(f['value'])} | "
+                           f"{cell(unit_text(f['unit'], lang))} |")
             out.append("")
         out += render_plot_images(check.get("plots", []), lang)
     return out
