@@ -127,11 +127,13 @@ class Claim:
             if not isinstance(value, tuple) or not all(isinstance(v, str) and v.strip() for v in value):
                 raise SpecInputError(f"claim {self.id!r}: {name} must be a tuple of non-empty strings, got {value!r}")
         if self.part.in_source and not self.quotes:
-            raise SpecInputError(f"claim {self.id!r} comes from the source (part {self.part.number}) but quotes nothing")
+            raise SpecInputError(
+                f"claim {self.id!r} comes from the source (part {self.part.number}) but quotes nothing")
         if not self.part.in_source and self.quotes:
             raise SpecInputError(f"claim {self.id!r} is not in the source (Part.BEYOND) but has quotes")
         if not self.part.in_source and not self.sources:
-            raise SpecInputError(f"claim {self.id!r} is not in the source, so it needs at least one reference in sources")
+            raise SpecInputError(
+                f"claim {self.id!r} is not in the source, so it needs at least one reference in sources")
         if self.gloss and len(self.gloss) != len(self.quotes):
             raise SpecInputError(f"claim {self.id!r}: {len(self.gloss)} glosses for {len(self.quotes)} quotes; "
                                  f"give one English line per quote")

@@ -22,7 +22,9 @@ KL_DOCS = (
     "definition of KL divergence; 'mean' divides by the number of elements (and warns)"
 )
 AUTOGRAD_DOCS = "PyTorch docs, torch.Tensor.backward: gradients are accumulated in the leaves' .grad"
-KARPATHY = "A. Karpathy, 'A Recipe for Training Neural Networks' (2019), sec. 2, tip 'use backprop to chart dependencies'"
+KARPATHY = (
+    "A. Karpathy, 'A Recipe for Training Neural Networks' (2019), sec. 2, tip 'use backprop to chart dependencies'"
+)
 BN_PAPER = (
     "Ioffe & Szegedy 2015, Batch Normalization, sec. 3 (Algorithm 1 and the backpropagation through mu_B, "
     "sigma_B^2)"
