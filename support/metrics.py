@@ -166,8 +166,8 @@ def clopper_pearson_lower(successes: int, trials: int, confidence: float = 0.99)
 
     It is the p_L with P(X >= k | p_L) = alpha = 1 - confidence (0 when k = 0): every p below p_L makes k or more
     successes less likely than alpha, so P(p_L <= p) >= confidence whatever the true p (Clopper & Pearson 1934).
-    Closed forms: k = n gives alpha^(1/n), k = 1 gives 1 - (1 - alpha)^(1/n). Otherwise the tail, increasing in
-    p, is bisected to machine precision, and the lower end is returned, so the bound is never overstated.
+    Closed form for k = n: alpha^(1/n). Otherwise the tail, increasing in p from 0 (at p = 0) to 1 (at p = 1), is
+    bisected on [0, 1] to machine precision, and the lower end is returned, so the bound is never overstated.
     """
     k, n = _count(successes, trials)
     alpha = 1 - _confidence(confidence)
@@ -175,7 +175,7 @@ def clopper_pearson_lower(successes: int, trials: int, confidence: float = 0.99)
         return 0.0
     if k == n:
         return alpha ** (1 / n)
-    lo, hi = 0.0, k / n  # the tail at p = k/n is about 1/2 or more > alpha; at 0 it is 0 < alpha
+    lo, hi = 0.0, 1.0  # the tail is 0 < alpha at p = 0 and 1 > alpha at p = 1 (k >= 1)
     for _ in range(200):
         mid = (lo + hi) / 2
         if mid in (lo, hi):

@@ -762,3 +762,16 @@ def test_each_check_module_says_what_it_checks_and_which_claims_it_applies():
         ids.append(path.stem.removeprefix("test_").replace("_", "-"))
     # one module per check, each in the report's order and in support.model_check.checks
     assert sorted(ids) == sorted(CHECK_ORDER) == sorted(checks.CHECKS)
+
+
+def test_validation_runs_the_forward_on_a_copy_and_leaves_the_model_as_it_was():
+    # a train-mode forward moves BatchNorm's running statistics: validating must not, or serial runs (which
+    # validate in the test process) and xdist workers (which do not) would check different models
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 2)).train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    subject = validate(ModelUnderTest(model=model, inputs=torch.randn(6, 3), targets=torch.tensor([0, 1] * 3),
+                                      loss=nn.CrossEntropyLoss()), run_forward=True)
+    after = subject.model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before), "validation changed the model's buffers"
+    assert subject.model.training

@@ -110,3 +110,14 @@ def test_spearman_agrees_with_scipy_including_ties(values):
         return
     theirs = scipy_stats.spearmanr(a, b).statistic
     assert math.isclose(spearman(a, b), theirs, rel_tol=1e-9, abs_tol=1e-12)
+
+
+@given(n=st.integers(1, 200), frac=st.floats(0, 1), confidence=st.floats(0.01, 0.999))
+def test_clopper_pearson_lower_bound_is_the_beta_quantile(n, frac, confidence):
+    # the one-sided Clopper-Pearson bound is the (1 - confidence) quantile of Beta(k, n - k + 1) (Clopper &
+    # Pearson 1934), at any confidence, including below 1/2
+    from support.metrics import clopper_pearson_lower
+
+    k = round(frac * n)
+    expected = 0.0 if k == 0 else scipy_stats.beta.ppf(1 - confidence, k, n - k + 1)
+    assert math.isclose(clopper_pearson_lower(k, n, confidence), expected, rel_tol=1e-9, abs_tol=1e-12)

@@ -292,36 +292,37 @@ def validate(subject: ModelUnderTest, *, run_forward: bool = True) -> ModelUnder
 
 
 def _run_once(subject: ModelUnderTest, who: str) -> None:
-    """One forward and the loss with each reduction, without gradients: a model or loss that fails says so once."""
-    model = subject.model
-    was_training = model.training
-    try:
-        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+    """One forward and the loss with each reduction, without gradients: a model or loss that fails says so once.
+
+    The forward runs on a copy of the model: in train mode it would move BatchNorm's running statistics (and any
+    other buffer a forward updates), so the model the checks see would depend on whether this validation ran in
+    the process (serial) or not (an xdist worker)."""
+
+    model = copy.deepcopy(subject.model)
+    with torch.no_grad(), torch.random.fork_rng(devices=[]):
+        try:
+            out = subject.forward(model)
+        except Exception as exc:  # the user's code: any error is reported, once
+            raise SpecInputError(f"{who}: the model's forward fails on the batch: {_describe(exc)}") from None
+        if not isinstance(out, torch.Tensor):
+            raise SpecInputError(f"{who}: the model's forward must return one tensor (batch-first logits or "
+                                 f"predictions), got {type(out).__name__}; wrap the model so that it does")
+        if out.dim() < 1 or out.shape[0] != subject.batch_size:
+            raise SpecInputError(f"{who}: the model's output has shape {tuple(out.shape)}; it must be batch-first "
+                                 f"with the batch size {subject.batch_size} along dim 0")
+        if not out.is_floating_point():
+            raise SpecInputError(f"{who}: the model's output has dtype {out.dtype}; it must be floating point")
+        for reduction in (None, "sum", "none"):
+            what = "the loss" if reduction is None else f"the loss with reduction={reduction!r}"
             try:
-                out = subject.forward()
-            except Exception as exc:  # the user's code: any error is reported, once
-                raise SpecInputError(f"{who}: the model's forward fails on the batch: {_describe(exc)}") from None
-            if not isinstance(out, torch.Tensor):
-                raise SpecInputError(f"{who}: the model's forward must return one tensor (batch-first logits or "
-                                     f"predictions), got {type(out).__name__}; wrap the model so that it does")
-            if out.dim() < 1 or out.shape[0] != subject.batch_size:
-                raise SpecInputError(f"{who}: the model's output has shape {tuple(out.shape)}; it must be batch-first "
-                                     f"with the batch size {subject.batch_size} along dim 0")
-            if not out.is_floating_point():
-                raise SpecInputError(f"{who}: the model's output has dtype {out.dtype}; it must be floating point")
-            for reduction in (None, "sum", "none"):
-                what = "the loss" if reduction is None else f"the loss with reduction={reduction!r}"
-                try:
-                    value = subject.loss_fn(reduction)(out, subject.targets)
-                except Exception as exc:
-                    raise SpecInputError(f"{who}: {what} fails on the model's output {tuple(out.shape)} and the "
-                                         f"targets {tuple(subject.targets.shape)}: {_describe(exc)}") from None
-                if not isinstance(value, torch.Tensor):
-                    raise SpecInputError(f"{who}: {what} returned a {type(value).__name__}, not a tensor")
-                if reduction != "none" and value.numel() != 1:
-                    raise SpecInputError(f"{who}: {what} must return a scalar, got shape {tuple(value.shape)}")
-    finally:
-        model.train(was_training)
+                value = subject.loss_fn(reduction)(out, subject.targets)
+            except Exception as exc:
+                raise SpecInputError(f"{who}: {what} fails on the model's output {tuple(out.shape)} and the "
+                                     f"targets {tuple(subject.targets.shape)}: {_describe(exc)}") from None
+            if not isinstance(value, torch.Tensor):
+                raise SpecInputError(f"{who}: {what} returned a {type(value).__name__}, not a tensor")
+            if reduction != "none" and value.numel() != 1:
+                raise SpecInputError(f"{who}: {what} must return a scalar, got shape {tuple(value.shape)}")
 
 
 # ---------------------------------------------------------------- loading from "package.module:factory"
