@@ -40,6 +40,8 @@ def tensor(name: str, value: object, *, dim: int | None = None, floating: bool |
 
 
 def same_batch(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor) -> int:
+    tensor(name_a, a)
+    tensor(name_b, b)
     if a.dim() < 1 or b.dim() < 1 or a.shape[0] != b.shape[0]:
         raise SpecInputError(
             f"{name_a} and {name_b} must have the same batch size (dim 0), "

@@ -7,12 +7,7 @@ import torch
 
 from support import _checks
 from support.errors import SpecInputError
-
-
-def _generator(seed: object) -> torch.Generator:
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise SpecInputError(f"seed must be an int, got {seed!r}")
-    return torch.Generator().manual_seed(seed)
+from support.tensors import generator
 
 
 def regression(n: int, in_features: int, out_features: int = 1, *, noise: float = 0.1, seed: int = 0,
@@ -23,7 +18,7 @@ def regression(n: int, in_features: int, out_features: int = 1, *, noise: float 
     _checks.positive_int("out_features", out_features)
     _checks.positive_float("noise", noise, allow_zero=True)
     _checks.floating_dtype("dtype", dtype)
-    g = _generator(seed)
+    g = generator(seed)
     x = torch.randn(n, in_features, generator=g, dtype=torch.float64)
     w = torch.randn(in_features, out_features, generator=g, dtype=torch.float64) / in_features**0.5
     y = x @ w + noise * torch.randn(n, out_features, generator=g, dtype=torch.float64)
@@ -55,7 +50,7 @@ def imbalanced_classification(n: int, in_features: int, shares, *, separation: f
     counts[0] += n - sum(counts)
     if counts[0] < 0:
         raise SpecInputError(f"shares {shares} do not fit n={n}")
-    g = _generator(seed)
+    g = generator(seed)
     k = len(shares)
     centres = separation * torch.randn(k, in_features, generator=g, dtype=torch.float64)
     y = torch.cat([torch.full((c,), i, dtype=torch.int64) for i, c in enumerate(counts)])
@@ -72,5 +67,5 @@ def sequences(
     _checks.positive_int("length", length)
     _checks.positive_int("input_size", input_size)
     _checks.floating_dtype("dtype", dtype)
-    g = _generator(seed)
+    g = generator(seed)
     return torch.randn(n, length, input_size, generator=g, dtype=torch.float64).to(device=device, dtype=dtype)

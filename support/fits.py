@@ -34,7 +34,14 @@ class LineFit:
 
 
 def _floats(name: str, values) -> list[float]:
+    # a str or bytes is a sequence too ("123" -> 1, 2, 3; b"12" -> 49, 50), and a matrix would be flattened
+    # row by row: both are a mistake, not points
+    if isinstance(values, (str, bytes, bytearray)):
+        raise SpecInputError(f"{name} must be a sequence of numbers, got {type(values).__name__} {values!r}")
     if isinstance(values, torch.Tensor):
+        if values.dim() > 1:
+            raise SpecInputError(f"{name} must be a 1-dimensional tensor (one value per point), got shape "
+                                 f"{tuple(values.shape)}")
         values = values.detach().cpu().reshape(-1).tolist()
     try:
         out = [float(v) for v in values]

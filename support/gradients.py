@@ -157,20 +157,64 @@ def executed_nodes(loss: torch.Tensor, *, retain_graph: bool = False) -> int:
 
 
 # ---------------------------------------------------------------- peers: independent per-sample implementations
+def _loss_reduction(model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.Tensor) -> str:
+    """How ``loss_fn`` reduces a batch: "mean" or "sum" of the samples' own losses, read off the batch itself.
+
+    The peers need it (``loss_reduction``): Opacus and ExpandedWeights multiply what reaches them by N for "mean"
+    and not for "sum", so telling them the wrong one gives N times (or 1/N of) the per-sample gradients. One
+    forward without grad; loss_fn of the batch's output is compared with the mean and with the sum of loss_fn on
+    each sample's own row (out[i:i+1], y[i:i+1]), allowing the rounding of a sum of N terms in the output's dtype
+    (``support.tolerances.accumulation``). Anything else (a class-weighted mean, a mean over non-ignored targets
+    only) is neither: SpecInputError, since no per-sample gradient adds up to its gradient by a fixed factor.
+    """
+    from support.tolerances import accumulation
+
+    with torch.no_grad():
+        out = model(x)
+        batch = loss_fn(out, y)
+        if not isinstance(batch, torch.Tensor) or batch.dim() != 0:
+            got = f"shape {tuple(batch.shape)}" if isinstance(batch, torch.Tensor) else type(batch).__name__
+            raise SpecInputError(f"loss_fn must return the batch's mean loss or summed loss (a scalar), got {got}")
+        singles = torch.stack([loss_fn(out[i : i + 1], y[i : i + 1]) for i in range(out.shape[0])]).double()
+    n = singles.numel()
+    value = batch.double()
+    tol = accumulation(out.dtype if out.is_floating_point() else torch.float64, n)
+    matches = [name for name, reduced in (("mean", singles.mean()), ("sum", singles.sum()))
+               if bool(torch.isclose(value, reduced, rtol=tol.rtol, atol=tol.atol))]
+    if n == 1 or matches == ["mean"]:  # a batch of one: mean and sum are the same loss
+        return "mean"
+    if matches == ["sum"]:
+        return "sum"
+    if matches:  # both: the summed loss is 0 (within rounding), so N x or 1/N x cannot be told apart
+        raise SpecInputError(f"cannot tell whether loss_fn averages or sums over the batch: its loss on this batch "
+                             f"({value.item():.6g}) is 0 within rounding, and so are the mean and the sum of the "
+                             f"samples' own losses; use a batch with a non-zero loss")
+    raise SpecInputError(f"loss_fn is neither the mean nor the sum of the samples' own losses: on this batch it "
+                         f"gives {value.item():.6g}, the mean of loss_fn on each sample alone is "
+                         f"{singles.mean().item():.6g} and their sum {singles.sum().item():.6g} (a class-weighted "
+                         f"mean, or a mean over non-ignored targets only, divides by something else); per-sample "
+                         f"gradients need reduction 'mean' or 'sum' over the samples")
+
+
 def _peer_grads(model: nn.Module, wrap, loss_fn: LossFn, x: torch.Tensor, y: torch.Tensor, what: str):
-    """Run ``wrap(copy)`` forward on the batch, backpropagate loss_fn's batch loss (a mean over the samples) and
-    read each parameter's ``grad_sample``. Works on a deep copy, so the caller's model keeps no hooks and no
-    ``grad_sample`` attributes."""
+    """Run ``wrap(copy, reduction)`` forward on the batch, backpropagate loss_fn's batch loss (its reduction over the
+    samples read off the batch by ``_loss_reduction``) and read each parameter's ``grad_sample``. Works on a deep
+    copy, so the caller's model keeps no hooks and no ``grad_sample`` attributes. Every parameter must require
+    grad: the peers skip the others, and the loop (``per_sample_grads_loop``) cannot differentiate by them."""
     import copy
 
     _checks.same_batch("x", x, "y", y)
+    fixed = [name for name, p in model.named_parameters() if not p.requires_grad]
+    if fixed:
+        raise SpecInputError(f"{what} computes per-sample gradients of parameters that require grad only, and "
+                             f"{', '.join(map(repr, fixed))} has requires_grad=False: set requires_grad=True on a "
+                             f"copy of the model, or use per_sample_grads_vmap (it differentiates by every parameter)")
     clone = copy.deepcopy(model)
     for p in clone.parameters():
         p.grad = None
-    wrapped = wrap(clone)
+    reduction = _loss_reduction(clone, loss_fn, x, y)
+    wrapped = wrap(clone, reduction)
     loss = loss_fn(wrapped(x), y)
-    if loss.dim() != 0:
-        raise SpecInputError(f"loss_fn must return the batch's mean loss (a scalar), got shape {tuple(loss.shape)}")
     loss.backward()
     out = {}
     for name, p in clone.named_parameters():
@@ -186,21 +230,22 @@ def per_sample_grads_expanded_weights(model: nn.Module, loss_fn: LossFn, x: torc
                                       y: torch.Tensor) -> dict[str, torch.Tensor]:
     """Per-sample gradients by PyTorch's ExpandedWeights (``torch.nn.utils._per_sample_grad.
     call_for_per_sample_grads``, one forward and one backward of the batch): the same result as
-    ``per_sample_grads_loop`` for a loss_fn that averages over the batch (``loss_reduction="mean"`` rescales by N).
-    Supports Linear, Conv, Embedding, LayerNorm, GroupNorm and InstanceNorm layers (PyTorch docs, "Per-sample
-    gradients" with ExpandedWeights)."""
+    ``per_sample_grads_loop`` for a loss_fn that averages or sums over the batch (which one is read off the batch
+    and passed as ``loss_reduction``; anything else is a SpecInputError). Supports Linear, Conv, Embedding,
+    LayerNorm, GroupNorm and InstanceNorm layers (PyTorch docs, "Per-sample gradients" with ExpandedWeights)."""
     from torch.nn.utils._per_sample_grad import call_for_per_sample_grads
 
-    grads, _ = _peer_grads(model, lambda m: call_for_per_sample_grads(m, loss_reduction="mean"), loss_fn, x, y,
-                           "ExpandedWeights")
+    grads, _ = _peer_grads(model, lambda m, reduction: call_for_per_sample_grads(m, loss_reduction=reduction),
+                           loss_fn, x, y, "ExpandedWeights")
     return grads
 
 
 def per_sample_grads_opacus(model: nn.Module, loss_fn: LossFn, x: torch.Tensor,
                             y: torch.Tensor) -> dict[str, torch.Tensor]:
     """Per-sample gradients by Opacus' ``GradSampleModule`` (backward hooks per layer; opacus.ai, "GradSampleModule"),
-    for a loss_fn that averages over the batch (``loss_reduction="mean"``). Opacus is an optional dependency (the
-    ``dev`` extra): ImportError when it is not installed."""
+    for a loss_fn that averages or sums over the batch (passed as ``loss_reduction``, as for
+    ``per_sample_grads_expanded_weights``). Opacus is an optional dependency (the ``dev`` extra): ImportError when
+    it is not installed."""
     import warnings
 
     from opacus import GradSampleModule
@@ -208,7 +253,10 @@ def per_sample_grads_opacus(model: nn.Module, loss_fn: LossFn, x: torch.Tensor,
     with warnings.catch_warnings():
         # Opacus' full backward hooks warn when the input does not require grad: expected here, nothing is wrong
         warnings.filterwarnings("ignore", message="Full backward hook is firing", category=UserWarning)
-        grads, wrapped = _peer_grads(model, lambda m: GradSampleModule(m, loss_reduction="mean"), loss_fn, x, y,
-                                     "Opacus")
+        grads, wrapped = _peer_grads(model, lambda m, reduction: GradSampleModule(m, loss_reduction=reduction),
+                                     loss_fn, x, y, "Opacus")
+    # the hooks Opacus put on the copy's layers hold the wrapper, which holds the copy: a reference cycle that only
+    # the cyclic garbage collector would free (checked: without _close() the copy outlives `del`); removing the hooks
+    # frees the copy and its activations now
     wrapped._close()
     return grads

@@ -120,7 +120,9 @@ class GradientMonitor:
         if loss_value is not None and not math.isfinite(loss_value):
             found.append(Anomaly(step, "non-finite-loss", loss_value))
         if not math.isfinite(norm):
-            # a NaN/inf element, or finite elements whose norm overflows (|g| > ~1e154 in float64)
+            # a NaN/inf element, or finite elements whose norm overflows: each parameter's norm is taken in its
+            # gradient's own dtype (float32 and bfloat16: entries above ~1e19, whose squares pass 3.4e38; float64:
+            # above ~1e154), only the total of those norms in float64 (it overflows when they pass ~1e154 together)
             bad = tuple(name for (name, g), pn in zip(with_grad, per_param)
                         if not (math.isfinite(pn) and bool(torch.isfinite(g).all())))
             found.append(Anomaly(step, "non-finite-grad", norm, parameters=bad))

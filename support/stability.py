@@ -29,7 +29,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from support import _checks
+from support.data import regression
 from support.errors import SpecInputError
+from support.fits import finite
+from support.models import linear_model
 
 SAMPLING = ("with-replacement", "reshuffled", "fixed-order")
 
@@ -43,9 +46,6 @@ def least_squares_problem(device: str | torch.device = "cpu", *, noise: float = 
     linear_model(16, 1, seed=61) to start from. With noise=0, y is exactly linear in x with a zero intercept, so
     nn.Linear can fit every sample (interpolation, the setting of Ma et al.'s analysis); 64 samples of 17 features
     (with the bias) make the least-squares solution unique and the mean Hessian positive definite."""
-    from support.data import regression
-    from support.models import linear_model
-
     x, y = regression(PROBLEM_N, PROBLEM_D, 1, noise=noise, seed=PROBLEM_SEED, device=device)
     return x, y, linear_model(PROBLEM_D, 1, seed=PROBLEM_SEED, device=device)
 
@@ -143,6 +143,11 @@ def gd_detection_margin(x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor, 
     _checks.positive_int("steps", steps)
     factor = _checks.positive_float("factor", factor)
     w_star, b_star = least_squares_solution(x, y)
+    d = x.shape[1]
+    for name, value, shape in (("weight", weight, (1, d)), ("bias", bias, (1,))):
+        _checks.tensor(name, value, floating=True)
+        if tuple(value.shape) != shape:
+            raise SpecInputError(f"{name} must have shape {shape} (an nn.Linear({d}, 1)'s), got {tuple(value.shape)}")
     xt = _features(x, True).cpu()
     e = torch.cat([(weight.detach().to(torch.float64).cpu() - w_star.cpu()).reshape(-1),
                    (bias.detach().to(torch.float64).cpu() - b_star.cpu()).reshape(-1)])
@@ -265,12 +270,12 @@ def parallel_sgd(x: torch.Tensor, y: torch.Tensor, batch_sizes: Sequence[int | N
     device, dtype = x.device, x.dtype
     # one minibatch sequence per (stream, batch size); full-batch runs share an all-ones count
     pairs = sorted({(s, m) for s, m in zip(streams, batch_sizes) if m is not None})
-    counts = torch.zeros(steps, n + 1, len(pairs) + 1, dtype=dtype)  # (step, sample, pair); last pair: full batch
+    counts = torch.zeros(steps, n, len(pairs) + 1, dtype=dtype)  # (step, sample, pair); last pair: full batch
     for j, (s, m) in enumerate(pairs):
         idx = minibatch_stream(n, m, steps, sampling, seed=seed, stream=s)
         counts[:, :, j].scatter_add_(1, idx, torch.ones(idx.shape, dtype=dtype))
-    counts[:, :n, -1] = 1.0
-    counts = counts[:, :n].to(device)
+    counts[:, :, -1] = 1.0
+    counts = counts.to(device)
     column = torch.tensor([pairs.index((s, m)) if m is not None else len(pairs)
                            for s, m in zip(streams, batch_sizes)], device=device)
     scale = torch.tensor([lr / (m if m is not None else n) for lr, m in zip(lrs, batch_sizes)], dtype=dtype,
@@ -346,7 +351,8 @@ def stability_thresholds(x: torch.Tensor, y: torch.Tensor, batch_sizes: Sequence
     ((points - 1)(points + 1)^(r - 1))) wide (as a ratio).
     """
     batch_sizes = list(batch_sizes)
-    lo, hi = [float(v) for v in lo], [float(v) for v in hi]
+    lo = [finite(f"lo[{i}]", v) for i, v in enumerate(lo)]
+    hi = [finite(f"hi[{i}]", v) for i, v in enumerate(hi)]
     if not batch_sizes or len(lo) != len(batch_sizes) or len(hi) != len(batch_sizes):
         raise SpecInputError(f"batch_sizes, lo and hi must be non-empty and of equal length, got {len(batch_sizes)}, "
                              f"{len(lo)} and {len(hi)}")

@@ -56,7 +56,16 @@ class Maker:
     def ones(self, *shape: int) -> torch.Tensor:
         return torch.ones(*shape, **self.kwargs)
 
-    def full(self, shape: tuple[int, ...], value: float) -> torch.Tensor:
+    def full(self, *shape: int, value: float) -> torch.Tensor:
+        """``torch.full`` of ``shape`` filled with ``value``: sizes as for ``zeros``/``ones`` (``full(2, 3,
+        value=7.0)``, or one tuple ``full((2, 3), value=7.0)``); the value is keyword-only, so it cannot be
+        mistaken for a size."""
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list, torch.Size)):
+            shape = tuple(shape[0])
+        if any(isinstance(n, bool) or not isinstance(n, int) for n in shape):
+            raise SpecTypeError(f"full: sizes must be ints (give the fill value as value=...), got {shape!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise SpecTypeError(f"full: value must be a number, got {value!r}")
         return torch.full(shape, value, **self.kwargs)
 
     def randn(self, *shape: int, seed: int) -> torch.Tensor:

@@ -34,8 +34,19 @@ def nonlinear_slope_standard_error(width: int, depths: Sequence[int], seeds: int
     per-layer log-norm variance of 5/(4n) averaged over ``seeds`` networks per depth."""
     _checks.positive_int("width", width)
     _checks.positive_int("seeds", seeds)
-    depths = [_checks.positive_int("depths[i]", d) for d in depths]
+    depths = _depths(depths)
     return slope_standard_error(depths, [d * 5 / (4 * width) / seeds for d in depths])
+
+
+def _depths(depths) -> list[int]:
+    """``depths`` as a non-empty list of positive ints, or SpecInputError (the one check of every function here that
+    takes depths)."""
+    if isinstance(depths, (str, bytes)) or not isinstance(depths, Iterable):
+        raise SpecInputError(f"depths must be a sequence of positive ints, got {depths!r}")
+    out = [_checks.positive_int("depths[i]", d) for d in depths]
+    if not out:
+        raise SpecInputError("depths is empty")
+    return out
 
 
 def _fan_ins(fan_ins) -> list[int]:
@@ -134,11 +145,7 @@ def mean_field_log_norms(activation: str, sigma_w2: float, depths: Sequence[int]
     if activation not in _MEAN_FIELD_ACTIVATIONS:
         raise SpecInputError(f"unknown activation {activation!r}; expected one of {sorted(_MEAN_FIELD_ACTIVATIONS)}")
     sigma_w2 = _checks.positive_float("sigma_w2", sigma_w2)
-    if isinstance(depths, (str, bytes)) or not isinstance(depths, Iterable):
-        raise SpecInputError(f"depths must be a sequence of positive ints, got {depths!r}")
-    depths = [_checks.positive_int("depths[i]", d) for d in depths]
-    if not depths:
-        raise SpecInputError("depths is empty")
+    depths = _depths(depths)
     q = sigma_w2 * _checks.positive_float("q_input", q_input, allow_zero=True)
     if activation in ("linear", "relu"):  # closed forms
         return tuple(mean_field_log_norm(activation, sigma_w2, d) for d in depths)
@@ -154,7 +161,7 @@ def mean_field_log_norms(activation: str, sigma_w2: float, depths: Sequence[int]
 def mean_field_slope(activation: str, sigma_w2: float, depths: Sequence[int], *, q_input: float = 1.0) -> float:
     """The least-squares slope against depth of ``mean_field_log_norms`` over ``depths``: the prediction for
     ``DepthSweep.fit().slope`` (the same estimator applied to the wide-network limit, transient included)."""
-    depths = tuple(depths) if isinstance(depths, Iterable) and not isinstance(depths, (str, bytes)) else depths
+    depths = _depths(depths)
     return fit_line(depths, mean_field_log_norms(activation, sigma_w2, depths, q_input=q_input)).slope
 
 
@@ -198,7 +205,7 @@ def mean_field_slope_tolerance(activation: str, sigma_w2: float, width: int, dep
     """
     _checks.positive_int("width", width)
     _checks.positive_int("seeds", seeds)
-    depths = [_checks.positive_int("depths[i]", d) for d in depths]
+    depths = _depths(depths)
     r = mean_field_derivative_dispersion(activation, sigma_w2, max(depths), q_input=q_input)
     v = (2 + 3 * r) / (4 * width)
     return 4 * slope_standard_error(depths, [d * v / seeds for d in depths]) + 1.6 * v

@@ -114,6 +114,10 @@ ROUNDING = Slack(1e-12, 0.0, "float64 rounding of both sides (a few ulps, eps = 
 
 def _as_tensor(name: str, value) -> torch.Tensor:
     if isinstance(value, torch.Tensor):
+        # an order needs real numbers: casting a complex tensor would drop its imaginary part, a bool one would
+        # compare True/False as 1/0 (a mask passed by mistake)
+        if value.is_complex() or value.dtype == torch.bool:
+            raise SpecTypeError(f"{name} must be a real number or a real tensor, got a tensor of dtype {value.dtype}")
         return value.detach().to("cpu", torch.float64)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise SpecTypeError(f"{name} must be a number or a tensor, got {type(value).__name__}")

@@ -84,7 +84,7 @@ def test_check_1_names_unused_and_zero_gradient_parameters():
     result = checks.every_parameter_gets_a_gradient(_mlp_subject(_seeded(DeadParameters)))
     assert result.verdict == "fail"
     assert "aux.weight, aux.bias" in result.message and "(.grad is None" in result.message
-    assert "identically zero gradient" in result.message and ": gate" in result.message
+    assert "a zero gradient (every element exactly 0" in result.message and ": gate" in result.message
     assert "3 of 7 trainable parameters" in result.message
     fixed = checks.every_parameter_gets_a_gradient(_mlp_subject(_seeded(lambda: DeadParameters(dead=False))))
     assert fixed.verdict == "pass", fixed.message
@@ -159,6 +159,72 @@ def test_check_2_names_trainable_parameters_the_optimizer_leaves_alone():
     subject.optimizer = lambda params: torch.optim.SGD([p for p in params if p is not last.weight], lr=0.1)
     result = checks.one_step_updates_parameters(subject)
     assert result.verdict == "fail" and "4.weight (not in the optimizer)" in result.message
+
+
+# ================================================================ 1 and 2: a bias that a normalisation cancels
+def _bias_before_batchnorm(optimizer, rewrap: bool = False) -> ModelUnderTest:
+    """Linear(bias=True) -> BatchNorm1d -> ReLU -> Linear: in train mode BatchNorm subtracts each channel's batch
+    mean, so the first bias has no effect and a true gradient of 0; backward leaves rounding noise (~1e-8 in
+    float32). ``rewrap`` adds 0 between the two, a new tensor: the same arithmetic, but no longer the layer's own
+    output feeding the normalisation, so nothing names the cause and the zero test alone must judge it."""
+
+    class BiasThenNorm(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin, self.norm, self.head = nn.Linear(FEATURES, 32), nn.BatchNorm1d(32), nn.Linear(32, CLASSES)
+
+        def forward(self, x):
+            h = self.lin(x)
+            return self.head(torch.relu(self.norm(h + 0.0 if rewrap else h)))
+
+    return _mlp_subject(_seeded(BiasThenNorm), optimizer=optimizer)
+
+
+# SGD at lr 1e-3 moves the bias by 1e-3 x its ~1e-8 noise, below half an ulp of its ~0.1 entries: the step leaves it
+# unchanged (before the shared zero test, check 2 failed it with "the learning rate is 0" while check 1 passed it);
+# Adam rescales the noise to a full step of lr: it moves
+OPTIMIZERS = {"sgd": lambda p: torch.optim.SGD(p, lr=1e-3), "adam": lambda p: torch.optim.Adam(p, lr=1e-2)}
+
+
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+def test_checks_1_and_2_pass_a_bias_cancelled_by_batchnorm_alike_and_name_the_cause(optimizer):
+    subject = _bias_before_batchnorm(OPTIMIZERS[optimizer])
+    noise = subject.copy()
+    noise.model.train()
+    noise.loss(noise.forward(), noise.targets).backward()
+    assert 0 < noise.model.lin.bias.grad.abs().max() < 1e-6  # rounding noise, not exactly 0
+    for check in (checks.every_parameter_gets_a_gradient, checks.one_step_updates_parameters):
+        result = check(subject.copy())
+        assert result.verdict == "pass", f"{check.__name__}: {result.message}"
+        assert "lin.bias (before BatchNorm1d 'norm')" in result.message and "bias=False" in result.message
+        assert result.numbers["biases cancelled by a normalisation"] == (1, "tensors")
+    assert "5 of 6 trainable parameters get a finite, non-zero gradient" in \
+        checks.every_parameter_gets_a_gradient(subject.copy()).message
+
+
+def test_checks_1_and_2_fail_a_gradient_zero_up_to_rounding_whose_cause_they_cannot_see():
+    subject = _bias_before_batchnorm(OPTIMIZERS["sgd"], rewrap=True)
+    one = checks.every_parameter_gets_a_gradient(subject.copy())
+    assert one.verdict == "fail" and "a zero gradient (every element exactly 0, or 0 up to rounding" in one.message
+    assert "lin.bias (max |g|" in one.message and "0 up to rounding" in one.message
+    two = checks.one_step_updates_parameters(subject.copy())
+    assert two.verdict == "fail" and "trainable but unchanged by the step: lin.bias (max |g|" in two.message
+    assert "a zero gradient, the loss does not depend on it" in two.message
+    assert "learning rate is 0" not in two.message
+
+
+def test_the_zero_test_is_relative_to_the_largest_gradient_entry():
+    eps32 = torch.finfo(torch.float32).eps
+    edge = checks.ZERO_GRADIENT_EPS * eps32  # the threshold for a model whose largest entry is 1
+    grads = {"big": torch.tensor([1.0, -0.5]), "at": torch.tensor([edge, 0.0]), "above": torch.tensor([2 * edge]),
+             "exact": torch.zeros(3), "none": None, "nan": torch.tensor([math.nan])}
+    assert checks._zero_gradients(grads) == ({"at": False, "exact": True}, 1.0)
+    # scale-free: the same gradients times 1e-20 give the same verdicts (the NaN one is left out of the scale)
+    small = {n: (g * 1e-20 if g is not None else None) for n, g in grads.items()}
+    assert checks._zero_gradients(small)[0] == {"at": False, "exact": True}
+    # each gradient in its own dtype's eps: a float64 entry at the float32 threshold is far above its own
+    mixed = {"big": torch.tensor([1.0]), "f64": torch.tensor([edge], dtype=torch.float64)}
+    assert checks._zero_gradients(mixed)[0] == {}
 
 
 # ================================================================ 3. a loss divided by the wrong count
@@ -310,6 +376,65 @@ def test_check_5_falls_back_to_the_loop_where_vmap_cannot_run_the_model():
     result = checks.per_sample_gradients_add_up(references.lstm_padded())
     assert result.verdict == "pass" and "a loop of batches of one (vmap cannot run it" in result.message
     assert "(vmap)" in checks.per_sample_gradients_add_up(references.mlp()).message
+
+
+class FaintlyCoupled(nn.Module):
+    """out_i = lin(x_i + EPS * mean_j x_j): the samples are coupled, but by a relative 1e-9, far inside the float64
+    tolerance of the per-sample check (rtol 1.7e-7 for 3 terms): it passes, with a non-zero difference."""
+
+    EPS = 1e-9
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(FEATURES, CLASSES)
+
+    def forward(self, x):
+        return self.lin(x + self.EPS * x.mean(dim=0, keepdim=True))
+
+
+def test_check_5_reports_the_largest_relative_difference_over_all_parameters_when_it_passes():
+    subject = _mlp_subject(_seeded(FaintlyCoupled))
+    result = checks.per_sample_gradients_add_up(subject)
+    assert result.verdict == "pass", result.message
+    # the same figure by hand: per-sample gradients by one backward per sample, the batch gradient by one backward,
+    # max |sum - batch| / max |batch| over the parameters (the samples checks.PER_SAMPLE_MAX compares, float64)
+    s = subject.copy().double()
+    model, k = s.model.eval(), checks.PER_SAMPLE_MAX
+    x, y = s.inputs[:k], s.targets[:k]
+    params = list(model.parameters())
+    loss_sum = nn.CrossEntropyLoss(reduction="sum")
+    per = [torch.autograd.grad(loss_sum(model(x[i:i + 1]), y[i:i + 1]), params) for i in range(k)]
+    batch = torch.autograd.grad(loss_sum(model(x), y), params)
+    want = max(((sum(g[j] for g in per) - b).abs().max() / b.abs().max()).item() for j, b in enumerate(batch))
+    got = result.numbers["largest relative difference"][0]
+    assert want > 1e-12  # the coupling shows (float64 rounding alone is ~1e-16)
+    assert got == pytest.approx(want, rel=1e-3)  # the difference itself carries float64 rounding of ~1e-16 / 1e-9
+
+
+@pytest.mark.parametrize(("first", "last", "want"), [
+    (2.0, 0.5, 4.0), (2.0, 0.0, math.inf),  # inf only when the final loss is exactly 0
+    (2.0, math.nan, math.nan), (2.0, math.inf, math.nan), (math.inf, 1.0, math.nan),  # a diverged run
+    (0.0, 0.0, math.nan), (2.0, -1.0, math.nan),  # no ratio with a zero start or a negative end
+])
+def test_check_9_loss_fell_by(first, last, want):
+    got = checks._fell_by(first, last)
+    assert got == want or (math.isnan(got) and math.isnan(want))
+
+
+def test_check_9_a_diverging_run_fell_by_nan_not_inf():
+    subject = _mlp_subject(_seeded(lambda: DeadReLUs(0.0)), optimizer=lambda p: torch.optim.SGD(p, lr=1e30))
+    result = checks.can_overfit_one_batch(subject)
+    assert result.verdict == "fail" and "the loss became nan" in result.message
+    assert math.isnan(result.numbers["loss fell by"][0])
+
+
+def test_the_checks_return_only_the_curves_their_spec_modules_draw():
+    # spec/part6_your_model/test_gradient_norms_at_init.py and test_can_overfit_one_batch.py plot these, and no other
+    eight = checks.gradient_norms_at_init(references.mlp())
+    assert set(eight.curves) == {"gradient norm at each layer's output", "gradient norm of each layer's parameters",
+                                 "fitted trend"}
+    assert set(checks.can_overfit_one_batch(references.mlp()).curves) == {"loss / loss at step 0",
+                                                                         "accuracy on the batch"}
 
 
 # ================================================================ 6. an over-confident init
@@ -509,6 +634,54 @@ def test_load_subject_accepts_a_dict_or_an_object(factories):
     assert load_subject("user_models:as_object").name == "user_models"  # the module's name by default
 
 
+def _reported_units() -> dict[str, list[str]]:
+    """{unit: [number names]} of every number the checks can report, read from the source of checks.py (every
+    branch, failing ones included): the tuples (value, "unit") stored under a name of NUMBER_NAMES_ZH."""
+    units: dict[str, list[str]] = {}
+    tree = ast.parse(Path(checks.__file__).read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Dict):
+            pairs = list(zip(node.keys, node.values))
+        elif isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Subscript):
+            pairs = [(node.targets[0].slice, node.value)]
+        else:
+            continue
+        for key, value in pairs:
+            if (isinstance(key, ast.Constant) and key.value in checks.NUMBER_NAMES_ZH and isinstance(value, ast.Tuple)
+                    and len(value.elts) == 2):
+                unit = value.elts[1]
+                assert isinstance(unit, ast.Constant) and isinstance(unit.value, str), f"{key.value}: a literal unit"
+                units.setdefault(unit.value, []).append(key.value)
+    return units
+
+
+def test_every_unit_the_checks_report_has_a_chinese_entry():
+    from support.report.text import UNITS_ZH
+
+    units = _reported_units()
+    # what the checks count or measure in: tensors, loss units, logit units, "x" for a factor, ...
+    assert {"tensors", "loss units", "logit units", "1 = all", "classes", "x"} <= set(units)
+    missing = {u: names for u, names in units.items() if u != "1" and u not in UNITS_ZH}
+    assert not missing, f"units without a Chinese entry in support.report.text.UNITS_ZH: {missing}"
+
+
+def test_record_check_refuses_a_unit_without_a_chinese_entry(user_project):
+    (user_project.path / "other").mkdir()
+    (user_project.path / "other" / "test_units.py").write_text(textwrap.dedent("""
+        from support.model_check.checks import CheckResult
+
+        def test_known_unit(figures, record_check):
+            record_check(CheckResult("c", (), "pass", "ok", {"steps": (3, "steps")}), figures)
+
+        def test_unknown_unit(figures, record_check):
+            record_check(CheckResult("c", (), "pass", "ok", {"steps": (3, "furlongs")}), figures)
+    """), encoding="utf-8")
+    result = user_project.runpytest_inprocess("other", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*KeyError: \"check 'c': number 'steps' has unit 'furlongs', which has no Chinese "
+                                 "entry in support.report.text.UNITS_ZH\"*"])
+
+
 @pytest.mark.parametrize(("spec", "message"), [
     ("user_models", "expected PACKAGE.MODULE:FACTORY"),
     ("user_models:make:x", "expected PACKAGE.MODULE:FACTORY"),
@@ -697,6 +870,9 @@ def test_a_failing_check_says_what_is_wrong_once(user_project, monkeypatch):
     result.stdout.fnmatch_lines(["*your model: softmaxed*"])
     result.stdout.fnmatch_lines(["FAIL  no softmax before CrossEntropyLoss"])
     result.stdout.fnmatch_lines(["FAIL  the model can overfit one batch"])
+    # the reproducer names the model (the node id [softmaxed-cpu] exists only with it) and the device
+    result.stdout.fnmatch_lines(["pytest '*test_the_model_returns_logits_to_cross_entropy[[]softmaxed-cpu[]]' * "
+                                 "--device=cpu --model=user_model:with_softmax"])
 
 
 @pytest.mark.parametrize(("spec", "message"), [

@@ -207,6 +207,24 @@ def test_failure_report_has_a_reproducer_naming_the_claim(project):
     result.stdout.fnmatch_lines(["pytest 'spec/test_a.py::test_fails' * -n0 --torch-threads=2"])
 
 
+def test_the_reproducer_names_the_devices_and_asks_for_no_workers_only_with_xdist(project):
+    write(project, "spec/test_a.py", """
+        import pytest
+
+        @pytest.mark.claim("beta.two")
+        def test_fails(device):
+            assert 1 == 2
+    """)
+    # --device=cpu decides which ids exist (no [cuda] variant): the command carries it; auto is the default
+    result = project.runpytest_inprocess("--device=cpu")
+    result.stdout.fnmatch_lines(["pytest 'spec/test_a.py::test_fails[[]cpu[]]' -p no:randomly * -n0 --device=cpu"])
+    assert "--device=auto" not in project.runpytest_inprocess().stdout.str()
+    # without the xdist plugin, -n0 is an unknown option: it is left out
+    result = project.runpytest_inprocess("--device=cpu", "-p", "no:xdist")
+    line = next(ln for ln in result.stdout.lines if ln.startswith("pytest 'spec/test_a.py::test_fails[cpu]'"))
+    assert "-n0" not in line and line.endswith("--device=cpu")
+
+
 def test_same_seed_in_every_process_for_the_same_test(project):
     write(project, "spec/test_a.py", """
         import pytest

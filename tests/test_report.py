@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import textwrap
 
@@ -74,8 +75,11 @@ def test_report_shows_each_claim_with_the_status_this_run_supports(project):
     assert "arithmetic changed" in readme and "needs a GPU" in readme
     assert "| ratio 2 | 3 | 1 (dimensionless) | derived |" in readme
     good = next(c for c in data["claims"] if c["id"] == "good.claim")
-    assert [p["file"] for p in good["plots"]] == ["figures/good-claim--growth.png"]
-    png = project.path / "out" / "figures" / "good-claim--growth.png"
+    # the file: the slugs of claim and title, and 8 hex digits of sha256("<claim id>\n<title>")
+    digest = hashlib.sha256(b"good.claim\ngrowth").hexdigest()[:8]
+    file = f"figures/good-claim--growth--{digest}.png"
+    assert [p["file"] for p in good["plots"]] == [file]
+    png = project.path / "out" / file
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     result.stdout.fnmatch_lines(
         ["*FAILING CLAIM bad.claim (confirmed): 1 failed test(s), first spec/test_claims.py::test_bad*"])
@@ -112,3 +116,50 @@ def test_unknown_report_language_is_a_usage_error(project):
     result = project.runpytest_inprocess("--claims-report=out", "--claims-report-lang=fr")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--claims-report-lang='fr': expected one of ('en', 'zh')*"])
+
+
+def _count_builds(monkeypatch) -> list[int]:
+    from support import report as report_lib
+
+    calls = []
+    real = report_lib.build_report
+
+    def counted(*args, **kwargs):
+        calls.append(len(args[3]) if len(args) > 3 else len(kwargs.get("benchmarks", ())))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(report_lib, "build_report", counted)
+    return calls
+
+
+def test_a_plain_run_reads_no_benchmark_results_and_builds_the_summary_once(project, monkeypatch):
+    calls = _count_builds(monkeypatch)
+    bench = project.path / "bench" / "results"
+    bench.mkdir(parents=True)
+    (bench / "broken.json").write_text("{not json", encoding="utf-8")
+    result = project.runpytest_inprocess()
+    assert result.ret == pytest.ExitCode.TESTS_FAILED  # test_bad fails; the broken benchmark is not read
+    result.stdout.fnmatch_lines(["*claims checked in this run: 2 of 3 registered*"])
+    assert calls == [0]  # one build, for the summary, without benchmarks
+
+
+def test_the_report_reads_the_benchmark_results_and_is_built_once(project, monkeypatch):
+    calls = _count_builds(monkeypatch)
+    bench = project.path / "bench" / "results"
+    bench.mkdir(parents=True)
+    (bench / "good.json").write_text(json.dumps({"claim": "good.claim", "rows": [{"n": 1}]}), encoding="utf-8")
+    result = project.runpytest_inprocess("--claims-report=out")
+    result.stdout.fnmatch_lines(["*claims checked in this run: 2 of 3 registered*", "*claims report written to*"])
+    assert calls == [1]  # one build with the one benchmark; the summary reuses it
+    _, data = _content(project.path / "out")
+    assert next(c for c in data["claims"] if c["id"] == "good.claim")["benchmarks"][0]["rows"] == [{"n": 1}]
+
+
+def test_an_unreadable_benchmark_result_stops_the_report_naming_the_file(project):
+    bench = project.path / "bench" / "results"
+    bench.mkdir(parents=True)
+    (bench / "broken.json").write_text("{not json", encoding="utf-8")
+    result = project.runpytest_inprocess("--claims-report=out")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stdout.fnmatch_lines(["*ERROR: --claims-report=*out: benchmark result *broken.json cannot be read*"])
+    assert not (project.path / "out" / "README.md").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -24,6 +25,16 @@ REGISTRY = ClaimRegistry([
 ENV = {"date": "2026-01-01", "torch": "9.9", "devices": ["cpu"], "python": "3.11", "hypothesis_profile": "ci"}
 SERIES = {"name": "curve", "plot": "growth", "x": [1.0, 2.0], "y": [1.0, 4.0], "x_label": "depth (layers)",
           "y_label": "norm", "log_x": False, "log_y": True, "style": "line"}
+
+
+def _png(claim_id: str, title: str, slugs: str) -> str:
+    """A plot's file as support.report.plots names it: the slugs, then 8 hex digits of sha256("<claim id>\\n<title>")
+    (the hash keeps titles whose slugs collide apart)."""
+    digest = hashlib.sha256(f"{claim_id}\n{title}".encode()).hexdigest()[:8]
+    return f"figures/{slugs}--{digest}.png"
+
+
+GROWTH_PNG = _png("good.claim", "growth", "good-claim--growth")
 
 
 def records():
@@ -126,7 +137,7 @@ def broken_links(markdown: str, base) -> list[str]:
 def test_every_link_of_the_report_resolves_to_an_anchor_or_a_file(tmp_path, lang):
     readme = write_report(build_report(REGISTRY, records(), ENV), REGISTRY, tmp_path, lang)
     text = readme.read_text(encoding="utf-8")
-    assert "](#source.claim)" in text and "](figures/good-claim--growth.png)" in text  # the checker has work to do
+    assert "](#source.claim)" in text and f"]({GROWTH_PNG})" in text  # the checker has work to do
     assert broken_links(text, tmp_path) == []
     assert broken_links(text + "\n[x](#nowhere) [y](figures/none.png)", tmp_path) == ["#nowhere", "figures/none.png"]
 
@@ -140,10 +151,23 @@ def test_write_report_writes_readme_results_and_one_png_per_plot(tmp_path):
     data = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
     good = next(c for c in data["claims"] if c["id"] == "good.claim")
     assert good["plots"] == [{"title": "growth", "x_label": "depth (layers)", "y_label": "norm", "zh": {},
-                             "file": "figures/good-claim--growth.png"}]
+                             "file": GROWTH_PNG}]
     assert (tmp_path / good["plots"][0]["file"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not stale.exists()
-    assert "![growth](figures/good-claim--growth.png)" in readme.read_text(encoding="utf-8")
+    assert f"![growth]({GROWTH_PNG})" in readme.read_text(encoding="utf-8")
+
+
+def test_plots_whose_titles_slug_alike_get_files_of_their_own(tmp_path):
+    # "loss (mean)" and "loss, mean" both slug to "loss-mean": without the hash the second PNG overwrote the first
+    from support.report import render_plots
+
+    series = [dict(SERIES, plot="loss (mean)", y=[1.0, 2.0]), dict(SERIES, plot="loss, mean", y=[3.0, 1.0])]
+    plots = render_plots({"id": "good.claim", "series": series}, tmp_path)
+    files = [p["file"] for p in plots]
+    assert files == [_png("good.claim", "loss (mean)", "good-claim--loss-mean"),
+                     _png("good.claim", "loss, mean", "good-claim--loss-mean")]
+    assert len(set(files)) == 2
+    assert all((tmp_path / f.removeprefix("figures/")).exists() for f in files)
 
 
 def test_benchmarks_that_name_a_claim_are_attached_to_it(tmp_path):
@@ -210,9 +234,10 @@ def test_the_your_model_section_in_english_and_chinese(tmp_path):
     zh = render_markdown(data, REGISTRY, "zh")
     assert "## 你的模型" in zh and "### 模型能过拟合一个 batch" in zh and "**失败**" in zh
     readme = write_report(data, REGISTRY, tmp_path, "en")
-    assert "![overfitting one batch: mine](figures/model-check-can-overfit-one-batch--overfitting-one-batch-mine.png)" \
-        in readme.read_text(encoding="utf-8")
-    assert (tmp_path / "figures" / "model-check-can-overfit-one-batch--overfitting-one-batch-mine.png").exists()
+    png = _png("model check can-overfit-one-batch", "overfitting one batch: mine",
+               "model-check-can-overfit-one-batch--overfitting-one-batch-mine")
+    assert f"![overfitting one batch: mine]({png})" in readme.read_text(encoding="utf-8")
+    assert (tmp_path / png).exists()
 
 
 def test_a_check_record_without_its_fields_is_rejected():

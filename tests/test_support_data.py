@@ -8,6 +8,7 @@ import torch
 
 from support import data
 from support.errors import SpecInputError, SpecTypeError
+from support.tensors import generator
 
 
 # ---------------------------------------------------------------- bad input
@@ -151,3 +152,9 @@ def test_sequences_shape_dtype_and_moments():
     n = s.numel()
     assert abs(s.mean().item()) < 5 / math.sqrt(n)
     assert abs(s.std().item() - 1) < 5 / math.sqrt(2 * n)
+
+
+def test_the_makers_draw_from_the_one_seeded_generator_of_support_tensors():
+    # sequences is one standard-normal draw: the same numbers as torch.randn from support.tensors.generator(seed)
+    want = torch.randn(4, 5, 3, generator=generator(11), dtype=torch.float64)
+    assert torch.equal(data.sequences(4, 5, 3, seed=11), want)

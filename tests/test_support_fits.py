@@ -68,6 +68,20 @@ def test_fit_bad_arguments(call, match):
         call()
 
 
+@pytest.mark.parametrize("xs", ["12", b"12", bytearray(b"12")], ids=["str", "bytes", "bytearray"])
+def test_a_string_is_not_a_sequence_of_points(xs):
+    # "12" would read as the points 1, 2 and b"12" as 49, 50 (its bytes): either fits a line, so both must be refused
+    with pytest.raises(SpecInputError, match=f"xs must be a sequence of numbers, got {type(xs).__name__}"):
+        fits.fit_line(xs, [1.0, 2.0])
+
+
+def test_a_matrix_is_not_a_sequence_of_points():
+    # a (2, 2) tensor would flatten to 4 points and fit a line: refused; 1-d and 0-d tensors are values
+    with pytest.raises(SpecInputError, match=r"ys must be a 1-dimensional tensor .*shape \(2, 2\)"):
+        fits.fit_line([1.0, 2.0, 3.0, 4.0], torch.ones(2, 2, dtype=F64))
+    assert fits.fit_line(torch.tensor([1.0, 2.0], dtype=F64), torch.tensor([3.0, 5.0], dtype=F64)).slope == 2.0
+
+
 # ---------------------------------------------------------------- bisection
 def test_bisect_finds_sqrt_two_within_xtol():
     root = fits.bisect(lambda x: x * x - 2, 0.0, 2.0, xtol=1e-10)

@@ -187,6 +187,18 @@ def test_batch_size_mismatch_is_rejected(fn):
         fn(model, _mse_sum, torch.randn(4, 3, dtype=F64), torch.randn(5, 2, dtype=F64))
 
 
+@pytest.mark.parametrize(
+    "fn", [gradients.batch_grads, gradients.per_sample_grads_loop, gradients.per_sample_grads_vmap]
+)
+def test_a_batch_that_is_not_a_tensor_is_a_type_error_naming_it(fn):
+    # support._checks.same_batch reads .dim() and .shape: a list must be refused by name, not by AttributeError
+    model = models.linear_model(3, 2)
+    with pytest.raises(SpecTypeError, match="x must be a torch.Tensor, got list"):
+        fn(model, _mse_sum, [[0.0, 1.0, 2.0]], torch.randn(1, 2, dtype=F64))
+    with pytest.raises(SpecTypeError, match="y must be a torch.Tensor, got tuple"):
+        fn(model, _mse_sum, torch.randn(1, 3, dtype=F64), ((0.0, 1.0),))
+
+
 @pytest.mark.parametrize("randomness", ["Same", "none", None, 1])
 def test_per_sample_grads_vmap_rejects_an_unknown_randomness(randomness):
     model = models.linear_model(3, 2)
@@ -288,6 +300,51 @@ def test_peer_per_sample_grads_equal_the_loop_and_leave_the_model_alone(peer):
     for p in model.parameters():
         assert not hasattr(p, "grad_sample") and p.grad is None
     assert not any(m._forward_hooks or m._backward_hooks for m in model.modules())
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("peer", PEERS)
+def test_peer_per_sample_grads_read_the_reduction_off_the_batch(peer, reduction):
+    # the loop differentiates each sample's loss alone, where 'mean' and 'sum' are the same loss: whatever the batch
+    # reduction, the per-sample gradients are the same (told the wrong reduction, the peers are off by N = 5)
+    model = models.mlp(4, 6, 3, seed=3)
+    x = torch.randn(5, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    y = torch.tensor([2, 1, 0, 1, 2])
+
+    def loss_fn(out, t):
+        return F.cross_entropy(out, t, reduction=reduction)
+
+    got = _peer(peer)(model, loss_fn, x, y)
+    want = gradients.per_sample_grads_loop(model, loss_fn, x, y)
+    for name in want:
+        assert_close(got[name], want[name], tol=tolerances.accumulation(torch.float64, 5))
+
+
+@pytest.mark.parametrize("peer", PEERS)
+def test_peer_per_sample_grads_reject_a_loss_that_is_neither_mean_nor_sum(peer):
+    # a class-weighted mean divides by sum_i w[y_i] = 1 + 1 + 4 + 4 = 10, neither 1 (sum) nor N = 4 (mean)
+    model = models.mlp(4, 6, 3, seed=2)
+    x, y = torch.randn(4, 4, dtype=torch.float64), torch.tensor([0, 0, 2, 2])
+    weight = torch.tensor([1.0, 1.0, 4.0], dtype=torch.float64)
+    with pytest.raises(SpecInputError, match="neither the mean nor the sum of the samples' own losses"):
+        _peer(peer)(model, lambda out, t: F.cross_entropy(out, t, weight=weight), x, y)
+
+
+@pytest.mark.parametrize("peer", PEERS)
+def test_peer_per_sample_grads_cannot_tell_the_reduction_of_a_zero_loss(peer):
+    model = models.mlp(4, 6, 3, seed=2)
+    x, y = torch.randn(4, 4, dtype=torch.float64), torch.tensor([0, 1, 2, 0])
+    with pytest.raises(SpecInputError, match="cannot tell whether loss_fn averages or sums"):
+        _peer(peer)(model, lambda out, t: (out - out.detach()).sum(), x, y)
+
+
+@pytest.mark.parametrize("peer", PEERS)
+def test_peer_per_sample_grads_name_a_parameter_that_does_not_require_grad(peer):
+    model = models.mlp(4, 6, 3, seed=2)
+    model[0].bias.requires_grad_(False)
+    x, y = torch.randn(4, 4, dtype=torch.float64), torch.tensor([0, 1, 2, 0])
+    with pytest.raises(SpecInputError, match=r"'0\.bias' has requires_grad=False"):
+        _peer(peer)(model, F.cross_entropy, x, y)
 
 
 @pytest.mark.parametrize("peer", PEERS)

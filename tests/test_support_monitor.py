@@ -91,6 +91,17 @@ def test_monitor_names_parameters_whose_norm_overflows():
     assert anomaly.kind == "non-finite-grad" and anomaly.value == math.inf and anomaly.parameters == ("0",)
 
 
+def test_a_float32_norm_overflows_at_float32_range_not_float64():
+    # each parameter's norm is taken in its gradient's dtype: entries of 1e20 are finite in float32, but their squares
+    # (1e40) pass float32's 3.4e38, so the norm is inf although float64 would give 1.4e20
+    p = torch.zeros(2, requires_grad=True)
+    p.grad = torch.full((2,), 1e20)
+    q = torch.zeros(1, requires_grad=True)
+    q.grad = torch.full((1,), 1e19)  # squares 1e38 < 3.4e38: its norm is finite
+    (anomaly,) = GradientMonitor([p, q]).observe()
+    assert anomaly.kind == "non-finite-grad" and anomaly.parameters == ("0",)
+
+
 def test_monitor_flags_a_non_finite_loss_and_ignores_non_finite_norms_in_the_spike_reference():
     (p,) = _params([1.0])
     monitor = GradientMonitor([p], warmup=1)

@@ -278,6 +278,9 @@ def test_bisection_needs_a_stable_lo_and_a_diverged_hi(monkeypatch, verdict, mat
     (dict(lo=[0.1, 0.1]), "equal length"),
     (dict(lo=[1.0], hi=[0.5]), "lo < hi"),
     (dict(lo=[0.0]), "lo < hi"),
+    (dict(lo=["0.01"]), r"lo\[0\] must be a finite number, got '0.01'"),  # before: float("0.01") accepted it
+    (dict(hi=[math.nan]), r"hi\[0\] must be a finite number, got nan"),
+    (dict(hi=[True]), r"hi\[0\] must be a finite number, got True"),  # before: float(True) = 1.0
     (dict(points=1), "points"),
     (dict(rounds=0), "rounds"),
 ])
@@ -310,6 +313,20 @@ def test_gd_detection_margin_is_where_the_top_component_alone_crosses_the_factor
     assert stability.gd_detection_margin(x, y, init.weight, init.bias, steps=4 * steps, factor=factor) < delta
     with pytest.raises(SpecInputError, match="steps"):
         stability.gd_detection_margin(x, y, init.weight, init.bias, steps=0, factor=factor)
+
+
+@pytest.mark.parametrize("which, bad, match", [
+    ("weight", lambda w: w.reshape(-1), r"weight must have shape \(1, 3\)"),  # (d,) would broadcast silently
+    ("weight", lambda w: torch.cat([w, w]), r"weight must have shape \(1, 3\)"),  # two outputs
+    ("bias", lambda b: b.reshape(()), r"bias must have shape \(1,\)"),
+    ("weight", lambda w: w.tolist(), "weight must be a torch.Tensor"),
+])
+def test_gd_detection_margin_checks_the_parameters_are_a_one_output_linear_model(which, bad, match):
+    x, y, init = _problem()
+    args = {"weight": init.weight.detach(), "bias": init.bias.detach()}
+    args[which] = bad(args[which])
+    with pytest.raises(SpecInputError, match=match):
+        stability.gd_detection_margin(x, y, args["weight"], args["bias"], steps=10, factor=10.0)
 
 
 # ---------------------------------------------------------------- the exact spread at the optimum

@@ -9,10 +9,10 @@ from support.tensors import generator, maker
 
 def test_maker_makes_float64_on_the_device_by_default(device):
     make = maker(device)
-    for t in (make.tensor([1.0, 2.0]), make.zeros(2, 3), make.ones(4), make.full((2,), 7.0), make(3, 2),
+    for t in (make.tensor([1.0, 2.0]), make.zeros(2, 3), make.ones(4), make.full(2, value=7.0), make(3, 2),
               make.randn(2, seed=1)):
         assert t.dtype == torch.float64 and t.device.type == torch.device(device).type
-    assert make.zeros(2, 3).shape == (2, 3) and make.full((2,), 7.0).tolist() == [7.0, 7.0]
+    assert make.zeros(2, 3).shape == (2, 3) and make.full(2, value=7.0).tolist() == [7.0, 7.0]
     assert make.kwargs == {"dtype": torch.float64, "device": torch.device(device)}
 
 
@@ -44,3 +44,17 @@ def test_bad_maker_arguments_name_the_problem(args, error, message):
 def test_generator_needs_an_int_seed(seed):
     with pytest.raises(SpecInputError, match="seed must be an int"):
         generator(seed)
+
+
+def test_full_takes_sizes_like_zeros_and_the_value_by_keyword():
+    make = maker("cpu")
+    assert torch.equal(make.full(2, 3, value=7.0), torch.full((2, 3), 7.0, dtype=torch.float64))
+    assert torch.equal(make.full((2, 3), value=7.0), make.full(2, 3, value=7.0))  # one tuple, as zeros((2, 3))
+    assert make.full(value=1.5).shape == ()  # no sizes: a scalar, as zeros()
+    # the old positional form full((2,), 7.0) would put 7.0 among the sizes: refused by name
+    with pytest.raises(SpecTypeError, match=r"full: sizes must be ints \(give the fill value as value=...\)"):
+        make.full((2,), 7.0, value=1.0)
+    with pytest.raises(TypeError, match="value"):
+        make.full(2, 3)
+    with pytest.raises(SpecTypeError, match="full: value must be a number, got True"):
+        make.full(2, value=True)

@@ -138,6 +138,28 @@ def test_mean_field_log_norms_bad_arguments():
         theory.mean_field_slope("tanh", -1.0, [2, 3])
 
 
+_DEPTH_TAKERS = {
+    "mean_field_log_norms": lambda depths: theory.mean_field_log_norms("tanh", 1.0, depths),
+    "mean_field_slope": lambda depths: theory.mean_field_slope("tanh", 1.0, depths),
+    "nonlinear_slope_standard_error": lambda depths: theory.nonlinear_slope_standard_error(32, depths, 3),
+    "nonlinear_slope_tolerance": lambda depths: theory.nonlinear_slope_tolerance(32, depths, 3),
+    "mean_field_slope_tolerance": lambda depths: theory.mean_field_slope_tolerance("tanh", 1.0, 32, depths, 3),
+}
+
+
+@pytest.mark.parametrize("fn", _DEPTH_TAKERS.values(), ids=_DEPTH_TAKERS.keys())
+@pytest.mark.parametrize("depths, match", [
+    ([], "depths is empty"),  # before: max() of nothing, or the least-squares slope's "length >= 2"
+    ("24", "depths must be a sequence of positive ints, got '24'"),  # before: each character, an int check
+    (3, "depths must be a sequence of positive ints, got 3"),  # before: TypeError, not iterable
+    ([2, 0], r"depths\[i\] must be an int >= 1, got 0"),
+    ([2, 3.0], r"depths\[i\] must be an int >= 1, got 3.0"),
+])
+def test_every_function_of_depths_checks_them_the_same_way(fn, depths, match):
+    with pytest.raises(SpecInputError, match=match):
+        fn(depths)
+
+
 def test_mean_field_derivative_dispersion():
     assert theory.mean_field_derivative_dispersion("relu", 5.0, 4) == 1.0  # Bernoulli(1/2): 1/2 / (1/4) - 1
     assert theory.mean_field_derivative_dispersion("linear", 5.0, 4) == 0.0

@@ -180,6 +180,16 @@ def test_assert_le_rejects_what_it_cannot_compare():
         tolerances.assert_le(torch.ones(2), torch.ones(3))
 
 
+@pytest.mark.parametrize("side", ["actual", "bound"])
+@pytest.mark.parametrize("bad", [torch.tensor([1.0 + 5.0j]), torch.tensor([True])], ids=["complex", "bool"])
+def test_inequalities_reject_complex_and_bool_tensors(side, bad):
+    # 1 + 5j <= 2 would pass once the imaginary part is dropped, True <= 2 once True counts as 1: both are refused
+    args = (bad, 2.0) if side == "actual" else (0.0, bad)
+    for check in (tolerances.assert_le, tolerances.assert_ge):
+        with pytest.raises(SpecTypeError, match=rf"{side} must be a real number or a real tensor, got .* {bad.dtype}"):
+            check(*args, slack=tolerances.slack(abs=10.0, reason="room enough for either side to pass"))
+
+
 def test_strict_inequalities_reject_equality_at_the_edge_of_the_room():
     room = tolerances.slack(abs=0.5, reason="a test of the strict edge")
     tolerances.assert_le(1.5, 1.0, slack=room)

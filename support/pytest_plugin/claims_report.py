@@ -47,6 +47,7 @@ class ClaimsReportCollector:
         self.lang = lang
         self.tests: dict[str, report_lib.TestRecord] = {}
         self.error: str | None = None
+        self.data: dict | None = None  # the report as written (built once, in pytest_sessionfinish)
 
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -75,17 +76,14 @@ class ClaimsReportCollector:
         return {"date": _dt.date.today().isoformat(), "torch": env["torch"], "devices": env["devices"],
                 "python": platform.python_version(), "hypothesis_profile": profile_name(self.config)}
 
-    def build(self) -> dict:
-        root = self.config.rootpath
-        try:
-            benchmarks = report_lib.load_benchmarks(root / report_lib.BENCH_RESULTS, root)
-        except SpecInputError as exc:
-            raise pytest.UsageError(str(exc)) from None
+    def build(self, benchmarks: list[dict] = ()) -> dict:
         return report_lib.build_report(registry(self.config), list(self.tests.values()), self.environment(),
-                                       benchmarks)
+                                       list(benchmarks))
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        """Write the report (only with --claims-report: the benchmark results are read here and nowhere else, so a
+        plain run never depends on bench/results). The terminal summary, which comes after, reuses what was built."""
         if self.out_dir is None or is_xdist_worker(self.config):
             return
         if not self.tests:
@@ -93,7 +91,15 @@ class ClaimsReportCollector:
                           f"report (give the spec directory, or a selection that includes claim tests)")
             session.exitstatus = pytest.ExitCode.USAGE_ERROR
             return
-        report_lib.write_report(self.build(), registry(self.config), self.out_dir, self.lang)
+        root = self.config.rootpath
+        try:
+            benchmarks = report_lib.load_benchmarks(root / report_lib.BENCH_RESULTS, root)
+        except SpecInputError as exc:
+            self.error = f"--claims-report={self.out_dir}: {exc}; the report was not written"
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR
+            return
+        self.data = self.build(benchmarks)
+        report_lib.write_report(self.data, registry(self.config), self.out_dir, self.lang)
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus: int, config: pytest.Config) -> None:
         if is_xdist_worker(config):
@@ -103,7 +109,7 @@ class ClaimsReportCollector:
             if self.error:
                 tr.write_line(f"ERROR: {self.error}", red=True)
             return
-        data = self.build()
+        data = self.data if self.data is not None else self.build()  # the summary needs no benchmarks
         counts = data["counts"]
         tr.section("claims")
         # the claims of this run: a run narrowed with -k, --claim or a path checks some claims, not the registry

@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 
 from support.model_check import REFERENCE_NAMES
+from support.pytest_plugin._xdist import is_xdist_worker
 
 MODEL_ENV = "SPEC_MODEL"
 FIXTURE = "model_under_test"
@@ -73,7 +74,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[_state_key] = ModelState(spec=None, names=REFERENCE_NAMES)
         return
     # validated once, where the run starts; an xdist worker only reloads what the controller already ran
-    subject = _load(config, spec, run_forward=not hasattr(config, "workerinput"))
+    subject = _load(config, spec, run_forward=not is_xdist_worker(config))
     config.stash[_state_key] = st = ModelState(spec=spec, names=(subject.name,), subjects={subject.name: subject})
     config.pluginmanager.register(_Verdicts(st), "spec-model-verdicts")
 
@@ -122,11 +123,15 @@ def record_check(request: pytest.FixtureRequest):
         request.node.user_properties.append(("check_result", {"verdict": result.verdict, "message": result.message}))
         if figures is not None:
             from support.model_check.checks import NUMBER_NAMES_ZH
+            from support.report.text import UNITS_ZH
 
             for name, (value, unit) in result.numbers.items():
                 if name not in NUMBER_NAMES_ZH:
                     raise KeyError(f"check {result.check!r}: number {name!r} has no Chinese name in "
                                    f"support.model_check.checks.NUMBER_NAMES_ZH")
+                if unit != "1" and unit not in UNITS_ZH:  # "1": dimensionless, in the report's own words
+                    raise KeyError(f"check {result.check!r}: number {name!r} has unit {unit!r}, which has no Chinese "
+                                   f"entry in support.report.text.UNITS_ZH")
                 figures.record(name, value, unit, zh=NUMBER_NAMES_ZH[name])
         if result.verdict == "n/a":
             pytest.skip(f"does not apply to {request.node.callspec.params[FIXTURE]}: {result.message}")
@@ -178,7 +183,7 @@ class _Verdicts:
 
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
     st = state(config)
-    if st.spec is None or hasattr(config, "workerinput") or not st.verdicts:
+    if st.spec is None or is_xdist_worker(config) or not st.verdicts:
         return
     from support.report.text import CHECK_ORDER
 

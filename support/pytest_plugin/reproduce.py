@@ -3,19 +3,42 @@ environment it failed in, and the claim it checks (the pattern of array-api-test
 
 from __future__ import annotations
 
+import shlex
+
 import pytest
 
-from support.pytest_plugin import runtime
+from support.pytest_plugin import model, runtime
 from support.pytest_plugin.claims import registry
 from support.pytest_plugin.profiles import profile_name
+
+
+def command(item: pytest.Item) -> str:
+    """The command that reruns ``item`` alone with the settings of this run that decide which tests exist and what
+    they compute: the model under test (part-6 node ids carry its name), the devices when not ``auto`` (a test id
+    carries its device), the hypothesis profile and the torch threads; ``-n0`` when xdist is installed (the
+    project's ini may ask for workers), ``-p no:randomly`` (it is a plain plugin name; no error without it)."""
+    config = item.config
+    st = runtime.state(config)
+    quoted = "'" + item.nodeid.replace("'", "'\"'\"'") + "'"  # always quoted: ids hold brackets, spaces
+    parts = ["pytest", quoted, "-p no:randomly", f"--hypothesis-profile={profile_name(config)}"]
+    if config.pluginmanager.hasplugin("xdist"):
+        parts.append("-n0")
+    if st.threads != 1:
+        parts.append(f"--torch-threads={st.threads}")
+    device = config.getoption("spec_device")
+    if device != "auto":
+        parts.append(f"--device={shlex.quote(device)}")
+    spec = model.state(config).spec  # --model or SPEC_MODEL: the command names it either way
+    if spec is not None:
+        parts.append(f"--model={shlex.quote(spec)}")
+    return " ".join(parts)
 
 
 def reproducer(item: pytest.Item) -> str:
     config = item.config
     st = runtime.state(config)
     env = runtime.environment(config)
-    lines = [f"pytest '{item.nodeid}' -p no:randomly --hypothesis-profile={profile_name(config)} -n0"
-             + (f" --torch-threads={st.threads}" if st.threads != 1 else ""),
+    lines = [command(item),
              f"torch {env['torch']}, devices {','.join(st.devices or ['?'])}, torch threads {st.threads}"]
     order_seed = getattr(config.option, "randomly_seed", None)
     if isinstance(order_seed, int) and config.pluginmanager.hasplugin("randomly"):

@@ -201,7 +201,7 @@ def render_your_model(section: dict, lang: str) -> list[str]:
             out.append(f"- `{r['subject']}`{device}: **{word[r['outcome']]}**" + (f" -- {message}" if message else ""))
         out.append("")
         if check["figures"]:
-            out += [f"| {t['figure']} | `model` | {t['value']} | {t['unit']} |", "|---|---|---|---|"]
+            out += [f"| {t['figure']} | {t['model_column']} | {t['value']} | {t['unit']} |", "|---|---|---|---|"]
             for f in check["figures"]:
                 out.append(f"| {cell(_in_lang(f, 'name', lang))} | `{f['subject']}` | {fmt(f['value'])} | "
                            f"{cell(unit_text(f['unit'], lang))} |")

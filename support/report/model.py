@@ -123,18 +123,17 @@ def build_report(registry: ClaimRegistry, records: list[TestRecord], environment
 CHECK_FIELDS = ("id", "title", "subject", "device")
 
 
-def build_your_model(records: list[TestRecord], order: tuple[str, ...] = ()) -> dict:
-    """The "Your model" section: every check (in ``order``, then by id), the claims it applies, and its result
+def build_your_model(records: list[TestRecord]) -> dict:
+    """The "Your model" section: every check (in ``CHECK_ORDER``, then by id), the claims it applies, and its result
     on each subject and device: outcome, the check's message (the failure's first lines when it has none),
     figures and series."""
-    order = order or CHECK_ORDER
     by_check: dict[str, list[TestRecord]] = defaultdict(list)
     for rec in records:
         missing = [k for k in CHECK_FIELDS if k not in rec.check]
         if missing:
             raise SpecInputError(f"test {rec.nodeid!r}: its check record lacks {missing}")
         by_check[rec.check["id"]].append(rec)
-    rank = {check_id: i for i, check_id in enumerate(order)}
+    rank = {check_id: i for i, check_id in enumerate(CHECK_ORDER)}
     subjects = sorted({r.check["subject"] for r in records})
     checks = []
     for check_id in sorted(by_check, key=lambda c: (rank.get(c, len(rank)), c)):

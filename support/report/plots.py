@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import textwrap
 from collections import defaultdict
@@ -10,6 +11,14 @@ from pathlib import Path
 
 def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60] or "plot"
+
+
+def file_name(claim_id: str, title: str) -> str:
+    """The PNG of one plot: readable slugs of the claim and the title, and 8 hex digits of a hash of both in full.
+    Slugs alone collide: titles that differ only in punctuation or case ("loss (mean)" / "loss, mean"), or beyond
+    the 60 characters a slug keeps, would overwrite each other's file."""
+    digest = hashlib.sha256(f"{claim_id}\n{title}".encode()).hexdigest()[:8]
+    return f"{slug(claim_id)}--{slug(title)}--{digest}.png"
 
 
 def _natural(name: str) -> list:
@@ -58,7 +67,7 @@ def render_plots(claim: dict, figures_dir: Path) -> list[dict]:
         ax.grid(True, alpha=0.3, which="both")
         ax.legend(fontsize=8)
         fig.tight_layout()
-        name = f"{slug(claim['id'])}--{slug(title)}.png"
+        name = file_name(claim["id"], title)
         fig.savefig(figures_dir / name, metadata={"Software": None})
         plt.close(fig)
         zh = first.get("zh") or {}

@@ -34,7 +34,7 @@ TEXT = {
                             "failing check says what is wrong with the model, in its parameter, sample and layer "
                             "names; it does not count against the claim it applies.",
         "subjects": "Models checked", "references_note": "the suite's reference models; no --model was given",
-        "check": "check", "applies": "Applies", "model_outcomes": {"passed": "pass", "failed": "FAIL",
+        "check": "check", "model_column": "model", "applies": "Applies", "model_outcomes": {"passed": "pass", "failed": "FAIL",
                                                                   "skipped": "n/a"},
         "checks_by_outcome": "checks by outcome",
     },
@@ -63,7 +63,7 @@ TEXT = {
                             "检查失败说明的是模型的问题,会指出具体的参数名、样本对和层名;"
                             "它不计入所应用论断的结论。检查的说明文字为英文。",
         "subjects": "被检查的模型", "references_note": "本套件的参考模型;未指定 --model",
-        "check": "检查", "applies": "应用的论断", "model_outcomes": {"passed": "通过", "failed": "失败",
+        "check": "检查", "model_column": "模型", "applies": "应用的论断", "model_outcomes": {"passed": "通过", "failed": "失败",
                                                                   "skipped": "不适用"},
         "checks_by_outcome": "检查按结果统计",
     },
@@ -76,6 +76,9 @@ UNITS_ZH = {
     "nodes": "个节点", "passes": "次", "1/lr": "1/学习率", "parameter norm": "参数范数", "x Glorot std": "倍 Glorot 标准差",
     "gradient": "梯度", "output units": "输出单位", "parameter units": "参数单位", "squared target units": "目标单位的平方",
     "b": "b", "pairs": "对", "terms": "项", "parameters": "个参数", "seconds": "秒", "s": "秒", "layers": "层",
+    # the units of the model checks' numbers (support.model_check.checks; record_check refuses any other)
+    "loss units": "损失单位", "tensors": "个张量", "logit units": "logit 单位", "1 = all": "1 = 全部",
+    "classes": "个类别", "loss units per parameter unit": "损失单位/参数单位", "x": "倍",
 }
 
 
