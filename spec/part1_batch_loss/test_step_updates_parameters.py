@@ -39,10 +39,15 @@ pytestmark = pytest.mark.claim("step.updates-parameters")
 LR = 0.1
 
 
-def _model_and_loss(device):
+def _model_and_data(device):
     model = mlp(3, 5, 1, depth=2, seed=3, device=device)
     x, y = regression(10, 3, 1, seed=3, device=device)
-    return model, torch.nn.functional.mse_loss(model(x), y)
+    return model, x, y
+
+
+def _model_and_loss(device):
+    model, x, y = _model_and_data(device)
+    return model, F.mse_loss(model(x), y)
 
 
 def test_sgd_step_moves_each_parameter_by_minus_lr_times_grad(device):
@@ -55,16 +60,35 @@ def test_sgd_step_moves_each_parameter_by_minus_lr_times_grad(device):
         assert not torch.equal(p.detach(), p0)
 
 
-def test_parameter_without_grad_is_left_untouched(device):
-    model, loss = _model_and_loss(device)
-    loss.backward()
+# optimizers that would move a parameter without a gradient if they did not skip it: weight decay (L2 or
+# decoupled) pulls it towards 0, and after a first step the momentum buffer / Adam's moments would keep moving it
+SKIPPING = [
+    (torch.optim.SGD, dict(lr=LR, momentum=0.9, weight_decay=0.1)),
+    (torch.optim.Adam, dict(lr=LR, weight_decay=0.1)),
+    (torch.optim.AdamW, dict(lr=LR, weight_decay=0.1)),
+]
+
+
+@pytest.mark.parametrize("optimizer, kwargs", SKIPPING, ids=["SGD-momentum-decay", "Adam-decay", "AdamW"])
+@pytest.mark.parametrize("skip_at", [1, 2], ids=["first-step", "after-a-step"])
+def test_parameter_without_grad_is_left_untouched(optimizer, kwargs, skip_at, device):
+    # step 1 with every gradient (for skip_at = 2: the optimizer now holds momentum / moment state for every
+    # parameter), then a step in which one parameter's .grad is None: it must keep its exact value
+    model, x, y = _model_and_data(device)
+    opt = optimizer(model.parameters(), **kwargs)
     skipped = model[0].bias
-    skipped.grad = None
-    kept, weight_before = skipped.detach().clone(), model[0].weight.detach().clone()
-    torch.optim.SGD(model.parameters(), lr=LR, momentum=0.9, weight_decay=0.1).step()
-    # even with weight decay, which would otherwise move it without any gradient
-    assert torch.equal(skipped.detach(), kept)
-    assert not torch.equal(model[0].weight.detach(), weight_before)  # while its neighbour with a grad moved
+    for step in range(1, skip_at + 1):
+        opt.zero_grad(set_to_none=True)
+        F.mse_loss(model(x), y).backward()
+        before = [p.detach().clone() for p in model.parameters()]
+        if step == skip_at:
+            skipped.grad = None
+        opt.step()
+    for p, p0 in zip(model.parameters(), before):
+        if p is skipped:
+            assert torch.equal(p.detach(), p0)  # bitwise: not even weight decay or momentum moved it
+        else:
+            assert not torch.equal(p.detach(), p0)  # while every parameter with a grad moved
 
 
 @pytest.mark.parametrize("optimizer", [torch.optim.SGD, torch.optim.Adam], ids=["SGD", "Adam"])

@@ -18,7 +18,11 @@ sigmoid(x) - y, bounded by 1.
 
 Why: the derivative bounds are elementary (Goodfellow et al., Deep Learning, sec. 6.3.2; Pascanu et al. 2013,
 sec. 2.1 with gamma = 1/4, 1); a deep stack multiplies them (the test bounds the input gradient by the product of
-the spectral norms and the largest derivatives actually met).
+the spectral norms and the largest derivatives actually met). With a bias of 8 every hidden pre-activation of layer
+l is at least m_l away from 0 (the smallest met), so each derivative factor is at most the tail bound at m_l: the
+saturated net's bound is at most (samples) prod_l ||W_l||_2 prod_l tail(m_l), the tails put the four factors more
+than a millionth below their peaks (1/4, 1), and the test reads "vanishing" as that bound lying below 1e-6 of the
+unsaturated net's actual gradient.
 
 BCELoss (aten/src/ATen/native/Loss.cpp, binary_cross_entropy_out_cpu and binary_cross_entropy_backward_out_cpu):
 the loss is -[y max(log p, -100) + (1 - y) max(log(1 - p), -100)] and the backward kernel returns
@@ -35,7 +39,10 @@ subnormal, 6e-8; so even p = 0 with y = 0 gives 0/0 = NaN), and -1/p exceeds the
 p < 1/65504 (x < -ln 65504 = -11.09): the quotient rounds to -inf; sigmoid's backward then gives -inf * p (1 - p)
 = -inf while p > 0 and -inf * 0 = NaN once p = 0. None of this is a large true gradient: the derivative of
 -log sigmoid(x) is sigmoid(x) - 1, of magnitude below 1. BCEWithLogitsLoss (PyTorch docs: "more numerically
-stable", the log-sum-exp form) differentiates to sigmoid(x) - y directly.
+stable", the log-sum-exp form) differentiates to sigmoid(x) - y directly. The test runs it and logsigmoid on every
+finite float16 and bfloat16 value and on 0 and +-10^k across the float32 and float64 ranges, targets 0 and 1: loss
+and gradient finite, the gradient within 1 and equal to sigmoid(x) - y up to the dtype's rounding (a dtype whose
+kernels the installed torch lacks is skipped, probed).
 """
 import math
 
@@ -100,6 +107,11 @@ DERIVATIVES = {  # written from the definitions, used for the bound only
     "sigmoid": lambda a: torch.sigmoid(a) * (1 - torch.sigmoid(a)),
     "tanh": lambda a: 1 - torch.tanh(a) ** 2,
 }
+# (tail, peak): phi'(a) <= tail(|a|), the statement's bounds (checked above), and phi'(0), the largest derivative
+TAILS = {
+    "sigmoid": (lambda m: math.exp(-m), 0.25),
+    "tanh": (lambda m: 4 * math.exp(-2 * m), 1.0),
+}
 
 
 @pytest.mark.parametrize("activation", ["sigmoid", "tanh"])
@@ -108,7 +120,7 @@ def test_a_saturated_deep_stack_has_vanishing_input_gradients(device, activation
     depth, width = 5, 16
     make = maker(device)
     x = make.randn(8, width, seed=21)
-    norms, bounds = {}, {}
+    norms, bounds, smallest = {}, {}, {}
     for bias in (0.0, 8.0):  # bias 8 pushes every hidden pre-activation into saturation
         net = mlp(width, width, 1, depth=depth, activation=activation, weight_std=glorot_std(width, width), seed=21,
                   device=device)
@@ -120,11 +132,12 @@ def test_a_saturated_deep_stack_has_vanishing_input_gradients(device, activation
         (grad,) = torch.autograd.grad(net(xr).sum(), xr)
         norms[bias] = grad.norm().item()
         # ||dL/dx|| <= sum over samples of prod_l ||W_l||_2 * max_i phi'(a_l,i), with the pre-activations actually met
-        bound, h = 0.0, x
+        bound, h, smallest[bias] = 0.0, x, []
         with torch.no_grad():
             per_sample = make.ones(x.shape[0])
             for lin in linears[:-1]:
                 a = h @ lin.weight.T + lin.bias
+                smallest[bias].append(a.abs().min().item())  # the pre-activation nearest 0 in this layer
                 per_sample = per_sample * torch.linalg.matrix_norm(lin.weight, ord=2) * max_derivative_at(a).amax(dim=1)
                 h = torch.sigmoid(a) if activation == "sigmoid" else torch.tanh(a)
             per_sample = per_sample * torch.linalg.matrix_norm(linears[-1].weight, ord=2)
@@ -132,9 +145,22 @@ def test_a_saturated_deep_stack_has_vanishing_input_gradients(device, activation
         bounds[bias] = bound
         assert_le(norms[bias], bound, slack=slack(
             rel=1e-9, reason="autograd and the bound round differently: products over a few layers, ~1e-15 relative"))
-    # saturation alone (same weights, same inputs) guarantees a gradient a million times smaller than the
-    # unsaturated net's: the bound of the saturated net is below 1e-6 of the unsaturated gradient
+    # Where the smallness comes from, derived: in the saturated net every hidden pre-activation of layer l has
+    # |a| >= m_l (the smallest met), so each layer's largest derivative is at most tail(m_l) (phi' falls with |a|),
+    # and the bound is at most (samples) * prod_l ||W_l||_2 * prod_l tail(m_l): the weights are the same in both
+    # nets, saturation only swaps the derivative factors, peak^4 at most unsaturated, prod_l tail(m_l) saturated
+    tail, peak = TAILS[activation]
+    spectral = math.prod(torch.linalg.matrix_norm(lin.weight, ord=2).item() for lin in linears)
+    assert_le(bounds[8.0], x.shape[0] * spectral * math.prod(tail(m) for m in smallest[8.0]),
+              slack=slack(rel=1e-9, reason="the same products over a few layers in another order, ~1e-15 relative"))
+    shrink = math.prod(tail(m) / peak for m in smallest[8.0])
+    # "vanishing", read as a millionth: saturation alone (same weights, same inputs) takes the four derivative
+    # factors more than six orders of magnitude below their peak, and the saturated net's guaranteed bound is below
+    # 1e-6 of the unsaturated net's actual gradient
+    assert shrink < 1e-6
     assert bounds[8.0] < 1e-6 * norms[0.0]
+    figures.record(f"{activation} depth 5, bias 8: prod_l tail(m_l) / phi'(0)^4", shrink, "1",
+                   zh=f"{activation},深度5,偏置8:prod_l tail(m_l) / phi'(0)^4")
     figures.record(f"{activation} depth 5: ||input grad||, unsaturated", norms[0.0], "1",
                    zh=f"{activation},深度5:输入梯度范数,未饱和")
     figures.record(f"{activation} depth 5: ||input grad||, saturated (bias 8)", norms[8.0], "1",
@@ -283,3 +309,60 @@ def test_bce_in_float16_turns_saturation_into_minus_inf_then_nan_where_bce_with_
     (g_logits,) = torch.autograd.grad(F.binary_cross_entropy_with_logits(xl, torch.ones_like(xl), reduction="sum"), xl)
     assert torch.isfinite(g_logits).all() and (g_logits.abs() <= 1).all()
     assert_close(g_logits, torch.sigmoid(x.float()).to(torch.float16) - 1, tol=tolerance_for(torch.float16))
+
+
+# ---------------------------------------------------------------- logsigmoid and BCEWithLogitsLoss, dtype by dtype
+def _logit_kernels_missing(device, dtype) -> str | None:
+    """Why this torch cannot run logsigmoid and BCEWithLogitsLoss forward and backward in ``dtype`` on ``device``,
+    or None if it can (probed, not guessed from the version)."""
+    a = torch.zeros(2, dtype=dtype, device=device, requires_grad=True)
+    try:
+        (F.logsigmoid(a).sum() + F.binary_cross_entropy_with_logits(a, torch.ones_like(a))).backward()
+    except RuntimeError as exc:
+        return f"torch {torch.__version__} has no {dtype} logsigmoid/BCEWithLogits kernel on {device}: {exc}"
+    return None
+
+
+def _every_finite_logit(dtype, device) -> torch.Tensor:
+    """16-bit dtypes: every finite value (all 65536 bit patterns, inf and NaN dropped). Wider ones: 0 and
+    +-10^k from the smallest normal to the largest finite value, 8 per decade, and +-max itself."""
+    info = torch.finfo(dtype)
+    if info.bits == 16:
+        x = torch.arange(-(2**15), 2**15, dtype=torch.int32).to(torch.int16).view(dtype)
+        x = x[torch.isfinite(x)]
+    else:
+        k = torch.arange(math.floor(8 * math.log10(info.tiny)), math.floor(8 * math.log10(info.max)) + 1) / 8
+        magnitudes = torch.cat([torch.pow(10.0, k.double()), torch.tensor([info.max], dtype=torch.float64)])
+        x = torch.cat([-magnitudes, torch.zeros(1, dtype=torch.float64), magnitudes]).to(dtype)
+    return x.to(device)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64],
+                         ids=["float16", "bfloat16", "float32", "float64"])
+def test_logsigmoid_and_bce_with_logits_stay_finite_with_gradient_sigmoid_minus_target_in_every_dtype(device, dtype):
+    missing = _logit_kernels_missing(device, dtype)
+    if missing:
+        pytest.skip(missing)
+    x = _every_finite_logit(dtype, device)
+    x64 = x.double()
+    # compared in float64: the dtype's relative tolerance, and an absolute ulp of 1 (eps), since the kernels form
+    # sigmoid(x) in the dtype before subtracting the target (or take 1 - sigmoid(x)), so a sigmoid that rounds to 1
+    # leaves 0 where the exact value is below eps
+    info = torch.finfo(dtype)
+    tol = override(rtol=tolerance_for(dtype).rtol, atol=info.eps,
+                   reason="sigmoid(x) rounded in the dtype next to 1 before the subtraction: an ulp of 1 absolute")
+    xs = x.detach().clone().requires_grad_(True)
+    out = F.logsigmoid(xs)
+    (g,) = torch.autograd.grad(out.sum(), xs)
+    assert torch.isfinite(out).all() and torch.isfinite(g).all()
+    assert ((g >= 0) & (g <= 1)).all()  # d/dx log sigmoid(x) = 1 - sigmoid(x) = sigmoid(-x), in [0, 1]
+    assert_close(g.double(), torch.sigmoid(-x64), tol=tol)
+    for target in (0.0, 1.0):
+        y = torch.full_like(x, target)
+        xs = x.detach().clone().requires_grad_(True)
+        loss = F.binary_cross_entropy_with_logits(xs, y, reduction="none")
+        (g,) = torch.autograd.grad(loss.sum(), xs)
+        assert torch.isfinite(loss).all() and (loss >= 0).all(), f"target {target}"
+        assert torch.isfinite(g).all() and (g.abs() <= 1).all(), f"target {target}"
+        assert_close(g.double(), torch.sigmoid(x64) - target,
+                     tol=tol, msg=f"target {target}")

@@ -19,7 +19,9 @@ per step, which exceeds 1 in absolute value once lr > 2 / lambda (Goodfellow et 
 the cliffs of sec. 8.2.4 are the non-quadratic version). The tests measure lambda_max of the MSE Hessian of a
 depth-3 linear net at init (support.explosion.unstable_regression) and put lr = 0.05 and lr = 1 on either side of
 2 / lambda_max: at lr = 1 the gradient norm grows every step and overflows within OVERFLOW_WITHIN_STEPS (derived
-in support.explosion), at 0.05 the loss decreases every step (the descent lemma). Overflow is a property of the
+in support.explosion), at 0.05 the loss decreases every step (the descent lemma; its premise, curvature below
+2/lr = 40 along the path, is checked as lambda_max of the Hessian at init and after every step, and its margin is
+a figure). Overflow is a property of the
 number format: IEEE float16 has 5 exponent bits, largest finite (2 - 2^-10) 2^15 = 65504 (round-to-nearest sends
 65520 and above to inf); bfloat16 keeps float32's 8 exponent bits, largest ~3.4e38; float64's is ~1.8e308. The
 same lr = 1 run with the model, data and gradients in float16, bfloat16 and float32 (model.to(dtype), as
@@ -87,11 +89,11 @@ def _largest_hessian_eigenvalue(model, x, y) -> float:
     return torch.linalg.eigvalsh(hessian)[-1].item()
 
 
-def _run(make_model, x, y, lr, dtype=torch.float64):
+def _run(make_model, x, y, lr, dtype=torch.float64, evaluate=None):
     model = make_model().to(dtype)
     x, y = x.to(dtype), y.to(dtype)
     history = train(model, torch.nn.functional.mse_loss, x, y, optimizer=torch.optim.SGD(model.parameters(), lr=lr),
-                    steps=STEPS, stop_when_non_finite=False)
+                    steps=STEPS, stop_when_non_finite=False, evaluate=evaluate)
     return model, history
 
 
@@ -125,13 +127,17 @@ def test_too_large_lr_grows_the_gradient_every_step_until_overflow(device, figur
 
 def test_sane_lr_stays_finite_and_decreases_the_loss_every_step(device, figures):
     x, y, make_model = _setup(device)
-    _, history = _run(make_model, x, y, LR_SANE)
+    _, history = _run(make_model, x, y, LR_SANE, evaluate=lambda m: _largest_hessian_eigenvalue(m, x, y))
     assert history.finite and len(history.losses) == STEPS
     # below 2/lambda_max a gradient step on a smooth loss is a descent step (descent lemma), as long as the
-    # curvature along the path stays below 2/lr = 40 -- 6.5x the curvature at init
+    # curvature along the path stays below 2/lr: measured at init and after every step, it does
+    curvatures = [_largest_hessian_eigenvalue(make_model(), x, y)] + history.evaluations
+    assert max(curvatures) < 2 / LR_SANE, curvatures
     assert all(b < a for a, b in zip(history.losses, history.losses[1:])), history.losses
     figures.record("loss after 20 steps / initial loss at lr=0.05", history.losses[-1] / history.losses[0], "1",
                    zh="lr=0.05时20步后的损失 / 初始损失")
+    figures.record("lr=0.05: largest lambda_max along the run / (2/lr)", max(curvatures) * LR_SANE / 2, "1",
+                   zh="lr=0.05:训练过程中最大的 lambda_max / (2/lr)")
     name = f"lr = {LR_SANE} (below 2/lambda_max)"
     name_zh = f"lr = {LR_SANE}(低于 2/lambda_max)"
     _grad_plot(figures).line(name, range(STEPS), history.grad_norms, zh=name_zh)

@@ -6,11 +6,13 @@ What is true (qualified): The update follows the loss's gradient, not its value,
 the optimizer. Adding a constant to the loss (J + c) changes its value but not its gradient, so every optimizer
 takes bit-for-bit the same steps; for the same reason cross-entropy with soft targets and the KL divergence to
 those targets, which differ by the targets' entropy, train alike. Multiplying the loss by c multiplies the
-gradient by c and the SGD step (with or without momentum) by exactly c. Adam divides by the running RMS of the
-gradient: its first step is -lr g / (|g| + eps), and scaling the loss by c is exactly the same as dividing eps by
-c, so the step is invariant to c while c |g| >> eps, and only shrinks (proportionally to c, like SGD with
-lr/eps) when c |g| falls below eps. L2 weight decay in Adam breaks the invariance: Adam on (c J, weight_decay
-lambda) equals Adam on (J, lambda / c, eps / c); decoupled weight decay (AdamW) restores it.
+gradient by c and the first SGD step by exactly c; over a run, with or without momentum (whose buffer scales with
+c too), SGD with learning rate lr on c J takes the same steps as SGD with learning rate c lr on J, up to rounding.
+Adam divides by the running RMS of the gradient: its first step is -lr g / (|g| + eps), and scaling the loss by c
+is exactly the same as dividing eps by c, so the step is invariant to c while c |g| >> eps, and only shrinks
+(proportionally to c, like SGD with lr/eps) when c |g| falls below eps. L2 weight decay in Adam breaks the
+invariance: Adam on (c J, weight_decay lambda) equals Adam on (J, lambda / c, eps / c); decoupled weight decay
+(AdamW) restores it: AdamW on (c J, lambda, eps) equals AdamW on (J, lambda, eps / c).
 
 Why:
 * J + c: d(J + c)/dtheta = dJ/dtheta. In autograd the backward of the addition hands J's graph the incoming
@@ -20,8 +22,11 @@ Why:
   J + c. Soft-label CE - KL = -sum p log p / N (PyTorch docs, CrossEntropyLoss with class probabilities;
   KLDivLoss with reduction='batchmean'), a constant of the targets: equal gradients, up to the rounding of two
   different operation orders (so compared to the float64 tolerance, not bitwise).
-* SGD: the gradient is linear in the loss, so the step for the loss c J is exactly c times the step for J
-  (with momentum too, whose first step is -lr g).
+* SGD: the gradient is linear in the loss, so the first step for the loss c J is exactly c times the step for J.
+  Over a run the parameters of the two runs part, so the comparison is with SGD on J at learning rate c lr: if
+  both runs are at the same parameters, the gradient of c J is c g, the momentum buffer b <- mu b + c g is c
+  times J's buffer, and the step lr (c b) equals (c lr) b; by induction the runs agree step after step, up to the
+  rounding of lr (c g) against (c lr) g (PyTorch docs, torch.optim.SGD, dampening 0).
 * Adam (PyTorch docs, torch.optim.Adam; Kingma & Ba 2015, sec. 2.1): m_t scales with c and sqrt(v_t) with |c|,
   so m^/(sqrt(v^) + eps) with gradient c g equals the update with gradient g and eps / c. The first step is
   -lr g / (|g| + eps / c) per element: invariant to c while c |g| >> eps (difference <= lr eps |1/c - 1| / |g|),
@@ -29,7 +34,10 @@ Why:
   Adam on (J, eps) exactly: eps is the only thing that sees the scale.
 * L2 weight decay (Adam's weight_decay) adds lambda theta to the gradient before the normalisation, so
   Adam on (c J, lambda, eps) is exactly Adam on (J, lambda / c, eps / c): scaling the loss rescales the
-  effective weight decay. Decoupled weight decay (AdamW) restores the invariance.
+  effective weight decay. Decoupled weight decay (AdamW) multiplies theta by 1 - lr lambda outside the
+  normalised step, so c reaches only eps: AdamW on (c J, lambda, eps) is exactly AdamW on (J, lambda, eps / c)
+  (PyTorch docs, torch.optim.AdamW; Loshchilov & Hutter 2019). These identities are checked step by step; that L2
+  decay breaks the invariance is checked as Adam with L2 decay on c J leaving the tolerance within which they hold.
 """
 
 import pytest
@@ -41,7 +49,7 @@ from hypothesis import strategies as st
 from support.data import classification
 from support.gradients import flat_grad, flat_params
 from support.models import mlp
-from support.tolerances import assert_close, assert_le, override, slack
+from support.tolerances import EXACT, assert_close, assert_ge, assert_le, override, slack, tolerance_for
 from support.training import train
 
 pytestmark = pytest.mark.claim("update.scales-with-loss")
@@ -68,6 +76,19 @@ def _run(make_model, x, y, c, optimizer, steps=STEPS, **kwargs):
     train(model, lambda out, t: c * F.cross_entropy(out, t), x, y, optimizer=optimizer(model.parameters(), **kwargs),
           steps=steps)
     return flat_params(model)
+
+
+def _trajectory(make_model, x, y, c, optimizer, steps=STEPS, **kwargs):
+    """Parameters after each of ``steps`` full-batch steps of ``optimizer`` on the loss c * CE, stacked (steps, P)."""
+    model = make_model()
+    opt = optimizer(model.parameters(), **kwargs)
+    after = []
+    for _ in range(steps):
+        opt.zero_grad(set_to_none=True)
+        (c * F.cross_entropy(model(x), y)).backward()
+        opt.step()
+        after.append(flat_params(model))
+    return torch.stack(after)
 
 
 # three optimizers whose steps all depend on the gradient in different ways (momentum buffer; normalisation by
@@ -135,15 +156,42 @@ def _start_and_grad(make_model, x, y):
     return start, flat_grad(model)
 
 
-@given(c=st.floats(1e-3, 1e3), momentum=st.sampled_from([0.0, 0.9]))
-def test_sgd_step_scales_exactly_with_the_loss(device, c, momentum):
+@given(c=st.floats(1e-3, 1e3))
+def test_sgd_first_step_scales_exactly_with_the_loss(device, c):
     make_model, x, y = _setup(device)
     start = flat_params(make_model())
-    step_1 = _run(make_model, x, y, 1.0, torch.optim.SGD, steps=1, lr=LR, momentum=momentum) - start
-    step_c = _run(make_model, x, y, c, torch.optim.SGD, steps=1, lr=LR, momentum=momentum) - start
+    step_1 = _run(make_model, x, y, 1.0, torch.optim.SGD, steps=1, lr=LR) - start
+    step_c = _run(make_model, x, y, c, torch.optim.SGD, steps=1, lr=LR) - start
     assert start.abs().max() <= 0.5
     assert_close(step_c, c * step_1, tol=override(rtol=1e-9, atol=1e-15 * max(1.0, c), reason=(
         "steps read off as theta_1 - theta_0 (|theta| <= 0.5); c * step_1 multiplies their rounding by c")))
+
+
+SGD_RUN_STEPS = 8  # minibatches of 8 of the 16 samples: 4 epochs, the gradient changes from step to step
+
+
+@given(c=st.floats(1e-3, 1e3), momentum=st.sampled_from([0.0, 0.9]))
+def test_sgd_on_c_times_the_loss_follows_sgd_with_c_times_the_learning_rate(device, c, momentum):
+    make_model, x, y = _setup(device)
+
+    def run(loss_scale, lr):
+        model = make_model()
+        train(model, lambda out, t: loss_scale * F.cross_entropy(out, t), x, y,
+              optimizer=torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum), steps=SGD_RUN_STEPS,
+              batch_size=8, seed=5)
+        return flat_params(model)
+
+    start = flat_params(make_model())
+    on_scaled_loss, with_scaled_lr = run(c, LR), run(1.0, c * LR)
+    # identical in exact arithmetic (see Why); in float64 each step rounds lr (c g) and (c lr) g and the updated
+    # parameters by a few ulps of the largest parameter (eps = 2.2e-16), and the 8 steps of the dynamics may
+    # amplify that: 1e-11 of the largest parameter leaves room for a factor of 1e4 over a few ulps
+    scale = max(with_scaled_lr.abs().max().item(), start.abs().max().item())
+    tol = override(rtol=0.0, atol=1e-11 * scale, reason=(
+        "float64 rounding of 8 SGD steps, a few ulps of the largest parameter per step, amplified by the dynamics"))
+    assert_close(on_scaled_loss, with_scaled_lr, tol=tol)
+    # not vacuous: the run moved the parameters by more than the tolerance (else not moving at all would pass)
+    assert_ge((with_scaled_lr - start).abs().max(), tol.atol, slack=EXACT, strict=True)
 
 
 @given(c=st.floats(1e-12, 1e6))
@@ -210,23 +258,25 @@ def test_l2_weight_decay_breaks_the_invariance_and_decoupled_decay_restores_it(d
     make_model, x, y = _setup(device)
     c, lam = 100.0, 0.1
     start = flat_params(make_model())
-    # exact identity: Adam(c J, lambda, eps) = Adam(J, lambda / c, eps / c)
-    l2_scaled = _run(make_model, x, y, c, torch.optim.Adam, lr=LR, eps=EPS, weight_decay=lam)
-    assert_close(l2_scaled, _run(make_model, x, y, 1.0, torch.optim.Adam, lr=LR, eps=EPS / c, weight_decay=lam / c))
-    l2_base = _run(make_model, x, y, 1.0, torch.optim.Adam, lr=LR, eps=EPS, weight_decay=lam)
-    # AdamW rather than Adam(decoupled_weight_decay=True): the same rule, and torch 2.5 has no such flag
-    kw = dict(lr=LR, eps=EPS, weight_decay=lam)
-    dec_base = _run(make_model, x, y, 1.0, torch.optim.AdamW, **kw)
-    dec_scaled = _run(make_model, x, y, c, torch.optim.AdamW, **kw)
+    # exact identity, step by step: Adam(c J, lambda, eps) = Adam(J, lambda / c, eps / c)
+    l2_scaled = _trajectory(make_model, x, y, c, torch.optim.Adam, lr=LR, eps=EPS, weight_decay=lam)
+    assert_close(l2_scaled, _trajectory(make_model, x, y, 1.0, torch.optim.Adam, lr=LR, eps=EPS / c,
+                                        weight_decay=lam / c))
+    # exact identity, step by step: AdamW(c J, lambda, eps) = AdamW(J, lambda, eps / c). AdamW rather than
+    # Adam(decoupled_weight_decay=True): the same rule, and torch 2.5 has no such flag
+    kw = dict(lr=LR, weight_decay=lam)
+    dec_scaled = _trajectory(make_model, x, y, c, torch.optim.AdamW, eps=EPS, **kw)
+    assert_close(dec_scaled, _trajectory(make_model, x, y, 1.0, torch.optim.AdamW, eps=EPS / c, **kw))
+    # L2 breaks the invariance: on c J the Adam run is not the run on J within the tolerance the identities pass
+    # (its effective decay is lambda / c, see the identity above)
+    l2_base = _trajectory(make_model, x, y, 1.0, torch.optim.Adam, lr=LR, eps=EPS, weight_decay=lam)
+    tol = tolerance_for(l2_base.dtype)
+    assert not torch.allclose(l2_scaled[-1], l2_base[-1], rtol=tol.rtol, atol=tol.atol)
+    dec_base = _trajectory(make_model, x, y, 1.0, torch.optim.AdamW, eps=EPS, **kw)
+    l2_scaled, l2_base, dec_scaled, dec_base = l2_scaled[-1], l2_base[-1], dec_scaled[-1], dec_base[-1]
     l2_drift = ((l2_scaled - l2_base).norm() / (l2_base - start).norm()).item()
     dec_drift = ((dec_scaled - dec_base).norm() / (dec_base - start).norm()).item()
     figures.record("Adam + L2 decay: drift between loss x100 and x1 runs / distance", l2_drift, "1",
                    zh="Adam + L2 权重衰减:损失 x100 与 x1 两次运行之间的偏离 / 移动距离")
     figures.record("AdamW: drift between loss x100 and x1 runs / distance", dec_drift, "1",
                    zh="AdamW:损失 x100 与 x1 两次运行之间的偏离 / 移动距离")
-    # decoupled: only eps sees c; per step the relative change is ~eps/|g| (|g| ~ 1e-2 here: ~1e-6), so over
-    # 5 steps the drift stays well under 1e-4. L2: lambda theta (|theta| ~ 0.3, lambda theta ~ 3e-2) competes
-    # with g in the normalised direction and is cut 100-fold by c, an O(1) change of many elements' steps:
-    # a drift above 1e-2 is the L2 effect, 100 times above the decoupled one's bound.
-    assert dec_drift < 1e-4
-    assert l2_drift > 1e-2

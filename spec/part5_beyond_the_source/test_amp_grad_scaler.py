@@ -172,9 +172,10 @@ def test_clipping_without_unscale_clips_a_norm_scale_times_too_large(device, fig
 
 def test_clean_steps_grow_the_scale_after_growth_interval(device):
     model, opt, x, y = _setup(device)
-    scaler = _grad_scaler(device, init_scale=SCALE, growth_factor=2.0, growth_interval=2)
+    # growth_factor 3, not the default 2, so the factor is the one passed; 3 * 2^12 and 9 * 2^12 are exact in float32
+    scaler = _grad_scaler(device, init_scale=SCALE, growth_factor=3.0, growth_interval=2)
     scales = []
-    for _ in range(3):
+    for _ in range(4):
         before = flat_params(model)
         opt.zero_grad(set_to_none=True)
         scaler.scale(F.mse_loss(model(x), y)).backward()
@@ -182,8 +183,9 @@ def test_clean_steps_grow_the_scale_after_growth_interval(device):
         scaler.update()
         assert not torch.equal(flat_params(model), before), "a clean step is taken"
         scales.append(scaler.get_scale())
-    # after step 1 one clean step (no growth yet), after step 2 two: the scale doubles; the count restarts
-    assert scales == [SCALE, 2 * SCALE, 2 * SCALE]
+    # after step 1 one clean step (no growth yet), after step 2 two: the scale grows by 3 and the count restarts at
+    # 0, so step 3 makes it 1 (no growth) and step 4 makes it 2 again: a second factor of 3
+    assert scales == [SCALE, 3 * SCALE, 3 * SCALE, 9 * SCALE]
 
 
 # ---------------------------------------------------------------- real float16 / bfloat16 under autocast

@@ -1,15 +1,16 @@
 """coupling.batchnorm
 
-What is true (confirmed): BatchNorm in train mode normalises with the batch's mean and (biased) variance, so
-each sample's output and loss depend on the other samples: its output changes when another sample changes, it
-cannot be run on one sample alone, per-sample gradients taken with the statistics held fixed do not sum to the
-batch gradient (the difference is the path through mu_B and sigma_B^2), and gradient accumulation over
-micro-batches differs from the full-batch gradient. Every train-mode forward, under no_grad too, also updates the
-running statistics: r <- (1 - momentum) r + momentum s, with s the batch mean for running_mean and the unbiased
-batch variance (N / (N - 1) times the biased one used to normalise) for running_var; momentum=None makes r the
-plain average of all batch statistics so far, and num_batches_tracked counts the forwards. In eval mode the
-layer normalises with these running statistics as constants: the samples are independent again and all of the
-identities above hold.
+What is true (confirmed): BatchNorm in train mode normalises with the batch's mean and (biased) variance, so each
+sample's output and loss depend on the other samples: its output changes when another sample changes, it cannot be
+run on one sample alone where a sample has one value per channel (BatchNorm1d on (N, C) inputs raises, while
+BatchNorm2d on one (1, C, H, W) sample normalises over its H x W positions), per-sample gradients taken with the
+statistics held fixed do not sum to the batch gradient (the difference is the path through mu_B and sigma_B^2), and
+gradient accumulation over micro-batches differs from the full-batch gradient. Every train-mode forward, under
+no_grad too, also updates the running statistics: r <- (1 - momentum) r + momentum s, with s the batch mean for
+running_mean and the unbiased batch variance (N / (N - 1) times the biased one used to normalise) for running_var;
+momentum=None makes r the plain average of all batch statistics so far, and num_batches_tracked counts the forwards.
+In eval mode the layer normalises with these running statistics as constants: the samples are independent again and
+all of the identities above hold.
 
 Why: Ioffe & Szegedy 2015, Algorithm 1 (train: batch statistics) and Algorithm 2 (inference: population
 statistics, with the unbiased variance m / (m - 1) Var_B); PyTorch docs, torch.nn.BatchNorm1d: "the standard-
@@ -30,6 +31,7 @@ from support.data import regression
 from support.dependencies import cross_sample_dependencies
 from support.gradients import batch_grads, flat_grad, per_sample_grads_loop
 from support.models import batchnorm_net
+from support.tensors import generator
 from support.tolerances import accumulation, assert_close
 
 pytestmark = pytest.mark.claim("coupling.batchnorm")
@@ -72,11 +74,32 @@ def test_a_samples_output_depends_on_the_others_in_train_mode_only(device, figur
     assert cross_sample_dependencies(net.eval(), x) == []
 
 
-def test_train_mode_cannot_run_on_one_sample(device):
+def test_train_mode_cannot_run_on_one_sample_with_one_value_per_channel(device):
+    # BatchNorm1d on (N, C): a channel of one sample is one value, which has no batch variance
     net, x, _ = _setup(device)
     with pytest.raises(ValueError, match="Expected more than 1 value per channel"):
         net.train()(x[:1])
     assert net.eval()(x[:1]).shape == (1, OUT)
+
+
+def test_train_mode_runs_on_one_sample_with_several_values_per_channel(device):
+    # BatchNorm2d normalises each channel over its N x H x W values: one (1, C, H, W) sample still has H x W of
+    # them, so train mode runs and uses that sample's own per-channel mean and biased variance over H x W
+    c, h, w = 3, 4, 5
+    bn = torch.nn.BatchNorm2d(c).to(device=device, dtype=torch.float64).train()
+    with torch.no_grad():  # an affine map other than the identity, so that it is checked too
+        bn.weight.copy_(torch.tensor([0.5, 2.0, -1.5], dtype=torch.float64))
+        bn.bias.copy_(torch.tensor([0.25, -1.0, 3.0], dtype=torch.float64))
+    g = generator(23)
+    # per-channel offsets and spreads that differ, so normalising over the wrong axes would not pass
+    x = (torch.randn(1, c, h, w, generator=g, dtype=torch.float64) * torch.tensor([0.5, 2.0, 4.0])[:, None, None]
+         + torch.tensor([1.0, -3.0, 0.0])[:, None, None]).to(device)
+    out = bn(x)
+    mean = x.mean(dim=(0, 2, 3), keepdim=True)  # over H x W: the batch axis has length 1
+    var = x.var(dim=(0, 2, 3), unbiased=False, keepdim=True)
+    expected = (x - mean) / torch.sqrt(var + bn.eps) * bn.weight[None, :, None, None] + bn.bias[None, :, None, None]
+    assert_close(out, expected)
+    assert bn.num_batches_tracked.item() == 1  # a real train-mode forward: the running statistics were updated
 
 
 def test_per_sample_gradients_with_fixed_statistics_miss_the_path_through_the_statistics(device, figures):

@@ -460,8 +460,7 @@ CLAIMS: tuple[Claim, ...] = (
             Belkin 2018; beta is the largest per-sample curvature, 2 max_i ||x_i||^2 for MSELoss, x_i with a 1
             appended for the bias): at m = 1 that is the full-batch limit divided by beta/lambda_max, and above
             1/min_i ||x_i||^2 no per-sample step brings the weights closer to the solution. The largest stable
-            learning rate lies above that guarantee edge (which is not a divergence point), depends on how batches are
-            sampled, and is neither monotone in m nor capped at 2/lambda_max in general.
+            learning rate lies above that guarantee edge, which is not a divergence point.
         """),
         statement_zh=text("""
             逐样本反向传播本身不会改变梯度:逐样本梯度累加起来就是整个 batch 的 sum 梯度,忘记除以 N 才会
@@ -474,8 +473,7 @@ CLAIMS: tuple[Claim, ...] = (
             言为 2 max_i ||x_i||^2,x_i 末尾补 1 对应偏置):当 m = 1 时,这个界等于全量
             梯度下降的上限除以 beta/lambda_max;而当学习率高
             于 1/min_i ||x_i||^2 时,没有任何一个单样本更新能让权重更接近最优解。实际最大稳定学习率位
-            于这条保证边界之上(该边界并不是发散点),取决于 batch 的抽样方式,而且一般而言既不随 m 单调变
-            化,也不以 2/lambda_max 为上限。
+            于这条保证边界之上,而该边界并不是发散点。
         """),
         in_practice=text("""
             Sum per-sample gradients and divide by N (or use reduction='mean'); if you really step after every sample,

@@ -510,31 +510,32 @@ CLAIMS: tuple[Claim, ...] = (
         statement=text("""
             For plain SGD, norm clipping bounds every update to lr * max_norm (Pascanu et al. 2013, sec. 3.2,
             Algorithm 1), so a run cannot overflow however large the raw gradient gets. A deep linear net trained by
-            SGD at lr = 1 -- about 3x the stability limit 2/lambda_max (see explosion.definition) -- overflows to
-            inf/NaN within a dozen steps; the same run with clip_grad_norm_(max_norm = 0.05) stays finite, moves its
-            parameters by at most lr * max_norm per step, and brings the loss down to within 2x the least-squares
-            optimum. Clipping keeps the run alive; it does not make a too-large learning rate converge exactly: the
-            iterate ends in a period-2 oscillation of step lr * max_norm around the minimum. The bound on the step
-            depends on the optimizer. With momentum mu the clipped gradients add up in the momentum buffer: a step can
-            exceed lr * max_norm and is bounded only by lr * max_norm * (1 - mu^t) / (1 - mu) at step t, below lr *
-            max_norm / (1 - mu) (10x for mu = 0.9). Adam normalises the clipped gradient, whose scale cancels in m /
-            sqrt(v) up to eps: each coordinate still moves by about lr (exactly lr g / (|g| + eps) at the first step),
-            so a step has norm about lr sqrt(P) for P parameters with a non-zero gradient, whatever max_norm, and
-            clipping does not cap Adam's step size.
+            SGD at lr = 0.7 -- about twice the stability limit 2/lambda_max at init (see explosion.definition) --
+            overflows to inf/NaN within a dozen steps; the same run with clip_grad_norm_(max_norm = 0.05) stays
+            finite, moves its parameters by at most lr * max_norm per step, and brings the loss down to within 2x the
+            least-squares optimum. Clipping keeps the run alive; it does not make a too-large learning rate converge
+            exactly: the iterate ends in a period-2 oscillation of step lr * max_norm around the minimum. The bound on
+            the step depends on the optimizer. With momentum mu the clipped gradients add up in the momentum buffer: a
+            step can exceed lr * max_norm and is bounded only by lr * max_norm * (1 - mu^t) / (1 - mu) at step t,
+            below lr * max_norm / (1 - mu) (10x for mu = 0.9). Adam normalises the clipped gradient, whose scale
+            cancels in m / sqrt(v) up to eps: each coordinate still moves by about lr (exactly lr g / (|g| + eps) at
+            the first step), so a step has norm about lr sqrt(P) for P parameters with a non-zero gradient, whatever
+            max_norm, and clipping does not cap Adam's step size.
         """),
         statement_zh=text("""
             对普通 SGD,按范数裁剪把每次更新限制在 lr * max_norm 以
             内(Pascanu 等 2013,第 3.2 节,算法 1),因此无论原始梯度多大,训练都不会溢出。一个深层
-            线性网络用 SGD 在 lr = 1(约为稳定极限 2/lambda_max 的 3 倍,见 explosion.definition)训
-            练时,十几步之内就溢出为 inf/NaN;同样的训练加
-            上 clip_grad_norm_(max_norm = 0.05) 后保持有限,每步参数位移不超
-            过 lr * max_norm,损失降到最小二乘最优值的 2 倍以内。裁剪让训练得以继续,但不会让过大的学习
-            率精确收敛:迭代最终以步长 lr * max_norm 在最小值附近做周期为 2 的振荡。步长的上界取决于优
-            化器。带动量 mu 时,裁剪后的梯度会在动量缓冲区里累加:一步可以超过 lr * max_norm,只
-            受 lr * max_norm * (1 - mu^t) / (1 - mu)(第 t 步)的限制,低
-            于 lr * max_norm / (1 - mu)(mu = 0.9 时为 10 倍)。Adam 会对裁剪
-            后的梯度做归一化,梯度的尺度在 m / sqrt(v) 中(除 eps 外)被约掉:每个坐标仍然移动
-            约 lr(第一步恰为 lr g / (|g| + eps)),所以对 P 个梯度非零的参数,一步的范数约
+            线性网络用 SGD 在 lr = 0.7(约为初始化时稳定极
+            限 2/lambda_max 的 2 倍,见 explosion.definition)训练时,十几步之内就
+            溢出为 inf/NaN;同样的训练加上 clip_grad_norm_(max_norm = 0.05) 后
+            保持有限,每步参数位移不超过 lr * max_norm,损失降到最小二乘最优值的 2 倍以内。裁剪让训练得
+            以继续,但不会让过大的学习率精确收敛:迭代最终以步长 lr * max_norm 在最小值附近做周期
+            为 2 的振荡。步长的上界取决于优化器。带动量 mu 时,裁剪后的梯度会在动量缓冲区里累加:一步可以超
+            过 lr * max_norm,只受 lr * max_norm * (1 - mu^t) / (1 - mu)(第 t 步)的
+            限制,低于 lr * max_norm / (1 - mu)(mu = 0.9 时
+            为 10 倍)。Adam 会对裁剪后的梯度做归一化,梯度的尺度
+            在 m / sqrt(v) 中(除 eps 外)被约掉:每个坐标仍然移动约 lr(第一步恰
+            为 lr g / (|g| + eps)),所以对 P 个梯度非零的参数,一步的范数约
             为 lr sqrt(P),与 max_norm 无关,裁剪并不限制 Adam 的步长。
         """),
         in_practice=text("""

@@ -238,22 +238,26 @@ CLAIMS: tuple[Claim, ...] = (
             a constant to the loss (J + c) changes its value but not its gradient, so every optimizer takes
             bit-for-bit the same steps; for the same reason cross-entropy with soft targets and the KL divergence to
             those targets, which differ by the targets' entropy, train alike. Multiplying the loss by c multiplies the
-            gradient by c and the SGD step (with or without momentum) by exactly c. Adam divides by the running RMS of
-            the gradient: its first step is -lr g / (|g| + eps), and scaling the loss by c is exactly the same as
-            dividing eps by c, so the step is invariant to c while c |g| >> eps, and only shrinks (proportionally to
-            c, like SGD with lr/eps) when c |g| falls below eps. L2 weight decay in Adam breaks the invariance: Adam
-            on (c J, weight_decay lambda) equals Adam on (J, lambda / c, eps / c); decoupled weight decay (AdamW)
-            restores it.
+            gradient by c and the first SGD step by exactly c; over a run, with or without momentum (whose buffer
+            scales with c too), SGD with learning rate lr on c J takes the same steps as SGD with learning rate c lr on
+            J, up to rounding. Adam divides by the running RMS of the gradient: its first step is -lr g / (|g| + eps),
+            and scaling the loss by c is exactly the same as dividing eps by c, so the step is invariant to c while
+            c |g| >> eps, and only shrinks (proportionally to c, like SGD with lr/eps) when c |g| falls below eps. L2
+            weight decay in Adam breaks the invariance: Adam on (c J, weight_decay lambda) equals Adam on (J,
+            lambda / c, eps / c); decoupled weight decay (AdamW) restores it: AdamW on (c J, lambda, eps) equals
+            AdamW on (J, lambda, eps / c).
         """),
         statement_zh=text("""
             更新量取决于损失的梯度而不是损失的值,而且如何取决于优化器。给损失加一个常数(J + c)会改变损失值但不改
             变梯度,所以任何优化器走的每一步都逐位相同;同理,带软标签的交叉熵与到这些软标签的 KL 散度只相差标签的
-            熵,训练结果一样。把损失乘以 c 会把梯度乘以 c,SGD 的步长(有无动量都一样)也恰好乘
-            以 c。Adam 除以梯度的滑动均方根:它的第一步是 -lr·g/(|g| + eps),把损失乘以 c 恰
+            熵,训练结果一样。把损失乘以 c 会把梯度乘以 c,SGD 的第一步也恰好乘以 c;在整个训练过程中,无
+            论有无动量(动量缓冲也随 c 缩放),在 cJ 上以学习率 lr 运行的 SGD 与在 J 上以学习率 c·lr 运行
+            的 SGD 走的每一步都相同(在舍入误差内)。Adam 除以梯度的滑动均方根:它的第一步是 -lr·g/(|g| + eps),把损失乘以 c 恰
             好等价于把 eps 除以 c,因此只要 c|g| ≫ eps,步长与 c 无关;只有当 c|g| 小
             于 eps 时步长才会(像学习率为 lr/eps 的 SGD 一样)按 c 成比例缩小。Adam 中
             的 L2 权重衰减破坏了这种不变性:在 (cJ, weight_decay λ) 上运行 Adam 等价于
-            在 (J, λ/c, eps/c) 上运行;解耦的权重衰减(AdamW)恢复了不变性。
+            在 (J, λ/c, eps/c) 上运行;解耦的权重衰减(AdamW)恢复了不变性:在 (cJ, λ, eps) 上运行 AdamW 等价于
+            在 (J, λ, eps/c) 上运行。
         """),
         in_practice=text("""
             Judge the loss by its gradient, not its level: constant offsets (e.g. the target entropy in a soft-label

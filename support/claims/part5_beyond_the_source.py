@@ -334,20 +334,22 @@ CLAIMS: tuple[Claim, ...] = (
         verdict=Verdict.CONFIRMED,
         quotes=(),
         statement=text("""
-            BatchNorm in train mode normalises with the batch's mean and (biased) variance, so each sample's output
-            and loss depend on the other samples: its output changes when another sample changes, it cannot be run on
-            one sample alone, per-sample gradients taken with the statistics held fixed do not sum to the batch
-            gradient (the difference is the path through mu_B and sigma_B^2), and gradient accumulation over
-            micro-batches differs from the full-batch gradient. Every train-mode forward, under no_grad too, also
-            updates the running statistics: r <- (1 - momentum) r + momentum s, with s the batch mean for running_mean
-            and the unbiased batch variance (N / (N - 1) times the biased one used to normalise) for running_var;
-            momentum=None makes r the plain average of all batch statistics so far, and num_batches_tracked counts the
-            forwards. In eval mode the layer normalises with these running statistics as constants: the samples are
-            independent again and all of the identities above hold.
+            BatchNorm in train mode normalises with the batch's mean and (biased) variance, so each sample's output and
+            loss depend on the other samples: its output changes when another sample changes, it cannot be run on one
+            sample alone where a sample has one value per channel (BatchNorm1d on (N, C) inputs raises, while
+            BatchNorm2d on one (1, C, H, W) sample normalises over its H x W positions), per-sample gradients taken with
+            the statistics held fixed do not sum to the batch gradient (the difference is the path through mu_B and
+            sigma_B^2), and gradient accumulation over micro-batches differs from the full-batch gradient. Every
+            train-mode forward, under no_grad too, also updates the running statistics: r <- (1 - momentum) r + momentum
+            s, with s the batch mean for running_mean and the unbiased batch variance (N / (N - 1) times the biased one
+            used to normalise) for running_var; momentum=None makes r the plain average of all batch statistics so far,
+            and num_batches_tracked counts the forwards. In eval mode the layer normalises with these running statistics
+            as constants: the samples are independent again and all of the identities above hold.
         """),
         statement_zh=text("""
             训练模式下的 BatchNorm 用当前 batch 的均值和(有偏)方差做归一化,因此每个样本的输出和损失
-            都依赖于其他样本:改变另一个样本会改变它的输出;它不能只对单个样本运行;把统计量当常数求得的逐样本梯度之和不
+            都依赖于其他样本:改变另一个样本会改变它的输出;当每个样本在每个通道上只有一个值时,它不能只对单个样本运行(对 (N, C) 输入的 BatchNorm1d 会报错,
+            而 BatchNorm2d 对单个 (1, C, H, W) 样本会在它的 H x W 个位置上归一化);把统计量当常数求得的逐样本梯度之和不
             等于 batch 梯度(差值正是经过 μ_B 和 σ_B² 的那条路径);在 micro-batch 上累积
             的梯度也不同于整个 batch 的梯度。每次训练模式下的前向传播(在 no_grad 下也一样)还会更新滑动
             统计量:r <- (1 - momentum) r + momentum s,其
@@ -435,8 +437,10 @@ CLAIMS: tuple[Claim, ...] = (
             sum-reduced batch loss. It has documented limits: BatchNorm in train mode fails under grad/vmap (the
             in-place update of its running statistics is rejected, and without running statistics a batch of one has
             no variance), while in eval mode it works, and after torch.func.replace_all_batch_norm_modules_ (which
-            stops tracking running statistics) it runs in train mode too, each sample normalised by its own
-            statistics, as a loop of single-sample forwards does; and random operations such as dropout raise under
+            stops tracking running statistics) it runs in train mode too where a sample has several values per channel
+            (BatchNorm2d: each sample normalised by its own statistics over H x W, as a loop of single-sample forwards
+            does), while BatchNorm1d on (N, C) inputs still raises, a batch of one having no variance; and random
+            operations such as dropout raise under
             vmap's default randomness='error' unless randomness='different' (an independent mask per sample) or 'same'
             (one mask shared by all samples) is chosen. Two independent implementations agree with both to float64
             rounding: PyTorch's ExpandedWeights (torch.nn.utils._per_sample_grad.call_for_per_sample_grads) and
@@ -450,8 +454,9 @@ CLAIMS: tuple[Claim, ...] = (
             的 BatchNorm 在 grad/vmap 下会失败(其滑动统计量的原地更新会被拒绝;不跟踪滑动统计量
             时,单个样本组成的 batch 没有方差),评估模式下则可以正常工作;调
             用 torch.func.replace_all_batch_norm_modules_(它停止跟踪滑动统计
-            量)之后,训练模式下也能运行,每个样本用自己的统计量归一化,与逐个样本前向传播的循环结果相
-            同;dropout 等随机操作在 vmap 默认的 randomness='error' 下会报错,除非选
+            量)之后,当每个样本在每个通道上有多个值时,训练模式下也能运行(BatchNorm2d:每个样本在 H x W 上用
+            自己的统计量归一化,与逐个样本前向传播的循环结果相同),而对 (N, C) 输入的 BatchNorm1d 仍会报错,因为单个
+            样本组成的 batch 没有方差;dropout 等随机操作在 vmap 默认的 randomness='error' 下会报错,除非选
             择 randomness='different'(每个样本独立的掩码)或 'same'(所有样本共用一个掩
             码)。两个独立的实现与二者在 float64 舍入误差内一
             致:PyTorch 的 ExpandedWeights(torch.nn.utils._per_sample_grad.call_for_per_sample_grads)和 Opacus 的 GradSampleModule(反
