@@ -260,3 +260,33 @@ def per_sample_grads_opacus(model: nn.Module, loss_fn: LossFn, x: torch.Tensor,
     # frees the copy and its activations now
     wrapped._close()
     return grads
+
+
+def loss_hessian_max_eigenvalue(model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.Tensor, *,
+                                at: torch.Tensor | None = None) -> float:
+    """The largest eigenvalue of the Hessian of ``loss_fn(model(x), y)`` with respect to all parameters, taken at the
+    model's weights or, with ``at``, at that flat parameter vector (in ``flat_params`` order): the curvature that
+    sets gradient descent's stability limit 2 / lambda_max. Builds the full Hessian (P x P): for small models."""
+    from torch.func import functional_call
+
+    _checks.same_batch("x", x, "y", y)
+    names = [n for n, _ in model.named_parameters()]
+    shapes = [p.shape for p in model.parameters()]
+    flat = flat_params(model) if at is None else at
+    _checks.tensor("at", flat, dim=1, floating=True)
+    total = sum(s.numel() for s in shapes)
+    if flat.numel() != total:
+        raise SpecInputError(f"at has {flat.numel()} entries, but the model has {total} parameters")
+
+    def loss(v):
+        params, i = {}, 0
+        for name, shape in zip(names, shapes):
+            params[name] = v[i : i + shape.numel()].reshape(shape)
+            i += shape.numel()
+        value = loss_fn(functional_call(model, params, (x,)), y)
+        if value.dim() != 0:
+            raise SpecInputError(f"loss_fn must return a scalar, got shape {tuple(value.shape)}")
+        return value
+
+    hessian = torch.autograd.functional.hessian(loss, flat.detach(), vectorize=True)
+    return torch.linalg.eigvalsh(hessian)[-1].item()

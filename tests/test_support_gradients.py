@@ -361,3 +361,25 @@ def test_peer_per_sample_grads_need_a_scalar_batch_loss(peer):
     x, y = torch.randn(3, 4, dtype=torch.float64), torch.tensor([0, 1, 2])
     with pytest.raises(SpecInputError, match="mean loss"):
         _peer(peer)(model, lambda out, t: F.cross_entropy(out, t, reduction="none"), x, y)
+
+
+def test_loss_hessian_max_eigenvalue_of_least_squares_is_that_of_two_x_transpose_x_over_n():
+    # MSELoss of nn.Linear(d, 1) on N samples: the Hessian w.r.t. (w, b) is 2/N [x 1]^T [x 1], whatever the weights
+    g = torch.Generator().manual_seed(4)
+    x, y = torch.randn(12, 3, generator=g, dtype=torch.float64), torch.randn(12, 1, generator=g, dtype=torch.float64)
+    model = models.linear_model(3, 1, seed=4)
+    design = torch.cat([x, torch.ones(12, 1, dtype=torch.float64)], dim=1)
+    expected = torch.linalg.eigvalsh(2 * design.T @ design / 12)[-1].item()
+    assert abs(gradients.loss_hessian_max_eigenvalue(model, F.mse_loss, x, y) - expected) <= 1e-12 * expected
+    elsewhere = gradients.flat_params(model) + 3.0  # a quadratic: the same curvature at any point
+    got = gradients.loss_hessian_max_eigenvalue(model, F.mse_loss, x, y, at=elsewhere)
+    assert abs(got - expected) <= 1e-12 * expected
+
+
+def test_loss_hessian_max_eigenvalue_names_bad_input():
+    model = models.linear_model(3, 1, seed=4)
+    x, y = torch.randn(4, 3, dtype=torch.float64), torch.randn(4, 1, dtype=torch.float64)
+    with pytest.raises(SpecInputError, match="at has 3 entries, but the model has 4 parameters"):
+        gradients.loss_hessian_max_eigenvalue(model, F.mse_loss, x, y, at=torch.zeros(3, dtype=torch.float64))
+    with pytest.raises(SpecInputError, match="must return a scalar"):
+        gradients.loss_hessian_max_eigenvalue(model, lambda o, t: F.mse_loss(o, t, reduction="none"), x, y)

@@ -38,10 +38,9 @@ import math
 
 import pytest
 import torch
-from torch.func import functional_call
 
 from support.explosion import OVERFLOW_WITHIN_STEPS, UNSTABLE_LR, unstable_regression
-from support.gradients import flat_params
+from support.gradients import loss_hessian_max_eigenvalue
 from support.models import mlp
 from support.tensors import maker
 from support.tolerances import assert_close
@@ -73,20 +72,7 @@ def _setup(device):
 
 def _largest_hessian_eigenvalue(model, x, y) -> float:
     """lambda_max of the MSE loss Hessian w.r.t. all parameters at the model's current weights."""
-    names = [n for n, _ in model.named_parameters()]
-    shapes = [p.shape for p in model.parameters()]
-    flat = flat_params(model)
-
-    def loss(v):
-        params, i = {}, 0
-        for n, s in zip(names, shapes):
-            k = math.prod(s)
-            params[n] = v[i : i + k].reshape(s)
-            i += k
-        return torch.nn.functional.mse_loss(functional_call(model, params, (x,)), y)
-
-    hessian = torch.autograd.functional.hessian(loss, flat, vectorize=True)
-    return torch.linalg.eigvalsh(hessian)[-1].item()
+    return loss_hessian_max_eigenvalue(model, torch.nn.functional.mse_loss, x, y)
 
 
 def _run(make_model, x, y, lr, dtype=torch.float64, evaluate=None):

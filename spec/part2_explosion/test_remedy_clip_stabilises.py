@@ -44,10 +44,9 @@ import math
 
 import pytest
 import torch
-from torch.func import functional_call
 
 from support.explosion import OVERFLOW_WITHIN_STEPS, unstable_regression
-from support.gradients import flat_grad, flat_params
+from support.gradients import flat_grad, flat_params, loss_hessian_max_eigenvalue
 from support.tolerances import ROUNDING, assert_close, assert_le, override, slack
 from support.training import train
 
@@ -74,19 +73,8 @@ def _loss_plot(figures):
 
 
 def _largest_hessian_eigenvalue(make_model, x, y, flat) -> float:
-    """lambda_max of the MSE loss Hessian w.r.t. all parameters at the flat parameter vector ``flat`` (as in
-    explosion.definition)."""
-    model = make_model()
-    names, shapes = [n for n, _ in model.named_parameters()], [p.shape for p in model.parameters()]
-
-    def loss(v):
-        params, i = {}, 0
-        for n, shape in zip(names, shapes):
-            params[n] = v[i : i + math.prod(shape)].reshape(shape)
-            i += math.prod(shape)
-        return torch.nn.functional.mse_loss(functional_call(model, params, (x,)), y)
-
-    return torch.linalg.eigvalsh(torch.autograd.functional.hessian(loss, flat, vectorize=True))[-1].item()
+    """lambda_max of the MSE loss Hessian w.r.t. all parameters at the flat parameter vector ``flat``."""
+    return loss_hessian_max_eigenvalue(make_model(), torch.nn.functional.mse_loss, x, y, at=flat)
 
 
 def _optimizer(kind, params):
