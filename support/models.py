@@ -10,6 +10,7 @@ from torch import nn
 
 from support import _checks
 from support.errors import SpecInputError
+from support.tensors import seeded_init
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "linear": nn.Identity}
 RECURRENT = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
@@ -29,8 +30,7 @@ def _build(seed: int, factory, *, dtype, device) -> nn.Module:
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise SpecInputError(f"seed must be an int, got {seed!r}")
     _checks.floating_dtype("dtype", dtype)
-    with torch.random.fork_rng(devices=[]):  # leave the global RNG as the caller had it
-        torch.manual_seed(seed)
+    with seeded_init(seed):  # leave the global RNG as the caller had it
         module = factory()
     return module.to(device=device, dtype=dtype)
 

@@ -3,6 +3,7 @@ registry of their own."""
 
 from __future__ import annotations
 
+import importlib
 import textwrap
 import xml.etree.ElementTree as ET
 
@@ -408,3 +409,12 @@ def test_a_failure_in_a_shuffled_run_names_the_order_seed(project):
     result = project.runpytest_inprocess("-p", "randomly", "--randomly-seed=1234")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*the same command with --randomly-seed=1234 (pytest-randomly)*"])
+
+
+def test_hypothesis_imports_without_assertion_rewriting_and_test_modules_with_it():
+    # the plugin takes hypothesis off pytest's rewrite list (start-up cost); test modules keep their rewriting
+    def loader(module_name):
+        return type(importlib.import_module(module_name).__loader__).__name__
+
+    assert loader("hypothesis.core") != "AssertionRewritingHook"
+    assert loader(__name__) == "AssertionRewritingHook"

@@ -2,9 +2,10 @@
 
 import pytest
 import torch
+from torch import nn
 
 from support.errors import SpecInputError, SpecTypeError
-from support.tensors import generator, maker
+from support.tensors import generator, maker, seed_global_rngs, seeded_init
 
 
 def test_maker_makes_float64_on_the_device_by_default(device):
@@ -41,9 +42,31 @@ def test_bad_maker_arguments_name_the_problem(args, error, message):
 
 
 @pytest.mark.parametrize("seed", [1.5, "1", True, None])
-def test_generator_needs_an_int_seed(seed):
+@pytest.mark.parametrize("takes_seed", [generator, seed_global_rngs, seeded_init])
+def test_seeding_needs_an_int_seed(takes_seed, seed):
     with pytest.raises(SpecInputError, match="seed must be an int"):
-        generator(seed)
+        takes_seed(seed)  # seeded_init too: before its block is entered
+
+
+def test_seed_global_rngs_leaves_the_cpu_generator_as_torch_manual_seed_does():
+    torch.manual_seed(123)
+    expected = torch.get_rng_state()
+    torch.manual_seed(9)  # somewhere else first
+    seed_global_rngs(123)
+    assert torch.equal(torch.get_rng_state(), expected) and torch.initial_seed() == 123
+
+
+def test_seeded_init_builds_the_weights_of_its_seed_and_restores_the_callers_rng():
+    torch.manual_seed(3)
+    expected = nn.Linear(4, 2).weight.detach().clone()
+    torch.manual_seed(77)
+    before = torch.get_rng_state()
+    with seeded_init(3):
+        built = nn.Linear(4, 2)
+    assert torch.equal(built.weight, expected)
+    assert torch.equal(torch.get_rng_state(), before)
+    with seeded_init(4):
+        assert not torch.equal(nn.Linear(4, 2).weight, expected)
 
 
 def test_full_takes_sizes_like_zeros_and_the_value_by_keyword():

@@ -24,6 +24,7 @@ from torch import nn
 from support.data import sequences
 from support.dependencies import cross_sample_dependencies, dependency_matrix
 from support.models import mlp, recurrent
+from support.tensors import seeded_init
 
 pytestmark = pytest.mark.claim("coupling.dependencies")
 N, T, FEATURES, HIDDEN = 4, 3, 2, 5
@@ -39,8 +40,7 @@ class TimeMajorRNNHead(nn.Module):
     def __init__(self, buggy: bool):
         super().__init__()
         self.buggy = buggy
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(0)
+        with seeded_init(0):
             self.rnn = nn.RNN(FEATURES, HIDDEN)  # batch_first=False: (T, N, F) in, (T, N, H) out
             self.head = nn.Linear(T * HIDDEN, 1)
 

@@ -49,7 +49,7 @@ from support.gradients import (
     per_sample_grads_vmap,
 )
 from support.models import batchnorm_net, embedding_norm_net, linear_model, mlp, simple_cnn
-from support.tensors import generator
+from support.tensors import generator, seeded_init
 from support.tolerances import accumulation, assert_close, override
 
 pytestmark = pytest.mark.claim("per-sample.vmap")
@@ -119,8 +119,8 @@ def test_replace_all_batch_norm_modules_leaves_batchnorm1d_on_n_c_inputs_failing
 
 def test_replace_all_batch_norm_modules_lets_vmap_run_batchnorm2d_in_train_mode(device):
     # a conv net with BatchNorm2d: each sample alone still has H x W values per channel to normalise over
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(1, 3, 3), nn.BatchNorm2d(3), nn.ReLU(), nn.Flatten(), nn.Linear(3 * 4 * 4, 2))
+    with seeded_init(0):
+        model = nn.Sequential(nn.Conv2d(1, 3, 3), nn.BatchNorm2d(3), nn.ReLU(), nn.Flatten(), nn.Linear(3 * 4 * 4, 2))
     model = model.to(device=device, dtype=torch.float64).train()
     x = torch.randn(4, 1, 6, 6, generator=generator(64), dtype=torch.float64).to(device)
     y = torch.tensor([0, 1, 1, 0], device=device)

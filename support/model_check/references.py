@@ -24,7 +24,7 @@ from torch import nn
 from support.errors import SpecInputError
 from support.model_check import REFERENCE_NAMES
 from support.model_check.subject import ModelUnderTest
-from support.tensors import generator
+from support.tensors import generator, seeded_init
 
 N, CLASSES = 8, 4
 FEATURES, WIDTH = 16, 32
@@ -40,8 +40,7 @@ def _adam(params):
 
 
 def _seeded(seed: int, build):
-    with torch.random.fork_rng(devices=[]):  # weights from their own seed, the caller's RNG untouched
-        torch.manual_seed(seed)
+    with seeded_init(seed):  # weights from their own seed, the caller's RNG untouched
         return build()
 
 

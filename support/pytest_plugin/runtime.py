@@ -42,7 +42,8 @@ def state(config: pytest.Config) -> RuntimeState:
     return config.stash[_state_key]
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    _leave_hypothesis_unrewritten(pluginmanager)
     group = parser.getgroup("spec", "PyTorch training specification")
     group.addoption("--device", dest="spec_device", default="auto",
                     help="devices to run device tests on: 'auto' (cpu, plus cuda when available) or a "
@@ -189,10 +190,11 @@ def node_seed(nodeid: str) -> int:
 @pytest.fixture(autouse=True)
 def _seeded_rngs(request: pytest.FixtureRequest):
     import numpy as np
-    import torch
+
+    from support.tensors import seed_global_rngs
 
     seed = node_seed(request.node.nodeid)
-    torch.manual_seed(seed)
+    seed_global_rngs(seed)  # torch.manual_seed, without its ~3 ms of stack formatting per call
     random.seed(seed)
     np.random.seed(seed)
     yield
@@ -200,6 +202,24 @@ def _seeded_rngs(request: pytest.FixtureRequest):
 
 # ---------------------------------------------------------------- start-up cost
 _startup_done = False
+
+
+def _leave_hypothesis_unrewritten(pluginmanager: pytest.PytestPluginManager) -> None:
+    """Let hypothesis import without pytest's assertion rewriting.
+
+    pytest rewrites the asserts of every module in the distribution of a plugin it loads from an entry point
+    (``Config._mark_plugins_for_rewrite``): all of hypothesis, ~100 modules, whose asserts are internal checks a
+    test never reports. Where bytecode is not written (PYTHONDONTWRITEBYTECODE, set on many CI machines) the
+    rewritten modules are never cached and every process pays again: ~1.2 s of CPU each on 2 cores with torch
+    2.13, three processes in a ``-n 2`` run. Test modules, conftests and this plugin are still rewritten. Uses
+    the rewrite hook's marked-names set; where a pytest version lacks it, nothing changes but the speed
+    (``tests/test_plugin.py`` notices).
+    """
+    hook = getattr(pluginmanager, "rewrite_hook", None)
+    marked = getattr(hook, "_must_rewrite", None)
+    if isinstance(marked, set) and "hypothesis" in marked:
+        marked.discard("hypothesis")
+        getattr(hook, "_marked_for_rewrite_cache", {}).clear()
 
 
 def _freeze_startup_objects() -> None:
