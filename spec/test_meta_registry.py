@@ -3,6 +3,7 @@ claim is tested, and every claim module sits where its id says, names its claim,
 registry's statement word for word."""
 
 import ast
+import functools
 import re
 from pathlib import Path
 
@@ -26,6 +27,11 @@ def _module_claims(tree: ast.Module) -> list[str]:
                         and call.args and isinstance(call.args[0], ast.Constant)):
                     ids.append(call.args[0].value)
     return ids
+
+
+@functools.cache  # every module is read by several rules
+def _parsed(path: Path) -> ast.Module:
+    return ast.parse(path.read_text("utf-8"))
 
 
 def _claim_module(claim_id: str) -> Path:
@@ -97,23 +103,23 @@ def test_every_registered_claim_has_a_test(claim_coverage):
 def test_every_claim_has_its_module_where_its_id_says(claim_id):
     path = _claim_module(claim_id)
     assert path.is_file(), f"{claim_id}: expected its tests in {path.relative_to(SPEC_DIR.parent)}"
-    assert claim_id in _module_claims(ast.parse(path.read_text("utf-8"))), (
+    assert claim_id in _module_claims(_parsed(path)), (
         f"{path.name}: its module-level pytestmark should be pytest.mark.claim({claim_id!r})")
 
 
-CLAIM_MODULES = sorted(p for p in SPEC_DIR.rglob("test_*.py") if _module_claims(ast.parse(p.read_text("utf-8"))))
+CLAIM_MODULES = sorted(p for p in SPEC_DIR.rglob("test_*.py") if _module_claims(_parsed(p)))
 
 
 @pytest.mark.parametrize("path", CLAIM_MODULES, ids=lambda p: str(p.relative_to(SPEC_DIR)))
 def test_a_claim_module_is_named_after_its_first_claim(path):
-    first = _module_claims(ast.parse(path.read_text("utf-8")))[0]
+    first = _module_claims(_parsed(path))[0]
     assert path == _claim_module(first), f"{path.relative_to(SPEC_DIR)} tests {first!r}: move or rename it"
 
 
 # ---------------------------------------------------------------- docstrings
 @pytest.mark.parametrize("claim_id", CLAIM_IDS)
 def test_the_module_docstring_names_the_claim_and_quotes_the_source(claim_id):
-    doc = ast.get_docstring(ast.parse(_claim_module(claim_id).read_text("utf-8"))) or ""
+    doc = ast.get_docstring(_parsed(_claim_module(claim_id))) or ""
     claim = REGISTRY[claim_id]
     assert doc.splitlines()[:1] == [claim_id], f"{claim_id}: the docstring's first line should be the claim id"
     for quote in claim.quotes:
@@ -122,7 +128,7 @@ def test_the_module_docstring_names_the_claim_and_quotes_the_source(claim_id):
 
 @pytest.mark.parametrize("claim_id", CLAIM_IDS)
 def test_the_module_docstring_carries_the_registry_statement_verbatim(claim_id):
-    doc = ast.get_docstring(ast.parse(_claim_module(claim_id).read_text("utf-8"))) or ""
+    doc = ast.get_docstring(_parsed(_claim_module(claim_id))) or ""
     claim = REGISTRY[claim_id]
     found = _what_is_true(doc)
     assert found, f"{claim_id}: the docstring needs a paragraph 'What is true ({claim.verdict.value}): ...'"
