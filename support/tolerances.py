@@ -80,11 +80,31 @@ def assert_close(actual, expected, *, tol: Tolerance | None = None, msg: str = "
     if not isinstance(tol, Tolerance):
         raise SpecTypeError(f"tol must be a Tolerance (from tolerance_for/override/accumulation), got {tol!r}")
 
+    if _plainly_close(actual, expected, tol):
+        return
+
     def message(default: str) -> str:
         head = f"{msg}\n" if msg else ""
         return f"{head}{default}\n(rtol={tol.rtol:g}, atol={tol.atol:g}: {tol.reason})"
 
     torch.testing.assert_close(actual, expected, rtol=tol.rtol, atol=tol.atol, msg=message)
+
+
+def _plainly_close(actual: torch.Tensor, expected: torch.Tensor, tol: Tolerance) -> bool:
+    """True where ``torch.testing.assert_close`` is sure to pass: dense floating tensors of one dtype, device and
+    shape whose values all pass its criterion, ``torch.isclose(actual, expected, rtol, atol, equal_nan=False)``
+    (torch/testing/_comparison.py, ``TensorLikePair._compare_regular_values_close``). Every other case, and
+    every failure with its message, is left to ``torch.testing.assert_close`` itself. The shortcut exists because
+    in newer releases (2.13 to 2.15 here; not 2.9) its first call imports ``torch.distributed.tensor`` to unwrap
+    DTensors, ~0.9 s in every process. ``tests/test_support_tolerances.py`` holds the two to the same verdicts."""
+    a, e = actual.detach(), expected.detach()
+    if type(a) is not torch.Tensor or type(e) is not torch.Tensor:
+        return False  # tensor subclasses (DTensor among them) take the general path
+    if (a.dtype, a.device, a.shape, a.layout) != (e.dtype, e.device, e.shape, e.layout) or a.layout != torch.strided:
+        return False
+    if not a.dtype.is_floating_point or a.dtype.itemsize == 1:
+        return False  # complex, integer and float8 (compared bitwise by torch) take the general path
+    return bool(torch.isclose(a, e, rtol=tol.rtol, atol=tol.atol, equal_nan=False).all())
 
 
 # ---------------------------------------------------------------- inequalities

@@ -3,6 +3,8 @@ tolerance, and assert_close's pass/fail boundary and failure message."""
 
 import pytest
 import torch
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from support import tolerances
 from support.errors import SpecInputError, SpecTypeError
@@ -123,6 +125,62 @@ def test_assert_close_default_message_names_dtype_default():
 def test_assert_close_bad_input(actual, expected, kwargs, match):
     with pytest.raises(SpecTypeError, match=match):
         assert_close(actual, expected, **kwargs)
+
+
+def _torch_verdict(actual, expected, tol):
+    try:
+        torch.testing.assert_close(actual, expected, rtol=tol.rtol, atol=tol.atol)
+    except AssertionError:
+        return False
+    return True
+
+
+def _our_verdict(actual, expected, tol):
+    try:
+        assert_close(actual, expected, tol=tol)
+    except AssertionError:
+        return False
+    return True
+
+
+SPECIAL = [0.0, -0.0, 1.0, -1.0, 1e-30, 65504.0, float("inf"), float("-inf"), float("nan")]
+
+
+@given(
+    dtype=st.sampled_from([torch.float16, torch.bfloat16, F32, F64]),
+    expected=st.lists(st.one_of(st.sampled_from(SPECIAL), st.floats(-1e3, 1e3)), min_size=1, max_size=6),
+    # just past a relative tolerance (rtol * (1 + 5e-4)): inside if the test scaled rtol by |actual|, not |expected|
+    nudge=st.lists(st.sampled_from([0.0, 1e-9, 1e-7, 2e-7, 1e-6, 1e-5, 1e-3, 1.0005e-3, 1e-2, 1.6008e-2, 1.0]),
+                   min_size=1, max_size=6),
+    relative=st.booleans(),
+    tol=st.sampled_from([None, (0.0, 0.0), (1e-3, 0.0), (0.0, 1e-3), (1e-7, 1e-7)]),
+)
+@example(dtype=F64, expected=[1.0, 4.0], nudge=[1.0005e-3], relative=True, tol=(1e-3, 0.0))  # |a - e| / |e|
+@example(dtype=F32, expected=[float("nan"), float("inf")], nudge=[0.0], relative=False, tol=None)
+@example(dtype=torch.float16, expected=[65504.0, -0.0], nudge=[1e-7], relative=False, tol=None)
+def test_assert_close_passes_and_fails_exactly_where_torch_testing_does(dtype, expected, nudge, relative, tol):
+    # the shortcut for passing comparisons (torch.isclose) must not change a single verdict of
+    # torch.testing.assert_close, at the boundary of every dtype's tolerance and with inf, nan and -0.0
+    e = torch.tensor(expected, dtype=torch.float64)
+    d = torch.tensor((nudge * len(expected))[:len(expected)], dtype=torch.float64)
+    a = (e + d * (e.abs() if relative else 1.0)).to(dtype)
+    e = e.to(dtype)
+    tol = tolerance_for(dtype) if tol is None else tolerances.override(rtol=tol[0], atol=tol[1],
+                                                                       reason="a cross-check of verdicts")
+    assert _our_verdict(a, e, tol) == _torch_verdict(a, e, tol)
+
+
+@pytest.mark.parametrize(("actual", "expected"), [
+    (torch.ones(2, 3, dtype=F64), torch.ones(3, 2, dtype=F64)),         # shape
+    (torch.ones(2, dtype=F64), torch.ones(2, dtype=F64).to_sparse()),   # layout
+    (torch.tensor([float("nan")], dtype=F64), torch.tensor([float("nan")], dtype=F64)),  # nan is not close to nan
+])
+def test_assert_close_fails_with_torch_testings_message(actual, expected):
+    with pytest.raises(AssertionError) as ours:
+        assert_close(actual, expected, tol=tolerance_for(F64))
+    with pytest.raises(AssertionError) as theirs:
+        torch.testing.assert_close(actual, expected, rtol=1e-7, atol=1e-7)
+    assert str(theirs.value).splitlines()[0] in str(ours.value)
 
 
 def test_assert_close_rejects_dtype_mismatch():
