@@ -3,14 +3,14 @@ asserted in a test).
 
 Runs ``python -m pytest spec -q -p no:cacheprovider`` serially and with ``-n auto``, alternating the two
 so that a slow spell of the machine falls on both, and writes every wall time, the medians and the
-speed-up (serial median / parallel median) to a JSON file. Each run must pass; a failed or empty run
-(pytest exit code 5) stops the benchmark.
+speed-up (serial median / parallel median) to a JSON file, with the CPU seconds of every run and a probe of
+the machine's speed before each pair. Each run must pass; a failed or empty run (pytest exit code 5) stops the
+benchmark.
 
-pytest rewrites the asserts of test modules, conftests and every module of a plugin's distribution (all of
-hypothesis: ~100 modules) and caches the result beside them as ``*-pytest-*.pyc``; where
-PYTHONDONTWRITEBYTECODE is set (this sandbox sets it) nothing is cached and every process rewrites again,
-~1 s each. ``--cold`` deletes those caches before every run to time that case; by default they are kept
-("warm", a developer's second run onward).
+pytest rewrites the asserts of test modules, conftests and plugin modules (the suite's plugin leaves hypothesis
+out) and caches the result beside them as ``*-pytest-*.pyc``; where PYTHONDONTWRITEBYTECODE is set nothing is
+cached and every process rewrites again. ``--cold`` deletes those caches before every run to time that case; by
+default they are kept ("warm", a developer's second run onward).
 
     python bench/suite_wall_time.py [--repeats 5] [--profile ci|thorough] [--cold] [--out FILE]
 """
@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -39,18 +40,34 @@ def rewrite_caches() -> list[Path]:
     return found + list(REPO_ROOT.glob("__pycache__/*-pytest-*.pyc"))  # conftest.py
 
 
-def run_once(extra: list[str], profile: str, cold: bool) -> float:
+def cpu_probe() -> float:
+    """Seconds for a fixed pure-Python loop: the machine's speed at that moment. Shared or thermally limited
+    machines vary by 2x over minutes; the probe says which runs met a slow spell."""
+    t0 = time.perf_counter()
+    total = 0
+    for i in range(3_000_000):
+        total += i
+    return time.perf_counter() - t0
+
+
+def children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_once(extra: list[str], profile: str, cold: bool) -> tuple[float, float]:
+    """(wall, CPU) seconds of one run; CPU sums the run's processes (the xdist workers included)."""
     if cold:
         for f in rewrite_caches():
             f.unlink()
     cmd = [sys.executable, "-m", "pytest", "spec", "-q", "-p", "no:cacheprovider", f"--hypothesis-profile={profile}",
            *extra]
-    t0 = time.perf_counter()
+    cpu0, t0 = children_cpu_s(), time.perf_counter()
     proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True)
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, children_cpu_s() - cpu0
     if proc.returncode != 0:
         sys.exit(f"{' '.join(cmd)} exited with {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return wall
+    return wall, cpu
 
 
 def main() -> None:
@@ -65,10 +82,16 @@ def main() -> None:
     if not args.cold:  # one unrecorded run writes the caches (where PYTHONDONTWRITEBYTECODE allows)
         run_once([], args.profile, cold=False)
     times: dict[str, list[float]] = {name: [] for name in CONFIGS}
+    cpu: dict[str, list[float]] = {name: [] for name in CONFIGS}
+    probes: list[float] = []
     for i in range(args.repeats):
+        probes.append(cpu_probe())
         for name, extra in CONFIGS.items():
-            times[name].append(run_once(extra, args.profile, args.cold))
-            print(f"run {i + 1}/{args.repeats} {name:8s} {times[name][-1]:6.2f} s", flush=True)
+            wall, cpu_s = run_once(extra, args.profile, args.cold)
+            times[name].append(wall)
+            cpu[name].append(cpu_s)
+            print(f"run {i + 1}/{args.repeats} {name:8s} {wall:6.2f} s wall {cpu_s:6.2f} s CPU "
+                  f"(probe {probes[-1]:.3f} s)", flush=True)
     medians = {name: statistics.median(ts) for name, ts in times.items()}
     import torch  # only for the record; the runs above are separate processes
 
@@ -85,6 +108,9 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%d"),
         "wall_s": {name: [round(t, 2) for t in ts] for name, ts in times.items()},
         "median_s": {name: round(m, 2) for name, m in medians.items()},
+        "cpu_s": {name: [round(t, 2) for t in ts] for name, ts in cpu.items()},
+        "cpu_probe_s": [round(t, 3) for t in probes],
+        "cpu_probe": "seconds of a 3e6-step pure-Python loop before each pair of runs: larger = a slower machine",
         "speed_up": round(medians["serial"] / medians["-n auto"], 2),
     }
     print(json.dumps({k: result[k] for k in ("median_s", "speed_up")}))
