@@ -5,8 +5,9 @@
 * ``--torch-threads=N`` / ``SPEC_TORCH_THREADS``: torch threads per process, serial or xdist worker (default 1).
 * Every test starts with the global RNGs seeded from its node id (the same in every process).
 * Start-up cost: the controller of an xdist run imports no torch (its header names the installed torch; the
-  workers report what they ran with at the end), and every process moves its start-up objects out of the garbage
-  collector's sight (``gc.freeze``) once collection is done.
+  workers report what they ran with at the end), every process moves its start-up objects out of the garbage
+  collector's sight (``gc.freeze``) once collection is done, and hypothesis is left out of pytest's assertion
+  rewriting.
 """
 
 from __future__ import annotations
