@@ -90,8 +90,7 @@ _MEAN_FIELD_ACTIVATIONS: dict[str, tuple[_ArrayFn, _ArrayFn] | None] = {  # (phi
 }
 
 
-def mean_field_log_norm(activation: str, sigma_w2: float, depth: int, *, q_input: float = 1.0,
-                        nodes: int = 101) -> float:
+def mean_field_log_norm(activation: str, sigma_w2: float, depth: int, *, q_input: float = 1.0) -> float:
     """Wide-network (mean-field) prediction of log ||d(u . f(x)) / dx|| for a bias-free MLP of ``depth`` layers
     with weights N(0, sigma_w2 / width), ||u|| = 1 and mean squared input entry ``q_input``:
 
@@ -99,38 +98,20 @@ def mean_field_log_norm(activation: str, sigma_w2: float, depth: int, *, q_input
         q_1 = sigma_w2 * q_input,   q_{l+1} = sigma_w2 * E phi(sqrt(q_l) z)^2,   z ~ N(0, 1)
 
     (Poole et al. 2016; Schoenholz et al. 2017, eq. 5-7: each Linear layer multiplies the expected squared
-    gradient norm by sigma_w2, each activation by E phi'^2; Gauss-Hermite quadrature with ``nodes`` nodes).
+    gradient norm by sigma_w2, each activation by E phi'^2; expectations as in ``mean_field_log_norms``).
     linear: depth/2 log sigma_w2. ReLU: E phi'^2 = 1/2, the factor of He et al. 2015. Finite width adds
     O(1/width) per layer (see ``gaussian_chain_log_norm_mean`` for the exact linear case).
     """
-    if activation not in _MEAN_FIELD_ACTIVATIONS:
-        raise SpecInputError(f"unknown activation {activation!r}; expected one of {sorted(_MEAN_FIELD_ACTIVATIONS)}")
-    sigma_w2 = _checks.positive_float("sigma_w2", sigma_w2)
-    _checks.positive_int("depth", depth)
-    q = sigma_w2 * _checks.positive_float("q_input", q_input, allow_zero=True)
-    _checks.positive_int("nodes", nodes, minimum=2)
-    # closed forms for linear and ReLU: E phi'^2 = 1 and 1/2 (a quadrature node at 0 would bias ReLU's)
-    if activation in ("linear", "relu"):
-        return 0.5 * (depth * math.log(sigma_w2) + (depth - 1) * math.log(1.0 if activation == "linear" else 0.5))
-    phi, dphi = _MEAN_FIELD_ACTIVATIONS[activation]
-    z, w = np.polynomial.hermite_e.hermegauss(nodes)
-    w = w / w.sum()
-    total = depth * math.log(sigma_w2)
-    for _ in range(depth - 1):
-        a = math.sqrt(q) * z
-        total += math.log(float(np.sum(w * dphi(a) ** 2)))
-        q = sigma_w2 * float(np.sum(w * phi(a) ** 2))
-    return 0.5 * total
-
+    return mean_field_log_norms(activation, sigma_w2, [_checks.positive_int("depth", depth)], q_input=q_input)[0]
 
 
 # Expectations over z ~ N(0, 1) for the functions below: the trapezoid rule on [-12, 12] with step 1/100. For an
 # integrand analytic in a strip |Im z| < a it converges like exp(-2 pi a / h) (Trefethen & Weideman 2014, The
 # exponentially convergent trapezoidal rule, SIAM Review 56(3), thm 5.1); tanh'(sqrt(q) z) has its poles at
 # |Im z| = pi / (2 sqrt(q)) (0.39 at q = 16; sigmoid's are twice as far), so the relative error is below 1e-13 for
-# q up to ~1000 (e^-245 at q = 16), and the tails beyond |z| = 12 weigh e^-72. (Gauss-Hermite with 101 nodes, as
-# mean_field_log_norm uses, is off by 0.3% in E tanh'^2 at q = 6 and by 9% at q = 16: a polynomial rule resolves
-# the narrow peak of tanh'(sqrt(q) z)^2 poorly.)
+# q up to ~1000 (e^-245 at q = 16), and the tails beyond |z| = 12 weigh e^-72. (Gauss-Hermite with 101 nodes is
+# off by 0.3% in E tanh'^2 at q = 6 and by 9% at q = 16: a polynomial rule resolves the narrow peak of
+# tanh'(sqrt(q) z)^2 poorly.)
 _GRID_Z = np.linspace(-12.0, 12.0, 2401)
 _GRID_W = np.exp(-0.5 * _GRID_Z**2)
 _GRID_W[[0, -1]] *= 0.5
@@ -139,7 +120,7 @@ _GRID_W /= _GRID_W.sum()
 
 def mean_field_log_norms(activation: str, sigma_w2: float, depths: Sequence[int], *,
                          q_input: float = 1.0) -> tuple[float, ...]:
-    """The mean-field log-norm of ``mean_field_log_norm`` for every depth in ``depths``, from one pass down the
+    """``mean_field_log_norm`` for every depth in ``depths``, from one pass down the
     variance recursion (it does not depend on the depth: a deeper net extends a shallower one), with the
     expectations by the trapezoid rule on a fine grid (accurate for pre-activations far into saturation)."""
     if activation not in _MEAN_FIELD_ACTIVATIONS:
@@ -147,8 +128,9 @@ def mean_field_log_norms(activation: str, sigma_w2: float, depths: Sequence[int]
     sigma_w2 = _checks.positive_float("sigma_w2", sigma_w2)
     depths = _depths(depths)
     q = sigma_w2 * _checks.positive_float("q_input", q_input, allow_zero=True)
-    if activation in ("linear", "relu"):  # closed forms
-        return tuple(mean_field_log_norm(activation, sigma_w2, d) for d in depths)
+    if activation in ("linear", "relu"):  # closed forms, E phi'^2 = 1 and 1/2 (a grid node at 0 would bias ReLU's)
+        log_gain = 0.0 if activation == "linear" else math.log(0.5)
+        return tuple(0.5 * (d * math.log(sigma_w2) + (d - 1) * log_gain) for d in depths)
     phi, dphi = _MEAN_FIELD_ACTIVATIONS[activation]
     logs = [0.0]  # logs[l] = the sum of the first l terms log E phi'(h_l)^2
     for _ in range(max(depths) - 1):
