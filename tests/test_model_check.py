@@ -714,6 +714,8 @@ def _fields(factories, **changes):
     ({"loss": nn.Softmax(dim=1)}, "loss is a Softmax without a `reduction` attribute"),
     ({"optimizer": "sgd"}, "optimizer must be a callable params -> torch.optim.Optimizer"),
     ({"n_classes": 1}, "n_classes must be an int >= 2, got 1"),
+    ({"n_classes": 3}, "n_classes is 3, but the model's output has 2 classes along dim 1 (shape (4, 2)) for "
+                       "CrossEntropyLoss"),
     ({"frozen": "weight"}, "frozen must be a list of parameter names"),
     ({"frozen": ["wieght"]}, "frozen names 'wieght', which is not a parameter of the model; did you mean 'weight'?"),
     ({"name": ""}, "name must be a non-empty string"),

@@ -312,6 +312,11 @@ def _run_once(subject: ModelUnderTest, who: str) -> None:
                                  f"with the batch size {subject.batch_size} along dim 0")
         if not out.is_floating_point():
             raise SpecInputError(f"{who}: the model's output has dtype {out.dtype}; it must be floating point")
+        if subject.n_classes is not None and subject.class_loss and out.dim() >= 2 \
+                and out.shape[1] != subject.n_classes:
+            raise SpecInputError(f"{who}: n_classes is {subject.n_classes}, but the model's output has "
+                                 f"{out.shape[1]} classes along dim 1 (shape {tuple(out.shape)}) for "
+                                 f"{type(subject.loss).__name__}")
         for reduction in (None, "sum", "none"):
             what = "the loss" if reduction is None else f"the loss with reduction={reduction!r}"
             try:
