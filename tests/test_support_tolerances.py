@@ -236,6 +236,11 @@ def test_assert_le_rejects_what_it_cannot_compare():
         tolerances.assert_le("1", 2.0)
     with pytest.raises(SpecInputError, match="cannot broadcast"):
         tolerances.assert_le(torch.ones(2), torch.ones(3))
+    # (3,) against (3, 1) would broadcast to 3 x 3 pairs: refused, not silently compared all against all
+    with pytest.raises(SpecInputError, match=r"must compare elementwise.*\(3,\) and \(3, 1\)"):
+        tolerances.assert_le(torch.arange(3.0), torch.arange(3.0)[:, None])
+    tolerances.assert_le(torch.zeros(2, 3), torch.ones(2, 1))  # a bound per row broadcasts into actual
+    tolerances.assert_ge(0.5, torch.zeros(4))  # one number against every bound
 
 
 @pytest.mark.parametrize("side", ["actual", "bound"])
