@@ -392,6 +392,25 @@ class FaintlyCoupled(nn.Module):
         return self.lin(x + self.EPS * x.mean(dim=0, keepdim=True))
 
 
+class Float32Only(nn.Module):
+    """A model with a part that runs in float32 only (as a custom kernel might): the checks fall back to float32."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(FEATURES, CLASSES)
+
+    def forward(self, x):
+        if x.dtype != torch.float32:
+            raise TypeError(f"float32 only, got {x.dtype}")
+        return self.lin(x)
+
+
+def test_check_5_compares_in_float32_when_the_model_does_not_run_in_float64():
+    result = checks.per_sample_gradients_add_up(_mlp_subject(_seeded(Float32Only)))
+    assert result.verdict == "pass", result.message
+    assert "compared in float32 (float64 failed: TypeError)" in result.message
+
+
 def test_check_5_reports_the_largest_relative_difference_over_all_parameters_when_it_passes():
     subject = _mlp_subject(_seeded(FaintlyCoupled))
     result = checks.per_sample_gradients_add_up(subject)

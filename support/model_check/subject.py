@@ -172,11 +172,15 @@ class ModelUnderTest:
     def double(self) -> ModelUnderTest:
         """A float64 copy (model, floating inputs and targets, loss buffers): exact identities are checked in
         float64."""
+        return self.to_dtype(torch.float64)
+
+    def to_dtype(self, dtype: torch.dtype) -> ModelUnderTest:
+        """A copy in floating ``dtype``: model, floating inputs and targets, loss buffers."""
         out = self.copy()
-        out.model.double()
+        out.model.to(dtype)
         if isinstance(out.loss, nn.Module):
-            out.loss.double()
-        cast = _cast_floating(torch.float64)
+            out.loss.to(dtype)
+        cast = _cast_floating(dtype)
         return replace(out, inputs=map_batch(self.inputs, cast), targets=cast(self.targets))
 
     def trainable(self) -> list[tuple[str, nn.Parameter]]:
