@@ -136,3 +136,9 @@ def test_empty_batch_mean_is_nan_sum_is_zero_none_is_empty_and_the_gradient_is_z
         out.backward()
         for name, p in head.named_parameters():  # an empty sum over samples: exactly zero, not NaN
             assert torch.equal(p.grad, torch.zeros_like(p)), (reduction, name)
+        # so a plain SGD step on the empty batch changes nothing (lr away from 1; momentum's first buffer is the
+        # gradient itself, zero too)
+        before = [p.detach().clone() for p in head.parameters()]
+        torch.optim.SGD(head.parameters(), lr=0.3, momentum=0.9).step()
+        for b, p in zip(before, head.parameters()):
+            assert torch.equal(p.detach(), b), reduction
