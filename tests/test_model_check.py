@@ -32,6 +32,7 @@ from support.model_check import REFERENCE_NAMES, checks, references
 from support.model_check.subject import ModelUnderTest, load_subject, validate
 from support.models import he_std
 from support.tensors import generator
+from tests.pytest_helpers import spec_project
 
 N, FEATURES, CLASSES = references.N, references.FEATURES, references.CLASSES
 
@@ -854,20 +855,13 @@ def _optimizer_step_imported():
 @pytest.fixture
 def user_project(_optimizer_step_imported, pytester: pytest.Pytester, request: pytest.FixtureRequest):
     """A project with the suite's plugin and registry, part 6 of the spec and a user module with factories."""
-    from hypothesis import settings
-
-    from support.pytest_plugin.profiles import profile_name
-
-    pytester.syspathinsert()
-    pytester.makeconftest('pytest_plugins = ["support.pytest_plugin"]')
-    pytester.makeini("[pytest]\nclaim_spec_dir = spec\n")
-    target = pytester.mkdir("spec") / "part6_your_model"
-    target.mkdir()
-    for path in PART6.glob("*.py"):
-        (target / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
-    pytester.makepyfile(user_model=USER_MODULE)
-    yield pytester
-    settings.load_profile(profile_name(request.config))  # an in-process run loads its own profile
+    with spec_project(pytester, request, None) as project:
+        target = project.path / "spec" / "part6_your_model"
+        target.mkdir()
+        for path in PART6.glob("*.py"):
+            (target / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+        project.makepyfile(user_model=USER_MODULE)
+        yield project
 
 
 def test_model_option_runs_every_check_on_the_user_model(user_project):

@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from support import fits, theory
+from support import theory
 from support.errors import SpecInputError
 
 F64 = torch.float64
@@ -79,19 +79,6 @@ def test_nonlinear_slope_tolerance_shrinks_with_more_seeds_and_width():
         theory.nonlinear_slope_tolerance(0, (2, 4), 3)
 
 
-
-
-@pytest.mark.parametrize("activation", ["linear", "relu", "tanh", "sigmoid"])
-@pytest.mark.parametrize("sigma_w2", [0.3, 1.0, 2.0])
-def test_mean_field_log_norms_and_slope_equal_the_one_depth_function(activation, sigma_w2):
-    # one pass for several depths = one call per depth (a deeper net extends a shallower one)
-    depths = (1, 2, 5, 9)
-    values = theory.mean_field_log_norms(activation, sigma_w2, depths, q_input=0.6)
-    for d, v in zip(depths, values):
-        assert math.isclose(v, theory.mean_field_log_norm(activation, sigma_w2, d, q_input=0.6),
-                            rel_tol=1e-7, abs_tol=1e-8)
-    fit = fits.fit_line(depths, values).slope
-    assert math.isclose(theory.mean_field_slope(activation, sigma_w2, depths, q_input=0.6), fit, rel_tol=1e-12)
 
 
 def _normal_moment_by_trapezoid(fn, q):
