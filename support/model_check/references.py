@@ -21,6 +21,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from support import models
 from support.errors import SpecInputError
 from support.model_check import REFERENCE_NAMES
 from support.model_check.subject import ModelUnderTest
@@ -47,8 +48,7 @@ def _seeded(seed: int, build):
 # ---------------------------------------------------------------- mlp
 def mlp() -> ModelUnderTest:
     g = generator(1)
-    model = _seeded(11, lambda: nn.Sequential(
-        nn.Linear(FEATURES, WIDTH), nn.ReLU(), nn.Linear(WIDTH, WIDTH), nn.ReLU(), nn.Linear(WIDTH, CLASSES)))
+    model = models.mlp(FEATURES, WIDTH, CLASSES, depth=3, activation="relu", seed=11, dtype=torch.float32)
     return ModelUnderTest(model=model, inputs=torch.randn(N, FEATURES, generator=g),
                           targets=torch.randint(0, CLASSES, (N,), generator=g), loss=nn.CrossEntropyLoss(),
                           optimizer=_adam, name="mlp")
