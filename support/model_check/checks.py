@@ -23,7 +23,7 @@ from torch import nn
 from support.dependencies import dependency_matrix
 from support.errors import SpecInputError
 from support.fits import fit_log_slope
-from support.gradients import batch_grads, per_sample_grads_loop, per_sample_grads_vmap, total_grad_norm
+from support.gradients import batch_grads, flat_grad, flat_params, per_sample_grads_loop, per_sample_grads_vmap
 from support.model_check.subject import ModelUnderTest, batch_tensors, call, take
 from support.monitor import GradientMonitor
 from support.tensors import generator
@@ -306,7 +306,7 @@ def every_parameter_gets_a_gradient(subject: ModelUnderTest) -> CheckResult:
                            + "; ".join(problems) + ". They will not train (backward.fills-grad).", numbers)
     extra = f"; {len(frozen)} with requires_grad=False keep .grad None" if frozen else ""
     named = f"; {len(subject.frozen)} named frozen are not required to" if subject.frozen else ""
-    total = math.sqrt(sum(p.grad.double().pow(2).sum().item() for _, p in trainable))
+    total = flat_grad([p for _, p in trainable]).double().norm().item()
     numbers["total gradient norm"] = (total, "loss units per parameter unit")
     learning = len(trainable) - len(cancelled)
     head = (f"all {len(trainable)} trainable parameters get" if not cancelled else
@@ -527,6 +527,7 @@ def mean_is_sum_over_terms(subject: ModelUnderTest) -> CheckResult:
     measured = (flat_sum @ flat_mean).item() / mm  # the least-squares factor: g_sum ~ measured * g_mean
     numbers["measured denominator (grad of sum / grad of mean)"] = (measured, "terms")
     tol = accumulation(EXACT_DTYPE, max(1, out64.numel()))
+    # both sides are on the scale of the sum's gradient, `expected` times the mean's: the absolute room scales with it
     ok = torch.allclose(flat_sum, flat_mean * expected, rtol=tol.rtol, atol=tol.atol * max(1.0, expected))
     if ok:
         return CheckResult(name, claims, "pass",
@@ -886,8 +887,8 @@ def layer_gradients(subject: ModelUnderTest) -> tuple[torch.Tensor, LayerGradien
         names.append(c["name"] if seen[c["name"]] == 1 else f"{c['name']} (call {seen[c['name']]})")
         out_norms.append(c["grad"])
         own = [p for p in c["module"].parameters(recurse=False) if p.grad is not None]
-        w_norms.append(math.sqrt(sum(p.grad.double().pow(2).sum().item() for p in own)))
-        p_norms.append(math.sqrt(sum(p.detach().double().pow(2).sum().item() for p in own)))
+        w_norms.append(flat_grad(own).double().norm().item() if own else 0.0)
+        p_norms.append(flat_params(own).double().norm().item() if own else 0.0)
     return loss, LayerGradients(names, out_norms, w_norms, p_norms)
 
 
@@ -911,8 +912,9 @@ def gradient_norms_at_init(subject: ModelUnderTest) -> CheckResult:
                            f"at initialisation the loss or the gradients are not finite (loss {loss.item()}); "
                            f"parameters with NaN/inf gradients: {_listing(bad) or 'none (only their total overflows)'} "
                            f"(explosion.definition).", numbers)
-    total = total_grad_norm(params).item()
-    numbers["total gradient norm"] = (total, "loss units per parameter unit")
+    before = flat_grad(params).double()  # float64, the reference of the clip check below too
+    total64 = before.norm().item()
+    numbers["total gradient norm"] = (total64, "loss units per parameter unit")
     idx = list(range(len(layers.names)))
     positive = [(i, v) for i, v in zip(idx, layers.output_grad_norms) if v > 0]
     curves["gradient norm at each layer's output"] = ([float(i) for i in idx], layers.output_grad_norms)
@@ -940,14 +942,12 @@ def gradient_norms_at_init(subject: ModelUnderTest) -> CheckResult:
     # scales every gradient by min(1, max_norm / (total + 1e-6)), so afterwards the norm is <= max_norm and the
     # direction is unchanged. The reference norm is taken in float64; clip_grad_norm_ sums n squares in the
     # gradients' dtype, so they may differ by the accumulation tolerance of n terms (support.tolerances).
-    before = torch.cat([p.grad.detach().reshape(-1).double() for p in params])
     saved = [p.grad.detach().clone() for p in params]
-    total64 = before.norm().item()
     max_norm = total64 / 2
     if max_norm > 0:
         room = accumulation(params[0].grad.dtype, before.numel()).rtol
         returned = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
-        after = torch.cat([p.grad.detach().reshape(-1).double() for p in params])
+        after = flat_grad(params).double()
         clipped = after.norm().item()
         numbers["norm after clip_grad_norm_(max_norm = norm / 2)"] = (clipped, "loss units per parameter unit")
         cosine = (after @ before).item() / (clipped * total64)
@@ -976,7 +976,7 @@ def gradient_norms_at_init(subject: ModelUnderTest) -> CheckResult:
         return CheckResult(name, claims, "fail", "; ".join(problems) + ".", numbers, curves)
     shape = trend + "." if trend else f"only {len(positive)} layers: too few for a trend with depth."
     return CheckResult(name, claims, "pass",
-                       f"gradients at init are finite (total norm {_g(total)}); {shape} clip_grad_norm_ meets its "
+                       f"gradients at init are finite (total norm {_g(total64)}); {shape} clip_grad_norm_ meets its "
                        f"post-condition; one step moves each layer by at most {_g(max(ratios, default=0.0))} of its "
                        f"weights.", numbers, curves)
 
