@@ -13,6 +13,16 @@ def positive_int(name: str, value: object, *, minimum: int = 1) -> int:
     return value
 
 
+def positive_ints(name: str, values: object) -> list[int]:
+    """A non-empty sequence of ints >= 1 (e.g. depths), as a list."""
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise SpecInputError(f"{name} must be a sequence of positive ints, got {values!r}")
+    out = [positive_int(f"{name}[i]", v) for v in values]
+    if not out:
+        raise SpecInputError(f"{name} is empty")
+    return out
+
+
 def positive_float(name: str, value: object, *, allow_zero: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise SpecInputError(f"{name} must be a number, got {value!r}")

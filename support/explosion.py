@@ -154,14 +154,7 @@ def _sweep_arguments(width, depths, seeds, seed, input_scale) -> tuple[tuple[int
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise SpecInputError(f"seed must be an int, got {seed!r}")
     input_scale = _checks.positive_float("input_scale", input_scale)
-    if isinstance(depths, (str, bytes)) or not isinstance(depths, Iterable):
-        raise SpecInputError(f"depths must be a sequence of positive ints, got {depths!r}")
-    depths = tuple(depths)
-    if not depths:
-        raise SpecInputError("depths is empty")
-    for d in depths:
-        _checks.positive_int("depths[i]", d)
-    return depths, input_scale
+    return tuple(_checks.positive_ints("depths", depths)), input_scale
 
 
 @functools.lru_cache(maxsize=64)

@@ -169,8 +169,7 @@ def minibatch_stream(n: int, batch_size: int, steps: int, sampling: str = "with-
                      stream: int = 0) -> torch.Tensor:
     """The (steps, batch_size) indices ``parallel_sgd`` uses for runs of this batch size in this stream."""
     for name, v in (("seed", seed), ("stream", stream)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-            raise SpecInputError(f"{name} must be a non-negative int, got {v!r}")
+        _checks.positive_int(name, v, minimum=0)
     return minibatch_indices(n, batch_size, steps, sampling, _pair_generator(seed, stream, batch_size))
 
 
@@ -213,11 +212,6 @@ class ParallelRun:
     distances: torch.Tensor  # ||w_T - w*||^2 per run (inf/nan for runs that overflowed)
 
     @property
-    def loss_ratios(self) -> torch.Tensor:
-        """Final over initial full-data loss, per run (nan/inf for runs that overflowed)."""
-        return self.losses[-1] / self.losses[0]
-
-    @property
     def distance_ratios(self) -> torch.Tensor:
         """||w_T - w*||^2 / ||w_0 - w*||^2 per run."""
         return self.distances / self.start_distance
@@ -250,8 +244,7 @@ def parallel_sgd(x: torch.Tensor, y: torch.Tensor, batch_sizes: Sequence[int | N
         raise SpecInputError(f"init must be an nn.Linear({x.shape[1]}, 1) with a bias, got {init!r}")
     if sampling not in SAMPLING:
         raise SpecInputError(f"sampling must be one of {SAMPLING}, got {sampling!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise SpecInputError(f"seed must be a non-negative int, got {seed!r}")
+    _checks.positive_int("seed", seed, minimum=0)
     lrs = [float(_checks.positive_float("lrs[k]", v)) for v in lrs]
     batch_sizes = list(batch_sizes)
     k_runs = len(lrs)
@@ -264,8 +257,10 @@ def parallel_sgd(x: torch.Tensor, y: torch.Tensor, batch_sizes: Sequence[int | N
             if m > n:
                 raise SpecInputError(f"batch_sizes[k] = {m} exceeds the {n} samples")
     streams = [0] * k_runs if streams is None else list(streams)
-    if len(streams) != k_runs or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in streams):
-        raise SpecInputError(f"streams must be {k_runs} non-negative ints, got {streams!r}")
+    if len(streams) != k_runs:
+        raise SpecInputError(f"streams must be {k_runs} ints >= 0, one per run, got {streams!r}")
+    for s in streams:
+        _checks.positive_int("streams[k]", s, minimum=0)
 
     device, dtype = x.device, x.dtype
     # one minibatch sequence per (stream, batch size); full-batch runs share an all-ones count

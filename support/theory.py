@@ -6,7 +6,7 @@ tolerances of a measured slope against them (``nonlinear_slope_tolerance``, ``me
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -41,12 +41,7 @@ def nonlinear_slope_standard_error(width: int, depths: Sequence[int], seeds: int
 def _depths(depths) -> list[int]:
     """``depths`` as a non-empty list of positive ints, or SpecInputError (the one check of every function here that
     takes depths)."""
-    if isinstance(depths, (str, bytes)) or not isinstance(depths, Iterable):
-        raise SpecInputError(f"depths must be a sequence of positive ints, got {depths!r}")
-    out = [_checks.positive_int("depths[i]", d) for d in depths]
-    if not out:
-        raise SpecInputError("depths is empty")
-    return out
+    return _checks.positive_ints("depths", depths)
 
 
 def _fan_ins(fan_ins) -> list[int]:

@@ -17,17 +17,9 @@ CE_DOCS = (
     "dK)"
 )
 NLL_DOCS = "PyTorch docs, torch.nn.NLLLoss: 'mean' = sum_n l_n / sum_n w_{y_n} * 1{y_n != ignore_index}"
-KL_DOCS = (
-    "PyTorch docs, torch.nn.KLDivLoss: 'batchmean' divides by the batch size and aligns with the mathematical "
-    "definition of KL divergence; 'mean' divides by the number of elements (and warns)"
-)
 AUTOGRAD_DOCS = "PyTorch docs, torch.Tensor.backward: gradients are accumulated in the leaves' .grad"
 KARPATHY = (
     "A. Karpathy, 'A Recipe for Training Neural Networks' (2019), sec. 2, tip 'use backprop to chart dependencies'"
-)
-BN_PAPER = (
-    "Ioffe & Szegedy 2015, Batch Normalization, sec. 3 (Algorithm 1 and the backpropagation through mu_B, "
-    "sigma_B^2)"
 )
 FUNC_DOCS = (
     "PyTorch tutorial, Per-sample-gradients (torch.func.vmap(grad(...)) vs. a loop); PyTorch docs, torch.func UX "
@@ -45,11 +37,6 @@ LI_DDP = (
     "Li et al. 2020, PyTorch Distributed: Experiences on Accelerating Data Parallel Training (VLDB), sec. 3.2 and "
     "4"
 )
-AMP_DOCS = (
-    "PyTorch docs, torch.amp.GradScaler (scale, unscale_, step, update; backoff_factor, growth_interval) and "
-    "Automatic Mixed Precision examples, 'Gradient clipping': call unscale_ before clip_grad_norm_"
-)
-MICIKEVICIUS = "Micikevicius et al. 2018, Mixed Precision Training (ICLR), sec. 3.2 Loss scaling"
 
 CLAIMS: tuple[Claim, ...] = (
     Claim(
