@@ -41,7 +41,8 @@ size: below it 2 eta*(m) grows about linearly in m, above it it saturates toward
 makes every step of every batch non-expansive in any order; nothing forces divergence just above it. Operational
 verdict (support.stability.classify_runs): a run of T = 200 SGD steps has *diverged* when ||w_T - w*||^2 > 1000
 ||w_0 - w*||^2 (or it overflowed), and is *stable* otherwise. Why that is robust: below the guarantee edge
-E||e_T||^2 <= ||e_0||^2, so by Markov's inequality a stable run is called diverged with probability at most 1/1000;
+E||e_T||^2 <= ||e_0||^2, so by Markov's inequality a stable run is called diverged with probability at most 1/1000
+(per run; for the runs below the edge that a test asserts together, at most their number times 1/1000);
 above the threshold ||e|| grows geometrically and below it shrinks geometrically, so only a band of learning rates
 whose growth over the run lies between 1 and 1000 is in doubt, and that band narrows like log(1000)/T. For
 full-batch GD it is exact: every lr < 2/lambda_max is stable, and every lr above (2/lambda_max)(1 + delta)
@@ -74,7 +75,6 @@ from support.data import classification
 from support.gradients import flat_grad, flat_params
 from support.models import mlp
 from support.stability import (
-    classify_runs,
     gd_detection_margin,
     least_squares_curvature,
     least_squares_problem,
@@ -194,8 +194,9 @@ def test_per_sample_sgd_diverges_where_full_batch_gd_converges_at_the_same_lr(de
         assert residual != 0.0  # e is not orthogonal to x~_i: this step strictly lengthens e
         growth.append(2 * lr * (a_min - 2) * residual**2 / d0)
         assert_ge(d1, d0, slack=ROUNDING, msg=f"step {step}: a per-sample step moved w closer to w*")
-        assert_ge(d1 / d0 - 1, growth[-1], slack=slack(rel=1e-6, abs=1e-12, reason=(
-            "d1/d0 - 1 from float64 distances: a few 1e-16 absolute; equality where a_i = a_min")),
+        assert_ge(d1 / d0 - 1, growth[-1], slack=slack(rel=1e-12, abs=1e-12, reason=(
+            "d1/d0 - 1 and the bound from float64 distances: a few 1e-16, relative and absolute; equality where "
+            "a_i = a_min")),
                   msg=f"step {step}: grew less than 2 lr (a_min - 2) (x~_i . e)^2")
     assert dist[-1] > dist[0]  # so it only moved away from w*: per-sample SGD cannot converge at this lr
     # full batch: lr < 2/lambda_max contracts every eigencomponent of e (|1 - lr lambda| < 1 for every eigenvalue
@@ -325,13 +326,12 @@ def test_per_sample_threshold_lies_far_below_the_full_batch_limit(device, figure
     # min_i 2||x~_i||^2 / lambda_max of this data
     margin = curv.gd_limit / curv.expansive_above
     assert margin > 1
-    # the bisection's batch-size-1 runs above that lr, rerun on the same minibatches (parallel_sgd draws them from
-    # (seed, stream, batch size) only) for their distance ratios ||w_T - w*||^2 / ||w_0 - w*||^2
+    # batch-size-1 runs at every lr the bisection tried above that lr (the same minibatches: parallel_sgd draws them
+    # from (seed, stream, batch size) only), for their distance ratios ||w_T - w*||^2 / ||w_0 - w*||^2
     x, y, init = least_squares_problem(device)
     above = [lr for lr, _ in one.tried if lr > curv.expansive_above]
     assert above, "no batch-size-1 lr above 1/min ||x~_i||^2 was tried"
     run = parallel_sgd(x, y, [1] * len(above), above, steps=STEPS, init=init, seed=11)
-    assert classify_runs(run, FACTOR).tolist() == [diverged for lr, diverged in one.tried if lr > curv.expansive_above]
     ratios = run.distance_ratios.cpu()
     # never shrinks, step after step (inf/nan: overflowed, i.e. grew); strictly, since e is never orthogonal to
     # every x~_i it meets
