@@ -100,12 +100,14 @@ def _check_batch(batch_size: object, feature_shape: object) -> None:
         raise SpecInputError(f"feature_shape must be a tuple of positive ints, got {feature_shape!r}")
 
 
-def _smooth_l1(x, y, beta=1.0):
+def smooth_l1_terms(x, y, beta=1.0):
+    """SmoothL1Loss's documented terms: 0.5 d^2 / beta where |d| < beta, |d| - 0.5 beta elsewhere."""
     d = (x - y).abs()
     return torch.where(d < beta, 0.5 * d**2 / beta, d - 0.5 * beta)
 
 
-def _huber(x, y, delta=1.0):
+def huber_terms(x, y, delta=1.0):
+    """HuberLoss's documented terms: 0.5 d^2 where |d| <= delta, delta (|d| - 0.5 delta) elsewhere."""
     d = (x - y).abs()
     return torch.where(d <= delta, 0.5 * d**2, delta * (d - 0.5 * delta))
 
@@ -134,8 +136,8 @@ def _elementwise(name, module, reference):
 LOSS_CASES: tuple[LossCase, ...] = (
     _elementwise("MSELoss", nn.MSELoss, lambda x, y: (x - y) ** 2),
     _elementwise("L1Loss", nn.L1Loss, lambda x, y: (x - y).abs()),
-    _elementwise("SmoothL1Loss", nn.SmoothL1Loss, _smooth_l1),
-    _elementwise("HuberLoss", nn.HuberLoss, _huber),
+    _elementwise("SmoothL1Loss", nn.SmoothL1Loss, smooth_l1_terms),
+    _elementwise("HuberLoss", nn.HuberLoss, huber_terms),
     _elementwise("BCEWithLogitsLoss", nn.BCEWithLogitsLoss, _bce_with_logits),
     LossCase("CrossEntropyLoss", nn.CrossEntropyLoss, "class", _cross_entropy),
     LossCase(

@@ -24,7 +24,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from support import hypothesis_helpers as hh
-from support.losses import LOSS_CASES, loss_case
+from support.losses import LOSS_CASES, huber_terms, loss_case, smooth_l1_terms
 from support.tensors import maker
 from support.tolerances import EXACT_DTYPE, accumulation, assert_close
 
@@ -60,6 +60,25 @@ def test_mean_value_and_input_gradient_divide_by_the_number_of_elements(case, n,
     assert_close(per_sample_then_batch_mean, d * mean.detach(), tol=accumulation(EXACT_DTYPE, n * d))
     # gradient: every element's derivative carries 1 / (N D)
     assert_close(grad, _term_derivative(case.name, x.detach(), y) / (n * d))
+
+
+@given(name=st.sampled_from(["SmoothL1Loss", "HuberLoss"]), width=st.sampled_from([0.05, 0.4, 3.0, 20.0]),
+       n=hh.batch_sizes(1, 8), d=st.integers(2, 12), seed=hh.seeds())
+def test_smooth_l1_and_huber_divide_by_the_elements_away_from_beta_delta_one(name, width, n, d, seed, device):
+    # at beta = delta = 1 the two losses are one function; away from 1 they differ (SmoothL1 = Huber / beta), so a
+    # swapped or missing 1/beta, or delta's scaling, shows. Errors drawn at 4x the width reach both regimes.
+    make = maker(device, EXACT_DTYPE)
+    x = make.randn(n, d, seed=seed).mul_(4 * width).requires_grad_(True)
+    y = make.zeros(n, d)
+    if name == "SmoothL1Loss":
+        mean, terms = F.smooth_l1_loss(x, y, beta=width), smooth_l1_terms(x.detach(), y, beta=width)
+        derivative = (x.detach() / width).clamp(-1.0, 1.0)  # d/beta inside [-beta, beta], sign(d) outside
+    else:
+        mean, terms = F.huber_loss(x, y, delta=width), huber_terms(x.detach(), y, delta=width)
+        derivative = x.detach().clamp(-width, width)  # d inside [-delta, delta], delta sign(d) outside
+    (grad,) = torch.autograd.grad(mean, x)
+    assert_close(mean.detach(), terms.sum() / (n * d), tol=accumulation(EXACT_DTYPE, n * d))
+    assert_close(grad, derivative / (n * d))
 
 
 def test_mse_mean_on_wide_outputs_is_one_over_d_of_the_per_sample_loss(device, figures):
