@@ -58,7 +58,7 @@ from hypothesis import strategies as st
 
 from support.data import classification
 from support.fits import fit_log_slope, slope_standard_error
-from support.gradients import flat_grad, per_sample_grads_vmap
+from support.gradients import batch_grads, flat_grad, per_sample_grads_vmap
 from support.models import mlp
 from support.stability import (
     classify_runs,
@@ -110,8 +110,7 @@ def _gradient_lengths(model, x, y):
     grads = per_sample_grads_vmap(model, F.mse_loss, x, y)
     g = torch.cat([v.reshape(x.shape[0], -1) for v in grads.values()], dim=1)
     with torch.enable_grad():  # train() calls evaluate under no_grad
-        loss = F.mse_loss(model(x), y)
-        batch = torch.cat([v.reshape(-1) for v in torch.autograd.grad(loss, list(model.parameters()))])
+        batch = torch.cat([v.reshape(-1) for v in batch_grads(model, F.mse_loss, x, y).values()])
     assert_close(batch, g.mean(dim=0), tol=accumulation(batch.dtype, x.shape[0]))
     return g.norm(dim=1).mean().item(), batch.norm().item()
 

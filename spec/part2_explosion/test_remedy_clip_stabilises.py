@@ -47,6 +47,7 @@ import torch
 
 from support.explosion import OVERFLOW_WITHIN_STEPS, unstable_regression
 from support.gradients import flat_grad, flat_params, loss_hessian_max_eigenvalue
+from support.stability import least_squares_solution
 from support.tolerances import ROUNDING, assert_close, assert_le, override, slack
 from support.training import train
 
@@ -112,9 +113,8 @@ def _step_plot(figures):
 def _least_squares_optimum(x, y) -> float:
     # the net is affine in x (3 linear layers with biases, width 8 >= 1 output), so its best loss is the
     # ordinary least-squares fit with an intercept
-    design = torch.cat([x, torch.ones(x.shape[0], 1, dtype=x.dtype, device=x.device)], dim=1)
-    solution = torch.linalg.lstsq(design.cpu(), y.cpu()).solution.to(x.device)
-    return torch.nn.functional.mse_loss(design @ solution, y).item()
+    w, b = least_squares_solution(x, y)
+    return torch.nn.functional.mse_loss(x.double() @ w.T + b, y.double()).item()
 
 
 def test_without_clipping_the_run_overflows(device, figures):

@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 from support.data import regression
 from support.gradients import flat_grad, flat_params
 from support.models import linear_model, mlp
+from support.stability import least_squares_curvature
 from support.tensors import maker
 from support.tolerances import assert_close
 from support.training import train
@@ -72,8 +73,7 @@ def test_gradient_descent_on_a_quadratic_follows_one_minus_lr_lambda(device, fac
 def test_linear_regression_converges_just_below_two_over_lambda_max_and_diverges_just_above(device, figures):
     # MSE of a linear model is exactly quadratic; its Hessian is 2 X^T X / N for the design X = [x, 1]
     x, y = regression(64, 4, 1, seed=62, device=device)
-    design = torch.cat([x, torch.ones(64, 1, dtype=x.dtype, device=device)], dim=1)
-    lam_max = torch.linalg.eigvalsh(2 * design.T @ design / 64)[-1].item()
+    lam_max = least_squares_curvature(x).lambda_max
     losses = {}
     plot = figures.plot("linear regression: loss per step, lr either side of 2/lambda_max", x_label="SGD step",
                         y_label="training MSE (squared target units)",
