@@ -24,7 +24,7 @@ from torch import nn
 from support.data import sequences
 from support.dependencies import cross_sample_dependencies, dependency_matrix
 from support.models import mlp, recurrent
-from support.tensors import seeded_init
+from support.tensors import maker, seeded_init
 
 pytestmark = pytest.mark.claim("coupling.dependencies")
 N, T, FEATURES, HIDDEN = 4, 3, 2, 5
@@ -51,7 +51,7 @@ class TimeMajorRNNHead(nn.Module):
 
 
 def test_per_sample_models_have_only_diagonal_dependencies(device):
-    x = torch.randn(6, 3, dtype=torch.float64, device=device)
+    x = maker(device).randn(6, 3, seed=54)
     net = mlp(3, 8, 2, depth=3, seed=1, device=device)
     strength = dependency_matrix(net, x)
     assert cross_sample_dependencies(net, x) == []
@@ -79,6 +79,6 @@ def test_a_time_major_reshape_mixes_samples_and_the_chart_names_the_pairs(device
 def test_a_softmax_over_the_batch_dimension_couples_every_pair(device):
     # log_softmax(z, dim=0)[i, c] = z[i, c] - logsumexp_j z[j, c]: every output sees every sample
     net = mlp(3, 8, 4, seed=5, device=device)
-    x = torch.randn(5, 3, dtype=torch.float64, device=device)
+    x = maker(device).randn(5, 3, seed=82)
     assert cross_sample_dependencies(lambda t: torch.log_softmax(net(t), dim=1), x) == []
     assert len(cross_sample_dependencies(lambda t: torch.log_softmax(net(t), dim=0), x)) == 5 * 4

@@ -49,7 +49,7 @@ from support.gradients import (
     per_sample_grads_vmap,
 )
 from support.models import batchnorm_net, embedding_norm_net, linear_model, mlp, simple_cnn
-from support.tensors import generator, seeded_init
+from support.tensors import generator, maker, seeded_init
 from support.tolerances import accumulation, assert_close, override
 
 pytestmark = pytest.mark.claim("per-sample.vmap")
@@ -122,7 +122,7 @@ def test_replace_all_batch_norm_modules_lets_vmap_run_batchnorm2d_in_train_mode(
     with seeded_init(0):
         model = nn.Sequential(nn.Conv2d(1, 3, 3), nn.BatchNorm2d(3), nn.ReLU(), nn.Flatten(), nn.Linear(3 * 4 * 4, 2))
     model = model.to(device=device, dtype=torch.float64).train()
-    x = torch.randn(4, 1, 6, 6, generator=generator(64), dtype=torch.float64).to(device)
+    x = maker(device).randn(4, 1, 6, 6, seed=64)
     y = torch.tensor([0, 1, 1, 0], device=device)
     with pytest.raises(RuntimeError, match="in-place"):  # the running-statistics update, rejected under grad
         per_sample_grads_vmap(model, F.cross_entropy, x, y)
@@ -161,10 +161,10 @@ def test_dropout_needs_an_explicit_randomness_mode(device):
 # the three models of the peer cross-check, each with a small batch: (model, inputs, targets)
 PEER_MODELS = {
     "mlp": lambda device: (mlp(5, 8, 3, depth=3, activation="tanh", seed=61, device=device),
-                           torch.randn(4, 5, generator=generator(61), dtype=torch.float64).to(device),
+                           maker(device).randn(4, 5, seed=61),
                            torch.tensor([0, 2, 1, 2], device=device)),
     "simple-cnn": lambda device: (simple_cnn(seed=62, device=device),
-                                  torch.randn(2, 1, 28, 28, generator=generator(62), dtype=torch.float64).to(device),
+                                  maker(device).randn(2, 1, 28, 28, seed=62),
                                   torch.tensor([3, 7], device=device)),
     "embedding-layernorm-groupnorm": lambda device: (embedding_norm_net(seed=63, device=device),
                                                      torch.randint(0, 20, (4, 6), generator=generator(63)).to(device),
