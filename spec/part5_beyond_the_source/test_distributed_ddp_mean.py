@@ -11,13 +11,14 @@ Why: DDP averages the gradients across processes in its all-reduce (PyTorch docs
 torch.nn.parallel.DistributedDataParallel; Li et al. 2020, PyTorch Distributed, sec. 3.2 and 4). The local mean
 gradient g_r weighs each of its samples by 1 / n_r, so (1/W) sum_r g_r weighs them by 1 / (W n_r), the global mean
 by 1 / n; Goyal et al. 2017 (sec. 3, Remark 3) normalise the per-worker loss by the total minibatch size.
-The experiment runs 2 CPU processes with the gloo backend on the loopback interface (one spawned interpreter that
-forks the second rank, rendezvous through a fresh file:// under tmp_path); one launch runs every scenario, each
-rank writes its gradients to a file, and the test compares them with gradients computed in one process from the
-same seeded model and data. Equal sizes (4, 4) give the global mean gradient on both ranks; under no_sync() each
-rank keeps its own local gradient; half the batch under no_sync() and half synchronised (each loss / 2) gives the
-global mean again. Unequal sizes (2, 6) give (g_0 + g_1) / 2, which misses the global mean by (1/2 - 2/8) g_0 +
-(1/2 - 6/8) g_1 = (g_0 - g_1) / 4, and rank losses scaled by W n_r / n restore it.
+The experiment runs W = 3 CPU processes with the gloo backend on the loopback interface (one spawned interpreter
+that forks the other ranks, rendezvous through a fresh file:// under tmp_path): three, not two, so that dividing by
+W is told apart from halving. One launch runs every scenario, each rank writes its gradients to a file, and the test
+compares them with gradients computed in one process from the same seeded model and data. Equal sizes (4, 4, 4)
+give the global mean gradient on every rank; under no_sync() each rank keeps its own local gradient; half the batch
+under no_sync() and half synchronised (each loss / 2) gives the global mean again. Unequal sizes (2, 3, 7) give
+(g_0 + g_1 + g_2) / 3, which misses the global mean by sum_r (1/3 - n_r/12) g_r, and rank losses scaled by
+W n_r / n restore it.
 """
 
 import os
@@ -29,11 +30,12 @@ import torch.nn.functional as F
 
 from support.distributed import SCENARIOS, DDPConfig, global_batch, launch, local_batch, make_model
 from support.gradients import flat_grad
-from support.tolerances import accumulation, assert_close
+from support.tolerances import EXACT, accumulation, assert_close, assert_ge
 
 pytestmark = pytest.mark.claim("distributed.ddp-mean")
-CONFIG = DDPConfig(equal_sizes=(4, 4), unequal_sizes=(2, 6), in_features=3, width=8, out_features=2, seed=5,
+CONFIG = DDPConfig(equal_sizes=(4, 4, 4), unequal_sizes=(2, 3, 7), in_features=3, width=8, out_features=2, seed=5,
                    pg_timeout_s=20.0)
+W = CONFIG.world_size
 # Every wait is bounded: the launcher kills the ranks after this many seconds. The run takes ~2.5 s on an idle
 # 2-core machine (one fresh interpreter imports torch and torch._dynamo, which DDP needs, then forks rank 1);
 # 60 s leaves room for a machine loaded by other pytest workers, and the process group's own timeout (20 s)
@@ -50,50 +52,55 @@ def _mean_loss_grad(x, y):
 
 @pytest.mark.skipif(not (dist.is_available() and dist.is_gloo_available()), reason="torch built without gloo")
 @pytest.mark.skipif(not hasattr(os, "fork"),
-                    reason="the launcher's interpreter forks the second rank (no os.fork here)")
-def test_ddp_averages_gradients_across_two_gloo_processes(tmp_path, figures):
+                    reason="the launcher's interpreter forks the other ranks (no os.fork here)")
+def test_ddp_averages_gradients_across_three_gloo_processes(tmp_path, figures):
     run = launch(CONFIG, tmp_path / "ddp", env=LOOPBACK_ONLY, timeout_s=LAUNCH_TIMEOUT_S)
     # Judge what the ranks wrote, not their exit codes: gloo can abort while the interpreter exits, after a
     # rank has written its (complete, atomically renamed) result file. Exit codes and logs only explain a
     # missing result.
     assert not run.missing, run.diagnostics()
-    rank0, rank1 = run.results
-    assert set(rank0) == set(rank1) == set(SCENARIOS)
+    ranks = run.results
+    assert len(ranks) == W and all(set(res) == set(SCENARIOS) for res in ranks)
     n_terms = sum(CONFIG.equal_sizes)
     tol = accumulation(torch.float64, n_terms)  # the same per-sample terms summed in a different order
 
+    def real(difference, what):  # not rounding: assert_close would accept 0 if every entry were within atol/(1-rtol)
+        assert_ge(difference.abs().max(), tol.atol / (1 - tol.rtol), slack=EXACT, strict=True,
+                  msg=f"{what} is within the tolerance of 0")
+
     # 1. equal local batches: every rank holds the single-process gradient of the global batch's mean loss
     global_mean = _mean_loss_grad(*global_batch(CONFIG, CONFIG.equal_sizes))
-    local = [_mean_loss_grad(*local_batch(CONFIG, CONFIG.equal_sizes, r)) for r in range(2)]
-    for r, res in enumerate((rank0, rank1)):
+    local = [_mean_loss_grad(*local_batch(CONFIG, CONFIG.equal_sizes, r)) for r in range(W)]
+    for r, res in enumerate(ranks):
         assert_close(res["equal"], global_mean, tol=tol, msg=f"rank {r}: DDP gradient != global mean gradient")
 
-    # 2. no_sync(): each rank keeps the gradient of its own local batch (and the two differ, so this is not
-    # the average in disguise)
-    for r, res in enumerate((rank0, rank1)):
+    # 2. no_sync(): each rank keeps the gradient of its own local batch (and they differ, so this is not the
+    # average in disguise)
+    for r, res in enumerate(ranks):
         assert_close(res["no_sync"], local[r], tol=tol, msg=f"rank {r}: no_sync gradient != local gradient")
-    assert (local[0] - local[1]).abs().max() > 1e3 * tol.atol
+        real(local[r] - global_mean, f"rank {r}'s local gradient - the global mean")
     # micro-batch accumulation: half under no_sync (loss / 2), half synchronised (loss / 2) = global mean again
-    for r, res in enumerate((rank0, rank1)):
+    for r, res in enumerate(ranks):
         assert_close(res["accumulate"], global_mean, tol=tol, msg=f"rank {r}: accumulated DDP gradient")
 
-    # 3. unequal local batch sizes n = (2, 6): DDP still averages the two local mean gradients ...
-    n0, n1 = CONFIG.unequal_sizes
-    n = n0 + n1
-    g0, g1 = (_mean_loss_grad(*local_batch(CONFIG, CONFIG.unequal_sizes, r)) for r in range(2))
-    unequal_global = _mean_loss_grad(*global_batch(CONFIG, CONFIG.unequal_sizes))
-    for r, res in enumerate((rank0, rank1)):
-        assert_close(res["unequal"], (g0 + g1) / 2, tol=tol, msg=f"rank {r}: DDP should average local means")
-    # ... which misses the global mean by (1/2 - n0/n) g0 + (1/2 - n1/n) g1 = (1/4) (g0 - g1) for n = (2, 6)
-    assert_close(rank0["unequal"] - unequal_global, (0.5 - n0 / n) * g0 + (0.5 - n1 / n) * g1, tol=tol)
-    assert (g0 - g1).abs().max() > 1e3 * tol.atol  # so the miss is real, not rounding
+    # 3. unequal local batch sizes n_r = (2, 3, 7): DDP still averages the local mean gradients, sum_r g_r / W ...
+    sizes = CONFIG.unequal_sizes
+    n = sum(sizes)
+    g = [_mean_loss_grad(*local_batch(CONFIG, sizes, r)) for r in range(W)]
+    unequal_global = _mean_loss_grad(*global_batch(CONFIG, sizes))
+    for r, res in enumerate(ranks):
+        assert_close(res["unequal"], sum(g) / W, tol=tol, msg=f"rank {r}: DDP should average the local means")
+    # ... which misses the global mean sum_r (n_r / n) g_r by sum_r (1/W - n_r/n) g_r
+    miss = sum((1 / W - n_r / n) * g_r for n_r, g_r in zip(sizes, g))
+    assert_close(ranks[0]["unequal"] - unequal_global, miss, tol=tol)
+    real(miss, "the derived miss sum_r (1/W - n_r/n) g_r")
     # the fix: rank r's loss times W n_r / n
-    for r, res in enumerate((rank0, rank1)):
+    for r, res in enumerate(ranks):
         assert_close(res["unequal_weighted"], unequal_global, tol=tol, msg=f"rank {r}: size-weighted DDP loss")
 
-    figures.record("||DDP average - global mean|| / ||global mean|| (n = 2, 6)",
-                   (rank0["unequal"] - unequal_global).norm() / unequal_global.norm(), "1",
-                   zh="||DDP 平均 - 全局平均|| / ||全局平均||(n = 2, 6)")
-    figures.record("||DDP average - global mean|| / ||global mean|| (n = 4, 4)",
-                   (rank0["equal"] - global_mean).norm() / global_mean.norm(), "1",
-                   zh="||DDP 平均 - 全局平均|| / ||全局平均||(n = 4, 4)")
+    figures.record("||DDP average - global mean|| / ||global mean|| (n = 2, 3, 7)",
+                   (ranks[0]["unequal"] - unequal_global).norm() / unequal_global.norm(), "1",
+                   zh="||DDP 平均 - 全局平均|| / ||全局平均||(n = 2, 3, 7)")
+    figures.record("||DDP average - global mean|| / ||global mean|| (n = 4, 4, 4)",
+                   (ranks[0]["equal"] - global_mean).norm() / global_mean.norm(), "1",
+                   zh="||DDP 平均 - 全局平均|| / ||全局平均||(n = 4, 4, 4)")
