@@ -35,6 +35,9 @@ Why:
   smaller logit gradient.
 * Parameters: for a linear layer dl/dW = (p - e_y) x^T, so ||dl/dW|| = ||p - e_y|| ||x||: two samples with the
   same loss can have parameter gradients that differ by any factor. The loss does not "directly" set the step.
+* The source's second half, the size of the update: this module measures gradients; the steps themselves are
+  trained in ``update.scales-with-loss`` (spec/part3_loss_and_gradient/test_update_scales_with_loss.py), where
+  SGD's step grows with the loss's scale and Adam's does not.
 """  # noqa: E501 (the source's quotes are kept on one line, verbatim)
 import math
 
