@@ -201,7 +201,9 @@ def _check_record(nodeid, subject, outcome="passed", message="", check_id="can-o
     return TestRecord(nodeid, claims=["good.claim"], outcome=outcome, message=message,
                       check={"id": check_id, "title": "the model can overfit one batch", "subject": subject,
                              "device": "cpu", "reference": False},
-                      check_message=f"{subject}: what the check found",
+                      check_result={"outcome": "fail" if outcome == "failed" else "pass",
+                                    "message": f"{subject}: what the check found",
+                                    "message_zh": f"{subject}:检查的发现", "note": "", "note_zh": ""},
                       figures=[{"name": "final loss", "value": 0.1, "unit": "loss units", "note": ""}],
                       series=[dict(SERIES, plot=f"overfitting one batch: {subject}")])
 
@@ -216,7 +218,7 @@ def test_model_checks_get_their_own_section_and_do_not_count_for_the_claims():
     assert data["counts"]["tests_by_outcome"] == {"passed": 2, "failed": 1, "skipped": 1}
     section = data["your_model"]
     assert section["subjects"] == ["mine"] and section["counts"] == {"passed": 1, "failed": 1, "skipped": 0}
-    # in the order of the checks (support.report.text.CHECK_ORDER), not alphabetically
+    # in the order of the checks (support.model_check.catalog), not alphabetically
     assert [c["id"] for c in section["checks"]] == ["every-parameter-gets-a-gradient", "can-overfit-one-batch"]
     fit = section["checks"][1]
     assert fit["claims"] == ["good.claim"] and fit["results"][0]["message"] == "mine: what the check found"
@@ -233,6 +235,8 @@ def test_the_your_model_section_in_english_and_chinese(tmp_path):
     assert "| final loss | `mine` | 0.1 | loss units |" in md
     zh = render_markdown(data, REGISTRY, "zh")
     assert "## 你的模型" in zh and "### 模型能过拟合一个 batch" in zh and "**失败**" in zh
+    assert "mine:检查的发现" in zh  # the check's message in Chinese
+    assert "- [Your model](#your-model): `mine`" in md  # linked from the top
     readme = write_report(data, REGISTRY, tmp_path, "en")
     png = _png("model check can-overfit-one-batch", "overfitting one batch: mine",
                "model-check-can-overfit-one-batch--overfitting-one-batch-mine")

@@ -23,7 +23,7 @@ the update/weight ratio of one step.
 
 import pytest
 
-from support.model_check.checks import gradient_norms_at_init
+from support.model_check.runner import run_check
 
 OUTPUT = "gradient norm at each layer's output"
 PARAMS = "gradient norm of each layer's parameters"
@@ -35,7 +35,7 @@ PARAMS = "gradient norm of each layer's parameters"
 @pytest.mark.claim("remedy.clip-norm")
 def test_gradients_at_init_are_finite_and_do_not_explode_or_vanish_with_depth(model_under_test, figures,
                                                                               record_check):
-    result = gradient_norms_at_init(model_under_test)
+    result = run_check("gradient-norms-at-init", model_under_test)
     if OUTPUT in result.curves:
         plot = figures.plot(f"gradient norms per layer at init: {model_under_test.name}",
                             x_label="layer (forward order)", y_label="gradient L2 norm (loss units per unit)",
@@ -46,4 +46,4 @@ def test_gradients_at_init_are_finite_and_do_not_explode_or_vanish_with_depth(mo
         if "fitted trend" in result.curves:
             plot.bound("fitted trend (output)", *result.curves["fitted trend"], zh="拟合的趋势(输出处)")
     record_check(result, figures)
-    assert result.passed, result.message
+    assert result.passed, result.message.en

@@ -15,11 +15,11 @@ deviation across classes). Regression models have no ln C: the check does not ap
 
 import pytest
 
-from support.model_check.checks import loss_at_init_is_near_log_c
+from support.model_check.runner import run_check
 
 
 @pytest.mark.claim("loss.measures-error")
 def test_the_loss_at_init_is_near_log_c(model_under_test, figures, record_check):
-    result = loss_at_init_is_near_log_c(model_under_test)
+    result = run_check("loss-at-init-is-near-log-c", model_under_test)
     record_check(result, figures)
-    assert result.passed, result.message
+    assert result.passed, result.message.en

@@ -19,7 +19,7 @@ skipped, saying so).
 
 import pytest
 
-from support.model_check.checks import mean_is_sum_over_terms
+from support.model_check.runner import run_check
 
 
 @pytest.mark.claim("reduction.mean-is-sum-over-n")
@@ -28,6 +28,6 @@ from support.model_check.checks import mean_is_sum_over_terms
 @pytest.mark.claim("mean.denominator.class-weight")
 @pytest.mark.claim("mean.denominator.kldiv")
 def test_the_mean_loss_divides_the_sum_by_the_number_of_terms(model_under_test, figures, record_check):
-    result = mean_is_sum_over_terms(model_under_test)
+    result = run_check("mean-is-sum-over-terms", model_under_test)
     record_check(result, figures)
-    assert result.passed, result.message
+    assert result.passed, result.message.en

@@ -14,11 +14,11 @@ the check does not apply.
 
 import pytest
 
-from support.model_check.checks import no_softmax_before_cross_entropy
+from support.model_check.runner import run_check
 
 
 @pytest.mark.claim("loss.measures-error")
 def test_the_model_returns_logits_to_cross_entropy(model_under_test, figures, record_check):
-    result = no_softmax_before_cross_entropy(model_under_test)
+    result = run_check("no-softmax-before-cross-entropy", model_under_test)
     record_check(result, figures)
-    assert result.passed, result.message
+    assert result.passed, result.message.en

@@ -12,12 +12,12 @@ hard-coded to the batch size); a model that cannot run on one sample at all fail
 
 import pytest
 
-from support.model_check.checks import per_sample_gradients_add_up
+from support.model_check.runner import run_check
 
 
 @pytest.mark.claim("per-sample.backward-accumulates")
 @pytest.mark.claim("per-sample.vmap")
 def test_per_sample_gradients_sum_to_the_batch_gradient(model_under_test, figures, record_check):
-    result = per_sample_gradients_add_up(model_under_test)
+    result = run_check("per-sample-gradients-add-up", model_under_test)
     record_check(result, figures)
-    assert result.passed, result.message
+    assert result.passed, result.message.en

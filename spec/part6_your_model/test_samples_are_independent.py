@@ -14,12 +14,12 @@ model has none.
 
 import pytest
 
-from support.model_check.checks import samples_are_independent
+from support.model_check.runner import run_check
 
 
 @pytest.mark.claim("coupling.dependencies")
 @pytest.mark.claim("coupling.batchnorm")
 def test_no_sample_output_depends_on_another_sample_input(model_under_test, figures, record_check):
-    result = samples_are_independent(model_under_test)
+    result = run_check("samples-are-independent", model_under_test)
     record_check(result, figures)
-    assert result.passed, result.message
+    assert result.passed, result.message.en

@@ -3,12 +3,19 @@
 A factory is any callable that takes no argument and returns either a ``ModelUnderTest``, a mapping or an
 object with these fields (a plain dict works)::
 
-    model       nn.Module                        the model; it runs on the test's device
+    model       nn.Module                        the model; the checks run on it (on the test's device) and put
+                                                 back its parameters, buffers, gradients, requires_grad and train/
+                                                 eval mode after each check; hooks on its tensors stay in force.
+                                                 Its forward returns the logits or predictions (N, ...) as a
+                                                 tensor, or a mapping / Hugging Face ModelOutput with `logits`
     inputs      Tensor | tuple | dict of Tensors one batch, batch-first (dim 0 = the N samples); a tuple is
                                                  passed as model(*inputs), a dict as model(**inputs)
     targets     Tensor                           batch-first targets (class indices, or values)
     loss        torch.nn loss module | callable  a module with a ``reduction`` attribute (nn.CrossEntropyLoss()),
-                                                 or a callable loss(output, targets, reduction=...)
+                                                 or a callable loss(output, targets, reduction=...). For class-last
+                                                 logits (N, T, C), e.g. a causal language model with labels -100 at
+                                                 padding, use support.model_check.losses.SequenceCrossEntropyLoss
+                                                 (shift=1 for next-token prediction)
     optimizer   params -> Optimizer  (optional)  default: torch.optim.SGD(params, lr=0.01, momentum=0.9)
     n_classes   int >= 2             (optional)  default: the output's dim 1 when the targets are class indices
     name        str                  (optional)  shown in test ids and the report (default: the module's name)
@@ -16,13 +23,19 @@ object with these fields (a plain dict works)::
                                                  embedding kept in the optimizer)
 
 ``load_subject("package.module:factory")`` imports the module, calls the factory and validates the result; every
-problem raises ``SpecInputError`` with one message that names it.
+problem raises ``SpecInputError`` with one message that names it. Validation also probes that dim 0 is the batch:
+the model's output for the first N - 1 samples must have N - 1 rows (a sequence-first input, (T, N, ...) given as if
+batch-first, fails here even when T = N).
+
+The checks change the model while they run (a step, BatchNorm statistics); ``preserved(subject)`` puts it back.
+Copies are made only where a check needs another dtype (float64 for exact identities): tensor hooks registered on
+the model's parameters (``p.register_hook``) do not travel with such a copy.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
-import difflib
 import functools
 import importlib
 import inspect
@@ -35,7 +48,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from support.errors import SpecInputError
+from support.errors import SpecInputError, did_you_mean
+from support.model_check.losses import SequenceCrossEntropyLoss
 
 Batch = torch.Tensor | tuple | dict
 REQUIRED = ("model", "inputs", "targets", "loss")
@@ -74,12 +88,37 @@ def take(batch: Batch, index) -> Batch:
 
 
 def call(model: Callable, inputs: Batch):
-    """model(x), model(*inputs) or model(**inputs), as the batch is a tensor, a tuple or a dict."""
+    """model(x), model(*inputs) or model(**inputs), as the batch is a tensor, a tuple or a dict; the output as the
+    model returns it."""
     if isinstance(inputs, torch.Tensor):
         return model(inputs)
     if isinstance(inputs, Mapping):
         return model(**inputs)
     return model(*inputs)
+
+
+def model_output(out: object) -> torch.Tensor | None:
+    """The tensor the loss takes from what a forward returned: the tensor itself, or the ``logits`` of a mapping or
+    of an object with that attribute (a Hugging Face ``ModelOutput``); None when there is none."""
+    if isinstance(out, torch.Tensor):
+        return out
+    logits = out.get("logits") if isinstance(out, Mapping) else getattr(out, "logits", None)
+    return logits if isinstance(logits, torch.Tensor) else None
+
+
+def outputs(model: Callable, inputs: Batch) -> torch.Tensor:
+    """The model's output tensor on ``inputs`` (``model_output`` of the forward)."""
+    out = call(model, inputs)
+    found = model_output(out)
+    if found is None:
+        raise SpecInputError(_no_tensor(out))
+    return found
+
+
+def _no_tensor(out: object) -> str:
+    keys = f" with keys {list(out)}" if isinstance(out, Mapping) else ""
+    return (f"the model's forward must return the logits or predictions as a tensor, or a mapping / ModelOutput "
+            f"with a 'logits' entry; it returned a {type(out).__name__}{keys}: wrap the model so that it does")
 
 
 def _cast_floating(dtype: torch.dtype) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -106,7 +145,8 @@ class ModelUnderTest:
         return self.targets.shape[0]
 
     def forward(self, model: nn.Module | None = None, inputs: Batch | None = None) -> torch.Tensor:
-        return call(self.model if model is None else model, self.inputs if inputs is None else inputs)
+        """The output tensor (the logits of a ModelOutput) of ``model`` (default: the subject's) on ``inputs``."""
+        return outputs(self.model if model is None else model, self.inputs if inputs is None else inputs)
 
     def subset(self, index) -> ModelUnderTest:
         """The same subject on samples ``index`` of the batch (model shared, not copied)."""
@@ -125,7 +165,8 @@ class ModelUnderTest:
 
     @property
     def class_loss(self) -> bool:
-        """The loss is CrossEntropyLoss or NLLLoss (the classification losses with class-index targets)."""
+        """The loss is CrossEntropyLoss or NLLLoss (SequenceCrossEntropyLoss included): the loss says where the
+        class scores are and which targets count."""
         return isinstance(self.loss, CLASS_LOSSES)
 
     @property
@@ -134,14 +175,33 @@ class ModelUnderTest:
         return (self.n_classes is not None or self.class_loss
                 or not (self.targets.is_floating_point() or self.targets.is_complex()))
 
-    def classes(self, output: torch.Tensor) -> int:
-        """The number of classes: ``n_classes``, else the output's dim 1."""
+    def class_scores(self, output: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The rows of class scores (M, C) and the class index each is scored against (M,), paired as the loss
+        pairs them: class dim 1 for CrossEntropyLoss/NLLLoss (torch's layout), class-last and shifted for
+        SequenceCrossEntropyLoss; probability targets give their most likely class. None where the loss does not
+        say (a loss callable): its layout, and any shift or mask inside it, are unknown to the checks."""
+        if not self.class_loss:
+            return None
+        targets = self.targets
+        if isinstance(self.loss, SequenceCrossEntropyLoss):
+            z, y = self.loss.aligned(output, targets)
+            return z.reshape(-1, z.shape[-1]), y.reshape(-1)
+        if output.dim() < 2:
+            return None
+        if targets.is_floating_point():  # class probabilities, laid out like the output
+            if targets.shape != output.shape:
+                return None
+            targets = targets.argmax(dim=1)
+        if targets.shape != output.shape[:1] + output.shape[2:]:
+            return None
+        return output.movedim(1, -1).reshape(-1, output.shape[1]), targets.reshape(-1)
+
+    def classes(self, output: torch.Tensor) -> int | None:
+        """The number of classes: ``n_classes``, else the class dimension the loss uses; None when unknown."""
         if self.n_classes is not None:
             return self.n_classes
-        if output.dim() < 2:
-            raise SpecInputError(f"{self.name}: cannot tell the number of classes from an output of shape "
-                                 f"{tuple(output.shape)}; give n_classes")
-        return output.shape[1]
+        scores = self.class_scores(output)
+        return None if scores is None else scores[0].shape[1]
 
     @property
     def ignore_index(self) -> int | None:
@@ -183,11 +243,76 @@ class ModelUnderTest:
         cast = _cast_floating(dtype)
         return replace(out, inputs=map_batch(self.inputs, cast), targets=cast(self.targets))
 
+    def on(self, device: str | torch.device) -> ModelUnderTest:
+        """The same subject on ``device``: the model (and a loss module) moved there in place -- the same parameter
+        objects, so hooks and an optimizer factory that closes over the model keep working -- and the batch copied
+        there."""
+        self.model.to(device)
+        if isinstance(self.loss, nn.Module):
+            self.loss.to(device)
+        return replace(self, inputs=map_batch(self.inputs, lambda t: t.to(device)), targets=self.targets.to(device))
+
     def trainable(self) -> list[tuple[str, nn.Parameter]]:
         return [(n, p) for n, p in self.model.named_parameters() if p.requires_grad]
 
     def __repr__(self) -> str:  # short: it appears in pytest's assertion rewriting
         return f"ModelUnderTest({self.name!r}, {type(self.model).__name__}, batch {self.batch_size})"
+
+
+# ---------------------------------------------------------------- putting the model back after a check
+@dataclass
+class _Snapshot:
+    values: dict[str, torch.Tensor]  # parameters and buffers, by name, cloned
+    grads: dict[str, torch.Tensor | None]
+    requires_grad: dict[str, bool]
+    training: dict[str, bool]  # module name -> training flag
+
+
+def _snapshot(model: nn.Module) -> _Snapshot:
+    with torch.no_grad():
+        params = dict(model.named_parameters(remove_duplicate=False))
+        values = {n: p.detach().clone() for n, p in params.items()}
+        values.update({f"buffer:{n}": b.detach().clone() for n, b in model.named_buffers(remove_duplicate=False)
+                       if b is not None})
+    grads = {n: None if p.grad is None else p.grad.detach().clone() for n, p in params.items()}
+    return _Snapshot(values, grads, {n: p.requires_grad for n, p in params.items()},
+                     {n: m.training for n, m in model.named_modules(remove_duplicate=False)})
+
+
+def _restore(model: nn.Module, snap: _Snapshot) -> None:
+    params = dict(model.named_parameters(remove_duplicate=False))
+    buffers = dict(model.named_buffers(remove_duplicate=False))
+    with torch.no_grad():
+        for name, value in snap.values.items():
+            if name.startswith("buffer:"):
+                target = buffers.get(name.removeprefix("buffer:"))
+            else:
+                target = params.get(name)
+            if target is not None:
+                if target.shape != value.shape:  # a check replaced it (lazy modules): put the old tensor back
+                    target.data = value.to(target.device)
+                else:
+                    target.copy_(value)
+    for name, p in params.items():
+        p.requires_grad_(snap.requires_grad.get(name, p.requires_grad))
+        g = snap.grads.get(name)
+        p.grad = None if g is None else g.to(p.device)
+    for name, m in model.named_modules(remove_duplicate=False):
+        if name in snap.training:
+            m.training = snap.training[name]
+
+
+@contextlib.contextmanager
+def preserved(subject: ModelUnderTest):
+    """Run a check on the subject's own model and put back, afterwards, its parameters and buffers (values), its
+    gradients, requires_grad flags and train/eval modes; the global RNG state is put back too."""
+    snap = _snapshot(subject.model)
+    devices = [subject.targets.device] if subject.targets.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        try:
+            yield subject
+        finally:
+            _restore(subject.model, snap)
 
 
 # ---------------------------------------------------------------- validation
@@ -286,9 +411,8 @@ def validate(subject: ModelUnderTest, *, run_forward: bool = True) -> ModelUnder
     names = [n for n, _ in subject.model.named_parameters()]
     for f in frozen:
         if f not in names:
-            close = difflib.get_close_matches(str(f), names, n=3)
-            hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
-            raise SpecInputError(f"{who}: frozen names {f!r}, which is not a parameter of the model{hint}")
+            raise SpecInputError(f"{who}: frozen names {f!r}, which is not a parameter of the model"
+                                 f"{did_you_mean(str(f), names)}")
     subject = replace(subject, frozen=frozen)
     if run_forward:
         _run_once(subject, who)
@@ -297,27 +421,28 @@ def validate(subject: ModelUnderTest, *, run_forward: bool = True) -> ModelUnder
 
 def _run_once(subject: ModelUnderTest, who: str) -> None:
     """One forward and the loss with each reduction, without gradients: a model or loss that fails says so once.
+    Then the batch axis: the first N - 1 samples must give N - 1 rows of output.
 
-    The forward runs on a copy of the model: in train mode it would move BatchNorm's running statistics (and any
+    The forwards run on a copy of the model: in train mode they would move BatchNorm's running statistics (and any
     other buffer a forward updates), so the model the checks see would depend on whether this validation ran in
     the process (serial) or not (an xdist worker)."""
 
     model = copy.deepcopy(subject.model)
     with torch.no_grad(), torch.random.fork_rng(devices=[]):
         try:
-            out = subject.forward(model)
+            raw = call(model, subject.inputs)
         except Exception as exc:  # the user's code: any error is reported, once
             raise SpecInputError(f"{who}: the model's forward fails on the batch: {_describe(exc)}") from None
-        if not isinstance(out, torch.Tensor):
-            raise SpecInputError(f"{who}: the model's forward must return one tensor (batch-first logits or "
-                                 f"predictions), got {type(out).__name__}; wrap the model so that it does")
+        out = model_output(raw)
+        if out is None:
+            raise SpecInputError(f"{who}: {_no_tensor(raw)}")
         if out.dim() < 1 or out.shape[0] != subject.batch_size:
             raise SpecInputError(f"{who}: the model's output has shape {tuple(out.shape)}; it must be batch-first "
                                  f"with the batch size {subject.batch_size} along dim 0")
         if not out.is_floating_point():
             raise SpecInputError(f"{who}: the model's output has dtype {out.dtype}; it must be floating point")
-        if subject.n_classes is not None and subject.class_loss and out.dim() >= 2 \
-                and out.shape[1] != subject.n_classes:
+        if subject.n_classes is not None and subject.class_loss and not isinstance(
+                subject.loss, SequenceCrossEntropyLoss) and out.dim() >= 2 and out.shape[1] != subject.n_classes:
             raise SpecInputError(f"{who}: n_classes is {subject.n_classes}, but the model's output has "
                                  f"{out.shape[1]} classes along dim 1 (shape {tuple(out.shape)}) for "
                                  f"{type(subject.loss).__name__}")
@@ -332,6 +457,28 @@ def _run_once(subject: ModelUnderTest, who: str) -> None:
                 raise SpecInputError(f"{who}: {what} returned a {type(value).__name__}, not a tensor")
             if reduction != "none" and value.numel() != 1:
                 raise SpecInputError(f"{who}: {what} must return a scalar, got shape {tuple(value.shape)}")
+        _probe_batch_axis(subject, model, out, who)
+
+
+def _probe_batch_axis(subject: ModelUnderTest, model: nn.Module, out: torch.Tensor, who: str) -> None:
+    """Dim 0 of the inputs is the batch only if the first k = N - 1 samples give k rows of output. A sequence-first
+    input, (T, N, ...) given as if batch-first, passes the size checks when T = N but fails here: k time steps of
+    N sequences give N rows (a classifier from the last hidden state) or rows of the wrong shape. Eval mode, so that
+    no train-mode layer sees the smaller batch; values are not compared (mixing samples is what the checks find)."""
+    k = subject.batch_size - 1
+    model.eval()
+    try:
+        sub = model_output(call(model, take(subject.inputs, slice(0, k))))
+    except Exception as exc:
+        raise SpecInputError(f"{who}: the model's forward fails on the first {k} samples of the batch "
+                             f"({_describe(exc)}); every tensor of the inputs must be batch-first (dim 0 = the "
+                             f"{subject.batch_size} samples) and the model must run on any batch size") from None
+    if sub is None or tuple(sub.shape) != (k, *out.shape[1:]):
+        got = "no tensor" if sub is None else f"shape {tuple(sub.shape)}"
+        raise SpecInputError(f"{who}: dim 0 of the inputs is not the batch: the first {k} samples along dim 0 give an "
+                             f"output of {got}, not {(k, *out.shape[1:])}. Is the input sequence-first (T, N, ...)? "
+                             f"nn.LSTM, nn.GRU, nn.RNN and nn.Transformer* take (T, N, ...) unless batch_first=True; "
+                             f"give the factory batch-first inputs (N, T, ...) and transpose inside forward")
 
 
 # ---------------------------------------------------------------- loading from "package.module:factory"
@@ -379,9 +526,7 @@ def load_subject(spec: str, *, run_forward: bool = True) -> ModelUnderTest:
     for part in attr.split("."):
         if not hasattr(obj, part):
             public = [n for n in dir(obj) if not n.startswith("_")]
-            close = difflib.get_close_matches(part, public, n=3)
-            hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
-            raise SpecInputError(f"{module_name!r} has no attribute {attr!r}{hint}")
+            raise SpecInputError(f"{module_name!r} has no attribute {attr!r}{did_you_mean(part, public)}")
         obj = getattr(obj, part)
     if not callable(obj):
         raise SpecInputError(f"{spec} is a {type(obj).__name__}, not a callable factory")
@@ -397,4 +542,4 @@ def load_subject(spec: str, *, run_forward: bool = True) -> ModelUnderTest:
 
 
 __all__ = ["Batch", "ModelUnderTest", "batch_tensors", "call", "default_optimizer", "load_subject", "map_batch",
-           "take", "validate"]
+           "model_output", "outputs", "preserved", "take", "validate"]

@@ -9,12 +9,14 @@
   ``python -m`` does, so ``--model=examples.tiny_classifier:make`` works from the repository root.
 * Without ``--model`` the same tests run on the suite's reference models (``support.model_check.references``),
   and no process imports anything for it before the tests need it.
-* The ``model_under_test`` fixture is parametrized over the subjects (ids: their names) and gives each test a
-  fresh copy on the test's ``device``. ``record_check(result, figures)`` keeps a check's verdict, message and
-  measured numbers in the test report (and skips a check that does not apply, with its reason).
-* Tests that use ``model_under_test`` are tagged ``("check", {...})`` in ``user_properties``: their module's name
-  (the check id), the first line of its docstring (``check: <title>``), the subject and the device. The claims
-  report lists them in its "Your model" section; the terminal summary lists their verdicts when ``--model`` is given.
+* The ``model_under_test`` fixture is parametrized over the subjects (ids: their names) and gives each test the
+  subject on the test's ``device``: the user's own model, which each check puts back as it found it.
+  ``record_check(result, figures)`` keeps a check's outcome, message, note and measured numbers in the test report
+  (and skips a check that does not apply, or could not run on a user's model, with its reason).
+* Tests that use ``model_under_test`` are tagged ``("check", {...})`` in ``user_properties``: the check id (their
+  module is ``test_<id>``), its title from the catalog (``support.model_check.catalog``), the subject and the
+  device. The claims report lists them in its "Your model" section; under ``--model`` the terminal summary prints one
+  line per check: its outcome, title and note.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ class ModelState:
     spec: str | None  # the --model value; None: the reference models
     names: tuple[str, ...]
     subjects: dict = field(default_factory=dict)  # name -> ModelUnderTest, loaded on first use in this process
-    verdicts: list[tuple[str, str, str, str]] = field(default_factory=list)  # (subject, check id, title, outcome)
+    # (subject, check id, title, outcome, note): what the terminal summary prints under --model
+    verdicts: list[tuple[str, str, str, str, str]] = field(default_factory=list)
 
 
 _state_key = pytest.StashKey[ModelState]()
@@ -111,51 +114,59 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.fixture
 def model_under_test(request: pytest.FixtureRequest, device: str):
-    """A fresh copy of the subject (the user's model with --model, else one reference model) on ``device``."""
-    return subject(request.config, request.param).to(device)
+    """The subject (the user's model with --model, else one reference model) on ``device``: its own model, moved
+    there in place (hooks and an optimizer factory that closes over the model keep working); each check puts the
+    model back as it found it (``support.model_check.runner.run_check``)."""
+    loaded = subject(request.config, request.param)
+    yield loaded.on(device)
+    if device != "cpu":
+        loaded.on("cpu")
 
 
 @pytest.fixture
 def record_check(request: pytest.FixtureRequest):
-    """``record_check(result, figures)``: keep a check's verdict, message and numbers in the test report; a check
-    that does not apply skips the test with its reason."""
+    """``record_check(result, figures)``: keep a check's outcome, message, note and numbers in the test report. A
+    check that does not apply skips the test with its reason; a check that could not run on the model skips it with
+    the error under --model (it says nothing about the user's model) and fails it on the suite's reference models
+    (where it is the suite's own bug)."""
     def record(result, figures=None) -> None:
-        request.node.user_properties.append(("check_result", {"verdict": result.verdict, "message": result.message}))
-        if figures is not None:
-            from support.model_check.checks import NUMBER_NAMES_ZH
-            from support.report.text import UNITS_ZH
+        from support.model_check.checks.result import Outcome
 
+        note = result.note
+        request.node.user_properties.append(("check_result", {
+            "outcome": result.outcome.value, "message": result.message.en, "message_zh": result.message.zh,
+            "note": note.en if note else "", "note_zh": note.zh if note else ""}))
+        if figures is not None:
             for name, (value, unit) in result.numbers.items():
-                if name not in NUMBER_NAMES_ZH:
-                    raise KeyError(f"check {result.check!r}: number {name!r} has no Chinese name in "
-                                   f"support.model_check.checks.NUMBER_NAMES_ZH")
-                if unit != "1" and unit not in UNITS_ZH:  # "1": dimensionless, in the report's own words
-                    raise KeyError(f"check {result.check!r}: number {name!r} has unit {unit!r}, which has no Chinese "
-                                   f"entry in support.report.text.UNITS_ZH")
-                figures.record(name, value, unit, zh=NUMBER_NAMES_ZH[name])
-        if result.verdict == "n/a":
-            pytest.skip(f"does not apply to {request.node.callspec.params[FIXTURE]}: {result.message}")
+                figures.record(name, value, unit, zh=result.check.number(name).zh)
+        name = request.node.callspec.params[FIXTURE]
+        if result.outcome is Outcome.NOT_APPLICABLE:
+            pytest.skip(f"does not apply to {name}: {result.message.en}")
+        if result.outcome is Outcome.COULD_NOT_RUN:
+            if state(request.config).spec is None:
+                pytest.fail(f"a check could not run on the reference model {name}: {result.message.en}")
+            pytest.skip(f"could not run on {name}: {result.message.en}")
     return record
 
 
 def _check_of(item: pytest.Item) -> dict | None:
+    """The check a test runs: its module's name is test_<check id> (support.model_check.catalog)."""
     if FIXTURE not in getattr(item, "fixturenames", ()):
         return None
-    module = getattr(item, "module", None)
-    doc = (getattr(module, "__doc__", None) or "").strip().splitlines()
-    title = doc[0].removeprefix("check:").strip() if doc else item.path.stem
+    from support.model_check.catalog import info
+
+    entry = info(item.path.stem.removeprefix("test_").replace("_", "-"))
     params = item.callspec.params
-    return {"id": item.path.stem.removeprefix("test_").replace("_", "-"), "title": title,
-            "subject": str(params[FIXTURE]), "device": str(params.get("device", "cpu")),
-            "reference": state(item.config).spec is None}
+    return {"id": entry.id, "title": entry.title, "subject": str(params[FIXTURE]),
+            "device": str(params.get("device", "cpu")), "reference": state(item.config).spec is None}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tag the model checks, and run them in the order of the checks (support.report.text.CHECK_ORDER: gradients,
-    step, mean, coupling, per-sample, init loss, softmax, gradient norms, overfitting), in the slots they hold."""
-    from support.report.text import CHECK_ORDER
+    """Tag the model checks, and run them in the catalog's order (support.model_check.catalog), in the slots they
+    hold."""
+    from support.model_check.catalog import CHECK_IDS
 
-    rank = {check_id: i for i, check_id in enumerate(CHECK_ORDER)}
+    rank = {check_id: i for i, check_id in enumerate(CHECK_IDS)}
     slots, tagged = [], []
     for i, item in enumerate(items):
         check = _check_of(item)
@@ -167,8 +178,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         items[slot] = item
 
 
+OUTCOME_WORDS = {"pass": "PASS", "fail": "FAIL", "n/a": "n/a", "could not run": "could not run"}
+
+
 class _Verdicts:
-    """Collects each check's outcome where the reports arrive (the controller under xdist) for the summary."""
+    """Collects each check's outcome and note where the reports arrive (the controller under xdist) for the
+    summary."""
 
     def __init__(self, st: ModelState):
         self.st = st
@@ -176,19 +191,31 @@ class _Verdicts:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "call" and not (report.when == "setup" and not report.passed):
             return
-        check = next((v for k, v in report.user_properties if k == "check"), None)
-        if check is not None:
-            self.st.verdicts.append((check["subject"], check["id"], check["title"], report.outcome))
+        props = dict(report.user_properties)
+        check = props.get("check")
+        if check is None:
+            return
+        result = props.get("check_result")
+        if result is not None:
+            outcome, note = result["outcome"], result["note"] or ""
+            if outcome == "fail" or report.failed:
+                outcome, note = "fail", result["message"]
+        else:  # the test failed before its check returned
+            outcome, note = ("fail", "") if report.failed else (report.outcome, "")
+        self.st.verdicts.append((check["subject"], check["id"], check["title"], outcome, note))
 
 
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
     st = state(config)
     if st.spec is None or is_xdist_worker(config) or not st.verdicts:
         return
-    from support.report.text import CHECK_ORDER
+    from support.model_check.catalog import CHECK_IDS
 
-    rank = {check_id: i for i, check_id in enumerate(CHECK_ORDER)}
+    rank = {check_id: i for i, check_id in enumerate(CHECK_IDS)}
     terminalreporter.section(f"your model: {st.names[0]}")
-    for _subject_name, _, title, outcome in sorted(st.verdicts, key=lambda v: (rank.get(v[1], len(rank)), v[1])):
-        word = {"passed": "PASS", "failed": "FAIL", "skipped": "n/a "}[outcome]
-        terminalreporter.write_line(f"{word}  {title}", red=outcome == "failed", green=outcome == "passed")
+    ordered = sorted(st.verdicts, key=lambda v: (rank.get(v[1], len(rank)), v[1]))
+    for _subject, _check_id, title, outcome, note in ordered:
+        word = OUTCOME_WORDS.get(outcome, outcome)
+        line = f"{word:<4}  {title}" + (f" -- {' '.join(note.split())}" if note else "")
+        terminalreporter.write_line(line, red=outcome == "fail", green=outcome == "pass",
+                                    yellow=outcome == "could not run")

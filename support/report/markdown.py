@@ -9,7 +9,7 @@ whatever a Markdown renderer does to headings.
 from __future__ import annotations
 
 from support.claims.model import ClaimRegistry, Part, Verdict
-from support.report.text import CHECK_TITLES_ZH, TEXT, part_heading, unit_text
+from support.report.text import TEXT, part_heading, unit_text
 
 YOUR_MODEL_ANCHOR = "your-model"
 
@@ -154,8 +154,11 @@ def render_markdown(data: dict, registry: ClaimRegistry, lang: str) -> str:
             f"{t['status'][k]} {v}" for k, v in counts["claims_by_status"].items()),
         f"- {t['tests_by_outcome']}: " + ", ".join(
             f"{t['outcomes'][k]} {v}" for k, v in counts["tests_by_outcome"].items()),
-        "",
     ]
+    if data.get("your_model"):
+        section = data["your_model"]
+        out.append(f"- [{t['your_model']}](#{YOUR_MODEL_ANCHOR}): " + ", ".join(f"`{s}`" for s in section["subjects"]))
+    out.append("")
     out += render_contents(data, registry, lang)
     current_part = None
     for c in data["claims"]:
@@ -170,7 +173,17 @@ def render_markdown(data: dict, registry: ClaimRegistry, lang: str) -> str:
 
 
 def _check_title(check: dict, lang: str) -> str:
-    return CHECK_TITLES_ZH.get(check["id"], check["title"]) if lang == "zh" else check["title"]
+    if lang == "zh":
+        from support.model_check.catalog import CHECK_IDS, info
+
+        return info(check["id"]).title_zh if check["id"] in CHECK_IDS else check["title"]
+    return check["title"]
+
+
+def _outcome_word(result: dict, words: dict) -> str:
+    """pass / FAIL / n/a / could not run: the check's own outcome where the test was skipped for it."""
+    own = result.get("check_outcome", "")
+    return words[own] if result["outcome"] == "skipped" and own in words else words[result["outcome"]]
 
 
 def render_your_model(section: dict, lang: str) -> list[str]:
@@ -188,8 +201,7 @@ def render_your_model(section: dict, lang: str) -> list[str]:
     for check in section["checks"]:
         cells = []
         for s in subjects:
-            outcomes = [r["outcome"] for r in check["results"] if r["subject"] == s]
-            cells.append(" / ".join(word[o] for o in outcomes) or "-")
+            cells.append(" / ".join(_outcome_word(r, word) for r in check["results"] if r["subject"] == s) or "-")
         out.append(f"| {_check_title(check, lang)} | " + " | ".join(cells) + " |")
     out.append("")
     for check in section["checks"]:
@@ -197,8 +209,11 @@ def render_your_model(section: dict, lang: str) -> list[str]:
                 f"**{t['applies']}:** " + ", ".join(f"[`{c}`](#{c})" for c in check["claims"]), ""]
         for r in check["results"]:
             device = "" if r["device"] == "cpu" else f" ({r['device']})"
-            message = " ".join(r["message"].split())
-            out.append(f"- `{r['subject']}`{device}: **{word[r['outcome']]}**" + (f" -- {message}" if message else ""))
+            key = "_zh" if lang == "zh" else ""
+            message = " ".join((r.get(f"message{key}") or r["message"]).split())
+            remark = " ".join((r.get(f"note{key}") or "").split())
+            out.append(f"- `{r['subject']}`{device}: **{_outcome_word(r, word)}**"
+                       + (f" -- {message}" if message else "") + (f" {remark}" if remark else ""))
         out.append("")
         if check["figures"]:
             out += [f"| {t['figure']} | {t['model_column']} | {t['value']} | {t['unit']} |", "|---|---|---|---|"]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from support.claims.model import ClaimRegistry, Verdict
 from support.errors import SpecInputError
-from support.report.text import CHECK_ORDER
+from support.model_check.catalog import CHECK_IDS
 
 STATUS_ORDER = ("supported", "failing", "not run")
 OUTCOMES = ("passed", "failed", "skipped")
@@ -36,9 +36,10 @@ class TestRecord:
     duration: float = 0.0
     figures: list[dict] = field(default_factory=list)
     series: list[dict] = field(default_factory=list)
-    # a model check (spec/part6_your_model): {"id", "title", "subject", "device"}, and the check's own message
+    # a model check (spec/part6_your_model): {"id", "title", "subject", "device"}, and what the check returned:
+    # {"outcome", "message", "message_zh", "note", "note_zh"} (support.pytest_plugin.model.record_check)
     check: dict | None = None
-    check_message: str = ""
+    check_result: dict | None = None
 
     def __post_init__(self) -> None:
         if self.outcome not in OUTCOMES:
@@ -124,16 +125,16 @@ CHECK_FIELDS = ("id", "title", "subject", "device")
 
 
 def build_your_model(records: list[TestRecord]) -> dict:
-    """The "Your model" section: every check (in ``CHECK_ORDER``, then by id), the claims it applies, and its result
-    on each subject and device: outcome, the check's message (the failure's first lines when it has none),
-    figures and series."""
+    """The "Your model" section: every check (in the catalog's order, then by id), the claims it applies, and its
+    result on each subject and device: outcome, the check's message and note in English and Chinese (the failure's
+    first lines when the check returned nothing), figures and series."""
     by_check: dict[str, list[TestRecord]] = defaultdict(list)
     for rec in records:
         missing = [k for k in CHECK_FIELDS if k not in rec.check]
         if missing:
             raise SpecInputError(f"test {rec.nodeid!r}: its check record lacks {missing}")
         by_check[rec.check["id"]].append(rec)
-    rank = {check_id: i for i, check_id in enumerate(CHECK_ORDER)}
+    rank = {check_id: i for i, check_id in enumerate(CHECK_IDS)}
     subjects = sorted({r.check["subject"] for r in records})
     checks = []
     for check_id in sorted(by_check, key=lambda c: (rank.get(c, len(rank)), c)):
@@ -141,7 +142,11 @@ def build_your_model(records: list[TestRecord]) -> dict:
         checks.append({
             "id": check_id, "title": recs[0].check["title"], "claims": sorted({c for r in recs for c in r.claims}),
             "results": [{"subject": r.check["subject"], "device": r.check["device"], "nodeid": r.nodeid,
-                         "outcome": r.outcome, "message": r.check_message or r.message,
+                         "outcome": r.outcome, "check_outcome": (r.check_result or {}).get("outcome", ""),
+                         "message": (r.check_result or {}).get("message") or r.message,
+                         "message_zh": (r.check_result or {}).get("message_zh") or r.message,
+                         "note": (r.check_result or {}).get("note", ""),
+                         "note_zh": (r.check_result or {}).get("note_zh", ""),
                          "duration_s": round(r.duration, 3)} for r in recs],
             "figures": [dict(f, subject=r.check["subject"], test=r.nodeid) for r in recs for f in r.figures],
             "series": [dict(s, subject=r.check["subject"], test=r.nodeid) for r in recs for s in r.series],

@@ -35,7 +35,8 @@ TEXT = {
                             "names; it does not count against the claim it applies.",
         "subjects": "Models checked", "references_note": "the suite's reference models; no --model was given",
         "check": "check", "model_column": "model", "applies": "Applies", "model_outcomes": {"passed": "pass", "failed": "FAIL",
-                                                                  "skipped": "n/a"},
+                                                                  "skipped": "n/a", "n/a": "n/a",
+                                                                  "could not run": "could not run"},
         "checks_by_outcome": "checks by outcome",
     },
     "zh": {
@@ -61,10 +62,11 @@ TEXT = {
         "your_model_intro": "spec/part6_your_model 中的检查把上面的论断应用到一个模型上:使用它自己的 batch、"
                             "损失函数和优化器(`pytest spec/part6_your_model --model=包.模块:工厂函数`)。"
                             "检查失败说明的是模型的问题,会指出具体的参数名、样本对和层名;"
-                            "它不计入所应用论断的结论。检查的说明文字为英文。",
+                            "它不计入所应用论断的结论。",
         "subjects": "被检查的模型", "references_note": "本套件的参考模型;未指定 --model",
         "check": "检查", "model_column": "模型", "applies": "应用的论断", "model_outcomes": {"passed": "通过", "failed": "失败",
-                                                                  "skipped": "不适用"},
+                                                                  "skipped": "不适用", "n/a": "不适用",
+                                                                  "could not run": "无法运行"},
         "checks_by_outcome": "检查按结果统计",
     },
 }
@@ -98,20 +100,6 @@ PART_TITLES_ZH = {
 }
 
 
-# The checks of spec/part6_your_model in the order the report lists them (their English titles come from the first
-# line of each module's docstring), and their titles in Chinese.
-CHECK_TITLES_ZH = {
-    "every-parameter-gets-a-gradient": "每个可训练参数都能从一次 batch 反向传播中得到有限的梯度",
-    "one-step-updates-parameters": "一次优化器更新改变每个可训练参数,且不改变任何被冻结的参数",
-    "mean-is-sum-over-terms": "mean 损失等于 sum 损失除以损失项的个数",
-    "samples-are-independent": "batch 中的样本相互独立:输出 i 不依赖于输入 j",
-    "per-sample-gradients-add-up": "逐样本梯度之和等于 batch 梯度",
-    "loss-at-init-is-near-log-c": "分类模型初始化时的损失接近 ln C",
-    "no-softmax-before-cross-entropy": "CrossEntropyLoss 之前没有 softmax",
-    "gradient-norms-at-init": "初始化时梯度有限,且不随深度爆炸或消失",
-    "can-overfit-one-batch": "模型能过拟合一个 batch",
-}
-CHECK_ORDER = tuple(CHECK_TITLES_ZH)
 
 
 def part_heading(part: Part, lang: str) -> str:

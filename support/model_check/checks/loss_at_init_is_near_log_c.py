@@ -1,0 +1,80 @@
+"""Check: a classifier's loss at initialisation is near ln C (loss.measures-error).
+
+At initialisation a classifier's cross-entropy should be near the loss of a uniform prediction -- ln C, the loss at
+margin 0 -- whatever the label smoothing; an over-confident init (large logits) starts at many times it. Fails above
+``INIT_LOSS_LIMIT`` x the uniform-prediction loss. The uniform prediction is scored by the subject's own loss (equal
+logits; log(1/C) everywhere for NLLLoss), so masks, shifts and class weights inside the loss count as in training.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from support.model_check.catalog import info
+from support.model_check.checks._numerics import check_seed, num, same_randomness
+from support.model_check.checks.result import CheckResult, Recorder, Text
+from support.model_check.subject import ModelUnderTest
+
+INFO = info("loss-at-init-is-near-log-c")
+# x the loss of a uniform prediction (ln C): logits of std s cost about ln C + s^2/2 for small s (less for large s),
+# so 2 ln C takes s of at least sqrt(2 ln C), 2.1 for C = 10, while default inits give s well below 1
+INIT_LOSS_LIMIT = 2.0
+
+
+def _uniform_prediction(subject: ModelUnderTest, out: torch.Tensor, n_classes: int | None) -> torch.Tensor:
+    if isinstance(subject.loss, nn.NLLLoss) and n_classes:  # NLLLoss takes log-probabilities: log(1/C) everywhere
+        return torch.full_like(out, -math.log(n_classes))
+    return torch.zeros_like(out)  # equal logits: softmax is uniform
+
+
+def loss_at_init_is_near_log_c(subject: ModelUnderTest) -> CheckResult:
+    rec = Recorder(INFO)
+    if not subject.classification:
+        return rec.not_applicable(Text("the targets are values, not class indices: there is no ln C baseline",
+                                       "目标是数值而不是类别索引:没有 ln C 这一基线"))
+    model = subject.model
+    model.train()
+    with torch.no_grad(), same_randomness(check_seed(INFO.id)):
+        out = subject.forward()
+        c = subject.classes(out)
+        loss = subject.loss(out, subject.targets).item()
+        baseline = subject.loss(_uniform_prediction(subject, out, c), subject.targets).item()
+    rec.number("loss at init", loss)
+    if c is not None:
+        rec.number("ln C", math.log(c))
+    rec.number("loss of a uniform prediction", baseline)
+    if not baseline > 0 or not math.isfinite(baseline):
+        return rec.not_applicable(Text(
+            f"the loss of a uniform prediction is {baseline}: the loss is not a cross-entropy over classes, so ln C "
+            f"is no baseline",
+            f"均匀预测的损失是 {baseline}:该损失不是对类别的交叉熵,因此 ln C 不是基线"))
+    scores = subject.class_scores(out.detach().double())
+    scale = math.nan
+    if scores is not None and scores[0].shape[1] > 1:
+        rows = scores[0]
+        scale = rec.number("logit scale (std across classes, mean over samples)", rows.std(dim=-1).mean().item())
+        rec.number("largest |logit|", rows.abs().max().item())
+    ratio = rec.number("loss at init / uniform-prediction loss", loss / baseline)
+    if c is not None and abs(baseline - math.log(c)) < 1e-3 * math.log(c):
+        base = Text(f"ln C = ln {c} = {num(math.log(c))}", f"ln C = ln {c} = {num(math.log(c))}")
+    else:
+        base = Text(f"the loss of a uniform prediction, {num(baseline)}", f"均匀预测的损失 {num(baseline)}")
+    logits = (Text(f" (logits' std across classes {num(scale)})", f"(logit 在各类别间的标准差为 {num(scale)})")
+              if math.isfinite(scale) else Text("", ""))
+    if not math.isfinite(loss) or ratio > INIT_LOSS_LIMIT:
+        return rec.failed(Text(f"the loss at initialisation is {num(loss)} = {num(ratio)} x ",
+                               f"初始化时的损失是 {num(loss)} = {num(ratio)} × ")
+                          + base + Text(": the untrained model is confidently wrong", ":未训练的模型自信地犯错") + logits
+                          + Text(". Logits of std s cost about ln C + s^2/2 for small s and grow like s for large s; "
+                                 "initialise the last layer smaller (e.g. zeros or x0.01) so that training starts from "
+                                 "an honest guess (loss.measures-error).",
+                                 "。标准差为 s 的 logit 在 s 较小时损失约为 ln C + s^2/2,在 s 较大时随 s 线性增长;请把最后"
+                                 "一层初始化得更小(例如全零或乘以 0.01),让训练从一个诚实的猜测开始(loss.measures-error)。"))
+    side = ("below", "低于") if ratio < 1 else ("above", "高于")
+    pct = num(abs(ratio - 1) * 100)
+    return rec.passed(Text(f"the loss at initialisation is {num(loss)}, {pct}% {side[0]} ", f"初始化时的损失是 {num(loss)},比")
+                      + base + Text("", f"{side[1]} {pct}%") + logits
+                      + Text(" (loss.measures-error).", "(loss.measures-error)。"))
