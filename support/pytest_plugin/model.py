@@ -178,6 +178,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         items[slot] = item
 
 
+def first_sentence(text: str) -> str:
+    """The first sentence of a message or note (the rest is in the failure's explanation and the report)."""
+    text = " ".join(text.split())
+    end = text.find(". ")
+    return text if end < 0 else text[: end + 1]
+
+
 OUTCOME_WORDS = {"pass": "PASS", "fail": "FAIL", "n/a": "n/a", "could not run": "could not run"}
 
 
@@ -216,6 +223,6 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
     ordered = sorted(st.verdicts, key=lambda v: (rank.get(v[1], len(rank)), v[1]))
     for _subject, _check_id, title, outcome, note in ordered:
         word = OUTCOME_WORDS.get(outcome, outcome)
-        line = f"{word:<4}  {title}" + (f" -- {' '.join(note.split())}" if note else "")
+        line = f"{word:<4}  {title}" + (f" -- {first_sentence(note)}" if note else "")
         terminalreporter.write_line(line, red=outcome == "fail", green=outcome == "pass",
                                     yellow=outcome == "could not run")

@@ -187,10 +187,11 @@ def can_overfit_one_batch(subject: ModelUnderTest) -> CheckResult:
                  f"{mine.reached} steps: {_describe(mine, floor)[0]}; the model can learn (step.updates-parameters).",
                  f"用本检查自选的 Adam(lr {CHECKER_LR:g}),模型在 {mine.reached} 步内拟合了该 batch:"
                  f"{_describe(mine, floor)[1]};模型能够学习(step.updates-parameters)。"),
-            note=Text(f"Note: with its own {own.optimizer} (lr {own.lr:g}) it does not within {MAX_STEPS} steps: "
-                      f"{theirs[0]} -- a small, fine-tuning learning rate memorises slowly.",
-                      f"注意:用它自己的 {own.optimizer}(lr {own.lr:g})在 {MAX_STEPS} 步内做不到:{theirs[1]}——较小的"
-                      f"(微调用的)学习率记住一个 batch 很慢。"))
+            note=Text(f"Note: its own {own.optimizer} (lr {own.lr:g}) does not fit the batch within {MAX_STEPS} steps "
+                      f"({theirs[0]}): at that learning rate memorising one batch is slow, which is no fault of the "
+                      f"model.",
+                      f"注意:它自己的 {own.optimizer}(lr {own.lr:g})在 {MAX_STEPS} 步内拟合不了该 batch({theirs[1]}):"
+                      f"在这个学习率下记住一个 batch 很慢,这不是模型的问题。"))
     unknown = ("" if floor_known else " (the loss is unbounded below over free outputs: 0 taken as its floor)",
                "" if floor_known else "(在任意输出上该损失无下界:取 0 作为下限)")
     return rec.failed(Text(
