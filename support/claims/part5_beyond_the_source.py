@@ -517,6 +517,74 @@ CLAIMS: tuple[Claim, ...] = (
         ),
     ),
     Claim(
+        id="distributed.uneven",
+        part=P,
+        verdict=Verdict.CONFIRMED,
+        quotes=(),
+        statement=text("""
+            DistributedDataParallel all-reduces the gradients in every backward pass, so every rank has to run the
+            same number of them. When the ranks have different numbers of batches, the rank that runs out stops
+            calling backward and the ranks that still have a batch wait in that batch's all-reduce until the process
+            group's timeout, then raise (the default timeout is 30 minutes for gloo,
+            torch.distributed.constants.default_pg_timeout). Training inside model.join()
+            (torch.distributed.algorithms.Join) lets the finished ranks shadow the all-reduce with zero gradients, and
+            every rank completes: at each step the ranks still training get the sum of their gradients divided by the
+            initial world size W, so each batch keeps the weight 1/W it has when all ranks train (with
+            divide_by_initial_world_size=False, divided by the number of ranks still training), and on leaving the
+            context every rank gets the parameters of the last rank to finish. With throw_on_early_termination=True
+            every rank raises instead, at the first step after one rank has run out. DistributedSampler keeps the
+            numbers of batches equal: without drop_last every rank gets ceil(N/W) of N indices, the epoch's order
+            being repeated from its start to fill W ceil(N/W) places, so W ceil(N/W) - N samples count twice in the
+            epoch (in a distributed evaluation's mean too); with drop_last=True every rank gets floor(N/W) and the
+            last N - W floor(N/W) indices of the order are skipped that epoch. Sharding a dataset by hand into
+            contiguous parts gives unequal numbers of batches.
+        """),
+        statement_zh=text("""
+            DistributedDataParallel 在每次反向传播中都对梯度做 all-reduce,因此每个进程必须执行相同次数的反向传
+            播。当各进程的 batch 数不同时,先用完数据的进程不再调用 backward,而还有 batch 的进程会在这
+            个 batch 的 all-reduce 中一直等到进程组超时,然后报错(gloo 的默认超时是 30 分
+            钟,torch.distributed.constants.default_pg_timeout)。在 model.join()(torch.distributed.algorithms.Join)中训
+            练,已结束的进程会用零梯度配合 all-reduce,所有进程都能完成:每一步仍在训练的进程得到它们梯度之和除以初
+            始进程数 W,因此每个 batch 的权重仍是所有进程都在训练时的 1/W(设
+            置 divide_by_initial_world_size=False 时则除以仍在训练的进程数);离开上下文时,每个进程都得到最后
+            结束的进程的参数。设置 throw_on_early_termination=True 时,在某个进程用完数据后的第一步,所有进程
+            都会报错。DistributedSampler 让各进程的 batch 数相同:不设 drop_last 时,N 个索引中每个进程分
+            到 ceil(N/W) 个,本 epoch 的顺序从头重复以填满 W ceil(N/W) 个位置,因此有 W ceil(N/W) - N 个
+            样本在一个 epoch 中被计了两次(分布式评估的平均值中也是如此);设置 drop_last=True 时每个进程分
+            到 floor(N/W) 个,顺序中最后 N - W floor(N/W) 个索引在该 epoch 被跳过。手工把数据集切成连续的几
+            段,会得到不相等的 batch 数。
+        """),
+        in_practice=text("""
+            Give every rank the same number of batches (DistributedSampler does), or wrap the training loop in
+            model.join(); in distributed evaluation, remove the padded duplicates or use drop_last=True.
+        """),
+        in_practice_zh=text("""
+            让每个进程的 batch 数相同(DistributedSampler 就是这样做的),或者把训练循环放进 model.join() 中;做
+            分布式评估时,去掉补齐的重复样本,或者使用 drop_last=True。
+        """),
+        related=(
+            "distributed.ddp-mean",
+            "accumulation.micro-batches",
+        ),
+        sources=(
+            (
+                "PyTorch docs, DistributedDataParallel.join: shadows the forward and backward passes of non-joined "
+                "processes; broadcasts the model of the last joined process; divide_by_initial_world_size; "
+                "throw_on_early_termination"
+            ),
+            (
+                "PyTorch docs, torch.distributed.algorithms.Join (generic join context manager) and "
+                "torch.distributed.init_process_group: timeout 'Default value is 10 minutes for NCCL and 30 minutes "
+                "for other backends'"
+            ),
+            (
+                "PyTorch docs, torch.utils.data.DistributedSampler: drop_last 'If False, the sampler will add extra "
+                "indices to make the data evenly divisible across the replicas'"
+            ),
+            LI_DDP,
+        ),
+    ),
+    Claim(
         id="amp.grad-scaler",
         part=P,
         verdict=Verdict.CONFIRMED,
