@@ -330,8 +330,12 @@ CLAIMS: tuple[Claim, ...] = (
             train-mode forward, under no_grad too, also updates the running statistics: r <- (1 - momentum) r + momentum
             s, with s the batch mean for running_mean and the unbiased batch variance (N / (N - 1) times the biased one
             used to normalise) for running_var; momentum=None makes r the plain average of all batch statistics so far,
-            and num_batches_tracked counts the forwards. In eval mode the layer normalises with these running statistics
-            as constants: the samples are independent again and all of the identities above hold.
+            and num_batches_tracked counts the forwards, so accumulating over k micro-batches in train mode moves the
+            running statistics k times, with each micro-batch's statistics, and they end elsewhere than after one
+            forward of the whole batch. In eval mode the layer normalises with these running statistics as constants:
+            the samples are independent again and all of the identities above hold, micro-batch accumulation
+            included, which is exact (up to rounding) in either mode with GroupNorm or LayerNorm instead, since they
+            normalise each sample over its own features.
         """),
         statement_zh=text("""
             训练模式下的 BatchNorm 用当前 batch 的均值和(有偏)方差做归一化,因此每个样本的输出和损失
@@ -343,18 +347,23 @@ CLAIMS: tuple[Claim, ...] = (
             中 running_mean 的 s 是 batch 均
             值,running_var 的 s 是 batch 的无偏方差(是归一化所用有偏方差
             的 N / (N - 1) 倍);momentum=None 时 r 是迄今所有 batch 统计量的简单平
-            均,num_batches_tracked 记录前向次数。评估模式下该层把这些滑动统计量当作常数来归一化:样
-            本重新相互独立,上述恒等式都成立。
+            均,num_batches_tracked 记录前向次数;因此在训练模式下对 k 个 micro-batch 累积梯度,会用各
+            个 micro-batch 的统计量把滑动统计量更新 k 次,结果与对整个 batch 做一次前向不同。评估模式下该层把这
+            些滑动统计量当作常数来归一化:样本重新相互独立,上述恒等式都成立,micro-batch 梯度累积也包括在内;
+            换成 GroupNorm 或 LayerNorm 时,无论哪种模式,这种累积都是精确的(只差舍入误差),因为它们只在每个
+            样本自己的特征上归一化。
         """),
         in_practice=text("""
             Call model.eval() for validation and inference (train-mode forwards, even under no_grad, keep moving
             running_mean/running_var), keep batches well above 1 sample, and set momentum=None only when you want an
-            equal-weight average over all batches seen.
+            equal-weight average over all batches seen; when accumulating small micro-batches, freeze BatchNorm in
+            eval mode or use GroupNorm/LayerNorm.
         """),
         in_practice_zh=text("""
             验证和推理前调用 model.eval()(训练模式下的前向传播即使在 no_grad 下也会改
             动 running_mean/running_var);batch 不要太小;只有想对见过的所
-            有 batch 等权平均时才设置 momentum=None。
+            有 batch 等权平均时才设置 momentum=None;在很小的 micro-batch 上累积梯度时,把 BatchNorm 固定在评估
+            模式,或者改用 GroupNorm/LayerNorm。
         """),
         related=(
             "coupling.dependencies",
