@@ -13,7 +13,7 @@ at the first step after one rank has run out. DistributedSampler keeps the numbe
 drop_last every rank gets ceil(N/W) of N indices, the epoch's order being repeated from its start to fill W
 ceil(N/W) places, so W ceil(N/W) - N samples count twice in the epoch (in a distributed evaluation's mean too); with
 drop_last=True every rank gets floor(N/W) and the last N - W floor(N/W) indices of the order are skipped that epoch.
-Sharding a dataset by hand into contiguous parts gives unequal numbers of batches.
+Sharding a dataset by hand into contiguous parts can give unequal numbers of batches.
 
 Why: PyTorch docs, DistributedDataParallel.join: "This context manager will keep track of already-joined DDP
 processes, and 'shadow' the forward and backward passes by inserting collective communication operations to match

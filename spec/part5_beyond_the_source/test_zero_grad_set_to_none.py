@@ -27,6 +27,8 @@ gradients (real at step 1, zeros after), and check that the None parameter is bi
 and momentum buffer as they were. The learning rates are away from 1 and the runs take several steps.
 """
 
+import inspect
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -92,6 +94,10 @@ def test_zero_grad_sets_grads_to_none_by_default(device):
     F.mse_loss(model(x), y).backward()
     assert all(torch.equal(p.grad, torch.zeros_like(p)) for p in unused.parameters())
     assert all(p.grad.abs().max() > 0 for p in model.parameters())
+    # the defaults behind this claim, as signatures: set_to_none=True for both zero_grads, and AdamW decays by default
+    for zero_grad in (torch.optim.Optimizer.zero_grad, nn.Module.zero_grad):
+        assert inspect.signature(zero_grad).parameters["set_to_none"].default is True
+    assert torch.optim.AdamW([nn.Parameter(torch.zeros(1))]).defaults["weight_decay"] == 0.01
 
 
 @pytest.mark.parametrize("name", list(CONFIGS))

@@ -349,8 +349,8 @@ CLAIMS: tuple[Claim, ...] = (
             的 N / (N - 1) 倍);momentum=None 时 r 是迄今所有 batch 统计量的简单平
             均,num_batches_tracked 记录前向次数;因此在训练模式下对 k 个 micro-batch 累积梯度,会用各
             个 micro-batch 的统计量把滑动统计量更新 k 次,结果与对整个 batch 做一次前向不同。评估模式下该层把这
-            些滑动统计量当作常数来归一化:样本重新相互独立,上述恒等式都成立,micro-batch 梯度累积也包括在内;
-            换成 GroupNorm 或 LayerNorm 时,无论哪种模式,这种累积都是精确的(只差舍入误差),因为它们只在每个
+            些滑动统计量当作常数来归一化:样本重新相互独立,上述恒等式都成立,micro-batch 梯度累积也包括在
+            内;换成 GroupNorm 或 LayerNorm 时,无论哪种模式,这种累积都是精确的(只差舍入误差),因为它们只在每个
             样本自己的特征上归一化。
         """),
         in_practice=text("""
@@ -546,7 +546,7 @@ CLAIMS: tuple[Claim, ...] = (
             being repeated from its start to fill W ceil(N/W) places, so W ceil(N/W) - N samples count twice in the
             epoch (in a distributed evaluation's mean too); with drop_last=True every rank gets floor(N/W) and the
             last N - W floor(N/W) indices of the order are skipped that epoch. Sharding a dataset by hand into
-            contiguous parts gives unequal numbers of batches.
+            contiguous parts can give unequal numbers of batches.
         """),
         statement_zh=text("""
             DistributedDataParallel 在每次反向传播中都对梯度做 all-reduce,因此每个进程必须执行相同次数的反向传
@@ -561,7 +561,7 @@ CLAIMS: tuple[Claim, ...] = (
             到 ceil(N/W) 个,本 epoch 的顺序从头重复以填满 W ceil(N/W) 个位置,因此有 W ceil(N/W) - N 个
             样本在一个 epoch 中被计了两次(分布式评估的平均值中也是如此);设置 drop_last=True 时每个进程分
             到 floor(N/W) 个,顺序中最后 N - W floor(N/W) 个索引在该 epoch 被跳过。手工把数据集切成连续的几
-            段,会得到不相等的 batch 数。
+            段,则可能得到不相等的 batch 数。
         """),
         in_practice=text("""
             Give every rank the same number of batches (DistributedSampler does), or wrap the training loop in
@@ -795,8 +795,8 @@ CLAIMS: tuple[Claim, ...] = (
             认 weight_decay 0.01)直接作用于参数。没有权重衰减时,零梯度在参数的第一步什么也不移动,因
             为 SGD 的动量缓冲和 Adam 的矩估计都从零开始;但只要有过一次真实的更新,动量(SGD)和矩估
             计(Adam、AdamW)就会在之后每个零梯度的步里继续移动它,而 None 梯度让它原地不动。没有动量和权重衰
-            减的普通 SGD 对两者一视同仁。nn.Embedding 中不在本 batch 里的行得到的是整张表稠密梯度中的零行,
-            永远不是 None,因此某一行被用过一次之后,无论后面的 batch 是否包含它,Adam 都会继续移动它。
+            减的普通 SGD 对两者一视同仁。nn.Embedding 中不在本 batch 里的行得到的是整张表稠密梯度中的零
+            行,永远不是 None,因此某一行被用过一次之后,无论后面的 batch 是否包含它,Adam 都会继续移动它。
         """),
         in_practice=text("""
             Keep the default zero_grad() (None); to freeze a parameter, set requires_grad=False or leave it out of
