@@ -23,13 +23,26 @@ The scenarios (one process group, one DDP model, run in this order on every rank
 * ``unequal``: local sizes ``unequal_sizes`` (different per rank); plain mean loss per rank.
 * ``unequal_weighted``: the same batches, each rank's mean loss multiplied by W * n_r / n.
 
-Each rank saves ``{scenario: flat gradient (float64)}`` to ``rank<r>.pt`` in the output directory, and
-its output to ``rank<r>.log``. By hand: ``python -m support.distributed --init-file F --out D``.
+Then the uneven numbers of batches (rank r has ``batch_counts[r]`` batches of ``uneven_batch_size`` samples):
+
+* ``uneven_hang``: a DDP model on a process group whose timeout is ``hang_timeout_s``; each rank runs its batches
+  without Join. The rank that runs out stops; the others wait in the next all-reduce until the timeout. Each rank
+  records how many backward passes completed, the error it got ("" if none) and how long the failing pass waited.
+* ``join``: the same batches under ``ddp.join()`` with SGD steps: every step's gradient and the final parameters.
+* ``join_effective``: the same with ``divide_by_initial_world_size=False``.
+* ``join_throw``: under ``ddp.join(throw_on_early_termination=True)``: the error each rank got, after how many
+  backward passes.
+
+Each rank saves ``{scenario: result}`` to ``rank<r>.pt`` in the output directory (a flat float64 gradient for the
+first five, a dict for the others), and its output to ``rank<r>.log``.
+By hand: ``python -m support.distributed --init-file F --out D``. ``launch_once`` runs a configuration once for all
+the tests (and pytest-xdist workers) that ask for it.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import signal
@@ -48,8 +61,10 @@ from support.errors import SpecInputError
 
 LOOPBACK_INTERFACE = "lo"
 LOOPBACK_ADDRESSES = ("127.0.0.1", "localhost")
-SCENARIOS = ("equal", "no_sync", "accumulate", "unequal", "unequal_weighted")
+SCENARIOS = ("equal", "no_sync", "accumulate", "unequal", "unequal_weighted",
+             "uneven_hang", "join", "join_effective", "join_throw")
 EXIT_GRACE_S = 5.0  # how long the launcher may take to exit once every rank has written its result
+LAUNCH_SUMMARY = "launch.json"  # the launcher's exit code, wall time and deadline flags, written after every launch
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -64,6 +79,11 @@ class DDPConfig:
     out_features: int = 2
     seed: int = 0
     pg_timeout_s: float = 20.0  # the process group's timeout: a collective waiting longer fails
+    uneven_batches: tuple[int, ...] | None = None  # batches per rank in the uneven scenarios; None: 1, 2, ..., W
+    uneven_batch_size: int = 3
+    hang_timeout_s: float = 1.0  # the timeout of the group the uneven_hang scenario waits in
+    join_lr: float = 0.1  # SGD of the join scenarios
+    join_momentum: float = 0.9
 
     def __post_init__(self) -> None:
         for name in ("equal_sizes", "unequal_sizes"):
@@ -90,10 +110,33 @@ class DDPConfig:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise SpecInputError(f"seed must be an int, got {self.seed!r}")
         _checks.positive_float("pg_timeout_s", self.pg_timeout_s)
+        if self.uneven_batches is not None:
+            if not isinstance(self.uneven_batches, tuple) or len(self.uneven_batches) != len(self.equal_sizes):
+                raise SpecInputError(
+                    f"uneven_batches must be a tuple with one number of batches per rank, got {self.uneven_batches!r}"
+                )
+            for count in self.uneven_batches:
+                _checks.positive_int("uneven_batches", count)
+            if len(set(self.uneven_batches)) == 1:
+                raise SpecInputError(f"uneven_batches must not all be equal, got {self.uneven_batches}")
+        _checks.positive_int("uneven_batch_size", self.uneven_batch_size)
+        _checks.positive_float("hang_timeout_s", self.hang_timeout_s)
+        if not self.hang_timeout_s < self.pg_timeout_s:
+            raise SpecInputError(
+                f"hang_timeout_s must be below pg_timeout_s (the others wait in the main group meanwhile), got "
+                f"{self.hang_timeout_s} and {self.pg_timeout_s}"
+            )
+        _checks.positive_float("join_lr", self.join_lr)
+        _checks.positive_float("join_momentum", self.join_momentum, allow_zero=True)
 
     @property
     def world_size(self) -> int:
         return len(self.equal_sizes)
+
+    @property
+    def batch_counts(self) -> tuple[int, ...]:
+        """Batches per rank in the uneven scenarios."""
+        return self.uneven_batches if self.uneven_batches is not None else tuple(range(1, self.world_size + 1))
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -101,9 +144,18 @@ class DDPConfig:
     @classmethod
     def from_json(cls, text: str) -> DDPConfig:
         raw = json.loads(text)
-        for name in ("equal_sizes", "unequal_sizes"):
-            raw[name] = tuple(raw[name])
+        for name in ("equal_sizes", "unequal_sizes", "uneven_batches"):
+            if raw.get(name) is not None:
+                raw[name] = tuple(raw[name])
         return cls(**raw)
+
+
+# The run the spec's DDP claims share (distributed.ddp-mean and distributed.uneven; launch_once runs it once a
+# session): three ranks, so that dividing by W is told apart from halving; unequal local batch sizes (2, 3, 7); and
+# 1, 2, 3 batches per rank for the uneven scenarios, whose waiting group times out after 1 s
+SPEC_CONFIG = DDPConfig(equal_sizes=(4, 4, 4), unequal_sizes=(2, 3, 7), in_features=3, width=8, out_features=2, seed=5,
+                        pg_timeout_s=20.0, uneven_batches=(1, 2, 3), uneven_batch_size=3, hang_timeout_s=1.0,
+                        join_lr=0.1, join_momentum=0.9)
 
 
 def make_model(config: DDPConfig):
@@ -127,6 +179,21 @@ def local_batch(config: DDPConfig, sizes: tuple[int, ...], rank: int) -> tuple[t
     x, y = global_batch(config, sizes)
     start = sum(sizes[:rank])
     return x[start : start + sizes[rank]], y[start : start + sizes[rank]]
+
+
+def uneven_batch(config: DDPConfig, rank: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rank ``rank``'s ``k``-th batch in the uneven scenarios: consecutive slices of one seeded dataset."""
+    counts = config.batch_counts
+    if isinstance(rank, bool) or not isinstance(rank, int) or not 0 <= rank < len(counts):
+        raise SpecInputError(f"rank must be an int in [0, {len(counts)}), got {rank!r}")
+    if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k < counts[rank]:
+        raise SpecInputError(f"k must be an int in [0, {counts[rank]}), rank {rank}'s number of batches, got {k!r}")
+    from support.data import regression
+
+    size = config.uneven_batch_size
+    x, y = regression(sum(counts) * size, config.in_features, config.out_features, seed=config.seed + 2)
+    start = (sum(counts[:rank]) + k) * size
+    return x[start : start + size], y[start : start + size]
 
 
 def check_loopback_env(env: dict[str, str]) -> None:
@@ -183,6 +250,7 @@ def worker(rank: int, init_file: Path, out_dir: Path, config: DDPConfig) -> Path
         run("unequal", xu, yu)
         n_global = sum(config.unequal_sizes)
         run("unequal_weighted", xu, yu, world * config.unequal_sizes[rank] / n_global)
+        results.update(_uneven_scenarios(rank, config))
         out = Path(out_dir) / f"rank{rank}.pt"
         tmp = out.with_suffix(".tmp")
         torch.save(results, tmp)
@@ -193,11 +261,70 @@ def worker(rank: int, init_file: Path, out_dir: Path, config: DDPConfig) -> Path
         dist.destroy_process_group()
 
 
+def _uneven_scenarios(rank: int, config: DDPConfig) -> dict:
+    """The uneven-batches scenarios on this rank (see the module docstring); every rank calls them in this order."""
+    import torch.distributed as dist
+    import torch.nn.functional as F
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    from support.gradients import flat_grad, flat_params
+
+    batches = [uneven_batch(config, rank, k) for k in range(config.batch_counts[rank])]
+    results: dict = {}
+
+    # without Join, on a group with a short timeout: the rank that runs out leaves the others waiting. Every step up
+    # to the loop starts after a barrier of the main group (long timeout), so a rank that is merely scheduled late
+    # cannot make the short group time out before the extra batch
+    dist.barrier()
+    short = dist.new_group(timeout=timedelta(seconds=config.hang_timeout_s))
+    dist.barrier()
+    ddp = DDP(make_model(config), process_group=short)
+    dist.barrier()
+    completed, error, waited = 0, "", 0.0
+    for x, y in batches:
+        start = time.monotonic()
+        try:
+            F.mse_loss(ddp(x), y).backward()
+        except RuntimeError as exc:  # the all-reduce timed out: this rank is done with this group
+            error, waited = str(exc), time.monotonic() - start
+            break
+        completed += 1
+    results["uneven_hang"] = {"completed": completed, "error": error, "waited_s": waited}
+
+    def train_joined(**join_kwargs) -> dict:
+        model = make_model(config)
+        ddp = DDP(model)
+        opt = torch.optim.SGD(ddp.parameters(), lr=config.join_lr, momentum=config.join_momentum)
+        grads = []
+        with ddp.join(**join_kwargs):
+            for x, y in batches:
+                opt.zero_grad(set_to_none=True)
+                F.mse_loss(ddp(x), y).backward()
+                grads.append(flat_grad(model).detach().clone())
+                opt.step()
+        return {"grads": grads, "params": flat_params(model)}
+
+    results["join"] = train_joined()
+    results["join_effective"] = train_joined(divide_by_initial_world_size=False)
+
+    ddp = DDP(make_model(config))
+    completed, error = 0, ""
+    try:
+        with ddp.join(throw_on_early_termination=True):
+            for x, y in batches:
+                F.mse_loss(ddp(x), y).backward()
+                completed += 1
+    except RuntimeError as exc:
+        error = str(exc)
+    results["join_throw"] = {"completed": completed, "error": error}
+    return results
+
+
 @dataclass
 class LaunchResult:
     """What each rank wrote (None where it wrote nothing), the launcher's exit code, each rank's log."""
 
-    results: list[dict[str, torch.Tensor] | None]
+    results: list[dict | None]
     returncode: int | None  # of the spawned interpreter: 0 when every rank succeeded
     logs: list[str]
     wall_s: float
@@ -327,10 +454,17 @@ def launch(config: DDPConfig, workdir: Path, *, env: dict[str, str], timeout_s: 
             except ProcessLookupError:
                 pass
             proc.wait(timeout=10)
-        launcher_log.seek(0)
-        launcher_output = launcher_log.read().decode("utf-8", "replace")
-    wall = time.monotonic() - start
-    results: list[dict[str, torch.Tensor] | None] = []
+    outcome = {"returncode": proc.returncode, "wall_s": time.monotonic() - start, "timed_out": timed_out,
+               "stopped_after_results": stopped_after_results}
+    (workdir / LAUNCH_SUMMARY).write_text(json.dumps(outcome))
+    return _read_back(config, workdir, outcome)
+
+
+def _read_back(config: DDPConfig, workdir: Path, outcome: dict) -> LaunchResult:
+    """What the ranks of a finished launch wrote in ``workdir``, with the launch's ``outcome``."""
+    launcher_log = workdir / "launcher.log"
+    launcher_output = launcher_log.read_text(encoding="utf-8", errors="replace") if launcher_log.exists() else ""
+    results: list[dict | None] = []
     logs = []
     for rank in range(config.world_size):
         path = workdir / f"rank{rank}.pt"
@@ -339,7 +473,32 @@ def launch(config: DDPConfig, workdir: Path, *, env: dict[str, str], timeout_s: 
         logs.append(log.read_text(encoding="utf-8", errors="replace") if log.exists() else "(no log)")
     logs[0] = f"{launcher_output}\n{logs[0]}" if launcher_output else logs[0]
     missing = [r for r, res in enumerate(results) if res is None]
-    return LaunchResult(results, proc.returncode, logs, wall, timed_out, missing, stopped_after_results)
+    return LaunchResult(results, outcome["returncode"], logs, outcome["wall_s"], outcome["timed_out"], missing,
+                        outcome["stopped_after_results"])
+
+
+def launch_once(config: DDPConfig, root: Path, *, env: dict[str, str], timeout_s: float = 60.0) -> LaunchResult:
+    """``launch`` a configuration once under ``root``, and read that run back on every later call.
+
+    Calls from several processes (pytest-xdist workers sharing ``root``) take turns through a lock file: the first
+    launches (at most ``timeout_s`` plus the exit grace), the others wait for it and read what it left, failures
+    included, so one set of ranks serves every test that asks for this configuration. ``root`` must hold no run of an
+    earlier session: pass a directory of this session (e.g. pytest's basetemp).
+    """
+    if not isinstance(config, DDPConfig):
+        raise SpecInputError(f"config must be a DDPConfig, got {type(config).__name__}")
+    import fcntl  # POSIX, as os.fork, which launch needs anyway
+
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    key = hashlib.sha256(config.to_json().encode()).hexdigest()[:16]
+    workdir = root / f"ddp-{key}"
+    with open(root / f"ddp-{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or when this process dies
+        summary = workdir / LAUNCH_SUMMARY
+        if summary.exists():
+            return _read_back(config, workdir, json.loads(summary.read_text()))
+        return launch(config, workdir, env=env, timeout_s=timeout_s)
 
 
 def _launcher_command(init_file: Path, workdir: Path, config: DDPConfig) -> list[str]:

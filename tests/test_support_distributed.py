@@ -19,6 +19,10 @@ def test_config_round_trips_through_json():
     config = DDPConfig(equal_sizes=(2, 2, 2), unequal_sizes=(1, 2, 3), seed=9, pg_timeout_s=5.0)
     assert DDPConfig.from_json(config.to_json()) == config
     assert config.world_size == 3
+    assert config.batch_counts == (1, 2, 3)  # the default: rank r has r + 1 batches
+    uneven = DDPConfig(uneven_batches=(4, 2), hang_timeout_s=0.5, join_momentum=0.0)
+    assert DDPConfig.from_json(uneven.to_json()) == uneven
+    assert uneven.batch_counts == (4, 2)
 
 
 @pytest.mark.parametrize(
@@ -34,6 +38,14 @@ def test_config_round_trips_through_json():
         ({"width": 0}, "width"),
         ({"seed": 1.5}, "seed"),
         ({"pg_timeout_s": 0}, "pg_timeout_s"),
+        ({"uneven_batches": (1, 2, 3)}, "one number of batches per rank"),
+        ({"uneven_batches": [1, 2]}, "uneven_batches"),
+        ({"uneven_batches": (2, 2)}, "not all be equal"),
+        ({"uneven_batches": (0, 2)}, "uneven_batches"),
+        ({"uneven_batch_size": 0}, "uneven_batch_size"),
+        ({"hang_timeout_s": 0}, "hang_timeout_s"),
+        ({"hang_timeout_s": 30.0}, "below pg_timeout_s"),
+        ({"join_lr": -0.1}, "join_lr"),
     ],
 )
 def test_config_rejects_bad_values(kwargs, fragment):
@@ -50,6 +62,18 @@ def test_local_batches_are_consecutive_slices_of_the_global_batch():
     assert (len(x0), len(x1)) == (2, 6)
     with pytest.raises(SpecInputError, match="rank"):
         distributed.local_batch(config, config.unequal_sizes, 2)
+
+
+def test_uneven_batches_are_consecutive_slices_of_one_dataset():
+    config = DDPConfig(uneven_batches=(1, 3), uneven_batch_size=2)
+    batches = [distributed.uneven_batch(config, r, k) for r in range(2) for k in range(config.batch_counts[r])]
+    x = torch.cat([b[0] for b in batches])
+    assert x.shape == (8, config.in_features) and len({tuple(row.tolist()) for row in x}) == 8  # no sample twice
+    assert torch.equal(distributed.uneven_batch(config, 1, 0)[0], x[2:4])
+    with pytest.raises(SpecInputError, match=r"k must be an int in \[0, 1\), rank 0's number of batches"):
+        distributed.uneven_batch(config, 0, 1)
+    with pytest.raises(SpecInputError, match="rank"):
+        distributed.uneven_batch(config, 2, 0)
 
 
 @pytest.mark.parametrize(
@@ -108,3 +132,26 @@ def test_launch_stops_waiting_once_every_rank_has_written_its_result(tmp_path, m
     assert run.stopped_after_results and not run.timed_out and not run.missing
     assert run.wall_s < distributed.EXIT_GRACE_S + 10  # the grace, plus torch's import, not the 60 s deadline
     assert run.results[0]["equal"].shape == (1,)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the launcher needs os.fork")
+def test_launch_once_launches_once_and_reads_the_run_back(tmp_path, monkeypatch):
+    # a stand-in launcher that writes both results and counts its launches
+    script = (
+        "import sys, torch; out = sys.argv[1]\n"
+        "open(f'{out}/../launches', 'a').write('x')\n"
+        "for r in (0, 1): torch.save({'equal': torch.full((1,), float(r))}, f'{out}/rank{r}.pt')\n"
+    )
+    monkeypatch.setattr(distributed, "_launcher_command", lambda init_file, workdir, config: [
+        sys.executable, "-c", script, str(workdir)])
+    first = distributed.launch_once(DDPConfig(), tmp_path / "root", env=LOOPBACK, timeout_s=60)
+    second = distributed.launch_once(DDPConfig(), tmp_path / "root", env=LOOPBACK, timeout_s=60)
+    assert (tmp_path / "root" / "launches").read_text() == "x"  # the second call read the first run back
+    assert not first.missing and not second.missing and second.returncode == first.returncode == 0
+    assert [r["equal"].item() for r in second.results] == [0.0, 1.0]
+    assert second.wall_s == first.wall_s
+    # another configuration is another run
+    distributed.launch_once(DDPConfig(seed=1), tmp_path / "root", env=LOOPBACK, timeout_s=60)
+    assert (tmp_path / "root" / "launches").read_text() == "xx"
+    with pytest.raises(SpecInputError, match="config"):
+        distributed.launch_once({"seed": 1}, tmp_path / "root", env=LOOPBACK)

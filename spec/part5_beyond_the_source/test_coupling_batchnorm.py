@@ -8,9 +8,12 @@ statistics held fixed do not sum to the batch gradient (the difference is the pa
 gradient accumulation over micro-batches differs from the full-batch gradient. Every train-mode forward, under
 no_grad too, also updates the running statistics: r <- (1 - momentum) r + momentum s, with s the batch mean for
 running_mean and the unbiased batch variance (N / (N - 1) times the biased one used to normalise) for running_var;
-momentum=None makes r the plain average of all batch statistics so far, and num_batches_tracked counts the forwards.
-In eval mode the layer normalises with these running statistics as constants: the samples are independent again and
-all of the identities above hold.
+momentum=None makes r the plain average of all batch statistics so far, and num_batches_tracked counts the forwards,
+so accumulating over k micro-batches in train mode moves the running statistics k times, with each micro-batch's
+statistics, and they end elsewhere than after one forward of the whole batch. In eval mode the layer normalises with
+these running statistics as constants: the samples are independent again and all of the identities above hold,
+micro-batch accumulation included, which is exact (up to rounding) in either mode with GroupNorm or LayerNorm
+instead, since they normalise each sample over its own features.
 
 Why: Ioffe & Szegedy 2015, Algorithm 1 (train: batch statistics) and Algorithm 2 (inference: population
 statistics, with the unbiased variance m / (m - 1) Var_B); PyTorch docs, torch.nn.BatchNorm1d: "the standard-
@@ -21,17 +24,27 @@ computed with the unbiased estimator", and momentum=None for a cumulative moving
 1 / num_batches_tracked, so the first batch replaces the initial 0 and 1 and the k-th gets weight 1/k). The
 running-statistics test feeds batches of different sizes (so N / (N - 1) differs per batch, down to 2 at N = 2)
 and compares with the recursion in float64; the biased variance would miss by a relative (N - 1)^-1 of a term.
+Micro-batches: k train-mode forwards are k steps of that recursion, each with a micro-batch's own mean and unbiased
+variance, so after two halves running_mean = (1 - m)^2 r_0 + m (1 - m) mu_1 + m mu_2 against (1 - m) r_0 + m mu
+for one forward of the batch (mu the batch mean, mu_j the halves'): the weight on r_0 alone differs, by m (1 - m).
+PyTorch docs, torch.nn.GroupNorm: "The mean and standard-deviation are calculated separately over each group" of
+each sample, and "This layer uses statistics computed from input data in both training and evaluation modes";
+torch.nn.LayerNorm: the statistics are computed over the last D dimensions of each sample, in both modes as well.
+A model whose every layer acts on one sample at a time has a batch gradient that is a sum of per-sample terms, so
+micro-batch losses weighted by s_j / N add up to it (accumulation.micro-batches); the test splits 8 samples
+unequally, into 3 and 5, in train mode.
 """
 
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from support.data import regression
 from support.dependencies import cross_sample_dependencies
 from support.gradients import batch_grads, flat_grad, per_sample_grads_loop
 from support.models import batchnorm_net
-from support.tensors import generator
+from support.tensors import generator, seeded_init
 from support.tolerances import accumulation, assert_close
 
 pytestmark = pytest.mark.claim("coupling.batchnorm")
@@ -143,6 +156,62 @@ def test_eval_mode_per_sample_gradients_sum_to_the_batch_gradient(device):
     per_sample = per_sample_grads_loop(net, _sum_loss, x, y)
     summed = torch.cat([g.sum(dim=0).reshape(-1) for g in per_sample.values()])
     assert_close(summed, batch, tol=accumulation(batch.dtype, N))
+
+
+def _norm_net(kind, device, seed=22):
+    """Linear -> GroupNorm(3 groups) or LayerNorm -> ReLU -> Linear, with affine parameters away from 1 and 0."""
+    with seeded_init(seed):
+        norm = nn.GroupNorm(3, WIDTH) if kind == "groupnorm" else nn.LayerNorm(WIDTH)
+        net = nn.Sequential(nn.Linear(IN, WIDTH), norm, nn.ReLU(), nn.Linear(WIDTH, OUT))
+        nn.init.uniform_(norm.weight, 0.5, 2.0)
+        nn.init.uniform_(norm.bias, -0.5, 0.5)
+    return net.to(device=device, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("kind", ["groupnorm", "layernorm"])
+def test_group_and_layer_norm_make_micro_batch_accumulation_exact_in_train_mode(kind, device):
+    net = _norm_net(kind, device).train()
+    _, x, y = _setup(device)
+    net.zero_grad(set_to_none=True)
+    F.mse_loss(net(x), y).backward()
+    full = flat_grad(net).clone()
+    net.zero_grad(set_to_none=True)
+    sizes = (3, 5)  # unequal: each micro-batch's mean loss weighted by its share s_j / N
+    for cx, cy in zip(x.split(sizes), y.split(sizes)):
+        (F.mse_loss(net(cx), cy) * len(cx) / N).backward()
+    assert_close(flat_grad(net), full, tol=accumulation(full.dtype, N * OUT))
+    # and one sample's output does not depend on the others: a property of the layer, not of the split
+    moved = x.clone()
+    moved[5] += 3.0
+    with torch.no_grad():
+        assert_close(net(moved)[0], net(x)[0])
+
+
+def test_micro_batch_forwards_move_the_running_statistics_once_each(device, figures):
+    net, x, _ = _setup(device)
+    bn = net[1]
+    bn.momentum = 0.3
+    with torch.no_grad():
+        pre_bn = net[0](x)
+    halves = pre_bn.chunk(2)
+    # two train-mode forwards of the halves, as gradient accumulation does them ...
+    net.train()
+    with torch.no_grad():
+        for half in x.chunk(2):
+            net(half)
+    assert bn.num_batches_tracked.item() == 2
+    expected_mean, expected_var = _running_recursion(list(halves), 0.3)[-1]
+    assert_close(bn.running_mean, expected_mean)
+    assert_close(bn.running_var, expected_var)
+    # ... against one forward of the whole batch, which one optimizer step of the full batch would do
+    whole_mean, whole_var = _running_recursion([pre_bn], 0.3)[-1]
+    gap = (bn.running_mean - whole_mean).abs().max()
+    # from the initial 0: 0.7 * 0.3 mu_1 + 0.3 mu_2 against 0.3 (mu_1 + mu_2) / 2, a difference of 0.06 mu_1 +
+    # 0.15 mu_2; the halves' feature means are ~0.1-1 (rows of norm ~0.5 times unit inputs, 4 samples), so the gap
+    # is ~1e-2-1e-1 where they do not cancel; 1e-3 is far below that and 1e12 times float64 rounding
+    assert gap > 1e-3
+    figures.record("max |running_mean after 2 micro-batch forwards - after 1 full forward|", gap, "feature units",
+                   zh="max |2 次 micro-batch 前向后的 running_mean - 1 次完整前向后的|")
 
 
 @pytest.mark.parametrize("mode", ["train", "eval"])

@@ -12,9 +12,10 @@ torch.nn.parallel.DistributedDataParallel; Li et al. 2020, PyTorch Distributed, 
 gradient g_r weighs each of its samples by 1 / n_r, so (1/W) sum_r g_r weighs them by 1 / (W n_r), the global mean
 by 1 / n; Goyal et al. 2017 (sec. 3, Remark 3) normalise the per-worker loss by the total minibatch size.
 The experiment runs W = 3 CPU processes with the gloo backend on the loopback interface (one spawned interpreter
-that forks the other ranks, rendezvous through a fresh file:// under tmp_path): three, not two, so that dividing by
-W is told apart from halving. One launch runs every scenario, each rank writes its gradients to a file, and the test
-compares them with gradients computed in one process from the same seeded model and data. Equal sizes (4, 4, 4)
+that forks the other ranks, rendezvous through a fresh file:// in the session's temporary directory): three, not
+two, so that dividing by W is told apart from halving. One launch runs every scenario (shared with
+distributed.uneven), each rank writes its gradients to a file, and the test compares them with gradients computed in
+one process from the same seeded model and data. Equal sizes (4, 4, 4)
 give the global mean gradient on every rank; under no_sync() each rank keeps its own local gradient; half the batch
 under no_sync() and half synchronised (each loss / 2) gives the global mean again. Unequal sizes (2, 3, 7) give
 (g_0 + g_1 + g_2) / 3, which misses the global mean by sum_r (1/3 - n_r/12) g_r, and rank losses scaled by
@@ -28,20 +29,14 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from support.distributed import SCENARIOS, DDPConfig, global_batch, launch, local_batch, make_model
+from support.distributed import SPEC_CONFIG, global_batch, local_batch, make_model
 from support.gradients import flat_grad
 from support.tolerances import EXACT, accumulation, assert_close, assert_ge
 
 pytestmark = pytest.mark.claim("distributed.ddp-mean")
-CONFIG = DDPConfig(equal_sizes=(4, 4, 4), unequal_sizes=(2, 3, 7), in_features=3, width=8, out_features=2, seed=5,
-                   pg_timeout_s=20.0)
+CONFIG = SPEC_CONFIG  # (4, 4, 4) and (2, 3, 7) samples per rank; the run is shared with distributed.uneven
 W = CONFIG.world_size
-# Every wait is bounded: the launcher kills the ranks after this many seconds. The run takes ~2.5 s on an idle
-# 2-core machine (one fresh interpreter imports torch and torch._dynamo, which DDP needs, then forks rank 1);
-# 60 s leaves room for a machine loaded by other pytest workers, and the process group's own timeout (20 s)
-# ends a rank stuck in a collective before that.
-LAUNCH_TIMEOUT_S = 60.0
-LOOPBACK_ONLY = {"GLOO_SOCKET_IFNAME": "lo", "MASTER_ADDR": "127.0.0.1"}
+GRADIENT_SCENARIOS = ("equal", "no_sync", "accumulate", "unequal", "unequal_weighted")
 
 
 def _mean_loss_grad(x, y):
@@ -53,14 +48,14 @@ def _mean_loss_grad(x, y):
 @pytest.mark.skipif(not (dist.is_available() and dist.is_gloo_available()), reason="torch built without gloo")
 @pytest.mark.skipif(not hasattr(os, "fork"),
                     reason="the launcher's interpreter forks the other ranks (no os.fork here)")
-def test_ddp_averages_gradients_across_three_gloo_processes(tmp_path, figures):
-    run = launch(CONFIG, tmp_path / "ddp", env=LOOPBACK_ONLY, timeout_s=LAUNCH_TIMEOUT_S)
+def test_ddp_averages_gradients_across_three_gloo_processes(ddp_run, figures):
+    run = ddp_run
     # Judge what the ranks wrote, not their exit codes: gloo can abort while the interpreter exits, after a
     # rank has written its (complete, atomically renamed) result file. Exit codes and logs only explain a
     # missing result.
     assert not run.missing, run.diagnostics()
     ranks = run.results
-    assert len(ranks) == W and all(set(res) == set(SCENARIOS) for res in ranks)
+    assert len(ranks) == W and all(set(GRADIENT_SCENARIOS) <= set(res) for res in ranks)
     n_terms = sum(CONFIG.equal_sizes)
     tol = accumulation(torch.float64, n_terms)  # the same per-sample terms summed in a different order
 

@@ -330,8 +330,12 @@ CLAIMS: tuple[Claim, ...] = (
             train-mode forward, under no_grad too, also updates the running statistics: r <- (1 - momentum) r + momentum
             s, with s the batch mean for running_mean and the unbiased batch variance (N / (N - 1) times the biased one
             used to normalise) for running_var; momentum=None makes r the plain average of all batch statistics so far,
-            and num_batches_tracked counts the forwards. In eval mode the layer normalises with these running statistics
-            as constants: the samples are independent again and all of the identities above hold.
+            and num_batches_tracked counts the forwards, so accumulating over k micro-batches in train mode moves the
+            running statistics k times, with each micro-batch's statistics, and they end elsewhere than after one
+            forward of the whole batch. In eval mode the layer normalises with these running statistics as constants:
+            the samples are independent again and all of the identities above hold, micro-batch accumulation
+            included, which is exact (up to rounding) in either mode with GroupNorm or LayerNorm instead, since they
+            normalise each sample over its own features.
         """),
         statement_zh=text("""
             训练模式下的 BatchNorm 用当前 batch 的均值和(有偏)方差做归一化,因此每个样本的输出和损失
@@ -343,18 +347,23 @@ CLAIMS: tuple[Claim, ...] = (
             中 running_mean 的 s 是 batch 均
             值,running_var 的 s 是 batch 的无偏方差(是归一化所用有偏方差
             的 N / (N - 1) 倍);momentum=None 时 r 是迄今所有 batch 统计量的简单平
-            均,num_batches_tracked 记录前向次数。评估模式下该层把这些滑动统计量当作常数来归一化:样
-            本重新相互独立,上述恒等式都成立。
+            均,num_batches_tracked 记录前向次数;因此在训练模式下对 k 个 micro-batch 累积梯度,会用各
+            个 micro-batch 的统计量把滑动统计量更新 k 次,结果与对整个 batch 做一次前向不同。评估模式下该层把这
+            些滑动统计量当作常数来归一化:样本重新相互独立,上述恒等式都成立,micro-batch 梯度累积也包括在
+            内;换成 GroupNorm 或 LayerNorm 时,无论哪种模式,这种累积都是精确的(只差舍入误差),因为它们只在每个
+            样本自己的特征上归一化。
         """),
         in_practice=text("""
             Call model.eval() for validation and inference (train-mode forwards, even under no_grad, keep moving
             running_mean/running_var), keep batches well above 1 sample, and set momentum=None only when you want an
-            equal-weight average over all batches seen.
+            equal-weight average over all batches seen; when accumulating small micro-batches, freeze BatchNorm in
+            eval mode or use GroupNorm/LayerNorm.
         """),
         in_practice_zh=text("""
             验证和推理前调用 model.eval()(训练模式下的前向传播即使在 no_grad 下也会改
             动 running_mean/running_var);batch 不要太小;只有想对见过的所
-            有 batch 等权平均时才设置 momentum=None。
+            有 batch 等权平均时才设置 momentum=None;在很小的 micro-batch 上累积梯度时,把 BatchNorm 固定在评估
+            模式,或者改用 GroupNorm/LayerNorm。
         """),
         related=(
             "coupling.dependencies",
@@ -517,6 +526,74 @@ CLAIMS: tuple[Claim, ...] = (
         ),
     ),
     Claim(
+        id="distributed.uneven",
+        part=P,
+        verdict=Verdict.CONFIRMED,
+        quotes=(),
+        statement=text("""
+            DistributedDataParallel all-reduces the gradients in every backward pass, so every rank has to run the
+            same number of them. When the ranks have different numbers of batches, the rank that runs out stops
+            calling backward and the ranks that still have a batch wait in that batch's all-reduce until the process
+            group's timeout, then raise (the default timeout is 30 minutes for gloo,
+            torch.distributed.constants.default_pg_timeout). Training inside model.join()
+            (torch.distributed.algorithms.Join) lets the finished ranks shadow the all-reduce with zero gradients, and
+            every rank completes: at each step the ranks still training get the sum of their gradients divided by the
+            initial world size W, so each batch keeps the weight 1/W it has when all ranks train (with
+            divide_by_initial_world_size=False, divided by the number of ranks still training), and on leaving the
+            context every rank gets the parameters of the last rank to finish. With throw_on_early_termination=True
+            every rank raises instead, at the first step after one rank has run out. DistributedSampler keeps the
+            numbers of batches equal: without drop_last every rank gets ceil(N/W) of N indices, the epoch's order
+            being repeated from its start to fill W ceil(N/W) places, so W ceil(N/W) - N samples count twice in the
+            epoch (in a distributed evaluation's mean too); with drop_last=True every rank gets floor(N/W) and the
+            last N - W floor(N/W) indices of the order are skipped that epoch. Sharding a dataset by hand into
+            contiguous parts can give unequal numbers of batches.
+        """),
+        statement_zh=text("""
+            DistributedDataParallel 在每次反向传播中都对梯度做 all-reduce,因此每个进程必须执行相同次数的反向传
+            播。当各进程的 batch 数不同时,先用完数据的进程不再调用 backward,而还有 batch 的进程会在这
+            个 batch 的 all-reduce 中一直等到进程组超时,然后报错(gloo 的默认超时是 30 分
+            钟,torch.distributed.constants.default_pg_timeout)。在 model.join()(torch.distributed.algorithms.Join)中训
+            练,已结束的进程会用零梯度配合 all-reduce,所有进程都能完成:每一步仍在训练的进程得到它们梯度之和除以初
+            始进程数 W,因此每个 batch 的权重仍是所有进程都在训练时的 1/W(设
+            置 divide_by_initial_world_size=False 时则除以仍在训练的进程数);离开上下文时,每个进程都得到最后
+            结束的进程的参数。设置 throw_on_early_termination=True 时,在某个进程用完数据后的第一步,所有进程
+            都会报错。DistributedSampler 让各进程的 batch 数相同:不设 drop_last 时,N 个索引中每个进程分
+            到 ceil(N/W) 个,本 epoch 的顺序从头重复以填满 W ceil(N/W) 个位置,因此有 W ceil(N/W) - N 个
+            样本在一个 epoch 中被计了两次(分布式评估的平均值中也是如此);设置 drop_last=True 时每个进程分
+            到 floor(N/W) 个,顺序中最后 N - W floor(N/W) 个索引在该 epoch 被跳过。手工把数据集切成连续的几
+            段,则可能得到不相等的 batch 数。
+        """),
+        in_practice=text("""
+            Give every rank the same number of batches (DistributedSampler does), or wrap the training loop in
+            model.join(); in distributed evaluation, remove the padded duplicates or use drop_last=True.
+        """),
+        in_practice_zh=text("""
+            让每个进程的 batch 数相同(DistributedSampler 就是这样做的),或者把训练循环放进 model.join() 中;做
+            分布式评估时,去掉补齐的重复样本,或者使用 drop_last=True。
+        """),
+        related=(
+            "distributed.ddp-mean",
+            "accumulation.micro-batches",
+        ),
+        sources=(
+            (
+                "PyTorch docs, DistributedDataParallel.join: shadows the forward and backward passes of non-joined "
+                "processes; broadcasts the model of the last joined process; divide_by_initial_world_size; "
+                "throw_on_early_termination"
+            ),
+            (
+                "PyTorch docs, torch.distributed.algorithms.Join (generic join context manager) and "
+                "torch.distributed.init_process_group: timeout 'Default value is 10 minutes for NCCL and 30 minutes "
+                "for other backends'"
+            ),
+            (
+                "PyTorch docs, torch.utils.data.DistributedSampler: drop_last 'If False, the sampler will add extra "
+                "indices to make the data evenly divisible across the replicas'"
+            ),
+            LI_DDP,
+        ),
+    ),
+    Claim(
         id="amp.grad-scaler",
         part=P,
         verdict=Verdict.CONFIRMED,
@@ -590,6 +667,221 @@ CLAIMS: tuple[Claim, ...] = (
                 "Kalamkar et al. 2019, A Study of BFLOAT16 for Deep Learning Training, arXiv:1905.12322, sec. 2 "
                 "(bfloat16 keeps FP32's 8-bit exponent, so it needs no loss scaling)"
             ),
+        ),
+    ),
+    Claim(
+        id="backward.non-scalar",
+        part=P,
+        verdict=Verdict.CONFIRMED,
+        quotes=(),
+        statement=text("""
+            Tensor.backward() without a gradient argument only accepts a loss with exactly one element: on a loss with
+            more, such as the per-sample losses of reduction='none', it raises RuntimeError "grad can be implicitly
+            created only for scalar outputs", while a one-element tensor of any shape, (1,) included, is accepted. The
+            fix is to reduce the losses first (.mean() gives the gradient of the mean, .sum() that of the sum) or to
+            pass gradient=w, a tensor of the loss's shape: backward then computes the gradient of the weighted sum
+            sum_i w_i l_i (a vector-Jacobian product), so w = 1/N gives the mean's gradient and w = 1 the sum's. A w
+            of another shape raises RuntimeError "Mismatch in shape".
+        """),
+        statement_zh=text("""
+            不带 gradient 参数的 Tensor.backward() 只接受恰好一个元素的损失:对元素更多的损失(例
+            如 reduction='none' 给出的逐样本损失)它会抛出 RuntimeError "grad can be implicitly
+            created only for scalar outputs";而只有一个元素的张量,不论形状如何(包括 (1,)),都可以。解
+            决办法是先归约(.mean() 得到平均损失的梯度,.sum() 得到总和的梯度),或者传
+            入 gradient=w(与损失形状相同的张量):这时 backward 计算的是加权和 Σ_i w_i l_i 的梯
+            度(向量-雅可比积),因此 w = 1/N 给出 mean 的梯度,w = 1 给出 sum 的梯度。形状不同
+            的 w 会抛出 RuntimeError "Mismatch in shape"。
+        """),
+        in_practice=text("""
+            Call backward on a reduced loss (.mean() or .sum()); to weight samples, backpropagate (w * losses).sum()
+            or pass gradient=w, both give the gradient of sum_i w_i l_i.
+        """),
+        in_practice_zh=text("""
+            对归约后的损失(.mean() 或 .sum())调用 backward;要给样本加权,就反向传
+            播 (w * losses).sum() 或传入 gradient=w,二者都给出 Σ_i w_i l_i 的梯度。
+        """),
+        related=(
+            "reduction.none-is-per-sample",
+            "reduction.mean-is-sum-over-n",
+            "per-sample.backward-accumulates",
+        ),
+        sources=(
+            (
+                "PyTorch docs, torch.Tensor.backward: 'If the tensor is non-scalar (i.e. its data has more than one "
+                "element) and requires gradient, the function additionally requires specifying a gradient. It should "
+                "be a tensor of matching type and shape'"
+            ),
+            (
+                "PyTorch source, torch/autograd/__init__.py, _make_grads: 'grad can be implicitly created only for "
+                "scalar outputs' unless out.numel() == 1; 'Mismatch in shape: grad_output[i] has a shape of ...'"
+            ),
+        ),
+    ),
+    Claim(
+        id="backward.retain-graph",
+        part=P,
+        verdict=Verdict.QUALIFIED,
+        quotes=(),
+        statement=text("""
+            A backward pass frees the tensors that the graph saved for it (a Linear's input and weight, a tanh's
+            output, ...) unless retain_graph=True, and torch.autograd.grad frees them the same way. A second backward
+            through the same graph, of the same loss again or of another loss that shares part of it, then raises
+            RuntimeError "Trying to backward through the graph a second time (or directly access saved tensors after
+            they have already been freed)". With retain_graph=True on every call but the last, each pass runs and adds
+            into .grad: after backward of the same loss twice .grad holds twice its gradient, and after backward of
+            loss_a and then loss_b it holds the gradient of loss_a + loss_b, which one backward of the sum gives
+            without keeping the graph. The error comes from the freed tensors, not from a count of calls: a graph that
+            saved none (only sums, means, additions and views of the parameters) runs a second time without error and
+            accumulates again.
+        """),
+        statement_zh=text("""
+            一次反向传播会释放计算图为它保存的张量(Linear 的输入和权重、tanh 的输出等),除非设
+            置 retain_graph=True;torch.autograd.grad 也同样会释放它们。此后再对同一个计算图做反向传
+            播(无论是同一个损失,还是共享其中一部分的另一个损失)都会抛出 RuntimeError "Trying to
+            backward through the graph a second time (or directly access saved tensors after they have already
+            been freed)"。除最后一次外每次都设置 retain_graph=True,则每次反向传播都会执行并累加
+            到 .grad 中:对同一个损失反向传播两次后,.grad 是其梯度的两倍;先后对 loss_a 和 loss_b 反
+            向传播后,.grad 是 loss_a + loss_b 的梯度,而对二者之和做一次反向传播就能得到同样的结果,无需保
+            留计算图。报错的原因是张量已被释放,而不是调用次数:一个没有保存任何张量的计算图(只有参数的求和、平均、
+            相加和 view)第二次反向传播时不会报错,并且会再次累加。
+        """),
+        in_practice=text("""
+            For several losses on one forward pass, backpropagate their sum once instead of retaining the graph; if
+            you do call backward twice, remember that .grad now holds the sum of both passes.
+        """),
+        in_practice_zh=text("""
+            同一次前向传播上有多个损失时,把它们相加后只反向传播一次,而不是保留计算图;如果确实调用了两
+            次 backward,要记住 .grad 里是两次的总和。
+        """),
+        related=(
+            "per-sample.backward-accumulates",
+            "backward.fills-grad",
+            "accumulation.micro-batches",
+        ),
+        sources=(
+            (
+                "PyTorch docs, torch.autograd.backward: 'retain_graph (bool, optional): If False, the graph used to "
+                "compute the grad will be freed'; torch.Tensor.backward: 'This function accumulates gradients in the "
+                "leaves'"
+            ),
+            "PyTorch docs, Autograd mechanics, 'Saved tensors'",
+        ),
+    ),
+    Claim(
+        id="zero-grad.set-to-none",
+        part=P,
+        verdict=Verdict.CONFIRMED,
+        quotes=(),
+        statement=text("""
+            zero_grad() of an optimizer or of a module sets every .grad to None by default (set_to_none=True, the
+            default since PyTorch 2.0), and a parameter that the next loss does not use keeps None after backward;
+            zero_grad(set_to_none=False) fills the gradients with zeros instead. optimizer.step() treats the two
+            differently: it skips a parameter whose .grad is None (no weight decay, no momentum or moment update, its
+            step count unchanged) but steps one whose .grad is zero. Weight decay then moves it at once: SGD's
+            weight_decay and Adam's L2 decay act through the gradient, AdamW's decoupled decay (default weight_decay
+            0.01) directly. Without weight decay a zero gradient moves nothing at a parameter's first step, since
+            SGD's momentum buffer and Adam's moments start from zero, but after one real step the momentum (SGD) and
+            the moment estimates (Adam, AdamW) keep moving it at every later step with a zero gradient, while a None
+            gradient leaves it exactly where it was. Plain SGD without momentum or weight decay treats the two alike.
+            An nn.Embedding row that is absent from a batch gets a zero row of the table's dense gradient, never
+            None, so Adam keeps moving a row after its first use whether or not later batches contain it.
+        """),
+        statement_zh=text("""
+            优化器或模块的 zero_grad() 默认把每个 .grad 设为 None(set_to_none=True,PyTorch 2.0 起
+            的默认值),下一个损失没有用到的参数在 backward 之后仍然是 None;zero_grad(set_to_none=False) 则
+            把梯度填成零。optimizer.step() 对两者的处理不同:.grad 为 None 的参数被跳过(没有权重衰减,不
+            更新动量或矩估计,步数不变),.grad 为零的参数却照常更新。于是权重衰减会立即移动它:SGD
+            的 weight_decay 和 Adam 的 L2 衰减通过梯度起作用,AdamW 的解耦衰减(默
+            认 weight_decay 0.01)直接作用于参数。没有权重衰减时,零梯度在参数的第一步什么也不移动,因
+            为 SGD 的动量缓冲和 Adam 的矩估计都从零开始;但只要有过一次真实的更新,动量(SGD)和矩估
+            计(Adam、AdamW)就会在之后每个零梯度的步里继续移动它,而 None 梯度让它原地不动。没有动量和权重衰
+            减的普通 SGD 对两者一视同仁。nn.Embedding 中不在本 batch 里的行得到的是整张表稠密梯度中的零
+            行,永远不是 None,因此某一行被用过一次之后,无论后面的 batch 是否包含它,Adam 都会继续移动它。
+        """),
+        in_practice=text("""
+            Keep the default zero_grad() (None); to freeze a parameter, set requires_grad=False or leave it out of
+            the optimizer rather than relying on zero gradients, which weight decay and momentum still act on.
+        """),
+        in_practice_zh=text("""
+            保持默认的 zero_grad()(设为 None);要冻结某个参数,就设置 requires_grad=False 或不把它交
+            给优化器,而不要依赖零梯度,因为权重衰减和动量仍会作用于零梯度的参数。
+        """),
+        related=(
+            "step.updates-parameters",
+            "update.sgd-rule",
+            "backward.fills-grad",
+        ),
+        sources=(
+            (
+                "PyTorch docs, torch.optim.Optimizer.zero_grad: 'set_to_none (bool, optional): Instead of setting to "
+                "zero, set the grads to None. Default: True'; 'torch.optim optimizers have a different behavior if "
+                "the gradient is 0 or None (in one case it does the step with a gradient of 0 and in the other it "
+                "skips the step altogether)'"
+            ),
+            "PyTorch 2.0 release notes: the default of zero_grad's set_to_none changed to True",
+            (
+                "PyTorch docs, torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW: the update algorithms (momentum "
+                "buffer, moment estimates, L2 and decoupled weight decay; AdamW weight_decay default 0.01)"
+            ),
+        ),
+    ),
+    Claim(
+        id="loss.at-init",
+        part=P,
+        verdict=Verdict.CONFIRMED,
+        quotes=(),
+        statement=text("""
+            A freshly initialised C-class classifier with PyTorch's default init has small logits, so its mean
+            cross-entropy starts near ln C, the loss of a uniform prediction. nn.Linear draws the last layer's weights
+            and bias uniformly from [-1/sqrt(fan_in), 1/sqrt(fan_in)]; each logit then has variance s^2 = (|h|^2 + 1) /
+            (3 fan_in) for a last-layer input h, and the expected loss over that draw lies between ln C and ln C + s^2
+            / 2. A loss at initialisation far above ln C (above 2 ln C in the tests, for C = 10 and C = 100) means
+            logits far larger than that, or a reduction that does not average, and three common causes each produce
+            it: a last layer initialised with a large scale (torch.nn.init.normal_ with its default std 1 puts the
+            expected loss above |h| times the expected maximum of C standard normal draws); inputs that were not
+            normalised (raw pixel values 0..255 instead of standardised ones multiply the same network's logit scale,
+            and its loss at init, many times over); and reduction='sum', which reports N times the mean, about N ln C
+            at initialisation.
+        """),
+        statement_zh=text("""
+            用 PyTorch 默认初始化、刚初始化好的 C 类分类器,logits 很小,因此平均交叉熵从 ln C 附近开始,也就
+            是均匀预测的损失。nn.Linear 从 [-1/sqrt(fan_in), 1/sqrt(fan_in)] 上均匀抽取最后一层的权重和偏
+            置;对最后一层的输入 h,每个 logit 的方差是 s^2 = (|h|^2 + 1) / (3 fan_in),在这次抽取上
+            的期望损失介于 ln C 与 ln C + s^2 / 2 之间。初始化时损失远高于 ln C(测试中对 C = 10
+            和 C = 100 都高于 2 ln C)意味着 logits 比这大得多,或者归约没有取平均;三个常见原因都会造成这
+            种情况:最后一层初始化的尺度过大(用 torch.nn.init.normal_ 的默认标准差 1,期望损失会高
+            于 |h| 乘以 C 个标准正态样本最大值的期望);输入没有归一化(用 0..255 的原始像素值而不是标准化后
+            的值,会把同一网络的 logit 尺度以及初始化时的损失放大许多倍);以及 reduction='sum',它报告的
+            是平均值的 N 倍,初始化时约为 N ln C。
+        """),
+        in_practice=text("""
+            Check the loss at step 0 against ln C: far above it, look for a large-scale init of the last layer,
+            unnormalised inputs or reduction='sum' before tuning anything else.
+        """),
+        in_practice_zh=text("""
+            在第 0 步把损失和 ln C 比较:如果远高于它,先检查最后一层是否用了过大的初始化尺度、输入是否未归一化、
+            是否用了 reduction='sum',再去调其他东西。
+        """),
+        related=(
+            "loss.measures-error",
+            "explosion.cause.init",
+            "reduction.mean-is-sum-over-n",
+            "sum.needs-batch-scaling",
+        ),
+        sources=(
+            (
+                "PyTorch docs, torch.nn.Linear: weight and bias initialized from U(-sqrt(k), sqrt(k)), k = "
+                "1/in_features; torch/nn/modules/linear.py, reset_parameters (kaiming_uniform_ with a = sqrt(5))"
+            ),
+            (
+                "A. Karpathy, 'A Recipe for Training Neural Networks' (2019), sec. 2, tip 'verify loss @ init': "
+                "-log(1/n_classes) on a softmax at initialisation"
+            ),
+            (
+                "Boucheron, Lugosi & Massart 2013, Concentration Inequalities, Thm 5.6 (Gaussian concentration of "
+                "Lipschitz functions)"
+            ),
+            "PyTorch docs, torch.nn.CrossEntropyLoss: 'sum': the output will be summed",
         ),
     ),
 )
