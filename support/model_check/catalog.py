@@ -132,7 +132,7 @@ CATALOG: tuple[CheckInfo, ...] = (
         id="loss-at-init-is-near-log-c",
         title="a classifier's loss at initialisation is near ln C",
         title_zh="分类模型初始化时的损失接近 ln C",
-        claims=("loss.measures-error",),
+        claims=("loss.at-init", "loss.measures-error"),
         numbers=(_n("loss at init", "初始化时的损失", "nats"),
                  _n("ln C", "ln C(C 为类别数)", "nats"),
                  _n("loss of a uniform prediction", "均匀预测的损失", "nats"),

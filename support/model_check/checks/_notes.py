@@ -16,17 +16,19 @@ def harmless(found: dict[str, Diagnosis], by_kind: dict[Kind, list[str]]) -> lis
             f"Note: the loss does not depend on {len(none)} parameter(s) -- shifting them leaves it unchanged, at init "
             f"and after one step: {listing(none)}. Harmless, but they never learn: a bias that a following "
             f"normalisation subtracts again (create that layer with bias=False), the key bias of attention (softmax "
-            f"ignores a constant added to every score), or a part of the model whose effect is discarded.",
+            f"ignores a constant added to every score), or a part of the model whose effect is discarded "
+            f"(backward.fills-grad).",
             f"注意:损失不依赖于 {len(none)} 个参数——平移它们不会改变损失(初始化时和一步之后都如此):{listing_zh(none)}。"
             f"这无害,但它们永远学不到东西:例如被其后的归一化层再次减去的偏置(创建该层时用 bias=False)、注意力的 key 偏置"
-            f"(softmax 对所有分数加上同一常数不变),或效果被模型丢弃的部分。"))
+            f"(softmax 对所有分数加上同一常数不变),或效果被模型丢弃的部分(backward.fills-grad)。"))
     blocked = by_kind.get(Kind.ZERO_AT_INIT, [])
     if blocked:
         notes.append(Text(
             f"Note: {len(blocked)} parameter(s) have a zero gradient at init only: a parameter initialised to 0 "
             f"blocks their path (e.g. the last norm or layer of a residual branch: zero_init_last, "
-            f"zero_init_residual), and after one optimizer step their gradient is non-zero: {listing(blocked)}.",
+            f"zero_init_residual), and after one optimizer step their gradient is non-zero: {listing(blocked)} "
+            f"(step.updates-parameters).",
             f"注意:{len(blocked)} 个参数只在初始化时梯度为零:一个初始化为 0 的参数挡住了它们的路径(例如残差分支的最后一个"
             f"归一化层或线性层:zero_init_last、zero_init_residual),一次优化器更新之后它们的梯度就不为零:"
-            f"{listing_zh(blocked)}。"))
+            f"{listing_zh(blocked)}(step.updates-parameters)。"))
     return notes

@@ -189,9 +189,9 @@ def can_overfit_one_batch(subject: ModelUnderTest) -> CheckResult:
                  f"{_describe(mine, floor)[1]};模型能够学习(step.updates-parameters)。"),
             note=Text(f"Note: its own {own.optimizer} (lr {own.lr:g}) does not fit the batch within {MAX_STEPS} steps "
                       f"({theirs[0]}): at that learning rate memorising one batch is slow, which is no fault of the "
-                      f"model.",
+                      f"model (step.updates-parameters).",
                       f"注意:它自己的 {own.optimizer}(lr {own.lr:g})在 {MAX_STEPS} 步内拟合不了该 batch({theirs[1]}):"
-                      f"在这个学习率下记住一个 batch 很慢,这不是模型的问题。"))
+                      f"在这个学习率下记住一个 batch 很慢,这不是模型的问题(step.updates-parameters)。"))
     unknown = ("" if floor_known else " (the loss is unbounded below over free outputs: 0 taken as its floor)",
                "" if floor_known else "(在任意输出上该损失无下界:取 0 作为下限)")
     return rec.failed(Text(

@@ -1,4 +1,4 @@
-"""Check: a classifier's loss at initialisation is near ln C (loss.measures-error).
+"""Check: a classifier's loss at initialisation is near ln C (loss.at-init, loss.measures-error).
 
 At initialisation a classifier's cross-entropy should be near the loss of a uniform prediction -- ln C, the loss at
 margin 0 -- whatever the label smoothing; an over-confident init (large logits) starts at many times it. Fails above
@@ -68,13 +68,15 @@ def loss_at_init_is_near_log_c(subject: ModelUnderTest) -> CheckResult:
         return rec.failed(Text(f"the loss at initialisation is {num(loss)} = {num(ratio)} x ",
                                f"初始化时的损失是 {num(loss)} = {num(ratio)} × ")
                           + base + Text(": the untrained model is confidently wrong", ":未训练的模型自信地犯错") + logits
-                          + Text(". Logits of std s cost about ln C + s^2/2 for small s and grow like s for large s; "
-                                 "initialise the last layer smaller (e.g. zeros or x0.01) so that training starts from "
-                                 "an honest guess (loss.measures-error).",
-                                 "。标准差为 s 的 logit 在 s 较小时损失约为 ln C + s^2/2,在 s 较大时随 s 线性增长;请把最后"
-                                 "一层初始化得更小(例如全零或乘以 0.01),让训练从一个诚实的猜测开始(loss.measures-error)。"))
+                          + Text(". Logits of std s cost about ln C + s^2/2 for small s and grow like s for large s; look "
+                                 "for a last layer initialised with a large scale (initialise it smaller, e.g. zeros or "
+                                 "x0.01), inputs that were not normalised, or a loss that sums instead of averaging "
+                                 "(loss.at-init, loss.measures-error).",
+                                 "。标准差为 s 的 logit 在 s 较小时损失约为 ln C + s^2/2,在 s 较大时随 s 线性增长;请检查"
+                                 "最后一层是否以过大的尺度初始化(把它初始化得更小,例如全零或乘以 0.01)、输入是否没有归一化,"
+                                 "以及损失是否在求和而不是求平均(loss.at-init、loss.measures-error)。"))
     side = ("below", "低于") if ratio < 1 else ("above", "高于")
     pct = num(abs(ratio - 1) * 100)
     return rec.passed(Text(f"the loss at initialisation is {num(loss)}, {pct}% {side[0]} ", f"初始化时的损失是 {num(loss)},比")
                       + base + Text("", f"{side[1]} {pct}%") + logits
-                      + Text(" (loss.measures-error).", "(loss.measures-error)。"))
+                      + Text(" (loss.at-init).", "(loss.at-init)。"))

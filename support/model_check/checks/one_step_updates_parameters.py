@@ -80,9 +80,10 @@ def one_step_updates_parameters(subject: ModelUnderTest) -> CheckResult:
         notes.append(Text(
             f"Note: the first update of {len(late)} parameter(s) rounds away (a gradient tiny next to their weights, "
             f"e.g. behind a layer-scale initialised small); a later step moves them: "
-            f"{listing(list(late), lambda n: f'{n} (from step {late[n]})')}.",
+            f"{listing(list(late), lambda n: f'{n} (from step {late[n]})')} (step.updates-parameters).",
             f"注意:{len(late)} 个参数的第一次更新被舍入掉了(梯度相对其权重极小,例如在初始化得很小的 layer-scale 之后);"
-            f"之后的某一步会移动它们:{listing_zh(list(late), lambda n: f'{n}(从第 {late[n]} 步起)')}。"))
+            f"之后的某一步会移动它们:{listing_zh(list(late), lambda n: f'{n}(从第 {late[n]} 步起)')}"
+            f"(step.updates-parameters)。"))
 
     def why_stuck(n: str) -> Text:
         g, group = grads[n], _group_of(opt, params[n])
