@@ -2,16 +2,18 @@
 
 Source: 「并可能引发梯度爆炸等问题。」 (per-sample backward "may cause gradient explosion and other problems")
 
-What is true (qualified): Backpropagating sample by sample does not change the gradient: the accumulated
-per-sample gradients are the batch's sum gradient, and forgetting to divide them by N is what multiplies the step
-by N. What can diverge is taking an optimizer step after every sample: small batches tolerate much smaller learning
-rates than the full batch, so a learning rate at which full-batch gradient descent converges (below 2/lambda_max of
-the mean loss Hessian) can make one-step-per-sample SGD diverge. On least squares, SGD with batches of m drawn
-with replacement is guaranteed to converge below 2m/(beta + (m - 1) lambda_max) (Ma, Bassily & Belkin 2018;
-beta is the largest per-sample curvature, 2 max_i ||x_i||^2 for MSELoss, x_i with a 1 appended for the bias): at
-m = 1 that is the full-batch limit divided by beta/lambda_max, and above 1/min_i ||x_i||^2 no per-sample step
-brings the weights closer to the solution. The largest stable learning rate lies above that guarantee edge,
-which is not a divergence point.
+What is true (qualified): Backpropagating sample by sample does not change the gradient: the accumulated per-sample
+gradients are the batch's sum gradient, and forgetting to divide them by N is what multiplies the step by N. What
+can diverge is taking an optimizer step after every sample: small batches tolerate much smaller learning rates than
+the full batch, so a learning rate at which full-batch gradient descent converges (below 2/lambda_max of the mean
+loss Hessian) can make one-step-per-sample SGD diverge. On least squares, SGD with batches of m drawn with
+replacement is guaranteed to converge below 2m/(beta + (m - 1) lambda_max) (Ma, Bassily & Belkin 2018; beta is the
+largest per-sample curvature, 2 max_i ||x_i||^2 for MSELoss, x_i with a 1 appended for the bias): at m = 1 that is
+the full-batch limit divided by beta/lambda_max, and above 1/min_i ||x_i||^2 no per-sample step brings the weights
+closer to the solution. The largest stable learning rate lies above that guarantee edge, which is not a divergence
+point. That guarantee assumes targets a linear model fits exactly; with noisy targets SGD at a fixed learning rate
+does not converge even below the edge: every sample's gradient is non-zero at the solution, so the iterates keep
+moving around it instead of converging, and the loss stays above the optimum.
 
 Why: (a) the N-fold trap: summed per-sample backwards accumulate the batch's *sum* gradient, N times the mean
 gradient, so an SGD step on it without dividing by N is N mean steps (two tests below).
@@ -62,6 +64,15 @@ Observed, not asserted (the figure, and two records of it): the measured largest
 in m nor stay below 2/lambda_max. With-replacement batches above m* can stay stable somewhat above 2/lambda_max,
 and the curve need not rise from one m to the next; reshuffled batches can converge where full-batch GD diverges,
 so the curve also depends on how batches are sampled.
+
+(d) Noisy targets (noise 0.5, the problem of explosion.single-sample): no weight fits every sample, and at the
+least-squares solution each residual r_i is non-zero, so each per-sample gradient 2 (x~_i . e - r_i) x~_i is too.
+A step on sample i then has norm at least rho - lr beta ||e||, rho = 2 lr min_i |r_i| ||x~_i||, and at most
+||e_t|| + ||e_(t+1)||: of any two consecutive iterates one lies at least rho / (2 + lr beta) from w*. The test runs
+per-sample SGD at lr = 1/beta, half the batch-size-1 guarantee edge, and checks that floor at every step: the steps
+never shrink to zero, so the run cannot converge; how far the iterates spread, and how that falls with the batch
+size, is explosion.single-sample's test. Its distance over the last epoch and its final loss against the optimum
+are figures.
 """
 
 import functools
@@ -349,3 +360,40 @@ def test_per_sample_threshold_lies_far_below_the_full_batch_limit(device, figure
                    zh="(2/lambda_max) / batch 大小为 1 时的阈值")
     figures.record("beta / lambda_max (= m* - 1): GD limit over the m=1 guarantee edge", curv.beta / curv.lambda_max,
                    "1", zh="beta / lambda_max (= m* - 1):GD 极限与 m=1 收敛保证边界之比")
+
+
+# ---------------------------------------------------------------- (d) noisy targets: a plateau, not convergence
+NOISE = 0.5  # target noise: no weight fits every sample (the problem of explosion.single-sample)
+
+
+def test_with_noisy_targets_per_sample_sgd_plateaus_instead_of_converging(device, figures):
+    x, y, model = least_squares_problem(device, noise=NOISE)
+    n = x.shape[0]
+    curv = least_squares_curvature(x)
+    lr = 1.0 / curv.beta  # half the batch-size-1 guarantee edge 2/beta: noise-free, E||w - w*||^2 contracts here
+    w_star, b_star = least_squares_solution(x, y)
+    xt = torch.cat([x, torch.ones(n, 1, dtype=x.dtype, device=x.device)], dim=1)
+    residuals = y[:, 0] - xt @ torch.cat([w_star[0], b_star])  # r_i at the solution: none is 0 with noisy targets
+    # the floor, derived: a step on sample i is -2 lr (x~_i . e - r_i) x~_i (e = w - w*), of norm at least
+    # rho - lr beta ||e|| with rho = 2 lr min_i |r_i| ||x~_i|| and beta = max_i 2 ||x~_i||^2; a step is also at most
+    # ||e_t|| + ||e_(t+1)||, so (1 + lr beta) ||e_t|| + ||e_(t+1)|| >= rho: of any two consecutive iterates one lies
+    # at least rho / (2 + lr beta) from w*. The steps never shrink to 0, so the run cannot converge to w*.
+    rho = 2 * lr * (residuals.abs() * xt.norm(dim=1)).min().item()
+    floor = rho / (2 + lr * curv.beta)
+    assert floor > 0
+    history = train(model, F.mse_loss, x, y, optimizer=torch.optim.SGD(model.parameters(), lr=lr),
+                    steps=EPOCHS_B * n, batch_size=1, seed=5,
+                    evaluate=lambda m: math.sqrt(_squared_distance(m, w_star, b_star)))
+    distances = history.evaluations
+    for t, (a, b) in enumerate(zip(distances, distances[1:])):
+        assert_ge(max(a, b), floor, slack=ROUNDING, msg=f"steps {t}, {t + 1}: both iterates closer than the floor")
+    optimum = F.mse_loss(x @ w_star.T + b_star, y).item()
+    with torch.no_grad():
+        final = F.mse_loss(model(x), y).item()
+    figures.record("noisy targets, per-sample SGD at lr = 1/beta: smallest distance to w* over the last epoch",
+                   min(distances[-n:]), "parameter norm",
+                   zh="含噪目标,lr = 1/beta 的逐样本 SGD:最后一个 epoch 中到 w* 的最小距离")
+    figures.record("noisy targets: derived floor rho / (2 + lr beta) on one of two consecutive distances", floor,
+                   "parameter norm", zh="含噪目标:推导出的相邻两步中至少一步到 w* 距离的下限 rho / (2 + lr beta)")
+    figures.record("noisy targets: final full-data MSE / least-squares optimum", final / optimum, "1",
+                   zh="含噪目标:最终全部数据上的 MSE / 最小二乘最优值")

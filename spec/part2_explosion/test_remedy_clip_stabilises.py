@@ -3,15 +3,17 @@
 Source: 「梯度裁剪(Gradient Clipping):这是最常用的方法之一。」
 「通过以上方法,可以有效地减轻或避免梯度爆炸问题,从而提高模型训练的稳定性和效率。」
 
-What is true (confirmed): For plain SGD, norm clipping bounds every update to lr * max_norm (Pascanu et al.
-2013, sec. 3.2, Algorithm 1), so a run cannot overflow however large the raw gradient gets. A deep linear net
-trained by SGD at lr = 0.7 -- about twice the stability limit 2/lambda_max at init (see explosion.definition) --
-overflows to inf/NaN within a dozen steps; the same run with clip_grad_norm_(max_norm = 0.05) stays finite, moves its
-parameters by at most lr * max_norm per step, and brings the loss down to within 2x the least-squares optimum.
-Clipping keeps the run alive; it does not make a too-large learning rate converge exactly: the iterate ends in a
-period-2 oscillation of step lr * max_norm around the minimum. The bound on the step depends on the optimizer.
-With momentum mu the clipped gradients add up in the momentum buffer: a step can exceed lr * max_norm and is
-bounded only by lr * max_norm * (1 - mu^t) / (1 - mu) at step t, below lr * max_norm / (1 - mu) (10x for mu =
+What is true (qualified): Clipping keeps a run finite under conditions. For plain SGD, norm clipping bounds every
+update to lr * max_norm (Pascanu et al. 2013, sec. 3.2, Algorithm 1) as long as the gradient's total norm is finite.
+An inf gradient gives an inf total norm, and clip_grad_norm_ turns it into NaN (inf x 0), which the step writes into
+the parameters; a finite gradient whose norm overflows (past 3.4e38 in float32) is zeroed instead, so the step does
+nothing. A deep linear net trained by SGD at lr = 0.7 -- about twice the stability limit 2/lambda_max at init (see
+explosion.definition) -- overflows to inf/NaN within a dozen steps; the same run with clip_grad_norm_(max_norm =
+0.05) stays finite, moves its parameters by at most lr * max_norm per step, and brings the loss down to within 2x
+the least-squares optimum. Clipping keeps the run alive; a too-large learning rate still does not converge: the
+iterate ends in a period-2 oscillation of step lr * max_norm around the minimum. The bound on the step depends on
+the optimizer. With momentum mu the clipped gradients add up in the momentum buffer: a step can exceed lr * max_norm
+and is bounded only by lr * max_norm * (1 - mu^t) / (1 - mu) at step t, below lr * max_norm / (1 - mu) (10x for mu =
 0.9). Adam normalises the clipped gradient, whose scale cancels in m / sqrt(v) up to eps: each coordinate still
 moves by about lr (exactly lr g / (|g| + eps) at the first step), so a step has norm about lr sqrt(P) for P
 parameters with a non-zero gradient, whatever max_norm, and clipping does not cap Adam's step size.
@@ -32,6 +34,12 @@ move per coordinate stays about lr. The momentum and Adam tests train the same n
 lr as the plain-SGD tests, so the three step-size curves share one figure with their bounds. The learning rate is
 0.7, not 1, so that lr * max_norm and lr g / (|g| + eps) differ from max_norm and g / (|g| + eps).
 
+A non-finite total norm defeats the bound: clip_grad_norm_ multiplies every gradient by min(1, max_norm / (total +
+1e-6)), which is 0 when total = inf, and IEEE arithmetic gives inf x 0 = NaN and finite x 0 = 0. So an inf element
+becomes NaN and SGD writes it into its parameter; and a gradient whose elements are all finite but whose norm
+overflows (float32: squares past 3.4e38, i.e. elements past about 1.8e19, sum to inf) is zeroed, so the step does
+nothing. The test builds both from the run's own model and data.
+
 Within 2x the optimum, derived: in the quadratic model at the final iterates, two clipped steps of length
 s = lr * max_norm that undo each other lie along an eigenvector u of the Hessian, with the two iterates on either
 side of the minimum along u at distances adding up to s; so the excess loss of the nearer one is at most
@@ -46,7 +54,7 @@ import pytest
 import torch
 
 from support.explosion import OVERFLOW_WITHIN_STEPS, unstable_regression
-from support.gradients import flat_grad, flat_params, loss_hessian_max_eigenvalue
+from support.gradients import flat_grad, flat_params, loss_hessian_max_eigenvalue, total_grad_norm
 from support.stability import least_squares_solution
 from support.tolerances import ROUNDING, assert_close, assert_le, override, slack
 from support.training import train
@@ -147,6 +155,36 @@ def test_with_clipping_the_run_stays_finite_and_every_step_is_at_most_lr_times_m
                    zh="裁剪训练:裁剪前的最大梯度范数")
     _loss_plot(figures).line(f"clip_grad_norm_, max_norm = {MAX_NORM}", range(STEPS), history.losses,
                              zh=f"clip_grad_norm_ 裁剪,max_norm = {MAX_NORM}")
+
+
+def test_a_non_finite_total_norm_defeats_clipping(device):
+    # an inf gradient element: the total norm is inf, the clip coefficient max_norm / (inf + 1e-6) = 0, and
+    # inf * 0 = NaN while every finite element becomes 0; the SGD step then writes the NaN into that parameter
+    x, y, make_model = unstable_regression(device)
+    model = make_model()
+    torch.nn.functional.mse_loss(model(x), y).backward()
+    params = list(model.parameters())
+    params[0].grad[0, 0] = math.inf
+    assert torch.nn.utils.clip_grad_norm_(params, MAX_NORM).item() == math.inf
+    g = flat_grad(model)
+    assert math.isnan(g[0].item()) and torch.equal(g[1:], torch.zeros_like(g[1:]))
+    before = flat_params(model)
+    torch.optim.SGD(params, lr=LR).step()
+    after = flat_params(model)
+    assert math.isnan(after[0].item()) and torch.equal(after[1:], before[1:])
+    # a finite float32 gradient whose norm overflows: the loss scaled by 1e30 gives elements far past 1.8e19, whose
+    # squares overflow float32; every element is finite, the total norm is inf, and clipping zeroes them all
+    model32 = make_model().float()
+    (1e30 * torch.nn.functional.mse_loss(model32(x.float()), y.float())).backward()
+    params32 = list(model32.parameters())
+    g32 = flat_grad(model32)
+    assert torch.isfinite(g32).all() and g32.abs().max() > 1.9e19
+    assert total_grad_norm(params32).item() == math.inf
+    assert torch.nn.utils.clip_grad_norm_(params32, MAX_NORM).item() == math.inf
+    assert torch.equal(flat_grad(model32), torch.zeros_like(g32))
+    before32 = flat_params(model32)
+    torch.optim.SGD(params32, lr=LR).step()
+    assert torch.equal(flat_params(model32), before32)  # clipped to nothing: the run no longer moves
 
 
 def test_with_clipping_the_loss_comes_within_twice_the_optimum(device, figures):

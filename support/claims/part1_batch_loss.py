@@ -173,14 +173,14 @@ CLAIMS: tuple[Claim, ...] = (
             ),
         ),
         statement=text("""
-            loss.backward() computes d loss / d parameter for every leaf tensor with requires_grad=True and adds it to
-            that tensor's .grad. Before the first backward .grad is None; afterwards it has the parameter's shape and
+            loss.backward() computes d loss / d parameter for every leaf tensor with requires_grad=True that the loss
+            was computed from and adds it to that tensor's .grad. Before the first backward .grad is None; afterwards it has the parameter's shape and
             device and holds the gradient of the loss. A second backward adds to .grad instead of overwriting it,
             which is why training loops zero the gradients every step; parameters with requires_grad=False keep .grad
             None.
         """),
         statement_zh=text("""
-            loss.backward() 对每个 requires_grad=True 的叶子张量计
+            loss.backward() 对计算损失时用到的每个 requires_grad=True 的叶子张量计
             算 d loss / d 参数,并把它累加到该张量的 .grad 中。第一次反向传播之
             前 .grad 为 None;之后它与参数形状相同、位于同一设备上,保存的就是损失的梯度。第二次反向传播会累
             加到 .grad 上而不是覆盖它,所以训练循环每一步都要把梯度清
@@ -221,7 +221,9 @@ CLAIMS: tuple[Claim, ...] = (
             training run whose gradient changes at every step (the moment estimates, the bias corrections 1 - beta^t
             at the current t, the AMSGrad maximum, L2 or decoupled weight decay). A parameter whose .grad is None is
             skipped and keeps its exact value, even under weight decay; step() computes no gradient itself, so
-            stepping before any backward changes nothing.
+            stepping before any backward changes nothing. A zero gradient is not a None gradient: step() applies the
+            rule to it, so weight decay moves the parameter at once, and momentum or Adam's moments left by earlier
+            steps keep moving it; only a first step without weight decay leaves it unchanged.
         """),
         statement_zh=text("""
             optimizer.step() 按优化器文档中的更新规则、用 .grad 和优化器自身的状态精确地改变每个
@@ -230,17 +232,20 @@ CLAIMS: tuple[Claim, ...] = (
             程中逐步遵循文档中的算法(一阶、二阶矩估计,按当前步数 t 的偏差修
             正 1 - beta^t,AMSGrad 的最大值,L2 或解耦的权重衰减)。.grad 为 None 的参
             数会被跳过、数值完全不变,即使设置了权重衰减也是如此;step() 本身不计算梯度,所以在任
-            何 backward 之前调用 step() 什么也不会改变。
+            何 backward 之前调用 step() 什么也不会改变。零梯度不等于 None 梯度:step() 照样对它应用更新
+            规则,所以权重衰减会立即改变这个参数,此前各步留下的动量或 Adam 的矩估计也会继续推动它;只有不带权
+            重衰减的第一步才让它保持不变。
         """),
         in_practice=text("""
             Call optimizer.step() once after each backward (and zero_grad before the next); a frozen or unused
-            parameter (.grad None) is not touched even with weight decay, and an Adam state is a function of every
-            gradient so far, so restore the optimizer's state_dict together with the model's when resuming.
+            parameter (.grad None) is not touched even with weight decay, but one with a zero gradient (e.g. masked)
+            is; an Adam state is a function of every gradient so far, so restore the optimizer's state_dict together
+            with the model's when resuming.
         """),
         in_practice_zh=text("""
             每次 backward 之后调用一次 optimizer.step()(下一次之前
             先 zero_grad);被冻结或未使用的参数(.grad 为 None)即使有权重衰减也不会被改
-            动;Adam 的状态取决于此前所有梯度,恢复训练时要同时恢复优化器和模型的 state_dict。
+            动,但梯度为零(例如被掩码)的参数会被改动;Adam 的状态取决于此前所有梯度,恢复训练时要同时恢复优化器和模型的 state_dict。
         """),
         related=(
             "update.sgd-rule",
@@ -324,23 +329,34 @@ CLAIMS: tuple[Claim, ...] = (
         ),
         statement=text("""
             The 'sum' gradient is N times the 'mean' gradient, so plain SGD on a summed loss takes N-times larger
-            steps, and SGD with lr / N on the sum follows exactly the trajectory of SGD with lr on the mean. Adam
-            divides each gradient element by its running RMS, so its step is unchanged by the factor N except through
-            eps: the batch size must be taken into account for SGD-like update rules, hardly at all for Adam.
+            steps, and SGD with lr / N on the sum follows exactly the trajectory of SGD with lr on the mean, as long
+            as nothing else acts on the step. Weight decay and gradient clipping do not scale with the loss: weight
+            decay adds lambda * theta to the gradient and clip_grad_norm_ caps its norm at max_norm, so with lr / N
+            the sum run also needs weight_decay * N and max_norm * N; with the unchanged values the two runs drift
+            apart from the first step. Adam divides each gradient element by its running RMS, so its step is
+            unchanged by the factor N except through eps, but its L2 weight_decay is added before that division and
+            needs the factor N too, while AdamW's decoupled decay does not. The batch size must be taken into account
+            for SGD-like update rules and for what is added to the gradient, hardly at all for Adam's step.
         """),
         statement_zh=text("""
             'sum' 的梯度是 'mean' 梯度的 N 倍,所以对求和损失使用普通 SGD 时步长会
-            大 N 倍;对 sum 使用 lr / N 的 SGD,与对 mean 使用 lr 的 SGD 走出完全相同
-            的轨迹。Adam 用梯度每个元素的滑动均方根做归一化,除了通过 eps 之外,它的步长不受这个倍数 N 的影
-            响:需要考虑 batch 大小的是 SGD 一类的更新规则,Adam 几乎不需要。
+            大 N 倍;只要没有别的因素作用于更新步,对 sum 使用 lr / N 的 SGD,与对 mean 使用 lr 的 SGD 走
+            出完全相同的轨迹。权重衰减和梯度裁剪不随损失缩放:权重衰减往梯度上加 lambda * theta,
+            clip_grad_norm_ 把梯度范数限制在 max_norm,所以用 lr / N 时,sum 训练还需要
+            把 weight_decay 和 max_norm 也乘以 N;保持原值时,两次训练从第一步就开始分离。Adam 用梯度
+            每个元素的滑动均方根做归一化,除了通过 eps 之外,它的步长不受这个倍数 N 的影响;但它的 L2
+            权重衰减是在归一化之前加上的,同样需要乘以 N,而 AdamW 的解耦权重衰减不需要。需要考虑 batch 大小的
+            是 SGD 一类的更新规则以及加到梯度上的项,Adam 的步长几乎不需要。
         """),
         in_practice=text("""
-            With reduction='sum' and SGD, divide the learning rate by the batch size (or use 'mean'); with Adam the
-            choice hardly matters.
+            With reduction='sum' and SGD, divide the learning rate by the number of loss terms (the batch size for
+            class losses) and multiply weight_decay and max_norm by it, or use 'mean'; with Adam the step hardly
+            changes, but multiply its L2 weight_decay by that number too, or use AdamW.
         """),
         in_practice_zh=text("""
-            使用 reduction='sum' 和 SGD 时,把学习率除以 batch 大小(或改
-            用 'mean');使用 Adam 时,这个选择几乎没有影响。
+            使用 reduction='sum' 和 SGD 时,把学习率除以损失项的个数(分类损失即 batch 大小),并
+            把 weight_decay 和 max_norm 乘以这个数,或者改用 'mean';使用 Adam 时步长几乎不变,
+            但它的 L2 weight_decay 也要乘以这个数,或者改用 AdamW。
         """),
         related=(
             "reduction.mean-is-sum-over-n",
@@ -460,7 +476,10 @@ CLAIMS: tuple[Claim, ...] = (
             Belkin 2018; beta is the largest per-sample curvature, 2 max_i ||x_i||^2 for MSELoss, x_i with a 1
             appended for the bias): at m = 1 that is the full-batch limit divided by beta/lambda_max, and above
             1/min_i ||x_i||^2 no per-sample step brings the weights closer to the solution. The largest stable
-            learning rate lies above that guarantee edge, which is not a divergence point.
+            learning rate lies above that guarantee edge, which is not a divergence point. That guarantee assumes
+            targets a linear model fits exactly; with noisy targets SGD at a fixed learning rate does not converge
+            even below the edge: every sample's gradient is non-zero at the solution, so the iterates keep moving
+            around it instead of converging, and the loss stays above the optimum.
         """),
         statement_zh=text("""
             逐样本反向传播本身不会改变梯度:逐样本梯度累加起来就是整个 batch 的 sum 梯度,忘记除以 N 才会
@@ -473,7 +492,9 @@ CLAIMS: tuple[Claim, ...] = (
             言为 2 max_i ||x_i||^2,x_i 末尾补 1 对应偏置):当 m = 1 时,这个界等于全量
             梯度下降的上限除以 beta/lambda_max;而当学习率高
             于 1/min_i ||x_i||^2 时,没有任何一个单样本更新能让权重更接近最优解。实际最大稳定学习率位
-            于这条保证边界之上,而该边界并不是发散点。
+            于这条保证边界之上,而该边界并不是发散点。这个保证的前提是线性模型能精确拟合目标;目标含噪声
+            时,即使学习率低于这条边界,固定学习率的 SGD 也不会收敛:在最优解处每个样本的梯度都不为零,迭代点
+            会一直在最优解附近移动而不收敛,损失始终高于最优值。
         """),
         in_practice=text("""
             Sum per-sample gradients and divide by N (or use reduction='mean'); if you really step after every sample,

@@ -171,18 +171,20 @@ CLAIMS: tuple[Claim, ...] = (
             With weights drawn from N(0, s^2) in layers of width n, each linear layer multiplies the expected squared
             gradient norm by s^2 n and each activation by E[phi'(a)^2], so the input-gradient norm of a deep MLP
             changes geometrically with depth, by a factor of about s sqrt(n) per layer for linear layers and s
-            sqrt(n/2) for ReLU layers. Below the Glorot std (1/sqrt(n) for square layers) or the He std (sqrt(2/n)) it
-            shrinks with depth, at that std it stays flat, and above it it grows geometrically; the forward
-            activations of linear layers follow the same law. Saturation caps the growth of a tanh network without
-            removing it: at twice the Glorot std its gradient grows far more slowly per layer than a linear network's
-            with the same weights, but it still explodes.
+            sqrt(n/2) for ReLU layers. For linear layers around the Glorot std (1/sqrt(n) for square layers) and ReLU
+            layers around the He std (sqrt(2/n)) it shrinks with depth below that std, stays about flat at it, and
+            grows geometrically above it; the forward activations of linear layers follow the same law. The flat std
+            depends on the activation: a sigmoid stack still loses gradient at the Glorot std (remedy.relu).
+            Saturation slows the growth of a tanh network without removing it: at twice the Glorot std its gradient
+            grows far more slowly per layer than a linear network's with the same weights, but it still explodes.
         """),
         statement_zh=text("""
             权重取自 N(0, s^2)、层宽为 n 时,每个线性层把梯度范数平方的期望乘以 s^2·n,每个激活函数再
             乘以 E[phi'(a)^2],因此深层 MLP 输入梯度的范数随深度按几何级数变化:线性层每层约乘
-            以 s·sqrt(n),ReLU 层每层约乘以 s·sqrt(n/2)。标准差低于 Glorot 值(方阵层
-            为 1/sqrt(n))或 He 值(sqrt(2/n))时,梯度随深度缩小;等于它时保持平稳;高于它时按几
-            何级数增长;线性层的前向激活也遵循同样的规律。饱和会压低 tanh 网络的增长,但不能消除
+            以 s·sqrt(n),ReLU 层每层约乘以 s·sqrt(n/2)。对线性层以 Glorot 标准差(方阵层
+            为 1/sqrt(n))、对 ReLU 层以 He 标准差(sqrt(2/n))为界:低于它时梯度随深度缩小,等于它时
+            大致保持平稳,高于它时按几何级数增长;线性层的前向激活也遵循同样的规律。保持平稳的标准差取决于激活
+            函数:sigmoid 网络在 Glorot 标准差下梯度仍在消失(remedy.relu)。饱和会减缓 tanh 网络的增长,但不能消除
             它:在 2 倍 Glorot 标准差下,tanh 网络的梯度每层增长得远比相同权重的线性网络慢,但仍然是爆炸
             。
         """),
@@ -223,12 +225,13 @@ CLAIMS: tuple[Claim, ...] = (
             By the chain rule the gradient at the input is the product of the layers' Jacobians W_l^T diag(phi'(a_l)),
             so its log-norm is a sum of per-layer log gains and is linear in depth. Depth is the exponent, not the
             cause: it amplifies the gradient geometrically when the per-layer gain exceeds 1, attenuates it when the
-            gain is below 1, and at gain 1 (the Glorot or He std) depth alone does not make gradients grow.
+            gain is below 1, and at gain 1 (for linear layers the Glorot std, for ReLU layers the He std) depth alone
+            does not make gradients grow.
         """),
         statement_zh=text("""
             根据链式法则,输入处的梯度是各层雅可比矩阵 W_l^T diag(phi'(a_l)) 的乘积,因此其对数范
             数是各层对数增益之和,与深度成线性关系。深度是指数而不是原因:每层增益大于 1 时,它按几何级数放大梯度;增
-            益小于 1 时,它使梯度衰减;增益等于 1(Glorot 或 He 标准差)时,仅靠加深网络并不会让梯度增大
+            益小于 1 时,它使梯度衰减;增益等于 1(线性层为 Glorot 标准差,ReLU 层为 He 标准差)时,仅靠加深网络并不会让梯度增大
             。
         """),
         in_practice=text("""
@@ -495,7 +498,7 @@ CLAIMS: tuple[Claim, ...] = (
     Claim(
         id="remedy.clip-stabilises",
         part=P,
-        verdict=Verdict.CONFIRMED,
+        verdict=Verdict.QUALIFIED,
         quotes=(
             "梯度裁剪(Gradient Clipping):这是最常用的方法之一。",
             "通过以上方法,可以有效地减轻或避免梯度爆炸问题,从而提高模型训练的稳定性和效率。",
@@ -508,28 +511,33 @@ CLAIMS: tuple[Claim, ...] = (
             ),
         ),
         statement=text("""
-            For plain SGD, norm clipping bounds every update to lr * max_norm (Pascanu et al. 2013, sec. 3.2,
-            Algorithm 1), so a run cannot overflow however large the raw gradient gets. A deep linear net trained by
-            SGD at lr = 0.7 -- about twice the stability limit 2/lambda_max at init (see explosion.definition) --
-            overflows to inf/NaN within a dozen steps; the same run with clip_grad_norm_(max_norm = 0.05) stays
-            finite, moves its parameters by at most lr * max_norm per step, and brings the loss down to within 2x the
-            least-squares optimum. Clipping keeps the run alive; it does not make a too-large learning rate converge
-            exactly: the iterate ends in a period-2 oscillation of step lr * max_norm around the minimum. The bound on
-            the step depends on the optimizer. With momentum mu the clipped gradients add up in the momentum buffer: a
-            step can exceed lr * max_norm and is bounded only by lr * max_norm * (1 - mu^t) / (1 - mu) at step t,
-            below lr * max_norm / (1 - mu) (10x for mu = 0.9). Adam normalises the clipped gradient, whose scale
-            cancels in m / sqrt(v) up to eps: each coordinate still moves by about lr (exactly lr g / (|g| + eps) at
-            the first step), so a step has norm about lr sqrt(P) for P parameters with a non-zero gradient, whatever
-            max_norm, and clipping does not cap Adam's step size.
+            Clipping keeps a run finite under conditions. For plain SGD, norm clipping bounds every update to lr *
+            max_norm (Pascanu et al. 2013, sec. 3.2, Algorithm 1) as long as the gradient's total norm is finite. An
+            inf gradient gives an inf total norm, and clip_grad_norm_ turns it into NaN (inf x 0), which the step
+            writes into the parameters; a finite gradient whose norm overflows (past 3.4e38 in float32) is zeroed
+            instead, so the step does nothing. A deep linear net trained by SGD at lr = 0.7 -- about twice the
+            stability limit 2/lambda_max at init (see explosion.definition) -- overflows to inf/NaN within a dozen
+            steps; the same run with clip_grad_norm_(max_norm = 0.05) stays finite, moves its parameters by at most
+            lr * max_norm per step, and brings the loss down to within 2x the least-squares optimum. Clipping keeps
+            the run alive; a too-large learning rate still does not converge: the iterate ends in a period-2
+            oscillation of step lr * max_norm around the minimum. The bound on the step depends on the optimizer.
+            With momentum mu the clipped gradients add up in the momentum buffer: a step can exceed lr * max_norm
+            and is bounded only by lr * max_norm * (1 - mu^t) / (1 - mu) at step t, below lr * max_norm / (1 - mu)
+            (10x for mu = 0.9). Adam normalises the clipped gradient, whose scale cancels in m / sqrt(v) up to eps:
+            each coordinate still moves by about lr (exactly lr g / (|g| + eps) at the first step), so a step has
+            norm about lr sqrt(P) for P parameters with a non-zero gradient, whatever max_norm, and clipping does
+            not cap Adam's step size.
         """),
         statement_zh=text("""
-            对普通 SGD,按范数裁剪把每次更新限制在 lr * max_norm 以
-            内(Pascanu 等 2013,第 3.2 节,算法 1),因此无论原始梯度多大,训练都不会溢出。一个深层
+            裁剪只在一定条件下让训练保持有限。对普通 SGD,只要梯度的总范数有限,按范数裁剪就把每次更新限制
+            在 lr * max_norm 以内(Pascanu 等 2013,第 3.2 节,算法 1)。含 inf 的梯度总
+            范数为 inf,clip_grad_norm_ 会把它变成 NaN(inf x 0),更新一步就把 NaN 写进参数;
+            有限但范数溢出(float32 中超过 3.4e38)的梯度则被清零,这一步什么也不做。一个深层
             线性网络用 SGD 在 lr = 0.7(约为初始化时稳定极
             限 2/lambda_max 的 2 倍,见 explosion.definition)训练时,十几步之内就
             溢出为 inf/NaN;同样的训练加上 clip_grad_norm_(max_norm = 0.05) 后
             保持有限,每步参数位移不超过 lr * max_norm,损失降到最小二乘最优值的 2 倍以内。裁剪让训练得
-            以继续,但不会让过大的学习率精确收敛:迭代最终以步长 lr * max_norm 在最小值附近做周期
+            以继续,但过大的学习率仍然不会收敛:迭代最终以步长 lr * max_norm 在最小值附近做周期
             为 2 的振荡。步长的上界取决于优化器。带动量 mu 时,裁剪后的梯度会在动量缓冲区里累加:一步可以超
             过 lr * max_norm,只受 lr * max_norm * (1 - mu^t) / (1 - mu)(第 t 步)的
             限制,低于 lr * max_norm / (1 - mu)(mu = 0.9 时
@@ -539,14 +547,15 @@ CLAIMS: tuple[Claim, ...] = (
             为 lr sqrt(P),与 max_norm 无关,裁剪并不限制 Adam 的步长。
         """),
         in_practice=text("""
-            Clip with clip_grad_norm_ to keep exploding gradients from wrecking a run, but size the step through the
-            learning rate: with momentum a clipped step can reach lr * max_norm / (1 - mu), and with Adam it stays
-            about lr per coordinate whatever max_norm.
+            Clip with clip_grad_norm_ to keep large gradients from wrecking a run, pass error_if_nonfinite=True (an
+            inf gradient becomes NaN under clipping), and size the step through the learning rate: with momentum a
+            clipped step is bounded only by lr * max_norm / (1 - mu), and with Adam it stays about lr per coordinate
+            whatever max_norm.
         """),
         in_practice_zh=text("""
-            用 clip_grad_norm_ 裁剪可以防止梯度爆炸毁掉训练,但步长要靠学习率来控制:带动量时裁剪后的一
-            步可达 lr * max_norm / (1 - mu),用 Adam 时无论 max_norm 多大,每个
-            坐标的步长都约为 lr。
+            用 clip_grad_norm_ 裁剪可以防止过大的梯度毁掉训练;要传入 error_if_nonfinite=True(含 inf 的梯度
+            经裁剪会变成 NaN);步长要靠学习率来控制:带动量时裁剪后的一步只受 lr * max_norm / (1 - mu) 的
+            限制,用 Adam 时无论 max_norm 多大,每个坐标的步长都约为 lr。
         """),
         related=(
             "remedy.clip-norm",
@@ -630,21 +639,21 @@ CLAIMS: tuple[Claim, ...] = (
         ),
         statement=text("""
             LSTM and GRU add a path through time whose per-step gain is a gate value rather than a weight matrix:
-            without recurrent coupling the gradient carried over T steps is f^T along an LSTM's cell state and z^T
-            along a GRU's hidden state, while a plain RNN's is 0. A forget or update gate held near 1 keeps the
+            without recurrent coupling and with zero inputs the gradient carried over T steps is f^T along an LSTM's
+            cell state and z^T along a GRU's hidden state, while a plain RNN's is 0. A forget or update gate held near 1 keeps the
             gradient alive over long sequences; that fixes vanishing, not explosion. Gated cells can still explode: at
             the zero state with every recurrent weight block s*I and zero biases the per-step gain is s for an RNN and
-            0.5 + 0.25 s for an LSTM and a GRU, above 1 for s > 2. At PyTorch's default initialisation the gradients
-            of RNN, LSTM and GRU all vanish with sequence length unless a gate bias holds the forget or update gate
-            open.
+            0.5 + 0.25 s for an LSTM and a GRU, above 1 for s > 2. At PyTorch's default initialisation, with random
+            non-zero inputs, the gradients of RNN, LSTM and GRU all vanish with sequence length unless a gate bias
+            holds the forget or update gate open.
         """),
         statement_zh=text("""
             LSTM 和 GRU 增加了一条跨越时间的通路,其每步增益是门的取值,而不是权重矩阵:没有循环耦合
-            时,沿 LSTM 的细胞状态传递 T 步的梯度为 f^T,沿 GRU 的隐藏状态为 z^T,而普
+            且输入为零时,沿 LSTM 的细胞状态传递 T 步的梯度为 f^T,沿 GRU 的隐藏状态为 z^T,而普
             通 RNN 为 0。遗忘门或更新门保持在接近 1 时,梯度能在长序列上保持下来;这解决的是梯度消失,而不是梯
             度爆炸。门控单元仍然可能爆炸:在零状态、每个循环权重块为 s·I、偏置为零时,每步增益
             对 RNN 为 s,对 LSTM 和 GRU 为 0.5 + 0.25·s,s > 2 时超过 1。
-            在 PyTorch 的默认初始化下,RNN、LSTM 和 GRU 的梯度都会随序列长度消失,除非用门的偏置让
+            在 PyTorch 的默认初始化下、输入为随机非零值时,RNN、LSTM 和 GRU 的梯度都会随序列长度消失,除非用门的偏置让
             遗忘门或更新门保持打开。
         """),
         in_practice=text("""
@@ -695,7 +704,8 @@ CLAIMS: tuple[Claim, ...] = (
             faster with depth than the tanh net's, below it more slowly. Saturation slows the growth, it does not cap
             it; a sigmoid stack (sigmoid' <= 1/4) still loses gradient at up to 4 times the Glorot std. What ReLU
             fixes is vanishing: at He's std it keeps the gradient flat where a sigmoid stack at the Glorot std loses
-            it geometrically. What keeps a ReLU net from exploding is its initialisation (He), not the activation.
+            it geometrically. What keeps a ReLU net's gradient flat with depth at initialisation is He's std, not the
+            activation.
         """),
         statement_zh=text("""
             ReLU在正区间不饱和(x > 0时relu'(x) = 1,x < 0时为0),但这并不能让它成为梯度爆炸
@@ -705,8 +715,8 @@ CLAIMS: tuple[Claim, ...] = (
             和的单元传回的梯度更少:在约1.5倍Glorot标准差的交叉点(两者的平均场斜率相等处)以上,ReLU网络的
             梯度随深度增长得比tanh网络更快,在它以下则更慢。饱和减缓增长,却不能封顶;sigmoid网
             络(sigmoid' <= 1/4)在直到4倍Glorot标准差时梯度仍在消失。ReLU解决的是梯度消
-            失:在He标准差下它让梯度保持平稳,而Glorot标准差下的sigmoid网络梯度几何衰减。让ReLU网络不
-            爆炸的是初始化(He),而不是激活函数。
+            失:在He标准差下它让梯度保持平稳,而Glorot标准差下的sigmoid网络梯度几何衰减。在初始化时让ReLU网
+            络的梯度不随深度变化的是He标准差,而不是激活函数。
         """),
         in_practice=text("""
             Match the initialisation to the activation (kaiming_normal_/He for ReLU, Glorot for tanh) and clip or

@@ -245,7 +245,8 @@ CLAIMS: tuple[Claim, ...] = (
             c |g| >> eps, and only shrinks (proportionally to c, like SGD with lr/eps) when c |g| falls below eps. L2
             weight decay in Adam breaks the invariance: Adam on (c J, weight_decay lambda) equals Adam on (J,
             lambda / c, eps / c); decoupled weight decay (AdamW) restores it: AdamW on (c J, lambda, eps) equals
-            AdamW on (J, lambda, eps / c).
+            AdamW on (J, lambda, eps / c). All of this is about a factor on the whole loss: a weight c on one term of
+            a sum J_1 + c J_2 changes the direction of the gradient, and Adam's step changes with it.
         """),
         statement_zh=text("""
             更新量取决于损失的梯度而不是损失的值,而且如何取决于优化器。给损失加一个常数(J + c)会改变损失值但不改
@@ -257,17 +258,19 @@ CLAIMS: tuple[Claim, ...] = (
             于 eps 时步长才会(像学习率为 lr/eps 的 SGD 一样)按 c 成比例缩小。Adam 中
             的 L2 权重衰减破坏了这种不变性:在 (cJ, weight_decay λ) 上运行 Adam 等价于
             在 (J, λ/c, eps/c) 上运行;解耦的权重衰减(AdamW)恢复了不变性:在 (cJ, λ, eps) 上运行 AdamW 等价于
-            在 (J, λ, eps/c) 上运行。
+            在 (J, λ, eps/c) 上运行。以上说的都是整个损失上的倍数:加在求和 J_1 + c J_2 中某一项上的权重 c 会改
+            变梯度的方向,Adam 的步长也随之改变。
         """),
         in_practice=text("""
             Judge the loss by its gradient, not its level: constant offsets (e.g. the target entropy in a soft-label
-            CE) change the logged value but not training, a loss weight c rescales SGD's step but barely Adam's, and
-            with Adam prefer AdamW so a loss weight does not rescale the weight decay.
+            CE) change the logged value but not training; a weight c on the whole loss rescales SGD's step but barely
+            Adam's, while a weight on one term of several changes the gradient's direction for both; with Adam prefer
+            AdamW so a loss weight does not rescale the weight decay.
         """),
         in_practice_zh=text("""
-            评估损失要看它的梯度而不是数值大小:常数偏移(例如软标签交叉熵中目标的熵)改变日志里的数值但不改变训练;损失
-            权重 c 会按比例改变 SGD 的步长,却几乎不影响 Adam;使用 Adam 时优先用 AdamW,以免损
-            失权重改变权重衰减的力度。
+            评估损失要看它的梯度而不是数值大小:常数偏移(例如软标签交叉熵中目标的熵)改变日志里的数值但不改变训练;整个
+            损失上的权重 c 会按比例改变 SGD 的步长,却几乎不影响 Adam,而多项损失中某一项上的权重对两者都会改变梯
+            度的方向;使用 Adam 时优先用 AdamW,以免损失权重改变权重衰减的力度。
         """),
         related=(
             "update.sgd-rule",

@@ -198,16 +198,16 @@ CLAIMS: tuple[Claim, ...] = (
             samples with p_y = 0.99 and confidently wrong on 5% with p_y = 1e-4 has a mean cross-entropy of 0.470,
             above the 0.423 of a calibrated classifier that is right on only 85% (p_y = 0.85 on those, 0.15 on the
             rest), and its few confident mistakes carry almost all of that loss. Their contribution, (1 - accuracy) *
-            (-ln(1 - q)) for a wrong confidence q, grows without bound as q -> 1, so any accuracy below 100% is
-            compatible with any loss, however large.
+            (-ln(1 - q)) for a wrong confidence q, grows without bound as q -> 1, so at any accuracy below 100% the
+            loss has no upper bound; its lower bound is the floor (1 - accuracy) ln 2 of low-acc-low-loss.
         """),
         statement_zh=text("""
             准确率更高的分类器,损失也可能更高:一个二分类器在 95% 的样本上以 p_y = 0.99 预测正
             确,在 5% 的样本上以 p_y = 1e-4 自信地预测错误,其平均交叉熵为 0.470,高于一个只
             在 85% 的样本上正确、但经过校准的分类器的 0.423(正确样本 p_y = 0.85,其余
             为 0.15),而且这个损失几乎全部来自那几个自信的错误。它们的贡献 (1 - 准确
-            率)·(-ln(1 - q))(q 为对错误类别的置信度)在 q → 1 时无界增长,所以任何低
-            于 100% 的准确率都可能伴随任意大的损失。
+            率)·(-ln(1 - q))(q 为对错误类别的置信度)在 q → 1 时无界增长,所以在任何低
+            于 100% 的准确率下,损失都没有上界;它的下界是 low-acc-low-loss 中的下限 (1 - 准确率)·ln 2。
         """),
         in_practice=text("""
             When accuracy is high but the loss is high or rising, inspect the samples with the largest per-sample
@@ -249,9 +249,10 @@ CLAIMS: tuple[Claim, ...] = (
             everywhere, is one: a binary model at p_y = 0.49 on every sample (accuracy 0, CE -ln 0.49, about 0.713)
             has a lower loss than one right on 90% at p_y = 0.99 and confidently wrong on 10% at p_y = 1e-4 (accuracy
             0.9, CE about 0.930). But the low loss never goes below the floor, and the source's reason, no strong
-            confidence about any class, is not what makes it low: uniform predictions over K classes cost exactly ln
-            K, the loss of knowing nothing, which is high for large K; a model wrong on every sample costs least,
-            about ln 2, when it splits its probability between the true class and one other.
+            confidence about any class, does not make a loss low by itself: uniform predictions over K classes cost
+            exactly ln K, the loss of knowing nothing, which is high for large K. What keeps the example's loss low is
+            a target probability close to 1/2: with the rest on one other class it costs -ln 0.49 for any K, below
+            the uniform model's ln K from K = 3 on, although the uniform model is the more accurate.
         """),
         statement_zh=text("""
             作为比较成立,但有下限。被分错的样本,其预测类别 j 满
@@ -261,9 +262,10 @@ CLAIMS: tuple[Claim, ...] = (
             形——一个处处都只错一点的模型——就是一例:一个二分类模型在每个样本上 p_y = 0.49(准确率 0,交
             叉熵 −ln 0.49,约 0.713),其损失低于一个在 90% 的样本上以 p_y = 0.99 分对、
             在 10% 的样本上以 p_y = 1e-4 自信地分错的模型(准确率 0.9,交叉熵约 0.930)。但低
-            损失永远不会低于这个下限,而且原文给出的原因——对所有类别都没有很强的信心——并不是损失低的原因:在 K 个
-            类别上均匀预测的损失恰为 ln K,即一无所知时的损失,K 大时很高;一个在所有样本上都分错的模型,要把概率
-            分给真实类别和另外一个类别,损失才最小,约为 ln 2。
+            损失永远不会低于这个下限,而且原文给出的原因——对所有类别都没有很强的信心——本身并不能让损失变低:在 K 个
+            类别上均匀预测的损失恰为 ln K,即一无所知时的损失,K 大时很高。让例子中的损失偏低的是接近 1/2 的目标
+            概率:其余概率都放在另外一个类别上时,无论 K 是多少损失都是 −ln 0.49,从 K = 3 起低于均匀模型
+            的 ln K,尽管均匀模型的准确率更高。
         """),
         in_practice=text("""
             Do not read a lowish loss as decent accuracy: compare the loss with the floor (1 - accuracy) ln 2 and with

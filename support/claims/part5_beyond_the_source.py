@@ -220,7 +220,11 @@ CLAIMS: tuple[Claim, ...] = (
             gradient. With unequal micro-batch sizes s_j, dividing by k weights each sample of micro-batch j by 1 / (k
             s_j) instead of 1 / N and gives a different gradient; weighting micro-batch j's mean loss by s_j / N, or
             summing the losses and dividing by the full batch's number of loss terms, restores the full-batch
-            gradient.
+            gradient. All of this holds when each sample's loss depends on that sample alone and on no random draw:
+            train-mode BatchNorm normalises each micro-batch with its own statistics, so the accumulated gradient
+            differs from the full batch's (coupling.batchnorm), and dropout in train mode draws new masks at every
+            forward, so the accumulated gradient equals the full batch's only for the same masks. In eval mode both
+            layers are fixed functions and the identity holds.
         """),
         statement_zh=text("""
             由于 backward 会累加到 .grad 中,把大小为 N 的 batch 分成 k 个等大
@@ -229,15 +233,21 @@ CLAIMS: tuple[Claim, ...] = (
             各 micro-batch 的大小 s_j 不相等,除以 k 会让 micro-batch j 中每个样本的
             权重变成 1 / (k·s_j) 而不是 1 / N,梯度因此不
             同;把 micro-batch j 的 mean 损失乘以 s_j / N,或者把各损失求和后除以整
-            个 batch 的损失项个数,才能还原整个 batch 的梯度。
+            个 batch 的损失项个数,才能还原整个 batch 的梯度。以上都要求每个样本的损失只依赖于该样本自身、不依
+            赖任何随机抽取:训练模式下的 BatchNorm 用每个 micro-batch 自己的统计量归一化,累积的梯度因此不同
+            于整个 batch 的梯度(coupling.batchnorm);训练模式下的 dropout 每次前向传播都重新抽取掩码,所以
+            只有掩码相同时,累积的梯度才等于整个 batch 的梯度。评估模式下这两种层都是固定的函数,恒等式成立。
         """),
         in_practice=text("""
             When accumulating over micro-batches of unequal size (a short last batch, variable-length sequences,
-            ignored targets), weight each micro-batch's mean loss by its share of the loss terms, not by 1 / k.
+            ignored targets), weight each micro-batch's mean loss by its share of the loss terms, not by 1 / k; to
+            check accumulation against a full batch, compare in eval mode (BatchNorm and dropout make train-mode
+            gradients differ).
         """),
         in_practice_zh=text("""
             在大小不等的 micro-batch 上累积梯度时(最后一个较小的 batch、变长序列、被忽略的目标),按
-            每个 micro-batch 所占损失项的比例给它的 mean 损失加权,而不是乘以 1 / k。
+            每个 micro-batch 所占损失项的比例给它的 mean 损失加权,而不是乘以 1 / k;要拿累积结果与整个 batch 对
+            照检查时,在评估模式下比较(BatchNorm 和 dropout 会让训练模式下的梯度不同)。
         """),
         related=(
             "backward.fills-grad",
@@ -526,8 +536,9 @@ CLAIMS: tuple[Claim, ...] = (
             the true gradients; unscale_(optimizer) divides them back, so unscale_ followed by clip_grad_norm_ gives
             the same clipped gradients and the same step as an unscaled run, while clipping the still-scaled gradients
             clips a norm scale times too large. Under torch.autocast with float16, gradients smaller than half the
-            smallest float16 (2^-25, about 3e-8) round to 0 in the float16 backward and the optimizer steps on
-            nothing; scaling the loss (default scale 2^16) lifts them into float16's range and unscale_ recovers them
+            smallest float16 (2^-25, about 3e-8) round to 0 in the float16 backward: .grad is exactly 0, and a first
+            Adam step on it moves nothing (a zero gradient still lets weight decay or earlier optimizer state move a
+            parameter: step.updates-parameters); scaling the loss (default scale 2^16) lifts them into float16's range and unscale_ recovers them
             to float16 precision. Scaled gradients past 65504, the largest float16, overflow to inf: scaler.step then
             skips optimizer.step (parameters unchanged) and update() multiplies the scale by backoff_factor (default
             0.5), step after step until the scaled gradients fit; after growth_interval clean steps it multiplies the
@@ -542,8 +553,9 @@ CLAIMS: tuple[Claim, ...] = (
             先 unscale_ 再 clip_grad_norm_ 得到的裁剪后梯度和更新步与不缩放时完全相同,而直接
             裁剪仍被缩放的梯度则是按一个大了 scale 倍的范数裁剪。
             在 torch.autocast 的 float16 下,小于 float16 最小正数一
-            半(2^-25,约 3e-8)的梯度在 float16 反向传播中被舍入为 0,优化器实际上拿到的是零梯
-            度;把损失乘以缩放因子(默认 2^16)可以把这些梯度抬进 float16 能表示的范
+            半(2^-25,约 3e-8)的梯度在 float16 反向传播中被舍入为 0:.grad 恰好为零,Adam 在它上面
+            的第一步什么也不改变(零梯度下,权重衰减或此前的优化器状态仍会改变参
+            数:step.updates-parameters);把损失乘以缩放因子(默认 2^16)可以把这些梯度抬进 float16 能表示的范
             围,unscale_ 之后以 float16 的精度还原出来。缩放后超过 65504(float16 的最大
             有限值)的梯度会溢出为 inf:这时 scaler.step 跳过 optimizer.step(参数不
             变),update() 把缩放因子乘以 backoff_factor(默认 0.5),一步接一步,直到缩放后
@@ -553,12 +565,13 @@ CLAIMS: tuple[Claim, ...] = (
             要 scaler,代价是精度更粗(8 位有效位,float16 有 11 位)。
         """),
         in_practice=text("""
-            With float16 autocast always use GradScaler, call unscale_ before clipping, and log the scale: a scale
+            With float16 autocast use GradScaler (gradients below about 3e-8 vanish without it), call unscale_ before
+            clipping, and log the scale: a scale
             that falls on every step means an inf in the forward pass (e.g. unnormalised inputs), which no scaler
             fixes; bfloat16 needs no scaler.
         """),
         in_practice_zh=text("""
-            使用 float16 autocast 时一定要配合 GradScaler,裁剪前先调
+            使用 float16 autocast 时要配合 GradScaler(没有它,小于约 3e-8 的梯度会消失),裁剪前先调
             用 unscale_,并记录缩放因子:如果缩放因子每一步都在变小,说明前向传播中出现了 inf(例如输入未归
             一化),这是 scaler 修不好的;bfloat16 不需要 scaler。
         """),
