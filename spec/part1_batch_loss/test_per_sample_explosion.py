@@ -2,18 +2,18 @@
 
 Source: 「并可能引发梯度爆炸等问题。」 (per-sample backward "may cause gradient explosion and other problems")
 
-What is true (qualified): Backpropagating sample by sample does not change the gradient: the accumulated per-sample
-gradients are the batch's sum gradient, and forgetting to divide them by N is what multiplies the step by N. What
-can diverge is taking an optimizer step after every sample: small batches tolerate much smaller learning rates than
-the full batch, so a learning rate at which full-batch gradient descent converges (below 2/lambda_max of the mean
-loss Hessian) can make one-step-per-sample SGD diverge. On least squares, SGD with batches of m drawn with
-replacement is guaranteed to converge below 2m/(beta + (m - 1) lambda_max) (Ma, Bassily & Belkin 2018; beta is the
-largest per-sample curvature, 2 max_i ||x_i||^2 for MSELoss, x_i with a 1 appended for the bias): at m = 1 that is
-the full-batch limit divided by beta/lambda_max, and above 1/min_i ||x_i||^2 no per-sample step brings the weights
-closer to the solution. The largest stable learning rate lies above that guarantee edge, which is not a divergence
-point. That guarantee assumes targets a linear model fits exactly; with noisy targets SGD at a fixed learning rate
-does not converge even below the edge: every sample's gradient is non-zero at the solution, so the iterates keep
-moving around it instead of converging, and the loss stays above the optimum.
+What is true (qualified):
+- Backpropagating sample by sample does not change the gradient: the accumulated per-sample gradients are the
+  batch's sum gradient, and forgetting to divide them by N is what multiplies the step by N.
+- What can diverge is an optimizer step after every sample: a learning rate at which full-batch gradient descent
+  converges (below 2/lambda_max of the mean loss Hessian) can make one-step-per-sample SGD diverge.
+- On least squares that a linear model fits exactly, SGD with batches of m drawn with replacement is guaranteed to
+  converge below 2m/(beta + (m - 1) lambda_max), beta the largest per-sample curvature (Ma, Bassily & Belkin 2018);
+  the largest stable learning rate lies above that edge, which is not a divergence point.
+- At batch size 1, above lr = 1/min_i ||x~_i||^2 (x~_i the input with a 1 appended) no per-sample step brings the
+  weights closer to the solution, far below 2/lambda_max.
+- With noisy targets SGD at a fixed learning rate does not converge even below the edge: every sample's gradient is
+  non-zero at the solution, so the iterates keep moving around it and the loss stays above the optimum.
 
 Why: (a) the N-fold trap: summed per-sample backwards accumulate the batch's *sum* gradient, N times the mean
 gradient, so an SGD step on it without dividing by N is N mean steps (two tests below).

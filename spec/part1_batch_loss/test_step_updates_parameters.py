@@ -2,15 +2,16 @@
 
 Source: 「在反向传播后, 通常会调用优化器的`step()`方法来更新模型参数。」
 
-What is true (confirmed): optimizer.step() changes each parameter exactly by its optimizer's documented update rule
-applied to .grad and to the optimizer's state, and nothing else: p <- p - lr * p.grad for plain SGD; for Adam and
-AdamW, with any lr, betas, eps, weight_decay and amsgrad, the documented algorithm step after step through a
-training run whose gradient changes at every step (the moment estimates, the bias corrections 1 - beta^t at the
-current t, the AMSGrad maximum, L2 or decoupled weight decay). A parameter whose .grad is None is skipped and keeps
-its exact value, even under weight decay; step() computes no gradient itself, so stepping before any backward
-changes nothing. A zero gradient is not a None gradient: step() applies the rule to it, so weight decay moves the
-parameter at once, and momentum or Adam's moments left by earlier steps keep moving it; only a first step without
-weight decay leaves it unchanged.
+What is true (confirmed):
+- optimizer.step() changes each parameter exactly by its optimizer's documented update rule applied to .grad and to
+  the optimizer's state, and nothing else: p <- p - lr * p.grad for plain SGD.
+- Adam and AdamW, with any lr, betas, eps, weight_decay and amsgrad, follow the documented algorithm step after step
+  through a run whose gradient changes at every step (moment estimates, bias corrections 1 - beta^t at the current
+  t, the AMSGrad maximum, L2 or decoupled weight decay).
+- A parameter whose .grad is None is skipped and keeps its exact value, even under weight decay.
+- A zero gradient is not a None gradient: weight decay moves the parameter at once, and momentum or Adam's moments
+  left by earlier steps keep moving it; only a first step without weight decay leaves it unchanged.
+- step() computes no gradient itself, so stepping before any backward changes nothing.
 
 Why: the update rules are the pseudocode on the PyTorch docs pages of torch.optim.SGD, torch.optim.Adam
 (Kingma & Ba 2015, Algorithm 1; amsgrad: Reddi, Kale & Kumar 2018) and torch.optim.AdamW (Loshchilov & Hutter

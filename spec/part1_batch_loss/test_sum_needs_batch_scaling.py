@@ -2,15 +2,14 @@
 
 Source: 「如果选择了`sum`,则同样只需调用一次,但要确保在更新参数时考虑到batch大小。」
 
-What is true (qualified): The 'sum' gradient is N times the 'mean' gradient, so plain SGD on a summed loss takes
-N-times larger steps, and SGD with lr / N on the sum follows exactly the trajectory of SGD with lr on the mean, as
-long as nothing else acts on the step. Weight decay and gradient clipping do not scale with the loss: weight decay
-adds lambda * theta to the gradient and clip_grad_norm_ caps its norm at max_norm, so with lr / N the sum run also
-needs weight_decay * N and max_norm * N; with the unchanged values the two runs drift apart from the first step.
-Adam divides each gradient element by its running RMS, so its step is unchanged by the factor N except through eps,
-but its L2 weight_decay is added before that division and needs the factor N too, while AdamW's decoupled decay does
-not. The batch size must be taken into account for SGD-like update rules and for what is added to the gradient,
-hardly at all for Adam's step.
+What is true (qualified):
+- The 'sum' gradient is N times the 'mean' gradient, so plain SGD on a summed loss takes N-times larger steps.
+- SGD with lr / N on the sum follows exactly the trajectory of SGD with lr on the mean, as long as nothing else acts
+  on the step.
+- Weight decay and gradient clipping do not scale with the loss: with lr / N the sum run also needs weight_decay x N
+  and max_norm x N; with the unchanged values the two runs drift apart from the first step.
+- Adam's step is unchanged by the factor N except through eps, but its L2 weight_decay is added before the
+  normalisation and needs the factor N too; AdamW's decoupled decay does not.
 
 Why: for N samples sum = N * mean, so by linearity grad(sum) = N grad(mean), and an SGD step -lr g scales by N.
 Adam's first step is -lr m / (sqrt(v) + eps) = -lr g / (|g| + eps) elementwise (Kingma & Ba 2015, sec. 2.1); with g

@@ -3,20 +3,21 @@
 Source: 「梯度裁剪(Gradient Clipping):这是最常用的方法之一。」
 「通过以上方法,可以有效地减轻或避免梯度爆炸问题,从而提高模型训练的稳定性和效率。」
 
-What is true (qualified): Clipping keeps a run finite under conditions. For plain SGD, norm clipping bounds every
-update to lr * max_norm (Pascanu et al. 2013, sec. 3.2, Algorithm 1) as long as the gradient's total norm is finite.
-An inf gradient gives an inf total norm, and clip_grad_norm_ turns it into NaN (inf x 0), which the step writes into
-the parameters; a finite gradient whose norm overflows (past 3.4e38 in float32) is zeroed instead, so the step does
-nothing. A deep linear net trained by SGD at lr = 0.7 -- about twice the stability limit 2/lambda_max at init (see
-explosion.definition) -- overflows to inf/NaN within a dozen steps; the same run with clip_grad_norm_(max_norm =
-0.05) stays finite, moves its parameters by at most lr * max_norm per step, and brings the loss down to within 2x
-the least-squares optimum. Clipping keeps the run alive; a too-large learning rate still does not converge: the
-iterate ends in a period-2 oscillation of step lr * max_norm around the minimum. The bound on the step depends on
-the optimizer. With momentum mu the clipped gradients add up in the momentum buffer: a step can exceed lr * max_norm
-and is bounded only by lr * max_norm * (1 - mu^t) / (1 - mu) at step t, below lr * max_norm / (1 - mu) (10x for mu =
-0.9). Adam normalises the clipped gradient, whose scale cancels in m / sqrt(v) up to eps: each coordinate still
-moves by about lr (exactly lr g / (|g| + eps) at the first step), so a step has norm about lr sqrt(P) for P
-parameters with a non-zero gradient, whatever max_norm, and clipping does not cap Adam's step size.
+What is true (qualified):
+- For plain SGD, norm clipping bounds every update to lr * max_norm (Pascanu et al. 2013, sec. 3.2, Algorithm 1) as
+  long as the gradient's total norm is finite.
+- An inf gradient gives an inf total norm, and clip_grad_norm_ turns it into NaN (inf x 0), which the step writes
+  into the parameters; a finite gradient whose norm overflows (past 3.4e38 in float32) is zeroed instead, so the
+  step does nothing.
+- A deep linear net trained by SGD at about twice its stability limit overflows to inf/NaN within a dozen steps;
+  with clip_grad_norm_ the same run stays finite, moves its parameters by at most lr * max_norm per step, and brings
+  the loss within 2x the least-squares optimum.
+- A too-large learning rate still does not converge: the clipped iterate ends in a period-2 oscillation of step lr *
+  max_norm around the minimum.
+- With momentum mu the clipped gradients add up in the buffer: a step can exceed lr * max_norm and is bounded only
+  by lr * max_norm * (1 - mu^t) / (1 - mu) at step t, below lr * max_norm / (1 - mu).
+- Adam normalises the clipped gradient, so each coordinate still moves by about lr (exactly lr g / (|g| + eps) at
+  the first step): clipping does not cap Adam's step size.
 
 Why: clip_grad_norm_ rescales the gradient to norm max_norm * total / (total + 1e-6) < max_norm when its total
 norm exceeds max_norm (PyTorch docs, torch.nn.utils.clip_grad_norm_), so a clipped gradient always has norm <=
@@ -33,6 +34,11 @@ c_t = max_norm / ||g_t||: Adam is invariant to a factor common to all steps whil
 move per coordinate stays about lr. The momentum and Adam tests train the same net with the same max_norm and
 lr as the plain-SGD tests, so the three step-size curves share one figure with their bounds. The learning rate is
 0.7, not 1, so that lr * max_norm and lr g / (|g| + eps) differ from max_norm and g / (|g| + eps).
+
+The run (support.explosion.unstable_regression, the net explosion.definition shows overflowing): a depth-3 linear MLP
+4-8-8-1 on 32 float64 regression samples, SGD at lr = 0.7, about twice the stability limit 2/lambda_max at init,
+clipped at max_norm = 0.05; momentum mu = 0.9 makes the bound lr max_norm / (1 - mu) ten times lr max_norm, and
+Adam's step has norm about lr sqrt(P) for P parameters with a non-zero gradient, about 220 times lr max_norm here.
 
 A non-finite total norm defeats the bound: clip_grad_norm_ multiplies every gradient by min(1, max_norm / (total +
 1e-6)), which is 0 when total = inf, and IEEE arithmetic gives inf x 0 = NaN and finite x 0 = 0. So an inf element

@@ -2,12 +2,14 @@
 
 Source: 「**损失函数的定义**:损失函数用于量化模型预测值与真实标签之间的差异。」 「这个损失值反映了模型在当前样本上的表现。」
 
-What is true (confirmed): PyTorch's standard losses are non-negative measures of the gap between prediction and
-target. The regression losses (MSELoss, L1Loss, SmoothL1Loss, HuberLoss) are exactly 0 where the prediction equals
-the target and positive at every element where it differs. Cross-entropy -log p_y is positive for every finite
-logit vector, decreases strictly as the target's logit margin grows, and reaches 0 only in the limit p_y -> 1. With
-a probability target q, cross-entropy equals H(q) + KL(q || softmax(z)), so it is minimal, equal to the target's
-entropy H(q), exactly when the predicted distribution equals q.
+What is true (confirmed):
+- PyTorch's standard losses are non-negative measures of the gap between prediction and target.
+- The regression losses (MSELoss, L1Loss, SmoothL1Loss, HuberLoss) are exactly 0 where the prediction equals the
+  target and positive at every element where it differs.
+- Cross-entropy -log p_y is positive for every finite logit vector, decreases strictly as the target's logit margin
+  grows, and reaches 0 only in the limit p_y -> 1.
+- With a probability target q, cross-entropy equals H(q) + KL(q || softmax(z)), so it is minimal, equal to the
+  target's entropy H(q), exactly when the predicted distribution equals q.
 
 Why: with a logit margin m of the target over K - 1 equal other logits, CE = log(e^m + K - 1) - m = log(1 + (K - 1)
 e^-m), positive and strictly decreasing in m; the tests check it for K = 2, 3 and 10 and margins from -5 to 30

@@ -2,18 +2,20 @@
 
 Source: 「由于梯度是基于当前样本的损失计算得出的,因此样本损失值直接影响了更新量。」
 
-What is true (qualified): The update follows the loss's gradient, not its value, and how it follows depends on the
-optimizer. Adding a constant to the loss (J + c) changes its value but not its gradient, so every optimizer takes
-bit-for-bit the same steps; for the same reason cross-entropy with soft targets and the KL divergence to those
-targets, which differ by the targets' entropy, train alike. Multiplying the loss by c multiplies the gradient by c
-and the first SGD step by exactly c; over a run, with or without momentum (whose buffer scales with c too), SGD with
-learning rate lr on c J takes the same steps as SGD with learning rate c lr on J, up to rounding. Adam divides by
-the running RMS of the gradient: its first step is -lr g / (|g| + eps), and scaling the loss by c is exactly the
-same as dividing eps by c, so the step is invariant to c while c |g| >> eps, and only shrinks (proportionally to c,
-like SGD with lr/eps) when c |g| falls below eps. L2 weight decay in Adam breaks the invariance: Adam on (c J,
-weight_decay lambda) equals Adam on (J, lambda / c, eps / c); decoupled weight decay (AdamW) restores it: AdamW on
-(c J, lambda, eps) equals AdamW on (J, lambda, eps / c). All of this is about a factor on the whole loss: a weight c
-on one term of a sum J_1 + c J_2 changes the direction of the gradient, and Adam's step changes with it.
+What is true (qualified):
+- The update follows the loss's gradient, not its value, and how it follows depends on the optimizer.
+- Adding a constant to the loss changes its value but not its gradient, so every optimizer takes bit-for-bit the
+  same steps; cross-entropy with soft targets and the KL divergence to those targets, which differ by the targets'
+  entropy, train alike.
+- Multiplying the loss by c multiplies the first SGD step by exactly c; over a run, with or without momentum, SGD
+  with learning rate lr on c J takes the same steps as SGD with learning rate c lr on J, up to rounding.
+- For Adam, scaling the loss by c is exactly dividing eps by c, so its step is invariant to c while c |g| >> eps,
+  and only shrinks in proportion to c when c |g| falls below eps.
+- L2 weight decay in Adam breaks the invariance: Adam on (c J, weight_decay lambda) equals Adam on (J, lambda / c,
+  eps / c); decoupled weight decay (AdamW) restores it: AdamW on (c J, lambda, eps) equals AdamW on (J, lambda, eps
+  / c).
+- All of this is about a factor on the whole loss: a weight c on one term of a sum J_1 + c J_2 changes the direction
+  of the gradient, and Adam's step changes with it.
 
 Why:
 * J + c: d(J + c)/dtheta = dJ/dtheta. In autograd the backward of the addition hands J's graph the incoming

@@ -1,14 +1,16 @@
 """accumulation.micro-batches
 
-What is true (confirmed): Because backward accumulates into .grad, splitting a batch of N into k equal micro-batches
-and calling (loss_j / k).backward() on each micro-batch's mean loss leaves exactly the full batch's mean-loss
-gradient. With unequal micro-batch sizes s_j, dividing by k weights each sample of micro-batch j by 1 / (k s_j)
-instead of 1 / N and gives a different gradient; weighting micro-batch j's mean loss by s_j / N, or summing the
-losses and dividing by the full batch's number of loss terms, restores the full-batch gradient. All of this holds
-when each sample's loss depends on that sample alone and on no random draw: train-mode BatchNorm normalises each
-micro-batch with its own statistics, so the accumulated gradient differs from the full batch's (coupling.batchnorm),
-and dropout in train mode draws new masks at every forward, so the accumulated gradient equals the full batch's only
-for the same masks. In eval mode both layers are fixed functions and the identity holds.
+What is true (confirmed):
+- Because backward accumulates into .grad, splitting a batch of N into k equal micro-batches and calling (loss_j /
+  k).backward() on each micro-batch's mean loss leaves exactly the full batch's mean-loss gradient.
+- With unequal micro-batch sizes s_j, dividing by k weights each sample of micro-batch j by 1 / (k s_j) instead of 1
+  / N and gives a different gradient; weighting micro-batch j's mean loss by s_j / N, or summing the losses and
+  dividing by the full batch's number of loss terms, restores the full-batch gradient.
+- This needs each sample's loss to depend on that sample alone and on no random draw: train-mode BatchNorm
+  normalises each micro-batch with its own statistics, so the accumulated gradient differs from the full batch's
+  (coupling.batchnorm).
+- Dropout in train mode draws new masks at every forward, so the accumulated gradient equals the full batch's only
+  for the same masks; in eval mode both layers are fixed functions and the identity holds.
 
 Why: backward accumulates into .grad (PyTorch docs, torch.Tensor.backward); with k micro-batches of m samples each
 sample gets the weight (1/k)(1/m) = 1/N, and with sizes s_j the plain /k gives sample i of micro-batch j the weight

@@ -1,16 +1,18 @@
 """coupling.batchnorm
 
-What is true (confirmed): BatchNorm in train mode normalises with the batch's mean and (biased) variance, so each
-sample's output and loss depend on the other samples: its output changes when another sample changes, it cannot be
-run on one sample alone where a sample has one value per channel (BatchNorm1d on (N, C) inputs raises, while
-BatchNorm2d on one (1, C, H, W) sample normalises over its H x W positions), per-sample gradients taken with the
-statistics held fixed do not sum to the batch gradient (the difference is the path through mu_B and sigma_B^2), and
-gradient accumulation over micro-batches differs from the full-batch gradient. Every train-mode forward, under
-no_grad too, also updates the running statistics: r <- (1 - momentum) r + momentum s, with s the batch mean for
-running_mean and the unbiased batch variance (N / (N - 1) times the biased one used to normalise) for running_var;
-momentum=None makes r the plain average of all batch statistics so far, and num_batches_tracked counts the forwards.
-In eval mode the layer normalises with these running statistics as constants: the samples are independent again and
-all of the identities above hold.
+What is true (confirmed):
+- BatchNorm in train mode normalises with the batch's mean and (biased) variance, so each sample's output and loss
+  depend on the other samples: its output changes when another sample changes.
+- It cannot be run on one sample alone where a sample has one value per channel (BatchNorm1d on (N, C) inputs
+  raises), while BatchNorm2d on one (1, C, H, W) sample normalises over its H x W positions.
+- Per-sample gradients taken with the statistics held fixed do not sum to the batch gradient (the difference is the
+  path through mu_B and sigma_B^2), and gradient accumulation over micro-batches differs from the full-batch
+  gradient.
+- Every train-mode forward, under no_grad too, updates the running statistics: r <- (1 - momentum) r + momentum s, s
+  the batch mean for running_mean and the unbiased batch variance for running_var; momentum=None makes r the plain
+  average of all batch statistics so far, and num_batches_tracked counts the forwards.
+- In eval mode the layer normalises with these running statistics as constants: the samples are independent again
+  and all of the identities above hold.
 
 Why: Ioffe & Szegedy 2015, Algorithm 1 (train: batch statistics) and Algorithm 2 (inference: population
 statistics, with the unbiased variance m / (m - 1) Var_B); PyTorch docs, torch.nn.BatchNorm1d: "the standard-

@@ -47,6 +47,12 @@ def _in_lang(item: dict, key: str, lang: str) -> str:
     return item.get(key, "")
 
 
+def _statement(claim: dict, lang: str) -> list[str]:
+    """The statement's bullets in the report's language (a string, as older results hold, is one bullet)."""
+    bullets = _in_lang(claim, "statement", lang)
+    return [bullets] if isinstance(bullets, str) else list(bullets)
+
+
 def _status_word(claim: dict, t: dict) -> str:
     verdict = t["verdicts"][Verdict(claim["verdict"])]
     return verdict if claim["status"] == "supported" else f"{verdict}, {t['status'][claim['status']]}"
@@ -75,7 +81,7 @@ def render_claim(c: dict, lang: str) -> list[str]:
         if lang == "en" and i < len(glosses):
             out += [">", f"> *{t['gloss']}: {glosses[i]}*"]
         out.append("")
-    out += [f"**{t['true']}:** {_in_lang(c, 'statement', lang)}", ""]
+    out += [f"**{t['true']}:**", ""] + [f"- {b}" for b in _statement(c, lang)] + [""]
     if c.get("in_practice"):
         out += [f"**{t['in_practice']}:** {_in_lang(c, 'in_practice', lang)}", ""]
     if c.get("related"):

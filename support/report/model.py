@@ -90,7 +90,7 @@ def build_report(registry: ClaimRegistry, records: list[TestRecord], environment
             status = "not run"
         claims.append({
             "id": claim.id, "part": claim.part.number, "quotes": list(claim.quotes), "gloss": list(claim.gloss),
-            "statement": claim.statement, "statement_zh": claim.statement_zh,
+            "statement": list(claim.statement), "statement_zh": list(claim.statement_zh),
             "in_practice": claim.in_practice, "in_practice_zh": claim.in_practice_zh,
             "related": registry.related_to(claim.id),
             "verdict": claim.verdict.value, "status": status, "sources": list(claim.sources),
