@@ -17,6 +17,7 @@ from pathlib import Path
 
 from support.claims.model import ClaimRegistry, Verdict
 from support.errors import SpecInputError
+from support.report.questions import module_path
 from support.report.text import CHECK_ORDER
 
 STATUS_ORDER = ("supported", "failing", "not run")
@@ -89,7 +90,10 @@ def build_report(registry: ClaimRegistry, records: list[TestRecord], environment
         else:
             status = "not run"
         claims.append({
-            "id": claim.id, "part": claim.part.number, "quotes": list(claim.quotes), "gloss": list(claim.gloss),
+            "id": claim.id, "part": claim.part.number, "module": module_path(claim),
+            "short_answer": claim.short_answer, "short_answer_zh": claim.short_answer_zh,
+            "questions": list(claim.questions), "questions_zh": list(claim.questions_zh),
+            "quotes": list(claim.quotes), "gloss": list(claim.gloss),
             "statement": list(claim.statement), "statement_zh": list(claim.statement_zh),
             "in_practice": claim.in_practice, "in_practice_zh": claim.in_practice_zh,
             "related": registry.related_to(claim.id),
