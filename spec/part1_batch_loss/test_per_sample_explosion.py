@@ -98,6 +98,11 @@ from support.tolerances import ROUNDING, accumulation, assert_close, assert_ge, 
 from support.training import train
 
 pytestmark = pytest.mark.claim("per-sample.explosion")
+# what the recorded numbers were measured on (the report shows it next to each)
+TRAP_ON = "MLP 5-16-16-3 (ReLU), CrossEntropyLoss, batch 32"
+TRAP_ON_ZH = "MLP 5-16-16-3(ReLU),CrossEntropyLoss,batch 大小 32"
+MEASURED_ON = "nn.Linear(16, 1), MSELoss, 64 least-squares samples"
+MEASURED_ON_ZH = "nn.Linear(16, 1),MSELoss,64 个最小二乘样本"
 N, LR = 32, 0.1  # the N-fold trap (a)
 
 STEPS = 200  # SGD steps per run in (c): about 3 epochs at batch size 1, 200 full-batch GD steps
@@ -128,7 +133,8 @@ def test_accumulated_per_sample_gradient_is_the_batch_gradient(device, figures):
     accumulated = flat_grad(model)
     assert_close(accumulated, batch, tol=accumulation(batch.dtype, N))
     figures.record("||accumulated per-sample grad|| / ||batch sum grad||", accumulated.norm() / batch.norm(), "1",
-                   zh="||累加的逐样本梯度|| / ||batch 的 sum 梯度||")
+                   zh="||累加的逐样本梯度|| / ||batch 的 sum 梯度||",
+                   measured_on=TRAP_ON, measured_on_zh=TRAP_ON_ZH)
 
 
 def test_forgetting_to_divide_by_n_is_what_multiplies_the_step(device, figures):
@@ -153,7 +159,8 @@ def test_forgetting_to_divide_by_n_is_what_multiplies_the_step(device, figures):
     # each rounded by ~1e-16, N times that once the mean change is scaled by N: far below the tolerance
     assert_close(undivided, N * mean, tol=accumulation(mean.dtype, N))
     figures.record("undivided SGD step / mean SGD step (parameter change norms)", undivided.norm() / mean.norm(),
-                   "1", zh="未除以 N 的 SGD 更新步 / mean 的 SGD 更新步(参数变化的范数)")
+                   "1", zh="未除以 N 的 SGD 更新步 / mean 的 SGD 更新步(参数变化的范数)",
+                   measured_on=TRAP_ON, measured_on_zh=TRAP_ON_ZH)
 
 
 # ---------------------------------------------------------------- (b) per-sample SGD vs full-batch GD
@@ -214,16 +221,21 @@ def test_per_sample_sgd_diverges_where_full_batch_gd_converges_at_the_same_lr(de
     # of H), so the loss and the distance fall at every one of the same 2n steps
     assert all(b[0] < a[0] and b[1] < a[1] for a, b in zip(full, full[1:])), [v[:2] for v in full]
     figures.record("lr of both runs (geometric mean of 1/min||x~_i||^2 and 2/lambda_max)", lr, "lr",
-                   zh="两次运行的学习率(1/min||x~_i||^2 与 2/lambda_max 的几何平均)")
+                   zh="两次运行的学习率(1/min||x~_i||^2 与 2/lambda_max 的几何平均)",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
     figures.record("per-sample SGD: ||w - w*||^2 after 2 epochs / at start", dist[-1] / dist[0], "1",
-                   zh="逐样本 SGD:2 个 epoch 后的 ||w - w*||^2 / 初始值")
+                   zh="逐样本 SGD:2 个 epoch 后的 ||w - w*||^2 / 初始值",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
     figures.record("per-sample SGD: derived lower bound on the growth of ||w - w*||^2 over 2 epochs",
                    math.prod(1 + g for g in growth), "1",
-                   zh="逐样本 SGD:推导出的 2 个 epoch 内 ||w - w*||^2 增长倍数的下界")
+                   zh="逐样本 SGD:推导出的 2 个 epoch 内 ||w - w*||^2 增长倍数的下界",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
     figures.record("per-sample SGD: full-data MSE after 2 epochs", per_sample[-1][0], "squared target units",
-                   zh="逐样本 SGD:2 个 epoch 后全部数据上的 MSE")
+                   zh="逐样本 SGD:2 个 epoch 后全部数据上的 MSE",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
     figures.record(f"full-batch GD: full-data MSE after {steps} steps / at start", full[-1][0] / full[0][0], "1",
-                   zh=f"全 batch GD:{steps} 步后全部数据上的 MSE / 初始值")
+                   zh=f"全 batch GD:{steps} 步后全部数据上的 MSE / 初始值",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
     plot = figures.plot("same learning rate: one SGD step per sample vs full-batch gradient descent",
                         x_label="optimizer step", y_label="full-data MSE (squared target units)",
                         zh=("相同学习率下:每个样本一步 SGD 与全 batch 梯度下降", "优化器步数",
@@ -280,11 +292,14 @@ def test_full_batch_threshold_is_two_over_lambda_max(device, figures):
     # the bracket of 2 rounds of 16 points over [limit/2, 2 limit]: 4^(1/(15*17)) - 1 = 0.5 %
     assert_le(gd.rel_width, 4 ** (1 / ((POINTS - 1) * (POINTS + 1) ** (ROUNDS - 1))) - 1,
               slack=slack(abs=1e-12, reason="float64 rounding of the bracket's hi/lo - 1 (~0.005) on both sides"))
-    figures.record("2/lambda_max (full-batch GD limit)", limit, "lr", zh="2/lambda_max(全 batch GD 的极限)")
+    figures.record("2/lambda_max (full-batch GD limit)", limit, "lr", zh="2/lambda_max(全 batch GD 的极限)",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
     figures.record("full-batch GD: measured threshold / (2/lambda_max)", gd.estimate / limit, "1",
-                   zh="全 batch GD:实测阈值 / (2/lambda_max)")
+                   zh="全 batch GD:实测阈值 / (2/lambda_max)",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
     figures.record("full-batch GD: detection margin delta after 200 steps", delta, "1",
-                   zh="全 batch GD:200 步后的判定裕量 delta")
+                   zh="全 batch GD:200 步后的判定裕量 delta",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
 
 
 def test_no_batch_size_diverges_below_its_guarantee_edge(device, figures):
@@ -297,16 +312,20 @@ def test_no_batch_size_diverges_below_its_guarantee_edge(device, figures):
         assert all(not diverged for lr, diverged in t.tried if lr < edge), f"m={m}: diverged below 2 eta*(m) = {edge}"
         assert t.diverged > edge and t.estimate >= edge
         figures.record(f"m={m}: measured threshold / 2 eta*(m)", t.estimate / edge, "1",
-                       zh=f"m={m}:实测阈值 / 2 eta*(m)")
+                       zh=f"m={m}:实测阈值 / 2 eta*(m)",
+                       measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
     figures.record("critical batch size m* = beta/lambda_max + 1", curv.critical_batch, "samples",
-                   zh="临界 batch 大小 m* = beta/lambda_max + 1")
+                   zh="临界 batch 大小 m* = beta/lambda_max + 1",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
     # observations (module docstring), not assertions: the measured curve against 2/lambda_max and its monotonicity
     figures.record("largest measured threshold over m / (2/lambda_max)",
                    max(found[m].estimate for m in BATCH_SIZES) / curv.gd_limit, "1",
-                   zh="各 m 中最大的实测阈值 / (2/lambda_max)")
+                   zh="各 m 中最大的实测阈值 / (2/lambda_max)",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
     figures.record("smallest ratio of the measured threshold at the next m to this m (below 1: not monotone)",
                    min(found[b].estimate / found[a].estimate for a, b in zip(BATCH_SIZES, BATCH_SIZES[1:])), "1",
-                   zh="相邻 m 的实测阈值之比的最小值(小于 1:不单调)")
+                   zh="相邻 m 的实测阈值之比的最小值(小于 1:不单调)",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
     ms = list(range(1, max(BATCH_SIZES) + 1))
     plot = figures.plot("largest stable learning rate vs batch size (minibatches drawn with replacement)",
                         x_label="batch size m (samples)", y_label="learning rate",
@@ -348,18 +367,24 @@ def test_per_sample_threshold_lies_far_below_the_full_batch_limit(device, figure
     # every x~_i it meets
     assert (~(ratios <= 1)).all(), ratios
     finite = ratios[torch.isfinite(ratios)]
-    figures.record("batch size 1: measured threshold", one.estimate, "lr", zh="batch 大小为 1:实测阈值")
+    figures.record("batch size 1: measured threshold", one.estimate, "lr", zh="batch 大小为 1:实测阈值",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
     figures.record("batch size 1: measured threshold / (1/min ||x~_i||^2)", one.estimate / curv.expansive_above, "1",
-                   zh="batch 大小为 1:实测阈值 / (1/min ||x~_i||^2)")
+                   zh="batch 大小为 1:实测阈值 / (1/min ||x~_i||^2)",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
     figures.record(f"batch size 1 above 1/min ||x~_i||^2: smallest growth of ||w - w*||^2 in {STEPS} steps",
                    finite.min().item() if finite.numel() else math.inf, "1",
-                   zh=f"batch 大小为 1、学习率高于 1/min ||x~_i||^2:{STEPS} 步内 ||w - w*||^2 的最小增长倍数")
+                   zh=f"batch 大小为 1、学习率高于 1/min ||x~_i||^2:{STEPS} 步内 ||w - w*||^2 的最小增长倍数",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
     figures.record("derived margin min_i 2||x~_i||^2 / lambda_max", margin, "1",
-                   zh="推导出的裕量 min_i 2||x~_i||^2 / lambda_max")
+                   zh="推导出的裕量 min_i 2||x~_i||^2 / lambda_max",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
     figures.record("(2/lambda_max) / batch-size-1 threshold", curv.gd_limit / one.estimate, "1",
-                   zh="(2/lambda_max) / batch 大小为 1 时的阈值")
+                   zh="(2/lambda_max) / batch 大小为 1 时的阈值",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
     figures.record("beta / lambda_max (= m* - 1): GD limit over the m=1 guarantee edge", curv.beta / curv.lambda_max,
-                   "1", zh="beta / lambda_max (= m* - 1):GD 极限与 m=1 收敛保证边界之比")
+                   "1", zh="beta / lambda_max (= m* - 1):GD 极限与 m=1 收敛保证边界之比",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
 
 
 # ---------------------------------------------------------------- (d) noisy targets: a plateau, not convergence
@@ -392,8 +417,11 @@ def test_with_noisy_targets_per_sample_sgd_plateaus_instead_of_converging(device
         final = F.mse_loss(model(x), y).item()
     figures.record("noisy targets, per-sample SGD at lr = 1/beta: smallest distance to w* over the last epoch",
                    min(distances[-n:]), "parameter norm",
-                   zh="含噪目标,lr = 1/beta 的逐样本 SGD:最后一个 epoch 中到 w* 的最小距离")
+                   zh="含噪目标,lr = 1/beta 的逐样本 SGD:最后一个 epoch 中到 w* 的最小距离",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
     figures.record("noisy targets: derived floor rho / (2 + lr beta) on one of two consecutive distances", floor,
-                   "parameter norm", zh="含噪目标:推导出的相邻两步中至少一步到 w* 距离的下限 rho / (2 + lr beta)")
+                   "parameter norm", zh="含噪目标:推导出的相邻两步中至少一步到 w* 距离的下限 rho / (2 + lr beta)",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
     figures.record("noisy targets: final full-data MSE / least-squares optimum", final / optimum, "1",
-                   zh="含噪目标:最终全部数据上的 MSE / 最小二乘最优值")
+                   zh="含噪目标:最终全部数据上的 MSE / 最小二乘最优值",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)

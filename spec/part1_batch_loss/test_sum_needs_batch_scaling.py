@@ -41,6 +41,9 @@ from support.tolerances import assert_close, assert_le, override, slack
 from support.training import train
 
 pytestmark = pytest.mark.claim("sum.needs-batch-scaling")
+# what the recorded numbers were measured on (the report shows it next to each)
+MEASURED_ON = "MLP 4-8-3 (tanh), CrossEntropyLoss, batch 16, lr 0.05, 5 full-batch steps"
+MEASURED_ON_ZH = "MLP 4-8-3(tanh),CrossEntropyLoss,batch 大小 16,lr 0.05,5 步全 batch 训练"
 N, LR, STEPS = 16, 0.05, 5
 EPS = 1e-8  # Adam's eps: PyTorch's default, which _train's Adam runs with
 
@@ -85,7 +88,8 @@ def test_sgd_on_sum_with_the_same_lr_steps_n_times_further(device, figures):
     step_sum = _train(make_model, x, y, "sum", torch.optim.SGD, LR, steps=1) - start
     assert_close(step_sum, N * step_mean)
     figures.record("||sgd step(sum)|| / ||sgd step(mean)||", step_sum.norm() / step_mean.norm(), "1",
-                   zh="||sgd 更新步(sum)|| / ||sgd 更新步(mean)||")
+                   zh="||sgd 更新步(sum)|| / ||sgd 更新步(mean)||",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
 
 
 def test_adam_first_step_is_invariant_to_the_factor_n_up_to_eps(device, figures):
@@ -99,7 +103,8 @@ def test_adam_first_step_is_invariant_to_the_factor_n_up_to_eps(device, figures)
     assert_le((step_sum - step_mean).abs(), LR * EPS / g.clamp_min(1e-300),
               slack=slack(abs=1e-15, reason="float64 rounding of the two parameter updates, read off as p - p_start"))
     figures.record("max |adam step(sum) - adam step(mean)|", (step_sum - step_mean).abs().max(), "parameter units",
-                   zh="max |adam 更新步(sum) - adam 更新步(mean)|")
+                   zh="max |adam 更新步(sum) - adam 更新步(mean)|",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
 
 
 def test_adam_trajectories_on_sum_and_mean_stay_together_while_sgd_ones_do_not(device, figures):
@@ -111,12 +116,14 @@ def test_adam_trajectories_on_sum_and_mean_stay_together_while_sgd_ones_do_not(d
     # smooth problem the trajectories may drift apart by ~5e-6 of the distance travelled: allow 1e-4
     drift = (adam_sum - adam_mean).norm() / (adam_mean - start).norm()
     figures.record("Adam drift between sum and mean runs / distance travelled", drift, "1",
-                   zh="Adam 在 sum 与 mean 两次运行之间的偏离 / 参数移动的距离")
+                   zh="Adam 在 sum 与 mean 两次运行之间的偏离 / 参数移动的距离",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
     assert drift < 1e-4
     sgd_mean = _train(make_model, x, y, "mean", torch.optim.SGD, LR)
     sgd_sum = _train(make_model, x, y, "sum", torch.optim.SGD, LR)
     ratio = (sgd_sum - start).norm() / (sgd_mean - start).norm()
-    figures.record("SGD distance travelled, sum / mean", ratio, "1", zh="SGD 参数移动的距离,sum / mean")
+    figures.record("SGD distance travelled, sum / mean", ratio, "1", zh="SGD 参数移动的距离,sum / mean",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
     assert ratio > N / 2
 
 
@@ -146,7 +153,8 @@ def test_weight_decay_does_not_scale_with_the_loss(device, figures):
     unscaled = _train(make_model, x, y, "sum", torch.optim.SGD, LR / N, weight_decay=DECAY)
     figures.record("SGD with weight decay, lr / N on the sum: drift from the mean run / distance travelled",
                    _drift(unscaled, on_mean, start), "1",
-                   zh="带权重衰减的 SGD,sum 上用 lr / N:与 mean 训练的偏离 / 参数移动的距离")
+                   zh="带权重衰减的 SGD,sum 上用 lr / N:与 mean 训练的偏离 / 参数移动的距离",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
 
 
 def test_clipping_does_not_scale_with_the_loss(device, figures):
@@ -170,7 +178,8 @@ def test_clipping_does_not_scale_with_the_loss(device, figures):
     unscaled = _train(make_model, x, y, "sum", torch.optim.SGD, LR / N, clip_norm=max_norm)
     figures.record("SGD with clipping, lr / N on the sum: drift from the mean run / distance travelled",
                    _drift(unscaled, on_mean, start), "1",
-                   zh="带梯度裁剪的 SGD,sum 上用 lr / N:与 mean 训练的偏离 / 参数移动的距离")
+                   zh="带梯度裁剪的 SGD,sum 上用 lr / N:与 mean 训练的偏离 / 参数移动的距离",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
 
 
 def test_adams_l2_weight_decay_does_not_scale_with_the_loss_and_adamws_decoupled_decay_needs_not(device, figures):
@@ -187,7 +196,8 @@ def test_adams_l2_weight_decay_does_not_scale_with_the_loss_and_adamws_decoupled
     drift = _drift(unscaled, on_mean, start)
     assert drift > ADAM_DRIFT
     figures.record("Adam with L2 weight decay on the sum: drift from the mean run / distance travelled", drift, "1",
-                   zh="带 L2 权重衰减的 Adam 用于 sum:与 mean 训练的偏离 / 参数移动的距离")
+                   zh="带 L2 权重衰减的 Adam 用于 sum:与 mean 训练的偏离 / 参数移动的距离",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
     adamw_mean = _train(make_model, x, y, "mean", torch.optim.AdamW, LR, weight_decay=DECAY)
     adamw_sum = _train(make_model, x, y, "sum", torch.optim.AdamW, LR, weight_decay=DECAY)
     assert _drift(adamw_sum, adamw_mean, start) < ADAM_DRIFT

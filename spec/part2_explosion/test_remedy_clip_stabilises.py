@@ -66,6 +66,9 @@ from support.tolerances import ROUNDING, assert_close, assert_le, override, slac
 from support.training import train
 
 pytestmark = pytest.mark.claim("remedy.clip-stabilises")
+# what the recorded numbers were measured on (the report shows it next to each)
+MEASURED_ON = "linear MLP 4-8-8-1, MSELoss, 32 samples, full batch, lr 0.7, max_norm 0.05"
+MEASURED_ON_ZH = "线性 MLP 4-8-8-1,MSELoss,32 个样本,全 batch,lr 0.7,max_norm 0.05"
 
 # lr 0.7, not 1: at lr = 1 a step lr * max_norm equals max_norm and lr * g / (|g| + eps) equals g / (|g| + eps), so
 # the checks below could not tell whether the optimizer applied lr at all. 0.7 is still about twice the stability
@@ -141,9 +144,11 @@ def test_without_clipping_the_run_overflows(device, figures):
     assert limit < LR
     assert history.first_non_finite_step is not None and history.first_non_finite_step <= OVERFLOW_WITHIN_STEPS
     figures.record("lr / stability limit 2/lambda_max at init", LR / limit, "1",
-                   zh="lr / 初始化时的稳定极限 2/lambda_max")
+                   zh="lr / 初始化时的稳定极限 2/lambda_max",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
     figures.record("no clipping: first non-finite step", history.first_non_finite_step, "step",
-                   zh="不裁剪:首个出现非有限值的步")
+                   zh="不裁剪:首个出现非有限值的步",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
     _loss_plot(figures).line("no clipping (stops at the first non-finite loss)", range(len(history.losses)),
                              history.losses, zh="不裁剪(在首个非有限损失处停止)")
 
@@ -156,9 +161,11 @@ def test_with_clipping_the_run_stays_finite_and_every_step_is_at_most_lr_times_m
     steps = [(b - a).norm().item() for a, b in zip(positions, positions[1:])]
     # clipped gradient norm = max_norm * total / (total + 1e-6) < max_norm, so ||step|| = lr * that < lr * max_norm
     assert_le(max(steps), LR * MAX_NORM, slack=ROUNDING)
-    figures.record("clipped run: largest parameter step", max(steps), "parameter norm", zh="裁剪训练:最大参数步长")
+    figures.record("clipped run: largest parameter step", max(steps), "parameter norm", zh="裁剪训练:最大参数步长",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
     figures.record("clipped run: largest pre-clip gradient norm", max(history.grad_norms), "gradient norm",
-                   zh="裁剪训练:裁剪前的最大梯度范数")
+                   zh="裁剪训练:裁剪前的最大梯度范数",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
     _loss_plot(figures).line(f"clip_grad_norm_, max_norm = {MAX_NORM}", range(STEPS), history.losses,
                              zh=f"clip_grad_norm_ 裁剪,max_norm = {MAX_NORM}")
 
@@ -219,10 +226,13 @@ def test_with_clipping_the_loss_comes_within_twice_the_optimum(device, figures):
     # that barely moved; the loss fell by more than an order of magnitude
     assert final < history.losses[0] / 10
     figures.record("clipped run: lambda_max at the final iterates", lam, "1/lr",
-                   zh="裁剪训练:最终迭代点处的 lambda_max")
+                   zh="裁剪训练:最终迭代点处的 lambda_max",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
     figures.record("clipped run: final loss / least-squares optimum", final / optimum, "1",
-                   zh="裁剪训练:最终损失 / 最小二乘最优值")
-    figures.record("least-squares optimum (MSE)", optimum, "1", zh="最小二乘最优值(MSE)")
+                   zh="裁剪训练:最终损失 / 最小二乘最优值",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
+    figures.record("least-squares optimum (MSE)", optimum, "1", zh="最小二乘最优值(MSE)",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
     _loss_plot(figures).bound("least-squares optimum", [0, STEPS - 1], [optimum, optimum], zh="最小二乘最优值")
 
 
@@ -241,7 +251,8 @@ def test_with_clipping_the_run_ends_in_a_period_two_oscillation_of_step_lr_times
     cosines = [torch.nn.functional.cosine_similarity(steps[k], steps[k + 1], dim=0).item() for k in last]
     assert max(cosines) < -0.9, cosines
     figures.record("clipped run: largest cosine of consecutive steps over the last 10", max(cosines), "1",
-                   zh="裁剪训练:最后10步中相邻两步余弦的最大值")
+                   zh="裁剪训练:最后10步中相邻两步余弦的最大值",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
 
 
 def test_with_momentum_a_clipped_step_exceeds_lr_times_max_norm_but_stays_below_it_over_one_minus_mu(device, figures):
@@ -259,7 +270,8 @@ def test_with_momentum_a_clipped_step_exceeds_lr_times_max_norm_but_stays_below_
     assert max(steps) > 1.5 * LR * MAX_NORM
     assert max(steps) < LR * MAX_NORM / (1 - MU)
     figures.record(f"momentum {MU}: largest step / (lr max_norm)", max(steps) / (LR * MAX_NORM), "1",
-                   zh=f"动量 {MU}:最大步长 / (lr max_norm)")
+                   zh=f"动量 {MU}:最大步长 / (lr max_norm)",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
     plot = _step_plot(figures)
     plot.line(f"SGD momentum {MU}", range(1, STEPS + 1), steps, zh=f"SGD,动量 {MU}")
     plot.bound(f"SGD momentum {MU}: bound lr max_norm (1 - mu^t) / (1 - mu)", range(1, STEPS + 1), bounds,
@@ -301,9 +313,11 @@ def test_adam_normalises_the_clipped_gradient_so_its_step_is_about_lr_sqrt_p_not
     # ... and none is capped by lr * max_norm: the first alone is sqrt(P) / max_norm ~ 220 times it
     assert steps[0] > 100 * LR * MAX_NORM
     figures.record("Adam with clipping: first step / (lr max_norm)", steps[0] / (LR * MAX_NORM), "1",
-                   zh="Adam加裁剪:第一步步长 / (lr max_norm)")
+                   zh="Adam加裁剪:第一步步长 / (lr max_norm)",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
     figures.record("Adam with clipping: first step / (lr sqrt(P))", steps[0] / (LR * math.sqrt(p)), "1",
-                   zh="Adam加裁剪:第一步步长 / (lr sqrt(P))")
+                   zh="Adam加裁剪:第一步步长 / (lr sqrt(P))",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
     plot = _step_plot(figures)
     plot.line("Adam (default betas)", range(1, ADAM_STEPS + 1), steps, zh="Adam(默认betas)")
     plot.bound(f"Adam: lr sqrt(P), P = {p} parameters", [1, ADAM_STEPS], [LR * math.sqrt(p)] * 2,

@@ -59,6 +59,9 @@ from support.tolerances import EXACT, assert_close, assert_ge, assert_le, overri
 from support.training import train
 
 pytestmark = pytest.mark.claim("update.scales-with-loss")
+# what the recorded numbers were measured on (the report shows it next to each)
+MEASURED_ON = "MLP 4-8-3 (tanh), CrossEntropyLoss on two halves of a batch of 16, Adam lr 0.01"
+MEASURED_ON_ZH = "MLP 4-8-3(tanh),在大小为 16 的 batch 的两半上分别计算 CrossEntropyLoss,Adam lr 0.01"
 LR, STEPS = 0.01, 5
 EPS = 1e-8  # Adam's eps (PyTorch's default)
 # A first step read off as theta_1 - theta_0 carries the rounding of the parameters (|theta| <= 0.5 under
@@ -235,7 +238,8 @@ def test_a_weight_on_one_term_of_the_loss_changes_adams_step(device, figures):
     assert_ge((step_c - step_1)[flipped].abs().min(), 2 * LR * 100 / 101, slack=slack(abs=STEP_TOL.atol, reason=(
         "rounding of the steps read off as theta_1 - theta_0 of parameters |theta| <= 0.5")))
     figures.record(f"Adam, weight {c:g} on one of two loss terms: share of elements whose first step flips sign",
-                   flipped.double().mean(), "1", zh=f"Adam,两项损失之一加权 {c:g}:第一步符号翻转的元素比例")
+                   flipped.double().mean(), "1", zh=f"Adam,两项损失之一加权 {c:g}:第一步符号翻转的元素比例",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
 
 
 def test_adam_step_is_flat_in_c_until_c_g_reaches_eps(device, figures):

@@ -126,11 +126,13 @@ def render_claim(c: dict, lang: str) -> list[str]:
                 out.append(f"  - `{test['nodeid']}` {t['outcomes'][test['outcome']]}:\n\n    ```\n{body}\n    ```")
     out.append("")
     if c["figures"]:
-        out += [f"**{t['figures']}:**", "", f"| {t['figure']} | {t['value']} | {t['unit']} | {t['note']} |",
-                "|---|---|---|---|"]
+        on = any(f.get("measured_on") for f in c["figures"])  # the column only where a figure says it
+        header = [t["figure"], t["value"], t["unit"]] + ([t["measured_on"]] if on else []) + [t["note"]]
+        out += [f"**{t['figures']}:**", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for f in c["figures"]:
-            name, unit = cell(_in_lang(f, "name", lang)), cell(unit_text(f["unit"], lang))
-            out.append(f"| {name} | {fmt(f['value'])} | {unit} | {cell(_in_lang(f, 'note', lang))} |")
+            row = [cell(_in_lang(f, "name", lang)), fmt(f["value"]), cell(unit_text(f["unit"], lang))]
+            row += [cell(_in_lang(f, "measured_on", lang))] if on else []
+            out.append("| " + " | ".join(row + [cell(_in_lang(f, "note", lang))]) + " |")
         out.append("")
     for b in c.get("benchmarks", []):
         out += [f"**{t['benchmark']}:** {_in_lang(b, 'title', lang)} ({b.get('device')}, {b.get('machine')}, torch "

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+import textwrap
 from pathlib import Path
 
 from support.claims.model import ClaimRegistry, Part, Verdict, module_name
@@ -37,7 +38,8 @@ def claim_tables(registry: ClaimRegistry) -> list[str]:
     counts = [f"{len(registry.by_part(p))} from part {p.number}" for p in Part if p.in_source]
     counts[0] += " of the source"
     beyond = len(registry.by_part(Part.BEYOND))
-    out = [f"{len(claims)} claims: {verdicts}; {', '.join(counts)}, and {beyond} beyond the source.", ""]
+    line = f"{len(claims)} claims: {verdicts}; {', '.join(counts)}, and {beyond} beyond the source."
+    out = textwrap.wrap(line, width=118) + [""]
     for part in Part:
         members = registry.by_part(part)
         if not members:

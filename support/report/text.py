@@ -37,7 +37,7 @@ TEXT = {
         "check": "check", "model_column": "model", "applies": "Applies", "model_outcomes": {"passed": "pass", "failed": "FAIL",
                                                                   "skipped": "n/a"},
         "checks_by_outcome": "checks by outcome",
-        "answer": "Short answer", "short_answer": "short answer", "question": "question", "claim": "claim", "test": "test",
+        "measured_on": "measured on", "answer": "Short answer", "short_answer": "short answer", "question": "question", "claim": "claim", "test": "test",
         "questions_title": "Questions this report answers",
         "questions_intro": "Each question is answered by a claim below: its short answer here, its bullets, verdict "
                            "and evidence under the claim, and its tests in the module linked.",
@@ -70,7 +70,7 @@ TEXT = {
         "check": "检查", "model_column": "模型", "applies": "应用的论断", "model_outcomes": {"passed": "通过", "failed": "失败",
                                                                   "skipped": "不适用"},
         "checks_by_outcome": "检查按结果统计",
-        "answer": "简短回答", "short_answer": "简短回答", "question": "问题", "claim": "论断", "test": "测试",
+        "measured_on": "测量对象", "answer": "简短回答", "short_answer": "简短回答", "question": "问题", "claim": "论断", "test": "测试",
         "questions_title": "本报告回答的问题",
         "questions_intro": "每个问题都由下面的一条论断回答:这里是它的简短回答,论断之下有要点、结论和证据,测试在所链接的模块中。",
     },
