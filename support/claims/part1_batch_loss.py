@@ -587,13 +587,12 @@ CLAIMS: tuple[Claim, ...] = (
               与 N 无关。
         """),
         in_practice=text("""
-            Backpropagate the reduced batch loss once; when you need per-sample gradients, use
-            torch.func.vmap(torch.func.grad(...)) instead of a Python loop of backward calls.
+            Backpropagate the reduced batch loss once; when you need per-sample gradients,
+            torch.func.vmap(torch.func.grad(...)) gives them without a Python loop of backward calls (per-sample.vmap).
         """),
         in_practice_zh=text("""
-            对归约后的 batch 损失只做一次反向传播;需要逐样本梯度时,使
-            用 torch.func.vmap(torch.func.grad(...)),而不是在 Python 循环
-            里逐个调用 backward。
+            对归约后的 batch 损失只做一次反向传播;需要逐样本梯度时,torch.func.vmap(torch.func.grad(...)) 无需在 Python
+            循环里逐个调用 backward 就能得到它们(per-sample.vmap)。
         """),
         related=(
             "per-sample.backward-accumulates",

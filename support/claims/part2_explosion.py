@@ -412,12 +412,13 @@ CLAIMS: tuple[Claim, ...] = (
         part=P,
         verdict=Verdict.QUALIFIED,
         short_answer=text("""
-            Partly: a single-sample gradient is unbiased but longer on average, and averaging B samples divides its
-            covariance by B; batching does nothing against gradients that grow through depth or recurrence.
+            Partly: a single-sample gradient is unbiased but longer on average, and averaging B samples drawn with
+            replacement divides its covariance by B; batching does nothing against gradients that grow through depth or
+            recurrence.
         """),
         short_answer_zh=text("""
-            部分成立:单样本梯度无偏,但平均而言更长;对 B 个样本求平均把协方差除以 B;对随深度或循环增长的梯度,增大 batch
-            无济于事。
+            部分成立:单样本梯度无偏,但平均而言更长;对有放回抽取的 B 个样本求平均,协方差除以 B;对随深度或循环增长的梯度,
+            增大 batch 无济于事。
         """),
         questions=(
             "Does a single-sample gradient give larger updates than a batch gradient?",

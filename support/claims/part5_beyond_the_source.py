@@ -693,12 +693,12 @@ CLAIMS: tuple[Claim, ...] = (
         part=P,
         verdict=Verdict.CONFIRMED,
         short_answer=text("""
-            With float16 autocast: gradients below about 3e-8 vanish without it. Call unscale_ before clipping; a scale
-            that shrinks every step means an inf in the forward pass. bfloat16 needs no scaler.
+            With float16 autocast: gradients below about 3e-8 vanish without it. Call unscale_ before clipping; an inf in
+            the forward pass makes the scale shrink at every step, which no scaler fixes. bfloat16 needs no scaler.
         """),
         short_answer_zh=text("""
-            用 float16 autocast 时需要:没有它,小于约 3e-8 的梯度会消失。裁剪前先调用 unscale_;缩放因子每步都变小说明前向
-            传播中有 inf。bfloat16 不需要 scaler。
+            用 float16 autocast 时需要:没有它,小于约 3e-8 的梯度会消失。裁剪前先调用 unscale_;前向传播中的 inf 会让缩放
+            因子每步变小,scaler 修不好。bfloat16 不需要 scaler。
         """),
         questions=(
             "When do I need `GradScaler`?",
@@ -749,13 +749,12 @@ CLAIMS: tuple[Claim, ...] = (
         """),
         in_practice=text("""
             With float16 autocast use GradScaler (gradients below about 3e-8 vanish without it), call unscale_ before
-            clipping, and log the scale: a scale
-            that falls on every step means an inf in the forward pass (e.g. unnormalised inputs), which no scaler
-            fixes; bfloat16 needs no scaler.
+            clipping, and log the scale: a scale that falls at every step can mean an inf in the forward pass (e.g.
+            unnormalised inputs), which no scaler fixes; bfloat16 needs no scaler.
         """),
         in_practice_zh=text("""
             使用 float16 autocast 时要配合 GradScaler(没有它,小于约 3e-8 的梯度会消失),裁剪前先调
-            用 unscale_,并记录缩放因子:如果缩放因子每一步都在变小,说明前向传播中出现了 inf(例如输入未归
+            用 unscale_,并记录缩放因子:如果缩放因子每一步都在变小,可能是前向传播中出现了 inf(例如输入未归
             一化),这是 scaler 修不好的;bfloat16 不需要 scaler。
         """),
         related=(
