@@ -44,6 +44,8 @@ pytestmark = pytest.mark.claim("sum.needs-batch-scaling")
 # what the recorded numbers were measured on (the report shows it next to each)
 MEASURED_ON = "MLP 4-8-3 (tanh), CrossEntropyLoss, batch 16, lr 0.05, 5 full-batch steps"
 MEASURED_ON_ZH = "MLP 4-8-3(tanh),CrossEntropyLoss,batch 大小 16,lr 0.05,5 步全 batch 训练"
+ONE_STEP_ON = "MLP 4-8-3 (tanh), CrossEntropyLoss, batch 16, lr 0.05, the first step"
+ONE_STEP_ON_ZH = "MLP 4-8-3(tanh),CrossEntropyLoss,batch 大小 16,lr 0.05,第一步"
 N, LR, STEPS = 16, 0.05, 5
 EPS = 1e-8  # Adam's eps: PyTorch's default, which _train's Adam runs with
 
@@ -89,7 +91,7 @@ def test_sgd_on_sum_with_the_same_lr_steps_n_times_further(device, figures):
     assert_close(step_sum, N * step_mean)
     figures.record("||sgd step(sum)|| / ||sgd step(mean)||", step_sum.norm() / step_mean.norm(), "1",
                    zh="||sgd 更新步(sum)|| / ||sgd 更新步(mean)||",
-                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
+                   measured_on=ONE_STEP_ON, measured_on_zh=ONE_STEP_ON_ZH)
 
 
 def test_adam_first_step_is_invariant_to_the_factor_n_up_to_eps(device, figures):
@@ -104,7 +106,7 @@ def test_adam_first_step_is_invariant_to_the_factor_n_up_to_eps(device, figures)
               slack=slack(abs=1e-15, reason="float64 rounding of the two parameter updates, read off as p - p_start"))
     figures.record("max |adam step(sum) - adam step(mean)|", (step_sum - step_mean).abs().max(), "parameter units",
                    zh="max |adam 更新步(sum) - adam 更新步(mean)|",
-                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
+                   measured_on=ONE_STEP_ON, measured_on_zh=ONE_STEP_ON_ZH)
 
 
 def test_adam_trajectories_on_sum_and_mean_stay_together_while_sgd_ones_do_not(device, figures):

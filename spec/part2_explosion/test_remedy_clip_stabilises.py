@@ -67,8 +67,10 @@ from support.training import train
 
 pytestmark = pytest.mark.claim("remedy.clip-stabilises")
 # what the recorded numbers were measured on (the report shows it next to each)
-MEASURED_ON = "linear MLP 4-8-8-1, MSELoss, 32 samples, full batch, lr 0.7, max_norm 0.05"
-MEASURED_ON_ZH = "线性 MLP 4-8-8-1,MSELoss,32 个样本,全 batch,lr 0.7,max_norm 0.05"
+MEASURED_ON = "linear MLP 4-8-8-1, MSELoss, 32 samples, full batch, lr 0.7, clip_grad_norm_ at max_norm 0.05"
+MEASURED_ON_ZH = "线性 MLP 4-8-8-1,MSELoss,32 个样本,全 batch,lr 0.7,clip_grad_norm_ 的 max_norm 为 0.05"
+UNCLIPPED_ON = "linear MLP 4-8-8-1, MSELoss, 32 samples, full-batch SGD at lr 0.7, no clipping"
+UNCLIPPED_ON_ZH = "线性 MLP 4-8-8-1,MSELoss,32 个样本,全 batch SGD,lr 0.7,不裁剪"
 
 # lr 0.7, not 1: at lr = 1 a step lr * max_norm equals max_norm and lr * g / (|g| + eps) equals g / (|g| + eps), so
 # the checks below could not tell whether the optimizer applied lr at all. 0.7 is still about twice the stability
@@ -145,10 +147,10 @@ def test_without_clipping_the_run_overflows(device, figures):
     assert history.first_non_finite_step is not None and history.first_non_finite_step <= OVERFLOW_WITHIN_STEPS
     figures.record("lr / stability limit 2/lambda_max at init", LR / limit, "1",
                    zh="lr / 初始化时的稳定极限 2/lambda_max",
-                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
+                   measured_on=UNCLIPPED_ON, measured_on_zh=UNCLIPPED_ON_ZH)
     figures.record("no clipping: first non-finite step", history.first_non_finite_step, "step",
                    zh="不裁剪:首个出现非有限值的步",
-                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
+                   measured_on=UNCLIPPED_ON, measured_on_zh=UNCLIPPED_ON_ZH)
     _loss_plot(figures).line("no clipping (stops at the first non-finite loss)", range(len(history.losses)),
                              history.losses, zh="不裁剪(在首个非有限损失处停止)")
 
