@@ -693,8 +693,8 @@ CLAIMS: tuple[Claim, ...] = (
         part=P,
         verdict=Verdict.CONFIRMED,
         short_answer=text("""
-            With float16 autocast: gradients below about 3e-8 vanish without it. Call unscale_ before clipping; an inf in
-            the forward pass makes the scale shrink at every step, which no scaler fixes. bfloat16 needs no scaler.
+            With float16 autocast: gradients below about 3e-8 vanish without it. Call unscale_ before clipping; an inf
+            in the forward pass makes the scale shrink at every step, which no scaler fixes. bfloat16 needs no scaler.
         """),
         short_answer_zh=text("""
             用 float16 autocast 时需要:没有它,小于约 3e-8 的梯度会消失。裁剪前先调用 unscale_;前向传播中的 inf 会让缩放
