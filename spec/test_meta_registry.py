@@ -1,6 +1,6 @@
 """Checks of the suite itself (test262-style lint, one rule per test): the registry is faithful to the source, every
-claim is tested, and every claim module sits where its id says, names its claim, quotes the source and carries the
-registry's statement word for word."""
+claim is tested and answers its questions in both languages, and every claim module sits where its id says, names its
+claim, quotes the source and carries the registry's statement bullets word for word."""
 
 import ast
 import functools
@@ -42,10 +42,19 @@ def _normalized(text: str) -> str:
     return " ".join(text.split())
 
 
-def _what_is_true(doc: str) -> tuple[str, str] | None:
-    """(verdict, paragraph) of the docstring's "What is true (<verdict>): ..." paragraph."""
-    match = re.search(r"^What is true \((confirmed|qualified|refuted)\): (.*?)(?:\n\s*\n|\Z)", doc, flags=re.M | re.S)
-    return (match.group(1), match.group(2)) if match else None
+def _what_is_true(doc: str) -> tuple[str, list[str]] | None:
+    """(verdict, bullets) of the docstring's "What is true (<verdict>):" block: the lines after it up to a blank line,
+    one bullet per line starting with "- " (continuation lines indented); a block without bullets is one bullet."""
+    match = re.search(r"^What is true \((confirmed|qualified|refuted)\):(.*?)(?:\n\s*\n|\Z)", doc, flags=re.M | re.S)
+    if not match:
+        return None
+    items: list[list[str]] = []
+    for line in match.group(2).strip("\n").splitlines():
+        if line.startswith("- ") or not items:
+            items.append([line.removeprefix("- ")])
+        else:
+            items[-1].append(line)
+    return match.group(1), [_normalized(" ".join(item)) for item in items]
 
 
 # ---------------------------------------------------------------- the registry and the source
@@ -80,7 +89,22 @@ def test_every_claim_states_the_truth_in_chinese_too(claim_id):
     claim = REGISTRY[claim_id]
     # (an empty English statement cannot be registered: Claim rejects it.) Written Chinese, not a copy of the
     # English: it must contain CJK characters
-    assert any("\u4e00" <= ch <= "\u9fff" for ch in claim.statement_zh), f"{claim_id}: no Chinese statement"
+    assert len(claim.statement_zh) == len(claim.statement), f"{claim_id}: one Chinese bullet per English one"
+    for bullet in claim.statement_zh:
+        assert any("\u4e00" <= ch <= "\u9fff" for ch in bullet), f"{claim_id}: a bullet not in Chinese: {bullet!r}"
+
+
+@pytest.mark.parametrize("claim_id", CLAIM_IDS)
+def test_every_claim_gives_a_short_answer_and_the_questions_it_answers_in_both_languages(claim_id):
+    claim = REGISTRY[claim_id]
+    # (Claim checks their form: one line, length, question marks, one Chinese question per English one)
+    assert claim.short_answer and claim.short_answer_zh, f"{claim_id}: no short answer (short_answer, _zh)"
+    assert claim.questions, f"{claim_id}: names no question it answers (questions, questions_zh)"
+
+
+def test_the_question_index_holds_at_least_45_questions_in_each_language():
+    assert sum(len(c.questions) for c in REGISTRY.values()) >= 45
+    assert sum(len(c.questions_zh) for c in REGISTRY.values()) >= 45
 
 
 @pytest.mark.parametrize("claim_id", CLAIM_IDS)
@@ -131,16 +155,20 @@ def test_the_module_docstring_carries_the_registry_statement_verbatim(claim_id):
     doc = ast.get_docstring(_parsed(_claim_module(claim_id))) or ""
     claim = REGISTRY[claim_id]
     found = _what_is_true(doc)
-    assert found, f"{claim_id}: the docstring needs a paragraph 'What is true ({claim.verdict.value}): ...'"
-    verdict, paragraph = found
+    assert found, f"{claim_id}: the docstring needs a block 'What is true ({claim.verdict.value}):' with its bullets"
+    verdict, bullets = found
     assert verdict == claim.verdict.value, f"{claim_id}: docstring says {verdict}, the registry {claim.verdict.value}"
-    assert _normalized(paragraph) == _normalized(claim.statement), (
-        f"{claim_id}: the 'What is true' paragraph differs from the registry statement\n"
-        f"docstring: {_normalized(paragraph)}\nregistry:  {_normalized(claim.statement)}")
+    expected = [_normalized(b) for b in claim.statement]
+    differ = [(i + 1, got, want) for i, (got, want) in enumerate(zip(bullets, expected)) if got != want]
+    assert len(bullets) == len(expected) and not differ, (
+        f"{claim_id}: the 'What is true' bullets differ from the registry statement ({len(bullets)} bullets in the "
+        f"docstring, {len(expected)} in the registry)\n"
+        + "\n".join(f"bullet {i}:\n docstring: {got}\n registry:  {want}" for i, got, want in differ))
     assert re.search(r"^Why:\s+\S", doc, flags=re.M), f"{claim_id}: the docstring should go on with 'Why: ...'"
 
 
-def test_the_what_is_true_reader_finds_the_paragraph():
-    doc = "x.y\n\nSource: 「q」\n\nWhat is true (refuted): one\ntwo lines.\n\nWhy: because."
-    assert _what_is_true(doc) == ("refuted", "one\ntwo lines.")
+def test_the_what_is_true_reader_finds_the_bullets():
+    doc = "x.y\n\nSource: 「q」\n\nWhat is true (refuted):\n- one\n  two lines.\n- three.\n\nWhy: because."
+    assert _what_is_true(doc) == ("refuted", ["one two lines.", "three."])
+    assert _what_is_true("What is true (confirmed): one\nparagraph.\n\nWhy: x") == ("confirmed", ["one paragraph."])
     assert _what_is_true("What is true: no verdict") is None

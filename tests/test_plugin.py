@@ -377,6 +377,19 @@ def test_figures_name_the_device_when_it_is_not_the_cpu(on, suffix):
         ("growth", "depth (layers)", "norm", False, True)}
 
 
+def test_a_figure_says_what_it_was_measured_on_only_when_told():
+    from support.pytest_plugin.figures import Figures
+
+    node = _Node()
+    figures = Figures(node)
+    figures.record("drift", 0.5, "1", zh="偏离", measured_on="MLP 4-8-3, batch 16",
+                   measured_on_zh="MLP 4-8-3,batch 大小 16")
+    figures.record("ratio", 2, "1", zh="比值")
+    first, second = (v for _, v in node.user_properties)
+    assert (first["measured_on"], first["measured_on_zh"]) == ("MLP 4-8-3, batch 16", "MLP 4-8-3,batch 大小 16")
+    assert "measured_on" not in second
+
+
 def test_a_plot_needs_a_title_and_labels():
     from support.pytest_plugin.figures import Figures
 
@@ -393,6 +406,12 @@ def test_a_plot_needs_a_title_and_labels():
         figures.record("ratio", 2.0, "1", zh="ratio")
     with pytest.raises(ValueError, match="needs its Chinese note_zh"):
         figures.record("ratio", 2.0, "1", zh="比值", note="exact")
+    with pytest.raises(ValueError, match="measured_on needs its Chinese measured_on_zh"):
+        figures.record("ratio", 2.0, "1", zh="比值", measured_on="MLP 4-8-3, batch 16")
+    with pytest.raises(ValueError, match="measured_on_zh needs its English measured_on"):
+        figures.record("ratio", 2.0, "1", zh="比值", measured_on_zh="MLP 4-8-3,batch 大小 16")
+    with pytest.raises(ValueError, match="measured_on_zh must be written in Chinese"):
+        figures.record("ratio", 2.0, "1", zh="比值", measured_on="MLP", measured_on_zh="MLP")
     with pytest.raises(ValueError, match=r"zh must be a tuple \(title, x_label, y_label\)"):
         figures.plot("p", x_label="x", y_label="y", zh="图")
 

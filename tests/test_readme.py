@@ -3,6 +3,8 @@
 import re
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -69,12 +71,24 @@ def test_every_link_of_the_readme_resolves_to_a_file_or_an_anchor():
     assert not broken, f"README links that point nowhere: {broken}"
 
 
-def test_the_questions_index_links_each_answer_to_a_claim_in_the_report_and_a_test():
+def test_readmes_generated_blocks_are_what_the_registry_generates():
+    from support.claims import REGISTRY
+    from support.report.readme import WRITE_COMMAND, stale_blocks
+
+    stale = stale_blocks((ROOT / "README.md").read_text(encoding="utf-8"), REGISTRY)
+    assert not stale, f"README's generated blocks {stale} are out of date with support/claims; run `{WRITE_COMMAND}`"
+
+
+@pytest.mark.parametrize("lang, report", [("en", "docs/report/README.md"), ("zh", "docs/report-zh/README.md")])
+def test_the_questions_index_links_each_answer_to_a_claim_in_the_report_and_a_test(lang, report):
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    index = readme.split("## Questions this answers", 1)[1].split("\n## ", 1)[0]
-    rows = [line for line in index.splitlines() if line.startswith("| ") and "?" in line.split("|")[1]]
-    assert len(rows) >= 10
+    name = "questions" if lang == "en" else "questions-zh"
+    index = readme.split(f"<!-- BEGIN {name}:", 1)[1].split(f"<!-- END {name} -->", 1)[0]
+    rows = [line for line in index.splitlines() if line.startswith("| ") and not line.startswith("| 问题 |")
+            and not line.startswith("| question |")]
+    assert sum(row.split(" | ")[0].count("<br>") + 1 for row in rows) >= 45  # questions, several to a row
     for row in rows:
-        cells = row.split("|")
-        assert "(docs/report/README.md#" in cells[3] or "(#" in cells[3], f"no claim link: {row}"
-        assert "](spec/" in cells[4] or "pytest spec" in cells[4], f"no test link: {row}"
+        cells = row.split(" | ")
+        assert cells[0].rstrip().endswith(("?", "?")), f"not a question: {row}"
+        assert f"]({report}#" in cells[2], f"no link to the claim in {report}: {row}"
+        assert "](spec/" in cells[3], f"no link to the test module: {row}"

@@ -255,3 +255,18 @@ def test_a_pipe_in_a_figure_name_does_not_break_the_table():
     recs[0].figures = [{"name": "||g|| / ||mean g||", "value": 2.0, "unit": "1", "note": "a|b"}]
     md = render_markdown(build_report(REGISTRY, recs, ENV), REGISTRY, "en")
     assert "| \\|\\|g\\|\\| / \\|\\|mean g\\|\\| | 2 | 1 (dimensionless) | a\\|b |" in md
+
+
+def test_a_figure_shows_what_it_was_measured_on_next_to_its_number():
+    recs = records()
+    recs[0].figures = [{"name": "drift", "value": 0.5, "unit": "1", "note": "", "measured_on": "MLP 4-8-3, batch 16",
+                        "measured_on_zh": "MLP 4-8-3,batch 大小 16", "name_zh": "偏离"},
+                       {"name": "ratio", "value": 2.0, "unit": "1", "note": ""}]
+    data = build_report(REGISTRY, recs, ENV)
+    en, zh = render_markdown(data, REGISTRY, "en"), render_markdown(data, REGISTRY, "zh")
+    assert "| figure | value | unit | measured on | note |" in en
+    assert "| drift | 0.5 | 1 (dimensionless) | MLP 4-8-3, batch 16 |  |" in en
+    assert "| ratio | 2 | 1 (dimensionless) |  |  |" in en  # a figure without it leaves the cell empty
+    assert "| 偏离 | 0.5 | 1(无量纲) | MLP 4-8-3,batch 大小 16 |  |" in zh
+    # a claim whose figures do not say it has no such column
+    assert "| figure | value | unit | note |" in render_markdown(build_report(REGISTRY, records(), ENV), REGISTRY, "en")

@@ -26,8 +26,10 @@ def test_the_module_template_runs_and_passes(pytester: pytest.Pytester):
 
 
 def test_the_registry_entry_template_builds_a_claim():
-    from support.claims.model import Claim, Part, Verdict, text
+    from support.claims.model import Claim, Part, Verdict, bullets, text
 
     entry = next(block for block in _python_blocks() if block.lstrip().startswith("Claim("))
-    claim = eval(entry.strip().rstrip(","), {"Claim": Claim, "P": Part.BEYOND, "Verdict": Verdict, "text": text})
+    claim = eval(entry.strip().rstrip(","), {"Claim": Claim, "P": Part.BEYOND, "Verdict": Verdict, "text": text,
+                                             "bullets": bullets})
     assert claim.id == "mean.denominator.ignore-index" and claim.in_practice and claim.related
+    assert len(claim.statement) == len(claim.statement_zh) == 2 and claim.short_answer and claim.questions_zh

@@ -3,7 +3,17 @@ ids with "did you mean" hints, by_part), Part's properties and the stored source
 
 import pytest
 
-from support.claims import REGISTRY, Claim, ClaimRegistry, Part, UnknownClaimError, Verdict, source_text, text
+from support.claims import (
+    REGISTRY,
+    Claim,
+    ClaimRegistry,
+    Part,
+    UnknownClaimError,
+    Verdict,
+    bullets,
+    source_text,
+    text,
+)
 from support.errors import SpecInputError
 
 
@@ -76,6 +86,70 @@ def test_part_numbers_titles_folders_and_source_membership():
     assert [p.in_source for p in Part] == [True, True, True, True, False]
     assert [p.folder[:6] for p in Part] == [f"part{n}_" for n in range(1, 6)]
     assert Part.BATCH_LOSS.title.startswith("Computing a batch loss")
+
+
+# ---------------------------------------------------------------- bullets, short answers, questions
+def test_bullets_splits_on_dashes_and_joins_continuation_lines():
+    block = """
+        - one point,
+          on two lines.
+        - 两行的
+          中文。
+    """
+    assert bullets(block) == ("one point, on two lines.", "两行的中文。")
+
+
+@pytest.mark.parametrize("block, match", [("no dash", "needs every bullet to start with '- '"), ("  ", "no bullet"),
+                                          (3, "takes a string")])
+def test_bullets_rejects_text_that_is_not_a_bullet_list(block, match):
+    with pytest.raises(SpecInputError, match=match):
+        bullets(block)
+
+
+def test_a_statement_is_a_tuple_of_bullets_and_a_string_is_one_bullet():
+    assert _claim(statement="one paragraph").statement == ("one paragraph",)
+    assert _claim(statement=("a.", "b.")).statement == ("a.", "b.")
+    assert _claim(statement=("a.", "b."), statement_zh=("甲。", "乙。")).statement_zh == ("甲。", "乙。")
+
+
+QA = dict(short_answer="Yes, when the batch is not empty.", short_answer_zh="是的,只要 batch 不为空。",
+          questions=("Does it hold?",), questions_zh=("成立吗?",))
+
+
+def test_a_claim_with_a_short_answer_and_questions_in_both_languages_is_accepted():
+    claim = _claim(**QA)
+    assert claim.questions == ("Does it hold?",) and claim.short_answer_zh == "是的,只要 batch 不为空。"
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(statement=("a.", "b."), statement_zh=("甲。",)), "statement_zh has 1 bullets for the 2 of statement"),
+        (dict(statement=("- a.",)), "without its '- ' marker"),
+        (dict(statement=("a.\nb.",)), "is one line"),
+        (dict(statement=("a.", " ")), "has an empty bullet"),
+        (dict(statement=["a."]), "must be a tuple of bullets"),
+        ({**QA, "short_answer_zh": ""}, "short_answer_zh is empty"),
+        ({**QA, "short_answer": ""}, "short_answer is empty"),
+        ({**QA, "short_answer": "word " * 41}, "has 41 words; keep it to 40"),
+        ({**QA, "short_answer_zh": "是" * 121}, "has 121 characters; keep it to 120"),
+        ({**QA, "short_answer_zh": "yes, in English"}, "must be written in Chinese"),
+        ({**QA, "questions": ("Does it hold",)}, "ending in a question mark"),
+        ({**QA, "questions": ("Does it?", "Does it?"), "questions_zh": ("吗?", "呢?")}, "asks a question twice"),
+        ({**QA, "questions_zh": ()}, "0 questions_zh for 1 questions"),
+        ({**QA, "questions_zh": ("Does it hold?",)}, "questions_zh must be written in Chinese"),
+        ({**QA, "questions": "Does it hold?"}, "questions must be a tuple"),
+        (dict(questions=("Does it hold?",), questions_zh=("成立吗?",)), "give short_answer and short_answer_zh"),
+    ],
+)
+def test_statement_short_answer_and_question_errors_name_the_problem(kwargs, match):
+    with pytest.raises(SpecInputError, match=match):
+        _claim(**kwargs)
+
+
+def test_registry_rejects_a_question_asked_by_two_claims():
+    with pytest.raises(SpecInputError, match="asked by claims 'a' and 'b'; a question has one answer"):
+        ClaimRegistry([_claim(id="a", **QA), _claim(id="b", **QA)])
 
 
 # ---------------------------------------------------------------- ClaimRegistry

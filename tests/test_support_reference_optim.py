@@ -146,7 +146,8 @@ def test_amsgrad_uses_the_running_max_of_v():
 
 def test_adam_l2_and_decoupled_weight_decay_differ_as_documented():
     # theta0 = 2, g = 0, lambda 0.1, lr 0.1. L2: g = 0.2, first step -lr * sign = -0.1 -> 1.9.
-    # decoupled: theta <- 2 * (1 - 0.01) = 1.98, and the zero gradient gives no Adam step.
+    # decoupled: theta <- 2 * (1 - 0.01) = 1.98, and at this first step (moments still 0) the zero gradient gives
+    # no Adam step; after earlier steps it would (step.updates-parameters).
     (l2,) = ReferenceAdam(lr=0.1, weight_decay=0.1, eps=0.0).step([_t(2.0)], [_t(0.0)])
     (dec,) = ReferenceAdam(lr=0.1, weight_decay=0.1, eps=1e-8, decoupled_weight_decay=True).step([_t(2.0)], [_t(0.0)])
     assert_close(l2, _t(1.9))

@@ -2,11 +2,14 @@
 
 Source: 「一旦计算出损失,就可以调用`loss.backward()`进行反向传播。这一步会计算梯度并将其存储在模型参数的`.grad`属性中。」
 
-What is true (confirmed): loss.backward() computes d loss / d parameter for every leaf tensor with
-requires_grad=True and adds it to that tensor's .grad. Before the first backward .grad is None; afterwards it has
-the parameter's shape and device and holds the gradient of the loss. A second backward adds to .grad instead of
-overwriting it, which is why training loops zero the gradients every step; parameters with requires_grad=False keep
-.grad None.
+What is true (confirmed):
+- loss.backward() computes d loss / d parameter for every leaf tensor with requires_grad=True that the loss was
+  computed from, and adds it to that tensor's .grad.
+- Before the first backward .grad is None; afterwards it has the parameter's shape and device and holds the gradient
+  of the loss.
+- A second backward adds to .grad instead of overwriting it, which is why training loops zero the gradients every
+  step.
+- Parameters with requires_grad=False keep .grad None.
 
 Why: autograd accumulates gradients into the leaves' .grad (PyTorch docs, torch.Tensor.backward). The tests check
 .grad before and after one backward; compare it with the hand-derived gradient of a linear model's mean MSE (dL/dW

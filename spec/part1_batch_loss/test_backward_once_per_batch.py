@@ -2,9 +2,11 @@
 
 Source: 「如果你选择了`mean`作为损失函数的处理方式,那么反向传播时只需调用一次`loss.backward()`即可。」
 
-What is true (confirmed): One backward of the batch's reduced loss gives the gradient for the whole batch: with
-reduction='mean' it equals the average of the per-sample gradients, with 'sum' their sum, whether the per-sample
-gradients come from a loop of single-sample backward passes or from torch.func.vmap(grad(...)).
+What is true (confirmed):
+- One backward of the batch's reduced loss gives the gradient for the whole batch.
+- With reduction='mean' it equals the average of the per-sample gradients, with 'sum' their sum.
+- This holds whether the per-sample gradients come from a loop of single-sample backward passes or from
+  torch.func.vmap(grad(...)).
 
 Why: the gradient is linear, grad(sum_i l_i) = sum_i grad(l_i), and 'mean' divides both sides by N (every sample of
 an elementwise loss has the same number of terms, so the mean of the per-sample means is the batch mean). The tests

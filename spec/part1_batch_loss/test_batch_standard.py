@@ -2,10 +2,12 @@
 
 Source: 「总结来说,标准做法是对整个batch计算损失后直接进行一次反向传播,而不是对每个样本单独 处理。」
 
-What is true (confirmed): The standard training step is optimizer.zero_grad(), one forward pass of the batch, one
-reduced loss, one backward pass, one optimizer.step(). It reaches the same parameters as the per-sample route (N
-backward passes of loss_i / N accumulated, then one step) with one backward pass per step instead of N. The
-zero_grad matters: without it gradients pile up across steps and the trajectory changes.
+What is true (confirmed):
+- The standard training step is optimizer.zero_grad(), one forward pass of the batch, one reduced loss, one backward
+  pass, one optimizer.step().
+- It reaches the same parameters as the per-sample route (N backward passes of loss_i / N accumulated, then one
+  step), with one backward pass per step instead of N.
+- The zero_grad matters: without it gradients pile up across steps and the trajectory changes.
 
 Why: by linearity the accumulated gradients of loss_i / N are the mean-loss gradient, so both routes apply the same
 SGD update at every step (PyTorch tutorial, Optimizing Model Parameters: the training loop). The test trains an MLP

@@ -2,11 +2,12 @@
 
 Source: 「可以设置损失函数为 `reduction='none'`,这样会返回每个样本的损失,然后你可以对每个损失单独调用 `.backward()`。」
 
-What is true (confirmed): With reduction='none' each sample's loss can be backpropagated on its own; the calls add
-into .grad, so after all N of them .grad equals the gradient of the 'sum' loss, and .grad / N that of the 'mean'
-loss. When the N losses come from one forward pass over the batch they share one graph, whose saved tensors the
-first backward frees: every call but the last needs retain_graph=True, or autograd raises a RuntimeError. A
-separate forward pass per sample needs no retain_graph.
+What is true (confirmed):
+- With reduction='none' each sample's loss can be backpropagated on its own; the calls add into .grad.
+- After all N of them .grad equals the gradient of the 'sum' loss, and .grad / N that of the 'mean' loss.
+- When the N losses come from one forward pass they share one graph, whose saved tensors the first backward frees:
+  every call but the last needs retain_graph=True, or autograd raises a RuntimeError.
+- A separate forward pass per sample needs no retain_graph.
 
 Why: backward accumulates into the leaves' .grad (PyTorch docs, torch.Tensor.backward) and the gradient is linear,
 so N per-sample backward passes add up to grad(sum_i l_i). The first backward through a graph frees its saved

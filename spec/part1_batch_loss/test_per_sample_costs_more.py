@@ -2,10 +2,12 @@
 
 Source: 「这种方法通常不推荐,因为它会导致多次反向传播,从而增加计算开销」
 
-What is true (confirmed): Backpropagating each sample's loss separately runs N backward passes where the batch
-route runs one, for the same gradient: each parameter's gradient is accumulated N times instead of once, and every
-per-sample pass walks the whole shared graph, so at least N times as many autograd nodes are executed, while the
-batch backward's node count does not depend on N.
+What is true (confirmed):
+- Backpropagating each sample's loss separately runs N backward passes where the batch route runs one, for the same
+  gradient.
+- Each parameter's gradient is accumulated N times instead of once.
+- Every per-sample pass walks the whole shared graph, so at least N times as many autograd nodes are executed, while
+  the batch backward's node count does not depend on N.
 
 Why: each backward pass walks the graph from its root to the leaves, so N single-sample passes through the shared
 batch graph repeat the model's part of it N times (PyTorch tutorial, Per-sample-gradients, for the vmap

@@ -2,16 +2,18 @@
 
 Source: 「并可能引发梯度爆炸等问题。」 (per-sample backward "may cause gradient explosion and other problems")
 
-What is true (qualified): Backpropagating sample by sample does not change the gradient: the accumulated
-per-sample gradients are the batch's sum gradient, and forgetting to divide them by N is what multiplies the step
-by N. What can diverge is taking an optimizer step after every sample: small batches tolerate much smaller learning
-rates than the full batch, so a learning rate at which full-batch gradient descent converges (below 2/lambda_max of
-the mean loss Hessian) can make one-step-per-sample SGD diverge. On least squares, SGD with batches of m drawn
-with replacement is guaranteed to converge below 2m/(beta + (m - 1) lambda_max) (Ma, Bassily & Belkin 2018;
-beta is the largest per-sample curvature, 2 max_i ||x_i||^2 for MSELoss, x_i with a 1 appended for the bias): at
-m = 1 that is the full-batch limit divided by beta/lambda_max, and above 1/min_i ||x_i||^2 no per-sample step
-brings the weights closer to the solution. The largest stable learning rate lies above that guarantee edge,
-which is not a divergence point.
+What is true (qualified):
+- Backpropagating sample by sample does not change the gradient: the accumulated per-sample gradients are the
+  batch's sum gradient, and forgetting to divide them by N is what multiplies the step by N.
+- What can diverge is an optimizer step after every sample: a learning rate at which full-batch gradient descent
+  converges (below 2/lambda_max of the mean loss Hessian) can make one-step-per-sample SGD diverge.
+- On least squares that a linear model fits exactly, SGD with batches of m drawn with replacement is guaranteed to
+  converge below 2m/(beta + (m - 1) lambda_max), beta the largest per-sample curvature (Ma, Bassily & Belkin 2018);
+  the largest stable learning rate lies above that edge, which is not a divergence point.
+- At batch size 1, above lr = 1/min_i ||x~_i||^2 (x~_i the input with a 1 appended) no per-sample step brings the
+  weights closer to the solution, far below 2/lambda_max.
+- With noisy targets SGD at a fixed learning rate does not converge even below the edge: every sample's gradient is
+  non-zero at the solution, so the iterates keep moving around it and the loss stays above the optimum.
 
 Why: (a) the N-fold trap: summed per-sample backwards accumulate the batch's *sum* gradient, N times the mean
 gradient, so an SGD step on it without dividing by N is N mean steps (two tests below).
@@ -62,6 +64,15 @@ Observed, not asserted (the figure, and two records of it): the measured largest
 in m nor stay below 2/lambda_max. With-replacement batches above m* can stay stable somewhat above 2/lambda_max,
 and the curve need not rise from one m to the next; reshuffled batches can converge where full-batch GD diverges,
 so the curve also depends on how batches are sampled.
+
+(d) Noisy targets (noise 0.5, the problem of explosion.single-sample): no weight fits every sample, and at the
+least-squares solution each residual r_i is non-zero, so each per-sample gradient 2 (x~_i . e - r_i) x~_i is too.
+A step on sample i then has norm at least rho - lr beta ||e||, rho = 2 lr min_i |r_i| ||x~_i||, and at most
+||e_t|| + ||e_(t+1)||: of any two consecutive iterates one lies at least rho / (2 + lr beta) from w*. The test runs
+per-sample SGD at lr = 1/beta, half the batch-size-1 guarantee edge, and checks that floor at every step: the steps
+never shrink to zero, so the run cannot converge; how far the iterates spread, and how that falls with the batch
+size, is explosion.single-sample's test. Its distance over the last epoch and its final loss against the optimum
+are figures.
 """
 
 import functools
@@ -87,6 +98,11 @@ from support.tolerances import ROUNDING, accumulation, assert_close, assert_ge, 
 from support.training import train
 
 pytestmark = pytest.mark.claim("per-sample.explosion")
+# what the recorded numbers were measured on (the report shows it next to each)
+TRAP_ON = "MLP 5-16-16-3 (ReLU), CrossEntropyLoss, batch 32"
+TRAP_ON_ZH = "MLP 5-16-16-3(ReLU),CrossEntropyLoss,batch 大小 32"
+MEASURED_ON = "nn.Linear(16, 1), MSELoss, 64 least-squares samples"
+MEASURED_ON_ZH = "nn.Linear(16, 1),MSELoss,64 个最小二乘样本"
 N, LR = 32, 0.1  # the N-fold trap (a)
 
 STEPS = 200  # SGD steps per run in (c): about 3 epochs at batch size 1, 200 full-batch GD steps
@@ -117,7 +133,8 @@ def test_accumulated_per_sample_gradient_is_the_batch_gradient(device, figures):
     accumulated = flat_grad(model)
     assert_close(accumulated, batch, tol=accumulation(batch.dtype, N))
     figures.record("||accumulated per-sample grad|| / ||batch sum grad||", accumulated.norm() / batch.norm(), "1",
-                   zh="||累加的逐样本梯度|| / ||batch 的 sum 梯度||")
+                   zh="||累加的逐样本梯度|| / ||batch 的 sum 梯度||",
+                   measured_on=TRAP_ON, measured_on_zh=TRAP_ON_ZH)
 
 
 def test_forgetting_to_divide_by_n_is_what_multiplies_the_step(device, figures):
@@ -142,7 +159,8 @@ def test_forgetting_to_divide_by_n_is_what_multiplies_the_step(device, figures):
     # each rounded by ~1e-16, N times that once the mean change is scaled by N: far below the tolerance
     assert_close(undivided, N * mean, tol=accumulation(mean.dtype, N))
     figures.record("undivided SGD step / mean SGD step (parameter change norms)", undivided.norm() / mean.norm(),
-                   "1", zh="未除以 N 的 SGD 更新步 / mean 的 SGD 更新步(参数变化的范数)")
+                   "1", zh="未除以 N 的 SGD 更新步 / mean 的 SGD 更新步(参数变化的范数)",
+                   measured_on=TRAP_ON, measured_on_zh=TRAP_ON_ZH)
 
 
 # ---------------------------------------------------------------- (b) per-sample SGD vs full-batch GD
@@ -203,16 +221,21 @@ def test_per_sample_sgd_diverges_where_full_batch_gd_converges_at_the_same_lr(de
     # of H), so the loss and the distance fall at every one of the same 2n steps
     assert all(b[0] < a[0] and b[1] < a[1] for a, b in zip(full, full[1:])), [v[:2] for v in full]
     figures.record("lr of both runs (geometric mean of 1/min||x~_i||^2 and 2/lambda_max)", lr, "lr",
-                   zh="两次运行的学习率(1/min||x~_i||^2 与 2/lambda_max 的几何平均)")
+                   zh="两次运行的学习率(1/min||x~_i||^2 与 2/lambda_max 的几何平均)",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
     figures.record("per-sample SGD: ||w - w*||^2 after 2 epochs / at start", dist[-1] / dist[0], "1",
-                   zh="逐样本 SGD:2 个 epoch 后的 ||w - w*||^2 / 初始值")
+                   zh="逐样本 SGD:2 个 epoch 后的 ||w - w*||^2 / 初始值",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
     figures.record("per-sample SGD: derived lower bound on the growth of ||w - w*||^2 over 2 epochs",
                    math.prod(1 + g for g in growth), "1",
-                   zh="逐样本 SGD:推导出的 2 个 epoch 内 ||w - w*||^2 增长倍数的下界")
+                   zh="逐样本 SGD:推导出的 2 个 epoch 内 ||w - w*||^2 增长倍数的下界",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
     figures.record("per-sample SGD: full-data MSE after 2 epochs", per_sample[-1][0], "squared target units",
-                   zh="逐样本 SGD:2 个 epoch 后全部数据上的 MSE")
+                   zh="逐样本 SGD:2 个 epoch 后全部数据上的 MSE",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
     figures.record(f"full-batch GD: full-data MSE after {steps} steps / at start", full[-1][0] / full[0][0], "1",
-                   zh=f"全 batch GD:{steps} 步后全部数据上的 MSE / 初始值")
+                   zh=f"全 batch GD:{steps} 步后全部数据上的 MSE / 初始值",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
     plot = figures.plot("same learning rate: one SGD step per sample vs full-batch gradient descent",
                         x_label="optimizer step", y_label="full-data MSE (squared target units)",
                         zh=("相同学习率下:每个样本一步 SGD 与全 batch 梯度下降", "优化器步数",
@@ -269,11 +292,14 @@ def test_full_batch_threshold_is_two_over_lambda_max(device, figures):
     # the bracket of 2 rounds of 16 points over [limit/2, 2 limit]: 4^(1/(15*17)) - 1 = 0.5 %
     assert_le(gd.rel_width, 4 ** (1 / ((POINTS - 1) * (POINTS + 1) ** (ROUNDS - 1))) - 1,
               slack=slack(abs=1e-12, reason="float64 rounding of the bracket's hi/lo - 1 (~0.005) on both sides"))
-    figures.record("2/lambda_max (full-batch GD limit)", limit, "lr", zh="2/lambda_max(全 batch GD 的极限)")
+    figures.record("2/lambda_max (full-batch GD limit)", limit, "lr", zh="2/lambda_max(全 batch GD 的极限)",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
     figures.record("full-batch GD: measured threshold / (2/lambda_max)", gd.estimate / limit, "1",
-                   zh="全 batch GD:实测阈值 / (2/lambda_max)")
+                   zh="全 batch GD:实测阈值 / (2/lambda_max)",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
     figures.record("full-batch GD: detection margin delta after 200 steps", delta, "1",
-                   zh="全 batch GD:200 步后的判定裕量 delta")
+                   zh="全 batch GD:200 步后的判定裕量 delta",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
 
 
 def test_no_batch_size_diverges_below_its_guarantee_edge(device, figures):
@@ -286,16 +312,20 @@ def test_no_batch_size_diverges_below_its_guarantee_edge(device, figures):
         assert all(not diverged for lr, diverged in t.tried if lr < edge), f"m={m}: diverged below 2 eta*(m) = {edge}"
         assert t.diverged > edge and t.estimate >= edge
         figures.record(f"m={m}: measured threshold / 2 eta*(m)", t.estimate / edge, "1",
-                       zh=f"m={m}:实测阈值 / 2 eta*(m)")
+                       zh=f"m={m}:实测阈值 / 2 eta*(m)",
+                       measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
     figures.record("critical batch size m* = beta/lambda_max + 1", curv.critical_batch, "samples",
-                   zh="临界 batch 大小 m* = beta/lambda_max + 1")
+                   zh="临界 batch 大小 m* = beta/lambda_max + 1",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
     # observations (module docstring), not assertions: the measured curve against 2/lambda_max and its monotonicity
     figures.record("largest measured threshold over m / (2/lambda_max)",
                    max(found[m].estimate for m in BATCH_SIZES) / curv.gd_limit, "1",
-                   zh="各 m 中最大的实测阈值 / (2/lambda_max)")
+                   zh="各 m 中最大的实测阈值 / (2/lambda_max)",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
     figures.record("smallest ratio of the measured threshold at the next m to this m (below 1: not monotone)",
                    min(found[b].estimate / found[a].estimate for a, b in zip(BATCH_SIZES, BATCH_SIZES[1:])), "1",
-                   zh="相邻 m 的实测阈值之比的最小值(小于 1:不单调)")
+                   zh="相邻 m 的实测阈值之比的最小值(小于 1:不单调)",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
     ms = list(range(1, max(BATCH_SIZES) + 1))
     plot = figures.plot("largest stable learning rate vs batch size (minibatches drawn with replacement)",
                         x_label="batch size m (samples)", y_label="learning rate",
@@ -337,15 +367,61 @@ def test_per_sample_threshold_lies_far_below_the_full_batch_limit(device, figure
     # every x~_i it meets
     assert (~(ratios <= 1)).all(), ratios
     finite = ratios[torch.isfinite(ratios)]
-    figures.record("batch size 1: measured threshold", one.estimate, "lr", zh="batch 大小为 1:实测阈值")
+    figures.record("batch size 1: measured threshold", one.estimate, "lr", zh="batch 大小为 1:实测阈值",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
     figures.record("batch size 1: measured threshold / (1/min ||x~_i||^2)", one.estimate / curv.expansive_above, "1",
-                   zh="batch 大小为 1:实测阈值 / (1/min ||x~_i||^2)")
+                   zh="batch 大小为 1:实测阈值 / (1/min ||x~_i||^2)",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
     figures.record(f"batch size 1 above 1/min ||x~_i||^2: smallest growth of ||w - w*||^2 in {STEPS} steps",
                    finite.min().item() if finite.numel() else math.inf, "1",
-                   zh=f"batch 大小为 1、学习率高于 1/min ||x~_i||^2:{STEPS} 步内 ||w - w*||^2 的最小增长倍数")
+                   zh=f"batch 大小为 1、学习率高于 1/min ||x~_i||^2:{STEPS} 步内 ||w - w*||^2 的最小增长倍数",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
     figures.record("derived margin min_i 2||x~_i||^2 / lambda_max", margin, "1",
-                   zh="推导出的裕量 min_i 2||x~_i||^2 / lambda_max")
+                   zh="推导出的裕量 min_i 2||x~_i||^2 / lambda_max",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
     figures.record("(2/lambda_max) / batch-size-1 threshold", curv.gd_limit / one.estimate, "1",
-                   zh="(2/lambda_max) / batch 大小为 1 时的阈值")
+                   zh="(2/lambda_max) / batch 大小为 1 时的阈值",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
     figures.record("beta / lambda_max (= m* - 1): GD limit over the m=1 guarantee edge", curv.beta / curv.lambda_max,
-                   "1", zh="beta / lambda_max (= m* - 1):GD 极限与 m=1 收敛保证边界之比")
+                   "1", zh="beta / lambda_max (= m* - 1):GD 极限与 m=1 收敛保证边界之比",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
+
+
+# ---------------------------------------------------------------- (d) noisy targets: a plateau, not convergence
+NOISE = 0.5  # target noise: no weight fits every sample (the problem of explosion.single-sample)
+
+
+def test_with_noisy_targets_per_sample_sgd_plateaus_instead_of_converging(device, figures):
+    x, y, model = least_squares_problem(device, noise=NOISE)
+    n = x.shape[0]
+    curv = least_squares_curvature(x)
+    lr = 1.0 / curv.beta  # half the batch-size-1 guarantee edge 2/beta: noise-free, E||w - w*||^2 contracts here
+    w_star, b_star = least_squares_solution(x, y)
+    xt = torch.cat([x, torch.ones(n, 1, dtype=x.dtype, device=x.device)], dim=1)
+    residuals = y[:, 0] - xt @ torch.cat([w_star[0], b_star])  # r_i at the solution: none is 0 with noisy targets
+    # the floor, derived: a step on sample i is -2 lr (x~_i . e - r_i) x~_i (e = w - w*), of norm at least
+    # rho - lr beta ||e|| with rho = 2 lr min_i |r_i| ||x~_i|| and beta = max_i 2 ||x~_i||^2; a step is also at most
+    # ||e_t|| + ||e_(t+1)||, so (1 + lr beta) ||e_t|| + ||e_(t+1)|| >= rho: of any two consecutive iterates one lies
+    # at least rho / (2 + lr beta) from w*. The steps never shrink to 0, so the run cannot converge to w*.
+    rho = 2 * lr * (residuals.abs() * xt.norm(dim=1)).min().item()
+    floor = rho / (2 + lr * curv.beta)
+    assert floor > 0
+    history = train(model, F.mse_loss, x, y, optimizer=torch.optim.SGD(model.parameters(), lr=lr),
+                    steps=EPOCHS_B * n, batch_size=1, seed=5,
+                    evaluate=lambda m: math.sqrt(_squared_distance(m, w_star, b_star)))
+    distances = history.evaluations
+    for t, (a, b) in enumerate(zip(distances, distances[1:])):
+        assert_ge(max(a, b), floor, slack=ROUNDING, msg=f"steps {t}, {t + 1}: both iterates closer than the floor")
+    optimum = F.mse_loss(x @ w_star.T + b_star, y).item()
+    with torch.no_grad():
+        final = F.mse_loss(model(x), y).item()
+    figures.record("noisy targets, per-sample SGD at lr = 1/beta: smallest distance to w* over the last epoch",
+                   min(distances[-n:]), "parameter norm",
+                   zh="含噪目标,lr = 1/beta 的逐样本 SGD:最后一个 epoch 中到 w* 的最小距离",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
+    figures.record("noisy targets: derived floor rho / (2 + lr beta) on one of two consecutive distances", floor,
+                   "parameter norm", zh="含噪目标:推导出的相邻两步中至少一步到 w* 距离的下限 rho / (2 + lr beta)",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
+    figures.record("noisy targets: final full-data MSE / least-squares optimum", final / optimum, "1",
+                   zh="含噪目标:最终全部数据上的 MSE / 最小二乘最优值",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)

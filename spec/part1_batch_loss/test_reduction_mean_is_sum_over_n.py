@@ -2,11 +2,13 @@
 
 Source: 「`mean`: 计算平均损失」「`sum`: 计算总损失,适用于需要对所有样本的损失进行累加的情况。」
 
-What is true (qualified): For unweighted losses, reduction='mean' equals reduction='sum' divided by N, for the loss
-value and for every parameter's gradient, where N is the number of loss terms averaged: the batch size for class
-losses (CrossEntropyLoss, NLLLoss), batch size x elements per sample for elementwise losses (MSELoss, L1Loss,
-BCEWithLogitsLoss, ...). So N is not always the batch size, and class weights and ignore_index change the
-denominator again.
+What is true (qualified):
+- For unweighted losses, reduction='mean' equals reduction='sum' divided by N, for the loss value and for every
+  parameter's gradient.
+- N is the number of loss terms averaged: the batch size for class losses (CrossEntropyLoss, NLLLoss), batch size x
+  elements per sample for elementwise losses (MSELoss, L1Loss, BCEWithLogitsLoss, ...).
+- So N is not always the batch size, and class weights and ignore_index change the denominator again
+  (mean.denominator.*).
 
 Why: both reductions reduce the same documented terms, so mean = sum / (number of terms), and the gradient is
 linear, so the same factor holds for every parameter (PyTorch docs, torch.nn loss functions).

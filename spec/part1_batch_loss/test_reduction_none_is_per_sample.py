@@ -2,11 +2,14 @@
 
 Source: 「`none`: 返回每个样本的损失, 允许用户自行处理。」
 
-What is true (qualified): reduction='none' returns the unreduced loss terms, and each equals that sample's loss
-computed alone by the loss's documented formula. For class losses (CrossEntropyLoss, NLLLoss) that is one loss per
-sample, shape (N,). For elementwise losses (MSELoss, L1Loss, SmoothL1Loss, HuberLoss, BCEWithLogitsLoss) it is one
-term per element, with the input's shape (N, *D); a sample's loss is then a reduction of its row: the row's sum is
-that sample's 'sum' loss and the row's mean its 'mean' loss.
+What is true (qualified):
+- reduction='none' returns the unreduced loss terms; each equals that term computed alone by the loss's documented
+  formula.
+- Class losses (CrossEntropyLoss, NLLLoss) give one loss per sample, shape (N,).
+- Elementwise losses (MSELoss, L1Loss, SmoothL1Loss, HuberLoss, BCEWithLogitsLoss) give one term per element, with
+  the input's shape (N, *D).
+- A sample's loss is then a reduction of its row: the row's sum is that sample's 'sum' loss and the row's mean its
+  'mean' loss.
 
 Why: each loss's documented formula gives one term l_n per sample for class losses and one per element for
 elementwise losses (PyTorch docs, torch.nn loss functions); 'none' returns those terms unreduced.

@@ -3,14 +3,18 @@
 Source: 「PyTorch中的大多数损失函数(如`CrossEntropyLoss`或`MSELoss`)都有一个`reduction`参数,可以控制如何处理batch中的多个样本的损失。」
 「`mean`: 计算平均损失 (默认选项) , 适用于大多数情况。」
 
-What is true (confirmed): The built-in loss modules (MSE, L1, SmoothL1, Huber, BCEWithLogits, BCE, CrossEntropy,
-NLL, KLDiv) take reduction='mean' | 'sum' | 'none'; 'mean' is the default, the old name 'elementwise_mean' is
-still accepted as 'mean' with a deprecation warning, and any other value raises ValueError("<value> is not a valid
-value for reduction") at the forward call (the constructor stores the string unchecked). KLDivLoss also takes
-'batchmean' (the sum divided by the batch size), and its 'mean', which divides
-by the number of elements, warns. On an empty batch (N = 0) 'mean' and 'batchmean' return NaN (0/0), 'sum'
-returns 0 and 'none' an empty tensor of shape (0, ...), while backward gives every parameter a zero gradient:
-the NaN shows in the loss value, not in the gradients.
+What is true (confirmed):
+- The built-in loss modules (MSE, L1, SmoothL1, Huber, BCEWithLogits, BCE, CrossEntropy, NLL, KLDiv) take
+  reduction='mean' | 'sum' | 'none'; 'mean' is the default.
+- The old name 'elementwise_mean' is still accepted as 'mean', with a deprecation warning.
+- Any other value raises ValueError("<value> is not a valid value for reduction") at the forward call; the
+  constructor stores the string unchecked.
+- KLDivLoss also takes 'batchmean' (the sum divided by the batch size); its 'mean' divides by the number of elements
+  and warns.
+- On an empty batch (N = 0) 'mean' and 'batchmean' return NaN (0/0), 'sum' returns 0 and 'none' an empty tensor of
+  shape (0, ...).
+- Backward on an empty batch gives every parameter a zero gradient: the NaN shows in the loss value, not in the
+  gradients.
 
 Why: the reductions are documented on each loss module's page (PyTorch docs, torch.nn loss functions: "reduction
 (str, optional) - Specifies the reduction to apply to the output: 'none' | 'mean' | 'sum'. ... Default: 'mean'";

@@ -2,13 +2,16 @@
 
 Source: 「在反向传播后, 通常会调用优化器的`step()`方法来更新模型参数。」
 
-What is true (confirmed): optimizer.step() changes each parameter exactly by its optimizer's documented update
-rule applied to .grad and to the optimizer's state, and nothing else: p <- p - lr * p.grad for plain SGD; for
-Adam and AdamW, with any lr, betas, eps, weight_decay and amsgrad, the documented algorithm step after step
-through a training run whose gradient changes at every step (the moment estimates, the bias corrections
-1 - beta^t at the current t, the AMSGrad maximum, L2 or decoupled weight decay). A parameter whose .grad is
-None is skipped and keeps its exact value, even under weight decay; step() computes no gradient itself, so
-stepping before any backward changes nothing.
+What is true (confirmed):
+- optimizer.step() changes each parameter exactly by its optimizer's documented update rule applied to .grad and to
+  the optimizer's state, and nothing else: p <- p - lr * p.grad for plain SGD.
+- Adam and AdamW, with any lr, betas, eps, weight_decay and amsgrad, follow the documented algorithm step after step
+  through a run whose gradient changes at every step (moment estimates, bias corrections 1 - beta^t at the current
+  t, the AMSGrad maximum, L2 or decoupled weight decay).
+- A parameter whose .grad is None is skipped and keeps its exact value, even under weight decay.
+- A zero gradient is not a None gradient: weight decay moves the parameter at once, and momentum or Adam's moments
+  left by earlier steps keep moving it; only a first step without weight decay leaves it unchanged.
+- step() computes no gradient itself, so stepping before any backward changes nothing.
 
 Why: the update rules are the pseudocode on the PyTorch docs pages of torch.optim.SGD, torch.optim.Adam
 (Kingma & Ba 2015, Algorithm 1; amsgrad: Reddi, Kale & Kumar 2018) and torch.optim.AdamW (Loshchilov & Hutter
@@ -23,6 +26,13 @@ order the same float64 operations
 differently (e.g. sqrt(v) / sqrt(1 - beta2^t) against sqrt(v / (1 - beta2^t))), a few ulps of each step.
 SGD with momentum, dampening, Nesterov and weight decay is compared with ReferenceSGD over several steps in
 update.sgd-rule.
+None and zero differ (PyTorch docs, torch.optim.Optimizer.zero_grad: optimizers "have a different behavior if the
+gradient is 0 or None (in one case it does the step with a gradient of 0 and in the other it skips the step
+altogether)"): a parameter whose .grad is None is skipped, while a zero .grad goes through the rule.
+SGD's weight_decay makes it g + lambda p = lambda p, and AdamW multiplies p by 1 - lr lambda: both move p at once;
+momentum's buffer b_1 = g_1 = 0 and Adam's m_1 = 0 give no move at the first step (Adam: 0 / (0 + eps)), but after
+a real step b and m are non-zero and keep moving p. The test zeroes one gradient at step 1 or step 2 and compares
+the step with the reference implementations.
 """
 
 import pytest
@@ -32,7 +42,7 @@ import torch.nn.functional as F
 from support.data import classification, regression
 from support.gradients import flat_params
 from support.models import mlp
-from support.reference_optim import ReferenceAdam
+from support.reference_optim import ReferenceAdam, ReferenceSGD
 from support.tolerances import assert_close, override
 
 pytestmark = pytest.mark.claim("step.updates-parameters")
@@ -89,6 +99,42 @@ def test_parameter_without_grad_is_left_untouched(optimizer, kwargs, skip_at, de
             assert torch.equal(p.detach(), p0)  # bitwise: not even weight decay or momentum moved it
         else:
             assert not torch.equal(p.detach(), p0)  # while every parameter with a grad moved
+
+
+# a zero gradient is a gradient: step() applies the rule to it. Each case says at which step it must move:
+# weight decay adds lambda p to it (SGD) or shrinks p outside the step (AdamW) at once; momentum and Adam's first
+# moment are 0 at the first step (b_1 = g_1 = 0, m_1 = 0: a step 0 / (0 + eps) = 0) and non-zero after a real one
+ZERO_GRAD = [
+    (torch.optim.SGD, dict(lr=LR, weight_decay=0.1), ReferenceSGD, {}, True),
+    (torch.optim.SGD, dict(lr=LR, momentum=0.9), ReferenceSGD, {}, False),
+    (torch.optim.Adam, dict(lr=LR), ReferenceAdam, {}, False),
+    (torch.optim.AdamW, dict(lr=LR, weight_decay=0.1), ReferenceAdam, dict(decoupled_weight_decay=True), True),
+]
+
+
+@pytest.mark.parametrize("optimizer, kwargs, reference, ref_extra, decays", ZERO_GRAD,
+                         ids=["SGD-decay", "SGD-momentum", "Adam", "AdamW"])
+@pytest.mark.parametrize("zero_at", [1, 2], ids=["first-step", "after-a-step"])
+def test_a_zero_gradient_is_stepped_unlike_a_none_gradient(optimizer, kwargs, reference, ref_extra, decays, zero_at,
+                                                           device):
+    model, x, y = _model_and_data(device)
+    params = list(model.parameters())
+    opt = optimizer(params, **kwargs)
+    ref = reference(**kwargs, **ref_extra)
+    zeroed = model[0].bias
+    for step in range(1, zero_at + 1):
+        opt.zero_grad(set_to_none=True)
+        F.mse_loss(model(x), y).backward()
+        if step == zero_at:
+            zeroed.grad = torch.zeros_like(zeroed)  # not None: a gradient of exactly 0
+        before = [p.detach().clone() for p in params]
+        expected = ref.step(before, [p.grad.detach().clone() for p in params])
+        opt.step()
+    i = next(k for k, p in enumerate(params) if p is zeroed)
+    assert_close(zeroed.detach(), expected[i], tol=override(
+        rtol=1e-12, atol=1e-15, reason="the documented rule computed in another operation order: a few ulps"))
+    # moved: at once under weight decay; otherwise only by the state a real step left (momentum, Adam's moments)
+    assert (not torch.equal(zeroed.detach(), before[i])) == (decays or zero_at > 1)
 
 
 @pytest.mark.parametrize("optimizer", [torch.optim.SGD, torch.optim.Adam], ids=["SGD", "Adam"])

@@ -2,10 +2,12 @@
 
 Source: 「深层网络结构:在深层网络中,由于链式法则的作用,梯度在传播过程中可能会累积并迅速增大。」
 
-What is true (confirmed): By the chain rule the gradient at the input is the product of the layers' Jacobians W_l^T
-diag(phi'(a_l)), so its log-norm is a sum of per-layer log gains and is linear in depth. Depth is the exponent, not
-the cause: it amplifies the gradient geometrically when the per-layer gain exceeds 1, attenuates it when the gain
-is below 1, and at gain 1 (the Glorot or He std) depth alone does not make gradients grow.
+What is true (confirmed):
+- By the chain rule the gradient at the input is the product of the layers' Jacobians W_l^T diag(phi'(a_l)), so its
+  log-norm is a sum of per-layer log gains and is linear in depth.
+- Depth is the exponent, not the cause: it amplifies the gradient geometrically when the per-layer gain exceeds 1
+  and attenuates it when the gain is below 1.
+- At gain 1 (for linear layers the Glorot std, for ReLU layers the He std) depth alone does not make gradients grow.
 
 Why: dL/dx = W_1^T D_1 W_2^T D_2 ... W_L^T dL/df with D_l = diag(phi'(a_l)) (Goodfellow et al., Deep Learning, sec.
 6.5 and 8.2.5), so log||dL/dx|| is a sum of per-layer log gains. For Gaussian linear layers of width n and std s

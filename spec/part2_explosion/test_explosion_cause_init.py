@@ -2,13 +2,15 @@
 
 Source: 「权重初始化不当:如果初始权重设置得过大,会导致在前向传播和反向传播中产生过大的激活和梯度。」
 
-What is true (confirmed): With weights drawn from N(0, s^2) in layers of width n, each linear layer multiplies the
-expected squared gradient norm by s^2 n and each activation by E[phi'(a)^2], so the input-gradient norm of a deep
-MLP changes geometrically with depth, by a factor of about s sqrt(n) per layer for linear layers and s sqrt(n/2)
-for ReLU layers. Below the Glorot std (1/sqrt(n) for square layers) or the He std (sqrt(2/n)) it shrinks with
-depth, at that std it stays flat, and above it it grows geometrically; the forward activations of linear layers
-follow the same law. Saturation caps the growth of a tanh network without removing it: at twice the Glorot std its
-gradient grows far more slowly per layer than a linear network's with the same weights, but it still explodes.
+What is true (confirmed):
+- With weights drawn from N(0, s^2) in layers of width n, the input-gradient norm of a deep MLP changes
+  geometrically with depth, by a factor of about s sqrt(n) per linear layer and s sqrt(n/2) per ReLU layer.
+- For linear layers around the Glorot std (1/sqrt(n) for square layers) and ReLU layers around the He std
+  (sqrt(2/n)) it shrinks with depth below that std, stays about flat at it, and grows geometrically above it; the
+  forward activations of linear layers follow the same law.
+- The flat std depends on the activation: a sigmoid stack still loses gradient at the Glorot std (remedy.relu).
+- Saturation slows the growth of a tanh network without removing it: at twice the Glorot std its gradient grows far
+  more slowly per layer than a linear network's with the same weights, but it still explodes.
 
 Why: for a fixed v, ||W^T v||^2 / ||v||^2 ~ s^2 chi^2_n, so each linear layer multiplies E||g||^2 by s^2 n, and a
 ReLU by E[relu'^2] = 1/2 (He et al. 2015, sec. 2.2). Glorot & Bengio 2010 (eq. 10-13) choose Var[w] = 2 / (fan_in +
@@ -141,7 +143,7 @@ def test_relu_nets_are_homogeneous_so_scaling_the_std_shifts_log_norm_by_depth_t
             assert_close(torch.tensor(row_scaled), torch.tensor(row_base) + d * math.log(factor))
 
 
-def test_tanh_at_twice_glorot_still_explodes_but_saturation_caps_the_slope(figures):
+def test_tanh_at_twice_glorot_still_explodes_but_saturation_slows_it(figures):
     factor = 2.0
     std = factor * GLOROT
     sweep = _sweep("tanh", std)

@@ -2,27 +2,27 @@
 
 Source: 「激活函数的选择:某些激活函数(如sigmoid或tanh)在特定输入范围内可能会饱和,从而导致梯度在某些层变得极大。」
 
-What is true (refuted): Saturation shrinks gradients, it cannot make them large: sigmoid'(x) = s(1 - s) <= 1/4
-and tanh'(x) = 1 - tanh^2 <= 1 everywhere, both -> 0 exponentially as |x| grows (sigmoid' <= e^-|x|, tanh' <= 4
-e^-2|x|), so a saturated sigmoid/tanh stack has vanishing input gradients. The 'huge gradient' people point to
-comes from numerics, not from the activation. log(sigmoid(x)) underflows to -inf once sigmoid(x) rounds to 0 and
-its autograd gradient is NaN (the true derivative 1 - sigmoid(x) is below 1). BCELoss on a sigmoid output
-computes dL/dp = (p - y) / max(p (1 - p), 1e-12): for y = 1 about -1/p, but clamped at about -1e12, so the
-gradient that reaches the logit is the exact sigmoid(x) - y times min(1, p (1 - p) / 1e-12): too small, not too
-large, once p (1 - p) < 1e-12 (x below about -27.6 for y = 1), and exactly 0 once sigmoid(x) rounds to 0 (in
-float32 below about x = -88.7, where PyTorch's 1 / (1 + e^-x) overflows), where the loss sits at its cap of 100.
-In float16 the clamp is gone (1e-12 rounds to 0, and 1e12 is beyond float16's range anyway): dL/dp overflows to
--inf once p < 1/65504, so the logit gradient is -inf for x between about -17.3 and -11.1 and NaN below, where
-sigmoid(x) rounds to 0. BCEWithLogitsLoss and logsigmoid stay finite in every dtype, with gradient
-sigmoid(x) - y, bounded by 1.
+What is true (refuted):
+- Saturation shrinks gradients, it cannot make them large: sigmoid'(x) = s(1 - s) <= 1/4 and tanh'(x) = 1 - tanh^2
+  <= 1 everywhere, both -> 0 exponentially as |x| grows, so a saturated sigmoid/tanh stack has vanishing input
+  gradients.
+- Large or non-finite gradients near saturation come from numerics, not from the activation: log(sigmoid(x))
+  underflows to -inf once sigmoid(x) rounds to 0, and its autograd gradient is NaN.
+- BCELoss on a sigmoid output clamps dL/dp = (p - y) / max(p (1 - p), 1e-12), so the gradient reaching the logit is
+  the exact sigmoid(x) - y times min(1, p (1 - p) / 1e-12): too small, not too large, and exactly 0 once sigmoid(x)
+  rounds to 0 (float32: below about x = -88.7), where the loss sits at its cap of 100.
+- In float16 the clamp is gone: dL/dp overflows to -inf once p < 1/65504, so the logit gradient is -inf for x
+  between about -17.3 and -11.1 and NaN below, where sigmoid(x) rounds to 0.
+- BCEWithLogitsLoss and logsigmoid stay finite in every dtype, with gradient sigmoid(x) - y, bounded by 1.
 
-Why: the derivative bounds are elementary (Goodfellow et al., Deep Learning, sec. 6.3.2; Pascanu et al. 2013,
-sec. 2.1 with gamma = 1/4, 1); a deep stack multiplies them (the test bounds the input gradient by the product of
-the spectral norms and the largest derivatives actually met). With a bias of 8 every hidden pre-activation of layer
-l is at least m_l away from 0 (the smallest met), so each derivative factor is at most the tail bound at m_l: the
-saturated net's bound is at most (samples) prod_l ||W_l||_2 prod_l tail(m_l), the tails put the four factors more
-than a millionth below their peaks (1/4, 1), and the test reads "vanishing" as that bound lying below 1e-6 of the
-unsaturated net's actual gradient.
+Why: the derivative bounds are elementary (Goodfellow et al., Deep Learning, sec. 6.3.2; Pascanu et al. 2013, sec.
+2.1 with gamma = 1/4, 1), and so are their tails: sigmoid'(x) = e^-|x| / (1 + e^-|x|)^2 <= e^-|x| and tanh'(x) = 4
+e^-2|x| / (1 + e^-2|x|)^2 <= 4 e^-2|x|; a deep stack multiplies them (the test bounds the input gradient by the
+product of the spectral norms and the largest derivatives actually met). With a bias of 8 every hidden
+pre-activation of layer l is at least m_l away from 0 (the smallest met), so each derivative factor is at most the
+tail bound at m_l: the saturated net's bound is at most (samples) prod_l ||W_l||_2 prod_l tail(m_l), the tails put
+the four factors more than a millionth below their peaks (1/4, 1), and the test reads "vanishing" as that bound
+lying below 1e-6 of the unsaturated net's actual gradient.
 
 BCELoss (aten/src/ATen/native/Loss.cpp, binary_cross_entropy_out_cpu and binary_cross_entropy_backward_out_cpu):
 the loss is -[y max(log p, -100) + (1 - y) max(log(1 - p), -100)] and the backward kernel returns

@@ -4,15 +4,16 @@ Source: 「梯度爆炸是指在反向传播过程中,梯度的值变得异常�
 「具体来说,当网络的某些权重值过大时,计算出的梯度也会相应增大,从而导致后续的权重更新变得不稳定。」
 「最终,这可能导致模型无法收敛,甚至出现数值溢出(NaN值)。」
 
-What is true (confirmed): Exploding gradients are gradients so large that a step overshoots: past the
-stability limit of the step (for SGD, lr > 2 / largest Hessian eigenvalue) each update lands where the gradient
-is larger, the gradient norm grows step over step and within a few steps loss and parameters overflow to
-inf/NaN; the same net with a learning rate below the limit stays finite and its loss decreases. In float16 the
-overflow comes sooner: any value past 65504, the largest finite float16, becomes inf, so an exploding run held
-in float16 overflows at the first step where its float64 twin's loss or gradient norm passes 65504, earlier than
-in float32 or bfloat16 (largest value about 3.4e38). Larger weights do give larger gradients: scaling every
-weight of a bias-free depth-L linear or ReLU net by c scales each weight gradient of the linear read-out u.f(x)
-by exactly c^(L-1).
+What is true (confirmed):
+- Exploding gradients are gradients so large that a step overshoots: past the stability limit of the step (for SGD,
+  lr > 2 / largest Hessian eigenvalue) each update lands where the gradient is larger.
+- The gradient norm then grows step over step and within a few steps loss and parameters overflow to inf/NaN; the
+  same net with a learning rate below the limit stays finite and its loss decreases.
+- In float16 the overflow comes sooner: any value past 65504 becomes inf, so a run held in float16 overflows at the
+  first step where its float64 twin's loss or gradient norm passes 65504, earlier than in float32 or bfloat16
+  (largest value about 3.4e38).
+- Larger weights do give larger gradients: scaling every weight of a bias-free depth-L linear or ReLU net by c
+  scales each weight gradient of the linear read-out u.f(x) by exactly c^(L-1).
 
 Why: on a quadratic, gradient descent multiplies the error along an eigenvector of the Hessian by 1 - lr lambda
 per step, which exceeds 1 in absolute value once lr > 2 / lambda (Goodfellow et al., Deep Learning, sec. 4.3.1;

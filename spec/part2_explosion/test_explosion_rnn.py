@@ -2,15 +2,17 @@
 
 Source: 「这种情况通常发生在深层网络中,尤其是递归神经网络(RNN)中。」
 
-What is true (confirmed): Backpropagation through time multiplies the gradient by one Jacobian diag(phi'(a_t)) W_hh
-per step, always with the same recurrent matrix W_hh, so after T steps its norm is at most (gamma *
-sigma_max(W_hh))^T, where gamma = max |phi'| (1 for tanh, 1/4 for sigmoid) and sigma_max is the largest singular
-value. If sigma_max(W_hh) < 1/gamma the gradient vanishes geometrically; sigma_max > 1/gamma is necessary for
-explosion but not sufficient: at the zero state of a tanh RNN with W_hh = s times an orthogonal matrix the gradient
-grows exactly as s^T, while inputs that saturate the units make it vanish even for s > 1. In the one-unit
-recurrence x_t = w * sigmoid(x_{t-1}) + b the gradient with respect to b stays bounded for every sequence length
-when the map contracts (w = 3); for w = 5 the error surface has a narrow wall where that gradient grows
-geometrically with the sequence length, a wall that a fixed grid of b values misses.
+What is true (confirmed):
+- Backpropagation through time multiplies the gradient by one Jacobian diag(phi'(a_t)) W_hh per step, always with
+  the same W_hh, so after T steps its norm is at most (gamma sigma_max(W_hh))^T, gamma = max |phi'| (1 for tanh, 1/4
+  for sigmoid).
+- If sigma_max(W_hh) < 1/gamma the gradient vanishes geometrically.
+- sigma_max > 1/gamma is necessary for explosion but not sufficient: at the zero state of a tanh RNN with W_hh = s
+  times an orthogonal matrix the gradient grows exactly as s^T, while inputs that saturate the units make it vanish
+  even for s > 1.
+- In the one-unit recurrence x_t = w sigmoid(x_{t-1}) + b the gradient with respect to b stays bounded for every
+  sequence length when the map contracts (w = 3); for w = 5 it grows geometrically with the sequence length on a
+  narrow wall of the error surface, which a fixed grid of b values misses.
 
 Why: with h_t = phi(a_t), a_t = W_hh h_{t-1} + W_ih x_t + b, the Jacobian dh_t/dh_{t-1} is diag(phi'(a_t)) W_hh, so
 ||dh_T/dh_0|| <= prod_t gamma ||W_hh|| = (gamma sigma_max)^T; sigma_max < 1/gamma suffices for vanishing and

@@ -4,15 +4,18 @@ Source: 「为什么对单个样本的Loss进行反向传播容易造成梯度�
 「对单个样本进行反向传播时,模型只考虑该样本的损失,从而可能导致较大的梯度更新」
 「相比之下,在一个batch上计算损失并进行反向传播,可以通过平均化多个样本的损失来抑制这种剧烈变化。」
 
-What is true (qualified): A single-sample gradient is an unbiased but on average longer estimate of the batch
-gradient: the batch-mean gradient is the mean of the per-sample gradients, and E||g_i|| >= ||E g_i|| (Jensen's
-inequality), with equality only when all g_i point the same way; at the minimum of a loss that cannot fit every
-sample the batch gradient is zero while the single-sample gradients are not. Averaging B samples drawn with
-replacement divides the gradient's covariance by B, so the spread of SGD's iterates around the solution shrinks
-about as 1/B, and at a fixed learning rate batch size 1 can diverge where larger batches converge (see
-per-sample.explosion). Batch averaging therefore damps violent updates in the sense of step noise and stability at
-a given learning rate; it does nothing about gradients that grow through depth or recurrence in backprop, which act
-on the batch gradient too (see explosion.cause.*).
+What is true (qualified):
+- A single-sample gradient is an unbiased but on average longer estimate of the batch gradient: the batch-mean
+  gradient is the mean of the per-sample gradients, and E||g_i|| >= ||E g_i|| (Jensen's inequality), with equality
+  only when all g_i point the same way.
+- At the minimum of a loss that cannot fit every sample the batch gradient is zero while the single-sample gradients
+  are not.
+- Averaging B samples drawn with replacement divides the gradient's covariance by B, so the spread of SGD's iterates
+  around the solution shrinks about as 1/B, and at a fixed learning rate batch size 1 can diverge where larger
+  batches converge (see per-sample.explosion).
+- Batch averaging therefore damps violent updates in the sense of step noise and stability at a given learning rate;
+  it does nothing about gradients that grow through depth or recurrence in backprop, which act on the batch gradient
+  too (see explosion.cause.*).
 
 Why: the seed's picture -- one sample, one "larger" update -- is right about the length and wrong about the cause.
 (1) Longer, not biased: with mean reduction the batch gradient is exactly mean_i g_i (checked on random subsets),

@@ -2,13 +2,15 @@
 
 Source: 「例如,如果使用L2范数,可以将所有梯度归一化,使其不超过设定的最大值。」
 
-What is true (confirmed): torch.nn.utils.clip_grad_norm_(parameters, max_norm) computes the norm of all gradients
-viewed as one vector (parameters whose .grad is None are skipped), returns that pre-clipping norm, and multiplies
-every gradient in place by min(1, max_norm / (total + 1e-6)). The direction is unchanged; a gradient already within
-the threshold is left untouched; after clipping the total norm is max_norm * total / (total + 1e-6), at most
-max_norm. norm_type=inf uses the largest absolute element instead. A NaN or inf total raises with
-error_if_nonfinite=True; by default it is used anyway: a NaN total turns every gradient into NaN, an inf total
-zeroes the finite ones.
+What is true (confirmed):
+- torch.nn.utils.clip_grad_norm_(parameters, max_norm) computes the norm of all gradients viewed as one vector
+  (parameters whose .grad is None are skipped) and returns that pre-clipping norm.
+- It multiplies every gradient in place by min(1, max_norm / (total + 1e-6)): the direction is unchanged, a gradient
+  already within the threshold is left untouched, and after clipping the total norm is max_norm * total / (total +
+  1e-6), at most max_norm.
+- norm_type=inf uses the largest absolute element instead.
+- A NaN or inf total raises with error_if_nonfinite=True; by default it is used anyway: a NaN total turns every
+  gradient into NaN, an inf total zeroes the finite ones.
 
 Why: this is Pascanu et al. 2013's Algorithm 1 (g <- threshold * g / ||g|| when ||g|| >= threshold) with a 1e-6
 guard in the denominator (PyTorch docs, torch.nn.utils.clip_grad_norm_). Hypothesis draws parameter shapes,

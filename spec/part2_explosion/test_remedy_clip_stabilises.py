@@ -3,18 +3,21 @@
 Source: 「梯度裁剪(Gradient Clipping):这是最常用的方法之一。」
 「通过以上方法,可以有效地减轻或避免梯度爆炸问题,从而提高模型训练的稳定性和效率。」
 
-What is true (confirmed): For plain SGD, norm clipping bounds every update to lr * max_norm (Pascanu et al.
-2013, sec. 3.2, Algorithm 1), so a run cannot overflow however large the raw gradient gets. A deep linear net
-trained by SGD at lr = 0.7 -- about twice the stability limit 2/lambda_max at init (see explosion.definition) --
-overflows to inf/NaN within a dozen steps; the same run with clip_grad_norm_(max_norm = 0.05) stays finite, moves its
-parameters by at most lr * max_norm per step, and brings the loss down to within 2x the least-squares optimum.
-Clipping keeps the run alive; it does not make a too-large learning rate converge exactly: the iterate ends in a
-period-2 oscillation of step lr * max_norm around the minimum. The bound on the step depends on the optimizer.
-With momentum mu the clipped gradients add up in the momentum buffer: a step can exceed lr * max_norm and is
-bounded only by lr * max_norm * (1 - mu^t) / (1 - mu) at step t, below lr * max_norm / (1 - mu) (10x for mu =
-0.9). Adam normalises the clipped gradient, whose scale cancels in m / sqrt(v) up to eps: each coordinate still
-moves by about lr (exactly lr g / (|g| + eps) at the first step), so a step has norm about lr sqrt(P) for P
-parameters with a non-zero gradient, whatever max_norm, and clipping does not cap Adam's step size.
+What is true (qualified):
+- For plain SGD, norm clipping bounds every update to lr * max_norm (Pascanu et al. 2013, sec. 3.2, Algorithm 1) as
+  long as the gradient's total norm is finite.
+- An inf gradient gives an inf total norm, and clip_grad_norm_ turns it into NaN (inf x 0), which the step writes
+  into the parameters; a finite gradient whose norm overflows (past 3.4e38 in float32) is zeroed instead, so the
+  step does nothing.
+- A deep linear net trained by SGD at about twice its stability limit overflows to inf/NaN within a dozen steps;
+  with clip_grad_norm_ the same run stays finite, moves its parameters by at most lr * max_norm per step, and brings
+  the loss within 2x the least-squares optimum.
+- A too-large learning rate still does not converge: the clipped iterate ends in a period-2 oscillation of step lr *
+  max_norm around the minimum.
+- With momentum mu the clipped gradients add up in the buffer: a step can exceed lr * max_norm and is bounded only
+  by lr * max_norm * (1 - mu^t) / (1 - mu) at step t, below lr * max_norm / (1 - mu).
+- Adam normalises the clipped gradient, so each coordinate still moves by about lr (exactly lr g / (|g| + eps) at
+  the first step): clipping does not cap Adam's step size.
 
 Why: clip_grad_norm_ rescales the gradient to norm max_norm * total / (total + 1e-6) < max_norm when its total
 norm exceeds max_norm (PyTorch docs, torch.nn.utils.clip_grad_norm_), so a clipped gradient always has norm <=
@@ -32,6 +35,17 @@ move per coordinate stays about lr. The momentum and Adam tests train the same n
 lr as the plain-SGD tests, so the three step-size curves share one figure with their bounds. The learning rate is
 0.7, not 1, so that lr * max_norm and lr g / (|g| + eps) differ from max_norm and g / (|g| + eps).
 
+The run (support.explosion.unstable_regression, the net explosion.definition shows overflowing): a depth-3 linear MLP
+4-8-8-1 on 32 float64 regression samples, SGD at lr = 0.7, about twice the stability limit 2/lambda_max at init,
+clipped at max_norm = 0.05; momentum mu = 0.9 makes the bound lr max_norm / (1 - mu) ten times lr max_norm, and
+Adam's step has norm about lr sqrt(P) for P parameters with a non-zero gradient, about 220 times lr max_norm here.
+
+A non-finite total norm defeats the bound: clip_grad_norm_ multiplies every gradient by min(1, max_norm / (total +
+1e-6)), which is 0 when total = inf, and IEEE arithmetic gives inf x 0 = NaN and finite x 0 = 0. So an inf element
+becomes NaN and SGD writes it into its parameter; and a gradient whose elements are all finite but whose norm
+overflows (float32: squares past 3.4e38, i.e. elements past about 1.8e19, sum to inf) is zeroed, so the step does
+nothing. The test builds both from the run's own model and data.
+
 Within 2x the optimum, derived: in the quadratic model at the final iterates, two clipped steps of length
 s = lr * max_norm that undo each other lie along an eigenvector u of the Hessian, with the two iterates on either
 side of the minimum along u at distances adding up to s; so the excess loss of the nearer one is at most
@@ -46,12 +60,17 @@ import pytest
 import torch
 
 from support.explosion import OVERFLOW_WITHIN_STEPS, unstable_regression
-from support.gradients import flat_grad, flat_params, loss_hessian_max_eigenvalue
+from support.gradients import flat_grad, flat_params, loss_hessian_max_eigenvalue, total_grad_norm
 from support.stability import least_squares_solution
 from support.tolerances import ROUNDING, assert_close, assert_le, override, slack
 from support.training import train
 
 pytestmark = pytest.mark.claim("remedy.clip-stabilises")
+# what the recorded numbers were measured on (the report shows it next to each)
+MEASURED_ON = "linear MLP 4-8-8-1, MSELoss, 32 samples, full batch, lr 0.7, clip_grad_norm_ at max_norm 0.05"
+MEASURED_ON_ZH = "线性 MLP 4-8-8-1,MSELoss,32 个样本,全 batch,lr 0.7,clip_grad_norm_ 的 max_norm 为 0.05"
+UNCLIPPED_ON = "linear MLP 4-8-8-1, MSELoss, 32 samples, full-batch SGD at lr 0.7, no clipping"
+UNCLIPPED_ON_ZH = "线性 MLP 4-8-8-1,MSELoss,32 个样本,全 batch SGD,lr 0.7,不裁剪"
 
 # lr 0.7, not 1: at lr = 1 a step lr * max_norm equals max_norm and lr * g / (|g| + eps) equals g / (|g| + eps), so
 # the checks below could not tell whether the optimizer applied lr at all. 0.7 is still about twice the stability
@@ -127,9 +146,11 @@ def test_without_clipping_the_run_overflows(device, figures):
     assert limit < LR
     assert history.first_non_finite_step is not None and history.first_non_finite_step <= OVERFLOW_WITHIN_STEPS
     figures.record("lr / stability limit 2/lambda_max at init", LR / limit, "1",
-                   zh="lr / 初始化时的稳定极限 2/lambda_max")
+                   zh="lr / 初始化时的稳定极限 2/lambda_max",
+                   measured_on=UNCLIPPED_ON, measured_on_zh=UNCLIPPED_ON_ZH)
     figures.record("no clipping: first non-finite step", history.first_non_finite_step, "step",
-                   zh="不裁剪:首个出现非有限值的步")
+                   zh="不裁剪:首个出现非有限值的步",
+                   measured_on=UNCLIPPED_ON, measured_on_zh=UNCLIPPED_ON_ZH)
     _loss_plot(figures).line("no clipping (stops at the first non-finite loss)", range(len(history.losses)),
                              history.losses, zh="不裁剪(在首个非有限损失处停止)")
 
@@ -142,11 +163,43 @@ def test_with_clipping_the_run_stays_finite_and_every_step_is_at_most_lr_times_m
     steps = [(b - a).norm().item() for a, b in zip(positions, positions[1:])]
     # clipped gradient norm = max_norm * total / (total + 1e-6) < max_norm, so ||step|| = lr * that < lr * max_norm
     assert_le(max(steps), LR * MAX_NORM, slack=ROUNDING)
-    figures.record("clipped run: largest parameter step", max(steps), "parameter norm", zh="裁剪训练:最大参数步长")
+    figures.record("clipped run: largest parameter step", max(steps), "parameter norm", zh="裁剪训练:最大参数步长",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
     figures.record("clipped run: largest pre-clip gradient norm", max(history.grad_norms), "gradient norm",
-                   zh="裁剪训练:裁剪前的最大梯度范数")
+                   zh="裁剪训练:裁剪前的最大梯度范数",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
     _loss_plot(figures).line(f"clip_grad_norm_, max_norm = {MAX_NORM}", range(STEPS), history.losses,
                              zh=f"clip_grad_norm_ 裁剪,max_norm = {MAX_NORM}")
+
+
+def test_a_non_finite_total_norm_defeats_clipping(device):
+    # an inf gradient element: the total norm is inf, the clip coefficient max_norm / (inf + 1e-6) = 0, and
+    # inf * 0 = NaN while every finite element becomes 0; the SGD step then writes the NaN into that parameter
+    x, y, make_model = unstable_regression(device)
+    model = make_model()
+    torch.nn.functional.mse_loss(model(x), y).backward()
+    params = list(model.parameters())
+    params[0].grad[0, 0] = math.inf
+    assert torch.nn.utils.clip_grad_norm_(params, MAX_NORM).item() == math.inf
+    g = flat_grad(model)
+    assert math.isnan(g[0].item()) and torch.equal(g[1:], torch.zeros_like(g[1:]))
+    before = flat_params(model)
+    torch.optim.SGD(params, lr=LR).step()
+    after = flat_params(model)
+    assert math.isnan(after[0].item()) and torch.equal(after[1:], before[1:])
+    # a finite float32 gradient whose norm overflows: the loss scaled by 1e30 gives elements far past 1.8e19, whose
+    # squares overflow float32; every element is finite, the total norm is inf, and clipping zeroes them all
+    model32 = make_model().float()
+    (1e30 * torch.nn.functional.mse_loss(model32(x.float()), y.float())).backward()
+    params32 = list(model32.parameters())
+    g32 = flat_grad(model32)
+    assert torch.isfinite(g32).all() and g32.abs().max() > 1.9e19
+    assert total_grad_norm(params32).item() == math.inf
+    assert torch.nn.utils.clip_grad_norm_(params32, MAX_NORM).item() == math.inf
+    assert torch.equal(flat_grad(model32), torch.zeros_like(g32))
+    before32 = flat_params(model32)
+    torch.optim.SGD(params32, lr=LR).step()
+    assert torch.equal(flat_params(model32), before32)  # clipped to nothing: the run no longer moves
 
 
 def test_with_clipping_the_loss_comes_within_twice_the_optimum(device, figures):
@@ -175,10 +228,13 @@ def test_with_clipping_the_loss_comes_within_twice_the_optimum(device, figures):
     # that barely moved; the loss fell by more than an order of magnitude
     assert final < history.losses[0] / 10
     figures.record("clipped run: lambda_max at the final iterates", lam, "1/lr",
-                   zh="裁剪训练:最终迭代点处的 lambda_max")
+                   zh="裁剪训练:最终迭代点处的 lambda_max",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
     figures.record("clipped run: final loss / least-squares optimum", final / optimum, "1",
-                   zh="裁剪训练:最终损失 / 最小二乘最优值")
-    figures.record("least-squares optimum (MSE)", optimum, "1", zh="最小二乘最优值(MSE)")
+                   zh="裁剪训练:最终损失 / 最小二乘最优值",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
+    figures.record("least-squares optimum (MSE)", optimum, "1", zh="最小二乘最优值(MSE)",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
     _loss_plot(figures).bound("least-squares optimum", [0, STEPS - 1], [optimum, optimum], zh="最小二乘最优值")
 
 
@@ -197,7 +253,8 @@ def test_with_clipping_the_run_ends_in_a_period_two_oscillation_of_step_lr_times
     cosines = [torch.nn.functional.cosine_similarity(steps[k], steps[k + 1], dim=0).item() for k in last]
     assert max(cosines) < -0.9, cosines
     figures.record("clipped run: largest cosine of consecutive steps over the last 10", max(cosines), "1",
-                   zh="裁剪训练:最后10步中相邻两步余弦的最大值")
+                   zh="裁剪训练:最后10步中相邻两步余弦的最大值",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
 
 
 def test_with_momentum_a_clipped_step_exceeds_lr_times_max_norm_but_stays_below_it_over_one_minus_mu(device, figures):
@@ -215,7 +272,8 @@ def test_with_momentum_a_clipped_step_exceeds_lr_times_max_norm_but_stays_below_
     assert max(steps) > 1.5 * LR * MAX_NORM
     assert max(steps) < LR * MAX_NORM / (1 - MU)
     figures.record(f"momentum {MU}: largest step / (lr max_norm)", max(steps) / (LR * MAX_NORM), "1",
-                   zh=f"动量 {MU}:最大步长 / (lr max_norm)")
+                   zh=f"动量 {MU}:最大步长 / (lr max_norm)",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
     plot = _step_plot(figures)
     plot.line(f"SGD momentum {MU}", range(1, STEPS + 1), steps, zh=f"SGD,动量 {MU}")
     plot.bound(f"SGD momentum {MU}: bound lr max_norm (1 - mu^t) / (1 - mu)", range(1, STEPS + 1), bounds,
@@ -257,9 +315,11 @@ def test_adam_normalises_the_clipped_gradient_so_its_step_is_about_lr_sqrt_p_not
     # ... and none is capped by lr * max_norm: the first alone is sqrt(P) / max_norm ~ 220 times it
     assert steps[0] > 100 * LR * MAX_NORM
     figures.record("Adam with clipping: first step / (lr max_norm)", steps[0] / (LR * MAX_NORM), "1",
-                   zh="Adam加裁剪:第一步步长 / (lr max_norm)")
+                   zh="Adam加裁剪:第一步步长 / (lr max_norm)",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
     figures.record("Adam with clipping: first step / (lr sqrt(P))", steps[0] / (LR * math.sqrt(p)), "1",
-                   zh="Adam加裁剪:第一步步长 / (lr sqrt(P))")
+                   zh="Adam加裁剪:第一步步长 / (lr sqrt(P))",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
     plot = _step_plot(figures)
     plot.line("Adam (default betas)", range(1, ADAM_STEPS + 1), steps, zh="Adam(默认betas)")
     plot.bound(f"Adam: lr sqrt(P), P = {p} parameters", [1, ADAM_STEPS], [LR * math.sqrt(p)] * 2,

@@ -2,12 +2,13 @@
 
 Source: 「通过设定一个阈值,当梯度超过该阈值时,将其缩放到该范围内。」
 
-What is true (confirmed): Clipping each gradient element that exceeds a threshold is
-torch.nn.utils.clip_grad_value_(parameters, clip_value): it clamps every element in place to [-clip_value,
-clip_value], leaves smaller elements alone and returns None. Unlike norm clipping it changes the gradient's
-direction and bounds no norm: the clipped L2 norm can reach clip_value * sqrt(P) for P elements. Scaling the
-gradient back into range with its direction kept is norm clipping, torch.nn.utils.clip_grad_norm_, which rescales
-all gradients by one common factor.
+What is true (confirmed):
+- torch.nn.utils.clip_grad_value_(parameters, clip_value) clamps every gradient element in place to [-clip_value,
+  clip_value], leaves smaller elements alone and returns None.
+- Unlike norm clipping it changes the gradient's direction and bounds no norm: the clipped L2 norm can reach
+  clip_value * sqrt(P) for P elements.
+- Scaling the gradient back into range with its direction kept is norm clipping, torch.nn.utils.clip_grad_norm_,
+  which rescales all gradients by one common factor.
 
 Why: PyTorch docs, torch.nn.utils.clip_grad_value_ (each element clamped to [-clip_value, clip_value]) and
 clip_grad_norm_ (one factor min(1, max_norm / (total + 1e-6))); Goodfellow et al., Deep Learning, sec. 10.11.1,

@@ -2,11 +2,13 @@
 
 Source: 「調整学习率:使用较小的学习率可以减少每次权重更新的幅度,从而降低发生梯度爆炸的风险。」
 
-What is true (qualified): A smaller learning rate shrinks every SGD step in proportion, since the step is exactly
--lr * grad, but it does not shrink the gradient, which at given parameters does not depend on lr. What it removes
-is divergence caused by the step size: on a quadratic, gradient descent multiplies the error along a direction of
-curvature lambda by (1 - lr * lambda) per step, so it converges if and only if 0 < lr < 2 / lambda_max and diverges
-geometrically above that. Large gradients caused by weights or depth are not reduced by a lower learning rate.
+What is true (qualified):
+- A smaller learning rate shrinks every SGD step in proportion, since the step is exactly -lr * grad, but it does
+  not shrink the gradient, which at given parameters does not depend on lr.
+- What it removes is divergence caused by the step size: on a quadratic, gradient descent multiplies the error along
+  a direction of curvature lambda by (1 - lr * lambda) per step, so it converges if and only if 0 < lr < 2 /
+  lambda_max and diverges geometrically above that.
+- Large gradients caused by weights or depth are not reduced by a lower learning rate.
 
 Why: torch.optim.SGD without momentum updates p <- p - lr * g (PyTorch docs), and the gradient is computed by
 backward before the optimizer reads lr. On f(theta) = 1/2 sum_i lambda_i theta_i^2 gradient descent gives theta_i

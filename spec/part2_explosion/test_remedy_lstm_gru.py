@@ -2,13 +2,16 @@
 
 Source: 「使用更为稳定的网络架构,如长短期记忆网络(LSTM)或门控循环单元(GRU),这些结构设计上能够更好地处理长序列数据并减少梯度爆炸的风险。」
 
-What is true (qualified): LSTM and GRU add a path through time whose per-step gain is a gate value rather than a
-weight matrix: without recurrent coupling the gradient carried over T steps is f^T along an LSTM's cell state and
-z^T along a GRU's hidden state, while a plain RNN's is 0. A forget or update gate held near 1 keeps the gradient
-alive over long sequences; that fixes vanishing, not explosion. Gated cells can still explode: at the zero state
-with every recurrent weight block s*I and zero biases the per-step gain is s for an RNN and 0.5 + 0.25 s for an
-LSTM and a GRU, above 1 for s > 2. At PyTorch's default initialisation the gradients of RNN, LSTM and GRU all
-vanish with sequence length unless a gate bias holds the forget or update gate open.
+What is true (qualified):
+- LSTM and GRU add a path through time whose per-step gain is a gate value rather than a weight matrix: without
+  recurrent coupling and with zero inputs the gradient carried over T steps is f^T along an LSTM's cell state and
+  z^T along a GRU's hidden state, while a plain RNN's is 0.
+- A forget or update gate held near 1 keeps the gradient alive over long sequences; that fixes vanishing, not
+  explosion.
+- Gated cells can still explode: at the zero state with every recurrent weight block s*I and zero biases the
+  per-step gain is s for an RNN and 0.5 + 0.25 s for an LSTM and a GRU, above 1 for s > 2.
+- At PyTorch's default initialisation, with random non-zero inputs, the gradients of RNN, LSTM and GRU all vanish
+  with sequence length unless a gate bias holds the forget or update gate open.
 
 Why: from the update equations (PyTorch docs, nn.LSTM: c' = f*c + i*g, h' = o*tanh(c'); nn.GRU: h' = (1 - z)*n +
 z*h):

@@ -2,12 +2,13 @@
 
 Source: 「监控训练过程: 实时监控训练过程中的损失和梯度值,一旦发现异常,可以采取措施调整 学习率或停止训练。」
 
-What is true (confirmed): Monitoring works: recording the loss and the total gradient norm (the norm
-clip_grad_norm_ computes and returns) after every backward flags an explosion as a spike, a norm far above the
-median of the recent ones, while every number is still finite, before the gradients overflow; it then names the
-parameters whose gradients went non-finite. A healthy run raises no flag. For a NaN born inside backward,
-torch.autograd.detect_anomaly() makes backward raise at the first function that returns NaN and names it, instead
-of letting the NaN flow silently into .grad.
+What is true (confirmed):
+- Recording the loss and the total gradient norm (the norm clip_grad_norm_ computes and returns) after every
+  backward flags an explosion as a spike, a norm far above the median of the recent ones, while every number is
+  still finite, before the gradients overflow.
+- It then names the parameters whose gradients went non-finite; a healthy run raises no flag.
+- For a NaN born inside backward, torch.autograd.detect_anomaly() makes backward raise at the first function that
+  returns NaN and names it, instead of letting the NaN flow silently into .grad.
 
 Why: support.monitor.GradientMonitor records, once per step after backward, the loss and the total gradient norm,
 and flags non-finite values and spikes (a norm above 10x the median of the recent ones); Pascanu et al. 2013 clip

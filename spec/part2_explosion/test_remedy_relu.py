@@ -2,16 +2,19 @@
 
 Source: 「选择ReLU等非饱和激活函数可以帮助减轻梯度爆炸问题,因为这些函数在正输入区域不会饱和。」
 
-What is true (refuted): ReLU does not saturate on the positive side (relu'(x) = 1 for x > 0, 0 for x < 0), but
-that makes it no remedy for explosion: non-saturation removes a brake on growth instead of adding one. The input
-gradient of a deep ReLU MLP scales like (s sqrt(n/2))^depth: flat at He's std sqrt(2/n), geometric growth above
-it, faster the larger the weights. A tanh net with the same weights also grows once s exceeds Glorot's
-1/sqrt(n), but more slowly, because its saturating units pass less gradient: above a crossover at about 1.5
-times the Glorot std (where the mean-field slopes of the two are equal) the ReLU net's gradient grows faster
-with depth than the tanh net's, below it more slowly. Saturation slows the growth, it does not cap it; a
-sigmoid stack (sigmoid' <= 1/4) still loses gradient at up to 4 times the Glorot std. What ReLU fixes is
-vanishing: at He's std it keeps the gradient flat where a sigmoid stack at the Glorot std loses it
-geometrically. What keeps a ReLU net from exploding is its initialisation (He), not the activation.
+What is true (refuted):
+- ReLU does not saturate on the positive side (relu'(x) = 1 for x > 0, 0 for x < 0), but that makes it no remedy for
+  explosion: non-saturation removes a brake on growth instead of adding one.
+- The input gradient of a deep ReLU MLP scales like (s sqrt(n/2))^depth: flat at He's std sqrt(2/n), geometric
+  growth above it, faster the larger the weights.
+- A tanh net with the same weights also grows once s exceeds Glorot's 1/sqrt(n), but more slowly: above a crossover
+  at about 1.5 times the Glorot std (where the mean-field slopes of the two are equal) the ReLU net's gradient grows
+  faster with depth than the tanh net's, below it more slowly.
+- Saturation slows the growth, it does not cap it; a sigmoid stack (sigmoid' <= 1/4) still loses gradient at up to 4
+  times the Glorot std.
+- What ReLU fixes is vanishing: at He's std it keeps the gradient flat where a sigmoid stack at the Glorot std loses
+  it geometrically; what keeps a ReLU net's gradient flat with depth at initialisation is He's std, not the
+  activation.
 
 Why: mean field (Poole et al. 2016; Schoenholz et al. 2017, eq. 5-7): with weights N(0, sigma_w^2 / n) each
 Linear layer multiplies the expected squared input-gradient norm by sigma_w^2 and each activation by

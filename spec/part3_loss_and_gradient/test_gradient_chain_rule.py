@@ -2,11 +2,12 @@
 
 Source: 「在反向传播阶段,损失函数对模型参数(如权重和偏置)的梯度是通过链式法则计算得到的。」 「具体来说,梯度表示的是损失函数相对于每个参数的变化率,即当参数变化时,损失函数会如何变化。」
 
-What is true (confirmed): Autograd computes the gradient of the loss with respect to every weight and bias by the
-chain rule: for a two-layer tanh network it equals, layer by layer, the hand-derived backpropagation formulas for
-mean cross-entropy and mean MSE. The result is the loss's rate of change: the derivative of the loss along any
-direction v equals <grad, v>, and torch.autograd.gradcheck confirms in float64 that autograd matches finite
-differences.
+What is true (confirmed):
+- Autograd computes the gradient of the loss with respect to every weight and bias by the chain rule: for a
+  two-layer tanh network it equals, layer by layer, the hand-derived backpropagation formulas for mean cross-entropy
+  and mean MSE.
+- The result is the loss's rate of change: the derivative of the loss along any direction v equals <grad, v>.
+- torch.autograd.gradcheck confirms in float64 that autograd matches finite differences.
 
 Why: for h = tanh(x W1^T + b1), z = h W2^T + b2 (Goodfellow et al., Deep Learning, sec. 6.5):
   dL/dz  = (softmax(z) - onehot(y)) / N   for mean cross-entropy,   2 (z - t) / (N K)   for mean MSE,

@@ -2,17 +2,19 @@
 
 Source: 「在深度学习中,样本损失值的大小确实会影响反向传播过程中更新梯度的大小。」 「因此,样本损失值越大,相应的梯度通常也会越大,这意味着在更新参数时,调整的幅度也会更大」
 
-What is true (qualified): True at the output and only there, and not the same way for every loss. MSE: the
-gradient with respect to the prediction has norm exactly 2 sqrt(loss) (sum reduction), growing without bound.
-L1, SmoothL1 and Huber: the gradient with respect to each output element is bounded however large the loss,
-|dL/dy_hat_i| <= 1 for L1 and SmoothL1 (any beta) and <= delta for Huber with reduction='sum' (with 'mean' the
-bound is divided by the number of elements, not the batch size); it reaches the bound once the residual
-exceeds beta (SmoothL1) or delta (Huber), and for L1 at any nonzero residual, and a larger loss gives no
-larger gradient from there on. Softmax cross-entropy: dL/dz = p - e_y, whose norm lies in [(1 - p_y)
-sqrt(K/(K-1)), sqrt(2) (1 - p_y)] with 1 - p_y = 1 - e^-loss: it grows with the loss through those bounds
-(exactly sqrt(2)(1 - e^-loss) for K = 2) but never exceeds sqrt(2), and for K >= 3 a sample with a larger loss
-can have a smaller logit gradient. For the parameters the input scale enters too: two samples with the same
-loss can have parameter gradients that differ by any factor (dL/dW = (p - e_y) x^T).
+What is true (qualified):
+- True at the output and only there, and not the same way for every loss.
+- MSE: the gradient with respect to the prediction has norm exactly 2 sqrt(loss) (sum reduction), growing without
+  bound.
+- L1, SmoothL1 and Huber: the gradient with respect to each output element is bounded however large the loss,
+  |dL/dy_hat_i| <= 1 for L1 and SmoothL1 (any beta) and <= delta for Huber with reduction='sum' (with 'mean' divided
+  by the number of elements); it reaches the bound once the residual exceeds beta or delta (L1: at any nonzero
+  residual) and grows no more.
+- Softmax cross-entropy: dL/dz = p - e_y has norm between (1 - p_y) sqrt(K/(K-1)) and sqrt(2) (1 - p_y), with 1 -
+  p_y = 1 - e^-loss: it grows with the loss through those bounds but never exceeds sqrt(2), and for K >= 3 a sample
+  with a larger loss can have a smaller logit gradient.
+- For the parameters the input scale enters too: two samples with the same loss can have parameter gradients that
+  differ by any factor (dL/dW = (p - e_y) x^T).
 
 Why:
 * MSE, one output: l = (y_hat - y)^2, dl/dy_hat = 2 (y_hat - y), so |dl/dy_hat| = 2 sqrt(l) exactly: monotone

@@ -2,12 +2,14 @@
 
 Source: 「**损失函数的定义**:损失函数用于量化模型预测值与真实标签之间的差异。」 「这个损失值反映了模型在当前样本上的表现。」
 
-What is true (confirmed): PyTorch's standard losses are non-negative measures of the gap between prediction and
-target. The regression losses (MSELoss, L1Loss, SmoothL1Loss, HuberLoss) are exactly 0 where the prediction equals
-the target and positive at every element where it differs. Cross-entropy -log p_y is positive for every finite
-logit vector, decreases strictly as the target's logit margin grows, and reaches 0 only in the limit p_y -> 1. With
-a probability target q, cross-entropy equals H(q) + KL(q || softmax(z)), so it is minimal, equal to the target's
-entropy H(q), exactly when the predicted distribution equals q.
+What is true (confirmed):
+- PyTorch's standard losses are non-negative measures of the gap between prediction and target.
+- The regression losses (MSELoss, L1Loss, SmoothL1Loss, HuberLoss) are exactly 0 where the prediction equals the
+  target and positive at every element where it differs.
+- Cross-entropy -log p_y is positive for every finite logit vector, decreases strictly as the target's logit margin
+  grows, and reaches 0 only in the limit p_y -> 1.
+- With a probability target q, cross-entropy equals H(q) + KL(q || softmax(z)), so it is minimal, equal to the
+  target's entropy H(q), exactly when the predicted distribution equals q.
 
 Why: with a logit margin m of the target over K - 1 equal other logits, CE = log(e^m + K - 1) - m = log(1 + (K - 1)
 e^-m), positive and strictly decreasing in m; the tests check it for K = 2, 3 and 10 and margins from -5 to 30
@@ -15,7 +17,8 @@ e^-m), positive and strictly decreasing in m; the tests check it for K = 2, 3 an
 target q (CrossEntropyLoss accepts class probabilities), CE(z, q) = -sum_c q_c log softmax(z)_c = H(q) + KL(q ||
 softmax z) >= H(q), with equality exactly at softmax z = q (Gibbs' inequality, Cover & Thomas, Elements of
 Information Theory, Thm 2.6.3); the tests check the decomposition on random q and z, the floor H(q) at the target,
-and a higher loss when probability mass moves away from it. For the regression losses Hypothesis draws batches with
+and a higher loss when probability mass moves away from it. Label smoothing (PyTorch docs, CrossEntropyLoss) is such a
+target, q = (1 - eps) e_y + eps / K: the loss equals cross-entropy against q, so its floor is H(q) > 0. For the regression losses Hypothesis draws batches with
 one sample predicted exactly: its terms are exactly 0, and every differing element's term is positive.
 """  # noqa: E501 (the source's quotes are kept on one line, verbatim)
 
@@ -99,3 +102,19 @@ def test_the_entropy_floor_is_reached_only_at_the_target(device):
     # a 3-term float64 sum of terms ~0.3 (plus a logsumexp ~0): rounding ~3 * 2.2e-16 relative, far below 1e-12
     assert math.isclose(at_target.item(), -(0.7 * math.log(0.7) + 0.2 * math.log(0.2) + 0.1 * math.log(0.1)),
                         rel_tol=1e-12)
+
+
+@pytest.mark.parametrize("smoothing", [0.05, 0.3])
+def test_label_smoothing_is_a_probability_target_so_its_floor_is_that_targets_entropy(device, smoothing):
+    # PyTorch docs, CrossEntropyLoss: label_smoothing mixes the one-hot target with the uniform distribution,
+    # q = (1 - eps) e_y + eps / K; so the loss equals cross-entropy against q and, by the test above, is at least
+    # H(q) > 0, reached where softmax(z) = q
+    k, make = 5, maker(device)
+    y = torch.tensor([0, 3, 1], device=device)
+    z = make.randn(3, k, seed=7)
+    q = torch.full((3, k), smoothing / k, dtype=torch.float64, device=device)
+    q[torch.arange(3), y] += 1 - smoothing
+    assert_close(F.cross_entropy(z, y, label_smoothing=smoothing), F.cross_entropy(z, q))
+    floor = -(q * q.log()).sum(dim=1).mean()
+    assert floor > 0
+    assert_close(F.cross_entropy(q.log(), y, label_smoothing=smoothing), floor)  # reached at softmax(z) = q

@@ -2,17 +2,20 @@
 
 Source: 「由于梯度是基于当前样本的损失计算得出的,因此样本损失值直接影响了更新量。」
 
-What is true (qualified): The update follows the loss's gradient, not its value, and how it follows depends on
-the optimizer. Adding a constant to the loss (J + c) changes its value but not its gradient, so every optimizer
-takes bit-for-bit the same steps; for the same reason cross-entropy with soft targets and the KL divergence to
-those targets, which differ by the targets' entropy, train alike. Multiplying the loss by c multiplies the
-gradient by c and the first SGD step by exactly c; over a run, with or without momentum (whose buffer scales with
-c too), SGD with learning rate lr on c J takes the same steps as SGD with learning rate c lr on J, up to rounding.
-Adam divides by the running RMS of the gradient: its first step is -lr g / (|g| + eps), and scaling the loss by c
-is exactly the same as dividing eps by c, so the step is invariant to c while c |g| >> eps, and only shrinks
-(proportionally to c, like SGD with lr/eps) when c |g| falls below eps. L2 weight decay in Adam breaks the
-invariance: Adam on (c J, weight_decay lambda) equals Adam on (J, lambda / c, eps / c); decoupled weight decay
-(AdamW) restores it: AdamW on (c J, lambda, eps) equals AdamW on (J, lambda, eps / c).
+What is true (qualified):
+- The update follows the loss's gradient, not its value, and how it follows depends on the optimizer.
+- Adding a constant to the loss changes its value but not its gradient, so every optimizer takes bit-for-bit the
+  same steps; cross-entropy with soft targets and the KL divergence to those targets, which differ by the targets'
+  entropy, train alike.
+- Multiplying the loss by c multiplies the first SGD step by exactly c; over a run, with or without momentum, SGD
+  with learning rate lr on c J takes the same steps as SGD with learning rate c lr on J, up to rounding.
+- For Adam, scaling the loss by c is exactly dividing eps by c, so its step is invariant to c while c |g| >> eps,
+  and only shrinks in proportion to c when c |g| falls below eps.
+- L2 weight decay in Adam breaks the invariance: Adam on (c J, weight_decay lambda) equals Adam on (J, lambda / c,
+  eps / c); decoupled weight decay (AdamW) restores it: AdamW on (c J, lambda, eps) equals AdamW on (J, lambda, eps
+  / c).
+- All of this is about a factor on the whole loss: a weight c on one term of a sum J_1 + c J_2 changes the direction
+  of the gradient, and Adam's step changes with it.
 
 Why:
 * J + c: d(J + c)/dtheta = dJ/dtheta. In autograd the backward of the addition hands J's graph the incoming
@@ -38,6 +41,9 @@ Why:
   normalised step, so c reaches only eps: AdamW on (c J, lambda, eps) is exactly AdamW on (J, lambda, eps / c)
   (PyTorch docs, torch.optim.AdamW; Loshchilov & Hutter 2019). These identities are checked step by step; that L2
   decay breaks the invariance is checked as Adam with L2 decay on c J leaving the tolerance within which they hold.
+* A weight on one term is another matter: the gradient of J_1 + c J_2 is g_1 + c g_2, not a multiple of
+  g_1 + g_2, so its direction changes, and Adam's first step -lr G / (|G| + eps) turns by 2 lr (up to eps) in each
+  element whose sign the weight flips. The test weights one half of the batch by 3 and finds such elements.
 """
 
 import pytest
@@ -53,6 +59,9 @@ from support.tolerances import EXACT, assert_close, assert_ge, assert_le, overri
 from support.training import train
 
 pytestmark = pytest.mark.claim("update.scales-with-loss")
+# what the recorded numbers were measured on (the report shows it next to each)
+MEASURED_ON = "MLP 4-8-3 (tanh), CrossEntropyLoss on two halves of a batch of 16, Adam lr 0.01"
+MEASURED_ON_ZH = "MLP 4-8-3(tanh),在大小为 16 的 batch 的两半上分别计算 CrossEntropyLoss,Adam lr 0.01"
 LR, STEPS = 0.01, 5
 EPS = 1e-8  # Adam's eps (PyTorch's default)
 # A first step read off as theta_1 - theta_0 carries the rounding of the parameters (|theta| <= 0.5 under
@@ -202,6 +211,35 @@ def test_adam_first_step_is_lr_g_over_abs_g_plus_eps_over_c(device, c):
     # the step read off from the parameters (STEP_TOL.atol)
     assert_le((step_c - step_1).abs(), LR * EPS * abs(1 / c - 1) / g.abs(), slack=slack(abs=STEP_TOL.atol, reason=(
         "rounding of the step read off as theta_1 - theta_0 of parameters |theta| <= 0.5")))
+
+
+def test_a_weight_on_one_term_of_the_loss_changes_adams_step(device, figures):
+    # J = J_1 + c J_2 with J_1, J_2 the mean CE of the two halves of the batch: the gradient g_1 + c g_2 is not a
+    # multiple of g_1 + g_2, so Adam's first step -lr G / (|G| + eps) changes wherever the weight flips the sign of
+    # an element of G (by 2 lr there), unlike a factor on the whole loss (the tests above)
+    make_model, x, y = _setup(device)
+    c = 3.0
+
+    def first_step_and_grad(weight):
+        model = make_model()
+        start = flat_params(model)
+        loss = F.cross_entropy(model(x[:8]), y[:8]) + weight * F.cross_entropy(model(x[8:]), y[8:])
+        loss.backward()
+        grad = flat_grad(model)
+        torch.optim.Adam(model.parameters(), lr=LR, eps=EPS).step()
+        return flat_params(model) - start, grad
+
+    step_1, g = first_step_and_grad(1.0)
+    step_c, g_c = first_step_and_grad(c)
+    for step, grad in ((step_1, g), (step_c, g_c)):
+        assert_close(step, -LR * grad / (grad.abs() + EPS), tol=STEP_TOL)
+    flipped = (torch.sign(g) != torch.sign(g_c)) & (g.abs() > 100 * EPS) & (g_c.abs() > 100 * EPS)
+    assert flipped.any()
+    assert_ge((step_c - step_1)[flipped].abs().min(), 2 * LR * 100 / 101, slack=slack(abs=STEP_TOL.atol, reason=(
+        "rounding of the steps read off as theta_1 - theta_0 of parameters |theta| <= 0.5")))
+    figures.record(f"Adam, weight {c:g} on one of two loss terms: share of elements whose first step flips sign",
+                   flipped.double().mean(), "1", zh=f"Adam,两项损失之一加权 {c:g}:第一步符号翻转的元素比例",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
 
 
 def test_adam_step_is_flat_in_c_until_c_g_reaches_eps(device, figures):

@@ -2,11 +2,13 @@ r"""update.sgd-rule
 
 Source: 「$$\theta := \theta - \alpha \nabla J(\theta)$$」 「其中, θ 是模型参数, α 是学习率, $\nabla J(\theta)$ 是损失函数的梯度。」
 
-What is true (confirmed): torch.optim.SGD without momentum or weight decay performs exactly theta <- theta - lr *
-grad, a descent step: to first order the loss falls by lr * ||grad||^2. With momentum, dampening, nesterov,
-weight_decay and maximize it follows the algorithm documented for torch.optim.SGD step for step. PyTorch's momentum
-keeps lr outside the velocity (b <- mu * b + (1 - dampening) * g, theta <- theta - lr * b), unlike formulations
-that fold lr into the velocity.
+What is true (confirmed):
+- torch.optim.SGD without momentum or weight decay performs exactly theta <- theta - lr * grad, a descent step: to
+  first order the loss falls by lr * ||grad||^2.
+- With momentum, dampening, nesterov, weight_decay and maximize it follows the algorithm documented for
+  torch.optim.SGD step for step.
+- PyTorch's momentum keeps lr outside the velocity (b <- mu * b + (1 - dampening) * g, theta <- theta - lr * b),
+  unlike formulations that fold lr into the velocity.
 
 Why: Taylor: J(theta - lr g) = J(theta) - lr ||g||^2 + lr^2/2 g^T H g + O(lr^3); the test computes g^T H g by a
 Hessian-vector product at lr = 1e-3 and checks that the loss drop is positive and matches the first two terms

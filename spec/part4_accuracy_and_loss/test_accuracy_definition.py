@@ -2,12 +2,14 @@
 
 Source: 「准确率:表示模型正确预测的样本数量占总样本数量的比例,通常以百分比形式表示。它是一个离散的指标,只有在模型做出正确分类时才会增加。」
 
-What is true (confirmed): Accuracy is the number of samples whose argmax class equals the target, divided by N, so
-it takes only the values k / N; ties go to the first maximal class, as torch.argmax returns. As a function of the
-logits it is piecewise constant: perturbations smaller than half of every sample's gap between its two largest
-logits change no prediction, and it moves only by jumps of 1/N, when a sample's top class changes, while the loss
-changes continuously. Its gradient is therefore zero almost everywhere, and autograd cannot differentiate it at all
-(argmax returns integers), which is why training minimises a differentiable loss instead.
+What is true (confirmed):
+- Accuracy is the number of samples whose argmax class equals the target, divided by N, so it takes only the values
+  k / N; ties go to the first maximal class, as torch.argmax returns.
+- As a function of the logits it is piecewise constant: perturbations smaller than half of every sample's gap
+  between its two largest logits change no prediction, and it moves only by jumps of 1/N, when a sample's top class
+  changes, while the loss changes continuously.
+- Its gradient is therefore zero almost everywhere, and autograd cannot differentiate it at all (argmax returns
+  integers), which is why training minimises a differentiable loss instead.
 
 Why: torch.argmax returns the first maximal index on ties (PyTorch docs: "If there are multiple maximal values then
 the indices of the first maximal value are returned"); Hypothesis draws integer logits in [-2, 2], where ties are

@@ -2,13 +2,15 @@
 
 Source: 「置信度与决策边界: 损失函数通常考虑了模型预测的置信度,而准确率只关注最终分类结果。因此,在一些情况下,模型可能在某些样本上非常自信地做出错误分类,这会导致较高的损失而相对较高的准确率。」
 
-What is true (confirmed): The loss sees confidence; accuracy sees only which side of the decision boundary a
-prediction falls on. Two predictions of the same class with different confidence give the same accuracy and
-different cross-entropy, and a confident mistake costs far more than a hesitant one. Two models with the same
-accuracy can differ in calibration: at accuracy 0.75, a model that always says 0.99 has an expected calibration
-error (ECE, 15 equal-width bins) of 0.24 and an NLL of 1.159, while one whose confidence matches its accuracy in
-every bin has ECE 0. Dividing the overconfident logits by a suitable temperature changes neither the predictions
-nor the accuracy, but brings the ECE to 0 and the NLL down to the binary entropy of 0.75, 0.562.
+What is true (confirmed):
+- The loss sees confidence; accuracy sees only which side of the decision boundary a prediction falls on.
+- Two predictions of the same class with different confidence give the same accuracy and different cross-entropy,
+  and a confident mistake costs far more than a hesitant one.
+- Two models with the same accuracy can differ in calibration: at accuracy 0.75, a model that always says 0.99 has
+  an expected calibration error (ECE, 15 equal-width bins) of 0.24 and an NLL of 1.159, while one whose confidence
+  matches its accuracy in every bin has ECE 0.
+- Dividing the overconfident logits by a suitable temperature changes neither the predictions nor the accuracy, but
+  brings the ECE to 0 and the NLL down to the binary entropy of 0.75, 0.562.
 
 Why: for a binary prediction with margin m, CE = log(1 + e^-m): at margins 0.5 and 5 (both right) the confident
 prediction costs less; at -0.1 and -5 (both wrong) the confident mistake costs 5.0067 / 0.7444 = 6.7 times more.

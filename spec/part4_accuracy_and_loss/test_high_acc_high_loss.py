@@ -2,12 +2,14 @@
 
 Source: 「**高准确率但高损失**:在某些情况下,模型可能在大多数样本上做出正确预测,但在少数样本上犯了较大的错误。这种情况下,尽管准确率很高,但由于少数错误预测导致较高的损失。」 「例如,一个二分类模型可能在95%的样本上预测正确,但对于5%的样本,它可能非常自信地预测错误,从而导致较高的损失。」
 
-What is true (confirmed): A classifier can be more accurate and still have the higher loss: a binary classifier
-right on 95% of the samples with p_y = 0.99 and confidently wrong on 5% with p_y = 1e-4 has a mean cross-entropy of
-0.470, above the 0.423 of a calibrated classifier that is right on only 85% (p_y = 0.85 on those, 0.15 on the
-rest), and its few confident mistakes carry almost all of that loss. Their contribution, (1 - accuracy) * (-ln(1 -
-q)) for a wrong confidence q, grows without bound as q -> 1, so any accuracy below 100% is compatible with any
-loss, however large.
+What is true (confirmed):
+- A classifier can be more accurate and still have the higher loss: a binary classifier right on 95% of the samples
+  with p_y = 0.99 and confidently wrong on 5% with p_y = 1e-4 has a mean cross-entropy of 0.470, above the 0.423 of
+  a calibrated classifier that is right on only 85% (p_y = 0.85 on those, 0.15 on the rest).
+- Its few confident mistakes carry almost all of that loss.
+- Their contribution, (1 - accuracy) * (-ln(1 - q)) for a wrong confidence q, grows without bound as q -> 1, so at
+  any accuracy below 100% the loss has no upper bound; its lower bound is the floor (1 - accuracy) ln 2 of
+  low-acc-low-loss.
 
 Why: binary classification, N = 100:
 * A: 95 right with p_y = 0.99, 5 wrong with p_y = 1e-4: mean CE = 0.95 (-ln 0.99) + 0.05 (-ln 1e-4) = 0.00955 +

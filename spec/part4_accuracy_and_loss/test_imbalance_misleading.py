@@ -2,11 +2,13 @@
 
 Source: 「**类别不平衡**:在类别不平衡的数据集中,准确率可能会给出误导性的结果。例如,如果某一类别占据了大部分数据,模型可能只需简单地预测该类别就能获得高准确率,但这并不能反映其对其他类别的学习能力。」
 
-What is true (confirmed): On data where the majority class holds a share s of the samples, the constant predictor
-that always outputs that class reaches an accuracy equal to s (exactly its count divided by N) while its recall on
-every minority class is 0. Balanced accuracy, the mean of the per-class recalls, is then exactly 1/K for K classes
-and exposes it. A model that recovers the minority classes can have a lower accuracy than the constant predictor
-and a far higher balanced accuracy.
+What is true (confirmed):
+- On data where the majority class holds a share s of the samples, the constant predictor that always outputs that
+  class reaches an accuracy equal to s (exactly its count divided by N) while its recall on every minority class is
+  0.
+- Balanced accuracy, the mean of the per-class recalls, is then exactly 1/K for K classes and exposes it.
+- A model that recovers the minority classes can have a lower accuracy than the constant predictor and a far higher
+  balanced accuracy.
 
 Why: the constant predictor is right exactly on the n_0 majority samples, so accuracy = n_0 / N, and its per-class
 recalls are 1 for the majority class and 0 for the others, so balanced accuracy (the mean per-class recall:

@@ -2,11 +2,13 @@
 
 Source: 「损失值是一个连续变量,反映了模型预测的不确定性或错误程度。」
 
-What is true (confirmed): Cross-entropy is a smooth function of the logits that reflects confidence, where accuracy
-does not: multiplying the logits by any temperature T > 0 keeps every argmax, hence the accuracy, while the loss
-changes continuously with T, by at most |T - 1| times the mean over samples of the largest gap |z_ij - z_iy|
-between a logit and the target's. As T grows, the loss of a correctly classified sample falls towards 0 and that of
-a misclassified one grows linearly in T.
+What is true (confirmed):
+- Cross-entropy is a smooth function of the logits that reflects confidence, where accuracy does not.
+- Multiplying the logits by any temperature T > 0 keeps every argmax, hence the accuracy, while the loss changes
+  continuously with T, by at most |T - 1| times the mean over samples of the largest gap |z_ij - z_iy| between a
+  logit and the target's.
+- As T grows, the loss of a correctly classified sample falls towards 0 and that of a misclassified one grows
+  linearly in T.
 
 Why: temperature scaling "does not change the maximum of the softmax" (Guo et al. 2017, sec. 4.2), so the accuracy
 is the same at every T > 0. d/dT CE(T z_i) = E_{p(T)}[z_i] - z_iy lies in [min_j z_ij - z_iy, max_j z_ij - z_iy],

@@ -2,16 +2,18 @@
 
 Source: 「低准确率但低损失:相反,也可能出现模型总体表现不佳(低准确率),但由于其对每个样本的预测相对一致(即使不正确),导致较低的损失。这种情况通常发生在模型对所有类别都没有很强信心时。」
 
-What is true (qualified): True as a comparison, above a floor. A misclassified sample's predicted class j has
-p_j >= p_y and p_j + p_y <= 1, so p_y <= 1/2 and its cross-entropy is at least ln 2, whatever the tie rule; hence
-mean CE >= (1 - accuracy) ln 2. That floor is the only condition: at every accuracy below 1, every loss above it
-is reached, so a less accurate model can have the lower loss. The source's case, a model slightly wrong
-everywhere, is one: a binary model at p_y = 0.49 on every sample (accuracy 0, CE -ln 0.49, about 0.713) has a
-lower loss than one right on 90% at p_y = 0.99 and confidently wrong on 10% at p_y = 1e-4 (accuracy 0.9, CE about
-0.930). But the low loss never goes below the floor, and the source's reason, no strong confidence about any
-class, is not what makes it low: uniform predictions over K classes cost exactly ln K, the loss of knowing nothing,
-which is high for large K; a model wrong on every sample costs least, about ln 2, when it splits its probability
-between the true class and one other.
+What is true (qualified):
+- True as a comparison, above a floor: a misclassified sample has p_y <= 1/2, so its cross-entropy is at least ln 2,
+  whatever the tie rule, and mean CE >= (1 - accuracy) ln 2.
+- That floor is the only condition: at every accuracy below 1, every loss above it is reached, so a less accurate
+  model can have the lower loss.
+- The source's case, a model slightly wrong everywhere, is one: a binary model at p_y = 0.49 on every sample
+  (accuracy 0, CE -ln 0.49, about 0.713) has a lower loss than one right on 90% at p_y = 0.99 and confidently wrong
+  on 10% at p_y = 1e-4 (accuracy 0.9, CE about 0.930).
+- The source's reason, no strong confidence about any class, does not make a loss low by itself: uniform predictions
+  over K classes cost exactly ln K, the loss of knowing nothing, which is high for large K.
+- What keeps the example's loss low is a target probability close to 1/2: with the rest on one other class it costs
+  -ln 0.49 for any K, below the uniform model's ln K from K = 3 on, although the uniform model is the more accurate.
 
 Why: the floor. Let sample i be misclassified, its predicted class j = argmax_k p_ik != y_i. Then p_ij >= p_iy (j is a
 maximal class; this holds whatever rule breaks ties, as long as it picks a maximal class; torch.argmax picks the

@@ -2,17 +2,18 @@
 
 Source: 「通常情况下,随着模型性能的提升,准确率会提高,而损失值会降低。这是因为较低的损失值 意味着模型的预测更接近真实标签,从而导致更高的准确率。然而,这种关系并不是绝对的。」
 
-What is true (qualified): Usually, not always. Say that held-out loss and accuracy move inversely in a training
-run when their Spearman rank correlation over the run's evaluations is negative. Training small MLPs on synthetic
-Gaussian blobs with minibatch SGD, most seeded runs do: more than half of all seeds, at 99% confidence from a
-one-sided Clopper-Pearson bound over independent runs. From one epoch to the next, held-out loss falls when
-held-out accuracy rises (and the other way round) more often than not, by a Hoeffding bound over runs; single
-epochs can disagree, since accuracy moves in steps of 1/N. The relation is not absolute: with few training
-samples and one informative low-variance feature, the held-out NLL reaches its minimum early and then rises while
-held-out accuracy still improves, both by more than twice their paired standard error, in a sizeable share of
-seeded runs (at least one in four, at 99% confidence). The network grows confident on the samples it still gets
-wrong (Guo et al. 2017, sec. 3 and Fig. 3); gradient descent can keep improving the classifier while the
-validation loss rises (Soudry et al. 2018).
+What is true (qualified):
+- Usually, not always. Say that held-out loss and accuracy move inversely in a training run when their Spearman rank
+  correlation over the run's evaluations is negative.
+- Training small MLPs on synthetic Gaussian blobs with minibatch SGD, most seeded runs do: more than half of all
+  seeds, at 99% confidence from a one-sided Clopper-Pearson bound over independent runs.
+- From one epoch to the next, held-out loss falls when held-out accuracy rises (and the other way round) more often
+  than not, by a Hoeffding bound over runs; single epochs can disagree, since accuracy moves in steps of 1/N.
+- The relation is not absolute: with few training samples and one informative low-variance feature, the held-out NLL
+  reaches its minimum early and then rises while held-out accuracy still improves, both by more than twice their
+  paired standard error, in a sizeable share of seeded runs (at least one in four, at 99% confidence).
+- The network grows confident on the samples it still gets wrong (Guo et al. 2017, sec. 3 and Fig. 3); gradient
+  descent can keep improving the classifier while the validation loss rises (Soudry et al. 2018).
 
 Why: a claim about what "usually" happens is a claim about a rate, so it is tested on many runs, not one chosen
 seed. Each run has its own seed, which draws its data (train and held-out), its initial weights and its minibatch

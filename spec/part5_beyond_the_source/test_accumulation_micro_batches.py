@@ -1,10 +1,16 @@
 """accumulation.micro-batches
 
-What is true (confirmed): Because backward accumulates into .grad, splitting a batch of N into k equal
-micro-batches and calling (loss_j / k).backward() on each micro-batch's mean loss leaves exactly the full batch's
-mean-loss gradient. With unequal micro-batch sizes s_j, dividing by k weights each sample of micro-batch j by 1 /
-(k s_j) instead of 1 / N and gives a different gradient; weighting micro-batch j's mean loss by s_j / N, or summing
-the losses and dividing by the full batch's number of loss terms, restores the full-batch gradient.
+What is true (confirmed):
+- Because backward accumulates into .grad, splitting a batch of N into k equal micro-batches and calling (loss_j /
+  k).backward() on each micro-batch's mean loss leaves exactly the full batch's mean-loss gradient.
+- With unequal micro-batch sizes s_j, dividing by k weights each sample of micro-batch j by 1 / (k s_j) instead of 1
+  / N and gives a different gradient; weighting micro-batch j's mean loss by s_j / N, or summing the losses and
+  dividing by the full batch's number of loss terms, restores the full-batch gradient.
+- This needs each sample's loss to depend on that sample alone and on no random draw: train-mode BatchNorm
+  normalises each micro-batch with its own statistics, so the accumulated gradient differs from the full batch's
+  (coupling.batchnorm).
+- Dropout in train mode draws new masks at every forward, so the accumulated gradient equals the full batch's only
+  for the same masks; in eval mode both layers are fixed functions and the identity holds.
 
 Why: backward accumulates into .grad (PyTorch docs, torch.Tensor.backward); with k micro-batches of m samples each
 sample gets the weight (1/k)(1/m) = 1/N, and with sizes s_j the plain /k gives sample i of micro-batch j the weight
@@ -13,6 +19,11 @@ the full gradient, and plain /k equals the per-sample gradients weighted by 1 / 
 is derived: (1/2 - 1/8) g_1 + (1/2 - 7/8) g_2 = (3/8)(g_1 - g_2), with g_j micro-batch j's mean gradient; summing
 the MSE losses and dividing by the full batch's N x outputs terms is exact. Goyal et al. 2017 (sec. 3, Remark 3)
 make the same point for workers: normalise by the total minibatch size.
+The identity needs a forward that is a fixed function of each sample. Train-mode BatchNorm is not (coupling.batchnorm
+tests accumulation against the full batch in both modes). Dropout in train mode draws a mask at every forward
+(PyTorch docs, nn.Dropout: elements zeroed with probability p, the rest scaled by 1 / (1 - p)): the test records the
+masks that the micro-batch forwards drew, replays them in one full-batch forward and gets the accumulated gradient
+back, while a full-batch forward with masks of its own gives another gradient; in eval mode the identity holds.
 """
 
 import pytest
@@ -27,6 +38,11 @@ from support.models import mlp
 from support.tolerances import EXACT, accumulation, assert_close, assert_ge
 
 pytestmark = pytest.mark.claim("accumulation.micro-batches")
+# what the recorded numbers were measured on (the report shows it next to each)
+MEASURED_ON = "MLP 3-8-2 (tanh), MSELoss, 8 samples in micro-batches of 1 and 7"
+MEASURED_ON_ZH = "MLP 3-8-2(tanh),MSELoss,8 个样本分成大小为 1 和 7 的 micro-batch"
+DROPOUT_ON = "MLP 3-8-2 (tanh) with dropout 0.3, MSELoss, 8 samples in micro-batches of 3 and 5"
+DROPOUT_ON_ZH = "MLP 3-8-2(tanh)加 dropout 0.3,MSELoss,8 个样本分成大小为 3 和 5 的 micro-batch"
 IN, OUT = 3, 2
 
 
@@ -91,9 +107,51 @@ def test_plain_over_k_misses_by_a_derived_amount(device, figures):
     assert_ge((0.375 * (g1 - g2)).abs().max(), tol.atol / (1 - tol.rtol), slack=EXACT, strict=True,
               msg="the derived miss (3/8) (g_1 - g_2) is within the tolerance of 0")
     figures.record("||plain /k - full|| / ||full||, sizes (1, 7)", (plain - full).norm() / full.norm(), "1",
-                   zh="||plain /k - full|| / ||full||,micro-batch 大小 (1, 7)")
+                   zh="||plain /k - full|| / ||full||,micro-batch 大小 (1, 7)",
+                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
     # summing the losses and dividing by N is the other correct recipe
     model.zero_grad(set_to_none=True)
     for cx, cy in zip(x.split(list(sizes)), y.split(list(sizes))):
         (F.mse_loss(model(cx), cy, reduction="sum") / (8 * OUT)).backward()  # N * OUT terms in the full mean
     assert_close(flat_grad(model), full, tol=tol)
+
+
+DROPOUT = 0.3
+
+
+def _with_dropout(device):
+    """The test's MLP with nn.Dropout(0.3) after its hidden tanh layer: Linear, Tanh, Dropout, Linear."""
+    model, x, y = _setup(8, 23, device)
+    layers = list(model)
+    return torch.nn.Sequential(*layers[:2], torch.nn.Dropout(DROPOUT), *layers[2:]), x, y
+
+
+def test_dropout_keeps_the_identity_in_eval_mode_and_mask_for_mask_in_train_mode(device, figures):
+    sizes = (3, 5)
+    model, x, y = _with_dropout(device)
+    tol = accumulation(torch.float64, 8 * OUT)
+    weights = [s / 8 for s in sizes]
+    # eval mode: dropout is the identity, so the forward is a fixed function of each sample and the identity holds
+    model.eval()
+    assert_close(_accumulate(model, x, y, sizes, weights), _full_batch_mean_grad(model, x, y), tol=tol)
+    # train mode: every forward draws new masks (PyTorch docs, nn.Dropout: zeroes elements with probability p and
+    # scales the rest by 1 / (1 - p)). Record the micro-batches' masks (an output is 0 where its mask is; the tanh
+    # outputs it multiplies are non-zero) and replay them in one full-batch forward: the same gradient
+    model.train()
+    dropout = model[2]
+    masks = []
+    recording = dropout.register_forward_hook(lambda mod, inp, out: masks.append(out != 0))
+    accumulated = _accumulate(model, x, y, sizes, weights)
+    recording.remove()
+    mask = torch.cat(masks)
+    assert 0 < mask.double().mean().item() < 1  # some units dropped, some kept
+    replay = dropout.register_forward_hook(lambda mod, inp, out: inp[0] * mask / (1 - DROPOUT))
+    assert_close(accumulated, _full_batch_mean_grad(model, x, y), tol=tol)
+    replay.remove()
+    # while a full-batch forward with masks of its own is another draw: its gradient differs
+    fresh = _full_batch_mean_grad(model, x, y)
+    rel = ((accumulated - fresh).norm() / fresh.norm()).item()
+    assert rel > 1e-3
+    figures.record("dropout 0.3, train mode: ||accumulated - full-batch (own masks)|| / ||full-batch||", rel, "1",
+                   zh="dropout 0.3,训练模式:||累积 - 全 batch(各自的掩码)|| / ||全 batch||",
+                   measured_on=DROPOUT_ON, measured_on_zh=DROPOUT_ON_ZH)

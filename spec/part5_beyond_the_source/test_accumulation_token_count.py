@@ -1,16 +1,16 @@
 """accumulation.token-count
 
-What is true (confirmed): In a token-level loss with padding (targets set to ignore_index), the terms of
-cross-entropy's 'mean' are the valid targets, not the sequences, so micro-batches of equal size can hold
-different numbers n_j of valid targets. Accumulating (mean loss of micro-batch j) / k then gives each valid
-target of micro-batch j the weight 1 / (k n_j) instead of 1 / n, n the total number of valid targets, and the
-accumulated gradient misses the full batch's mean-loss gradient by the sum over j of (1/k - n_j/n) times
-micro-batch j's mean gradient; it is right only when every n_j is equal. Summing each micro-batch's loss
-(reduction='sum') and dividing by the total valid count n across all micro-batches recovers the full-batch
-gradient, equal up to rounding (the terms are added in another order), not bitwise by guarantee. A micro-batch
-with no valid target has a NaN mean loss: the built-in cross-entropy gives it a zero gradient, so .grad
-survives while a running sum of the losses turns NaN, but a hand-written masked mean (masked sum / count)
-backpropagates NaN into the gradients and, after the step, into the weights.
+What is true (confirmed):
+- In a token-level loss with padding (targets set to ignore_index), the terms of cross-entropy's 'mean' are the
+  valid targets, not the sequences, so micro-batches of equal size can hold different numbers n_j of valid targets.
+- Accumulating (mean loss of micro-batch j) / k then gives each valid target of micro-batch j the weight 1 / (k n_j)
+  instead of 1 / n, n the total number of valid targets, and misses the full batch's mean-loss gradient by the sum
+  over j of (1/k - n_j/n) times micro-batch j's mean gradient; it is right only when every n_j is equal.
+- Summing each micro-batch's loss (reduction='sum') and dividing by the total valid count n across all micro-batches
+  recovers the full-batch gradient, equal up to rounding, not bitwise by guarantee.
+- A micro-batch with no valid target has a NaN mean loss: the built-in cross-entropy gives it a zero gradient, so
+  .grad survives while a running sum of the losses turns NaN, but a hand-written masked mean (masked sum / count)
+  backpropagates NaN into the gradients and, after the step, into the weights.
 
 Why: the full batch's 'mean' is (sum over valid targets t of l_t) / n (mean.denominator.ignore-index: ignored
 targets leave the numerator and the denominator), so each valid target weighs 1 / n. Micro-batch j's 'mean' is

@@ -1,18 +1,23 @@
 """amp.grad-scaler
 
-What is true (confirmed): torch.amp.GradScaler.scale(loss) multiplies the loss by the current scale, so
-backward produces scale x the true gradients; unscale_(optimizer) divides them back, so unscale_ followed by
-clip_grad_norm_ gives the same clipped gradients and the same step as an unscaled run, while clipping the
-still-scaled gradients clips a norm scale times too large. Under torch.autocast with float16, gradients smaller
-than half the smallest float16 (2^-25, about 3e-8) round to 0 in the float16 backward and the optimizer steps on
-nothing; scaling the loss (default scale 2^16) lifts them into float16's range and unscale_ recovers them to
-float16 precision. Scaled gradients past 65504, the largest float16, overflow to inf: scaler.step then skips
-optimizer.step (parameters unchanged) and update() multiplies the scale by backoff_factor (default 0.5), step
-after step until the scaled gradients fit; after growth_interval clean steps it multiplies the scale by
-growth_factor. The scaler cannot cure an overflow in the forward pass: the loss is inf at every scale, every step
-is skipped and the scale keeps shrinking. bfloat16 has float32's exponent range, so at these magnitudes it
-neither underflows nor overflows and needs no scaler, at coarser precision (8 significant bits against float16's
-11).
+What is true (confirmed):
+- torch.amp.GradScaler.scale(loss) multiplies the loss by the current scale, so backward produces scale x the true
+  gradients.
+- unscale_(optimizer) divides them back, so unscale_ followed by clip_grad_norm_ gives the same clipped gradients
+  and the same step as an unscaled run, while clipping the still-scaled gradients clips a norm scale times too
+  large.
+- Under torch.autocast with float16, gradients smaller than half the smallest float16 (2^-25, about 3e-8) round to 0
+  in the float16 backward: .grad is exactly 0, and a first Adam step on it moves nothing (a zero gradient still lets
+  weight decay or earlier optimizer state move a parameter: step.updates-parameters).
+- Scaling the loss (default scale 2^16) lifts them into float16's range and unscale_ recovers them to float16
+  precision.
+- Scaled gradients past 65504, the largest float16, overflow to inf: scaler.step then skips optimizer.step
+  (parameters unchanged) and update() multiplies the scale by backoff_factor (default 0.5), step after step until
+  the scaled gradients fit; after growth_interval clean steps it multiplies the scale by growth_factor.
+- The scaler cannot cure an overflow in the forward pass: the loss is inf at every scale, every step is skipped and
+  the scale keeps shrinking.
+- bfloat16 has float32's exponent range, so at these magnitudes it neither underflows nor overflows and needs no
+  scaler, at coarser precision (8 significant bits against float16's 11).
 
 Why: loss scaling (Micikevicius et al. 2018, sec. 3.2): backward is linear in the seed gradient, so scaling the
 loss by S scales every gradient by S, and S a power of two makes scaling and unscaling exact. float16 has 5

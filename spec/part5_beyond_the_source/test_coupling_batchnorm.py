@@ -1,19 +1,22 @@
 """coupling.batchnorm
 
-What is true (confirmed): BatchNorm in train mode normalises with the batch's mean and (biased) variance, so each
-sample's output and loss depend on the other samples: its output changes when another sample changes, it cannot be
-run on one sample alone where a sample has one value per channel (BatchNorm1d on (N, C) inputs raises, while
-BatchNorm2d on one (1, C, H, W) sample normalises over its H x W positions), per-sample gradients taken with the
-statistics held fixed do not sum to the batch gradient (the difference is the path through mu_B and sigma_B^2), and
-gradient accumulation over micro-batches differs from the full-batch gradient. Every train-mode forward, under
-no_grad too, also updates the running statistics: r <- (1 - momentum) r + momentum s, with s the batch mean for
-running_mean and the unbiased batch variance (N / (N - 1) times the biased one used to normalise) for running_var;
-momentum=None makes r the plain average of all batch statistics so far, and num_batches_tracked counts the forwards,
-so accumulating over k micro-batches in train mode moves the running statistics k times, with each micro-batch's
-statistics, and they end elsewhere than after one forward of the whole batch. In eval mode the layer normalises with
-these running statistics as constants: the samples are independent again and all of the identities above hold,
-micro-batch accumulation included, which is exact (up to rounding) in either mode with GroupNorm or LayerNorm
-instead, since they normalise each sample over its own features.
+What is true (confirmed):
+- BatchNorm in train mode normalises with the batch's mean and (biased) variance, so each sample's output and loss
+  depend on the other samples: its output changes when another sample changes.
+- It cannot be run on one sample alone where a sample has one value per channel (BatchNorm1d on (N, C) inputs
+  raises), while BatchNorm2d on one (1, C, H, W) sample normalises over its H x W positions.
+- Per-sample gradients taken with the statistics held fixed do not sum to the batch gradient (the difference is the
+  path through mu_B and sigma_B^2), and gradient accumulation over micro-batches differs from the full-batch
+  gradient.
+- Every train-mode forward, under no_grad too, updates the running statistics: r <- (1 - momentum) r + momentum s, s
+  the batch mean for running_mean and the unbiased batch variance for running_var; momentum=None makes r the plain
+  average of all batch statistics so far, and num_batches_tracked counts the forwards; so accumulating over k
+  micro-batches in train mode moves the running statistics k times, with each micro-batch's statistics, and they end
+  elsewhere than after one forward of the whole batch.
+- In eval mode the layer normalises with these running statistics as constants: the samples are independent again
+  and all of the identities above hold, micro-batch accumulation included.
+- Micro-batch accumulation is exact (up to rounding) in either mode with GroupNorm or LayerNorm instead, since they
+  normalise each sample over its own features.
 
 Why: Ioffe & Szegedy 2015, Algorithm 1 (train: batch statistics) and Algorithm 2 (inference: population
 statistics, with the unbiased variance m / (m - 1) Var_B); PyTorch docs, torch.nn.BatchNorm1d: "the standard-
@@ -48,6 +51,9 @@ from support.tensors import generator, seeded_init
 from support.tolerances import accumulation, assert_close
 
 pytestmark = pytest.mark.claim("coupling.batchnorm")
+# what the recorded numbers were measured on (the report shows it next to each)
+MEASURED_ON = "Linear-BatchNorm1d-ReLU-Linear net 3-6-2, MSELoss, batch 8 in two halves of 4"
+MEASURED_ON_ZH = "Linear-BatchNorm1d-ReLU-Linear 网络 3-6-2,MSELoss,batch 大小 8,分成两个大小为 4 的一半"
 N, IN, WIDTH, OUT = 8, 3, 6, 2
 
 
@@ -235,7 +241,8 @@ def test_micro_batch_accumulation_equals_the_full_batch_only_in_eval_mode(mode, 
         rel = (accumulated - full).norm() / full.norm()
         assert rel > 1e-3
         figures.record("||accumulated - full|| / ||full||, BatchNorm train mode, 2 halves", rel, "1",
-                       zh="||accumulated - full|| / ||full||,BatchNorm 训练模式,分成两半")
+                       zh="||accumulated - full|| / ||full||,BatchNorm 训练模式,分成两半",
+                       measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
 
 
 BATCH_SIZES = (4, 9, 2, 6)  # different N, so the unbiased factor N / (N - 1) differs per batch (2 at N = 2)

@@ -1,11 +1,12 @@
 """coupling.dependencies
 
-What is true (confirmed): For a model that treats samples independently, the gradient of sample i's output with
-respect to sample j's input (the Jacobian block d out_i / d x_j) is exactly zero for every i != j, while the
-diagonal blocks are not. A model that mixes samples has non-zero off-diagonal blocks even when every shape is right
-and training runs, for example when a time-major (T, N, H) tensor is reshaped as if it were (N, T*H), or when a
-softmax is taken over the batch dimension instead of the class dimension; computing these blocks with autograd
-names exactly the sample pairs that are mixed.
+What is true (confirmed):
+- For a model that treats samples independently, the gradient of sample i's output with respect to sample j's input
+  (the Jacobian block d out_i / d x_j) is exactly zero for every i != j, while the diagonal blocks are not.
+- A model that mixes samples has non-zero off-diagonal blocks even when every shape is right and training runs, for
+  example when a time-major (T, N, H) tensor is reshaped as if it were (N, T*H), or when a softmax is taken over the
+  batch dimension instead of the class dimension.
+- Computing these blocks with autograd names exactly the sample pairs that are mixed.
 
 Why: "use backprop to chart dependencies" (A. Karpathy, A Recipe for Training Neural Networks, 2019, sec. 2). The
 check (support.dependencies.cross_sample_dependencies) computes the blocks d out_i / d x_j with torch.autograd.grad

@@ -1,11 +1,12 @@
 """distributed.ddp-mean
 
-What is true (qualified): DistributedDataParallel all-reduces the gradients and divides them by the world size W.
-With a mean loss and equal local batch sizes every rank then holds the single-process gradient of the global
-batch's mean loss. Inside no_sync() the gradients stay local, and the next backward outside it synchronises what
-was accumulated, so micro-batch accumulation works across ranks. With unequal local batch sizes n_r the average of
-the local mean gradients, (1/W) sum_r g_r, is not the global mean gradient sum_r (n_r / n) g_r; scaling rank r's
-mean loss by W n_r / n restores it.
+What is true (qualified):
+- DistributedDataParallel all-reduces the gradients and divides them by the world size W: with a mean loss and equal
+  local batch sizes every rank then holds the single-process gradient of the global batch's mean loss.
+- Inside no_sync() the gradients stay local, and the next backward outside it synchronises what was accumulated, so
+  micro-batch accumulation works across ranks.
+- With unequal local batch sizes n_r the average of the local mean gradients, (1/W) sum_r g_r, is not the global
+  mean gradient sum_r (n_r / n) g_r; scaling rank r's mean loss by W n_r / n restores it.
 
 Why: DDP averages the gradients across processes in its all-reduce (PyTorch docs,
 torch.nn.parallel.DistributedDataParallel; Li et al. 2020, PyTorch Distributed, sec. 3.2 and 4). The local mean

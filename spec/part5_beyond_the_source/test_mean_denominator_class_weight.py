@@ -1,11 +1,13 @@
 """mean.denominator.class-weight
 
-What is true (confirmed): CrossEntropyLoss and NLLLoss with class-index targets and weight=w take, under
-reduction='mean', the weighted average sum_i w[y_i] l_i / sum_i w[y_i], not sum_i w[y_i] l_i / N, for the value and
-the gradient, so multiplying all weights by a constant leaves the mean unchanged (it scales 'sum'). With
-class-probability targets CrossEntropyLoss divides by N and the weights are not in the denominator, so there
-scaling them scales the mean. For K-dimensional inputs (N, C, d1, ..., dK) every position is a term: the
-denominator is the sum of w[y] over all N x d1 x ... x dK positions (their number without weights).
+What is true (confirmed):
+- CrossEntropyLoss and NLLLoss with class-index targets and weight=w take, under reduction='mean', the weighted
+  average sum_i w[y_i] l_i / sum_i w[y_i], not sum_i w[y_i] l_i / N, for the value and the gradient.
+- So multiplying all weights by a constant leaves the mean unchanged (it scales 'sum').
+- With class-probability targets CrossEntropyLoss divides by N and the weights are not in the denominator, so there
+  scaling them scales the mean.
+- For K-dimensional inputs (N, C, d1, ..., dK) every position is a term: the denominator is the sum of w[y] over all
+  N x d1 x ... x dK positions (their number without weights).
 
 Why: PyTorch docs, CrossEntropyLoss and NLLLoss: for class-index targets 'mean' = sum_n w_{y_n} l_n / sum_n
 w_{y_n}; for probability targets l_n = -sum_c w_c p_nc log softmax(x_n)_c and 'mean' = sum_n l_n / N. Hypothesis

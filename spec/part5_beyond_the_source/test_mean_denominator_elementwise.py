@@ -1,11 +1,13 @@
 """mean.denominator.elementwise
 
-What is true (confirmed): For elementwise losses (MSELoss, L1Loss, SmoothL1Loss, HuberLoss, BCEWithLogitsLoss)
-reduction='mean' divides the sum of the element terms by the number of elements N x D (batch size times elements
-per sample), not by the batch size N, for the value and for the gradient. The mean is therefore 1/D of the
-per-sample loss summed over features and averaged over the batch, and its gradient shrinks as D grows.
-BCEWithLogitsLoss with weight= or pos_weight= still divides by the number of elements: the weights scale the terms
-but are not in the denominator.
+What is true (confirmed):
+- For elementwise losses (MSELoss, L1Loss, SmoothL1Loss, HuberLoss, BCEWithLogitsLoss) reduction='mean' divides the
+  sum of the element terms by the number of elements N x D (batch size times elements per sample), not by the batch
+  size N, for the value and for the gradient.
+- The mean is therefore 1/D of the per-sample loss summed over features and averaged over the batch, and its
+  gradient shrinks as D grows.
+- BCEWithLogitsLoss with weight= or pos_weight= still divides by the number of elements: the weights scale the terms
+  but are not in the denominator.
 
 Why: PyTorch docs of each loss: "the sum of the output will be divided by the number of elements in the output";
 for BCEWithLogitsLoss l_ij = -w_j [p_j y_ij log s(x_ij) + (1 - y_ij) log(1 - s(x_ij))] and 'mean' = sum l / (N D).

@@ -1,10 +1,12 @@
 """mean.denominator.ignore-index
 
-What is true (confirmed): A target equal to ignore_index (default -100) contributes neither a term nor a count to
-the reduction='mean' of CrossEntropyLoss and NLLLoss: the mean runs over the kept targets only, and with class
-weights the ignored targets' weights leave the denominator too. Label smoothing's term is dropped for those
-positions as well, and their logits get exactly zero gradient. When every target is ignored, 'mean' is 0/0 = NaN
-while 'sum' is 0, and the gradient with respect to the input is zero, not NaN.
+What is true (confirmed):
+- A target equal to ignore_index (default -100) contributes neither a term nor a count to the reduction='mean' of
+  CrossEntropyLoss and NLLLoss: the mean runs over the kept targets only, and with class weights the ignored
+  targets' weights leave the denominator too.
+- Label smoothing's term is dropped for those positions as well, and their logits get exactly zero gradient.
+- When every target is ignored, 'mean' is 0/0 = NaN while 'sum' is 0, and the gradient with respect to the input is
+  zero, not NaN.
 
 Why: PyTorch docs, NLLLoss and CrossEntropyLoss: the 'mean' denominator is sum_n w_{y_n} 1{y_n != ignore_index}.
 Hypothesis masks random subsets of the targets with -100 (never all of them) and checks the mean over the kept

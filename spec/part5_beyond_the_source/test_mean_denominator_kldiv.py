@@ -1,14 +1,15 @@
 """mean.denominator.kldiv
 
-What is true (confirmed): KLDivLoss takes its input as log-probabilities log q and sums the pointwise terms
-p (log p - log q) (0 where p = 0). reduction='mean' divides that sum by the number of elements and warns
-(UserWarning) that this is not the KL divergence; reduction='batchmean' divides by the batch size, the input's
-first dimension, only. For (N, C) inputs 'batchmean' is the average over samples of the mathematical
-KL(p || q) = sum_c p_c log(p_c / q_c), and 'mean' is that divided by C. For sequence inputs (N, T, C), with the
-distributions over the last dimension, 'batchmean' still divides by N only: it is the KL summed over the T
-positions and averaged over the N sequences, T times the per-position mean KL, with T times its gradient,
-while 'mean' divides by N x T x C. The per-position mean KL is reduction='sum' divided by N x T, or
-'batchmean' on the input flattened to (N x T, C).
+What is true (confirmed):
+- KLDivLoss takes its input as log-probabilities log q and sums the pointwise terms p (log p - log q) (0 where p =
+  0).
+- reduction='mean' divides that sum by the number of elements and warns (UserWarning) that this is not the KL
+  divergence; reduction='batchmean' divides by the batch size, the input's first dimension, only.
+- For (N, C) inputs 'batchmean' is the average over samples of the mathematical KL(p || q) = sum_c p_c log(p_c /
+  q_c), and 'mean' is that divided by C.
+- For sequence inputs (N, T, C), with the distributions over the last dimension, 'batchmean' still divides by N
+  only: it is T times the per-position mean KL, with T times its gradient, while 'mean' divides by N x T x C.
+- The per-position mean KL is reduction='sum' divided by N x T, or 'batchmean' on the input flattened to (N x T, C).
 
 Why: the PyTorch docs (torch.nn.KLDivLoss) define 'batchmean' as the sum divided by the batch size,
 input.size(0), and say it aligns with the mathematical KL divergence; that holds per sample when a sample is one

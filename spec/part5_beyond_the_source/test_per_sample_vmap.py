@@ -1,18 +1,19 @@
 """per-sample.vmap
 
-What is true (qualified): For a model that does not couple samples, torch.func.vmap over torch.func.grad of one
-sample's loss returns the same per-sample gradients as a loop of N backward passes, and they sum to the gradient of
-the sum-reduced batch loss. It has documented limits: BatchNorm in train mode fails under grad/vmap (the in-place
-update of its running statistics is rejected, and without running statistics a batch of one has no variance), while
-in eval mode it works, and after torch.func.replace_all_batch_norm_modules_ (which stops tracking running
-statistics) it runs in train mode too where a sample has several values per channel (BatchNorm2d: each sample
-normalised by its own statistics over H x W, as a loop of single-sample forwards does), while BatchNorm1d on (N, C)
-inputs still raises, a batch of one having no variance; and random operations such as dropout raise under vmap's
-default randomness='error' unless randomness='different' (an independent mask per sample) or 'same' (one mask shared
-by all samples) is chosen. Two independent implementations agree with both to float64 rounding: PyTorch's
-ExpandedWeights (torch.nn.utils._per_sample_grad.call_for_per_sample_grads) and Opacus' GradSampleModule (backward
-hooks), on an MLP, the per-sample-gradients tutorial's SimpleCNN and a model of Embedding, LayerNorm and GroupNorm
-layers.
+What is true (qualified):
+- For a model that does not couple samples, torch.func.vmap over torch.func.grad of one sample's loss returns the
+  same per-sample gradients as a loop of N backward passes, and they sum to the gradient of the sum-reduced batch
+  loss.
+- BatchNorm in train mode fails under grad/vmap (the in-place update of its running statistics is rejected, and
+  without running statistics a batch of one has no variance); in eval mode it works.
+- After torch.func.replace_all_batch_norm_modules_ (which stops tracking running statistics) it runs in train mode
+  where a sample has several values per channel (BatchNorm2d: each sample normalised by its own statistics over H x
+  W, as a loop of single-sample forwards does), while BatchNorm1d on (N, C) inputs still raises.
+- Random operations such as dropout raise under vmap's default randomness='error' unless randomness='different' (an
+  independent mask per sample) or 'same' (one mask shared by all samples) is chosen.
+- Two independent implementations agree with both to float64 rounding: PyTorch's ExpandedWeights and Opacus'
+  GradSampleModule, on an MLP, the per-sample-gradients tutorial's SimpleCNN and a model of Embedding, LayerNorm and
+  GroupNorm layers.
 
 Why: PyTorch tutorial, Per-sample-gradients: vmap(grad(f)) over the batch dimension computes one gradient per sample
 without a Python loop. Hypothesis compares vmap, a loop of single-sample backward passes and the batch gradient of

@@ -20,6 +20,7 @@ from support.claims.model import (
     Part,
     UnknownClaimError,
     Verdict,
+    bullets,
     module_name,
     source_text,
     text,
@@ -29,5 +30,5 @@ PART_MODULES = (part1_batch_loss, part2_explosion, part3_loss_and_gradient, part
                 part5_beyond_the_source)
 REGISTRY = ClaimRegistry(claim for module in PART_MODULES for claim in module.CLAIMS)
 
-__all__ = ["PART_MODULES", "REGISTRY", "Claim", "ClaimRegistry", "Part", "UnknownClaimError", "Verdict", "module_name",
-           "source_text", "text"]
+__all__ = ["PART_MODULES", "REGISTRY", "Claim", "ClaimRegistry", "Part", "UnknownClaimError", "Verdict", "bullets",
+           "module_name", "source_text", "text"]

@@ -1,9 +1,11 @@
 """The shape of one claim in the registry, and the registry itself.
 
-A claim reads like front matter: its id, where it comes from (``part``), the ``verdict`` first, then the source's
-sentences (``quotes``, with an English ``gloss`` of each), what is actually true (``statement``, ``statement_zh``),
-what to do about it in training code (``in_practice``, ``in_practice_zh``), the claims it depends on or qualifies
-(``related``) and the references behind it (``sources``). Long texts are written as indented paragraphs through
+A claim reads like front matter: its id, where it comes from (``part``), the ``verdict`` first, its short answer
+(``short_answer``, ``short_answer_zh``) and the questions people ask that it answers (``questions``,
+``questions_zh``), then the source's sentences (``quotes``, with an English ``gloss`` of each), what is actually
+true as short bullets (``statement``, ``statement_zh``), what to do about it in training code (``in_practice``,
+``in_practice_zh``), the claims it depends on or qualifies (``related``) and the references behind it
+(``sources``). Bullets are written through ``bullets()``, other long texts as indented paragraphs through
 ``text()``.
 """
 
@@ -26,6 +28,7 @@ SOURCE_FILE = "000_ebcd7417c5df6ce4.txt"
 SOURCE_SHA256 = "ec8101d59c6a0000c17b7c5e3c6e9d5f97c57a41f105cae672ed6354630878c9"
 ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*(?:\.[a-z0-9]+(?:-[a-z0-9]+)*)*$")
 _CJK = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef]")
+_HAN = re.compile(r"[\u4e00-\u9fff]")  # written Chinese, not only full-width punctuation
 
 
 def is_cjk(ch: str) -> bool:
@@ -49,6 +52,36 @@ def text(paragraph: str) -> str:
     for ln in lines[1:]:
         out += ("" if is_cjk(out[-1]) and is_cjk(ln[0]) else " ") + ln
     return out
+
+
+def bullets(block: str) -> tuple[str, ...]:
+    """Short bullets from an indented triple-quoted string: each bullet starts with "- " on a line of its own, and
+    its continuation lines are joined as ``text()`` joins a paragraph.
+
+    ``bullets("- one point,\\n  on two lines.\\n- another.")`` is ``("one point, on two lines.", "another.")``.
+    """
+    if not isinstance(block, str):
+        raise SpecInputError(f"bullets() takes a string, got {type(block).__name__}")
+    items: list[list[str]] = []
+    for line in textwrap.dedent(block).strip().splitlines():
+        if line.startswith("- "):
+            items.append([line[2:]])
+        elif not items:
+            raise SpecInputError(f"bullets() needs every bullet to start with '- '; got {line.strip()[:60]!r}")
+        else:
+            items[-1].append(line)
+    if not items:
+        raise SpecInputError("bullets() got no bullet")
+    return tuple(text("\n".join(item)) for item in items)
+
+
+# A short answer is read at a glance: yes/no and the key condition
+SHORT_ANSWER_MAX_WORDS = 40  # English words
+SHORT_ANSWER_MAX_CHARS_ZH = 120  # characters: Chinese, punctuation and the formulas in them
+
+
+def _question_mark(question: str) -> bool:
+    return question.rstrip().endswith(("?", "\uff1f"))
 
 
 class Verdict(enum.Enum):
@@ -97,21 +130,30 @@ class Claim:
 
     ``quotes`` are the source's original sentences, verbatim (a meta-test checks each is a substring of the stored
     source), and ``gloss`` gives one English line per quote. ``statement`` says in plain English what is actually
-    true (the test module's docstring carries it word for word); ``verdict`` grades the source's wording against it.
-    ``in_practice`` is one line of advice for training code; ``related`` names the claims it depends on or qualifies.
+    true, as a tuple of short bullets (a string is taken as one bullet; the test module's docstring carries them
+    word for word, and its "Why" the derivations); ``statement_zh`` says the same in Chinese, bullet for bullet.
+    ``verdict`` grades the source's wording against the statement. ``short_answer`` answers at a glance (yes/no and
+    the key condition, at most 40 words; ``short_answer_zh`` at most 120 characters), and ``questions`` /
+    ``questions_zh`` are the questions it answers, in the words people search with, one Chinese question per English
+    one. ``in_practice`` is one line of advice for training code; ``related`` names the claims it depends on or
+    qualifies.
     """
 
     id: str
     part: Part
     verdict: Verdict
     quotes: tuple[str, ...]
-    statement: str
-    statement_zh: str = ""  # the statement of what is true, written in Chinese for the document's readers
+    statement: tuple[str, ...]
+    statement_zh: tuple[str, ...] = ()  # the same bullets, written in Chinese for the document's readers
     gloss: tuple[str, ...] = ()
     in_practice: str = ""
     in_practice_zh: str = ""
     related: tuple[str, ...] = ()
     sources: tuple[str, ...] = field(default=())
+    short_answer: str = ""
+    short_answer_zh: str = ""
+    questions: tuple[str, ...] = ()
+    questions_zh: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not ID_PATTERN.match(self.id):
@@ -137,13 +179,68 @@ class Claim:
         if self.gloss and len(self.gloss) != len(self.quotes):
             raise SpecInputError(f"claim {self.id!r}: {len(self.gloss)} glosses for {len(self.quotes)} quotes; "
                                  f"give one English line per quote")
-        for name in ("statement", "statement_zh", "in_practice", "in_practice_zh"):
+        for name in ("statement", "statement_zh"):
+            value = getattr(self, name)
+            if isinstance(value, str):  # one bullet
+                object.__setattr__(self, name, (value,) if value.strip() or name == "statement" else ())
+        for name in ("statement", "statement_zh"):
+            value = getattr(self, name)
+            if not isinstance(value, tuple) or not all(isinstance(v, str) for v in value):
+                raise SpecInputError(f"claim {self.id!r}: {name} must be a tuple of bullets (strings), got {value!r}")
+            if name == "statement" and not any(b.strip() for b in value):
+                raise SpecInputError(f"claim {self.id!r}: statement is empty")
+            for bullet in value:
+                if not bullet.strip():
+                    raise SpecInputError(f"claim {self.id!r}: {name} has an empty bullet")
+                if "\n" in bullet or bullet.lstrip().startswith("- "):
+                    raise SpecInputError(f"claim {self.id!r}: a bullet of {name} is one line without its '- ' "
+                                         f"marker (write them with bullets()): {bullet[:60]!r}")
+        if self.statement_zh and len(self.statement_zh) != len(self.statement):
+            raise SpecInputError(f"claim {self.id!r}: statement_zh has {len(self.statement_zh)} bullets for the "
+                                 f"{len(self.statement)} of statement; write one Chinese bullet per English one")
+        for name in ("in_practice", "in_practice_zh", "short_answer", "short_answer_zh"):
             if not isinstance(getattr(self, name), str):
                 raise SpecInputError(f"claim {self.id!r}: {name} must be a string")
-        if not self.statement.strip():
-            raise SpecInputError(f"claim {self.id!r}: statement is empty")
+        self._check_short_answer()
+        self._check_questions()
         if self.id in self.related:
             raise SpecInputError(f"claim {self.id!r} names itself as related")
+
+    def _check_short_answer(self) -> None:
+        en, zh = self.short_answer.strip(), self.short_answer_zh.strip()
+        if bool(en) != bool(zh):
+            missing = "short_answer_zh" if en else "short_answer"
+            raise SpecInputError(f"claim {self.id!r}: a short answer is given in both languages; {missing} is empty")
+        if "\n" in en or "\n" in zh:
+            raise SpecInputError(f"claim {self.id!r}: a short answer is one line")
+        if len(en.split()) > SHORT_ANSWER_MAX_WORDS:
+            raise SpecInputError(f"claim {self.id!r}: short_answer has {len(en.split())} words; keep it to "
+                                 f"{SHORT_ANSWER_MAX_WORDS} (yes/no and the key condition)")
+        if zh and not _HAN.search(zh):
+            raise SpecInputError(f"claim {self.id!r}: short_answer_zh must be written in Chinese, got {zh[:40]!r}")
+        if len(zh) > SHORT_ANSWER_MAX_CHARS_ZH:
+            raise SpecInputError(f"claim {self.id!r}: short_answer_zh has {len(zh)} characters; keep it to "
+                                 f"{SHORT_ANSWER_MAX_CHARS_ZH}")
+
+    def _check_questions(self) -> None:
+        for name in ("questions", "questions_zh"):
+            value = getattr(self, name)
+            if not isinstance(value, tuple) or not all(isinstance(v, str) and v.strip() for v in value):
+                raise SpecInputError(f"claim {self.id!r}: {name} must be a tuple of non-empty strings, got {value!r}")
+            for q in value:
+                if "\n" in q or not _question_mark(q):
+                    raise SpecInputError(f"claim {self.id!r}: {name} holds questions, one line each ending in a "
+                                         f"question mark: {q[:60]!r}")
+            if len(set(value)) != len(value):
+                raise SpecInputError(f"claim {self.id!r}: {name} asks a question twice")
+        if len(self.questions_zh) != len(self.questions):
+            raise SpecInputError(f"claim {self.id!r}: {len(self.questions_zh)} questions_zh for {len(self.questions)} "
+                                 f"questions; give one Chinese question per English one")
+        if any(not _HAN.search(q) for q in self.questions_zh):
+            raise SpecInputError(f"claim {self.id!r}: questions_zh must be written in Chinese")
+        if self.questions and not self.short_answer.strip():
+            raise SpecInputError(f"claim {self.id!r}: its questions are shown with its short answer; give "
+                                 f"short_answer and short_answer_zh")
 
 
 class UnknownClaimError(SpecInputError, KeyError):
@@ -174,6 +271,13 @@ class ClaimRegistry(Mapping[str, Claim]):
             for other in c.related:
                 if other not in self._claims:
                     raise SpecInputError(f"claim {c.id!r} is related to {UnknownClaimError(other, self._claims)}")
+        asked: dict[str, str] = {}
+        for c in self._claims.values():
+            for q in c.questions + c.questions_zh:
+                if q in asked:
+                    raise SpecInputError(f"the question {q!r} is asked by claims {asked[q]!r} and {c.id!r}; a "
+                                         f"question has one answer")
+                asked[q] = c.id
 
     def __getitem__(self, claim_id: str) -> Claim:
         try:

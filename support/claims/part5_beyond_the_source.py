@@ -1,6 +1,6 @@
 """Part 5, beyond the source: batch-loss facts practitioners trip over (each claim with its references)."""
 
-from support.claims.model import Claim, Part, Verdict, text
+from support.claims.model import Claim, Part, Verdict, bullets, text
 
 P = Part.BEYOND
 ELEMENTWISE_DOCS = (
@@ -43,21 +43,37 @@ CLAIMS: tuple[Claim, ...] = (
         id="mean.denominator.elementwise",
         part=P,
         verdict=Verdict.CONFIRMED,
-        quotes=(),
-        statement=text("""
-            For elementwise losses (MSELoss, L1Loss, SmoothL1Loss, HuberLoss, BCEWithLogitsLoss) reduction='mean'
-            divides the sum of the element terms by the number of elements N x D (batch size times elements per
-            sample), not by the batch size N, for the value and for the gradient. The mean is therefore 1/D of the
-            per-sample loss summed over features and averaged over the batch, and its gradient shrinks as D grows.
-            BCEWithLogitsLoss with weight= or pos_weight= still divides by the number of elements: the weights scale
-            the terms but are not in the denominator.
+        short_answer=text("""
+            By the number of elements N x D, not the batch size N, for the value and the gradient, so the mean is 1/D of
+            the per-sample sum; BCEWithLogitsLoss's weights are not in the denominator.
         """),
-        statement_zh=text("""
-            对逐元素损失(MSELoss、L1Loss、SmoothL1Loss、HuberLoss、BCEWithLogitsLoss),reduction='mean' 把
-            所有元素项之和除以元素个数 N×D(batch 大小乘以每个样本的元素数),而不是除以 batch 大
-            小 N;损失值和梯度都是如此。因此 mean 等于“先对特征求和、再对 batch 求平均”的逐样本损失
-            的 1/D,其梯度也随 D 增大而变小。带 weight= 或 pos_weight= 的 BCEWithLogitsLoss 仍
-            然除以元素个数:权重只缩放各项,不进入分母。
+        short_answer_zh=text("""
+            除以元素个数 N×D 而不是 batch 大小 N,损失值和梯度都是如此,所以 mean 是逐样本求和损失的 1/D;BCEWithLogitsLoss
+            的权重不进入分母。
+        """),
+        questions=(
+            "Does MSELoss's 'mean' divide by the batch size or by the number of elements?",
+            "Why does my MSE gradient get smaller when the output has more dimensions?",
+        ),
+        questions_zh=(
+            "MSELoss 的 'mean' 除以 batch 大小还是元素个数?",
+            "为什么输出维度变多后,MSE 的梯度变小了?",
+        ),
+        quotes=(),
+        statement=bullets("""
+            - For elementwise losses (MSELoss, L1Loss, SmoothL1Loss, HuberLoss, BCEWithLogitsLoss) reduction='mean'
+              divides the sum of the element terms by the number of elements N x D (batch size times elements per
+              sample), not by the batch size N, for the value and for the gradient.
+            - The mean is therefore 1/D of the per-sample loss summed over features and averaged over the batch, and its
+              gradient shrinks as D grows.
+            - BCEWithLogitsLoss with weight= or pos_weight= still divides by the number of elements: the weights scale
+              the terms but are not in the denominator.
+        """),
+        statement_zh=bullets("""
+            - 对逐元素损失(MSELoss、L1Loss、SmoothL1Loss、HuberLoss、BCEWithLogitsLoss),reduction='mean' 把所有元素项之
+              和除以元素个数 N×D(batch 大小乘以每个样本的元素数),而不是除以 batch 大小 N;损失值和梯度都是如此。
+            - 因此 mean 等于“先对特征求和、再对 batch 求平均”的逐样本损失的 1/D,其梯度也随 D 增大而变小。
+            - 带 weight= 或 pos_weight= 的 BCEWithLogitsLoss 仍然除以元素个数:权重只缩放各项,不进入分母。
         """),
         in_practice=text("""
             If a sample's loss should not shrink as its output grows, use reduction='sum' divided by the batch size
@@ -81,23 +97,40 @@ CLAIMS: tuple[Claim, ...] = (
         id="mean.denominator.class-weight",
         part=P,
         verdict=Verdict.CONFIRMED,
-        quotes=(),
-        statement=text("""
-            CrossEntropyLoss and NLLLoss with class-index targets and weight=w take, under reduction='mean', the
-            weighted average sum_i w[y_i] l_i / sum_i w[y_i], not sum_i w[y_i] l_i / N, for the value and the
-            gradient, so multiplying all weights by a constant leaves the mean unchanged (it scales 'sum'). With
-            class-probability targets CrossEntropyLoss divides by N and the weights are not in the denominator, so
-            there scaling them scales the mean. For K-dimensional inputs (N, C, d1, ..., dK) every position is a term:
-            the denominator is the sum of w[y] over all N x d1 x ... x dK positions (their number without weights).
+        short_answer=text("""
+            With class-index targets, by the sum of the targets' weights sum_i w[y_i], not N, so scaling all weights
+            leaves the mean unchanged; with class-probability targets it divides by N.
         """),
-        statement_zh=text("""
-            CrossEntropyLoss 和 NLLLoss 使用类别索引目标并设
-            置 weight=w 时,reduction='mean' 是加权平
-            均 Σ_i w[y_i] l_i / Σ_i w[y_i],而不是 Σ_i w[y_i] l_i / N,损
-            失值和梯度都是如此;因此把所有权重乘以同一个常数不会改变 mean(只会缩放 'sum')。若目标是类别概
-            率,CrossEntropyLoss 除以 N,权重不进入分母,此时缩放权重会缩放 mean。对 K 维输
-            入 (N, C, d1, …, dK),每个位置都是一项:分母是所有 N×d1×…×dK 个位置
-            上 w[y] 之和(不加权时就是位置的个数)。
+        short_answer_zh=text("""
+            类别索引目标时除以各目标的权重之和 Σ_i w[y_i],而不是 N,所以同时缩放所有权重不改变 mean;目标为类别概率时除以
+            N。
+        """),
+        questions=(
+            "With class weights, what does CrossEntropyLoss's 'mean' divide by?",
+            "Does scaling all class weights change the loss?",
+        ),
+        questions_zh=(
+            "设置类别权重后,CrossEntropyLoss 的 'mean' 除以什么?",
+            "把所有类别权重同时放大会改变损失吗?",
+        ),
+        quotes=(),
+        statement=bullets("""
+            - CrossEntropyLoss and NLLLoss with class-index targets and weight=w take, under reduction='mean', the
+              weighted average sum_i w[y_i] l_i / sum_i w[y_i], not sum_i w[y_i] l_i / N, for the value and the
+              gradient.
+            - So multiplying all weights by a constant leaves the mean unchanged (it scales 'sum').
+            - With class-probability targets CrossEntropyLoss divides by N and the weights are not in the denominator,
+              so there scaling them scales the mean.
+            - For K-dimensional inputs (N, C, d1, ..., dK) every position is a term: the denominator is the sum of w[y]
+              over all N x d1 x ... x dK positions (their number without weights).
+        """),
+        statement_zh=bullets("""
+            - CrossEntropyLoss 和 NLLLoss 使用类别索引目标并设置 weight=w 时,reduction='mean' 是加权平均 Σ_i w[y_i] l_i
+              / Σ_i w[y_i],而不是 Σ_i w[y_i] l_i / N,损失值和梯度都是如此。
+            - 因此把所有权重乘以同一个常数不会改变 mean(只会缩放 'sum')。
+            - 若目标是类别概率,CrossEntropyLoss 除以 N,权重不进入分母,此时缩放权重会缩放 mean。
+            - 对 K 维输入 (N, C, d1, …, dK),每个位置都是一项:分母是所有 N×d1×…×dK 个位置上 w[y] 之和(不加权时就是位置的
+              个数)。
         """),
         in_practice=text("""
             Class weights with index targets change how the classes are weighted against each other, not the loss
@@ -122,19 +155,36 @@ CLAIMS: tuple[Claim, ...] = (
         id="mean.denominator.ignore-index",
         part=P,
         verdict=Verdict.CONFIRMED,
-        quotes=(),
-        statement=text("""
-            A target equal to ignore_index (default -100) contributes neither a term nor a count to the
-            reduction='mean' of CrossEntropyLoss and NLLLoss: the mean runs over the kept targets only, and with class
-            weights the ignored targets' weights leave the denominator too. Label smoothing's term is dropped for
-            those positions as well, and their logits get exactly zero gradient. When every target is ignored, 'mean'
-            is 0/0 = NaN while 'sum' is 0, and the gradient with respect to the input is zero, not NaN.
+        short_answer=text("""
+            No: ignored targets leave both the sum and the denominator (their class weights too); if every target is
+            ignored, 'mean' is NaN (0/0) while the gradient is zero.
         """),
-        statement_zh=text("""
-            等于 ignore_index(默认 -100)的目标,在 CrossEntropyLoss 和 NLLLoss 的 reduction='mean' 中
-            既不贡献损失项,也不计入分母:平均只在保留的目标上进行;使用类别权重时,被忽略目标的权重也不进入分母
-            。label smoothing 的平滑项同样不计这些位置,它们的 logits 梯度恰好为零。当所有目标都
-            被忽略时,'mean' 是 0/0 = NaN,'sum' 是 0,而对输入的梯度是零,不是 NaN。
+        short_answer_zh=text("""
+            不会:被忽略的目标既不进入求和也不进入分母(其类别权重也不计);所有目标都被忽略时,'mean' 为 NaN(0/0),梯度却为零
+            。
+        """),
+        questions=(
+            "Do targets set to `ignore_index` count in the mean?",
+            "Why is my loss NaN when every target in the batch is padding?",
+        ),
+        questions_zh=(
+            "设为 `ignore_index` 的目标会计入平均吗?",
+            "为什么 batch 中所有目标都是 padding 时损失是 NaN?",
+        ),
+        quotes=(),
+        statement=bullets("""
+            - A target equal to ignore_index (default -100) contributes neither a term nor a count to the
+              reduction='mean' of CrossEntropyLoss and NLLLoss: the mean runs over the kept targets only, and with class
+              weights the ignored targets' weights leave the denominator too.
+            - Label smoothing's term is dropped for those positions as well, and their logits get exactly zero gradient.
+            - When every target is ignored, 'mean' is 0/0 = NaN while 'sum' is 0, and the gradient with respect to the
+              input is zero, not NaN.
+        """),
+        statement_zh=bullets("""
+            - 等于 ignore_index(默认 -100)的目标,在 CrossEntropyLoss 和 NLLLoss 的 reduction='mean' 中既不贡献损失项,也
+              不计入分母:平均只在保留的目标上进行;使用类别权重时,被忽略目标的权重也不进入分母。
+            - label smoothing 的平滑项同样不计这些位置,它们的 logits 梯度恰好为零。
+            - 当所有目标都被忽略时,'mean' 是 0/0 = NaN,'sum' 是 0,而对输入的梯度是零,不是 NaN。
         """),
         in_practice=text("""
             With padding masked by ignore_index, each batch's mean loss averages over its real targets only; weight
@@ -159,29 +209,45 @@ CLAIMS: tuple[Claim, ...] = (
         id="mean.denominator.kldiv",
         part=P,
         verdict=Verdict.CONFIRMED,
-        quotes=(),
-        statement=text("""
-            KLDivLoss takes its input as log-probabilities log q and sums the pointwise terms p (log p - log q) (0
-            where p = 0). reduction='mean' divides that sum by the number of elements and warns (UserWarning) that
-            this is not the KL divergence; reduction='batchmean' divides by the batch size, the input's first
-            dimension, only. For (N, C) inputs 'batchmean' is the average over samples of the mathematical KL(p || q)
-            = sum_c p_c log(p_c / q_c), and 'mean' is that divided by C. For sequence inputs (N, T, C), with the
-            distributions over the last dimension, 'batchmean' still divides by N only: it is the KL summed over the T
-            positions and averaged over the N sequences, T times the per-position mean KL, with T times its gradient,
-            while 'mean' divides by N x T x C. The per-position mean KL is reduction='sum' divided by N x T, or
-            'batchmean' on the input flattened to (N x T, C).
+        short_answer=text("""
+            'batchmean': it divides by the batch size and gives the KL divergence for (N, C) inputs, while 'mean'
+            divides by every element; on (N, T, C) 'batchmean' sums over T, so flatten to (N*T, C) first.
         """),
-        statement_zh=text("""
-            KLDivLoss 把输入当作对数概率 log q,对逐点项 p (log p − log q) 求
-            和(p = 0 处取 0)。reduction='mean' 把这个和除以元素个数,并发
-            出 UserWarning 说明这不是 KL 散度;reduction='batchmean' 只除
-            以 batch 大小,即输入的第一维。对 (N, C) 输入,'batchmean' 等于各样本数学定
-            义 KL(p‖q) = Σ_c p_c log(p_c/q_c) 的平均,'mean' 等于它再除以 C。对
-            序列输入 (N, T, C)(分布在最后一维),'batchmean' 仍然只除以 N:它是 T 个位置上
-            的 KL 之和再对 N 个序列取平均,等于每个位置平均 KL 的 T 倍,梯度也
-            是 T 倍;而 'mean' 除以 N×T×C。每个位置的平均 KL 应当
-            用 reduction='sum' 再除以 N×T 得到,或者先把输入展平成 (N×T, C) 再
-            用 'batchmean'。
+        short_answer_zh=text("""
+            用 'batchmean':它除以 batch 大小,对 (N, C) 输入就是 KL 散度,而 'mean' 除以全部元素个数;对 (N, T,
+            C),'batchmean' 会对 T 求和,应先展平为 (N*T, C)。
+        """),
+        questions=(
+            "Should I use `reduction='batchmean'` or 'mean' with KLDivLoss?",
+            "Why does my KL distillation loss grow with the sequence length?",
+        ),
+        questions_zh=(
+            "KLDivLoss 应该用 `reduction='batchmean'` 还是 'mean'?",
+            "为什么我的 KL 蒸馏损失随序列长度变大?",
+        ),
+        quotes=(),
+        statement=bullets("""
+            - KLDivLoss takes its input as log-probabilities log q and sums the pointwise terms p (log p - log q) (0
+              where p = 0).
+            - reduction='mean' divides that sum by the number of elements and warns (UserWarning) that this is not the
+              KL divergence; reduction='batchmean' divides by the batch size, the input's first dimension, only.
+            - For (N, C) inputs 'batchmean' is the average over samples of the mathematical KL(p || q) = sum_c p_c
+              log(p_c / q_c), and 'mean' is that divided by C.
+            - For sequence inputs (N, T, C), with the distributions over the last dimension, 'batchmean' still divides
+              by N only: it is T times the per-position mean KL, with T times its gradient, while 'mean' divides by N x
+              T x C.
+            - The per-position mean KL is reduction='sum' divided by N x T, or 'batchmean' on the input flattened to (N
+              x T, C).
+        """),
+        statement_zh=bullets("""
+            - KLDivLoss 把输入当作对数概率 log q,对逐点项 p (log p − log q) 求和(p = 0 处取 0)。
+            - reduction='mean' 把这个和除以元素个数,并发出 UserWarning 说明这不是 KL 散度;reduction='batchmean' 只除以
+              batch 大小,即输入的第一维。
+            - 对 (N, C) 输入,'batchmean' 等于各样本数学定义 KL(p‖q) = Σ_c p_c log(p_c/q_c) 的平均,'mean' 等于它再除以
+              C。
+            - 对序列输入 (N, T, C)(分布在最后一维),'batchmean' 仍然只除以 N:它是每个位置平均 KL 的 T 倍,梯度也是 T 倍;而
+              'mean' 除以 N×T×C。
+            - 每个位置的平均 KL 应当用 reduction='sum' 再除以 N×T 得到,或者先把输入展平成 (N×T, C) 再用 'batchmean'。
         """),
         in_practice=text("""
             For per-token distillation on (N, T, C) outputs, flatten to (N*T, C) before
@@ -213,31 +279,58 @@ CLAIMS: tuple[Claim, ...] = (
         id="accumulation.micro-batches",
         part=P,
         verdict=Verdict.CONFIRMED,
-        quotes=(),
-        statement=text("""
-            Because backward accumulates into .grad, splitting a batch of N into k equal micro-batches and calling
-            (loss_j / k).backward() on each micro-batch's mean loss leaves exactly the full batch's mean-loss
-            gradient. With unequal micro-batch sizes s_j, dividing by k weights each sample of micro-batch j by 1 / (k
-            s_j) instead of 1 / N and gives a different gradient; weighting micro-batch j's mean loss by s_j / N, or
-            summing the losses and dividing by the full batch's number of loss terms, restores the full-batch
-            gradient.
+        short_answer=text("""
+            Exactly, for equal micro-batches with loss / k; with unequal sizes weight each mean loss by its share of the
+            terms. Not with train-mode BatchNorm, and with dropout only for the same masks.
         """),
-        statement_zh=text("""
-            由于 backward 会累加到 .grad 中,把大小为 N 的 batch 分成 k 个等大
-            的 micro-batch,并对每个 micro-batch 的 mean 损失调
-            用 (loss_j / k).backward(),得到的正好是整个 batch 的 mean 损失梯度。若
-            各 micro-batch 的大小 s_j 不相等,除以 k 会让 micro-batch j 中每个样本的
-            权重变成 1 / (k·s_j) 而不是 1 / N,梯度因此不
-            同;把 micro-batch j 的 mean 损失乘以 s_j / N,或者把各损失求和后除以整
-            个 batch 的损失项个数,才能还原整个 batch 的梯度。
+        short_answer_zh=text("""
+            等大的 micro-batch 用 loss / k 就完全相同;大小不等时按所占损失项的比例加权。训练模式的 BatchNorm 下不成立,有
+            dropout 时只在掩码相同时成立。
+        """),
+        questions=(
+            "How do I accumulate gradients over micro-batches?",
+            "Is gradient accumulation exactly the same as training with one big batch?",
+        ),
+        questions_zh=(
+            "怎样在多个 micro-batch 上累积梯度?",
+            "梯度累积和直接用一个大 batch 训练完全一样吗?",
+        ),
+        quotes=(),
+        statement=bullets("""
+            - Because backward accumulates into .grad, splitting a batch of N into k equal micro-batches and calling
+              (loss_j / k).backward() on each micro-batch's mean loss leaves exactly the full batch's mean-loss
+              gradient.
+            - With unequal micro-batch sizes s_j, dividing by k weights each sample of micro-batch j by 1 / (k s_j)
+              instead of 1 / N and gives a different gradient; weighting micro-batch j's mean loss by s_j / N, or
+              summing the losses and dividing by the full batch's number of loss terms, restores the full-batch
+              gradient.
+            - This needs each sample's loss to depend on that sample alone and on no random draw: train-mode BatchNorm
+              normalises each micro-batch with its own statistics, so the accumulated gradient differs from the full
+              batch's (coupling.batchnorm).
+            - Dropout in train mode draws new masks at every forward, so the accumulated gradient equals the full
+              batch's only for the same masks; in eval mode both layers are fixed functions and the identity holds.
+        """),
+        statement_zh=bullets("""
+            - 由于 backward 会累加到 .grad 中,把大小为 N 的 batch 分成 k 个等大的 micro-batch,并对每个 micro-batch 的
+              mean 损失调用 (loss_j / k).backward(),得到的正好是整个 batch 的 mean 损失梯度。
+            - 若各 micro-batch 的大小 s_j 不相等,除以 k 会让 micro-batch j 中每个样本的权重变成 1 / (k·s_j) 而不是 1 /
+              N,梯度因此不同;把 micro-batch j 的 mean 损失乘以 s_j / N,或者把各损失求和后除以整个 batch 的损失项个数,才
+              能还原整个 batch 的梯度。
+            - 这要求每个样本的损失只依赖于该样本自身、不依赖任何随机抽取:训练模式下的 BatchNorm 用每个 micro-batch 自己
+              的统计量归一化,累积的梯度因此不同于整个 batch 的梯度(coupling.batchnorm)。
+            - 训练模式下的 dropout 每次前向传播都重新抽取掩码,所以只有掩码相同时,累积的梯度才等于整个 batch 的梯度;评估
+              模式下这两种层都是固定的函数,恒等式成立。
         """),
         in_practice=text("""
             When accumulating over micro-batches of unequal size (a short last batch, variable-length sequences,
-            ignored targets), weight each micro-batch's mean loss by its share of the loss terms, not by 1 / k.
+            ignored targets), weight each micro-batch's mean loss by its share of the loss terms, not by 1 / k; to
+            check accumulation against a full batch, compare in eval mode (BatchNorm and dropout make train-mode
+            gradients differ).
         """),
         in_practice_zh=text("""
             在大小不等的 micro-batch 上累积梯度时(最后一个较小的 batch、变长序列、被忽略的目标),按
-            每个 micro-batch 所占损失项的比例给它的 mean 损失加权,而不是乘以 1 / k。
+            每个 micro-batch 所占损失项的比例给它的 mean 损失加权,而不是乘以 1 / k;要拿累积结果与整个 batch 对
+            照检查时,在评估模式下比较(BatchNorm 和 dropout 会让训练模式下的梯度不同)。
         """),
         related=(
             "backward.fills-grad",
@@ -254,32 +347,47 @@ CLAIMS: tuple[Claim, ...] = (
         id="accumulation.token-count",
         part=P,
         verdict=Verdict.CONFIRMED,
-        quotes=(),
-        statement=text("""
-            In a token-level loss with padding (targets set to ignore_index), the terms of cross-entropy's 'mean' are
-            the valid targets, not the sequences, so micro-batches of equal size can hold different numbers n_j of
-            valid targets. Accumulating (mean loss of micro-batch j) / k then gives each valid target of micro-batch j
-            the weight 1 / (k n_j) instead of 1 / n, n the total number of valid targets, and the accumulated gradient
-            misses the full batch's mean-loss gradient by the sum over j of (1/k - n_j/n) times micro-batch j's mean
-            gradient; it is right only when every n_j is equal. Summing each micro-batch's loss (reduction='sum') and
-            dividing by the total valid count n across all micro-batches recovers the full-batch gradient, equal up to
-            rounding (the terms are added in another order), not bitwise by guarantee. A micro-batch with no valid
-            target has a NaN mean loss: the built-in cross-entropy gives it a zero gradient, so .grad survives while a
-            running sum of the losses turns NaN, but a hand-written masked mean (masked sum / count) backpropagates
-            NaN into the gradients and, after the step, into the weights.
+        short_answer=text("""
+            Sum each micro-batch's loss (reduction='sum') and divide by the valid-token count of the whole accumulation
+            window; averaging per-micro-batch means / k is wrong whenever the valid-token counts differ.
         """),
-        statement_zh=text("""
-            在带 padding(目标设为 ignore_index)的逐 token 损失中,交叉熵 'mean' 的
-            项是有效目标而不是序列,因此大小相同的 micro-batch 可能含有不同数量 n_j 的有效目标。累
-            积 (micro-batch j 的 mean 损失) / k 会让 micro-batch j 中每个有效
-            目标的权重变成 1/(k n_j),而不是 1/n(n 为有效目标总数),累积梯度与整
-            个 batch 的 mean 损失梯度相差 Σ_j (1/k − n_j/n) 乘
-            以 micro-batch j 自身的平均梯度;只有各 n_j 都相等时才正确。把每
-            个 micro-batch 的损失求和(reduction='sum')再除以所
-            有 micro-batch 的有效目标总数 n,就能还原整个 batch 的梯度,只差舍入误差(各项相加的顺
-            序不同),并不保证逐位相同。没有任何有效目标的 micro-batch 的 mean 损失是 NaN:内置交
-            叉熵给它的梯度为零,所以 .grad 不受影响,但损失的累加和会变成 NaN;而手写的带掩码平均(掩码求
-            和 / 计数)会把 NaN 反向传播进梯度,更新一步之后又进入权重。
+        short_answer_zh=text("""
+            对每个 micro-batch 用 reduction='sum' 求损失,再除以整个累积窗口的有效 token 数;只要各 micro-batch 的有效
+            token 数不同,按 mean / k 平均就是错的。
+        """),
+        questions=(
+            "How do I accumulate gradients with padded sequences?",
+            "Why does gradient accumulation change the result with variable-length sequences?",
+        ),
+        questions_zh=(
+            "序列有 padding 时怎样做梯度累积?",
+            "为什么对变长序列做梯度累积会改变结果?",
+        ),
+        quotes=(),
+        statement=bullets("""
+            - In a token-level loss with padding (targets set to ignore_index), the terms of cross-entropy's 'mean' are
+              the valid targets, not the sequences, so micro-batches of equal size can hold different numbers n_j of
+              valid targets.
+            - Accumulating (mean loss of micro-batch j) / k then gives each valid target of micro-batch j the weight 1 /
+              (k n_j) instead of 1 / n, n the total number of valid targets, and misses the full batch's mean-loss
+              gradient by the sum over j of (1/k - n_j/n) times micro-batch j's mean gradient; it is right only when
+              every n_j is equal.
+            - Summing each micro-batch's loss (reduction='sum') and dividing by the total valid count n across all
+              micro-batches recovers the full-batch gradient, equal up to rounding, not bitwise by guarantee.
+            - A micro-batch with no valid target has a NaN mean loss: the built-in cross-entropy gives it a zero
+              gradient, so .grad survives while a running sum of the losses turns NaN, but a hand-written masked mean
+              (masked sum / count) backpropagates NaN into the gradients and, after the step, into the weights.
+        """),
+        statement_zh=bullets("""
+            - 在带 padding(目标设为 ignore_index)的逐 token 损失中,交叉熵 'mean' 的项是有效目标而不是序列,因此大小相同的
+              micro-batch 可能含有不同数量 n_j 的有效目标。
+            - 累积 (micro-batch j 的 mean 损失) / k 会让 micro-batch j 中每个有效目标的权重变成 1/(k n_j),而不是 1/n(n
+              为有效目标总数),累积梯度与整个 batch 的 mean 损失梯度相差 Σ_j (1/k − n_j/n) 乘以 micro-batch j 自身的平均
+              梯度;只有各 n_j 都相等时才正确。
+            - 把每个 micro-batch 的损失求和(reduction='sum')再除以所有 micro-batch 的有效目标总数 n,就能还原整个 batch
+              的梯度,只差舍入误差,并不保证逐位相同。
+            - 没有任何有效目标的 micro-batch 的 mean 损失是 NaN:内置交叉熵给它的梯度为零,所以 .grad 不受影响,但损失的累
+              加和会变成 NaN;而手写的带掩码平均(掩码求和 / 计数)会把 NaN 反向传播进梯度,更新一步之后又进入权重。
         """),
         in_practice=text("""
             With padded token batches and gradient accumulation, count the valid targets of the whole accumulation
@@ -319,39 +427,57 @@ CLAIMS: tuple[Claim, ...] = (
         id="coupling.batchnorm",
         part=P,
         verdict=Verdict.CONFIRMED,
-        quotes=(),
-        statement=text("""
-            BatchNorm in train mode normalises with the batch's mean and (biased) variance, so each sample's output and
-            loss depend on the other samples: its output changes when another sample changes, it cannot be run on one
-            sample alone where a sample has one value per channel (BatchNorm1d on (N, C) inputs raises, while
-            BatchNorm2d on one (1, C, H, W) sample normalises over its H x W positions), per-sample gradients taken with
-            the statistics held fixed do not sum to the batch gradient (the difference is the path through mu_B and
-            sigma_B^2), and gradient accumulation over micro-batches differs from the full-batch gradient. Every
-            train-mode forward, under no_grad too, also updates the running statistics: r <- (1 - momentum) r + momentum
-            s, with s the batch mean for running_mean and the unbiased batch variance (N / (N - 1) times the biased one
-            used to normalise) for running_var; momentum=None makes r the plain average of all batch statistics so far,
-            and num_batches_tracked counts the forwards, so accumulating over k micro-batches in train mode moves the
-            running statistics k times, with each micro-batch's statistics, and they end elsewhere than after one
-            forward of the whole batch. In eval mode the layer normalises with these running statistics as constants:
-            the samples are independent again and all of the identities above hold, micro-batch accumulation
-            included, which is exact (up to rounding) in either mode with GroupNorm or LayerNorm instead, since they
-            normalise each sample over its own features.
+        short_answer=text("""
+            Yes, in train mode: each output depends on the other samples, per-sample gradients and micro-batch
+            accumulation stop adding up, and even no_grad forwards move the running statistics; eval mode makes samples
+            independent again.
         """),
-        statement_zh=text("""
-            训练模式下的 BatchNorm 用当前 batch 的均值和(有偏)方差做归一化,因此每个样本的输出和损失
-            都依赖于其他样本:改变另一个样本会改变它的输出;当每个样本在每个通道上只有一个值时,它不能只对单个样本运行(对 (N, C) 输入的 BatchNorm1d 会报错,
-            而 BatchNorm2d 对单个 (1, C, H, W) 样本会在它的 H x W 个位置上归一化);把统计量当常数求得的逐样本梯度之和不
-            等于 batch 梯度(差值正是经过 μ_B 和 σ_B² 的那条路径);在 micro-batch 上累积
-            的梯度也不同于整个 batch 的梯度。每次训练模式下的前向传播(在 no_grad 下也一样)还会更新滑动
-            统计量:r <- (1 - momentum) r + momentum s,其
-            中 running_mean 的 s 是 batch 均
-            值,running_var 的 s 是 batch 的无偏方差(是归一化所用有偏方差
-            的 N / (N - 1) 倍);momentum=None 时 r 是迄今所有 batch 统计量的简单平
-            均,num_batches_tracked 记录前向次数;因此在训练模式下对 k 个 micro-batch 累积梯度,会用各
-            个 micro-batch 的统计量把滑动统计量更新 k 次,结果与对整个 batch 做一次前向不同。评估模式下该层把这
-            些滑动统计量当作常数来归一化:样本重新相互独立,上述恒等式都成立,micro-batch 梯度累积也包括在
-            内;换成 GroupNorm 或 LayerNorm 时,无论哪种模式,这种累积都是精确的(只差舍入误差),因为它们只在每个
-            样本自己的特征上归一化。
+        short_answer_zh=text("""
+            训练模式下会:每个输出依赖其他样本,逐样本梯度和 micro-batch 累积不再对得上,连 no_grad 下的前向也会改动滑动统
+            计量;评估模式让样本重新独立。
+        """),
+        questions=(
+            "Does BatchNorm make the samples of a batch depend on each other?",
+            "Do I need `model.eval()` for validation with BatchNorm?",
+        ),
+        questions_zh=(
+            "BatchNorm 会让 batch 中的样本相互依赖吗?",
+            "有 BatchNorm 时,验证前需要调用 `model.eval()` 吗?",
+        ),
+        quotes=(),
+        statement=bullets("""
+            - BatchNorm in train mode normalises with the batch's mean and (biased) variance, so each sample's output
+              and loss depend on the other samples: its output changes when another sample changes.
+            - It cannot be run on one sample alone where a sample has one value per channel (BatchNorm1d on (N, C)
+              inputs raises), while BatchNorm2d on one (1, C, H, W) sample normalises over its H x W positions.
+            - Per-sample gradients taken with the statistics held fixed do not sum to the batch gradient (the difference
+              is the path through mu_B and sigma_B^2), and gradient accumulation over micro-batches differs from the
+              full-batch gradient.
+            - Every train-mode forward, under no_grad too, updates the running statistics: r <- (1 - momentum) r +
+              momentum s, s the batch mean for running_mean and the unbiased batch variance for running_var;
+              momentum=None makes r the plain average of all batch statistics so far, and num_batches_tracked counts the
+              forwards; so accumulating over k micro-batches in train mode moves the running statistics k times, with
+              each micro-batch's statistics, and they end elsewhere than after one forward of the whole batch.
+            - In eval mode the layer normalises with these running statistics as constants: the samples are independent
+              again and all of the identities above hold, micro-batch accumulation included.
+            - Micro-batch accumulation is exact (up to rounding) in either mode with GroupNorm or LayerNorm instead,
+              since they normalise each sample over its own features.
+        """),
+        statement_zh=bullets("""
+            - 训练模式下的 BatchNorm 用当前 batch 的均值和(有偏)方差做归一化,因此每个样本的输出和损失都依赖于其他样本:改
+              变另一个样本会改变它的输出。
+            - 当每个样本在每个通道上只有一个值时,它不能只对单个样本运行(对 (N, C) 输入的 BatchNorm1d 会报错),而
+              BatchNorm2d 对单个 (1, C, H, W) 样本会在它的 H x W 个位置上归一化。
+            - 把统计量当常数求得的逐样本梯度之和不等于 batch 梯度(差值正是经过 μ_B 和 σ_B² 的那条路径);在 micro-batch 上
+              累积的梯度也不同于整个 batch 的梯度。
+            - 每次训练模式下的前向传播(在 no_grad 下也一样)都会更新滑动统计量:r <- (1 - momentum) r + momentum s,其中
+              running_mean 的 s 是 batch 均值,running_var 的 s 是 batch 的无偏方差;momentum=None 时 r 是迄今所有 batch
+              统计量的简单平均,num_batches_tracked 记录前向次数;因此在训练模式下对 k 个 micro-batch 累积梯度,会用各个
+              micro-batch 的统计量把滑动统计量更新 k 次,结果与对整个 batch 做一次前向不同。
+            - 评估模式下该层把这些滑动统计量当作常数来归一化:样本重新相互独立,上述恒等式都成立,micro-batch 梯度累积也包括在
+              内。
+            - 换成 GroupNorm 或 LayerNorm 时,无论哪种模式,micro-batch 梯度累积都是精确的(只差舍入误差),因为它们只在每个样本
+              自己的特征上归一化。
         """),
         in_practice=text("""
             Call model.eval() for validation and inference (train-mode forwards, even under no_grad, keep moving
@@ -388,21 +514,36 @@ CLAIMS: tuple[Claim, ...] = (
         id="coupling.dependencies",
         part=P,
         verdict=Verdict.CONFIRMED,
-        quotes=(),
-        statement=text("""
-            For a model that treats samples independently, the gradient of sample i's output with respect to sample
-            j's input (the Jacobian block d out_i / d x_j) is exactly zero for every i != j, while the diagonal blocks
-            are not. A model that mixes samples has non-zero off-diagonal blocks even when every shape is right and
-            training runs, for example when a time-major (T, N, H) tensor is reshaped as if it were (N, T*H), or when
-            a softmax is taken over the batch dimension instead of the class dimension; computing these blocks with
-            autograd names exactly the sample pairs that are mixed.
+        short_answer=text("""
+            Backpropagate one sample's output to the input batch: in a model that treats samples independently only that
+            sample's input gets a non-zero gradient, and any mixing shows up as non-zero blocks naming the mixed pairs.
         """),
-        statement_zh=text("""
-            对逐样本独立处理的模型,样本 i 的输出对样本 j 的输入的梯度(雅可比
-            块 ∂out_i/∂x_j)在 i ≠ j 时恰好为零,而对角块不为零。混合了样本的模型,即使所有形状都正确
-            、训练也能运行,其非对角块也不为零,例如把时间维在前的 (T, N, H) 张量当
-            作 (N, T*H) 来 reshape,或者在 batch 维而不是类别维上
-            做 softmax;用 autograd 计算这些块,就能准确指出哪些样本对被混在了一起。
+        short_answer_zh=text("""
+            把某一个样本的输出反向传播到输入 batch:逐样本独立的模型中只有该样本的输入得到非零梯度;任何混合都会表现为非零
+            的非对角块,并指出混在一起的样本对。
+        """),
+        questions=(
+            "How do I check that my model does not mix samples across the batch?",
+        ),
+        questions_zh=(
+            "怎样检查模型没有在 batch 维上把样本混在一起?",
+        ),
+        quotes=(),
+        statement=bullets("""
+            - For a model that treats samples independently, the gradient of sample i's output with respect to sample
+              j's input (the Jacobian block d out_i / d x_j) is exactly zero for every i != j, while the diagonal blocks
+              are not.
+            - A model that mixes samples has non-zero off-diagonal blocks even when every shape is right and training
+              runs, for example when a time-major (T, N, H) tensor is reshaped as if it were (N, T*H), or when a softmax
+              is taken over the batch dimension instead of the class dimension.
+            - Computing these blocks with autograd names exactly the sample pairs that are mixed.
+        """),
+        statement_zh=bullets("""
+            - 对逐样本独立处理的模型,样本 i 的输出对样本 j 的输入的梯度(雅可比块 ∂out_i/∂x_j)在 i ≠ j 时恰好为零,而对角
+              块不为零。
+            - 混合了样本的模型,即使所有形状都正确、训练也能运行,其非对角块也不为零,例如把时间维在前的 (T, N, H) 张量当作
+              (N, T*H) 来 reshape,或者在 batch 维而不是类别维上做 softmax。
+            - 用 autograd 计算这些块,就能准确指出哪些样本对被混在了一起。
         """),
         in_practice=text("""
             For every new model, backpropagate one sample's output (e.g. out[i].sum()) to the input batch and check
@@ -426,38 +567,52 @@ CLAIMS: tuple[Claim, ...] = (
         id="per-sample.vmap",
         part=P,
         verdict=Verdict.QUALIFIED,
-        quotes=(),
-        statement=text("""
-            For a model that does not couple samples, torch.func.vmap over torch.func.grad of one sample's loss
-            returns the same per-sample gradients as a loop of N backward passes, and they sum to the gradient of the
-            sum-reduced batch loss. It has documented limits: BatchNorm in train mode fails under grad/vmap (the
-            in-place update of its running statistics is rejected, and without running statistics a batch of one has
-            no variance), while in eval mode it works, and after torch.func.replace_all_batch_norm_modules_ (which
-            stops tracking running statistics) it runs in train mode too where a sample has several values per channel
-            (BatchNorm2d: each sample normalised by its own statistics over H x W, as a loop of single-sample forwards
-            does), while BatchNorm1d on (N, C) inputs still raises, a batch of one having no variance; and random
-            operations such as dropout raise under
-            vmap's default randomness='error' unless randomness='different' (an independent mask per sample) or 'same'
-            (one mask shared by all samples) is chosen. Two independent implementations agree with both to float64
-            rounding: PyTorch's ExpandedWeights (torch.nn.utils._per_sample_grad.call_for_per_sample_grads) and
-            Opacus' GradSampleModule (backward hooks), on an MLP, the per-sample-gradients tutorial's SimpleCNN and a
-            model of Embedding, LayerNorm and GroupNorm layers.
+        short_answer=text("""
+            vmap(grad(...)) gives the loop's per-sample gradients for models that do not couple samples; train-mode
+            BatchNorm fails (use eval mode or replace it), and dropout needs randomness='different' or 'same'.
         """),
-        statement_zh=text("""
-            对不耦合样本的模型,用 torch.func.vmap 包裹对单样本损失求导
-            的 torch.func.grad,得到的逐样本梯度与循环 N 次反向传播的结果相同,其总和等于 sum 归
-            约的 batch 损失的梯度。它有文档记载的限制:训练模式下
-            的 BatchNorm 在 grad/vmap 下会失败(其滑动统计量的原地更新会被拒绝;不跟踪滑动统计量
-            时,单个样本组成的 batch 没有方差),评估模式下则可以正常工作;调
-            用 torch.func.replace_all_batch_norm_modules_(它停止跟踪滑动统计
-            量)之后,当每个样本在每个通道上有多个值时,训练模式下也能运行(BatchNorm2d:每个样本在 H x W 上用
-            自己的统计量归一化,与逐个样本前向传播的循环结果相同),而对 (N, C) 输入的 BatchNorm1d 仍会报错,因为单个
-            样本组成的 batch 没有方差;dropout 等随机操作在 vmap 默认的 randomness='error' 下会报错,除非选
-            择 randomness='different'(每个样本独立的掩码)或 'same'(所有样本共用一个掩
-            码)。两个独立的实现与二者在 float64 舍入误差内一
-            致:PyTorch 的 ExpandedWeights(torch.nn.utils._per_sample_grad.call_for_per_sample_grads)和 Opacus 的 GradSampleModule(反
-            向钩子),在 MLP、逐样本梯度教程中的 SimpleCNN 以及
-            由 Embedding、LayerNorm 和 GroupNorm 组成的模型上都是如此。
+        short_answer_zh=text("""
+            对不耦合样本的模型,vmap(grad(...)) 给出与循环相同的逐样本梯度;训练模式的 BatchNorm 会失败(用评估模式或替换
+            掉),dropout 需要 randomness='different' 或 'same'。
+        """),
+        questions=(
+            "How do I compute per-sample gradients with `torch.func.vmap`?",
+            "Does `torch.func.vmap` work with BatchNorm or dropout?",
+        ),
+        questions_zh=(
+            "怎样用 `torch.func.vmap` 计算逐样本梯度?",
+            "`torch.func.vmap` 能用于 BatchNorm 或 dropout 吗?",
+        ),
+        quotes=(),
+        statement=bullets("""
+            - For a model that does not couple samples, torch.func.vmap over torch.func.grad of one sample's loss
+              returns the same per-sample gradients as a loop of N backward passes, and they sum to the gradient of the
+              sum-reduced batch loss.
+            - BatchNorm in train mode fails under grad/vmap (the in-place update of its running statistics is rejected,
+              and without running statistics a batch of one has no variance); in eval mode it works.
+            - After torch.func.replace_all_batch_norm_modules_ (which stops tracking running statistics) it runs in
+              train mode where a sample has several values per channel (BatchNorm2d: each sample normalised by its own
+              statistics over H x W, as a loop of single-sample forwards does), while BatchNorm1d on (N, C) inputs still
+              raises.
+            - Random operations such as dropout raise under vmap's default randomness='error' unless
+              randomness='different' (an independent mask per sample) or 'same' (one mask shared by all samples) is
+              chosen.
+            - Two independent implementations agree with both to float64 rounding: PyTorch's ExpandedWeights and Opacus'
+              GradSampleModule, on an MLP, the per-sample-gradients tutorial's SimpleCNN and a model of Embedding,
+              LayerNorm and GroupNorm layers.
+        """),
+        statement_zh=bullets("""
+            - 对不耦合样本的模型,用 torch.func.vmap 包裹对单样本损失求导的 torch.func.grad,得到的逐样本梯度与循环 N 次反
+              向传播的结果相同,其总和等于 sum 归约的 batch 损失的梯度。
+            - 训练模式下的 BatchNorm 在 grad/vmap 下会失败(其滑动统计量的原地更新会被拒绝;不跟踪滑动统计量时,单个样本组
+              成的 batch 没有方差);评估模式下则可以正常工作。
+            - 调用 torch.func.replace_all_batch_norm_modules_(它停止跟踪滑动统计量)之后,当每个样本在每个通道上有多个值
+              时,训练模式下也能运行(BatchNorm2d:每个样本在 H x W 上用自己的统计量归一化,与逐个样本前向传播的循环结果相
+              同),而对 (N, C) 输入的 BatchNorm1d 仍会报错。
+            - dropout 等随机操作在 vmap 默认的 randomness='error' 下会报错,除非选择 randomness='different'(每个样本独立
+              的掩码)或 'same'(所有样本共用一个掩码)。
+            - 两个独立的实现与二者在 float64 舍入误差内一致:PyTorch 的 ExpandedWeights 和 Opacus 的 GradSampleModule,在
+              MLP、逐样本梯度教程中的 SimpleCNN 以及由 Embedding、LayerNorm 和 GroupNorm 组成的模型上都是如此。
         """),
         in_practice=text("""
             Compute per-sample gradients with torch.func.vmap(torch.func.grad(...)); put BatchNorm in eval mode (or
@@ -489,22 +644,39 @@ CLAIMS: tuple[Claim, ...] = (
         id="distributed.ddp-mean",
         part=P,
         verdict=Verdict.QUALIFIED,
-        quotes=(),
-        statement=text("""
-            DistributedDataParallel all-reduces the gradients and divides them by the world size W. With a mean loss
-            and equal local batch sizes every rank then holds the single-process gradient of the global batch's mean
-            loss. Inside no_sync() the gradients stay local, and the next backward outside it synchronises what was
-            accumulated, so micro-batch accumulation works across ranks. With unequal local batch sizes n_r the
-            average of the local mean gradients, (1/W) sum_r g_r, is not the global mean gradient sum_r (n_r / n) g_r;
-            scaling rank r's mean loss by W n_r / n restores it.
+        short_answer=text("""
+            It averages (all-reduce, then divide by the world size W), which equals the global batch's mean gradient
+            only with equal local batch sizes; otherwise scale rank r's mean loss by W n_r / n.
         """),
-        statement_zh=text("""
-            DistributedDataParallel 对梯度做 all-reduce 并除以进程数 W。使
-            用 mean 损失且各进程本地 batch 大小相同时,每个进程得到的梯度就等于单进程上整个全
-            局 batch 的 mean 损失梯度。在 no_sync() 内梯度保持在本地,其外的下一次反向传播会同步
-            此前累积的梯度,因此 micro-batch 梯度累积在多进程下同样可行。若各进程本地 batch 大
-            小 n_r 不同,本地 mean 梯度的平均 (1/W) Σ_r g_r 并不等于全局 mean 梯
-            度 Σ_r (n_r / n) g_r;把进程 r 的 mean 损失乘以 W·n_r / n 才能还原。
+        short_answer_zh=text("""
+            求平均(all-reduce 后除以进程数 W),只有各进程本地 batch 大小相同时才等于全局 batch 的 mean 梯度;否则把进程 r
+            的 mean 损失乘以 W·n_r / n。
+        """),
+        questions=(
+            "Does DDP average or sum gradients across processes?",
+            "Is DDP's gradient the one-big-batch gradient when local batch sizes differ?",
+        ),
+        questions_zh=(
+            "DDP 在进程之间对梯度求平均还是求和?",
+            "各进程本地 batch 大小不同时,DDP 的梯度还等于一个大 batch 的梯度吗?",
+        ),
+        quotes=(),
+        statement=bullets("""
+            - DistributedDataParallel all-reduces the gradients and divides them by the world size W: with a mean loss
+              and equal local batch sizes every rank then holds the single-process gradient of the global batch's mean
+              loss.
+            - Inside no_sync() the gradients stay local, and the next backward outside it synchronises what was
+              accumulated, so micro-batch accumulation works across ranks.
+            - With unequal local batch sizes n_r the average of the local mean gradients, (1/W) sum_r g_r, is not the
+              global mean gradient sum_r (n_r / n) g_r; scaling rank r's mean loss by W n_r / n restores it.
+        """),
+        statement_zh=bullets("""
+            - DistributedDataParallel 对梯度做 all-reduce 并除以进程数 W:使用 mean 损失且各进程本地 batch 大小相同时,每
+              个进程得到的梯度就等于单进程上整个全局 batch 的 mean 损失梯度。
+            - 在 no_sync() 内梯度保持在本地,其外的下一次反向传播会同步此前累积的梯度,因此 micro-batch 梯度累积在多进程下
+              同样可行。
+            - 若各进程本地 batch 大小 n_r 不同,本地 mean 梯度的平均 (1/W) Σ_r g_r 并不等于全局 mean 梯度 Σ_r (n_r / n)
+              g_r;把进程 r 的 mean 损失乘以 W·n_r / n 才能还原。
         """),
         in_practice=text("""
             Under DDP with uneven local batches (a short last batch, variable token counts), multiply each rank's mean
@@ -597,46 +769,69 @@ CLAIMS: tuple[Claim, ...] = (
         id="amp.grad-scaler",
         part=P,
         verdict=Verdict.CONFIRMED,
-        quotes=(),
-        statement=text("""
-            torch.amp.GradScaler.scale(loss) multiplies the loss by the current scale, so backward produces scale x
-            the true gradients; unscale_(optimizer) divides them back, so unscale_ followed by clip_grad_norm_ gives
-            the same clipped gradients and the same step as an unscaled run, while clipping the still-scaled gradients
-            clips a norm scale times too large. Under torch.autocast with float16, gradients smaller than half the
-            smallest float16 (2^-25, about 3e-8) round to 0 in the float16 backward and the optimizer steps on
-            nothing; scaling the loss (default scale 2^16) lifts them into float16's range and unscale_ recovers them
-            to float16 precision. Scaled gradients past 65504, the largest float16, overflow to inf: scaler.step then
-            skips optimizer.step (parameters unchanged) and update() multiplies the scale by backoff_factor (default
-            0.5), step after step until the scaled gradients fit; after growth_interval clean steps it multiplies the
-            scale by growth_factor. The scaler cannot cure an overflow in the forward pass: the loss is inf at every
-            scale, every step is skipped and the scale keeps shrinking. bfloat16 has float32's exponent range, so at
-            these magnitudes it neither underflows nor overflows and needs no scaler, at coarser precision (8
-            significant bits against float16's 11).
+        short_answer=text("""
+            With float16 autocast: gradients below about 3e-8 vanish without it. Call unscale_ before clipping; an inf
+            in the forward pass makes the scale shrink at every step, which no scaler fixes. bfloat16 needs no scaler.
         """),
-        statement_zh=text("""
-            torch.amp.GradScaler.scale(loss) 把损失乘以当前的缩放因子 scale,因此
-            反向传播得到的是真实梯度的 scale 倍;unscale_(optimizer) 再把它们除回来,所以
-            先 unscale_ 再 clip_grad_norm_ 得到的裁剪后梯度和更新步与不缩放时完全相同,而直接
-            裁剪仍被缩放的梯度则是按一个大了 scale 倍的范数裁剪。
-            在 torch.autocast 的 float16 下,小于 float16 最小正数一
-            半(2^-25,约 3e-8)的梯度在 float16 反向传播中被舍入为 0,优化器实际上拿到的是零梯
-            度;把损失乘以缩放因子(默认 2^16)可以把这些梯度抬进 float16 能表示的范
-            围,unscale_ 之后以 float16 的精度还原出来。缩放后超过 65504(float16 的最大
-            有限值)的梯度会溢出为 inf:这时 scaler.step 跳过 optimizer.step(参数不
-            变),update() 把缩放因子乘以 backoff_factor(默认 0.5),一步接一步,直到缩放后
-            的梯度放得下为止;连续 growth_interval 次正常的步之后,再乘以 growth_factor。
-            前向传播中的溢出是 scaler 补救不了的:无论缩放因子是多少,损失都是 inf,每一步都被跳过,缩放因子
-            越来越小。bfloat16 的指数范围与 float32 相同,在这些量级上既不下溢也不上溢,不需
-            要 scaler,代价是精度更粗(8 位有效位,float16 有 11 位)。
+        short_answer_zh=text("""
+            用 float16 autocast 时需要:没有它,小于约 3e-8 的梯度会消失。裁剪前先调用 unscale_;前向传播中的 inf 会让缩放
+            因子每步变小,scaler 修不好。bfloat16 不需要 scaler。
+        """),
+        questions=(
+            "When do I need `GradScaler`?",
+            "Should I call `unscale_` before clipping gradients with GradScaler?",
+            "Why does my GradScaler's scale keep shrinking?",
+        ),
+        questions_zh=(
+            "什么时候需要 `GradScaler`?",
+            "使用 GradScaler 时,裁剪梯度前要先调用 `unscale_` 吗?",
+            "为什么 GradScaler 的缩放因子一直在变小?",
+        ),
+        quotes=(),
+        statement=bullets("""
+            - torch.amp.GradScaler.scale(loss) multiplies the loss by the current scale, so backward produces scale x
+              the true gradients.
+            - unscale_(optimizer) divides them back, so unscale_ followed by clip_grad_norm_ gives the same clipped
+              gradients and the same step as an unscaled run, while clipping the still-scaled gradients clips a norm
+              scale times too large.
+            - Under torch.autocast with float16, gradients smaller than half the smallest float16 (2^-25, about 3e-8)
+              round to 0 in the float16 backward: .grad is exactly 0, and a first Adam step on it moves nothing (a zero
+              gradient still lets weight decay or earlier optimizer state move a parameter: step.updates-parameters).
+            - Scaling the loss (default scale 2^16) lifts them into float16's range and unscale_ recovers them to
+              float16 precision.
+            - Scaled gradients past 65504, the largest float16, overflow to inf: scaler.step then skips optimizer.step
+              (parameters unchanged) and update() multiplies the scale by backoff_factor (default 0.5), step after step
+              until the scaled gradients fit; after growth_interval clean steps it multiplies the scale by
+              growth_factor.
+            - The scaler cannot cure an overflow in the forward pass: the loss is inf at every scale, every step is
+              skipped and the scale keeps shrinking.
+            - bfloat16 has float32's exponent range, so at these magnitudes it neither underflows nor overflows and
+              needs no scaler, at coarser precision (8 significant bits against float16's 11).
+        """),
+        statement_zh=bullets("""
+            - torch.amp.GradScaler.scale(loss) 把损失乘以当前的缩放因子 scale,因此反向传播得到的是真实梯度的 scale 倍。
+            - unscale_(optimizer) 再把它们除回来,所以先 unscale_ 再 clip_grad_norm_ 得到的裁剪后梯度和更新步与不缩放时完
+              全相同,而直接裁剪仍被缩放的梯度则是按一个大了 scale 倍的范数裁剪。
+            - 在 torch.autocast 的 float16 下,小于 float16 最小正数一半(2^-25,约 3e-8)的梯度在 float16 反向传播中被舍入
+              为 0:.grad 恰好为零,Adam 在它上面的第一步什么也不改变(零梯度下,权重衰减或此前的优化器状态仍会改变参
+              数:step.updates-parameters)。
+            - 把损失乘以缩放因子(默认 2^16)可以把这些梯度抬进 float16 能表示的范围,unscale_ 之后以 float16 的精度还原出
+              来。
+            - 缩放后超过 65504(float16 的最大有限值)的梯度会溢出为 inf:这时 scaler.step 跳过 optimizer.step(参数不
+              变),update() 把缩放因子乘以 backoff_factor(默认 0.5),一步接一步,直到缩放后的梯度放得下为止;连续
+              growth_interval 次正常的步之后,再乘以 growth_factor。
+            - 前向传播中的溢出是 scaler 补救不了的:无论缩放因子是多少,损失都是 inf,每一步都被跳过,缩放因子越来越小。
+            - bfloat16 的指数范围与 float32 相同,在这些量级上既不下溢也不上溢,不需要 scaler,代价是精度更粗(8 位有效
+              位,float16 有 11 位)。
         """),
         in_practice=text("""
-            With float16 autocast always use GradScaler, call unscale_ before clipping, and log the scale: a scale
-            that falls on every step means an inf in the forward pass (e.g. unnormalised inputs), which no scaler
-            fixes; bfloat16 needs no scaler.
+            With float16 autocast use GradScaler (gradients below about 3e-8 vanish without it), call unscale_ before
+            clipping, and log the scale: a scale that falls at every step can mean an inf in the forward pass (e.g.
+            unnormalised inputs), which no scaler fixes; bfloat16 needs no scaler.
         """),
         in_practice_zh=text("""
-            使用 float16 autocast 时一定要配合 GradScaler,裁剪前先调
-            用 unscale_,并记录缩放因子:如果缩放因子每一步都在变小,说明前向传播中出现了 inf(例如输入未归
+            使用 float16 autocast 时要配合 GradScaler(没有它,小于约 3e-8 的梯度会消失),裁剪前先调
+            用 unscale_,并记录缩放因子:如果缩放因子每一步都在变小,可能是前向传播中出现了 inf(例如输入未归
             一化),这是 scaler 修不好的;bfloat16 不需要 scaler。
         """),
         related=(

@@ -99,7 +99,7 @@ class ClaimsReportCollector:
             session.exitstatus = pytest.ExitCode.USAGE_ERROR
             return
         self.data = self.build(benchmarks)
-        report_lib.write_report(self.data, registry(self.config), self.out_dir, self.lang)
+        report_lib.write_report(self.data, registry(self.config), self.out_dir, self.lang, root=root)
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus: int, config: pytest.Config) -> None:
         if is_xdist_worker(config):

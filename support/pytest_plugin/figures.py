@@ -1,6 +1,7 @@
 """The ``figures`` fixture: measured numbers and curves of one test, for the claims report.
 
-``figures.record(name, value, unit, zh=...)`` keeps one number; ``figures.plot(title, x_label=..., y_label=...,
+``figures.record(name, value, unit, zh=...)`` keeps one number (``measured_on=``/``measured_on_zh=`` say on what:
+the model, the data, the batch size, when the number depends on them); ``figures.plot(title, x_label=..., y_label=...,
 zh=(title, x_label, y_label))`` returns a handle whose ``.line()``, ``.points()`` and ``.bound()`` add curves to
 one figure of the claim (curves of one claim with the same title share a figure). Every name, title and label is
 given in English and in Chinese (``zh``), so that the report reads whole in either language. Both travel in the
@@ -88,15 +89,23 @@ class Figures:
         self._node = node
         self._suffix = "" if device in (None, "cpu") else f" ({device})"
 
-    def record(self, name: str, value, unit: str, *, zh: str, note: str = "", note_zh: str = "") -> float:
+    def record(self, name: str, value, unit: str, *, zh: str, note: str = "", note_zh: str = "",
+               measured_on: str = "", measured_on_zh: str = "") -> float:
         """Keep one measured number; ``unit`` is "1" for a pure number; ``zh`` is the name in Chinese (and ``note_zh``
-        the note's). Returns the value as a float."""
+        the note's). ``measured_on`` says what the number was measured on when it depends on the setup (e.g. "MLP
+        4-8-3, batch 16, 5 SGD steps"; the report shows it next to the number), ``measured_on_zh`` the same in
+        Chinese. Returns the value as a float."""
         _text("figure name", name)
         _chinese(f"figure {name!r}: zh", zh)
-        if note and not note_zh:
-            raise ValueError(f"figure {name!r}: a note needs its Chinese note_zh too")
-        if note_zh:
-            _chinese(f"figure {name!r}: note_zh", note_zh)
+        for english, chinese, what in ((note, note_zh, "note"), (measured_on, measured_on_zh, "measured_on")):
+            if not isinstance(english, str) or not isinstance(chinese, str):
+                raise ValueError(f"figure {name!r}: {what} and {what}_zh must be strings")
+            if english and not chinese:
+                raise ValueError(f"figure {name!r}: {what} needs its Chinese {what}_zh too")
+            if chinese and not english:
+                raise ValueError(f"figure {name!r}: {what}_zh needs its English {what} too")
+            if chinese:
+                _chinese(f"figure {name!r}: {what}_zh", chinese)
         if not isinstance(unit, str):
             raise ValueError(f"figure {name!r}: unit must be a string ('1' for a pure number), got {unit!r}")
         torch = sys.modules.get("torch")  # a tensor can only come from a process that imported torch
@@ -109,7 +118,8 @@ class Figures:
         value = float(value)
         self._node.user_properties.append(("figure", {
             "name": name + self._suffix, "value": value if math.isfinite(value) else str(value), "unit": unit,
-            "note": note, "name_zh": zh + self._suffix, "note_zh": note_zh}))
+            "note": note, "name_zh": zh + self._suffix, "note_zh": note_zh,
+            **({"measured_on": measured_on, "measured_on_zh": measured_on_zh} if measured_on else {})}))
         return value
 
     def plot(self, title: str, *, x_label: str, y_label: str, zh: tuple[str, str, str], log_x: bool = False,

@@ -48,7 +48,7 @@ def reproducer(item: pytest.Item) -> str:
     for mark in item.iter_markers("claim"):
         claim = claims.get(mark.args[0]) if mark.args else None
         if claim is not None:
-            lines.append(f"claim {claim.id} ({claim.verdict.value}): {claim.statement}")
+            lines.append(f"claim {claim.id} ({claim.verdict.value}): {' '.join(claim.statement)}")
             lines.append(f"every test of this claim: pytest spec --claim {claim.id}")
     return "\n".join(lines)
 

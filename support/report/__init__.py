@@ -9,6 +9,7 @@ model", after the claims.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from support.claims.model import ClaimRegistry
@@ -21,10 +22,11 @@ from support.report.text import LANGS
 BENCH_RESULTS = "bench/results"
 
 
-def write_report(data: dict, registry: ClaimRegistry, out_dir: Path, lang: str) -> Path:
+def write_report(data: dict, registry: ClaimRegistry, out_dir: Path, lang: str, root: Path | None = None) -> Path:
     """Render a built report into ``out_dir`` (README.md, results.json, figures/*.png); returns the README's path.
 
-    Earlier PNGs in ``out_dir/figures`` are removed first, so the folder holds this run's figures only.
+    Earlier PNGs in ``out_dir/figures`` are removed first, so the folder holds this run's figures only. ``root``,
+    the project root, makes the question index link each claim's test module (relative to ``out_dir``).
     """
     if lang not in LANGS:
         raise SpecInputError(f"report language must be one of {LANGS}, got {lang!r}")
@@ -39,7 +41,8 @@ def write_report(data: dict, registry: ClaimRegistry, out_dir: Path, lang: str) 
         check["plots"] = render_plots({"id": f"model check {check['id']}", "series": check["series"]}, figures_dir)
     (out_dir / "results.json").write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     readme = out_dir / "README.md"
-    readme.write_text(render_markdown(data, registry, lang), encoding="utf-8")
+    root_link = Path(os.path.relpath(Path(root).resolve(), out_dir.resolve())).as_posix() if root is not None else None
+    readme.write_text(render_markdown(data, registry, lang, root_link), encoding="utf-8")
     return readme
 
 

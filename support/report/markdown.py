@@ -1,6 +1,7 @@
-"""The report as Markdown: a table of contents, then the source's claims in order, each with its quotes (and an
-English gloss of each), what is true, what to do about it, related claims, verdict, tests, figures, benchmarks,
-plots with captions and sources; then the "Your model" section when model checks ran.
+"""The report as Markdown: a table of contents, the question index (every claim's questions with its short answer,
+linked to the claim and its test module), then the source's claims in order, each with its short answer, verdict,
+what is true (bullets), quotes (and an English gloss of each), what to do about it, related claims, tests, figures,
+benchmarks, plots with captions and sources; then the "Your model" section when model checks ran.
 
 Every claim has an explicit anchor (``<a id="<claim id>">``), so links such as ``README.md#reduction.options`` work
 whatever a Markdown renderer does to headings.
@@ -9,9 +10,11 @@ whatever a Markdown renderer does to headings.
 from __future__ import annotations
 
 from support.claims.model import ClaimRegistry, Part, Verdict
+from support.report.questions import module_path, question_index
 from support.report.text import TEXT, part_heading, unit_text
 
 YOUR_MODEL_ANCHOR = "your-model"
+QUESTIONS_ANCHOR = "questions"
 
 
 def fmt(value) -> str:
@@ -47,6 +50,12 @@ def _in_lang(item: dict, key: str, lang: str) -> str:
     return item.get(key, "")
 
 
+def _statement(claim: dict, lang: str) -> list[str]:
+    """The statement's bullets in the report's language (a string, as older results hold, is one bullet)."""
+    bullets = _in_lang(claim, "statement", lang)
+    return [bullets] if isinstance(bullets, str) else list(bullets)
+
+
 def _status_word(claim: dict, t: dict) -> str:
     verdict = t["verdicts"][Verdict(claim["verdict"])]
     return verdict if claim["status"] == "supported" else f"{verdict}, {t['status'][claim['status']]}"
@@ -55,6 +64,8 @@ def _status_word(claim: dict, t: dict) -> str:
 def render_contents(data: dict, registry: ClaimRegistry, lang: str) -> list[str]:
     t = TEXT[lang]
     out = [f"## {t['contents']}", ""]
+    if any(registry[c["id"]].questions for c in data["claims"]):
+        out.append(f"- **[{t['questions_title']}](#{QUESTIONS_ANCHOR})**")
     for part in Part:
         claims = [c for c in data["claims"] if registry[c["id"]].part is part]
         if not claims:
@@ -66,25 +77,42 @@ def render_contents(data: dict, registry: ClaimRegistry, lang: str) -> list[str]
     return out + [""]
 
 
+def render_questions(data: dict, registry: ClaimRegistry, lang: str, root_link: str | None) -> list[str]:
+    """The question index of the claims in this report: claims linked within the report, test modules through
+    ``root_link`` (the project root relative to the report; None shows their paths without links)."""
+    t = TEXT[lang]
+    claims = [registry[c["id"]] for c in data["claims"]]
+    if not any(c.questions for c in claims):
+        return []
+
+    def test_href(claim):
+        return f"{root_link.rstrip('/')}/{module_path(claim)}" if root_link else None
+
+    lines = question_index(claims, lang, claim_href=lambda claim_id: f"#{claim_id}", test_href=test_href)
+    return [f'<a id="{QUESTIONS_ANCHOR}"></a>', f"## {t['questions_title']}", "", t["questions_intro"], ""] + lines
+
+
 def render_claim(c: dict, lang: str) -> list[str]:
     t = TEXT[lang]
     out = [anchor(c["id"]), f"### `{c['id']}`", ""]
+    if _in_lang(c, "short_answer", lang):
+        out += [f"**{t['answer']}:** {_in_lang(c, 'short_answer', lang)}", ""]
+    verdict = t["verdicts"][Verdict(c["verdict"])]
+    if c["status"] == "supported":
+        out += [f"**{t['verdict']}: {verdict}** ({t['status']['supported']})", ""]
+    else:
+        out += [f"**{t['verdict']}: {t['status'][c['status']]}** ({t['registered']}: {verdict})", ""]
+    out += [f"**{t['true']}:**", ""] + [f"- {b}" for b in _statement(c, lang)] + [""]
     glosses = c.get("gloss") or []
     for i, q in enumerate(c["quotes"]):
         out.append(f"> {t['source']}:「{q}」")
         if lang == "en" and i < len(glosses):
             out += [">", f"> *{t['gloss']}: {glosses[i]}*"]
         out.append("")
-    out += [f"**{t['true']}:** {_in_lang(c, 'statement', lang)}", ""]
     if c.get("in_practice"):
         out += [f"**{t['in_practice']}:** {_in_lang(c, 'in_practice', lang)}", ""]
     if c.get("related"):
         out += [f"**{t['related']}:** " + ", ".join(f"[`{r}`](#{r})" for r in c["related"]), ""]
-    verdict = t["verdicts"][Verdict(c["verdict"])]
-    if c["status"] == "supported":
-        out += [f"**{t['verdict']}: {verdict}** ({t['status']['supported']})", ""]
-    else:
-        out += [f"**{t['verdict']}: {t['status'][c['status']]}** ({t['registered']}: {verdict})", ""]
     out += [f"**{t['tests']}:**", ""]
     if not c["tests"]:
         out += [f"- {t['none_ran']}", ""]
@@ -98,11 +126,13 @@ def render_claim(c: dict, lang: str) -> list[str]:
                 out.append(f"  - `{test['nodeid']}` {t['outcomes'][test['outcome']]}:\n\n    ```\n{body}\n    ```")
     out.append("")
     if c["figures"]:
-        out += [f"**{t['figures']}:**", "", f"| {t['figure']} | {t['value']} | {t['unit']} | {t['note']} |",
-                "|---|---|---|---|"]
+        on = any(f.get("measured_on") for f in c["figures"])  # the column only where a figure says it
+        header = [t["figure"], t["value"], t["unit"]] + ([t["measured_on"]] if on else []) + [t["note"]]
+        out += [f"**{t['figures']}:**", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for f in c["figures"]:
-            name, unit = cell(_in_lang(f, "name", lang)), cell(unit_text(f["unit"], lang))
-            out.append(f"| {name} | {fmt(f['value'])} | {unit} | {cell(_in_lang(f, 'note', lang))} |")
+            row = [cell(_in_lang(f, "name", lang)), fmt(f["value"]), cell(unit_text(f["unit"], lang))]
+            row += [cell(_in_lang(f, "measured_on", lang))] if on else []
+            out.append("| " + " | ".join(row + [cell(_in_lang(f, "note", lang))]) + " |")
         out.append("")
     for b in c.get("benchmarks", []):
         out += [f"**{t['benchmark']}:** {_in_lang(b, 'title', lang)} ({b.get('device')}, {b.get('machine')}, torch "
@@ -136,7 +166,9 @@ def render_plot_images(plots: list[dict], lang: str) -> list[str]:
     return out
 
 
-def render_markdown(data: dict, registry: ClaimRegistry, lang: str) -> str:
+def render_markdown(data: dict, registry: ClaimRegistry, lang: str, root_link: str | None = None) -> str:
+    """The report's README.md. ``root_link``: the project root relative to the report's folder, for links to the
+    test modules (None: the modules are named without links)."""
     t = TEXT[lang]
     meta, counts = data["meta"], data["counts"]
     out = [f"# {t['title']}", "", t["intro"], ""]
@@ -160,6 +192,7 @@ def render_markdown(data: dict, registry: ClaimRegistry, lang: str) -> str:
         out.append(f"- [{t['your_model']}](#{YOUR_MODEL_ANCHOR}): " + ", ".join(f"`{s}`" for s in section["subjects"]))
     out.append("")
     out += render_contents(data, registry, lang)
+    out += render_questions(data, registry, lang, root_link)
     current_part = None
     for c in data["claims"]:
         part = registry[c["id"]].part

@@ -18,6 +18,7 @@ from pathlib import Path
 from support.claims.model import ClaimRegistry, Verdict
 from support.errors import SpecInputError
 from support.model_check.catalog import CHECK_IDS
+from support.report.questions import module_path
 
 STATUS_ORDER = ("supported", "failing", "not run")
 OUTCOMES = ("passed", "failed", "skipped")
@@ -90,8 +91,11 @@ def build_report(registry: ClaimRegistry, records: list[TestRecord], environment
         else:
             status = "not run"
         claims.append({
-            "id": claim.id, "part": claim.part.number, "quotes": list(claim.quotes), "gloss": list(claim.gloss),
-            "statement": claim.statement, "statement_zh": claim.statement_zh,
+            "id": claim.id, "part": claim.part.number, "module": module_path(claim),
+            "short_answer": claim.short_answer, "short_answer_zh": claim.short_answer_zh,
+            "questions": list(claim.questions), "questions_zh": list(claim.questions_zh),
+            "quotes": list(claim.quotes), "gloss": list(claim.gloss),
+            "statement": list(claim.statement), "statement_zh": list(claim.statement_zh),
             "in_practice": claim.in_practice, "in_practice_zh": claim.in_practice_zh,
             "related": registry.related_to(claim.id),
             "verdict": claim.verdict.value, "status": status, "sources": list(claim.sources),

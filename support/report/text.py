@@ -38,6 +38,10 @@ TEXT = {
                                                                   "skipped": "n/a", "n/a": "n/a",
                                                                   "could not run": "could not run"},
         "checks_by_outcome": "checks by outcome",
+        "measured_on": "measured on", "answer": "Short answer", "short_answer": "short answer", "question": "question", "claim": "claim", "test": "test",
+        "questions_title": "Questions this report answers",
+        "questions_intro": "Each question is answered by a claim below: its short answer here, its bullets, verdict "
+                           "and evidence under the claim, and its tests in the module linked.",
     },
     "zh": {
         "title": "原文逐条验证",
@@ -68,6 +72,9 @@ TEXT = {
                                                                   "skipped": "不适用", "n/a": "不适用",
                                                                   "could not run": "无法运行"},
         "checks_by_outcome": "检查按结果统计",
+        "measured_on": "测量对象", "answer": "简短回答", "short_answer": "简短回答", "question": "问题", "claim": "论断", "test": "测试",
+        "questions_title": "本报告回答的问题",
+        "questions_intro": "每个问题都由下面的一条论断回答:这里是它的简短回答,论断之下有要点、结论和证据,测试在所链接的模块中。",
     },
 }
 
