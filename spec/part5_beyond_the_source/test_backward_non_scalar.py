@@ -1,24 +1,28 @@
 """backward.non-scalar
 
-What is true (confirmed): Tensor.backward() without a gradient argument only accepts a loss with exactly one
-element: on a loss with more, such as the per-sample losses of reduction='none', it raises RuntimeError "grad can be
-implicitly created only for scalar outputs", while a one-element tensor of any shape, (1,) included, is accepted. The
-fix is to reduce the losses first (.mean() gives the gradient of the mean, .sum() that of the sum) or to pass
-gradient=w, a tensor of the loss's shape: backward then computes the gradient of the weighted sum sum_i w_i l_i (a
-vector-Jacobian product), so w = 1/N gives the mean's gradient and w = 1 the sum's. A w of another shape raises
-RuntimeError "Mismatch in shape".
+What is true (confirmed):
+- Tensor.backward() without a gradient argument accepts only a loss with exactly one element: on a loss with more, such
+  as the per-sample losses of reduction='none', it raises RuntimeError "grad can be implicitly created only for scalar
+  outputs" and fills no .grad.
+- The rule counts elements, not dimensions: a one-element loss of shape (1,) or (1, 1) is accepted.
+- Reducing the losses first works: .mean().backward() gives the mean of the per-sample gradients, which is the gradient
+  of reduction='mean', and .sum().backward() their sum.
+- backward(gradient=w), with w a tensor of the loss's shape, gives the gradient of the weighted sum sum_i w_i l_i, the
+  same as (w * losses).sum().backward(); w = 1 gives the sum's gradient and w = 1/N the mean's.
+- A gradient of another shape raises RuntimeError "Mismatch in shape".
 
 Why: torch.autograd.backward fills in a missing grad_tensors entry with ones only when the output has one element
 (PyTorch source, torch/autograd/__init__.py, _make_grads: "grad can be implicitly created only for scalar outputs"
-unless out.numel() == 1; a given gradient whose shape differs from the output's raises "Mismatch in shape:
-grad_output[0] has a shape of ... and output[0] has a shape of ..."). PyTorch docs, torch.Tensor.backward: "If the
-tensor is non-scalar (i.e. its data has more than one element) and requires gradient, the function additionally
-requires specifying a gradient. It should be a tensor of matching type and shape, that represents the gradient of
-the differentiated function w.r.t. self." Backward with gradient w propagates w as dL/dl, which is the chain rule for
-L = sum_i w_i l_i: the result is w^T J, J the Jacobian of the losses with respect to the parameters. The identity is
-checked in float64 with weights away from 1 and from uniform, against the backward of the explicitly weighted sum
-(another graph) and against sum_i w_i g_i built from per-sample gradients (another route: N separate backward
-passes); the two reductions are the special cases w = 1 and w = 1/N.
+unless out.numel() == 1, whatever out.dim(), and before the backward pass starts, so no .grad is touched; a given
+gradient whose shape differs from the output's raises "Mismatch in shape: grad_output[0] has a shape of ... and
+output[0] has a shape of ..."). PyTorch docs, torch.Tensor.backward: "If the tensor is non-scalar (i.e. its data has
+more than one element) and requires gradient, the function additionally requires specifying a gradient. It should be a
+tensor of matching type and shape, that represents the gradient of the differentiated function w.r.t. self." Backward
+with gradient w propagates w as dL/dl, which is the chain rule for L = sum_i w_i l_i: the result is the vector-Jacobian
+product w^T J, J the Jacobian of the losses with respect to the parameters. The identity is checked in float64 with
+weights away from 1 and from uniform, against the backward of the explicitly weighted sum (another graph) and against
+sum_i w_i g_i built from per-sample gradients (another route: N separate backward passes); the two reductions are the
+special cases w = 1 and w = 1/N.
 """
 
 import pytest

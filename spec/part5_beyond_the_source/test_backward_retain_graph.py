@@ -1,24 +1,28 @@
 """backward.retain-graph
 
-What is true (qualified): A backward pass frees the tensors that the graph saved for it (a Linear's input and weight,
-a tanh's output, ...) unless retain_graph=True, and torch.autograd.grad frees them the same way. A second backward
-through the same graph, of the same loss again or of another loss that shares part of it, then raises RuntimeError
-"Trying to backward through the graph a second time (or directly access saved tensors after they have already been
-freed)". With retain_graph=True on every call but the last, each pass runs and adds into .grad: after backward of the
-same loss twice .grad holds twice its gradient, and after backward of loss_a and then loss_b it holds the gradient of
-loss_a + loss_b, which one backward of the sum gives without keeping the graph. The error comes from the freed
-tensors, not from a count of calls: a graph that saved none (only sums, means, additions and views of the
-parameters) runs a second time without error and accumulates again.
+What is true (qualified):
+- A backward pass frees the tensors that its graph saved for it unless retain_graph=True, and torch.autograd.grad frees
+  them the same way (and leaves .grad alone).
+- A second backward through that graph, of the same loss again or of another loss that shares part of it (a second
+  head's loss on a shared trunk), then raises RuntimeError "Trying to backward through the graph a second time (or
+  directly access saved tensors after they have already been freed)"; the failed pass adds nothing to .grad.
+- With retain_graph=True on every call but the last, each pass runs and adds into .grad: the same loss backpropagated
+  twice leaves twice its gradient, and loss_a then loss_b leave the gradient of loss_a + loss_b, which one backward of
+  the sum gives without retaining the graph.
+- The error comes from the freed tensors, not from the number of calls: a graph that saved none (only sums, means,
+  additions and views) runs a second time without error and accumulates again, while one product of two tensors that
+  need grad makes the second pass raise.
 
-Why: PyTorch docs, torch.Tensor.backward / torch.autograd.backward: "retain_graph (bool, optional): If False, the
-graph used to compute the grads will be freed"; "This function accumulates gradients in the leaves - you might need
-to zero .grad attributes or set them to None before calling it". Autograd notes, "Saved tensors": a node keeps the
-tensors its backward formula needs and the engine releases them after use; a node whose formula needs none (AddBackward,
-SumBackward, MeanBackward, ViewBackward keep only sizes) has nothing to free, so it can run again. Accumulation is
-addition into .grad, so two passes of the same loss give g + g = 2g and passes of two losses give the gradient of
-their sum (linearity). per-sample.backward-accumulates shows the shared-graph case for the per-sample losses of one
-batch; this claim adds the same loss backpropagated twice, autograd.grad, a multi-task pair of losses of different
-kinds and the graphs that save nothing.
+Why: PyTorch docs, torch.Tensor.backward / torch.autograd.backward: "retain_graph (bool, optional): If False, the graph
+used to compute the grads will be freed"; "This function accumulates gradients in the leaves - you might need to zero
+.grad attributes or set them to None before calling it". Autograd notes, "Saved tensors": a node keeps the tensors its
+backward formula needs (in the tests' model a Linear its input and weight, a tanh its output) and the engine releases
+them after use; a node whose formula needs none (AddBackward, SumBackward, MeanBackward, ViewBackward keep only sizes)
+has nothing to free, so it can run again, while a product p * q of two tensors that need grad saves both (each is the
+other's gradient factor). Accumulation is addition into .grad, so two passes of the same loss give g + g = 2g and passes
+of two losses give the gradient of their sum (linearity). per-sample.backward-accumulates shows the shared-graph case
+for the per-sample losses of one batch; this claim adds the same loss backpropagated twice, autograd.grad, a multi-task
+pair of losses of different kinds and the graphs that save nothing.
 """
 
 import pytest

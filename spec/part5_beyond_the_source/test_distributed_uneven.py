@@ -1,40 +1,47 @@
 """distributed.uneven
 
-What is true (confirmed): DistributedDataParallel all-reduces the gradients in every backward pass, so every rank
-has to run the same number of them. When the ranks have different numbers of batches, the rank that runs out stops
-calling backward and the ranks that still have a batch wait in that batch's all-reduce until the process group's
-timeout, then raise (the default timeout is 30 minutes for gloo, torch.distributed.constants.default_pg_timeout).
-Training inside model.join() (torch.distributed.algorithms.Join) lets the finished ranks shadow the all-reduce with
-zero gradients, and every rank completes: at each step the ranks still training get the sum of their gradients
-divided by the initial world size W, so each batch keeps the weight 1/W it has when all ranks train (with
-divide_by_initial_world_size=False, divided by the number of ranks still training), and on leaving the context every
-rank gets the parameters of the last rank to finish. With throw_on_early_termination=True every rank raises instead,
-at the first step after one rank has run out. DistributedSampler keeps the numbers of batches equal: without
-drop_last every rank gets ceil(N/W) of N indices, the epoch's order being repeated from its start to fill W
-ceil(N/W) places, so W ceil(N/W) - N samples count twice in the epoch (in a distributed evaluation's mean too); with
-drop_last=True every rank gets floor(N/W) and the last N - W floor(N/W) indices of the order are skipped that epoch.
-Sharding a dataset by hand into contiguous parts can give unequal numbers of batches.
+What is true (confirmed):
+- DistributedDataParallel all-reduces the gradients in every backward pass: when the ranks have different numbers of
+  batches, the rank that runs out finishes without error, and the ranks that still have a batch wait in that batch's
+  all-reduce until the process group's timeout, then raise; the default timeout is 30 minutes for gloo
+  (torch.distributed.constants.default_pg_timeout).
+- Training inside model.join() (torch.distributed.algorithms.Join) lets every rank complete: at each step the ranks
+  still training get the sum of their gradients divided by the initial world size W, so each batch keeps the weight 1/W
+  it has when all ranks train.
+- With divide_by_initial_world_size=False that sum is divided by the number of ranks still training instead.
+- On leaving the join context every rank holds the parameters of the last rank to finish.
+- With throw_on_early_termination=True every rank raises instead, at the first step after one rank has run out.
+- Without drop_last, DistributedSampler gives every rank ceil(N/W) of N indices, the epoch's order being repeated from
+  its start to fill W ceil(N/W) places, so W ceil(N/W) - N samples count twice in the epoch, in a distributed
+  evaluation's mean too.
+- With drop_last=True every rank gets floor(N/W) distinct indices, and N - W floor(N/W) samples (without shuffling, the
+  last ones of the order) are left out that epoch.
+- Sharding a dataset by hand into contiguous parts can give the ranks unequal numbers of batches, where
+  DistributedSampler gives them equal numbers.
 
-Why: PyTorch docs, DistributedDataParallel.join: "This context manager will keep track of already-joined DDP
-processes, and 'shadow' the forward and backward passes by inserting collective communication operations to match
-with the ones created by non-joined DDP processes"; "Once all DDP processes have joined, the context manager will
-broadcast the model corresponding to the last joined process to all processes"; divide_by_initial_world_size: "If
-True, will divide gradients by the initial world_size DDP training was launched with. If False, will compute the
-effective world size (number of ranks that have not depleted their inputs yet)"; throw_on_early_termination: "all
-trainers will throw an error once one rank runs out of inputs"; the example's comment "Without the join() API, the
-below synchronization will hang blocking for rank 1's allreduce to complete" (torch/nn/parallel/distributed.py,
-_DDPJoinHook: "Joined processes contribute zero gradient"). torch.distributed.init_process_group: timeout "Default
-value is 10 minutes for NCCL and 30 minutes for other backends". torch.utils.data.DistributedSampler: drop_last "If
-False, the sampler will add extra indices to make the data evenly divisible across the replicas"; its __iter__ pads
-the order with its own start (cyclically when N < W) and hands rank r the places r, r + W, r + 2W, ...; with
-drop_last, num_samples = ceil((N - W) / W) = floor(N / W) when W does not divide N.
-The DDP part shares one launch with distributed.ddp-mean (support/distributed.py, W = 3 gloo ranks on loopback):
-ranks 0, 1, 2 have 1, 2, 3 batches of 3 samples. Without Join the waiting group's timeout is set to 1 s, so the
-wait is seen and bounded. Under join() the ranks train with SGD (lr 0.1, momentum 0.9), and the test replays the
-three steps in one process from the documented rule (the sum of the active ranks' mean-loss gradients over W, or
-over their number) and compares every recorded gradient and every rank's final parameters. At step 2 both runs hold
-the same parameters, so there the effective-size gradient is exactly 3/2 the default one (2 of 3 ranks active). The
-sampler part needs no process group: DistributedSampler(dataset, num_replicas=W, rank=r).
+Why: every backward pass under DDP takes part in an all-reduce of the gradients, so every rank has to run the same
+number of them, and a rank that has run out stops calling backward. Under join() the finished ranks shadow that
+all-reduce with zero gradients, so the sum over the ranks is the sum over the ranks still training. PyTorch docs,
+DistributedDataParallel.join: "This context manager will keep track of already-joined DDP processes, and 'shadow' the
+forward and backward passes by inserting collective communication operations to match with the ones created by
+non-joined DDP processes"; "Once all DDP processes have joined, the context manager will broadcast the model
+corresponding to the last joined process to all processes"; divide_by_initial_world_size: "If True, will divide
+gradients by the initial world_size DDP training was launched with. If False, will compute the effective world size
+(number of ranks that have not depleted their inputs yet)"; throw_on_early_termination: "all trainers will throw an
+error once one rank runs out of inputs"; the example's comment "Without the join() API, the below synchronization will
+hang blocking for rank 1's allreduce to complete" (torch/nn/parallel/distributed.py, _DDPJoinHook: "Joined processes
+contribute zero gradient"). torch.distributed.init_process_group: timeout "Default value is 10 minutes for NCCL and 30
+minutes for other backends". torch.utils.data.DistributedSampler: drop_last "If False, the sampler will add extra
+indices to make the data evenly divisible across the replicas"; its __iter__ pads the order with its own start
+(cyclically when N < W) and hands rank r the places r, r + W, r + 2W, ...; with drop_last, num_samples = ceil((N - W) /
+W) = floor(N / W) when W does not divide N. The DDP part shares one launch with distributed.ddp-mean
+(support/distributed.py, W = 3 gloo ranks on loopback): ranks 0, 1, 2 have 1, 2, 3 batches of 3 samples. Without Join
+the waiting group's timeout is set to 1 s, so the wait is seen and bounded. Under join() the ranks train with SGD (lr
+0.1, momentum 0.9), and the test replays the three steps in one process from the documented rule (the sum of the active
+ranks' mean-loss gradients over W, or over their number) and compares every recorded gradient and every rank's final
+parameters. At step 2 both runs hold the same parameters, so there the effective-size gradient is exactly 3/2 the
+default one (2 of 3 ranks active). The sampler part needs no process group: DistributedSampler(dataset, num_replicas=W,
+rank=r).
 """
 
 import math

@@ -1,30 +1,40 @@
 """zero-grad.set-to-none
 
-What is true (confirmed): zero_grad() of an optimizer or of a module sets every .grad to None by default
-(set_to_none=True, the default since PyTorch 2.0), and a parameter that the next loss does not use keeps None after
-backward; zero_grad(set_to_none=False) fills the gradients with zeros instead. optimizer.step() treats the two
-differently: it skips a parameter whose .grad is None (no weight decay, no momentum or moment update, its step count
-unchanged) but steps one whose .grad is zero. Weight decay then moves it at once: SGD's weight_decay and Adam's L2
-decay act through the gradient, AdamW's decoupled decay (default weight_decay 0.01) directly. Without weight decay a
-zero gradient moves nothing at a parameter's first step, since SGD's momentum buffer and Adam's moments start from
-zero, but after one real step the momentum (SGD) and the moment estimates (Adam, AdamW) keep moving it at every later
-step with a zero gradient, while a None gradient leaves it exactly where it was. Plain SGD without momentum or weight
-decay treats the two alike. An nn.Embedding row that is absent from a batch gets a zero row of the table's dense
-gradient, never None, so Adam keeps moving a row after its first use whether or not later batches contain it.
+What is true (confirmed):
+- zero_grad() of an optimizer or of a module sets every .grad to None by default (set_to_none=True), and a parameter
+  that the next loss does not use keeps None after backward.
+- zero_grad(set_to_none=False) fills the gradients with zeros instead, and such a parameter keeps its zeros after
+  backward.
+- optimizer.step() skips a parameter whose .grad is None (no weight decay, no momentum or moment update, its step count
+  unchanged) but steps one whose .grad is zero.
+- Weight decay moves a parameter with a zero gradient at its first step (SGD's and Adam's weight_decay, AdamW's
+  decoupled decay, whose default weight_decay is 0.01); without weight decay a zero gradient moves nothing at a
+  parameter's first step.
+- After one real step, SGD with momentum, Adam and AdamW keep moving a parameter at every later step with a zero
+  gradient, while a None gradient leaves the parameter and its optimizer state (momentum buffer or moment estimates,
+  step count) as they were.
+- Plain SGD without momentum or weight decay treats the two alike.
+- An nn.Embedding row absent from a batch gets a zero row of the table's dense gradient, not None, so once a row has
+  been used Adam keeps moving it in later batches that do not contain it; a row never used stays where it was.
 
-Why: PyTorch docs, torch.optim.Optimizer.zero_grad: "set_to_none (bool, optional): Instead of setting to zero, set
-the grads to None. Default: True"; "If the user requests zero_grad(set_to_none=True) followed by a backward pass,
-.grads are guaranteed to be None for params that did not receive a gradient"; "torch.optim optimizers have a
-different behavior if the gradient is 0 or None (in one case it does the step with a gradient of 0 and in the other
-it skips the step altogether)". torch.nn.Module.zero_grad has the same default. PyTorch 2.0 release notes: the
-default of set_to_none changed to True. The optimizers collect only the parameters with p.grad is not None
-(PyTorch source, torch/optim/sgd.py and adam.py, _init_group). With a zero gradient the documented rules give:
-SGD, g = 0 + lambda p (weight decay), b = mu b + g, p -= lr b; Adam, g = 0 + lambda p, m = beta1 m + (1 - beta1) g,
-v = beta2 v + (1 - beta2) g^2, p -= lr m^ / (sqrt(v^) + eps), which at the first step with lambda = 0 is 0 / eps = 0
-and after a real step is lr beta1^k m / ... != 0; AdamW, p *= 1 - lr lambda before the same Adam step. The tests
-compare every step taken with support.reference_optim's float64 implementation of those rules fed the same
-gradients (real at step 1, zeros after), and check that the None parameter is bitwise unchanged, with its step count
-and momentum buffer as they were. The learning rates are away from 1 and the runs take several steps.
+Why: PyTorch docs, torch.optim.Optimizer.zero_grad: "set_to_none (bool, optional): Instead of setting to zero, set the
+grads to None. Default: True"; "If the user requests zero_grad(set_to_none=True) followed by a backward pass, .grads are
+guaranteed to be None for params that did not receive a gradient"; "torch.optim optimizers have a different behavior if
+the gradient is 0 or None (in one case it does the step with a gradient of 0 and in the other it skips the step
+altogether)". torch.nn.Module.zero_grad has the same default. PyTorch 2.0 release notes: the default of set_to_none
+changed to True. The optimizers collect only the parameters with p.grad is not None (PyTorch source, torch/optim/sgd.py
+and adam.py, _init_group). With a zero gradient the documented rules give: SGD, g = 0 + lambda p (weight decay), b = mu
+b + g, p -= lr b; Adam, g = 0 + lambda p, m = beta1 m + (1 - beta1) g, v = beta2 v + (1 - beta2) g^2, p -= lr m^ /
+(sqrt(v^) + eps), which at the first step with lambda = 0 is 0 / eps = 0 and after a real step is lr beta1^k m / ... !=
+0; AdamW, p *= 1 - lr lambda before the same Adam step. So SGD's weight_decay and Adam's L2 decay act through the
+gradient and AdamW's decoupled decay on the parameter directly, and without decay a zero gradient moves nothing at the
+first step because SGD's momentum buffer starts as that first gradient, 0, and Adam's moments start at 0. The tests
+compare every step taken with support.reference_optim's float64 implementation of those rules fed the same gradients
+(real at step 1, zeros after), and check that the None parameter is bitwise unchanged, with its step count and momentum
+buffer as they were. nn.Embedding with sparse=False (the default) has a dense gradient for its whole weight (PyTorch
+docs, torch.nn.Embedding: sparse "If True, gradient w.r.t. weight matrix will be a sparse tensor"), so a row absent from
+the batch gets zeros, which Adam steps by lr m^ / (sqrt(v^) + eps) once its moments hold a real gradient, and by exactly
+0 while they are still 0. The learning rates are away from 1 and the runs take several steps.
 """
 
 import inspect

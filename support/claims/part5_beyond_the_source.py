@@ -701,39 +701,59 @@ CLAIMS: tuple[Claim, ...] = (
         id="distributed.uneven",
         part=P,
         verdict=Verdict.CONFIRMED,
-        quotes=(),
-        statement=text("""
-            DistributedDataParallel all-reduces the gradients in every backward pass, so every rank has to run the
-            same number of them. When the ranks have different numbers of batches, the rank that runs out stops
-            calling backward and the ranks that still have a batch wait in that batch's all-reduce until the process
-            group's timeout, then raise (the default timeout is 30 minutes for gloo,
-            torch.distributed.constants.default_pg_timeout). Training inside model.join()
-            (torch.distributed.algorithms.Join) lets the finished ranks shadow the all-reduce with zero gradients, and
-            every rank completes: at each step the ranks still training get the sum of their gradients divided by the
-            initial world size W, so each batch keeps the weight 1/W it has when all ranks train (with
-            divide_by_initial_world_size=False, divided by the number of ranks still training), and on leaving the
-            context every rank gets the parameters of the last rank to finish. With throw_on_early_termination=True
-            every rank raises instead, at the first step after one rank has run out. DistributedSampler keeps the
-            numbers of batches equal: without drop_last every rank gets ceil(N/W) of N indices, the epoch's order
-            being repeated from its start to fill W ceil(N/W) places, so W ceil(N/W) - N samples count twice in the
-            epoch (in a distributed evaluation's mean too); with drop_last=True every rank gets floor(N/W) and the
-            last N - W floor(N/W) indices of the order are skipped that epoch. Sharding a dataset by hand into
-            contiguous parts can give unequal numbers of batches.
+        short_answer=text("""
+            The ranks with batches left wait in the all-reduce until the group's timeout, then raise; DistributedSampler
+            keeps batch counts equal, and model.join() lets every rank finish.
         """),
-        statement_zh=text("""
-            DistributedDataParallel 在每次反向传播中都对梯度做 all-reduce,因此每个进程必须执行相同次数的反向传
-            播。当各进程的 batch 数不同时,先用完数据的进程不再调用 backward,而还有 batch 的进程会在这
-            个 batch 的 all-reduce 中一直等到进程组超时,然后报错(gloo 的默认超时是 30 分
-            钟,torch.distributed.constants.default_pg_timeout)。在 model.join()(torch.distributed.algorithms.Join)中训
-            练,已结束的进程会用零梯度配合 all-reduce,所有进程都能完成:每一步仍在训练的进程得到它们梯度之和除以初
-            始进程数 W,因此每个 batch 的权重仍是所有进程都在训练时的 1/W(设
-            置 divide_by_initial_world_size=False 时则除以仍在训练的进程数);离开上下文时,每个进程都得到最后
-            结束的进程的参数。设置 throw_on_early_termination=True 时,在某个进程用完数据后的第一步,所有进程
-            都会报错。DistributedSampler 让各进程的 batch 数相同:不设 drop_last 时,N 个索引中每个进程分
-            到 ceil(N/W) 个,本 epoch 的顺序从头重复以填满 W ceil(N/W) 个位置,因此有 W ceil(N/W) - N 个
-            样本在一个 epoch 中被计了两次(分布式评估的平均值中也是如此);设置 drop_last=True 时每个进程分
-            到 floor(N/W) 个,顺序中最后 N - W floor(N/W) 个索引在该 epoch 被跳过。手工把数据集切成连续的几
-            段,则可能得到不相等的 batch 数。
+        short_answer_zh=text("""
+            还有 batch 的进程会在 all-reduce 中一直等到进程组超时后报错;DistributedSampler 让各进程 batch 数相
+            同,model.join() 让所有进程都能完成。
+        """),
+        questions=(
+            "Why does DDP hang when one rank runs out of data?",
+            "What happens when DDP ranks have different numbers of batches?",
+            "Does DistributedSampler repeat or drop samples?",
+        ),
+        questions_zh=(
+            "为什么某个进程的数据用完后 DDP 会卡住?",
+            "DDP 各进程的 batch 数不同时会怎样?",
+            "DistributedSampler 会重复或丢弃样本吗?",
+        ),
+        quotes=(),
+        statement=bullets("""
+            - DistributedDataParallel all-reduces the gradients in every backward pass: when the ranks have different
+              numbers of batches, the rank that runs out finishes without error, and the ranks that still have a batch
+              wait in that batch's all-reduce until the process group's timeout, then raise; the default timeout is 30
+              minutes for gloo (torch.distributed.constants.default_pg_timeout).
+            - Training inside model.join() (torch.distributed.algorithms.Join) lets every rank complete: at each step
+              the ranks still training get the sum of their gradients divided by the initial world size W, so each batch
+              keeps the weight 1/W it has when all ranks train.
+            - With divide_by_initial_world_size=False that sum is divided by the number of ranks still training instead.
+            - On leaving the join context every rank holds the parameters of the last rank to finish.
+            - With throw_on_early_termination=True every rank raises instead, at the first step after one rank has run
+              out.
+            - Without drop_last, DistributedSampler gives every rank ceil(N/W) of N indices, the epoch's order being
+              repeated from its start to fill W ceil(N/W) places, so W ceil(N/W) - N samples count twice in the epoch,
+              in a distributed evaluation's mean too.
+            - With drop_last=True every rank gets floor(N/W) distinct indices, and N - W floor(N/W) samples (without
+              shuffling, the last ones of the order) are left out that epoch.
+            - Sharding a dataset by hand into contiguous parts can give the ranks unequal numbers of batches, where
+              DistributedSampler gives them equal numbers.
+        """),
+        statement_zh=bullets("""
+            - DistributedDataParallel 在每次反向传播中都对梯度做 all-reduce:当各进程的 batch 数不同时,先用完数据的进程正
+              常结束,而还有 batch 的进程会在这个 batch 的 all-reduce 中一直等到进程组超时,然后报错;gloo 的默认超时是 30
+              分钟(torch.distributed.constants.default_pg_timeout)。
+            - 在 model.join()(torch.distributed.algorithms.Join)中训练,所有进程都能完成:每一步仍在训练的进程得到它们梯度
+              之和除以初始进程数 W,因此每个 batch 的权重仍是所有进程都在训练时的 1/W。
+            - 设置 divide_by_initial_world_size=False 时,这个和改为除以仍在训练的进程数。
+            - 离开 join 上下文时,每个进程都得到最后结束的进程的参数。
+            - 设置 throw_on_early_termination=True 时,在某个进程用完数据后的第一步,所有进程都会报错。
+            - 不设 drop_last 时,DistributedSampler 从 N 个索引中给每个进程分 ceil(N/W) 个,本 epoch 的顺序从头重复以填满
+              W ceil(N/W) 个位置,因此有 W ceil(N/W) - N 个样本在一个 epoch 中被计了两次,分布式评估的平均值中也是如此。
+            - 设置 drop_last=True 时,每个进程分到 floor(N/W) 个互不相同的索引,有 N - W floor(N/W) 个样本(不打乱时是顺序
+              中最后的那些)在该 epoch 被跳过。
+            - 手工把数据集切成连续的几段,可能让各进程的 batch 数不相等,而 DistributedSampler 给出的 batch 数相同。
         """),
         in_practice=text("""
             Give every rank the same number of batches (DistributedSampler does), or wrap the training loop in
@@ -868,24 +888,46 @@ CLAIMS: tuple[Claim, ...] = (
         id="backward.non-scalar",
         part=P,
         verdict=Verdict.CONFIRMED,
-        quotes=(),
-        statement=text("""
-            Tensor.backward() without a gradient argument only accepts a loss with exactly one element: on a loss with
-            more, such as the per-sample losses of reduction='none', it raises RuntimeError "grad can be implicitly
-            created only for scalar outputs", while a one-element tensor of any shape, (1,) included, is accepted. The
-            fix is to reduce the losses first (.mean() gives the gradient of the mean, .sum() that of the sum) or to
-            pass gradient=w, a tensor of the loss's shape: backward then computes the gradient of the weighted sum
-            sum_i w_i l_i (a vector-Jacobian product), so w = 1/N gives the mean's gradient and w = 1 the sum's. A w
-            of another shape raises RuntimeError "Mismatch in shape".
+        short_answer=text("""
+            Not directly: backward() needs a one-element loss. Reduce first (.mean() or .sum()) or pass gradient=w of
+            the loss's shape to get the gradient of sum_i w_i l_i.
         """),
-        statement_zh=text("""
-            不带 gradient 参数的 Tensor.backward() 只接受恰好一个元素的损失:对元素更多的损失(例
-            如 reduction='none' 给出的逐样本损失)它会抛出 RuntimeError "grad can be implicitly
-            created only for scalar outputs";而只有一个元素的张量,不论形状如何(包括 (1,)),都可以。解
-            决办法是先归约(.mean() 得到平均损失的梯度,.sum() 得到总和的梯度),或者传
-            入 gradient=w(与损失形状相同的张量):这时 backward 计算的是加权和 Σ_i w_i l_i 的梯
-            度(向量-雅可比积),因此 w = 1/N 给出 mean 的梯度,w = 1 给出 sum 的梯度。形状不同
-            的 w 会抛出 RuntimeError "Mismatch in shape"。
+        short_answer_zh=text("""
+            不能直接调用:backward() 只接受单元素损失。先归约(.mean() 或 .sum()),或传入与损失同形的 gradient=w,得到 Σ_i
+            w_i l_i 的梯度。
+        """),
+        questions=(
+            "Can I call `.backward()` on a `reduction='none'` loss?",
+            "Why does `backward()` raise 'grad can be implicitly created only for scalar outputs'?",
+            "How do I weight each sample's loss before calling `backward()`?",
+        ),
+        questions_zh=(
+            "可以对 `reduction='none'` 的损失调用 `.backward()` 吗?",
+            "为什么 `backward()` 报错 'grad can be implicitly created only for scalar outputs'?",
+            "调用 `backward()` 之前怎样给每个样本的损失加权?",
+        ),
+        quotes=(),
+        statement=bullets("""
+            - Tensor.backward() without a gradient argument accepts only a loss with exactly one element: on a loss with
+              more, such as the per-sample losses of reduction='none', it raises RuntimeError "grad can be implicitly
+              created only for scalar outputs" and fills no .grad.
+            - The rule counts elements, not dimensions: a one-element loss of shape (1,) or (1, 1) is accepted.
+            - Reducing the losses first works: .mean().backward() gives the mean of the per-sample gradients, which is
+              the gradient of reduction='mean', and .sum().backward() their sum.
+            - backward(gradient=w), with w a tensor of the loss's shape, gives the gradient of the weighted sum sum_i
+              w_i l_i, the same as (w * losses).sum().backward(); w = 1 gives the sum's gradient and w = 1/N the mean's.
+            - A gradient of another shape raises RuntimeError "Mismatch in shape".
+        """),
+        statement_zh=bullets("""
+            - 不带 gradient 参数的 Tensor.backward() 只接受恰好一个元素的损失:对元素更多的损失(例如 reduction='none' 给
+              出的逐样本损失),它会抛出 RuntimeError "grad can be implicitly created only for scalar outputs",并且不写入
+              任何 .grad。
+            - 规则看的是元素个数而不是维数:形状为 (1,) 或 (1, 1) 的单元素损失都可以。
+            - 先归约损失就可以:.mean().backward() 得到逐样本梯度的平均,也就是 reduction='mean' 的梯度;.sum().backward()
+              得到它们的和。
+            - backward(gradient=w)(w 是与损失形状相同的张量)得到加权和 Σ_i w_i l_i 的梯度,与 (w *
+              losses).sum().backward() 相同;w = 1 给出 sum 的梯度,w = 1/N 给出 mean 的梯度。
+            - 形状不同的 gradient 会抛出 RuntimeError "Mismatch in shape"。
         """),
         in_practice=text("""
             Call backward on a reduced loss (.mean() or .sum()); to weight samples, backpropagate (w * losses).sum()
@@ -916,29 +958,50 @@ CLAIMS: tuple[Claim, ...] = (
         id="backward.retain-graph",
         part=P,
         verdict=Verdict.QUALIFIED,
-        quotes=(),
-        statement=text("""
-            A backward pass frees the tensors that the graph saved for it (a Linear's input and weight, a tanh's
-            output, ...) unless retain_graph=True, and torch.autograd.grad frees them the same way. A second backward
-            through the same graph, of the same loss again or of another loss that shares part of it, then raises
-            RuntimeError "Trying to backward through the graph a second time (or directly access saved tensors after
-            they have already been freed)". With retain_graph=True on every call but the last, each pass runs and adds
-            into .grad: after backward of the same loss twice .grad holds twice its gradient, and after backward of
-            loss_a and then loss_b it holds the gradient of loss_a + loss_b, which one backward of the sum gives
-            without keeping the graph. The error comes from the freed tensors, not from a count of calls: a graph that
-            saved none (only sums, means, additions and views of the parameters) runs a second time without error and
-            accumulates again.
+        short_answer=text("""
+            A second backward through a graph that saved tensors needs retain_graph=True on every call but the last;
+            each pass adds into .grad, so one backward of the summed losses gives the same gradient.
         """),
-        statement_zh=text("""
-            一次反向传播会释放计算图为它保存的张量(Linear 的输入和权重、tanh 的输出等),除非设
-            置 retain_graph=True;torch.autograd.grad 也同样会释放它们。此后再对同一个计算图做反向传
-            播(无论是同一个损失,还是共享其中一部分的另一个损失)都会抛出 RuntimeError "Trying to
-            backward through the graph a second time (or directly access saved tensors after they have already
-            been freed)"。除最后一次外每次都设置 retain_graph=True,则每次反向传播都会执行并累加
-            到 .grad 中:对同一个损失反向传播两次后,.grad 是其梯度的两倍;先后对 loss_a 和 loss_b 反
-            向传播后,.grad 是 loss_a + loss_b 的梯度,而对二者之和做一次反向传播就能得到同样的结果,无需保
-            留计算图。报错的原因是张量已被释放,而不是调用次数:一个没有保存任何张量的计算图(只有参数的求和、平均、
-            相加和 view)第二次反向传播时不会报错,并且会再次累加。
+        short_answer_zh=text("""
+            对保存了张量的计算图做第二次 backward,需要除最后一次外每次都设置 retain_graph=True;每次都累加到 .grad,所以
+            对损失之和做一次 backward 得到相同的梯度。
+        """),
+        questions=(
+            "Why do I get 'Trying to backward through the graph a second time'?",
+            "When do I need `retain_graph=True`?",
+            "How do I backpropagate two losses computed from one forward pass?",
+        ),
+        questions_zh=(
+            "为什么会报错 'Trying to backward through the graph a second time'?",
+            "什么时候需要 `retain_graph=True`?",
+            "同一次前向传播算出的两个损失怎样反向传播?",
+        ),
+        quotes=(),
+        statement=bullets("""
+            - A backward pass frees the tensors that its graph saved for it unless retain_graph=True, and
+              torch.autograd.grad frees them the same way (and leaves .grad alone).
+            - A second backward through that graph, of the same loss again or of another loss that shares part of it (a
+              second head's loss on a shared trunk), then raises RuntimeError "Trying to backward through the graph a
+              second time (or directly access saved tensors after they have already been freed)"; the failed pass adds
+              nothing to .grad.
+            - With retain_graph=True on every call but the last, each pass runs and adds into .grad: the same loss
+              backpropagated twice leaves twice its gradient, and loss_a then loss_b leave the gradient of loss_a +
+              loss_b, which one backward of the sum gives without retaining the graph.
+            - The error comes from the freed tensors, not from the number of calls: a graph that saved none (only sums,
+              means, additions and views) runs a second time without error and accumulates again, while one product of
+              two tensors that need grad makes the second pass raise.
+        """),
+        statement_zh=bullets("""
+            - 一次反向传播会释放计算图为它保存的张量,除非设置 retain_graph=True;torch.autograd.grad 也同样会释放它们(且
+              不改动 .grad)。
+            - 此后再对这个计算图做反向传播,无论是同一个损失,还是共享其中一部分的另一个损失(共享主干上另一个输出头的损
+              失),都会抛出 RuntimeError "Trying to backward through the graph a second time (or directly access saved
+              tensors after they have already been freed)";失败的这次反向传播不会往 .grad 里加任何东西。
+            - 除最后一次外每次都设置 retain_graph=True,则每次反向传播都会执行并累加到 .grad 中:同一个损失反向传播两次
+              后,.grad 是其梯度的两倍;先后对 loss_a 和 loss_b 反向传播后,.grad 是 loss_a + loss_b 的梯度,而对二者之和做
+              一次反向传播就能得到同样的结果,无需保留计算图。
+            - 报错的原因是张量已被释放,而不是调用次数:没有保存任何张量的计算图(只有求和、平均、相加和 view)第二次反向传
+              播时不会报错,并且会再次累加;而两个需要梯度的张量的一次乘积就会让第二次反向传播再次报错。
         """),
         in_practice=text("""
             For several losses on one forward pass, backpropagate their sum once instead of retaining the graph; if
@@ -966,32 +1029,56 @@ CLAIMS: tuple[Claim, ...] = (
         id="zero-grad.set-to-none",
         part=P,
         verdict=Verdict.CONFIRMED,
-        quotes=(),
-        statement=text("""
-            zero_grad() of an optimizer or of a module sets every .grad to None by default (set_to_none=True, the
-            default since PyTorch 2.0), and a parameter that the next loss does not use keeps None after backward;
-            zero_grad(set_to_none=False) fills the gradients with zeros instead. optimizer.step() treats the two
-            differently: it skips a parameter whose .grad is None (no weight decay, no momentum or moment update, its
-            step count unchanged) but steps one whose .grad is zero. Weight decay then moves it at once: SGD's
-            weight_decay and Adam's L2 decay act through the gradient, AdamW's decoupled decay (default weight_decay
-            0.01) directly. Without weight decay a zero gradient moves nothing at a parameter's first step, since
-            SGD's momentum buffer and Adam's moments start from zero, but after one real step the momentum (SGD) and
-            the moment estimates (Adam, AdamW) keep moving it at every later step with a zero gradient, while a None
-            gradient leaves it exactly where it was. Plain SGD without momentum or weight decay treats the two alike.
-            An nn.Embedding row that is absent from a batch gets a zero row of the table's dense gradient, never
-            None, so Adam keeps moving a row after its first use whether or not later batches contain it.
+        short_answer=text("""
+            By default zero_grad() sets .grad to None and step() skips such parameters; set_to_none=False leaves zeros,
+            which weight decay, momentum and Adam's moments still move.
         """),
-        statement_zh=text("""
-            优化器或模块的 zero_grad() 默认把每个 .grad 设为 None(set_to_none=True,PyTorch 2.0 起
-            的默认值),下一个损失没有用到的参数在 backward 之后仍然是 None;zero_grad(set_to_none=False) 则
-            把梯度填成零。optimizer.step() 对两者的处理不同:.grad 为 None 的参数被跳过(没有权重衰减,不
-            更新动量或矩估计,步数不变),.grad 为零的参数却照常更新。于是权重衰减会立即移动它:SGD
-            的 weight_decay 和 Adam 的 L2 衰减通过梯度起作用,AdamW 的解耦衰减(默
-            认 weight_decay 0.01)直接作用于参数。没有权重衰减时,零梯度在参数的第一步什么也不移动,因
-            为 SGD 的动量缓冲和 Adam 的矩估计都从零开始;但只要有过一次真实的更新,动量(SGD)和矩估
-            计(Adam、AdamW)就会在之后每个零梯度的步里继续移动它,而 None 梯度让它原地不动。没有动量和权重衰
-            减的普通 SGD 对两者一视同仁。nn.Embedding 中不在本 batch 里的行得到的是整张表稠密梯度中的零
-            行,永远不是 None,因此某一行被用过一次之后,无论后面的 batch 是否包含它,Adam 都会继续移动它。
+        short_answer_zh=text("""
+            默认 zero_grad() 把 .grad 设为 None,step() 会跳过这些参数;set_to_none=False 留下的是零,权重衰减、动量和 Adam
+            的矩估计仍会移动它们。
+        """),
+        questions=(
+            "What does `zero_grad(set_to_none=True)` change?",
+            "Is `.grad` None or zero after `zero_grad()`?",
+            "Why does Adam keep updating embedding rows that are not in the batch?",
+        ),
+        questions_zh=(
+            "`zero_grad(set_to_none=True)` 改变了什么?",
+            "`zero_grad()` 之后 `.grad` 是 None 还是零?",
+            "为什么不在 batch 中的嵌入行仍被 Adam 更新?",
+        ),
+        quotes=(),
+        statement=bullets("""
+            - zero_grad() of an optimizer or of a module sets every .grad to None by default (set_to_none=True), and a
+              parameter that the next loss does not use keeps None after backward.
+            - zero_grad(set_to_none=False) fills the gradients with zeros instead, and such a parameter keeps its zeros
+              after backward.
+            - optimizer.step() skips a parameter whose .grad is None (no weight decay, no momentum or moment update, its
+              step count unchanged) but steps one whose .grad is zero.
+            - Weight decay moves a parameter with a zero gradient at its first step (SGD's and Adam's weight_decay,
+              AdamW's decoupled decay, whose default weight_decay is 0.01); without weight decay a zero gradient moves
+              nothing at a parameter's first step.
+            - After one real step, SGD with momentum, Adam and AdamW keep moving a parameter at every later step with a
+              zero gradient, while a None gradient leaves the parameter and its optimizer state (momentum buffer or
+              moment estimates, step count) as they were.
+            - Plain SGD without momentum or weight decay treats the two alike.
+            - An nn.Embedding row absent from a batch gets a zero row of the table's dense gradient, not None, so once a
+              row has been used Adam keeps moving it in later batches that do not contain it; a row never used stays
+              where it was.
+        """),
+        statement_zh=bullets("""
+            - 优化器或模块的 zero_grad() 默认把每个 .grad 设为 None(set_to_none=True),下一个损失没有用到的参数在
+              backward 之后仍然是 None。
+            - zero_grad(set_to_none=False) 则把梯度填成零,这样的参数在 backward 之后仍然是零。
+            - optimizer.step() 跳过 .grad 为 None 的参数(没有权重衰减,不更新动量或矩估计,步数不变),却照常更新 .grad 为零
+              的参数。
+            - 权重衰减在第一步就会移动梯度为零的参数(SGD 和 Adam 的 weight_decay,以及 AdamW 的解耦衰减,其默认
+              weight_decay 为 0.01);没有权重衰减时,零梯度在参数的第一步什么也不移动。
+            - 有过一次真实的更新之后,带动量的 SGD、Adam 和 AdamW 会在之后每个零梯度的步里继续移动参数,而 None 梯度让参数
+              及其优化器状态(动量缓冲或矩估计、步数)保持原样。
+            - 没有动量和权重衰减的普通 SGD 对两者一视同仁。
+            - nn.Embedding 中不在本 batch 里的行得到的是整张表稠密梯度中的零行,而不是 None,因此某一行被用过之后,Adam 会
+              在不含它的后续 batch 中继续移动它;从未用过的行保持不动。
         """),
         in_practice=text("""
             Keep the default zero_grad() (None); to freeze a parameter, set requires_grad=False or leave it out of
@@ -1024,30 +1111,46 @@ CLAIMS: tuple[Claim, ...] = (
         id="loss.at-init",
         part=P,
         verdict=Verdict.CONFIRMED,
-        quotes=(),
-        statement=text("""
-            A freshly initialised C-class classifier with PyTorch's default init has small logits, so its mean
-            cross-entropy starts near ln C, the loss of a uniform prediction. nn.Linear draws the last layer's weights
-            and bias uniformly from [-1/sqrt(fan_in), 1/sqrt(fan_in)]; each logit then has variance s^2 = (|h|^2 + 1) /
-            (3 fan_in) for a last-layer input h, and the expected loss over that draw lies between ln C and ln C + s^2
-            / 2. A loss at initialisation far above ln C (above 2 ln C in the tests, for C = 10 and C = 100) means
-            logits far larger than that, or a reduction that does not average, and three common causes each produce
-            it: a last layer initialised with a large scale (torch.nn.init.normal_ with its default std 1 puts the
-            expected loss above |h| times the expected maximum of C standard normal draws); inputs that were not
-            normalised (raw pixel values 0..255 instead of standardised ones multiply the same network's logit scale,
-            and its loss at init, many times over); and reduction='sum', which reports N times the mean, about N ln C
-            at initialisation.
+        short_answer=text("""
+            About ln C, the loss of a uniform prediction, with PyTorch's default init; a large-scale last-layer init,
+            unnormalised inputs or reduction='sum' start it far above.
         """),
-        statement_zh=text("""
-            用 PyTorch 默认初始化、刚初始化好的 C 类分类器,logits 很小,因此平均交叉熵从 ln C 附近开始,也就
-            是均匀预测的损失。nn.Linear 从 [-1/sqrt(fan_in), 1/sqrt(fan_in)] 上均匀抽取最后一层的权重和偏
-            置;对最后一层的输入 h,每个 logit 的方差是 s^2 = (|h|^2 + 1) / (3 fan_in),在这次抽取上
-            的期望损失介于 ln C 与 ln C + s^2 / 2 之间。初始化时损失远高于 ln C(测试中对 C = 10
-            和 C = 100 都高于 2 ln C)意味着 logits 比这大得多,或者归约没有取平均;三个常见原因都会造成这
-            种情况:最后一层初始化的尺度过大(用 torch.nn.init.normal_ 的默认标准差 1,期望损失会高
-            于 |h| 乘以 C 个标准正态样本最大值的期望);输入没有归一化(用 0..255 的原始像素值而不是标准化后
-            的值,会把同一网络的 logit 尺度以及初始化时的损失放大许多倍);以及 reduction='sum',它报告的
-            是平均值的 N 倍,初始化时约为 N ln C。
+        short_answer_zh=text("""
+            用 PyTorch 默认初始化时约为 ln C,即均匀预测的损失;最后一层初始化尺度过大、输入未归一化或 reduction='sum' 都
+            会让它远高于此。
+        """),
+        questions=(
+            "What loss should a classifier have at initialisation?",
+            "Why is my initial loss far above ln(number of classes)?",
+            "Is a first cross-entropy of 2.3 with 10 classes normal?",
+        ),
+        questions_zh=(
+            "分类器在初始化时的损失应该是多少?",
+            "为什么我的初始损失远高于 ln(类别数)?",
+            "10 个类别时,第一步的交叉熵是 2.3,正常吗?",
+        ),
+        quotes=(),
+        statement=bullets("""
+            - nn.Linear's default init draws a layer's weights and bias uniformly from [-1/sqrt(fan_in),
+              1/sqrt(fan_in)].
+            - With it a freshly initialised C-class classifier's mean cross-entropy starts near ln C, the loss of a
+              uniform prediction (for C = 10 and C = 100, at most 10% above it).
+            - A last layer initialised at a large scale (torch.nn.init.normal_ with its default std 1) starts the loss
+              far above ln C: above 2 ln C for C = 10 and C = 100.
+            - Inputs that were not normalised (raw pixel values 0..255 instead of standardised ones) multiply the same
+              network's logit scale more than tenfold and start its loss above 2 ln C, while on the standardised inputs
+              it starts near ln C.
+            - reduction='sum' reports N times the mean, about N ln C at initialisation.
+        """),
+        statement_zh=bullets("""
+            - nn.Linear 的默认初始化从 [-1/sqrt(fan_in), 1/sqrt(fan_in)] 上均匀抽取一层的权重和偏置。
+            - 用这种初始化、刚初始化好的 C 类分类器,平均交叉熵从 ln C 附近开始,也就是均匀预测的损失(C = 10 和 C = 100
+              时,最多比它高 10%)。
+            - 最后一层初始化尺度过大(用 torch.nn.init.normal_ 的默认标准差 1)会让损失一开始就远高于 ln C:C = 10 和 C =
+              100 时都高于 2 ln C。
+            - 输入没有归一化(用 0..255 的原始像素值而不是标准化后的值)会把同一网络的 logit 尺度放大十倍以上,损失一开始就
+              高于 2 ln C;而在标准化后的输入上,它从 ln C 附近开始。
+            - reduction='sum' 报告的是平均值的 N 倍,初始化时约为 N ln C。
         """),
         in_practice=text("""
             Check the loss at step 0 against ln C: far above it, look for a large-scale init of the last layer,
