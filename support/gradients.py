@@ -31,7 +31,8 @@ def _params(params: Iterable[torch.Tensor] | nn.Module) -> list[torch.Tensor]:
 def flat_grad(params: Iterable[torch.Tensor] | nn.Module, *, none_as_zero: bool = False) -> torch.Tensor:
     """All gradients concatenated into one vector, in parameter order.
 
-    A parameter whose .grad is None is an error unless ``none_as_zero`` (then it contributes zeros).
+    A parameter whose .grad is None is an error unless ``none_as_zero`` (then it contributes zeros). A sparse
+    gradient (``nn.Embedding(sparse=True)``) contributes its dense values.
     """
     pieces = []
     for i, p in enumerate(_params(params)):
@@ -40,8 +41,13 @@ def flat_grad(params: Iterable[torch.Tensor] | nn.Module, *, none_as_zero: bool 
                 raise SpecInputError(f"parameter {i} (shape {tuple(p.shape)}) has no .grad; run backward first")
             pieces.append(torch.zeros(p.numel(), dtype=p.dtype, device=p.device))
         else:
-            pieces.append(p.grad.reshape(-1))
+            pieces.append(dense(p.grad).reshape(-1))
     return torch.cat(pieces)
+
+
+def dense(g: torch.Tensor) -> torch.Tensor:
+    """A gradient as a strided tensor: a sparse one (``nn.Embedding(sparse=True)``) made dense, any other as it is."""
+    return g.to_dense() if g.layout != torch.strided else g
 
 
 def flat_params(params: Iterable[torch.Tensor] | nn.Module) -> torch.Tensor:
@@ -80,7 +86,7 @@ def batch_grads(model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.Ten
         raise SpecInputError(f"loss_fn must return a scalar (reduction 'mean' or 'sum'), got shape {tuple(loss.shape)}")
     grads = torch.autograd.grad(loss, list(params.values()), allow_unused=bool(allow_unused),
                                 materialize_grads=bool(allow_unused))
-    return dict(zip(params, grads))
+    return {n: dense(g) for n, g in zip(params, grads)}
 
 
 def per_sample_grads_loop(model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.Tensor, *,

@@ -13,6 +13,7 @@ from torch import nn
 
 from support import _checks
 from support.errors import SpecInputError, SpecTypeError
+from support.gradients import dense
 
 ANOMALY_KINDS = ("non-finite-loss", "non-finite-grad", "spike")
 
@@ -112,7 +113,7 @@ class GradientMonitor:
         with_grad = [(n, p.grad) for n, p in self._named if p.grad is not None]
         if not with_grad:
             raise SpecInputError("no monitored parameter has a .grad: call observe() after backward()")
-        norms = torch.stack([torch.linalg.vector_norm(g.detach()).double().cpu() for _, g in with_grad])
+        norms = torch.stack([torch.linalg.vector_norm(dense(g.detach())).double().cpu() for _, g in with_grad])
         per_param = norms.tolist()
         norm = torch.linalg.vector_norm(norms).item()
 

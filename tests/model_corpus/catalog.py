@@ -12,8 +12,7 @@ it, and the words its message must contain to name the cause.
 
 Factories return the fields of support/model_check/subject.py's contract, with two additions the checks will
 accept: a forward may return a Mapping (or a transformers ``ModelOutput``) with a ``logits`` entry, and (N, T, C)
-class-last sequence logits are scored by ``support.model_check.losses.SequenceCrossEntropyLoss``
-(``losses.sequence_cross_entropy``).
+class-last sequence logits are scored by ``support.model_check.losses.SequenceCrossEntropyLoss``.
 """
 
 from __future__ import annotations
@@ -26,6 +25,7 @@ from dataclasses import dataclass
 CHECK_NAMES = ("every-parameter-gets-a-gradient", "one-step-updates-parameters", "mean-is-sum-over-terms",
                "samples-are-independent", "per-sample-gradients-add-up", "loss-at-init-is-near-log-c",
                "no-softmax-before-cross-entropy", "gradient-norms-at-init", "can-overfit-one-batch")
+VALIDATION = "validation"  # a broken variant that load_subject must refuse with one SpecInputError
 GRADIENT_CHECKS = ("every-parameter-gets-a-gradient", "one-step-updates-parameters")
 
 
@@ -63,7 +63,7 @@ class BrokenVariant:
     base: str  # the id of the healthy corpus model it changes
     change: str
     factory_spec: str
-    check: str  # the check that must fail
+    check: str  # the check that must fail, or VALIDATION: loading the factory must be one usage error
     words: tuple[str, ...]  # what its message must contain to name the cause
     also_fail: tuple[str, ...] = ()  # other checks that fail on it, by the same cause
     requires: str | None = None
@@ -260,10 +260,11 @@ BROKEN: tuple[BrokenVariant, ...] = (
                   "weight_decay=0.01 (decoupled decay moves it whatever its gradient)",
                   f"{_BR}:hook_frozen_weight_decay", "one-step-updates-parameters", ("embed.weight", "weight_decay")),
     # the forward no longer transposes (it expects (T, N, F)) and the batch is given time-first, T = N = 8, so that
-    # dim 0 of the inputs matches the 8 targets: every output depends on every "sample" row (each row is a step)
+    # dim 0 of the inputs matches the 8 targets: the first 7 "samples" are 7 time steps of all 8 sequences, whose
+    # output has 8 rows, not 7
     BrokenVariant("time-first-inputs", "lstm-sequence-first", "the batch given time-first, (T, N, F) with T = N = 8, "
                   "to the sequence-first LSTM without its transpose", f"{_BR}:time_first_inputs",
-                  "samples-are-independent", ("lstm", "batch_first"), also_fail=("per-sample-gradients-add-up",)),
+                  VALIDATION, ("dim 0 of the inputs is not the batch", "sequence-first", "batch_first=True")),
 )
 
 ALL_IDS = tuple(m.id for m in HEALTHY) + tuple(b.id for b in BROKEN)

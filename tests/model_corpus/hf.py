@@ -12,8 +12,9 @@ import importlib
 
 import torch
 
+from support.model_check.losses import SequenceCrossEntropyLoss
 from support.tensors import generator, seeded_init
-from tests.model_corpus.losses import PAD_LABEL, sequence_cross_entropy
+from tests.model_corpus.losses import PAD_LABEL
 from tests.model_corpus.torchvision_cpu import torchvision_importable
 
 N = 8
@@ -84,7 +85,7 @@ def gpt2_causal_lm() -> dict:
     ids, mask = padded_ids(123)
     labels = ids.masked_fill(mask == 0, PAD_LABEL)
     return {"model": model, "inputs": {"input_ids": ids, "attention_mask": mask}, "targets": labels,
-            "loss": sequence_cross_entropy(shift=1, ignore_index=PAD_LABEL), "optimizer": _adamw(3e-3),
+            "loss": SequenceCrossEntropyLoss(shift=1, ignore_index=PAD_LABEL), "optimizer": _adamw(3e-3),
             "n_classes": VOCAB, "name": "hf-gpt2-causal-lm"}
 
 

@@ -3,17 +3,12 @@
 * ``masked_token_cross_entropy``: a per-token loss over (N, T, C) logits that leaves out padded positions
   (targets ``PAD_LABEL``) and divides by the number of real tokens, the usual hand-written masked mean.
 * ``masked_token_cross_entropy_over_padding``: the same with the classic bug, dividing by every position.
-* ``StandInSequenceCrossEntropyLoss``: the behaviour of ``support.model_check.losses.SequenceCrossEntropyLoss``
-  (the loss module the model checks will offer for (N, T, C) logits), for running the corpus before that module
-  exists: ``nn.CrossEntropyLoss`` over class-last sequence logits, with ``shift=1`` predicting ``targets[:, 1:]``
-  from ``logits[:, :-1]`` as a causal language model does.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 PAD_LABEL = -100  # the label of a padded position (nn.CrossEntropyLoss's default ignore_index)
 
@@ -46,46 +41,4 @@ def masked_token_cross_entropy_over_padding(output: torch.Tensor, targets: torch
     return terms.sum() / targets.numel()
 
 
-class StandInSequenceCrossEntropyLoss(nn.CrossEntropyLoss):
-    """CrossEntropyLoss over (N, T, C) logits and (N, T) class indices; with ``shift`` s > 0, position t's logits
-    are scored against the label at t + s (``logits[:, :-s]`` against ``targets[:, s:]``). reduction='none' returns
-    the (N, T - s) terms, 0 at ignore_index; 'mean' divides their sum by the number of non-ignored labels."""
-
-    def __init__(self, shift: int = 1, ignore_index: int = PAD_LABEL, label_smoothing: float = 0.0,
-                 reduction: str = "mean"):
-        super().__init__(ignore_index=ignore_index, label_smoothing=label_smoothing, reduction=reduction)
-        self.shift = shift
-
-    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        if self.shift:
-            logits, targets = logits[:, :-self.shift], targets[:, self.shift:]
-        # CrossEntropyLoss takes the classes in dim 1: (N, C, T - s)
-        return F.cross_entropy(logits.transpose(1, 2), targets, weight=self.weight, ignore_index=self.ignore_index,
-                               reduction=self.reduction, label_smoothing=self.label_smoothing)
-
-
-def sequence_cross_entropy(**kwargs) -> nn.CrossEntropyLoss:
-    """``support.model_check.losses.SequenceCrossEntropyLoss(**kwargs)``; the stand-in where that module does not
-    exist yet and ``use_stand_in`` was called (the baseline does)."""
-    if _STAND_IN[0]:
-        try:
-            from support.model_check.losses import SequenceCrossEntropyLoss
-        except ImportError:
-            return StandInSequenceCrossEntropyLoss(**kwargs)
-        return SequenceCrossEntropyLoss(**kwargs)
-    from support.model_check.losses import SequenceCrossEntropyLoss
-
-    return SequenceCrossEntropyLoss(**kwargs)
-
-
-_STAND_IN = [False]
-
-
-def use_stand_in(enabled: bool = True) -> None:
-    """Let ``sequence_cross_entropy`` fall back to ``StandInSequenceCrossEntropyLoss`` while
-    support.model_check.losses does not exist."""
-    _STAND_IN[0] = enabled
-
-
-__all__ = ["PAD_LABEL", "StandInSequenceCrossEntropyLoss", "masked_token_cross_entropy",
-           "masked_token_cross_entropy_over_padding", "sequence_cross_entropy", "use_stand_in"]
+__all__ = ["PAD_LABEL", "masked_token_cross_entropy", "masked_token_cross_entropy_over_padding"]

@@ -12,15 +12,21 @@ def harmless(found: dict[str, Diagnosis], by_kind: dict[Kind, list[str]]) -> lis
     notes = []
     none = by_kind.get(Kind.NO_EFFECT, [])
     if none:
+        draws = max(found[n].draws for n in none)
+        when = (("at init and after one step", "初始化时和一步之后都如此") if draws == 1 else
+                (f"at init and after one step, under each of {draws} random draws of the forward's dropout or "
+                 f"stochastic depth", f"初始化时和一步之后都如此,在前向计算的 dropout 或随机深度的 {draws} 次随机抽取下均如此"))
+        learn = (("they never learn", "它们永远学不到东西") if draws == 1 else
+                 ("they learn nothing under those draws (other masks may let a little through)",
+                  "在这些抽取下它们学不到东西(其他掩码可能让少量梯度通过)"))
         notes.append(Text(
-            f"Note: the loss does not depend on {len(none)} parameter(s) -- shifting them leaves it unchanged, at init "
-            f"and after one step: {listing(none)}. Harmless, but they never learn: a bias that a following "
-            f"normalisation subtracts again (create that layer with bias=False), the key bias of attention (softmax "
-            f"ignores a constant added to every score), or a part of the model whose effect is discarded "
-            f"(backward.fills-grad).",
-            f"注意:损失不依赖于 {len(none)} 个参数——平移它们不会改变损失(初始化时和一步之后都如此):{listing_zh(none)}。"
-            f"这无害,但它们永远学不到东西:例如被其后的归一化层再次减去的偏置(创建该层时用 bias=False)、注意力的 key 偏置"
-            f"(softmax 对所有分数加上同一常数不变),或效果被模型丢弃的部分(backward.fills-grad)。"))
+            f"Note: the loss does not depend on {len(none)} parameter(s) -- shifting them leaves it unchanged, "
+            f"{when[0]}: {listing(none)}. Harmless, but {learn[0]}: a bias that a following normalisation subtracts "
+            f"again (create that layer with bias=False), the key bias of attention (softmax ignores a constant added "
+            f"to every score), or a part of the model whose effect is discarded (backward.fills-grad).",
+            f"注意:损失不依赖于 {len(none)} 个参数——平移它们不会改变损失({when[1]}):{listing_zh(none)}。这无害,但"
+            f"{learn[1]}:例如被其后的归一化层再次减去的偏置(创建该层时用 bias=False)、注意力的 key 偏置(softmax 对所有"
+            f"分数加上同一常数不变),或效果被模型丢弃的部分(backward.fills-grad)。"))
     blocked = by_kind.get(Kind.ZERO_AT_INIT, [])
     if blocked:
         notes.append(Text(

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 import torch
 
+from support.gradients import dense
 from support.model_check.checks._numerics import exact_copy, num, same_randomness
 from support.model_check.subject import ModelUnderTest, preserved
 from support.tensors import generator
@@ -72,6 +73,7 @@ class Diagnosis:
     kind: Kind
     own: float  # max |g| in the model's own backward
     exact: float | None  # max |g| in float64 (None: the model does not run in float64)
+    draws: int = 1  # the random draws (dropout masks) it was measured under: 1 for a forward that draws none
 
     def describe(self) -> str:
         own = "exactly 0" if self.own == 0 else f"max |g| {num(self.own)}"
@@ -99,7 +101,7 @@ def _grads(subject: ModelUnderTest, seed: int) -> dict[str, torch.Tensor | None]
     model.zero_grad(set_to_none=True)
     with same_randomness(seed):
         subject.loss(subject.forward(), subject.targets).backward()
-    return {n: None if p.grad is None else p.grad.detach() for n, p in model.named_parameters()}
+    return {n: None if p.grad is None else dense(p.grad).detach() for n, p in model.named_parameters()}
 
 
 def _real(grads: dict[str, torch.Tensor | None], names) -> dict[str, float]:
@@ -210,7 +212,7 @@ def diagnose(subject: ModelUnderTest, grads: dict[str, torch.Tensor | None], nam
     rest = [n for n in todo if n not in out]
     if rest and len(draws) > 1:  # a random forward: a gradient real under another draw is real
         for n in _real_in_other_draws(subject, rest, draws[1:]):
-            out[n] = Diagnosis(Kind.LEARNS, todo[n], exact[n])
+            out[n] = Diagnosis(Kind.LEARNS, todo[n], exact[n], len(draws))
         rest = [n for n in rest if n not in out]
     if not rest:
         return out
@@ -218,7 +220,7 @@ def diagnose(subject: ModelUnderTest, grads: dict[str, torch.Tensor | None], nam
     if _moves(copy, rest, seed, draws):
         dead = [n for i, n in enumerate(rest) if _moves(copy, [n], seed + 1 + i, draws)]
     for n in dead:
-        out[n] = Diagnosis(Kind.DEAD, todo[n], exact[n])
+        out[n] = Diagnosis(Kind.DEAD, todo[n], exact[n], len(draws))
     still = [n for n in rest if n not in dead]
     if still:
         with preserved(subject):
@@ -236,7 +238,7 @@ def diagnose(subject: ModelUnderTest, grads: dict[str, torch.Tensor | None], nam
             if len(draws) > 1:
                 woke |= _real_in_other_draws(subject, [n for n in still if n not in woke], draws[1:])
         for n in still:
-            out[n] = Diagnosis(Kind.ZERO_AT_INIT if n in woke else Kind.NO_EFFECT, todo[n], exact[n])
+            out[n] = Diagnosis(Kind.ZERO_AT_INIT if n in woke else Kind.NO_EFFECT, todo[n], exact[n], len(draws))
     return out
 
 

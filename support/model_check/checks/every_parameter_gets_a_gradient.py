@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from support.gradients import flat_grad
+from support.gradients import dense, flat_grad
 from support.model_check.catalog import info
 from support.model_check.checks._notes import harmless
 from support.model_check.checks._numerics import check_seed, listing, listing_zh, num, same_randomness
@@ -41,7 +41,7 @@ def every_parameter_gets_a_gradient(subject: ModelUnderTest) -> CheckResult:
     loss.backward()
     trainable = [n for n, p in subject.trainable() if n not in subject.frozen]
     params = dict(model.named_parameters())
-    grads = {n: (None if p.grad is None else p.grad.detach().clone()) for n, p in params.items()}
+    grads = {n: (None if p.grad is None else dense(p.grad).detach().clone()) for n, p in params.items()}
     none = [n for n in trainable if grads[n] is None]
     nonfinite = [n for n in trainable if grads[n] is not None and not bool(torch.isfinite(grads[n]).all())]
     found = diagnose(subject, grads, [n for n in trainable if n not in none and n not in nonfinite], seed)

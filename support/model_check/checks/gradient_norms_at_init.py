@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from support.fits import fit_log_slope
-from support.gradients import flat_grad, flat_params
+from support.gradients import dense, flat_grad, flat_params
 from support.model_check.catalog import info
 from support.model_check.checks._numerics import check_seed, listing, listing_zh, num, same_randomness
 from support.model_check.checks.result import CheckResult, Recorder, Text
@@ -161,6 +161,8 @@ def gradient_norms_at_init(subject: ModelUnderTest) -> CheckResult:
                                    f"{SPREAD_LIMIT:g} 倍(explosion.cause.init、explosion.cause.depth);请使用与激活函数"
                                    f"相配的初始化(ReLU 用 He,tanh 用 Glorot)、归一化或残差连接"))
     saved = [p.grad.detach().clone() for p in params]
+    for p in params:  # clip_grad_norm_ takes strided gradients (a sparse embedding's are made dense, then put back)
+        p.grad = dense(p.grad)
     clip = _clip_problem(params, before, total64, rec)
     if clip is not None:
         problems.append(clip)

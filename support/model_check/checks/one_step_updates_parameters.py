@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import torch
 
+from support.gradients import dense
 from support.model_check.catalog import info
 from support.model_check.checks._notes import harmless
 from support.model_check.checks._numerics import check_seed, listing, listing_zh, num, same_randomness
@@ -51,11 +52,12 @@ def one_step_updates_parameters(subject: ModelUnderTest) -> CheckResult:
     opt.zero_grad(set_to_none=True)
     with same_randomness(seed):
         subject.loss(subject.forward(), subject.targets).backward()
-    grads = {n: (None if p.grad is None else p.grad.detach().clone()) for n, p in params.items()}
+    raw = {n: p.grad for n, p in params.items()}  # as backward left them (sparse for a sparse embedding)
+    grads = {n: (None if g is None else dense(g).detach().clone()) for n, g in raw.items()}
     # the diagnosis of zero gradients is made where they were measured, before the step (it puts the model back)
     found = diagnose(subject, grads, learnable, seed)
     for n, p in params.items():
-        p.grad = grads[n]
+        p.grad = raw[n]
     opt.step()
     changed = {n: not torch.equal(before[n], params[n].detach()) for n in params}
     max_change = {n: (params[n].detach() - before[n]).abs().max().item() if params[n].numel() else 0.0 for n in params}

@@ -30,7 +30,7 @@ class _Charted:
     """The model as a function of one floating tensor of the batch, for support.dependencies.
 
     The first floating tensor of the inputs when there is one; otherwise (token ids) the output of the first
-    nn.Embedding the forward calls, which a forward hook replaces by the tensor being charted.
+    nn.Embedding (or nn.EmbeddingBag) the forward calls, which a forward hook replaces by the tensor being charted.
     """
 
     def __init__(self, subject: ModelUnderTest):
@@ -48,7 +48,7 @@ class _Charted:
         self.position = None
         calls: list[tuple[str, nn.Module, torch.Tensor]] = []
         hooks = [m.register_forward_hook(lambda mod, i, o, n=n: calls.append((n, mod, o)))
-                 for n, m in subject.model.named_modules() if isinstance(m, nn.Embedding)]
+                 for n, m in subject.model.named_modules() if isinstance(m, (nn.Embedding, nn.EmbeddingBag))]
         try:
             with torch.no_grad(), torch.random.fork_rng(devices=[]):
                 subject.forward()
@@ -56,8 +56,8 @@ class _Charted:
             for h in hooks:
                 h.remove()
         if not calls:
-            raise SpecInputError("the inputs hold no floating-point tensor and the model calls no nn.Embedding: "
-                                 "there is nothing to differentiate the outputs by")
+            raise SpecInputError("the inputs hold no floating-point tensor and the model calls no nn.Embedding or "
+                                 "nn.EmbeddingBag: there is nothing to differentiate the outputs by")
         name, self.embedding, out = calls[0]
         self.start = out.detach()
         self.what = (f"the output of embedding layer {name!r} (the inputs are integer ids)",
