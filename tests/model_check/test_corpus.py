@@ -206,3 +206,15 @@ def test_label_smoothing_floors_the_loss_at_the_entropy_of_the_smoothed_targets(
 
 def test_the_torchvision_shim_imports_torchvision_where_it_is_installed():
     assert torchvision_cpu.torchvision_importable() == (importlib.util.find_spec("torchvision") is not None)
+
+
+@pytest.mark.parametrize(("spec", "needs"), [("examples.tiny_classifier:make", None),
+                                             ("examples.bert_classifier:make", "transformers"),
+                                             ("examples.gpt2_lm:make", "transformers")])
+def test_the_examples_pass_every_check(spec, needs):
+    if needs is not None and importlib.util.find_spec(needs) is None:
+        pytest.skip(f"{needs} (optional) is not installed")
+    subject = load_subject(spec)
+    for check in CHECKS:
+        result = run_check(check, subject)
+        assert result.outcome.value == "pass", f"{spec}: {check}: {result.message.en}"
