@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+import support.pytest_plugin.records as records
 from support.claims.model import ClaimRegistry, UnknownClaimError
 
 DUMP_ENV = "SPEC_DUMP_CLAIMS"  # set by the coverage fallback: write collected claim ids there
@@ -131,7 +132,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             if in_spec:
                 st.covered.setdefault(mark.args[0], []).append(item.nodeid)
             # travels with every report of the item, also from xdist workers, for the claims report
-            item.user_properties.append(("claim", mark.args[0]))
+            records.add(item.user_properties, records.CLAIM, mark.args[0])
         st.collected_files.add(item.path.resolve())
     dump = os.environ.get(DUMP_ENV)
     if dump:

@@ -16,7 +16,7 @@ import pytest
 
 from support import report as report_lib
 from support.errors import SpecInputError
-from support.pytest_plugin import runtime
+from support.pytest_plugin import records, runtime
 from support.pytest_plugin._xdist import is_xdist_worker
 from support.pytest_plugin.claims import registry
 from support.pytest_plugin.profiles import profile_name
@@ -51,19 +51,17 @@ class ClaimsReportCollector:
 
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        claims = [v for k, v in report.user_properties if k == "claim"]
+        claims = records.records(report.user_properties, records.CLAIM)
         if not claims:
             return
         rec = self.tests.setdefault(report.nodeid, report_lib.TestRecord(report.nodeid, claims=sorted(set(claims))))
         rec.duration += report.duration
         if report.when == "call" or (report.when == "setup" and report.skipped):
-            rec.figures = [v for k, v in report.user_properties if k == "figure"]
-            rec.series = [v for k, v in report.user_properties if k == "series"]
+            rec.figures = records.records(report.user_properties, records.FIGURE)
+            rec.series = records.records(report.user_properties, records.SERIES)
         # a model check (support.pytest_plugin.model): its tag and the check's own message
-        rec.check = next((v for k, v in report.user_properties if k == "check"), rec.check)
-        results = [v for k, v in report.user_properties if k == "check_result"]
-        if results:
-            rec.check_result = results[-1]
+        rec.check = records.last(report.user_properties, records.CHECK, rec.check)
+        rec.check_result = records.last(report.user_properties, records.CHECK_RESULT, rec.check_result)
         if report.failed:
             rec.outcome = "failed"
             rec.message = report_lib.first_lines(report.longreprtext)

@@ -17,6 +17,9 @@ import sys
 
 import pytest
 
+import support.pytest_plugin.records as records
+from support.pytest_plugin.records import FigureRecord, SeriesRecord
+
 SERIES_STYLES = ("line", "points", "dashed")
 
 
@@ -116,10 +119,11 @@ class Figures:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueError(f"figure {name!r}: value must be a number, got {value!r}")
         value = float(value)
-        self._node.user_properties.append(("figure", {
-            "name": name + self._suffix, "value": value if math.isfinite(value) else str(value), "unit": unit,
-            "note": note, "name_zh": zh + self._suffix, "note_zh": note_zh,
-            **({"measured_on": measured_on, "measured_on_zh": measured_on_zh} if measured_on else {})}))
+        record = FigureRecord(name=name + self._suffix, value=value if math.isfinite(value) else str(value), unit=unit,
+                              note=note, name_zh=zh + self._suffix, note_zh=note_zh)
+        if measured_on:
+            record.update(measured_on=measured_on, measured_on_zh=measured_on_zh)
+        records.add(self._node.user_properties, records.FIGURE, record)
         return value
 
     def plot(self, title: str, *, x_label: str, y_label: str, zh: tuple[str, str, str], log_x: bool = False,
@@ -139,11 +143,9 @@ class Figures:
             _text(f"series {name!r}: {label}", value)
         if style not in SERIES_STYLES:
             raise ValueError(f"series {name!r}: style must be one of {SERIES_STYLES}, got {style!r}")
-        self._node.user_properties.append(("series", {
-            "name": name + self._suffix, "plot": plot, "x": xs, "y": ys, "x_label": x_label, "y_label": y_label,
-            "log_x": bool(log_x), "log_y": bool(log_y), "style": style,
-            "zh": {**zh, "name": zh["name"] + self._suffix},
-        }))
+        records.add(self._node.user_properties, records.SERIES, SeriesRecord(
+            name=name + self._suffix, plot=plot, x=xs, y=ys, x_label=x_label, y_label=y_label, log_x=bool(log_x),
+            log_y=bool(log_y), style=style, zh={**zh, "name": zh["name"] + self._suffix}))
 
 
 @pytest.fixture

@@ -28,8 +28,10 @@ from pathlib import Path
 
 import pytest
 
+import support.pytest_plugin.records as records
 from support.model_check import REFERENCE_NAMES
 from support.pytest_plugin._xdist import is_xdist_worker
+from support.pytest_plugin.records import CheckResultRecord, CheckTag
 
 MODEL_ENV = "SPEC_MODEL"
 FIXTURE = "model_under_test"
@@ -133,9 +135,9 @@ def record_check(request: pytest.FixtureRequest):
         from support.model_check.checks.result import Outcome
 
         note = result.note
-        request.node.user_properties.append(("check_result", {
-            "outcome": result.outcome.value, "message": result.message.en, "message_zh": result.message.zh,
-            "note": note.en if note else "", "note_zh": note.zh if note else ""}))
+        records.add(request.node.user_properties, records.CHECK_RESULT, CheckResultRecord(
+            outcome=result.outcome.value, message=result.message.en, message_zh=result.message.zh,
+            note=note.en if note else "", note_zh=note.zh if note else ""))
         if figures is not None:
             for name, (value, unit) in result.numbers.items():
                 figures.record(name, value, unit, zh=result.check.number(name).zh)
@@ -149,7 +151,7 @@ def record_check(request: pytest.FixtureRequest):
     return record
 
 
-def _check_of(item: pytest.Item) -> dict | None:
+def _check_of(item: pytest.Item) -> CheckTag | None:
     """The check a test runs: its module's name is test_<check id> (support.model_check.catalog)."""
     if FIXTURE not in getattr(item, "fixturenames", ()):
         return None
@@ -157,8 +159,8 @@ def _check_of(item: pytest.Item) -> dict | None:
 
     entry = info(item.path.stem.removeprefix("test_").replace("_", "-"))
     params = item.callspec.params
-    return {"id": entry.id, "title": entry.title, "subject": str(params[FIXTURE]),
-            "device": str(params.get("device", "cpu")), "reference": state(item.config).spec is None}
+    return CheckTag(id=entry.id, title=entry.title, subject=str(params[FIXTURE]),
+                    device=str(params.get("device", "cpu")), reference=state(item.config).spec is None)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -171,7 +173,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for i, item in enumerate(items):
         check = _check_of(item)
         if check is not None:
-            item.user_properties.append(("check", check))
+            records.add(item.user_properties, records.CHECK, check)
             slots.append(i)
             tagged.append((rank.get(check["id"], len(rank)), i, item))
     for slot, (_, _, item) in zip(slots, sorted(tagged, key=lambda t: t[:2])):
@@ -198,11 +200,10 @@ class _Verdicts:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "call" and not (report.when == "setup" and not report.passed):
             return
-        props = dict(report.user_properties)
-        check = props.get("check")
+        check = records.last(report.user_properties, records.CHECK)
         if check is None:
             return
-        result = props.get("check_result")
+        result = records.last(report.user_properties, records.CHECK_RESULT)
         if result is not None:
             outcome, note = result["outcome"], result["note"] or ""
             if outcome == "fail" or report.failed:
