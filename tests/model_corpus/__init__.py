@@ -6,7 +6,7 @@ hand-written training code) and of broken variants of some of them, for the mode
 * ``handwritten``, ``hf``, ``timm_models``, ``torchvision_models``: the factories, one module per family;
   ``broken``: the broken variants; ``losses``: the losses they train with.
 * ``torchvision_cpu``: torchvision's pure-Python parts made importable beside a torch its C extension cannot load
-  into (tests/conftest.py uses it too).
+  into (the root conftest.py uses it).
 tests/model_check/test_corpus.py runs every check on every model (no false alarm, no crash, the notes right) and
 on every broken variant (caught, the cause named).
 
