@@ -1,7 +1,7 @@
 """Running a check: ``run_check(check_id, subject)`` runs one check of ``support.model_check.checks`` the way the
 spec does -- on the subject's own model, put back afterwards (``subject.preserved``), with the random draws of the
-check seeded from its id alone (``checks._numerics.check_seed``), and with an error of the checker's own machinery
-reported as ``Outcome.COULD_NOT_RUN``, never as a FAIL of the model.
+check seeded from its id alone (``checks._numerics.check_seed``); an error raised inside a check is the model's (a
+FAIL) when a plain forward, loss and backward raise it too, else the checker's own limit, ``Outcome.COULD_NOT_RUN``.
 """
 
 from __future__ import annotations
@@ -39,17 +39,44 @@ def _where(exc: BaseException) -> str:
 
 def run_check(check_id: str, subject: ModelUnderTest) -> CheckResult:
     """Run one check on the subject's own model and put the model back afterwards. An exception inside the check is
-    the checker's failure, not the model's: it becomes ``Outcome.COULD_NOT_RUN`` naming the error and where it
-    happened."""
+    the model's when one plain train-mode forward, loss and backward of the batch raises it too (a FAIL naming the
+    error); otherwise it is the checker's own limit on this model: ``Outcome.COULD_NOT_RUN``, naming the error and
+    where it happened."""
     entry = info(check_id)
     with preserved(subject):
         try:
             return CHECKS[entry.id](subject)
-        except Exception as exc:  # the checker's own limit on this model
-            what = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}"
-            return Recorder(entry).could_not_run(Text(
-                f"the check could not run on this model ({what}{_where(exc)}); this says nothing about the model",
-                f"该检查无法在这个模型上运行({what}{_where(exc)});这并不说明模型有问题"))
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {_first_line(exc)}{_where(exc)}"
+    own = _plain_backward_error(subject)
+    if own is not None:
+        return Recorder(entry).failed(Text(
+            f"the model's own forward, loss and backward fail on the batch in train mode ({own}): it cannot train "
+            f"(backward.fills-grad)",
+            f"模型自身在 train 模式下对该 batch 的前向、损失和反向传播出错({own}):它无法训练(backward.fills-grad)"))
+    return Recorder(entry).could_not_run(Text(
+        f"the check could not run on this model ({error}), while a plain forward, loss and backward of the batch "
+        f"run: a limit of the checker on this model, which says nothing about the model",
+        f"该检查无法在这个模型上运行({error}),而对该 batch 的普通前向、损失和反向传播都能运行:"
+        f"这是检查器对这个模型的局限,并不说明模型有问题"))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else ""
+
+
+def _plain_backward_error(subject: ModelUnderTest) -> str | None:
+    """The error one train-mode forward, loss and backward of the batch raise on the subject's model, or None."""
+    with preserved(subject):
+        try:
+            subject.model.train()
+            loss = subject.loss(subject.forward(), subject.targets)
+            if loss.requires_grad:
+                loss.backward()
+        except Exception as exc:  # the user's code
+            return f"{type(exc).__name__}: {_first_line(exc)}{_where(exc)}"
+    return None
 
 
 __all__ = ["CHECKS", "CheckResult", "Outcome", "run_check"] + list(_FUNCTIONS)

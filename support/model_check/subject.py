@@ -23,7 +23,9 @@ object with these fields (a plain dict works)::
                                                  embedding kept in the optimizer)
 
 ``load_subject("package.module:factory")`` imports the module, calls the factory and validates the result; every
-problem raises ``SpecInputError`` with one message that names it. Validation also probes that dim 0 is the batch:
+problem raises ``SpecInputError`` with one message that names it. Validation runs one train-mode forward, loss and
+backward (on a copy), so that an error of the model's own backward is one usage error; it also probes that dim 0 is
+the batch:
 the model's output for the first N - 1 samples must have N - 1 rows (a sequence-first input, (T, N, ...) given as if
 batch-first, fails here even when T = N).
 
@@ -252,6 +254,19 @@ class ModelUnderTest:
             self.loss.to(device)
         return replace(self, inputs=map_batch(self.inputs, lambda t: t.to(device)), targets=self.targets.to(device))
 
+    def other_outputs(self) -> str:
+        """The names of the tensors the forward returns beside the one the loss reads ("" when it returns one
+        tensor): a mapping's or a named tuple's other fields (GoogLeNet's aux_logits1, aux_logits2)."""
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+            out = call(self.model, self.inputs)
+        if isinstance(out, Mapping):
+            names = [str(k) for k, v in out.items() if k != "logits" and isinstance(v, torch.Tensor)]
+        elif hasattr(out, "_fields"):
+            names = [f for f in out._fields if f != "logits" and isinstance(getattr(out, f), torch.Tensor)]
+        else:
+            names = []
+        return ", ".join(names)
+
     def trainable(self) -> list[tuple[str, nn.Parameter]]:
         return [(n, p) for n, p in self.model.named_parameters() if p.requires_grad]
 
@@ -458,6 +473,22 @@ def _run_once(subject: ModelUnderTest, who: str) -> None:
             if reduction != "none" and value.numel() != 1:
                 raise SpecInputError(f"{who}: {what} must return a scalar, got shape {tuple(value.shape)}")
         _probe_batch_axis(subject, model, out, who)
+    _run_backward(subject, model, who)
+
+
+def _run_backward(subject: ModelUnderTest, model: nn.Module, who: str) -> None:
+    """One train-mode forward, the loss and a backward on the copy: an error in the model's backward (an in-place
+    change of a tensor autograd saved, a custom Function that fails) is the model's, said once here rather than
+    inside every check."""
+    model.train()
+    with torch.random.fork_rng(devices=[]):
+        try:
+            loss = subject.loss_fn(None)(outputs(model, subject.inputs), subject.targets)
+            if loss.requires_grad:
+                loss.backward()
+        except Exception as exc:
+            raise SpecInputError(f"{who}: one train-mode forward, loss and backward of the batch fails: "
+                                 f"{_describe(exc)}") from None
 
 
 def _probe_batch_axis(subject: ModelUnderTest, model: nn.Module, out: torch.Tensor, who: str) -> None:

@@ -17,8 +17,7 @@ def harmless(found: dict[str, Diagnosis], by_kind: dict[Kind, list[str]]) -> lis
                 (f"at init and after one step, under each of {draws} random draws of the forward's dropout or "
                  f"stochastic depth", f"初始化时和一步之后都如此,在前向计算的 dropout 或随机深度的 {draws} 次随机抽取下均如此"))
         learn = (("they never learn", "它们永远学不到东西") if draws == 1 else
-                 ("they learn nothing under those draws (other masks may let a little through)",
-                  "在这些抽取下它们学不到东西(其他掩码可能让少量梯度通过)"))
+                 ("they do not learn in those draws", "在这些抽取下它们学不到东西"))
         notes.append(Text(
             f"Note: the loss does not depend on {len(none)} parameter(s) -- shifting them leaves it unchanged, "
             f"{when[0]}: {listing(none)}. Harmless, but {learn[0]}: a bias that a following normalisation subtracts "
@@ -38,3 +37,15 @@ def harmless(found: dict[str, Diagnosis], by_kind: dict[Kind, list[str]]) -> lis
             f"归一化层或线性层:zero_init_last、zero_init_residual),一次优化器更新之后它们的梯度就不为零:"
             f"{listing_zh(blocked)}(step.updates-parameters)。"))
     return notes
+
+
+def skipped_at_random(names: list[str]) -> list[Text]:
+    """A note on parameters whose .grad was None under the check's random draw but not under another: a layer that
+    LayerDrop or stochastic depth skips at random."""
+    if not names:
+        return []
+    return [Text(
+        f"Note: {len(names)} parameter(s) got no gradient under this random draw of the forward but do under another "
+        f"(a layer skipped at random: LayerDrop, batch-wise stochastic depth): {listing(names)} (backward.fills-grad).",
+        f"注意:{len(names)} 个参数在这次前向随机抽取下没有梯度,但在另一次抽取下有(被随机跳过的层:LayerDrop、按 batch 的"
+        f"随机深度):{listing_zh(names)}(backward.fills-grad)。")]

@@ -17,13 +17,18 @@ measured, in this order:
 3. **One optimizer step.** Parameters whose shift leaves the loss unchanged are differentiated again (in float64)
    after one step of the subject's optimizer. A real gradient now means a parameter initialised to 0 blocked its
    path at init -- timm's ``zero_init_last``, torchvision's ``zero_init_residual``, LoRA's B -- and it trains from
-   the first step: ``ZERO_AT_INIT``. Otherwise the loss does not depend on it at all: ``NO_EFFECT`` -- a bias that a
-   normalisation subtracts again (BatchNorm's mean), the key bias of attention (softmax is shift-invariant), or a
-   parameter whose effect the model discards. Harmless, but it never learns.
+   the first step: ``ZERO_AT_INIT``. Otherwise, if shifting them all at once moved the loss while no single shift
+   did, they block each other: parameters initialised to 0 on both sides of a product (LoRA's A and B both 0) sit at
+   a saddle where each one's gradient needs the other to be non-zero, and no step leaves it: ``STUCK_TOGETHER``,
+   harmful. Otherwise the loss does not depend on them at all: ``NO_EFFECT`` -- a bias that a normalisation subtracts
+   again (BatchNorm's mean), the key bias of attention (softmax is shift-invariant), or a parameter whose effect the
+   model discards. Harmless, but it does not learn.
 
-When the forward draws random numbers (dropout, stochastic depth), a gradient that one draw makes 0 may be real under
-another: measurements 1 to 3 then look at ``DRAWS`` draws, and a parameter counts as 0 only if it is 0 under every
-one. The step and the shifts run on the subject's model and a float64 copy of it; the model is put back afterwards.
+When the forward draws random numbers (it moves the global random generator: dropout, stochastic depth, LayerDrop), a
+gradient that one draw makes 0, or None (a layer skipped), may be real under another: the measurements then look at
+``DRAWS`` draws, and a parameter counts as 0 (or as never used, ``unused_in_every_draw``) only if it is so under
+every one. The step and the shifts run on the subject's model and a float64 copy of it; the model is put back
+afterwards.
 """
 
 from __future__ import annotations
@@ -52,11 +57,12 @@ SHIFT = 3.0
 # is ~1e-16 x sqrt(operations), below 1e-12 for any model that fits in memory; 1e-9 leaves a factor of 1000. In
 # float32 (a model that will not run in float64) the same reasoning gives 1e-4 (eps 1.2e-7 x 1000).
 SHIFT_RTOL = {torch.float64: 1e-9, torch.float32: 1e-4}
-# Random draws (dropout masks) a diagnosis of a random forward looks at. A parameter that one draw leaves out of the
-# loss -- a residual branch that stochastic depth drops for every sample, a bias whose effect BatchNorm cancels when
-# no sample's branch is dropped -- is called 0 only if every draw leaves it out: with a chance q per draw, q^8 (for
-# the most likely such case seen, q = 0.21 for EfficientNet-B0's last blocks on a batch of 8, 4e-6).
-DRAWS = 8
+# Random draws a diagnosis of a random forward looks at. A parameter that a draw leaves out of the loss with
+# probability q (a layer LayerDrop or batch-wise stochastic depth skips: q = p; a bias BatchNorm cancels when no
+# sample's branch is dropped: q = (1 - p)^N) is misjudged only if all DRAWS independent draws leave it out, q^DRAWS:
+# below 1e-3 for q <= 0.5 (drop rates in use: LayerDrop 0.1-0.3, stochastic depth at most 0.5). A miss is a wrong
+# note, or for a skipped layer a failure; k such parameters make it at most k q^DRAWS.
+DRAWS = 10
 
 
 class Kind(enum.Enum):
@@ -65,6 +71,7 @@ class Kind(enum.Enum):
     UNDERFLOW = "underflows"  # 0 in the model's dtype, real in float64, no hook
     DEAD = "dead"  # the loss depends on it, its gradient is 0
     ZERO_AT_INIT = "zero at init only"  # blocked by a zero-initialised parameter: real after one step
+    STUCK_TOGETHER = "stuck together"  # zero on both sides of a product: the loss depends on them only jointly
     NO_EFFECT = "no effect"  # the loss does not depend on it
 
 
@@ -165,13 +172,40 @@ def _float64_grads(subject: ModelUnderTest, seed: int) -> tuple[ModelUnderTest, 
     return copy, _grads(copy, seed)
 
 
-def _draws(copy: ModelUnderTest, seed: int) -> list[int]:
-    """The random draws a diagnosis looks at: one when the forward draws no random numbers (two seeds give the same
-    loss), else ``DRAWS`` (dropout, stochastic depth: a parameter that one mask leaves out of the loss is in it
-    under another)."""
-    if _loss(copy, seed) == _loss(copy, seed + 1):
-        return [seed]
-    return [seed + 7919 * k for k in range(DRAWS)]
+def random_forward(subject: ModelUnderTest) -> bool:
+    """Whether the train-mode forward draws random numbers: it moves the global random generator (dropout draws even
+    where it drops nothing, so this does not depend on luck)."""
+    with preserved(subject), torch.no_grad():
+        subject.model.train()
+        cpu = torch.random.get_rng_state()
+        cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
+        subject.forward()
+        moved = not torch.equal(cpu, torch.random.get_rng_state())
+        if torch.cuda.is_available():
+            moved = moved or any(not torch.equal(a, b) for a, b in zip(cuda, torch.cuda.get_rng_state_all()))
+    return moved
+
+
+def draws_of(subject: ModelUnderTest, seed: int) -> list[int]:
+    """The random draws a diagnosis looks at: ``seed`` alone for a forward that draws no random numbers, else
+    ``DRAWS`` of them, ``seed`` first."""
+    return [seed + 7919 * k for k in range(DRAWS if random_forward(subject) else 1)]
+
+
+def unused_in_every_draw(subject: ModelUnderTest, names: list[str], draws: list[int]) -> list[str]:
+    """The parameters of ``names`` (whose .grad stayed None under ``draws[0]``) that no draw gives a gradient: a
+    parameter that LayerDrop or stochastic depth skipped under one draw gets one under another. The model is put
+    back."""
+    if len(draws) == 1 or not names:
+        return list(names)
+    left = set(names)
+    with preserved(subject):
+        for d in draws[1:]:
+            grads = _grads(subject, d)
+            left -= {n for n in left if grads.get(n) is not None}
+            if not left:
+                break
+    return [n for n in names if n in left]
 
 
 def _real_in_other_draws(subject: ModelUnderTest, names: list[str], draws: list[int]) -> set[str]:
@@ -208,7 +242,7 @@ def diagnose(subject: ModelUnderTest, grads: dict[str, torch.Tensor | None], nam
                 kind = Kind.HOOK_ZEROED if has_tensor_hooks(params[n]) else Kind.UNDERFLOW
             out[n] = Diagnosis(kind, todo[n], peak)
         exact.update({n: (g64[n].abs().max().item() if g64.get(n) is not None else 0.0) for n in todo})
-    draws = _draws(copy, seed)
+    draws = draws_of(subject, seed)
     rest = [n for n in todo if n not in out]
     if rest and len(draws) > 1:  # a random forward: a gradient real under another draw is real
         for n in _real_in_other_draws(subject, rest, draws[1:]):
@@ -217,7 +251,8 @@ def diagnose(subject: ModelUnderTest, grads: dict[str, torch.Tensor | None], nam
     if not rest:
         return out
     dead = []
-    if _moves(copy, rest, seed, draws):
+    jointly = _moves(copy, rest, seed, draws)
+    if jointly:
         dead = [n for i, n in enumerate(rest) if _moves(copy, [n], seed + 1 + i, draws)]
     for n in dead:
         out[n] = Diagnosis(Kind.DEAD, todo[n], exact[n], len(draws))
@@ -237,9 +272,27 @@ def diagnose(subject: ModelUnderTest, grads: dict[str, torch.Tensor | None], nam
             woke = set(_real(after, still))
             if len(draws) > 1:
                 woke |= _real_in_other_draws(subject, [n for n in still if n not in woke], draws[1:])
+        asleep = [n for n in still if n not in woke]
+        together = _needed_together(copy, asleep, seed, draws) if jointly and not dead else set()
         for n in still:
-            out[n] = Diagnosis(Kind.ZERO_AT_INIT if n in woke else Kind.NO_EFFECT, todo[n], exact[n], len(draws))
+            kind = Kind.ZERO_AT_INIT if n in woke else Kind.STUCK_TOGETHER if n in together else Kind.NO_EFFECT
+            out[n] = Diagnosis(kind, todo[n], exact[n], len(draws))
     return out
 
 
-__all__ = ["SCREEN", "Diagnosis", "Kind", "candidates", "diagnose", "has_tensor_hooks"]
+def _needed_together(copy: ModelUnderTest, names: list[str], seed: int, draws: list[int]) -> set[str]:
+    """The parameters of ``names`` whose joint shift moves the loss although no single one's does: dropped one at a
+    time while the shift of the others still moves it, what is left is needed together (empty when the joint shift
+    of ``names`` leaves the loss unchanged)."""
+    if not names or not _moves(copy, names, seed, draws):
+        return set()
+    needed = list(names)
+    for n in list(names):
+        rest = [m for m in needed if m != n]
+        if rest and _moves(copy, rest, seed, draws):
+            needed = rest
+    return set(needed)
+
+
+__all__ = ["DRAWS", "SCREEN", "Diagnosis", "Kind", "candidates", "diagnose", "draws_of", "has_tensor_hooks",
+           "random_forward", "unused_in_every_draw"]

@@ -14,9 +14,9 @@ import torch
 
 from support.gradients import dense, flat_grad
 from support.model_check.catalog import info
-from support.model_check.checks._notes import harmless
+from support.model_check.checks._notes import harmless, skipped_at_random
 from support.model_check.checks._numerics import check_seed, listing, listing_zh, num, same_randomness
-from support.model_check.checks._zero_gradients import Kind, diagnose
+from support.model_check.checks._zero_gradients import Kind, diagnose, draws_of, unused_in_every_draw
 from support.model_check.checks.result import CheckResult, Recorder, Text, join
 from support.model_check.subject import ModelUnderTest
 
@@ -42,23 +42,39 @@ def every_parameter_gets_a_gradient(subject: ModelUnderTest) -> CheckResult:
     trainable = [n for n, p in subject.trainable() if n not in subject.frozen]
     params = dict(model.named_parameters())
     grads = {n: (None if p.grad is None else dense(p.grad).detach().clone()) for n, p in params.items()}
-    none = [n for n in trainable if grads[n] is None]
+    no_grad = [n for n in trainable if grads[n] is None]
+    none = unused_in_every_draw(subject, no_grad, draws_of(subject, seed)) if no_grad else []
+    skipped = [n for n in no_grad if n not in none]  # LayerDrop or stochastic depth left them out of this draw
     nonfinite = [n for n in trainable if grads[n] is not None and not bool(torch.isfinite(grads[n]).all())]
-    found = diagnose(subject, grads, [n for n in trainable if n not in none and n not in nonfinite], seed)
+    found = diagnose(subject, grads, [n for n in trainable if n not in no_grad and n not in nonfinite], seed)
     by_kind = {k: [n for n in trainable if n in found and found[n].kind is k] for k in Kind}
-    harmful = by_kind[Kind.DEAD] + by_kind[Kind.HOOK_ZEROED] + by_kind[Kind.UNDERFLOW]
+    harmful = by_kind[Kind.DEAD] + by_kind[Kind.HOOK_ZEROED] + by_kind[Kind.UNDERFLOW] + by_kind[Kind.STUCK_TOGETHER]
     learning = len(trainable) - len(none) - len(nonfinite) - len(harmful) - len(by_kind[Kind.NO_EFFECT])
     rec.number("trainable parameters", len(trainable))
     rec.number("with a finite non-zero gradient", learning - len(by_kind[Kind.ZERO_AT_INIT]))
     rec.number("parameters the loss does not depend on", len(by_kind[Kind.NO_EFFECT]))
     rec.number("parameters with zero gradient at init only", len(by_kind[Kind.ZERO_AT_INIT]))
-    notes = harmless(found, by_kind)
+    notes = harmless(found, by_kind) + skipped_at_random(skipped)
     problems = []
     if none:
+        other = subject.other_outputs()
+        also = (Text(f"; the checks' loss reads the model's `logits` only, so parameters that feed only its other "
+                     f"outputs ({other}) get no gradient from it", f";检查所用的损失只读取模型的 `logits`,只影响其他输出"
+                                                                   f"({other})的参数得不到它的梯度")
+                if other else Text("", ""))
         problems.append(Text(
             f"no gradient (.grad is None: not used in the forward, or cut off by .detach() or torch.no_grad()): "
             f"{listing(none)}",
-            f"没有梯度(.grad 为 None:前向计算中没有用到,或被 .detach() / torch.no_grad() 切断):{listing_zh(none)}"))
+            f"没有梯度(.grad 为 None:前向计算中没有用到,或被 .detach() / torch.no_grad() 切断):{listing_zh(none)}")
+            + also)
+    if by_kind[Kind.STUCK_TOGETHER]:
+        stuck = by_kind[Kind.STUCK_TOGETHER]
+        problems.append(Text(
+            f"a zero gradient that no step changes, although shifting them together moves the loss: {listing(stuck)} "
+            f"-- parameters initialised to 0 on both sides of a product (a LoRA adapter with A and B both 0) hold each "
+            f"other's gradient at 0; initialise one side randomly",
+            f"梯度为零且任何一步都不改变它,尽管把它们一起平移会改变损失:{listing_zh(stuck)}——乘积两侧都初始化为 0 的参数"
+            f"(A 和 B 都为 0 的 LoRA 适配器)使彼此的梯度保持为 0;请随机初始化其中一侧"))
     if by_kind[Kind.DEAD]:
         dead = by_kind[Kind.DEAD]
         problems.append(Text(

@@ -15,9 +15,9 @@ import torch
 
 from support.gradients import dense
 from support.model_check.catalog import info
-from support.model_check.checks._notes import harmless
+from support.model_check.checks._notes import harmless, skipped_at_random
 from support.model_check.checks._numerics import check_seed, listing, listing_zh, num, same_randomness
-from support.model_check.checks._zero_gradients import Kind, diagnose, has_tensor_hooks
+from support.model_check.checks._zero_gradients import Kind, diagnose, draws_of, has_tensor_hooks, unused_in_every_draw
 from support.model_check.checks.result import CheckResult, Recorder, Text, join
 from support.model_check.subject import ModelUnderTest
 
@@ -63,16 +63,18 @@ def one_step_updates_parameters(subject: ModelUnderTest) -> CheckResult:
     max_change = {n: (params[n].detach() - before[n]).abs().max().item() if params[n].numel() else 0.0 for n in params}
     stuck = [n for n in learnable if not changed[n]]
     after_one = {n: params[n].detach().clone() for n in stuck}
+    no_grad = [n for n in stuck if grads[n] is None and _group_of(opt, params[n]) is not None]
+    skipped = [n for n in no_grad if n not in unused_in_every_draw(subject, no_grad, draws_of(subject, seed))]
     # the notes name harmless parameters whether the step moved them or not (Adam turns rounding into a full step)
     by_kind = {k: [n for n in learnable if n in found and found[n].kind is k] for k in Kind}
-    excused = set(by_kind[Kind.NO_EFFECT] + by_kind[Kind.ZERO_AT_INIT])
-    notes = harmless(found, by_kind)
+    excused = set(by_kind[Kind.NO_EFFECT] + by_kind[Kind.ZERO_AT_INIT] + skipped)
+    notes = harmless(found, by_kind) + skipped_at_random(skipped)
     # a real gradient whose first update rounded away: do the next steps move it?
     slow = [n for n in stuck if n not in excused and grads[n] is not None and _group_of(opt, params[n]) is not None
             and (n not in found or found[n].kind is Kind.LEARNS) and float(_group_of(opt, params[n])["lr"]) > 0]
     late: dict[str, int] = {}
     for step in range(2, 2 + MORE_STEPS if slow else 0):
-        _step(subject, opt, seed)
+        _step(subject, opt, seed + step)  # a new random draw each step: a branch one draw drops, the next keeps
         for n in slow:
             if n not in late and not torch.equal(after_one[n], params[n].detach()):
                 late[n] = step
@@ -99,6 +101,10 @@ def one_step_updates_parameters(subject: ModelUnderTest) -> CheckResult:
         if d is not None and d.kind is Kind.DEAD:
             return Text(f"{n} ({d.describe()}: a dead unit, the loss depends on it)",
                         f"{n}({d.describe()}:死掉的单元,损失依赖于它)")
+        if d is not None and d.kind is Kind.STUCK_TOGETHER:
+            return Text(f"{n} ({d.describe()}: zero on both sides of a product, it and others hold each other's "
+                        f"gradient at 0, e.g. LoRA's A and B both 0)",
+                        f"{n}({d.describe()}:乘积两侧都为零,它与其他参数使彼此的梯度保持为 0,例如 A 和 B 都为 0 的 LoRA)")
         if d is not None and d.kind is Kind.HOOK_ZEROED:
             return Text(f"{n} ({d.describe()}: a hook on the tensor zeroes its gradient; name it in `frozen` if "
                         f"that is on purpose)",
