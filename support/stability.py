@@ -10,7 +10,8 @@
   batch size m* = beta / lambda_max + 1; 2/beta, below which every per-sample step is non-expansive in any
   order; 2/beta_min, above which every per-sample step expands the error.
 * ``parallel_sgd``: many independent SGD runs at once -- one ``nn.Linear(d, K)`` is K linear models side by
-  side, each with its own batch size, learning rate and minibatch sequence, stepped by one torch.optim.SGD.
+  side, each with its own batch size, learning rate and minibatch sequence, stepped by one torch.optim.SGD at the
+  largest of the learning rates (the others' losses are scaled by their ratio to it).
 * ``classify_runs`` / ``stability_thresholds``: the operational "diverged" verdict and the largest stable
   learning rate per batch size, by bisection on a grid of learning rates per round (all runs vectorised).
 * ``least_squares_solution`` / ``sgd_spread_at_optimum``: the exact mean squared distance from the optimum
@@ -229,11 +230,12 @@ def parallel_sgd(x: torch.Tensor, y: torch.Tensor, batch_sizes: Sequence[int | N
 
     How: nn.Linear(d, K) holds the K models as the rows of its weight (output column k depends on row k only).
     Each step computes F.mse_loss(reduction="none") of every model on all N samples and weights sample i of
-    run k by (its count in run k's minibatch) * lrs[k] / batch_sizes[k]: the sum is sum_k lrs[k] * (run k's
-    minibatch-mean MSE). One torch.optim.SGD(lr=1) step on it moves run k by -lrs[k] * (gradient of its own
-    minibatch loss): plain SGD's update is lr times the gradient, so the lr can sit in the loss (the self-tests
-    check a run against nn.Linear(d, 1) + torch.optim.SGD(lr=lrs[k]) on the same minibatches). A run that
-    overflows turns inf/nan in its own row only.
+    run k by (its count in run k's minibatch) / batch_sizes[k] * lrs[k] / max(lrs): the sum is sum_k (lrs[k] /
+    max(lrs)) * (run k's minibatch-mean MSE). torch.optim.SGD(lr=max(lrs)) steps on it, and SGD's update is its lr
+    times the gradient, so it moves run k by -lrs[k] * (gradient of its own minibatch loss); when all runs share
+    one lr the loss carries no lr at all. Every step goes through SGD's own lr, so an SGD that mis-applied its lr
+    would move these runs as it moves any other (the self-tests check a run against nn.Linear(d, 1) +
+    torch.optim.SGD(lr=lrs[k]) on the same minibatches). A run that overflows turns inf/nan in its own row only.
     """
     n = _checks.same_batch("x", x, "y", y)
     _checks.tensor("x", x, dim=2, floating=True)
@@ -273,14 +275,15 @@ def parallel_sgd(x: torch.Tensor, y: torch.Tensor, batch_sizes: Sequence[int | N
     counts = counts.to(device)
     column = torch.tensor([pairs.index((s, m)) if m is not None else len(pairs)
                            for s, m in zip(streams, batch_sizes)], device=device)
-    scale = torch.tensor([lr / (m if m is not None else n) for lr, m in zip(lrs, batch_sizes)], dtype=dtype,
-                         device=device)
+    top = max(lrs)  # SGD's lr; the other runs' losses carry lr / top (x / x is exactly 1 in IEEE arithmetic)
+    scale = torch.tensor([lr / top / (m if m is not None else n)
+                          for lr, m in zip(lrs, batch_sizes)], dtype=dtype, device=device)
 
     model = nn.Linear(x.shape[1], k_runs, device=device, dtype=dtype)
     with torch.no_grad():
         model.weight.copy_(init.weight.detach().to(device=device, dtype=dtype).expand(k_runs, -1))
         model.bias.copy_(init.bias.detach().to(device=device, dtype=dtype).expand(k_runs))
-    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+    optimizer = torch.optim.SGD(model.parameters(), lr=top)
     target = y.to(dtype).expand(n, k_runs)
     losses = torch.empty(steps + 1, k_runs, dtype=dtype, device=device)
     for t in range(steps):

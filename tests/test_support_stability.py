@@ -179,6 +179,33 @@ def test_each_parallel_run_is_a_plain_sgd_run(sampling):
     assert_close(run.distance_ratios, run.distances / run.start_distance)
 
 
+def test_parallel_runs_step_with_sgds_own_learning_rate(monkeypatch):
+    # an SGD that applies its lr twice (lr^2 times the gradient): a run at one lr follows a plain run under the same
+    # SGD, so the lr reaches the parameters through SGD alone, not through the loss
+    x, y, init = _problem(noise=0.2)
+    step = torch.optim.SGD.step
+
+    def twice(self, *a, **k):
+        saved = [g["lr"] for g in self.param_groups]
+        for g in self.param_groups:
+            g["lr"] = g["lr"] ** 2
+        try:
+            return step(self, *a, **k)
+        finally:
+            for g, lr in zip(self.param_groups, saved):
+                g["lr"] = lr
+
+    monkeypatch.setattr(torch.optim.SGD, "step", twice)
+    steps = 10
+    idx = stability.minibatch_stream(12, 2, steps, seed=4)
+    alone = stability.parallel_sgd(x, y, [2], [0.05], steps=steps, init=init, seed=4)
+    model, _ = _plain_run(x, y, init, 2, 0.05, idx)
+    assert_close(alone.weight[0], model.weight.detach()[0], tol=TOL)
+    monkeypatch.setattr(torch.optim.SGD, "step", step)
+    honest = stability.parallel_sgd(x, y, [2], [0.05], steps=steps, init=init, seed=4)
+    assert not torch.allclose(honest.weight[0], alone.weight[0], rtol=1e-3)
+
+
 def test_an_overflowing_run_leaves_the_others_alone():
     x, y, init = _problem()
     alone = stability.parallel_sgd(x, y, [2], [0.05], steps=100, init=init)

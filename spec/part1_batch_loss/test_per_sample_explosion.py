@@ -50,7 +50,8 @@ diverges, where (1 + 2 delta)^(2T) = 1000/c and c is the share of ||e_0||^2 alon
 (support.stability.gd_detection_margin). The thresholds are found by bisection generalised to a grid: 16 learning
 rates per batch size per round, 2 rounds (a bracket of (hi/lo)^(1/(15*17)): 0.5-2 %), all batch sizes and learning
 rates in one vectorised run per round (support.stability.parallel_sgd: nn.Linear(16, K) holds K independent models
-stepped by one torch.optim.SGD; a test below checks two of them against plain nn.Linear(16, 1) +
+stepped by one torch.optim.SGD at the largest of their learning rates, the others' losses scaled by their ratio to
+it; a test below checks two of them against plain nn.Linear(16, 1) +
 torch.optim.SGD(lr) runs on the same minibatches). Sampling: with replacement (Ma et al.'s setting); reshuffled or
 fixed-order batches have other thresholds. The tests assert what the theory guarantees: no lr below 2 eta*(m)
 diverges, the full-batch threshold is 2/lambda_max within the bracket and delta, and no batch-size-1 run above

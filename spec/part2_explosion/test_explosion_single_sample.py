@@ -27,10 +27,11 @@ x~ as above and MSELoss's curvatures beta_min = min_i 2||x~_i||^2, lambda_max (t
 above lr = 2/beta_min every single-sample step lengthens w - w*, so batch size 1 diverges (per-sample.explosion
 derives this), while batches of B drawn with replacement contract E||w - w*||^2 below 2 eta*(B) =
 2B / (beta + (B - 1) lambda_max) (Ma, Bassily & Belkin 2018). The test runs every B in 1..64 at one lr between
-2/beta_min and 2 eta*(64) (their geometric mean), 100 real torch.optim.SGD steps each (support.stability.parallel_sgd
-with the same verdict as per-sample.explosion: diverged when ||w - w*||^2 grew 1000-fold): B = 1 ends farther from
-w* than it started (guaranteed: it can only grow; its growth over the 100 steps is a figure), and no B whose
-guarantee edge lies above the lr diverges.
+2/beta_min and 2 eta*(64) (their geometric mean), 100 real torch.optim.SGD steps each with that lr as SGD's own
+(support.stability.parallel_sgd puts no lr in the loss when the runs share one, so an SGD that mis-applied its lr
+would show here) and the verdict of per-sample.explosion (diverged when ||w - w*||^2 grew 1000-fold): B = 1 ends
+farther from w* than it started (guaranteed: it can only grow; its growth over the 100 steps is a figure), and no
+B whose guarantee edge lies above the lr diverges.
 (3) The spread falls as 1/B, with runs: SGD started at w* on the noisy problem, lr = 1/beta (at most half of every
 B's guarantee edge), 50 steps, 64 independent minibatch streams per B. Sample i's gradient is H_i e - 2 x~_i r_i with
 e = w - w*, so e' = (I - lr H_B) e + lr zeta_B; E e stays 0, and B draws with replacement give Cov(zeta_B) =
