@@ -6,7 +6,7 @@ one figure of the claim (curves of one claim with the same title share a figure)
 given in English and in Chinese (``zh``), so that the report reads whole in either language. Both travel in the
 test report's ``user_properties``, so they survive xdist and reach ``--junitxml`` and ``--claims-report``. When a
 test runs on a device other than the cpu, names get the device as a suffix (``" (cuda)"``), so a run on cpu and
-cuda keeps both.
+cuda keeps both; a statistical test rerun on another seed block (the thorough profile) names the block the same way.
 """
 
 from __future__ import annotations
@@ -84,9 +84,12 @@ class Figures:
     """Measured figures of one test, attached to its report as ("figure", {...}) and ("series", {...}) user
     properties."""
 
-    def __init__(self, node: pytest.Item, device: str | None = None):
+    def __init__(self, node: pytest.Item, device: str | None = None, seed_block: int = 0):
         self._node = node
-        self._suffix = "" if device in (None, "cpu") else f" ({device})"
+        self._suffix = self._suffix_zh = "" if device in (None, "cpu") else f" ({device})"
+        if seed_block:
+            self._suffix += f" (seed block {seed_block})"
+            self._suffix_zh += f"(第 {seed_block} 组种子)"
 
     def record(self, name: str, value, unit: str, *, zh: str, note: str = "", note_zh: str = "") -> float:
         """Keep one measured number; ``unit`` is "1" for a pure number; ``zh`` is the name in Chinese (and ``note_zh``
@@ -109,7 +112,7 @@ class Figures:
         value = float(value)
         self._node.user_properties.append(("figure", {
             "name": name + self._suffix, "value": value if math.isfinite(value) else str(value), "unit": unit,
-            "note": note, "name_zh": zh + self._suffix, "note_zh": note_zh}))
+            "note": note, "name_zh": zh + self._suffix_zh, "note_zh": note_zh}))
         return value
 
     def plot(self, title: str, *, x_label: str, y_label: str, zh: tuple[str, str, str], log_x: bool = False,
@@ -132,12 +135,14 @@ class Figures:
         self._node.user_properties.append(("series", {
             "name": name + self._suffix, "plot": plot, "x": xs, "y": ys, "x_label": x_label, "y_label": y_label,
             "log_x": bool(log_x), "log_y": bool(log_y), "style": style,
-            "zh": {**zh, "name": zh["name"] + self._suffix},
+            "zh": {**zh, "name": zh["name"] + self._suffix_zh},
         }))
 
 
 @pytest.fixture
 def figures(request: pytest.FixtureRequest) -> Figures:
     callspec = getattr(request.node, "callspec", None)
-    device = callspec.params.get("device") if callspec is not None else None
-    return Figures(request.node, device=str(device) if device is not None else None)
+    params = callspec.params if callspec is not None else {}
+    device = params.get("device")
+    return Figures(request.node, device=str(device) if device is not None else None,
+                   seed_block=params.get("seed_block", 0))
