@@ -42,7 +42,9 @@ makes every step of every batch non-expansive in any order; nothing forces diver
 verdict (support.stability.classify_runs): a run of T = 200 SGD steps has *diverged* when ||w_T - w*||^2 > 1000
 ||w_0 - w*||^2 (or it overflowed), and is *stable* otherwise. Why that is robust: below the guarantee edge
 E||e_T||^2 <= ||e_0||^2, so by Markov's inequality a stable run is called diverged with probability at most 1/1000
-(per run; for the runs below the edge that a test asserts together, at most their number times 1/1000);
+per run, and exactly at most E||e_T||^2 / (1000 ||e_0||^2), which support.stability.sgd_expected_distance computes
+from the second-moment recursion: summed over the 36 runs below the edges that one test asserts together, 1.7e-6
+(tests/test_spec_statistics.py recomputes it);
 above the threshold ||e|| grows geometrically and below it shrinks geometrically, so only a band of learning rates
 whose growth over the run lies between 1 and 1000 is in doubt, and that band narrows like log(1000)/T. For
 full-batch GD it is exact: every lr < 2/lambda_max is stable, and every lr above (2/lambda_max)(1 + delta)
