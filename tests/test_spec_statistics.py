@@ -65,3 +65,35 @@ def test_trend_inverse_reversal_count_and_mechanism():
     mechanism = max(binomial_lower_tail(successes_needed(k, trend.MORE_OFTEN_THAN_NOT, trend.CONFIDENCE), k,
                                         p_mechanism) for k in range(needed, runs + 1))
     assert count + mechanism < FRESH_BLOCK_FAILURE, (count, mechanism)
+
+
+def _markov_sum(x, y, init, runs, steps, factor):
+    """Sum over (batch size, lr) runs of P(diverged) <= E||w_T - w*||^2 / (factor ||w_0 - w*||^2) (Markov)."""
+    from support.stability import least_squares_solution, sgd_expected_distance
+
+    w, b = least_squares_solution(x, y)
+    start = (((init.weight - w) ** 2).sum() + ((init.bias - b) ** 2).sum()).item()
+    return sum(sgd_expected_distance(x, y, init.weight, init.bias, lr=lr, batch_size=m, steps=steps)
+               for m, lr in runs) / (factor * start)
+
+
+def test_per_sample_explosion_stable_runs_are_called_diverged_rarely():
+    from spec.part1_batch_loss import test_per_sample_explosion as pse
+    from support.stability import least_squares_problem
+
+    curv, found, _ = pse._thresholds("cpu")
+    below = [(m, lr) for m in pse.BATCH_SIZES for lr, _ in found[m].tried if lr < curv.guarantee_edge(m)]
+    x, y, init = least_squares_problem("cpu")
+    assert _markov_sum(x, y, init, below, pse.STEPS, pse.FACTOR) < FRESH_BLOCK_FAILURE
+
+
+def test_single_sample_guaranteed_batch_sizes_are_called_diverged_rarely():
+    from spec.part2_explosion import test_explosion_single_sample as single
+    from support.stability import least_squares_curvature, least_squares_problem
+
+    x, y, init = least_squares_problem("cpu")
+    curv = least_squares_curvature(x)
+    lr = math.sqrt(curv.expansive_above * curv.guarantee_edge(max(single.BATCH_SIZES)))
+    guaranteed = [(m, lr) for m in single.BATCH_SIZES if curv.guarantee_edge(m) > lr]
+    assert guaranteed
+    assert _markov_sum(x, y, init, guaranteed, 100, single.FACTOR) < 1e-15
