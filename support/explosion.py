@@ -131,6 +131,13 @@ def sweep_seed(depth: int, k: int, base: int = 0) -> int:
     return base + 7919 * depth + k
 
 
+def block_base(block: int) -> int:
+    """The ``seed`` of a sweep on seed block ``block`` (0: the default run's): 10^6 apart, so blocks share no network
+    for depths up to 126 (sweep_seed stays below 7919 * 127)."""
+    _checks.positive_int("block", block, minimum=0)
+    return 10**6 * block
+
+
 def depth_sweep(activation: str, weight_std: float, *, width: int, depths: Sequence[int], seeds: int,
                 seed: int = 0, input_scale: float = 1.0) -> DepthSweep:
     """Input-gradient log-norms of ``mlp(width, width, width, depth=d, weight_std=..., bias=False)`` for each

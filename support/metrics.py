@@ -161,6 +161,16 @@ def binomial_upper_tail(successes: int, trials: int, p: float) -> float:
     return min(1.0, math.fsum(terms))
 
 
+def binomial_lower_tail(successes: int, trials: int, p: float) -> float:
+    """P(X < successes) for X ~ Binomial(trials, p): how often an experiment that needs ``successes`` of
+    ``trials`` falls short when each trial succeeds with probability p. Computed as the upper tail of the failures,
+    P(trials - X >= trials - successes + 1) with failure probability 1 - p (0 when successes = 0)."""
+    k, n = _count(successes, trials)
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
+        raise SpecInputError(f"p must be a probability in [0, 1], got {p!r}")
+    return 0.0 if k == 0 else binomial_upper_tail(n - k + 1, n, 1 - p)
+
+
 def clopper_pearson_lower(successes: int, trials: int, confidence: float = 0.99) -> float:
     """One-sided Clopper-Pearson lower confidence bound on a binomial probability p from k successes in n trials.
 

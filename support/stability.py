@@ -10,11 +10,13 @@
   batch size m* = beta / lambda_max + 1; 2/beta, below which every per-sample step is non-expansive in any
   order; 2/beta_min, above which every per-sample step expands the error.
 * ``parallel_sgd``: many independent SGD runs at once -- one ``nn.Linear(d, K)`` is K linear models side by
-  side, each with its own batch size, learning rate and minibatch sequence, stepped by one torch.optim.SGD.
+  side, each with its own batch size, learning rate and minibatch sequence, stepped by one torch.optim.SGD at the
+  largest of the learning rates (the others' losses are scaled by their ratio to it).
 * ``classify_runs`` / ``stability_thresholds``: the operational "diverged" verdict and the largest stable
   learning rate per batch size, by bisection on a grid of learning rates per round (all runs vectorised).
 * ``least_squares_solution`` / ``sgd_spread_at_optimum``: the exact mean squared distance from the optimum
-  after T steps of with-replacement SGD started there (a linear recursion of the second moment).
+  after T steps of with-replacement SGD started there (a linear recursion of the second moment);
+  ``sgd_expected_distance`` the same from any start on data a linear model fits exactly.
 """
 
 from __future__ import annotations
@@ -229,11 +231,12 @@ def parallel_sgd(x: torch.Tensor, y: torch.Tensor, batch_sizes: Sequence[int | N
 
     How: nn.Linear(d, K) holds the K models as the rows of its weight (output column k depends on row k only).
     Each step computes F.mse_loss(reduction="none") of every model on all N samples and weights sample i of
-    run k by (its count in run k's minibatch) * lrs[k] / batch_sizes[k]: the sum is sum_k lrs[k] * (run k's
-    minibatch-mean MSE). One torch.optim.SGD(lr=1) step on it moves run k by -lrs[k] * (gradient of its own
-    minibatch loss): plain SGD's update is lr times the gradient, so the lr can sit in the loss (the self-tests
-    check a run against nn.Linear(d, 1) + torch.optim.SGD(lr=lrs[k]) on the same minibatches). A run that
-    overflows turns inf/nan in its own row only.
+    run k by (its count in run k's minibatch) / batch_sizes[k] * lrs[k] / max(lrs): the sum is sum_k (lrs[k] /
+    max(lrs)) * (run k's minibatch-mean MSE). torch.optim.SGD(lr=max(lrs)) steps on it, and SGD's update is its lr
+    times the gradient, so it moves run k by -lrs[k] * (gradient of its own minibatch loss); when all runs share
+    one lr the loss carries no lr at all. Every step goes through SGD's own lr, so an SGD that mis-applied its lr
+    would move these runs as it moves any other (the self-tests check a run against nn.Linear(d, 1) +
+    torch.optim.SGD(lr=lrs[k]) on the same minibatches). A run that overflows turns inf/nan in its own row only.
     """
     n = _checks.same_batch("x", x, "y", y)
     _checks.tensor("x", x, dim=2, floating=True)
@@ -273,14 +276,15 @@ def parallel_sgd(x: torch.Tensor, y: torch.Tensor, batch_sizes: Sequence[int | N
     counts = counts.to(device)
     column = torch.tensor([pairs.index((s, m)) if m is not None else len(pairs)
                            for s, m in zip(streams, batch_sizes)], device=device)
-    scale = torch.tensor([lr / (m if m is not None else n) for lr, m in zip(lrs, batch_sizes)], dtype=dtype,
-                         device=device)
+    top = max(lrs)  # SGD's lr; the other runs' losses carry lr / top (x / x is exactly 1 in IEEE arithmetic)
+    scale = torch.tensor([lr / top / (m if m is not None else n)
+                          for lr, m in zip(lrs, batch_sizes)], dtype=dtype, device=device)
 
     model = nn.Linear(x.shape[1], k_runs, device=device, dtype=dtype)
     with torch.no_grad():
         model.weight.copy_(init.weight.detach().to(device=device, dtype=dtype).expand(k_runs, -1))
         model.bias.copy_(init.bias.detach().to(device=device, dtype=dtype).expand(k_runs))
-    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+    optimizer = torch.optim.SGD(model.parameters(), lr=top)
     target = y.to(dtype).expand(n, k_runs)
     losses = torch.empty(steps + 1, k_runs, dtype=dtype, device=device)
     for t in range(steps):
@@ -406,13 +410,52 @@ def sgd_spread_at_optimum(x: torch.Tensor, y: torch.Tensor, *, lr: float, batch_
     _checks.positive_int("batch_size", batch_size)
     _checks.positive_int("steps", steps)
     xt = _features(x, True).cpu()
-    n, p = xt.shape
+    r = _residuals_at_optimum(x, y, xt)
+    sigma = 4.0 * (xt * (r * r)[:, None]).T @ xt / xt.shape[0]
+    s0 = torch.zeros(xt.shape[1], xt.shape[1], dtype=torch.float64)
+    return _second_moment(xt, s0, sigma, lr=lr, batch_size=batch_size, steps=steps, first_order=first_order)
+
+
+def sgd_expected_distance(x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, *, lr: float,
+                          batch_size: int, steps: int) -> float:
+    """E ||w_T - w*||^2 (weight and bias) for SGD on F.mse_loss of an nn.Linear(d, 1) started at (weight, bias),
+    minibatches of ``batch_size`` drawn with replacement, on data the model fits exactly (zero residuals at the
+    least-squares solution w*, else SpecInputError): exact, from the recursion of ``sgd_spread_at_optimum`` with
+    Sigma* = 0 started at S_0 = e_0 e_0^T, e_0 = (weight, bias) - w*.
+    Why: with zero residuals sample i's gradient is H_i e, so e' = (I - lr H_B) e and, the batch being independent
+    of e, E[e' e'^T] = (I - lr H) S (I - lr H) + lr^2 / B (E_i[H_i S H_i] - H S H) with S = E[e e^T]. By Markov's
+    inequality a run ends more than ``factor`` times farther (squared) than it started with probability at most
+    E ||w_T - w*||^2 / (factor ||w_0 - w*||^2): how often the divergence verdict can call a stable run diverged.
+    """
+    lr = _checks.positive_float("lr", lr)
+    _checks.positive_int("batch_size", batch_size)
+    _checks.positive_int("steps", steps)
+    xt = _features(x, True).cpu()
+    r = _residuals_at_optimum(x, y, xt)
+    if not r.abs().max() <= 1e-10 * max(y.abs().max().item(), 1.0):
+        raise SpecInputError(f"the data must be fitted exactly by a linear model (largest residual at the "
+                             f"least-squares solution {r.abs().max().item():.3g}); the recursion has no noise term")
     w_star, b_star = least_squares_solution(x, y)
-    r = y.to(torch.float64).cpu()[:, 0] - xt @ torch.cat([w_star.cpu()[0], b_star.cpu()])
+    e0 = torch.cat([(weight.detach().to(torch.float64).cpu() - w_star.cpu()).reshape(-1),
+                    (bias.detach().to(torch.float64).cpu() - b_star.cpu()).reshape(-1)])
+    if e0.shape[0] != xt.shape[1]:
+        raise SpecInputError(f"weight and bias must be an nn.Linear({x.shape[1]}, 1)'s, got {tuple(weight.shape)} "
+                             f"and {tuple(bias.shape)}")
+    zero = torch.zeros(xt.shape[1], xt.shape[1], dtype=torch.float64)
+    return _second_moment(xt, torch.outer(e0, e0), zero, lr=lr, batch_size=batch_size, steps=steps)
+
+
+def _residuals_at_optimum(x: torch.Tensor, y: torch.Tensor, xt: torch.Tensor) -> torch.Tensor:
+    w_star, b_star = least_squares_solution(x, y)
+    return y.to(torch.float64).cpu()[:, 0] - xt @ torch.cat([w_star.cpu()[0], b_star.cpu()])
+
+
+def _second_moment(xt: torch.Tensor, s: torch.Tensor, sigma: torch.Tensor, *, lr: float, batch_size: int, steps: int,
+                   first_order: bool = False) -> float:
+    """trace S_T of S_{t+1} = (I - lr H) S_t (I - lr H) + lr^2 / B (E_i[H_i S_t H_i] - H S_t H + Sigma*)."""
+    n, p = xt.shape
     h = 2.0 * xt.T @ xt / n
-    sigma = 4.0 * (xt * (r * r)[:, None]).T @ xt / n
     a = torch.eye(p, dtype=torch.float64) - lr * h
-    s = torch.zeros(p, p, dtype=torch.float64)
     for _ in range(steps):
         if first_order:
             s = a @ s @ a + lr * lr / batch_size * sigma

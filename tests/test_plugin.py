@@ -191,6 +191,26 @@ def test_device_parameter_and_recorded_figures_reach_the_report(project):
     assert "figure" in props and "norm of ones(3)" in props["figure"] and "1.732" in props["figure"]
 
 
+def test_seed_block_tests_run_once_by_default_and_on_five_blocks_under_the_thorough_profile(project):
+    write(project, "spec/test_a.py", """
+        import pytest
+
+        @pytest.mark.claim("alpha.one")
+        def test_rate(seed_block, figures):
+            figures.record("block", seed_block, "1", zh="组")
+    """)
+    result = project.runpytest_inprocess("-v")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*::test_rate PASSED*"])
+    result = project.runpytest_inprocess("--hypothesis-profile=thorough", "-v", "-p", "no:randomly",
+                                         "--junitxml=report.xml")
+    result.assert_outcomes(passed=5)
+    result.stdout.fnmatch_lines([f"*test_rate?block{b}? PASSED*" for b in range(5)])
+    figures = [p.get("value") for p in ET.parse(project.path / "report.xml").iter("property")
+               if p.get("name") == "figure"]
+    assert len(figures) == 5 and sum("(seed block" in f for f in figures) == 4  # block 0 keeps the plain name
+
+
 def test_failure_report_has_a_reproducer_naming_the_claim(project):
     write(project, "spec/test_a.py", """
         import pytest
@@ -388,6 +408,16 @@ def test_a_figure_says_what_it_was_measured_on_only_when_told():
     first, second = (v for _, v in node.user_properties)
     assert (first["measured_on"], first["measured_on_zh"]) == ("MLP 4-8-3, batch 16", "MLP 4-8-3,batch 大小 16")
     assert "measured_on" not in second
+
+
+def test_figures_name_the_seed_block_when_it_is_not_the_first():
+    from support.pytest_plugin.figures import Figures
+
+    for block, suffix, suffix_zh in ((0, "", ""), (3, " (seed block 3)", "(第 3 组种子)")):
+        node = _Node()
+        Figures(node, device="cpu", seed_block=block).record("rate", 0.5, "1", zh="比例")
+        assert node.user_properties[0][1]["name"] == "rate" + suffix
+        assert node.user_properties[0][1]["name_zh"] == "比例" + suffix_zh
 
 
 def test_a_plot_needs_a_title_and_labels():

@@ -239,6 +239,23 @@ def test_binomial_upper_tail_matches_the_exact_rational_sum(n, data, p):
     assert tail == pytest.approx(exact, rel=1e-11, abs=1e-300)
 
 
+@given(n=st.integers(1, 60), data=st.data(), p=st.floats(0.0, 1.0))
+def test_binomial_lower_tail_is_one_minus_the_upper_tail(n, data, p):
+    k = data.draw(st.integers(0, n))
+    exact = 1 - _exact_upper_tail(k, n, p)
+    assert metrics.binomial_lower_tail(k, n, p) == pytest.approx(exact, rel=1e-11, abs=1e-15)
+
+
+def test_binomial_lower_tail_edges():
+    assert metrics.binomial_lower_tail(0, 7, 0.3) == 0.0  # X < 0 never
+    assert metrics.binomial_lower_tail(7, 7, 1.0) == 0.0 and metrics.binomial_lower_tail(1, 7, 0.0) == 1.0
+    assert metrics.binomial_lower_tail(3, 3, 0.5) == pytest.approx(7 / 8)
+    # a tail far below 1 - eps: 1 - upper tail would lose it, the complement's sum keeps it
+    assert metrics.binomial_lower_tail(1, 40, 0.9) == pytest.approx(0.1**40, rel=1e-12)
+    with pytest.raises(SpecInputError, match="p must be a probability"):
+        metrics.binomial_lower_tail(1, 2, -0.1)
+
+
 def test_binomial_upper_tail_edges():
     assert metrics.binomial_upper_tail(0, 7, 0.3) == 1.0  # X >= 0 always
     assert metrics.binomial_upper_tail(1, 7, 0.0) == 0.0 and metrics.binomial_upper_tail(7, 7, 1.0) == 1.0

@@ -179,6 +179,33 @@ def test_each_parallel_run_is_a_plain_sgd_run(sampling):
     assert_close(run.distance_ratios, run.distances / run.start_distance)
 
 
+def test_parallel_runs_step_with_sgds_own_learning_rate(monkeypatch):
+    # an SGD that applies its lr twice (lr^2 times the gradient): a run at one lr follows a plain run under the same
+    # SGD, so the lr reaches the parameters through SGD alone, not through the loss
+    x, y, init = _problem(noise=0.2)
+    step = torch.optim.SGD.step
+
+    def twice(self, *a, **k):
+        saved = [g["lr"] for g in self.param_groups]
+        for g in self.param_groups:
+            g["lr"] = g["lr"] ** 2
+        try:
+            return step(self, *a, **k)
+        finally:
+            for g, lr in zip(self.param_groups, saved):
+                g["lr"] = lr
+
+    monkeypatch.setattr(torch.optim.SGD, "step", twice)
+    steps = 10
+    idx = stability.minibatch_stream(12, 2, steps, seed=4)
+    alone = stability.parallel_sgd(x, y, [2], [0.05], steps=steps, init=init, seed=4)
+    model, _ = _plain_run(x, y, init, 2, 0.05, idx)
+    assert_close(alone.weight[0], model.weight.detach()[0], tol=TOL)
+    monkeypatch.setattr(torch.optim.SGD, "step", step)
+    honest = stability.parallel_sgd(x, y, [2], [0.05], steps=steps, init=init, seed=4)
+    assert not torch.allclose(honest.weight[0], alone.weight[0], rtol=1e-3)
+
+
 def test_an_overflowing_run_leaves_the_others_alone():
     x, y, init = _problem()
     alone = stability.parallel_sgd(x, y, [2], [0.05], steps=100, init=init)
@@ -329,8 +356,9 @@ def test_gd_detection_margin_checks_the_parameters_are_a_one_output_linear_model
 
 
 # ---------------------------------------------------------------- the exact spread at the optimum
-def _enumerated_spread(x, y, lr, batch_size, steps):
-    """E ||w_T - w*||^2 by enumerating every sequence of with-replacement batches (tiny problems only)."""
+def _enumerated_spread(x, y, lr, batch_size, steps, start=None):
+    """E ||w_T - w*||^2 by enumerating every sequence of with-replacement batches (tiny problems only), from w* or
+    from ``start`` (weight and bias in one vector)."""
     n = x.shape[0]
     xt = torch.cat([x, torch.ones(n, 1, dtype=F64)], dim=1)
     w, b = stability.least_squares_solution(x, y)
@@ -338,7 +366,7 @@ def _enumerated_spread(x, y, lr, batch_size, steps):
     batches = list(itertools.product(range(n), repeat=batch_size))
     total = 0.0
     for seq in itertools.product(batches, repeat=steps):
-        v = star.clone()
+        v = (star if start is None else start).clone()
         for batch in seq:
             idx = list(batch)
             v = v - lr * 2 * xt[idx].T @ (xt[idx] @ v - y[idx, 0]) / batch_size
@@ -369,6 +397,27 @@ def test_spread_first_order_term_is_exactly_one_over_b_and_the_limit_of_the_exac
 def test_spread_of_an_interpolating_problem_is_zero():
     x, y = regression(10, 2, 1, noise=0.0, seed=2)
     assert stability.sgd_spread_at_optimum(x, y, lr=0.05, batch_size=1, steps=5) < 1e-25
+
+
+@pytest.mark.parametrize("batch_size, steps", [(1, 1), (1, 4), (2, 3)])
+def test_expected_distance_from_a_start_matches_enumeration(batch_size, steps):
+    x, y = regression(3, 1, 1, noise=0.0, seed=8)  # noise-free: a linear model fits every sample
+    init = linear_model(1, 1, seed=3)
+    lr = 0.4
+    start = torch.cat([init.weight.detach()[0], init.bias.detach()])
+    exact = stability.sgd_expected_distance(x, y, init.weight, init.bias, lr=lr, batch_size=batch_size, steps=steps)
+    assert exact > 0
+    assert math.isclose(exact, _enumerated_spread(x, y, lr, batch_size, steps, start=start), rel_tol=1e-10)
+
+
+def test_expected_distance_needs_data_a_linear_model_fits_and_a_one_output_model():
+    x, y = regression(10, 2, 1, noise=0.5, seed=2)
+    init = linear_model(2, 1, seed=2)
+    with pytest.raises(SpecInputError, match="fitted exactly"):
+        stability.sgd_expected_distance(x, y, init.weight, init.bias, lr=0.1, batch_size=1, steps=3)
+    x, y = regression(10, 2, 1, noise=0.0, seed=2)
+    with pytest.raises(SpecInputError, match=r"nn.Linear\(2, 1\)"):
+        stability.sgd_expected_distance(x, y, linear_model(2, 2).weight, init.bias, lr=0.1, batch_size=1, steps=3)
 
 
 @pytest.mark.parametrize("kwargs, match", [(dict(lr=0.0), "lr"), (dict(batch_size=0), "batch_size"),

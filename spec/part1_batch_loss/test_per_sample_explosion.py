@@ -44,7 +44,9 @@ makes every step of every batch non-expansive in any order; nothing forces diver
 verdict (support.stability.classify_runs): a run of T = 200 SGD steps has *diverged* when ||w_T - w*||^2 > 1000
 ||w_0 - w*||^2 (or it overflowed), and is *stable* otherwise. Why that is robust: below the guarantee edge
 E||e_T||^2 <= ||e_0||^2, so by Markov's inequality a stable run is called diverged with probability at most 1/1000
-(per run; for the runs below the edge that a test asserts together, at most their number times 1/1000);
+per run, and exactly at most E||e_T||^2 / (1000 ||e_0||^2), which support.stability.sgd_expected_distance computes
+from the second-moment recursion: summed over the 36 runs below the edges that one test asserts together, 1.7e-6
+(tests/test_spec_statistics.py recomputes it);
 above the threshold ||e|| grows geometrically and below it shrinks geometrically, so only a band of learning rates
 whose growth over the run lies between 1 and 1000 is in doubt, and that band narrows like log(1000)/T. For
 full-batch GD it is exact: every lr < 2/lambda_max is stable, and every lr above (2/lambda_max)(1 + delta)
@@ -52,7 +54,8 @@ diverges, where (1 + 2 delta)^(2T) = 1000/c and c is the share of ||e_0||^2 alon
 (support.stability.gd_detection_margin). The thresholds are found by bisection generalised to a grid: 16 learning
 rates per batch size per round, 2 rounds (a bracket of (hi/lo)^(1/(15*17)): 0.5-2 %), all batch sizes and learning
 rates in one vectorised run per round (support.stability.parallel_sgd: nn.Linear(16, K) holds K independent models
-stepped by one torch.optim.SGD; a test below checks two of them against plain nn.Linear(16, 1) +
+stepped by one torch.optim.SGD at the largest of their learning rates, the others' losses scaled by their ratio to
+it; a test below checks two of them against plain nn.Linear(16, 1) +
 torch.optim.SGD(lr) runs on the same minibatches). Sampling: with replacement (Ma et al.'s setting); reshuffled or
 fixed-order batches have other thresholds. The tests assert what the theory guarantees: no lr below 2 eta*(m)
 diverges, the full-batch threshold is 2/lambda_max within the bracket and delta, and no batch-size-1 run above

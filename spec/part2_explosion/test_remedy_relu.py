@@ -39,6 +39,13 @@ from a per-layer log-norm variance (2 + 3r)/(4n), where r = Var[phi'^2]/E[phi'^2
 for tanh deep in saturation (so the tanh tolerance widens with the scale). The ordering of ReLU and tanh is
 asserted wherever the mean-field gap exceeds the two tolerances together (both sides of the crossover); in between,
 the measured difference must change sign once, inside that band.
+
+How often a fresh seed block fails (the thorough profile reruns every test here on four more blocks, and
+bench/statistical_sweep.py on 25 more): the fitted slope is a weighted sum of some 200 independent per-layer terms,
+close to normal; over 300 fresh blocks each slope's mean and sd were measured, and every tolerance keeps at least
+4.65 sd between that mean and its edge (sigmoid at 0.5 x Glorot; ReLU 4.96 sd at every scale, its finite-width bias
+-0.040 against 0.15), a normal tail below 2e-6 per slope and 4e-5 for the 33 slopes together. The difference of
+ReLU's and tanh's slopes changed sign exactly once in all 300 blocks (ReLU's rises by exactly log f, tanh's by less).
 """
 
 import functools
@@ -53,6 +60,7 @@ from support.explosion import (
     SWEEP_DEPTHS,
     SWEEP_SEEDS,
     SWEEP_WIDTH,
+    block_base,
     depth_sweep,
     depth_sweeps_over_stds,
 )
@@ -96,8 +104,8 @@ def test_relu_derivative_at_zero_is_zero(device):
     assert g.item() == 0.0
 
 
-def _sweep(activation, std):
-    return depth_sweep(activation, std, width=N, depths=SWEEP_DEPTHS, seeds=SWEEP_SEEDS)
+def _sweep(activation, std, block=0):
+    return depth_sweep(activation, std, width=N, depths=SWEEP_DEPTHS, seeds=SWEEP_SEEDS, seed=block_base(block))
 
 
 def _plot(figures):
@@ -113,15 +121,15 @@ def _norms(sweep):
     return [math.exp(v) for v in sweep.mean_log_norms]
 
 
-def test_relu_at_he_keeps_the_gradient_where_sigmoid_at_glorot_loses_it(figures):
+def test_relu_at_he_keeps_the_gradient_where_sigmoid_at_glorot_loses_it(figures, seed_block):
     tol = _slope_tolerance()
-    sigmoid = _sweep("sigmoid", glorot_std(N, N))
+    sigmoid = _sweep("sigmoid", glorot_std(N, N), seed_block)
     # mean field from the input (q = 1): each sigmoid multiplies E||g||^2 by E[sigmoid'(h)^2] <= 1/16
     expected_sigmoid = fit_line(SWEEP_DEPTHS, [mean_field_log_norm("sigmoid", 1.0, d) for d in SWEEP_DEPTHS]).slope
     slope_sigmoid = sigmoid.fit().slope
     assert abs(slope_sigmoid - expected_sigmoid) <= tol, f"{slope_sigmoid:.3f} vs {expected_sigmoid:.3f} +- {tol:.3f}"
     assert slope_sigmoid <= 0.5 * math.log(1 / 16) + tol  # the sigmoid' <= 1/4 bound, per layer
-    relu = _sweep("relu", he_std(N))
+    relu = _sweep("relu", he_std(N), seed_block)
     slope_relu = relu.fit().slope
     assert abs(slope_relu) <= tol  # He: 1/2 log(s^2 n / 2) = 0
     figures.record("sigmoid at Glorot std: log-norm slope per layer", slope_sigmoid, "1/layer",
@@ -135,9 +143,9 @@ def test_relu_at_he_keeps_the_gradient_where_sigmoid_at_glorot_loses_it(figures)
     plot.line("ReLU, std = He", relu.depths, _norms(relu), zh="ReLU,标准差 = He")
 
 
-def test_relu_still_explodes_above_the_he_std(figures):
+def test_relu_still_explodes_above_the_he_std(figures, seed_block):
     std = 2 * he_std(N)
-    sweep = _sweep("relu", std)
+    sweep = _sweep("relu", std, seed_block)
     expected = 0.5 * math.log(std**2 * N / 2)  # = log 2: the gradient doubles with every layer
     slope = sweep.fit().slope
     tol = _slope_tolerance()
@@ -157,10 +165,10 @@ def _sigma_w2(factor):
 
 
 @functools.cache
-def _measured(activation):
+def _measured(activation, block=0):
     """Fitted log-norm slope per layer at each of FACTORS (one batched sweep per activation, cached)."""
     sweeps = depth_sweeps_over_stds(activation, [f * GLOROT for f in FACTORS], width=N, depths=SWEEP_DEPTHS,
-                                    seeds=SWEEP_SEEDS)
+                                    seeds=SWEEP_SEEDS, seed=block_base(block))
     return tuple(s.fit().slope for s in sweeps)
 
 
@@ -183,30 +191,30 @@ def _crossover():
 LABELS = {"relu": "ReLU", "tanh": "tanh", "sigmoid": "sigmoid"}
 
 
-def test_measured_slopes_follow_the_mean_field_at_every_weight_scale(figures):
+def test_measured_slopes_follow_the_mean_field_at_every_weight_scale(figures, seed_block):
     plot = figures.plot("input-gradient log-norm slope per layer vs weight scale",
                         x_label="weight std (multiples of the Glorot std 1/sqrt(n))",
                         y_label="slope of log ||input grad|| per layer (1/layer)",
                         zh=("输入梯度对数范数的每层斜率随权重尺度的变化", "权重标准差(Glorot标准差 1/sqrt(n) 的倍数)",
                             "log ||input grad|| 的每层斜率(1/层)"))
     for activation in ACTIVATIONS:
-        for factor, slope in zip(FACTORS, _measured(activation)):
+        for factor, slope in zip(FACTORS, _measured(activation, seed_block)):
             expected, tol = _theory(activation, factor), _tolerance(activation, factor)
             assert abs(slope - expected) <= tol, (
                 f"{activation} at {factor:.3f} x Glorot: slope {slope:.3f}, mean field {expected:.3f} +- {tol:.3f}")
-        plot.points(f"{LABELS[activation]}: measured (width {N})", FACTORS, _measured(activation),
+        plot.points(f"{LABELS[activation]}: measured (width {N})", FACTORS, _measured(activation, seed_block),
                     zh=f"{LABELS[activation]}:实测(宽度 {N})")
         grid = [0.5 * 8 ** (i / 14) for i in range(15)]  # 0.5 .. 4, log-spaced
         plot.bound(f"{LABELS[activation]}: mean field", grid, [_theory(activation, f) for f in grid],
                    zh=f"{LABELS[activation]}:平均场")
 
 
-def test_relu_overtakes_tanh_above_the_mean_field_crossover(figures):
+def test_relu_overtakes_tanh_above_the_mean_field_crossover(figures, seed_block):
     f_star = _crossover()
     # the statement's "about 1.5 times the Glorot std": within one step of the weight-scale grid (0.25) of 1.5,
     # i.e. between the grid points 1.25 and 1.75 on either side of it
     assert 1.25 <= f_star <= 1.75, f_star
-    relu, tanh = _measured("relu"), _measured("tanh")
+    relu, tanh = _measured("relu", seed_block), _measured("tanh", seed_block)
     below, above = [], []
     for i, factor in enumerate(FACTORS):
         gap = _theory("relu", factor) - _theory("tanh", factor)
@@ -235,9 +243,9 @@ def test_relu_overtakes_tanh_above_the_mean_field_crossover(figures):
                    zh="3 x Glorot标准差处的斜率差 ReLU - tanh")
 
 
-def test_at_he_std_relu_is_flat_and_tanh_grows_slowly():
+def test_at_he_std_relu_is_flat_and_tanh_grows_slowly(seed_block):
     i = FACTORS.index(HE_FACTOR)
-    relu, tanh = _measured("relu")[i], _measured("tanh")[i]
+    relu, tanh = _measured("relu", seed_block)[i], _measured("tanh", seed_block)[i]
     assert _theory("relu", HE_FACTOR) == pytest.approx(0.0, abs=1e-12)  # 1/2 log(sigma_w^2 / 2), sigma_w^2 = 2
     assert abs(relu) <= _tolerance("relu", HE_FACTOR)
     # He's std lies below the crossover: there tanh's mean-field slope is positive and above ReLU's zero
@@ -245,19 +253,21 @@ def test_at_he_std_relu_is_flat_and_tanh_grows_slowly():
     assert abs(tanh - _theory("tanh", HE_FACTOR)) <= _tolerance("tanh", HE_FACTOR)
 
 
-def test_saturation_slows_the_growth_of_tanh_but_does_not_cap_it(figures):
-    relu, tanh = _measured("relu"), _measured("tanh")
+def test_saturation_slows_the_growth_of_tanh_but_does_not_cap_it(figures, seed_block):
+    relu, tanh = _measured("relu", seed_block), _measured("tanh", seed_block)
     # ReLU: relu(c a) = c relu(a), and the batch scales the same standard normals, so every network's log-norm
     # at scale f is the one at He's std plus depth * log(f / sqrt 2): the fitted slope rises by exactly log f
     he = relu[FACTORS.index(HE_FACTOR)]
     assert_close(torch.tensor(relu), torch.tensor([he + math.log(f / HE_FACTOR) for f in FACTORS]))
-    # tanh keeps growing: at the largest scales its slope is more than 4 standard errors above zero (the
-    # standard error of the slope from the per-layer variance (2 + 3r)/(4n) of mean_field_slope_tolerance)
+    # tanh keeps growing: at the largest scales its slope is more than 3 standard errors above zero (the
+    # standard error of the slope from the per-layer variance (2 + 3r)/(4n) of mean_field_slope_tolerance; a flat
+    # slope passes with probability 0.13%). Over 300 fresh seed blocks the slope at 3 x Glorot sat 4.3 sd above
+    # that line: a normal tail of 1e-5 for a fresh block (4 standard errors would leave 3.3 sd, 5e-4)
     for factor in (3.0, 4.0):
         r = mean_field_derivative_dispersion("tanh", _sigma_w2(factor), max(SWEEP_DEPTHS))
         v = (2 + 3 * r) / (4 * N)
         se = slope_standard_error(SWEEP_DEPTHS, [d * v / SWEEP_SEEDS for d in SWEEP_DEPTHS])
-        assert tanh[FACTORS.index(factor)] > 4 * se
+        assert tanh[FACTORS.index(factor)] > 3 * se
     # ...and its mean-field slope rises with every step of the grid above Glorot's std, but by less than ReLU's:
     # from 2x to 4x Glorot's std ReLU's rises by log 2, tanh's by a fraction of it (half, asymptotically)
     above = [f for f in FACTORS if f >= 1.0]
@@ -269,8 +279,8 @@ def test_saturation_slows_the_growth_of_tanh_but_does_not_cap_it(figures):
                    zh="tanh平均场斜率从2倍到4倍Glorot标准差的升幅 / ReLU的升幅(log 2)")
 
 
-def test_sigmoid_still_loses_gradient_at_every_scale_up_to_four_times_glorot():
-    for factor, slope in zip(FACTORS, _measured("sigmoid")):
+def test_sigmoid_still_loses_gradient_at_every_scale_up_to_four_times_glorot(seed_block):
+    for factor, slope in zip(FACTORS, _measured("sigmoid", seed_block)):
         # sigmoid' <= 1/4: each layer multiplies E||g||^2 by at most sigma_w^2 / 16 = f^2 / 16 <= 1 for f <= 4
         bound = 0.5 * math.log(_sigma_w2(factor) / 16)
         assert _theory("sigmoid", factor) < bound

@@ -4,7 +4,8 @@ A package of parts, each owning its options and its state (its own ``pytest.Stas
 pytest's own plugins (``_pytest/junitxml.py``) and pytest-xdist's ``plugin.py``:
 
 * ``profiles``: hypothesis profiles ``dev``, ``ci`` (derandomized, no deadline; the default) and ``thorough``
-  (10x the examples of ci), chosen with ``--hypothesis-profile`` or ``SPEC_HYPOTHESIS_PROFILE``.
+  (10x the examples of ci), chosen with ``--hypothesis-profile`` or ``SPEC_HYPOTHESIS_PROFILE``; the ``seed_block``
+  fixture of statistical tests (block 0, or blocks 0-4 under ``thorough``).
 * ``runtime``: the ``device`` parameter (cpu always, cuda when available; ``--device`` narrows it; TF32 off),
   torch threads per process (``--torch-threads``), per-test RNG seeds from the node id, ``gc.freeze`` after
   start-up, the report header and the xdist relay of what the workers ran with. The controller of an xdist run

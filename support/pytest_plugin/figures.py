@@ -7,7 +7,7 @@ one figure of the claim (curves of one claim with the same title share a figure)
 given in English and in Chinese (``zh``), so that the report reads whole in either language. Both travel in the
 test report's ``user_properties``, so they survive xdist and reach ``--junitxml`` and ``--claims-report``. When a
 test runs on a device other than the cpu, names get the device as a suffix (``" (cuda)"``), so a run on cpu and
-cuda keeps both.
+cuda keeps both; a statistical test rerun on another seed block (the thorough profile) names the block the same way.
 """
 
 from __future__ import annotations
@@ -88,9 +88,12 @@ class Figures:
     """Measured figures of one test, attached to its report as ("figure", {...}) and ("series", {...}) user
     properties."""
 
-    def __init__(self, node: pytest.Item, device: str | None = None):
+    def __init__(self, node: pytest.Item, device: str | None = None, seed_block: int = 0):
         self._node = node
-        self._suffix = "" if device in (None, "cpu") else f" ({device})"
+        self._suffix = self._suffix_zh = "" if device in (None, "cpu") else f" ({device})"
+        if seed_block:
+            self._suffix += f" (seed block {seed_block})"
+            self._suffix_zh += f"(第 {seed_block} 组种子)"
 
     def record(self, name: str, value, unit: str, *, zh: str, note: str = "", note_zh: str = "",
                measured_on: str = "", measured_on_zh: str = "") -> float:
@@ -120,7 +123,7 @@ class Figures:
             raise ValueError(f"figure {name!r}: value must be a number, got {value!r}")
         value = float(value)
         record = FigureRecord(name=name + self._suffix, value=value if math.isfinite(value) else str(value), unit=unit,
-                              note=note, name_zh=zh + self._suffix, note_zh=note_zh)
+                              note=note, name_zh=zh + self._suffix_zh, note_zh=note_zh)
         if measured_on:
             record.update(measured_on=measured_on, measured_on_zh=measured_on_zh)
         records.add(self._node.user_properties, records.FIGURE, record)
@@ -145,11 +148,13 @@ class Figures:
             raise ValueError(f"series {name!r}: style must be one of {SERIES_STYLES}, got {style!r}")
         records.add(self._node.user_properties, records.SERIES, SeriesRecord(
             name=name + self._suffix, plot=plot, x=xs, y=ys, x_label=x_label, y_label=y_label, log_x=bool(log_x),
-            log_y=bool(log_y), style=style, zh={**zh, "name": zh["name"] + self._suffix}))
+            log_y=bool(log_y), style=style, zh={**zh, "name": zh["name"] + self._suffix_zh}))
 
 
 @pytest.fixture
 def figures(request: pytest.FixtureRequest) -> Figures:
     callspec = getattr(request.node, "callspec", None)
-    device = callspec.params.get("device") if callspec is not None else None
-    return Figures(request.node, device=str(device) if device is not None else None)
+    params = callspec.params if callspec is not None else {}
+    device = params.get("device")
+    return Figures(request.node, device=str(device) if device is not None else None,
+                   seed_block=params.get("seed_block", 0))

@@ -2,6 +2,10 @@
 option of hypothesis' own pytest plugin) or ``SPEC_HYPOTHESIS_PROFILE``.
 
 All profiles are defined in one function (the pattern of Hypothesis' ``tests/common/setup.py``).
+
+The profile also sets how many seed blocks a statistical test runs on: a test that takes the ``seed_block`` fixture
+draws its runs (seeds, widths) from block 0 in a default run, and the thorough profile parametrizes it over blocks
+0 to ``THOROUGH_SEED_BLOCKS - 1``, so its rate claims are shown again on fresh, disjoint draws.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ CI_EXAMPLES = 25
 PROFILE_NAMES = ("dev", "ci", "thorough")
 DEFAULT_PROFILE = "ci"
 PROFILE_ENV = "SPEC_HYPOTHESIS_PROFILE"
+THOROUGH_SEED_BLOCKS = 5  # block 0 (the default run's) and 4 more
 
 _profile_key = pytest.StashKey[str]()
 
@@ -40,6 +45,25 @@ def profile_settings() -> dict:
 def profile_name(config: pytest.Config) -> str:
     """The hypothesis profile this run uses."""
     return config.stash[_profile_key]
+
+
+def seed_blocks(config: pytest.Config) -> tuple[int, ...]:
+    """The seed blocks a statistical test runs on in this run: (0,) unless the profile is thorough."""
+    return tuple(range(THOROUGH_SEED_BLOCKS)) if profile_name(config) == "thorough" else (0,)
+
+
+@pytest.fixture
+def seed_block() -> int:
+    """Which block of seeds (or widths) a statistical test draws its runs from: 0 in a default run; under the
+    thorough profile the test is parametrized over every block of ``seed_blocks``."""
+    return 0
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "seed_block" in metafunc.fixturenames:
+        blocks = seed_blocks(metafunc.config)
+        if len(blocks) > 1:  # a default run keeps the test's node id (no parameter)
+            metafunc.parametrize("seed_block", blocks, ids=[f"block{b}" for b in blocks])
 
 
 @pytest.hookimpl(tryfirst=True)  # registers the profiles before hypothesis's own plugin loads one

@@ -50,7 +50,8 @@ def _extension_loads(path: str) -> bool:
 def declare_missing_ops() -> bool:
     """Where torchvision is installed but not imported yet and its C extension cannot load, declare
     torchvision::nms and ::qnms (schemas only, FRAGMENT: beside any other definitions of the namespace). Returns
-    whether it declared anything. Cheap (no torchvision import): what the root conftest.py runs in every test process."""
+    whether it declared anything. Cheap (no torchvision import): what the root conftest.py runs in every test
+    process."""
     if "torchvision" in sys.modules or importlib.util.find_spec("torchvision") is None:
         return False
     path = _extension_path()

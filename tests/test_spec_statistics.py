@@ -1,0 +1,99 @@
+"""The spec's statistical tests are sized so that a fresh block of seeds fails each of them with probability below
+1e-3. Each module records the sweep it was sized on (counts over thousands of seeds disjoint from its blocks); the
+model (independent runs; the rate at its one-sided 99.9% lower bound from the sweep) is in its docstring. These
+self-tests recompute every bound from those counts, so a change of run counts, widths or thresholds that breaks the
+sizing is caught here, before a red run on some other seed block would show it."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from spec.part2_explosion import test_remedy_lstm_gru as lstm_gru
+from spec.part4_accuracy_and_loss import test_trend_inverse as trend
+from support.metrics import binomial_lower_tail, binomial_upper_tail, clopper_pearson_lower, successes_needed
+
+FRESH_BLOCK_FAILURE = 1e-3
+SWEEP_CONFIDENCE = 0.999  # the rate a bound is computed at: its one-sided 99.9% lower confidence bound
+
+
+def _p0(successes: int, trials: int) -> float:
+    return clopper_pearson_lower(successes, trials, SWEEP_CONFIDENCE)
+
+
+@pytest.mark.parametrize("block", sorted(lstm_gru.BLOCKS))
+def test_remedy_lstm_gru_default_init_blocks(block):
+    # the block fails when some cell has at most half its draws on its side of the line (median on the wrong side)
+    width, draws = lstm_gru.BLOCKS[block]
+    counts = lstm_gru.SWEEP[width]
+    assert set(counts) == set(lstm_gru.CONFIGS)
+    bound = sum(binomial_lower_tail(draws // 2 + 1, draws, _p0(k, lstm_gru.SWEEP_DRAWS)) for k in counts.values())
+    assert bound < FRESH_BLOCK_FAILURE, f"block {block} (width {width}, {draws} draws): {bound:.2e}"
+
+
+def test_trend_inverse_spearman_count():
+    runs = trend.USUAL_RUNS
+    needed = successes_needed(runs, trend.MORE_OFTEN_THAN_NOT, trend.CONFIDENCE)
+    bound = binomial_lower_tail(needed, runs, _p0(trend.SWEEP["inverse"], trend.SWEEP_RUNS))
+    assert bound < FRESH_BLOCK_FAILURE, bound
+
+
+def test_trend_inverse_epoch_share():
+    # Hoeffding twice: mu0 is the sweep mean's 99.9% lower bound; the test's bound mean - sqrt(ln(100) / (2n)) falls
+    # to 1/2 or below only if the block's mean falls short of mu0 by t = mu0 - 1/2 - sqrt(ln(100) / (2n)), with
+    # probability at most exp(-2 n t^2), largest at the smallest n. n counts the runs whose accuracy moved: more
+    # than USUAL_RUNS - SPARE unless SPARE or more never moved (a run never moves with probability at most the
+    # sweep's 99.9% upper bound).
+    spare = 6
+    sweep_n = trend.SWEEP["share_runs"]
+    mu0 = trend.SWEEP["share_mean"] - math.sqrt(math.log(1 / (1 - SWEEP_CONFIDENCE)) / (2 * sweep_n))
+    n = trend.USUAL_RUNS - spare + 1
+    t = mu0 - trend.MORE_OFTEN_THAN_NOT - math.sqrt(math.log(1 / (1 - trend.CONFIDENCE)) / (2 * n))
+    assert t > 0
+    never_moved = 1 - _p0(sweep_n, trend.SWEEP_RUNS)
+    bound = math.exp(-2 * n * t * t) + binomial_upper_tail(spare, trend.USUAL_RUNS, never_moved)
+    assert bound < FRESH_BLOCK_FAILURE, bound
+
+
+def test_trend_inverse_reversal_count_and_mechanism():
+    runs = trend.OVERFIT_RUNS
+    needed = successes_needed(runs, trend.COMMON, trend.CONFIDENCE)
+    count = binomial_lower_tail(needed, runs, _p0(trend.SWEEP["reversal"], trend.SWEEP_RUNS))
+    # the mechanism, a rate over the k reversal runs (k >= needed once the count passed): worst k
+    p_mechanism = _p0(trend.SWEEP["mechanism"], trend.SWEEP["reversal"])
+    mechanism = max(binomial_lower_tail(successes_needed(k, trend.MORE_OFTEN_THAN_NOT, trend.CONFIDENCE), k,
+                                        p_mechanism) for k in range(needed, runs + 1))
+    assert count + mechanism < FRESH_BLOCK_FAILURE, (count, mechanism)
+
+
+def _markov_sum(x, y, init, runs, steps, factor):
+    """Sum over (batch size, lr) runs of P(diverged) <= E||w_T - w*||^2 / (factor ||w_0 - w*||^2) (Markov)."""
+    from support.stability import least_squares_solution, sgd_expected_distance
+
+    w, b = least_squares_solution(x, y)
+    start = (((init.weight - w) ** 2).sum() + ((init.bias - b) ** 2).sum()).item()
+    return sum(sgd_expected_distance(x, y, init.weight, init.bias, lr=lr, batch_size=m, steps=steps)
+               for m, lr in runs) / (factor * start)
+
+
+def test_per_sample_explosion_stable_runs_are_called_diverged_rarely():
+    from spec.part1_batch_loss import test_per_sample_explosion as pse
+    from support.stability import least_squares_problem
+
+    curv, found, _ = pse._thresholds("cpu")
+    below = [(m, lr) for m in pse.BATCH_SIZES for lr, _ in found[m].tried if lr < curv.guarantee_edge(m)]
+    x, y, init = least_squares_problem("cpu")
+    assert _markov_sum(x, y, init, below, pse.STEPS, pse.FACTOR) < FRESH_BLOCK_FAILURE
+
+
+def test_single_sample_guaranteed_batch_sizes_are_called_diverged_rarely():
+    from spec.part2_explosion import test_explosion_single_sample as single
+    from support.stability import least_squares_curvature, least_squares_problem
+
+    x, y, init = least_squares_problem("cpu")
+    curv = least_squares_curvature(x)
+    lr = math.sqrt(curv.expansive_above * curv.guarantee_edge(max(single.BATCH_SIZES)))
+    guaranteed = [(m, lr) for m in single.BATCH_SIZES if curv.guarantee_edge(m) > lr]
+    assert guaranteed
+    assert _markov_sum(x, y, init, guaranteed, 100, single.FACTOR) < 1e-15
