@@ -10,8 +10,9 @@ What is true (qualified):
   explosion.
 - Gated cells can still explode: at the zero state with every recurrent weight block s*I and zero biases the
   per-step gain is s for an RNN and 0.5 + 0.25 s for an LSTM and a GRU, above 1 for s > 2.
-- At PyTorch's default initialisation, with random non-zero inputs, the gradients of RNN, LSTM and GRU all vanish
-  with sequence length unless a gate bias holds the forget or update gate open.
+- At PyTorch's default initialisation, with random non-zero inputs, the gradients of RNN, LSTM and GRU typically
+  vanish with sequence length (the median over random initialisations; a single small network can decay more slowly)
+  unless a gate bias holds the forget or update gate open.
 
 Why: from the update equations (PyTorch docs, nn.LSTM: c' = f*c + i*g, h' = o*tanh(c'); nn.GRU: h' = (1 - z)*n +
 z*h):

@@ -808,8 +808,9 @@ CLAIMS: tuple[Claim, ...] = (
               not explosion.
             - Gated cells can still explode: at the zero state with every recurrent weight block s*I and zero biases the
               per-step gain is s for an RNN and 0.5 + 0.25 s for an LSTM and a GRU, above 1 for s > 2.
-            - At PyTorch's default initialisation, with random non-zero inputs, the gradients of RNN, LSTM and GRU all
-              vanish with sequence length unless a gate bias holds the forget or update gate open.
+            - At PyTorch's default initialisation, with random non-zero inputs, the gradients of RNN, LSTM and GRU
+              typically vanish with sequence length (the median over random initialisations; a single small network
+              can decay more slowly) unless a gate bias holds the forget or update gate open.
         """),
         statement_zh=bullets("""
             - LSTM 和 GRU 增加了一条跨越时间的通路,其每步增益是门的取值,而不是权重矩阵:没有循环耦合且输入为零时,沿 LSTM
@@ -817,8 +818,8 @@ CLAIMS: tuple[Claim, ...] = (
             - 遗忘门或更新门保持在接近 1 时,梯度能在长序列上保持下来;这解决的是梯度消失,而不是梯度爆炸。
             - 门控单元仍然可能爆炸:在零状态、每个循环权重块为 s·I、偏置为零时,每步增益对 RNN 为 s,对 LSTM 和 GRU 为 0.5
               + 0.25·s,s > 2 时超过 1。
-            - 在 PyTorch 的默认初始化下、输入为随机非零值时,RNN、LSTM 和 GRU 的梯度都会随序列长度消失,除非用门的偏置让遗
-              忘门或更新门保持打开。
+            - 在 PyTorch 的默认初始化下、输入为随机非零值时,RNN、LSTM 和 GRU 的梯度通常会随序列长度消失(就随机初始化的
+              中位数而言;单个小网络可能衰减得更慢),除非用门的偏置让遗忘门或更新门保持打开。
         """),
         in_practice=text("""
             Use LSTM or GRU for long sequences, set a positive forget-gate bias (e.g. 1), and still clip the gradient
