@@ -208,6 +208,8 @@ class _Verdicts:
             outcome, note = result["outcome"], result["note"] or ""
             if outcome == "fail" or report.failed:
                 outcome, note = "fail", result["message"]
+            elif outcome in ("could not run", "n/a"):
+                note = result["message"]
         else:  # the test failed before its check returned
             outcome, note = ("fail", "") if report.failed else (report.outcome, "")
         self.st.verdicts.append((check["subject"], check["id"], check["title"], outcome, note))

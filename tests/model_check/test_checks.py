@@ -23,13 +23,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from support.errors import SpecInputError
 from support.model_check import references
 from support.model_check.checks.can_overfit_one_batch import MAX_STEPS
 from support.model_check.checks.loss_at_init_is_near_log_c import INIT_LOSS_LIMIT
 from support.model_check.checks.mean_is_sum_over_terms import live_terms
 from support.model_check.checks.per_sample_gradients_add_up import PER_SAMPLE_MAX
 from support.model_check.runner import run_check
-from support.model_check.subject import ModelUnderTest
+from support.model_check.subject import ModelUnderTest, validate
 from support.models import he_std
 from support.tensors import generator
 from tests.model_check.models import (
@@ -471,3 +472,47 @@ def test_check_9_catches_a_model_that_cannot_fit_one_batch():
     assert len(fixed.curves["loss / loss at step 0"][0]) <= MAX_STEPS
 
 
+
+
+def test_check_9_fails_a_run_that_goes_uphill_whatever_the_checker_s_own_optimizer_does():
+    # Adam(maximize=True) climbs the loss; the checker's own Adam would fit the batch, and must not hide it
+    subject = _mlp_subject(_seeded(lambda: DeadReLUs(0.0)),
+                           optimizer=lambda p: torch.optim.Adam(p, lr=1e-2, maximize=True))
+    result = run_check("can-overfit-one-batch", subject)
+    assert result.outcome.value == "fail" and "does not descend on one batch" in result.message.en
+    assert "never went below its start" in result.message.en and "maximize=" in result.message.en
+
+
+# ================================================================ an error inside a check: the model's or the checker's
+class InPlaceAfterSigmoid(nn.Module):
+    """sigmoid's backward needs its output, which an in-place mul_ then changes: every backward raises."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(FEATURES, CLASSES)
+
+    def forward(self, x):
+        h = torch.sigmoid(self.lin(x))
+        h.mul_(2)
+        return h
+
+
+def test_an_error_of_the_model_s_own_backward_is_a_failure_and_one_of_the_checker_could_not_run(monkeypatch):
+    broken = _mlp_subject(_seeded(InPlaceAfterSigmoid))
+    result = run_check("every-parameter-gets-a-gradient", broken)
+    assert result.outcome.value == "fail"
+    assert "the model's own forward, loss and backward fail" in result.message.en
+    assert "modified by an inplace operation" in result.message.en
+    with pytest.raises(SpecInputError, match="one train-mode forward, loss and backward of the batch fails"):
+        validate(broken)
+
+    # a healthy model on which the checker's own machinery fails: could not run, and it says nothing of the model
+    import support.model_check.checks.samples_are_independent as check_4
+
+    def broken_chart(*args, **kwargs):
+        raise RuntimeError("the chart's own failure")
+
+    monkeypatch.setattr(check_4, "dependency_matrix", broken_chart)
+    result = run_check("samples-are-independent", references.mlp())
+    assert result.outcome.value == "could not run" and "the chart's own failure" in result.message.en
+    assert "says nothing about the model" in result.message.en

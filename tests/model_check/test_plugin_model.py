@@ -135,3 +135,20 @@ def test_the_claims_report_gains_a_your_model_section(user_project):
     assert "the model's outputs are probabilities" in section
     assert "![gradient norms per layer at init: softmaxed](figures/" in section
     assert "![overfitting one batch: softmaxed](figures/" in section
+
+
+def test_a_check_that_could_not_run_skips_on_a_user_model_and_fails_on_a_reference(user_project, monkeypatch):
+    import support.model_check.checks.samples_are_independent as check_4
+
+    def broken_chart(*args, **kwargs):
+        raise RuntimeError("the chart's own failure")
+
+    monkeypatch.setattr(check_4, "dependency_matrix", broken_chart)
+    mine = user_project.runpytest_inprocess("--model=user_model:make", "--device=cpu", "-p", "no:cacheprovider",
+                                            "-k", "independent")
+    mine.assert_outcomes(skipped=1)
+    mine.stdout.fnmatch_lines(["could not run  samples of a batch are independent* -- the check could not run on "
+                               "this model (RuntimeError: the chart's own failure*"])
+    reference = user_project.runpytest_inprocess("--device=cpu", "-p", "no:cacheprovider", "-k", "independent and mlp")
+    reference.assert_outcomes(failed=1)
+    reference.stdout.fnmatch_lines(["*a check could not run on the reference model mlp*"])

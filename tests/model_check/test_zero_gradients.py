@@ -13,7 +13,16 @@ import pytest
 import torch
 from torch import nn
 
-from support.model_check.checks._zero_gradients import SCREEN, Kind, candidates, diagnose
+from support.model_check.checks._zero_gradients import (
+    DRAWS,
+    SCREEN,
+    Kind,
+    candidates,
+    diagnose,
+    draws_of,
+    random_forward,
+    unused_in_every_draw,
+)
 from support.model_check.runner import run_check
 from tests.model_check.models import CLASSES, FEATURES, _mlp_subject, _seeded, _token_subject
 
@@ -176,3 +185,96 @@ def _grads(subject) -> dict:
     s.model.train()
     s.loss(s.forward(), s.targets).backward()
     return {n: p.grad for n, p in s.model.named_parameters()}
+
+
+class LayerDrop(nn.Module):
+    """Each of two hidden layers is skipped at random in train mode (LayerDrop, p = 0.5): under one draw a skipped
+    layer's parameters get no gradient at all, under another they do."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Linear(FEATURES, WIDTH)
+        self.layers = nn.ModuleList(nn.Linear(WIDTH, WIDTH) for _ in range(2))
+        self.head = nn.Linear(WIDTH, CLASSES)
+
+    def forward(self, x):
+        h = torch.relu(self.stem(x))
+        for layer in self.layers:
+            if self.training and torch.rand(()) < 0.5:
+                continue
+            h = h + torch.relu(layer(h))
+        return self.head(h)
+
+
+def test_a_layer_skipped_at_random_is_no_unused_parameter():
+    # whichever layers the check's own draw skips, another draw uses them: the check passes, and says so when its
+    # draw skipped one; a forward that draws random numbers is told by the generator it moves
+    subject = _mlp_subject(_seeded(LayerDrop), optimizer=OPTIMIZERS["adamw"])
+    assert random_forward(subject) and not random_forward(_mlp_subject(_seeded(LayerScaleNet)))
+    for check in ("every-parameter-gets-a-gradient", "one-step-updates-parameters"):
+        result = run_check(check, subject)
+        assert result.outcome.value == "pass", f"{check}: {result.message.en}"
+    names = [n for n, _ in subject.model.named_parameters()]
+    used = unused_in_every_draw(subject, names, draws_of(subject, seed=0))
+    assert used == []  # every parameter gets a gradient under some of the draws
+
+
+def test_a_gradient_that_one_draw_makes_zero_is_not_called_zero():
+    # dropout p = 0.9 before a branch of batch 2: some draw zeroes the branch for both samples, others do not
+    class DroppedBranch(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem, self.branch = nn.Linear(FEATURES, WIDTH), nn.Linear(WIDTH, WIDTH)
+            self.drop, self.head = nn.Dropout(0.9), nn.Linear(WIDTH, CLASSES)
+
+        def forward(self, x):
+            h = torch.relu(self.stem(x))
+            return self.head(h + self.branch(self.drop(h)))
+
+    subject = _mlp_subject(_seeded(DroppedBranch))
+    subject = replace_batch(subject, 2)
+    seeds = [s for s in range(200) if _branch_gradient_is_zero(subject, s)]
+    assert seeds, "some draw zeroes the branch's gradient (0.9^64 per entry would make it rare: the batch is 2)"
+    found = diagnose(subject, _grads_under(subject, seeds[0]), ["branch.weight"], seeds[0])
+    assert found["branch.weight"].kind is Kind.LEARNS and found["branch.weight"].draws == DRAWS
+
+
+def test_parameters_zero_on_both_sides_of_a_product_fail_as_stuck_together():
+    class LoRA(nn.Module):  # frozen base plus B @ A with both zero-initialised: neither ever gets a gradient
+        def __init__(self, b_zero_only: bool):
+            super().__init__()
+            self.base = nn.Linear(FEATURES, CLASSES).requires_grad_(False)
+            self.A = nn.Parameter(torch.zeros(4, FEATURES) if not b_zero_only else torch.randn(4, FEATURES) * 0.1)
+            self.B = nn.Parameter(torch.zeros(CLASSES, 4))
+            self.head_bias = nn.Parameter(torch.zeros(CLASSES))
+
+        def forward(self, x):
+            return self.base(x) + x @ self.A.T @ self.B.T + self.head_bias
+
+    broken = _mlp_subject(_seeded(lambda: LoRA(b_zero_only=False)))
+    result = run_check("every-parameter-gets-a-gradient", broken)
+    assert result.outcome.value == "fail" and "shifting them together moves the loss: A, B" in result.message.en
+    assert "initialise one side randomly" in result.message.en
+    healthy = _mlp_subject(_seeded(lambda: LoRA(b_zero_only=True)))  # LoRA's own init: B = 0, A random
+    one = run_check("every-parameter-gets-a-gradient", healthy)
+    assert one.outcome.value == "pass" and "a zero gradient at init only" in one.note.en and ": A" in one.note.en
+
+
+def replace_batch(subject, n: int):
+    from dataclasses import replace
+
+    return replace(subject, inputs=subject.inputs[:n], targets=subject.targets[:n])
+
+
+def _grads_under(subject, seed: int) -> dict:
+    from support.model_check.checks._numerics import same_randomness
+
+    s = subject.copy()
+    s.model.train()
+    with same_randomness(seed):
+        s.loss(s.forward(), s.targets).backward()
+    return {n: p.grad for n, p in s.model.named_parameters()}
+
+
+def _branch_gradient_is_zero(subject, seed: int) -> bool:
+    return not _grads_under(subject, seed)["branch.weight"].any()
