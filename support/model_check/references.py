@@ -134,9 +134,9 @@ def transformer() -> ModelUnderTest:
                           optimizer=_adam, name="transformer")
 
 
+# the plugin parametrizes by support.model_check.REFERENCE_NAMES without importing this module: a self-test
+# (tests/model_check/test_catalog.py) keeps the two in step
 FACTORIES = {"mlp": mlp, "cnn-batchnorm": cnn_batchnorm, "lstm-padded": lstm_padded, "transformer": transformer}
-if tuple(FACTORIES) != REFERENCE_NAMES:  # the plugin parametrizes by these names without importing this module
-    raise RuntimeError(f"support.model_check.REFERENCE_NAMES {REFERENCE_NAMES} must list {tuple(FACTORIES)}")
 
 
 def reference(name: str) -> ModelUnderTest:

@@ -191,8 +191,8 @@ def _collect_claims_in_subprocess(config: pytest.Config, spec_dir: Path) -> list
             cwd=config.rootpath, env=env, capture_output=True, text=True, timeout=300,
         )
         if not out.exists():
-            raise RuntimeError(f"collecting {spec_dir} for claim coverage failed (exit {proc.returncode}):\n"
-                               f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+            raise pytest.UsageError(f"collecting {spec_dir} for claim coverage failed (exit {proc.returncode}):\n"
+                                    f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
         return json.loads(out.read_text(encoding="utf-8"))
 
 

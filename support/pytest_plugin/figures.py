@@ -18,6 +18,7 @@ import sys
 import pytest
 
 import support.pytest_plugin.records as records
+from support.errors import SpecInputError
 from support.pytest_plugin.records import FigureRecord, SeriesRecord
 
 SERIES_STYLES = ("line", "points", "dashed")
@@ -25,20 +26,20 @@ SERIES_STYLES = ("line", "points", "dashed")
 
 def _floats(what: str, values) -> list:
     if isinstance(values, (str, bytes)):  # iterable, and float("1") works: it would pass as digits
-        raise ValueError(f"{what} must be a sequence of numbers, got a string {values!r}")
+        raise SpecInputError(f"{what} must be a sequence of numbers, got a string {values!r}")
     torch = sys.modules.get("torch")
     if torch is not None and isinstance(values, torch.Tensor):
         values = values.detach().cpu().reshape(-1).tolist()
     try:
         out = [float(v) for v in values]
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"{what} must be a sequence of numbers: {exc}") from None
+        raise SpecInputError(f"{what} must be a sequence of numbers: {exc}") from None
     return [v if math.isfinite(v) else str(v) for v in out]
 
 
 def _text(what: str, value) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{what} must be a non-empty string, got {value!r}")
+        raise SpecInputError(f"{what} must be a non-empty string, got {value!r}")
     return value
 
 
@@ -46,7 +47,7 @@ def _chinese(what: str, value) -> str:
     """A Chinese rendering: a non-empty string with at least one CJK character (not a copy of the English)."""
     _text(what, value)
     if not any("\u4e00" <= ch <= "\u9fff" for ch in value):
-        raise ValueError(f"{what} must be written in Chinese (the report's zh edition shows it), got {value!r}")
+        raise SpecInputError(f"{what} must be written in Chinese (the report's zh edition shows it), got {value!r}")
     return value
 
 
@@ -60,7 +61,7 @@ class Plot:
         self.x_label = _text(f"plot {title!r}: x_label", x_label)
         self.y_label = _text(f"plot {title!r}: y_label", y_label)
         if not isinstance(zh, tuple) or len(zh) != 3:
-            raise ValueError(f"plot {title!r}: zh must be a tuple (title, x_label, y_label) in Chinese, got {zh!r}")
+            raise SpecInputError(f"plot {title!r}: zh must be a tuple (title, x_label, y_label) in Chinese, got {zh!r}")
         self.zh = tuple(_chinese(f"plot {title!r}: zh[{i}]", v) for i, v in enumerate(zh))
         self.log_x, self.log_y = bool(log_x), bool(log_y)
 
@@ -105,22 +106,22 @@ class Figures:
         _chinese(f"figure {name!r}: zh", zh)
         for english, chinese, what in ((note, note_zh, "note"), (measured_on, measured_on_zh, "measured_on")):
             if not isinstance(english, str) or not isinstance(chinese, str):
-                raise ValueError(f"figure {name!r}: {what} and {what}_zh must be strings")
+                raise SpecInputError(f"figure {name!r}: {what} and {what}_zh must be strings")
             if english and not chinese:
-                raise ValueError(f"figure {name!r}: {what} needs its Chinese {what}_zh too")
+                raise SpecInputError(f"figure {name!r}: {what} needs its Chinese {what}_zh too")
             if chinese and not english:
-                raise ValueError(f"figure {name!r}: {what}_zh needs its English {what} too")
+                raise SpecInputError(f"figure {name!r}: {what}_zh needs its English {what} too")
             if chinese:
                 _chinese(f"figure {name!r}: {what}_zh", chinese)
         if not isinstance(unit, str):
-            raise ValueError(f"figure {name!r}: unit must be a string ('1' for a pure number), got {unit!r}")
+            raise SpecInputError(f"figure {name!r}: unit must be a string ('1' for a pure number), got {unit!r}")
         torch = sys.modules.get("torch")  # a tensor can only come from a process that imported torch
         if torch is not None and isinstance(value, torch.Tensor):
             if value.numel() != 1:
-                raise ValueError(f"figure {name!r}: value must be a scalar, got a tensor of shape {tuple(value.shape)}")
+                raise SpecInputError(f"figure {name!r}: value must be a scalar, got a tensor of shape {tuple(value.shape)}")
             value = value.item()
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"figure {name!r}: value must be a number, got {value!r}")
+            raise SpecInputError(f"figure {name!r}: value must be a number, got {value!r}")
         value = float(value)
         record = FigureRecord(name=name + self._suffix, value=value if math.isfinite(value) else str(value), unit=unit,
                               note=note, name_zh=zh + self._suffix_zh, note_zh=note_zh)
@@ -140,12 +141,12 @@ class Figures:
         """One curve of the figure titled ``plot``; tests add curves through the ``figures.plot(...)`` handle."""
         xs, ys = _floats(f"series {name!r} x", x), _floats(f"series {name!r} y", y)
         if len(xs) != len(ys) or not xs:
-            raise ValueError(f"series {name!r}: x and y must be non-empty and of equal length, "
+            raise SpecInputError(f"series {name!r}: x and y must be non-empty and of equal length, "
                              f"got {len(xs)} and {len(ys)}")
         for label, value in (("name", name), ("plot", plot), ("x_label", x_label), ("y_label", y_label)):
             _text(f"series {name!r}: {label}", value)
         if style not in SERIES_STYLES:
-            raise ValueError(f"series {name!r}: style must be one of {SERIES_STYLES}, got {style!r}")
+            raise SpecInputError(f"series {name!r}: style must be one of {SERIES_STYLES}, got {style!r}")
         records.add(self._node.user_properties, records.SERIES, SeriesRecord(
             name=name + self._suffix, plot=plot, x=xs, y=ys, x_label=x_label, y_label=y_label, log_x=bool(log_x),
             log_y=bool(log_y), style=style, zh={**zh, "name": zh["name"] + self._suffix_zh}))

@@ -15,7 +15,7 @@ import torch
 
 from support.claims import REGISTRY
 from support.errors import SpecInputError
-from support.model_check import references
+from support.model_check import REFERENCE_NAMES, references
 from support.model_check.catalog import CATALOG, CHECK_IDS, info
 from support.model_check.checks.result import CheckResult, Outcome, Recorder, Text
 from support.model_check.runner import CHECKS
@@ -94,3 +94,4 @@ def test_reference_factories_are_deterministic_and_leave_the_global_rng_alone():
     assert all(torch.equal(p, q) for p, q in zip(a.model.parameters(), b.model.parameters()))
     with pytest.raises(SpecInputError, match="unknown reference model 'resnet'"):
         references.reference("resnet")
+    assert tuple(references.FACTORIES) == REFERENCE_NAMES  # the names the plugin parametrizes by, torch-free
