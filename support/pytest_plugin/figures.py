@@ -118,7 +118,8 @@ class Figures:
         torch = sys.modules.get("torch")  # a tensor can only come from a process that imported torch
         if torch is not None and isinstance(value, torch.Tensor):
             if value.numel() != 1:
-                raise SpecInputError(f"figure {name!r}: value must be a scalar, got a tensor of shape {tuple(value.shape)}")
+                raise SpecInputError(f"figure {name!r}: value must be a scalar, got a tensor of shape "
+                                     f"{tuple(value.shape)}")
             value = value.item()
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise SpecInputError(f"figure {name!r}: value must be a number, got {value!r}")
