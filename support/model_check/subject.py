@@ -382,27 +382,44 @@ def _check_batch(what: str, batch: object) -> list[torch.Tensor]:
 def validate(subject: ModelUnderTest, *, run_forward: bool = True) -> ModelUnderTest:
     """Check every field (and, with ``run_forward``, that the model and the loss run on the batch); returns the
     subject with ``frozen`` as a tuple. Raises SpecInputError naming the first problem."""
-    who = f"model {subject.name!r}" if isinstance(subject.name, str) else "model"
     if not isinstance(subject.name, str) or not subject.name.strip():
         raise SpecInputError(f"name must be a non-empty string, got {subject.name!r}")
+    who = f"model {subject.name!r}"
+    _check_model(subject, who)
+    _check_batch_sizes(subject, who)
+    _check_loss(subject.loss, who)
+    _check_options(subject, who)
+    subject = replace(subject, frozen=_check_frozen(subject, who))
+    if run_forward:
+        _run_once(subject, who)
+    return subject
+
+
+def _check_model(subject: ModelUnderTest, who: str) -> None:
     if not isinstance(subject.model, nn.Module):
         raise SpecInputError(f"{who}: model must be a torch.nn.Module, got {type(subject.model).__name__}")
     if not any(p.requires_grad for p in subject.model.parameters()):
         raise SpecInputError(f"{who}: the model has no trainable parameter (none with requires_grad=True)")
+
+
+def _check_batch_sizes(subject: ModelUnderTest, who: str) -> None:
+    """Inputs and targets batch-first, with one batch size of at least 2."""
     tensors = _check_batch("inputs", subject.inputs)
     if not isinstance(subject.targets, torch.Tensor):
         raise SpecInputError(f"{who}: targets must be a batch-first tensor, got {type(subject.targets).__name__}")
     if subject.targets.dim() < 1:
         raise SpecInputError(f"{who}: targets must be batch-first (dim 0 = samples), got a 0-dimensional tensor")
     n = subject.targets.shape[0]
-    sizes = sorted({t.shape[0] for t in tensors})
-    if sizes != [n]:
+    if sorted({t.shape[0] for t in tensors}) != [n]:
         raise SpecInputError(f"{who}: inputs and targets must have the same batch size along dim 0, got inputs "
                              f"{[tuple(t.shape) for t in tensors]} and targets {tuple(subject.targets.shape)}")
     if n < 2:
         raise SpecInputError(f"{who}: the batch has {n} sample(s); the checks need at least 2 (whether samples "
                              f"are independent, per-sample gradients and the mean over samples compare samples)")
-    loss = subject.loss
+
+
+def _check_loss(loss: object, who: str) -> None:
+    """A torch.nn loss module (with ``reduction``) or a callable taking ``reduction=``."""
     if isinstance(loss, nn.Module):
         if not isinstance(getattr(loss, "reduction", None), str):
             raise SpecInputError(f"{who}: loss is a {type(loss).__name__} without a `reduction` attribute; give a "
@@ -413,25 +430,28 @@ def validate(subject: ModelUnderTest, *, run_forward: bool = True) -> ModelUnder
     elif not _accepts_reduction(loss):
         raise SpecInputError(f"{who}: the loss callable {getattr(loss, '__name__', loss)!r} takes no `reduction` "
                              f"argument; the checks call it with reduction='mean', 'sum' and 'none'")
+
+
+def _check_options(subject: ModelUnderTest, who: str) -> None:
     if subject.optimizer is not None and not callable(subject.optimizer):
         raise SpecInputError(f"{who}: optimizer must be a callable params -> torch.optim.Optimizer, got "
                              f"{type(subject.optimizer).__name__}")
-    if subject.n_classes is not None and (isinstance(subject.n_classes, bool) or not isinstance(subject.n_classes, int)
-                                          or subject.n_classes < 2):
-        raise SpecInputError(f"{who}: n_classes must be an int >= 2, got {subject.n_classes!r}")
+    n_classes = subject.n_classes
+    if n_classes is not None and (isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 2):
+        raise SpecInputError(f"{who}: n_classes must be an int >= 2, got {n_classes!r}")
+
+
+def _check_frozen(subject: ModelUnderTest, who: str) -> tuple[str, ...]:
+    """``frozen`` as a tuple of names of the model's parameters."""
     frozen = subject.frozen
     if isinstance(frozen, str) or not isinstance(frozen, Iterable):
         raise SpecInputError(f"{who}: frozen must be a list of parameter names, got {frozen!r}")
-    frozen = tuple(frozen)
     names = [n for n, _ in subject.model.named_parameters()]
     for f in frozen:
         if f not in names:
             raise SpecInputError(f"{who}: frozen names {f!r}, which is not a parameter of the model"
                                  f"{did_you_mean(str(f), names)}")
-    subject = replace(subject, frozen=frozen)
-    if run_forward:
-        _run_once(subject, who)
-    return subject
+    return tuple(frozen)
 
 
 def _run_once(subject: ModelUnderTest, who: str) -> None:
