@@ -93,6 +93,14 @@ def render_questions(data: dict, registry: ClaimRegistry, lang: str, root_link: 
 
 
 def render_claim(c: dict, lang: str) -> list[str]:
+    """One claim: its short answer and verdict, what is true, the source's words, advice and related claims, then
+    what this run measured (tests, figures, benchmarks, plots) and the sources."""
+    return (_render_answer(c, lang) + _render_source_and_advice(c, lang) + _render_tests(c, lang)
+            + _render_figures(c, lang) + _render_benchmarks(c, lang) + render_plot_images(c.get("plots", []), lang)
+            + ([f"**{TEXT[lang]['sources']}:** " + "; ".join(c["sources"]), ""] if c["sources"] else []))
+
+
+def _render_answer(c: dict, lang: str) -> list[str]:
     t = TEXT[lang]
     out = [anchor(c["id"]), f"### `{c['id']}`", ""]
     if _in_lang(c, "short_answer", lang):
@@ -102,10 +110,15 @@ def render_claim(c: dict, lang: str) -> list[str]:
         out += [f"**{t['verdict']}: {verdict}** ({t['status']['supported']})", ""]
     else:
         out += [f"**{t['verdict']}: {t['status'][c['status']]}** ({t['registered']}: {verdict})", ""]
-    out += [f"**{t['true']}:**", ""] + [f"- {b}" for b in _statement(c, lang)] + [""]
+    return out + [f"**{t['true']}:**", ""] + [f"- {b}" for b in _statement(c, lang)] + [""]
+
+
+def _render_source_and_advice(c: dict, lang: str) -> list[str]:
+    t = TEXT[lang]
+    out = []
     glosses = c.get("gloss") or []
-    for i, q in enumerate(c["quotes"]):
-        out.append(f"> {t['source']}:「{q}」")
+    for i, quote in enumerate(c["quotes"]):
+        out.append(f"> {t['source']}:「{quote}」")
         if lang == "en" and i < len(glosses):
             out += [">", f"> *{t['gloss']}: {glosses[i]}*"]
         out.append("")
@@ -113,7 +126,13 @@ def render_claim(c: dict, lang: str) -> list[str]:
         out += [f"**{t['in_practice']}:** {_in_lang(c, 'in_practice', lang)}", ""]
     if c.get("related"):
         out += [f"**{t['related']}:** " + ", ".join(f"[`{r}`](#{r})" for r in c["related"]), ""]
-    out += [f"**{t['tests']}:**", ""]
+    return out
+
+
+def _render_tests(c: dict, lang: str) -> list[str]:
+    """The claim's tests, grouped by test function, with the first lines of any failure."""
+    t = TEXT[lang]
+    out = [f"**{t['tests']}:**", ""]
     if not c["tests"]:
         out += [f"- {t['none_ran']}", ""]
     for base, tests in group_by_function(c["tests"]):
@@ -124,28 +143,36 @@ def render_claim(c: dict, lang: str) -> list[str]:
             if test["outcome"] != "passed" and test["message"]:
                 body = "\n".join("    " + ln for ln in test["message"].splitlines())
                 out.append(f"  - `{test['nodeid']}` {t['outcomes'][test['outcome']]}:\n\n    ```\n{body}\n    ```")
-    out.append("")
-    if c["figures"]:
-        on = any(f.get("measured_on") for f in c["figures"])  # the column only where a figure says it
-        header = [t["figure"], t["value"], t["unit"]] + ([t["measured_on"]] if on else []) + [t["note"]]
-        out += [f"**{t['figures']}:**", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        for f in c["figures"]:
-            row = [cell(_in_lang(f, "name", lang)), fmt(f["value"]), cell(unit_text(f["unit"], lang))]
-            row += [cell(_in_lang(f, "measured_on", lang))] if on else []
-            out.append("| " + " | ".join(row + [cell(_in_lang(f, "note", lang))]) + " |")
-        out.append("")
+    return out + [""]
+
+
+def _render_figures(c: dict, lang: str) -> list[str]:
+    """The measured numbers, with a "measured on" column where any of them says what it was measured on."""
+    if not c["figures"]:
+        return []
+    t = TEXT[lang]
+    on = any(f.get("measured_on") for f in c["figures"])
+    header = [t["figure"], t["value"], t["unit"]] + ([t["measured_on"]] if on else []) + [t["note"]]
+    out = [f"**{t['figures']}:**", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for f in c["figures"]:
+        row = [cell(_in_lang(f, "name", lang)), fmt(f["value"]), cell(unit_text(f["unit"], lang))]
+        row += [cell(_in_lang(f, "measured_on", lang))] if on else []
+        out.append("| " + " | ".join(row + [cell(_in_lang(f, "note", lang))]) + " |")
+    return out + [""]
+
+
+def _render_benchmarks(c: dict, lang: str) -> list[str]:
+    t = TEXT[lang]
+    out = []
     for b in c.get("benchmarks", []):
         out += [f"**{t['benchmark']}:** {_in_lang(b, 'title', lang)} ({b.get('device')}, {b.get('machine')}, torch "
                 f"{b.get('torch')}, {b.get('date')}; `{b.get('command')}`, {b['file']})", ""]
         if b["rows"]:
             cols = list(b["rows"][0])
-            out += ["| " + " | ".join(cell(c) for c in cols) + " |", "|" + "---|" * len(cols)]
+            out += ["| " + " | ".join(cell(col) for col in cols) + " |", "|" + "---|" * len(cols)]
             out += ["| " + " | ".join(fmt(r[k]) if isinstance(r[k], float) else cell(r[k]) for k in cols) + " |"
                     for r in b["rows"]]
             out.append("")
-    out += render_plot_images(c.get("plots", []), lang)
-    if c["sources"]:
-        out += [f"**{t['sources']}:** " + "; ".join(c["sources"]), ""]
     return out
 
 
