@@ -516,3 +516,23 @@ def test_an_error_of_the_model_s_own_backward_is_a_failure_and_one_of_the_checke
     result = run_check("samples-are-independent", references.mlp())
     assert result.outcome.value == "could not run" and "the chart's own failure" in result.message.en
     assert "says nothing about the model" in result.message.en
+
+
+def test_a_verdict_does_not_depend_on_the_model_s_name():
+    # dropout draws its masks from the check's own seed, not from the test id (which holds the model's name):
+    # the same model under two names gets the same numbers from every check that trains or samples
+    class Dropped(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body, self.drop, self.head = nn.Linear(FEATURES, 32), nn.Dropout(0.5), nn.Linear(32, CLASSES)
+
+        def forward(self, x):
+            return self.head(self.drop(torch.relu(self.body(x))))
+
+    results = []
+    for name in ("first-name", "another-name"):
+        torch.manual_seed(len(name))  # the global RNG differs too, as between two tests
+        results.append({check: run_check(check, _mlp_subject(_seeded(Dropped), name=name)).numbers
+                        for check in ("every-parameter-gets-a-gradient", "gradient-norms-at-init",
+                                      "can-overfit-one-batch")})
+    assert results[0] == results[1]
