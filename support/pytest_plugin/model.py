@@ -62,7 +62,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def _load(config: pytest.Config, spec: str, *, run_forward: bool):
     from support.errors import SpecInputError
-    from support.model_check.subject import load_subject
+    from support.model_check.validation import load_subject
 
     for path in (str(Path.cwd()), str(config.rootpath)):  # as `python -m` does: the working directory first
         if path not in sys.path:

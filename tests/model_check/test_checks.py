@@ -30,7 +30,8 @@ from support.model_check.checks.loss_at_init_is_near_log_c import INIT_LOSS_LIMI
 from support.model_check.checks.mean_is_sum_over_terms import live_terms
 from support.model_check.checks.per_sample_gradients_add_up import PER_SAMPLE_MAX
 from support.model_check.runner import run_check
-from support.model_check.subject import ModelUnderTest, validate
+from support.model_check.subject import ModelUnderTest
+from support.model_check.validation import validate
 from support.models import he_std
 from support.tensors import generator
 from tests.model_check.models import (

@@ -19,7 +19,8 @@ from torch import nn
 
 from support.errors import SpecInputError
 from support.model_check.runner import CHECKS, run_check
-from support.model_check.subject import OPTIONAL, REQUIRED, load_subject
+from support.model_check.subject import OPTIONAL, REQUIRED
+from support.model_check.validation import load_subject
 from support.pytest_plugin.profiles import profile_name
 from tests.model_corpus import broken, catalog, handwritten, losses, torchvision_cpu
 

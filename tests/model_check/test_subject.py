@@ -16,7 +16,8 @@ from support.errors import SpecInputError
 from support.model_check import references
 from support.model_check.losses import SequenceCrossEntropyLoss
 from support.model_check.runner import CHECKS, run_check
-from support.model_check.subject import ModelUnderTest, load_subject, validate
+from support.model_check.subject import ModelUnderTest
+from support.model_check.validation import load_subject, validate
 from tests.model_check.models import CLASSES, FEATURES, N, _seeded
 
 # ================================================================ load_subject: bad input is one clear error

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from support.gradients import batch_grads, per_sample_grads_loop, per_sample_grads_vmap
+from support.model_check.batch import outputs, take
 from support.model_check.catalog import info
 from support.model_check.checks._numerics import (
     eval_backward,
@@ -25,7 +26,7 @@ from support.model_check.checks._numerics import (
     relative_difference,
 )
 from support.model_check.checks.result import CheckResult, Recorder, Text
-from support.model_check.subject import ModelUnderTest, outputs, take
+from support.model_check.subject import ModelUnderTest
 
 INFO = info("per-sample-gradients-add-up")
 PER_SAMPLE_MAX = 3  # samples compared: a mixing bug shows between any two; 3 keeps float64 cheap

@@ -15,10 +15,11 @@ from torch import nn
 
 from support.dependencies import dependency_matrix
 from support.errors import SpecInputError
+from support.model_check.batch import batch_tensors, outputs
 from support.model_check.catalog import info
 from support.model_check.checks._numerics import check_seed, eval_backward, listing, listing_zh, same_randomness
 from support.model_check.checks.result import CheckResult, Recorder, Text
-from support.model_check.subject import ModelUnderTest, batch_tensors, outputs
+from support.model_check.subject import ModelUnderTest
 
 INFO = info("samples-are-independent")
 CHART_MAX = 4  # samples charted (4 x 3 ordered pairs): the cost grows as the square of this
