@@ -37,12 +37,13 @@ CLAIMS: tuple[Claim, ...] = (
         part=P,
         verdict=Verdict.CONFIRMED,
         short_answer=text("""
-            Gradients so large that each step overshoots: past the stability limit (SGD: lr > 2/lambda_max) the gradient
-            norm grows step over step until inf/NaN; in float16 the overflow comes first, past 65504.
+            Gradients so large that steps overshoot. On a quadratic any lr > 2/lambda_max diverges; a network's curvature
+            moves, so slightly above 2/lambda_max at init can converge, far above it the gradient grows every step to
+            inf/NaN; float16 overflows first (65520).
         """),
         short_answer_zh=text("""
-            梯度大到每一步都越过了头:超过稳定极限(SGD 为 lr > 2/lambda_max)时,梯度范数逐步增长直到 inf/NaN;float16 超过
-            65504 就先溢出。
+            梯度大到更新越过了头。二次函数上任何 lr > 2/lambda_max 都发散;网络的曲率会变,略高于初始化时的 2/lambda_max 仍
+            可能收敛,远高于它时梯度每步增长直到 inf/NaN;float16 在 65520 处先溢出。
         """),
         questions=(
             "What are exploding gradients?",
@@ -71,34 +72,42 @@ CLAIMS: tuple[Claim, ...] = (
             "In the end the model may fail to converge, or even overflow numerically (NaN values).",
         ),
         statement=bullets("""
-            - Exploding gradients are gradients so large that a step overshoots: past the stability limit of the step
-              (for SGD, lr > 2 / largest Hessian eigenvalue) each update lands where the gradient is larger.
-            - The gradient norm then grows step over step and within a few steps loss and parameters overflow to
-              inf/NaN; the same net with a learning rate below the limit stays finite and its loss decreases.
-            - In float16 the overflow comes sooner: any value past 65504 becomes inf, so a run held in float16 overflows
-              at the first step where its float64 twin's loss or gradient norm passes 65504, earlier than in float32 or
-              bfloat16 (largest value about 3.4e38).
+            - Exploding gradients are gradients so large that a step overshoots: on a quadratic, or far enough above the
+              stability limit of the step (for SGD, lr > 2 / largest Hessian eigenvalue), each update lands where the
+              gradient is larger.
+            - At about three times the limit the gradient norm grows step over step and within a few steps loss and
+              parameters overflow to inf/NaN; the same net with a learning rate below the limit stays finite and its
+              loss decreases.
+            - In a network the curvature changes as it trains, so the limit measured at initialisation is no sharp edge:
+              the same net trained at 1.1 times that limit converges, its largest Hessian eigenvalue falling below 2 /
+              lr.
+            - In float16 the overflow comes sooner: any value of 65520 or more (past the largest finite 65504, after
+              rounding) becomes inf, so a run held in float16 overflows at the first step where its float64 twin's loss
+              or gradient norm passes 65504, earlier than in float32 or bfloat16 (largest value about 3.4e38).
             - Larger weights do give larger gradients: scaling every weight of a bias-free depth-L linear or ReLU net by
-              c scales each weight gradient of the linear read-out u.f(x) by exactly c^(L-1).
+              c > 0 scales each weight gradient of the linear read-out u.f(x) by c^(L-1), up to rounding.
         """),
         statement_zh=bullets("""
-            - 梯度爆炸指梯度大到让一步更新越过了头:当步长超过稳定极限(对 SGD 即学习率大于 2 除以损失 Hessian 的最大特征
-              值)时,每次更新都落到梯度更大的地方。
-            - 梯度范数随之逐步增长,几步之内损失和参数就溢出为 inf/NaN;同一个网络用低于该极限的学习率则保持有限,损失下降
-              。
-            - 在 float16 中溢出来得更早:任何超过 65504 的数都会变成 inf,因此完全在 float16 中进行的训练,会在其 float64
-              对照训练的损失或梯度范数超过 65504 的第一步就溢出,早于 float32 或 bfloat16(最大值约 3.4e38)。
-            - 权重越大梯度确实越大:把无偏置的 L 层线性或 ReLU 网络的每个权重乘以 c,线性读出 u·f(x) 对各层权重的梯度恰好
-              乘以 c^(L-1)。
+            - 梯度爆炸指梯度大到让一步更新越过了头:在二次函数上,或在远高于步长稳定极限(对 SGD 即学习率大于 2 除以损失
+              Hessian 的最大特征值)时,每次更新都落到梯度更大的地方。
+            - 学习率约为该极限的三倍时,梯度范数逐步增长,几步之内损失和参数就溢出为 inf/NaN;同一个网络用低于该极限的学习
+              率则保持有限,损失下降。
+            - 网络的曲率随训练而变化,所以初始化时测得的极限并不是一条明确的界线:同一个网络以该极限 1.1 倍的学习率训练仍
+              会收敛,其 Hessian 最大特征值降到 2 / lr 以下。
+            - 在 float16 中溢出来得更早:任何不小于 65520 的数(舍入后超出最大有限值 65504)都会变成 inf,因此完全在
+              float16 中进行的训练,会在其 float64 对照训练的损失或梯度范数超过 65504 的第一步就溢出,早于 float32 或
+              bfloat16(最大值约 3.4e38)。
+            - 权重越大梯度确实越大:把无偏置的 L 层线性或 ReLU 网络的每个权重乘以 c > 0,线性读出 u·f(x) 对各层权重的梯度
+              乘以 c^(L-1)(在舍入误差内)。
         """),
         in_practice=text("""
-            Log the loss and the gradient norm every step; a run in float16 turns inf as soon as any value passes
-            65504, so watch for growth long before that (lower the learning rate, clip, or use bfloat16 or
-            GradScaler).
+            Log the loss and the gradient norm every step; a run in float16 turns inf as soon as any value reaches
+            65520 (past the largest finite 65504), so watch for growth long before that (lower the learning rate,
+            clip, or use bfloat16 or GradScaler).
         """),
         in_practice_zh=text("""
-            每一步都记录损失和梯度范数;float16 训练中任何数一旦超过 65504 就变成 inf,所以要在远未到
-            达之前就留意增长(降低学习率、裁剪梯度,或改用 bfloat16 / GradScaler)。
+            每一步都记录损失和梯度范数;float16 训练中任何数一旦达到 65520(超出最大有限值 65504)就变成 inf,所以要在
+            远未到达之前就留意增长(降低学习率、裁剪梯度,或改用 bfloat16 / GradScaler)。
         """),
         related=(
             "amp.grad-scaler",
@@ -109,6 +118,15 @@ CLAIMS: tuple[Claim, ...] = (
         sources=(
             SGD_DOCS,
             GBC + ", sec. 4.3.1 (gradient descent on a quadratic) and sec. 8.2.4 (cliffs and exploding gradients)",
+            (
+                "Lewkowycz, Bahri, Dyer, Sohl-Dickstein & Gur-Ari 2020, The large learning rate phase of deep "
+                "learning: the catapult mechanism, arXiv:2003.02218 (above 2/lambda at init the curvature can fall "
+                "until training converges)"
+            ),
+            (
+                "Cohen, Kaur, Li, Kolter & Talwalkar 2021, Gradient descent on neural networks typically occurs at "
+                "the edge of stability, arXiv:2103.00065 (the sharpness moves during training)"
+            ),
             (
                 "IEEE Std 754-2008, binary16 format: largest finite value (2 - 2^-10) * 2^15 = 65504; PyTorch docs, "
                 "torch.finfo (max of float16, bfloat16, float32, float64)"
