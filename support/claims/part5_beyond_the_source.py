@@ -702,12 +702,13 @@ CLAIMS: tuple[Claim, ...] = (
         part=P,
         verdict=Verdict.CONFIRMED,
         short_answer=text("""
-            The ranks with batches left wait in the all-reduce until the group's timeout, then raise; DistributedSampler
-            keeps batch counts equal, and model.join() lets every rank finish.
+            While the finished rank's process stays alive, the ranks with batches left wait in the all-reduce until the
+            group's timeout, then raise; DistributedSampler keeps batch counts equal, and model.join() lets every rank
+            finish.
         """),
         short_answer_zh=text("""
-            还有 batch 的进程会在 all-reduce 中一直等到进程组超时后报错;DistributedSampler 让各进程 batch 数相
-            同,model.join() 让所有进程都能完成。
+            先用完数据的进程仍存活时,还有 batch 的进程会在 all-reduce 中一直等到进程组超时后报错;DistributedSampler 让各
+            进程 batch 数相同,model.join() 让所有进程都能完成。
         """),
         questions=(
             "Why does DDP hang when one rank runs out of data?",
@@ -722,9 +723,10 @@ CLAIMS: tuple[Claim, ...] = (
         quotes=(),
         statement=bullets("""
             - DistributedDataParallel all-reduces the gradients in every backward pass: when the ranks have different
-              numbers of batches, the rank that runs out finishes without error, and the ranks that still have a batch
-              wait in that batch's all-reduce until the process group's timeout, then raise; the default timeout is 30
-              minutes for gloo (torch.distributed.constants.default_pg_timeout).
+              numbers of batches, the rank that runs out finishes without error, and while its process stays alive (the
+              tested case) the ranks that still have a batch wait in that batch's all-reduce until the process group's
+              timeout, then raise; the default timeout is 30 minutes for gloo
+              (torch.distributed.constants.default_pg_timeout).
             - Training inside model.join() (torch.distributed.algorithms.Join) lets every rank complete: at each step
               the ranks still training get the sum of their gradients divided by the initial world size W, so each batch
               keeps the weight 1/W it has when all ranks train.
@@ -742,8 +744,8 @@ CLAIMS: tuple[Claim, ...] = (
         """),
         statement_zh=bullets("""
             - DistributedDataParallel 在每次反向传播中都对梯度做 all-reduce:当各进程的 batch 数不同时,先用完数据的进程正
-              常结束,而还有 batch 的进程会在这个 batch 的 all-reduce 中一直等到进程组超时,然后报错;gloo 的默认超时是 30
-              分钟(torch.distributed.constants.default_pg_timeout)。
+              常结束;只要它的进程仍然存活(测试的情形),还有 batch 的进程就会在这个 batch 的 all-reduce 中一直等到进程组
+              超时,然后报错;gloo 的默认超时是 30 分钟(torch.distributed.constants.default_pg_timeout)。
             - 在 model.join()(torch.distributed.algorithms.Join)中训练,所有进程都能完成:每一步仍在训练的进程得到它们梯度
               之和除以初始进程数 W,因此每个 batch 的权重仍是所有进程都在训练时的 1/W。
             - 设置 divide_by_initial_world_size=False 时,这个和改为除以仍在训练的进程数。
