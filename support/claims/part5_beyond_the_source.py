@@ -792,22 +792,25 @@ CLAIMS: tuple[Claim, ...] = (
         part=P,
         verdict=Verdict.CONFIRMED,
         short_answer=text("""
-            With float16 autocast: gradients below about 3e-8 vanish without it. Call unscale_ before clipping; an inf
-            in the forward pass makes the scale shrink at every step, which no scaler fixes. bfloat16 needs no scaler.
+            With float16 autocast: without it, activation gradients below about 3e-8 round to 0, and so do weight
+            gradients built from them. Call unscale_ before clipping; no scaler fixes a forward inf (the scale shrinks
+            every step). bfloat16 needs none.
         """),
         short_answer_zh=text("""
-            用 float16 autocast 时需要:没有它,小于约 3e-8 的梯度会消失。裁剪前先调用 unscale_;前向传播中的 inf 会让缩放
-            因子每步变小,scaler 修不好。bfloat16 不需要 scaler。
+            float16 autocast 需要它:否则小于约 3e-8 的激活梯度舍入为 0,由其算出的权重梯度也为 0。裁剪前先 unscale_;前向
+            中的 inf 让缩放因子每步变小,scaler 修不好。bfloat16 不需要。
         """),
         questions=(
             "When do I need `GradScaler`?",
             "Should I call `unscale_` before clipping gradients with GradScaler?",
             "Why does my GradScaler's scale keep shrinking?",
+            "Why does my loss become NaN after turning on mixed precision (fp16)?",
         ),
         questions_zh=(
             "什么时候需要 `GradScaler`?",
             "使用 GradScaler 时,裁剪梯度前要先调用 `unscale_` 吗?",
             "为什么 GradScaler 的缩放因子一直在变小?",
+            "为什么开了混合精度(fp16)后 loss 变成 NaN?",
         ),
         quotes=(),
         statement=bullets("""
@@ -816,15 +819,17 @@ CLAIMS: tuple[Claim, ...] = (
             - unscale_(optimizer) divides them back, so unscale_ followed by clip_grad_norm_ gives the same clipped
               gradients and the same step as an unscaled run, while clipping the still-scaled gradients clips a norm
               scale times too large.
-            - Under torch.autocast with float16, gradients smaller than half the smallest float16 (2^-25, about 3e-8)
-              round to 0 in the float16 backward: .grad is exactly 0, and a first Adam step on it moves nothing (a zero
-              gradient still lets weight decay or earlier optimizer state move a parameter: step.updates-parameters).
+            - Under torch.autocast with float16 the gradient reaching a float16 layer's output is rounded to float16 in
+              the backward: each element below half the smallest float16 (2^-25, about 3e-8) becomes 0, and so does
+              every parameter gradient computed from such elements, even where its true value is larger; with all of
+              them below, .grad is exactly 0 and a first Adam step on it moves nothing (a zero gradient still lets
+              weight decay or earlier optimizer state move a parameter: step.updates-parameters).
             - Scaling the loss (default scale 2^16) lifts them into float16's range and unscale_ recovers them to
               float16 precision.
-            - Scaled gradients past 65504, the largest float16, overflow to inf: scaler.step then skips optimizer.step
-              (parameters unchanged) and update() multiplies the scale by backoff_factor (default 0.5), step after step
-              until the scaled gradients fit; after growth_interval clean steps it multiplies the scale by
-              growth_factor.
+            - Scaled gradients of 65520 or more (past the largest finite float16, 65504, after rounding) overflow to
+              inf: scaler.step then skips optimizer.step (parameters unchanged) and update() multiplies the scale by
+              backoff_factor (default 0.5), step after step until the scaled gradients fit; after growth_interval clean
+              steps it multiplies the scale by growth_factor.
             - The scaler cannot cure an overflow in the forward pass: the loss is inf at every scale, every step is
               skipped and the scale keeps shrinking.
             - bfloat16 has float32's exponent range, so at these magnitudes it neither underflows nor overflows and
@@ -834,26 +839,28 @@ CLAIMS: tuple[Claim, ...] = (
             - torch.amp.GradScaler.scale(loss) 把损失乘以当前的缩放因子 scale,因此反向传播得到的是真实梯度的 scale 倍。
             - unscale_(optimizer) 再把它们除回来,所以先 unscale_ 再 clip_grad_norm_ 得到的裁剪后梯度和更新步与不缩放时完
               全相同,而直接裁剪仍被缩放的梯度则是按一个大了 scale 倍的范数裁剪。
-            - 在 torch.autocast 的 float16 下,小于 float16 最小正数一半(2^-25,约 3e-8)的梯度在 float16 反向传播中被舍入
-              为 0:.grad 恰好为零,Adam 在它上面的第一步什么也不改变(零梯度下,权重衰减或此前的优化器状态仍会改变参
+            - 在 torch.autocast 的 float16 下,传到 float16 层输出处的梯度在反向传播中被舍入为 float16:小于 float16 最小正
+              数一半(2^-25,约 3e-8)的元素变为 0,由这些元素算出的参数梯度也都为 0,即使其真实值更大;当它们全都低于这个
+              值时,.grad 恰好为零,Adam 在它上面的第一步什么也不改变(零梯度下,权重衰减或此前的优化器状态仍会改变参
               数:step.updates-parameters)。
             - 把损失乘以缩放因子(默认 2^16)可以把这些梯度抬进 float16 能表示的范围,unscale_ 之后以 float16 的精度还原出
               来。
-            - 缩放后超过 65504(float16 的最大有限值)的梯度会溢出为 inf:这时 scaler.step 跳过 optimizer.step(参数不
-              变),update() 把缩放因子乘以 backoff_factor(默认 0.5),一步接一步,直到缩放后的梯度放得下为止;连续
-              growth_interval 次正常的步之后,再乘以 growth_factor。
+            - 缩放后不小于 65520(舍入后超出 float16 的最大有限值 65504)的梯度会溢出为 inf:这时 scaler.step 跳过
+              optimizer.step(参数不变),update() 把缩放因子乘以 backoff_factor(默认 0.5),一步接一步,直到缩放后的梯度
+              放得下为止;连续 growth_interval 次正常的步之后,再乘以 growth_factor。
             - 前向传播中的溢出是 scaler 补救不了的:无论缩放因子是多少,损失都是 inf,每一步都被跳过,缩放因子越来越小。
             - bfloat16 的指数范围与 float32 相同,在这些量级上既不下溢也不上溢,不需要 scaler,代价是精度更粗(8 位有效
               位,float16 有 11 位)。
         """),
         in_practice=text("""
-            With float16 autocast use GradScaler (gradients below about 3e-8 vanish without it), call unscale_ before
-            clipping, and log the scale: a scale that falls at every step can mean an inf in the forward pass (e.g.
-            unnormalised inputs), which no scaler fixes; bfloat16 needs no scaler.
+            With float16 autocast use GradScaler (without it, activation gradients below about 3e-8 and the weight
+            gradients computed from them become 0), call unscale_ before clipping, and log the scale: a scale that
+            falls at every step can mean an inf in the forward pass (e.g. unnormalised inputs), which no scaler fixes;
+            bfloat16 needs no scaler.
         """),
         in_practice_zh=text("""
-            使用 float16 autocast 时要配合 GradScaler(没有它,小于约 3e-8 的梯度会消失),裁剪前先调
-            用 unscale_,并记录缩放因子:如果缩放因子每一步都在变小,可能是前向传播中出现了 inf(例如输入未归
+            使用 float16 autocast 时要配合 GradScaler(没有它,小于约 3e-8 的激活梯度以及由它们算出的权重梯度都会变为
+            0),裁剪前先调用 unscale_,并记录缩放因子:如果缩放因子每一步都在变小,可能是前向传播中出现了 inf(例如输入未归
             一化),这是 scaler 修不好的;bfloat16 不需要 scaler。
         """),
         related=(
