@@ -794,12 +794,12 @@ CLAIMS: tuple[Claim, ...] = (
         part=P,
         verdict=Verdict.QUALIFIED,
         short_answer=text("""
-            No, they fix vanishing: a forget or update gate held near 1 carries the gradient over long sequences, but
-            gated cells can still explode (per-step gain 0.5 + 0.25 s, above 1 for s > 2).
+            They reduce it, not remove it: at the zero state the per-step gain is 0.5 + 0.25s (plain RNN: s), so gated
+            cells explode only for s > 2. They mainly fix vanishing (a forget or update gate near 1).
         """),
         short_answer_zh=text("""
-            不能,它们解决的是梯度消失:接近 1 的遗忘门或更新门让梯度跨越长序列,但门控单元仍可能爆炸(每步增益 0.5 +
-            0.25s,s > 2 时超过 1)。
+            能减轻,但不能消除:在零状态下门控单元每步增益为 0.5 + 0.25s(普通 RNN 为 s),所以门控单元只在 s > 2 时爆
+            炸。它们主要解决梯度消失(遗忘门或更新门接近 1)。
         """),
         questions=(
             "Do LSTM and GRU prevent exploding gradients?",
@@ -822,10 +822,13 @@ CLAIMS: tuple[Claim, ...] = (
             - LSTM and GRU add a path through time whose per-step gain is a gate value rather than a weight matrix:
               without recurrent coupling and with zero inputs the gradient carried over T steps is f^T along an LSTM's
               cell state and z^T along a GRU's hidden state, while a plain RNN's is 0.
-            - A forget or update gate held near 1 keeps the gradient alive over long sequences; that fixes vanishing,
-              not explosion.
-            - Gated cells can still explode: at the zero state with every recurrent weight block s*I and zero biases the
-              per-step gain is s for an RNN and 0.5 + 0.25 s for an LSTM and a GRU, above 1 for s > 2.
+            - A forget or update gate held near 1 keeps the gradient alive over long sequences; that is a fix for
+              vanishing.
+            - Gated cells explode less readily but can still explode: at the zero state with every recurrent weight
+              block s*I and zero biases the per-step gain is s for an RNN and 0.5 + 0.25 s for an LSTM and a GRU, so for
+              1 < s < 2 the RNN's gradient grows while the gated cells' decays, and for s > 2 both grow.
+            - Each gate adds its slices of bias_ih and bias_hh: setting the forget-gate (or update-gate) slice to 1 in
+              one of them gives the gate a bias of 1, in both a bias of 2.
             - At PyTorch's default initialisation, with random non-zero inputs, the gradients of RNN, LSTM and GRU
               typically vanish with sequence length (the median over random initialisations; a single small network
               can decay more slowly) unless a gate bias holds the forget or update gate open.
@@ -833,18 +836,22 @@ CLAIMS: tuple[Claim, ...] = (
         statement_zh=bullets("""
             - LSTM 和 GRU 增加了一条跨越时间的通路,其每步增益是门的取值,而不是权重矩阵:没有循环耦合且输入为零时,沿 LSTM
               的细胞状态传递 T 步的梯度为 f^T,沿 GRU 的隐藏状态为 z^T,而普通 RNN 为 0。
-            - 遗忘门或更新门保持在接近 1 时,梯度能在长序列上保持下来;这解决的是梯度消失,而不是梯度爆炸。
-            - 门控单元仍然可能爆炸:在零状态、每个循环权重块为 s·I、偏置为零时,每步增益对 RNN 为 s,对 LSTM 和 GRU 为 0.5
-              + 0.25·s,s > 2 时超过 1。
+            - 遗忘门或更新门保持在接近 1 时,梯度能在长序列上保持下来;这是对梯度消失的补救。
+            - 门控单元不那么容易爆炸,但仍然可能爆炸:在零状态、每个循环权重块为 s·I、偏置为零时,每步增益对 RNN 为 s,对
+              LSTM 和 GRU 为 0.5 + 0.25·s,因此 1 < s < 2 时 RNN 的梯度增长而门控单元的梯度衰减,s > 2 时两者都增长。
+            - 每个门把 bias_ih 和 bias_hh 中属于它的那一段相加:只在其中一个里把遗忘门(或更新门)那一段设为 1,门的偏置就
+              是 1;两个里都设为 1,偏置就是 2。
             - 在 PyTorch 的默认初始化下、输入为随机非零值时,RNN、LSTM 和 GRU 的梯度通常会随序列长度消失(就随机初始化的
               中位数而言;单个小网络可能衰减得更慢),除非用门的偏置让遗忘门或更新门保持打开。
         """),
         in_practice=text("""
-            Use LSTM or GRU for long sequences, set a positive forget-gate bias (e.g. 1), and still clip the gradient
-            norm.
+            Use LSTM or GRU for long sequences and give the forget gate a positive bias: for a bias of 1 set the
+            forget-gate slice of bias_ih or of bias_hh (rows H to 2H of an LSTM's) to 1, not of both, which gives 2;
+            still clip the gradient norm.
         """),
         in_practice_zh=text("""
-            长序列使用 LSTM 或 GRU,把遗忘门偏置设为正值(例如 1),并且仍然要裁剪梯度范数。
+            长序列使用 LSTM 或 GRU,并给遗忘门一个正的偏置:要得到偏置 1,把 bias_ih 或 bias_hh 中遗忘门那一段(LSTM 的第
+            H 到 2H 行)设为 1,不要两个都设(那样得到 2);并且仍然要裁剪梯度范数。
         """),
         related=(
             "explosion.rnn",
@@ -869,12 +876,13 @@ CLAIMS: tuple[Claim, ...] = (
         part=P,
         verdict=Verdict.REFUTED,
         short_answer=text("""
-            No: ReLU fixes vanishing, not explosion; above about 1.5x the Glorot std a ReLU net's gradient grows faster
-            with depth than a tanh net's. He's std keeps it flat at initialisation.
+            Not for the reason given: not saturating removes a brake on growth. At equal weights ReLU's gradient grows
+            slower than tanh's only below about 1.5x Glorot's std (its zero half halves the squared gain); He's std
+            keeps it flat.
         """),
         short_answer_zh=text("""
-            不能:ReLU 解决的是梯度消失而不是爆炸;标准差超过约 1.5 倍 Glorot 值时,ReLU 网络的梯度随深度增长得比 tanh 网络
-            更快。He 标准差让它在初始化时保持平稳。
+            不是因为所说的理由:不饱和去掉的是抑制增长的刹车。权重相同时,只有标准差低于约 1.5 倍 Glorot 值,ReLU 网络的梯
+            度才比 tanh 网络增长得慢(它的零半边让平方增益减半),高于时更快;He 标准差让它保持平稳。
         """),
         questions=(
             "Does ReLU fix exploding gradients?",
@@ -894,8 +902,8 @@ CLAIMS: tuple[Claim, ...] = (
             ),
         ),
         statement=bullets("""
-            - ReLU does not saturate on the positive side (relu'(x) = 1 for x > 0, 0 for x < 0), but that makes it no
-              remedy for explosion: non-saturation removes a brake on growth instead of adding one.
+            - ReLU does not saturate on the positive side (relu'(x) = 1 for x > 0, 0 for x < 0), but that is no reason
+              it helps against explosion: non-saturation removes a brake on growth instead of adding one.
             - The input gradient of a deep ReLU MLP scales like (s sqrt(n/2))^depth: flat at He's std sqrt(2/n),
               geometric growth above it, faster the larger the weights.
             - A tanh net with the same weights also grows once s exceeds Glorot's 1/sqrt(n), but more slowly: above a
@@ -908,8 +916,8 @@ CLAIMS: tuple[Claim, ...] = (
               std, not the activation.
         """),
         statement_zh=bullets("""
-            - ReLU 在正区间不饱和(x > 0 时 relu'(x) = 1,x < 0 时为 0),但这并不能让它成为梯度爆炸的对策:不饱和只是去掉了
-              抑制增长的“刹车”,而不是加上一道。
+            - ReLU 在正区间不饱和(x > 0 时 relu'(x) = 1,x < 0 时为 0),但这并不是它能对付梯度爆炸的理由:不饱和只是去掉
+              了抑制增长的“刹车”,而不是加上一道。
             - 深层 ReLU MLP 的输入梯度按 (s sqrt(n/2))^depth 变化:在 He 标准差 sqrt(2/n) 处保持平稳,高于它就几何增长,权
               重越大增长越快。
             - 同样权重的 tanh 网络在 s 超过 Glorot 标准差 1/sqrt(n) 后也会增长,但更慢:在约 1.5 倍 Glorot 标准差的交叉
