@@ -346,11 +346,11 @@ CLAIMS: tuple[Claim, ...] = (
             - Adding a constant to the loss changes its value but not its gradient, so every optimizer takes bit-for-bit
               the same steps; cross-entropy with soft targets and the KL divergence to those targets, which differ by
               the targets' entropy, train alike.
-            - Multiplying the loss by c multiplies the first SGD step by exactly c; over a run, with or without
+            - Multiplying the loss by c multiplies the first SGD step by c, up to rounding; over a run, with or without
               momentum, SGD with learning rate lr on c J takes the same steps as SGD with learning rate c lr on J, up to
               rounding.
-            - For Adam, scaling the loss by c is exactly dividing eps by c, so its step is invariant to c while c |g| >>
-              eps, and only shrinks in proportion to c when c |g| falls below eps.
+            - For Adam, scaling the loss by c is, up to rounding, dividing eps by c, so its step is invariant to c while
+              c |g| >> eps, and only shrinks in proportion to c when c |g| falls below eps.
             - L2 weight decay in Adam breaks the invariance: Adam on (c J, weight_decay lambda) equals Adam on (J,
               lambda / c, eps / c); decoupled weight decay (AdamW) restores it: AdamW on (c J, lambda, eps) equals AdamW
               on (J, lambda, eps / c).
@@ -361,10 +361,10 @@ CLAIMS: tuple[Claim, ...] = (
             - 更新量取决于损失的梯度而不是损失的值,而且如何取决于优化器。
             - 给损失加一个常数会改变损失值但不改变梯度,所以任何优化器走的每一步都逐位相同;带软标签的交叉熵与到这些软标签
               的 KL 散度只相差标签的熵,训练结果一样。
-            - 把损失乘以 c,SGD 的第一步恰好乘以 c;在整个训练过程中,无论有无动量,在 cJ 上以学习率 lr 运行的 SGD 与在 J 上
-              以学习率 c·lr 运行的 SGD 走的每一步都相同(在舍入误差内)。
-            - 对 Adam,把损失乘以 c 恰好等价于把 eps 除以 c,因此只要 c|g| ≫ eps,步长与 c 无关;只有当 c|g| 小于 eps 时步长
-              才按 c 成比例缩小。
+            - 把损失乘以 c,SGD 的第一步也乘以 c(在舍入误差内);在整个训练过程中,无论有无动量,在 cJ 上以学习率 lr 运行
+              的 SGD 与在 J 上以学习率 c·lr 运行的 SGD 走的每一步都相同(在舍入误差内)。
+            - 对 Adam,把损失乘以 c 在舍入误差内等价于把 eps 除以 c,因此只要 c|g| ≫ eps,步长与 c 无关;只有当 c|g| 小于
+              eps 时步长才按 c 成比例缩小。
             - Adam 中的 L2 权重衰减破坏了这种不变性:在 (cJ, weight_decay λ) 上运行 Adam 等价于在 (J, λ/c, eps/c) 上运
               行;解耦的权重衰减(AdamW)恢复了不变性:在 (cJ, λ, eps) 上运行 AdamW 等价于在 (J, λ, eps/c) 上运行。
             - 以上说的都是整个损失上的倍数:加在求和 J_1 + c J_2 中某一项上的权重 c 会改变梯度的方向,Adam 的步长也随之改

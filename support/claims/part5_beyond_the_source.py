@@ -589,7 +589,8 @@ CLAIMS: tuple[Claim, ...] = (
               returns the same per-sample gradients as a loop of N backward passes, and they sum to the gradient of the
               sum-reduced batch loss.
             - BatchNorm in train mode fails under grad/vmap (the in-place update of its running statistics is rejected,
-              and without running statistics a batch of one has no variance); in eval mode it works.
+              and without running statistics a sample with one value per channel, BatchNorm1d on (N, C), has no
+              variance); in eval mode it works.
             - After torch.func.replace_all_batch_norm_modules_ (which stops tracking running statistics) it runs in
               train mode where a sample has several values per channel (BatchNorm2d: each sample normalised by its own
               statistics over H x W, as a loop of single-sample forwards does), while BatchNorm1d on (N, C) inputs still
@@ -604,8 +605,8 @@ CLAIMS: tuple[Claim, ...] = (
         statement_zh=bullets("""
             - 对不耦合样本的模型,用 torch.func.vmap 包裹对单样本损失求导的 torch.func.grad,得到的逐样本梯度与循环 N 次反
               向传播的结果相同,其总和等于 sum 归约的 batch 损失的梯度。
-            - 训练模式下的 BatchNorm 在 grad/vmap 下会失败(其滑动统计量的原地更新会被拒绝;不跟踪滑动统计量时,单个样本组
-              成的 batch 没有方差);评估模式下则可以正常工作。
+            - 训练模式下的 BatchNorm 在 grad/vmap 下会失败(其滑动统计量的原地更新会被拒绝;不跟踪滑动统计量时,每个通道只
+              有一个值的样本,即对 (N, C) 输入的 BatchNorm1d,没有方差);评估模式下则可以正常工作。
             - 调用 torch.func.replace_all_batch_norm_modules_(它停止跟踪滑动统计量)之后,当每个样本在每个通道上有多个值
               时,训练模式下也能运行(BatchNorm2d:每个样本在 H x W 上用自己的统计量归一化,与逐个样本前向传播的循环结果相
               同),而对 (N, C) 输入的 BatchNorm1d 仍会报错。
