@@ -280,30 +280,39 @@ CLAIMS: tuple[Claim, ...] = (
         part=P,
         verdict=Verdict.CONFIRMED,
         short_answer=text("""
-            Exactly, for equal micro-batches with loss / k; with unequal sizes weight each mean loss by its share of the
-            terms. Not with train-mode BatchNorm, and with dropout only for the same masks.
+            Yes, up to rounding, for equal micro-batches with loss / k; with unequal sizes weight each mean loss by its
+            share of the terms. Clip once, after the last backward. Not with train-mode BatchNorm; dropout only for the
+            same masks.
         """),
         short_answer_zh=text("""
-            等大的 micro-batch 用 loss / k 就完全相同;大小不等时按所占损失项的比例加权。训练模式的 BatchNorm 下不成立,有
-            dropout 时只在掩码相同时成立。
+            等大的 micro-batch 用 loss / k 就在舍入误差内相同;大小不等时按所占损失项的比例加权。只在最后一次 backward 之后
+            裁剪一次。训练模式的 BatchNorm 下不成立,有 dropout 时只在掩码相同时成立。
         """),
         questions=(
             "How do I accumulate gradients over micro-batches?",
             "Is gradient accumulation exactly the same as training with one big batch?",
+            "With gradient accumulation, when do I clip gradients?",
+            "How do I log the epoch-average loss with a short last batch?",
         ),
         questions_zh=(
             "怎样在多个 micro-batch 上累积梯度?",
             "梯度累积和直接用一个大 batch 训练完全一样吗?",
+            "梯度累积时应该在什么时候裁剪梯度?",
+            "最后一个 batch 较小时,怎样记录整个 epoch 的平均损失?",
         ),
         quotes=(),
         statement=bullets("""
             - Because backward accumulates into .grad, splitting a batch of N into k equal micro-batches and calling
-              (loss_j / k).backward() on each micro-batch's mean loss leaves exactly the full batch's mean-loss
-              gradient.
+              (loss_j / k).backward() on each micro-batch's mean loss leaves the full batch's mean-loss gradient, up to
+              rounding.
             - With unequal micro-batch sizes s_j, dividing by k weights each sample of micro-batch j by 1 / (k s_j)
               instead of 1 / N and gives a different gradient; weighting micro-batch j's mean loss by s_j / N, or
               summing the losses and dividing by the full batch's number of loss terms, restores the full-batch
-              gradient.
+              gradient, and the same weights average the micro-batches' (or an epoch's batches') mean losses into the
+              full mean loss, where their plain mean misses it.
+            - Clipping belongs after the last micro-batch's backward: clip_grad_norm_ then sees the accumulated gradient
+              and gives the full batch's clipped gradient up to rounding, while clipping the running .grad after every
+              micro-batch rescales partial sums and gives another gradient.
             - This needs each sample's loss to depend on that sample alone and on no random draw: train-mode BatchNorm
               normalises each micro-batch with its own statistics, so the accumulated gradient differs from the full
               batch's (coupling.batchnorm).
@@ -312,10 +321,14 @@ CLAIMS: tuple[Claim, ...] = (
         """),
         statement_zh=bullets("""
             - 由于 backward 会累加到 .grad 中,把大小为 N 的 batch 分成 k 个等大的 micro-batch,并对每个 micro-batch 的
-              mean 损失调用 (loss_j / k).backward(),得到的正好是整个 batch 的 mean 损失梯度。
+              mean 损失调用 (loss_j / k).backward(),得到的就是整个 batch 的 mean 损失梯度(在舍入误差内)。
             - 若各 micro-batch 的大小 s_j 不相等,除以 k 会让 micro-batch j 中每个样本的权重变成 1 / (k·s_j) 而不是 1 /
               N,梯度因此不同;把 micro-batch j 的 mean 损失乘以 s_j / N,或者把各损失求和后除以整个 batch 的损失项个数,才
-              能还原整个 batch 的梯度。
+              能还原整个 batch 的梯度;用同样的权重对各 micro-batch(或一个 epoch 中各 batch)的 mean 损失求平均,得到的就
+              是整体的 mean 损失,而直接求平均则不是。
+            - 裁剪应放在最后一个 micro-batch 的 backward 之后:这时 clip_grad_norm_ 看到的是累积好的梯度,得到的就是整个
+              batch 裁剪后的梯度(在舍入误差内);而在每个 micro-batch 之后都裁剪正在累积的 .grad,会缩放部分和,得到另一
+              个梯度。
             - 这要求每个样本的损失只依赖于该样本自身、不依赖任何随机抽取:训练模式下的 BatchNorm 用每个 micro-batch 自己
               的统计量归一化,累积的梯度因此不同于整个 batch 的梯度(coupling.batchnorm)。
             - 训练模式下的 dropout 每次前向传播都重新抽取掩码,所以只有掩码相同时,累积的梯度才等于整个 batch 的梯度;评估
@@ -323,13 +336,15 @@ CLAIMS: tuple[Claim, ...] = (
         """),
         in_practice=text("""
             When accumulating over micro-batches of unequal size (a short last batch, variable-length sequences,
-            ignored targets), weight each micro-batch's mean loss by its share of the loss terms, not by 1 / k; to
-            check accumulation against a full batch, compare in eval mode (BatchNorm and dropout make train-mode
-            gradients differ).
+            ignored targets), weight each micro-batch's mean loss by its share of the loss terms, not by 1 / k, and
+            average logged batch losses the same way; clip once, after the last micro-batch's backward and before
+            step(); to check accumulation against a full batch, compare in eval mode (BatchNorm and dropout make
+            train-mode gradients differ).
         """),
         in_practice_zh=text("""
             在大小不等的 micro-batch 上累积梯度时(最后一个较小的 batch、变长序列、被忽略的目标),按
-            每个 micro-batch 所占损失项的比例给它的 mean 损失加权,而不是乘以 1 / k;要拿累积结果与整个 batch 对
+            每个 micro-batch 所占损失项的比例给它的 mean 损失加权,而不是乘以 1 / k,记录的 batch 损失也按同样的权重求平
+            均;只在最后一个 micro-batch 的 backward 之后、step() 之前裁剪一次;要拿累积结果与整个 batch 对
             照检查时,在评估模式下比较(BatchNorm 和 dropout 会让训练模式下的梯度不同)。
         """),
         related=(
