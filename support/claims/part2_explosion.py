@@ -543,8 +543,8 @@ CLAIMS: tuple[Claim, ...] = (
             - torch.nn.utils.clip_grad_norm_(parameters, max_norm) computes the norm of all gradients viewed as one
               vector (parameters whose .grad is None are skipped) and returns that pre-clipping norm.
             - It multiplies every gradient in place by min(1, max_norm / (total + 1e-6)): the direction is unchanged, a
-              gradient already within the threshold is left untouched, and after clipping the total norm is max_norm *
-              total / (total + 1e-6), at most max_norm.
+              gradient whose total norm is at most max_norm - 1e-6 is left untouched, and after clipping the total norm
+              is max_norm * total / (total + 1e-6), at most max_norm.
             - norm_type=inf uses the largest absolute element instead.
             - A NaN or inf total raises with error_if_nonfinite=True; by default it is used anyway: a NaN total turns
               every gradient into NaN, an inf total zeroes the finite ones.
@@ -552,19 +552,20 @@ CLAIMS: tuple[Claim, ...] = (
         statement_zh=bullets("""
             - torch.nn.utils.clip_grad_norm_(parameters, max_norm) 把所有梯度视为一个向量求范数(.grad 为 None 的参数跳
               过),并返回这个裁剪前的范数。
-            - 它把每个梯度原地乘以 min(1, max_norm / (total + 1e-6)):梯度方向不变,已在阈值以内的梯度保持不变,裁剪后的总
-              范数为 max_norm·total / (total + 1e-6),不超过 max_norm。
+            - 它把每个梯度原地乘以 min(1, max_norm / (total + 1e-6)):梯度方向不变,总范数不超过 max_norm - 1e-6 的梯度保
+              持不变,裁剪后的总范数为 max_norm·total / (total + 1e-6),不超过 max_norm。
             - norm_type=inf 时改用最大的元素绝对值。
             - 总范数为 NaN 或 inf 时,error_if_nonfinite=True 会报错;默认情况下照样使用它:NaN 的总范数会把每个梯度都变成
               NaN,inf 的总范数会把有限的梯度清零。
         """),
         in_practice=text("""
-            Call clip_grad_norm_ after backward() and before optimizer.step(), log the norm it returns, and pass
-            error_if_nonfinite=True (or check that norm) so that a NaN does not silently wipe out the gradients.
+            Call clip_grad_norm_ after backward() and before optimizer.step(), log the norm it returns (the pre-clip
+            total) and set max_norm from those gradient norms, and pass error_if_nonfinite=True (or check that norm)
+            so that a NaN does not silently wipe out the gradients.
         """),
         in_practice_zh=text("""
             在 backward() 之后、optimizer.step() 之前调
-            用 clip_grad_norm_,记录它返回的范数,并传
+            用 clip_grad_norm_,记录它返回的范数(裁剪前的总范数),并根据这些梯度范数来设定 max_norm;再传
             入 error_if_nonfinite=True(或检查这个范数),以免 NaN 悄无声息地毁掉梯度。
         """),
         related=(
@@ -640,12 +641,12 @@ CLAIMS: tuple[Claim, ...] = (
         part=P,
         verdict=Verdict.QUALIFIED,
         short_answer=text("""
-            Under conditions: with a finite gradient norm it caps plain SGD's step at lr x max_norm; momentum's step is
-            bounded only by lr x max_norm / (1 - mu), Adam's not at all, and an inf gradient becomes NaN.
+            Partly: with a finite gradient norm it caps plain SGD's step at lr x max_norm, momentum's only at lr x
+            max_norm / (1 - mu); Adam's is not capped by max_norm (about lr per coordinate); an inf gradient becomes NaN.
         """),
         short_answer_zh=text("""
-            有条件:梯度范数有限时,它把普通 SGD 的步长限制在 lr x max_norm;动量的步长上界为 lr x max_norm / (1 - mu),Adam
-            的不受限制;inf 梯度会变成 NaN。
+            部分成立:梯度范数有限时,普通 SGD 步长被限制在 lr x max_norm,动量的只限制在 lr x max_norm / (1 - mu);Adam 的
+            步长不受 max_norm 限制(每个坐标约 lr);inf 梯度变成 NaN。
         """),
         questions=(
             "Does gradient clipping prevent exploding gradients?",
@@ -761,22 +762,23 @@ CLAIMS: tuple[Claim, ...] = (
             - What it removes is divergence caused by the step size: on a quadratic, gradient descent multiplies the
               error along a direction of curvature lambda by (1 - lr * lambda) per step, so it converges if and only if
               0 < lr < 2 / lambda_max and diverges geometrically above that.
-            - Large gradients caused by weights or depth are not reduced by a lower learning rate.
+            - At given parameters the gradient does not depend on lr, so a gradient already large at initialisation
+              (explosion.cause.init, explosion.cause.depth) is not reduced by a lower learning rate.
         """),
         statement_zh=bullets("""
             - 较小的学习率会按比例缩小每一步 SGD 更新(更新量恰为 -lr·grad),但不会缩小梯度本身:在给定参数处,梯度与 lr 无
               关。
             - 它消除的是由步长引起的发散:在二次函数上,梯度下降每一步把曲率为 lambda 的方向上的误差乘以 (1 -
               lr·lambda),因此当且仅当 0 < lr < 2 / lambda_max 时收敛,超过时按几何级数发散。
-            - 由权重或深度造成的大梯度,不会因为降低学习率而变小。
+            - 在给定参数处梯度与 lr 无关,所以初始化时就已经很大的梯度(explosion.cause.init、explosion.cause.depth)不会
+              因为降低学习率而变小。
         """),
         in_practice=text("""
-            If the loss blows up within a few steps, lower the learning rate (or warm it up); if the gradient norm is
-            already huge at initialisation, fix the initialisation or clip instead.
+            If the loss blows up within a few steps, lower the learning rate; if the gradient norm is already huge at
+            initialisation, fix the initialisation or clip instead.
         """),
         in_practice_zh=text("""
-            如果损失在几步之内就爆掉,就降低学习率(或使用 warmup);如果初始化时梯度范数就已经极大,应当修正初始
-            化或使用裁剪。
+            如果损失在几步之内就爆掉,就降低学习率;如果初始化时梯度范数就已经极大,应当修正初始化或使用裁剪。
         """),
         related=(
             "explosion.definition",
@@ -971,12 +973,12 @@ CLAIMS: tuple[Claim, ...] = (
         part=P,
         verdict=Verdict.CONFIRMED,
         short_answer=text("""
-            Yes: log the loss and the total gradient norm every step; a spike flags the explosion while every number is
-            still finite, and torch.autograd.detect_anomaly() names the backward function that returned NaN.
+            Log the loss and the total gradient norm every step; a spike flags the explosion while every number is still
+            finite, and torch.autograd.detect_anomaly() names the backward function that returned NaN.
         """),
         short_answer_zh=text("""
-            有效:每步记录损失和总梯度范数,在所有数值仍有限时,尖峰就能暴露爆炸;torch.autograd.detect_anomaly() 会指出返回
-            NaN 的反向函数。
+            每步记录损失和总梯度范数,在所有数值仍有限时,尖峰就能暴露爆炸;torch.autograd.detect_anomaly() 会指出返回 NaN
+            的反向函数。
         """),
         questions=(
             "How do I detect exploding gradients during training?",
