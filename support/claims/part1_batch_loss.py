@@ -156,12 +156,13 @@ CLAIMS: tuple[Claim, ...] = (
         part=P,
         verdict=Verdict.QUALIFIED,
         short_answer=text("""
-            Not always: 'mean' divides by the number of loss terms, the batch size for CrossEntropy/NLL but batch x
-            elements for MSE/L1; class weights and ignore_index change it again. The gradient follows.
+            Not always: 'mean', and its gradient, divide by the number of loss terms: the batch size for
+            CrossEntropy/NLL on (N, C), N x d1 x ... on K-dimensional inputs, batch x elements for MSE/L1; class weights
+            and ignore_index change it.
         """),
         short_answer_zh=text("""
-            不一定:'mean' 除以损失项个数,CrossEntropy/NLL 为 batch 大小,MSE/L1 为 batch 大小乘元素数;类别权重和
-            ignore_index 还会改变它。梯度同理。
+            不一定:'mean' 及其梯度除以损失项数:(N, C) 的 CrossEntropy/NLL 为 N,K 维输入为 N x d1 x ...,MSE/L1 为 N 乘
+            元素数;类别权重和 ignore_index 还会改变它。
         """),
         questions=(
             "Does `reduction='mean'` divide by the batch size?",
@@ -182,15 +183,17 @@ CLAIMS: tuple[Claim, ...] = (
         statement=bullets("""
             - For unweighted losses, reduction='mean' equals reduction='sum' divided by N, for the loss value and for
               every parameter's gradient.
-            - N is the number of loss terms averaged: the batch size for class losses (CrossEntropyLoss, NLLLoss), batch
-              size x elements per sample for elementwise losses (MSELoss, L1Loss, BCEWithLogitsLoss, ...).
+            - N is the number of loss terms averaged: the batch size for class losses (CrossEntropyLoss, NLLLoss) on (N,
+              C) inputs and N x d1 x ... x dK on K-dimensional (N, C, d1, ..., dK) inputs, batch size x elements per
+              sample for elementwise losses (MSELoss, L1Loss, BCEWithLogitsLoss, ...).
             - So N is not always the batch size, and class weights and ignore_index change the denominator again
               (mean.denominator.*).
         """),
         statement_zh=bullets("""
             - 对不加权的损失,reduction='mean' 的损失值以及每个参数的梯度,都等于 reduction='sum' 的结果除以 N。
-            - N 是被平均的损失项个数:分类损失(CrossEntropyLoss、NLLLoss)为 batch 大小,逐元素损
-              失(MSELoss、L1Loss、BCEWithLogitsLoss 等)为 batch 大小乘以每个样本的元素数。
+            - N 是被平均的损失项个数:分类损失(CrossEntropyLoss、NLLLoss)在 (N, C) 输入上为 batch 大小,在 K 维 (N, C,
+              d1, ..., dK) 输入上为 N x d1 x ... x dK;逐元素损失(MSELoss、L1Loss、BCEWithLogitsLoss 等)为 batch 大小乘以
+              每个样本的元素数。
             - 因此 N 并不总是 batch 大小;类别权重和 ignore_index 还会再次改变分母(mean.denominator.*)。
         """),
         in_practice=text("""
