@@ -430,21 +430,23 @@ CLAIMS: tuple[Claim, ...] = (
         part=P,
         verdict=Verdict.QUALIFIED,
         short_answer=text("""
-            Partly: a single-sample gradient is unbiased but longer on average, and averaging B samples drawn with
-            replacement divides its covariance by B; batching does nothing against gradients that grow through depth or
-            recurrence.
+            Partly: one sample's gradient is unbiased but longer on average; averaging B draws divides its covariance by
+            B, and the lr guaranteed stable grows with B towards 2/lambda_max. Batching does nothing against gradients
+            growing through depth or recurrence.
         """),
         short_answer_zh=text("""
-            部分成立:单样本梯度无偏,但平均而言更长;对有放回抽取的 B 个样本求平均,协方差除以 B;对随深度或循环增长的梯度,
-            增大 batch 无济于事。
+            部分成立:单样本梯度无偏,但平均而言更长;对 B 次有放回抽取求平均,协方差除以 B,保证稳定的学习率随 B 增大,趋
+            向 2/lambda_max;对随深度或循环增长的梯度,增大 batch 无济于事。
         """),
         questions=(
             "Does a single-sample gradient give larger updates than a batch gradient?",
             "Does a bigger batch prevent exploding gradients?",
+            "Should I scale the learning rate with batch size?",
         ),
         questions_zh=(
             "单个样本的梯度比 batch 梯度带来更大的更新吗?",
             "增大 batch 能防止梯度爆炸吗?",
+            "学习率要随 batch 大小缩放吗?",
         ),
         quotes=(
             "为什么对单个样本的Loss进行反向传播容易造成梯度爆炸?",
@@ -470,7 +472,9 @@ CLAIMS: tuple[Claim, ...] = (
               gradients are not.
             - Averaging B samples drawn with replacement divides the gradient's covariance by B, so the spread of SGD's
               iterates around the solution shrinks about as 1/B, and at a fixed learning rate batch size 1 can diverge
-              where larger batches converge (see per-sample.explosion).
+              where larger batches converge (see per-sample.explosion): on least squares the learning rate guaranteed
+              stable, 2B / (beta + (B - 1) lambda_max) with beta the largest per-sample curvature, grows with B towards
+              2 / lambda_max.
             - Batch averaging therefore damps violent updates in the sense of step noise and stability at a given
               learning rate; it does nothing about gradients that grow through depth or recurrence in backprop, which
               act on the batch gradient too (see explosion.cause.*).
@@ -480,17 +484,24 @@ CLAIMS: tuple[Claim, ...] = (
               ||E g_i||(Jensen 不等式),只有当所有 g_i 方向相同时才取等号。
             - 在一个无法拟合所有样本的损失的最小值处,batch 梯度为零,而单样本梯度并不为零。
             - 有放回地抽取 B 个样本求平均,会把梯度的协方差除以 B,因此 SGD 迭代点在最优解附近的波动大约按 1/B 缩小;而在固
-              定学习率下,batch 大小为 1 时可能发散,更大的 batch 却能收敛(见 per-sample.explosion)。
+              定学习率下,batch 大小为 1 时可能发散,更大的 batch 却能收敛(见 per-sample.explosion):在最小二乘问题上,保
+              证稳定的学习率 2B / (beta + (B - 1) lambda_max)(beta 为单样本曲率的最大值)随 B 增大,趋向 2 /
+              lambda_max。
             - 因此,batch 平均确实能“抑制剧烈更新”,但指的是更新步的噪声以及给定学习率下的稳定性;对于反向传播中随深度或循
               环而增长的梯度,它无能为力,因为这些因素同样作用于 batch 梯度(见 explosion.cause.*)。
         """),
         in_practice=text("""
             Treat batch size and learning rate together: a smaller batch gives noisier, on average longer steps and
-            needs a smaller lr; for gradients that grow through depth or time, batching is no fix -- use
-            initialisation, normalisation, gated units or clipping.
+            needs a smaller lr. On least squares the lr guaranteed stable grows about linearly with the batch size up
+            to the critical size beta/lambda_max + 1 and then levels off towards 2/lambda_max (per-sample.explosion),
+            so raising the lr with the batch size is backed by that guarantee only below that size. For gradients
+            that grow through depth or time, batching is no fix -- use initialisation, normalisation, gated units or
+            clipping.
         """),
         in_practice_zh=text("""
-            把 batch 大小和学习率一起考虑:batch 越小,更新步噪声越大、平均越长,需要更小的学习率;对于随深
+            把 batch 大小和学习率一起考虑:batch 越小,更新步噪声越大、平均越长,需要更小的学习率。在最小二乘问题上,保证稳
+            定的学习率随 batch 大小近似线性增长,直到临界大小 beta/lambda_max + 1,之后趋于平缓,趋向
+            2/lambda_max(per-sample.explosion),所以随 batch 增大而调高学习率,只在这个大小以下有这一保证的支持。对于随深
             度或时间步增长的梯度,增大 batch 不是办法,应当从初始化、归一化、门控单元或梯度裁剪入手。
         """),
         related=(
