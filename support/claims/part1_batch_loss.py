@@ -479,8 +479,8 @@ CLAIMS: tuple[Claim, ...] = (
         """),
         in_practice_zh=text("""
             使用 reduction='sum' 和 SGD 时,把学习率除以损失项的个数(分类损失即 batch 大小),并
-            把 weight_decay 和 max_norm 乘以这个数,或者改用 'mean';使用 Adam 时步长几乎不变,
-            但它的 L2 weight_decay 也要乘以这个数,或者改用 AdamW。
+            把 weight_decay 和 max_norm 乘以这个数,或者改用 'mean';使用 Adam 时步长几乎不变,但它
+            的 L2 weight_decay 也要乘以这个数,或者改用 AdamW。
         """),
         related=(
             "reduction.mean-is-sum-over-n",
