@@ -37,9 +37,9 @@ CLAIMS: tuple[Claim, ...] = (
         part=P,
         verdict=Verdict.CONFIRMED,
         short_answer=text("""
-            Gradients so large that steps overshoot. On a quadratic any lr > 2/lambda_max diverges; a network's curvature
-            moves, so slightly above 2/lambda_max at init can converge, far above it the gradient grows every step to
-            inf/NaN; float16 overflows first (65520).
+            Gradients so large that steps overshoot. On a quadratic any lr > 2/lambda_max diverges; a network's
+            curvature moves, so slightly above 2/lambda_max at init can converge, far above it the gradient grows every
+            step to inf/NaN; float16 overflows first (65520).
         """),
         short_answer_zh=text("""
             梯度大到更新越过了头。二次函数上任何 lr > 2/lambda_max 都发散;网络的曲率会变,略高于初始化时的 2/lambda_max 仍
@@ -653,7 +653,8 @@ CLAIMS: tuple[Claim, ...] = (
         verdict=Verdict.QUALIFIED,
         short_answer=text("""
             Partly: with a finite gradient norm it caps plain SGD's step at lr x max_norm, momentum's only at lr x
-            max_norm / (1 - mu); Adam's is not capped by max_norm (about lr per coordinate); an inf gradient becomes NaN.
+            max_norm / (1 - mu); Adam's is not capped by max_norm (about lr per coordinate); an inf gradient becomes
+            NaN.
         """),
         short_answer_zh=text("""
             部分成立:梯度范数有限时,普通 SGD 步长被限制在 lr x max_norm,动量的只限制在 lr x max_norm / (1 - mu);Adam 的
