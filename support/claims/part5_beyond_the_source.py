@@ -820,13 +820,13 @@ CLAIMS: tuple[Claim, ...] = (
             "When do I need `GradScaler`?",
             "Should I call `unscale_` before clipping gradients with GradScaler?",
             "Why does my GradScaler's scale keep shrinking?",
-            "Why does my loss become NaN after turning on mixed precision (fp16)?",
+            "Why does my loss become inf or NaN after turning on mixed precision (fp16)?",
         ),
         questions_zh=(
             "什么时候需要 `GradScaler`?",
             "使用 GradScaler 时,裁剪梯度前要先调用 `unscale_` 吗?",
             "为什么 GradScaler 的缩放因子一直在变小?",
-            "为什么开了混合精度(fp16)后 loss 变成 NaN?",
+            "为什么开了混合精度(fp16)后 loss 变成 inf 或 NaN?",
         ),
         quotes=(),
         statement=bullets("""
