@@ -4,14 +4,18 @@ Source: 「如果你选择了`mean`作为损失函数的处理方式,那么反�
 
 What is true (confirmed):
 - One backward of the batch's reduced loss gives the gradient for the whole batch.
-- With reduction='mean' it equals the average of the per-sample gradients, with 'sum' their sum.
+- For a model that treats samples independently (no train-mode BatchNorm: coupling.batchnorm) and an unweighted loss
+  without ignored targets (else the mean's denominator changes: mean.denominator.*), with reduction='mean' it equals
+  the average of the per-sample gradients, with 'sum' their sum.
 - This holds whether the per-sample gradients come from a loop of single-sample backward passes or from
   torch.func.vmap(grad(...)).
 
 Why: the gradient is linear, grad(sum_i l_i) = sum_i grad(l_i), and 'mean' divides both sides by N (every sample of
 an elementwise loss has the same number of terms, so the mean of the per-sample means is the batch mean). The tests
 compare, for every loss case and both reductions, the batch gradient of a linear head with the mean (sum) of
-per-sample gradients computed by a loop and by vmap, within the accumulation error of N terms.
+per-sample gradients computed by a loop and by vmap, within the accumulation error of N terms. The head is linear and
+the losses unweighted: a model that mixes samples (train-mode BatchNorm) breaks the per-sample picture
+(coupling.batchnorm), and class weights or ignored targets change the mean's denominator (mean.denominator.*).
 """
 
 import pytest

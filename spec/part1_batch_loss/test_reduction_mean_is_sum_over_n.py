@@ -5,8 +5,9 @@ Source: 「`mean`: 计算平均损失」「`sum`: 计算总损失,适用于需�
 What is true (qualified):
 - For unweighted losses, reduction='mean' equals reduction='sum' divided by N, for the loss value and for every
   parameter's gradient.
-- N is the number of loss terms averaged: the batch size for class losses (CrossEntropyLoss, NLLLoss), batch size x
-  elements per sample for elementwise losses (MSELoss, L1Loss, BCEWithLogitsLoss, ...).
+- N is the number of loss terms averaged: the batch size for class losses (CrossEntropyLoss, NLLLoss) on (N, C)
+  inputs and N x d1 x ... x dK on K-dimensional (N, C, d1, ..., dK) inputs, batch size x elements per sample for
+  elementwise losses (MSELoss, L1Loss, BCEWithLogitsLoss, ...).
 - So N is not always the batch size, and class weights and ignore_index change the denominator again
   (mean.denominator.*).
 
@@ -15,9 +16,12 @@ linear, so the same factor holds for every parameter (PyTorch docs, torch.nn los
 Hypothesis draws loss cases, batch sizes, feature shapes and dtypes; the tests check the value within the
 accumulation error of a sum of that many terms, against the documented terms averaged independently in float64, and
 the gradients of a linear head in float64. For MSELoss, L1Loss and BCEWithLogitsLoss they check that dividing by
-the batch size alone would overstate the mean D-fold. The other denominators are mean.denominator.class-weight and
-mean.denominator.ignore-index.
+the batch size alone would overstate the mean D-fold. CrossEntropyLoss and NLLLoss on K-dimensional inputs (N, C, d1,
+..., dK) have one term per position (PyTorch docs): a test checks mean = sum / (N d1 ... dK) for (N, C, d1) and (N,
+C, d1, d2). The other denominators are mean.denominator.class-weight and mean.denominator.ignore-index.
 """
+
+import math
 
 import pytest
 import torch
@@ -82,3 +86,21 @@ def test_identity_holds_on_device(case, device):
     x, y = case.sample_batch(7, (4,), seed=6, device=device)
     n_terms = 7 * case.terms_per_sample(x)
     assert_close(case.make("mean")(x, y), case.make("sum")(x, y) / n_terms, tol=accumulation(x.dtype, n_terms))
+
+
+@pytest.mark.parametrize("name", ["CrossEntropyLoss", "NLLLoss"])
+@pytest.mark.parametrize("extra", [(5,), (2, 3)], ids=["N,C,d1", "N,C,d1,d2"])
+def test_class_losses_on_k_dimensional_inputs_average_over_every_position(name, extra, device):
+    # PyTorch docs, CrossEntropyLoss/NLLLoss: input (N, C, d1, ..., dK), target (N, d1, ..., dK), one term per
+    # position, and 'mean' averages them: N x d1 x ... x dK terms, not N
+    n, c = 4, 3
+    g = torch.Generator().manual_seed(11)
+    logits = torch.randn(n, c, *extra, generator=g, dtype=torch.float64).to(device)
+    target = torch.randint(0, c, (n, *extra), generator=g).to(device)
+    loss_input = torch.log_softmax(logits, dim=1) if name == "NLLLoss" else logits
+    loss = getattr(torch.nn, name)
+    mean, total = loss()(loss_input, target), loss(reduction="sum")(loss_input, target)
+    n_terms = n * math.prod(extra)
+    assert_close(mean, total / n_terms, tol=accumulation(torch.float64, n_terms))
+    # dividing by the batch size alone would overstate the mean d1 x ... x dK-fold
+    assert not torch.allclose(mean, total / n)

@@ -4,8 +4,8 @@ Source: 「如果选择了`sum`,则同样只需调用一次,但要确保在更�
 
 What is true (qualified):
 - The 'sum' gradient is N times the 'mean' gradient, so plain SGD on a summed loss takes N-times larger steps.
-- SGD with lr / N on the sum follows exactly the trajectory of SGD with lr on the mean, as long as nothing else acts
-  on the step.
+- SGD with lr / N on the sum follows the trajectory of SGD with lr on the mean up to rounding, as long as nothing
+  else acts on the step.
 - Weight decay and gradient clipping do not scale with the loss: with lr / N the sum run also needs weight_decay x N
   and max_norm x N; with the unchanged values the two runs drift apart from the first step.
 - Adam's step is unchanged by the factor N except through eps, but its L2 weight_decay is added before the

@@ -5,26 +5,36 @@ Source: 「梯度爆炸是指在反向传播过程中,梯度的值变得异常�
 「最终,这可能导致模型无法收敛,甚至出现数值溢出(NaN值)。」
 
 What is true (confirmed):
-- Exploding gradients are gradients so large that a step overshoots: past the stability limit of the step (for SGD,
-  lr > 2 / largest Hessian eigenvalue) each update lands where the gradient is larger.
-- The gradient norm then grows step over step and within a few steps loss and parameters overflow to inf/NaN; the
-  same net with a learning rate below the limit stays finite and its loss decreases.
-- In float16 the overflow comes sooner: any value past 65504 becomes inf, so a run held in float16 overflows at the
-  first step where its float64 twin's loss or gradient norm passes 65504, earlier than in float32 or bfloat16
-  (largest value about 3.4e38).
-- Larger weights do give larger gradients: scaling every weight of a bias-free depth-L linear or ReLU net by c
-  scales each weight gradient of the linear read-out u.f(x) by exactly c^(L-1).
+- Exploding gradients are gradients so large that a step overshoots: on a quadratic, or far enough above the
+  stability limit of the step (for SGD, lr > 2 / largest Hessian eigenvalue), each update lands where the gradient is
+  larger.
+- At about three times the limit the gradient norm grows step over step and within a few steps loss and parameters
+  overflow to inf/NaN; the same net with a learning rate below the limit stays finite and its loss decreases.
+- In a network the curvature changes as it trains, so the limit measured at initialisation is no sharp edge: the
+  same net trained at 1.1 times that limit converges, its largest Hessian eigenvalue falling below 2 / lr.
+- In float16 the overflow comes sooner: any value of 65520 or more (past the largest finite 65504, after rounding)
+  becomes inf, so a run held in float16 overflows at the first step where its float64 twin's loss or gradient norm
+  passes 65504, earlier than in float32 or bfloat16 (largest value about 3.4e38).
+- Larger weights do give larger gradients: scaling every weight of a bias-free depth-L linear or ReLU net by c > 0
+  scales each weight gradient of the linear read-out u.f(x) by c^(L-1), up to rounding.
 
 Why: on a quadratic, gradient descent multiplies the error along an eigenvector of the Hessian by 1 - lr lambda
 per step, which exceeds 1 in absolute value once lr > 2 / lambda (Goodfellow et al., Deep Learning, sec. 4.3.1;
 the cliffs of sec. 8.2.4 are the non-quadratic version). The tests measure lambda_max of the MSE Hessian of a
-depth-3 linear net at init (support.explosion.unstable_regression) and put lr = 0.05 and lr = 1 on either side of
-2 / lambda_max: at lr = 1 the gradient norm grows every step and overflows within OVERFLOW_WITHIN_STEPS (derived
-in support.explosion), at 0.05 the loss decreases every step (the descent lemma; its premise, curvature below
-2/lr = 40 along the path, is checked as lambda_max of the Hessian at init and after every step, and its margin is
-a figure). Overflow is a property of the
+depth-3 linear net at init (support.explosion.unstable_regression) and put lr = 0.05 and lr = 1 (about 3 x 2 /
+lambda_max) on either side of 2 / lambda_max: at lr = 1 the gradient norm grows every step and overflows within
+OVERFLOW_WITHIN_STEPS (derived in support.explosion), at 0.05 the loss decreases every step (the descent lemma; its
+premise, curvature below 2/lr = 40 along the path, is checked as lambda_max of the Hessian at init and after every
+step, and its margin is a figure). A network is not a quadratic: its Hessian moves with the weights, and a run
+slightly above the limit measured at initialisation can move to weights of lower curvature and converge there (the
+catapult phase, Lewkowycz et al. 2020, arXiv:2003.02218; the edge of stability, Cohen et al. 2021,
+arXiv:2103.00065). A test runs the same net at 1.1 and 3 times its initial limit: at 1.1 x, after 40 steps,
+lambda_max has fallen below 2 / lr and the loss's excess over the least-squares optimum (this linear net with
+biases represents every affine map, so its lowest loss is that of [x, 1], from the normal equations) has fallen at
+least 100-fold; at 3 x the gradient norm grows every step until it overflows. Overflow is a property of the
 number format: IEEE float16 has 5 exponent bits, largest finite (2 - 2^-10) 2^15 = 65504 (round-to-nearest sends
-65520 and above to inf); bfloat16 keeps float32's 8 exponent bits, largest ~3.4e38; float64's is ~1.8e308. The
+65520 and above to inf, checked on 65519 and 65520); bfloat16 keeps float32's 8 exponent bits, largest ~3.4e38;
+float64's is ~1.8e308. The
 same lr = 1 run with the model, data and gradients in float16, bfloat16 and float32 (model.to(dtype), as
 model.half() does, so every quantity of the run is in that dtype; under autocast the loss and master weights
 would stay float32) overflows at the step predicted from the float64 run: the first whose loss or gradient norm
@@ -76,11 +86,11 @@ def _largest_hessian_eigenvalue(model, x, y) -> float:
     return loss_hessian_max_eigenvalue(model, torch.nn.functional.mse_loss, x, y)
 
 
-def _run(make_model, x, y, lr, dtype=torch.float64, evaluate=None):
+def _run(make_model, x, y, lr, dtype=torch.float64, evaluate=None, steps=STEPS):
     model = make_model().to(dtype)
     x, y = x.to(dtype), y.to(dtype)
     history = train(model, torch.nn.functional.mse_loss, x, y, optimizer=torch.optim.SGD(model.parameters(), lr=lr),
-                    steps=STEPS, stop_when_non_finite=False, evaluate=evaluate)
+                    steps=steps, stop_when_non_finite=False, evaluate=evaluate)
     return model, history
 
 
@@ -176,6 +186,11 @@ def test_in_low_precision_the_run_overflows_once_the_float64_run_passes_the_larg
     _, history = _run(make_model, x, y, LR_LARGE, dtype)
     assert history.first_non_finite_step == expected, (history.losses, reference.losses[: expected + 1])
     if dtype == torch.float16:  # 65504 is passed steps before the float32 (and float64) limits are
+        # round-to-nearest-even: float16's spacing at the top is 2^(15 - 10) = 32, so anything below 65504 + 16
+        # rounds down to 65504, and 65520 ties to the even neighbour 65536 = 2^16, outside the range: inf
+        top, half_ulp = torch.finfo(torch.float16).max, 2.0 ** (15 - 10) / 2
+        edge = torch.tensor([top + half_ulp - 1, top + half_ulp], dtype=torch.float32, device=device)
+        assert edge.half().tolist() == [top, math.inf]
         assert expected < _first_step_past(reference, torch.finfo(torch.float32).max)
         assert expected < reference.first_non_finite_step
     name = str(dtype).removeprefix("torch.")
@@ -202,3 +217,55 @@ def test_scaling_the_weights_by_c_scales_the_weight_gradients_by_c_to_the_depth_
         grads[scale] = [p.grad for p in net.parameters()]
     for g1, gc in zip(grads[1.0], grads[c]):
         assert_close(gc, c ** (depth - 1) * g1)
+
+
+SLIGHTLY, FAR = 1.1, 3.0  # multiples of the stability limit 2/lambda_max measured at initialisation
+CURVATURE_STEPS = 40
+
+
+def test_slightly_above_the_initial_limit_the_curvature_falls_and_training_converges_far_above_it_diverges(
+        device, figures):
+    # On a quadratic the Hessian is constant, so any lr > 2/lambda_max diverges. A network's Hessian moves with its
+    # weights: trained slightly above the limit measured at initialisation, SGD can reach weights whose curvature
+    # lies below 2/lr and converge there (the catapult phase, Lewkowycz et al. 2020, arXiv:2003.02218; the edge of
+    # stability, Cohen et al. 2021, arXiv:2103.00065). Far above it every step overshoots and the run overflows.
+    x, y, make_model = _setup(device)
+    lam0 = _largest_hessian_eigenvalue(make_model(), x, y)
+    limit = 2.0 / lam0
+    # the linear net 4-8-8-1 with biases represents every affine map of x, so its lowest loss is the least-squares
+    # optimum of [x, 1] (normal equations), computed here independently of any training
+    design = torch.cat([x, torch.ones_like(x[:, :1])], dim=1)
+    optimum = torch.nn.functional.mse_loss(design @ torch.linalg.lstsq(design, y).solution, y).item()
+
+    model, near = _run(make_model, x, y, SLIGHTLY * limit, steps=CURVATURE_STEPS)
+    assert near.finite
+    lam_end = _largest_hessian_eigenvalue(model, x, y)
+    # the curvature fell below the step's limit 2/lr, which lies below the initial curvature by construction
+    assert lam_end < 2.0 / (SLIGHTLY * limit) < lam0, (lam0, lam_end)
+    # converged: the excess loss over the optimum fell at least 100-fold (a run that merely stayed finite, or
+    # oscillated at its starting loss, would not)
+    final = torch.nn.functional.mse_loss(model(x), y).item()
+    assert final - optimum <= (near.losses[0] - optimum) / 100, (near.losses[0], final, optimum)
+
+    _, far = _run(make_model, x, y, FAR * limit)
+    k = far.first_non_finite_step
+    assert k is not None and k <= K_STEPS, f"no overflow within {K_STEPS} steps: {far.grad_norms}"
+    finite = far.grad_norms[:k]
+    assert len(finite) >= 3
+    assert all(b > a for a, b in zip(finite, finite[1:])), f"gradient norm did not grow step over step: {finite}"
+
+    figures.record(f"lr = {SLIGHTLY} x 2/lambda_max(init): lambda_max after {CURVATURE_STEPS} steps x lr / 2",
+                   lam_end * SLIGHTLY * limit / 2, "1",
+                   zh=f"lr = {SLIGHTLY} x 2/lambda_max(初始化时):{CURVATURE_STEPS} 步后的 lambda_max x lr / 2")
+    figures.record(f"lr = {SLIGHTLY} x 2/lambda_max(init): final loss / least-squares optimum", final / optimum, "1",
+                   zh=f"lr = {SLIGHTLY} x 2/lambda_max(初始化时):最终损失 / 最小二乘最优值")
+    figures.record(f"lr = {FAR} x 2/lambda_max(init): first non-finite step", k, "step",
+                   zh=f"lr = {FAR} x 2/lambda_max(初始化时):首个出现非有限值的步")
+    plot = figures.plot("training loss per step slightly above and far above the initial limit",
+                        x_label="SGD step", y_label="training MSE (squared target units)", log_y=True,
+                        zh=("略高于与远高于初始稳定极限时每步的训练损失", "SGD步数", "训练MSE(目标单位的平方)"))
+    plot.line(f"lr = {SLIGHTLY} x 2/lambda_max(init): converges", range(len(near.losses)), near.losses,
+              zh=f"lr = {SLIGHTLY} x 2/lambda_max(初始化时):收敛")
+    plot.line(f"lr = {FAR} x 2/lambda_max(init): non-finite from step {k}", range(len(far.losses)), far.losses,
+              zh=f"lr = {FAR} x 2/lambda_max(初始化时):从第{k}步起非有限")
+    plot.bound("least-squares optimum", [0, CURVATURE_STEPS], [optimum, optimum], zh="最小二乘最优值")

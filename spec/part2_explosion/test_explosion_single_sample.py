@@ -12,7 +12,8 @@ What is true (qualified):
   are not.
 - Averaging B samples drawn with replacement divides the gradient's covariance by B, so the spread of SGD's iterates
   around the solution shrinks about as 1/B, and at a fixed learning rate batch size 1 can diverge where larger
-  batches converge (see per-sample.explosion).
+  batches converge (see per-sample.explosion): on least squares the learning rate guaranteed stable, 2B / (beta +
+  (B - 1) lambda_max) with beta the largest per-sample curvature, grows with B towards 2 / lambda_max.
 - Batch averaging therefore damps violent updates in the sense of step noise and stability at a given learning rate;
   it does nothing about gradients that grow through depth or recurrence in backprop, which act on the batch gradient
   too (see explosion.cause.*).

@@ -6,8 +6,8 @@ What is true (confirmed):
 - torch.nn.utils.clip_grad_norm_(parameters, max_norm) computes the norm of all gradients viewed as one vector
   (parameters whose .grad is None are skipped) and returns that pre-clipping norm.
 - It multiplies every gradient in place by min(1, max_norm / (total + 1e-6)): the direction is unchanged, a gradient
-  already within the threshold is left untouched, and after clipping the total norm is max_norm * total / (total +
-  1e-6), at most max_norm.
+  whose total norm is at most max_norm - 1e-6 is left untouched, and after clipping the total norm is max_norm *
+  total / (total + 1e-6), at most max_norm.
 - norm_type=inf uses the largest absolute element instead.
 - A NaN or inf total raises with error_if_nonfinite=True; by default it is used anyway: a NaN total turns every
   gradient into NaN, an inf total zeroes the finite ones.
@@ -69,7 +69,7 @@ def test_clip_grad_norm_scales_all_gradients_by_one_documented_factor(device, sh
         assert_close(after.norm(), maker(device).tensor(max_norm * total.item() / (total.item() + EPS_TERM)))
         cosine = (after @ before) / (after.norm() * before.norm())
         assert_close(cosine, torch.ones_like(cosine))  # direction unchanged
-    elif coef == 1.0:  # below the threshold by more than the 1e-6 guard
+    elif coef == 1.0:  # total + 1e-6 <= max_norm: at most max_norm - 1e-6, the coefficient is 1
         assert torch.equal(after, before)  # a no-op
 
 

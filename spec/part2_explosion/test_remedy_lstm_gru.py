@@ -6,10 +6,12 @@ What is true (qualified):
 - LSTM and GRU add a path through time whose per-step gain is a gate value rather than a weight matrix: without
   recurrent coupling and with zero inputs the gradient carried over T steps is f^T along an LSTM's cell state and
   z^T along a GRU's hidden state, while a plain RNN's is 0.
-- A forget or update gate held near 1 keeps the gradient alive over long sequences; that fixes vanishing, not
-  explosion.
-- Gated cells can still explode: at the zero state with every recurrent weight block s*I and zero biases the
-  per-step gain is s for an RNN and 0.5 + 0.25 s for an LSTM and a GRU, above 1 for s > 2.
+- A forget or update gate held near 1 keeps the gradient alive over long sequences; that is a fix for vanishing.
+- Gated cells explode less readily but can still explode: at the zero state with every recurrent weight block s*I
+  and zero biases the per-step gain is s for an RNN and 0.5 + 0.25 s for an LSTM and a GRU, so for 1 < s < 2 the
+  RNN's gradient grows while the gated cells' decays, and for s > 2 both grow.
+- Each gate adds its slices of bias_ih and bias_hh: setting the forget-gate (or update-gate) slice to 1 in one of
+  them gives the gate a bias of 1, in both a bias of 2.
 - At PyTorch's default initialisation, with random non-zero inputs, the gradients of RNN, LSTM and GRU typically
   vanish with sequence length (the median over random initialisations; a single small network can decay more slowly)
   unless a gate bias holds the forget or update gate open.
@@ -23,9 +25,12 @@ z*h):
 * at the zero state every gate is sigmoid(0) = 1/2 and tanh' = 1, so with every recurrent block s*I the one-step
   rates are s (RNN), f + o*i*s = 0.5 + 0.25 s (LSTM) and z + (1 - z)*r*s = 0.5 + 0.25 s (GRU). The tests check ||d
   sum h_T / d h_0|| against s^T sqrt(H), 0.25 s (0.5 + 0.25 s)^(T-1) sqrt(H) and (0.5 + 0.25 s)^T sqrt(H) for s =
-  0.5 and 4 (1.5 per step for the gated cells at s = 4), with relative tolerance 1e-9 for products of up to 40
-  float64 factors. Gating moves the critical scale, it does not remove it; LSTMs are still clipped in practice
-  (Sutskever et al. 2014, sec. 3.4: norm 5).
+  0.5, 1.5 (the RNN grows by 1.5 per step, the gated cells decay by 0.875) and 4 (1.5 per step for the gated cells),
+  with relative tolerance 1e-9 for products of up to 40 float64 factors. Gating moves the critical scale from 1 to 2,
+  it does not remove it; LSTMs are still clipped in practice (Sutskever et al. 2014, sec. 3.4: norm 5).
+* a gate's pre-activation holds both biases (nn.LSTM: f_t = sigmoid(W_if x_t + b_if + W_hf h_{t-1} + b_hf)), so with
+  W_hh = 0 and zero inputs the forget-gate slice set to 1 in bias_ih, in bias_hh or in both gives dc_T/dc_0 =
+  sigmoid(1)^T, sigmoid(1)^T and sigmoid(2)^T (the update gate of a GRU likewise).
 * at PyTorch's default init (U(-1/sqrt(H), 1/sqrt(H)) for all three) the claim is about a distribution: each draw
   of the weights (with its own random inputs) has a fitted log-norm slope over T = 10 to 80, and a single draw can
   land on the wrong side (at H = 8 about 1 LSTM in 12 decays slower than the line below). The line is
@@ -93,11 +98,12 @@ def _grad_wrt_initial_state(rnn, kind, x, wrt="h"):
     return g
 
 
-@pytest.mark.parametrize("s", [0.5, 4.0])
+@pytest.mark.parametrize("s", [0.5, 1.5, 4.0])
 @pytest.mark.parametrize("T", [5, 20])
 def test_zero_state_gain_per_step_is_s_for_rnn_and_half_plus_quarter_s_for_lstm_and_gru(device, s, T, figures):
     # zero inputs and zero initial state stay at zero (tanh(0) = 0), where every gate is sigmoid(0) = 1/2 and
-    # tanh' = 1; the gradient of sum(h_T) is then a power of the one-step Jacobian:
+    # tanh' = 1; the gradient of sum(h_T) is then a power of the one-step Jacobian (s = 1.5: the RNN's grows as 1.5^T
+    # while the gated cells' decays as 0.875^T; s = 4: both grow):
     #   RNN:  s I                                    -> s^T sqrt(H)
     #   LSTM: [[f, i s], [o f, o i s]] per unit      -> o i s (f + o i s)^(T-1) sqrt(H), f = i = o = 1/2
     #   GRU:  z + (1 - z) r s                        -> (1/2 + s/4)^T sqrt(H)
@@ -218,3 +224,21 @@ def test_at_default_init_gradients_vanish_unless_a_gate_is_held_open(device, fig
     for name in CONFIGS:
         on_side = sum(_on_its_side(name, v) for v in slopes[name])
         assert 2 * on_side > draws, f"{name}: {on_side} of {draws} draws on their side of {line:.3f}: {slopes[name]}"
+
+
+def test_the_gate_adds_bias_ih_and_bias_hh(device):
+    # PyTorch docs, nn.LSTM: f_t = sigmoid(W_if x_t + b_if + W_hf h_{t-1} + b_hf); nn.GRU likewise for z_t: a gate
+    # sees the sum of its slices of bias_ih and bias_hh. With W_hh = 0 and zero inputs, dc_T/dc_0 = f^T (LSTM) and
+    # dh_T/dh_0 = z^T (GRU), so setting the slice to 1 in one of them gives sigmoid(1)^T, in both sigmoid(2)^T
+    T = 10
+    x = maker(device).zeros(1, T, 1)
+    for kind, wrt in (("lstm", "c"), ("gru", "h")):
+        k = GATE[kind]
+        for slices, total in (((1.0, 0.0), 1.0), ((0.0, 1.0), 1.0), ((1.0, 1.0), 2.0)):
+            rnn = _cell(kind, device, recurrent_scale=0.0)  # W_hh = 0, all biases zero
+            with torch.no_grad():
+                rnn.bias_ih_l0[k * H:(k + 1) * H] = slices[0]
+                rnn.bias_hh_l0[k * H:(k + 1) * H] = slices[1]
+            g = _grad_wrt_initial_state(rnn, kind, x, wrt=wrt)
+            assert math.isclose(g.norm().item(), _sigmoid(total) ** T * math.sqrt(H), rel_tol=PRODUCT_RTOL), (
+                kind, slices)

@@ -3,8 +3,8 @@
 Source: 「选择ReLU等非饱和激活函数可以帮助减轻梯度爆炸问题,因为这些函数在正输入区域不会饱和。」
 
 What is true (refuted):
-- ReLU does not saturate on the positive side (relu'(x) = 1 for x > 0, 0 for x < 0), but that makes it no remedy for
-  explosion: non-saturation removes a brake on growth instead of adding one.
+- ReLU does not saturate on the positive side (relu'(x) = 1 for x > 0, 0 for x < 0), but that is no reason it helps
+  against explosion: non-saturation removes a brake on growth instead of adding one.
 - The input gradient of a deep ReLU MLP scales like (s sqrt(n/2))^depth: flat at He's std sqrt(2/n), geometric
   growth above it, faster the larger the weights.
 - A tanh net with the same weights also grows once s exceeds Glorot's 1/sqrt(n), but more slowly: above a crossover

@@ -6,10 +6,16 @@ What is true (confirmed):
 - PyTorch's standard losses are non-negative measures of the gap between prediction and target.
 - The regression losses (MSELoss, L1Loss, SmoothL1Loss, HuberLoss) are exactly 0 where the prediction equals the
   target and positive at every element where it differs.
-- Cross-entropy -log p_y is positive for every finite logit vector, decreases strictly as the target's logit margin
-  grows, and reaches 0 only in the limit p_y -> 1.
+- Cross-entropy -log p_y is, in exact arithmetic, positive for every finite logit vector, decreases strictly as the
+  target's logit margin grows, and reaches 0 only in the limit p_y -> 1.
+- In floating point a sample's cross-entropy rounds to exactly 0 once its target logit leads every other by about
+  ln(2/eps), about 17 in float32 and 37 in float64 (with many classes up to ln(2 (C - 1)/eps), depending on the order
+  of the sum), while its gradient, e^-margin on every other class, is still non-zero.
 - With a probability target q, cross-entropy equals H(q) + KL(q || softmax(z)), so it is minimal, equal to the
   target's entropy H(q), exactly when the predicted distribution equals q.
+- CrossEntropyLoss takes logits and applies log_softmax itself; fed probability rows (a softmax before it), its logit
+  margin is at most 1, so each term stays at or above log(1 + (C - 1)/e), reached only at a one-hot row, while on the
+  logits a confidently right row's loss falls below that.
 
 Why: with a logit margin m of the target over K - 1 equal other logits, CE = log(e^m + K - 1) - m = log(1 + (K - 1)
 e^-m), positive and strictly decreasing in m; the tests check it for K = 2, 3 and 10 and margins from -5 to 30
@@ -18,8 +24,17 @@ target q (CrossEntropyLoss accepts class probabilities), CE(z, q) = -sum_c q_c l
 softmax z) >= H(q), with equality exactly at softmax z = q (Gibbs' inequality, Cover & Thomas, Elements of
 Information Theory, Thm 2.6.3); the tests check the decomposition on random q and z, the floor H(q) at the target,
 and a higher loss when probability mass moves away from it. Label smoothing (PyTorch docs, CrossEntropyLoss) is such a
-target, q = (1 - eps) e_y + eps / K: the loss equals cross-entropy against q, so its floor is H(q) > 0. For the regression losses Hypothesis draws batches with
-one sample predicted exactly: its terms are exactly 0, and every differing element's term is positive.
+target, q = (1 - eps) e_y + eps / K: the loss equals cross-entropy against q, so its floor is H(q) > 0. For the
+regression losses Hypothesis draws batches with one sample predicted exactly: its terms are exactly 0, and every
+differing element's term is positive. In floating point the log of 1 + (K - 1) e^-m is taken after the sum is
+rounded: round-to-nearest (ties to even) turns 1 + x into 1 for x <= eps / 2, so the loss is exactly 0 from m =
+ln(2 / eps) when the K - 1 small terms are added to 1 one at a time, and from m = ln(2 (K - 1) / eps) when they are
+summed first; a test sweeps margins in steps of 0.01 in float32 and float64 for K = 2, 3, 10 and 100 and checks the
+loss positive below the first and exactly 0 above the second (for K = 2 they coincide: 16.64 and 36.74), with the
+gradient on each other class still e^-m. CrossEntropyLoss equals NLLLoss on log_softmax of its input (PyTorch docs);
+fed probabilities p, each term is log(1 + sum_{c != y} e^(p_c - p_y)) and p_c - p_y >= -1, so it is at least
+log(1 + (K - 1)/e), with equality only at p = e_y (checked on one-hot rows and on softmax outputs of confident logits,
+whose own loss goes lower).
 """  # noqa: E501 (the source's quotes are kept on one line, verbatim)
 
 import math
@@ -118,3 +133,64 @@ def test_label_smoothing_is_a_probability_target_so_its_floor_is_that_targets_en
     floor = -(q * q.log()).sum(dim=1).mean()
     assert floor > 0
     assert_close(F.cross_entropy(q.log(), y, label_smoothing=smoothing), floor)  # reached at softmax(z) = q
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("k", [2, 3, 10, 100])
+def test_in_floating_point_cross_entropy_rounds_to_zero_at_a_finite_margin_while_its_gradient_does_not(
+        device, dtype, k, figures):
+    # log_softmax subtracts the largest logit and sums exp(z - max) = 1 + (K - 1) e^-m for a target leading the K - 1
+    # others by m, then takes the log (PyTorch source, aten/src/ATen/native/SoftMax.cpp, log_softmax). That sum
+    # rounds to exactly 1, and the loss to exactly 0, once what is added to 1 is at most half an ulp of 1, eps / 2:
+    # at m >= ln(2 / eps) when the K - 1 terms are added to 1 one by one (each e^-m is lost), and at
+    # m >= ln(2 (K - 1) / eps) when they are summed first. So the loss is positive below the first margin and exactly
+    # 0 above the second; for K = 2 the two coincide. The gradient softmax(z) - e_y keeps e^-m on every other class.
+    eps = torch.finfo(dtype).eps
+    lowest, highest = math.log(2 / eps), math.log(2 * (k - 1) / eps)
+    # the computed exp(-m) and the margin rounded to the dtype move the edge by a few ulps of m, far below this
+    edge = 1e-3
+    margins = torch.arange(0.0, highest + 1.0, 0.01, dtype=torch.float64)
+    logits = torch.zeros(len(margins), k, dtype=torch.float64)
+    logits[:, 0] = margins
+    logits = logits.to(device=device, dtype=dtype).requires_grad_(True)
+    target = torch.zeros(len(margins), dtype=torch.long, device=device)
+    ce = F.cross_entropy(logits, target, reduction="none")
+    ce.sum().backward()
+    margins = logits.detach()[:, 0].double().cpu()  # as the dtype holds them
+    assert (ce[(margins < lowest - edge).to(device)] > 0).all()
+    zero = (margins >= highest + edge).to(device)
+    assert zero.any() and (ce[zero] == 0).all()
+    # ... while its gradient on every other class is e^-m, not 0
+    others = logits.grad[zero][:, 1:]
+    assert (others > 0).all()
+    expected = torch.exp(-margins[zero.cpu()]).to(device=device, dtype=dtype)[:, None].expand_as(others)
+    assert_close(others, expected)
+    first = margins[(ce == 0).cpu()].min().item()
+    name = str(dtype).removeprefix("torch.")
+    figures.record(f"{name}, K={k}: smallest margin with CE exactly 0", first, "nats",
+                   zh=f"{name},K={k}:CE 恰为 0 的最小间隔", note=f"ln(2/eps) = {lowest:.2f}",
+                   note_zh=f"对照:ln(2/eps) = {lowest:.2f}")
+
+
+@pytest.mark.parametrize("k", [2, 10, 100])
+def test_cross_entropy_takes_logits_and_a_softmax_before_it_keeps_the_loss_above_a_floor(device, k, figures):
+    # PyTorch docs, CrossEntropyLoss: "The input is expected to contain the unnormalized logits for each class";
+    # it equals NLLLoss on log_softmax of its input
+    make = maker(device)
+    z = 8.0 * make.randn(64, k, seed=k)  # confident logits: most rows far from uniform
+    y = torch.arange(64, device=device) % k
+    assert_close(F.cross_entropy(z, y, reduction="none"), F.nll_loss(F.log_softmax(z, dim=1), y, reduction="none"))
+    # probability rows as its input: their margin p_y - p_c is at most 1, so each term
+    # log(1 + sum_{c != y} e^(p_c - p_y)) >= log(1 + (K - 1) / e), with equality only at the one-hot row p = e_y
+    floor = math.log1p((k - 1) / math.e)
+    p = torch.softmax(z, dim=1)
+    on_probs = F.cross_entropy(p, y, reduction="none")
+    assert_ge(on_probs, floor, slack=SUM_OF_K_TERMS)
+    one_hot = F.one_hot(y, k).to(torch.float64)
+    assert_close(F.cross_entropy(one_hot, y, reduction="none"), make.tensor([floor] * 64))
+    # on the logits themselves the rows the model gets right go far below that floor
+    on_logits = F.cross_entropy(z, y, reduction="none")
+    assert (on_logits < floor).any() and (on_logits[on_logits < floor] < on_probs[on_logits < floor]).all()
+    figures.record(f"K={k}: floor log(1 + (K-1)/e) of CE on probabilities", floor, "nats",
+                   zh=f"K={k}:对概率求 CE 的下限 log(1 + (K-1)/e)", note=f"ln K = {math.log(k):.3f}",
+                   note_zh=f"对照:ln K = {math.log(k):.3f}")

@@ -7,10 +7,10 @@ What is true (qualified):
 - Adding a constant to the loss changes its value but not its gradient, so every optimizer takes bit-for-bit the
   same steps; cross-entropy with soft targets and the KL divergence to those targets, which differ by the targets'
   entropy, train alike.
-- Multiplying the loss by c multiplies the first SGD step by exactly c; over a run, with or without momentum, SGD
-  with learning rate lr on c J takes the same steps as SGD with learning rate c lr on J, up to rounding.
-- For Adam, scaling the loss by c is exactly dividing eps by c, so its step is invariant to c while c |g| >> eps,
-  and only shrinks in proportion to c when c |g| falls below eps.
+- Multiplying the loss by c multiplies the first SGD step by c, up to rounding; over a run, with or without
+  momentum, SGD with learning rate lr on c J takes the same steps as SGD with learning rate c lr on J, up to rounding.
+- For Adam, scaling the loss by c is, up to rounding, dividing eps by c, so its step is invariant to c while c |g| >>
+  eps, and only shrinks in proportion to c when c |g| falls below eps.
 - L2 weight decay in Adam breaks the invariance: Adam on (c J, weight_decay lambda) equals Adam on (J, lambda / c,
   eps / c); decoupled weight decay (AdamW) restores it: AdamW on (c J, lambda, eps) equals AdamW on (J, lambda, eps
   / c).

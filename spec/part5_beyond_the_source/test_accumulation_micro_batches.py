@@ -2,10 +2,14 @@
 
 What is true (confirmed):
 - Because backward accumulates into .grad, splitting a batch of N into k equal micro-batches and calling (loss_j /
-  k).backward() on each micro-batch's mean loss leaves exactly the full batch's mean-loss gradient.
+  k).backward() on each micro-batch's mean loss leaves the full batch's mean-loss gradient, up to rounding.
 - With unequal micro-batch sizes s_j, dividing by k weights each sample of micro-batch j by 1 / (k s_j) instead of 1
   / N and gives a different gradient; weighting micro-batch j's mean loss by s_j / N, or summing the losses and
-  dividing by the full batch's number of loss terms, restores the full-batch gradient.
+  dividing by the full batch's number of loss terms, restores the full-batch gradient, and the same weights average
+  the micro-batches' (or an epoch's batches') mean losses into the full mean loss, where their plain mean misses it.
+- Clipping belongs after the last micro-batch's backward: clip_grad_norm_ then sees the accumulated gradient and
+  gives the full batch's clipped gradient up to rounding, while clipping the running .grad after every micro-batch
+  rescales partial sums and gives another gradient.
 - This needs each sample's loss to depend on that sample alone and on no random draw: train-mode BatchNorm
   normalises each micro-batch with its own statistics, so the accumulated gradient differs from the full batch's
   (coupling.batchnorm).
@@ -17,8 +21,14 @@ sample gets the weight (1/k)(1/m) = 1/N, and with sizes s_j the plain /k gives s
 1 / (k s_j). Hypothesis checks equal splits (k up to 5, m up to 4) and unequal sizes: s_j / N weighting reproduces
 the full gradient, and plain /k equals the per-sample gradients weighted by 1 / (k s_j). For sizes (1, 7) the miss
 is derived: (1/2 - 1/8) g_1 + (1/2 - 7/8) g_2 = (3/8)(g_1 - g_2), with g_j micro-batch j's mean gradient; summing
-the MSE losses and dividing by the full batch's N x outputs terms is exact. Goyal et al. 2017 (sec. 3, Remark 3)
-make the same point for workers: normalise by the total minibatch size.
+the MSE losses and dividing by the full batch's N x outputs terms is exact. The loss values are averaged by the same
+weights: (1/8) l_1 + (7/8) l_2 is the full mean loss and (l_1 + l_2) / 2 misses it by (3/8)(l_1 - l_2), as for an
+epoch's batch losses with a short last batch. Goyal et al. 2017 (sec. 3, Remark 3) make the same point for
+workers: normalise by the total minibatch size. clip_grad_norm_ scales whatever .grad holds when it is called by
+min(1, max_norm / (norm + 1e-6)) (PyTorch docs): called once after the last backward it clips the full batch's
+gradient; called after every backward it clips the partial sums, r_j = clip(r_{j-1} + g_j / k), and the test
+derives that result and checks that it differs from the full batch's clipped gradient (3 micro-batches of 3,
+max_norm half the smallest partial-sum norm, so every clip acts).
 The identity needs a forward that is a fixed function of each sample. Train-mode BatchNorm is not (coupling.batchnorm
 tests accumulation against the full batch in both modes). Dropout in train mode draws a mask at every forward
 (PyTorch docs, nn.Dropout: elements zeroed with probability p, the rest scaled by 1 / (1 - p)): the test records the
@@ -114,6 +124,55 @@ def test_plain_over_k_misses_by_a_derived_amount(device, figures):
     for cx, cy in zip(x.split(list(sizes)), y.split(list(sizes))):
         (F.mse_loss(model(cx), cy, reduction="sum") / (8 * OUT)).backward()  # N * OUT terms in the full mean
     assert_close(flat_grad(model), full, tol=tol)
+    # the loss values average the same way (an epoch's batch losses with a short last batch too): weighted by size
+    # they give the full mean, while the plain mean of the two misses by (3/8) (l_1 - l_2)
+    with torch.no_grad():
+        l1, l2, whole = F.mse_loss(model(x[:1]), y[:1]), F.mse_loss(model(x[1:]), y[1:]), F.mse_loss(model(x), y)
+    assert_close(l1 / 8 + 7 * l2 / 8, whole, tol=tol)
+    assert_close((l1 + l2) / 2 - whole, 0.375 * (l1 - l2), tol=tol)
+    assert_ge((0.375 * (l1 - l2)).abs(), tol.atol / (1 - tol.rtol), slack=EXACT, strict=True,
+              msg="the derived miss of the plain mean loss is within the tolerance of 0")
+
+
+def _clipped(grad, max_norm):
+    """What clip_grad_norm_ does to a gradient (PyTorch docs): times min(1, max_norm / (norm + 1e-6))."""
+    return grad * min(1.0, max_norm / (grad.norm().item() + 1e-6))
+
+
+def test_clip_once_after_the_last_micro_batch_not_after_each(device, figures):
+    # clip_grad_norm_ acts on whatever .grad holds when it is called. After the last micro-batch's backward .grad is
+    # the full batch's gradient (up to rounding), so clipping there gives the full batch's clipped gradient; clipping
+    # after every backward rescales the partial sums instead: r_j = clip(r_{j-1} + g_j / k), another gradient
+    k, m = 3, 3
+    model, x, y = _setup(k * m, 29, device)
+    tol = accumulation(torch.float64, k * m * OUT)
+    full = _full_batch_mean_grad(model, x, y)
+    parts = [_full_batch_mean_grad(model, cx, cy) / k for cx, cy in zip(x.split(m), y.split(m))]
+    partial_sums = [sum(parts[: j + 1]) for j in range(k)]
+    max_norm = 0.5 * min(p.norm().item() for p in partial_sums)  # so every clip below acts
+    # once, after the last backward
+    _accumulate(model, x, y, [m] * k, [1.0 / k] * k)
+    torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+    once = flat_grad(model).clone()
+    assert_close(once, _clipped(full, max_norm), tol=tol)
+    # after every micro-batch's backward
+    model.zero_grad(set_to_none=True)
+    for cx, cy in zip(x.split(m), y.split(m)):
+        (F.mse_loss(model(cx), cy) / k).backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+    each = flat_grad(model).clone()
+    expected = torch.zeros_like(full)
+    for part in parts:
+        expected = _clipped(expected + part, max_norm)
+    assert_close(each, expected, tol=tol)
+    assert_ge((expected - _clipped(full, max_norm)).abs().max(), tol.atol / (1 - tol.rtol), slack=EXACT, strict=True,
+              msg="clipping after every micro-batch gave the full batch's clipped gradient")
+    figures.record("clip after every micro-batch: ||g_each - g_once|| / ||g_once||", (each - once).norm() / once.norm(),
+                   "1", zh="每个 micro-batch 后都裁剪:||g_each - g_once|| / ||g_once||",
+                   measured_on="MLP 3-8-2 (tanh), MSELoss, 9 samples in 3 micro-batches of 3, max_norm half the "
+                               "smallest partial-sum norm",
+                   measured_on_zh="MLP 3-8-2(tanh),MSELoss,9 个样本分成 3 个大小为 3 的 micro-batch,"
+                                  "max_norm 为最小部分和范数的一半")
 
 
 DROPOUT = 0.3

@@ -6,14 +6,17 @@ What is true (confirmed):
 - unscale_(optimizer) divides them back, so unscale_ followed by clip_grad_norm_ gives the same clipped gradients
   and the same step as an unscaled run, while clipping the still-scaled gradients clips a norm scale times too
   large.
-- Under torch.autocast with float16, gradients smaller than half the smallest float16 (2^-25, about 3e-8) round to 0
-  in the float16 backward: .grad is exactly 0, and a first Adam step on it moves nothing (a zero gradient still lets
-  weight decay or earlier optimizer state move a parameter: step.updates-parameters).
+- Under torch.autocast with float16 the gradient reaching a float16 layer's output is rounded to float16 in the
+  backward: each element below half the smallest float16 (2^-25, about 3e-8) becomes 0, and so does every parameter
+  gradient computed from such elements, even where its true value is larger; with all of them below, .grad is
+  exactly 0 and a first Adam step on it moves nothing (a zero gradient still lets weight decay or earlier optimizer
+  state move a parameter: step.updates-parameters).
 - Scaling the loss (default scale 2^16) lifts them into float16's range and unscale_ recovers them to float16
   precision.
-- Scaled gradients past 65504, the largest float16, overflow to inf: scaler.step then skips optimizer.step
-  (parameters unchanged) and update() multiplies the scale by backoff_factor (default 0.5), step after step until
-  the scaled gradients fit; after growth_interval clean steps it multiplies the scale by growth_factor.
+- Scaled gradients of 65520 or more (past the largest finite float16, 65504, after rounding) overflow to inf:
+  scaler.step then skips optimizer.step (parameters unchanged) and update() multiplies the scale by backoff_factor
+  (default 0.5), step after step until the scaled gradients fit; after growth_interval clean steps it multiplies the
+  scale by growth_factor.
 - The scaler cannot cure an overflow in the forward pass: the loss is inf at every scale, every step is skipped and
   the scale keeps shrinking.
 - bfloat16 has float32's exponent range, so at these magnitudes it neither underflows nor overflows and needs no
@@ -36,7 +39,9 @@ overflow), so every product and partial sum of the forward has at most 8 signifi
 bfloat16 forward are exact and equal the float64 forward, and the float64 model's gradient is the reference for
 the float16 backward. Underflow: a per-pixel regression near its optimum, N x D = 8 x 1024 outputs with residuals
 up to 2^-14; the MSE gradient per output, 2 r / (N D), is at most 2^-26 < 2^-25, so without scaling every float16
-output gradient is 0, the parameters' .grad is exactly zero and Adam does not move. With the default scale 2^16
+output gradient is 0, the parameters' .grad is exactly zero and Adam does not move, although hundreds of the true
+parameter gradients (sums over the batch of output gradient times input) lie above 2^-25: what rounds is each
+element of the output gradient, not the parameter gradient. With the default scale 2^16
 the scaled output gradients are at most 2^-10, in float16's normal range; after unscale_ the gradient matches the
 float64 reference within accumulation(float16, N) relative to its largest entry (the dtype default atol, 1e-5,
 dwarfs 1e-8 gradients and would accept zeros), and Adam's first step is lr g / (|g| + eps). bfloat16 without
@@ -270,7 +275,9 @@ def test_float16_underflows_a_small_gradient_to_zero_and_grad_scaler_recovers_it
     _require_autocast(device, torch.float16)
     _, _, _, _, ref, dout = _underflow_case(device)
     assert dout.abs().max() < FP16_TINY / 2  # derived above: every output gradient rounds to 0 in float16
-    assert ref.abs().max() > 0
+    # while true parameter gradients, sums over the batch of output gradient times input, lie above 2^-25: the
+    # threshold applies to each element of the output gradient, not to the parameter gradient
+    assert (ref.abs() > FP16_TINY / 2).any()
 
     # without scaling the float16 output gradient is 0, so is everything computed from it: Adam stays put
     grad, before, after, _ = _underflow_run(device, torch.float16, False)
@@ -353,6 +360,10 @@ def test_a_float16_gradient_past_65504_overflows_and_the_scaler_skips_and_backs_
     # no scale sits within 2% of the limit, so float16's rounding (2^-11) and the round-to-inf threshold
     # 65520 = 65504 + half an ulp cannot move a step across it
     assert all(abs(s * g_max / FP16_MAX - 1) > 0.02 for s in scales)
+    # the threshold itself: float16's spacing at the top is 2^(15 - 10) = 32, so 65504 + 15 rounds down to 65504 and
+    # 65520 = 65504 + 16 ties to the even neighbour 2^16, outside the range: inf
+    edge = torch.tensor([FP16_MAX + 15, FP16_MAX + 16], dtype=torch.float32, device=device)
+    assert edge.half().tolist() == [FP16_MAX, math.inf]
     k = _skips_expected(g_max, init_scale, backoff)
     assert k >= 2  # several skips, so "backs off each time" is tested, not one step
 

@@ -2,9 +2,9 @@
 
 What is true (confirmed):
 - DistributedDataParallel all-reduces the gradients in every backward pass: when the ranks have different numbers of
-  batches, the rank that runs out finishes without error, and the ranks that still have a batch wait in that batch's
-  all-reduce until the process group's timeout, then raise; the default timeout is 30 minutes for gloo
-  (torch.distributed.constants.default_pg_timeout).
+  batches, the rank that runs out finishes without error, and while its process stays alive (the tested case) the
+  ranks that still have a batch wait in that batch's all-reduce until the process group's timeout, then raise; the
+  default timeout is 30 minutes for gloo (torch.distributed.constants.default_pg_timeout).
 - Training inside model.join() (torch.distributed.algorithms.Join) lets every rank complete: at each step the ranks
   still training get the sum of their gradients divided by the initial world size W, so each batch keeps the weight 1/W
   it has when all ranks train.
@@ -36,12 +36,14 @@ indices to make the data evenly divisible across the replicas"; its __iter__ pad
 (cyclically when N < W) and hands rank r the places r, r + W, r + 2W, ...; with drop_last, num_samples = ceil((N - W) /
 W) = floor(N / W) when W does not divide N. The DDP part shares one launch with distributed.ddp-mean
 (support/distributed.py, W = 3 gloo ranks on loopback): ranks 0, 1, 2 have 1, 2, 3 batches of 3 samples. Without Join
-the waiting group's timeout is set to 1 s, so the wait is seen and bounded. Under join() the ranks train with SGD (lr
-0.1, momentum 0.9), and the test replays the three steps in one process from the documented rule (the sum of the active
-ranks' mean-loss gradients over W, or over their number) and compares every recorded gradient and every rank's final
-parameters. At step 2 both runs hold the same parameters, so there the effective-size gradient is exactly 3/2 the
-default one (2 of 3 ranks active). The sampler part needs no process group: DistributedSampler(dataset, num_replicas=W,
-rank=r).
+the waiting group's timeout is set to 1 s, so the wait is seen and bounded; the rank that ran out stays alive
+meanwhile (it goes on to the next scenario and waits in a collective of the main group), which is the case tested:
+a rank whose process exits instead closes its connections, and what its peers then see is not tested here. Under
+join() the ranks train with SGD (lr 0.1, momentum 0.9), and the test replays the three steps in one process from the
+documented rule (the sum of the active ranks' mean-loss gradients over W, or over their number) and compares every
+recorded gradient and every rank's final parameters. At step 2 both runs hold the same parameters, so there the
+effective-size gradient is exactly 3/2 the default one (2 of 3 ranks active). The sampler part needs no process group:
+DistributedSampler(dataset, num_replicas=W, rank=r).
 """
 
 import math

@@ -5,7 +5,8 @@ What is true (qualified):
   same per-sample gradients as a loop of N backward passes, and they sum to the gradient of the sum-reduced batch
   loss.
 - BatchNorm in train mode fails under grad/vmap (the in-place update of its running statistics is rejected, and
-  without running statistics a batch of one has no variance); in eval mode it works.
+  without running statistics a sample with one value per channel, BatchNorm1d on (N, C), has no variance); in eval
+  mode it works.
 - After torch.func.replace_all_batch_norm_modules_ (which stops tracking running statistics) it runs in train mode
   where a sample has several values per channel (BatchNorm2d: each sample normalised by its own statistics over H x
   W, as a loop of single-sample forwards does), while BatchNorm1d on (N, C) inputs still raises.
@@ -95,7 +96,8 @@ def test_batchnorm_in_train_mode_is_a_documented_limit(device):
     # with running statistics: the in-place update of the captured running_mean is rejected under grad
     with pytest.raises(RuntimeError, match="in-place"):
         per_sample_grads_vmap(net.train(), F.mse_loss, x, y)
-    # without them: each vmapped call sees a batch of one, which has no batch variance
+    # without them: each vmapped call sees one sample, whose single value per channel (BatchNorm1d on (N, C)) has no
+    # variance
     no_stats = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4, track_running_stats=False)).to(device, torch.float64)
     with pytest.raises(ValueError, match="more than 1 value per channel"):
         per_sample_grads_vmap(no_stats.train(), lambda out, t: out.sum(), x, y)

@@ -156,12 +156,13 @@ CLAIMS: tuple[Claim, ...] = (
         part=P,
         verdict=Verdict.QUALIFIED,
         short_answer=text("""
-            Not always: 'mean' divides by the number of loss terms, the batch size for CrossEntropy/NLL but batch x
-            elements for MSE/L1; class weights and ignore_index change it again. The gradient follows.
+            Not always: 'mean', and its gradient, divide by the number of loss terms: the batch size for
+            CrossEntropy/NLL on (N, C), N x d1 x ... on K-dimensional inputs, batch x elements for MSE/L1; class weights
+            and ignore_index change it.
         """),
         short_answer_zh=text("""
-            不一定:'mean' 除以损失项个数,CrossEntropy/NLL 为 batch 大小,MSE/L1 为 batch 大小乘元素数;类别权重和
-            ignore_index 还会改变它。梯度同理。
+            不一定:'mean' 及其梯度除以损失项数:(N, C) 的 CrossEntropy/NLL 为 N,K 维输入为 N x d1 x ...,MSE/L1 为 N 乘
+            元素数;类别权重和 ignore_index 还会改变它。
         """),
         questions=(
             "Does `reduction='mean'` divide by the batch size?",
@@ -182,15 +183,17 @@ CLAIMS: tuple[Claim, ...] = (
         statement=bullets("""
             - For unweighted losses, reduction='mean' equals reduction='sum' divided by N, for the loss value and for
               every parameter's gradient.
-            - N is the number of loss terms averaged: the batch size for class losses (CrossEntropyLoss, NLLLoss), batch
-              size x elements per sample for elementwise losses (MSELoss, L1Loss, BCEWithLogitsLoss, ...).
+            - N is the number of loss terms averaged: the batch size for class losses (CrossEntropyLoss, NLLLoss) on (N,
+              C) inputs and N x d1 x ... x dK on K-dimensional (N, C, d1, ..., dK) inputs, batch size x elements per
+              sample for elementwise losses (MSELoss, L1Loss, BCEWithLogitsLoss, ...).
             - So N is not always the batch size, and class weights and ignore_index change the denominator again
               (mean.denominator.*).
         """),
         statement_zh=bullets("""
             - 对不加权的损失,reduction='mean' 的损失值以及每个参数的梯度,都等于 reduction='sum' 的结果除以 N。
-            - N 是被平均的损失项个数:分类损失(CrossEntropyLoss、NLLLoss)为 batch 大小,逐元素损
-              失(MSELoss、L1Loss、BCEWithLogitsLoss 等)为 batch 大小乘以每个样本的元素数。
+            - N 是被平均的损失项个数:分类损失(CrossEntropyLoss、NLLLoss)在 (N, C) 输入上为 batch 大小,在 K 维 (N, C,
+              d1, ..., dK) 输入上为 N x d1 x ... x dK;逐元素损失(MSELoss、L1Loss、BCEWithLogitsLoss 等)为 batch 大小乘以
+              每个样本的元素数。
             - 因此 N 并不总是 batch 大小;类别权重和 ignore_index 还会再次改变分母(mean.denominator.*)。
         """),
         in_practice=text("""
@@ -366,11 +369,13 @@ CLAIMS: tuple[Claim, ...] = (
         part=P,
         verdict=Verdict.CONFIRMED,
         short_answer=text("""
-            Yes: one backward of the 'mean' loss gives the average of the per-sample gradients, of the 'sum' loss their
-            sum, however the per-sample gradients are computed.
+            Yes, for a model that treats samples independently and an unweighted loss without ignored targets: one
+            backward of the 'mean' loss gives the average of the per-sample gradients, of 'sum' their sum, however they
+            are computed.
         """),
         short_answer_zh=text("""
-            是的:对 'mean' 损失做一次反向传播就得到逐样本梯度的平均,对 'sum' 损失得到它们的总和,与逐样本梯度的求法无关。
+            是的,只要模型对各样本独立处理、损失不加权且没有被忽略的目标:对 'mean' 损失做一次反向传播就得到逐样本梯度的平
+            均,对 'sum' 损失得到它们的总和,与逐样本梯度的求法无关。
         """),
         questions=(
             "Is one `backward()` of the mean loss the average of the per-sample gradients?",
@@ -389,13 +394,16 @@ CLAIMS: tuple[Claim, ...] = (
         ),
         statement=bullets("""
             - One backward of the batch's reduced loss gives the gradient for the whole batch.
-            - With reduction='mean' it equals the average of the per-sample gradients, with 'sum' their sum.
+            - For a model that treats samples independently (no train-mode BatchNorm: coupling.batchnorm) and an
+              unweighted loss without ignored targets (else the mean's denominator changes: mean.denominator.*), with
+              reduction='mean' it equals the average of the per-sample gradients, with 'sum' their sum.
             - This holds whether the per-sample gradients come from a loop of single-sample backward passes or from
               torch.func.vmap(grad(...)).
         """),
         statement_zh=bullets("""
             - 对整个 batch 的归约损失做一次反向传播,就得到整个 batch 的梯度。
-            - reduction='mean' 时它等于各样本梯度的平均,'sum' 时等于它们的总和。
+            - 对各样本独立处理的模型(没有训练模式的 BatchNorm:coupling.batchnorm)和不加权、没有被忽略目标的损失(否则
+              mean 的分母会变:mean.denominator.*),reduction='mean' 时它等于各样本梯度的平均,'sum' 时等于它们的总和。
             - 无论逐样本梯度是用单样本反向传播的循环求得,还是用 torch.func.vmap(grad(...)) 求得,都是如此。
         """),
         in_practice=text("""
@@ -448,8 +456,8 @@ CLAIMS: tuple[Claim, ...] = (
         statement=bullets("""
             - The 'sum' gradient is N times the 'mean' gradient, so plain SGD on a summed loss takes N-times larger
               steps.
-            - SGD with lr / N on the sum follows exactly the trajectory of SGD with lr on the mean, as long as nothing
-              else acts on the step.
+            - SGD with lr / N on the sum follows the trajectory of SGD with lr on the mean up to rounding, as long as
+              nothing else acts on the step.
             - Weight decay and gradient clipping do not scale with the loss: with lr / N the sum run also needs
               weight_decay x N and max_norm x N; with the unchanged values the two runs drift apart from the first step.
             - Adam's step is unchanged by the factor N except through eps, but its L2 weight_decay is added before the
@@ -457,7 +465,8 @@ CLAIMS: tuple[Claim, ...] = (
         """),
         statement_zh=bullets("""
             - 'sum' 的梯度是 'mean' 梯度的 N 倍,所以对求和损失使用普通 SGD 时步长会大 N 倍。
-            - 只要没有别的因素作用于更新步,对 sum 使用 lr / N 的 SGD,与对 mean 使用 lr 的 SGD 走出完全相同的轨迹。
+            - 只要没有别的因素作用于更新步,对 sum 使用 lr / N 的 SGD,与对 mean 使用 lr 的 SGD 走出相同的轨迹(在舍入误差
+              内)。
             - 权重衰减和梯度裁剪不随损失缩放:用 lr / N 时,sum 训练还需要 weight_decay x N 和 max_norm x N;保持原值时,两
               次训练从第一步起就开始分离。
             - 除了通过 eps 之外,Adam 的步长不受这个倍数 N 的影响;但它的 L2 weight_decay 是在归一化之前加到梯度上的,同样
@@ -470,8 +479,8 @@ CLAIMS: tuple[Claim, ...] = (
         """),
         in_practice_zh=text("""
             使用 reduction='sum' 和 SGD 时,把学习率除以损失项的个数(分类损失即 batch 大小),并
-            把 weight_decay 和 max_norm 乘以这个数,或者改用 'mean';使用 Adam 时步长几乎不变,
-            但它的 L2 weight_decay 也要乘以这个数,或者改用 AdamW。
+            把 weight_decay 和 max_norm 乘以这个数,或者改用 'mean';使用 Adam 时步长几乎不变,但它
+            的 L2 weight_decay 也要乘以这个数,或者改用 AdamW。
         """),
         related=(
             "reduction.mean-is-sum-over-n",

@@ -37,12 +37,13 @@ CLAIMS: tuple[Claim, ...] = (
         part=P,
         verdict=Verdict.CONFIRMED,
         short_answer=text("""
-            Gradients so large that each step overshoots: past the stability limit (SGD: lr > 2/lambda_max) the gradient
-            norm grows step over step until inf/NaN; in float16 the overflow comes first, past 65504.
+            Gradients so large that steps overshoot. On a quadratic any lr > 2/lambda_max diverges; a network's
+            curvature moves, so slightly above 2/lambda_max at init can converge, far above it the gradient grows every
+            step to inf/NaN; float16 overflows first (65520).
         """),
         short_answer_zh=text("""
-            梯度大到每一步都越过了头:超过稳定极限(SGD 为 lr > 2/lambda_max)时,梯度范数逐步增长直到 inf/NaN;float16 超过
-            65504 就先溢出。
+            梯度大到更新越过了头。二次函数上任何 lr > 2/lambda_max 都发散;网络的曲率会变,略高于初始化时的 2/lambda_max 仍
+            可能收敛,远高于它时梯度每步增长直到 inf/NaN;float16 在 65520 处先溢出。
         """),
         questions=(
             "What are exploding gradients?",
@@ -71,34 +72,42 @@ CLAIMS: tuple[Claim, ...] = (
             "In the end the model may fail to converge, or even overflow numerically (NaN values).",
         ),
         statement=bullets("""
-            - Exploding gradients are gradients so large that a step overshoots: past the stability limit of the step
-              (for SGD, lr > 2 / largest Hessian eigenvalue) each update lands where the gradient is larger.
-            - The gradient norm then grows step over step and within a few steps loss and parameters overflow to
-              inf/NaN; the same net with a learning rate below the limit stays finite and its loss decreases.
-            - In float16 the overflow comes sooner: any value past 65504 becomes inf, so a run held in float16 overflows
-              at the first step where its float64 twin's loss or gradient norm passes 65504, earlier than in float32 or
-              bfloat16 (largest value about 3.4e38).
+            - Exploding gradients are gradients so large that a step overshoots: on a quadratic, or far enough above the
+              stability limit of the step (for SGD, lr > 2 / largest Hessian eigenvalue), each update lands where the
+              gradient is larger.
+            - At about three times the limit the gradient norm grows step over step and within a few steps loss and
+              parameters overflow to inf/NaN; the same net with a learning rate below the limit stays finite and its
+              loss decreases.
+            - In a network the curvature changes as it trains, so the limit measured at initialisation is no sharp edge:
+              the same net trained at 1.1 times that limit converges, its largest Hessian eigenvalue falling below 2 /
+              lr.
+            - In float16 the overflow comes sooner: any value of 65520 or more (past the largest finite 65504, after
+              rounding) becomes inf, so a run held in float16 overflows at the first step where its float64 twin's loss
+              or gradient norm passes 65504, earlier than in float32 or bfloat16 (largest value about 3.4e38).
             - Larger weights do give larger gradients: scaling every weight of a bias-free depth-L linear or ReLU net by
-              c scales each weight gradient of the linear read-out u.f(x) by exactly c^(L-1).
+              c > 0 scales each weight gradient of the linear read-out u.f(x) by c^(L-1), up to rounding.
         """),
         statement_zh=bullets("""
-            - 梯度爆炸指梯度大到让一步更新越过了头:当步长超过稳定极限(对 SGD 即学习率大于 2 除以损失 Hessian 的最大特征
-              值)时,每次更新都落到梯度更大的地方。
-            - 梯度范数随之逐步增长,几步之内损失和参数就溢出为 inf/NaN;同一个网络用低于该极限的学习率则保持有限,损失下降
-              。
-            - 在 float16 中溢出来得更早:任何超过 65504 的数都会变成 inf,因此完全在 float16 中进行的训练,会在其 float64
-              对照训练的损失或梯度范数超过 65504 的第一步就溢出,早于 float32 或 bfloat16(最大值约 3.4e38)。
-            - 权重越大梯度确实越大:把无偏置的 L 层线性或 ReLU 网络的每个权重乘以 c,线性读出 u·f(x) 对各层权重的梯度恰好
-              乘以 c^(L-1)。
+            - 梯度爆炸指梯度大到让一步更新越过了头:在二次函数上,或在远高于步长稳定极限(对 SGD 即学习率大于 2 除以损失
+              Hessian 的最大特征值)时,每次更新都落到梯度更大的地方。
+            - 学习率约为该极限的三倍时,梯度范数逐步增长,几步之内损失和参数就溢出为 inf/NaN;同一个网络用低于该极限的学习
+              率则保持有限,损失下降。
+            - 网络的曲率随训练而变化,所以初始化时测得的极限并不是一条明确的界线:同一个网络以该极限 1.1 倍的学习率训练仍
+              会收敛,其 Hessian 最大特征值降到 2 / lr 以下。
+            - 在 float16 中溢出来得更早:任何不小于 65520 的数(舍入后超出最大有限值 65504)都会变成 inf,因此完全在
+              float16 中进行的训练,会在其 float64 对照训练的损失或梯度范数超过 65504 的第一步就溢出,早于 float32 或
+              bfloat16(最大值约 3.4e38)。
+            - 权重越大梯度确实越大:把无偏置的 L 层线性或 ReLU 网络的每个权重乘以 c > 0,线性读出 u·f(x) 对各层权重的梯度
+              乘以 c^(L-1)(在舍入误差内)。
         """),
         in_practice=text("""
-            Log the loss and the gradient norm every step; a run in float16 turns inf as soon as any value passes
-            65504, so watch for growth long before that (lower the learning rate, clip, or use bfloat16 or
-            GradScaler).
+            Log the loss and the gradient norm every step; a run in float16 turns inf as soon as any value reaches
+            65520 (past the largest finite 65504), so watch for growth long before that (lower the learning rate,
+            clip, or use bfloat16 or GradScaler).
         """),
         in_practice_zh=text("""
-            每一步都记录损失和梯度范数;float16 训练中任何数一旦超过 65504 就变成 inf,所以要在远未到
-            达之前就留意增长(降低学习率、裁剪梯度,或改用 bfloat16 / GradScaler)。
+            每一步都记录损失和梯度范数;float16 训练中任何数一旦达到 65520(超出最大有限值 65504)就变成 inf,所以要在
+            远未到达之前就留意增长(降低学习率、裁剪梯度,或改用 bfloat16 / GradScaler)。
         """),
         related=(
             "amp.grad-scaler",
@@ -109,6 +118,15 @@ CLAIMS: tuple[Claim, ...] = (
         sources=(
             SGD_DOCS,
             GBC + ", sec. 4.3.1 (gradient descent on a quadratic) and sec. 8.2.4 (cliffs and exploding gradients)",
+            (
+                "Lewkowycz, Bahri, Dyer, Sohl-Dickstein & Gur-Ari 2020, The large learning rate phase of deep "
+                "learning: the catapult mechanism, arXiv:2003.02218 (above 2/lambda at init the curvature can fall "
+                "until training converges)"
+            ),
+            (
+                "Cohen, Kaur, Li, Kolter & Talwalkar 2021, Gradient descent on neural networks typically occurs at "
+                "the edge of stability, arXiv:2103.00065 (the sharpness moves during training)"
+            ),
             (
                 "IEEE Std 754-2008, binary16 format: largest finite value (2 - 2^-10) * 2^15 = 65504; PyTorch docs, "
                 "torch.finfo (max of float16, bfloat16, float32, float64)"
@@ -412,21 +430,23 @@ CLAIMS: tuple[Claim, ...] = (
         part=P,
         verdict=Verdict.QUALIFIED,
         short_answer=text("""
-            Partly: a single-sample gradient is unbiased but longer on average, and averaging B samples drawn with
-            replacement divides its covariance by B; batching does nothing against gradients that grow through depth or
-            recurrence.
+            Partly: one sample's gradient is unbiased but longer on average; averaging B draws divides its covariance by
+            B, and the lr guaranteed stable grows with B towards 2/lambda_max. Batching does nothing against gradients
+            growing through depth or recurrence.
         """),
         short_answer_zh=text("""
-            部分成立:单样本梯度无偏,但平均而言更长;对有放回抽取的 B 个样本求平均,协方差除以 B;对随深度或循环增长的梯度,
-            增大 batch 无济于事。
+            部分成立:单样本梯度无偏,但平均而言更长;对 B 次有放回抽取求平均,协方差除以 B,保证稳定的学习率随 B 增大,趋
+            向 2/lambda_max;对随深度或循环增长的梯度,增大 batch 无济于事。
         """),
         questions=(
             "Does a single-sample gradient give larger updates than a batch gradient?",
             "Does a bigger batch prevent exploding gradients?",
+            "Should I scale the learning rate with batch size?",
         ),
         questions_zh=(
             "单个样本的梯度比 batch 梯度带来更大的更新吗?",
             "增大 batch 能防止梯度爆炸吗?",
+            "学习率要随 batch 大小缩放吗?",
         ),
         quotes=(
             "为什么对单个样本的Loss进行反向传播容易造成梯度爆炸?",
@@ -452,7 +472,9 @@ CLAIMS: tuple[Claim, ...] = (
               gradients are not.
             - Averaging B samples drawn with replacement divides the gradient's covariance by B, so the spread of SGD's
               iterates around the solution shrinks about as 1/B, and at a fixed learning rate batch size 1 can diverge
-              where larger batches converge (see per-sample.explosion).
+              where larger batches converge (see per-sample.explosion): on least squares the learning rate guaranteed
+              stable, 2B / (beta + (B - 1) lambda_max) with beta the largest per-sample curvature, grows with B towards
+              2 / lambda_max.
             - Batch averaging therefore damps violent updates in the sense of step noise and stability at a given
               learning rate; it does nothing about gradients that grow through depth or recurrence in backprop, which
               act on the batch gradient too (see explosion.cause.*).
@@ -462,17 +484,24 @@ CLAIMS: tuple[Claim, ...] = (
               ||E g_i||(Jensen 不等式),只有当所有 g_i 方向相同时才取等号。
             - 在一个无法拟合所有样本的损失的最小值处,batch 梯度为零,而单样本梯度并不为零。
             - 有放回地抽取 B 个样本求平均,会把梯度的协方差除以 B,因此 SGD 迭代点在最优解附近的波动大约按 1/B 缩小;而在固
-              定学习率下,batch 大小为 1 时可能发散,更大的 batch 却能收敛(见 per-sample.explosion)。
+              定学习率下,batch 大小为 1 时可能发散,更大的 batch 却能收敛(见 per-sample.explosion):在最小二乘问题上,保
+              证稳定的学习率 2B / (beta + (B - 1) lambda_max)(beta 为单样本曲率的最大值)随 B 增大,趋向 2 /
+              lambda_max。
             - 因此,batch 平均确实能“抑制剧烈更新”,但指的是更新步的噪声以及给定学习率下的稳定性;对于反向传播中随深度或循
               环而增长的梯度,它无能为力,因为这些因素同样作用于 batch 梯度(见 explosion.cause.*)。
         """),
         in_practice=text("""
             Treat batch size and learning rate together: a smaller batch gives noisier, on average longer steps and
-            needs a smaller lr; for gradients that grow through depth or time, batching is no fix -- use
-            initialisation, normalisation, gated units or clipping.
+            needs a smaller lr. On least squares the lr guaranteed stable grows about linearly with the batch size up
+            to the critical size beta/lambda_max + 1 and then levels off towards 2/lambda_max (per-sample.explosion),
+            so raising the lr with the batch size is backed by that guarantee only below that size. For gradients
+            that grow through depth or time, batching is no fix -- use initialisation, normalisation, gated units or
+            clipping.
         """),
         in_practice_zh=text("""
-            把 batch 大小和学习率一起考虑:batch 越小,更新步噪声越大、平均越长,需要更小的学习率;对于随深
+            把 batch 大小和学习率一起考虑:batch 越小,更新步噪声越大、平均越长,需要更小的学习率。在最小二乘问题上,保证稳
+            定的学习率随 batch 大小近似线性增长,直到临界大小 beta/lambda_max + 1,之后趋于平缓,趋向
+            2/lambda_max(per-sample.explosion),所以随 batch 增大而调高学习率,只在这个大小以下有这一保证的支持。对于随深
             度或时间步增长的梯度,增大 batch 不是办法,应当从初始化、归一化、门控单元或梯度裁剪入手。
         """),
         related=(
@@ -525,8 +554,8 @@ CLAIMS: tuple[Claim, ...] = (
             - torch.nn.utils.clip_grad_norm_(parameters, max_norm) computes the norm of all gradients viewed as one
               vector (parameters whose .grad is None are skipped) and returns that pre-clipping norm.
             - It multiplies every gradient in place by min(1, max_norm / (total + 1e-6)): the direction is unchanged, a
-              gradient already within the threshold is left untouched, and after clipping the total norm is max_norm *
-              total / (total + 1e-6), at most max_norm.
+              gradient whose total norm is at most max_norm - 1e-6 is left untouched, and after clipping the total norm
+              is max_norm * total / (total + 1e-6), at most max_norm.
             - norm_type=inf uses the largest absolute element instead.
             - A NaN or inf total raises with error_if_nonfinite=True; by default it is used anyway: a NaN total turns
               every gradient into NaN, an inf total zeroes the finite ones.
@@ -534,19 +563,20 @@ CLAIMS: tuple[Claim, ...] = (
         statement_zh=bullets("""
             - torch.nn.utils.clip_grad_norm_(parameters, max_norm) 把所有梯度视为一个向量求范数(.grad 为 None 的参数跳
               过),并返回这个裁剪前的范数。
-            - 它把每个梯度原地乘以 min(1, max_norm / (total + 1e-6)):梯度方向不变,已在阈值以内的梯度保持不变,裁剪后的总
-              范数为 max_norm·total / (total + 1e-6),不超过 max_norm。
+            - 它把每个梯度原地乘以 min(1, max_norm / (total + 1e-6)):梯度方向不变,总范数不超过 max_norm - 1e-6 的梯度保
+              持不变,裁剪后的总范数为 max_norm·total / (total + 1e-6),不超过 max_norm。
             - norm_type=inf 时改用最大的元素绝对值。
             - 总范数为 NaN 或 inf 时,error_if_nonfinite=True 会报错;默认情况下照样使用它:NaN 的总范数会把每个梯度都变成
               NaN,inf 的总范数会把有限的梯度清零。
         """),
         in_practice=text("""
-            Call clip_grad_norm_ after backward() and before optimizer.step(), log the norm it returns, and pass
-            error_if_nonfinite=True (or check that norm) so that a NaN does not silently wipe out the gradients.
+            Call clip_grad_norm_ after backward() and before optimizer.step(), log the norm it returns (the pre-clip
+            total) and set max_norm from those gradient norms, and pass error_if_nonfinite=True (or check that norm)
+            so that a NaN does not silently wipe out the gradients.
         """),
         in_practice_zh=text("""
             在 backward() 之后、optimizer.step() 之前调
-            用 clip_grad_norm_,记录它返回的范数,并传
+            用 clip_grad_norm_,记录它返回的范数(裁剪前的总范数),并根据这些梯度范数来设定 max_norm;再传
             入 error_if_nonfinite=True(或检查这个范数),以免 NaN 悄无声息地毁掉梯度。
         """),
         related=(
@@ -622,12 +652,13 @@ CLAIMS: tuple[Claim, ...] = (
         part=P,
         verdict=Verdict.QUALIFIED,
         short_answer=text("""
-            Under conditions: with a finite gradient norm it caps plain SGD's step at lr x max_norm; momentum's step is
-            bounded only by lr x max_norm / (1 - mu), Adam's not at all, and an inf gradient becomes NaN.
+            Partly: with a finite gradient norm it caps plain SGD's step at lr x max_norm, momentum's only at lr x
+            max_norm / (1 - mu); Adam's is not capped by max_norm (about lr per coordinate); an inf gradient becomes
+            NaN.
         """),
         short_answer_zh=text("""
-            有条件:梯度范数有限时,它把普通 SGD 的步长限制在 lr x max_norm;动量的步长上界为 lr x max_norm / (1 - mu),Adam
-            的不受限制;inf 梯度会变成 NaN。
+            部分成立:梯度范数有限时,普通 SGD 步长被限制在 lr x max_norm,动量的只限制在 lr x max_norm / (1 - mu);Adam 的
+            步长不受 max_norm 限制(每个坐标约 lr);inf 梯度变成 NaN。
         """),
         questions=(
             "Does gradient clipping prevent exploding gradients?",
@@ -743,22 +774,23 @@ CLAIMS: tuple[Claim, ...] = (
             - What it removes is divergence caused by the step size: on a quadratic, gradient descent multiplies the
               error along a direction of curvature lambda by (1 - lr * lambda) per step, so it converges if and only if
               0 < lr < 2 / lambda_max and diverges geometrically above that.
-            - Large gradients caused by weights or depth are not reduced by a lower learning rate.
+            - At given parameters the gradient does not depend on lr, so a gradient already large at initialisation
+              (explosion.cause.init, explosion.cause.depth) is not reduced by a lower learning rate.
         """),
         statement_zh=bullets("""
             - 较小的学习率会按比例缩小每一步 SGD 更新(更新量恰为 -lr·grad),但不会缩小梯度本身:在给定参数处,梯度与 lr 无
               关。
             - 它消除的是由步长引起的发散:在二次函数上,梯度下降每一步把曲率为 lambda 的方向上的误差乘以 (1 -
               lr·lambda),因此当且仅当 0 < lr < 2 / lambda_max 时收敛,超过时按几何级数发散。
-            - 由权重或深度造成的大梯度,不会因为降低学习率而变小。
+            - 在给定参数处梯度与 lr 无关,所以初始化时就已经很大的梯度(explosion.cause.init、explosion.cause.depth)不会
+              因为降低学习率而变小。
         """),
         in_practice=text("""
-            If the loss blows up within a few steps, lower the learning rate (or warm it up); if the gradient norm is
-            already huge at initialisation, fix the initialisation or clip instead.
+            If the loss blows up within a few steps, lower the learning rate; if the gradient norm is already huge at
+            initialisation, fix the initialisation or clip instead.
         """),
         in_practice_zh=text("""
-            如果损失在几步之内就爆掉,就降低学习率(或使用 warmup);如果初始化时梯度范数就已经极大,应当修正初始
-            化或使用裁剪。
+            如果损失在几步之内就爆掉,就降低学习率;如果初始化时梯度范数就已经极大,应当修正初始化或使用裁剪。
         """),
         related=(
             "explosion.definition",
@@ -776,12 +808,12 @@ CLAIMS: tuple[Claim, ...] = (
         part=P,
         verdict=Verdict.QUALIFIED,
         short_answer=text("""
-            No, they fix vanishing: a forget or update gate held near 1 carries the gradient over long sequences, but
-            gated cells can still explode (per-step gain 0.5 + 0.25 s, above 1 for s > 2).
+            They reduce it, not remove it: at the zero state the per-step gain is 0.5 + 0.25s (plain RNN: s), so gated
+            cells explode only for s > 2. They mainly fix vanishing (a forget or update gate near 1).
         """),
         short_answer_zh=text("""
-            不能,它们解决的是梯度消失:接近 1 的遗忘门或更新门让梯度跨越长序列,但门控单元仍可能爆炸(每步增益 0.5 +
-            0.25s,s > 2 时超过 1)。
+            能减轻,但不能消除:在零状态下门控单元每步增益为 0.5 + 0.25s(普通 RNN 为 s),所以门控单元只在 s > 2 时爆
+            炸。它们主要解决梯度消失(遗忘门或更新门接近 1)。
         """),
         questions=(
             "Do LSTM and GRU prevent exploding gradients?",
@@ -804,10 +836,13 @@ CLAIMS: tuple[Claim, ...] = (
             - LSTM and GRU add a path through time whose per-step gain is a gate value rather than a weight matrix:
               without recurrent coupling and with zero inputs the gradient carried over T steps is f^T along an LSTM's
               cell state and z^T along a GRU's hidden state, while a plain RNN's is 0.
-            - A forget or update gate held near 1 keeps the gradient alive over long sequences; that fixes vanishing,
-              not explosion.
-            - Gated cells can still explode: at the zero state with every recurrent weight block s*I and zero biases the
-              per-step gain is s for an RNN and 0.5 + 0.25 s for an LSTM and a GRU, above 1 for s > 2.
+            - A forget or update gate held near 1 keeps the gradient alive over long sequences; that is a fix for
+              vanishing.
+            - Gated cells explode less readily but can still explode: at the zero state with every recurrent weight
+              block s*I and zero biases the per-step gain is s for an RNN and 0.5 + 0.25 s for an LSTM and a GRU, so for
+              1 < s < 2 the RNN's gradient grows while the gated cells' decays, and for s > 2 both grow.
+            - Each gate adds its slices of bias_ih and bias_hh: setting the forget-gate (or update-gate) slice to 1 in
+              one of them gives the gate a bias of 1, in both a bias of 2.
             - At PyTorch's default initialisation, with random non-zero inputs, the gradients of RNN, LSTM and GRU
               typically vanish with sequence length (the median over random initialisations; a single small network
               can decay more slowly) unless a gate bias holds the forget or update gate open.
@@ -815,18 +850,22 @@ CLAIMS: tuple[Claim, ...] = (
         statement_zh=bullets("""
             - LSTM 和 GRU 增加了一条跨越时间的通路,其每步增益是门的取值,而不是权重矩阵:没有循环耦合且输入为零时,沿 LSTM
               的细胞状态传递 T 步的梯度为 f^T,沿 GRU 的隐藏状态为 z^T,而普通 RNN 为 0。
-            - 遗忘门或更新门保持在接近 1 时,梯度能在长序列上保持下来;这解决的是梯度消失,而不是梯度爆炸。
-            - 门控单元仍然可能爆炸:在零状态、每个循环权重块为 s·I、偏置为零时,每步增益对 RNN 为 s,对 LSTM 和 GRU 为 0.5
-              + 0.25·s,s > 2 时超过 1。
+            - 遗忘门或更新门保持在接近 1 时,梯度能在长序列上保持下来;这是对梯度消失的补救。
+            - 门控单元不那么容易爆炸,但仍然可能爆炸:在零状态、每个循环权重块为 s·I、偏置为零时,每步增益对 RNN 为 s,对
+              LSTM 和 GRU 为 0.5 + 0.25·s,因此 1 < s < 2 时 RNN 的梯度增长而门控单元的梯度衰减,s > 2 时两者都增长。
+            - 每个门把 bias_ih 和 bias_hh 中属于它的那一段相加:只在其中一个里把遗忘门(或更新门)那一段设为 1,门的偏置就
+              是 1;两个里都设为 1,偏置就是 2。
             - 在 PyTorch 的默认初始化下、输入为随机非零值时,RNN、LSTM 和 GRU 的梯度通常会随序列长度消失(就随机初始化的
               中位数而言;单个小网络可能衰减得更慢),除非用门的偏置让遗忘门或更新门保持打开。
         """),
         in_practice=text("""
-            Use LSTM or GRU for long sequences, set a positive forget-gate bias (e.g. 1), and still clip the gradient
-            norm.
+            Use LSTM or GRU for long sequences and give the forget gate a positive bias: for a bias of 1 set the
+            forget-gate slice of bias_ih or of bias_hh (rows H to 2H of an LSTM's) to 1, not of both, which gives 2;
+            still clip the gradient norm.
         """),
         in_practice_zh=text("""
-            长序列使用 LSTM 或 GRU,把遗忘门偏置设为正值(例如 1),并且仍然要裁剪梯度范数。
+            长序列使用 LSTM 或 GRU,并给遗忘门一个正的偏置:要得到偏置 1,把 bias_ih 或 bias_hh 中遗忘门那一段(LSTM 的第
+            H 到 2H 行)设为 1,不要两个都设(那样得到 2);并且仍然要裁剪梯度范数。
         """),
         related=(
             "explosion.rnn",
@@ -851,12 +890,13 @@ CLAIMS: tuple[Claim, ...] = (
         part=P,
         verdict=Verdict.REFUTED,
         short_answer=text("""
-            No: ReLU fixes vanishing, not explosion; above about 1.5x the Glorot std a ReLU net's gradient grows faster
-            with depth than a tanh net's. He's std keeps it flat at initialisation.
+            Not for the reason given: not saturating removes a brake on growth. At equal weights ReLU's gradient grows
+            slower than tanh's only below about 1.5x Glorot's std (its zero half halves the squared gain); He's std
+            keeps it flat.
         """),
         short_answer_zh=text("""
-            不能:ReLU 解决的是梯度消失而不是爆炸;标准差超过约 1.5 倍 Glorot 值时,ReLU 网络的梯度随深度增长得比 tanh 网络
-            更快。He 标准差让它在初始化时保持平稳。
+            不是因为所说的理由:不饱和去掉的是抑制增长的刹车。权重相同时,只有标准差低于约 1.5 倍 Glorot 值,ReLU 网络的梯
+            度才比 tanh 网络增长得慢(它的零半边让平方增益减半),高于时更快;He 标准差让它保持平稳。
         """),
         questions=(
             "Does ReLU fix exploding gradients?",
@@ -876,8 +916,8 @@ CLAIMS: tuple[Claim, ...] = (
             ),
         ),
         statement=bullets("""
-            - ReLU does not saturate on the positive side (relu'(x) = 1 for x > 0, 0 for x < 0), but that makes it no
-              remedy for explosion: non-saturation removes a brake on growth instead of adding one.
+            - ReLU does not saturate on the positive side (relu'(x) = 1 for x > 0, 0 for x < 0), but that is no reason
+              it helps against explosion: non-saturation removes a brake on growth instead of adding one.
             - The input gradient of a deep ReLU MLP scales like (s sqrt(n/2))^depth: flat at He's std sqrt(2/n),
               geometric growth above it, faster the larger the weights.
             - A tanh net with the same weights also grows once s exceeds Glorot's 1/sqrt(n), but more slowly: above a
@@ -890,8 +930,8 @@ CLAIMS: tuple[Claim, ...] = (
               std, not the activation.
         """),
         statement_zh=bullets("""
-            - ReLU 在正区间不饱和(x > 0 时 relu'(x) = 1,x < 0 时为 0),但这并不能让它成为梯度爆炸的对策:不饱和只是去掉了
-              抑制增长的“刹车”,而不是加上一道。
+            - ReLU 在正区间不饱和(x > 0 时 relu'(x) = 1,x < 0 时为 0),但这并不是它能对付梯度爆炸的理由:不饱和只是去掉
+              了抑制增长的“刹车”,而不是加上一道。
             - 深层 ReLU MLP 的输入梯度按 (s sqrt(n/2))^depth 变化:在 He 标准差 sqrt(2/n) 处保持平稳,高于它就几何增长,权
               重越大增长越快。
             - 同样权重的 tanh 网络在 s 超过 Glorot 标准差 1/sqrt(n) 后也会增长,但更慢:在约 1.5 倍 Glorot 标准差的交叉
@@ -945,12 +985,12 @@ CLAIMS: tuple[Claim, ...] = (
         part=P,
         verdict=Verdict.CONFIRMED,
         short_answer=text("""
-            Yes: log the loss and the total gradient norm every step; a spike flags the explosion while every number is
-            still finite, and torch.autograd.detect_anomaly() names the backward function that returned NaN.
+            Log the loss and the total gradient norm every step; a spike flags the explosion while every number is still
+            finite, and torch.autograd.detect_anomaly() names the backward function that returned NaN.
         """),
         short_answer_zh=text("""
-            有效:每步记录损失和总梯度范数,在所有数值仍有限时,尖峰就能暴露爆炸;torch.autograd.detect_anomaly() 会指出返回
-            NaN 的反向函数。
+            每步记录损失和总梯度范数,在所有数值仍有限时,尖峰就能暴露爆炸;torch.autograd.detect_anomaly() 会指出返回 NaN
+            的反向函数。
         """),
         questions=(
             "How do I detect exploding gradients during training?",

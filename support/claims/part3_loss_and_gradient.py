@@ -14,20 +14,23 @@ CLAIMS: tuple[Claim, ...] = (
         part=P,
         verdict=Verdict.CONFIRMED,
         short_answer=text("""
-            Regression losses reach 0 exactly at the target; cross-entropy only in the limit p_y -> 1, and with soft
-            targets (e.g. label smoothing) its minimum is the targets' entropy, not 0.
+            Regression losses reach 0 at the target; cross-entropy only as p_y -> 1 (float32 rounds it to 0 near margin
+            17), with soft targets their entropy. No softmax first: it takes logits, and probabilities keep it above
+            log(1 + (C-1)/e).
         """),
         short_answer_zh=text("""
-            回归损失在预测等于目标时恰为 0;交叉熵只在 p_y → 1 的极限下为 0,使用软目标(例如 label smoothing)时它的最小值
-            是目标的熵,而不是 0。
+            回归损失在目标处为 0;交叉熵只在 p_y → 1 时为 0(float32 中间隔约 17 时舍入为 0),软目标时最小值是其熵。不要先做
+            softmax:它接收 logit,概率输入让损失不低于 log(1 + (C-1)/e)。
         """),
         questions=(
             "Can cross-entropy loss reach zero?",
             "Why doesn't my cross-entropy with label smoothing go to zero?",
+            "Should I apply softmax before CrossEntropyLoss?",
         ),
         questions_zh=(
             "交叉熵损失能降到零吗?",
             "为什么用了 label smoothing 的交叉熵降不到零?",
+            "CrossEntropyLoss 之前要先做 softmax 吗?",
         ),
         quotes=(
             "**损失函数的定义**:损失函数用于量化模型预测值与真实标签之间的差异。",
@@ -44,26 +47,39 @@ CLAIMS: tuple[Claim, ...] = (
             - PyTorch's standard losses are non-negative measures of the gap between prediction and target.
             - The regression losses (MSELoss, L1Loss, SmoothL1Loss, HuberLoss) are exactly 0 where the prediction equals
               the target and positive at every element where it differs.
-            - Cross-entropy -log p_y is positive for every finite logit vector, decreases strictly as the target's logit
-              margin grows, and reaches 0 only in the limit p_y -> 1.
+            - Cross-entropy -log p_y is, in exact arithmetic, positive for every finite logit vector, decreases strictly
+              as the target's logit margin grows, and reaches 0 only in the limit p_y -> 1.
+            - In floating point a sample's cross-entropy rounds to exactly 0 once its target logit leads every other by
+              about ln(2/eps), about 17 in float32 and 37 in float64 (with many classes up to ln(2 (C - 1)/eps),
+              depending on the order of the sum), while its gradient, e^-margin on every other class, is still non-zero.
             - With a probability target q, cross-entropy equals H(q) + KL(q || softmax(z)), so it is minimal, equal to
               the target's entropy H(q), exactly when the predicted distribution equals q.
+            - CrossEntropyLoss takes logits and applies log_softmax itself; fed probability rows (a softmax before it),
+              its logit margin is at most 1, so each term stays at or above log(1 + (C - 1)/e), reached only at a
+              one-hot row, while on the logits a confidently right row's loss falls below that.
         """),
         statement_zh=bullets("""
             - PyTorch 的标准损失都是预测与目标之间差距的非负度量。
             - 回归损失(MSELoss、L1Loss、SmoothL1Loss、HuberLoss)在预测等于目标处恰好为 0,在任何不相等的元素上都大于 0。
-            - 交叉熵 -log p_y 对任何有限的 logits 都大于 0,随目标类别 logit 的领先幅度增大而严格减小,只有在 p_y → 1 的极
-              限下才为 0。
+            - 在精确算术下,交叉熵 -log p_y 对任何有限的 logits 都大于 0,随目标类别 logit 的领先幅度增大而严格减小,只有在
+              p_y → 1 的极限下才为 0。
+            - 在浮点运算中,一旦目标类别的 logit 领先其他每个类别约 ln(2/eps)(float32 约 17,float64 约 37;类别很多时最
+              多到 ln(2 (C - 1)/eps),取决于求和顺序),样本的交叉熵就舍入为恰好 0,而它的梯度(其他每个类别上为 e^-间
+              隔)仍不为零。
             - 目标为概率分布 q 时,交叉熵等于 H(q) + KL(q‖softmax(z)),因此恰好在预测分布等于 q 时取最小值,这个最小值是目
               标自身的熵 H(q)。
+            - CrossEntropyLoss 接收 logit 并自己做 log_softmax;如果输入的是概率行(之前做了 softmax),logit 间隔至多为
+              1,每一项都不低于 log(1 + (C - 1)/e),只在 one-hot 行处取到;而直接用 logit 时,有把握且正确的行的损失会低
+              于这个值。
         """),
         in_practice=text("""
             Read a loss as a distance to the target, but know its floor: cross-entropy with soft targets (e.g.
-            label_smoothing) cannot go below the targets' entropy, so it never reaches 0.
+            label_smoothing) cannot go below the targets' entropy, so it never reaches 0. Pass logits, not softmax
+            outputs, to CrossEntropyLoss.
         """),
         in_practice_zh=text("""
             把损失理解为到目标的距离,但要知道它的下限:使用软目标(例如 label_smoothing)时,交叉熵不会
-            低于目标的熵,因此永远到不了 0。
+            低于目标的熵,因此永远到不了 0。交给 CrossEntropyLoss 的应是 logit,而不是 softmax 的输出。
         """),
         related=(
             "loss.continuous",
@@ -73,6 +89,12 @@ CLAIMS: tuple[Claim, ...] = (
         sources=(
             LOSS_DOCS,
             "Cover & Thomas, Elements of Information Theory, 2nd ed., Thm 2.6.3 (Gibbs: KL >= 0)",
+            (
+                "PyTorch docs, torch.nn.CrossEntropyLoss ('The input is expected to contain the unnormalized logits "
+                "for each class'); PyTorch source, aten/src/ATen/native/SoftMax.cpp (log_softmax: max subtracted, "
+                "log of the sum of exp)"
+            ),
+            "IEEE Std 754-2008: round to nearest, ties to even (1 + x rounds to 1 for x <= eps/2)",
         ),
     ),
     Claim(
@@ -324,11 +346,11 @@ CLAIMS: tuple[Claim, ...] = (
             - Adding a constant to the loss changes its value but not its gradient, so every optimizer takes bit-for-bit
               the same steps; cross-entropy with soft targets and the KL divergence to those targets, which differ by
               the targets' entropy, train alike.
-            - Multiplying the loss by c multiplies the first SGD step by exactly c; over a run, with or without
+            - Multiplying the loss by c multiplies the first SGD step by c, up to rounding; over a run, with or without
               momentum, SGD with learning rate lr on c J takes the same steps as SGD with learning rate c lr on J, up to
               rounding.
-            - For Adam, scaling the loss by c is exactly dividing eps by c, so its step is invariant to c while c |g| >>
-              eps, and only shrinks in proportion to c when c |g| falls below eps.
+            - For Adam, scaling the loss by c is, up to rounding, dividing eps by c, so its step is invariant to c while
+              c |g| >> eps, and only shrinks in proportion to c when c |g| falls below eps.
             - L2 weight decay in Adam breaks the invariance: Adam on (c J, weight_decay lambda) equals Adam on (J,
               lambda / c, eps / c); decoupled weight decay (AdamW) restores it: AdamW on (c J, lambda, eps) equals AdamW
               on (J, lambda, eps / c).
@@ -339,10 +361,10 @@ CLAIMS: tuple[Claim, ...] = (
             - 更新量取决于损失的梯度而不是损失的值,而且如何取决于优化器。
             - 给损失加一个常数会改变损失值但不改变梯度,所以任何优化器走的每一步都逐位相同;带软标签的交叉熵与到这些软标签
               的 KL 散度只相差标签的熵,训练结果一样。
-            - 把损失乘以 c,SGD 的第一步恰好乘以 c;在整个训练过程中,无论有无动量,在 cJ 上以学习率 lr 运行的 SGD 与在 J 上
-              以学习率 c·lr 运行的 SGD 走的每一步都相同(在舍入误差内)。
-            - 对 Adam,把损失乘以 c 恰好等价于把 eps 除以 c,因此只要 c|g| ≫ eps,步长与 c 无关;只有当 c|g| 小于 eps 时步长
-              才按 c 成比例缩小。
+            - 把损失乘以 c,SGD 的第一步也乘以 c(在舍入误差内);在整个训练过程中,无论有无动量,在 cJ 上以学习率 lr 运行
+              的 SGD 与在 J 上以学习率 c·lr 运行的 SGD 走的每一步都相同(在舍入误差内)。
+            - 对 Adam,把损失乘以 c 在舍入误差内等价于把 eps 除以 c,因此只要 c|g| ≫ eps,步长与 c 无关;只有当 c|g| 小于
+              eps 时步长才按 c 成比例缩小。
             - Adam 中的 L2 权重衰减破坏了这种不变性:在 (cJ, weight_decay λ) 上运行 Adam 等价于在 (J, λ/c, eps/c) 上运
               行;解耦的权重衰减(AdamW)恢复了不变性:在 (cJ, λ, eps) 上运行 AdamW 等价于在 (J, λ, eps/c) 上运行。
             - 以上说的都是整个损失上的倍数:加在求和 J_1 + c J_2 中某一项上的权重 c 会改变梯度的方向,Adam 的步长也随之改

@@ -280,30 +280,39 @@ CLAIMS: tuple[Claim, ...] = (
         part=P,
         verdict=Verdict.CONFIRMED,
         short_answer=text("""
-            Exactly, for equal micro-batches with loss / k; with unequal sizes weight each mean loss by its share of the
-            terms. Not with train-mode BatchNorm, and with dropout only for the same masks.
+            Yes, up to rounding, for equal micro-batches with loss / k; with unequal sizes weight each mean loss by its
+            share of the terms. Clip once, after the last backward. Not with train-mode BatchNorm; dropout only for the
+            same masks.
         """),
         short_answer_zh=text("""
-            等大的 micro-batch 用 loss / k 就完全相同;大小不等时按所占损失项的比例加权。训练模式的 BatchNorm 下不成立,有
-            dropout 时只在掩码相同时成立。
+            等大的 micro-batch 用 loss / k 就在舍入误差内相同;大小不等时按所占损失项的比例加权。只在最后一次 backward 之后
+            裁剪一次。训练模式的 BatchNorm 下不成立,有 dropout 时只在掩码相同时成立。
         """),
         questions=(
             "How do I accumulate gradients over micro-batches?",
             "Is gradient accumulation exactly the same as training with one big batch?",
+            "With gradient accumulation, when do I clip gradients?",
+            "How do I log the epoch-average loss with a short last batch?",
         ),
         questions_zh=(
             "怎样在多个 micro-batch 上累积梯度?",
             "梯度累积和直接用一个大 batch 训练完全一样吗?",
+            "梯度累积时应该在什么时候裁剪梯度?",
+            "最后一个 batch 较小时,怎样记录整个 epoch 的平均损失?",
         ),
         quotes=(),
         statement=bullets("""
             - Because backward accumulates into .grad, splitting a batch of N into k equal micro-batches and calling
-              (loss_j / k).backward() on each micro-batch's mean loss leaves exactly the full batch's mean-loss
-              gradient.
+              (loss_j / k).backward() on each micro-batch's mean loss leaves the full batch's mean-loss gradient, up to
+              rounding.
             - With unequal micro-batch sizes s_j, dividing by k weights each sample of micro-batch j by 1 / (k s_j)
               instead of 1 / N and gives a different gradient; weighting micro-batch j's mean loss by s_j / N, or
               summing the losses and dividing by the full batch's number of loss terms, restores the full-batch
-              gradient.
+              gradient, and the same weights average the micro-batches' (or an epoch's batches') mean losses into the
+              full mean loss, where their plain mean misses it.
+            - Clipping belongs after the last micro-batch's backward: clip_grad_norm_ then sees the accumulated gradient
+              and gives the full batch's clipped gradient up to rounding, while clipping the running .grad after every
+              micro-batch rescales partial sums and gives another gradient.
             - This needs each sample's loss to depend on that sample alone and on no random draw: train-mode BatchNorm
               normalises each micro-batch with its own statistics, so the accumulated gradient differs from the full
               batch's (coupling.batchnorm).
@@ -312,10 +321,14 @@ CLAIMS: tuple[Claim, ...] = (
         """),
         statement_zh=bullets("""
             - 由于 backward 会累加到 .grad 中,把大小为 N 的 batch 分成 k 个等大的 micro-batch,并对每个 micro-batch 的
-              mean 损失调用 (loss_j / k).backward(),得到的正好是整个 batch 的 mean 损失梯度。
+              mean 损失调用 (loss_j / k).backward(),得到的就是整个 batch 的 mean 损失梯度(在舍入误差内)。
             - 若各 micro-batch 的大小 s_j 不相等,除以 k 会让 micro-batch j 中每个样本的权重变成 1 / (k·s_j) 而不是 1 /
               N,梯度因此不同;把 micro-batch j 的 mean 损失乘以 s_j / N,或者把各损失求和后除以整个 batch 的损失项个数,才
-              能还原整个 batch 的梯度。
+              能还原整个 batch 的梯度;用同样的权重对各 micro-batch(或一个 epoch 中各 batch)的 mean 损失求平均,得到的就
+              是整体的 mean 损失,而直接求平均则不是。
+            - 裁剪应放在最后一个 micro-batch 的 backward 之后:这时 clip_grad_norm_ 看到的是累积好的梯度,得到的就是整个
+              batch 裁剪后的梯度(在舍入误差内);而在每个 micro-batch 之后都裁剪正在累积的 .grad,会缩放部分和,得到另一
+              个梯度。
             - 这要求每个样本的损失只依赖于该样本自身、不依赖任何随机抽取:训练模式下的 BatchNorm 用每个 micro-batch 自己
               的统计量归一化,累积的梯度因此不同于整个 batch 的梯度(coupling.batchnorm)。
             - 训练模式下的 dropout 每次前向传播都重新抽取掩码,所以只有掩码相同时,累积的梯度才等于整个 batch 的梯度;评估
@@ -323,13 +336,15 @@ CLAIMS: tuple[Claim, ...] = (
         """),
         in_practice=text("""
             When accumulating over micro-batches of unequal size (a short last batch, variable-length sequences,
-            ignored targets), weight each micro-batch's mean loss by its share of the loss terms, not by 1 / k; to
-            check accumulation against a full batch, compare in eval mode (BatchNorm and dropout make train-mode
-            gradients differ).
+            ignored targets), weight each micro-batch's mean loss by its share of the loss terms, not by 1 / k, and
+            average logged batch losses the same way; clip once, after the last micro-batch's backward and before
+            step(); to check accumulation against a full batch, compare in eval mode (BatchNorm and dropout make
+            train-mode gradients differ).
         """),
         in_practice_zh=text("""
             在大小不等的 micro-batch 上累积梯度时(最后一个较小的 batch、变长序列、被忽略的目标),按
-            每个 micro-batch 所占损失项的比例给它的 mean 损失加权,而不是乘以 1 / k;要拿累积结果与整个 batch 对
+            每个 micro-batch 所占损失项的比例给它的 mean 损失加权,而不是乘以 1 / k,记录的 batch 损失也按同样的权重求平
+            均;只在最后一个 micro-batch 的 backward 之后、step() 之前裁剪一次;要拿累积结果与整个 batch 对
             照检查时,在评估模式下比较(BatchNorm 和 dropout 会让训练模式下的梯度不同)。
         """),
         related=(
@@ -589,7 +604,8 @@ CLAIMS: tuple[Claim, ...] = (
               returns the same per-sample gradients as a loop of N backward passes, and they sum to the gradient of the
               sum-reduced batch loss.
             - BatchNorm in train mode fails under grad/vmap (the in-place update of its running statistics is rejected,
-              and without running statistics a batch of one has no variance); in eval mode it works.
+              and without running statistics a sample with one value per channel, BatchNorm1d on (N, C), has no
+              variance); in eval mode it works.
             - After torch.func.replace_all_batch_norm_modules_ (which stops tracking running statistics) it runs in
               train mode where a sample has several values per channel (BatchNorm2d: each sample normalised by its own
               statistics over H x W, as a loop of single-sample forwards does), while BatchNorm1d on (N, C) inputs still
@@ -604,8 +620,8 @@ CLAIMS: tuple[Claim, ...] = (
         statement_zh=bullets("""
             - 对不耦合样本的模型,用 torch.func.vmap 包裹对单样本损失求导的 torch.func.grad,得到的逐样本梯度与循环 N 次反
               向传播的结果相同,其总和等于 sum 归约的 batch 损失的梯度。
-            - 训练模式下的 BatchNorm 在 grad/vmap 下会失败(其滑动统计量的原地更新会被拒绝;不跟踪滑动统计量时,单个样本组
-              成的 batch 没有方差);评估模式下则可以正常工作。
+            - 训练模式下的 BatchNorm 在 grad/vmap 下会失败(其滑动统计量的原地更新会被拒绝;不跟踪滑动统计量时,每个通道只
+              有一个值的样本,即对 (N, C) 输入的 BatchNorm1d,没有方差);评估模式下则可以正常工作。
             - 调用 torch.func.replace_all_batch_norm_modules_(它停止跟踪滑动统计量)之后,当每个样本在每个通道上有多个值
               时,训练模式下也能运行(BatchNorm2d:每个样本在 H x W 上用自己的统计量归一化,与逐个样本前向传播的循环结果相
               同),而对 (N, C) 输入的 BatchNorm1d 仍会报错。
@@ -702,12 +718,13 @@ CLAIMS: tuple[Claim, ...] = (
         part=P,
         verdict=Verdict.CONFIRMED,
         short_answer=text("""
-            The ranks with batches left wait in the all-reduce until the group's timeout, then raise; DistributedSampler
-            keeps batch counts equal, and model.join() lets every rank finish.
+            While the finished rank's process stays alive, the ranks with batches left wait in the all-reduce until the
+            group's timeout, then raise; DistributedSampler keeps batch counts equal, and model.join() lets every rank
+            finish.
         """),
         short_answer_zh=text("""
-            还有 batch 的进程会在 all-reduce 中一直等到进程组超时后报错;DistributedSampler 让各进程 batch 数相
-            同,model.join() 让所有进程都能完成。
+            先用完数据的进程仍存活时,还有 batch 的进程会在 all-reduce 中一直等到进程组超时后报错;DistributedSampler 让各
+            进程 batch 数相同,model.join() 让所有进程都能完成。
         """),
         questions=(
             "Why does DDP hang when one rank runs out of data?",
@@ -722,9 +739,10 @@ CLAIMS: tuple[Claim, ...] = (
         quotes=(),
         statement=bullets("""
             - DistributedDataParallel all-reduces the gradients in every backward pass: when the ranks have different
-              numbers of batches, the rank that runs out finishes without error, and the ranks that still have a batch
-              wait in that batch's all-reduce until the process group's timeout, then raise; the default timeout is 30
-              minutes for gloo (torch.distributed.constants.default_pg_timeout).
+              numbers of batches, the rank that runs out finishes without error, and while its process stays alive (the
+              tested case) the ranks that still have a batch wait in that batch's all-reduce until the process group's
+              timeout, then raise; the default timeout is 30 minutes for gloo
+              (torch.distributed.constants.default_pg_timeout).
             - Training inside model.join() (torch.distributed.algorithms.Join) lets every rank complete: at each step
               the ranks still training get the sum of their gradients divided by the initial world size W, so each batch
               keeps the weight 1/W it has when all ranks train.
@@ -742,8 +760,8 @@ CLAIMS: tuple[Claim, ...] = (
         """),
         statement_zh=bullets("""
             - DistributedDataParallel 在每次反向传播中都对梯度做 all-reduce:当各进程的 batch 数不同时,先用完数据的进程正
-              常结束,而还有 batch 的进程会在这个 batch 的 all-reduce 中一直等到进程组超时,然后报错;gloo 的默认超时是 30
-              分钟(torch.distributed.constants.default_pg_timeout)。
+              常结束;只要它的进程仍然存活(测试的情形),还有 batch 的进程就会在这个 batch 的 all-reduce 中一直等到进程组
+              超时,然后报错;gloo 的默认超时是 30 分钟(torch.distributed.constants.default_pg_timeout)。
             - 在 model.join()(torch.distributed.algorithms.Join)中训练,所有进程都能完成:每一步仍在训练的进程得到它们梯度
               之和除以初始进程数 W,因此每个 batch 的权重仍是所有进程都在训练时的 1/W。
             - 设置 divide_by_initial_world_size=False 时,这个和改为除以仍在训练的进程数。
@@ -790,22 +808,25 @@ CLAIMS: tuple[Claim, ...] = (
         part=P,
         verdict=Verdict.CONFIRMED,
         short_answer=text("""
-            With float16 autocast: gradients below about 3e-8 vanish without it. Call unscale_ before clipping; an inf
-            in the forward pass makes the scale shrink at every step, which no scaler fixes. bfloat16 needs no scaler.
+            With float16 autocast: without it, activation gradients below about 3e-8 round to 0, and so do weight
+            gradients built from them. Call unscale_ before clipping; no scaler fixes a forward inf (the scale shrinks
+            every step). bfloat16 needs none.
         """),
         short_answer_zh=text("""
-            用 float16 autocast 时需要:没有它,小于约 3e-8 的梯度会消失。裁剪前先调用 unscale_;前向传播中的 inf 会让缩放
-            因子每步变小,scaler 修不好。bfloat16 不需要 scaler。
+            float16 autocast 需要它:否则小于约 3e-8 的激活梯度舍入为 0,由其算出的权重梯度也为 0。裁剪前先 unscale_;前向
+            中的 inf 让缩放因子每步变小,scaler 修不好。bfloat16 不需要。
         """),
         questions=(
             "When do I need `GradScaler`?",
             "Should I call `unscale_` before clipping gradients with GradScaler?",
             "Why does my GradScaler's scale keep shrinking?",
+            "Why does my loss become inf or NaN after turning on mixed precision (fp16)?",
         ),
         questions_zh=(
             "什么时候需要 `GradScaler`?",
             "使用 GradScaler 时,裁剪梯度前要先调用 `unscale_` 吗?",
             "为什么 GradScaler 的缩放因子一直在变小?",
+            "为什么开了混合精度(fp16)后 loss 变成 inf 或 NaN?",
         ),
         quotes=(),
         statement=bullets("""
@@ -814,15 +835,17 @@ CLAIMS: tuple[Claim, ...] = (
             - unscale_(optimizer) divides them back, so unscale_ followed by clip_grad_norm_ gives the same clipped
               gradients and the same step as an unscaled run, while clipping the still-scaled gradients clips a norm
               scale times too large.
-            - Under torch.autocast with float16, gradients smaller than half the smallest float16 (2^-25, about 3e-8)
-              round to 0 in the float16 backward: .grad is exactly 0, and a first Adam step on it moves nothing (a zero
-              gradient still lets weight decay or earlier optimizer state move a parameter: step.updates-parameters).
+            - Under torch.autocast with float16 the gradient reaching a float16 layer's output is rounded to float16 in
+              the backward: each element below half the smallest float16 (2^-25, about 3e-8) becomes 0, and so does
+              every parameter gradient computed from such elements, even where its true value is larger; with all of
+              them below, .grad is exactly 0 and a first Adam step on it moves nothing (a zero gradient still lets
+              weight decay or earlier optimizer state move a parameter: step.updates-parameters).
             - Scaling the loss (default scale 2^16) lifts them into float16's range and unscale_ recovers them to
               float16 precision.
-            - Scaled gradients past 65504, the largest float16, overflow to inf: scaler.step then skips optimizer.step
-              (parameters unchanged) and update() multiplies the scale by backoff_factor (default 0.5), step after step
-              until the scaled gradients fit; after growth_interval clean steps it multiplies the scale by
-              growth_factor.
+            - Scaled gradients of 65520 or more (past the largest finite float16, 65504, after rounding) overflow to
+              inf: scaler.step then skips optimizer.step (parameters unchanged) and update() multiplies the scale by
+              backoff_factor (default 0.5), step after step until the scaled gradients fit; after growth_interval clean
+              steps it multiplies the scale by growth_factor.
             - The scaler cannot cure an overflow in the forward pass: the loss is inf at every scale, every step is
               skipped and the scale keeps shrinking.
             - bfloat16 has float32's exponent range, so at these magnitudes it neither underflows nor overflows and
@@ -832,26 +855,28 @@ CLAIMS: tuple[Claim, ...] = (
             - torch.amp.GradScaler.scale(loss) 把损失乘以当前的缩放因子 scale,因此反向传播得到的是真实梯度的 scale 倍。
             - unscale_(optimizer) 再把它们除回来,所以先 unscale_ 再 clip_grad_norm_ 得到的裁剪后梯度和更新步与不缩放时完
               全相同,而直接裁剪仍被缩放的梯度则是按一个大了 scale 倍的范数裁剪。
-            - 在 torch.autocast 的 float16 下,小于 float16 最小正数一半(2^-25,约 3e-8)的梯度在 float16 反向传播中被舍入
-              为 0:.grad 恰好为零,Adam 在它上面的第一步什么也不改变(零梯度下,权重衰减或此前的优化器状态仍会改变参
+            - 在 torch.autocast 的 float16 下,传到 float16 层输出处的梯度在反向传播中被舍入为 float16:小于 float16 最小正
+              数一半(2^-25,约 3e-8)的元素变为 0,由这些元素算出的参数梯度也都为 0,即使其真实值更大;当它们全都低于这个
+              值时,.grad 恰好为零,Adam 在它上面的第一步什么也不改变(零梯度下,权重衰减或此前的优化器状态仍会改变参
               数:step.updates-parameters)。
             - 把损失乘以缩放因子(默认 2^16)可以把这些梯度抬进 float16 能表示的范围,unscale_ 之后以 float16 的精度还原出
               来。
-            - 缩放后超过 65504(float16 的最大有限值)的梯度会溢出为 inf:这时 scaler.step 跳过 optimizer.step(参数不
-              变),update() 把缩放因子乘以 backoff_factor(默认 0.5),一步接一步,直到缩放后的梯度放得下为止;连续
-              growth_interval 次正常的步之后,再乘以 growth_factor。
+            - 缩放后不小于 65520(舍入后超出 float16 的最大有限值 65504)的梯度会溢出为 inf:这时 scaler.step 跳过
+              optimizer.step(参数不变),update() 把缩放因子乘以 backoff_factor(默认 0.5),一步接一步,直到缩放后的梯度
+              放得下为止;连续 growth_interval 次正常的步之后,再乘以 growth_factor。
             - 前向传播中的溢出是 scaler 补救不了的:无论缩放因子是多少,损失都是 inf,每一步都被跳过,缩放因子越来越小。
             - bfloat16 的指数范围与 float32 相同,在这些量级上既不下溢也不上溢,不需要 scaler,代价是精度更粗(8 位有效
               位,float16 有 11 位)。
         """),
         in_practice=text("""
-            With float16 autocast use GradScaler (gradients below about 3e-8 vanish without it), call unscale_ before
-            clipping, and log the scale: a scale that falls at every step can mean an inf in the forward pass (e.g.
-            unnormalised inputs), which no scaler fixes; bfloat16 needs no scaler.
+            With float16 autocast use GradScaler (without it, activation gradients below about 3e-8 and the weight
+            gradients computed from them become 0), call unscale_ before clipping, and log the scale: a scale that
+            falls at every step can mean an inf in the forward pass (e.g. unnormalised inputs), which no scaler fixes;
+            bfloat16 needs no scaler.
         """),
         in_practice_zh=text("""
-            使用 float16 autocast 时要配合 GradScaler(没有它,小于约 3e-8 的梯度会消失),裁剪前先调
-            用 unscale_,并记录缩放因子:如果缩放因子每一步都在变小,可能是前向传播中出现了 inf(例如输入未归
+            使用 float16 autocast 时要配合 GradScaler(没有它,小于约 3e-8 的激活梯度以及由它们算出的权重梯度都会变为
+            0),裁剪前先调用 unscale_,并记录缩放因子:如果缩放因子每一步都在变小,可能是前向传播中出现了 inf(例如输入未归
             一化),这是 scaler 修不好的;bfloat16 不需要 scaler。
         """),
         related=(
@@ -1112,12 +1137,12 @@ CLAIMS: tuple[Claim, ...] = (
         part=P,
         verdict=Verdict.CONFIRMED,
         short_answer=text("""
-            About ln C, the loss of a uniform prediction, with PyTorch's default init; a large-scale last-layer init,
-            unnormalised inputs or reduction='sum' start it far above.
+            About ln C, the loss of a uniform prediction, with PyTorch's default init and last-layer inputs of order 1;
+            a large-scale last-layer init, unnormalised inputs or reduction='sum' start it far above.
         """),
         short_answer_zh=text("""
-            用 PyTorch 默认初始化时约为 ln C,即均匀预测的损失;最后一层初始化尺度过大、输入未归一化或 reduction='sum' 都
-            会让它远高于此。
+            用 PyTorch 默认初始化、且最后一层的输入为 1 的量级时约为 ln C,即均匀预测的损失;最后一层初始化尺度过大、输入未
+            归一化或 reduction='sum' 都会让它远高于此。
         """),
         questions=(
             "What loss should a classifier have at initialisation?",
@@ -1134,7 +1159,10 @@ CLAIMS: tuple[Claim, ...] = (
             - nn.Linear's default init draws a layer's weights and bias uniformly from [-1/sqrt(fan_in),
               1/sqrt(fan_in)].
             - With it a freshly initialised C-class classifier's mean cross-entropy starts near ln C, the loss of a
-              uniform prediction (for C = 10 and C = 100, at most 10% above it).
+              uniform prediction, when the last layer's inputs are of order 1: over the draw of the last layer, ln C <=
+              E loss <= ln C + |g|^2 / (6 fan_in) averaged over the samples, g the last layer's input with a 1 appended;
+              on the tested 16-128-C ReLU MLP with standardised inputs it is at most 10% above ln C (C = 10 and C =
+              100).
             - A last layer initialised at a large scale (torch.nn.init.normal_ with its default std 1) starts the loss
               far above ln C: above 2 ln C for C = 10 and C = 100.
             - Inputs that were not normalised (raw pixel values 0..255 instead of standardised ones) multiply the same
@@ -1144,8 +1172,10 @@ CLAIMS: tuple[Claim, ...] = (
         """),
         statement_zh=bullets("""
             - nn.Linear 的默认初始化从 [-1/sqrt(fan_in), 1/sqrt(fan_in)] 上均匀抽取一层的权重和偏置。
-            - 用这种初始化、刚初始化好的 C 类分类器,平均交叉熵从 ln C 附近开始,也就是均匀预测的损失(C = 10 和 C = 100
-              时,最多比它高 10%)。
+            - 用这种初始化、刚初始化好的 C 类分类器,当最后一层的输入为 1 的量级时,平均交叉熵从 ln C 附近开始,也就是均匀
+              预测的损失:对最后一层的随机抽取取期望,ln C <= E loss <= ln C + |g|^2 / (6 fan_in)(对样本取平均),g 是最后
+              一层的输入末尾补上一个 1;在测试的 16-128-C ReLU MLP 上、输入标准化时,它最多比 ln C 高 10%(C = 10 和 C =
+              100)。
             - 最后一层初始化尺度过大(用 torch.nn.init.normal_ 的默认标准差 1)会让损失一开始就远高于 ln C:C = 10 和 C =
               100 时都高于 2 ln C。
             - 输入没有归一化(用 0..255 的原始像素值而不是标准化后的值)会把同一网络的 logit 尺度放大十倍以上,损失一开始就

@@ -99,10 +99,10 @@ def unit_text(unit: str, lang: str) -> str:
 
 
 PART_TITLES_ZH = {
-    Part.BATCH_LOSS: "Torch 建模计算一个 batch loss 如何进行反向传播",
-    Part.EXPLOSION: "反向传播中的梯度爆炸, batch 数据中 Loss 求和求平均处理",
+    Part.BATCH_LOSS: "计算 batch 损失并反向传播",
+    Part.EXPLOSION: "反向传播中的梯度爆炸,batch 数据中 Loss 求和求平均处理",
     Part.LOSS_AND_GRADIENT: "损失值大小与梯度的关系",
-    Part.ACCURACY_AND_LOSS: "准确度与损失值的关系",
+    Part.ACCURACY_AND_LOSS: "准确率与损失值的关系",
     Part.BEYOND: "文档之外:实践中容易出错的 batch 损失细节",
 }
 
