@@ -97,11 +97,16 @@ def test_the_report_shows_the_index_and_each_claims_short_answer_before_its_bull
     md = render_markdown(data, REGISTRY, "en", root_link="../..")
     assert "- **[Questions this report answers](#questions)**" in md
     assert '<a id="questions"></a>\n## Questions this report answers' in md
-    assert "[`source.claim`](#source.claim) | [`test_source_claim.py`]" \
-           "(../../spec/part1_batch_loss/test_source_claim.py) |" in md
+    assert (
+        "[`source.claim`](#source.claim) | [`test_source_claim.py`](../../spec/part1_batch_loss/test_source_claim.py) |"
+        in md
+    )
     claim = md.split('<a id="source.claim"></a>', 1)[1]
-    assert claim.index("**Short answer:** Yes, with a condition | and a pipe.") \
-        < claim.index("**What is true:**\n\n- first bullet.\n- second bullet.") < claim.index("> Source:")
+    assert (
+        claim.index("**Short answer:** Yes, with a condition | and a pipe.")
+        < claim.index("**What is true:**\n\n- first bullet.\n- second bullet.")
+        < claim.index("> Source:")
+    )
     zh = render_markdown(data, REGISTRY, "zh")
     assert "## 本报告回答的问题" in zh and "**简短回答:** 是的,有条件。" in zh and "- 第一条。\n- 第二条。" in zh
     assert "| `spec/part1_batch_loss/test_source_claim.py` |" in zh  # no root given: the path, not a link

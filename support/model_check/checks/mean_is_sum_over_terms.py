@@ -135,8 +135,9 @@ def mean_is_sum_over_terms(subject: ModelUnderTest) -> CheckResult:
         s.loss.double()
     s.targets = s.targets.double() if s.targets.is_floating_point() else s.targets
     out64 = out.detach().double().requires_grad_(True)
-    loss_params = [(n, p) for n, p in s.loss.named_parameters() if p.requires_grad] \
-        if isinstance(s.loss, nn.Module) else []
+    loss_params = (
+        [(n, p) for n, p in s.loss.named_parameters() if p.requires_grad] if isinstance(s.loss, nn.Module) else []
+    )
     wrt = [out64] + [p for _, p in loss_params]
     labels = ["the model's output"] + [f"loss.{n}" for n, _ in loss_params]
     mean = s.loss_fn(reduction)(out64, s.targets)
