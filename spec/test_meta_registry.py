@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from support.claims import PART_MODULES, REGISTRY, module_name, source_text
-from support.claims.model import SOURCE_SHA256, source_sha256
+from support.claims import PART_MODULES, REGISTRY, module_file, source_text
+from support.claims.schema import SOURCE_SHA256, source_sha256
 
 pytestmark = pytest.mark.meta
 SPEC_DIR = Path(__file__).parent
@@ -35,7 +35,7 @@ def _parsed(path: Path) -> ast.Module:
 
 
 def _claim_module(claim_id: str) -> Path:
-    return SPEC_DIR / REGISTRY[claim_id].part.folder / module_name(claim_id)
+    return SPEC_DIR / REGISTRY[claim_id].part.folder / module_file(claim_id)
 
 
 def _normalized(text: str) -> str:

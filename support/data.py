@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from support import _checks
+from support import _arguments
 from support.errors import SpecInputError
 from support.tensors import generator
 
@@ -13,11 +13,11 @@ from support.tensors import generator
 def regression(n: int, in_features: int, out_features: int = 1, *, noise: float = 0.1, seed: int = 0,
                dtype=torch.float64, device="cpu") -> tuple[torch.Tensor, torch.Tensor]:
     """x ~ N(0, I); y = x W + noise with a fixed random W. Returns (x of (n, in), y of (n, out))."""
-    _checks.positive_int("n", n)
-    _checks.positive_int("in_features", in_features)
-    _checks.positive_int("out_features", out_features)
-    _checks.positive_float("noise", noise, allow_zero=True)
-    _checks.floating_dtype("dtype", dtype)
+    _arguments.positive_int("n", n)
+    _arguments.positive_int("in_features", in_features)
+    _arguments.positive_int("out_features", out_features)
+    _arguments.positive_float("noise", noise, allow_zero=True)
+    _arguments.floating_dtype("dtype", dtype)
     g = generator(seed)
     x = torch.randn(n, in_features, generator=g, dtype=torch.float64)
     w = torch.randn(in_features, out_features, generator=g, dtype=torch.float64) / in_features**0.5
@@ -31,7 +31,7 @@ def classification(n: int, in_features: int, n_classes: int, *, separation: floa
 
     Classes are balanced (equal shares). Returns (x of (n, in_features), y int64 of (n,)).
     """
-    _checks.positive_int("n_classes", n_classes, minimum=2)  # before 1 / n_classes: 0 must not divide
+    _arguments.positive_int("n_classes", n_classes, minimum=2)  # before 1 / n_classes: 0 must not divide
     return imbalanced_classification(n, in_features, [1.0 / n_classes] * n_classes,
                                      separation=separation, seed=seed, dtype=dtype, device=device)
 
@@ -39,10 +39,10 @@ def classification(n: int, in_features: int, n_classes: int, *, separation: floa
 def imbalanced_classification(n: int, in_features: int, shares, *, separation: float = 2.0, seed: int = 0,
                               dtype=torch.float64, device="cpu") -> tuple[torch.Tensor, torch.Tensor]:
     """Gaussian blobs with class k taking ``shares[k]`` of the n samples (rounded; the remainder goes to class 0)."""
-    _checks.positive_int("n", n)
-    _checks.positive_int("in_features", in_features)
-    _checks.positive_float("separation", separation, allow_zero=True)
-    _checks.floating_dtype("dtype", dtype)
+    _arguments.positive_int("n", n)
+    _arguments.positive_int("in_features", in_features)
+    _arguments.positive_float("separation", separation, allow_zero=True)
+    _arguments.floating_dtype("dtype", dtype)
     shares = [float(s) for s in shares]
     if len(shares) < 2 or any(s < 0 for s in shares) or abs(sum(shares) - 1.0) > 1e-9:
         raise SpecInputError(f"shares must be >= 2 non-negative fractions summing to 1, got {shares}")
@@ -63,9 +63,9 @@ def sequences(
     n: int, length: int, input_size: int, *, seed: int = 0, dtype=torch.float64, device="cpu"
 ) -> torch.Tensor:
     """Standard normal sequences of shape (n, length, input_size), batch first."""
-    _checks.positive_int("n", n)
-    _checks.positive_int("length", length)
-    _checks.positive_int("input_size", input_size)
-    _checks.floating_dtype("dtype", dtype)
+    _arguments.positive_int("n", n)
+    _arguments.positive_int("length", length)
+    _arguments.positive_int("input_size", input_size)
+    _arguments.floating_dtype("dtype", dtype)
     g = generator(seed)
     return torch.randn(n, length, input_size, generator=g, dtype=torch.float64).to(device=device, dtype=dtype)

@@ -23,14 +23,14 @@ from collections.abc import Callable
 
 import torch
 
-from support import _checks
+from support import _arguments
 from support.errors import SpecInputError, SpecTypeError
 
 Model = Callable[[torch.Tensor], torch.Tensor]
 
 
 def _check_probes_seed(probes: object, seed: object) -> None:
-    _checks.positive_int("probes", probes)
+    _arguments.positive_int("probes", probes)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise SpecInputError(f"seed must be an int, got {seed!r}")
 
@@ -47,7 +47,7 @@ def dependency_matrix(model: Model, x: torch.Tensor, *, probes: int = 2, seed: i
         raise SpecTypeError(
             f"model must be callable (an nn.Module or a function of the batch), got {type(model).__name__}"
         )
-    _checks.tensor("x", x, floating=True)
+    _arguments.tensor("x", x, floating=True)
     if x.dim() < 1 or x.shape[0] < 2:
         raise SpecInputError(
             f"x must be a batch of at least 2 samples along dim 0 (else there is no pair to chart), "
@@ -93,7 +93,7 @@ def cross_sample_dependencies(
     ``atol`` = 0 flags any non-zero gradient: exact zeros are what a per-sample model produces, since no
     arithmetic connects sample j's input to sample i's output.
     """
-    _checks.positive_float("atol", atol, allow_zero=True)
+    _arguments.positive_float("atol", atol, allow_zero=True)
     strength = dependency_matrix(model, x, probes=probes, seed=seed)
     n = strength.shape[0]
     return [(i, j) for i in range(n) for j in range(n) if i != j and strength[i, j] > atol]

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from support import _checks
+from support import _arguments
 from support.errors import SpecInputError, SpecTypeError
 from support.fits import LineFit, finite, fit_line
 from support.models import ACTIVATIONS, mlp
@@ -49,7 +49,7 @@ def one_unit_rnn_final_state(w: float, b, steps: int, *, x0: float = PASCANU_X0)
     """
     w = finite("w", w)
     x0 = finite("x0", x0)
-    _checks.positive_int("steps", steps)
+    _arguments.positive_int("steps", steps)
     b = _bias_tensor(b)
     x = torch.full_like(b, x0)
     for _ in range(steps):
@@ -134,7 +134,7 @@ def sweep_seed(depth: int, k: int, base: int = 0) -> int:
 def block_base(block: int) -> int:
     """The ``seed`` of a sweep on seed block ``block`` (0: the default run's): 10^6 apart, so blocks share no network
     for depths up to 126 (sweep_seed stays below 7919 * 127)."""
-    _checks.positive_int("block", block, minimum=0)
+    _arguments.positive_int("block", block, minimum=0)
     return 10**6 * block
 
 
@@ -149,19 +149,19 @@ def depth_sweep(activation: str, weight_std: float, *, width: int, depths: Seque
     """
     if activation not in ACTIVATIONS:
         raise SpecInputError(f"unknown activation {activation!r}; expected one of {sorted(ACTIVATIONS)}")
-    weight_std = _checks.positive_float("weight_std", weight_std)
+    weight_std = _arguments.positive_float("weight_std", weight_std)
     depths, input_scale = _sweep_arguments(width, depths, seeds, seed, input_scale)
     return _depth_sweep(activation, weight_std, width, depths, seeds, seed, input_scale)
 
 
 def _sweep_arguments(width, depths, seeds, seed, input_scale) -> tuple[tuple[int, ...], float]:
     """The checks both sweeps make of their shared arguments; returns (depths as a tuple, input_scale)."""
-    _checks.positive_int("width", width)
-    _checks.positive_int("seeds", seeds)
+    _arguments.positive_int("width", width)
+    _arguments.positive_int("seeds", seeds)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise SpecInputError(f"seed must be an int, got {seed!r}")
-    input_scale = _checks.positive_float("input_scale", input_scale)
-    return tuple(_checks.positive_ints("depths", depths)), input_scale
+    input_scale = _arguments.positive_float("input_scale", input_scale)
+    return tuple(_arguments.positive_ints("depths", depths)), input_scale
 
 
 @functools.lru_cache(maxsize=64)
@@ -203,7 +203,7 @@ def depth_sweeps_over_stds(activation: str, weight_stds: Sequence[float], *, wid
         raise SpecInputError(f"unknown activation {activation!r}; expected one of {sorted(ACTIVATIONS)}")
     if isinstance(weight_stds, (str, bytes)) or not isinstance(weight_stds, Iterable):
         raise SpecInputError(f"weight_stds must be a sequence of positive numbers, got {weight_stds!r}")
-    stds = tuple(_checks.positive_float("weight_stds[i]", s) for s in weight_stds)
+    stds = tuple(_arguments.positive_float("weight_stds[i]", s) for s in weight_stds)
     if not stds:
         raise SpecInputError("weight_stds is empty")
     depths, input_scale = _sweep_arguments(width, depths, seeds, seed, input_scale)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from support import _checks
+from support import _arguments
 from support.errors import SpecInputError
 
 
@@ -100,8 +100,8 @@ def bisect(f: Callable[[float], float], lo: float, hi: float, *, xtol: float = 1
     lo, hi = finite("lo", lo), finite("hi", hi)
     if not lo < hi:
         raise SpecInputError(f"need lo < hi, got lo={lo}, hi={hi}")
-    _checks.positive_float("xtol", xtol)
-    _checks.positive_int("max_iter", max_iter)
+    _arguments.positive_float("xtol", xtol)
+    _arguments.positive_int("max_iter", max_iter)
     f_lo, f_hi = float(f(lo)), float(f(hi))
     if not (math.isfinite(f_lo) and math.isfinite(f_hi)):
         raise SpecInputError(f"f must be finite at the ends of the bracket, got f(lo)={f_lo}, f(hi)={f_hi}")

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 import torch
 from torch import nn
 
-from support import _checks
+from support import _arguments
 from support.errors import SpecInputError, SpecTypeError
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -79,7 +79,7 @@ def batch_grads(model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.Ten
     A parameter the loss does not depend on is an error (autograd's), unless ``allow_unused``: then its gradient
     is zeros (torch.autograd.grad's materialize_grads).
     """
-    _checks.same_batch("x", x, "y", y)
+    _arguments.same_batch("x", x, "y", y)
     params = dict(model.named_parameters())
     loss = loss_fn(model(x), y)
     if loss.dim() != 0:
@@ -96,7 +96,7 @@ def per_sample_grads_loop(model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y:
     Returns {name: tensor of shape (N, *param.shape)}. loss_fn is called on a batch of one and must return a scalar.
     ``allow_unused`` as in ``batch_grads``.
     """
-    n = _checks.same_batch("x", x, "y", y)
+    n = _arguments.same_batch("x", x, "y", y)
     per_sample = [batch_grads(model, loss_fn, x[i : i + 1], y[i : i + 1], allow_unused=allow_unused)
                   for i in range(n)]
     return {name: torch.stack([g[name] for g in per_sample]) for name in per_sample[0]}
@@ -116,7 +116,7 @@ def per_sample_grads_vmap(model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y:
     """
     from torch.func import functional_call, grad, vmap
 
-    _checks.same_batch("x", x, "y", y)
+    _arguments.same_batch("x", x, "y", y)
     if not isinstance(randomness, str) or randomness not in VMAP_RANDOMNESS:
         raise SpecInputError(f"randomness must be one of {', '.join(map(repr, VMAP_RANDOMNESS))}, got {randomness!r}")
     params = {n: p.detach() for n, p in model.named_parameters()}
@@ -135,7 +135,7 @@ def executed_nodes(loss: torch.Tensor, *, retain_graph: bool = False) -> int:
     Hooks are put on every node reachable from loss.grad_fn and removed afterwards (PyTorch docs,
     torch.autograd.graph.Node.register_hook: called after the node's gradient is computed).
     """
-    _checks.tensor("loss", loss)
+    _arguments.tensor("loss", loss)
     if loss.dim() != 0:
         raise SpecInputError(f"loss must be a scalar, got shape {tuple(loss.shape)}")
     if loss.grad_fn is None:
@@ -209,7 +209,7 @@ def _peer_grads(model: nn.Module, wrap, loss_fn: LossFn, x: torch.Tensor, y: tor
     grad: the peers skip the others, and the loop (``per_sample_grads_loop``) cannot differentiate by them."""
     import copy
 
-    _checks.same_batch("x", x, "y", y)
+    _arguments.same_batch("x", x, "y", y)
     fixed = [name for name, p in model.named_parameters() if not p.requires_grad]
     if fixed:
         raise SpecInputError(f"{what} computes per-sample gradients of parameters that require grad only, and "
@@ -275,11 +275,11 @@ def loss_hessian_max_eigenvalue(model: nn.Module, loss_fn: LossFn, x: torch.Tens
     sets gradient descent's stability limit 2 / lambda_max. Builds the full Hessian (P x P): for small models."""
     from torch.func import functional_call
 
-    _checks.same_batch("x", x, "y", y)
+    _arguments.same_batch("x", x, "y", y)
     names = [n for n, _ in model.named_parameters()]
     shapes = [p.shape for p in model.parameters()]
     flat = flat_params(model) if at is None else at
-    _checks.tensor("at", flat, dim=1, floating=True)
+    _arguments.tensor("at", flat, dim=1, floating=True)
     total = sum(s.numel() for s in shapes)
     if flat.numel() != total:
         raise SpecInputError(f"at has {flat.numel()} entries, but the model has {total} parameters")

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from support import _checks
+from support import _arguments
 from support.errors import SpecInputError
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -58,7 +58,7 @@ class LossCase:
     def target(self, batch_size: int, feature_shape: tuple[int, ...], *, seed: int, device="cpu", dtype=torch.float64):
         """A seeded target for a batch of this loss (class indices, or values of the prediction's shape)."""
         shape = self.prediction_shape(batch_size, feature_shape)
-        _checks.floating_dtype("dtype", dtype)
+        _arguments.floating_dtype("dtype", dtype)
         g = torch.Generator().manual_seed(seed)
         if self.kind == "class":
             return torch.randint(0, feature_shape[0], (batch_size,), generator=g).to(device)
@@ -70,7 +70,7 @@ class LossCase:
                      device="cpu") -> tuple[torch.Tensor, torch.Tensor]:
         """A seeded (loss input, target) pair: standard-normal raw predictions mapped by ``to_loss_input``."""
         shape = self.prediction_shape(batch_size, feature_shape)
-        _checks.floating_dtype("dtype", dtype)
+        _arguments.floating_dtype("dtype", dtype)
         g = torch.Generator().manual_seed(seed)
         raw = torch.randn(shape, generator=g, dtype=torch.float64).to(device=device, dtype=dtype)
         return (
@@ -193,7 +193,7 @@ class ProbabilityLossCase(LossCase):
 
     def target(self, batch_size: int, feature_shape: tuple[int, ...], *, seed: int, device="cpu", dtype=torch.float64):
         shape = self.prediction_shape(batch_size, feature_shape)
-        _checks.floating_dtype("dtype", dtype)
+        _arguments.floating_dtype("dtype", dtype)
         g = torch.Generator().manual_seed(seed)
         if self.name == "KLDivLoss":
             t = F.softmax(torch.randn(shape, generator=g, dtype=torch.float64), dim=1)

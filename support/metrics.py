@@ -8,13 +8,13 @@ from collections.abc import Sequence
 
 import torch
 
-from support import _checks
+from support import _arguments
 from support.errors import SpecInputError
 
 
 def _predictions(scores: torch.Tensor) -> torch.Tensor:
     """Class predictions from (N, K) scores/probabilities, or int predictions of shape (N,) as they are."""
-    _checks.tensor("predictions", scores)
+    _arguments.tensor("predictions", scores)
     if scores.is_floating_point():
         if scores.dim() != 2 or scores.shape[1] < 2:
             raise SpecInputError(f"scores must have shape (N, K) with K >= 2, got {tuple(scores.shape)}")
@@ -27,17 +27,17 @@ def _predictions(scores: torch.Tensor) -> torch.Tensor:
 def accuracy(scores: torch.Tensor, targets: torch.Tensor) -> float:
     """Fraction of samples whose predicted class (argmax of the scores) equals the target: k / N."""
     pred = _predictions(scores)
-    _checks.tensor("targets", targets, dim=1, floating=False)
-    n = _checks.same_batch("predictions", pred, "targets", targets)
+    _arguments.tensor("targets", targets, dim=1, floating=False)
+    n = _arguments.same_batch("predictions", pred, "targets", targets)
     return (pred == targets).sum().item() / n
 
 
 def per_class_recall(scores: torch.Tensor, targets: torch.Tensor, n_classes: int) -> torch.Tensor:
     """Recall of each class (NaN for a class absent from the targets)."""
     pred = _predictions(scores)
-    _checks.tensor("targets", targets, dim=1, floating=False)
-    _checks.same_batch("predictions", pred, "targets", targets)
-    _checks.positive_int("n_classes", n_classes, minimum=2)
+    _arguments.tensor("targets", targets, dim=1, floating=False)
+    _arguments.same_batch("predictions", pred, "targets", targets)
+    _arguments.positive_int("n_classes", n_classes, minimum=2)
     if targets.min() < 0 or targets.max() >= n_classes:
         raise SpecInputError(f"targets must lie in [0, {n_classes}), got range [{targets.min()}, {targets.max()}]")
     recall = torch.full((n_classes,), float("nan"), dtype=torch.float64)
@@ -57,10 +57,10 @@ def balanced_accuracy(scores: torch.Tensor, targets: torch.Tensor, n_classes: in
 def reliability_bins(probs: torch.Tensor, targets: torch.Tensor, n_bins: int = 15):
     """Equal-width confidence bins (Guo et al. 2017, sec. 2): for each bin (lower, upper], the sample count,
     the accuracy and the mean confidence (NaN for empty bins). Returns (counts, accuracy, confidence)."""
-    _checks.tensor("probs", probs, dim=2, floating=True)
-    _checks.tensor("targets", targets, dim=1, floating=False)
-    _checks.same_batch("probs", probs, "targets", targets)
-    _checks.positive_int("n_bins", n_bins)
+    _arguments.tensor("probs", probs, dim=2, floating=True)
+    _arguments.tensor("targets", targets, dim=1, floating=False)
+    _arguments.same_batch("probs", probs, "targets", targets)
+    _arguments.positive_int("n_bins", n_bins)
     if (probs < 0).any() or (probs.sum(dim=1) - 1).abs().max() > 1e-4:
         raise SpecInputError("probs must be probabilities: non-negative rows summing to 1 (pass softmax(logits))")
     conf, pred = probs.max(dim=1)
@@ -138,7 +138,7 @@ def _confidence(confidence: object) -> float:
 
 
 def _count(successes: object, trials: object) -> tuple[int, int]:
-    _checks.positive_int("trials", trials)
+    _arguments.positive_int("trials", trials)
     if isinstance(successes, bool) or not isinstance(successes, int) or not 0 <= successes <= trials:
         raise SpecInputError(f"successes must be an int in [0, trials={trials}], got {successes!r}")
     return successes, trials
@@ -204,7 +204,7 @@ def hoeffding_lower(mean: float, n: int, confidence: float = 0.99) -> float:
     clopper_pearson_lower (it bounds the same tail from above), but it holds for any [0, 1]-valued Z."""
     if isinstance(mean, bool) or not isinstance(mean, (int, float)) or not 0 <= mean <= 1:
         raise SpecInputError(f"mean must be a number in [0, 1] (the mean of [0, 1]-valued variables), got {mean!r}")
-    _checks.positive_int("n", n)
+    _arguments.positive_int("n", n)
     alpha = 1 - _confidence(confidence)
     return max(0.0, mean - math.sqrt(math.log(1 / alpha) / (2 * n)))
 
@@ -212,7 +212,7 @@ def hoeffding_lower(mean: float, n: int, confidence: float = 0.99) -> float:
 def successes_needed(trials: int, threshold: float, confidence: float = 0.99) -> int | None:
     """The fewest successes k of ``trials`` whose Clopper-Pearson lower bound exceeds ``threshold`` (None if even
     k = trials does not): the count a spec must observe to claim p > threshold at this confidence."""
-    _checks.positive_int("trials", trials)
+    _arguments.positive_int("trials", trials)
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold < 1:
         raise SpecInputError(f"threshold must be a number in [0, 1), got {threshold!r}")
     _confidence(confidence)

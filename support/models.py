@@ -8,7 +8,7 @@ import math
 import torch
 from torch import nn
 
-from support import _checks
+from support import _arguments
 from support.errors import SpecInputError
 from support.tensors import seeded_init
 
@@ -18,18 +18,18 @@ RECURRENT = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 def glorot_std(fan_in: int, fan_out: int) -> float:
     """Glorot & Bengio 2010, eq. 12: Var(W) = 2 / (fan_in + fan_out) keeps activation and gradient variance."""
-    return math.sqrt(2.0 / (_checks.positive_int("fan_in", fan_in) + _checks.positive_int("fan_out", fan_out)))
+    return math.sqrt(2.0 / (_arguments.positive_int("fan_in", fan_in) + _arguments.positive_int("fan_out", fan_out)))
 
 
 def he_std(fan_in: int) -> float:
     """He et al. 2015, eq. 10: Var(W) = 2 / fan_in for ReLU layers."""
-    return math.sqrt(2.0 / _checks.positive_int("fan_in", fan_in))
+    return math.sqrt(2.0 / _arguments.positive_int("fan_in", fan_in))
 
 
 def _build(seed: int, factory, *, dtype, device) -> nn.Module:
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise SpecInputError(f"seed must be an int, got {seed!r}")
-    _checks.floating_dtype("dtype", dtype)
+    _arguments.floating_dtype("dtype", dtype)
     with seeded_init(seed):  # leave the global RNG as the caller had it
         module = factory()
     return module.to(device=device, dtype=dtype)
@@ -54,11 +54,11 @@ def mlp(
     Glorot/He analyses); None keeps PyTorch's default init.
     """
     for name, v in (("in_features", in_features), ("width", width), ("out_features", out_features), ("depth", depth)):
-        _checks.positive_int(name, v)
+        _arguments.positive_int(name, v)
     if activation not in ACTIVATIONS:
         raise SpecInputError(f"unknown activation {activation!r}; expected one of {sorted(ACTIVATIONS)}")
     if weight_std is not None:
-        _checks.positive_float("weight_std", weight_std)
+        _arguments.positive_float("weight_std", weight_std)
 
     def factory():
         sizes = [in_features] + [width] * (depth - 1) + [out_features]
@@ -78,8 +78,8 @@ def mlp(
 
 
 def linear_model(in_features: int, out_features: int, *, seed: int = 0, dtype=torch.float64, device="cpu") -> nn.Linear:
-    _checks.positive_int("in_features", in_features)
-    _checks.positive_int("out_features", out_features)
+    _arguments.positive_int("in_features", in_features)
+    _arguments.positive_int("out_features", out_features)
     return _build(seed, lambda: nn.Linear(in_features, out_features), dtype=dtype, device=device)
 
 
@@ -93,7 +93,7 @@ class RecurrentRegressor(nn.Module):
         self.head = nn.Linear(hidden_size, out_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _checks.tensor("x", x, dim=3, floating=True)
+        _arguments.tensor("x", x, dim=3, floating=True)
         out, _ = self.rnn(x)
         return self.head(out[:, -1])
 
@@ -111,7 +111,7 @@ def recurrent(
     if kind not in RECURRENT:
         raise SpecInputError(f"unknown recurrent kind {kind!r}; expected one of {sorted(RECURRENT)}")
     for name, v in (("input_size", input_size), ("hidden_size", hidden_size), ("out_features", out_features)):
-        _checks.positive_int(name, v)
+        _arguments.positive_int(name, v)
     return _build(
         seed, lambda: RecurrentRegressor(kind, input_size, hidden_size, out_features), dtype=dtype, device=device
     )
@@ -120,7 +120,7 @@ def recurrent(
 def batchnorm_net(in_features: int, width: int, out_features: int, *, seed: int = 0, dtype=torch.float64, device="cpu"):
     """Linear -> BatchNorm1d -> ReLU -> Linear: in train mode its output for one sample depends on the others."""
     for name, v in (("in_features", in_features), ("width", width), ("out_features", out_features)):
-        _checks.positive_int(name, v)
+        _arguments.positive_int(name, v)
     return _build(
         seed,
         lambda: nn.Sequential(
@@ -135,7 +135,7 @@ def head_for(
     in_features: int, out_shape: tuple[int, ...], *, seed: int = 0, dtype=torch.float64, device="cpu"
 ) -> nn.Module:
     """A linear layer whose output is reshaped to (N, *out_shape): a trainable producer of any loss input."""
-    _checks.positive_int("in_features", in_features)
+    _arguments.positive_int("in_features", in_features)
     if not isinstance(out_shape, tuple) or not out_shape or not all(
         isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in out_shape
     ):
@@ -161,7 +161,7 @@ class TokenClassifier(nn.Module):
         self.head = nn.Linear(embedding_dim, n_classes)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        _checks.tensor("tokens", tokens, dim=2, floating=False)
+        _arguments.tensor("tokens", tokens, dim=2, floating=False)
         return self.head(self.embedding(tokens))
 
 
@@ -169,8 +169,8 @@ def token_model(vocab_size: int, embedding_dim: int, n_classes: int, *, seed: in
                 device="cpu") -> TokenClassifier:
     """A seeded ``TokenClassifier`` (PyTorch's default init: embedding N(0, 1), Linear uniform)."""
     for name, v in (("vocab_size", vocab_size), ("embedding_dim", embedding_dim)):
-        _checks.positive_int(name, v)
-    _checks.positive_int("n_classes", n_classes, minimum=2)
+        _arguments.positive_int(name, v)
+    _arguments.positive_int("n_classes", n_classes, minimum=2)
     return _build(seed, lambda: TokenClassifier(vocab_size, embedding_dim, n_classes), dtype=dtype, device=device)
 
 
@@ -211,7 +211,7 @@ class EmbeddingNormNet(nn.Module):
         self.head = nn.Linear(hidden, n_classes)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        _checks.tensor("tokens", tokens, dim=2, floating=False)
+        _arguments.tensor("tokens", tokens, dim=2, floating=False)
         h = self.layer_norm(self.embedding(tokens)).mean(dim=1)
         return self.head(torch.relu(self.group_norm(self.hidden(h))))
 
@@ -220,7 +220,7 @@ def embedding_norm_net(vocab_size: int = 20, embedding_dim: int = 8, hidden: int
                        n_classes: int = 4, *, seed: int = 0, dtype=torch.float64, device="cpu") -> EmbeddingNormNet:
     for name, v in (("vocab_size", vocab_size), ("embedding_dim", embedding_dim), ("hidden", hidden),
                     ("groups", groups), ("n_classes", n_classes)):
-        _checks.positive_int(name, v)
+        _arguments.positive_int(name, v)
     if hidden % groups:
         raise SpecInputError(f"hidden ({hidden}) must be a multiple of groups ({groups}) for GroupNorm")
     return _build(seed, lambda: EmbeddingNormNet(vocab_size, embedding_dim, hidden, groups, n_classes), dtype=dtype,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from support import _checks
+from support import _arguments
 from support.errors import SpecInputError, SpecTypeError
 from support.gradients import dense
 
@@ -75,8 +75,8 @@ class GradientMonitor:
             raise SpecInputError(f"spike_factor must be a finite number > 1, got {spike_factor!r}")
         self._named = named
         self.spike_factor = float(spike_factor)
-        self.window = _checks.positive_int("window", window)
-        self.warmup = _checks.positive_int("warmup", warmup)
+        self.window = _arguments.positive_int("window", window)
+        self.warmup = _arguments.positive_int("warmup", warmup)
         if self.warmup > self.window:
             raise SpecInputError(f"warmup ({warmup}) must not exceed window ({window})")
         self.norms: list[float] = []

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from support import _checks
+from support import _arguments
 from support.data import regression
 from support.errors import SpecInputError
 from support.fits import finite
@@ -54,7 +54,7 @@ def least_squares_problem(device: str | torch.device = "cpu", *, noise: float = 
 
 # ================================================================ curvature of least squares
 def _features(x: torch.Tensor, bias: bool) -> torch.Tensor:
-    _checks.tensor("x", x, dim=2, floating=True)
+    _arguments.tensor("x", x, dim=2, floating=True)
     if x.shape[0] == 0:
         raise SpecInputError("x is an empty batch")
     x = x.to(dtype=torch.float64)
@@ -73,7 +73,7 @@ class LeastSquaresCurvature:
 
     def eta_star(self, m: int) -> float:
         """Ma et al.'s optimal step for minibatches of m drawn with replacement: m / (beta + (m - 1) lambda_max)."""
-        _checks.positive_int("m", m)
+        _arguments.positive_int("m", m)
         return m / (self.beta + (m - 1) * self.lambda_max)
 
     def guarantee_edge(self, m: int) -> float:
@@ -121,7 +121,7 @@ def least_squares_curvature(x: torch.Tensor, *, bias: bool = True) -> LeastSquar
 def least_squares_solution(x: torch.Tensor, y: torch.Tensor, *, bias: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """(weight of shape (1, d), bias of shape (1,)) minimising the MSE of a linear model with one output
     (float64, on x's device); with ``bias=False`` the returned bias is 0."""
-    _checks.same_batch("x", x, "y", y)
+    _arguments.same_batch("x", x, "y", y)
     if y.dim() != 2 or y.shape[1] != 1:
         raise SpecInputError(f"y must have shape (N, 1), got {tuple(y.shape)}")
     xt = _features(x, bias).cpu()
@@ -142,12 +142,12 @@ def gd_detection_margin(x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor, 
     ||e_T||^2 >= c (1 + 2 delta)^(2T) ||e_0||^2, with c the share of ||e_0||^2 along v, exceeds factor ||e_0||^2
     once (1 + 2 delta)^(2T) > factor / c.
     """
-    _checks.positive_int("steps", steps)
-    factor = _checks.positive_float("factor", factor)
+    _arguments.positive_int("steps", steps)
+    factor = _arguments.positive_float("factor", factor)
     w_star, b_star = least_squares_solution(x, y)
     d = x.shape[1]
     for name, value, shape in (("weight", weight, (1, d)), ("bias", bias, (1,))):
-        _checks.tensor(name, value, floating=True)
+        _arguments.tensor(name, value, floating=True)
         if tuple(value.shape) != shape:
             raise SpecInputError(f"{name} must have shape {shape} (an nn.Linear({d}, 1)'s), got {tuple(value.shape)}")
     xt = _features(x, True).cpu()
@@ -171,7 +171,7 @@ def minibatch_stream(n: int, batch_size: int, steps: int, sampling: str = "with-
                      stream: int = 0) -> torch.Tensor:
     """The (steps, batch_size) indices ``parallel_sgd`` uses for runs of this batch size in this stream."""
     for name, v in (("seed", seed), ("stream", stream)):
-        _checks.positive_int(name, v, minimum=0)
+        _arguments.positive_int(name, v, minimum=0)
     return minibatch_indices(n, batch_size, steps, sampling, _pair_generator(seed, stream, batch_size))
 
 
@@ -179,9 +179,9 @@ def minibatch_indices(n: int, batch_size: int, steps: int, sampling: str, genera
     """(steps, batch_size) sample indices: "with-replacement" draws every index independently and uniformly;
     "reshuffled" takes consecutive batches of a fresh permutation each epoch; "fixed-order" of one permutation
     drawn once. The last two need batch_size to divide n (every epoch is n / batch_size whole batches)."""
-    _checks.positive_int("n", n)
-    _checks.positive_int("batch_size", batch_size)
-    _checks.positive_int("steps", steps)
+    _arguments.positive_int("n", n)
+    _arguments.positive_int("batch_size", batch_size)
+    _arguments.positive_int("steps", steps)
     if sampling not in SAMPLING:
         raise SpecInputError(f"sampling must be one of {SAMPLING}, got {sampling!r}")
     if batch_size > n:
@@ -238,17 +238,17 @@ def parallel_sgd(x: torch.Tensor, y: torch.Tensor, batch_sizes: Sequence[int | N
     would move these runs as it moves any other (the self-tests check a run against nn.Linear(d, 1) +
     torch.optim.SGD(lr=lrs[k]) on the same minibatches). A run that overflows turns inf/nan in its own row only.
     """
-    n = _checks.same_batch("x", x, "y", y)
-    _checks.tensor("x", x, dim=2, floating=True)
+    n = _arguments.same_batch("x", x, "y", y)
+    _arguments.tensor("x", x, dim=2, floating=True)
     if y.dim() != 2 or y.shape[1] != 1:
         raise SpecInputError(f"y must have shape (N, 1), got {tuple(y.shape)}")
-    _checks.positive_int("steps", steps)
+    _arguments.positive_int("steps", steps)
     if not isinstance(init, nn.Linear) or init.out_features != 1 or init.in_features != x.shape[1] or init.bias is None:
         raise SpecInputError(f"init must be an nn.Linear({x.shape[1]}, 1) with a bias, got {init!r}")
     if sampling not in SAMPLING:
         raise SpecInputError(f"sampling must be one of {SAMPLING}, got {sampling!r}")
-    _checks.positive_int("seed", seed, minimum=0)
-    lrs = [float(_checks.positive_float("lrs[k]", v)) for v in lrs]
+    _arguments.positive_int("seed", seed, minimum=0)
+    lrs = [float(_arguments.positive_float("lrs[k]", v)) for v in lrs]
     batch_sizes = list(batch_sizes)
     k_runs = len(lrs)
     if k_runs == 0 or len(batch_sizes) != k_runs:
@@ -256,14 +256,14 @@ def parallel_sgd(x: torch.Tensor, y: torch.Tensor, batch_sizes: Sequence[int | N
                              f"and {k_runs}")
     for m in batch_sizes:
         if m is not None:
-            _checks.positive_int("batch_sizes[k]", m)
+            _arguments.positive_int("batch_sizes[k]", m)
             if m > n:
                 raise SpecInputError(f"batch_sizes[k] = {m} exceeds the {n} samples")
     streams = [0] * k_runs if streams is None else list(streams)
     if len(streams) != k_runs:
         raise SpecInputError(f"streams must be {k_runs} ints >= 0, one per run, got {streams!r}")
     for s in streams:
-        _checks.positive_int("streams[k]", s, minimum=0)
+        _arguments.positive_int("streams[k]", s, minimum=0)
 
     device, dtype = x.device, x.dtype
     # one minibatch sequence per (stream, batch size); full-batch runs share an all-ones count
@@ -311,7 +311,7 @@ def classify_runs(run: ParallelRun, factor: float) -> torch.Tensor:
     band of learning rates (where the growth over the run lies between 1 and ``factor``; its width shrinks like
     log(factor) / steps) depends on ``factor`` or the run length.
     """
-    factor = _checks.positive_float("factor", factor)
+    factor = _arguments.positive_float("factor", factor)
     return (~(run.distance_ratios <= factor)).cpu()
 
 
@@ -358,8 +358,8 @@ def stability_thresholds(x: torch.Tensor, y: torch.Tensor, batch_sizes: Sequence
     for a, b in zip(lo, hi):
         if not (0 < a < b < math.inf):
             raise SpecInputError(f"need 0 < lo < hi for every batch size, got lo={a}, hi={b}")
-    _checks.positive_int("points", points, minimum=2)
-    _checks.positive_int("rounds", rounds)
+    _arguments.positive_int("points", points, minimum=2)
+    _arguments.positive_int("rounds", rounds)
     grids = [[a * (b / a) ** (j / (points - 1)) for j in range(points)] for a, b in zip(lo, hi)]
     tried: list[list[tuple[float, bool]]] = [[] for _ in batch_sizes]
     brackets: list[tuple[float, float]] = []  # (last stable, first diverged) per batch size, after each round
@@ -406,9 +406,9 @@ def sgd_spread_at_optimum(x: torch.Tensor, y: torch.Tensor, *, lr: float, batch_
     ``first_order=True`` drops the multiplicative-noise term lr^2/B (E_i[H_i S H_i] - H S H): what is left is
     exactly A/B, A = sum_{s<T} lr^2 (I - lr H)^s Sigma* (I - lr H)^s, the leading term of the 1/B expansion.
     """
-    lr = _checks.positive_float("lr", lr)
-    _checks.positive_int("batch_size", batch_size)
-    _checks.positive_int("steps", steps)
+    lr = _arguments.positive_float("lr", lr)
+    _arguments.positive_int("batch_size", batch_size)
+    _arguments.positive_int("steps", steps)
     xt = _features(x, True).cpu()
     r = _residuals_at_optimum(x, y, xt)
     sigma = 4.0 * (xt * (r * r)[:, None]).T @ xt / xt.shape[0]
@@ -427,9 +427,9 @@ def sgd_expected_distance(x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor
     inequality a run ends more than ``factor`` times farther (squared) than it started with probability at most
     E ||w_T - w*||^2 / (factor ||w_0 - w*||^2): how often the divergence verdict can call a stable run diverged.
     """
-    lr = _checks.positive_float("lr", lr)
-    _checks.positive_int("batch_size", batch_size)
-    _checks.positive_int("steps", steps)
+    lr = _arguments.positive_float("lr", lr)
+    _arguments.positive_int("batch_size", batch_size)
+    _arguments.positive_int("steps", steps)
     xt = _features(x, True).cpu()
     r = _residuals_at_optimum(x, y, xt)
     if not r.abs().max() <= 1e-10 * max(y.abs().max().item(), 1.0):

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-from support import _checks
+from support import _arguments
 from support.errors import SpecInputError
 from support.fits import fit_line, slope_standard_error
 
@@ -32,8 +32,8 @@ def nonlinear_slope_tolerance(width: int, depths: Sequence[int], seeds: int) -> 
 def nonlinear_slope_standard_error(width: int, depths: Sequence[int], seeds: int) -> float:
     """The statistical part of ``nonlinear_slope_tolerance``: the standard error of the fitted slope, from a
     per-layer log-norm variance of 5/(4n) averaged over ``seeds`` networks per depth."""
-    _checks.positive_int("width", width)
-    _checks.positive_int("seeds", seeds)
+    _arguments.positive_int("width", width)
+    _arguments.positive_int("seeds", seeds)
     depths = _depths(depths)
     return slope_standard_error(depths, [d * 5 / (4 * width) / seeds for d in depths])
 
@@ -41,7 +41,7 @@ def nonlinear_slope_standard_error(width: int, depths: Sequence[int], seeds: int
 def _depths(depths) -> list[int]:
     """``depths`` as a non-empty list of positive ints, or SpecInputError (the one check of every function here that
     takes depths)."""
-    return _checks.positive_ints("depths", depths)
+    return _arguments.positive_ints("depths", depths)
 
 
 def _fan_ins(fan_ins) -> list[int]:
@@ -51,7 +51,7 @@ def _fan_ins(fan_ins) -> list[int]:
     if not out:
         raise SpecInputError("fan_ins is empty")
     for n in out:
-        _checks.positive_int("fan_ins[i]", n)
+        _arguments.positive_int("fan_ins[i]", n)
     return out
 
 
@@ -64,7 +64,7 @@ def gaussian_chain_log_norm_mean(weight_std: float, fan_ins) -> float:
     E log chi^2_n = digamma(n/2) + log 2. For large n this is log(s^2 n) - 1/n + O(1/n^2): the per-layer
     gain of the norm is s sqrt(n).
     """
-    s = _checks.positive_float("weight_std", weight_std)
+    s = _arguments.positive_float("weight_std", weight_std)
     ns = torch.tensor(_fan_ins(fan_ins), dtype=torch.float64)
     return float((0.5 * (math.log(s * s) + torch.special.digamma(ns / 2) + math.log(2))).sum())
 
@@ -97,7 +97,7 @@ def mean_field_log_norm(activation: str, sigma_w2: float, depth: int, *, q_input
     linear: depth/2 log sigma_w2. ReLU: E phi'^2 = 1/2, the factor of He et al. 2015. Finite width adds
     O(1/width) per layer (see ``gaussian_chain_log_norm_mean`` for the exact linear case).
     """
-    return mean_field_log_norms(activation, sigma_w2, [_checks.positive_int("depth", depth)], q_input=q_input)[0]
+    return mean_field_log_norms(activation, sigma_w2, [_arguments.positive_int("depth", depth)], q_input=q_input)[0]
 
 
 # Expectations over z ~ N(0, 1) for the functions below: the trapezoid rule on [-12, 12] with step 1/100. For an
@@ -120,9 +120,9 @@ def mean_field_log_norms(activation: str, sigma_w2: float, depths: Sequence[int]
     expectations by the trapezoid rule on a fine grid (accurate for pre-activations far into saturation)."""
     if activation not in _MEAN_FIELD_ACTIVATIONS:
         raise SpecInputError(f"unknown activation {activation!r}; expected one of {sorted(_MEAN_FIELD_ACTIVATIONS)}")
-    sigma_w2 = _checks.positive_float("sigma_w2", sigma_w2)
+    sigma_w2 = _arguments.positive_float("sigma_w2", sigma_w2)
     depths = _depths(depths)
-    q = sigma_w2 * _checks.positive_float("q_input", q_input, allow_zero=True)
+    q = sigma_w2 * _arguments.positive_float("q_input", q_input, allow_zero=True)
     if activation in ("linear", "relu"):  # closed forms, E phi'^2 = 1 and 1/2 (a grid node at 0 would bias ReLU's)
         log_gain = 0.0 if activation == "linear" else math.log(0.5)
         return tuple(0.5 * (d * math.log(sigma_w2) + (d - 1) * log_gain) for d in depths)
@@ -150,9 +150,9 @@ def mean_field_derivative_dispersion(activation: str, sigma_w2: float, depth: in
     on the grid of ``mean_field_log_norms``."""
     if activation not in _MEAN_FIELD_ACTIVATIONS:
         raise SpecInputError(f"unknown activation {activation!r}; expected one of {sorted(_MEAN_FIELD_ACTIVATIONS)}")
-    sigma_w2 = _checks.positive_float("sigma_w2", sigma_w2)
-    _checks.positive_int("depth", depth)
-    q = sigma_w2 * _checks.positive_float("q_input", q_input, allow_zero=True)
+    sigma_w2 = _arguments.positive_float("sigma_w2", sigma_w2)
+    _arguments.positive_int("depth", depth)
+    q = sigma_w2 * _arguments.positive_float("q_input", q_input, allow_zero=True)
     if depth == 1 or activation == "linear":
         return 0.0
     if activation == "relu":
@@ -180,8 +180,8 @@ def mean_field_slope_tolerance(activation: str, sigma_w2: float, width: int, dep
     standard errors of the slope of the seed means. Systematic part: 1.6 v per layer, the margin
     ``nonlinear_slope_tolerance`` allows (2/n for its bias 5/(4n)); for r = 1 the two functions agree.
     """
-    _checks.positive_int("width", width)
-    _checks.positive_int("seeds", seeds)
+    _arguments.positive_int("width", width)
+    _arguments.positive_int("seeds", seeds)
     depths = _depths(depths)
     r = mean_field_derivative_dispersion(activation, sigma_w2, max(depths), q_input=q_input)
     v = (2 + 3 * r) / (4 * width)

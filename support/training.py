@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from support import _checks
+from support import _arguments
 from support.errors import SpecInputError
 from support.gradients import total_grad_norm
 
@@ -56,15 +56,15 @@ def train(
     The run stops early at the first non-finite loss or gradient norm unless told otherwise; that step's update
     has already been applied, so the parameters may be non-finite when it returns.
     """
-    n = _checks.same_batch("x", x, "y", y)
-    _checks.positive_int("steps", steps)
-    _checks.positive_int("evaluate_every", evaluate_every)
+    n = _arguments.same_batch("x", x, "y", y)
+    _arguments.positive_int("steps", steps)
+    _arguments.positive_int("evaluate_every", evaluate_every)
     if batch_size is not None:
-        _checks.positive_int("batch_size", batch_size)
+        _arguments.positive_int("batch_size", batch_size)
         if batch_size > n:
             raise SpecInputError(f"batch_size {batch_size} exceeds the {n} samples")
     if clip_norm is not None:
-        _checks.positive_float("clip_norm", clip_norm)
+        _arguments.positive_float("clip_norm", clip_norm)
     if not isinstance(optimizer, torch.optim.Optimizer):
         raise SpecInputError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
     g = torch.Generator().manual_seed(seed)

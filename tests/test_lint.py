@@ -25,7 +25,7 @@ def test_ruff_check_is_clean_on_the_tree():
 def test_registry_lines_stay_within_120_characters_outside_chinese_text():
     # ruff leaves the registry's line length alone (a line of Chinese is two columns a character); this rule
     # keeps the English and the code of those files within the project's 120
-    from support.claims.model import is_cjk
+    from support.claims.schema import is_cjk
 
     long_lines = [f"{path.name}:{number} ({len(line)})"
                   for path in sorted((ROOT / "support" / "claims").glob("part*.py"))

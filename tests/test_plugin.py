@@ -14,7 +14,7 @@ from tests.pytest_helpers import spec_project
 
 REGISTRY_SRC = textwrap.dedent(
     """
-    from support.claims.model import Claim, ClaimRegistry, Part, Verdict
+    from support.claims.schema import Claim, ClaimRegistry, Part, Verdict
 
     def _claim(claim_id):
         return Claim(id=claim_id, part=Part.BEYOND, quotes=(), statement=f"statement of {claim_id}",

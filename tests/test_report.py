@@ -12,7 +12,7 @@ from tests.pytest_helpers import spec_project
 
 REGISTRY_SRC = textwrap.dedent(
     """
-    from support.claims.model import Claim, ClaimRegistry, Part, Verdict
+    from support.claims.schema import Claim, ClaimRegistry, Part, Verdict
 
     REGISTRY = ClaimRegistry([
         Claim(id="good.claim", part=Part.BEYOND, quotes=(), statement="good statement", statement_zh="好的论断",

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from support.claims.model import Claim, ClaimRegistry, Part, Verdict
+from support.claims.schema import Claim, ClaimRegistry, Part, Verdict
 from support.errors import SpecInputError
 from support.report import TestRecord, build_report, first_lines, load_benchmarks, render_markdown, write_report
 

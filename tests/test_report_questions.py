@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from support.claims.model import Claim, ClaimRegistry, Part, Verdict
+from support.claims.schema import Claim, ClaimRegistry, Part, Verdict
 from support.errors import SpecInputError
 from support.report import build_report, render_markdown, write_report
 from support.report.questions import module_path, question_index

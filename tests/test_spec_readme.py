@@ -26,7 +26,7 @@ def test_the_module_template_runs_and_passes(pytester: pytest.Pytester):
 
 
 def test_the_registry_entry_template_builds_a_claim():
-    from support.claims.model import Claim, Part, Verdict, bullets, text
+    from support.claims.schema import Claim, Part, Verdict, bullets, text
 
     entry = next(block for block in _python_blocks() if block.lstrip().startswith("Claim("))
     claim = eval(entry.strip().rstrip(","), {"Claim": Claim, "P": Part.BEYOND, "Verdict": Verdict, "text": text,

@@ -191,7 +191,7 @@ def test_batch_size_mismatch_is_rejected(fn):
     "fn", [gradients.batch_grads, gradients.per_sample_grads_loop, gradients.per_sample_grads_vmap]
 )
 def test_a_batch_that_is_not_a_tensor_is_a_type_error_naming_it(fn):
-    # support._checks.same_batch reads .dim() and .shape: a list must be refused by name, not by AttributeError
+    # support._arguments.same_batch reads .dim() and .shape: a list must be refused by name, not by AttributeError
     model = models.linear_model(3, 2)
     with pytest.raises(SpecTypeError, match="x must be a torch.Tensor, got list"):
         fn(model, _mse_sum, [[0.0, 1.0, 2.0]], torch.randn(1, 2, dtype=F64))

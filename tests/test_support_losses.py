@@ -57,7 +57,7 @@ def test_prediction_shape_rejects_bad_feature_shapes_for_class_losses(name, feat
 @pytest.mark.parametrize("batch_size, feature_shape, match",
                          [(True, (3,), "batch_size"), (2, (True,), "feature_shape")])
 def test_prediction_shape_rejects_bool_sizes(batch_size, feature_shape, match):
-    # _checks.positive_int rejects bools everywhere else in support; a bool is not a size here either
+    # _arguments.positive_int rejects bools everywhere else in support; a bool is not a size here either
     with pytest.raises(SpecInputError, match=match):
         losses.loss_case("MSELoss").prediction_shape(batch_size, feature_shape)
 

@@ -75,7 +75,7 @@ def test_head_for_rejects_bad_in_features(in_features):
 
 
 def test_head_for_rejects_bool_in_out_shape():
-    # the other size checks (_checks.positive_int) reject bools; (2, True) is not a shape
+    # the other size checks (_arguments.positive_int) reject bools; (2, True) is not a shape
     with pytest.raises(SpecInputError, match="out_shape"):
         models.head_for(3, (2, True))
 

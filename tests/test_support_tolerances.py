@@ -78,7 +78,7 @@ def test_accumulation_is_never_tighter_than_the_default():
 
 @pytest.mark.parametrize("n", [0, -5, 2.0, True])
 def test_accumulation_rejects_bad_term_counts(n):
-    # True is a bool, not a count (the _checks.positive_int rule the rest of support follows)
+    # True is a bool, not a count (the _arguments.positive_int rule the rest of support follows)
     with pytest.raises(SpecInputError, match="n_terms"):
         tolerances.accumulation(F64, n)
 

@@ -14,14 +14,14 @@ from support.claims import (
     part4_accuracy_and_loss,
     part5_beyond_the_source,
 )
-from support.claims.model import (
+from support.claims.schema import (
     Claim,
     ClaimRegistry,
     Part,
     UnknownClaimError,
     Verdict,
     bullets,
-    module_name,
+    module_file,
     source_text,
     text,
 )
@@ -31,4 +31,4 @@ PART_MODULES = (part1_batch_loss, part2_explosion, part3_loss_and_gradient, part
 REGISTRY = ClaimRegistry(claim for module in PART_MODULES for claim in module.CLAIMS)
 
 __all__ = ["PART_MODULES", "REGISTRY", "Claim", "ClaimRegistry", "Part", "UnknownClaimError", "Verdict", "bullets",
-           "module_name", "source_text", "text"]
+           "module_file", "source_text", "text"]

@@ -1,6 +1,6 @@
 """Part 1 of the source: computing a batch loss and backpropagating it."""
 
-from support.claims.model import Claim, Part, Verdict, bullets, text
+from support.claims.schema import Claim, Part, Verdict, bullets, text
 
 P = Part.BATCH_LOSS
 LOSS_DOCS = "PyTorch docs, torch.nn loss functions: `reduction` ('none' | 'mean' | 'sum', default 'mean')"

@@ -1,6 +1,6 @@
 """Part 2 of the source: gradient explosion, its causes and remedies."""
 
-from support.claims.model import Claim, Part, Verdict, bullets, text
+from support.claims.schema import Claim, Part, Verdict, bullets, text
 
 P = Part.EXPLOSION
 PASCANU = "Pascanu, Mikolov & Bengio 2013, On the difficulty of training recurrent neural networks"

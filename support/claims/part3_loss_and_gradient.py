@@ -1,6 +1,6 @@
 """Part 3 of the source: loss magnitude, gradient magnitude and the update rule."""
 
-from support.claims.model import Claim, Part, Verdict, bullets, text
+from support.claims.schema import Claim, Part, Verdict, bullets, text
 
 P = Part.LOSS_AND_GRADIENT
 LOSS_DOCS = "PyTorch docs, torch.nn loss functions (MSELoss, L1Loss, SmoothL1Loss, HuberLoss, CrossEntropyLoss)"

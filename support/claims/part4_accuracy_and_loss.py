@@ -1,6 +1,6 @@
 """Part 4 of the source: accuracy and loss."""
 
-from support.claims.model import Claim, Part, Verdict, bullets, text
+from support.claims.schema import Claim, Part, Verdict, bullets, text
 
 P = Part.ACCURACY_AND_LOSS
 GUO = "Guo, Pleiss, Sun, Weinberger 2017, On Calibration of Modern Neural Networks"

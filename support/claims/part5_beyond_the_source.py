@@ -1,6 +1,6 @@
 """Part 5, beyond the source: batch-loss facts practitioners trip over (each claim with its references)."""
 
-from support.claims.model import Claim, Part, Verdict, bullets, text
+from support.claims.schema import Claim, Part, Verdict, bullets, text
 
 P = Part.BEYOND
 ELEMENTWISE_DOCS = (

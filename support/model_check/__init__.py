@@ -13,7 +13,7 @@
 * ``references``: the suite's four reference subjects (an MLP, a CNN with BatchNorm, an LSTM over padded
   sequences with ignore_index, a small Transformer encoder classifier), small, seeded and CPU-cheap.
 
-No pytest here: the plugin part ``support.pytest_plugin.model`` adds ``--model`` and the ``model_under_test``
+No pytest here: the plugin part ``support.pytest_plugin.your_model`` adds ``--model`` and the ``model_under_test``
 fixture, and ``spec/part6_your_model/`` runs one check per test.
 
 This ``__init__`` imports nothing heavy: the plugin reads ``REFERENCE_NAMES`` in processes that must not import

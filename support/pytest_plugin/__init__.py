@@ -16,7 +16,7 @@ pytest's own plugins (``_pytest/junitxml.py``) and pytest-xdist's ``plugin.py``:
 * ``reproduce``: the "reproduce" section of a failing test.
 * ``claims_report``: ``--claims-report=DIR`` and the claims summary; it renders with the ``support.report``
   library, which knows nothing of pytest.
-* ``model``: ``--model=PACKAGE.MODULE:FACTORY`` (``SPEC_MODEL``), the ``model_under_test`` fixture (the user's
+* ``your_model``: ``--model=PACKAGE.MODULE:FACTORY`` (``SPEC_MODEL``), the ``model_under_test`` fixture (the user's
   model, or the suite's reference models) and ``record_check`` for spec/part6_your_model; a bad factory is one
   usage error.
 
@@ -33,7 +33,7 @@ pytest_plugins = [
     "support.pytest_plugin.figures",
     "support.pytest_plugin.reproduce",
     "support.pytest_plugin.claims_report",
-    "support.pytest_plugin.model",
+    "support.pytest_plugin.your_model",
 ]
 
 __all__ = ["node_seed"]

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 import support.pytest_plugin.records as records
-from support.claims.model import ClaimRegistry, UnknownClaimError
+from support.claims.schema import ClaimRegistry, UnknownClaimError
 
 DUMP_ENV = "SPEC_DUMP_CLAIMS"  # set by the coverage fallback: write collected claim ids there
 

@@ -59,7 +59,7 @@ class ClaimsReportCollector:
         if report.when == "call" or (report.when == "setup" and report.skipped):
             rec.figures = records.records(report.user_properties, records.FIGURE)
             rec.series = records.records(report.user_properties, records.SERIES)
-        # a model check (support.pytest_plugin.model): its tag and the check's own message
+        # a model check (support.pytest_plugin.your_model): its tag and the check's own message
         rec.check = records.last(report.user_properties, records.CHECK, rec.check)
         rec.check_result = records.last(report.user_properties, records.CHECK_RESULT, rec.check_result)
         if report.failed:

@@ -7,7 +7,8 @@ import shlex
 
 import pytest
 
-from support.pytest_plugin import model, runtime
+import support.pytest_plugin.runtime as runtime
+import support.pytest_plugin.your_model as your_model
 from support.pytest_plugin.claims import registry
 from support.pytest_plugin.profiles import profile_name
 
@@ -28,7 +29,7 @@ def command(item: pytest.Item) -> str:
     device = config.getoption("spec_device")
     if device != "auto":
         parts.append(f"--device={shlex.quote(device)}")
-    spec = model.state(config).spec  # --model or SPEC_MODEL: the command names it either way
+    spec = your_model.state(config).spec  # --model or SPEC_MODEL: the command names it either way
     if spec is not None:
         parts.append(f"--model={shlex.quote(spec)}")
     return " ".join(parts)

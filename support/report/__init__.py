@@ -12,10 +12,10 @@ import json
 import os
 from pathlib import Path
 
-from support.claims.model import ClaimRegistry
+from support.claims.schema import ClaimRegistry
 from support.errors import SpecInputError
+from support.report.data import STATUS_ORDER, TestRecord, build_report, build_your_model, first_lines, load_benchmarks
 from support.report.markdown import render_markdown
-from support.report.model import STATUS_ORDER, TestRecord, build_report, build_your_model, first_lines, load_benchmarks
 from support.report.plots import render_plots
 from support.report.text import LANGS
 

@@ -9,7 +9,7 @@ whatever a Markdown renderer does to headings.
 
 from __future__ import annotations
 
-from support.claims.model import ClaimRegistry, Part, Verdict
+from support.claims.schema import ClaimRegistry, Part, Verdict
 from support.report.questions import module_path, question_index
 from support.report.text import TEXT, part_heading, unit_text
 

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from support.claims.model import Claim, Part, module_name
+from support.claims.schema import Claim, Part, module_file
 from support.errors import SpecInputError
 from support.report.text import TEXT, part_heading
 
 
 def module_path(claim: Claim) -> str:
     """The claim's test module, relative to the project root: ``spec/<part folder>/test_<id>.py``."""
-    return f"spec/{claim.part.folder}/{module_name(claim.id)}"
+    return f"spec/{claim.part.folder}/{module_file(claim.id)}"
 
 
 def _cell(text: str) -> str:

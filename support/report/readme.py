@@ -15,7 +15,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from support.claims.model import ClaimRegistry, Part, Verdict, module_name
+from support.claims.schema import ClaimRegistry, Part, Verdict, module_file
 from support.errors import SpecInputError
 from support.report.questions import module_path, question_index
 from support.report.text import part_heading
@@ -46,7 +46,7 @@ def claim_tables(registry: ClaimRegistry) -> list[str]:
             continue
         out += [f"**{part_heading(part, 'en')}**", "", "| claim | verdict | test module |", "|---|---|---|"]
         out += [f"| [`{c.id}`]({REPORT['en']}#{c.id}) | {c.verdict.value} | "
-                f"[`{module_name(c.id)}`]({module_path(c)}) |" for c in members]
+                f"[`{module_file(c.id)}`]({module_path(c)}) |" for c in members]
         out.append("")
     return out
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from support.claims.model import Part, Verdict
+from support.claims.schema import Part, Verdict
 
 LANGS = ("en", "zh")
 

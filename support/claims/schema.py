@@ -119,7 +119,7 @@ class Part(enum.Enum):
         return self is not Part.BEYOND
 
 
-def module_name(claim_id: str) -> str:
+def module_file(claim_id: str) -> str:
     """The test module of a claim: ``test_`` + the id with dots and dashes as underscores."""
     return "test_" + re.sub(r"[.-]", "_", claim_id) + ".py"
 

@@ -15,7 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from support.claims.model import ClaimRegistry, Verdict
+from support.claims.schema import ClaimRegistry, Verdict
 from support.errors import SpecInputError
 from support.model_check.catalog import CHECK_IDS
 from support.report.questions import module_path
@@ -38,7 +38,7 @@ class TestRecord:
     figures: list[dict] = field(default_factory=list)
     series: list[dict] = field(default_factory=list)
     # a model check (spec/part6_your_model): {"id", "title", "subject", "device"}, and what the check returned:
-    # {"outcome", "message", "message_zh", "note", "note_zh"} (support.pytest_plugin.model.record_check)
+    # {"outcome", "message", "message_zh", "note", "note_zh"} (support.pytest_plugin.your_model.record_check)
     check: dict | None = None
     check_result: dict | None = None
 

@@ -1,4 +1,4 @@
-"""Tests of support.claims.model: Claim validation, the ClaimRegistry (duplicates, lookups, unknown
+"""Tests of support.claims.schema: Claim validation, the ClaimRegistry (duplicates, lookups, unknown
 ids with "did you mean" hints, by_part), Part's properties and the stored source text."""
 
 import pytest
