@@ -31,7 +31,7 @@ def classification(n: int, in_features: int, n_classes: int, *, separation: floa
 
     Classes are balanced (equal shares). Returns (x of (n, in_features), y int64 of (n,)).
     """
-    _arguments.positive_int("n_classes", n_classes, minimum=2)  # before 1 / n_classes: 0 must not divide
+    _arguments.integer("n_classes", n_classes, at_least=2)  # before 1 / n_classes: 0 must not divide
     return imbalanced_classification(n, in_features, [1.0 / n_classes] * n_classes,
                                      separation=separation, seed=seed, dtype=dtype, device=device)
 

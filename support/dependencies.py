@@ -31,8 +31,7 @@ Model = Callable[[torch.Tensor], torch.Tensor]
 
 def _check_probes_seed(probes: object, seed: object) -> None:
     _arguments.positive_int("probes", probes)
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise SpecInputError(f"seed must be an int, got {seed!r}")
+    _arguments.seed(seed)
 
 
 def dependency_matrix(model: Model, x: torch.Tensor, *, probes: int = 2, seed: int = 0) -> torch.Tensor:

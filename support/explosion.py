@@ -37,9 +37,7 @@ def _bias_tensor(b) -> torch.Tensor:
         if b.dtype != torch.float64:
             raise SpecTypeError(f"b must be a float64 tensor (the model is studied in float64), got {b.dtype}")
         return b
-    if isinstance(b, bool) or not isinstance(b, (int, float)) or not math.isfinite(b):
-        raise SpecInputError(f"b must be a finite number or a float64 tensor, got {b!r}")
-    return torch.tensor(float(b), dtype=torch.float64)
+    return torch.tensor(_arguments.number("b", b), dtype=torch.float64)
 
 
 def one_unit_rnn_final_state(w: float, b, steps: int, *, x0: float = PASCANU_X0) -> torch.Tensor:
@@ -134,7 +132,7 @@ def sweep_seed(depth: int, k: int, base: int = 0) -> int:
 def block_base(block: int) -> int:
     """The ``seed`` of a sweep on seed block ``block`` (0: the default run's): 10^6 apart, so blocks share no network
     for depths up to 126 (sweep_seed stays below 7919 * 127)."""
-    _arguments.positive_int("block", block, minimum=0)
+    _arguments.integer("block", block, at_least=0)
     return 10**6 * block
 
 
@@ -147,8 +145,7 @@ def depth_sweep(activation: str, weight_std: float, *, width: int, depths: Seque
     the networks of different depths are independent (``sweep_seed``). float64 on the CPU. The result is
     cached (it is deterministic and immutable), so tests of several claims can share a sweep.
     """
-    if activation not in ACTIVATIONS:
-        raise SpecInputError(f"unknown activation {activation!r}; expected one of {sorted(ACTIVATIONS)}")
+    _arguments.one_of("activation", activation, sorted(ACTIVATIONS))
     weight_std = _arguments.positive_float("weight_std", weight_std)
     depths, input_scale = _sweep_arguments(width, depths, seeds, seed, input_scale)
     return _depth_sweep(activation, weight_std, width, depths, seeds, seed, input_scale)
@@ -158,8 +155,7 @@ def _sweep_arguments(width, depths, seeds, seed, input_scale) -> tuple[tuple[int
     """The checks both sweeps make of their shared arguments; returns (depths as a tuple, input_scale)."""
     _arguments.positive_int("width", width)
     _arguments.positive_int("seeds", seeds)
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise SpecInputError(f"seed must be an int, got {seed!r}")
+    _arguments.seed(seed)
     input_scale = _arguments.positive_float("input_scale", input_scale)
     return tuple(_arguments.positive_ints("depths", depths)), input_scale
 
@@ -199,8 +195,7 @@ def depth_sweeps_over_stds(activation: str, weight_stds: Sequence[float], *, wid
     rounding (the std multiplies float64 values here, float32 draws there; see the self-test), at a fraction
     of the cost of one ``depth_sweep`` per std. Cached like ``depth_sweep``.
     """
-    if activation not in ACTIVATIONS:
-        raise SpecInputError(f"unknown activation {activation!r}; expected one of {sorted(ACTIVATIONS)}")
+    _arguments.one_of("activation", activation, sorted(ACTIVATIONS))
     if isinstance(weight_stds, (str, bytes)) or not isinstance(weight_stds, Iterable):
         raise SpecInputError(f"weight_stds must be a sequence of positive numbers, got {weight_stds!r}")
     stds = tuple(_arguments.positive_float("weight_stds[i]", s) for s in weight_stds)

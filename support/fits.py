@@ -16,9 +16,7 @@ from support.errors import SpecInputError
 
 def finite(name: str, v) -> float:
     """``v`` as a float, or SpecInputError naming ``name`` when it is not a finite number."""
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise SpecInputError(f"{name} must be a finite number, got {v!r}")
-    return float(v)
+    return _arguments.number(name, v)
 
 
 @dataclass(frozen=True)

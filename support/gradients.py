@@ -57,8 +57,7 @@ def flat_params(params: Iterable[torch.Tensor] | nn.Module) -> torch.Tensor:
 
 def total_grad_norm(params: Iterable[torch.Tensor] | nn.Module, norm_type: float = 2.0) -> torch.Tensor:
     """The norm of all gradients concatenated (what clip_grad_norm_ calls the total norm); None grads are skipped."""
-    if isinstance(norm_type, bool) or not isinstance(norm_type, (int, float)) or not norm_type > 0:
-        raise SpecInputError(f"norm_type must be a positive number or inf, got {norm_type!r}")
+    _arguments.number("norm_type", norm_type, above=0, finite=False)
     grads = [p.grad.reshape(-1) for p in _params(params) if p.grad is not None]
     if not grads:
         raise SpecInputError("no parameter has a .grad; run backward first")
@@ -117,8 +116,7 @@ def per_sample_grads_vmap(model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y:
     from torch.func import functional_call, grad, vmap
 
     _arguments.same_batch("x", x, "y", y)
-    if not isinstance(randomness, str) or randomness not in VMAP_RANDOMNESS:
-        raise SpecInputError(f"randomness must be one of {', '.join(map(repr, VMAP_RANDOMNESS))}, got {randomness!r}")
+    _arguments.one_of("randomness", randomness, VMAP_RANDOMNESS)
     params = {n: p.detach() for n, p in model.named_parameters()}
     buffers = {n: b.detach() for n, b in model.named_buffers()}
 

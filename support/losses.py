@@ -22,9 +22,7 @@ REDUCTIONS = ("mean", "sum", "none")
 
 
 def check_reduction(reduction: object) -> str:
-    if reduction not in REDUCTIONS:
-        raise SpecInputError(f"unknown reduction {reduction!r}; expected one of {REDUCTIONS}")
-    return reduction  # type: ignore[return-value]
+    return _arguments.one_of("reduction", reduction, REDUCTIONS)  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -92,12 +90,8 @@ class LossCase:
 
 
 def _check_batch(batch_size: object, feature_shape: object) -> None:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise SpecInputError(f"batch_size must be a positive int, got {batch_size!r}")
-    if not isinstance(feature_shape, tuple) or not all(
-        isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in feature_shape
-    ):
-        raise SpecInputError(f"feature_shape must be a tuple of positive ints, got {feature_shape!r}")
+    _arguments.positive_int("batch_size", batch_size)
+    _arguments.shape("feature_shape", feature_shape, allow_empty=True)
 
 
 def smooth_l1_terms(x, y, beta=1.0):
@@ -153,8 +147,7 @@ LOSS_CASES_BY_NAME = {c.name: c for c in LOSS_CASES}
 
 
 def loss_case(name: str) -> LossCase:
-    if name not in LOSS_CASES_BY_NAME:
-        raise SpecInputError(f"unknown loss {name!r}; the table has {sorted(LOSS_CASES_BY_NAME)}")
+    _arguments.one_of("loss", name, sorted(LOSS_CASES_BY_NAME))
     return LOSS_CASES_BY_NAME[name]
 
 

@@ -37,7 +37,7 @@ def per_class_recall(scores: torch.Tensor, targets: torch.Tensor, n_classes: int
     pred = _predictions(scores)
     _arguments.tensor("targets", targets, dim=1, floating=False)
     _arguments.same_batch("predictions", pred, "targets", targets)
-    _arguments.positive_int("n_classes", n_classes, minimum=2)
+    _arguments.integer("n_classes", n_classes, at_least=2)
     if targets.min() < 0 or targets.max() >= n_classes:
         raise SpecInputError(f"targets must lie in [0, {n_classes}), got range [{targets.min()}, {targets.max()}]")
     recall = torch.full((n_classes,), float("nan"), dtype=torch.float64)
@@ -98,14 +98,7 @@ def _ranks(values: list[float]) -> list[float]:
 def _numbers(name: str, values: Sequence[float]) -> list[float]:
     if isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):
         raise SpecInputError(f"{name} must be a sequence of numbers, got {type(values).__name__}")
-    out = []
-    for v in values:
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise SpecInputError(f"{name} must hold numbers, got {v!r}")
-        if not math.isfinite(v):
-            raise SpecInputError(f"{name} must hold finite numbers, got {v!r}")
-        out.append(float(v))
-    return out
+    return [_arguments.number(f"{name}[{i}]", v) for i, v in enumerate(values)]
 
 
 def spearman(a: Sequence[float], b: Sequence[float]) -> float:
@@ -132,15 +125,12 @@ def spearman(a: Sequence[float], b: Sequence[float]) -> float:
 
 
 def _confidence(confidence: object) -> float:
-    if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0 < confidence < 1:
-        raise SpecInputError(f"confidence must be a number strictly between 0 and 1, got {confidence!r}")
-    return float(confidence)
+    return _arguments.number("confidence", confidence, above=0, below=1)
 
 
 def _count(successes: object, trials: object) -> tuple[int, int]:
     _arguments.positive_int("trials", trials)
-    if isinstance(successes, bool) or not isinstance(successes, int) or not 0 <= successes <= trials:
-        raise SpecInputError(f"successes must be an int in [0, trials={trials}], got {successes!r}")
+    _arguments.integer("successes", successes, at_least=0, at_most=trials)
     return successes, trials
 
 
@@ -148,8 +138,7 @@ def binomial_upper_tail(successes: int, trials: int, p: float) -> float:
     """P(X >= successes) for X ~ Binomial(trials, p): the exact sum over j >= successes of
     C(n, j) p^j (1 - p)^(n - j), each term computed in log space (lgamma) so that no factor overflows."""
     k, n = _count(successes, trials)
-    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
-        raise SpecInputError(f"p must be a probability in [0, 1], got {p!r}")
+    _arguments.number("p", p, at_least=0, at_most=1)
     if k == 0:
         return 1.0
     if p == 0 or p == 1:
@@ -166,8 +155,7 @@ def binomial_lower_tail(successes: int, trials: int, p: float) -> float:
     ``trials`` falls short when each trial succeeds with probability p. Computed as the upper tail of the failures,
     P(trials - X >= trials - successes + 1) with failure probability 1 - p (0 when successes = 0)."""
     k, n = _count(successes, trials)
-    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
-        raise SpecInputError(f"p must be a probability in [0, 1], got {p!r}")
+    _arguments.number("p", p, at_least=0, at_most=1)
     return 0.0 if k == 0 else binomial_upper_tail(n - k + 1, n, 1 - p)
 
 
@@ -202,8 +190,7 @@ def hoeffding_lower(mean: float, n: int, confidence: float = 0.99) -> float:
     P(mean - E[Z] >= t) <= exp(-2 n t^2) (Hoeffding 1963, Thm 1), so with probability >= confidence
     E[Z] >= mean - sqrt(ln(1 / (1 - confidence)) / (2 n)), clipped at 0. For 0/1 variables it is looser than
     clopper_pearson_lower (it bounds the same tail from above), but it holds for any [0, 1]-valued Z."""
-    if isinstance(mean, bool) or not isinstance(mean, (int, float)) or not 0 <= mean <= 1:
-        raise SpecInputError(f"mean must be a number in [0, 1] (the mean of [0, 1]-valued variables), got {mean!r}")
+    _arguments.number("mean", mean, at_least=0, at_most=1)  # the mean of [0, 1]-valued variables
     _arguments.positive_int("n", n)
     alpha = 1 - _confidence(confidence)
     return max(0.0, mean - math.sqrt(math.log(1 / alpha) / (2 * n)))
@@ -213,8 +200,7 @@ def successes_needed(trials: int, threshold: float, confidence: float = 0.99) ->
     """The fewest successes k of ``trials`` whose Clopper-Pearson lower bound exceeds ``threshold`` (None if even
     k = trials does not): the count a spec must observe to claim p > threshold at this confidence."""
     _arguments.positive_int("trials", trials)
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold < 1:
-        raise SpecInputError(f"threshold must be a number in [0, 1), got {threshold!r}")
+    _arguments.number("threshold", threshold, at_least=0, below=1)
     _confidence(confidence)
     if clopper_pearson_lower(trials, trials, confidence) <= threshold:
         return None

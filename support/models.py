@@ -27,8 +27,7 @@ def he_std(fan_in: int) -> float:
 
 
 def _build(seed: int, factory, *, dtype, device) -> nn.Module:
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise SpecInputError(f"seed must be an int, got {seed!r}")
+    _arguments.seed(seed)
     _arguments.floating_dtype("dtype", dtype)
     with seeded_init(seed):  # leave the global RNG as the caller had it
         module = factory()
@@ -55,8 +54,7 @@ def mlp(
     """
     for name, v in (("in_features", in_features), ("width", width), ("out_features", out_features), ("depth", depth)):
         _arguments.positive_int(name, v)
-    if activation not in ACTIVATIONS:
-        raise SpecInputError(f"unknown activation {activation!r}; expected one of {sorted(ACTIVATIONS)}")
+    _arguments.one_of("activation", activation, sorted(ACTIVATIONS))
     if weight_std is not None:
         _arguments.positive_float("weight_std", weight_std)
 
@@ -108,8 +106,7 @@ def recurrent(
     dtype=torch.float64,
     device="cpu",
 ) -> RecurrentRegressor:
-    if kind not in RECURRENT:
-        raise SpecInputError(f"unknown recurrent kind {kind!r}; expected one of {sorted(RECURRENT)}")
+    _arguments.one_of("kind", kind, sorted(RECURRENT))
     for name, v in (("input_size", input_size), ("hidden_size", hidden_size), ("out_features", out_features)):
         _arguments.positive_int(name, v)
     return _build(
@@ -136,10 +133,7 @@ def head_for(
 ) -> nn.Module:
     """A linear layer whose output is reshaped to (N, *out_shape): a trainable producer of any loss input."""
     _arguments.positive_int("in_features", in_features)
-    if not isinstance(out_shape, tuple) or not out_shape or not all(
-        isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in out_shape
-    ):
-        raise SpecInputError(f"out_shape must be a non-empty tuple of positive ints, got {out_shape!r}")
+    _arguments.shape("out_shape", out_shape)
     return _build(
         seed,
         lambda: nn.Sequential(nn.Linear(in_features, math.prod(out_shape)), nn.Unflatten(1, out_shape)),
@@ -170,7 +164,7 @@ def token_model(vocab_size: int, embedding_dim: int, n_classes: int, *, seed: in
     """A seeded ``TokenClassifier`` (PyTorch's default init: embedding N(0, 1), Linear uniform)."""
     for name, v in (("vocab_size", vocab_size), ("embedding_dim", embedding_dim)):
         _arguments.positive_int(name, v)
-    _arguments.positive_int("n_classes", n_classes, minimum=2)
+    _arguments.integer("n_classes", n_classes, at_least=2)
     return _build(seed, lambda: TokenClassifier(vocab_size, embedding_dim, n_classes), dtype=dtype, device=device)
 
 

@@ -70,11 +70,8 @@ class GradientMonitor:
         for name, p in named:
             if not isinstance(p, torch.Tensor):
                 raise SpecTypeError(f"model: parameter {name} is a {type(p).__name__}, not a tensor")
-        if (isinstance(spike_factor, bool) or not isinstance(spike_factor, (int, float))
-                or not 1 < spike_factor < math.inf):
-            raise SpecInputError(f"spike_factor must be a finite number > 1, got {spike_factor!r}")
         self._named = named
-        self.spike_factor = float(spike_factor)
+        self.spike_factor = _arguments.number("spike_factor", spike_factor, above=1)
         self.window = _arguments.positive_int("window", window)
         self.warmup = _arguments.positive_int("warmup", warmup)
         if self.warmup > self.window:
@@ -94,8 +91,8 @@ class GradientMonitor:
 
     def first(self, kind: str | None = None) -> Anomaly | None:
         """The first anomaly of ``kind`` (any kind when None), or None."""
-        if kind is not None and kind not in ANOMALY_KINDS:
-            raise SpecInputError(f"unknown anomaly kind {kind!r}; expected one of {ANOMALY_KINDS}")
+        if kind is not None:
+            _arguments.one_of("kind", kind, ANOMALY_KINDS)
         return next((a for a in self.anomalies if kind is None or a.kind == kind), None)
 
     def observe(self, loss: torch.Tensor | float | None = None) -> tuple[Anomaly, ...]:

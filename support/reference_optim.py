@@ -34,23 +34,14 @@ The decoupled variant follows the PyTorch docs of torch.optim.AdamW (Loshchilov 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
 
+from support import _arguments
 from support.errors import SpecInputError, SpecTypeError
 
 F64 = torch.float64
-
-
-def _number(name: str, value: object, *, minimum: float = 0.0, below: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise SpecInputError(f"{name} must be a finite number, got {value!r}")
-    if value < minimum or (below is not None and value >= below):
-        upper = f" and < {below}" if below is not None else ""
-        raise SpecInputError(f"{name} must be >= {minimum}{upper}, got {value!r}")
-    return float(value)
 
 
 def _flag(name: str, value: object) -> bool:
@@ -107,10 +98,10 @@ class ReferenceSGD:
 
     def __init__(self, *, lr: float, momentum: float = 0.0, dampening: float = 0.0, weight_decay: float = 0.0,
                  nesterov: bool = False, maximize: bool = False):
-        self.lr = _number("lr", lr)
-        self.momentum = _number("momentum", momentum)
-        self.dampening = _number("dampening", dampening, minimum=-math.inf)
-        self.weight_decay = _number("weight_decay", weight_decay)
+        self.lr = _arguments.number("lr", lr, at_least=0)
+        self.momentum = _arguments.number("momentum", momentum, at_least=0)
+        self.dampening = _arguments.number("dampening", dampening)
+        self.weight_decay = _arguments.number("weight_decay", weight_decay, at_least=0)
         self.nesterov = _flag("nesterov", nesterov)
         self.maximize = _flag("maximize", maximize)
         if nesterov and (self.momentum <= 0 or self.dampening != 0):
@@ -148,13 +139,13 @@ class ReferenceAdam:
     def __init__(self, *, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, amsgrad: bool = False, maximize: bool = False,
                  decoupled_weight_decay: bool = False):
-        self.lr = _number("lr", lr)
+        self.lr = _arguments.number("lr", lr, at_least=0)
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise SpecInputError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-        self.beta1 = _number("betas[0]", betas[0], below=1.0)
-        self.beta2 = _number("betas[1]", betas[1], below=1.0)
-        self.eps = _number("eps", eps)
-        self.weight_decay = _number("weight_decay", weight_decay)
+        self.beta1 = _arguments.number("betas[0]", betas[0], at_least=0, below=1)
+        self.beta2 = _arguments.number("betas[1]", betas[1], at_least=0, below=1)
+        self.eps = _arguments.number("eps", eps, at_least=0)
+        self.weight_decay = _arguments.number("weight_decay", weight_decay, at_least=0)
         self.amsgrad = _flag("amsgrad", amsgrad)
         self.maximize = _flag("maximize", maximize)
         self.decoupled_weight_decay = _flag("decoupled_weight_decay", decoupled_weight_decay)

@@ -171,7 +171,7 @@ def minibatch_stream(n: int, batch_size: int, steps: int, sampling: str = "with-
                      stream: int = 0) -> torch.Tensor:
     """The (steps, batch_size) indices ``parallel_sgd`` uses for runs of this batch size in this stream."""
     for name, v in (("seed", seed), ("stream", stream)):
-        _arguments.positive_int(name, v, minimum=0)
+        _arguments.integer(name, v, at_least=0)
     return minibatch_indices(n, batch_size, steps, sampling, _pair_generator(seed, stream, batch_size))
 
 
@@ -182,8 +182,7 @@ def minibatch_indices(n: int, batch_size: int, steps: int, sampling: str, genera
     _arguments.positive_int("n", n)
     _arguments.positive_int("batch_size", batch_size)
     _arguments.positive_int("steps", steps)
-    if sampling not in SAMPLING:
-        raise SpecInputError(f"sampling must be one of {SAMPLING}, got {sampling!r}")
+    _arguments.one_of("sampling", sampling, SAMPLING)
     if batch_size > n:
         raise SpecInputError(f"batch_size {batch_size} exceeds the {n} samples")
     if sampling == "with-replacement":
@@ -245,9 +244,8 @@ def parallel_sgd(x: torch.Tensor, y: torch.Tensor, batch_sizes: Sequence[int | N
     _arguments.positive_int("steps", steps)
     if not isinstance(init, nn.Linear) or init.out_features != 1 or init.in_features != x.shape[1] or init.bias is None:
         raise SpecInputError(f"init must be an nn.Linear({x.shape[1]}, 1) with a bias, got {init!r}")
-    if sampling not in SAMPLING:
-        raise SpecInputError(f"sampling must be one of {SAMPLING}, got {sampling!r}")
-    _arguments.positive_int("seed", seed, minimum=0)
+    _arguments.one_of("sampling", sampling, SAMPLING)
+    _arguments.integer("seed", seed, at_least=0)
     lrs = [float(_arguments.positive_float("lrs[k]", v)) for v in lrs]
     batch_sizes = list(batch_sizes)
     k_runs = len(lrs)
@@ -263,7 +261,7 @@ def parallel_sgd(x: torch.Tensor, y: torch.Tensor, batch_sizes: Sequence[int | N
     if len(streams) != k_runs:
         raise SpecInputError(f"streams must be {k_runs} ints >= 0, one per run, got {streams!r}")
     for s in streams:
-        _arguments.positive_int("streams[k]", s, minimum=0)
+        _arguments.integer("streams[k]", s, at_least=0)
 
     device, dtype = x.device, x.dtype
     # one minibatch sequence per (stream, batch size); full-batch runs share an all-ones count
@@ -358,7 +356,7 @@ def stability_thresholds(x: torch.Tensor, y: torch.Tensor, batch_sizes: Sequence
     for a, b in zip(lo, hi):
         if not (0 < a < b < math.inf):
             raise SpecInputError(f"need 0 < lo < hi for every batch size, got lo={a}, hi={b}")
-    _arguments.positive_int("points", points, minimum=2)
+    _arguments.integer("points", points, at_least=2)
     _arguments.positive_int("rounds", rounds)
     grids = [[a * (b / a) ** (j / (points - 1)) for j in range(points)] for a, b in zip(lo, hi)]
     tried: list[list[tuple[float, bool]]] = [[] for _ in batch_sizes]

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
+from support import _arguments
 from support.errors import SpecInputError, SpecTypeError
 
 XS, S, M, L = 3, 5, 10, 20  # the size vocabulary of PyTorch's OpInfo tests
@@ -25,8 +26,7 @@ XS, S, M, L = 3, 5, 10, 20  # the size vocabulary of PyTorch's OpInfo tests
 def generator(seed: int) -> torch.Generator:
     """A CPU generator seeded with ``seed``: draw from it, then move the result, and every device sees the same
     numbers."""
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise SpecInputError(f"seed must be an int, got {seed!r}")
+    _arguments.seed(seed)
     return torch.Generator().manual_seed(seed)
 
 
@@ -39,8 +39,7 @@ def seed_global_rngs(seed: int) -> None:
     which reads the source line of every frame: ~3 ms a call under pytest's and Hypothesis' deep stacks, seconds
     over a run that seeds before every test and every model.
     """
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise SpecInputError(f"seed must be an int, got {seed!r}")
+    _arguments.seed(seed)
     torch.default_generator.manual_seed(seed)
     if torch.cuda.is_available():
         torch.cuda.manual_seed_all(seed)
@@ -50,8 +49,7 @@ def seeded_init(seed: int):
     """``with seeded_init(seed):`` modules built in the block draw their initial weights from ``seed``; the
     caller's global CPU RNG is restored on exit. Modules are built on the CPU (and moved afterwards), so only the
     CPU generator matters."""
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise SpecInputError(f"seed must be an int, got {seed!r}")
+    _arguments.seed(seed)
     return _seeded_init(seed)
 
 
@@ -97,8 +95,7 @@ class Maker:
             shape = tuple(shape[0])
         if any(isinstance(n, bool) or not isinstance(n, int) for n in shape):
             raise SpecTypeError(f"full: sizes must be ints (give the fill value as value=...), got {shape!r}")
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise SpecTypeError(f"full: value must be a number, got {value!r}")
+        _arguments.number("full: value", value, finite=False)
         return torch.full(shape, value, **self.kwargs)
 
     def randn(self, *shape: int, seed: int) -> torch.Tensor:

@@ -118,8 +118,7 @@ def mean_field_log_norms(activation: str, sigma_w2: float, depths: Sequence[int]
     """``mean_field_log_norm`` for every depth in ``depths``, from one pass down the
     variance recursion (it does not depend on the depth: a deeper net extends a shallower one), with the
     expectations by the trapezoid rule on a fine grid (accurate for pre-activations far into saturation)."""
-    if activation not in _MEAN_FIELD_ACTIVATIONS:
-        raise SpecInputError(f"unknown activation {activation!r}; expected one of {sorted(_MEAN_FIELD_ACTIVATIONS)}")
+    _arguments.one_of("activation", activation, sorted(_MEAN_FIELD_ACTIVATIONS))
     sigma_w2 = _arguments.positive_float("sigma_w2", sigma_w2)
     depths = _depths(depths)
     q = sigma_w2 * _arguments.positive_float("q_input", q_input, allow_zero=True)
@@ -148,8 +147,7 @@ def mean_field_derivative_dispersion(activation: str, sigma_w2: float, depth: in
     gradient. ReLU: phi'^2 is Bernoulli(1/2), r = 1 exactly; linear: r = 0; tanh/sigmoid: r grows as the
     pre-activations spread into saturation (some units pass ~phi'(0), the others ~0). 0 for depth 1. Expectations
     on the grid of ``mean_field_log_norms``."""
-    if activation not in _MEAN_FIELD_ACTIVATIONS:
-        raise SpecInputError(f"unknown activation {activation!r}; expected one of {sorted(_MEAN_FIELD_ACTIVATIONS)}")
+    _arguments.one_of("activation", activation, sorted(_MEAN_FIELD_ACTIVATIONS))
     sigma_w2 = _arguments.positive_float("sigma_w2", sigma_w2)
     _arguments.positive_int("depth", depth)
     q = sigma_w2 * _arguments.positive_float("q_input", q_input, allow_zero=True)

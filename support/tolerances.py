@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
+from support import _arguments
 from support.errors import SpecInputError, SpecTypeError
 
 EXACT_DTYPE = torch.float64
@@ -50,9 +51,7 @@ def override(*, rtol: float, atol: float, reason: str) -> Tolerance:
     """A tolerance looser than the dtype's default. The reason says why (e.g. a sum of N terms)."""
     if not isinstance(reason, str) or len(reason.strip()) < 10:
         raise SpecInputError("a tolerance override needs a reason of a few words explaining why")
-    if not (rtol >= 0 and atol >= 0):
-        raise SpecInputError(f"tolerances must be >= 0, got rtol={rtol}, atol={atol}")
-    return Tolerance(float(rtol), float(atol), reason)
+    return Tolerance(_arguments.number("rtol", rtol, at_least=0), _arguments.number("atol", atol, at_least=0), reason)
 
 
 def accumulation(dtype: torch.dtype, n_terms: int) -> Tolerance:
@@ -62,8 +61,7 @@ def accumulation(dtype: torch.dtype, n_terms: int) -> Tolerance:
     of Numerical Algorithms, 2nd ed., sec. 4.2); we allow sqrt(n) times the dtype default, the typical
     (random-walk) growth, with a floor at the default.
     """
-    if isinstance(n_terms, bool) or not isinstance(n_terms, int) or n_terms < 1:
-        raise SpecInputError(f"n_terms must be a positive int, got {n_terms!r}")
+    _arguments.positive_int("n_terms", n_terms)
     base = tolerance_for(dtype)
     k = max(1.0, n_terms**0.5)
     return Tolerance(base.rtol * k, base.atol * k, f"sum of {n_terms} terms in a different order")
@@ -122,8 +120,7 @@ def slack(*, rel: float = 0.0, abs: float = 0.0, reason: str) -> Slack:
     if not isinstance(reason, str) or len(reason.strip()) < 10:
         raise SpecInputError("a slack needs a reason of a few words explaining why")
     for name, value in (("rel", rel), ("abs", abs)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 <= value < math.inf):
-            raise SpecInputError(f"slack {name} must be a finite number >= 0, got {value!r}")
+        _arguments.number(f"slack {name}", value, at_least=0)
     return Slack(float(rel), float(abs), reason)
 
 

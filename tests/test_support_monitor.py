@@ -146,7 +146,7 @@ def test_monitor_bad_loss_and_kind():
         monitor.observe(torch.ones(2))
     with pytest.raises(SpecTypeError, match="loss must be"):
         monitor.observe("1.0")
-    with pytest.raises(SpecInputError, match="unknown anomaly kind"):
+    with pytest.raises(SpecInputError, match="kind must be one of"):
         monitor.first("explosion")
 
 

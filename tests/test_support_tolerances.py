@@ -46,8 +46,8 @@ def test_override_keeps_values_and_reason():
         (dict(rtol=1e-3, atol=1e-3, reason=""), "needs a reason"),
         (dict(rtol=1e-3, atol=1e-3, reason="   short  "), "needs a reason"),
         (dict(rtol=1e-3, atol=1e-3, reason=None), "needs a reason"),
-        (dict(rtol=-1e-3, atol=1e-3, reason="a long enough reason"), "tolerances must be >= 0"),
-        (dict(rtol=1e-3, atol=float("nan"), reason="a long enough reason"), "tolerances must be >= 0"),
+        (dict(rtol=-1e-3, atol=1e-3, reason="a long enough reason"), "rtol must be a finite number >= 0"),
+        (dict(rtol=1e-3, atol=float("nan"), reason="a long enough reason"), "atol must be a finite number >= 0"),
     ],
 )
 def test_override_bad_input(kwargs, match):

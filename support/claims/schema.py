@@ -11,7 +11,6 @@ true as short bullets (``statement``, ``statement_zh``), what to do about it in 
 
 from __future__ import annotations
 
-import difflib
 import enum
 import hashlib
 import re
@@ -20,7 +19,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 
-from support.errors import SpecInputError
+from support.errors import SpecInputError, did_you_mean
 
 SOURCE_FILE = "000_ebcd7417c5df6ce4.txt"
 # SHA-256 of the source document as published: the stored copy is the source of truth of every quote, and any edit
@@ -247,10 +246,8 @@ class UnknownClaimError(SpecInputError, KeyError):
     """A claim id that the registry does not hold."""
 
     def __init__(self, claim_id: object, known: Iterable[str]):
-        close = difflib.get_close_matches(str(claim_id), list(known), n=3, cutoff=0.6)
-        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         self.claim_id = claim_id
-        super().__init__(f"unknown claim id {claim_id!r}{hint}")
+        super().__init__(f"unknown claim id {claim_id!r}{did_you_mean(str(claim_id), known)}")
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return self.args[0]

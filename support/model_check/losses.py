@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from support import _arguments
 from support.errors import SpecInputError
 
 
@@ -30,8 +31,7 @@ class SequenceCrossEntropyLoss(nn.CrossEntropyLoss):
 
     def __init__(self, *, shift: int = 0, weight: torch.Tensor | None = None, ignore_index: int = -100,
                  reduction: str = "mean", label_smoothing: float = 0.0):
-        if isinstance(shift, bool) or not isinstance(shift, int) or shift < 0:
-            raise SpecInputError(f"shift must be an int >= 0, got {shift!r}")
+        _arguments.integer("shift", shift, at_least=0)
         super().__init__(weight=weight, ignore_index=ignore_index, reduction=reduction,
                          label_smoothing=label_smoothing)
         self.shift = shift

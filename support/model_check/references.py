@@ -21,8 +21,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from support import models
-from support.errors import SpecInputError
+from support import _arguments, models
 from support.model_check import REFERENCE_NAMES
 from support.model_check.subject import ModelUnderTest
 from support.tensors import generator, seeded_init
@@ -141,8 +140,7 @@ FACTORIES = {"mlp": mlp, "cnn-batchnorm": cnn_batchnorm, "lstm-padded": lstm_pad
 
 def reference(name: str) -> ModelUnderTest:
     """The reference subject called ``name`` (one of REFERENCE_NAMES)."""
-    if name not in FACTORIES:
-        raise SpecInputError(f"unknown reference model {name!r}; expected one of {REFERENCE_NAMES}")
+    _arguments.one_of("reference model", name, REFERENCE_NAMES)
     return FACTORIES[name]()
 
 

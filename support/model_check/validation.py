@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from support import _arguments
 from support.errors import SpecInputError, did_you_mean
 from support.model_check.batch import call, model_output, no_tensor_message, outputs, take
 from support.model_check.losses import SequenceCrossEntropyLoss
@@ -134,8 +135,8 @@ def _check_options(subject: ModelUnderTest, who: str) -> None:
         raise SpecInputError(f"{who}: optimizer must be a callable params -> torch.optim.Optimizer, got "
                              f"{type(subject.optimizer).__name__}")
     n_classes = subject.n_classes
-    if n_classes is not None and (isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 2):
-        raise SpecInputError(f"{who}: n_classes must be an int >= 2, got {n_classes!r}")
+    if n_classes is not None:
+        _arguments.integer(f"{who}: n_classes", n_classes, at_least=2)
 
 
 def _check_frozen(subject: ModelUnderTest, who: str) -> tuple[str, ...]:

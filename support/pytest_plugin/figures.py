@@ -18,6 +18,7 @@ import sys
 import pytest
 
 import support.pytest_plugin.records as records
+from support import _arguments
 from support.errors import SpecInputError
 from support.pytest_plugin.records import FigureRecord, SeriesRecord
 
@@ -121,9 +122,7 @@ class Figures:
                 raise SpecInputError(f"figure {name!r}: value must be a scalar, got a tensor of shape "
                                      f"{tuple(value.shape)}")
             value = value.item()
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise SpecInputError(f"figure {name!r}: value must be a number, got {value!r}")
-        value = float(value)
+        value = _arguments.number(f"figure {name!r}: value", value, finite=False)  # inf and NaN are shown as such
         record = FigureRecord(name=name + self._suffix, value=value if math.isfinite(value) else str(value), unit=unit,
                               note=note, name_zh=zh + self._suffix_zh, note_zh=note_zh)
         if measured_on:
@@ -146,8 +145,7 @@ class Figures:
                              f"got {len(xs)} and {len(ys)}")
         for label, value in (("name", name), ("plot", plot), ("x_label", x_label), ("y_label", y_label)):
             _text(f"series {name!r}: {label}", value)
-        if style not in SERIES_STYLES:
-            raise SpecInputError(f"series {name!r}: style must be one of {SERIES_STYLES}, got {style!r}")
+        _arguments.one_of(f"series {name!r}: style", style, SERIES_STYLES)
         records.add(self._node.user_properties, records.SERIES, SeriesRecord(
             name=name + self._suffix, plot=plot, x=xs, y=ys, x_label=x_label, y_label=y_label, log_x=bool(log_x),
             log_y=bool(log_y), style=style, zh={**zh, "name": zh["name"] + self._suffix_zh}))

@@ -71,9 +71,9 @@ class CheckResultRecord(TypedDict):
 def add(user_properties: list, key: str, record: Any) -> None:
     """Append one record under ``key`` (one of ``KEYS``)."""
     if key not in KEYS:
-        from support.errors import SpecInputError
+        from support import _arguments
 
-        raise SpecInputError(f"unknown record key {key!r}; the keys are {KEYS}")
+        _arguments.one_of("record key", key, KEYS)
     user_properties.append((key, record))
 
 

@@ -12,8 +12,8 @@ import json
 import os
 from pathlib import Path
 
+from support import _arguments
 from support.claims.schema import ClaimRegistry
-from support.errors import SpecInputError
 from support.report.data import STATUS_ORDER, TestRecord, build_report, build_your_model, first_lines, load_benchmarks
 from support.report.markdown import render_markdown
 from support.report.plots import render_plots
@@ -28,8 +28,7 @@ def write_report(data: dict, registry: ClaimRegistry, out_dir: Path, lang: str, 
     Earlier PNGs in ``out_dir/figures`` are removed first, so the folder holds this run's figures only. ``root``,
     the project root, makes the question index link each claim's test module (relative to ``out_dir``).
     """
-    if lang not in LANGS:
-        raise SpecInputError(f"report language must be one of {LANGS}, got {lang!r}")
+    _arguments.one_of("report language", lang, LANGS)
     out_dir = Path(out_dir)
     figures_dir = out_dir / "figures"
     figures_dir.mkdir(parents=True, exist_ok=True)

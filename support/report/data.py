@@ -15,6 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from support import _arguments
 from support.claims.schema import ClaimRegistry, Verdict
 from support.errors import SpecInputError
 from support.model_check.catalog import CHECK_IDS
@@ -43,8 +44,7 @@ class TestRecord:
     check_result: dict | None = None
 
     def __post_init__(self) -> None:
-        if self.outcome not in OUTCOMES:
-            raise SpecInputError(f"test {self.nodeid!r}: outcome must be one of {OUTCOMES}, got {self.outcome!r}")
+        _arguments.one_of(f"test {self.nodeid!r}: outcome", self.outcome, OUTCOMES)
 
 
 def first_lines(text: str, n: int = 6) -> str:

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from support import _arguments
 from support.claims.schema import Claim, Part, module_file
-from support.errors import SpecInputError
 from support.report.text import TEXT, part_heading
 
 
@@ -27,8 +27,7 @@ def question_index(claims: Iterable[Claim], lang: str, *, claim_href: Callable[[
     """Markdown lines: per part, a table with one row per claim -- its questions, its short answer, a link to the
     claim (``claim_href(id)``) and to its test module (``test_href(claim)``; None shows the path without a link).
     Claims without questions are left out."""
-    if lang not in TEXT:
-        raise SpecInputError(f"question index language must be one of {tuple(TEXT)}, got {lang!r}")
+    _arguments.one_of("question index language", lang, tuple(TEXT))
     t = TEXT[lang]
     zh = lang == "zh"
     out: list[str] = []
