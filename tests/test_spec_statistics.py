@@ -69,7 +69,7 @@ def test_trend_inverse_reversal_count_and_mechanism():
 
 def _markov_sum(x, y, init, runs, steps, factor):
     """Sum over (batch size, lr) runs of P(diverged) <= E||w_T - w*||^2 / (factor ||w_0 - w*||^2) (Markov)."""
-    from support.stability import least_squares_solution, sgd_expected_distance
+    from support.least_squares import least_squares_solution, sgd_expected_distance
 
     w, b = least_squares_solution(x, y)
     start = (((init.weight - w) ** 2).sum() + ((init.bias - b) ** 2).sum()).item()
@@ -79,7 +79,7 @@ def _markov_sum(x, y, init, runs, steps, factor):
 
 def test_per_sample_explosion_stable_runs_are_called_diverged_rarely():
     from spec.part1_batch_loss import test_per_sample_explosion as pse
-    from support.stability import least_squares_problem
+    from support.least_squares import least_squares_problem
 
     curv, found, _ = pse._thresholds("cpu")
     below = [(m, lr) for m in pse.BATCH_SIZES for lr, _ in found[m].tried if lr < curv.guarantee_edge(m)]
@@ -89,7 +89,7 @@ def test_per_sample_explosion_stable_runs_are_called_diverged_rarely():
 
 def test_single_sample_guaranteed_batch_sizes_are_called_diverged_rarely():
     from spec.part2_explosion import test_explosion_single_sample as single
-    from support.stability import least_squares_curvature, least_squares_problem
+    from support.least_squares import least_squares_curvature, least_squares_problem
 
     x, y, init = least_squares_problem("cpu")
     curv = least_squares_curvature(x)

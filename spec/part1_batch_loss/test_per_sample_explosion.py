@@ -18,7 +18,7 @@ What is true (qualified):
 Why: (a) the N-fold trap: summed per-sample backwards accumulate the batch's *sum* gradient, N times the mean
 gradient, so an SGD step on it without dividing by N is N mean steps (two tests below).
 
-(b) One step per sample on least squares. The problem (support.stability.least_squares_problem): y exactly linear
+(b) One step per sample on least squares. The problem (support.least_squares.least_squares_problem): y exactly linear
 in 16 Gaussian features, N = 64, nn.Linear(16, 1) on F.mse_loss, so the model interpolates. Write x~ = [x, 1]
 (the bias) and e = w - w* for the distance to the solution. MSELoss has no 1/2: sample i's Hessian is
 H_i = 2 x~_i x~_i^T, the mean one H = (2/N) X~^T X~. A step on sample i gives e' = e - a (u.e) u with
@@ -44,14 +44,14 @@ makes every step of every batch non-expansive in any order; nothing forces diver
 verdict (support.stability.classify_runs): a run of T = 200 SGD steps has *diverged* when ||w_T - w*||^2 > 1000
 ||w_0 - w*||^2 (or it overflowed), and is *stable* otherwise. Why that is robust: below the guarantee edge
 E||e_T||^2 <= ||e_0||^2, so by Markov's inequality a stable run is called diverged with probability at most 1/1000
-per run, and exactly at most E||e_T||^2 / (1000 ||e_0||^2), which support.stability.sgd_expected_distance computes
+per run, and exactly at most E||e_T||^2 / (1000 ||e_0||^2), which support.least_squares.sgd_expected_distance computes
 from the second-moment recursion: summed over the 36 runs below the edges that one test asserts together, 1.7e-6
 (tests/test_spec_statistics.py recomputes it);
 above the threshold ||e|| grows geometrically and below it shrinks geometrically, so only a band of learning rates
 whose growth over the run lies between 1 and 1000 is in doubt, and that band narrows like log(1000)/T. For
 full-batch GD it is exact: every lr < 2/lambda_max is stable, and every lr above (2/lambda_max)(1 + delta)
 diverges, where (1 + 2 delta)^(2T) = 1000/c and c is the share of ||e_0||^2 along the top eigenvector
-(support.stability.gd_detection_margin). The thresholds are found by bisection generalised to a grid: 16 learning
+(support.least_squares.gd_detection_margin). The thresholds are found by bisection generalised to a grid: 16 learning
 rates per batch size per round, 2 rounds (a bracket of (hi/lo)^(1/(15*17)): 0.5-2 %), all batch sizes and learning
 rates in one vectorised run per round (support.stability.parallel_sgd: nn.Linear(16, K) holds K independent models
 stepped by one torch.optim.SGD at the largest of their learning rates, the others' losses scaled by their ratio to
@@ -87,16 +87,14 @@ import torch.nn.functional as F
 
 from support.data import classification
 from support.gradients import flat_grad, flat_params
-from support.models import mlp
-from support.stability import (
+from support.least_squares import (
     gd_detection_margin,
     least_squares_curvature,
     least_squares_problem,
     least_squares_solution,
-    minibatch_stream,
-    parallel_sgd,
-    stability_thresholds,
 )
+from support.models import mlp
+from support.stability import minibatch_stream, parallel_sgd, stability_thresholds
 from support.tolerances import ROUNDING, accumulation, assert_close, assert_ge, assert_le, override, slack
 from support.training import train
 

@@ -36,13 +36,13 @@ derives this), while batches of B drawn with replacement contract E||w - w*||^2 
 would show here) and the verdict of per-sample.explosion (diverged when ||w - w*||^2 grew 1000-fold): B = 1 ends
 farther from w* than it started (guaranteed: it can only grow; its growth over the 100 steps is a figure), and no
 B whose guarantee edge lies above the lr diverges (by Markov's inequality with the exact E||w_T - w*||^2 of
-support.stability.sgd_expected_distance, a fresh minibatch draw breaks this with probability below 1e-15).
+support.least_squares.sgd_expected_distance, a fresh minibatch draw breaks this with probability below 1e-15).
 (3) The spread falls as 1/B, with runs: SGD started at w* on the noisy problem, lr = 1/beta (at most half of every
 B's guarantee edge), 50 steps, 128 independent minibatch streams per B. Sample i's gradient is H_i e - 2 x~_i r_i
 with e = w - w*, so e' = (I - lr H_B) e + lr zeta_B; E e stays 0, and B draws with replacement give Cov(zeta_B) =
 Sigma*/B and E[H_B S H_B] = H S H + (E_i[H_i S H_i] - H S H)/B: every noise term carries a factor 1/B, so to first
 order in lr the mean squared distance E||w_T - w*||^2 falls exactly as 1/B, and the second-moment recursion
-(support.stability.sgd_spread_at_optimum) gives its exact value including the higher orders. The test checks the
+(support.least_squares.sgd_spread_at_optimum) gives its exact value including the higher orders. The test checks the
 measured mean over 128 streams against that exact value for each B (within 5 standard errors estimated from the
 streams themselves), and the measured log-log slope against the exact one within 5 standard errors of the fitted
 slope. How often a fresh draw of streams fails: the distances are positive and right-skewed, so the t-statistic of
@@ -71,15 +71,14 @@ from hypothesis import strategies as st
 from support.data import classification
 from support.fits import fit_log_slope, slope_standard_error
 from support.gradients import batch_grads, flat_grad, per_sample_grads_vmap
-from support.models import mlp
-from support.stability import (
-    classify_runs,
+from support.least_squares import (
     least_squares_curvature,
     least_squares_problem,
     least_squares_solution,
-    parallel_sgd,
     sgd_spread_at_optimum,
 )
+from support.models import mlp
+from support.stability import classify_runs, parallel_sgd
 from support.tolerances import ROUNDING, accumulation, assert_close, assert_ge, assert_le, slack
 from support.training import train
 

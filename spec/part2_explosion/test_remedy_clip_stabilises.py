@@ -61,7 +61,7 @@ import torch
 
 from support.explosion import OVERFLOW_WITHIN_STEPS, unstable_regression
 from support.gradients import flat_grad, flat_params, loss_hessian_max_eigenvalue, total_grad_norm
-from support.stability import least_squares_solution
+from support.least_squares import least_squares_solution
 from support.tolerances import ROUNDING, assert_close, assert_le, override, slack
 from support.training import train
 

@@ -30,8 +30,8 @@ from hypothesis import strategies as st
 
 from support.data import regression
 from support.gradients import flat_grad, flat_params
+from support.least_squares import least_squares_curvature
 from support.models import linear_model, mlp
-from support.stability import least_squares_curvature
 from support.tensors import maker
 from support.tolerances import assert_close
 from support.training import train
