@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from support.claims import PART_MODULES, REGISTRY, module_file, source_text
-from support.claims.schema import SOURCE_SHA256, source_sha256
+from support.claims.schema import SOURCE_SHA256, has_chinese, source_sha256
 
 pytestmark = pytest.mark.meta
 SPEC_DIR = Path(__file__).parent
@@ -88,10 +88,10 @@ def test_each_registry_module_is_named_after_its_spec_folder_and_holds_that_part
 def test_every_claim_states_the_truth_in_chinese_too(claim_id):
     claim = REGISTRY[claim_id]
     # (an empty English statement cannot be registered: Claim rejects it.) Written Chinese, not a copy of the
-    # English: it must contain CJK characters
+    # English: it must contain Han characters
     assert len(claim.statement_zh) == len(claim.statement), f"{claim_id}: one Chinese bullet per English one"
     for bullet in claim.statement_zh:
-        assert any("\u4e00" <= ch <= "\u9fff" for ch in bullet), f"{claim_id}: a bullet not in Chinese: {bullet!r}"
+        assert has_chinese(bullet), f"{claim_id}: a bullet not in Chinese: {bullet!r}"
 
 
 @pytest.mark.parametrize("claim_id", CLAIM_IDS)
@@ -111,7 +111,7 @@ def test_the_question_index_holds_at_least_45_questions_in_each_language():
 def test_every_claim_says_what_to_do_and_glosses_its_quotes(claim_id):
     claim = REGISTRY[claim_id]
     assert claim.in_practice.strip(), f"{claim_id}: no 'in practice' advice"
-    assert any("\u4e00" <= ch <= "\u9fff" for ch in claim.in_practice_zh), f"{claim_id}: no Chinese advice"
+    assert has_chinese(claim.in_practice_zh), f"{claim_id}: no Chinese advice"
     assert len(claim.gloss) == len(claim.quotes), f"{claim_id}: one English gloss per quote"
     assert REGISTRY.related_to(claim_id), f"{claim_id}: links to no related claim (and none links to it)"
 

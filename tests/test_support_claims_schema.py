@@ -14,6 +14,7 @@ from support.claims import (
     source_text,
     text,
 )
+from support.claims.schema import has_chinese
 from support.errors import SpecInputError
 
 
@@ -223,6 +224,12 @@ def test_sources_must_be_a_tuple_of_non_empty_strings(sources):
 
 
 # ---------------------------------------------------------------- text(), gloss, related
+def test_chinese_is_text_with_a_han_character():
+    assert has_chinese("学习率 0.05") and has_chinese("损失")
+    # full-width punctuation, CJK symbols or a copy of the English are not written Chinese
+    assert not has_chinese("(0.05)。,") and not has_chinese("learning rate 0.05") and not has_chinese("")
+
+
 def test_text_joins_english_lines_with_spaces_and_chinese_lines_without():
     assert text("""
         one two

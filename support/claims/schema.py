@@ -35,6 +35,12 @@ def is_cjk(ch: str) -> bool:
     return bool(_CJK.match(ch))
 
 
+def has_chinese(value: str) -> bool:
+    """Whether ``value`` is written in Chinese: it holds a Han character (full-width punctuation or a copy of the
+    English alone is not Chinese). The registry, the figures and the registry's lint all ask it this way."""
+    return bool(_HAN.search(value))
+
+
 def text(paragraph: str) -> str:
     """One paragraph from an indented, line-wrapped triple-quoted string.
 
@@ -215,7 +221,7 @@ class Claim:
         if len(en.split()) > SHORT_ANSWER_MAX_WORDS:
             raise SpecInputError(f"claim {self.id!r}: short_answer has {len(en.split())} words; keep it to "
                                  f"{SHORT_ANSWER_MAX_WORDS} (yes/no and the key condition)")
-        if zh and not _HAN.search(zh):
+        if zh and not has_chinese(zh):
             raise SpecInputError(f"claim {self.id!r}: short_answer_zh must be written in Chinese, got {zh[:40]!r}")
         if len(zh) > SHORT_ANSWER_MAX_CHARS_ZH:
             raise SpecInputError(f"claim {self.id!r}: short_answer_zh has {len(zh)} characters; keep it to "
@@ -235,7 +241,7 @@ class Claim:
         if len(self.questions_zh) != len(self.questions):
             raise SpecInputError(f"claim {self.id!r}: {len(self.questions_zh)} questions_zh for {len(self.questions)} "
                                  f"questions; give one Chinese question per English one")
-        if any(not _HAN.search(q) for q in self.questions_zh):
+        if not all(has_chinese(q) for q in self.questions_zh):
             raise SpecInputError(f"claim {self.id!r}: questions_zh must be written in Chinese")
         if self.questions and not self.short_answer.strip():
             raise SpecInputError(f"claim {self.id!r}: its questions are shown with its short answer; give "

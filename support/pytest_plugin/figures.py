@@ -19,6 +19,7 @@ import pytest
 
 import support.pytest_plugin.records as records
 from support import _arguments
+from support.claims.schema import has_chinese
 from support.errors import SpecInputError
 from support.pytest_plugin.records import FigureRecord, SeriesRecord
 
@@ -45,9 +46,9 @@ def _text(what: str, value) -> str:
 
 
 def _chinese(what: str, value) -> str:
-    """A Chinese rendering: a non-empty string with at least one CJK character (not a copy of the English)."""
+    """A Chinese rendering: a non-empty string with at least one Han character (not a copy of the English)."""
     _text(what, value)
-    if not any("\u4e00" <= ch <= "\u9fff" for ch in value):
+    if not has_chinese(value):
         raise SpecInputError(f"{what} must be written in Chinese (the report's zh edition shows it), got {value!r}")
     return value
 
