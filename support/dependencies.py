@@ -25,6 +25,7 @@ import torch
 
 from support import _arguments
 from support.errors import SpecInputError, SpecTypeError
+from support.tensors import generator
 
 Model = Callable[[torch.Tensor], torch.Tensor]
 
@@ -69,7 +70,7 @@ def dependency_matrix(model: Model, x: torch.Tensor, *, probes: int = 2, seed: i
         raise SpecInputError(
             "model output does not depend differentiably on x (no grad_fn): it cannot be charted by backprop"
         )
-    g = torch.Generator().manual_seed(seed)
+    g = generator(seed)
     strength = torch.zeros(n, n, dtype=torch.float64)
     for i in range(n):
         for p in range(probes):

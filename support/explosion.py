@@ -26,6 +26,7 @@ from support import _arguments
 from support.errors import SpecInputError, SpecTypeError
 from support.fits import LineFit, finite, fit_line
 from support.models import ACTIVATIONS, mlp
+from support.tensors import generator
 
 # ================================================================ Pascanu et al. 2013, sec. 2.3
 PASCANU_X0 = 0.5
@@ -168,7 +169,7 @@ def _depth_sweep(activation, weight_std, width, depths, seeds, seed, input_scale
         for k in range(seeds):
             s = sweep_seed(d, k, seed)
             net = mlp(width, width, width, depth=d, activation=activation, weight_std=weight_std, bias=False, seed=s)
-            g = torch.Generator().manual_seed(s)
+            g = generator(s)
             x = (input_scale * torch.randn(1, width, generator=g, dtype=torch.float64)).requires_grad_(True)
             u = torch.randn(1, width, generator=g, dtype=torch.float64)
             u = u / u.norm()
@@ -214,7 +215,7 @@ def _unit_std_networks(width, depths, seeds, seed, input_scale):
             s = sweep_seed(d, k, seed)
             net = mlp(width, width, width, depth=d, activation="linear", weight_std=1.0, bias=False, seed=s)
             weights = tuple(m.weight.detach() for m in net if isinstance(m, nn.Linear))
-            g = torch.Generator().manual_seed(s)  # the draws of _depth_sweep, in its order
+            g = generator(s)  # the draws of _depth_sweep, in its order
             x = input_scale * torch.randn(1, width, generator=g, dtype=torch.float64)
             u = torch.randn(1, width, generator=g, dtype=torch.float64)
             nets[(d, k)] = (weights, x, u / u.norm())

@@ -17,6 +17,7 @@ from torch import nn
 
 from support import _arguments
 from support.errors import SpecInputError
+from support.tensors import generator
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -57,7 +58,7 @@ class LossCase:
         """A seeded target for a batch of this loss (class indices, or values of the prediction's shape)."""
         shape = self.prediction_shape(batch_size, feature_shape)
         _arguments.floating_dtype("dtype", dtype)
-        g = torch.Generator().manual_seed(seed)
+        g = generator(seed)
         if self.kind == "class":
             return torch.randint(0, feature_shape[0], (batch_size,), generator=g).to(device)
         if self.name == "BCEWithLogitsLoss":
@@ -69,7 +70,7 @@ class LossCase:
         """A seeded (loss input, target) pair: standard-normal raw predictions mapped by ``to_loss_input``."""
         shape = self.prediction_shape(batch_size, feature_shape)
         _arguments.floating_dtype("dtype", dtype)
-        g = torch.Generator().manual_seed(seed)
+        g = generator(seed)
         raw = torch.randn(shape, generator=g, dtype=torch.float64).to(device=device, dtype=dtype)
         return (
             self.to_loss_input(raw),
@@ -187,7 +188,7 @@ class ProbabilityLossCase(LossCase):
     def target(self, batch_size: int, feature_shape: tuple[int, ...], *, seed: int, device="cpu", dtype=torch.float64):
         shape = self.prediction_shape(batch_size, feature_shape)
         _arguments.floating_dtype("dtype", dtype)
-        g = torch.Generator().manual_seed(seed)
+        g = generator(seed)
         if self.name == "KLDivLoss":
             t = F.softmax(torch.randn(shape, generator=g, dtype=torch.float64), dim=1)
         else:

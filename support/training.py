@@ -12,6 +12,7 @@ from torch import nn
 from support import _arguments
 from support.errors import SpecInputError
 from support.gradients import total_grad_norm
+from support.tensors import generator
 
 
 @dataclass
@@ -67,7 +68,7 @@ def train(
         _arguments.positive_float("clip_norm", clip_norm)
     if not isinstance(optimizer, torch.optim.Optimizer):
         raise SpecInputError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
-    g = torch.Generator().manual_seed(seed)
+    g = generator(seed)
     order: list[int] = []
     history = History()
     params = [p for p in model.parameters() if p.requires_grad]

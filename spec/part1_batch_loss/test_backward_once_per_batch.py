@@ -24,6 +24,7 @@ import torch
 from support.gradients import batch_grads, per_sample_grads_loop, per_sample_grads_vmap
 from support.losses import LOSS_CASES
 from support.models import head_for
+from support.tensors import generator
 from support.tolerances import accumulation, assert_close
 
 pytestmark = pytest.mark.claim("backward.once-per-batch")
@@ -32,7 +33,7 @@ N, IN_FEATURES, SHAPE = 6, 4, (3,)
 
 def _setup(case, device):
     model = head_for(IN_FEATURES, SHAPE, seed=7, device=device)
-    x = torch.randn(N, IN_FEATURES, dtype=torch.float64, generator=torch.Generator().manual_seed(7)).to(device)
+    x = torch.randn(N, IN_FEATURES, dtype=torch.float64, generator=generator(7)).to(device)
     _, y = case.sample_batch(N, SHAPE, seed=7, device=device)
 
     def loss_fn(reduction):

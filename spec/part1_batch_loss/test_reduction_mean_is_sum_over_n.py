@@ -31,6 +31,7 @@ from hypothesis import strategies as st
 from support import hypothesis_helpers as hh
 from support.losses import LOSS_CASES, loss_case, reduce_reference
 from support.models import head_for
+from support.tensors import generator
 from support.tolerances import EXACT_DTYPE, accumulation, assert_close
 
 pytestmark = pytest.mark.claim("reduction.mean-is-sum-over-n")
@@ -55,7 +56,7 @@ def test_mean_loss_is_sum_over_number_of_terms(data, case, n, dtype, seed):
 def test_mean_gradient_is_sum_gradient_over_number_of_terms(data, case, n, seed):
     shape = data.draw(hh.feature_shapes(case), label="feature_shape")
     model = head_for(IN_FEATURES, shape, seed=seed % 1000, dtype=EXACT_DTYPE)
-    inputs = torch.randn(n, IN_FEATURES, dtype=EXACT_DTYPE, generator=torch.Generator().manual_seed(seed))
+    inputs = torch.randn(n, IN_FEATURES, dtype=EXACT_DTYPE, generator=generator(seed))
     _, y = case.sample_batch(n, shape, seed=seed, dtype=EXACT_DTYPE)
     params = list(model.parameters())
 
@@ -94,7 +95,7 @@ def test_class_losses_on_k_dimensional_inputs_average_over_every_position(name, 
     # PyTorch docs, CrossEntropyLoss/NLLLoss: input (N, C, d1, ..., dK), target (N, d1, ..., dK), one term per
     # position, and 'mean' averages them: N x d1 x ... x dK terms, not N
     n, c = 4, 3
-    g = torch.Generator().manual_seed(11)
+    g = generator(11)
     logits = torch.randn(n, c, *extra, generator=g, dtype=torch.float64).to(device)
     target = torch.randint(0, c, (n, *extra), generator=g).to(device)
     loss_input = torch.log_softmax(logits, dim=1) if name == "NLLLoss" else logits

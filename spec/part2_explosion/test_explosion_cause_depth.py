@@ -24,8 +24,10 @@ import math
 import pytest
 import torch
 
+from support.activations import derivative
 from support.explosion import SWEEP_DEPTHS, SWEEP_SEEDS, SWEEP_WIDTH, block_base, depth_sweep
 from support.models import ACTIVATIONS, glorot_std, mlp
+from support.tensors import generator
 from support.theory import (
     gaussian_chain_log_norm_mean,
     gaussian_chain_log_norm_variance,
@@ -41,7 +43,7 @@ N = SWEEP_WIDTH
 def test_input_gradient_is_the_product_of_the_layer_jacobians(device, activation):
     depth = 6
     net = mlp(5, 7, 3, depth=depth, activation=activation, seed=12, device=device)  # with biases, default init
-    g = torch.Generator().manual_seed(12)
+    g = generator(12)
     x = torch.randn(1, 5, dtype=torch.float64, generator=g).to(device).requires_grad_(True)
     u = torch.randn(1, 3, dtype=torch.float64, generator=g).to(device)
     (autograd,) = torch.autograd.grad((net(x) * u).sum(), x)
@@ -54,15 +56,10 @@ def test_input_gradient_is_the_product_of_the_layer_jacobians(device, activation
             a = h @ lin.weight.T + lin.bias
             pre.append(a)
             h = phi(a) if i < depth - 1 else a
-    derivative = {  # phi'(a), written from the definitions
-        "tanh": lambda a: 1 - torch.tanh(a) ** 2,
-        "relu": lambda a: (a > 0).to(a.dtype),
-        "sigmoid": lambda a: torch.sigmoid(a) * (1 - torch.sigmoid(a)),
-    }[activation]
     v = u
     for i in reversed(range(depth)):  # v <- W_l^T (phi'(a_l) * v), the last layer has no activation
         if i < depth - 1:
-            v = v * derivative(pre[i])
+            v = v * derivative(activation, pre[i])  # phi'(a), written from the definitions
         v = v @ linears[i].weight
     assert_close(autograd, v)
 

@@ -42,6 +42,7 @@ import math
 import pytest
 import torch
 
+from support.activations import sigmoid
 from support.explosion import (
     PASCANU_TARGET,
     PASCANU_X0,
@@ -51,14 +52,14 @@ from support.explosion import (
 )
 from support.fits import bisect, fit_log_slope
 from support.models import recurrent
-from support.tensors import maker
+from support.tensors import generator, maker
 from support.tolerances import assert_close, assert_le, override, slack
 
 pytestmark = pytest.mark.claim("explosion.rnn")
 
 LENGTHS = (10, 20, 40, 80)
 GRID = torch.linspace(-6.0, 2.0, 2001, dtype=torch.float64)  # spacing 0.004
-SIG0 = 1 / (1 + math.exp(-PASCANU_X0))  # sigmoid(x0)
+SIG0 = sigmoid(PASCANU_X0)
 
 
 # w = 3 and w = 5 in one figure: bounded against geometric growth
@@ -67,10 +68,6 @@ def _pascanu_plot(figures):
                         x_label="sequence length T (steps)", y_label="largest |dE/db| over b (dimensionless)",
                         zh=("Pascanu单单元模型:最大 |dE/db| 随序列长度的变化", "序列长度 T(步)",
                             "对b取的最大 |dE/db|(无量纲)"), log_y=True)
-
-
-def _sigmoid(v: float) -> float:
-    return 1 / (1 + math.exp(-v))
 
 
 # ------------------------------------------------------------------ Pascanu sec. 2.3, w = 3: bounded
@@ -96,8 +93,8 @@ def test_one_unit_model_w3_gradient_converges_to_the_fixed_point_formula(b):
     # A contraction forgets x0: x_T -> x* with x* = w sigmoid(x*) + b, and dx_T/db -> 1 / (1 - w sigmoid'(x*)).
     # x - w sigmoid(x) - b is increasing in x (slope >= 1 - 3/4), so bisection finds the unique x*.
     w, T = 3.0, 80
-    x_star = bisect(lambda x: x - w * _sigmoid(x) - b, -20.0, 20.0, xtol=1e-14)
-    s = _sigmoid(x_star)
+    x_star = bisect(lambda x: x - w * sigmoid(x) - b, -20.0, 20.0, xtol=1e-14)
+    s = sigmoid(x_star)
     expected = 2 * (s - PASCANU_TARGET) * s * (1 - s) / (1 - w * s * (1 - s))
     actual = one_unit_rnn_bias_grad(w, b, T)
     # the transient decays as (3/4)^80 = 1e-10 at worst; the fixed point is known to ~1e-14
@@ -147,15 +144,15 @@ def test_one_unit_model_w5_wall_is_a_cliff_that_a_fixed_grid_misses(figures):
     assert grid_max < wall_grad / 100
     # Either side of the wall the trajectory falls into a different stable fixed point of x = w sigmoid(x) + b*:
     # the lower one below x0 and the upper one above it (bisection on each side of the unstable point x0).
-    lower = bisect(lambda x: x - w * _sigmoid(x) - b_star, -10.0, PASCANU_X0 - 1.0)
-    upper = bisect(lambda x: x - w * _sigmoid(x) - b_star, PASCANU_X0 + 0.1, 10.0)
+    lower = bisect(lambda x: x - w * sigmoid(x) - b_star, -10.0, PASCANU_X0 - 1.0)
+    upper = bisect(lambda x: x - w * sigmoid(x) - b_star, PASCANU_X0 + 0.1, 10.0)
     delta = 0.01  # escape from x0 takes ~log(1/delta)/log(lam) = 29 steps, well within T = 80
     e_below = one_unit_rnn_error(w, b_star - delta, T).item()
     e_above = one_unit_rnn_error(w, b_star + delta, T).item()
     # moving b by delta moves a stable fixed point by delta / (1 - w sigmoid') <= 2 delta (w sigmoid' <= 1/2 at
     # both), changing E by at most 2 * 0.7 * 1/4 * 2 delta = 0.007
-    assert abs(e_below - (_sigmoid(lower) - PASCANU_TARGET) ** 2) < 0.007
-    assert abs(e_above - (_sigmoid(upper) - PASCANU_TARGET) ** 2) < 0.007
+    assert abs(e_below - (sigmoid(lower) - PASCANU_TARGET) ** 2) < 0.007
+    assert abs(e_above - (sigmoid(upper) - PASCANU_TARGET) ** 2) < 0.007
     figures.record("w=5: max |dE/db| on a 0.004 grid, T=80", grid_max, "1",
                    zh="w=5:间距0.004的网格上的最大 |dE/db|,T=80")
     figures.record("w=5: jump of E across the wall (2 delta = 0.02 in b)", abs(e_below - e_above), "1",
@@ -168,7 +165,7 @@ H = 8
 
 def _orthogonal_rnn(s: float, device, input_scale: float = 0.0):
     rnn = recurrent("rnn", 3, H, seed=5, device=device).rnn
-    q, _ = torch.linalg.qr(torch.randn(H, H, dtype=torch.float64, generator=torch.Generator().manual_seed(5)))
+    q, _ = torch.linalg.qr(torch.randn(H, H, dtype=torch.float64, generator=generator(5)))
     with torch.no_grad():
         rnn.weight_hh_l0.copy_(s * q)  # every singular value equals s
         rnn.weight_ih_l0.mul_(input_scale)

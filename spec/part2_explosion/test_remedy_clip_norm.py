@@ -31,7 +31,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from support.gradients import flat_grad, total_grad_norm
-from support.tensors import maker
+from support.tensors import generator, maker
 from support.tolerances import ROUNDING, assert_close, assert_le
 
 pytestmark = pytest.mark.claim("remedy.clip-norm")
@@ -42,7 +42,7 @@ log_scales = st.floats(-3, 3)  # gradient scales and thresholds from 1e-3 to 1e3
 
 
 def _params_with_grads(shape_list, scale, seed, device):
-    g = torch.Generator().manual_seed(seed)
+    g = generator(seed)
     make = maker(device)
     params = []
     for shape in shape_list:

@@ -27,7 +27,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from support.gradients import flat_grad
-from support.tensors import maker
+from support.tensors import generator, maker
 from support.tolerances import assert_close
 
 pytestmark = pytest.mark.claim("remedy.clip-value")
@@ -47,7 +47,7 @@ def _params(grads, device):
 
 @given(shape_list=shapes, log_scale=st.floats(-2, 2), log_clip=st.floats(-2, 2), seed=st.integers(0, 2**16))
 def test_clip_grad_value_clamps_each_element_and_leaves_the_small_ones(device, shape_list, log_scale, log_clip, seed):
-    g = torch.Generator().manual_seed(seed)
+    g = generator(seed)
     params = _params([10.0**log_scale * torch.randn(s, dtype=torch.float64, generator=g) for s in shape_list], device)
     c = 10.0**log_clip
     before = flat_grad(params).clone()

@@ -52,6 +52,7 @@ import statistics
 import pytest
 import torch
 
+from support.activations import sigmoid
 from support.fits import fit_log_slope
 from support.models import recurrent
 from support.tensors import maker
@@ -63,10 +64,6 @@ PRODUCT_RTOL = 1e-9
 
 H = 8
 GATE = {"lstm": 1, "gru": 1}  # row block of the forget gate (LSTM: i, f, g, o) / update gate (GRU: r, z, n)
-
-
-def _sigmoid(v):
-    return 1 / (1 + math.exp(-v))
 
 
 def _cell(kind, device, *, recurrent_scale=None, gate_bias=None, input_size=1):
@@ -123,7 +120,7 @@ def test_zero_state_gain_per_step_is_s_for_rnn_and_half_plus_quarter_s_for_lstm_
 def test_without_recurrent_coupling_the_gated_path_carries_gate_to_the_T(device, gate_bias, figures):
     T = 40
     x = maker(device).zeros(1, T, 1)
-    gate = _sigmoid(gate_bias)
+    gate = sigmoid(gate_bias)
     # LSTM, W_hh = 0: the gates are constant and g = tanh(0) = 0, so c' = f c and dc_T/dc_0 = f^T
     lstm = _cell("lstm", device, recurrent_scale=0.0, gate_bias=gate_bias)
     g = _grad_wrt_initial_state(lstm, "lstm", x, wrt="c")
@@ -195,7 +192,7 @@ def _default_init_slopes(width, seeds, device):
 def _line():
     """A state carried by a lone gate at sigmoid(b) loses log sigmoid(b) per step: -0.693 at bias 0, -0.049 at
     bias 3. The midpoint of the two separates "kept" from "vanishing"; its mirror image bounds "kept" from above."""
-    return (math.log(_sigmoid(0.0)) + math.log(_sigmoid(3.0))) / 2
+    return (math.log(sigmoid(0.0)) + math.log(sigmoid(3.0))) / 2
 
 
 def _on_its_side(name, slope):
@@ -240,5 +237,5 @@ def test_the_gate_adds_bias_ih_and_bias_hh(device):
                 rnn.bias_ih_l0[k * H:(k + 1) * H] = slices[0]
                 rnn.bias_hh_l0[k * H:(k + 1) * H] = slices[1]
             g = _grad_wrt_initial_state(rnn, kind, x, wrt=wrt)
-            assert math.isclose(g.norm().item(), _sigmoid(total) ** T * math.sqrt(H), rel_tol=PRODUCT_RTOL), (
+            assert math.isclose(g.norm().item(), sigmoid(total) ** T * math.sqrt(H), rel_tol=PRODUCT_RTOL), (
                 kind, slices)

@@ -30,6 +30,7 @@ from support.data import classification
 from support.gradients import batch_grads
 from support.hypothesis_helpers import batch_sizes, seeds
 from support.models import mlp
+from support.tensors import generator
 from support.tolerances import assert_close
 
 pytestmark = pytest.mark.claim("gradient.chain-rule")
@@ -57,7 +58,7 @@ def test_autograd_equals_the_hand_derived_chain_rule(device, n, d, width, k, los
     model = mlp(d, width, k, depth=2, activation="tanh", seed=seed % 1000, device=device)
     x, y = classification(n, d, k, seed=seed, device=device)
     if loss == "mse":
-        y = torch.randn(n, k, generator=torch.Generator().manual_seed(seed), dtype=torch.float64).to(device)
+        y = torch.randn(n, k, generator=generator(seed), dtype=torch.float64).to(device)
     autograd = batch_grads(model, F.cross_entropy if loss == "ce" else F.mse_loss, x, y)
     p = dict(model.named_parameters())
     hand = _hand_backprop(p["0.weight"], p["0.bias"], p["2.weight"], p["2.bias"], x, y, loss)
@@ -69,7 +70,7 @@ def test_autograd_equals_the_hand_derived_chain_rule(device, n, d, width, k, los
 @pytest.mark.parametrize("loss", ["ce", "mse"])
 def test_gradcheck_agrees_with_finite_differences_in_float64(device, loss):
     x, y = classification(6, 3, 3, seed=5, device=device)
-    target = y if loss == "ce" else torch.randn(6, 3, generator=torch.Generator().manual_seed(5),
+    target = y if loss == "ce" else torch.randn(6, 3, generator=generator(5),
                                                 dtype=torch.float64).to(device)
     params = [p.detach().clone().requires_grad_()
               for p in mlp(3, 5, 3, activation="tanh", seed=5, device=device).parameters()]
@@ -88,7 +89,7 @@ def test_the_gradient_is_the_rate_of_change_of_the_loss(device, figures):
     x, y = classification(8, 3, 3, seed=9, device=device)
     params = list(model.parameters())
     grads = torch.autograd.grad(F.cross_entropy(model(x), y), params)
-    g = torch.Generator().manual_seed(9)
+    g = generator(9)
     directions = [torch.randn(p.shape, generator=g, dtype=torch.float64).to(device) for p in params]
     t = 1e-5
 

@@ -52,7 +52,7 @@ from hypothesis import strategies as st
 from support.hypothesis_helpers import batch_sizes, dtypes, seeds
 from support.losses import loss_case, reduce_reference
 from support.models import linear_model
-from support.tensors import maker
+from support.tensors import generator, maker
 from support.tolerances import ROUNDING, accumulation, assert_close, assert_ge, assert_le, slack, tolerance_for
 
 pytestmark = pytest.mark.claim("gradient.grows-with-loss")
@@ -82,7 +82,7 @@ def _mse_output_gradient(loss_value, device):
 
 @given(d=st.integers(1, 6), scale=st.floats(1e-3, 1e3), seed=seeds())
 def test_mse_output_gradient_norm_is_two_sqrt_loss(device, d, scale, seed):
-    gen = torch.Generator().manual_seed(seed)
+    gen = generator(seed)
     y_hat = (scale * torch.randn(d, generator=gen, dtype=torch.float64)).to(device).requires_grad_()
     y = (scale * torch.randn(d, generator=gen, dtype=torch.float64)).to(device)
     for reduction, factor in (("sum", 1.0), ("mean", 1.0 / d)):
@@ -94,7 +94,7 @@ def test_mse_output_gradient_norm_is_two_sqrt_loss(device, d, scale, seed):
 @given(k=st.integers(2, 12), y=st.integers(0, 11), scale=st.floats(0.01, 30.0), seed=seeds())
 def test_cross_entropy_logit_gradient_lies_between_the_bounds(device, k, y, scale, seed):
     assume(y < k)
-    z = (scale * torch.randn(k, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)).to(device)
+    z = (scale * torch.randn(k, generator=generator(seed), dtype=torch.float64)).to(device)
     loss, g = _logit_gradient(z, y)
     p = torch.softmax(z, dim=0)
     assert_close(g, p - F.one_hot(torch.tensor(y), k).to(device, torch.float64))  # dl/dz = p - e_y
@@ -184,7 +184,7 @@ def test_cross_entropy_gradient_saturates_at_sqrt2_while_mse_grows_without_bound
 def test_equal_losses_can_have_parameter_gradients_differing_by_any_factor(device, t, seed):
     model = linear_model(4, 3, seed=seed, device=device)
     null = torch.linalg.svd(model.weight.detach(), full_matrices=True).Vh[-1]  # W (3 x 4) has u with W u = 0
-    x_a = torch.randn(4, generator=torch.Generator().manual_seed(seed), dtype=torch.float64).to(device)
+    x_a = torch.randn(4, generator=generator(seed), dtype=torch.float64).to(device)
     if (null @ x_a) < 0:
         null = -null  # <x_a, u> >= 0, so ||x_b||^2 = ||x_a||^2 (1 + t^2) + 2 t ||x_a|| <x_a, u> >= t^2 ||x_a||^2
     x_b = x_a + t * x_a.norm() * null  # the same logits, hence the same loss, but a longer input
@@ -222,7 +222,7 @@ def _robust_loss(name, threshold, reduction):
        threshold=st.floats(0.05, 20.0), reduction=st.sampled_from(["sum", "mean"]), dtype=dtypes(), seed=seeds())
 def test_l1_smooth_l1_and_huber_output_gradients_are_bounded_however_large_the_loss(
         device, name, n, d, log_scale, threshold, reduction, dtype, seed):
-    gen = torch.Generator().manual_seed(seed)
+    gen = generator(seed)
     y = torch.randn(n, d, generator=gen, dtype=torch.float64)
     # residuals of size 10^log_scale (up to 1e12), of either sign: the loss grows linearly with them
     r = 10**log_scale * torch.randn(n, d, generator=gen, dtype=torch.float64)

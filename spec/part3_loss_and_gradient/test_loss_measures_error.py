@@ -47,7 +47,7 @@ from hypothesis import strategies as st
 
 from support.hypothesis_helpers import batch_sizes, feature_shapes, seeds
 from support.losses import loss_case
-from support.tensors import maker
+from support.tensors import generator, maker
 from support.tolerances import assert_close, assert_ge, override, slack
 
 pytestmark = pytest.mark.claim("loss.measures-error")
@@ -94,7 +94,7 @@ def test_cross_entropy_is_positive_and_falls_to_zero_as_p_y_goes_to_one(device, 
 
 @given(n=batch_sizes(1, 6), k=st.integers(2, 8), scale=st.floats(0.1, 5.0), seed=seeds())
 def test_cross_entropy_with_a_probability_target_is_minimal_at_that_target(device, n, k, scale, seed):
-    g = torch.Generator().manual_seed(seed)
+    g = generator(seed)
     q = torch.softmax(scale * torch.randn(n, k, generator=g, dtype=torch.float64), dim=1).to(device)
     z = (scale * torch.randn(n, k, generator=g, dtype=torch.float64)).to(device)
     ce = F.cross_entropy(z, q, reduction="none")

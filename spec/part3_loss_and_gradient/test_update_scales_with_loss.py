@@ -55,6 +55,7 @@ from hypothesis import strategies as st
 from support.data import classification
 from support.gradients import flat_grad, flat_params
 from support.models import mlp
+from support.tensors import generator
 from support.tolerances import EXACT, assert_close, assert_ge, assert_le, override, slack, tolerance_for
 from support.training import train
 
@@ -130,7 +131,7 @@ def test_adding_a_constant_changes_the_loss_value_but_not_one_bit_of_the_trainin
 
 def test_soft_label_cross_entropy_and_kl_divergence_differ_by_the_entropy_and_train_alike(device, figures):
     make_model, x, _ = _setup(device)
-    g = torch.Generator().manual_seed(22)
+    g = generator(22)
     soft = F.softmax(2 * torch.randn(x.shape[0], 3, generator=g, dtype=torch.float64), dim=1).to(device)
     entropy = -(soft * soft.log()).sum(dim=1).mean()  # the constant between the two losses: H(p) per sample
     ce = lambda out, p: F.cross_entropy(out, p)

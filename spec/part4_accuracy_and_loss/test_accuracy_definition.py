@@ -29,12 +29,13 @@ from hypothesis import strategies as st
 
 from support.hypothesis_helpers import batch_sizes, seeds
 from support.metrics import accuracy
+from support.tensors import generator
 
 pytestmark = pytest.mark.claim("accuracy.definition")
 
 
 def _logits(n, k, seed, integer, device):
-    g = torch.Generator().manual_seed(seed)
+    g = generator(seed)
     z = (torch.randint(-2, 3, (n, k), generator=g).double() if integer
          else torch.randn(n, k, generator=g, dtype=torch.float64))
     return z.to(device), torch.randint(0, k, (n,), generator=g).to(device)
@@ -56,7 +57,7 @@ def test_accuracy_is_constant_under_perturbations_below_half_the_top_two_gap(dev
     top2 = z.topk(2, dim=1).values
     half_gap = ((top2[:, 0] - top2[:, 1]) / 2).min()
     # any perturbation with |delta_ij| < half the gap keeps z_top - z_j > 0 for every j, so no argmax moves
-    delta = torch.rand(n, k, generator=torch.Generator().manual_seed(seed + 1), dtype=torch.float64).to(device)
+    delta = torch.rand(n, k, generator=generator(seed + 1), dtype=torch.float64).to(device)
     delta = frac * half_gap * (2 * delta - 1)
     assert accuracy(z + delta, y) == accuracy(z, y)
 

@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 from support.hypothesis_helpers import batch_sizes, seeds
 from support.metrics import accuracy
-from support.tensors import maker
+from support.tensors import generator, maker
 from support.tolerances import assert_close, assert_le, slack
 
 pytestmark = pytest.mark.claim("loss.continuous")
@@ -36,7 +36,7 @@ pytestmark = pytest.mark.claim("loss.continuous")
 
 @given(n=batch_sizes(1, 16), k=st.integers(2, 6), temperature=st.floats(0.05, 20.0), seed=seeds())
 def test_scaling_logits_keeps_accuracy_and_moves_the_loss_continuously(device, n, k, temperature, seed):
-    g = torch.Generator().manual_seed(seed)
+    g = generator(seed)
     z = torch.randn(n, k, generator=g, dtype=torch.float64).to(device)
     y = torch.randint(0, k, (n,), generator=g).to(device)
     assert accuracy(temperature * z, y) == accuracy(z, y)

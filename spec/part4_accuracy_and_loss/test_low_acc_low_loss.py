@@ -44,7 +44,7 @@ from hypothesis import strategies as st
 
 from support.hypothesis_helpers import batch_sizes, seeds
 from support.metrics import accuracy
-from support.tensors import maker
+from support.tensors import generator, maker
 from support.tolerances import assert_close, assert_ge, assert_le, slack
 
 pytestmark = pytest.mark.claim("low-acc-low-loss")
@@ -61,7 +61,7 @@ def _plot(figures):
 
 @given(n=batch_sizes(1, 24), k=st.integers(2, 6), integer=st.booleans(), scale=st.floats(0.1, 50.0), seed=seeds())
 def test_mean_cross_entropy_is_at_least_one_minus_accuracy_times_ln2(device, n, k, integer, scale, seed):
-    g = torch.Generator().manual_seed(seed)
+    g = generator(seed)
     # integer logits in [-2, 2] give frequent ties, the case where p_y = 1/2 exactly can occur
     raw = (torch.randint(-2, 3, (n, k), generator=g).double() if integer
            else torch.randn(n, k, generator=g, dtype=torch.float64))
@@ -119,7 +119,7 @@ def test_every_loss_above_the_floor_is_reached_and_beaten_by_a_more_accurate_mod
     # model with a higher accuracy has a higher loss
     right = data.draw(st.integers(0, n - 1), label="right")
     a, c = right / n, (1 - right / n) * LN2 + slack
-    y = torch.randint(0, k, (n,), generator=torch.Generator().manual_seed(seed)).to(device)
+    y = torch.randint(0, k, (n,), generator=generator(seed)).to(device)
     za = _two_way_logits(_losses_reaching(c, right, n), y.cpu(), k, device)
     ce_a = F.cross_entropy(za, y)
     assert accuracy(za, y) == a

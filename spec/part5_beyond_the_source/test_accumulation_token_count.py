@@ -48,6 +48,7 @@ from hypothesis import strategies as st
 
 from support.gradients import flat_grad, flat_params
 from support.models import token_model
+from support.tensors import generator
 from support.tolerances import EXACT, accumulation, assert_close, assert_ge
 
 pytestmark = pytest.mark.claim("accumulation.token-count")
@@ -57,7 +58,7 @@ VOCAB, DIM, CLASSES, PAD, IGNORE = 7, 4, 3, 0, -100
 def _micro_batches(lengths, m, t, seed, device):
     """k = len(lengths) / m micro-batches of m sequences of t tokens; sequence i has lengths[i] valid targets,
     the rest is padding (token PAD, target IGNORE). Returns a list of (tokens, targets), each (m, t)."""
-    g = torch.Generator().manual_seed(seed)
+    g = generator(seed)
     n_seq = len(lengths)
     tokens = torch.randint(1, VOCAB, (n_seq, t), generator=g)
     targets = torch.randint(0, CLASSES, (n_seq, t), generator=g)
@@ -114,7 +115,7 @@ def test_each_valid_target_weighs_one_over_k_n_j_with_mean_over_k_and_one_over_n
     batches = _micro_batches(lengths, m, t, seed=seed, device=device)
     counts = [_valid(b[1]) for b in batches]
     n = sum(counts)
-    g = torch.Generator().manual_seed(seed)
+    g = generator(seed)
     logits = torch.randn(k * m, t, CLASSES, generator=g, dtype=torch.float64).to(device).requires_grad_(True)
     targets = torch.cat([b[1] for b in batches])
     direction = torch.softmax(logits.detach(), dim=-1) - F.one_hot(targets.clamp(min=0), CLASSES)

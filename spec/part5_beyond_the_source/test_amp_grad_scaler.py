@@ -67,6 +67,7 @@ import torch.nn.functional as F
 from support.data import regression
 from support.gradients import flat_grad, flat_params, total_grad_norm
 from support.models import linear_model, mlp
+from support.tensors import generator
 from support.tolerances import accumulation, assert_close, override, tolerance_for
 
 pytestmark = pytest.mark.claim("amp.grad-scaler")
@@ -195,7 +196,7 @@ def _linear_on_a_grid(n, in_features, out_features, *, x_step, seed):
     """x (n, in) and the weights of a Linear(in, out) on grids of 1/4 (x scaled by ``x_step`` / (1/4)): every
     product and partial sum of the forward is a multiple of 1/16 * x_step / (1/4) with at most 8 significant
     bits, so the float16 and bfloat16 forward are exact and equal the float64 one. Returns (x, weight, bias)."""
-    g = torch.Generator().manual_seed(seed)
+    g = generator(seed)
     x = _grid((n, in_features), x_step, 4 * x_step, g)
     return x, _grid((out_features, in_features), 0.25, 1.0, g), _grid((out_features,), 0.25, 1.0, g)
 
@@ -236,7 +237,7 @@ ADAM_LR, ADAM_EPS = 1e-2, 1e-8  # eps: torch.optim.Adam's default, passed explic
 @functools.lru_cache(maxsize=8)
 def _underflow_case(device):
     x, weight, bias = _linear_on_a_grid(UNDERFLOW_N, UNDERFLOW_IN, UNDERFLOW_D, x_step=0.25, seed=4)
-    g = torch.Generator().manual_seed(4)
+    g = generator(4)
     y = x @ weight.T + bias
     r = (2 * torch.rand(UNDERFLOW_N, UNDERFLOW_D, generator=g, dtype=torch.float64) - 1) * RESIDUAL
     t = (y + r).to(torch.float32)  # the targets, as a float32 batch would hold them
@@ -354,7 +355,7 @@ def test_a_float16_gradient_past_65504_overflows_and_the_scaler_skips_and_backs_
     # an untrained regression on unnormalised targets (std 40): O(1) gradients, which the default scale 2^16
     # pushes past 65504 in float16
     x, weight, bias = _linear_on_a_grid(8, 4, 2, x_step=0.25, seed=6)
-    t = (40 * torch.randn(8, 2, generator=torch.Generator().manual_seed(6), dtype=torch.float64)).to(torch.float32)
+    t = (40 * torch.randn(8, 2, generator=generator(6), dtype=torch.float64)).to(torch.float32)
     g_max = _float16_backward_max(weight, bias, x, t, device)
     scales = [init_scale * backoff**j for j in range(8)]
     # no scale sits within 2% of the limit, so float16's rounding (2^-11) and the round-to-inf threshold
@@ -410,7 +411,7 @@ def test_a_forward_overflow_makes_the_scaler_skip_every_step_and_back_off_again_
     _require_autocast(device, torch.float16)
     # unnormalised inputs (multiples of 2^13 up to 2^15): the layer's outputs pass 65504 in the forward
     x, weight, bias = _linear_on_a_grid(8, 4, 2, x_step=2.0**13, seed=7)
-    t = torch.randn(8, 2, generator=torch.Generator().manual_seed(7)).to(torch.float32)
+    t = torch.randn(8, 2, generator=generator(7)).to(torch.float32)
     # the float16 forward is exact up to its final rounding, and round-to-nearest sends anything at or past
     # 65520 (65504 + half its ulp of 32) to inf
     assert (x @ weight.T + bias).abs().max() >= FP16_MAX + 16

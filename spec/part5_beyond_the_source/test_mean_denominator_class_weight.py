@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from support import hypothesis_helpers as hh
 from support.losses import loss_case
-from support.tensors import maker
+from support.tensors import generator, maker
 from support.tolerances import EXACT_DTYPE, accumulation, assert_close
 
 pytestmark = pytest.mark.claim("mean.denominator.class-weight")
@@ -34,7 +34,7 @@ CE, NLL = loss_case("CrossEntropyLoss"), loss_case("NLLLoss")
 
 def _weights(c, seed, device):
     # positive, unequal class weights in [0.25, 4]: their values matter, so they are not all 1
-    g = torch.Generator().manual_seed(seed)
+    g = generator(seed)
     return (0.25 + 3.75 * torch.rand(c, generator=g, dtype=EXACT_DTYPE)).to(device)
 
 
@@ -81,7 +81,7 @@ def test_probability_targets_divide_by_n_and_keep_the_weights_out_of_the_denomin
     # documented: l_n = -sum_c w_c p_nc log softmax(x_n)_c, 'mean' = sum_n l_n / N
     n, c = 5, 4
     z, _ = CE.sample_batch(n, (c,), seed=10, device=device)
-    g = torch.Generator().manual_seed(11)
+    g = generator(11)
     p = torch.softmax(torch.randn(n, c, generator=g, dtype=EXACT_DTYPE), dim=1).to(device)
     w = maker(device, EXACT_DTYPE).tensor([0.5, 1.0, 2.0, 4.0])
     terms = -(w * p * torch.log_softmax(z, dim=1)).sum(dim=1)
@@ -95,7 +95,7 @@ def test_probability_targets_divide_by_n_and_keep_the_weights_out_of_the_denomin
 def test_k_dimensional_inputs_count_every_position(case, device):
     # input (N, C, d1, d2) and target (N, d1, d2): terms at every (n, d1, d2) position
     n, c, d1, d2 = 3, 4, 2, 5
-    g = torch.Generator().manual_seed(12)
+    g = generator(12)
     x = case.to_loss_input(torch.randn(n, c, d1, d2, generator=g, dtype=EXACT_DTYPE).to(device))
     y = torch.randint(0, c, (n, d1, d2), generator=g).to(device)
     w = maker(device, EXACT_DTYPE).tensor([1.0, 3.0, 0.5, 2.0])

@@ -30,14 +30,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from support import hypothesis_helpers as hh
-from support.tensors import maker
+from support.tensors import generator, maker
 from support.tolerances import EXACT_DTYPE, accumulation, assert_close
 
 pytestmark = pytest.mark.claim("mean.denominator.kldiv")
 
 
 def _distributions(n, c, seed, device):
-    g = torch.Generator().manual_seed(seed)
+    g = generator(seed)
     log_q = torch.log_softmax(torch.randn(n, c, generator=g, dtype=EXACT_DTYPE), dim=1).to(device)
     p = torch.softmax(torch.randn(n, c, generator=g, dtype=EXACT_DTYPE), dim=1).to(device)
     return log_q, p
@@ -91,7 +91,7 @@ def test_kl_of_a_distribution_with_itself_is_zero_and_zero_probabilities_contrib
 
 @given(n=hh.batch_sizes(1, 6), t=st.integers(1, 6), c=st.integers(2, 5), seed=hh.seeds())
 def test_batchmean_of_sequences_divides_by_n_only_summing_the_kl_over_positions(n, t, c, seed, device):
-    g = torch.Generator().manual_seed(seed)
+    g = generator(seed)
     log_q = torch.log_softmax(torch.randn(n, t, c, generator=g, dtype=EXACT_DTYPE), dim=-1).to(device)
     p = torch.softmax(torch.randn(n, t, c, generator=g, dtype=EXACT_DTYPE), dim=-1).to(device)
     kl = (p * (torch.log(p) - log_q)).sum(dim=-1)  # (N, T): one KL per position, from the definition
@@ -111,7 +111,7 @@ def test_batchmean_of_sequences_divides_by_n_only_summing_the_kl_over_positions(
 
 def test_batchmean_at_five_positions_is_five_times_the_per_position_mean_and_so_is_its_gradient(device, figures):
     n, t, c = 4, 5, 6
-    g = torch.Generator().manual_seed(8)
+    g = generator(8)
     log_q = torch.log_softmax(torch.randn(n, t, c, generator=g, dtype=EXACT_DTYPE), dim=-1).to(device)
     p = torch.softmax(torch.randn(n, t, c, generator=g, dtype=EXACT_DTYPE), dim=-1).to(device)
     log_q.requires_grad_(True)
