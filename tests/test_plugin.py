@@ -141,8 +141,10 @@ def test_narrowed_run_judges_coverage_by_collecting_the_whole_spec(project):
 def test_header_names_torch_devices_threads_and_profile(project):
     write(project, "spec/test_a.py", "import pytest\n\n@pytest.mark.meta\ndef test_x():\n    pass\n")
     result = project.runpytest_inprocess("--hypothesis-profile=dev", "--torch-threads=1")
-    result.stdout.fnmatch_lines([f"torch {torch.__version__}; devices: cpu*; torch threads: 1; "
-                                 "hypothesis profile: dev; claims registered: 2"])
+    # each part writes its own line, in the order pytest_plugins loads the parts: profiles, runtime, claims
+    result.stdout.fnmatch_lines(["hypothesis profile: dev",
+                                 f"torch {torch.__version__}; devices: cpu*; torch threads: 1*",
+                                 "claims registered: 2"])
 
 
 @pytest.mark.parametrize(
@@ -328,7 +330,9 @@ def test_xdist_controller_runs_without_torch_and_reports_what_the_workers_ran_wi
     result = project.runpytest_subprocess("-n", "2", "--device=cpu", "-s")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines([
-        "torch *; devices: cpu; torch threads: 1 per xdist worker; hypothesis profile: ci; claims registered: 2",
+        "hypothesis profile: ci",
+        "torch *; devices: cpu; torch threads: 1 per xdist worker*",
+        "claims registered: 2",
         f"xdist workers ran with torch {torch.__version__}; devices: cpu; torch threads: 1 per worker",
         "controller imported torch: False",
     ])

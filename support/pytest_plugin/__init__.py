@@ -1,17 +1,18 @@
 """The suite's pytest plugin (loaded by the root conftest.py through ``pytest_plugins``).
 
-A package of parts, each owning its options and its state (its own ``pytest.StashKey``), after the pattern of
-pytest's own plugins (``_pytest/junitxml.py``) and pytest-xdist's ``plugin.py``:
+A package of parts, each owning its options, its state (its own ``pytest.StashKey``) and its line of the report
+header, after the pattern of pytest's own plugins (``_pytest/junitxml.py``) and pytest-xdist's ``plugin.py``. Each
+part reads top to bottom: options, state, configure, collection hooks, fixtures, run and report hooks.
 
 * ``profiles``: hypothesis profiles ``dev``, ``ci`` (derandomized, no deadline; the default) and ``thorough``
   (10x the examples of ci), chosen with ``--hypothesis-profile`` or ``SPEC_HYPOTHESIS_PROFILE``; the ``seed_block``
-  fixture of statistical tests (block 0, or blocks 0-4 under ``thorough``).
+  fixture of statistical tests (block 0, or blocks 0-4 under ``thorough``); the header names the profile.
 * ``runtime``: the ``device`` parameter (cpu always, cuda when available; ``--device`` narrows it; TF32 off),
   torch threads per process (``--torch-threads``), per-test RNG seeds from the node id, ``gc.freeze`` after
-  start-up, the report header and the xdist relay of what the workers ran with. The controller of an xdist run
-  imports neither torch nor hypothesis.
+  start-up, the header's torch, devices and threads, and the xdist relay of what the workers ran with. The
+  controller of an xdist run imports neither torch nor hypothesis.
 * ``claims``: the ``claim`` and ``meta`` markers, their lint (an unknown id is a collection error naming it),
-  claim coverage, and ``--claim ID`` to run the tests of one claim.
+  claim coverage, and ``--claim ID`` to run the tests of one claim; the header counts the registered claims.
 * ``figures``: the ``figures`` fixture (measured numbers and curves, carried in ``user_properties``).
 * ``reproduce``: the "reproduce" section of a failing test.
 * ``claims_report``: ``--claims-report=DIR`` and the claims summary; it renders with the ``support.report``

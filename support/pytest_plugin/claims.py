@@ -26,9 +26,20 @@ import pytest
 import support.pytest_plugin.records as records
 from support.claims.schema import ClaimRegistry, UnknownClaimError
 
+# ---------------------------------------------------------------- options
 DUMP_ENV = "SPEC_DUMP_CLAIMS"  # set by the coverage fallback: write collected claim ids there
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("spec", "PyTorch training specification")
+    group.addoption("--claim", dest="spec_claims", action="append", default=[], metavar="ID",
+                    help="run only the tests of this claim (repeatable), e.g. --claim reduction.mean-is-sum-over-n")
+    parser.addini("claim_registry", "dotted path 'module:attribute' of the ClaimRegistry",
+                  default="support.claims:REGISTRY")
+    parser.addini("claim_spec_dir", "directory whose tests must each carry a claim or meta marker", default="spec")
+
+
+# ---------------------------------------------------------------- state
 @dataclass
 class ClaimsState:
     registry: ClaimRegistry
@@ -50,15 +61,6 @@ def registry(config: pytest.Config) -> ClaimRegistry:
     return state(config).registry
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("spec", "PyTorch training specification")
-    group.addoption("--claim", dest="spec_claims", action="append", default=[], metavar="ID",
-                    help="run only the tests of this claim (repeatable), e.g. --claim reduction.mean-is-sum-over-n")
-    parser.addini("claim_registry", "dotted path 'module:attribute' of the ClaimRegistry",
-                  default="support.claims:REGISTRY")
-    parser.addini("claim_spec_dir", "directory whose tests must each carry a claim or meta marker", default="spec")
-
-
 def _load_registry(spec: str) -> ClaimRegistry:
     module_name, _, attr = spec.partition(":")
     try:
@@ -70,6 +72,7 @@ def _load_registry(spec: str) -> ClaimRegistry:
     return loaded
 
 
+# ---------------------------------------------------------------- configure
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "claim(id): the test checks the registered claim with this id (support.claims)")
     config.addinivalue_line("markers", "meta: the test checks the suite itself (registry, plugin, coverage)")
@@ -84,7 +87,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_state_key] = ClaimsState(registry=loaded, spec_dir=spec_dir, selected=selected)
 
 
-# ---------------------------------------------------------------- collection: the marker lint
+# ---------------------------------------------------------------- collection: the marker lint, --claim
 def _under(path: Path, root: Path) -> bool:
     try:
         path.resolve().relative_to(root)
@@ -196,6 +199,7 @@ def _collect_claims_in_subprocess(config: pytest.Config, spec_dir: Path) -> list
         return json.loads(out.read_text(encoding="utf-8"))
 
 
+# ---------------------------------------------------------------- fixtures
 @pytest.fixture
 def claim_registry(request: pytest.FixtureRequest) -> ClaimRegistry:
     return registry(request.config)
@@ -204,3 +208,8 @@ def claim_registry(request: pytest.FixtureRequest) -> ClaimRegistry:
 @pytest.fixture(name="claim_coverage")
 def claim_coverage_fixture(request: pytest.FixtureRequest) -> ClaimCoverage:
     return claim_coverage(request.config)
+
+
+# ---------------------------------------------------------------- report
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    return [f"claims registered: {len(registry(config))}"]

@@ -21,6 +21,7 @@ from support.pytest_plugin._xdist import is_xdist_worker
 from support.pytest_plugin.claims import registry
 from support.pytest_plugin.profiles import profile_name
 
+# ---------------------------------------------------------------- options
 LANG_ENV = "SPEC_REPORT_LANG"
 
 
@@ -32,6 +33,33 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help=f"language of the claims report: en or zh (default en; env {LANG_ENV})")
 
 
+# ---------------------------------------------------------------- configure
+def pytest_configure(config: pytest.Config) -> None:
+    raw = config.getoption("claims_report")
+    lang = config.getoption("claims_report_lang")
+    if lang not in report_lib.LANGS:
+        source = LANG_ENV if lang == os.environ.get(LANG_ENV) else "--claims-report-lang"
+        raise pytest.UsageError(f"{source}={lang!r}: expected one of {report_lib.LANGS}")
+    out_dir = None
+    if raw is not None:
+        out_dir = Path(raw).expanduser().resolve()
+        if not is_xdist_worker(config):
+            try:
+                out_dir.mkdir(parents=True, exist_ok=True)
+                probe = out_dir / ".write-test"
+                probe.write_text("", encoding="utf-8")
+                probe.unlink()
+            except OSError as exc:
+                raise pytest.UsageError(f"--claims-report={raw}: cannot write there ({exc.strerror or exc})") from None
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise pytest.UsageError("--claims-report needs matplotlib: install the project with the 'report' extra "
+                                    "(pip install -e '.[report]')") from None
+    config.pluginmanager.register(ClaimsReportCollector(config, out_dir, lang), "spec-claims-report")
+
+
+# ---------------------------------------------------------------- state and the run and report hooks: the collector
 def _skip_reason(report: pytest.TestReport) -> str:
     if isinstance(report.longrepr, tuple) and len(report.longrepr) == 3:
         return str(report.longrepr[2]).removeprefix("Skipped: ")
@@ -130,28 +158,3 @@ class ClaimsReportCollector:
             tr.write_line(f"ERROR: {self.error}", red=True)
         elif self.out_dir is not None:
             tr.write_line(f"claims report written to {self.out_dir / 'README.md'}")
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    raw = config.getoption("claims_report")
-    lang = config.getoption("claims_report_lang")
-    if lang not in report_lib.LANGS:
-        source = LANG_ENV if lang == os.environ.get(LANG_ENV) else "--claims-report-lang"
-        raise pytest.UsageError(f"{source}={lang!r}: expected one of {report_lib.LANGS}")
-    out_dir = None
-    if raw is not None:
-        out_dir = Path(raw).expanduser().resolve()
-        if not is_xdist_worker(config):
-            try:
-                out_dir.mkdir(parents=True, exist_ok=True)
-                probe = out_dir / ".write-test"
-                probe.write_text("", encoding="utf-8")
-                probe.unlink()
-            except OSError as exc:
-                raise pytest.UsageError(f"--claims-report={raw}: cannot write there ({exc.strerror or exc})") from None
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            raise pytest.UsageError("--claims-report needs matplotlib: install the project with the 'report' extra "
-                                    "(pip install -e '.[report]')") from None
-    config.pluginmanager.register(ClaimsReportCollector(config, out_dir, lang), "spec-claims-report")

@@ -16,13 +16,12 @@ import pytest
 
 from support.pytest_plugin._xdist import runs_tests
 
+# ---------------------------------------------------------------- options: the profiles (the option is hypothesis')
 CI_EXAMPLES = 25
 PROFILE_NAMES = ("dev", "ci", "thorough")
 DEFAULT_PROFILE = "ci"
 PROFILE_ENV = "SPEC_HYPOTHESIS_PROFILE"
 THOROUGH_SEED_BLOCKS = 5  # block 0 (the default run's) and 4 more
-
-_profile_key = pytest.StashKey[str]()
 
 
 def profile_settings() -> dict:
@@ -42,6 +41,10 @@ def profile_settings() -> dict:
     }
 
 
+# ---------------------------------------------------------------- state
+_profile_key = pytest.StashKey[str]()
+
+
 def profile_name(config: pytest.Config) -> str:
     """The hypothesis profile this run uses."""
     return config.stash[_profile_key]
@@ -52,20 +55,7 @@ def seed_blocks(config: pytest.Config) -> tuple[int, ...]:
     return tuple(range(THOROUGH_SEED_BLOCKS)) if profile_name(config) == "thorough" else (0,)
 
 
-@pytest.fixture
-def seed_block() -> int:
-    """Which block of seeds (or widths) a statistical test draws its runs from: 0 in a default run; under the
-    thorough profile the test is parametrized over every block of ``seed_blocks``."""
-    return 0
-
-
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "seed_block" in metafunc.fixturenames:
-        blocks = seed_blocks(metafunc.config)
-        if len(blocks) > 1:  # a default run keeps the test's node id (no parameter)
-            metafunc.parametrize("seed_block", blocks, ids=[f"block{b}" for b in blocks])
-
-
+# ---------------------------------------------------------------- configure
 @pytest.hookimpl(tryfirst=True)  # registers the profiles before hypothesis's own plugin loads one
 def pytest_configure(config: pytest.Config) -> None:
     explicit = config.getoption("hypothesis_profile", default=None)
@@ -83,3 +73,24 @@ def pytest_configure(config: pytest.Config) -> None:
             settings.register_profile(profile, profile_settings_)
         settings.load_profile(name)
     config.stash[_profile_key] = name
+
+
+# ---------------------------------------------------------------- collection
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "seed_block" in metafunc.fixturenames:
+        blocks = seed_blocks(metafunc.config)
+        if len(blocks) > 1:  # a default run keeps the test's node id (no parameter)
+            metafunc.parametrize("seed_block", blocks, ids=[f"block{b}" for b in blocks])
+
+
+# ---------------------------------------------------------------- fixtures
+@pytest.fixture
+def seed_block() -> int:
+    """Which block of seeds (or widths) a statistical test draws its runs from: 0 in a default run; under the
+    thorough profile the test is parametrized over every block of ``seed_blocks``."""
+    return 0
+
+
+# ---------------------------------------------------------------- report
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    return [f"hypothesis profile: {profile_name(config)}"]

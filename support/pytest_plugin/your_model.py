@@ -33,10 +33,19 @@ from support.model_check import REFERENCE_NAMES
 from support.pytest_plugin._xdist import is_xdist_worker
 from support.pytest_plugin.records import CheckResultRecord, CheckTag
 
+# ---------------------------------------------------------------- options
 MODEL_ENV = "SPEC_MODEL"
 FIXTURE = "model_under_test"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("spec", "PyTorch training specification")
+    group.addoption("--model", dest="spec_model", default=None, metavar="PACKAGE.MODULE:FACTORY",
+                    help=f"run spec/part6_your_model on your model: FACTORY() returns model, inputs, targets, loss "
+                         f"(and optionally optimizer, n_classes, name, frozen); env {MODEL_ENV}")
+
+
+# ---------------------------------------------------------------- state: the subjects, loaded once per process
 @dataclass
 class ModelState:
     spec: str | None  # the --model value; None: the reference models
@@ -53,11 +62,14 @@ def state(config: pytest.Config) -> ModelState:
     return config.stash[_state_key]
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("spec", "PyTorch training specification")
-    group.addoption("--model", dest="spec_model", default=None, metavar="PACKAGE.MODULE:FACTORY",
-                    help=f"run spec/part6_your_model on your model: FACTORY() returns model, inputs, targets, loss "
-                         f"(and optionally optimizer, n_classes, name, frozen); env {MODEL_ENV}")
+def subject(config: pytest.Config, name: str):
+    """The subject ``name`` as loaded (on the CPU), once per process."""
+    st = state(config)
+    if name not in st.subjects:
+        from support.model_check.references import reference
+
+        st.subjects[name] = reference(name)
+    return st.subjects[name]
 
 
 def _load(config: pytest.Config, spec: str, *, run_forward: bool):
@@ -73,6 +85,7 @@ def _load(config: pytest.Config, spec: str, *, run_forward: bool):
         raise pytest.UsageError(f"--model={spec}: {exc}") from None
 
 
+# ---------------------------------------------------------------- configure
 def pytest_configure(config: pytest.Config) -> None:
     spec = config.getoption("spec_model") or os.environ.get(MODEL_ENV) or None
     if spec is None:
@@ -84,26 +97,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(_Verdicts(st), "spec-model-verdicts")
 
 
-def pytest_report_header(config: pytest.Config) -> list[str]:
-    st = state(config)
-    if st.spec is None:
-        return []
-    subject = st.subjects[st.names[0]]
-    n_params = sum(p.numel() for p in subject.model.parameters())
-    return [f"model under test: {subject.name} ({st.spec}; {type(subject.model).__name__}, {n_params:,} parameters, "
-            f"batch of {subject.batch_size})"]
-
-
-def subject(config: pytest.Config, name: str):
-    """The subject ``name`` as loaded (on the CPU), once per process."""
-    st = state(config)
-    if name not in st.subjects:
-        from support.model_check.references import reference
-
-        st.subjects[name] = reference(name)
-    return st.subjects[name]
-
-
+# ---------------------------------------------------------------- collection: one test per subject, the checks tagged
 def _test_id(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
@@ -114,6 +108,36 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize(FIXTURE, names, indirect=True, ids=[_test_id(n) for n in names])
 
 
+def _check_of(item: pytest.Item) -> CheckTag | None:
+    """The check a test runs: its module's name is test_<check id> (support.model_check.catalog)."""
+    if FIXTURE not in getattr(item, "fixturenames", ()):
+        return None
+    from support.model_check.catalog import info
+
+    entry = info(item.path.stem.removeprefix("test_").replace("_", "-"))
+    params = item.callspec.params
+    return CheckTag(id=entry.id, title=entry.title, subject=str(params[FIXTURE]),
+                    device=str(params.get("device", "cpu")), reference=state(item.config).spec is None)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tag the model checks, and run them in the catalog's order (support.model_check.catalog), in the slots they
+    hold."""
+    from support.model_check.catalog import CHECK_IDS
+
+    rank = {check_id: i for i, check_id in enumerate(CHECK_IDS)}
+    slots, tagged = [], []
+    for i, item in enumerate(items):
+        check = _check_of(item)
+        if check is not None:
+            records.add(item.user_properties, records.CHECK, check)
+            slots.append(i)
+            tagged.append((rank.get(check["id"], len(rank)), i, item))
+    for slot, (_, _, item) in zip(slots, sorted(tagged, key=lambda t: t[:2])):
+        items[slot] = item
+
+
+# ---------------------------------------------------------------- fixtures
 @pytest.fixture
 def model_under_test(request: pytest.FixtureRequest, device: str):
     """The subject (the user's model with --model, else one reference model) on ``device``: its own model, moved
@@ -151,33 +175,15 @@ def record_check(request: pytest.FixtureRequest):
     return record
 
 
-def _check_of(item: pytest.Item) -> CheckTag | None:
-    """The check a test runs: its module's name is test_<check id> (support.model_check.catalog)."""
-    if FIXTURE not in getattr(item, "fixturenames", ()):
-        return None
-    from support.model_check.catalog import info
-
-    entry = info(item.path.stem.removeprefix("test_").replace("_", "-"))
-    params = item.callspec.params
-    return CheckTag(id=entry.id, title=entry.title, subject=str(params[FIXTURE]),
-                    device=str(params.get("device", "cpu")), reference=state(item.config).spec is None)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tag the model checks, and run them in the catalog's order (support.model_check.catalog), in the slots they
-    hold."""
-    from support.model_check.catalog import CHECK_IDS
-
-    rank = {check_id: i for i, check_id in enumerate(CHECK_IDS)}
-    slots, tagged = [], []
-    for i, item in enumerate(items):
-        check = _check_of(item)
-        if check is not None:
-            records.add(item.user_properties, records.CHECK, check)
-            slots.append(i)
-            tagged.append((rank.get(check["id"], len(rank)), i, item))
-    for slot, (_, _, item) in zip(slots, sorted(tagged, key=lambda t: t[:2])):
-        items[slot] = item
+# ---------------------------------------------------------------- run and report: header, verdicts, summary
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    st = state(config)
+    if st.spec is None:
+        return []
+    subject = st.subjects[st.names[0]]
+    n_params = sum(p.numel() for p in subject.model.parameters())
+    return [f"model under test: {subject.name} ({st.spec}; {type(subject.model).__name__}, {n_params:,} parameters, "
+            f"batch of {subject.batch_size})"]
 
 
 def first_sentence(text: str) -> str:
