@@ -36,7 +36,7 @@ def _range(low: float | None, low_open: bool, high: float | None, high_open: boo
 
 
 def _low_high(above, at_least, below, at_most) -> tuple[float | None, bool, float | None, bool]:
-    if above is not None and at_least is not None or below is not None and at_most is not None:
+    if (above is not None and at_least is not None) or (below is not None and at_most is not None):
         raise SpecInputError("give one lower bound (above or at_least) and one upper bound (below or at_most)")
     low, low_open = (above, True) if above is not None else (at_least, False)
     high, high_open = (below, True) if below is not None else (at_most, False)
