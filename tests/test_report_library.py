@@ -270,3 +270,14 @@ def test_a_figure_shows_what_it_was_measured_on_next_to_its_number():
     assert "| 偏离 | 0.5 | 1(无量纲) | MLP 4-8-3,batch 大小 16 |  |" in zh
     # a claim whose figures do not say it has no such column
     assert "| figure | value | unit | note |" in render_markdown(build_report(REGISTRY, records(), ENV), REGISTRY, "en")
+
+
+def test_a_series_that_overflows_is_drawn_up_to_its_overflow(tmp_path):
+    # a run that overflows records values up to ~1e271 before inf (explosion.definition at 3x its limit); on a log
+    # axis the autoscale margin around them reached inf and matplotlib's ticks raised OverflowError: they are dropped
+    from support.report.plots import PLOT_LIMIT, render_plots
+
+    claim = {"id": "good.claim", "series": [dict(SERIES, y=[0.6, 1e100, 4.6e271, "inf"], x=[0, 1, 2, 3])]}
+    plots = render_plots(claim, tmp_path)
+    assert len(plots) == 1 and (tmp_path / plots[0]["file"].removeprefix("figures/")).exists()
+    assert 1e100 <= PLOT_LIMIT < 4.6e271

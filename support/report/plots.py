@@ -26,6 +26,16 @@ def _natural(name: str) -> list:
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
 
 
+PLOT_LIMIT = 1e250  # far beyond any measured value worth a figure, far below float64's 1.8e308
+
+
+def _plottable(xs: list[float], ys: list[float]) -> tuple[list[float], list[float]]:
+    """The points with both coordinates within PLOT_LIMIT; the others become NaN (gaps in the line)."""
+    nan = float("nan")
+    keep = [abs(x) <= PLOT_LIMIT and abs(y) <= PLOT_LIMIT for x, y in zip(xs, ys)]
+    return [x if k else nan for x, k in zip(xs, keep)], [y if k else nan for y, k in zip(ys, keep)]
+
+
 def render_plots(claim: dict, figures_dir: Path) -> list[dict]:
     """Draw the series of one claim of a built report; returns one {"title", "x_label", "y_label", "zh", "file"} per
     figure (file relative to the report; zh holds the title and labels in Chinese when the series carry them). The
@@ -47,8 +57,9 @@ def render_plots(claim: dict, figures_dir: Path) -> list[dict]:
         series = groups[title]
         fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=100)
         for s in series:
-            xs = [float(v) for v in s["x"]]  # "inf"/"nan" become floats; matplotlib leaves them out
-            ys = [float(v) for v in s["y"]]
+            # "inf"/"nan" become floats, which matplotlib leaves out; so are values past PLOT_LIMIT (a run that
+            # overflows records ~1e308 before inf, and axis margins around it reach inf, which breaks the ticks)
+            xs, ys = _plottable([float(v) for v in s["x"]], [float(v) for v in s["y"]])
             style = s.get("style", "line")
             if style == "points":
                 ax.plot(xs, ys, "o", label=s["name"], markersize=6)
