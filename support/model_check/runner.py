@@ -6,8 +6,7 @@ FAIL) when a plain forward, loss and backward raise it too, else the checker's o
 
 from __future__ import annotations
 
-import traceback
-
+from support.errors import describe_error
 from support.model_check.catalog import CATALOG, info
 from support.model_check.checks.can_overfit_one_batch import can_overfit_one_batch
 from support.model_check.checks.every_parameter_gets_a_gradient import every_parameter_gets_a_gradient
@@ -29,14 +28,6 @@ _FUNCTIONS = {f.__name__: f for f in (
 CHECKS = {c.id: _FUNCTIONS[c.module] for c in CATALOG}
 
 
-def _where(exc: BaseException) -> str:
-    frames = traceback.extract_tb(exc.__traceback__)
-    if not frames:
-        return ""
-    f = frames[-1]
-    return f" at {f.filename}:{f.lineno} in {f.name}"
-
-
 def run_check(check_id: str, subject: ModelUnderTest) -> CheckResult:
     """Run one check on the subject's own model and put the model back afterwards. An exception inside the check is
     the model's when one plain train-mode forward, loss and backward of the batch raises it too (a FAIL naming the
@@ -47,7 +38,7 @@ def run_check(check_id: str, subject: ModelUnderTest) -> CheckResult:
         try:
             return CHECKS[entry.id](subject)
         except Exception as exc:
-            error = f"{type(exc).__name__}: {_first_line(exc)}{_where(exc)}"
+            error = describe_error(exc, first_line=True)
     own = _plain_backward_error(subject)
     if own is not None:
         return Recorder(entry).failed(Text(
@@ -61,11 +52,6 @@ def run_check(check_id: str, subject: ModelUnderTest) -> CheckResult:
         f"这是检查器对这个模型的局限,并不说明模型有问题"))
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:200] if text else ""
-
-
 def _plain_backward_error(subject: ModelUnderTest) -> str | None:
     """The error one train-mode forward, loss and backward of the batch raise on the subject's model, or None."""
     with preserved(subject):
@@ -75,7 +61,7 @@ def _plain_backward_error(subject: ModelUnderTest) -> str | None:
             if loss.requires_grad:
                 loss.backward()
         except Exception as exc:  # the user's code
-            return f"{type(exc).__name__}: {_first_line(exc)}{_where(exc)}"
+            return describe_error(exc, first_line=True)
     return None
 
 

@@ -14,7 +14,6 @@ import copy
 import importlib
 import inspect
 import re
-import traceback
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import fields, replace
 from typing import Any
@@ -23,7 +22,7 @@ import torch
 from torch import nn
 
 from support import _arguments
-from support.errors import SpecInputError, did_you_mean
+from support.errors import SpecInputError, describe_error, did_you_mean
 from support.model_check.batch import call, model_output, no_tensor_message, outputs, take
 from support.model_check.losses import SequenceCrossEntropyLoss
 from support.model_check.subject import OPTIONAL, REQUIRED, ModelUnderTest
@@ -35,19 +34,6 @@ def _accepts_reduction(fn: Callable) -> bool:
     except (TypeError, ValueError):  # a builtin without a signature: let the call decide
         return True
     return any(p.name == "reduction" or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
-
-
-def _where(exc: BaseException) -> str:
-    """'file.py:12 in fn' of the innermost frame of an exception (the line that raised)."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    if not frames:
-        return ""
-    f = frames[-1]
-    return f" (at {f.filename}:{f.lineno} in {f.name})"
-
-
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}{_where(exc)}"
 
 
 def _check_batch(what: str, batch: object) -> list[torch.Tensor]:
@@ -165,7 +151,7 @@ def _run_once(subject: ModelUnderTest, who: str) -> None:
         try:
             raw = call(model, subject.inputs)
         except Exception as exc:  # the user's code: any error is reported, once
-            raise SpecInputError(f"{who}: the model's forward fails on the batch: {_describe(exc)}") from None
+            raise SpecInputError(f"{who}: the model's forward fails on the batch: {describe_error(exc)}") from None
         out = model_output(raw)
         if out is None:
             raise SpecInputError(f"{who}: {no_tensor_message(raw)}")
@@ -185,7 +171,7 @@ def _run_once(subject: ModelUnderTest, who: str) -> None:
                 value = subject.loss_fn(reduction)(out, subject.targets)
             except Exception as exc:
                 raise SpecInputError(f"{who}: {what} fails on the model's output {tuple(out.shape)} and the "
-                                     f"targets {tuple(subject.targets.shape)}: {_describe(exc)}") from None
+                                     f"targets {tuple(subject.targets.shape)}: {describe_error(exc)}") from None
             if not isinstance(value, torch.Tensor):
                 raise SpecInputError(f"{who}: {what} returned a {type(value).__name__}, not a tensor")
             if reduction != "none" and value.numel() != 1:
@@ -206,7 +192,7 @@ def _run_backward(subject: ModelUnderTest, model: nn.Module, who: str) -> None:
                 loss.backward()
         except Exception as exc:
             raise SpecInputError(f"{who}: one train-mode forward, loss and backward of the batch fails: "
-                                 f"{_describe(exc)}") from None
+                                 f"{describe_error(exc)}") from None
 
 
 def _probe_batch_axis(subject: ModelUnderTest, model: nn.Module, out: torch.Tensor, who: str) -> None:
@@ -220,7 +206,7 @@ def _probe_batch_axis(subject: ModelUnderTest, model: nn.Module, out: torch.Tens
         sub = model_output(call(model, take(subject.inputs, slice(0, k))))
     except Exception as exc:
         raise SpecInputError(f"{who}: the model's forward fails on the first {k} samples of the batch "
-                             f"({_describe(exc)}); every tensor of the inputs must be batch-first (dim 0 = the "
+                             f"({describe_error(exc)}); every tensor of the inputs must be batch-first (dim 0 = the "
                              f"{subject.batch_size} samples) and the model must run on any batch size") from None
     if sub is None or tuple(sub.shape) != (k, *out.shape[1:]):
         got = "no tensor" if sub is None else f"shape {tuple(sub.shape)}"
@@ -241,9 +227,9 @@ def _import(module_name: str):
         if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
             raise SpecInputError(f"cannot import module {module_name!r}: {exc} (is it on sys.path? run from the "
                                  f"directory that holds it, or install it)") from None
-        raise SpecInputError(f"importing {module_name!r} failed: {_describe(exc)}") from None
+        raise SpecInputError(f"importing {module_name!r} failed: {describe_error(exc)}") from None
     except Exception as exc:
-        raise SpecInputError(f"importing {module_name!r} failed: {_describe(exc)}") from None
+        raise SpecInputError(f"importing {module_name!r} failed: {describe_error(exc)}") from None
 
 
 def _fields_of(spec: str, made: object) -> dict[str, Any]:
@@ -282,7 +268,7 @@ def load_subject(spec: str, *, run_forward: bool = True) -> ModelUnderTest:
     try:
         made = obj()
     except Exception as exc:
-        raise SpecInputError(f"the factory {spec} raised {_describe(exc)}") from None
+        raise SpecInputError(f"the factory {spec} raised {describe_error(exc)}") from None
     got = _fields_of(spec, made)
     got.setdefault("name", module_name.rpartition(".")[2])
     if got.get("frozen") is None:

@@ -38,14 +38,12 @@ class Note:
     names: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class CorpusModel:
-    id: str
-    family: str  # "transformers" | "timm" | "torchvision" | "hand-written"
-    factory_spec: str  # package.module:function
-    requires: str | None = None  # the optional package it needs
-    notes: tuple[Note, ...] = ()
-    not_applicable: tuple[str, ...] = ()  # checks that should answer n/a
+class _Factory:
+    """What every corpus entry has: its factory (``factory_spec``, package.module:function, what --model takes) and
+    whether the optional package it ``requires`` is installed."""
+
+    factory_spec: str
+    requires: str | None
 
     @property
     def factory(self) -> Callable[[], dict]:
@@ -58,7 +56,17 @@ class CorpusModel:
 
 
 @dataclass(frozen=True)
-class BrokenVariant:
+class CorpusModel(_Factory):
+    id: str
+    family: str  # "transformers" | "timm" | "torchvision" | "hand-written"
+    factory_spec: str  # package.module:function
+    requires: str | None = None  # the optional package it needs
+    notes: tuple[Note, ...] = ()
+    not_applicable: tuple[str, ...] = ()  # checks that should answer n/a
+
+
+@dataclass(frozen=True)
+class BrokenVariant(_Factory):
     id: str
     base: str  # the id of the healthy corpus model it changes
     change: str
@@ -67,15 +75,6 @@ class BrokenVariant:
     words: tuple[str, ...]  # what its message must contain to name the cause
     also_fail: tuple[str, ...] = ()  # other checks that fail on it, by the same cause
     requires: str | None = None
-
-    @property
-    def factory(self) -> Callable[[], dict]:
-        module, _, name = self.factory_spec.partition(":")
-        return getattr(importlib.import_module(module), name)
-
-    @property
-    def available(self) -> bool:
-        return self.requires is None or importlib.util.find_spec(self.requires) is not None
 
 
 _HW = "tests.model_corpus.handwritten"
