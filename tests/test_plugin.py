@@ -471,3 +471,44 @@ def test_hypothesis_imports_without_assertion_rewriting_and_test_modules_with_it
 
     assert loader("hypothesis.core") != "AssertionRewritingHook"
     assert loader(__name__) == "AssertionRewritingHook"
+
+
+def test_what_a_test_imports_and_what_is_left_at_the_end_are_frozen_for_the_garbage_collector(project):
+    # after a test that imported a library (>= LAZY_IMPORT_MODULES modules) and at the end of the session, the
+    # process's objects move out of the collector's sight (gc.freeze): later full collections and the one at
+    # interpreter exit do not walk them again
+    project.makeconftest("""
+        import atexit, gc
+        pytest_plugins = ["support.pytest_plugin"]
+
+        KEPT = []
+
+        def pytest_sessionfinish(session):
+            KEPT.extend([] for _ in range(10_000))  # objects that live until the process exits
+
+        # gc.get_objects() lists the objects the collector still walks (not the frozen ones)
+        atexit.register(lambda: print(f"walked at exit: {'fewer' if len(gc.get_objects()) < 10_000 else 'more'}"))
+    """)
+    write(project, "spec/test_a.py", """
+        import gc, sys, types
+        import pytest
+        FROZEN = []
+
+        @pytest.mark.claim("alpha.one")
+        def test_1_imports_nothing():
+            FROZEN.append(gc.get_freeze_count())
+
+        @pytest.mark.claim("alpha.one")
+        def test_2_imports_a_library():
+            FROZEN.append(gc.get_freeze_count())
+            for i in range(120):
+                sys.modules[f"a_library_{i}"] = types.ModuleType(f"a_library_{i}")
+
+        @pytest.mark.claim("beta.two")
+        def test_3_after_them():
+            assert FROZEN[1] <= FROZEN[0]  # nothing imported, nothing frozen (frozen objects still die as usual)
+            assert gc.get_freeze_count() >= FROZEN[1] + 120  # the library's modules, at least
+    """)
+    result = project.runpytest_subprocess("-p", "no:randomly", "-s")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["walked at exit: fewer"])

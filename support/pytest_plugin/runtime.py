@@ -4,10 +4,10 @@
   available). TF32 is off, so float32 matmuls are real float32 on GPUs too.
 * ``--torch-threads=N`` / ``SPEC_TORCH_THREADS``: torch threads per process, serial or xdist worker (default 1).
 * Every test starts with the global RNGs seeded from its node id (the same in every process).
-* Start-up cost: the controller of an xdist run imports no torch (its header names the installed torch; the
+* Start-up and exit cost: the controller of an xdist run imports no torch (its header names the installed torch; the
   workers report what they ran with at the end), every process moves its start-up objects out of the garbage
-  collector's sight (``gc.freeze``) once collection is done, and hypothesis is left out of pytest's assertion
-  rewriting.
+  collector's sight (``gc.freeze``) once collection is done, again after a test that imported a library and at the
+  end of the session, and hypothesis is left out of pytest's assertion rewriting.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import gc
 import importlib.metadata
 import os
 import random
+import sys
 import zlib
 from dataclasses import dataclass
 
@@ -242,3 +243,38 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     global _startup_done
     _freeze_startup_objects()  # what collection added
     _startup_done = True
+
+
+# A test that imports this many modules brought in a library (torch._dynamo with sympy on the first optimizer or
+# torch.func.grad, Opacus with scipy, ...): hundreds of thousands of objects that live until the process ends
+LAZY_IMPORT_MODULES = 100
+_outermost_config: pytest.Config | None = None  # the process's own session, not one pytester runs inside it
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    global _outermost_config
+    if _outermost_config is None:
+        _outermost_config = config
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    """After a test that imported a library, collect its garbage and freeze what is left (the library), as at
+    start-up: otherwise every later full collection, the two pytest runs at the end of a session and the one at
+    interpreter exit walk the library's objects again (~0.7 s at exit alone with torch._dynamo and Opacus loaded)."""
+    modules = len(sys.modules)
+    try:
+        return (yield)
+    finally:
+        if item.config is _outermost_config and len(sys.modules) - modules >= LAZY_IMPORT_MODULES:
+            gc.collect()
+            gc.freeze()
+
+
+@pytest.hookimpl(trylast=True)  # after pytest's own collection for unraisable exceptions
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The process is about to exit: freeze what is left, so that the collections still to come (pytest's last one,
+    the interpreter's at exit) do not walk it."""
+    if config is _outermost_config:
+        gc.freeze()
