@@ -36,7 +36,8 @@ Then the uneven numbers of batches (rank r has ``batch_counts[r]`` batches of ``
 Each rank saves ``{scenario: result}`` to ``rank<r>.pt`` in the output directory (a flat float64 gradient for the
 first five, a dict for the others), and its output to ``rank<r>.log``.
 By hand: ``python -m support.distributed --init-file F --out D``. ``launch_once`` runs a configuration once for all
-the tests (and pytest-xdist workers) that ask for it.
+the tests (and pytest-xdist workers) that ask for it; ``start_launch_once`` starts that run in a thread, so that the
+ranks work (and the uneven scenarios wait out their timeout) while the caller does other work.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
@@ -331,11 +333,13 @@ class LaunchResult:
     timed_out: bool = False
     missing: list[int] = field(default_factory=list)
     stopped_after_results: bool = False  # every rank had written its result; the launcher did not exit in time
+    stopped: bool = False  # the caller stopped the run early (BackgroundLaunch.stop)
 
     def diagnostics(self) -> str:
         parts = [f"ranks without a result: {self.missing}; launcher exit code {self.returncode}; "
                  f"timed out: {self.timed_out}; "
-                 f"killed {EXIT_GRACE_S:g} s after every result was written: {self.stopped_after_results}"]
+                 f"killed {EXIT_GRACE_S:g} s after every result was written: {self.stopped_after_results}; "
+                 f"stopped early by the caller: {self.stopped}"]
         for r, log in enumerate(self.logs):
             parts.append(f"--- rank {r} log (last 3000 chars) ---\n{log[-3000:]}")
         return "\n".join(parts)
@@ -407,6 +411,11 @@ def launch(config: DDPConfig, workdir: Path, *, env: dict[str, str], timeout_s: 
     has written its result, the ranks still running are killed (they run in a session of their own, killed
     as a group).
     """
+    _check_launch_args(config, env, timeout_s)
+    return _read_back(config, Path(workdir), _run_ranks(config, Path(workdir), env, timeout_s))
+
+
+def _check_launch_args(config: DDPConfig, env: dict[str, str], timeout_s: float) -> None:
     if not isinstance(config, DDPConfig):
         raise SpecInputError(f"config must be a DDPConfig, got {type(config).__name__}")
     if not isinstance(env, dict):
@@ -415,7 +424,12 @@ def launch(config: DDPConfig, workdir: Path, *, env: dict[str, str], timeout_s: 
     _checks.positive_float("timeout_s", timeout_s)
     if not hasattr(os, "fork"):
         raise SpecInputError("launch needs os.fork (Linux or macOS): the spawned interpreter forks the other ranks")
-    workdir = Path(workdir)
+
+
+def _run_ranks(config: DDPConfig, workdir: Path, env: dict[str, str], timeout_s: float,
+               stop: threading.Event | None = None) -> dict:
+    """The work of ``launch`` up to the read-back: run the ranks in ``workdir``, write and return the outcome.
+    ``stop`` set kills the ranks early (the outcome then says ``stopped``)."""
     if workdir.exists() and any(workdir.iterdir()):
         raise SpecInputError(f"workdir {workdir} must be empty: a stale rendezvous file would join an old group")
     workdir.mkdir(parents=True, exist_ok=True)
@@ -431,7 +445,7 @@ def launch(config: DDPConfig, workdir: Path, *, env: dict[str, str], timeout_s: 
             cwd=REPO_ROOT, env=child_env, stdout=launcher_log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,  # its own process group: the deadline kills the forked ranks too
         )
-        timed_out = stopped_after_results = False
+        timed_out = stopped_after_results = stopped = False
         results_at = None
         result_files = [workdir / f"rank{r}.pt" for r in range(config.world_size)]
         try:
@@ -439,6 +453,9 @@ def launch(config: DDPConfig, workdir: Path, *, env: dict[str, str], timeout_s: 
                 now = time.monotonic()
                 if now - start > timeout_s:
                     timed_out = True
+                    break
+                if stop is not None and stop.is_set():
+                    stopped = True
                     break
                 if results_at is None and all(f.exists() for f in result_files):
                     results_at = now
@@ -455,9 +472,9 @@ def launch(config: DDPConfig, workdir: Path, *, env: dict[str, str], timeout_s: 
                 pass
             proc.wait(timeout=10)
     outcome = {"returncode": proc.returncode, "wall_s": time.monotonic() - start, "timed_out": timed_out,
-               "stopped_after_results": stopped_after_results}
+               "stopped_after_results": stopped_after_results, "stopped": stopped}
     (workdir / LAUNCH_SUMMARY).write_text(json.dumps(outcome))
-    return _read_back(config, workdir, outcome)
+    return outcome
 
 
 def _read_back(config: DDPConfig, workdir: Path, outcome: dict) -> LaunchResult:
@@ -474,7 +491,7 @@ def _read_back(config: DDPConfig, workdir: Path, outcome: dict) -> LaunchResult:
     logs[0] = f"{launcher_output}\n{logs[0]}" if launcher_output else logs[0]
     missing = [r for r, res in enumerate(results) if res is None]
     return LaunchResult(results, outcome["returncode"], logs, outcome["wall_s"], outcome["timed_out"], missing,
-                        outcome["stopped_after_results"])
+                        outcome["stopped_after_results"], outcome.get("stopped", False))
 
 
 def launch_once(config: DDPConfig, root: Path, *, env: dict[str, str], timeout_s: float = 60.0) -> LaunchResult:
@@ -485,20 +502,74 @@ def launch_once(config: DDPConfig, root: Path, *, env: dict[str, str], timeout_s
     included, so one set of ranks serves every test that asks for this configuration. ``root`` must hold no run of an
     earlier session: pass a directory of this session (e.g. pytest's basetemp).
     """
-    if not isinstance(config, DDPConfig):
-        raise SpecInputError(f"config must be a DDPConfig, got {type(config).__name__}")
+    return _once(config, root, env, timeout_s, read_back=True)
+
+
+def _once(config: DDPConfig, root: Path, env: dict[str, str], timeout_s: float, *, read_back: bool,
+          stop: threading.Event | None = None) -> LaunchResult | None:
+    """launch_once's work; without ``read_back`` it only makes sure the run exists (and returns None)."""
+    _check_launch_args(config, env, timeout_s)
     import fcntl  # POSIX, as os.fork, which launch needs anyway
 
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     key = hashlib.sha256(config.to_json().encode()).hexdigest()[:16]
     workdir = root / f"ddp-{key}"
+    # a lock per open file: it also makes a second thread of this process wait (flock(2))
     with open(root / f"ddp-{key}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or when this process dies
         summary = workdir / LAUNCH_SUMMARY
         if summary.exists():
-            return _read_back(config, workdir, json.loads(summary.read_text()))
-        return launch(config, workdir, env=env, timeout_s=timeout_s)
+            outcome = json.loads(summary.read_text())
+        else:
+            outcome = _run_ranks(config, workdir, env, timeout_s, stop)
+        return _read_back(config, workdir, outcome) if read_back else None
+
+
+class BackgroundLaunch:
+    """``launch_once`` started in a thread of this process (see ``start_launch_once``).
+
+    ``result()`` waits for the run and reads it back (what ``launch_once`` returns); ``wait()`` only waits for the
+    thread; ``stop()`` kills the ranks of a run this thread started and waits for the thread. A failure of the thread
+    (e.g. an unwritable ``root``) is raised by ``result()``.
+    """
+
+    def __init__(self, config: DDPConfig, root: Path, env: dict[str, str], timeout_s: float) -> None:
+        _check_launch_args(config, env, timeout_s)
+        self._args = (config, Path(root), env, timeout_s)
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._work, name="ddp-launch", daemon=True)
+        self._thread.start()
+
+    def _work(self) -> None:
+        try:
+            _once(*self._args, read_back=False, stop=self._stop)
+        except BaseException as exc:  # handed to result(), in the caller's thread
+            self._error = exc
+
+    def wait(self) -> None:
+        self._thread.join()
+
+    def result(self) -> LaunchResult:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return launch_once(self._args[0], self._args[1], env=self._args[2], timeout_s=self._args[3])
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def start_launch_once(config: DDPConfig, root: Path, *, env: dict[str, str],
+                      timeout_s: float = 60.0) -> BackgroundLaunch:
+    """Start ``launch_once(config, root, ...)`` in a thread and return at once; ``.result()`` is that call's result.
+
+    The thread runs no torch code: it waits for the lock, spawns the ranks and polls for their result files (or finds
+    the run another process made); reading the results back happens in ``result()``.
+    """
+    return BackgroundLaunch(config, root, env, timeout_s)
 
 
 def _launcher_command(init_file: Path, workdir: Path, config: DDPConfig) -> list[str]:

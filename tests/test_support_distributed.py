@@ -4,6 +4,7 @@ what is missing instead of hanging)."""
 
 import os
 import sys
+import time
 
 import pytest
 import torch
@@ -155,3 +156,47 @@ def test_launch_once_launches_once_and_reads_the_run_back(tmp_path, monkeypatch)
     assert (tmp_path / "root" / "launches").read_text() == "xx"
     with pytest.raises(SpecInputError, match="config"):
         distributed.launch_once({"seed": 1}, tmp_path / "root", env=LOOPBACK)
+
+
+def _stand_in_launcher(monkeypatch, script):
+    monkeypatch.setattr(distributed, "_launcher_command", lambda init_file, workdir, config: [
+        sys.executable, "-c", script, str(workdir)])
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the launcher needs os.fork")
+def test_a_background_launch_and_a_launch_once_in_the_same_process_share_one_run(tmp_path, monkeypatch):
+    # a stand-in launcher that counts its launches and takes a while, so that launch_once asks while it runs
+    _stand_in_launcher(monkeypatch, (
+        "import sys, time, torch; out = sys.argv[1]\n"
+        "open(f'{out}/../launches', 'a').write('x')\n"
+        "time.sleep(0.5)\n"
+        "for r in (0, 1): torch.save({'equal': torch.full((1,), float(r))}, f'{out}/rank{r}.pt')\n"
+    ))
+    background = distributed.start_launch_once(DDPConfig(), tmp_path / "root", env=LOOPBACK, timeout_s=60)
+    direct = distributed.launch_once(DDPConfig(), tmp_path / "root", env=LOOPBACK, timeout_s=60)  # waits for it
+    run = background.result()
+    assert (tmp_path / "root" / "launches").read_text() == "x"
+    assert not run.missing and not direct.missing and run.returncode == direct.returncode == 0
+    assert run.results[1]["equal"].item() == direct.results[1]["equal"].item() == 1.0
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the launcher needs os.fork")
+def test_stopping_a_background_launch_kills_its_ranks_promptly(tmp_path, monkeypatch):
+    _stand_in_launcher(monkeypatch, "import time; time.sleep(120)\n")  # a rank that never finishes
+    background = distributed.start_launch_once(DDPConfig(), tmp_path / "root", env=LOOPBACK, timeout_s=60)
+    started = time.monotonic()
+    background.stop()
+    assert time.monotonic() - started < 15  # not the 60 s deadline
+    run = background.result()  # the stopped run, read back
+    assert run.stopped and not run.timed_out and run.missing == [0, 1]
+    assert "stopped early by the caller: True" in run.diagnostics()
+
+
+def test_a_failure_of_the_background_launch_is_raised_by_result(tmp_path):
+    (tmp_path / "root").write_text("a file where the run's directory should go")
+    background = distributed.start_launch_once(DDPConfig(), tmp_path / "root", env=LOOPBACK, timeout_s=60)
+    background.wait()
+    with pytest.raises(FileExistsError):
+        background.result()
+    with pytest.raises(SpecInputError, match="GLOO_SOCKET_IFNAME"):  # bad arguments are refused before any thread
+        distributed.start_launch_once(DDPConfig(), tmp_path / "other", env={"MASTER_ADDR": "127.0.0.1"})

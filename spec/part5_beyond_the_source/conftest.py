@@ -1,10 +1,12 @@
-"""Part 5's fixture: one run of DistributedDataParallel ranks that the distributed claims' tests share."""
+"""Part 5's fixture: one run of DistributedDataParallel ranks that the distributed claims' tests share, started in
+the background as soon as the session knows it will run one of them."""
 
 import os
 
 import pytest
+import torch.distributed as dist
 
-from support.distributed import SPEC_CONFIG, launch_once
+from support.distributed import SPEC_CONFIG, start_launch_once
 
 # Every wait is bounded: the launcher kills the ranks after this many seconds. The run takes ~3.5 s on an idle
 # 2-core machine (one fresh interpreter imports torch and torch._dynamo, which DDP needs, then forks the other ranks;
@@ -12,15 +14,46 @@ from support.distributed import SPEC_CONFIG, launch_once
 # pytest workers, and the process group's own timeout (20 s) ends a rank stuck in a collective before that.
 LAUNCH_TIMEOUT_S = 60.0
 LOOPBACK_ONLY = {"GLOO_SOCKET_IFNAME": "lo", "MASTER_ADDR": "127.0.0.1"}
+# what the distributed tests' skip marks ask for
+DDP_RUNS_HERE = dist.is_available() and dist.is_gloo_available() and hasattr(os, "fork")
+_launch_key = pytest.StashKey[object]()
+
+
+def _root(config: pytest.Config):
+    """A directory of this session; pytest-xdist workers share the parent of their basetemp, so they share the run."""
+    root = config._tmp_path_factory.getbasetemp()  # the tmp_path_factory fixture's (pytest-xdist reads it too)
+    return root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root
+
+
+def _launch(config: pytest.Config):
+    if _launch_key not in config.stash:
+        config.stash[_launch_key] = start_launch_once(SPEC_CONFIG, _root(config) / "ddp", env=LOOPBACK_ONLY,
+                                                      timeout_s=LAUNCH_TIMEOUT_S)
+    return config.stash[_launch_key]
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the ranks now when a test of this session will read them: they import torch and wait out the uneven
+    scenario's timeout while this process runs other tests."""
+    if session.config.option.collectonly or not DDP_RUNS_HERE:
+        return
+    if any("ddp_run" in getattr(item, "fixturenames", ()) for item in session.items):
+        _launch(session.config)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
+    """Never leave ranks running: an interrupted session stops them, any other waits for them (another pytest-xdist
+    worker may still read the run)."""
+    launch = session.config.stash.get(_launch_key, None)
+    if launch is not None:
+        if exitstatus == pytest.ExitCode.INTERRUPTED:
+            launch.stop()
+        else:
+            launch.wait()
 
 
 @pytest.fixture(scope="session")
-def ddp_run(tmp_path_factory):
-    """The ranks' results for support.distributed.SPEC_CONFIG: launched once per session, whichever test asks first.
-
-    pytest-xdist workers share the parent of their basetemp (a directory of this session), so they share the run too.
-    """
-    root = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        root = root.parent
-    return launch_once(SPEC_CONFIG, root / "ddp", env=LOOPBACK_ONLY, timeout_s=LAUNCH_TIMEOUT_S)
+def ddp_run(request):
+    """The ranks' results for support.distributed.SPEC_CONFIG: launched once per session (see
+    pytest_collection_finish), read back here."""
+    return _launch(request.config).result()
