@@ -3,8 +3,10 @@ asserted in a test).
 
 Runs ``python -m pytest spec -q -p no:cacheprovider`` serially and with ``-n auto``, alternating the two
 so that a slow spell of the machine falls on both, and writes every wall time, the medians and the
-speed-up (serial median / parallel median) to a JSON file, with the CPU seconds of every run and a probe of
-the machine's speed before each pair. Each run must pass; a failed or empty run (pytest exit code 5) stops the
+speed-up (serial median / parallel median) to a JSON file, with the CPU seconds of every run (and the ratio of
+their medians, -n auto over serial), a probe of the machine's speed before each pair and the CPU seconds the
+machine's other processes used during each run (a shared machine's runs that met other work say so). Each run
+must pass; a failed or empty run (pytest exit code 5) stops the
 benchmark.
 
 pytest rewrites the asserts of test modules, conftests and plugin modules (the suite's plugin leaves hypothesis
@@ -55,19 +57,31 @@ def children_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_once(extra: list[str], profile: str, cold: bool) -> tuple[float, float]:
-    """(wall, CPU) seconds of one run; CPU sums the run's processes (the xdist workers included)."""
+def machine_busy_s() -> float | None:
+    """CPU seconds all processes of the machine have used since boot (Linux /proc/stat; None elsewhere)."""
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            ticks = [int(v) for v in f.readline().split()[1:]]
+    except OSError:
+        return None
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # all but idle and iowait
+
+
+def run_once(extra: list[str], profile: str, cold: bool) -> tuple[float, float, float | None]:
+    """(wall, CPU, others' CPU) seconds of one run; CPU sums the run's processes (the xdist workers included);
+    others' CPU is what the rest of the machine used meanwhile (None where /proc/stat is missing)."""
     if cold:
         for f in rewrite_caches():
             f.unlink()
     cmd = [sys.executable, "-m", "pytest", "spec", "-q", "-p", "no:cacheprovider", f"--hypothesis-profile={profile}",
            *extra]
-    cpu0, t0 = children_cpu_s(), time.perf_counter()
+    busy0, cpu0, t0 = machine_busy_s(), children_cpu_s(), time.perf_counter()
     proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True)
-    wall, cpu = time.perf_counter() - t0, children_cpu_s() - cpu0
+    wall, cpu, busy1 = time.perf_counter() - t0, children_cpu_s() - cpu0, machine_busy_s()
     if proc.returncode != 0:
         sys.exit(f"{' '.join(cmd)} exited with {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return wall, cpu
+    others = None if busy0 is None or busy1 is None else max(0.0, busy1 - busy0 - cpu)
+    return wall, cpu, others
 
 
 def main() -> None:
@@ -83,15 +97,18 @@ def main() -> None:
         run_once([], args.profile, cold=False)
     times: dict[str, list[float]] = {name: [] for name in CONFIGS}
     cpu: dict[str, list[float]] = {name: [] for name in CONFIGS}
+    others: dict[str, list[float | None]] = {name: [] for name in CONFIGS}
     probes: list[float] = []
     for i in range(args.repeats):
         probes.append(cpu_probe())
         for name, extra in CONFIGS.items():
-            wall, cpu_s = run_once(extra, args.profile, args.cold)
+            wall, cpu_s, others_s = run_once(extra, args.profile, args.cold)
             times[name].append(wall)
             cpu[name].append(cpu_s)
+            others[name].append(None if others_s is None else round(others_s, 1))
             print(f"run {i + 1}/{args.repeats} {name:8s} {wall:6.2f} s wall {cpu_s:6.2f} s CPU "
-                  f"(probe {probes[-1]:.3f} s)", flush=True)
+                  f"(probe {probes[-1]:.3f} s; other processes {others_s if others_s is None else round(others_s, 1)} "
+                  f"s CPU)", flush=True)
     medians = {name: statistics.median(ts) for name, ts in times.items()}
     import torch  # only for the record; the runs above are separate processes
 
@@ -111,9 +128,13 @@ def main() -> None:
         "cpu_s": {name: [round(t, 2) for t in ts] for name, ts in cpu.items()},
         "cpu_probe_s": [round(t, 3) for t in probes],
         "cpu_probe": "seconds of a 3e6-step pure-Python loop before each pair of runs: larger = a slower machine",
+        "others_cpu_s": others,
+        "others_cpu": "CPU seconds the machine's other processes used during each run (/proc/stat minus the run's "
+                      "own): more than a few = the run shared the cores",
+        "cpu_ratio": round(statistics.median(cpu["-n auto"]) / statistics.median(cpu["serial"]), 2),
         "speed_up": round(medians["serial"] / medians["-n auto"], 2),
     }
-    print(json.dumps({k: result[k] for k in ("median_s", "speed_up")}))
+    print(json.dumps({k: result[k] for k in ("median_s", "speed_up", "cpu_ratio")}))
     name = f"suite_wall_time_{args.profile}{'_cold' if args.cold else ''}.json"
     out = args.out or Path(__file__).parent / "results" / name
     out.parent.mkdir(parents=True, exist_ok=True)
