@@ -474,9 +474,9 @@ def test_hypothesis_imports_without_assertion_rewriting_and_test_modules_with_it
 
 
 def test_what_a_test_imports_and_what_is_left_at_the_end_are_frozen_for_the_garbage_collector(project):
-    # after a test that imported a library (>= LAZY_IMPORT_MODULES modules) and at the end of the session, the
-    # process's objects move out of the collector's sight (gc.freeze): later full collections and the one at
-    # interpreter exit do not walk them again
+    # the collector is off during the start-up only; after a test that imported a library (>= LAZY_IMPORT_MODULES
+    # modules) and at the end of the session, the process's objects move out of its sight (gc.freeze): later full
+    # collections and the one at interpreter exit do not walk them again
     project.makeconftest("""
         import atexit, gc
         pytest_plugins = ["support.pytest_plugin"]
@@ -496,6 +496,7 @@ def test_what_a_test_imports_and_what_is_left_at_the_end_are_frozen_for_the_garb
 
         @pytest.mark.claim("alpha.one")
         def test_1_imports_nothing():
+            assert gc.isenabled()  # off during the start-up only
             FROZEN.append(gc.get_freeze_count())
 
         @pytest.mark.claim("alpha.one")
