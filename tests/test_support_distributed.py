@@ -1,6 +1,6 @@
-"""Tests of support.distributed that need no process group: the config's and the launcher's argument checks,
-the data split, the loopback guard, and the launcher's deadline (a run killed before it can finish reports
-what is missing instead of hanging)."""
+"""Tests of support.distributed and support.ddp_launch that need no process group: the config's and the
+launcher's argument checks, the data split, the loopback guard, and the launcher's deadline (a run killed before it
+can finish reports what is missing instead of hanging)."""
 
 import os
 import sys
@@ -9,7 +9,7 @@ import time
 import pytest
 import torch
 
-from support import distributed
+from support import ddp_launch, distributed
 from support.distributed import DDPConfig
 from support.errors import SpecInputError
 
@@ -71,7 +71,7 @@ def test_uneven_batches_are_consecutive_slices_of_one_dataset():
     x = torch.cat([b[0] for b in batches])
     assert x.shape == (8, config.in_features) and len({tuple(row.tolist()) for row in x}) == 8  # no sample twice
     assert torch.equal(distributed.uneven_batch(config, 1, 0)[0], x[2:4])
-    with pytest.raises(SpecInputError, match=r"k must be an int in \[0, 1\), rank 0's number of batches"):
+    with pytest.raises(SpecInputError, match=r"k \(rank 0's batch index; it has 1\) must be an int in \[0, 1\)"):
         distributed.uneven_batch(config, 0, 1)
     with pytest.raises(SpecInputError, match="rank"):
         distributed.uneven_batch(config, 2, 0)
@@ -93,25 +93,25 @@ def test_loopback_guard_refuses_other_interfaces(env, fragment):
 
 def test_launch_checks_its_arguments_before_starting_anything(tmp_path):
     with pytest.raises(SpecInputError, match="config"):
-        distributed.launch({"equal_sizes": (4, 4)}, tmp_path / "a", env=LOOPBACK)
+        ddp_launch.launch({"equal_sizes": (4, 4)}, tmp_path / "a", env=LOOPBACK)
     with pytest.raises(SpecInputError, match="env"):
-        distributed.launch(DDPConfig(), tmp_path / "a", env=[("GLOO_SOCKET_IFNAME", "lo")])
+        ddp_launch.launch(DDPConfig(), tmp_path / "a", env=[("GLOO_SOCKET_IFNAME", "lo")])
     with pytest.raises(SpecInputError, match="GLOO_SOCKET_IFNAME"):
-        distributed.launch(DDPConfig(), tmp_path / "a", env={"MASTER_ADDR": "127.0.0.1"})
+        ddp_launch.launch(DDPConfig(), tmp_path / "a", env={"MASTER_ADDR": "127.0.0.1"})
     with pytest.raises(SpecInputError, match="timeout_s"):
-        distributed.launch(DDPConfig(), tmp_path / "a", env=LOOPBACK, timeout_s=0)
+        ddp_launch.launch(DDPConfig(), tmp_path / "a", env=LOOPBACK, timeout_s=0)
     stale = tmp_path / "stale"
     stale.mkdir()
     (stale / "rendezvous").write_text("old")
     with pytest.raises(SpecInputError, match="must be empty"):
-        distributed.launch(DDPConfig(), stale, env=LOOPBACK)
+        ddp_launch.launch(DDPConfig(), stale, env=LOOPBACK)
     assert not (tmp_path / "a").exists()  # nothing was started or created
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="the launcher needs os.fork")
 def test_launch_kills_the_ranks_at_the_deadline_and_reports_them_missing(tmp_path):
     # 0.3 s is far less than importing torch takes, so no rank can have written a result
-    run = distributed.launch(DDPConfig(), tmp_path / "run", env=LOOPBACK, timeout_s=0.3)
+    run = ddp_launch.launch(DDPConfig(), tmp_path / "run", env=LOOPBACK, timeout_s=0.3)
     assert run.timed_out
     assert run.missing == [0, 1] and run.results == [None, None]
     assert run.wall_s < 15  # the kill is prompt, not a wait for the ranks
@@ -120,7 +120,7 @@ def test_launch_kills_the_ranks_at_the_deadline_and_reports_them_missing(tmp_pat
 
 def _stand_in_launcher(monkeypatch, script):
     """The launcher's interpreter replaced by ``python -c script OUT_DIR`` (the script names OUT_DIR ``out``)."""
-    monkeypatch.setattr(distributed, "_launcher_command", lambda init_file, workdir, config: [
+    monkeypatch.setattr(ddp_launch, "_launcher_command", lambda init_file, workdir, config: [
         sys.executable, "-c", "import shutil, sys, time; out = sys.argv[1]\n" + script, str(workdir)])
 
 
@@ -138,10 +138,10 @@ def _copying_results(tmp_path, results) -> str:
 def test_launch_stops_waiting_once_every_rank_has_written_its_result(tmp_path, monkeypatch):
     # a stand-in launcher: writes both results at once, then hangs as a rank stuck in gloo's teardown would
     _stand_in_launcher(monkeypatch, _copying_results(tmp_path, [{"equal": torch.zeros(1)}] * 2) + "time.sleep(120)\n")
-    monkeypatch.setattr(distributed, "EXIT_GRACE_S", 0.5)  # the default 5 s would only slow the test
-    run = distributed.launch(DDPConfig(), tmp_path / "run", env=LOOPBACK, timeout_s=60)
+    monkeypatch.setattr(ddp_launch, "EXIT_GRACE_S", 0.5)  # the default 5 s would only slow the test
+    run = ddp_launch.launch(DDPConfig(), tmp_path / "run", env=LOOPBACK, timeout_s=60)
     assert run.stopped_after_results and not run.timed_out and not run.missing
-    assert run.wall_s < distributed.EXIT_GRACE_S + 10  # the grace, not the 60 s deadline
+    assert run.wall_s < ddp_launch.EXIT_GRACE_S + 10  # the grace, not the 60 s deadline
     assert run.results[0]["equal"].shape == (1,)
 
 
@@ -150,17 +150,17 @@ def test_launch_once_launches_once_and_reads_the_run_back(tmp_path, monkeypatch)
     # a stand-in launcher that writes both results and counts its launches
     _stand_in_launcher(monkeypatch, "open(f'{out}/../launches', 'a').write('x')\n"
                        + _copying_results(tmp_path, [{"equal": torch.full((1,), float(r))} for r in range(2)]))
-    first = distributed.launch_once(DDPConfig(), tmp_path / "root", env=LOOPBACK, timeout_s=60)
-    second = distributed.launch_once(DDPConfig(), tmp_path / "root", env=LOOPBACK, timeout_s=60)
+    first = ddp_launch.launch_once(DDPConfig(), tmp_path / "root", env=LOOPBACK, timeout_s=60)
+    second = ddp_launch.launch_once(DDPConfig(), tmp_path / "root", env=LOOPBACK, timeout_s=60)
     assert (tmp_path / "root" / "launches").read_text() == "x"  # the second call read the first run back
     assert not first.missing and not second.missing and second.returncode == first.returncode == 0
     assert [r["equal"].item() for r in second.results] == [0.0, 1.0]
     assert second.wall_s == first.wall_s
     # another configuration is another run
-    distributed.launch_once(DDPConfig(seed=1), tmp_path / "root", env=LOOPBACK, timeout_s=60)
+    ddp_launch.launch_once(DDPConfig(seed=1), tmp_path / "root", env=LOOPBACK, timeout_s=60)
     assert (tmp_path / "root" / "launches").read_text() == "xx"
     with pytest.raises(SpecInputError, match="config"):
-        distributed.launch_once({"seed": 1}, tmp_path / "root", env=LOOPBACK)
+        ddp_launch.launch_once({"seed": 1}, tmp_path / "root", env=LOOPBACK)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="the launcher needs os.fork")
@@ -168,8 +168,8 @@ def test_a_background_launch_and_a_launch_once_in_the_same_process_share_one_run
     # a stand-in launcher that counts its launches and takes a while, so that launch_once asks while it runs
     _stand_in_launcher(monkeypatch, "open(f'{out}/../launches', 'a').write('x')\ntime.sleep(0.5)\n"
                        + _copying_results(tmp_path, [{"equal": torch.full((1,), float(r))} for r in range(2)]))
-    background = distributed.start_launch_once(DDPConfig(), tmp_path / "root", env=LOOPBACK, timeout_s=60)
-    direct = distributed.launch_once(DDPConfig(), tmp_path / "root", env=LOOPBACK, timeout_s=60)  # waits for it
+    background = ddp_launch.start_launch_once(DDPConfig(), tmp_path / "root", env=LOOPBACK, timeout_s=60)
+    direct = ddp_launch.launch_once(DDPConfig(), tmp_path / "root", env=LOOPBACK, timeout_s=60)  # waits for it
     run = background.result()
     assert (tmp_path / "root" / "launches").read_text() == "x"
     assert not run.missing and not direct.missing and run.returncode == direct.returncode == 0
@@ -179,7 +179,7 @@ def test_a_background_launch_and_a_launch_once_in_the_same_process_share_one_run
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="the launcher needs os.fork")
 def test_stopping_a_background_launch_kills_its_ranks_promptly(tmp_path, monkeypatch):
     _stand_in_launcher(monkeypatch, "time.sleep(120)\n")  # a rank that never finishes
-    background = distributed.start_launch_once(DDPConfig(), tmp_path / "root", env=LOOPBACK, timeout_s=60)
+    background = ddp_launch.start_launch_once(DDPConfig(), tmp_path / "root", env=LOOPBACK, timeout_s=60)
     started = time.monotonic()
     background.stop()
     assert time.monotonic() - started < 15  # not the 60 s deadline
@@ -190,9 +190,9 @@ def test_stopping_a_background_launch_kills_its_ranks_promptly(tmp_path, monkeyp
 
 def test_a_failure_of_the_background_launch_is_raised_by_result(tmp_path):
     (tmp_path / "root").write_text("a file where the run's directory should go")
-    background = distributed.start_launch_once(DDPConfig(), tmp_path / "root", env=LOOPBACK, timeout_s=60)
+    background = ddp_launch.start_launch_once(DDPConfig(), tmp_path / "root", env=LOOPBACK, timeout_s=60)
     background.wait()
     with pytest.raises(FileExistsError):
         background.result()
     with pytest.raises(SpecInputError, match="GLOO_SOCKET_IFNAME"):  # bad arguments are refused before any thread
-        distributed.start_launch_once(DDPConfig(), tmp_path / "other", env={"MASTER_ADDR": "127.0.0.1"})
+        ddp_launch.start_launch_once(DDPConfig(), tmp_path / "other", env={"MASTER_ADDR": "127.0.0.1"})

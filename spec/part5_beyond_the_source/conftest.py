@@ -6,7 +6,8 @@ import os
 import pytest
 import torch.distributed as dist
 
-from support.distributed import SPEC_CONFIG, start_launch_once
+from support.ddp_launch import start_launch_once
+from support.distributed import SPEC_CONFIG
 
 # Every wait is bounded: the launcher kills the ranks after this many seconds. The run takes ~3.5 s on an idle
 # 2-core machine (one fresh interpreter imports torch and torch._dynamo, which DDP needs, then forks the other ranks;
