@@ -8,6 +8,7 @@ from torch import nn
 
 from support import dependencies, models
 from support.errors import SpecInputError, SpecTypeError
+from support.tensors import generator
 
 F64 = torch.float64
 
@@ -42,7 +43,7 @@ def test_strength_is_the_largest_probe_gradient_of_the_jacobian_block():
 
     x = torch.randn(3, 1, dtype=F64)
     strength = dependencies.dependency_matrix(f, x, probes=1, seed=7)
-    g = torch.Generator().manual_seed(7)
+    g = generator(7)
     v = torch.stack([torch.randn(1, generator=g, dtype=F64) for _ in range(3)]).squeeze(1).abs()
     expected = torch.zeros(3, 3, dtype=F64)
     for i in range(3):

@@ -9,6 +9,7 @@ import torch
 from support import explosion
 from support.errors import SpecInputError, SpecTypeError
 from support.models import mlp
+from support.tensors import generator
 from support.tolerances import assert_close, override
 
 F64 = torch.float64
@@ -58,7 +59,7 @@ def test_depth_sweep_one_linear_layer_is_the_norm_of_w_transpose_u():
     for k in range(2):
         s = explosion.sweep_seed(1, k, 5)
         net = mlp(4, 4, 4, depth=1, activation="linear", weight_std=0.3, bias=False, seed=s)
-        g = torch.Generator().manual_seed(s)
+        g = generator(s)
         x = torch.randn(1, 4, generator=g, dtype=F64)
         u = torch.randn(1, 4, generator=g, dtype=F64)
         u = u / u.norm()

@@ -9,6 +9,7 @@ from torch import nn
 
 from support import gradients, models, tolerances
 from support.errors import SpecInputError, SpecTypeError
+from support.tensors import generator
 from support.tolerances import assert_close
 
 F64 = torch.float64
@@ -289,7 +290,7 @@ def _peer(name):
 @pytest.mark.parametrize("peer", PEERS)
 def test_peer_per_sample_grads_equal_the_loop_and_leave_the_model_alone(peer):
     model = models.mlp(4, 6, 3, seed=2)
-    x = torch.randn(5, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    x = torch.randn(5, 4, dtype=torch.float64, generator=generator(2))
     y = torch.tensor([0, 1, 2, 1, 0])
     got = _peer(peer)(model, F.cross_entropy, x, y)
     want = gradients.per_sample_grads_loop(model, F.cross_entropy, x, y)
@@ -308,7 +309,7 @@ def test_peer_per_sample_grads_read_the_reduction_off_the_batch(peer, reduction)
     # the loop differentiates each sample's loss alone, where 'mean' and 'sum' are the same loss: whatever the batch
     # reduction, the per-sample gradients are the same (told the wrong reduction, the peers are off by N = 5)
     model = models.mlp(4, 6, 3, seed=3)
-    x = torch.randn(5, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    x = torch.randn(5, 4, dtype=torch.float64, generator=generator(3))
     y = torch.tensor([2, 1, 0, 1, 2])
 
     def loss_fn(out, t):
@@ -365,7 +366,7 @@ def test_peer_per_sample_grads_need_a_scalar_batch_loss(peer):
 
 def test_loss_hessian_max_eigenvalue_of_least_squares_is_that_of_two_x_transpose_x_over_n():
     # MSELoss of nn.Linear(d, 1) on N samples: the Hessian w.r.t. (w, b) is 2/N [x 1]^T [x 1], whatever the weights
-    g = torch.Generator().manual_seed(4)
+    g = generator(4)
     x, y = torch.randn(12, 3, generator=g, dtype=torch.float64), torch.randn(12, 1, generator=g, dtype=torch.float64)
     model = models.linear_model(3, 1, seed=4)
     design = torch.cat([x, torch.ones(12, 1, dtype=torch.float64)], dim=1)

@@ -21,6 +21,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from support.metrics import balanced_accuracy, expected_calibration_error, spearman
+from support.tensors import generator
 from support.tolerances import override
 
 torchmetrics = pytest.importorskip("torchmetrics", reason="torchmetrics (dev extra) is not installed")
@@ -33,7 +34,7 @@ FLOAT32_SUMS = override(rtol=1e-5, atol=1e-6, reason="torchmetrics sums float32 
 
 
 def _probs(seed: int, n: int, k: int, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
+    g = generator(seed)
     logits = torch.randn(n, k, generator=g, dtype=torch.float64) * temperature
     y = torch.randint(0, k, (n,), generator=g)
     return torch.softmax(logits, dim=1), y
@@ -85,7 +86,7 @@ def test_ece_on_a_bin_edge_follows_guo_and_torchmetrics_puts_the_edge_in_the_bin
 
 @given(seed=st.integers(0, 2**31 - 1), n=st.integers(8, 64), k=st.integers(2, 6))
 def test_balanced_accuracy_agrees_with_torchmetrics_macro_accuracy_when_every_class_occurs(seed, n, k):
-    g = torch.Generator().manual_seed(seed)
+    g = generator(seed)
     y = torch.cat([torch.arange(k), torch.randint(0, k, (n - k,), generator=g)])  # every class in the targets
     scores = torch.randn(n, k, generator=g, dtype=torch.float64)
     theirs = MulticlassAccuracy(num_classes=k, average="macro")(scores.float(), y).item()

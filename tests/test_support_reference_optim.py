@@ -8,6 +8,7 @@ import torch
 
 from support.errors import SpecInputError, SpecTypeError
 from support.reference_optim import ReferenceAdam, ReferenceSGD
+from support.tensors import generator
 from support.tolerances import assert_close
 
 F64 = torch.float64
@@ -177,7 +178,7 @@ def _run_reference(ref, grads_seq, theta0):
      dict(lr=0.05, momentum=0.8, nesterov=True, weight_decay=0.1, maximize=True)],
 )
 def test_reference_sgd_matches_torch_sgd_on_fixed_gradients(kwargs):
-    gen = torch.Generator().manual_seed(0)
+    gen = generator(0)
     theta0 = torch.randn(5, generator=gen, dtype=F64)
     grads = [torch.randn(5, generator=gen, dtype=F64) for _ in range(4)]
     assert_close(_run_reference(ReferenceSGD(**kwargs), grads, theta0),
@@ -190,7 +191,7 @@ def test_reference_sgd_matches_torch_sgd_on_fixed_gradients(kwargs):
      dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True)],
 )
 def test_reference_adam_matches_torch_adam_on_fixed_gradients(kwargs):
-    gen = torch.Generator().manual_seed(1)
+    gen = generator(1)
     theta0 = torch.randn(5, generator=gen, dtype=F64)
     grads = [torch.randn(5, generator=gen, dtype=F64) for _ in range(4)]
     # torch.optim.AdamW is Adam with decoupled weight decay (torch 2.5 has no decoupled_weight_decay flag on Adam)

@@ -12,6 +12,7 @@ from support import least_squares, stability
 from support.data import regression
 from support.errors import SpecInputError, SpecTypeError
 from support.models import linear_model
+from support.tensors import generator
 from support.tolerances import assert_close, override
 
 F64 = torch.float64
@@ -24,7 +25,7 @@ def _problem(n=12, d=3, noise=0.0, seed=0):
 
 # ---------------------------------------------------------------- minibatch streams
 def test_minibatch_indices_follow_their_sampling_scheme():
-    g = lambda: torch.Generator().manual_seed(0)
+    g = lambda: generator(0)
     wr = stability.minibatch_indices(8, 3, 50, "with-replacement", g())
     assert wr.shape == (50, 3) and wr.min() >= 0 and wr.max() < 8
     assert any(len(set(row)) < 3 for row in wr.tolist())  # repeats within a batch happen with replacement

@@ -8,6 +8,7 @@ import torch
 
 from support import theory
 from support.errors import SpecInputError
+from support.tensors import generator
 
 F64 = torch.float64
 
@@ -26,7 +27,7 @@ def test_gaussian_chain_is_additive_and_approaches_log_s_sqrt_n():
 
 
 def test_gaussian_chain_matches_a_simulation():
-    g = torch.Generator().manual_seed(4)
+    g = generator(4)
     n, s, trials = 6, 0.5, 20000
     w = s * torch.randn(trials, 3, n, generator=g, dtype=F64)  # a single 3 x n matrix per trial: W^T maps R^3 -> R^n
     u = torch.tensor([1.0, 0.0, 0.0], dtype=F64)

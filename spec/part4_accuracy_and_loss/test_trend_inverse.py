@@ -79,7 +79,7 @@ from support.metrics import (
     successes_needed,
 )
 from support.models import mlp
-from support.tensors import maker
+from support.tensors import generator, maker
 from support.tolerances import assert_close
 from support.training import train
 
@@ -141,7 +141,7 @@ def _train_many(seeds, data, *, make_model, make_optimizer, steps, batch_size, c
     params = [torch.stack([p.detach() for p in group]).requires_grad_()
               for group in zip(*(list(m.parameters()) for m in models))]
     optimizer = make_optimizer(params)
-    generators = [torch.Generator().manual_seed(s) for s in seeds]
+    generators = [generator(s) for s in seeds]
     losses, ce, right = [], [], []
     for step in range(steps):
         if batch_size is None:
@@ -181,7 +181,7 @@ def _one_sharp_feature(seed, device):
     """Two balanced-on-average classes; x = (+-1/2) SHARP_DELTA + noise with sd SHARP_SD per coordinate:
     coordinate 0 separates the classes at low variance (1 sd = 0.3 against means 1 apart), coordinates 1-2 weakly
     at high variance (1 sd against means 1 sd apart)."""
-    g = torch.Generator().manual_seed(seed)
+    g = generator(seed)
     n = OVERFIT["n_train"] + OVERFIT["n_test"]
     y = torch.randint(0, 2, (n,), generator=g)
     delta, sd = torch.tensor(SHARP_DELTA, dtype=torch.float64), torch.tensor(SHARP_SD, dtype=torch.float64)

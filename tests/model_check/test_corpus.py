@@ -22,6 +22,7 @@ from support.model_check.runner import CHECKS, run_check
 from support.model_check.subject import OPTIONAL, REQUIRED
 from support.model_check.validation import load_subject
 from support.pytest_plugin.profiles import profile_name
+from support.tensors import generator
 from tests.model_corpus import broken, catalog, handwritten, losses, torchvision_cpu
 
 # The slowest corpus model (4M parameters, stochastic depth: its zero-gradient diagnosis looks at 8 random draws,
@@ -163,7 +164,7 @@ def test_the_padded_batches_hold_the_token_counts_the_notes_cite():
     # LENGTHS sum to 12 + 11 + 9 + 8 + 7 + 5 + 4 + 3 = 59 of 8 x 12 = 96 positions
     targets = handwritten.padded_tagger()["targets"]
     assert targets.numel() == 96 and int((targets != losses.PAD_LABEL).sum()) == 59
-    out = torch.randn(*targets.shape, 7, generator=torch.Generator().manual_seed(0))
+    out = torch.randn(*targets.shape, 7, generator=generator(0))
     terms = losses.masked_token_cross_entropy(out, targets, reduction="none")
     # the healthy loss divides the sum by the 59 real tokens, the broken one by all 96 positions
     assert losses.masked_token_cross_entropy(out, targets).item() == pytest.approx(terms.sum().item() / 59)

@@ -18,6 +18,7 @@ from support.model_check.losses import SequenceCrossEntropyLoss
 from support.model_check.runner import CHECKS, run_check
 from support.model_check.subject import ModelUnderTest
 from support.model_check.validation import load_subject, validate
+from support.tensors import generator
 from tests.model_check.models import CLASSES, FEATURES, N, _seeded
 
 # ================================================================ load_subject: bad input is one clear error
@@ -239,7 +240,7 @@ def test_an_output_without_logits_is_one_usage_error():
 
 
 def test_sequence_cross_entropy_is_cross_entropy_on_class_last_logits_shifted():
-    g = torch.Generator().manual_seed(3)
+    g = generator(3)
     logits = torch.randn(2, 5, 7, generator=g, dtype=torch.float64)
     labels = torch.randint(0, 7, (2, 5), generator=g)
     labels[1, 3:] = -100  # right padding
@@ -271,7 +272,7 @@ class SequenceFirstClassifier(nn.Module):
 
 def test_time_first_inputs_with_as_many_steps_as_samples_are_one_usage_error():
     steps = N  # T = N: every size check passes
-    x = torch.randn(steps, N, FEATURES, generator=torch.Generator().manual_seed(1))  # (T, N, F), as the LSTM wants
+    x = torch.randn(steps, N, FEATURES, generator=generator(1))  # (T, N, F), as the LSTM wants
     subject = ModelUnderTest(model=_seeded(SequenceFirstClassifier), inputs=x,
                              targets=torch.randint(0, CLASSES, (N,)), loss=nn.CrossEntropyLoss())
     with pytest.raises(SpecInputError) as info:
