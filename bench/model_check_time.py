@@ -78,12 +78,24 @@ def main() -> None:
                     for test, t in per_test.items():
                         calls.setdefault(test, []).append(t)
                 print(f"{model} run {i + 1}/{args.repeats} {name:28s} {wall:6.2f} s", flush=True)
-        models.append({
-            "model": model, "what": what,
-            "rows": [{"run": name, "median_s": round(statistics.median(ts), 2), "min_s": round(min(ts), 2),
-                      "max_s": round(max(ts), 2)} for name, ts in walls.items()],
-            "check_call_s_median_serial": {test: round(statistics.median(ts), 2) for test, ts in sorted(calls.items())},
-        })
+        models.append(
+            {
+                "model": model,
+                "what": what,
+                "rows": [
+                    {
+                        "run": name,
+                        "median_s": round(statistics.median(ts), 2),
+                        "min_s": round(min(ts), 2),
+                        "max_s": round(max(ts), 2),
+                    }
+                    for name, ts in walls.items()
+                ],
+                "check_call_s_median_serial": {
+                    test: round(statistics.median(ts), 2) for test, ts in sorted(calls.items())
+                },
+            }
+        )
     default_wall, _ = run_once([])
     print(f"default (reference models)    {default_wall:6.2f} s")
     result = {

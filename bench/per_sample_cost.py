@@ -35,8 +35,11 @@ from support.gradients import (
 from support.models import SimpleCNN, mlp
 
 BATCH_SIZES = (8, 64, 256)
-METHODS = {"loop": per_sample_grads_loop, "vmap": per_sample_grads_vmap,
-           "expanded_weights": per_sample_grads_expanded_weights}
+METHODS = {
+    "loop": per_sample_grads_loop,
+    "vmap": per_sample_grads_vmap,
+    "expanded_weights": per_sample_grads_expanded_weights,
+}
 try:
     import opacus  # noqa: F401  (optional: the dev extra installs it)
 
@@ -73,8 +76,9 @@ def measure(device: str, repeats: int, threads_given: bool = False) -> dict:
         for n in BATCH_SIZES:
             x = torch.randn(n, *shape, device=device)
             y = torch.randint(0, 10, (n,), device=device)
-            t = {"batch": _time(lambda model=model, x=x, y=y: batch_grads(model, F.cross_entropy, x, y),
-                                 device, repeats)}
+            t = {
+                "batch": _time(lambda model=model, x=x, y=y: batch_grads(model, F.cross_entropy, x, y), device, repeats)
+            }
             for method, fn in METHODS.items():
                 # the loop is slow and steady: a third of the repeats keeps the run short
                 reps = max(1, repeats // 3) if method == "loop" else repeats
@@ -83,14 +87,16 @@ def measure(device: str, repeats: int, threads_given: bool = False) -> dict:
             row.update({f"{method}/batch": t[method] / t["batch"] for method in METHODS})
             row["loop/vmap"] = t["loop"] / t["vmap"]
             rows.append(row)
-            print(f"{name:32s} N={n:4d}  " + "  ".join(f"{k} {v:6.2f}" for k, v in row.items()
-                                                    if isinstance(v, float)), flush=True)
+            print(
+                f"{name:32s} N={n:4d}  " + "  ".join(f"{k} {v:6.2f}" for k, v in row.items() if isinstance(v, float)),
+                flush=True,
+            )
     return {
         "claim": "per-sample.costs-more",
         "title": "per-sample gradients: time of a per-sample loop, torch.func.vmap, ExpandedWeights and Opacus over "
-                 "one batch backward",
+        "one batch backward",
         "command": f"python bench/per_sample_cost.py --device {device} --repeats {repeats}"
-                   + (f" --threads {torch.get_num_threads()}" if threads_given else ""),
+        + (f" --threads {torch.get_num_threads()}" if threads_given else ""),
         "device": device if device == "cpu" else f"cuda ({torch.cuda.get_device_name(0)})",
         "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
         "torch": torch.__version__,

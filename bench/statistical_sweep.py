@@ -43,37 +43,67 @@ def _cases():
 
     fig = _Ignore()
     cases = []
-    for name in ("test_over_a_run_held_out_loss_and_accuracy_usually_move_inversely",
-                 "test_from_epoch_to_epoch_held_out_loss_and_accuracy_usually_move_inversely",
-                 "test_after_its_minimum_the_held_out_nll_often_rises_while_accuracy_still_improves"):
+    for name in (
+        "test_over_a_run_held_out_loss_and_accuracy_usually_move_inversely",
+        "test_from_epoch_to_epoch_held_out_loss_and_accuracy_usually_move_inversely",
+        "test_after_its_minimum_the_held_out_nll_often_rises_while_accuracy_still_improves",
+    ):
         cases.append(("trend.inverse", name, lambda b, n=name: getattr(trend, n)("cpu", fig, b)))
     for width, draws in sorted(set(lstm.BLOCKS.values())):
+
         def call(b, width=width, draws=draws):
             lstm.BLOCKS[b] = (width, draws)
             lstm.test_at_default_init_gradients_vanish_unless_a_gate_is_held_open("cpu", fig, b)
+
         cases.append(("remedy.lstm-gru", f"default init, width {width}, {draws} draws", call))
     for factor in init.FACTORS:
-        cases.append(("explosion.cause.init", f"linear slopes, {factor} x Glorot",
-                      lambda b, f=factor: init.test_linear_layers_gradient_and_activation_slopes_are_log_of_s_sqrt_n(
-                          f, fig, b)))
-        cases.append(("explosion.cause.init", f"ReLU slope, {factor} x He",
-                      lambda b, f=factor: init.test_relu_slope_is_log_of_s_sqrt_n_over_two(f, fig, b)))
-        cases.append(("explosion.cause.depth", f"log-norm per depth, {factor} x Glorot",
-                      lambda b, f=factor: depth.test_log_norm_at_every_depth_is_depth_times_the_per_layer_log_gain(
-                          f, fig, b)))
-    cases.append(("explosion.cause.init", "tanh at 2 x Glorot",
-                  lambda b: init.test_tanh_at_twice_glorot_still_explodes_but_saturation_caps_the_slope(fig, b)))
-    for name in ("test_relu_at_he_keeps_the_gradient_where_sigmoid_at_glorot_loses_it",
-                 "test_relu_still_explodes_above_the_he_std",
-                 "test_measured_slopes_follow_the_mean_field_at_every_weight_scale",
-                 "test_relu_overtakes_tanh_above_the_mean_field_crossover",
-                 "test_saturation_slows_the_growth_of_tanh_but_does_not_cap_it"):
+        cases.append(
+            (
+                "explosion.cause.init",
+                f"linear slopes, {factor} x Glorot",
+                lambda b, f=factor: init.test_linear_layers_gradient_and_activation_slopes_are_log_of_s_sqrt_n(
+                    f, fig, b
+                ),
+            )
+        )
+        cases.append(
+            (
+                "explosion.cause.init",
+                f"ReLU slope, {factor} x He",
+                lambda b, f=factor: init.test_relu_slope_is_log_of_s_sqrt_n_over_two(f, fig, b),
+            )
+        )
+        cases.append(
+            (
+                "explosion.cause.depth",
+                f"log-norm per depth, {factor} x Glorot",
+                lambda b, f=factor: depth.test_log_norm_at_every_depth_is_depth_times_the_per_layer_log_gain(f, fig, b),
+            )
+        )
+    cases.append(
+        (
+            "explosion.cause.init",
+            "tanh at 2 x Glorot",
+            lambda b: init.test_tanh_at_twice_glorot_still_explodes_but_saturation_caps_the_slope(fig, b),
+        )
+    )
+    for name in (
+        "test_relu_at_he_keeps_the_gradient_where_sigmoid_at_glorot_loses_it",
+        "test_relu_still_explodes_above_the_he_std",
+        "test_measured_slopes_follow_the_mean_field_at_every_weight_scale",
+        "test_relu_overtakes_tanh_above_the_mean_field_crossover",
+        "test_saturation_slows_the_growth_of_tanh_but_does_not_cap_it",
+    ):
         cases.append(("remedy.relu", name, lambda b, n=name: getattr(relu, n)(fig, b)))
-    for name in ("test_at_he_std_relu_is_flat_and_tanh_grows_slowly",
-                 "test_sigmoid_still_loses_gradient_at_every_scale_up_to_four_times_glorot"):
+    for name in (
+        "test_at_he_std_relu_is_flat_and_tanh_grows_slowly",
+        "test_sigmoid_still_loses_gradient_at_every_scale_up_to_four_times_glorot",
+    ):
         cases.append(("remedy.relu", name, lambda b, n=name: getattr(relu, n)(b)))
-    for name in ("test_at_a_fixed_lr_batch_size_one_diverges_where_larger_batches_converge",
-                 "test_spread_of_sgd_iterates_around_the_optimum_falls_as_one_over_b"):
+    for name in (
+        "test_at_a_fixed_lr_batch_size_one_diverges_where_larger_batches_converge",
+        "test_spread_of_sgd_iterates_around_the_optimum_falls_as_one_over_b",
+    ):
         cases.append(("explosion.single-sample", name, lambda b, n=name: getattr(single, n)("cpu", fig, b)))
     return cases
 
@@ -96,15 +126,29 @@ def main(argv: list[str]) -> int:
                 call(b)
             except AssertionError as exc:
                 failed.append((b, (str(exc).splitlines() or ["assert"])[0][:200]))
-        rows.append({"claim": claim, "test": name, "blocks": len(blocks), "failed": len(failed),
-                     "failures": failed, "seconds": round(time.perf_counter() - start, 1)})
+        rows.append(
+            {
+                "claim": claim,
+                "test": name,
+                "blocks": len(blocks),
+                "failed": len(failed),
+                "failures": failed,
+                "seconds": round(time.perf_counter() - start, 1),
+            }
+        )
         print(f"{claim:24s} {name[:80]:80s} {len(failed)}/{len(blocks)} failed", flush=True)
     total = sum(r["blocks"] for r in rows)
     failures = sum(r["failed"] for r in rows)
     print(f"{failures} failures in {total} block-runs of {len(rows)} tests")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"torch": str(torch.__version__), "python": platform.python_version(),
-                                    "blocks": blocks, "tests": rows}, indent=1) + "\n", encoding="utf-8")
+    args.out.write_text(
+        json.dumps(
+            {"torch": str(torch.__version__), "python": platform.python_version(), "blocks": blocks, "tests": rows},
+            indent=1,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     return 1 if failures else 0
 
 

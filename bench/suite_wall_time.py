@@ -36,8 +36,9 @@ CONFIGS = {"serial": [], "-n auto": ["-n", "auto"]}
 
 def rewrite_caches() -> list[Path]:
     """pytest's cached rewritten modules: the project's and those in this interpreter's site-packages."""
-    roots = ([REPO_ROOT / d for d in ("spec", "support", "tests")]
-             + [Path(p) for p in sys.path if p.endswith("site-packages")])
+    roots = [REPO_ROOT / d for d in ("spec", "support", "tests")] + [
+        Path(p) for p in sys.path if p.endswith("site-packages")
+    ]
     found = [f for root in roots if root.is_dir() for f in root.rglob("__pycache__/*-pytest-*.pyc")]
     return found + list(REPO_ROOT.glob("__pycache__/*-pytest-*.pyc"))  # conftest.py
 
@@ -73,8 +74,17 @@ def run_once(extra: list[str], profile: str, cold: bool) -> tuple[float, float, 
     if cold:
         for f in rewrite_caches():
             f.unlink()
-    cmd = [sys.executable, "-m", "pytest", "spec", "-q", "-p", "no:cacheprovider", f"--hypothesis-profile={profile}",
-           *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "spec",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        f"--hypothesis-profile={profile}",
+        *extra,
+    ]
     busy0, cpu0, t0 = machine_busy_s(), children_cpu_s(), time.perf_counter()
     proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True)
     wall, cpu, busy1 = time.perf_counter() - t0, children_cpu_s() - cpu0, machine_busy_s()
@@ -106,16 +116,19 @@ def main() -> None:
             times[name].append(wall)
             cpu[name].append(cpu_s)
             others[name].append(None if others_s is None else round(others_s, 1))
-            print(f"run {i + 1}/{args.repeats} {name:8s} {wall:6.2f} s wall {cpu_s:6.2f} s CPU "
-                  f"(probe {probes[-1]:.3f} s; other processes {others_s if others_s is None else round(others_s, 1)} "
-                  f"s CPU)", flush=True)
+            print(
+                f"run {i + 1}/{args.repeats} {name:8s} {wall:6.2f} s wall {cpu_s:6.2f} s CPU "
+                f"(probe {probes[-1]:.3f} s; other processes {others_s if others_s is None else round(others_s, 1)} "
+                f"s CPU)",
+                flush=True,
+            )
     medians = {name: statistics.median(ts) for name, ts in times.items()}
     import torch  # only for the record; the runs above are separate processes
 
     result = {
         "title": "wall time of `pytest spec`, serial and -n auto",
         "command": f"python bench/suite_wall_time.py --repeats {args.repeats} --profile {args.profile}"
-                   + (" --cold" if args.cold else ""),
+        + (" --cold" if args.cold else ""),
         "profile": args.profile,
         "rewrite_cache": "cold (deleted before every run)" if args.cold else "warm (after one unrecorded run)",
         "PYTHONDONTWRITEBYTECODE": os.environ.get("PYTHONDONTWRITEBYTECODE", "(not set)"),
@@ -130,7 +143,7 @@ def main() -> None:
         "cpu_probe": "seconds of a 3e6-step pure-Python loop before each pair of runs: larger = a slower machine",
         "others_cpu_s": others,
         "others_cpu": "CPU seconds the machine's other processes used during each run (/proc/stat minus the run's "
-                      "own): more than a few = the run shared the cores",
+        "own): more than a few = the run shared the cores",
         "cpu_ratio": round(statistics.median(cpu["-n auto"]) / statistics.median(cpu["serial"]), 2),
         "speed_up": round(medians["serial"] / medians["-n auto"], 2),
     }

@@ -30,8 +30,15 @@ def make():
     from transformers import BertConfig, BertForSequenceClassification
 
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=VOCAB, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
-                        intermediate_size=128, max_position_embeddings=64, num_labels=CLASSES)
+    config = BertConfig(
+        vocab_size=VOCAB,
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=128,
+        max_position_embeddings=64,
+        num_labels=CLASSES,
+    )
     model = BertForSequenceClassification(config)
     g = torch.Generator().manual_seed(1)
     lengths = torch.randint(LENGTH // 2, LENGTH + 1, (BATCH,), generator=g)

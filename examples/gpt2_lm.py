@@ -21,8 +21,16 @@ def make():
     from transformers import GPT2Config, GPT2LMHeadModel
 
     torch.manual_seed(0)
-    config = GPT2Config(vocab_size=VOCAB, n_positions=32, n_embd=64, n_layer=2, n_head=4, pad_token_id=PAD,
-                        bos_token_id=VOCAB - 1, eos_token_id=VOCAB - 1)
+    config = GPT2Config(
+        vocab_size=VOCAB,
+        n_positions=32,
+        n_embd=64,
+        n_layer=2,
+        n_head=4,
+        pad_token_id=PAD,
+        bos_token_id=VOCAB - 1,
+        eos_token_id=VOCAB - 1,
+    )
     model = GPT2LMHeadModel(config)
     g = torch.Generator().manual_seed(1)
     lengths = torch.tensor([LENGTH, LENGTH - 3, LENGTH - 5, LENGTH - 1])

@@ -1,7 +1,10 @@
 """Mutation: backward overwrites .grad instead of accumulating into it."""
+
 import torch
 
 _orig = torch.Tensor.backward
+
+
 def _leaves(t):
     seen, stack, out = set(), [t.grad_fn], []
     while stack:
@@ -13,8 +16,12 @@ def _leaves(t):
             out.append(n.variable)
         stack.extend(f for f, _ in n.next_functions)
     return out
+
+
 def backward(self, *a, **k):
     for leaf in _leaves(self):
         leaf.grad = None
     return _orig(self, *a, **k)
+
+
 torch.Tensor.backward = backward

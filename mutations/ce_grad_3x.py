@@ -1,4 +1,5 @@
 """Mutation: cross-entropy's gradient is 3x too large (its value is unchanged)."""
+
 import torch
 import torch.nn.functional as F
 

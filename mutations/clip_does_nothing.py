@@ -1,4 +1,5 @@
 """Mutation: clip_grad_norm_ computes and returns the total norm but leaves the gradients alone."""
+
 import torch
 
 _orig = torch.nn.utils.clip_grad_norm_

@@ -1,5 +1,6 @@
 """Mutation: torch.optim.SGD silently accumulates: it moves the parameters only on every 4th step() call, by lr times
 the mean of the 4 gradients it was given, so "one step per sample" quietly becomes one step per 4 samples."""
+
 import torch
 
 EVERY = 4

@@ -1,5 +1,6 @@
 """Mutation: torch.optim.SGD silently divides the learning rate by the batch size (the number of rows of the last
 input an nn.Linear saw), as if lr were meant per sample. Per-sample SGD keeps its lr; every batch's step shrinks."""
+
 import torch
 
 _rows = [1]

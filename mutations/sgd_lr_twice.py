@@ -1,6 +1,7 @@
 """Mutation: torch.optim.SGD applies its learning rate twice: it moves the parameters by lr^2 times the gradient
 (plain SGD, no momentum or weight decay, as the spec uses it). At lr = 1 nothing changes; at any other lr every
 step is off by a factor lr."""
+
 import torch
 
 _step = torch.optim.SGD.step

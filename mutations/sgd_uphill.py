@@ -1,4 +1,5 @@
 """Mutation: torch.optim.SGD steps uphill (maximize=True whatever the caller asked)."""
+
 import torch
 
 _orig = torch.optim.SGD.__init__

@@ -1,4 +1,5 @@
 """Mutation: sigmoid's derivative is 4x too large (its value is unchanged), in torch.sigmoid and nn.Sigmoid."""
+
 import torch
 
 _orig = torch.sigmoid

@@ -1,5 +1,6 @@
 """Mutation: GradScaler.unscale_ (and so scaler.step) still checks gradients for inf/NaN but no longer divides
 them by the scale: the optimizer steps on gradients scale times too large."""
+
 import torch
 
 _orig = torch._amp_foreach_non_finite_check_and_unscale_

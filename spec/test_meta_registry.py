@@ -23,8 +23,12 @@ def _module_claims(tree: ast.Module) -> list[str]:
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "pytestmark" for t in node.targets):
             for call in ast.walk(node.value):
-                if (isinstance(call, ast.Call) and getattr(call.func, "attr", None) == "claim"
-                        and call.args and isinstance(call.args[0], ast.Constant)):
+                if (
+                    isinstance(call, ast.Call)
+                    and getattr(call.func, "attr", None) == "claim"
+                    and call.args
+                    and isinstance(call.args[0], ast.Constant)
+                ):
                     ids.append(call.args[0].value)
     return ids
 
@@ -128,7 +132,8 @@ def test_every_claim_has_its_module_where_its_id_says(claim_id):
     path = _claim_module(claim_id)
     assert path.is_file(), f"{claim_id}: expected its tests in {path.relative_to(SPEC_DIR.parent)}"
     assert claim_id in _module_claims(_parsed(path)), (
-        f"{path.name}: its module-level pytestmark should be pytest.mark.claim({claim_id!r})")
+        f"{path.name}: its module-level pytestmark should be pytest.mark.claim({claim_id!r})"
+    )
 
 
 CLAIM_MODULES = sorted(p for p in SPEC_DIR.rglob("test_*.py") if _module_claims(_parsed(p)))
@@ -163,7 +168,8 @@ def test_the_module_docstring_carries_the_registry_statement_verbatim(claim_id):
     assert len(bullets) == len(expected) and not differ, (
         f"{claim_id}: the 'What is true' bullets differ from the registry statement ({len(bullets)} bullets in the "
         f"docstring, {len(expected)} in the registry)\n"
-        + "\n".join(f"bullet {i}:\n docstring: {got}\n registry:  {want}" for i, got, want in differ))
+        + "\n".join(f"bullet {i}:\n docstring: {got}\n registry:  {want}" for i, got, want in differ)
+    )
     assert re.search(r"^Why:\s+\S", doc, flags=re.M), f"{claim_id}: the docstring should go on with 'Why: ...'"
 
 

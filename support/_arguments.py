@@ -25,7 +25,7 @@ def _is_real(value: object) -> bool:
 
 
 def _range(low: float | None, low_open: bool, high: float | None, high_open: bool) -> str:
-    """" >= 0", " in [0, 1)", "" (no bound): the bounds the way the messages print them."""
+    """ " >= 0", " in [0, 1)", "" (no bound): the bounds the way the messages print them."""
     if low is not None and high is not None:
         return f" in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
     if low is not None:
@@ -49,8 +49,9 @@ def _inside(value: float, low: float | None, low_open: bool, high: float | None,
     return high is None or (value < high if high_open else value <= high)
 
 
-def integer(name: str, value: object, *, at_least: int | None = None, below: int | None = None,
-            at_most: int | None = None) -> int:
+def integer(
+    name: str, value: object, *, at_least: int | None = None, below: int | None = None, at_most: int | None = None
+) -> int:
     """An int (a bool is refused) within the bounds given: ``integer("k", k, at_least=0, below=n)`` is k in [0, n)."""
     low, low_open, high, high_open = _low_high(None, at_least, below, at_most)
     bounds = _range(low, low_open, high, high_open)
@@ -78,8 +79,7 @@ def seed(value: object, name: str = "seed") -> int:
 
 def shape(name: str, value: object, *, allow_empty: bool = False) -> tuple[int, ...]:
     """A tensor shape: a tuple of ints >= 1 (empty, a scalar's, only with ``allow_empty``)."""
-    if (not isinstance(value, tuple) or (not value and not allow_empty)
-            or not all(_is_int(d) and d >= 1 for d in value)):
+    if not isinstance(value, tuple) or (not value and not allow_empty) or not all(_is_int(d) and d >= 1 for d in value):
         raise SpecInputError(f"{name} must be a {'' if allow_empty else 'non-empty '}tuple of ints >= 1, got {value!r}")
     return value
 
@@ -94,8 +94,16 @@ def positive_ints(name: str, values: object) -> list[int]:
     return out
 
 
-def number(name: str, value: object, *, above: float | None = None, at_least: float | None = None,
-           below: float | None = None, at_most: float | None = None, finite: bool = True) -> float:
+def number(
+    name: str,
+    value: object,
+    *,
+    above: float | None = None,
+    at_least: float | None = None,
+    below: float | None = None,
+    at_most: float | None = None,
+    finite: bool = True,
+) -> float:
     """A real number (int or float, not a bool), as a float, within the bounds given: ``above``/``below`` are open
     ends, ``at_least``/``at_most`` closed ones (``number("p", p, at_least=0, at_most=1)`` is p in [0, 1]).
     ``finite=False`` lets inf and NaN through where the bounds do (NaN is outside every bound)."""
@@ -121,8 +129,9 @@ def one_of(name: str, value: object, choices: Iterable) -> object:
     """``value`` if it is one of ``choices``; else SpecInputError listing them, with the closest as a hint."""
     choices = tuple(choices)
     if value not in choices:
-        raise SpecInputError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}"
-                             f"{did_you_mean(str(value), choices)}")
+        raise SpecInputError(
+            f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}{did_you_mean(str(value), choices)}"
+        )
     return value
 
 

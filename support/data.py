@@ -10,8 +10,16 @@ from support.errors import SpecInputError
 from support.tensors import generator
 
 
-def regression(n: int, in_features: int, out_features: int = 1, *, noise: float = 0.1, seed: int = 0,
-               dtype=torch.float64, device="cpu") -> tuple[torch.Tensor, torch.Tensor]:
+def regression(
+    n: int,
+    in_features: int,
+    out_features: int = 1,
+    *,
+    noise: float = 0.1,
+    seed: int = 0,
+    dtype=torch.float64,
+    device="cpu",
+) -> tuple[torch.Tensor, torch.Tensor]:
     """x ~ N(0, I); y = x W + noise with a fixed random W. Returns (x of (n, in), y of (n, out))."""
     _arguments.positive_int("n", n)
     _arguments.positive_int("in_features", in_features)
@@ -25,19 +33,29 @@ def regression(n: int, in_features: int, out_features: int = 1, *, noise: float 
     return x.to(device=device, dtype=dtype), y.to(device=device, dtype=dtype)
 
 
-def classification(n: int, in_features: int, n_classes: int, *, separation: float = 2.0, seed: int = 0,
-                   dtype=torch.float64, device="cpu") -> tuple[torch.Tensor, torch.Tensor]:
+def classification(
+    n: int,
+    in_features: int,
+    n_classes: int,
+    *,
+    separation: float = 2.0,
+    seed: int = 0,
+    dtype=torch.float64,
+    device="cpu",
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Gaussian blobs: class k centred at ``separation`` * mu_k with mu_k ~ N(0, I), unit noise.
 
     Classes are balanced (equal shares). Returns (x of (n, in_features), y int64 of (n,)).
     """
     _arguments.integer("n_classes", n_classes, at_least=2)  # before 1 / n_classes: 0 must not divide
-    return imbalanced_classification(n, in_features, [1.0 / n_classes] * n_classes,
-                                     separation=separation, seed=seed, dtype=dtype, device=device)
+    return imbalanced_classification(
+        n, in_features, [1.0 / n_classes] * n_classes, separation=separation, seed=seed, dtype=dtype, device=device
+    )
 
 
-def imbalanced_classification(n: int, in_features: int, shares, *, separation: float = 2.0, seed: int = 0,
-                              dtype=torch.float64, device="cpu") -> tuple[torch.Tensor, torch.Tensor]:
+def imbalanced_classification(
+    n: int, in_features: int, shares, *, separation: float = 2.0, seed: int = 0, dtype=torch.float64, device="cpu"
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Gaussian blobs with class k taking ``shares[k]`` of the n samples (rounded; the remainder goes to class 0)."""
     _arguments.positive_int("n", n)
     _arguments.positive_int("in_features", in_features)

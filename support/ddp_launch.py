@@ -56,10 +56,12 @@ class LaunchResult:
     stopped: bool = False  # the caller stopped the run early (BackgroundLaunch.stop)
 
     def diagnostics(self) -> str:
-        parts = [f"ranks without a result: {self.missing}; launcher exit code {self.returncode}; "
-                 f"timed out: {self.timed_out}; "
-                 f"killed {EXIT_GRACE_S:g} s after every result was written: {self.stopped_after_results}; "
-                 f"stopped early by the caller: {self.stopped}"]
+        parts = [
+            f"ranks without a result: {self.missing}; launcher exit code {self.returncode}; "
+            f"timed out: {self.timed_out}; "
+            f"killed {EXIT_GRACE_S:g} s after every result was written: {self.stopped_after_results}; "
+            f"stopped early by the caller: {self.stopped}"
+        ]
         for r, log in enumerate(self.logs):
             parts.append(f"--- rank {r} log (last 3000 chars) ---\n{log[-3000:]}")
         return "\n".join(parts)
@@ -89,8 +91,9 @@ def _check_launch_args(config: DDPConfig, env: dict[str, str], timeout_s: float)
         raise SpecInputError("launch needs os.fork (Linux or macOS): the spawned interpreter forks the other ranks")
 
 
-def _run_ranks(config: DDPConfig, workdir: Path, env: dict[str, str], timeout_s: float,
-               stop: threading.Event | None = None) -> dict:
+def _run_ranks(
+    config: DDPConfig, workdir: Path, env: dict[str, str], timeout_s: float, stop: threading.Event | None = None
+) -> dict:
     """The work of ``launch`` up to the read-back: run the ranks in ``workdir``, write and return the outcome.
     ``stop`` set kills the ranks early (the outcome then says ``stopped``)."""
     if workdir.exists() and any(workdir.iterdir()):
@@ -118,13 +121,20 @@ def _spawn(config: DDPConfig, workdir: Path, env: dict[str, str], log) -> subpro
     # otherwise start an idle worker thread at import)
     child_env = {**os.environ, **env, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     child_env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)
-    return subprocess.Popen(_launcher_command(workdir / "rendezvous", workdir, config), cwd=REPO_ROOT,
-                            env=child_env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            start_new_session=True)
+    return subprocess.Popen(
+        _launcher_command(workdir / "rendezvous", workdir, config),
+        cwd=REPO_ROOT,
+        env=child_env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
 
-def _watch(proc: subprocess.Popen, result_files: list[Path], start: float, timeout_s: float,
-           stop: threading.Event | None) -> dict:
+def _watch(
+    proc: subprocess.Popen, result_files: list[Path], start: float, timeout_s: float, stop: threading.Event | None
+) -> dict:
     """Poll until the launcher exits, the deadline passes, the caller stops the run, or every rank has written its
     result and ``EXIT_GRACE_S`` has passed since; returns which of these ended the wait (the outcome's flags)."""
     flags = {"timed_out": False, "stopped_after_results": False, "stopped": False}
@@ -161,8 +171,16 @@ def _read_back(config: DDPConfig, workdir: Path, outcome: dict) -> LaunchResult:
         logs.append(log.read_text(encoding="utf-8", errors="replace") if log.exists() else "(no log)")
     logs[0] = f"{launcher_output}\n{logs[0]}" if launcher_output else logs[0]
     missing = [r for r, res in enumerate(results) if res is None]
-    return LaunchResult(results, outcome["returncode"], logs, outcome["wall_s"], outcome["timed_out"], missing,
-                        outcome["stopped_after_results"], outcome.get("stopped", False))
+    return LaunchResult(
+        results,
+        outcome["returncode"],
+        logs,
+        outcome["wall_s"],
+        outcome["timed_out"],
+        missing,
+        outcome["stopped_after_results"],
+        outcome.get("stopped", False),
+    )
 
 
 def launch_once(config: DDPConfig, root: Path, *, env: dict[str, str], timeout_s: float = 60.0) -> LaunchResult:
@@ -176,8 +194,15 @@ def launch_once(config: DDPConfig, root: Path, *, env: dict[str, str], timeout_s
     return _once(config, root, env, timeout_s, read_back=True)
 
 
-def _once(config: DDPConfig, root: Path, env: dict[str, str], timeout_s: float, *, read_back: bool,
-          stop: threading.Event | None = None) -> LaunchResult | None:
+def _once(
+    config: DDPConfig,
+    root: Path,
+    env: dict[str, str],
+    timeout_s: float,
+    *,
+    read_back: bool,
+    stop: threading.Event | None = None,
+) -> LaunchResult | None:
     """launch_once's work; without ``read_back`` it only makes sure the run exists (and returns None)."""
     _check_launch_args(config, env, timeout_s)
     import fcntl  # POSIX, as os.fork, which launch needs anyway
@@ -233,8 +258,9 @@ class BackgroundLaunch:
         self._thread.join()
 
 
-def start_launch_once(config: DDPConfig, root: Path, *, env: dict[str, str],
-                      timeout_s: float = 60.0) -> BackgroundLaunch:
+def start_launch_once(
+    config: DDPConfig, root: Path, *, env: dict[str, str], timeout_s: float = 60.0
+) -> BackgroundLaunch:
     """Start ``launch_once(config, root, ...)`` in a thread and return at once; ``.result()`` is that call's result.
 
     The thread runs no torch code: it waits for the lock, spawns the ranks and polls for their result files (or finds
@@ -247,5 +273,14 @@ def _launcher_command(init_file: Path, workdir: Path, config: DDPConfig) -> list
     """The spawned interpreter's argv (tests replace it to play a rank that never exits)."""
     # the garbage collector off before torch imports: this short-lived interpreter leaves with os._exit, and
     # full collections walking torch's objects while torch._dynamo imports cost ~0.3 s of CPU
-    return [sys.executable, "-c", "import gc; gc.disable(); from support.distributed import main; main()",
-            "--init-file", str(init_file), "--out", str(workdir), "--config", config.to_json()]
+    return [
+        sys.executable,
+        "-c",
+        "import gc; gc.disable(); from support.distributed import main; main()",
+        "--init-file",
+        str(init_file),
+        "--out",
+        str(workdir),
+        "--config",
+        config.to_json(),
+    ]

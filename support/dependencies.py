@@ -1,4 +1,4 @@
-""""Backprop to chart dependencies": does output i of a batched model depend on input j for i != j?
+""" "Backprop to chart dependencies": does output i of a batched model depend on input j for i != j?
 
 A. Karpathy, "A Recipe for Training Neural Networks" (2019), section "2. Set up the end-to-end
 training/evaluation skeleton + get dumb baselines", tip "use backprop to chart dependencies": make the

@@ -47,8 +47,17 @@ from support.errors import SpecInputError
 
 LOOPBACK_INTERFACE = "lo"
 LOOPBACK_ADDRESSES = ("127.0.0.1", "localhost")
-SCENARIOS = ("equal", "no_sync", "accumulate", "unequal", "unequal_weighted",
-             "uneven_hang", "join", "join_effective", "join_throw")
+SCENARIOS = (
+    "equal",
+    "no_sync",
+    "accumulate",
+    "unequal",
+    "unequal_weighted",
+    "uneven_hang",
+    "join",
+    "join_effective",
+    "join_throw",
+)
 
 
 @dataclass(frozen=True)
@@ -135,9 +144,20 @@ class DDPConfig:
 # The run the spec's DDP claims share (distributed.ddp-mean and distributed.uneven; launch_once runs it once a
 # session): three ranks, so that dividing by W is told apart from halving; unequal local batch sizes (2, 3, 7); and
 # 1, 2, 3 batches per rank for the uneven scenarios, whose waiting group times out after 1 s
-SPEC_CONFIG = DDPConfig(equal_sizes=(4, 4, 4), unequal_sizes=(2, 3, 7), in_features=3, width=8, out_features=2, seed=5,
-                        pg_timeout_s=20.0, uneven_batches=(1, 2, 3), uneven_batch_size=3, hang_timeout_s=1.0,
-                        join_lr=0.1, join_momentum=0.9)
+SPEC_CONFIG = DDPConfig(
+    equal_sizes=(4, 4, 4),
+    unequal_sizes=(2, 3, 7),
+    in_features=3,
+    width=8,
+    out_features=2,
+    seed=5,
+    pg_timeout_s=20.0,
+    uneven_batches=(1, 2, 3),
+    uneven_batch_size=3,
+    hang_timeout_s=1.0,
+    join_lr=0.1,
+    join_momentum=0.9,
+)
 
 
 def make_model(config: DDPConfig):

@@ -10,7 +10,7 @@ class SpecTypeError(SpecInputError, TypeError):
 
 
 def did_you_mean(value: str, known, n: int = 3) -> str:
-    """"; did you mean 'a', 'b'?" for the entries of ``known`` closest to ``value``, or "" when none is close."""
+    """ "; did you mean 'a', 'b'?" for the entries of ``known`` closest to ``value``, or "" when none is close."""
     import difflib
 
     close = difflib.get_close_matches(str(value), [str(k) for k in known], n=n)
@@ -18,7 +18,7 @@ def did_you_mean(value: str, known, n: int = 3) -> str:
 
 
 def where_raised(exc: BaseException) -> str:
-    """" (at file.py:12 in fn)" of the innermost frame of an exception (the line that raised), or ""."""
+    """ " (at file.py:12 in fn)" of the innermost frame of an exception (the line that raised), or ""."""
     import traceback
 
     frames = traceback.extract_tb(exc.__traceback__)
@@ -29,7 +29,7 @@ def where_raised(exc: BaseException) -> str:
 
 
 def describe_error(exc: BaseException, *, first_line: bool = False) -> str:
-    """"TypeError: message (at file.py:12 in fn)"; with ``first_line`` only the message's first line (200 chars)."""
+    """ "TypeError: message (at file.py:12 in fn)"; with ``first_line`` only the message's first line (200 chars)."""
     text = str(exc).strip()
     if first_line:
         text = text.splitlines()[0][:200] if text else ""

@@ -56,14 +56,16 @@ def one_unit_rnn_final_state(w: float, b, steps: int, *, x0: float = PASCANU_X0)
     return x
 
 
-def one_unit_rnn_error(w: float, b, steps: int, *, x0: float = PASCANU_X0,
-                       target: float = PASCANU_TARGET) -> torch.Tensor:
+def one_unit_rnn_error(
+    w: float, b, steps: int, *, x0: float = PASCANU_X0, target: float = PASCANU_TARGET
+) -> torch.Tensor:
     """E = (sigmoid(x_T) - target)^2, the error of Pascanu et al.'s Fig. 6 (target 0.7 after T steps)."""
     return (torch.sigmoid(one_unit_rnn_final_state(w, b, steps, x0=x0)) - finite("target", target)) ** 2
 
 
-def one_unit_rnn_bias_grad(w: float, b, steps: int, *, x0: float = PASCANU_X0,
-                           target: float = PASCANU_TARGET) -> torch.Tensor:
+def one_unit_rnn_bias_grad(
+    w: float, b, steps: int, *, x0: float = PASCANU_X0, target: float = PASCANU_TARGET
+) -> torch.Tensor:
     """dE/db by autograd, elementwise for a tensor of biases (each E depends only on its own b)."""
     b = _bias_tensor(b).detach().clone().requires_grad_(True)
     (grad,) = torch.autograd.grad(one_unit_rnn_error(w, b, steps, x0=x0, target=target).sum(), b)
@@ -137,8 +139,16 @@ def block_base(block: int) -> int:
     return 10**6 * block
 
 
-def depth_sweep(activation: str, weight_std: float, *, width: int, depths: Sequence[int], seeds: int,
-                seed: int = 0, input_scale: float = 1.0) -> DepthSweep:
+def depth_sweep(
+    activation: str,
+    weight_std: float,
+    *,
+    width: int,
+    depths: Sequence[int],
+    seeds: int,
+    seed: int = 0,
+    input_scale: float = 1.0,
+) -> DepthSweep:
     """Input-gradient log-norms of ``mlp(width, width, width, depth=d, weight_std=..., bias=False)`` for each
     depth d (d Linear layers, an activation between consecutive ones), for ``seeds`` networks per depth.
 
@@ -182,12 +192,19 @@ def _depth_sweep(activation, weight_std, width, depths, seeds, seed, input_scale
     return DepthSweep(activation, weight_std, width, depths, tuple(rows), tuple(fwd_rows))
 
 
-
 # ================================================================ slopes over a range of weight scales
 # (added for remedy.relu: the slope per layer of ReLU, tanh and sigmoid nets as the weight std sweeps through the
 # point where ReLU's growth overtakes tanh's)
-def depth_sweeps_over_stds(activation: str, weight_stds: Sequence[float], *, width: int, depths: Sequence[int],
-                           seeds: int, seed: int = 0, input_scale: float = 1.0) -> tuple[DepthSweep, ...]:
+def depth_sweeps_over_stds(
+    activation: str,
+    weight_stds: Sequence[float],
+    *,
+    width: int,
+    depths: Sequence[int],
+    seeds: int,
+    seed: int = 0,
+    input_scale: float = 1.0,
+) -> tuple[DepthSweep, ...]:
     """``depth_sweep(activation, s, ...)`` for every s in ``weight_stds``, computed in one pass.
 
     The networks are those of ``depth_sweep`` (same seeds, inputs and directions): ``mlp`` draws weight_std
@@ -246,9 +263,8 @@ def _depth_sweeps_over_stds(activation, stds, width, depths, seeds, seed, input_
                 rows[j][i][k] = log_norms[j]
                 fwd_rows[j][i][k] = gains[j]
     return tuple(
-        DepthSweep(activation, std, width, depths, tuple(tuple(r) for r in rows[j]),
-                   tuple(tuple(r) for r in fwd_rows[j]))
+        DepthSweep(
+            activation, std, width, depths, tuple(tuple(r) for r in rows[j]), tuple(tuple(r) for r in fwd_rows[j])
+        )
         for j, std in enumerate(stds)
     )
-
-

@@ -38,8 +38,9 @@ def _floats(name: str, values) -> list[float]:
         raise SpecInputError(f"{name} must be a sequence of numbers, got {type(values).__name__} {values!r}")
     if isinstance(values, torch.Tensor):
         if values.dim() > 1:
-            raise SpecInputError(f"{name} must be a 1-dimensional tensor (one value per point), got shape "
-                                 f"{tuple(values.shape)}")
+            raise SpecInputError(
+                f"{name} must be a 1-dimensional tensor (one value per point), got shape {tuple(values.shape)}"
+            )
         values = values.detach().cpu().reshape(-1).tolist()
     try:
         out = [float(v) for v in values]
@@ -125,4 +126,3 @@ def bisect(f: Callable[[float], float], lo: float, hi: float, *, xtol: float = 1
         else:
             hi = mid
     return 0.5 * (lo + hi)
-

@@ -71,8 +71,9 @@ def grads_by_name(model: nn.Module) -> dict[str, torch.Tensor]:
     }
 
 
-def batch_grads(model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.Tensor, *,
-                allow_unused: bool = False) -> dict[str, torch.Tensor]:
+def batch_grads(
+    model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.Tensor, *, allow_unused: bool = False
+) -> dict[str, torch.Tensor]:
     """Gradient of loss_fn(model(x), y) for every parameter: one forward, one backward (.grad is not touched).
 
     A parameter the loss does not depend on is an error (autograd's), unless ``allow_unused``: then its gradient
@@ -83,29 +84,31 @@ def batch_grads(model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.Ten
     loss = loss_fn(model(x), y)
     if loss.dim() != 0:
         raise SpecInputError(f"loss_fn must return a scalar (reduction 'mean' or 'sum'), got shape {tuple(loss.shape)}")
-    grads = torch.autograd.grad(loss, list(params.values()), allow_unused=bool(allow_unused),
-                                materialize_grads=bool(allow_unused))
+    grads = torch.autograd.grad(
+        loss, list(params.values()), allow_unused=bool(allow_unused), materialize_grads=bool(allow_unused)
+    )
     return {n: dense(g) for n, g in zip(params, grads)}
 
 
-def per_sample_grads_loop(model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.Tensor, *,
-                          allow_unused: bool = False) -> dict[str, torch.Tensor]:
+def per_sample_grads_loop(
+    model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.Tensor, *, allow_unused: bool = False
+) -> dict[str, torch.Tensor]:
     """Gradient of each sample's loss alone: N forwards and N backwards on batches of one.
 
     Returns {name: tensor of shape (N, *param.shape)}. loss_fn is called on a batch of one and must return a scalar.
     ``allow_unused`` as in ``batch_grads``.
     """
     n = _arguments.same_batch("x", x, "y", y)
-    per_sample = [batch_grads(model, loss_fn, x[i : i + 1], y[i : i + 1], allow_unused=allow_unused)
-                  for i in range(n)]
+    per_sample = [batch_grads(model, loss_fn, x[i : i + 1], y[i : i + 1], allow_unused=allow_unused) for i in range(n)]
     return {name: torch.stack([g[name] for g in per_sample]) for name in per_sample[0]}
 
 
 VMAP_RANDOMNESS = ("error", "different", "same")
 
 
-def per_sample_grads_vmap(model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.Tensor, *,
-                          randomness: str = "error") -> dict[str, torch.Tensor]:
+def per_sample_grads_vmap(
+    model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.Tensor, *, randomness: str = "error"
+) -> dict[str, torch.Tensor]:
     """The same as per_sample_grads_loop with torch.func.vmap(grad(...)) (PyTorch tutorial "Per-sample-gradients").
 
     The model must not couple samples (no BatchNorm in train mode): vmap runs it on batches of one.
@@ -183,21 +186,28 @@ def _loss_reduction(model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch
     n = singles.numel()
     value = batch.double()
     tol = accumulation(out.dtype if out.is_floating_point() else torch.float64, n)
-    matches = [name for name, reduced in (("mean", singles.mean()), ("sum", singles.sum()))
-               if bool(torch.isclose(value, reduced, rtol=tol.rtol, atol=tol.atol))]
+    matches = [
+        name
+        for name, reduced in (("mean", singles.mean()), ("sum", singles.sum()))
+        if bool(torch.isclose(value, reduced, rtol=tol.rtol, atol=tol.atol))
+    ]
     if n == 1 or matches == ["mean"]:  # a batch of one: mean and sum are the same loss
         return "mean"
     if matches == ["sum"]:
         return "sum"
     if matches:  # both: the summed loss is 0 (within rounding), so N x or 1/N x cannot be told apart
-        raise SpecInputError(f"cannot tell whether loss_fn averages or sums over the batch: its loss on this batch "
-                             f"({value.item():.6g}) is 0 within rounding, and so are the mean and the sum of the "
-                             f"samples' own losses; use a batch with a non-zero loss")
-    raise SpecInputError(f"loss_fn is neither the mean nor the sum of the samples' own losses: on this batch it "
-                         f"gives {value.item():.6g}, the mean of loss_fn on each sample alone is "
-                         f"{singles.mean().item():.6g} and their sum {singles.sum().item():.6g} (a class-weighted "
-                         f"mean, or a mean over non-ignored targets only, divides by something else); per-sample "
-                         f"gradients need reduction 'mean' or 'sum' over the samples")
+        raise SpecInputError(
+            f"cannot tell whether loss_fn averages or sums over the batch: its loss on this batch "
+            f"({value.item():.6g}) is 0 within rounding, and so are the mean and the sum of the "
+            f"samples' own losses; use a batch with a non-zero loss"
+        )
+    raise SpecInputError(
+        f"loss_fn is neither the mean nor the sum of the samples' own losses: on this batch it "
+        f"gives {value.item():.6g}, the mean of loss_fn on each sample alone is "
+        f"{singles.mean().item():.6g} and their sum {singles.sum().item():.6g} (a class-weighted "
+        f"mean, or a mean over non-ignored targets only, divides by something else); per-sample "
+        f"gradients need reduction 'mean' or 'sum' over the samples"
+    )
 
 
 def _peer_grads(model: nn.Module, wrap, loss_fn: LossFn, x: torch.Tensor, y: torch.Tensor, what: str):
@@ -210,9 +220,11 @@ def _peer_grads(model: nn.Module, wrap, loss_fn: LossFn, x: torch.Tensor, y: tor
     _arguments.same_batch("x", x, "y", y)
     fixed = [name for name, p in model.named_parameters() if not p.requires_grad]
     if fixed:
-        raise SpecInputError(f"{what} computes per-sample gradients of parameters that require grad only, and "
-                             f"{', '.join(map(repr, fixed))} has requires_grad=False: set requires_grad=True on a "
-                             f"copy of the model, or use per_sample_grads_vmap (it differentiates by every parameter)")
+        raise SpecInputError(
+            f"{what} computes per-sample gradients of parameters that require grad only, and "
+            f"{', '.join(map(repr, fixed))} has requires_grad=False: set requires_grad=True on a "
+            f"copy of the model, or use per_sample_grads_vmap (it differentiates by every parameter)"
+        )
     clone = copy.deepcopy(model)
     for p in clone.parameters():
         p.grad = None
@@ -224,14 +236,17 @@ def _peer_grads(model: nn.Module, wrap, loss_fn: LossFn, x: torch.Tensor, y: tor
     for name, p in clone.named_parameters():
         sample = getattr(p, "grad_sample", None)
         if sample is None:
-            raise SpecInputError(f"{what} computed no per-sample gradient for parameter {name!r} (a layer it does "
-                                 f"not support, or a parameter the loss does not use)")
+            raise SpecInputError(
+                f"{what} computed no per-sample gradient for parameter {name!r} (a layer it does "
+                f"not support, or a parameter the loss does not use)"
+            )
         out[name] = sample.detach().clone()
     return out, wrapped
 
 
-def per_sample_grads_expanded_weights(model: nn.Module, loss_fn: LossFn, x: torch.Tensor,
-                                      y: torch.Tensor) -> dict[str, torch.Tensor]:
+def per_sample_grads_expanded_weights(
+    model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.Tensor
+) -> dict[str, torch.Tensor]:
     """Per-sample gradients by PyTorch's ExpandedWeights (``torch.nn.utils._per_sample_grad.
     call_for_per_sample_grads``, one forward and one backward of the batch): the same result as
     ``per_sample_grads_loop`` for a loss_fn that averages or sums over the batch (which one is read off the batch
@@ -239,13 +254,20 @@ def per_sample_grads_expanded_weights(model: nn.Module, loss_fn: LossFn, x: torc
     LayerNorm, GroupNorm and InstanceNorm layers (PyTorch docs, "Per-sample gradients" with ExpandedWeights)."""
     from torch.nn.utils._per_sample_grad import call_for_per_sample_grads
 
-    grads, _ = _peer_grads(model, lambda m, reduction: call_for_per_sample_grads(m, loss_reduction=reduction),
-                           loss_fn, x, y, "ExpandedWeights")
+    grads, _ = _peer_grads(
+        model,
+        lambda m, reduction: call_for_per_sample_grads(m, loss_reduction=reduction),
+        loss_fn,
+        x,
+        y,
+        "ExpandedWeights",
+    )
     return grads
 
 
-def per_sample_grads_opacus(model: nn.Module, loss_fn: LossFn, x: torch.Tensor,
-                            y: torch.Tensor) -> dict[str, torch.Tensor]:
+def per_sample_grads_opacus(
+    model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.Tensor
+) -> dict[str, torch.Tensor]:
     """Per-sample gradients by Opacus' ``GradSampleModule`` (backward hooks per layer; opacus.ai, "GradSampleModule"),
     for a loss_fn that averages or sums over the batch (passed as ``loss_reduction``, as for
     ``per_sample_grads_expanded_weights``). Opacus is an optional dependency (the ``dev`` extra): ImportError when
@@ -257,8 +279,9 @@ def per_sample_grads_opacus(model: nn.Module, loss_fn: LossFn, x: torch.Tensor,
     with warnings.catch_warnings():
         # Opacus' full backward hooks warn when the input does not require grad: expected here, nothing is wrong
         warnings.filterwarnings("ignore", message="Full backward hook is firing", category=UserWarning)
-        grads, wrapped = _peer_grads(model, lambda m, reduction: GradSampleModule(m, loss_reduction=reduction),
-                                     loss_fn, x, y, "Opacus")
+        grads, wrapped = _peer_grads(
+            model, lambda m, reduction: GradSampleModule(m, loss_reduction=reduction), loss_fn, x, y, "Opacus"
+        )
     # the hooks Opacus put on the copy's layers hold the wrapper, which holds the copy: a reference cycle that only
     # the cyclic garbage collector would free (checked: without _close() the copy outlives `del`); removing the hooks
     # frees the copy and its activations now
@@ -266,8 +289,9 @@ def per_sample_grads_opacus(model: nn.Module, loss_fn: LossFn, x: torch.Tensor,
     return grads
 
 
-def loss_hessian_max_eigenvalue(model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.Tensor, *,
-                                at: torch.Tensor | None = None) -> float:
+def loss_hessian_max_eigenvalue(
+    model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.Tensor, *, at: torch.Tensor | None = None
+) -> float:
     """The largest eigenvalue of the Hessian of ``loss_fn(model(x), y)`` with respect to all parameters, taken at the
     model's weights or, with ``at``, at that flat parameter vector (in ``flat_params`` order): the curvature that
     sets gradient descent's stability limit 2 / lambda_max. Builds the full Hessian (P x P): for small models."""

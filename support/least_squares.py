@@ -106,8 +106,13 @@ def least_squares_curvature(x: torch.Tensor, *, bias: bool = True) -> LeastSquar
     n = xt.shape[0]
     eig = torch.linalg.eigvalsh(2.0 * xt.T @ xt / n)
     sq = (xt * xt).sum(dim=1)
-    return LeastSquaresCurvature(n=n, lambda_max=eig[-1].item(), lambda_min=max(eig[0].item(), 0.0),
-                                 beta=2.0 * sq.max().item(), beta_min=2.0 * sq.min().item())
+    return LeastSquaresCurvature(
+        n=n,
+        lambda_max=eig[-1].item(),
+        lambda_min=max(eig[0].item(), 0.0),
+        beta=2.0 * sq.max().item(),
+        beta_min=2.0 * sq.min().item(),
+    )
 
 
 def least_squares_solution(x: torch.Tensor, y: torch.Tensor, *, bias: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
@@ -123,8 +128,9 @@ def least_squares_solution(x: torch.Tensor, y: torch.Tensor, *, bias: bool = Tru
     return sol[:d].reshape(1, d).to(x.device), b.reshape(1).to(x.device)
 
 
-def gd_detection_margin(x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, *, steps: int,
-                        factor: float) -> float:
+def gd_detection_margin(
+    x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, *, steps: int, factor: float
+) -> float:
     """delta such that full-batch GD from (weight, bias) at any lr > (2/lambda_max)(1 + delta) ends ``steps`` steps
     farther than sqrt(factor) times its initial distance from the least-squares solution w* (so ``classify_runs``
     calls it diverged).
@@ -143,8 +149,12 @@ def gd_detection_margin(x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor, 
         if tuple(value.shape) != shape:
             raise SpecInputError(f"{name} must have shape {shape} (an nn.Linear({d}, 1)'s), got {tuple(value.shape)}")
     xt = _features(x, True).cpu()
-    e = torch.cat([(weight.detach().to(torch.float64).cpu() - w_star.cpu()).reshape(-1),
-                   (bias.detach().to(torch.float64).cpu() - b_star.cpu()).reshape(-1)])
+    e = torch.cat(
+        [
+            (weight.detach().to(torch.float64).cpu() - w_star.cpu()).reshape(-1),
+            (bias.detach().to(torch.float64).cpu() - b_star.cpu()).reshape(-1),
+        ]
+    )
     _, evecs = torch.linalg.eigh(2.0 * xt.T @ xt / xt.shape[0])
     share = ((evecs[:, -1] @ e) ** 2 / (e @ e)).item()
     if not share > 0:
@@ -153,8 +163,9 @@ def gd_detection_margin(x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor, 
 
 
 # ================================================================ the spread of SGD around the optimum
-def sgd_spread_at_optimum(x: torch.Tensor, y: torch.Tensor, *, lr: float, batch_size: int, steps: int,
-                          first_order: bool = False) -> float:
+def sgd_spread_at_optimum(
+    x: torch.Tensor, y: torch.Tensor, *, lr: float, batch_size: int, steps: int, first_order: bool = False
+) -> float:
     """E ||w_T - w*||^2 (weight and bias) for SGD on F.mse_loss of an nn.Linear(d, 1) started at the least-squares
     solution w*, minibatches of ``batch_size`` drawn with replacement: exact, from the second-moment recursion
 
@@ -178,8 +189,16 @@ def sgd_spread_at_optimum(x: torch.Tensor, y: torch.Tensor, *, lr: float, batch_
     return _second_moment(xt, s0, sigma, lr=lr, batch_size=batch_size, steps=steps, first_order=first_order)
 
 
-def sgd_expected_distance(x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, *, lr: float,
-                          batch_size: int, steps: int) -> float:
+def sgd_expected_distance(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor,
+    *,
+    lr: float,
+    batch_size: int,
+    steps: int,
+) -> float:
     """E ||w_T - w*||^2 (weight and bias) for SGD on F.mse_loss of an nn.Linear(d, 1) started at (weight, bias),
     minibatches of ``batch_size`` drawn with replacement, on data the model fits exactly (zero residuals at the
     least-squares solution w*, else SpecInputError): exact, from the recursion of ``sgd_spread_at_optimum`` with
@@ -195,14 +214,22 @@ def sgd_expected_distance(x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor
     xt = _features(x, True).cpu()
     r = _residuals_at_optimum(x, y, xt)
     if not r.abs().max() <= 1e-10 * max(y.abs().max().item(), 1.0):
-        raise SpecInputError(f"the data must be fitted exactly by a linear model (largest residual at the "
-                             f"least-squares solution {r.abs().max().item():.3g}); the recursion has no noise term")
+        raise SpecInputError(
+            f"the data must be fitted exactly by a linear model (largest residual at the "
+            f"least-squares solution {r.abs().max().item():.3g}); the recursion has no noise term"
+        )
     w_star, b_star = least_squares_solution(x, y)
-    e0 = torch.cat([(weight.detach().to(torch.float64).cpu() - w_star.cpu()).reshape(-1),
-                    (bias.detach().to(torch.float64).cpu() - b_star.cpu()).reshape(-1)])
+    e0 = torch.cat(
+        [
+            (weight.detach().to(torch.float64).cpu() - w_star.cpu()).reshape(-1),
+            (bias.detach().to(torch.float64).cpu() - b_star.cpu()).reshape(-1),
+        ]
+    )
     if e0.shape[0] != xt.shape[1]:
-        raise SpecInputError(f"weight and bias must be an nn.Linear({x.shape[1]}, 1)'s, got {tuple(weight.shape)} "
-                             f"and {tuple(bias.shape)}")
+        raise SpecInputError(
+            f"weight and bias must be an nn.Linear({x.shape[1]}, 1)'s, got {tuple(weight.shape)} "
+            f"and {tuple(bias.shape)}"
+        )
     zero = torch.zeros(xt.shape[1], xt.shape[1], dtype=torch.float64)
     return _second_moment(xt, torch.outer(e0, e0), zero, lr=lr, batch_size=batch_size, steps=steps)
 
@@ -212,8 +239,16 @@ def _residuals_at_optimum(x: torch.Tensor, y: torch.Tensor, xt: torch.Tensor) ->
     return y.to(torch.float64).cpu()[:, 0] - xt @ torch.cat([w_star.cpu()[0], b_star.cpu()])
 
 
-def _second_moment(xt: torch.Tensor, s: torch.Tensor, sigma: torch.Tensor, *, lr: float, batch_size: int, steps: int,
-                   first_order: bool = False) -> float:
+def _second_moment(
+    xt: torch.Tensor,
+    s: torch.Tensor,
+    sigma: torch.Tensor,
+    *,
+    lr: float,
+    batch_size: int,
+    steps: int,
+    first_order: bool = False,
+) -> float:
     """trace S_T of S_{t+1} = (I - lr H) S_t (I - lr H) + lr^2 / B (E_i[H_i S_t H_i] - H S_t H + Sigma*)."""
     n, p = xt.shape
     h = 2.0 * xt.T @ xt / n

@@ -65,8 +65,9 @@ class LossCase:
             return torch.rand(shape, generator=g, dtype=torch.float64).round().to(device=device, dtype=dtype)
         return torch.randn(shape, generator=g, dtype=torch.float64).to(device=device, dtype=dtype)
 
-    def sample_batch(self, batch_size: int, feature_shape: tuple[int, ...], *, seed: int, dtype=torch.float64,
-                     device="cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    def sample_batch(
+        self, batch_size: int, feature_shape: tuple[int, ...], *, seed: int, dtype=torch.float64, device="cpu"
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """A seeded (loss input, target) pair: standard-normal raw predictions mapped by ``to_loss_input``."""
         shape = self.prediction_shape(batch_size, feature_shape)
         _arguments.floating_dtype("dtype", dtype)
@@ -160,7 +161,6 @@ def reduce_reference(terms: torch.Tensor, reduction: str) -> torch.Tensor:
     if reduction == "sum":
         return terms.sum()
     return terms.sum() / terms.numel()
-
 
 
 # ---------------------------------------------------------------- losses on (log-)probabilities

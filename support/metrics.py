@@ -145,8 +145,10 @@ def binomial_upper_tail(successes: int, trials: int, p: float) -> float:
         return float(p)  # all mass at X = 0 (k >= 1 not reached) or at X = n (>= k)
     log_p, log_q = math.log(p), math.log1p(-p)
     log_n = math.lgamma(n + 1)
-    terms = (math.exp(log_n - math.lgamma(j + 1) - math.lgamma(n - j + 1) + j * log_p + (n - j) * log_q)
-             for j in range(k, n + 1))
+    terms = (
+        math.exp(log_n - math.lgamma(j + 1) - math.lgamma(n - j + 1) + j * log_p + (n - j) * log_q)
+        for j in range(k, n + 1)
+    )
     return min(1.0, math.fsum(terms))
 
 

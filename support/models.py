@@ -159,8 +159,9 @@ class TokenClassifier(nn.Module):
         return self.head(self.embedding(tokens))
 
 
-def token_model(vocab_size: int, embedding_dim: int, n_classes: int, *, seed: int = 0, dtype=torch.float64,
-                device="cpu") -> TokenClassifier:
+def token_model(
+    vocab_size: int, embedding_dim: int, n_classes: int, *, seed: int = 0, dtype=torch.float64, device="cpu"
+) -> TokenClassifier:
     """A seeded ``TokenClassifier`` (PyTorch's default init: embedding N(0, 1), Linear uniform)."""
     for name, v in (("vocab_size", vocab_size), ("embedding_dim", embedding_dim)):
         _arguments.positive_int(name, v)
@@ -210,12 +211,27 @@ class EmbeddingNormNet(nn.Module):
         return self.head(torch.relu(self.group_norm(self.hidden(h))))
 
 
-def embedding_norm_net(vocab_size: int = 20, embedding_dim: int = 8, hidden: int = 12, groups: int = 3,
-                       n_classes: int = 4, *, seed: int = 0, dtype=torch.float64, device="cpu") -> EmbeddingNormNet:
-    for name, v in (("vocab_size", vocab_size), ("embedding_dim", embedding_dim), ("hidden", hidden),
-                    ("groups", groups), ("n_classes", n_classes)):
+def embedding_norm_net(
+    vocab_size: int = 20,
+    embedding_dim: int = 8,
+    hidden: int = 12,
+    groups: int = 3,
+    n_classes: int = 4,
+    *,
+    seed: int = 0,
+    dtype=torch.float64,
+    device="cpu",
+) -> EmbeddingNormNet:
+    for name, v in (
+        ("vocab_size", vocab_size),
+        ("embedding_dim", embedding_dim),
+        ("hidden", hidden),
+        ("groups", groups),
+        ("n_classes", n_classes),
+    ):
         _arguments.positive_int(name, v)
     if hidden % groups:
         raise SpecInputError(f"hidden ({hidden}) must be a multiple of groups ({groups}) for GroupNorm")
-    return _build(seed, lambda: EmbeddingNormNet(vocab_size, embedding_dim, hidden, groups, n_classes), dtype=dtype,
-                  device=device)
+    return _build(
+        seed, lambda: EmbeddingNormNet(vocab_size, embedding_dim, hidden, groups, n_classes), dtype=dtype, device=device
+    )

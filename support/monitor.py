@@ -53,8 +53,14 @@ class GradientMonitor:
     anomaly (of a kind); ``healthy`` is True while nothing has been flagged.
     """
 
-    def __init__(self, model: nn.Module | Iterable[torch.Tensor], *, spike_factor: float = 10.0, window: int = 10,
-                 warmup: int = 3):
+    def __init__(
+        self,
+        model: nn.Module | Iterable[torch.Tensor],
+        *,
+        spike_factor: float = 10.0,
+        window: int = 10,
+        warmup: int = 3,
+    ):
         if isinstance(model, nn.Module):
             named = list(model.named_parameters())
         elif isinstance(model, torch.Tensor):
@@ -64,7 +70,8 @@ class GradientMonitor:
                 named = [(str(i), p) for i, p in enumerate(model)]
             except TypeError:
                 raise SpecTypeError(
-                    f"model must be an nn.Module or an iterable of tensors, got {type(model).__name__}") from None
+                    f"model must be an nn.Module or an iterable of tensors, got {type(model).__name__}"
+                ) from None
         if not named:
             raise SpecInputError("model has no parameters to monitor")
         for name, p in named:
@@ -121,11 +128,14 @@ class GradientMonitor:
             # a NaN/inf element, or finite elements whose norm overflows: each parameter's norm is taken in its
             # gradient's own dtype (float32 and bfloat16: entries above ~1e19, whose squares pass 3.4e38; float64:
             # above ~1e154), only the total of those norms in float64 (it overflows when they pass ~1e154 together)
-            bad = tuple(name for (name, g), pn in zip(with_grad, per_param)
-                        if not (math.isfinite(pn) and bool(torch.isfinite(g).all())))
+            bad = tuple(
+                name
+                for (name, g), pn in zip(with_grad, per_param)
+                if not (math.isfinite(pn) and bool(torch.isfinite(g).all()))
+            )
             found.append(Anomaly(step, "non-finite-grad", norm, parameters=bad))
         else:
-            history = [v for v in self.norms if math.isfinite(v)][-self.window:]
+            history = [v for v in self.norms if math.isfinite(v)][-self.window :]
             if len(history) >= self.warmup:
                 reference = statistics.median(history)
                 if norm > self.spike_factor * reference:
@@ -134,4 +144,3 @@ class GradientMonitor:
         self.losses.append(loss_value)
         self.anomalies.extend(found)
         return tuple(found)
-

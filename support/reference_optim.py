@@ -96,8 +96,16 @@ class ReferenceSGD:
     The same argument checks as torch.optim.SGD: Nesterov needs momentum > 0 and dampening 0.
     """
 
-    def __init__(self, *, lr: float, momentum: float = 0.0, dampening: float = 0.0, weight_decay: float = 0.0,
-                 nesterov: bool = False, maximize: bool = False):
+    def __init__(
+        self,
+        *,
+        lr: float,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+        maximize: bool = False,
+    ):
         self.lr = _arguments.number("lr", lr, at_least=0)
         self.momentum = _arguments.number("momentum", momentum, at_least=0)
         self.dampening = _arguments.number("dampening", dampening)
@@ -136,9 +144,17 @@ class ReferenceAdam:
     ``decoupled_weight_decay=True`` is AdamW. ``self.t`` is the step count t of the bias corrections.
     """
 
-    def __init__(self, *, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, amsgrad: bool = False, maximize: bool = False,
-                 decoupled_weight_decay: bool = False):
+    def __init__(
+        self,
+        *,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        amsgrad: bool = False,
+        maximize: bool = False,
+        decoupled_weight_decay: bool = False,
+    ):
         self.lr = _arguments.number("lr", lr, at_least=0)
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise SpecInputError(f"betas must be a pair (beta1, beta2), got {betas!r}")

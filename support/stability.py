@@ -37,8 +37,9 @@ def _pair_generator(seed: int, stream: int, batch_size: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(state) & (2**63 - 1))
 
 
-def minibatch_stream(n: int, batch_size: int, steps: int, sampling: str = "with-replacement", *, seed: int = 0,
-                     stream: int = 0) -> torch.Tensor:
+def minibatch_stream(
+    n: int, batch_size: int, steps: int, sampling: str = "with-replacement", *, seed: int = 0, stream: int = 0
+) -> torch.Tensor:
     """The (steps, batch_size) indices ``parallel_sgd`` uses for runs of this batch size in this stream."""
     for name, v in (("seed", seed), ("stream", stream)):
         _arguments.integer(name, v, at_least=0)
@@ -88,9 +89,18 @@ class ParallelRun:
         return self.distances / self.start_distance
 
 
-def parallel_sgd(x: torch.Tensor, y: torch.Tensor, batch_sizes: Sequence[int | None], lrs: Sequence[float], *,
-                 steps: int, init: nn.Linear, sampling: str = "with-replacement", seed: int = 0,
-                 streams: Sequence[int] | None = None) -> ParallelRun:
+def parallel_sgd(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batch_sizes: Sequence[int | None],
+    lrs: Sequence[float],
+    *,
+    steps: int,
+    init: nn.Linear,
+    sampling: str = "with-replacement",
+    seed: int = 0,
+    streams: Sequence[int] | None = None,
+) -> ParallelRun:
     """Train K = len(lrs) copies of ``init`` (an nn.Linear(d, 1)) by SGD on F.mse_loss, all at once.
 
     Run k steps with minibatches of ``batch_sizes[k]`` (None: the full batch, i.e. gradient descent) at learning
@@ -116,11 +126,13 @@ def parallel_sgd(x: torch.Tensor, y: torch.Tensor, batch_sizes: Sequence[int | N
     dtype = x.dtype
     counts, column = _minibatch_counts(n, steps, batch_sizes, streams, sampling, seed, dtype)
     top = max(lrs)  # SGD's lr; the other runs' losses carry lr / top (x / x is exactly 1 in IEEE arithmetic)
-    scale = torch.tensor([lr / top / (m if m is not None else n)
-                          for lr, m in zip(lrs, batch_sizes)], dtype=dtype, device=x.device)
+    scale = torch.tensor(
+        [lr / top / (m if m is not None else n) for lr, m in zip(lrs, batch_sizes)], dtype=dtype, device=x.device
+    )
     model = _side_by_side(init, len(lrs), x)
-    losses = _train(model, torch.optim.SGD(model.parameters(), lr=top), x, y, counts.to(x.device),
-                    column.to(x.device), scale, steps)
+    losses = _train(
+        model, torch.optim.SGD(model.parameters(), lr=top), x, y, counts.to(x.device), column.to(x.device), scale, steps
+    )
     weight, bias = model.weight.detach().clone(), model.bias.detach().clone()
     start, distances = _distances_to_optimum(x, y, init, weight, bias)
     return ParallelRun(tuple(batch_sizes), tuple(lrs), sampling, losses, weight, bias, start, distances)
@@ -137,16 +149,18 @@ def _check_problem(x: torch.Tensor, y: torch.Tensor, init: nn.Linear) -> int:
     return n
 
 
-def _check_runs(n: int, batch_sizes: Sequence[int | None], lrs: Sequence[float],
-                streams: Sequence[int] | None) -> tuple[list[int | None], list[float], list[int]]:
+def _check_runs(
+    n: int, batch_sizes: Sequence[int | None], lrs: Sequence[float], streams: Sequence[int] | None
+) -> tuple[list[int | None], list[float], list[int]]:
     """(batch_sizes, lrs, streams) as lists of one entry per run (streams all 0 by default), once every batch size is
     None or in [1, n], every lr > 0 and every stream an int >= 0."""
     lrs = [_arguments.positive_float("lrs[k]", v) for v in lrs]
     batch_sizes = list(batch_sizes)
     k_runs = len(lrs)
     if k_runs == 0 or len(batch_sizes) != k_runs:
-        raise SpecInputError(f"batch_sizes and lrs must be non-empty and of equal length, got {len(batch_sizes)} "
-                             f"and {k_runs}")
+        raise SpecInputError(
+            f"batch_sizes and lrs must be non-empty and of equal length, got {len(batch_sizes)} and {k_runs}"
+        )
     for m in batch_sizes:
         if m is not None and _arguments.positive_int("batch_sizes[k]", m) > n:
             raise SpecInputError(f"batch_sizes[k] = {m} exceeds the {n} samples")
@@ -158,8 +172,9 @@ def _check_runs(n: int, batch_sizes: Sequence[int | None], lrs: Sequence[float],
     return batch_sizes, lrs, streams
 
 
-def _minibatch_counts(n: int, steps: int, batch_sizes: list[int | None], streams: list[int], sampling: str, seed: int,
-                      dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+def _minibatch_counts(
+    n: int, steps: int, batch_sizes: list[int | None], streams: list[int], sampling: str, seed: int, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(counts, column) on the CPU: counts[t, i, j] is how often sample i is in step t's minibatch of sequence j,
     one sequence per (stream, batch size) and a last all-ones one for the full-batch runs; column[k] is run k's."""
     pairs = sorted({(s, m) for s, m in zip(streams, batch_sizes) if m is not None})
@@ -168,8 +183,7 @@ def _minibatch_counts(n: int, steps: int, batch_sizes: list[int | None], streams
         idx = minibatch_stream(n, m, steps, sampling, seed=seed, stream=s)
         counts[:, :, j].scatter_add_(1, idx, torch.ones(idx.shape, dtype=dtype))
     counts[:, :, -1] = 1.0
-    column = torch.tensor([pairs.index((s, m)) if m is not None else len(pairs)
-                           for s, m in zip(streams, batch_sizes)])
+    column = torch.tensor([pairs.index((s, m)) if m is not None else len(pairs) for s, m in zip(streams, batch_sizes)])
     return counts, column
 
 
@@ -182,8 +196,16 @@ def _side_by_side(init: nn.Linear, k_runs: int, x: torch.Tensor) -> nn.Linear:
     return model
 
 
-def _train(model: nn.Linear, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
-           counts: torch.Tensor, column: torch.Tensor, scale: torch.Tensor, steps: int) -> torch.Tensor:
+def _train(
+    model: nn.Linear,
+    optimizer: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    counts: torch.Tensor,
+    column: torch.Tensor,
+    scale: torch.Tensor,
+    steps: int,
+) -> torch.Tensor:
     """``steps`` SGD steps on the weighted sum of every run's minibatch loss; the (steps + 1, K) full-data MSE of
     every run before each step and after the last."""
     k_runs = model.out_features
@@ -200,13 +222,15 @@ def _train(model: nn.Linear, optimizer: torch.optim.Optimizer, x: torch.Tensor, 
     return losses
 
 
-def _distances_to_optimum(x: torch.Tensor, y: torch.Tensor, init: nn.Linear, weight: torch.Tensor,
-                          bias: torch.Tensor) -> tuple[float, torch.Tensor]:
+def _distances_to_optimum(
+    x: torch.Tensor, y: torch.Tensor, init: nn.Linear, weight: torch.Tensor, bias: torch.Tensor
+) -> tuple[float, torch.Tensor]:
     """(||w_0 - w*||^2, ||w_T - w*||^2 per run), weight and bias together, w* the least-squares solution."""
     dtype = x.dtype
     w_star, b_star = least_squares_solution(x, y)
     start = ((init.weight.detach().to(dtype) - w_star.to(init.weight.device)) ** 2).sum() + (
-        (init.bias.detach().to(dtype) - b_star.to(init.bias.device)) ** 2).sum()
+        (init.bias.detach().to(dtype) - b_star.to(init.bias.device)) ** 2
+    ).sum()
     distances = ((weight - w_star) ** 2).sum(dim=1) + (bias - b_star) ** 2
     return start.item(), distances
 
@@ -245,10 +269,21 @@ class Threshold:
         return self.diverged / self.stable - 1.0
 
 
-def stability_thresholds(x: torch.Tensor, y: torch.Tensor, batch_sizes: Sequence[int | None], lo: Sequence[float],
-                         hi: Sequence[float], *, steps: int, factor: float, init: nn.Linear,
-                         sampling: str = "with-replacement", seed: int = 0, points: int = 16,
-                         rounds: int = 2) -> tuple[Threshold, ...]:
+def stability_thresholds(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batch_sizes: Sequence[int | None],
+    lo: Sequence[float],
+    hi: Sequence[float],
+    *,
+    steps: int,
+    factor: float,
+    init: nn.Linear,
+    sampling: str = "with-replacement",
+    seed: int = 0,
+    points: int = 16,
+    rounds: int = 2,
+) -> tuple[Threshold, ...]:
     """The largest stable learning rate of each batch size, by bisection on real SGD runs.
 
     Each round runs ``points`` learning rates per batch size (geometric grid), all batch sizes in one
@@ -261,8 +296,10 @@ def stability_thresholds(x: torch.Tensor, y: torch.Tensor, batch_sizes: Sequence
     lo = [finite(f"lo[{i}]", v) for i, v in enumerate(lo)]
     hi = [finite(f"hi[{i}]", v) for i, v in enumerate(hi)]
     if not batch_sizes or len(lo) != len(batch_sizes) or len(hi) != len(batch_sizes):
-        raise SpecInputError(f"batch_sizes, lo and hi must be non-empty and of equal length, got {len(batch_sizes)}, "
-                             f"{len(lo)} and {len(hi)}")
+        raise SpecInputError(
+            f"batch_sizes, lo and hi must be non-empty and of equal length, got {len(batch_sizes)}, "
+            f"{len(lo)} and {len(hi)}"
+        )
     for a, b in zip(lo, hi):
         if not (0 < a < b < math.inf):
             raise SpecInputError(f"need 0 < lo < hi for every batch size, got lo={a}, hi={b}")
@@ -273,8 +310,16 @@ def stability_thresholds(x: torch.Tensor, y: torch.Tensor, batch_sizes: Sequence
     brackets: list[tuple[float, float]] = []  # (last stable, first diverged) per batch size, after each round
     for r in range(rounds):
         prev = brackets
-        run = parallel_sgd(x, y, [m for m in batch_sizes for _ in range(points)], [v for g in grids for v in g],
-                           steps=steps, init=init, sampling=sampling, seed=seed)
+        run = parallel_sgd(
+            x,
+            y,
+            [m for m in batch_sizes for _ in range(points)],
+            [v for g in grids for v in g],
+            steps=steps,
+            init=init,
+            sampling=sampling,
+            seed=seed,
+        )
         verdict = classify_runs(run, factor).reshape(len(batch_sizes), points).tolist()
         brackets = []
         for i, (grid, flags) in enumerate(zip(grids, verdict)):

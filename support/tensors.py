@@ -72,11 +72,13 @@ class Maker:
         """``dtype=`` and ``device=`` for a torch factory not wrapped here."""
         return {"dtype": self.dtype, "device": self.device}
 
-    def __call__(self, *shape: int, low: float | None = None, high: float | None = None,
-                 requires_grad: bool = False) -> torch.Tensor:
+    def __call__(
+        self, *shape: int, low: float | None = None, high: float | None = None, requires_grad: bool = False
+    ) -> torch.Tensor:
         """``torch.testing.make_tensor`` of ``shape`` (uniform in [low, high), default [-9, 9))."""
-        return torch.testing.make_tensor(shape, dtype=self.dtype, device=self.device, low=low, high=high,
-                                         requires_grad=requires_grad)
+        return torch.testing.make_tensor(
+            shape, dtype=self.dtype, device=self.device, low=low, high=high, requires_grad=requires_grad
+        )
 
     def tensor(self, data, *, requires_grad: bool = False) -> torch.Tensor:
         return torch.tensor(data, dtype=self.dtype, device=self.device, requires_grad=requires_grad)

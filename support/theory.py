@@ -113,8 +113,9 @@ _GRID_W[[0, -1]] *= 0.5
 _GRID_W /= _GRID_W.sum()
 
 
-def mean_field_log_norms(activation: str, sigma_w2: float, depths: Sequence[int], *,
-                         q_input: float = 1.0) -> tuple[float, ...]:
+def mean_field_log_norms(
+    activation: str, sigma_w2: float, depths: Sequence[int], *, q_input: float = 1.0
+) -> tuple[float, ...]:
     """``mean_field_log_norm`` for every depth in ``depths``, from one pass down the
     variance recursion (it does not depend on the depth: a deeper net extends a shallower one), with the
     expectations by the trapezoid rule on a fine grid (accurate for pre-activations far into saturation)."""
@@ -166,8 +167,9 @@ def mean_field_derivative_dispersion(activation: str, sigma_w2: float, depth: in
     return worst
 
 
-def mean_field_slope_tolerance(activation: str, sigma_w2: float, width: int, depths: Sequence[int], seeds: int, *,
-                               q_input: float = 1.0) -> float:
+def mean_field_slope_tolerance(
+    activation: str, sigma_w2: float, width: int, depths: Sequence[int], seeds: int, *, q_input: float = 1.0
+) -> float:
     """Allowed |fitted slope - ``mean_field_slope``| of a ``depth_sweep`` at any weight scale: the derivation of
     ``nonlinear_slope_tolerance`` with the ReLU mask's dispersion 1 replaced by r =
     ``mean_field_derivative_dispersion`` (which exceeds 1 for tanh deep in saturation).

@@ -150,10 +150,13 @@ def _check_inequality(actual, bound, slack_: Slack | None, msg: str, *, upper: b
         shape = torch.broadcast_shapes(a.shape, b.shape)
     except RuntimeError:
         raise SpecInputError(
-            f"actual and bound cannot broadcast: shapes {tuple(a.shape)} and {tuple(b.shape)}") from None
+            f"actual and bound cannot broadcast: shapes {tuple(a.shape)} and {tuple(b.shape)}"
+        ) from None
     if shape not in (a.shape, b.shape):  # e.g. (N,) against (N, 1): N x N pairs, not N elementwise comparisons
-        raise SpecInputError(f"actual and bound must compare elementwise: one side's shape must hold the other, "
-                             f"got {tuple(a.shape)} and {tuple(b.shape)} (broadcast to {tuple(shape)})")
+        raise SpecInputError(
+            f"actual and bound must compare elementwise: one side's shape must hold the other, "
+            f"got {tuple(a.shape)} and {tuple(b.shape)} (broadcast to {tuple(shape)})"
+        )
     a, b = torch.broadcast_tensors(a, b)
     room = slack_.rel * b.abs() + slack_.abs
     if strict:

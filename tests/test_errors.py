@@ -24,6 +24,10 @@ def _raised(path: Path) -> list[tuple[int, str]]:
 
 
 def test_support_raises_only_the_package_s_input_errors():
-    others = [f"{p.relative_to(ROOT)}:{line} raises {name}" for p in sorted((ROOT / "support").rglob("*.py"))
-              for line, name in _raised(p) if name not in ALLOWED]
+    others = [
+        f"{p.relative_to(ROOT)}:{line} raises {name}"
+        for p in sorted((ROOT / "support").rglob("*.py"))
+        for line, name in _raised(p)
+        if name not in ALLOWED
+    ]
     assert not others, "raise SpecInputError (or a subclass) naming the value and the fix:\n" + "\n".join(others)

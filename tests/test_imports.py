@@ -53,7 +53,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         path.append(node)
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == 1:
-                return path[path.index(nxt):] + [nxt]
+                return path[path.index(nxt) :] + [nxt]
             if nxt not in state:
                 cycle = visit(nxt)
                 if cycle:
@@ -90,11 +90,14 @@ def test_the_report_library_imports_no_plugin_code():
         assert "import pytest" not in modules()[module].read_text(encoding="utf-8"), f"{module} imports pytest"
 
 
-@pytest.mark.parametrize(("graph", "expected"), [
-    ({"a": {"b"}, "b": {"c"}, "c": set()}, None),
-    ({"a": {"b"}, "b": {"a"}}, ["a", "b", "a"]),
-    ({"a": {"b"}, "b": {"c"}, "c": {"b"}}, ["b", "c", "b"]),
-])
+@pytest.mark.parametrize(
+    ("graph", "expected"),
+    [
+        ({"a": {"b"}, "b": {"c"}, "c": set()}, None),
+        ({"a": {"b"}, "b": {"a"}}, ["a", "b", "a"]),
+        ({"a": {"b"}, "b": {"c"}, "c": {"b"}}, ["b", "c", "b"]),
+    ],
+)
 def test_the_cycle_finder_finds_cycles(graph, expected):
     assert find_cycle(graph) == expected
 
@@ -107,5 +110,7 @@ def test_a_lazy_import_inside_a_function_counts(tmp_path, monkeypatch):
     (pkg / "plugin.py").write_text("from support import report\n")
     (pkg / "report.py").write_text("def f():\n    from support.plugin import state\n")
     monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
-    assert find_cycle(import_graph()) in (["support.plugin", "support.report", "support.plugin"],
-                                          ["support.report", "support.plugin", "support.report"])
+    assert find_cycle(import_graph()) in (
+        ["support.plugin", "support.report", "support.plugin"],
+        ["support.report", "support.plugin", "support.report"],
+    )

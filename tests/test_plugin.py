@@ -60,21 +60,32 @@ def write(pytester: pytest.Pytester, path: str, src: str) -> None:
 
 
 def test_unknown_claim_id_stops_collection_naming_it(project):
-    write(project, "spec/test_a.py", """
+    write(
+        project,
+        "spec/test_a.py",
+        """
         import pytest
 
         @pytest.mark.claim("alpha.onr")
         def test_x():
             pass
-    """)
+    """,
+    )
     result = project.runpytest_inprocess()
     assert result.ret == pytest.ExitCode.INTERRUPTED
-    result.stdout.fnmatch_lines(["*ERROR collecting spec/test_a.py*",
-                                 "*test_a.py::test_x: unknown claim id 'alpha.onr'; did you mean 'alpha.one'?*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR collecting spec/test_a.py*",
+            "*test_a.py::test_x: unknown claim id 'alpha.onr'; did you mean 'alpha.one'?*",
+        ]
+    )
 
 
 def test_malformed_claim_marker_is_an_error(project):
-    write(project, "spec/test_a.py", """
+    write(
+        project,
+        "spec/test_a.py",
+        """
         import pytest
 
         @pytest.mark.claim
@@ -84,11 +95,13 @@ def test_malformed_claim_marker_is_an_error(project):
         @pytest.mark.claim("alpha.one", "beta.two")
         def test_two_ids():
             pass
-    """)
+    """,
+    )
     result = project.runpytest_inprocess()
     assert result.ret == pytest.ExitCode.INTERRUPTED
-    result.stdout.fnmatch_lines(["*test_bare: write the marker as @pytest.mark.claim('<id>')*",
-                                 "*test_two_ids: write the marker as*"])
+    result.stdout.fnmatch_lines(
+        ["*test_bare: write the marker as @pytest.mark.claim('<id>')*", "*test_two_ids: write the marker as*"]
+    )
 
 
 def test_spec_test_without_claim_or_meta_marker_is_an_error(project):
@@ -102,14 +115,18 @@ def test_spec_test_without_claim_or_meta_marker_is_an_error(project):
 
 def test_uncovered_claim_fails_the_coverage_meta_test_naming_it(project):
     write(project, "spec/test_meta.py", COVERAGE_TEST)
-    write(project, "spec/test_alpha.py", """
+    write(
+        project,
+        "spec/test_alpha.py",
+        """
         import pytest
 
         pytestmark = pytest.mark.claim("alpha.one")
 
         def test_alpha():
             assert 1 + 1 == 2
-    """)
+    """,
+    )
     result = project.runpytest_inprocess()
     result.assert_outcomes(passed=1, failed=1)
     assert "uncovered: ['beta.two']" in result.stdout.str()
@@ -125,13 +142,17 @@ def test_coverage_counts_deselected_tests_and_passes_when_all_claims_are_tested(
 
 def test_narrowed_run_judges_coverage_by_collecting_the_whole_spec(project):
     write(project, "spec/test_meta.py", COVERAGE_TEST)
-    write(project, "spec/test_claims.py", """
+    write(
+        project,
+        "spec/test_claims.py",
+        """
         import pytest
 
         @pytest.mark.claim("alpha.one")
         def test_alpha():
             pass
-    """)
+    """,
+    )
     # only the meta-test file is given: the plugin collects spec/ separately, finds beta.two untested
     result = project.runpytest_inprocess("spec/test_meta.py")
     result.assert_outcomes(failed=1)
@@ -142,9 +163,13 @@ def test_header_names_torch_devices_threads_and_profile(project):
     write(project, "spec/test_a.py", "import pytest\n\n@pytest.mark.meta\ndef test_x():\n    pass\n")
     result = project.runpytest_inprocess("--hypothesis-profile=dev", "--torch-threads=1")
     # each part writes its own line, in the order pytest_plugins loads the parts: profiles, runtime, claims
-    result.stdout.fnmatch_lines(["hypothesis profile: dev",
-                                 f"torch {torch.__version__}; devices: cpu*; torch threads: 1*",
-                                 "claims registered: 2"])
+    result.stdout.fnmatch_lines(
+        [
+            "hypothesis profile: dev",
+            f"torch {torch.__version__}; devices: cpu*; torch threads: 1*",
+            "claims registered: 2",
+        ]
+    )
 
 
 @pytest.mark.parametrize(
@@ -177,7 +202,10 @@ def test_asking_for_cuda_without_it_is_a_usage_error(project):
 
 
 def test_device_parameter_and_recorded_figures_reach_the_report(project):
-    write(project, "spec/test_a.py", """
+    write(
+        project,
+        "spec/test_a.py",
+        """
         import pytest
         import torch
 
@@ -185,7 +213,8 @@ def test_device_parameter_and_recorded_figures_reach_the_report(project):
         def test_measures(device, figures):
             x = torch.ones(3, device=device)
             figures.record("norm of ones(3)", x.norm(), "1", zh="ones(3) 的范数", note="sqrt(3)", note_zh="根号 3")
-    """)
+    """,
+    )
     result = project.runpytest_inprocess("--junitxml=report.xml", "-v")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*test_measures?cpu? PASSED*"])
@@ -194,50 +223,69 @@ def test_device_parameter_and_recorded_figures_reach_the_report(project):
 
 
 def test_seed_block_tests_run_once_by_default_and_on_five_blocks_under_the_thorough_profile(project):
-    write(project, "spec/test_a.py", """
+    write(
+        project,
+        "spec/test_a.py",
+        """
         import pytest
 
         @pytest.mark.claim("alpha.one")
         def test_rate(seed_block, figures):
             figures.record("block", seed_block, "1", zh="组")
-    """)
+    """,
+    )
     result = project.runpytest_inprocess("-v")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*::test_rate PASSED*"])
-    result = project.runpytest_inprocess("--hypothesis-profile=thorough", "-v", "-p", "no:randomly",
-                                         "--junitxml=report.xml")
+    result = project.runpytest_inprocess(
+        "--hypothesis-profile=thorough", "-v", "-p", "no:randomly", "--junitxml=report.xml"
+    )
     result.assert_outcomes(passed=5)
     result.stdout.fnmatch_lines([f"*test_rate?block{b}? PASSED*" for b in range(5)])
-    figures = [p.get("value") for p in ET.parse(project.path / "report.xml").iter("property")
-               if p.get("name") == "figure"]
+    figures = [
+        p.get("value") for p in ET.parse(project.path / "report.xml").iter("property") if p.get("name") == "figure"
+    ]
     assert len(figures) == 5 and sum("(seed block" in f for f in figures) == 4  # block 0 keeps the plain name
 
 
 def test_failure_report_has_a_reproducer_naming_the_claim(project):
-    write(project, "spec/test_a.py", """
+    write(
+        project,
+        "spec/test_a.py",
+        """
         import pytest
 
         @pytest.mark.claim("beta.two")
         def test_fails():
             assert 1 == 2
-    """)
+    """,
+    )
     result = project.runpytest_inprocess()
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*- reproduce -*", "pytest 'spec/test_a.py::test_fails' *",
-                                 "claim beta.two (confirmed): statement of beta.two"])
+    result.stdout.fnmatch_lines(
+        [
+            "*- reproduce -*",
+            "pytest 'spec/test_a.py::test_fails' *",
+            "claim beta.two (confirmed): statement of beta.two",
+        ]
+    )
     # a thread count other than the default is part of the command: it can change the figures
     result = project.runpytest_inprocess("--torch-threads=2")
     result.stdout.fnmatch_lines(["pytest 'spec/test_a.py::test_fails' * -n0 --torch-threads=2"])
 
 
 def test_the_reproducer_names_the_devices_and_asks_for_no_workers_only_with_xdist(project):
-    write(project, "spec/test_a.py", """
+    write(
+        project,
+        "spec/test_a.py",
+        """
         import pytest
 
         @pytest.mark.claim("beta.two")
         def test_fails(device):
             assert 1 == 2
-    """)
+    """,
+    )
     # --device=cpu decides which ids exist (no [cuda] variant): the command carries it; auto is the default
     result = project.runpytest_inprocess("--device=cpu")
     result.stdout.fnmatch_lines(["pytest 'spec/test_a.py::test_fails[[]cpu[]]' -p no:randomly * -n0 --device=cpu"])
@@ -249,7 +297,10 @@ def test_the_reproducer_names_the_devices_and_asks_for_no_workers_only_with_xdis
 
 
 def test_same_seed_in_every_process_for_the_same_test(project):
-    write(project, "spec/test_a.py", """
+    write(
+        project,
+        "spec/test_a.py",
+        """
         import pytest
         import torch
         from support.pytest_plugin import node_seed
@@ -257,12 +308,16 @@ def test_same_seed_in_every_process_for_the_same_test(project):
         @pytest.mark.meta
         def test_seeded(request):
             assert torch.initial_seed() == node_seed(request.node.nodeid)
-    """)
+    """,
+    )
     project.runpytest_inprocess().assert_outcomes(passed=1)
 
 
 def test_figures_reject_non_numbers(project):
-    write(project, "spec/test_a.py", """
+    write(
+        project,
+        "spec/test_a.py",
+        """
         import pytest
         import torch
 
@@ -277,32 +332,42 @@ def test_figures_reject_non_numbers(project):
             with pytest.raises(ValueError, match="got a string"):
                 figures.plot("p", x_label="x", y_label="y", zh=("图", "横", "纵")).line(
                     "digits", "123", [1, 2, 3], zh="数字")
-    """)
+    """,
+    )
     project.runpytest_inprocess().assert_outcomes(passed=1)
 
 
 def test_xdist_workers_report_unknown_ids_and_keep_figures(project):
-    write(project, "spec/test_a.py", """
+    write(
+        project,
+        "spec/test_a.py",
+        """
         import pytest
 
         @pytest.mark.claim("alpha.one")
         def test_one(figures):
             figures.record("answer", 42, "1", zh="答案")
-    """)
-    write(project, "spec/test_b.py", """
+    """,
+    )
+    write(
+        project,
+        "spec/test_b.py",
+        """
         import pytest
 
         @pytest.mark.claim("gamma.three")
         def test_unknown():
             pass
-    """)
+    """,
+    )
     result = project.runpytest_subprocess("-n", "2", "--junitxml=report.xml")
     # xdist reports the collection error and runs the other tests; the run still fails
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(["*spec/test_b.py::test_unknown: unknown claim id 'gamma.three'*"])
     result.assert_outcomes(passed=1, errors=1)
-    props = [p.get("value") for p in ET.parse(project.path / "report.xml").iter("property")
-             if p.get("name") == "figure"]
+    props = [
+        p.get("value") for p in ET.parse(project.path / "report.xml").iter("property") if p.get("name") == "figure"
+    ]
     assert len(props) == 1 and "answer" in props[0] and "42" in props[0]
 
 
@@ -316,7 +381,10 @@ def test_xdist_controller_runs_without_torch_and_reports_what_the_workers_ran_wi
             if not hasattr(config, "workerinput"):
                 print(f"controller imported torch: {'torch' in sys.modules}")
     """)
-    write(project, "spec/test_a.py", """
+    write(
+        project,
+        "spec/test_a.py",
+        """
         import pytest
 
         @pytest.mark.claim("alpha.one")
@@ -326,16 +394,19 @@ def test_xdist_controller_runs_without_torch_and_reports_what_the_workers_ran_wi
         @pytest.mark.claim("beta.two")
         def test_two():
             pass
-    """)
+    """,
+    )
     result = project.runpytest_subprocess("-n", "2", "--device=cpu", "-s")
     result.assert_outcomes(passed=2)
-    result.stdout.fnmatch_lines([
-        "hypothesis profile: ci",
-        "torch *; devices: cpu; torch threads: 1 per xdist worker*",
-        "claims registered: 2",
-        f"xdist workers ran with torch {torch.__version__}; devices: cpu; torch threads: 1 per worker",
-        "controller imported torch: False",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "hypothesis profile: ci",
+            "torch *; devices: cpu; torch threads: 1 per xdist worker*",
+            "claims registered: 2",
+            f"xdist workers ran with torch {torch.__version__}; devices: cpu; torch threads: 1 per worker",
+            "controller imported torch: False",
+        ]
+    )
     # --device=auto: the controller cannot know about cuda without torch, and says so
     result = project.runpytest_subprocess("-n", "2")
     result.assert_outcomes(passed=2)
@@ -344,13 +415,17 @@ def test_xdist_controller_runs_without_torch_and_reports_what_the_workers_ran_wi
 
 def test_fixtures_listing_under_xdist_parametrizes_device_in_the_controller(project):
     # --fixtures makes the xdist controller collect, although it runs no test and skipped importing torch
-    write(project, "spec/test_a.py", """
+    write(
+        project,
+        "spec/test_a.py",
+        """
         import pytest
 
         @pytest.mark.claim("alpha.one")
         def test_one(device):
             pass
-    """)
+    """,
+    )
     result = project.runpytest_subprocess("-n", "2", "--fixtures")
     assert result.ret == pytest.ExitCode.OK, result.stdout.str()[-2000:]
     result.stdout.fnmatch_lines(["*figures*"])
@@ -389,16 +464,22 @@ def test_figures_name_the_device_when_it_is_not_the_cpu(on, suffix):
     plot.line("measured", [1, 2], [3, 4], zh="实测").bound("theory", [1, 2], [3.0, 4.5], zh="理论")
     plot.points("one", [1], [3], zh="一点")
     kinds = [(k, v["name"]) for k, v in node.user_properties]
-    assert kinds == [("figure", "ratio" + suffix), ("series", "measured" + suffix), ("series", "theory" + suffix),
-                     ("series", "one" + suffix)]
+    assert kinds == [
+        ("figure", "ratio" + suffix),
+        ("series", "measured" + suffix),
+        ("series", "theory" + suffix),
+        ("series", "one" + suffix),
+    ]
     assert node.user_properties[0][1]["name_zh"] == "比值" + suffix
     assert [v["zh"]["name"] for k, v in node.user_properties[1:]] == [n + suffix for n in ("实测", "理论", "一点")]
     assert {(v["zh"]["plot"], v["zh"]["x_label"], v["zh"]["y_label"]) for k, v in node.user_properties[1:]} == {
-        ("增长", "深度(层)", "范数")}
+        ("增长", "深度(层)", "范数")
+    }
     series = [v for k, v in node.user_properties if k == "series"]
     assert [s["style"] for s in series] == ["line", "dashed", "points"]
     assert {(s["plot"], s["x_label"], s["y_label"], s["log_x"], s["log_y"]) for s in series} == {
-        ("growth", "depth (layers)", "norm", False, True)}
+        ("growth", "depth (layers)", "norm", False, True)
+    }
 
 
 def test_a_figure_says_what_it_was_measured_on_only_when_told():
@@ -406,8 +487,9 @@ def test_a_figure_says_what_it_was_measured_on_only_when_told():
 
     node = _Node()
     figures = Figures(node)
-    figures.record("drift", 0.5, "1", zh="偏离", measured_on="MLP 4-8-3, batch 16",
-                   measured_on_zh="MLP 4-8-3,batch 大小 16")
+    figures.record(
+        "drift", 0.5, "1", zh="偏离", measured_on="MLP 4-8-3, batch 16", measured_on_zh="MLP 4-8-3,batch 大小 16"
+    )
     figures.record("ratio", 2, "1", zh="比值")
     first, second = (v for _, v in node.user_properties)
     assert (first["measured_on"], first["measured_on_zh"]) == ("MLP 4-8-3, batch 16", "MLP 4-8-3,batch 大小 16")
@@ -452,13 +534,17 @@ def test_a_plot_needs_a_title_and_labels():
 
 def test_a_failure_in_a_shuffled_run_names_the_order_seed(project):
     pytest.importorskip("pytest_randomly", reason="pytest-randomly (dev extra) is not installed")
-    write(project, "spec/test_a.py", """
+    write(
+        project,
+        "spec/test_a.py",
+        """
         import pytest
 
         @pytest.mark.claim("beta.two")
         def test_fails():
             assert 1 == 2
-    """)
+    """,
+    )
     result = project.runpytest_inprocess("-p", "randomly", "--randomly-seed=1234")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*the same command with --randomly-seed=1234 (pytest-randomly)*"])
@@ -489,7 +575,10 @@ def test_what_a_test_imports_and_what_is_left_at_the_end_are_frozen_for_the_garb
         # gc.get_objects() lists the objects the collector still walks (not the frozen ones)
         atexit.register(lambda: print(f"walked at exit: {'fewer' if len(gc.get_objects()) < 10_000 else 'more'}"))
     """)
-    write(project, "spec/test_a.py", """
+    write(
+        project,
+        "spec/test_a.py",
+        """
         import gc, sys, types
         import pytest
         FROZEN = []
@@ -509,7 +598,8 @@ def test_what_a_test_imports_and_what_is_left_at_the_end_are_frozen_for_the_garb
         def test_3_after_them():
             assert FROZEN[1] <= FROZEN[0]  # nothing imported, nothing frozen (frozen objects still die as usual)
             assert gc.get_freeze_count() >= FROZEN[1] + 120  # the library's modules, at least
-    """)
+    """,
+    )
     result = project.runpytest_subprocess("-p", "no:randomly", "-s")
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(["walked at exit: fewer"])

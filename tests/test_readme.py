@@ -27,8 +27,11 @@ def test_ci_runs_the_readme_full_test_command():
 
 
 def test_constraints_pin_the_local_cpu_build():
-    pins = [line for line in (ROOT / "constraints" / "cpu.txt").read_text().splitlines()
-            if line and not line.startswith("#")]
+    pins = [
+        line
+        for line in (ROOT / "constraints" / "cpu.txt").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
     assert pins == ["torch==2.13.0"]
 
 
@@ -84,8 +87,11 @@ def test_the_questions_index_links_each_answer_to_a_claim_in_the_report_and_a_te
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     name = "questions" if lang == "en" else "questions-zh"
     index = readme.split(f"<!-- BEGIN {name}:", 1)[1].split(f"<!-- END {name} -->", 1)[0]
-    rows = [line for line in index.splitlines() if line.startswith("| ") and not line.startswith("| 问题 |")
-            and not line.startswith("| question |")]
+    rows = [
+        line
+        for line in index.splitlines()
+        if line.startswith("| ") and not line.startswith("| 问题 |") and not line.startswith("| question |")
+    ]
     assert sum(row.split(" | ")[0].count("<br>") + 1 for row in rows) >= 45  # questions, several to a row
     for row in rows:
         cells = row.split(" | ")

@@ -82,7 +82,8 @@ def test_report_shows_each_claim_with_the_status_this_run_supports(project):
     png = project.path / "out" / file
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     result.stdout.fnmatch_lines(
-        ["*FAILING CLAIM bad.claim (confirmed): 1 failed test(s), first spec/test_claims.py::test_bad*"])
+        ["*FAILING CLAIM bad.claim (confirmed): 1 failed test(s), first spec/test_claims.py::test_bad*"]
+    )
 
 
 def test_report_in_chinese_uses_the_chinese_statements(project):

@@ -11,20 +11,61 @@ from support.claims.schema import Claim, ClaimRegistry, Part, Verdict
 from support.errors import SpecInputError
 from support.report import TestRecord, build_report, first_lines, load_benchmarks, render_markdown, write_report
 
-REGISTRY = ClaimRegistry([
-    Claim(id="source.claim", part=Part.BATCH_LOSS, quotes=("原文的一句话",), gloss=("a sentence of the source",),
-          statement="what holds", statement_zh="实际成立的", in_practice="do this", in_practice_zh="这样做",
-          related=("good.claim",), verdict=Verdict.QUALIFIED),
-    Claim(id="good.claim", part=Part.BEYOND, quotes=(), statement="good statement", statement_zh="好的论断",
-          verdict=Verdict.REFUTED, sources=("source A",)),
-    Claim(id="bad.claim", part=Part.BEYOND, quotes=(), statement="bad statement", statement_zh="坏的论断",
-          verdict=Verdict.CONFIRMED, sources=("source B",)),
-    Claim(id="idle.claim", part=Part.BEYOND, quotes=(), statement="idle statement", statement_zh="未运行的论断",
-          verdict=Verdict.QUALIFIED, sources=("source C",)),
-])
+REGISTRY = ClaimRegistry(
+    [
+        Claim(
+            id="source.claim",
+            part=Part.BATCH_LOSS,
+            quotes=("原文的一句话",),
+            gloss=("a sentence of the source",),
+            statement="what holds",
+            statement_zh="实际成立的",
+            in_practice="do this",
+            in_practice_zh="这样做",
+            related=("good.claim",),
+            verdict=Verdict.QUALIFIED,
+        ),
+        Claim(
+            id="good.claim",
+            part=Part.BEYOND,
+            quotes=(),
+            statement="good statement",
+            statement_zh="好的论断",
+            verdict=Verdict.REFUTED,
+            sources=("source A",),
+        ),
+        Claim(
+            id="bad.claim",
+            part=Part.BEYOND,
+            quotes=(),
+            statement="bad statement",
+            statement_zh="坏的论断",
+            verdict=Verdict.CONFIRMED,
+            sources=("source B",),
+        ),
+        Claim(
+            id="idle.claim",
+            part=Part.BEYOND,
+            quotes=(),
+            statement="idle statement",
+            statement_zh="未运行的论断",
+            verdict=Verdict.QUALIFIED,
+            sources=("source C",),
+        ),
+    ]
+)
 ENV = {"date": "2026-01-01", "torch": "9.9", "devices": ["cpu"], "python": "3.11", "hypothesis_profile": "ci"}
-SERIES = {"name": "curve", "plot": "growth", "x": [1.0, 2.0], "y": [1.0, 4.0], "x_label": "depth (layers)",
-          "y_label": "norm", "log_x": False, "log_y": True, "style": "line"}
+SERIES = {
+    "name": "curve",
+    "plot": "growth",
+    "x": [1.0, 2.0],
+    "y": [1.0, 4.0],
+    "x_label": "depth (layers)",
+    "y_label": "norm",
+    "log_x": False,
+    "log_y": True,
+    "style": "line",
+}
 
 
 def _png(claim_id: str, title: str, slugs: str) -> str:
@@ -39,9 +80,12 @@ GROWTH_PNG = _png("good.claim", "growth", "good-claim--growth")
 
 def records():
     return [
-        TestRecord("spec/t.py::test_good[1]", claims=["good.claim"], figures=[{"name": "ratio", "value": 1.5,
-                                                                              "unit": "1", "note": "derived"}],
-                   series=[SERIES]),
+        TestRecord(
+            "spec/t.py::test_good[1]",
+            claims=["good.claim"],
+            figures=[{"name": "ratio", "value": 1.5, "unit": "1", "note": "derived"}],
+            series=[SERIES],
+        ),
         TestRecord("spec/t.py::test_good[2]", claims=["good.claim"]),
         TestRecord("spec/t.py::test_bad", claims=["bad.claim"], outcome="failed", message="E   arithmetic changed"),
         TestRecord("spec/t.py::test_both", claims=["bad.claim", "good.claim"], outcome="skipped", message="no GPU"),
@@ -51,8 +95,12 @@ def records():
 def test_a_claim_is_supported_only_when_its_tests_ran_and_none_failed():
     data = build_report(REGISTRY, records(), ENV)
     status = {c["id"]: c["status"] for c in data["claims"]}
-    assert status == {"source.claim": "not run", "good.claim": "supported", "bad.claim": "failing",
-                      "idle.claim": "not run"}
+    assert status == {
+        "source.claim": "not run",
+        "good.claim": "supported",
+        "bad.claim": "failing",
+        "idle.claim": "not run",
+    }
     assert data["counts"]["claims_by_status"] == {"supported": 1, "failing": 1, "not run": 2}
     assert data["counts"]["tests_by_outcome"] == {"passed": 2, "failed": 1, "skipped": 1}
     assert data["counts"]["claims_by_verdict"] == {"confirmed": 1, "qualified": 2, "refuted": 1}
@@ -60,10 +108,14 @@ def test_a_claim_is_supported_only_when_its_tests_ran_and_none_failed():
     assert (data["counts"]["claims_checked"], data["counts"]["claims_registered"]) == (2, 4)
     assert data["counts"]["checked_by_verdict"] == {"confirmed": 1, "qualified": 0, "refuted": 1}
     good = next(c for c in data["claims"] if c["id"] == "good.claim")
-    assert [t["nodeid"] for t in good["tests"]] == ["spec/t.py::test_both", "spec/t.py::test_good[1]",
-                                                    "spec/t.py::test_good[2]"]
-    assert good["figures"] == [{"name": "ratio", "value": 1.5, "unit": "1", "note": "derived",
-                                "test": "spec/t.py::test_good[1]"}]
+    assert [t["nodeid"] for t in good["tests"]] == [
+        "spec/t.py::test_both",
+        "spec/t.py::test_good[1]",
+        "spec/t.py::test_good[2]",
+    ]
+    assert good["figures"] == [
+        {"name": "ratio", "value": 1.5, "unit": "1", "note": "derived", "test": "spec/t.py::test_good[1]"}
+    ]
 
 
 def test_only_skipped_tests_leave_a_claim_not_run():
@@ -107,8 +159,9 @@ def test_each_claim_carries_its_gloss_advice_and_related_claims_in_the_reports_l
 
 def test_the_chinese_report_names_figures_units_and_captions_in_chinese(tmp_path):
     recs = records()
-    recs[0].figures = [{"name": "ratio", "value": 1.5, "unit": "nats", "note": "derived", "name_zh": "比值",
-                        "note_zh": "推导所得"}]
+    recs[0].figures = [
+        {"name": "ratio", "value": 1.5, "unit": "nats", "note": "derived", "name_zh": "比值", "note_zh": "推导所得"}
+    ]
     recs[0].series = [dict(SERIES, zh={"name": "曲线", "plot": "增长", "x_label": "深度(层)", "y_label": "范数"})]
     readme = write_report(build_report(REGISTRY, recs, ENV), REGISTRY, tmp_path, "zh").read_text(encoding="utf-8")
     assert "| 比值 | 1.5 | 奈特 | 推导所得 |" in readme
@@ -150,8 +203,9 @@ def test_write_report_writes_readme_results_and_one_png_per_plot(tmp_path):
     assert readme == tmp_path / "README.md" and readme.read_text(encoding="utf-8").startswith("# ")
     data = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
     good = next(c for c in data["claims"] if c["id"] == "good.claim")
-    assert good["plots"] == [{"title": "growth", "x_label": "depth (layers)", "y_label": "norm", "zh": {},
-                             "file": GROWTH_PNG}]
+    assert good["plots"] == [
+        {"title": "growth", "x_label": "depth (layers)", "y_label": "norm", "zh": {}, "file": GROWTH_PNG}
+    ]
     assert (tmp_path / good["plots"][0]["file"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not stale.exists()
     assert f"![growth]({GROWTH_PNG})" in readme.read_text(encoding="utf-8")
@@ -164,8 +218,10 @@ def test_plots_whose_titles_slug_alike_get_files_of_their_own(tmp_path):
     series = [dict(SERIES, plot="loss (mean)", y=[1.0, 2.0]), dict(SERIES, plot="loss, mean", y=[3.0, 1.0])]
     plots = render_plots({"id": "good.claim", "series": series}, tmp_path)
     files = [p["file"] for p in plots]
-    assert files == [_png("good.claim", "loss (mean)", "good-claim--loss-mean"),
-                     _png("good.claim", "loss, mean", "good-claim--loss-mean")]
+    assert files == [
+        _png("good.claim", "loss (mean)", "good-claim--loss-mean"),
+        _png("good.claim", "loss, mean", "good-claim--loss-mean"),
+    ]
     assert len(set(files)) == 2
     assert all((tmp_path / f.removeprefix("figures/")).exists() for f in files)
 
@@ -198,19 +254,35 @@ def test_first_lines_prefers_the_error_lines():
 
 
 def _check_record(nodeid, subject, outcome="passed", message="", check_id="can-overfit-one-batch"):
-    return TestRecord(nodeid, claims=["good.claim"], outcome=outcome, message=message,
-                      check={"id": check_id, "title": "the model can overfit one batch", "subject": subject,
-                             "device": "cpu", "reference": False},
-                      check_result={"outcome": "fail" if outcome == "failed" else "pass",
-                                    "message": f"{subject}: what the check found",
-                                    "message_zh": f"{subject}:检查的发现", "note": "", "note_zh": ""},
-                      figures=[{"name": "final loss", "value": 0.1, "unit": "loss units", "note": ""}],
-                      series=[dict(SERIES, plot=f"overfitting one batch: {subject}")])
+    return TestRecord(
+        nodeid,
+        claims=["good.claim"],
+        outcome=outcome,
+        message=message,
+        check={
+            "id": check_id,
+            "title": "the model can overfit one batch",
+            "subject": subject,
+            "device": "cpu",
+            "reference": False,
+        },
+        check_result={
+            "outcome": "fail" if outcome == "failed" else "pass",
+            "message": f"{subject}: what the check found",
+            "message_zh": f"{subject}:检查的发现",
+            "note": "",
+            "note_zh": "",
+        },
+        figures=[{"name": "final loss", "value": 0.1, "unit": "loss units", "note": ""}],
+        series=[dict(SERIES, plot=f"overfitting one batch: {subject}")],
+    )
 
 
 def test_model_checks_get_their_own_section_and_do_not_count_for_the_claims():
-    checks = [_check_record("spec/part6/t.py::test_fit[mine-cpu]", "mine", outcome="failed", message="E   boom"),
-              _check_record("spec/part6/t.py::test_grad[mine-cpu]", "mine", check_id="every-parameter-gets-a-gradient")]
+    checks = [
+        _check_record("spec/part6/t.py::test_fit[mine-cpu]", "mine", outcome="failed", message="E   boom"),
+        _check_record("spec/part6/t.py::test_grad[mine-cpu]", "mine", check_id="every-parameter-gets-a-gradient"),
+    ]
     data = build_report(REGISTRY, records() + checks, ENV)
     good = next(c for c in data["claims"] if c["id"] == "good.claim")
     assert good["status"] == "supported"  # the failing check on a model does not make the claim fail
@@ -238,8 +310,11 @@ def test_the_your_model_section_in_english_and_chinese(tmp_path):
     assert "mine:检查的发现" in zh  # the check's message in Chinese
     assert "- [Your model](#your-model): `mine`" in md  # linked from the top
     readme = write_report(data, REGISTRY, tmp_path, "en")
-    png = _png("model check can-overfit-one-batch", "overfitting one batch: mine",
-               "model-check-can-overfit-one-batch--overfitting-one-batch-mine")
+    png = _png(
+        "model check can-overfit-one-batch",
+        "overfitting one batch: mine",
+        "model-check-can-overfit-one-batch--overfitting-one-batch-mine",
+    )
     assert f"![overfitting one batch: mine]({png})" in readme.read_text(encoding="utf-8")
     assert (tmp_path / png).exists()
 
@@ -259,9 +334,18 @@ def test_a_pipe_in_a_figure_name_does_not_break_the_table():
 
 def test_a_figure_shows_what_it_was_measured_on_next_to_its_number():
     recs = records()
-    recs[0].figures = [{"name": "drift", "value": 0.5, "unit": "1", "note": "", "measured_on": "MLP 4-8-3, batch 16",
-                        "measured_on_zh": "MLP 4-8-3,batch 大小 16", "name_zh": "偏离"},
-                       {"name": "ratio", "value": 2.0, "unit": "1", "note": ""}]
+    recs[0].figures = [
+        {
+            "name": "drift",
+            "value": 0.5,
+            "unit": "1",
+            "note": "",
+            "measured_on": "MLP 4-8-3, batch 16",
+            "measured_on_zh": "MLP 4-8-3,batch 大小 16",
+            "name_zh": "偏离",
+        },
+        {"name": "ratio", "value": 2.0, "unit": "1", "note": ""},
+    ]
     data = build_report(REGISTRY, recs, ENV)
     en, zh = render_markdown(data, REGISTRY, "en"), render_markdown(data, REGISTRY, "zh")
     assert "| figure | value | unit | measured on | note |" in en

@@ -12,29 +12,48 @@ from support.report import build_report, render_markdown, write_report
 from support.report.questions import module_path, question_index
 from support.report.readme import WRITE_COMMAND, main, readme_blocks, stale_blocks, update_readme
 
-REGISTRY = ClaimRegistry([
-    Claim(id="source.claim", part=Part.BATCH_LOSS, quotes=("原文",), gloss=("the source",), verdict=Verdict.QUALIFIED,
-          statement=("first bullet.", "second bullet."), statement_zh=("第一条。", "第二条。"),
-          short_answer="Yes, with a condition | and a pipe.", short_answer_zh="是的,有条件。",
-          questions=("Does it hold?", "When does it hold?"), questions_zh=("成立吗?", "什么时候成立?")),
-    Claim(id="quiet.claim", part=Part.BEYOND, quotes=(), statement="no questions here", statement_zh="这里没有问题",
-          verdict=Verdict.CONFIRMED, sources=("docs",)),
-])
+REGISTRY = ClaimRegistry(
+    [
+        Claim(
+            id="source.claim",
+            part=Part.BATCH_LOSS,
+            quotes=("原文",),
+            gloss=("the source",),
+            verdict=Verdict.QUALIFIED,
+            statement=("first bullet.", "second bullet."),
+            statement_zh=("第一条。", "第二条。"),
+            short_answer="Yes, with a condition | and a pipe.",
+            short_answer_zh="是的,有条件。",
+            questions=("Does it hold?", "When does it hold?"),
+            questions_zh=("成立吗?", "什么时候成立?"),
+        ),
+        Claim(
+            id="quiet.claim",
+            part=Part.BEYOND,
+            quotes=(),
+            statement="no questions here",
+            statement_zh="这里没有问题",
+            verdict=Verdict.CONFIRMED,
+            sources=("docs",),
+        ),
+    ]
+)
 ENV = {"date": "2026-01-01", "torch": "9.9", "devices": ["cpu"], "python": "3.11", "hypothesis_profile": "ci"}
 
 
 def _index(lang, test_href=module_path):
-    return question_index(REGISTRY.values(), lang, claim_href=lambda claim_id: f"R.md#{claim_id}",
-                          test_href=test_href)
+    return question_index(REGISTRY.values(), lang, claim_href=lambda claim_id: f"R.md#{claim_id}", test_href=test_href)
 
 
 def test_a_row_holds_the_questions_the_short_answer_and_links_to_the_claim_and_its_test():
     lines = _index("en")
     assert lines[0] == "**Part 1: Computing a batch loss and backpropagating it**"
     row = next(line for line in lines if line.startswith("| Does it hold?"))
-    assert row == ("| Does it hold?<br>When does it hold? | Yes, with a condition \\| and a pipe. | "
-                   "[`source.claim`](R.md#source.claim) | "
-                   "[`test_source_claim.py`](spec/part1_batch_loss/test_source_claim.py) |")
+    assert row == (
+        "| Does it hold?<br>When does it hold? | Yes, with a condition \\| and a pipe. | "
+        "[`source.claim`](R.md#source.claim) | "
+        "[`test_source_claim.py`](spec/part1_batch_loss/test_source_claim.py) |"
+    )
     assert not any("quiet.claim" in line for line in lines)  # a claim without questions has no row
 
 

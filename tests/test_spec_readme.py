@@ -29,7 +29,9 @@ def test_the_registry_entry_template_builds_a_claim():
     from support.claims.schema import Claim, Part, Verdict, bullets, text
 
     entry = next(block for block in _python_blocks() if block.lstrip().startswith("Claim("))
-    claim = eval(entry.strip().rstrip(","), {"Claim": Claim, "P": Part.BEYOND, "Verdict": Verdict, "text": text,
-                                             "bullets": bullets})
+    claim = eval(
+        entry.strip().rstrip(","),
+        {"Claim": Claim, "P": Part.BEYOND, "Verdict": Verdict, "text": text, "bullets": bullets},
+    )
     assert claim.id == "mean.denominator.ignore-index" and claim.in_practice and claim.related
     assert len(claim.statement) == len(claim.statement_zh) == 2 and claim.short_answer and claim.questions_zh

@@ -62,8 +62,10 @@ def test_trend_inverse_reversal_count_and_mechanism():
     count = binomial_lower_tail(needed, runs, _p0(trend.SWEEP["reversal"], trend.SWEEP_RUNS))
     # the mechanism, a rate over the k reversal runs (k >= needed once the count passed): worst k
     p_mechanism = _p0(trend.SWEEP["mechanism"], trend.SWEEP["reversal"])
-    mechanism = max(binomial_lower_tail(successes_needed(k, trend.MORE_OFTEN_THAN_NOT, trend.CONFIDENCE), k,
-                                        p_mechanism) for k in range(needed, runs + 1))
+    mechanism = max(
+        binomial_lower_tail(successes_needed(k, trend.MORE_OFTEN_THAN_NOT, trend.CONFIDENCE), k, p_mechanism)
+        for k in range(needed, runs + 1)
+    )
     assert count + mechanism < FRESH_BLOCK_FAILURE, (count, mechanism)
 
 
@@ -73,8 +75,9 @@ def _markov_sum(x, y, init, runs, steps, factor):
 
     w, b = least_squares_solution(x, y)
     start = (((init.weight - w) ** 2).sum() + ((init.bias - b) ** 2).sum()).item()
-    return sum(sgd_expected_distance(x, y, init.weight, init.bias, lr=lr, batch_size=m, steps=steps)
-               for m, lr in runs) / (factor * start)
+    return sum(
+        sgd_expected_distance(x, y, init.weight, init.bias, lr=lr, batch_size=m, steps=steps) for m, lr in runs
+    ) / (factor * start)
 
 
 def test_per_sample_explosion_stable_runs_are_called_diverged_rarely():

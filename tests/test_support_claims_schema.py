@@ -18,8 +18,15 @@ from support.claims.schema import has_chinese
 from support.errors import SpecInputError
 
 
-def _claim(id="reduction.mean-is-sum-over-n", part=Part.BATCH_LOSS, quotes=("a quoted sentence",),
-           statement="what is true", verdict=Verdict.CONFIRMED, sources=(), **extra):
+def _claim(
+    id="reduction.mean-is-sum-over-n",
+    part=Part.BATCH_LOSS,
+    quotes=("a quoted sentence",),
+    statement="what is true",
+    verdict=Verdict.CONFIRMED,
+    sources=(),
+    **extra,
+):
     return Claim(id=id, part=part, quotes=quotes, statement=statement, verdict=verdict, sources=sources, **extra)
 
 
@@ -100,8 +107,9 @@ def test_bullets_splits_on_dashes_and_joins_continuation_lines():
     assert bullets(block) == ("one point, on two lines.", "两行的中文。")
 
 
-@pytest.mark.parametrize("block, match", [("no dash", "needs every bullet to start with '- '"), ("  ", "no bullet"),
-                                          (3, "takes a string")])
+@pytest.mark.parametrize(
+    "block, match", [("no dash", "needs every bullet to start with '- '"), ("  ", "no bullet"), (3, "takes a string")]
+)
 def test_bullets_rejects_text_that_is_not_a_bullet_list(block, match):
     with pytest.raises(SpecInputError, match=match):
         bullets(block)
@@ -113,8 +121,12 @@ def test_a_statement_is_a_tuple_of_bullets_and_a_string_is_one_bullet():
     assert _claim(statement=("a.", "b."), statement_zh=("甲。", "乙。")).statement_zh == ("甲。", "乙。")
 
 
-QA = dict(short_answer="Yes, when the batch is not empty.", short_answer_zh="是的,只要 batch 不为空。",
-          questions=("Does it hold?",), questions_zh=("成立吗?",))
+QA = dict(
+    short_answer="Yes, when the batch is not empty.",
+    short_answer_zh="是的,只要 batch 不为空。",
+    questions=("Does it hold?",),
+    questions_zh=("成立吗?",),
+)
 
 
 def test_a_claim_with_a_short_answer_and_questions_in_both_languages_is_accepted():
@@ -178,8 +190,11 @@ def test_registry_keeps_order_length_and_lookup():
 
 def test_unknown_id_near_miss_gets_did_you_mean_hint():
     reg = ClaimRegistry([_claim(id="reduction.mean-is-sum-over-n"), _claim(id="backward.fills-grad")])
-    with pytest.raises(UnknownClaimError, match=r"unknown claim id 'reduction\.mean-is-sum-over-m'; "
-                                               r"did you mean 'reduction\.mean-is-sum-over-n'\?") as info:
+    with pytest.raises(
+        UnknownClaimError,
+        match=r"unknown claim id 'reduction\.mean-is-sum-over-m'; "
+        r"did you mean 'reduction\.mean-is-sum-over-n'\?",
+    ) as info:
         reg["reduction.mean-is-sum-over-m"]
     assert info.value.claim_id == "reduction.mean-is-sum-over-m"
 
@@ -216,8 +231,11 @@ def test_source_text_is_the_stored_document():
     assert isinstance(source, str) and "reduction" in source  # the source is about the loss's reduction argument
 
 
-@pytest.mark.parametrize("sources", ["https://pytorch.org/docs", ("ok", ""), ("ok", None), None],
-                         ids=["a-string", "an-empty-entry", "a-none-entry", "none"])
+@pytest.mark.parametrize(
+    "sources",
+    ["https://pytorch.org/docs", ("ok", ""), ("ok", None), None],
+    ids=["a-string", "an-empty-entry", "a-none-entry", "none"],
+)
 def test_sources_must_be_a_tuple_of_non_empty_strings(sources):
     with pytest.raises(SpecInputError, match="sources must be a tuple of non-empty strings"):
         _beyond(sources=sources)
@@ -231,19 +249,28 @@ def test_chinese_is_text_with_a_han_character():
 
 
 def test_text_joins_english_lines_with_spaces_and_chinese_lines_without():
-    assert text("""
+    assert (
+        text("""
         one two
         three
-    """) == "one two three"
-    assert text("""
+    """)
+        == "one two three"
+    )
+    assert (
+        text("""
         梯度
         爆炸 and
         损失
-    """) == "梯度爆炸 and 损失"
-    assert text("""
+    """)
+        == "梯度爆炸 and 损失"
+    )
+    assert (
+        text("""
         中文 reduction='mean'
         是默认值
-    """) == "中文 reduction='mean' 是默认值"  # only CJK on both sides of the break joins without a space
+    """)
+        == "中文 reduction='mean' 是默认值"
+    )  # only CJK on both sides of the break joins without a space
 
 
 def test_text_is_one_paragraph():

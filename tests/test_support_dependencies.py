@@ -135,9 +135,16 @@ def test_bad_input_is_rejected_naming_the_problem(model, x, error, fragment):
         dependencies.cross_sample_dependencies(model, x)
 
 
-@pytest.mark.parametrize("kwargs, fragment", [({"probes": 0}, "probes"), ({"probes": 1.5}, "probes"),
-                                               ({"seed": "1"}, "seed"), ({"atol": -1.0}, "atol"),
-                                               ({"atol": float("nan")}, "atol")])
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [
+        ({"probes": 0}, "probes"),
+        ({"probes": 1.5}, "probes"),
+        ({"seed": "1"}, "seed"),
+        ({"atol": -1.0}, "atol"),
+        ({"atol": float("nan")}, "atol"),
+    ],
+)
 def test_bad_options_are_rejected(kwargs, fragment):
     with pytest.raises(SpecInputError, match=fragment):
         dependencies.cross_sample_dependencies(lambda x: x * 2, torch.randn(3, 2, dtype=F64), **kwargs)

@@ -120,8 +120,16 @@ def test_launch_kills_the_ranks_at_the_deadline_and_reports_them_missing(tmp_pat
 
 def _stand_in_launcher(monkeypatch, script):
     """The launcher's interpreter replaced by ``python -c script OUT_DIR`` (the script names OUT_DIR ``out``)."""
-    monkeypatch.setattr(ddp_launch, "_launcher_command", lambda init_file, workdir, config: [
-        sys.executable, "-c", "import shutil, sys, time; out = sys.argv[1]\n" + script, str(workdir)])
+    monkeypatch.setattr(
+        ddp_launch,
+        "_launcher_command",
+        lambda init_file, workdir, config: [
+            sys.executable,
+            "-c",
+            "import shutil, sys, time; out = sys.argv[1]\n" + script,
+            str(workdir),
+        ],
+    )
 
 
 def _copying_results(tmp_path, results) -> str:
@@ -148,8 +156,11 @@ def test_launch_stops_waiting_once_every_rank_has_written_its_result(tmp_path, m
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="the launcher needs os.fork")
 def test_launch_once_launches_once_and_reads_the_run_back(tmp_path, monkeypatch):
     # a stand-in launcher that writes both results and counts its launches
-    _stand_in_launcher(monkeypatch, "open(f'{out}/../launches', 'a').write('x')\n"
-                       + _copying_results(tmp_path, [{"equal": torch.full((1,), float(r))} for r in range(2)]))
+    _stand_in_launcher(
+        monkeypatch,
+        "open(f'{out}/../launches', 'a').write('x')\n"
+        + _copying_results(tmp_path, [{"equal": torch.full((1,), float(r))} for r in range(2)]),
+    )
     first = ddp_launch.launch_once(DDPConfig(), tmp_path / "root", env=LOOPBACK, timeout_s=60)
     second = ddp_launch.launch_once(DDPConfig(), tmp_path / "root", env=LOOPBACK, timeout_s=60)
     assert (tmp_path / "root" / "launches").read_text() == "x"  # the second call read the first run back
@@ -166,8 +177,11 @@ def test_launch_once_launches_once_and_reads_the_run_back(tmp_path, monkeypatch)
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="the launcher needs os.fork")
 def test_a_background_launch_and_a_launch_once_in_the_same_process_share_one_run(tmp_path, monkeypatch):
     # a stand-in launcher that counts its launches and takes a while, so that launch_once asks while it runs
-    _stand_in_launcher(monkeypatch, "open(f'{out}/../launches', 'a').write('x')\ntime.sleep(0.5)\n"
-                       + _copying_results(tmp_path, [{"equal": torch.full((1,), float(r))} for r in range(2)]))
+    _stand_in_launcher(
+        monkeypatch,
+        "open(f'{out}/../launches', 'a').write('x')\ntime.sleep(0.5)\n"
+        + _copying_results(tmp_path, [{"equal": torch.full((1,), float(r))} for r in range(2)]),
+    )
     background = ddp_launch.start_launch_once(DDPConfig(), tmp_path / "root", env=LOOPBACK, timeout_s=60)
     direct = ddp_launch.launch_once(DDPConfig(), tmp_path / "root", env=LOOPBACK, timeout_s=60)  # waits for it
     run = background.result()

@@ -52,7 +52,6 @@ def test_one_unit_model_bad_arguments(call, error, match):
         call()
 
 
-
 # ---------------------------------------------------------------- depth sweep and predictions
 def test_depth_sweep_one_linear_layer_is_the_norm_of_w_transpose_u():
     sweep = explosion.depth_sweep("linear", 0.3, width=4, depths=[1], seeds=2, seed=5)
@@ -65,8 +64,12 @@ def test_depth_sweep_one_linear_layer_is_the_norm_of_w_transpose_u():
         u = u / u.norm()
         w = net[0].weight.detach()
         assert math.isclose(sweep.log_norms[0][k], math.log((u @ w).norm().item()), rel_tol=1e-12)
-        assert math.isclose(sweep.forward_log_gains[0][k], math.log((x @ w.T).norm().item() / x.norm().item()),
-                            rel_tol=1e-12, abs_tol=1e-12)
+        assert math.isclose(
+            sweep.forward_log_gains[0][k],
+            math.log((x @ w.T).norm().item() / x.norm().item()),
+            rel_tol=1e-12,
+            abs_tol=1e-12,
+        )
 
 
 def test_depth_sweep_is_cached_and_its_fit_uses_the_seed_means():
@@ -95,13 +98,13 @@ def test_depth_sweep_bad_arguments(kwargs, match):
         explosion.depth_sweep(args.pop("activation"), args.pop("weight_std"), **args)
 
 
-
 # ---------------------------------------------------------------- sweeps over the weight scale (remedy.relu)
 @pytest.mark.parametrize("activation", ["linear", "relu", "tanh", "sigmoid"])
 def test_depth_sweeps_over_stds_match_depth_sweep(activation):
     stds = (0.2, 0.45)
-    batched = explosion.depth_sweeps_over_stds(activation, stds, width=8, depths=(1, 3), seeds=2, seed=3,
-                                               input_scale=0.7)
+    batched = explosion.depth_sweeps_over_stds(
+        activation, stds, width=8, depths=(1, 3), seeds=2, seed=3, input_scale=0.7
+    )
     assert len(batched) == 2
     for std, b in zip(stds, batched):
         ref = explosion.depth_sweep(activation, std, width=8, depths=(1, 3), seeds=2, seed=3, input_scale=0.7)
@@ -111,8 +114,9 @@ def test_depth_sweeps_over_stds_match_depth_sweep(activation):
         # by a few times that, far below the 1e-3 that a different network gives (next test)
         tol = override(rtol=0, atol=1e-6, reason="weights equal up to float32 rounding of std * z")
         assert_close(torch.tensor(b.log_norms, dtype=F64), torch.tensor(ref.log_norms, dtype=F64), tol=tol)
-        assert_close(torch.tensor(b.forward_log_gains, dtype=F64), torch.tensor(ref.forward_log_gains, dtype=F64),
-                     tol=tol)
+        assert_close(
+            torch.tensor(b.forward_log_gains, dtype=F64), torch.tensor(ref.forward_log_gains, dtype=F64), tol=tol
+        )
 
 
 def test_depth_sweeps_over_stds_are_cached_and_a_wrong_std_is_detected():

@@ -204,8 +204,9 @@ def test_a_batch_that_is_not_a_tensor_is_a_type_error_naming_it(fn):
 def test_per_sample_grads_vmap_rejects_an_unknown_randomness(randomness):
     model = models.linear_model(3, 2)
     with pytest.raises(SpecInputError, match="randomness must be one of 'error', 'different', 'same'"):
-        gradients.per_sample_grads_vmap(model, _mse_sum, torch.randn(4, 3, dtype=F64), torch.randn(4, 2, dtype=F64),
-                                        randomness=randomness)
+        gradients.per_sample_grads_vmap(
+            model, _mse_sum, torch.randn(4, 3, dtype=F64), torch.randn(4, 2, dtype=F64), randomness=randomness
+        )
 
 
 @pytest.mark.parametrize("randomness", ["error", "different", "same"])
@@ -220,8 +221,9 @@ def test_per_sample_grads_vmap_randomness_does_not_change_a_deterministic_model(
 def test_batch_grads_rejects_unreduced_loss():
     model = models.linear_model(3, 2)
     with pytest.raises(SpecInputError, match="loss_fn must return a scalar"):
-        gradients.batch_grads(model, lambda o, t: (o - t) ** 2, torch.randn(4, 3, dtype=F64),
-                              torch.randn(4, 2, dtype=F64))
+        gradients.batch_grads(
+            model, lambda o, t: (o - t) ** 2, torch.randn(4, 3, dtype=F64), torch.randn(4, 2, dtype=F64)
+        )
 
 
 # ---------------------------------------------------------------- executed_nodes

@@ -103,12 +103,15 @@ def test_least_squares_problem_interpolates_without_noise():
     assert (xn @ w.T + b - yn).abs().max() > 0.1
 
 
-@pytest.mark.parametrize("which, bad, match", [
-    ("weight", lambda w: w.reshape(-1), r"weight must have shape \(1, 3\)"),  # (d,) would broadcast silently
-    ("weight", lambda w: torch.cat([w, w]), r"weight must have shape \(1, 3\)"),  # two outputs
-    ("bias", lambda b: b.reshape(()), r"bias must have shape \(1,\)"),
-    ("weight", lambda w: w.tolist(), "weight must be a torch.Tensor"),
-])
+@pytest.mark.parametrize(
+    "which, bad, match",
+    [
+        ("weight", lambda w: w.reshape(-1), r"weight must have shape \(1, 3\)"),  # (d,) would broadcast silently
+        ("weight", lambda w: torch.cat([w, w]), r"weight must have shape \(1, 3\)"),  # two outputs
+        ("bias", lambda b: b.reshape(()), r"bias must have shape \(1,\)"),
+        ("weight", lambda w: w.tolist(), "weight must be a torch.Tensor"),
+    ],
+)
 def test_gd_detection_margin_checks_the_parameters_are_a_one_output_linear_model(which, bad, match):
     x, y, init = _problem()
     args = {"weight": init.weight.detach(), "bias": init.bias.detach()}
@@ -149,11 +152,15 @@ def test_spread_first_order_term_is_exactly_one_over_b_and_the_limit_of_the_exac
     x, y = regression(10, 2, 1, noise=0.5, seed=2)
     a = least_squares.sgd_spread_at_optimum(x, y, lr=0.05, batch_size=1, steps=20, first_order=True)
     for b in (2, 8):
-        assert math.isclose(b * least_squares.sgd_spread_at_optimum(x, y, lr=0.05, batch_size=b, steps=20,
-                                                                first_order=True), a, rel_tol=1e-12)
+        assert math.isclose(
+            b * least_squares.sgd_spread_at_optimum(x, y, lr=0.05, batch_size=b, steps=20, first_order=True),
+            a,
+            rel_tol=1e-12,
+        )
     big = 10**6
-    assert math.isclose(big * least_squares.sgd_spread_at_optimum(x, y, lr=0.05, batch_size=big, steps=20), a,
-                        rel_tol=1e-4)
+    assert math.isclose(
+        big * least_squares.sgd_spread_at_optimum(x, y, lr=0.05, batch_size=big, steps=20), a, rel_tol=1e-4
+    )
 
 
 def test_spread_of_an_interpolating_problem_is_zero():
@@ -182,8 +189,9 @@ def test_expected_distance_needs_data_a_linear_model_fits_and_a_one_output_model
         least_squares.sgd_expected_distance(x, y, linear_model(2, 2).weight, init.bias, lr=0.1, batch_size=1, steps=3)
 
 
-@pytest.mark.parametrize("kwargs, match", [(dict(lr=0.0), "lr"), (dict(batch_size=0), "batch_size"),
-                                           (dict(steps=0), "steps")])
+@pytest.mark.parametrize(
+    "kwargs, match", [(dict(lr=0.0), "lr"), (dict(batch_size=0), "batch_size"), (dict(steps=0), "steps")]
+)
 def test_spread_rejects_bad_arguments(kwargs, match):
     x, y = regression(10, 2, 1, seed=2)
     with pytest.raises(SpecInputError, match=match):

@@ -54,8 +54,9 @@ def test_prediction_shape_rejects_bad_feature_shapes_for_class_losses(name, feat
         losses.loss_case(name).prediction_shape(4, feature_shape)
 
 
-@pytest.mark.parametrize("batch_size, feature_shape, match",
-                         [(True, (3,), "batch_size"), (2, (True,), "feature_shape")])
+@pytest.mark.parametrize(
+    "batch_size, feature_shape, match", [(True, (3,), "batch_size"), (2, (True,), "feature_shape")]
+)
 def test_prediction_shape_rejects_bool_sizes(batch_size, feature_shape, match):
     # _arguments.positive_int rejects bools everywhere else in support; a bool is not a size here either
     with pytest.raises(SpecInputError, match=match):
@@ -88,8 +89,9 @@ def test_reference_terms_match_module_with_reduction_none(case):
     assert_close(case.reference_terms(pred, target), expected)
 
 
-@pytest.mark.parametrize("case", [c for c in LOSS_CASES if c.name in ("SmoothL1Loss", "HuberLoss")],
-                         ids=lambda c: c.name)
+@pytest.mark.parametrize(
+    "case", [c for c in LOSS_CASES if c.name in ("SmoothL1Loss", "HuberLoss")], ids=lambda c: c.name
+)
 def test_reference_terms_match_module_across_the_quadratic_linear_switch(case):
     # |x - y| on both sides of 1 (the default beta/delta), where the piecewise formulas switch
     pred = torch.tensor([0.0, 0.5, 0.999, 1.001, 3.0, -2.5], dtype=F64)
@@ -108,8 +110,9 @@ def test_reference_terms_by_hand():
     ce = losses.loss_case("CrossEntropyLoss").reference_terms(torch.zeros(2, 4, dtype=F64), torch.tensor([0, 3]))
     assert ce.tolist() == pytest.approx([math.log(4)] * 2)
     # BCE with logit 0 is log 2 whatever the target
-    bce = losses.loss_case("BCEWithLogitsLoss").reference_terms(torch.zeros(2, dtype=F64),
-                                                                torch.tensor([0.0, 1.0], dtype=F64))
+    bce = losses.loss_case("BCEWithLogitsLoss").reference_terms(
+        torch.zeros(2, dtype=F64), torch.tensor([0.0, 1.0], dtype=F64)
+    )
     assert bce.tolist() == pytest.approx([math.log(2)] * 2)
 
 
@@ -202,8 +205,12 @@ def test_feature_shapes_strategy_respects_the_loss_kind(case):
             assert 1 <= len(shape) <= 2 and max(shape) <= 3
 
 
-@given(reduction=hh.reductions(), reduced=hh.reductions(include_none=False), exact=hh.dtypes(exact_only=True),
-       dtype=hh.dtypes())
+@given(
+    reduction=hh.reductions(),
+    reduced=hh.reductions(include_none=False),
+    exact=hh.dtypes(exact_only=True),
+    dtype=hh.dtypes(),
+)
 def test_reductions_and_dtypes_strategies_draw_from_the_documented_sets(reduction, reduced, exact, dtype):
     assert reduction in losses.REDUCTIONS
     assert reduced in ("mean", "sum")
@@ -217,8 +224,9 @@ PROB_IDS = [c.name for c in losses.PROBABILITY_LOSS_CASES]
 
 def test_probability_cases_are_elementwise_and_outside_the_main_table():
     assert [c.name for c in losses.PROBABILITY_LOSS_CASES] == ["KLDivLoss", "BCELoss"]
-    assert all(c.kind == "elementwise" and losses.ELEMENTWISE_DEVIATION in c.deviations
-               for c in losses.PROBABILITY_LOSS_CASES)
+    assert all(
+        c.kind == "elementwise" and losses.ELEMENTWISE_DEVIATION in c.deviations for c in losses.PROBABILITY_LOSS_CASES
+    )
     assert not {c.name for c in losses.PROBABILITY_LOSS_CASES} & {c.name for c in LOSS_CASES}
 
 
@@ -256,8 +264,10 @@ def test_probability_case_references_by_hand():
     assert bce.reference_terms(half, torch.tensor([0.0, 1.0], dtype=F64)).tolist() == pytest.approx([math.log(2)] * 2)
     wrong = bce.reference_terms(torch.tensor([0.0, 1.0], dtype=F64), torch.tensor([1.0, 0.0], dtype=F64))
     assert wrong.tolist() == [100.0, 100.0]
-    assert_close(wrong, torch.nn.BCELoss(reduction="none")(torch.tensor([0.0, 1.0], dtype=F64),
-                                                         torch.tensor([1.0, 0.0], dtype=F64)))
+    assert_close(
+        wrong,
+        torch.nn.BCELoss(reduction="none")(torch.tensor([0.0, 1.0], dtype=F64), torch.tensor([1.0, 0.0], dtype=F64)),
+    )
 
 
 def test_probability_case_target_rejects_bad_arguments():

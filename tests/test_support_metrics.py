@@ -36,37 +36,79 @@ def _rows(confidence, pred, n_classes):
     "call, error, match",
     [
         (lambda: metrics.accuracy(torch.zeros(4, 3), torch.zeros(4)), SpecTypeError, "targets must be an integer"),
-        (lambda: metrics.accuracy(torch.zeros(4, 3), torch.zeros(4, 1, dtype=torch.long)),
-         SpecInputError, "targets must have 1 dim"),
-        (lambda: metrics.accuracy(torch.zeros(4, 3), torch.zeros(5, dtype=torch.long)),
-         SpecInputError, "same batch size"),
+        (
+            lambda: metrics.accuracy(torch.zeros(4, 3), torch.zeros(4, 1, dtype=torch.long)),
+            SpecInputError,
+            "targets must have 1 dim",
+        ),
+        (
+            lambda: metrics.accuracy(torch.zeros(4, 3), torch.zeros(5, dtype=torch.long)),
+            SpecInputError,
+            "same batch size",
+        ),
         (lambda: metrics.accuracy(torch.zeros(4, 1), torch.zeros(4, dtype=torch.long)), SpecInputError, r"K >= 2"),
         (lambda: metrics.accuracy(torch.zeros(4), torch.zeros(4, dtype=torch.long)), SpecInputError, r"shape \(N, K\)"),
-        (lambda: metrics.accuracy(torch.zeros(4, 2, dtype=torch.long), torch.zeros(4, dtype=torch.long)),
-         SpecInputError, r"integer predictions must have shape \(N,\)"),
-        (lambda: metrics.accuracy([0, 1], torch.zeros(2, dtype=torch.long)),
-         SpecTypeError, "predictions must be a torch.Tensor"),
+        (
+            lambda: metrics.accuracy(torch.zeros(4, 2, dtype=torch.long), torch.zeros(4, dtype=torch.long)),
+            SpecInputError,
+            r"integer predictions must have shape \(N,\)",
+        ),
+        (
+            lambda: metrics.accuracy([0, 1], torch.zeros(2, dtype=torch.long)),
+            SpecTypeError,
+            "predictions must be a torch.Tensor",
+        ),
         (lambda: metrics.accuracy(torch.zeros(0, 2), torch.zeros(0, dtype=torch.long)), SpecInputError, "empty"),
-        (lambda: metrics.per_class_recall(torch.zeros(3, dtype=torch.long), torch.tensor([0, 1, 2]), 2),
-         SpecInputError, r"targets must lie in \[0, 2\)"),
-        (lambda: metrics.per_class_recall(torch.zeros(2, dtype=torch.long), torch.tensor([-1, 0]), 2),
-         SpecInputError, "targets must lie"),
-        (lambda: metrics.per_class_recall(torch.zeros(2, dtype=torch.long), torch.tensor([0, 0]), 1),
-         SpecInputError, "n_classes"),
-        (lambda: metrics.balanced_accuracy(torch.zeros(2, dtype=torch.long), torch.tensor([0, 1]), True),
-         SpecInputError, "n_classes"),
-        (lambda: metrics.reliability_bins(torch.full((2, 2), 0.5, dtype=F64), torch.tensor([0, 1]), 0),
-         SpecInputError, "n_bins"),
-        (lambda: metrics.reliability_bins(torch.full((2, 2), 0.5, dtype=F64), torch.tensor([0.0, 1.0])),
-         SpecTypeError, "targets must be an integer"),
-        (lambda: metrics.reliability_bins(torch.ones(2, 2, dtype=torch.long), torch.tensor([0, 1])),
-         SpecTypeError, "probs must be a floating"),
-        (lambda: metrics.reliability_bins(torch.full((2,), 0.5, dtype=F64), torch.tensor([0, 1])),
-         SpecInputError, "probs must have 2 dim"),
-        (lambda: metrics.expected_calibration_error(torch.tensor([[2.0, -1.0]], dtype=F64), torch.tensor([0])),
-         SpecInputError, "probs must be probabilities"),
-        (lambda: metrics.expected_calibration_error(torch.tensor([[0.6, 0.6]], dtype=F64), torch.tensor([0])),
-         SpecInputError, "summing to 1"),
+        (
+            lambda: metrics.per_class_recall(torch.zeros(3, dtype=torch.long), torch.tensor([0, 1, 2]), 2),
+            SpecInputError,
+            r"targets must lie in \[0, 2\)",
+        ),
+        (
+            lambda: metrics.per_class_recall(torch.zeros(2, dtype=torch.long), torch.tensor([-1, 0]), 2),
+            SpecInputError,
+            "targets must lie",
+        ),
+        (
+            lambda: metrics.per_class_recall(torch.zeros(2, dtype=torch.long), torch.tensor([0, 0]), 1),
+            SpecInputError,
+            "n_classes",
+        ),
+        (
+            lambda: metrics.balanced_accuracy(torch.zeros(2, dtype=torch.long), torch.tensor([0, 1]), True),
+            SpecInputError,
+            "n_classes",
+        ),
+        (
+            lambda: metrics.reliability_bins(torch.full((2, 2), 0.5, dtype=F64), torch.tensor([0, 1]), 0),
+            SpecInputError,
+            "n_bins",
+        ),
+        (
+            lambda: metrics.reliability_bins(torch.full((2, 2), 0.5, dtype=F64), torch.tensor([0.0, 1.0])),
+            SpecTypeError,
+            "targets must be an integer",
+        ),
+        (
+            lambda: metrics.reliability_bins(torch.ones(2, 2, dtype=torch.long), torch.tensor([0, 1])),
+            SpecTypeError,
+            "probs must be a floating",
+        ),
+        (
+            lambda: metrics.reliability_bins(torch.full((2,), 0.5, dtype=F64), torch.tensor([0, 1])),
+            SpecInputError,
+            "probs must have 2 dim",
+        ),
+        (
+            lambda: metrics.expected_calibration_error(torch.tensor([[2.0, -1.0]], dtype=F64), torch.tensor([0])),
+            SpecInputError,
+            "probs must be probabilities",
+        ),
+        (
+            lambda: metrics.expected_calibration_error(torch.tensor([[0.6, 0.6]], dtype=F64), torch.tensor([0])),
+            SpecInputError,
+            "summing to 1",
+        ),
         (lambda: metrics.spearman([1, 2, 3], [1, 2]), SpecInputError, "same length"),
         (lambda: metrics.spearman([1], [2]), SpecInputError, "at least 2 pairs"),
         (lambda: metrics.spearman([1, 1, 1], [1, 2, 3]), SpecInputError, "a is constant"),
@@ -133,16 +175,19 @@ def test_ece_of_overconfident_constant_predictions():
 def test_ece_weights_bins_by_their_share_of_samples():
     # 4 samples at conf 0.95 (all right, gap 0.05) and 6 at conf 0.55 (3 right, gap 0.05)
     # -> ECE = 0.4 * 0.05 + 0.6 * 0.05 = 0.05
-    probs = torch.cat([_rows(0.95, torch.zeros(4, dtype=torch.long), 2),
-                       _rows(0.55, torch.zeros(6, dtype=torch.long), 2)])
+    probs = torch.cat(
+        [_rows(0.95, torch.zeros(4, dtype=torch.long), 2), _rows(0.55, torch.zeros(6, dtype=torch.long), 2)]
+    )
     target = torch.tensor([0] * 4 + [0, 0, 0, 1, 1, 1])
-    assert_close(torch.tensor(metrics.expected_calibration_error(probs, target), dtype=F64),
-                 torch.tensor(0.05, dtype=F64))
+    assert_close(
+        torch.tensor(metrics.expected_calibration_error(probs, target), dtype=F64), torch.tensor(0.05, dtype=F64)
+    )
     # now 1 of the 6 low-confidence samples right: gap |1/6 - 0.55| -> ECE = 0.4 * 0.05 + 0.6 * (0.55 - 1/6)
     target = torch.tensor([0] * 4 + [0, 1, 1, 1, 1, 1])
     expected = 0.4 * 0.05 + 0.6 * (0.55 - 1 / 6)
-    assert_close(torch.tensor(metrics.expected_calibration_error(probs, target), dtype=F64),
-                 torch.tensor(expected, dtype=F64))
+    assert_close(
+        torch.tensor(metrics.expected_calibration_error(probs, target), dtype=F64), torch.tensor(expected, dtype=F64)
+    )
 
 
 def test_reliability_bins_counts_accuracy_and_confidence():
@@ -262,7 +307,8 @@ def test_binomial_upper_tail_edges():
     assert metrics.binomial_upper_tail(3, 3, 0.5) == pytest.approx(1 / 8)
     # 1000 trials: C(1000, 500) ~ 1e299 would overflow next to 0.5^1000 ~ 1e-301; the log-space terms do not
     assert metrics.binomial_upper_tail(500, 1000, 0.5) == pytest.approx(
-        0.5 + 0.5 * math.exp(math.lgamma(1001) - 2 * math.lgamma(501) - 1000 * math.log(2)), rel=1e-12)
+        0.5 + 0.5 * math.exp(math.lgamma(1001) - 2 * math.lgamma(501) - 1000 * math.log(2)), rel=1e-12
+    )
     assert 0.5 < metrics.binomial_upper_tail(500, 1000, 0.5) < 0.52  # the pmf at the mode is ~ 1/sqrt(pi n/2) = 0.025
 
 

@@ -217,8 +217,9 @@ def test_token_model_gives_per_position_logits_of_its_own_token():
     assert_close(out[0, 2], net.head(net.embedding.weight[2]))
 
 
-@pytest.mark.parametrize("tokens, error",
-                         [(torch.zeros(2, 3), SpecTypeError), (torch.zeros(6, dtype=torch.long), SpecInputError)])
+@pytest.mark.parametrize(
+    "tokens, error", [(torch.zeros(2, 3), SpecTypeError), (torch.zeros(6, dtype=torch.long), SpecInputError)]
+)
 def test_token_model_rejects_float_or_one_dimensional_tokens(tokens, error):
     with pytest.raises(error, match="tokens"):
         models.token_model(5, 3, 2)(tokens)

@@ -40,8 +40,11 @@ def _t(*values):
         (lambda: ReferenceSGD(lr=0.1).step([_t(1.0)], []), SpecInputError, "same length"),
         (lambda: ReferenceSGD(lr=0.1).step([_t(1.0)], [_t(1.0, 2.0)]), SpecInputError, r"grads\[0\] has shape"),
         (lambda: ReferenceSGD(lr=0.1).step([_t(1.0)], [[1.0]]), SpecTypeError, r"grads\[0\] must be a torch.Tensor"),
-        (lambda: ReferenceAdam().step([torch.tensor([1])], [torch.tensor([1])]),
-         SpecTypeError, r"params\[0\] must be a floating"),
+        (
+            lambda: ReferenceAdam().step([torch.tensor([1])], [torch.tensor([1])]),
+            SpecTypeError,
+            r"params\[0\] must be a floating",
+        ),
     ],
 )
 def test_bad_arguments_raise_naming_the_problem(call, error, match):
@@ -56,15 +59,17 @@ def test_the_number_of_parameters_cannot_change_between_steps():
         opt.step([_t(1.0), _t(2.0)], [_t(1.0), _t(2.0)])
 
 
-@pytest.mark.parametrize("make", [lambda: ReferenceSGD(lr=0.1, momentum=0.9), lambda: ReferenceAdam()],
-                         ids=["sgd", "adam"])
+@pytest.mark.parametrize(
+    "make", [lambda: ReferenceSGD(lr=0.1, momentum=0.9), lambda: ReferenceAdam()], ids=["sgd", "adam"]
+)
 def test_the_parameters_cannot_change_order_or_shape_between_steps(make):
     # the state is matched by position: [b, W] after [W, b] would broadcast W's state onto b and back
     w, b = torch.ones(4, 8, dtype=F64), torch.ones(8, dtype=F64)
     opt = make()
     opt.step([w, b], [w, b])
-    with pytest.raises(SpecInputError,
-                       match=r"params\[0\] has shape \(8,\) on cpu, but .* state for parameter 0 has shape \(4, 8\)"):
+    with pytest.raises(
+        SpecInputError, match=r"params\[0\] has shape \(8,\) on cpu, but .* state for parameter 0 has shape \(4, 8\)"
+    ):
         opt.step([b, w], [b, w])
     # the refused step changed nothing: the right order still works
     assert [t.shape for t in opt.step([w, b], [w, b])] == [(4, 8), (8,)]
@@ -174,21 +179,30 @@ def _run_reference(ref, grads_seq, theta0):
 
 @pytest.mark.parametrize(
     "kwargs",
-    [dict(lr=0.1), dict(lr=0.1, momentum=0.9), dict(lr=0.1, momentum=0.9, dampening=0.3, weight_decay=0.01),
-     dict(lr=0.05, momentum=0.8, nesterov=True, weight_decay=0.1, maximize=True)],
+    [
+        dict(lr=0.1),
+        dict(lr=0.1, momentum=0.9),
+        dict(lr=0.1, momentum=0.9, dampening=0.3, weight_decay=0.01),
+        dict(lr=0.05, momentum=0.8, nesterov=True, weight_decay=0.1, maximize=True),
+    ],
 )
 def test_reference_sgd_matches_torch_sgd_on_fixed_gradients(kwargs):
     gen = generator(0)
     theta0 = torch.randn(5, generator=gen, dtype=F64)
     grads = [torch.randn(5, generator=gen, dtype=F64) for _ in range(4)]
-    assert_close(_run_reference(ReferenceSGD(**kwargs), grads, theta0),
-                 _run_torch(torch.optim.SGD, kwargs, grads, theta0))
+    assert_close(
+        _run_reference(ReferenceSGD(**kwargs), grads, theta0), _run_torch(torch.optim.SGD, kwargs, grads, theta0)
+    )
 
 
 @pytest.mark.parametrize(
     "kwargs",
-    [dict(lr=0.01), dict(lr=0.01, amsgrad=True, weight_decay=0.1), dict(lr=0.01, maximize=True, betas=(0.5, 0.9)),
-     dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True)],
+    [
+        dict(lr=0.01),
+        dict(lr=0.01, amsgrad=True, weight_decay=0.1),
+        dict(lr=0.01, maximize=True, betas=(0.5, 0.9)),
+        dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True),
+    ],
 )
 def test_reference_adam_matches_torch_adam_on_fixed_gradients(kwargs):
     gen = generator(1)

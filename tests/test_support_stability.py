@@ -39,12 +39,15 @@ def test_minibatch_indices_follow_their_sampling_scheme():
     assert stability.minibatch_indices(8, 4, 3, "fixed-order", g()).shape == (3, 4)  # a partial last epoch
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(batch_size=3, sampling="reshuffled"), "must divide"),
-    (dict(batch_size=9, sampling="with-replacement"), "exceeds"),
-    (dict(batch_size=2, sampling="shuffled"), "sampling must be"),
-    (dict(batch_size=0, sampling="with-replacement"), "batch_size"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(batch_size=3, sampling="reshuffled"), "must divide"),
+        (dict(batch_size=9, sampling="with-replacement"), "exceeds"),
+        (dict(batch_size=2, sampling="shuffled"), "sampling must be"),
+        (dict(batch_size=0, sampling="with-replacement"), "batch_size"),
+    ],
+)
 def test_minibatch_indices_reject_bad_arguments(kwargs, match):
     with pytest.raises(SpecInputError, match=match):
         stability.minibatch_indices(8, kwargs["batch_size"], 4, kwargs["sampling"], torch.Generator())
@@ -82,8 +85,17 @@ def test_each_parallel_run_is_a_plain_sgd_run(sampling):
     x, y, init = _problem(noise=0.2)
     cases = [(1, 0.02, 0), (2, 0.05, 0), (2, 0.08, 1), (4, 0.05, 3), (None, 0.1, 0)]
     steps = 15
-    run = stability.parallel_sgd(x, y, [m for m, _, _ in cases], [lr for _, lr, _ in cases], steps=steps, init=init,
-                                 sampling=sampling, seed=4, streams=[s for _, _, s in cases])
+    run = stability.parallel_sgd(
+        x,
+        y,
+        [m for m, _, _ in cases],
+        [lr for _, lr, _ in cases],
+        steps=steps,
+        init=init,
+        sampling=sampling,
+        seed=4,
+        streams=[s for _, _, s in cases],
+    )
     assert run.losses.shape == (steps + 1, len(cases)) and run.sampling == sampling
     for k, (m, lr, s) in enumerate(cases):
         idx = [None] * steps if m is None else stability.minibatch_stream(12, m, steps, sampling, seed=4, stream=s)
@@ -134,20 +146,23 @@ def test_an_overflowing_run_leaves_the_others_alone():
     assert_close(mixed.losses[:, 1], alone.losses[:, 0], tol=TOL)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(batch_sizes=[1, 2], lrs=[0.1]), "equal length"),
-    (dict(batch_sizes=[], lrs=[]), "non-empty"),
-    (dict(batch_sizes=[1], lrs=[0.0]), "lrs"),
-    (dict(batch_sizes=[13], lrs=[0.1]), "exceeds"),
-    (dict(batch_sizes=[0], lrs=[0.1]), "batch_sizes"),
-    (dict(batch_sizes=[1], lrs=[0.1], steps=0), "steps"),
-    (dict(batch_sizes=[1], lrs=[0.1], sampling="random"), "sampling"),
-    (dict(batch_sizes=[1], lrs=[0.1], streams=[-1]), "streams"),
-    (dict(batch_sizes=[1], lrs=[0.1], streams=[0, 1]), "streams"),
-    (dict(batch_sizes=[1], lrs=[0.1], seed=-2), "seed"),
-    (dict(batch_sizes=[1], lrs=[0.1], init=nn.Linear(3, 2)), "init"),
-    (dict(batch_sizes=[1], lrs=[0.1], init=nn.Linear(3, 1, bias=False)), "init"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(batch_sizes=[1, 2], lrs=[0.1]), "equal length"),
+        (dict(batch_sizes=[], lrs=[]), "non-empty"),
+        (dict(batch_sizes=[1], lrs=[0.0]), "lrs"),
+        (dict(batch_sizes=[13], lrs=[0.1]), "exceeds"),
+        (dict(batch_sizes=[0], lrs=[0.1]), "batch_sizes"),
+        (dict(batch_sizes=[1], lrs=[0.1], steps=0), "steps"),
+        (dict(batch_sizes=[1], lrs=[0.1], sampling="random"), "sampling"),
+        (dict(batch_sizes=[1], lrs=[0.1], streams=[-1]), "streams"),
+        (dict(batch_sizes=[1], lrs=[0.1], streams=[0, 1]), "streams"),
+        (dict(batch_sizes=[1], lrs=[0.1], seed=-2), "seed"),
+        (dict(batch_sizes=[1], lrs=[0.1], init=nn.Linear(3, 2)), "init"),
+        (dict(batch_sizes=[1], lrs=[0.1], init=nn.Linear(3, 1, bias=False)), "init"),
+    ],
+)
 def test_parallel_sgd_rejects_bad_arguments(kwargs, match):
     x, y, init = _problem()
     args = dict(steps=2, init=init) | kwargs
@@ -185,16 +200,18 @@ def _fake_runs(monkeypatch, diverges):
         return list(zip(batch_sizes, lrs))
 
     monkeypatch.setattr(stability, "parallel_sgd", fake_parallel)
-    monkeypatch.setattr(stability, "classify_runs",
-                        lambda run, factor: torch.tensor([diverges(m, lr) for m, lr in run]))
+    monkeypatch.setattr(
+        stability, "classify_runs", lambda run, factor: torch.tensor([diverges(m, lr) for m, lr in run])
+    )
     return calls
 
 
 def test_bisection_brackets_the_first_divergence(monkeypatch):
     calls = _fake_runs(monkeypatch, lambda m, lr: lr > (0.3 if m == 1 else 0.7))
     x, y, init = _problem()
-    found = stability.stability_thresholds(x, y, [1, 4], [0.01, 0.01], [1.0, 1.0], steps=5, factor=10.0, init=init,
-                                           points=8, rounds=3)
+    found = stability.stability_thresholds(
+        x, y, [1, 4], [0.01, 0.01], [1.0, 1.0], steps=5, factor=10.0, init=init, points=8, rounds=3
+    )
     assert calls == [16, 16, 16]  # all batch sizes in one run per round
     for t, true in zip(found, (0.3, 0.7)):
         assert t.stable <= true < t.diverged
@@ -219,16 +236,19 @@ def test_bisection_needs_a_stable_lo_and_a_diverged_hi(monkeypatch, verdict, mat
         stability.stability_thresholds(x, y, [1], [0.01], [1.0], steps=5, factor=10.0, init=init)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(lo=[0.1, 0.1]), "equal length"),
-    (dict(lo=[1.0], hi=[0.5]), "lo < hi"),
-    (dict(lo=[0.0]), "lo < hi"),
-    (dict(lo=["0.01"]), r"lo\[0\] must be a finite number, got '0.01'"),  # before: float("0.01") accepted it
-    (dict(hi=[math.nan]), r"hi\[0\] must be a finite number, got nan"),
-    (dict(hi=[True]), r"hi\[0\] must be a finite number, got True"),  # before: float(True) = 1.0
-    (dict(points=1), "points"),
-    (dict(rounds=0), "rounds"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(lo=[0.1, 0.1]), "equal length"),
+        (dict(lo=[1.0], hi=[0.5]), "lo < hi"),
+        (dict(lo=[0.0]), "lo < hi"),
+        (dict(lo=["0.01"]), r"lo\[0\] must be a finite number, got '0.01'"),  # before: float("0.01") accepted it
+        (dict(hi=[math.nan]), r"hi\[0\] must be a finite number, got nan"),
+        (dict(hi=[True]), r"hi\[0\] must be a finite number, got True"),  # before: float(True) = 1.0
+        (dict(points=1), "points"),
+        (dict(rounds=0), "rounds"),
+    ],
+)
 def test_bisection_rejects_bad_arguments(kwargs, match):
     x, y, init = _problem()
     args = dict(lo=[0.01], hi=[1.0], steps=5, factor=10.0, init=init) | kwargs
@@ -240,8 +260,9 @@ def test_full_batch_bisection_finds_two_over_lambda_max_within_the_detection_mar
     x, y, init = _problem()
     c = least_squares.least_squares_curvature(x)
     steps, factor = 120, 100.0
-    (gd,) = stability.stability_thresholds(x, y, [None], [c.gd_limit / 2], [2 * c.gd_limit], steps=steps,
-                                           factor=factor, init=init)
+    (gd,) = stability.stability_thresholds(
+        x, y, [None], [c.gd_limit / 2], [2 * c.gd_limit], steps=steps, factor=factor, init=init
+    )
     delta = least_squares.gd_detection_margin(x, y, init.weight, init.bias, steps=steps, factor=factor)
     assert 0 < delta < 0.05
     assert gd.diverged >= c.gd_limit and gd.stable <= c.gd_limit * (1 + delta)
@@ -252,8 +273,9 @@ def test_gd_detection_margin_is_where_the_top_component_alone_crosses_the_factor
     c = least_squares.least_squares_curvature(x)
     steps, factor = 30, 50.0
     delta = least_squares.gd_detection_margin(x, y, init.weight, init.bias, steps=steps, factor=factor)
-    run = stability.parallel_sgd(x, y, [None, None], [c.gd_limit * (1 + delta) * (1 + 1e-6), c.gd_limit * 0.999],
-                                 steps=steps, init=init)
+    run = stability.parallel_sgd(
+        x, y, [None, None], [c.gd_limit * (1 + delta) * (1 + 1e-6), c.gd_limit * 0.999], steps=steps, init=init
+    )
     assert stability.classify_runs(run, factor).tolist() == [True, False]
     assert least_squares.gd_detection_margin(x, y, init.weight, init.bias, steps=4 * steps, factor=factor) < delta
     with pytest.raises(SpecInputError, match="steps"):

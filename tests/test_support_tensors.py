@@ -10,8 +10,14 @@ from support.tensors import generator, maker, seed_global_rngs, seeded_init
 
 def test_maker_makes_float64_on_the_device_by_default(device):
     make = maker(device)
-    for t in (make.tensor([1.0, 2.0]), make.zeros(2, 3), make.ones(4), make.full(2, value=7.0), make(3, 2),
-              make.randn(2, seed=1)):
+    for t in (
+        make.tensor([1.0, 2.0]),
+        make.zeros(2, 3),
+        make.ones(4),
+        make.full(2, value=7.0),
+        make(3, 2),
+        make.randn(2, seed=1),
+    ):
         assert t.dtype == torch.float64 and t.device.type == torch.device(device).type
     assert make.zeros(2, 3).shape == (2, 3) and make.full(2, value=7.0).tolist() == [7.0, 7.0]
     assert make.kwargs == {"dtype": torch.float64, "device": torch.device(device)}
@@ -31,11 +37,14 @@ def test_seeded_draws_repeat_and_differ_between_seeds():
     assert torch.equal(torch.randn(3, generator=generator(9)), torch.randn(3, generator=generator(9)))
 
 
-@pytest.mark.parametrize(("args", "error", "message"), [
-    (("cpu", torch.int64), SpecTypeError, "dtype must be a floating torch.dtype"),
-    (("cpu", "float64"), SpecTypeError, "dtype must be a floating torch.dtype"),
-    (("gpu0",), SpecInputError, "device must name a torch device"),
-])
+@pytest.mark.parametrize(
+    ("args", "error", "message"),
+    [
+        (("cpu", torch.int64), SpecTypeError, "dtype must be a floating torch.dtype"),
+        (("cpu", "float64"), SpecTypeError, "dtype must be a floating torch.dtype"),
+        (("gpu0",), SpecInputError, "device must name a torch device"),
+    ],
+)
 def test_bad_maker_arguments_name_the_problem(args, error, message):
     with pytest.raises(error, match=message):
         maker(*args)

@@ -48,8 +48,11 @@ def test_mean_field_smooth_activations_at_zero_variance():
     # q = 0 keeps tanh's pre-activations at 0 (tanh(0) = 0), where tanh'^2 = 1: the linear result
     assert math.isclose(theory.mean_field_log_norm("tanh", 0.5, 5, q_input=0.0), 2.5 * math.log(0.5), rel_tol=1e-12)
     # sigmoid: the first activation sees q = 0 (sigmoid'(0)^2 = 1/16); depth 2 has only that one
-    assert math.isclose(theory.mean_field_log_norm("sigmoid", 2.0, 2, q_input=0.0),
-                        0.5 * (2 * math.log(2.0) + math.log(1 / 16)), rel_tol=1e-12)
+    assert math.isclose(
+        theory.mean_field_log_norm("sigmoid", 2.0, 2, q_input=0.0),
+        0.5 * (2 * math.log(2.0) + math.log(1 / 16)),
+        rel_tol=1e-12,
+    )
 
 
 def test_mean_field_tanh_chaotic_phase_exceeds_one_but_stays_below_linear():
@@ -78,8 +81,6 @@ def test_nonlinear_slope_tolerance_shrinks_with_more_seeds_and_width():
     assert theory.nonlinear_slope_tolerance(128, (2, 4, 8, 16, 32), 3) < a
     with pytest.raises(SpecInputError, match="width"):
         theory.nonlinear_slope_tolerance(0, (2, 4), 3)
-
-
 
 
 def _normal_moment_by_trapezoid(fn, q):
@@ -135,13 +136,16 @@ _DEPTH_TAKERS = {
 
 
 @pytest.mark.parametrize("fn", _DEPTH_TAKERS.values(), ids=_DEPTH_TAKERS.keys())
-@pytest.mark.parametrize("depths, match", [
-    ([], "depths is empty"),  # before: max() of nothing, or the least-squares slope's "length >= 2"
-    ("24", "depths must be a sequence of positive ints, got '24'"),  # before: each character, an int check
-    (3, "depths must be a sequence of positive ints, got 3"),  # before: TypeError, not iterable
-    ([2, 0], r"depths\[i\] must be an int >= 1, got 0"),
-    ([2, 3.0], r"depths\[i\] must be an int >= 1, got 3.0"),
-])
+@pytest.mark.parametrize(
+    "depths, match",
+    [
+        ([], "depths is empty"),  # before: max() of nothing, or the least-squares slope's "length >= 2"
+        ("24", "depths must be a sequence of positive ints, got '24'"),  # before: each character, an int check
+        (3, "depths must be a sequence of positive ints, got 3"),  # before: TypeError, not iterable
+        ([2, 0], r"depths\[i\] must be an int >= 1, got 0"),
+        ([2, 3.0], r"depths\[i\] must be an int >= 1, got 3.0"),
+    ],
+)
 def test_every_function_of_depths_checks_them_the_same_way(fn, depths, match):
     with pytest.raises(SpecInputError, match=match):
         fn(depths)
@@ -170,15 +174,21 @@ def test_mean_field_slope_tolerance_generalises_the_relu_one():
     depths = (2, 4, 8, 16, 32)
     # r = 1 for ReLU at any scale: the same value as nonlinear_slope_tolerance
     for s2 in (0.5, 2.0, 8.0):
-        assert math.isclose(theory.mean_field_slope_tolerance("relu", s2, 32, depths, 3),
-                            theory.nonlinear_slope_tolerance(32, depths, 3), rel_tol=1e-12)
+        assert math.isclose(
+            theory.mean_field_slope_tolerance("relu", s2, 32, depths, 3),
+            theory.nonlinear_slope_tolerance(32, depths, 3),
+            rel_tol=1e-12,
+        )
     # wider for a more dispersed derivative, narrower with more seeds or width
-    assert (theory.mean_field_slope_tolerance("tanh", 16.0, 32, depths, 3)
-            > theory.mean_field_slope_tolerance("tanh", 1.0, 32, depths, 3))
-    assert (theory.mean_field_slope_tolerance("tanh", 4.0, 32, depths, 12)
-            < theory.mean_field_slope_tolerance("tanh", 4.0, 32, depths, 3))
-    assert (theory.mean_field_slope_tolerance("tanh", 4.0, 128, depths, 3)
-            < theory.mean_field_slope_tolerance("tanh", 4.0, 32, depths, 3))
+    assert theory.mean_field_slope_tolerance("tanh", 16.0, 32, depths, 3) > theory.mean_field_slope_tolerance(
+        "tanh", 1.0, 32, depths, 3
+    )
+    assert theory.mean_field_slope_tolerance("tanh", 4.0, 32, depths, 12) < theory.mean_field_slope_tolerance(
+        "tanh", 4.0, 32, depths, 3
+    )
+    assert theory.mean_field_slope_tolerance("tanh", 4.0, 128, depths, 3) < theory.mean_field_slope_tolerance(
+        "tanh", 4.0, 32, depths, 3
+    )
     with pytest.raises(SpecInputError, match="width"):
         theory.mean_field_slope_tolerance("tanh", 4.0, 0, depths, 3)
     with pytest.raises(SpecInputError, match="activation must be one of"):

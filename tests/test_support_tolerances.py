@@ -150,8 +150,11 @@ SPECIAL = [0.0, -0.0, 1.0, -1.0, 1e-30, 65504.0, float("inf"), float("-inf"), fl
     dtype=st.sampled_from([torch.float16, torch.bfloat16, F32, F64]),
     expected=st.lists(st.one_of(st.sampled_from(SPECIAL), st.floats(-1e3, 1e3)), min_size=1, max_size=6),
     # just past a relative tolerance (rtol * (1 + 5e-4)): inside if the test scaled rtol by |actual|, not |expected|
-    nudge=st.lists(st.sampled_from([0.0, 1e-9, 1e-7, 2e-7, 1e-6, 1e-5, 1e-3, 1.0005e-3, 1e-2, 1.6008e-2, 1.0]),
-                   min_size=1, max_size=6),
+    nudge=st.lists(
+        st.sampled_from([0.0, 1e-9, 1e-7, 2e-7, 1e-6, 1e-5, 1e-3, 1.0005e-3, 1e-2, 1.6008e-2, 1.0]),
+        min_size=1,
+        max_size=6,
+    ),
     relative=st.booleans(),
     tol=st.sampled_from([None, (0.0, 0.0), (1e-3, 0.0), (0.0, 1e-3), (1e-7, 1e-7)]),
 )
@@ -162,19 +165,25 @@ def test_assert_close_passes_and_fails_exactly_where_torch_testing_does(dtype, e
     # the shortcut for passing comparisons (torch.isclose) must not change a single verdict of
     # torch.testing.assert_close, at the boundary of every dtype's tolerance and with inf, nan and -0.0
     e = torch.tensor(expected, dtype=torch.float64)
-    d = torch.tensor((nudge * len(expected))[:len(expected)], dtype=torch.float64)
+    d = torch.tensor((nudge * len(expected))[: len(expected)], dtype=torch.float64)
     a = (e + d * (e.abs() if relative else 1.0)).to(dtype)
     e = e.to(dtype)
-    tol = tolerance_for(dtype) if tol is None else tolerances.override(rtol=tol[0], atol=tol[1],
-                                                                       reason="a cross-check of verdicts")
+    tol = (
+        tolerance_for(dtype)
+        if tol is None
+        else tolerances.override(rtol=tol[0], atol=tol[1], reason="a cross-check of verdicts")
+    )
     assert _our_verdict(a, e, tol) == _torch_verdict(a, e, tol)
 
 
-@pytest.mark.parametrize(("actual", "expected"), [
-    (torch.ones(2, 3, dtype=F64), torch.ones(3, 2, dtype=F64)),         # shape
-    (torch.ones(2, dtype=F64), torch.ones(2, dtype=F64).to_sparse()),   # layout
-    (torch.tensor([float("nan")], dtype=F64), torch.tensor([float("nan")], dtype=F64)),  # nan is not close to nan
-])
+@pytest.mark.parametrize(
+    ("actual", "expected"),
+    [
+        (torch.ones(2, 3, dtype=F64), torch.ones(3, 2, dtype=F64)),  # shape
+        (torch.ones(2, dtype=F64), torch.ones(2, dtype=F64).to_sparse()),  # layout
+        (torch.tensor([float("nan")], dtype=F64), torch.tensor([float("nan")], dtype=F64)),  # nan is not close to nan
+    ],
+)
 def test_assert_close_fails_with_torch_testings_message(actual, expected):
     with pytest.raises(AssertionError) as ours:
         assert_close(actual, expected, tol=tolerance_for(F64))
@@ -219,11 +228,14 @@ def test_assert_le_on_tensors_names_the_worst_element_and_fails_on_nan():
         tolerances.assert_ge(1.0, float("nan"))
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"rel": -1.0, "reason": "negative room is wrong"}, "rel must be a finite number >= 0"),
-    ({"abs": float("inf"), "reason": "infinite room is wrong"}, "abs must be a finite number >= 0"),
-    ({"rel": 1e-3, "reason": "why"}, "needs a reason"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"rel": -1.0, "reason": "negative room is wrong"}, "rel must be a finite number >= 0"),
+        ({"abs": float("inf"), "reason": "infinite room is wrong"}, "abs must be a finite number >= 0"),
+        ({"rel": 1e-3, "reason": "why"}, "needs a reason"),
+    ],
+)
 def test_bad_slack_is_an_error_naming_it(kwargs, message):
     with pytest.raises(SpecInputError, match=message):
         tolerances.slack(**kwargs)

@@ -23,8 +23,9 @@ def test_full_batch_training_follows_sgd_and_records_pre_step_losses():
     loss = torch.nn.functional.mse_loss(manual(x), y)
     loss.backward()
     assert history.losses == [loss.item()]
-    assert math.isclose(history.grad_norms[0],
-                        torch.cat([p.grad.reshape(-1) for p in manual.parameters()]).norm().item())
+    assert math.isclose(
+        history.grad_norms[0], torch.cat([p.grad.reshape(-1) for p in manual.parameters()]).norm().item()
+    )
     for p, q in zip(model.parameters(), manual.parameters()):
         torch.testing.assert_close(p.detach(), q.detach() - 0.1 * q.grad)
 
@@ -68,15 +69,28 @@ def test_run_stops_at_the_first_non_finite_loss():
 def test_evaluate_runs_every_k_steps_and_after_the_last():
     x, y = classification(8, 2, 2, seed=4)
     model = linear_model(2, 2, seed=4)
-    history = train(model, torch.nn.functional.cross_entropy, x, y, optimizer=_sgd(model, 0.1), steps=5,
-                    evaluate=lambda m: torch.is_grad_enabled(), evaluate_every=2)
+    history = train(
+        model,
+        torch.nn.functional.cross_entropy,
+        x,
+        y,
+        optimizer=_sgd(model, 0.1),
+        steps=5,
+        evaluate=lambda m: torch.is_grad_enabled(),
+        evaluate_every=2,
+    )
     assert history.evaluations == [False, False, False]  # steps 2, 4 and the last (5), under no_grad
 
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [({"steps": 0}, "steps"), ({"batch_size": 99}, "batch_size 99 exceeds"), ({"clip_norm": -1.0}, "clip_norm"),
-     ({"evaluate_every": 0}, "evaluate_every"), ({"optimizer": "sgd"}, "optimizer must be")],
+    [
+        ({"steps": 0}, "steps"),
+        ({"batch_size": 99}, "batch_size 99 exceeds"),
+        ({"clip_norm": -1.0}, "clip_norm"),
+        ({"evaluate_every": 0}, "evaluate_every"),
+        ({"optimizer": "sgd"}, "optimizer must be"),
+    ],
 )
 def test_bad_arguments_are_named(kwargs, match):
     x, y = regression(8, 3, 1, seed=5)

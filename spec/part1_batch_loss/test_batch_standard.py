@@ -33,7 +33,8 @@ def _setup(device):
     model = mlp(4, 8, 3, depth=2, seed=51, device=device)
     backward_passes = [0]
     model[0].weight.register_post_accumulate_grad_hook(
-        lambda _p: backward_passes.__setitem__(0, backward_passes[0] + 1))
+        lambda _p: backward_passes.__setitem__(0, backward_passes[0] + 1)
+    )
     return model, x, y, backward_passes
 
 
@@ -57,10 +58,12 @@ def test_standard_loop_equals_per_sample_route_with_one_backward_per_step(device
     assert_close(flat_params(per_sample), flat_params(standard), tol=accumulation(torch.float64, N * STEPS))
     assert standard_passes[0] == STEPS
     assert per_sample_passes[0] == N * STEPS
-    figures.record("backward passes per step, standard", standard_passes[0] / STEPS, "passes",
-                   zh="每步反向传播次数,标准做法")
-    figures.record("backward passes per step, per-sample", per_sample_passes[0] / STEPS, "passes",
-                   zh="每步反向传播次数,逐样本路线")
+    figures.record(
+        "backward passes per step, standard", standard_passes[0] / STEPS, "passes", zh="每步反向传播次数,标准做法"
+    )
+    figures.record(
+        "backward passes per step, per-sample", per_sample_passes[0] / STEPS, "passes", zh="每步反向传播次数,逐样本路线"
+    )
 
 
 def test_without_zero_grad_gradients_pile_up_across_steps(device):

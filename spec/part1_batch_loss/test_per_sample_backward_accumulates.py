@@ -35,10 +35,18 @@ def _cases(device):
     xr, yr = regression(N, 4, 2, seed=21, device=device)
     return {
         # per-sample loss from 'none': one term per sample for CE, a row of terms (summed) for MSE
-        "CrossEntropyLoss": (mlp(4, 6, 3, seed=21, device=device), xc, yc,
-                             lambda out, y: torch.nn.functional.cross_entropy(out, y, reduction="none")),
-        "MSELoss": (mlp(4, 6, 2, seed=21, device=device), xr, yr,
-                    lambda out, y: torch.nn.functional.mse_loss(out, y, reduction="none").sum(dim=1)),
+        "CrossEntropyLoss": (
+            mlp(4, 6, 3, seed=21, device=device),
+            xc,
+            yc,
+            lambda out, y: torch.nn.functional.cross_entropy(out, y, reduction="none"),
+        ),
+        "MSELoss": (
+            mlp(4, 6, 2, seed=21, device=device),
+            xr,
+            yr,
+            lambda out, y: torch.nn.functional.mse_loss(out, y, reduction="none").sum(dim=1),
+        ),
     }
 
 

@@ -54,9 +54,12 @@ def test_per_sample_route_accumulates_each_gradient_n_times(n, device, figures):
     batch = _accumulations(model)
     losses.mean().backward()
     assert set(batch.values()) == {1}
-    figures.record(f"gradient accumulations over all parameters, per-sample / batch (N={n})",
-                   sum(per_sample.values()) / sum(batch.values()), "1",
-                   zh=f"所有参数上的梯度累加次数,逐样本 / batch (N={n})")
+    figures.record(
+        f"gradient accumulations over all parameters, per-sample / batch (N={n})",
+        sum(per_sample.values()) / sum(batch.values()),
+        "1",
+        zh=f"所有参数上的梯度累加次数,逐样本 / batch (N={n})",
+    )
 
 
 def test_executed_autograd_nodes_grow_n_fold(device, figures):
@@ -74,8 +77,13 @@ def test_executed_autograd_nodes_grow_n_fold(device, figures):
     assert min(per_sample) >= batch_nodes[n]
     # ...so the total is at least N times the batch backward's
     assert sum(per_sample) >= n * batch_nodes[n]
-    figures.record("autograd nodes executed, batch backward", batch_nodes[n], "nodes",
-                   zh="执行的 autograd 节点数,batch 反向传播")
-    figures.record(f"autograd nodes executed, {n} per-sample backwards", sum(per_sample), "nodes",
-                   zh=f"执行的 autograd 节点数,{n} 次逐样本反向传播")
+    figures.record(
+        "autograd nodes executed, batch backward", batch_nodes[n], "nodes", zh="执行的 autograd 节点数,batch 反向传播"
+    )
+    figures.record(
+        f"autograd nodes executed, {n} per-sample backwards",
+        sum(per_sample),
+        "nodes",
+        zh=f"执行的 autograd 节点数,{n} 次逐样本反向传播",
+    )
     figures.record("ratio per-sample / batch", sum(per_sample) / batch_nodes[n], "1", zh="逐样本 / batch 之比")

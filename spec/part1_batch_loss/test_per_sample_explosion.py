@@ -133,9 +133,14 @@ def test_accumulated_per_sample_gradient_is_the_batch_gradient(device, figures):
         losses[i].backward(retain_graph=i < N - 1)
     accumulated = flat_grad(model)
     assert_close(accumulated, batch, tol=accumulation(batch.dtype, N))
-    figures.record("||accumulated per-sample grad|| / ||batch sum grad||", accumulated.norm() / batch.norm(), "1",
-                   zh="||累加的逐样本梯度|| / ||batch 的 sum 梯度||",
-                   measured_on=TRAP_ON, measured_on_zh=TRAP_ON_ZH)
+    figures.record(
+        "||accumulated per-sample grad|| / ||batch sum grad||",
+        accumulated.norm() / batch.norm(),
+        "1",
+        zh="||累加的逐样本梯度|| / ||batch 的 sum 梯度||",
+        measured_on=TRAP_ON,
+        measured_on_zh=TRAP_ON_ZH,
+    )
 
 
 def test_forgetting_to_divide_by_n_is_what_multiplies_the_step(device, figures):
@@ -159,9 +164,14 @@ def test_forgetting_to_divide_by_n_is_what_multiplies_the_step(device, figures):
     # the sums differ by order (accumulation), and the changes are read off as differences of parameters (|p| < 1),
     # each rounded by ~1e-16, N times that once the mean change is scaled by N: far below the tolerance
     assert_close(undivided, N * mean, tol=accumulation(mean.dtype, N))
-    figures.record("undivided SGD step / mean SGD step (parameter change norms)", undivided.norm() / mean.norm(),
-                   "1", zh="未除以 N 的 SGD 更新步 / mean 的 SGD 更新步(参数变化的范数)",
-                   measured_on=TRAP_ON, measured_on_zh=TRAP_ON_ZH)
+    figures.record(
+        "undivided SGD step / mean SGD step (parameter change norms)",
+        undivided.norm() / mean.norm(),
+        "1",
+        zh="未除以 N 的 SGD 更新步 / mean 的 SGD 更新步(参数变化的范数)",
+        measured_on=TRAP_ON,
+        measured_on_zh=TRAP_ON_ZH,
+    )
 
 
 # ---------------------------------------------------------------- (b) per-sample SGD vs full-batch GD
@@ -188,8 +198,18 @@ def test_per_sample_sgd_diverges_where_full_batch_gd_converges_at_the_same_lr(de
         model = least_squares_problem(device)[2]
         with torch.no_grad():
             start = state(model)
-        history = train(model, F.mse_loss, x, y, optimizer=torch.optim.SGD(model.parameters(), lr=lr), steps=steps,
-                        batch_size=batch_size, seed=5, evaluate=state, stop_when_non_finite=True)
+        history = train(
+            model,
+            F.mse_loss,
+            x,
+            y,
+            optimizer=torch.optim.SGD(model.parameters(), lr=lr),
+            steps=steps,
+            batch_size=batch_size,
+            seed=5,
+            evaluate=state,
+            stop_when_non_finite=True,
+        )
         runs[name] = [start] + history.evaluations  # (full-data loss, ||w - w*||^2, params) before/after every step
 
     per_sample, full = runs["per-sample"], runs["full-batch"]
@@ -206,44 +226,89 @@ def test_per_sample_sgd_diverges_where_full_batch_gd_converges_at_the_same_lr(de
         i = int(((xt @ delta).abs() / xt.norm(dim=1)).argmax())  # the sample whose x~_i the step is parallel to
         residual = (xt[i] @ e).item()
         ulps = 4 * torch.finfo(p0.dtype).eps * max(p0.abs().max().item(), p1.abs().max().item())
-        assert_close(delta, -2 * lr * residual * xt[i],
-                     tol=override(rtol=1e-12, atol=ulps, reason="a step read off as the difference of float64 "
-                                                                "parameters: a few ulps of the largest |p|"),
-                     msg=f"step {step}: not a per-sample SGD step along x~_i")
+        assert_close(
+            delta,
+            -2 * lr * residual * xt[i],
+            tol=override(
+                rtol=1e-12,
+                atol=ulps,
+                reason="a step read off as the difference of float64 parameters: a few ulps of the largest |p|",
+            ),
+            msg=f"step {step}: not a per-sample SGD step along x~_i",
+        )
         assert residual != 0.0  # e is not orthogonal to x~_i: this step strictly lengthens e
         growth.append(2 * lr * (a_min - 2) * residual**2 / d0)
         assert_ge(d1, d0, slack=ROUNDING, msg=f"step {step}: a per-sample step moved w closer to w*")
-        assert_ge(d1 / d0 - 1, growth[-1], slack=slack(rel=1e-12, abs=1e-12, reason=(
-            "d1/d0 - 1 and the bound from float64 distances: a few 1e-16, relative and absolute; equality where "
-            "a_i = a_min")),
-                  msg=f"step {step}: grew less than 2 lr (a_min - 2) (x~_i . e)^2")
+        assert_ge(
+            d1 / d0 - 1,
+            growth[-1],
+            slack=slack(
+                rel=1e-12,
+                abs=1e-12,
+                reason=(
+                    "d1/d0 - 1 and the bound from float64 distances: a few 1e-16, relative and absolute; "
+                    "equality where a_i = a_min"
+                ),
+            ),
+            msg=f"step {step}: grew less than 2 lr (a_min - 2) (x~_i . e)^2",
+        )
     assert dist[-1] > dist[0]  # so it only moved away from w*: per-sample SGD cannot converge at this lr
     # full batch: lr < 2/lambda_max contracts every eigencomponent of e (|1 - lr lambda| < 1 for every eigenvalue
     # of H), so the loss and the distance fall at every one of the same 2n steps
     assert all(b[0] < a[0] and b[1] < a[1] for a, b in zip(full, full[1:])), [v[:2] for v in full]
-    figures.record("lr of both runs (geometric mean of 1/min||x~_i||^2 and 2/lambda_max)", lr, "lr",
-                   zh="两次运行的学习率(1/min||x~_i||^2 与 2/lambda_max 的几何平均)",
-                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
-    figures.record("per-sample SGD: ||w - w*||^2 after 2 epochs / at start", dist[-1] / dist[0], "1",
-                   zh="逐样本 SGD:2 个 epoch 后的 ||w - w*||^2 / 初始值",
-                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
-    figures.record("per-sample SGD: derived lower bound on the growth of ||w - w*||^2 over 2 epochs",
-                   math.prod(1 + g for g in growth), "1",
-                   zh="逐样本 SGD:推导出的 2 个 epoch 内 ||w - w*||^2 增长倍数的下界",
-                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
-    figures.record("per-sample SGD: full-data MSE after 2 epochs", per_sample[-1][0], "squared target units",
-                   zh="逐样本 SGD:2 个 epoch 后全部数据上的 MSE",
-                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
-    figures.record(f"full-batch GD: full-data MSE after {steps} steps / at start", full[-1][0] / full[0][0], "1",
-                   zh=f"全 batch GD:{steps} 步后全部数据上的 MSE / 初始值",
-                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
-    plot = figures.plot("same learning rate: one SGD step per sample vs full-batch gradient descent",
-                        x_label="optimizer step", y_label="full-data MSE (squared target units)",
-                        zh=("相同学习率下:每个样本一步 SGD 与全 batch 梯度下降", "优化器步数",
-                            "全部数据上的 MSE(目标单位的平方)"),
-                        log_y=True)
-    plot.line("one SGD step per sample (batch size 1, reshuffled)", range(len(per_sample)),
-              [v for v, _, _ in per_sample], zh="每个样本一步 SGD(batch 大小为 1,每个 epoch 重新打乱)")
+    figures.record(
+        "lr of both runs (geometric mean of 1/min||x~_i||^2 and 2/lambda_max)",
+        lr,
+        "lr",
+        zh="两次运行的学习率(1/min||x~_i||^2 与 2/lambda_max 的几何平均)",
+        measured_on=MEASURED_ON,
+        measured_on_zh=MEASURED_ON_ZH,
+    )
+    figures.record(
+        "per-sample SGD: ||w - w*||^2 after 2 epochs / at start",
+        dist[-1] / dist[0],
+        "1",
+        zh="逐样本 SGD:2 个 epoch 后的 ||w - w*||^2 / 初始值",
+        measured_on=MEASURED_ON,
+        measured_on_zh=MEASURED_ON_ZH,
+    )
+    figures.record(
+        "per-sample SGD: derived lower bound on the growth of ||w - w*||^2 over 2 epochs",
+        math.prod(1 + g for g in growth),
+        "1",
+        zh="逐样本 SGD:推导出的 2 个 epoch 内 ||w - w*||^2 增长倍数的下界",
+        measured_on=MEASURED_ON,
+        measured_on_zh=MEASURED_ON_ZH,
+    )
+    figures.record(
+        "per-sample SGD: full-data MSE after 2 epochs",
+        per_sample[-1][0],
+        "squared target units",
+        zh="逐样本 SGD:2 个 epoch 后全部数据上的 MSE",
+        measured_on=MEASURED_ON,
+        measured_on_zh=MEASURED_ON_ZH,
+    )
+    figures.record(
+        f"full-batch GD: full-data MSE after {steps} steps / at start",
+        full[-1][0] / full[0][0],
+        "1",
+        zh=f"全 batch GD:{steps} 步后全部数据上的 MSE / 初始值",
+        measured_on=MEASURED_ON,
+        measured_on_zh=MEASURED_ON_ZH,
+    )
+    plot = figures.plot(
+        "same learning rate: one SGD step per sample vs full-batch gradient descent",
+        x_label="optimizer step",
+        y_label="full-data MSE (squared target units)",
+        zh=("相同学习率下:每个样本一步 SGD 与全 batch 梯度下降", "优化器步数", "全部数据上的 MSE(目标单位的平方)"),
+        log_y=True,
+    )
+    plot.line(
+        "one SGD step per sample (batch size 1, reshuffled)",
+        range(len(per_sample)),
+        [v for v, _, _ in per_sample],
+        zh="每个样本一步 SGD(batch 大小为 1,每个 epoch 重新打乱)",
+    )
     plot.line("full-batch gradient descent", range(len(full)), [v for v, _, _ in full], zh="全 batch 梯度下降")
 
 
@@ -261,8 +326,11 @@ def test_parallel_runs_are_plain_torch_optim_sgd_runs(device):
             optimizer.zero_grad(set_to_none=True)
             F.mse_loss(model(x[idx]), y[idx]).backward()
             optimizer.step()
-        tol = override(rtol=1e-10, atol=1e-12, reason="a weighted sum over all N samples vs the minibatch mean, "
-                                                      "rounded differently at each of 12 steps")
+        tol = override(
+            rtol=1e-10,
+            atol=1e-12,
+            reason="a weighted sum over all N samples vs the minibatch mean, rounded differently at each of 12 steps",
+        )
         assert_close(run.weight[k], model.weight.detach()[0], tol=tol)
         assert_close(run.bias[k], model.bias.detach()[0], tol=tol)
 
@@ -275,8 +343,9 @@ def _thresholds(device):
     # round 1 spans [half the guarantee edge, twice the GD limit]: several lrs below each edge are tried
     lo = [(curv.guarantee_edge(m) if m is not None else curv.gd_limit) / 2 for m in sizes]
     hi = [2 * curv.gd_limit] * len(sizes)
-    found = stability_thresholds(x, y, sizes, lo, hi, steps=STEPS, factor=FACTOR, init=init, points=POINTS,
-                                 rounds=ROUNDS, seed=11)
+    found = stability_thresholds(
+        x, y, sizes, lo, hi, steps=STEPS, factor=FACTOR, init=init, points=POINTS, rounds=ROUNDS, seed=11
+    )
     delta = gd_detection_margin(x, y, init.weight, init.bias, steps=STEPS, factor=FACTOR)
     return curv, dict(zip(sizes, found)), delta
 
@@ -291,16 +360,35 @@ def test_full_batch_threshold_is_two_over_lambda_max(device, figures):
     assert all(diverged for lr, diverged in gd.tried if lr > limit * (1 + delta)), gd.tried
     assert gd.stable <= limit * (1 + delta) and gd.diverged >= limit  # so the bracket meets [limit, limit(1+delta)]
     # the bracket of 2 rounds of 16 points over [limit/2, 2 limit]: 4^(1/(15*17)) - 1 = 0.5 %
-    assert_le(gd.rel_width, 4 ** (1 / ((POINTS - 1) * (POINTS + 1) ** (ROUNDS - 1))) - 1,
-              slack=slack(abs=1e-12, reason="float64 rounding of the bracket's hi/lo - 1 (~0.005) on both sides"))
-    figures.record("2/lambda_max (full-batch GD limit)", limit, "lr", zh="2/lambda_max(全 batch GD 的极限)",
-                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
-    figures.record("full-batch GD: measured threshold / (2/lambda_max)", gd.estimate / limit, "1",
-                   zh="全 batch GD:实测阈值 / (2/lambda_max)",
-                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
-    figures.record("full-batch GD: detection margin delta after 200 steps", delta, "1",
-                   zh="全 batch GD:200 步后的判定裕量 delta",
-                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
+    assert_le(
+        gd.rel_width,
+        4 ** (1 / ((POINTS - 1) * (POINTS + 1) ** (ROUNDS - 1))) - 1,
+        slack=slack(abs=1e-12, reason="float64 rounding of the bracket's hi/lo - 1 (~0.005) on both sides"),
+    )
+    figures.record(
+        "2/lambda_max (full-batch GD limit)",
+        limit,
+        "lr",
+        zh="2/lambda_max(全 batch GD 的极限)",
+        measured_on=MEASURED_ON,
+        measured_on_zh=MEASURED_ON_ZH,
+    )
+    figures.record(
+        "full-batch GD: measured threshold / (2/lambda_max)",
+        gd.estimate / limit,
+        "1",
+        zh="全 batch GD:实测阈值 / (2/lambda_max)",
+        measured_on=MEASURED_ON,
+        measured_on_zh=MEASURED_ON_ZH,
+    )
+    figures.record(
+        "full-batch GD: detection margin delta after 200 steps",
+        delta,
+        "1",
+        zh="全 batch GD:200 步后的判定裕量 delta",
+        measured_on=MEASURED_ON,
+        measured_on_zh=MEASURED_ON_ZH,
+    )
 
 
 def test_no_batch_size_diverges_below_its_guarantee_edge(device, figures):
@@ -312,40 +400,79 @@ def test_no_batch_size_diverges_below_its_guarantee_edge(device, figures):
         assert below, f"m={m}: no lr below the guarantee edge was tried"
         assert all(not diverged for lr, diverged in t.tried if lr < edge), f"m={m}: diverged below 2 eta*(m) = {edge}"
         assert t.diverged > edge and t.estimate >= edge
-        figures.record(f"m={m}: measured threshold / 2 eta*(m)", t.estimate / edge, "1",
-                       zh=f"m={m}:实测阈值 / 2 eta*(m)",
-                       measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
-    figures.record("critical batch size m* = beta/lambda_max + 1", curv.critical_batch, "samples",
-                   zh="临界 batch 大小 m* = beta/lambda_max + 1",
-                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
+        figures.record(
+            f"m={m}: measured threshold / 2 eta*(m)",
+            t.estimate / edge,
+            "1",
+            zh=f"m={m}:实测阈值 / 2 eta*(m)",
+            measured_on=MEASURED_ON,
+            measured_on_zh=MEASURED_ON_ZH,
+        )
+    figures.record(
+        "critical batch size m* = beta/lambda_max + 1",
+        curv.critical_batch,
+        "samples",
+        zh="临界 batch 大小 m* = beta/lambda_max + 1",
+        measured_on=MEASURED_ON,
+        measured_on_zh=MEASURED_ON_ZH,
+    )
     # observations (module docstring), not assertions: the measured curve against 2/lambda_max and its monotonicity
-    figures.record("largest measured threshold over m / (2/lambda_max)",
-                   max(found[m].estimate for m in BATCH_SIZES) / curv.gd_limit, "1",
-                   zh="各 m 中最大的实测阈值 / (2/lambda_max)",
-                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
-    figures.record("smallest ratio of the measured threshold at the next m to this m (below 1: not monotone)",
-                   min(found[b].estimate / found[a].estimate for a, b in zip(BATCH_SIZES, BATCH_SIZES[1:])), "1",
-                   zh="相邻 m 的实测阈值之比的最小值(小于 1:不单调)",
-                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
+    figures.record(
+        "largest measured threshold over m / (2/lambda_max)",
+        max(found[m].estimate for m in BATCH_SIZES) / curv.gd_limit,
+        "1",
+        zh="各 m 中最大的实测阈值 / (2/lambda_max)",
+        measured_on=MEASURED_ON,
+        measured_on_zh=MEASURED_ON_ZH,
+    )
+    figures.record(
+        "smallest ratio of the measured threshold at the next m to this m (below 1: not monotone)",
+        min(found[b].estimate / found[a].estimate for a, b in zip(BATCH_SIZES, BATCH_SIZES[1:])),
+        "1",
+        zh="相邻 m 的实测阈值之比的最小值(小于 1:不单调)",
+        measured_on=MEASURED_ON,
+        measured_on_zh=MEASURED_ON_ZH,
+    )
     ms = list(range(1, max(BATCH_SIZES) + 1))
-    plot = figures.plot("largest stable learning rate vs batch size (minibatches drawn with replacement)",
-                        x_label="batch size m (samples)", y_label="learning rate",
-                        zh=("最大稳定学习率与 batch 大小的关系(有放回抽取的 minibatch)", "batch 大小 m(样本数)",
-                            "学习率"),
-                        log_x=True, log_y=True)
-    plot.points(f"measured by bisection ({STEPS} SGD steps per run)", BATCH_SIZES,
-                [found[m].estimate for m in BATCH_SIZES], zh=f"二分法实测(每次运行 {STEPS} 步 SGD)")
+    plot = figures.plot(
+        "largest stable learning rate vs batch size (minibatches drawn with replacement)",
+        x_label="batch size m (samples)",
+        y_label="learning rate",
+        zh=("最大稳定学习率与 batch 大小的关系(有放回抽取的 minibatch)", "batch 大小 m(样本数)", "学习率"),
+        log_x=True,
+        log_y=True,
+    )
+    plot.points(
+        f"measured by bisection ({STEPS} SGD steps per run)",
+        BATCH_SIZES,
+        [found[m].estimate for m in BATCH_SIZES],
+        zh=f"二分法实测(每次运行 {STEPS} 步 SGD)",
+    )
     plot.points("full-batch GD, measured", [curv.n], [found[None].estimate], zh="全 batch GD,实测")
-    plot.bound("2 eta*(m) = 2m/(beta + (m-1) lambda_max), guarantee edge", ms, [curv.guarantee_edge(m) for m in ms],
-               zh="2 eta*(m) = 2m/(beta + (m-1) lambda_max),收敛保证的边界")
-    plot.bound("2/lambda_max: full-batch GD limit", [1, curv.n], [curv.gd_limit] * 2,
-               zh="2/lambda_max:全 batch GD 的极限")
-    plot.bound("2/beta: every step non-expansive", [1, curv.n], [curv.nonexpansive_limit] * 2,
-               zh="2/beta:每一步都不扩张")
-    plot.points("1/min ||x~_i||^2: per-sample steps all expand above", [1], [curv.expansive_above],
-                zh="1/min ||x~_i||^2:高于此值时每个逐样本更新步都扩张")
-    plot.bound("critical batch size m*", [curv.critical_batch] * 2, [curv.nonexpansive_limit, curv.gd_limit],
-               zh="临界 batch 大小 m*")
+    plot.bound(
+        "2 eta*(m) = 2m/(beta + (m-1) lambda_max), guarantee edge",
+        ms,
+        [curv.guarantee_edge(m) for m in ms],
+        zh="2 eta*(m) = 2m/(beta + (m-1) lambda_max),收敛保证的边界",
+    )
+    plot.bound(
+        "2/lambda_max: full-batch GD limit", [1, curv.n], [curv.gd_limit] * 2, zh="2/lambda_max:全 batch GD 的极限"
+    )
+    plot.bound(
+        "2/beta: every step non-expansive", [1, curv.n], [curv.nonexpansive_limit] * 2, zh="2/beta:每一步都不扩张"
+    )
+    plot.points(
+        "1/min ||x~_i||^2: per-sample steps all expand above",
+        [1],
+        [curv.expansive_above],
+        zh="1/min ||x~_i||^2:高于此值时每个逐样本更新步都扩张",
+    )
+    plot.bound(
+        "critical batch size m*",
+        [curv.critical_batch] * 2,
+        [curv.nonexpansive_limit, curv.gd_limit],
+        zh="临界 batch 大小 m*",
+    )
 
 
 def test_per_sample_threshold_lies_far_below_the_full_batch_limit(device, figures):
@@ -368,24 +495,54 @@ def test_per_sample_threshold_lies_far_below_the_full_batch_limit(device, figure
     # every x~_i it meets
     assert (~(ratios <= 1)).all(), ratios
     finite = ratios[torch.isfinite(ratios)]
-    figures.record("batch size 1: measured threshold", one.estimate, "lr", zh="batch 大小为 1:实测阈值",
-                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
-    figures.record("batch size 1: measured threshold / (1/min ||x~_i||^2)", one.estimate / curv.expansive_above, "1",
-                   zh="batch 大小为 1:实测阈值 / (1/min ||x~_i||^2)",
-                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
-    figures.record(f"batch size 1 above 1/min ||x~_i||^2: smallest growth of ||w - w*||^2 in {STEPS} steps",
-                   finite.min().item() if finite.numel() else math.inf, "1",
-                   zh=f"batch 大小为 1、学习率高于 1/min ||x~_i||^2:{STEPS} 步内 ||w - w*||^2 的最小增长倍数",
-                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
-    figures.record("derived margin min_i 2||x~_i||^2 / lambda_max", margin, "1",
-                   zh="推导出的裕量 min_i 2||x~_i||^2 / lambda_max",
-                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
-    figures.record("(2/lambda_max) / batch-size-1 threshold", curv.gd_limit / one.estimate, "1",
-                   zh="(2/lambda_max) / batch 大小为 1 时的阈值",
-                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
-    figures.record("beta / lambda_max (= m* - 1): GD limit over the m=1 guarantee edge", curv.beta / curv.lambda_max,
-                   "1", zh="beta / lambda_max (= m* - 1):GD 极限与 m=1 收敛保证边界之比",
-                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
+    figures.record(
+        "batch size 1: measured threshold",
+        one.estimate,
+        "lr",
+        zh="batch 大小为 1:实测阈值",
+        measured_on=MEASURED_ON,
+        measured_on_zh=MEASURED_ON_ZH,
+    )
+    figures.record(
+        "batch size 1: measured threshold / (1/min ||x~_i||^2)",
+        one.estimate / curv.expansive_above,
+        "1",
+        zh="batch 大小为 1:实测阈值 / (1/min ||x~_i||^2)",
+        measured_on=MEASURED_ON,
+        measured_on_zh=MEASURED_ON_ZH,
+    )
+    figures.record(
+        f"batch size 1 above 1/min ||x~_i||^2: smallest growth of ||w - w*||^2 in {STEPS} steps",
+        finite.min().item() if finite.numel() else math.inf,
+        "1",
+        zh=f"batch 大小为 1、学习率高于 1/min ||x~_i||^2:{STEPS} 步内 ||w - w*||^2 的最小增长倍数",
+        measured_on=MEASURED_ON,
+        measured_on_zh=MEASURED_ON_ZH,
+    )
+    figures.record(
+        "derived margin min_i 2||x~_i||^2 / lambda_max",
+        margin,
+        "1",
+        zh="推导出的裕量 min_i 2||x~_i||^2 / lambda_max",
+        measured_on=MEASURED_ON,
+        measured_on_zh=MEASURED_ON_ZH,
+    )
+    figures.record(
+        "(2/lambda_max) / batch-size-1 threshold",
+        curv.gd_limit / one.estimate,
+        "1",
+        zh="(2/lambda_max) / batch 大小为 1 时的阈值",
+        measured_on=MEASURED_ON,
+        measured_on_zh=MEASURED_ON_ZH,
+    )
+    figures.record(
+        "beta / lambda_max (= m* - 1): GD limit over the m=1 guarantee edge",
+        curv.beta / curv.lambda_max,
+        "1",
+        zh="beta / lambda_max (= m* - 1):GD 极限与 m=1 收敛保证边界之比",
+        measured_on=MEASURED_ON,
+        measured_on_zh=MEASURED_ON_ZH,
+    )
 
 
 # ---------------------------------------------------------------- (d) noisy targets: a plateau, not convergence
@@ -407,22 +564,44 @@ def test_with_noisy_targets_per_sample_sgd_plateaus_instead_of_converging(device
     rho = 2 * lr * (residuals.abs() * xt.norm(dim=1)).min().item()
     floor = rho / (2 + lr * curv.beta)
     assert floor > 0
-    history = train(model, F.mse_loss, x, y, optimizer=torch.optim.SGD(model.parameters(), lr=lr),
-                    steps=EPOCHS_B * n, batch_size=1, seed=5,
-                    evaluate=lambda m: math.sqrt(_squared_distance(m, w_star, b_star)))
+    history = train(
+        model,
+        F.mse_loss,
+        x,
+        y,
+        optimizer=torch.optim.SGD(model.parameters(), lr=lr),
+        steps=EPOCHS_B * n,
+        batch_size=1,
+        seed=5,
+        evaluate=lambda m: math.sqrt(_squared_distance(m, w_star, b_star)),
+    )
     distances = history.evaluations
     for t, (a, b) in enumerate(zip(distances, distances[1:])):
         assert_ge(max(a, b), floor, slack=ROUNDING, msg=f"steps {t}, {t + 1}: both iterates closer than the floor")
     optimum = F.mse_loss(x @ w_star.T + b_star, y).item()
     with torch.no_grad():
         final = F.mse_loss(model(x), y).item()
-    figures.record("noisy targets, per-sample SGD at lr = 1/beta: smallest distance to w* over the last epoch",
-                   min(distances[-n:]), "parameter norm",
-                   zh="含噪目标,lr = 1/beta 的逐样本 SGD:最后一个 epoch 中到 w* 的最小距离",
-                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
-    figures.record("noisy targets: derived floor rho / (2 + lr beta) on one of two consecutive distances", floor,
-                   "parameter norm", zh="含噪目标:推导出的相邻两步中至少一步到 w* 距离的下限 rho / (2 + lr beta)",
-                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
-    figures.record("noisy targets: final full-data MSE / least-squares optimum", final / optimum, "1",
-                   zh="含噪目标:最终全部数据上的 MSE / 最小二乘最优值",
-                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
+    figures.record(
+        "noisy targets, per-sample SGD at lr = 1/beta: smallest distance to w* over the last epoch",
+        min(distances[-n:]),
+        "parameter norm",
+        zh="含噪目标,lr = 1/beta 的逐样本 SGD:最后一个 epoch 中到 w* 的最小距离",
+        measured_on=MEASURED_ON,
+        measured_on_zh=MEASURED_ON_ZH,
+    )
+    figures.record(
+        "noisy targets: derived floor rho / (2 + lr beta) on one of two consecutive distances",
+        floor,
+        "parameter norm",
+        zh="含噪目标:推导出的相邻两步中至少一步到 w* 距离的下限 rho / (2 + lr beta)",
+        measured_on=MEASURED_ON,
+        measured_on_zh=MEASURED_ON_ZH,
+    )
+    figures.record(
+        "noisy targets: final full-data MSE / least-squares optimum",
+        final / optimum,
+        "1",
+        zh="含噪目标:最终全部数据上的 MSE / 最小二乘最优值",
+        measured_on=MEASURED_ON,
+        measured_on_zh=MEASURED_ON_ZH,
+    )

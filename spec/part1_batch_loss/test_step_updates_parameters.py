@@ -112,11 +112,13 @@ ZERO_GRAD = [
 ]
 
 
-@pytest.mark.parametrize("optimizer, kwargs, reference, ref_extra, decays", ZERO_GRAD,
-                         ids=["SGD-decay", "SGD-momentum", "Adam", "AdamW"])
+@pytest.mark.parametrize(
+    "optimizer, kwargs, reference, ref_extra, decays", ZERO_GRAD, ids=["SGD-decay", "SGD-momentum", "Adam", "AdamW"]
+)
 @pytest.mark.parametrize("zero_at", [1, 2], ids=["first-step", "after-a-step"])
-def test_a_zero_gradient_is_stepped_unlike_a_none_gradient(optimizer, kwargs, reference, ref_extra, decays, zero_at,
-                                                           device):
+def test_a_zero_gradient_is_stepped_unlike_a_none_gradient(
+    optimizer, kwargs, reference, ref_extra, decays, zero_at, device
+):
     model, x, y = _model_and_data(device)
     params = list(model.parameters())
     opt = optimizer(params, **kwargs)
@@ -131,8 +133,13 @@ def test_a_zero_gradient_is_stepped_unlike_a_none_gradient(optimizer, kwargs, re
         expected = ref.step(before, [p.grad.detach().clone() for p in params])
         opt.step()
     i = next(k for k, p in enumerate(params) if p is zeroed)
-    assert_close(zeroed.detach(), expected[i], tol=override(
-        rtol=1e-12, atol=1e-15, reason="the documented rule computed in another operation order: a few ulps"))
+    assert_close(
+        zeroed.detach(),
+        expected[i],
+        tol=override(
+            rtol=1e-12, atol=1e-15, reason="the documented rule computed in another operation order: a few ulps"
+        ),
+    )
     # moved: at once under weight decay; otherwise only by the state a real step left (momentum, Adam's moments)
     assert (not torch.equal(zeroed.detach(), before[i])) == (decays or zero_at > 1)
 
@@ -162,8 +169,9 @@ ADAM_STEPS, BATCH = 6, 8
 STEP_TOL = override(rtol=1e-12, atol=1e-15, reason="float64 steps, same formula in a different operation order")
 
 
-@pytest.mark.parametrize("optimizer, kwargs", ADAM_RUNS,
-                         ids=["Adam-L2", "Adam-amsgrad-maximize", "AdamW", "AdamW-amsgrad"])
+@pytest.mark.parametrize(
+    "optimizer, kwargs", ADAM_RUNS, ids=["Adam-L2", "Adam-amsgrad-maximize", "AdamW", "AdamW-amsgrad"]
+)
 def test_adam_and_adamw_follow_the_documented_algorithm_step_after_step(optimizer, kwargs, device, figures):
     x, y = classification(ADAM_STEPS * BATCH, 4, 3, seed=11, device=device)
     model = mlp(4, 8, 3, activation="tanh", seed=11, device=device)
@@ -175,7 +183,7 @@ def test_adam_and_adamw_follow_the_documented_algorithm_step_after_step(optimize
     plain = ReferenceAdam(decoupled_weight_decay=optimizer is torch.optim.AdamW, **{**ref_kwargs, "amsgrad": False})
     grads_seen, amsgrad_gap = [], 0.0
     for t in range(ADAM_STEPS):  # a training loop: each step sees another minibatch and the moved parameters
-        xb, yb = x[t * BATCH:(t + 1) * BATCH], y[t * BATCH:(t + 1) * BATCH]
+        xb, yb = x[t * BATCH : (t + 1) * BATCH], y[t * BATCH : (t + 1) * BATCH]
         opt.zero_grad(set_to_none=True)
         F.cross_entropy(model(xb), yb).backward()
         before = [p.detach().clone() for p in params]
@@ -196,5 +204,9 @@ def test_adam_and_adamw_follow_the_documented_algorithm_step_after_step(optimize
         # v_t fell below its running maximum at some step, so AMSGrad's step differed from Adam's by far more
         # than STEP_TOL (a test where the maximum never acted could not tell the two rules apart)
         assert amsgrad_gap > 1e-6
-        figures.record(f"{optimizer.__name__} amsgrad: largest relative change of a step by the maximum",
-                       amsgrad_gap, "1", zh=f"{optimizer.__name__} amsgrad:取最大值给单步更新带来的最大相对变化")
+        figures.record(
+            f"{optimizer.__name__} amsgrad: largest relative change of a step by the maximum",
+            amsgrad_gap,
+            "1",
+            zh=f"{optimizer.__name__} amsgrad:取最大值给单步更新带来的最大相对变化",
+        )

@@ -59,8 +59,15 @@ def _train(make_model, x, y, reduction, optimizer, lr, steps=STEPS, clip_norm=No
     """Parameters after ``steps`` full-batch steps of ``optimizer(lr, **kwargs)`` on CrossEntropyLoss(reduction),
     with clip_grad_norm_(clip_norm) before each step when given."""
     model = make_model()
-    train(model, torch.nn.CrossEntropyLoss(reduction=reduction), x, y,
-          optimizer=optimizer(model.parameters(), lr=lr, **kwargs), steps=steps, clip_norm=clip_norm)
+    train(
+        model,
+        torch.nn.CrossEntropyLoss(reduction=reduction),
+        x,
+        y,
+        optimizer=optimizer(model.parameters(), lr=lr, **kwargs),
+        steps=steps,
+        clip_norm=clip_norm,
+    )
     return flat_params(model)
 
 
@@ -89,9 +96,14 @@ def test_sgd_on_sum_with_the_same_lr_steps_n_times_further(device, figures):
     step_mean = _train(make_model, x, y, "mean", torch.optim.SGD, LR, steps=1) - start
     step_sum = _train(make_model, x, y, "sum", torch.optim.SGD, LR, steps=1) - start
     assert_close(step_sum, N * step_mean)
-    figures.record("||sgd step(sum)|| / ||sgd step(mean)||", step_sum.norm() / step_mean.norm(), "1",
-                   zh="||sgd 更新步(sum)|| / ||sgd 更新步(mean)||",
-                   measured_on=ONE_STEP_ON, measured_on_zh=ONE_STEP_ON_ZH)
+    figures.record(
+        "||sgd step(sum)|| / ||sgd step(mean)||",
+        step_sum.norm() / step_mean.norm(),
+        "1",
+        zh="||sgd 更新步(sum)|| / ||sgd 更新步(mean)||",
+        measured_on=ONE_STEP_ON,
+        measured_on_zh=ONE_STEP_ON_ZH,
+    )
 
 
 def test_adam_first_step_is_invariant_to_the_factor_n_up_to_eps(device, figures):
@@ -102,11 +114,19 @@ def test_adam_first_step_is_invariant_to_the_factor_n_up_to_eps(device, figures)
     g = _grad(make_model, x, y, "mean").abs()
     step_mean = _train(make_model, x, y, "mean", torch.optim.Adam, LR, steps=1) - start
     step_sum = _train(make_model, x, y, "sum", torch.optim.Adam, LR, steps=1) - start
-    assert_le((step_sum - step_mean).abs(), LR * EPS / g.clamp_min(1e-300),
-              slack=slack(abs=1e-15, reason="float64 rounding of the two parameter updates, read off as p - p_start"))
-    figures.record("max |adam step(sum) - adam step(mean)|", (step_sum - step_mean).abs().max(), "parameter units",
-                   zh="max |adam 更新步(sum) - adam 更新步(mean)|",
-                   measured_on=ONE_STEP_ON, measured_on_zh=ONE_STEP_ON_ZH)
+    assert_le(
+        (step_sum - step_mean).abs(),
+        LR * EPS / g.clamp_min(1e-300),
+        slack=slack(abs=1e-15, reason="float64 rounding of the two parameter updates, read off as p - p_start"),
+    )
+    figures.record(
+        "max |adam step(sum) - adam step(mean)|",
+        (step_sum - step_mean).abs().max(),
+        "parameter units",
+        zh="max |adam 更新步(sum) - adam 更新步(mean)|",
+        measured_on=ONE_STEP_ON,
+        measured_on_zh=ONE_STEP_ON_ZH,
+    )
 
 
 def test_adam_trajectories_on_sum_and_mean_stay_together_while_sgd_ones_do_not(device, figures):
@@ -117,15 +137,26 @@ def test_adam_trajectories_on_sum_and_mean_stay_together_while_sgd_ones_do_not(d
     # per step the relative change of each step is ~eps/|g| (|g| ~ 1e-2 here, so ~1e-6); over 5 steps of a
     # smooth problem the trajectories may drift apart by ~5e-6 of the distance travelled: allow 1e-4
     drift = (adam_sum - adam_mean).norm() / (adam_mean - start).norm()
-    figures.record("Adam drift between sum and mean runs / distance travelled", drift, "1",
-                   zh="Adam 在 sum 与 mean 两次运行之间的偏离 / 参数移动的距离",
-                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
+    figures.record(
+        "Adam drift between sum and mean runs / distance travelled",
+        drift,
+        "1",
+        zh="Adam 在 sum 与 mean 两次运行之间的偏离 / 参数移动的距离",
+        measured_on=MEASURED_ON,
+        measured_on_zh=MEASURED_ON_ZH,
+    )
     assert drift < 1e-4
     sgd_mean = _train(make_model, x, y, "mean", torch.optim.SGD, LR)
     sgd_sum = _train(make_model, x, y, "sum", torch.optim.SGD, LR)
     ratio = (sgd_sum - start).norm() / (sgd_mean - start).norm()
-    figures.record("SGD distance travelled, sum / mean", ratio, "1", zh="SGD 参数移动的距离,sum / mean",
-                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
+    figures.record(
+        "SGD distance travelled, sum / mean",
+        ratio,
+        "1",
+        zh="SGD 参数移动的距离,sum / mean",
+        measured_on=MEASURED_ON,
+        measured_on_zh=MEASURED_ON_ZH,
+    )
     assert ratio > N / 2
 
 
@@ -153,10 +184,14 @@ def test_weight_decay_does_not_scale_with_the_loss(device, figures):
     on_mean = _train(make_model, x, y, "mean", torch.optim.SGD, LR, weight_decay=DECAY)
     assert_close(_train(make_model, x, y, "sum", torch.optim.SGD, LR / N, weight_decay=DECAY * N), on_mean)
     unscaled = _train(make_model, x, y, "sum", torch.optim.SGD, LR / N, weight_decay=DECAY)
-    figures.record("SGD with weight decay, lr / N on the sum: drift from the mean run / distance travelled",
-                   _drift(unscaled, on_mean, start), "1",
-                   zh="带权重衰减的 SGD,sum 上用 lr / N:与 mean 训练的偏离 / 参数移动的距离",
-                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
+    figures.record(
+        "SGD with weight decay, lr / N on the sum: drift from the mean run / distance travelled",
+        _drift(unscaled, on_mean, start),
+        "1",
+        zh="带权重衰减的 SGD,sum 上用 lr / N:与 mean 训练的偏离 / 参数移动的距离",
+        measured_on=MEASURED_ON,
+        measured_on_zh=MEASURED_ON_ZH,
+    )
 
 
 def test_clipping_does_not_scale_with_the_loss(device, figures):
@@ -175,13 +210,24 @@ def test_clipping_does_not_scale_with_the_loss(device, figures):
     assert g > 0.01
     on_mean = _train(make_model, x, y, "mean", torch.optim.SGD, LR, clip_norm=max_norm)
     scaled = _train(make_model, x, y, "sum", torch.optim.SGD, LR / N, clip_norm=max_norm * N)
-    assert_close(scaled, on_mean, tol=override(rtol=STEPS * 1e-6 / 0.01, atol=1e-12, reason=(
-        "clip_grad_norm_'s 1e-6 in the denominator does not scale with N: <= 1e-6 / |g| relative per step")))
+    assert_close(
+        scaled,
+        on_mean,
+        tol=override(
+            rtol=STEPS * 1e-6 / 0.01,
+            atol=1e-12,
+            reason=("clip_grad_norm_'s 1e-6 in the denominator does not scale with N: <= 1e-6 / |g| relative per step"),
+        ),
+    )
     unscaled = _train(make_model, x, y, "sum", torch.optim.SGD, LR / N, clip_norm=max_norm)
-    figures.record("SGD with clipping, lr / N on the sum: drift from the mean run / distance travelled",
-                   _drift(unscaled, on_mean, start), "1",
-                   zh="带梯度裁剪的 SGD,sum 上用 lr / N:与 mean 训练的偏离 / 参数移动的距离",
-                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
+    figures.record(
+        "SGD with clipping, lr / N on the sum: drift from the mean run / distance travelled",
+        _drift(unscaled, on_mean, start),
+        "1",
+        zh="带梯度裁剪的 SGD,sum 上用 lr / N:与 mean 训练的偏离 / 参数移动的距离",
+        measured_on=MEASURED_ON,
+        measured_on_zh=MEASURED_ON_ZH,
+    )
 
 
 def test_adams_l2_weight_decay_does_not_scale_with_the_loss_and_adamws_decoupled_decay_needs_not(device, figures):
@@ -197,9 +243,14 @@ def test_adams_l2_weight_decay_does_not_scale_with_the_loss_and_adamws_decoupled
     assert _drift(scaled, on_mean, start) < ADAM_DRIFT
     drift = _drift(unscaled, on_mean, start)
     assert drift > ADAM_DRIFT
-    figures.record("Adam with L2 weight decay on the sum: drift from the mean run / distance travelled", drift, "1",
-                   zh="带 L2 权重衰减的 Adam 用于 sum:与 mean 训练的偏离 / 参数移动的距离",
-                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
+    figures.record(
+        "Adam with L2 weight decay on the sum: drift from the mean run / distance travelled",
+        drift,
+        "1",
+        zh="带 L2 权重衰减的 Adam 用于 sum:与 mean 训练的偏离 / 参数移动的距离",
+        measured_on=MEASURED_ON,
+        measured_on_zh=MEASURED_ON_ZH,
+    )
     adamw_mean = _train(make_model, x, y, "mean", torch.optim.AdamW, LR, weight_decay=DECAY)
     adamw_sum = _train(make_model, x, y, "sum", torch.optim.AdamW, LR, weight_decay=DECAY)
     assert _drift(adamw_sum, adamw_mean, start) < ADAM_DRIFT

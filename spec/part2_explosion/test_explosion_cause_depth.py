@@ -79,16 +79,30 @@ def test_log_norm_at_every_depth_is_depth_times_the_per_layer_log_gain(factor, f
         sd = math.sqrt(gaussian_chain_log_norm_variance([N] * d) / SWEEP_SEEDS)
         assert abs(mean - e) <= 4.5 * sd, f"depth {d}: mean log-norm {mean:.3f}, expected {e:.3f} +- {4.5 * sd:.3f}"
     deepest = sweep.mean_log_norms[-1]
-    figures.record(f"linear, std = {factor} x Glorot: mean log ||grad|| at depth 32", deepest, "1",
-                   zh=f"线性网络,标准差 = {factor} x Glorot:深度32处 log ||grad|| 的均值")
-    figures.record(f"linear, std = {factor} x Glorot: expected per-layer log gain", per_layer, "1/layer",
-                   zh=f"线性网络,标准差 = {factor} x Glorot:每层对数增益的期望值")
+    figures.record(
+        f"linear, std = {factor} x Glorot: mean log ||grad|| at depth 32",
+        deepest,
+        "1",
+        zh=f"线性网络,标准差 = {factor} x Glorot:深度32处 log ||grad|| 的均值",
+    )
+    figures.record(
+        f"linear, std = {factor} x Glorot: expected per-layer log gain",
+        per_layer,
+        "1/layer",
+        zh=f"线性网络,标准差 = {factor} x Glorot:每层对数增益的期望值",
+    )
     # the norm itself: exp of the mean log-norm (the geometric mean over the networks); on a log axis a straight
     # line of slope log(per-layer gain)
-    plot = figures.plot("input-gradient norm vs depth, linear MLP", x_label="depth (layers)",
-                        y_label=f"input-gradient norm (L2, geo. mean of {SWEEP_SEEDS} nets)",
-                        zh=("输入梯度范数随深度的变化,线性MLP", "深度(层)",
-                            f"输入梯度范数(L2,{SWEEP_SEEDS}个网络的几何平均)"), log_y=True)
-    plot.line(f"linear, std = {factor} x Glorot (expected gain {math.exp(per_layer):.2f}/layer)", SWEEP_DEPTHS,
-              [math.exp(v) for v in sweep.mean_log_norms],
-              zh=f"线性网络,标准差 = {factor} x Glorot(期望增益 {math.exp(per_layer):.2f}/层)")
+    plot = figures.plot(
+        "input-gradient norm vs depth, linear MLP",
+        x_label="depth (layers)",
+        y_label=f"input-gradient norm (L2, geo. mean of {SWEEP_SEEDS} nets)",
+        zh=("输入梯度范数随深度的变化,线性MLP", "深度(层)", f"输入梯度范数(L2,{SWEEP_SEEDS}个网络的几何平均)"),
+        log_y=True,
+    )
+    plot.line(
+        f"linear, std = {factor} x Glorot (expected gain {math.exp(per_layer):.2f}/layer)",
+        SWEEP_DEPTHS,
+        [math.exp(v) for v in sweep.mean_log_norms],
+        zh=f"线性网络,标准差 = {factor} x Glorot(期望增益 {math.exp(per_layer):.2f}/层)",
+    )

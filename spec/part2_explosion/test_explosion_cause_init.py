@@ -78,15 +78,20 @@ def _nonlinear_slope_tolerance():
 
 PLOT_GLOROT = "input-gradient norm vs depth, std around Glorot's"
 PLOT_HE = "input-gradient norm vs depth, ReLU, std around He's"
-PLOT_ZH = {PLOT_GLOROT: "输入梯度范数随深度的变化,标准差在Glorot值附近",
-           PLOT_HE: "输入梯度范数随深度的变化,ReLU,标准差在He值附近"}
+PLOT_ZH = {
+    PLOT_GLOROT: "输入梯度范数随深度的变化,标准差在Glorot值附近",
+    PLOT_HE: "输入梯度范数随深度的变化,ReLU,标准差在He值附近",
+}
 
 
 def _plot(figures, title):
-    return figures.plot(title, x_label="depth (layers)",
-                        y_label=f"input-gradient norm (L2, geo. mean of {SWEEP_SEEDS} nets)",
-                        zh=(PLOT_ZH[title], "深度(层)", f"输入梯度范数(L2,{SWEEP_SEEDS}个网络的几何平均)"),
-                        log_y=True)
+    return figures.plot(
+        title,
+        x_label="depth (layers)",
+        y_label=f"input-gradient norm (L2, geo. mean of {SWEEP_SEEDS} nets)",
+        zh=(PLOT_ZH[title], "深度(层)", f"输入梯度范数(L2,{SWEEP_SEEDS}个网络的几何平均)"),
+        log_y=True,
+    )
 
 
 def _norms(sweep):
@@ -112,14 +117,27 @@ def test_linear_layers_gradient_and_activation_slopes_are_log_of_s_sqrt_n(factor
         assert slope < -tol
     elif factor > 1:
         assert slope > tol
-    figures.record(f"linear, std = {factor} x Glorot: log-norm slope per layer", slope, "1/layer",
-                   zh=f"线性网络,标准差 = {factor} x Glorot:每层对数范数斜率")
-    figures.record(f"linear, std = {factor} x Glorot: exact expected slope", expected, "1/layer",
-                   zh=f"线性网络,标准差 = {factor} x Glorot:斜率的精确期望值")
-    figures.record(f"linear, std = {factor} x Glorot: forward log-gain slope", forward, "1/layer",
-                   zh=f"线性网络,标准差 = {factor} x Glorot:前向对数增益斜率")
-    _plot(figures, PLOT_GLOROT).line(f"linear, std = {factor} x Glorot", sweep.depths, _norms(sweep),
-                                     zh=f"线性网络,标准差 = {factor} x Glorot")
+    figures.record(
+        f"linear, std = {factor} x Glorot: log-norm slope per layer",
+        slope,
+        "1/layer",
+        zh=f"线性网络,标准差 = {factor} x Glorot:每层对数范数斜率",
+    )
+    figures.record(
+        f"linear, std = {factor} x Glorot: exact expected slope",
+        expected,
+        "1/layer",
+        zh=f"线性网络,标准差 = {factor} x Glorot:斜率的精确期望值",
+    )
+    figures.record(
+        f"linear, std = {factor} x Glorot: forward log-gain slope",
+        forward,
+        "1/layer",
+        zh=f"线性网络,标准差 = {factor} x Glorot:前向对数增益斜率",
+    )
+    _plot(figures, PLOT_GLOROT).line(
+        f"linear, std = {factor} x Glorot", sweep.depths, _norms(sweep), zh=f"线性网络,标准差 = {factor} x Glorot"
+    )
 
 
 @pytest.mark.parametrize("factor", FACTORS)
@@ -133,10 +151,15 @@ def test_relu_slope_is_log_of_s_sqrt_n_over_two(factor, figures, seed_block):
     # tol = 0.15 < 1/2 log 2 = 0.35: a ReLU whose derivative were 1 everywhere (no factor 1/2) fails this
     tol = _nonlinear_slope_tolerance()
     assert abs(slope - expected) <= tol, f"slope {slope:.4f}, expected {expected:.4f} +- {tol:.4f}"
-    figures.record(f"ReLU, std = {factor} x He: log-norm slope per layer", slope, "1/layer",
-                   zh=f"ReLU,标准差 = {factor} x He:每层对数范数斜率")
-    _plot(figures, PLOT_HE).line(f"ReLU, std = {factor} x He", sweep.depths, _norms(sweep),
-                                 zh=f"ReLU,标准差 = {factor} x He")
+    figures.record(
+        f"ReLU, std = {factor} x He: log-norm slope per layer",
+        slope,
+        "1/layer",
+        zh=f"ReLU,标准差 = {factor} x He:每层对数范数斜率",
+    )
+    _plot(figures, PLOT_HE).line(
+        f"ReLU, std = {factor} x He", sweep.depths, _norms(sweep), zh=f"ReLU,标准差 = {factor} x He"
+    )
 
 
 def test_relu_nets_are_homogeneous_so_scaling_the_std_shifts_log_norm_by_depth_times_log_factor():
@@ -170,9 +193,18 @@ def test_tanh_at_twice_glorot_still_explodes_but_saturation_slows_it(figures, se
     # explodes: a positive slope, 4 standard errors clear of zero (a flat slope would sit within them)
     assert slope > 4 * nonlinear_slope_standard_error(N, SWEEP_DEPTHS, TANH_SEEDS)
     assert slope < _linear_expected_slope(std) - tol  # but far less than the linear net with the same weights
-    figures.record("tanh, std = 2 x Glorot: log-norm slope per layer", slope, "1/layer",
-                   zh="tanh,标准差 = 2 x Glorot:每层对数范数斜率")
-    figures.record("tanh, std = 2 x Glorot: mean-field slope", expected, "1/layer",
-                   zh="tanh,标准差 = 2 x Glorot:平均场斜率")
-    _plot(figures, PLOT_GLOROT).line(f"tanh, std = 2 x Glorot (geo. mean of {TANH_SEEDS} nets)", sweep.depths,
-                                     _norms(sweep), zh=f"tanh,标准差 = 2 x Glorot({TANH_SEEDS}个网络的几何平均)")
+    figures.record(
+        "tanh, std = 2 x Glorot: log-norm slope per layer",
+        slope,
+        "1/layer",
+        zh="tanh,标准差 = 2 x Glorot:每层对数范数斜率",
+    )
+    figures.record(
+        "tanh, std = 2 x Glorot: mean-field slope", expected, "1/layer", zh="tanh,标准差 = 2 x Glorot:平均场斜率"
+    )
+    _plot(figures, PLOT_GLOROT).line(
+        f"tanh, std = 2 x Glorot (geo. mean of {TANH_SEEDS} nets)",
+        sweep.depths,
+        _norms(sweep),
+        zh=f"tanh,标准差 = 2 x Glorot({TANH_SEEDS}个网络的几何平均)",
+    )

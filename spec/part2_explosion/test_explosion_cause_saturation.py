@@ -44,6 +44,7 @@ finite float16 and bfloat16 value and on 0 and +-10^k across the float32 and flo
 and gradient finite, the gradient within 1 and equal to sigmoid(x) - y up to the dtype's rounding (every torch this
 suite supports, >= 2.5, has these kernels in all four dtypes on the CPU and on CUDA, so none is skipped).
 """
+
 import math
 
 import pytest
@@ -91,9 +92,12 @@ def test_the_maxima_are_reached_at_zero(device):
 
 # Rounding: for x > 0 autograd forms s (1 - s) and 1 - tanh^2 from outputs next to 1, so 1 - s carries an
 # absolute error up to one ulp of 1 (2.2e-16); allow 2 ulps on top of a relative 1e-12.
-SATURATED_ROUNDING = slack(rel=1e-12, abs=2 * torch.finfo(torch.float64).eps,
-                           reason="1 - s and 1 - tanh^2 formed from outputs next to 1: up to an ulp of 1 "
-                                  "absolute (2 allowed), plus float64 rounding")
+SATURATED_ROUNDING = slack(
+    rel=1e-12,
+    abs=2 * torch.finfo(torch.float64).eps,
+    reason="1 - s and 1 - tanh^2 formed from outputs next to 1: up to an ulp of 1 "
+    "absolute (2 allowed), plus float64 rounding",
+)
 
 
 @given(magnitude=st.floats(5, 300), sign=st.sampled_from([-1.0, 1.0]))
@@ -118,8 +122,16 @@ def test_a_saturated_deep_stack_has_vanishing_input_gradients(device, activation
     x = make.randn(8, width, seed=21)
     norms, bounds, smallest = {}, {}, {}
     for bias in (0.0, 8.0):  # bias 8 pushes every hidden pre-activation into saturation
-        net = mlp(width, width, 1, depth=depth, activation=activation, weight_std=glorot_std(width, width), seed=21,
-                  device=device)
+        net = mlp(
+            width,
+            width,
+            1,
+            depth=depth,
+            activation=activation,
+            weight_std=glorot_std(width, width),
+            seed=21,
+            device=device,
+        )
         linears = [m for m in net if isinstance(m, torch.nn.Linear)]
         with torch.no_grad():
             for lin in linears[:-1]:
@@ -140,28 +152,48 @@ def test_a_saturated_deep_stack_has_vanishing_input_gradients(device, activation
             per_sample = per_sample * torch.linalg.matrix_norm(linears[-1].weight, ord=2)
             bound = per_sample.sum().item()
         bounds[bias] = bound
-        assert_le(norms[bias], bound, slack=slack(
-            rel=1e-9, reason="autograd and the bound round differently: products over a few layers, ~1e-15 relative"))
+        assert_le(
+            norms[bias],
+            bound,
+            slack=slack(
+                rel=1e-9, reason="autograd and the bound round differently: products over a few layers, ~1e-15 relative"
+            ),
+        )
     # Where the smallness comes from, derived: in the saturated net every hidden pre-activation of layer l has
     # |a| >= m_l (the smallest met), so each layer's largest derivative is at most tail(m_l) (phi' falls with |a|),
     # and the bound is at most (samples) * prod_l ||W_l||_2 * prod_l tail(m_l): the weights are the same in both
     # nets, saturation only swaps the derivative factors, peak^4 at most unsaturated, prod_l tail(m_l) saturated
     tail, peak = TAILS[activation]
     spectral = math.prod(torch.linalg.matrix_norm(lin.weight, ord=2).item() for lin in linears)
-    assert_le(bounds[8.0], x.shape[0] * spectral * math.prod(tail(m) for m in smallest[8.0]),
-              slack=slack(rel=1e-9, reason="the same products over a few layers in another order, ~1e-15 relative"))
+    assert_le(
+        bounds[8.0],
+        x.shape[0] * spectral * math.prod(tail(m) for m in smallest[8.0]),
+        slack=slack(rel=1e-9, reason="the same products over a few layers in another order, ~1e-15 relative"),
+    )
     shrink = math.prod(tail(m) / peak for m in smallest[8.0])
     # "vanishing", read as a millionth: saturation alone (same weights, same inputs) takes the four derivative
     # factors more than six orders of magnitude below their peak, and the saturated net's guaranteed bound is below
     # 1e-6 of the unsaturated net's actual gradient
     assert shrink < 1e-6
     assert bounds[8.0] < 1e-6 * norms[0.0]
-    figures.record(f"{activation} depth 5, bias 8: prod_l tail(m_l) / phi'(0)^4", shrink, "1",
-                   zh=f"{activation},深度5,偏置8:prod_l tail(m_l) / phi'(0)^4")
-    figures.record(f"{activation} depth 5: ||input grad||, unsaturated", norms[0.0], "1",
-                   zh=f"{activation},深度5:输入梯度范数,未饱和")
-    figures.record(f"{activation} depth 5: ||input grad||, saturated (bias 8)", norms[8.0], "1",
-                   zh=f"{activation},深度5:输入梯度范数,饱和(偏置8)")
+    figures.record(
+        f"{activation} depth 5, bias 8: prod_l tail(m_l) / phi'(0)^4",
+        shrink,
+        "1",
+        zh=f"{activation},深度5,偏置8:prod_l tail(m_l) / phi'(0)^4",
+    )
+    figures.record(
+        f"{activation} depth 5: ||input grad||, unsaturated",
+        norms[0.0],
+        "1",
+        zh=f"{activation},深度5:输入梯度范数,未饱和",
+    )
+    figures.record(
+        f"{activation} depth 5: ||input grad||, saturated (bias 8)",
+        norms[8.0],
+        "1",
+        zh=f"{activation},深度5:输入梯度范数,饱和(偏置8)",
+    )
 
 
 @pytest.mark.parametrize("dtype, x_value", [(torch.float32, -120.0), (torch.float64, -800.0)])
@@ -224,14 +256,21 @@ def _relative(dtype):
     # the kernels round a handful of times (p - y, 1 - p, the product, the quotient, sigmoid's backward): compare
     # relatively, with the dtype's default rtol, since the gradients span from 1e-40 to 1e12; the absolute part is
     # the smallest normal number, below which (subnormals) the relative precision is lost
-    return override(rtol=tolerance_for(dtype).rtol, atol=torch.finfo(dtype).tiny,
-                    reason="gradients span many decades: relative, down to the smallest normal number")
+    return override(
+        rtol=tolerance_for(dtype).rtol,
+        atol=torch.finfo(dtype).tiny,
+        reason="gradients span many decades: relative, down to the smallest normal number",
+    )
 
 
-@given(values=st.lists(st.floats(-200, 200, allow_nan=False), min_size=1, max_size=16), target=st.floats(0, 1),
-       dtype=st.sampled_from([torch.float32, torch.float64]))
-def test_bce_on_sigmoid_gives_the_exact_logit_gradient_shrunk_by_the_clamp_never_enlarged(device, values, target,
-                                                                                      dtype):
+@given(
+    values=st.lists(st.floats(-200, 200, allow_nan=False), min_size=1, max_size=16),
+    target=st.floats(0, 1),
+    dtype=st.sampled_from([torch.float32, torch.float64]),
+)
+def test_bce_on_sigmoid_gives_the_exact_logit_gradient_shrunk_by_the_clamp_never_enlarged(
+    device, values, target, dtype
+):
     x = torch.tensor(values, dtype=dtype, device=device)
     y = torch.full_like(x, target)
     _, p, g_p, g_x = _bce_gradients(x, y)
@@ -241,8 +280,11 @@ def test_bce_on_sigmoid_gives_the_exact_logit_gradient_shrunk_by_the_clamp_never
     assert_close(g_p.double(), (p64 - y64) / denominator, tol=_relative(dtype))  # the clamped dL/dp
     shrink = variance / denominator  # = min(1, p (1 - p) / 1e-12)
     assert_close(g_x.double(), (p64 - y64) * shrink, tol=_relative(dtype))  # exact sigmoid(x) - y, times <= 1
-    assert_le(g_x.double().abs(), (p64 - y64).abs(),  # never larger
-              slack=slack(rel=4 * torch.finfo(dtype).eps, reason="a few roundings of the kernels in dtype: 4 ulps"))
+    assert_le(
+        g_x.double().abs(),
+        (p64 - y64).abs(),  # never larger
+        slack=slack(rel=4 * torch.finfo(dtype).eps, reason="a few roundings of the kernels in dtype: 4 ulps"),
+    )
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -293,13 +335,17 @@ def test_bce_in_float16_turns_saturation_into_minus_inf_then_nan_where_bce_with_
     finite, infinite, nan = xf > overflow + 0.1, (xf < overflow - 0.1) & (xf > underflow + 0.1), xf < underflow - 0.1
     assert finite.any() and infinite.any() and nan.any()
     # above the overflow edge: the exact gradient p - 1 (a few float16 roundings: 4 ulps of 1)
-    assert_close(g_x[finite], p[finite] - 1,
-                 tol=override(rtol=4 * f16.eps, atol=0.0, reason="four float16 roundings of a number near 1"))
+    assert_close(
+        g_x[finite],
+        p[finite] - 1,
+        tol=override(rtol=4 * f16.eps, atol=0.0, reason="four float16 roundings of a number near 1"),
+    )
     assert (g_x[infinite] == -math.inf).all()  # dL/dp = -1/p rounds to -inf; -inf * p (1 - p) = -inf
     assert (p[nan] == 0).all() and torch.isnan(g_x[nan]).all()  # -inf * 0
     # even a correct prediction: p = 0 with y = 0 gives (0 - 0) / max(0, 0) = NaN
-    _, _, g_p, _ = _bce_gradients(torch.tensor([-30.0], dtype=torch.float16, device=device),
-                                  torch.zeros(1, dtype=torch.float16, device=device))
+    _, _, g_p, _ = _bce_gradients(
+        torch.tensor([-30.0], dtype=torch.float16, device=device), torch.zeros(1, dtype=torch.float16, device=device)
+    )
     assert torch.isnan(g_p).all()
     # BCEWithLogitsLoss on the same logits: sigmoid(x) - 1, finite and within 1
     xl = x.detach().clone().requires_grad_(True)
@@ -323,8 +369,11 @@ def _every_finite_logit(dtype, device) -> torch.Tensor:
     return x.to(device)
 
 
-@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64],
-                         ids=["float16", "bfloat16", "float32", "float64"])
+@pytest.mark.parametrize(
+    "dtype",
+    [torch.float16, torch.bfloat16, torch.float32, torch.float64],
+    ids=["float16", "bfloat16", "float32", "float64"],
+)
 def test_logsigmoid_and_bce_with_logits_stay_finite_with_gradient_sigmoid_minus_target_in_every_dtype(device, dtype):
     x = _every_finite_logit(dtype, device)
     x64 = x.double()
@@ -332,8 +381,11 @@ def test_logsigmoid_and_bce_with_logits_stay_finite_with_gradient_sigmoid_minus_
     # sigmoid(x) in the dtype before subtracting the target (or take 1 - sigmoid(x)), so a sigmoid that rounds to 1
     # leaves 0 where the exact value is below eps
     info = torch.finfo(dtype)
-    tol = override(rtol=tolerance_for(dtype).rtol, atol=info.eps,
-                   reason="sigmoid(x) rounded in the dtype next to 1 before the subtraction: an ulp of 1 absolute")
+    tol = override(
+        rtol=tolerance_for(dtype).rtol,
+        atol=info.eps,
+        reason="sigmoid(x) rounded in the dtype next to 1 before the subtraction: an ulp of 1 absolute",
+    )
     xs = x.detach().clone().requires_grad_(True)
     out = F.logsigmoid(xs)
     (g,) = torch.autograd.grad(out.sum(), xs)
@@ -347,5 +399,4 @@ def test_logsigmoid_and_bce_with_logits_stay_finite_with_gradient_sigmoid_minus_
         (g,) = torch.autograd.grad(loss.sum(), xs)
         assert torch.isfinite(loss).all() and (loss >= 0).all(), f"target {target}"
         assert torch.isfinite(g).all() and (g.abs() <= 1).all(), f"target {target}"
-        assert_close(g.double(), torch.sigmoid(x64) - target,
-                     tol=tol, msg=f"target {target}")
+        assert_close(g.double(), torch.sigmoid(x64) - target, tol=tol, msg=f"target {target}")

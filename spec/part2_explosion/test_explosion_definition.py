@@ -66,15 +66,23 @@ K_STEPS = OVERFLOW_WITHIN_STEPS  # derived in support.explosion
 
 # the two runs share two figures: gradient norm per step and loss per step (inf/nan are left out of the plot)
 def _grad_plot(figures):
-    return figures.plot("gradient norm per step at two learning rates", x_label="SGD step",
-                        y_label="total gradient norm (L2)",
-                        zh=("两种学习率下每步的梯度范数", "SGD步数", "总梯度范数(L2)"), log_y=True)
+    return figures.plot(
+        "gradient norm per step at two learning rates",
+        x_label="SGD step",
+        y_label="total gradient norm (L2)",
+        zh=("两种学习率下每步的梯度范数", "SGD步数", "总梯度范数(L2)"),
+        log_y=True,
+    )
 
 
 def _loss_plot(figures):
-    return figures.plot("training loss per step at two learning rates", x_label="SGD step",
-                        y_label="training MSE (squared target units)",
-                        zh=("两种学习率下每步的训练损失", "SGD步数", "训练MSE(目标单位的平方)"), log_y=True)
+    return figures.plot(
+        "training loss per step at two learning rates",
+        x_label="SGD step",
+        y_label="training MSE (squared target units)",
+        zh=("两种学习率下每步的训练损失", "SGD步数", "训练MSE(目标单位的平方)"),
+        log_y=True,
+    )
 
 
 def _setup(device):
@@ -89,8 +97,16 @@ def _largest_hessian_eigenvalue(model, x, y) -> float:
 def _run(make_model, x, y, lr, dtype=torch.float64, evaluate=None, steps=STEPS):
     model = make_model().to(dtype)
     x, y = x.to(dtype), y.to(dtype)
-    history = train(model, torch.nn.functional.mse_loss, x, y, optimizer=torch.optim.SGD(model.parameters(), lr=lr),
-                    steps=steps, stop_when_non_finite=False, evaluate=evaluate)
+    history = train(
+        model,
+        torch.nn.functional.mse_loss,
+        x,
+        y,
+        optimizer=torch.optim.SGD(model.parameters(), lr=lr),
+        steps=steps,
+        stop_when_non_finite=False,
+        evaluate=evaluate,
+    )
     return model, history
 
 
@@ -114,8 +130,9 @@ def test_too_large_lr_grows_the_gradient_every_step_until_overflow(device, figur
     assert not math.isfinite(history.losses[-1])
     assert not all(torch.isfinite(p).all() for p in model.parameters())  # the overflow reached the weights
     figures.record("first non-finite step at lr=1.0", k, "step", zh="lr=1.0时首个出现非有限值的步")
-    figures.record("largest finite gradient norm before overflow", finite[-1], "gradient norm",
-                   zh="溢出前最大的有限梯度范数")
+    figures.record(
+        "largest finite gradient norm before overflow", finite[-1], "gradient norm", zh="溢出前最大的有限梯度范数"
+    )
     name = f"lr = {LR_LARGE} (above 2/lambda_max), non-finite from step {k}"
     name_zh = f"lr = {LR_LARGE}(高于 2/lambda_max),从第{k}步起非有限"
     _grad_plot(figures).line(name, range(len(history.grad_norms)), history.grad_norms, zh=name_zh)
@@ -131,10 +148,18 @@ def test_sane_lr_stays_finite_and_decreases_the_loss_every_step(device, figures)
     curvatures = [_largest_hessian_eigenvalue(make_model(), x, y)] + history.evaluations
     assert max(curvatures) < 2 / LR_SANE, curvatures
     assert all(b < a for a, b in zip(history.losses, history.losses[1:])), history.losses
-    figures.record("loss after 20 steps / initial loss at lr=0.05", history.losses[-1] / history.losses[0], "1",
-                   zh="lr=0.05时20步后的损失 / 初始损失")
-    figures.record("lr=0.05: largest lambda_max along the run / (2/lr)", max(curvatures) * LR_SANE / 2, "1",
-                   zh="lr=0.05:训练过程中最大的 lambda_max / (2/lr)")
+    figures.record(
+        "loss after 20 steps / initial loss at lr=0.05",
+        history.losses[-1] / history.losses[0],
+        "1",
+        zh="lr=0.05时20步后的损失 / 初始损失",
+    )
+    figures.record(
+        "lr=0.05: largest lambda_max along the run / (2/lr)",
+        max(curvatures) * LR_SANE / 2,
+        "1",
+        zh="lr=0.05:训练过程中最大的 lambda_max / (2/lr)",
+    )
     name = f"lr = {LR_SANE} (below 2/lambda_max)"
     name_zh = f"lr = {LR_SANE}(低于 2/lambda_max)"
     _grad_plot(figures).line(name, range(STEPS), history.grad_norms, zh=name_zh)
@@ -149,8 +174,9 @@ def _float64_run(device):
 
 def _first_step_past(history, limit):
     """The first step whose loss or gradient norm (the largest values of the step) is past ``limit``."""
-    return next(k for k, (loss, norm) in enumerate(zip(history.losses, history.grad_norms))
-                if not max(loss, norm) <= limit)  # inf and NaN count as past
+    return next(
+        k for k, (loss, norm) in enumerate(zip(history.losses, history.grad_norms)) if not max(loss, norm) <= limit
+    )  # inf and NaN count as past
 
 
 # MSELoss's CPU backward kernel (aten/src/ATen/native/cpu/PointwiseOpsKernel.cpp, mse_backward_cpu_kernel) dispatches
@@ -161,16 +187,21 @@ CPU_HALF_MSE_SINCE = (2, 6)
 
 def _mse_kernels_undocumented(device, dtype) -> str | None:
     """Why this torch version has no MSELoss forward and backward in ``dtype`` on ``device``, or None."""
-    if (torch.device(device).type == "cpu" and dtype in (torch.float16, torch.bfloat16)
-            and torch.__version__ < CPU_HALF_MSE_SINCE):
+    if (
+        torch.device(device).type == "cpu"
+        and dtype in (torch.float16, torch.bfloat16)
+        and torch.__version__ < CPU_HALF_MSE_SINCE
+    ):
         return f"torch {torch.__version__} < 2.6 has no CPU {dtype} MSELoss backward kernel"
     return None
 
 
-@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32],
-                         ids=["float16", "bfloat16", "float32"])
+@pytest.mark.parametrize(
+    "dtype", [torch.float16, torch.bfloat16, torch.float32], ids=["float16", "bfloat16", "float32"]
+)
 def test_in_low_precision_the_run_overflows_once_the_float64_run_passes_the_largest_finite_value(
-        device, dtype, figures):
+    device, dtype, figures
+):
     missing = _mse_kernels_undocumented(device, dtype)
     if missing:  # decided by the torch version, not by trying the kernel
         pytest.skip(missing)
@@ -194,10 +225,14 @@ def test_in_low_precision_the_run_overflows_once_the_float64_run_passes_the_larg
         assert expected < _first_step_past(reference, torch.finfo(torch.float32).max)
         assert expected < reference.first_non_finite_step
     name = str(dtype).removeprefix("torch.")
-    figures.record(f"lr=1.0 in {name}: first non-finite step", expected, "step",
-                   zh=f"lr=1.0,{name}:首个出现非有限值的步",
-                   note=f"float64: step {reference.first_non_finite_step}",
-                   note_zh=f"float64:第{reference.first_non_finite_step}步")
+    figures.record(
+        f"lr=1.0 in {name}: first non-finite step",
+        expected,
+        "step",
+        zh=f"lr=1.0,{name}:首个出现非有限值的步",
+        note=f"float64: step {reference.first_non_finite_step}",
+        note_zh=f"float64:第{reference.first_non_finite_step}步",
+    )
 
 
 @pytest.mark.parametrize("activation", ["linear", "relu"])
@@ -224,7 +259,8 @@ CURVATURE_STEPS = 40
 
 
 def test_slightly_above_the_initial_limit_the_curvature_falls_and_training_converges_far_above_it_diverges(
-        device, figures):
+    device, figures
+):
     # On a quadratic the Hessian is constant, so any lr > 2/lambda_max diverges. A network's Hessian moves with its
     # weights: trained slightly above the limit measured at initialisation, SGD can reach weights whose curvature
     # lies below 2/lr and converge there (the catapult phase, Lewkowycz et al. 2020, arXiv:2003.02218; the edge of
@@ -254,18 +290,41 @@ def test_slightly_above_the_initial_limit_the_curvature_falls_and_training_conve
     assert len(finite) >= 3
     assert all(b > a for a, b in zip(finite, finite[1:])), f"gradient norm did not grow step over step: {finite}"
 
-    figures.record(f"lr = {SLIGHTLY} x 2/lambda_max(init): lambda_max after {CURVATURE_STEPS} steps x lr / 2",
-                   lam_end * SLIGHTLY * limit / 2, "1",
-                   zh=f"lr = {SLIGHTLY} x 2/lambda_max(初始化时):{CURVATURE_STEPS} 步后的 lambda_max x lr / 2")
-    figures.record(f"lr = {SLIGHTLY} x 2/lambda_max(init): final loss / least-squares optimum", final / optimum, "1",
-                   zh=f"lr = {SLIGHTLY} x 2/lambda_max(初始化时):最终损失 / 最小二乘最优值")
-    figures.record(f"lr = {FAR} x 2/lambda_max(init): first non-finite step", k, "step",
-                   zh=f"lr = {FAR} x 2/lambda_max(初始化时):首个出现非有限值的步")
-    plot = figures.plot("training loss per step slightly above and far above the initial limit",
-                        x_label="SGD step", y_label="training MSE (squared target units)", log_y=True,
-                        zh=("略高于与远高于初始稳定极限时每步的训练损失", "SGD步数", "训练MSE(目标单位的平方)"))
-    plot.line(f"lr = {SLIGHTLY} x 2/lambda_max(init): converges", range(len(near.losses)), near.losses,
-              zh=f"lr = {SLIGHTLY} x 2/lambda_max(初始化时):收敛")
-    plot.line(f"lr = {FAR} x 2/lambda_max(init): non-finite from step {k}", range(len(far.losses)), far.losses,
-              zh=f"lr = {FAR} x 2/lambda_max(初始化时):从第{k}步起非有限")
+    figures.record(
+        f"lr = {SLIGHTLY} x 2/lambda_max(init): lambda_max after {CURVATURE_STEPS} steps x lr / 2",
+        lam_end * SLIGHTLY * limit / 2,
+        "1",
+        zh=f"lr = {SLIGHTLY} x 2/lambda_max(初始化时):{CURVATURE_STEPS} 步后的 lambda_max x lr / 2",
+    )
+    figures.record(
+        f"lr = {SLIGHTLY} x 2/lambda_max(init): final loss / least-squares optimum",
+        final / optimum,
+        "1",
+        zh=f"lr = {SLIGHTLY} x 2/lambda_max(初始化时):最终损失 / 最小二乘最优值",
+    )
+    figures.record(
+        f"lr = {FAR} x 2/lambda_max(init): first non-finite step",
+        k,
+        "step",
+        zh=f"lr = {FAR} x 2/lambda_max(初始化时):首个出现非有限值的步",
+    )
+    plot = figures.plot(
+        "training loss per step slightly above and far above the initial limit",
+        x_label="SGD step",
+        y_label="training MSE (squared target units)",
+        log_y=True,
+        zh=("略高于与远高于初始稳定极限时每步的训练损失", "SGD步数", "训练MSE(目标单位的平方)"),
+    )
+    plot.line(
+        f"lr = {SLIGHTLY} x 2/lambda_max(init): converges",
+        range(len(near.losses)),
+        near.losses,
+        zh=f"lr = {SLIGHTLY} x 2/lambda_max(初始化时):收敛",
+    )
+    plot.line(
+        f"lr = {FAR} x 2/lambda_max(init): non-finite from step {k}",
+        range(len(far.losses)),
+        far.losses,
+        zh=f"lr = {FAR} x 2/lambda_max(初始化时):从第{k}步起非有限",
+    )
     plot.bound("least-squares optimum", [0, CURVATURE_STEPS], [optimum, optimum], zh="最小二乘最优值")

@@ -64,10 +64,13 @@ SIG0 = sigmoid(PASCANU_X0)
 
 # w = 3 and w = 5 in one figure: bounded against geometric growth
 def _pascanu_plot(figures):
-    return figures.plot("Pascanu's one-unit model: largest |dE/db| vs sequence length",
-                        x_label="sequence length T (steps)", y_label="largest |dE/db| over b (dimensionless)",
-                        zh=("Pascanu单单元模型:最大 |dE/db| 随序列长度的变化", "序列长度 T(步)",
-                            "对b取的最大 |dE/db|(无量纲)"), log_y=True)
+    return figures.plot(
+        "Pascanu's one-unit model: largest |dE/db| vs sequence length",
+        x_label="sequence length T (steps)",
+        y_label="largest |dE/db| over b (dimensionless)",
+        zh=("Pascanu单单元模型:最大 |dE/db| 随序列长度的变化", "序列长度 T(步)", "对b取的最大 |dE/db|(无量纲)"),
+        log_y=True,
+    )
 
 
 # ------------------------------------------------------------------ Pascanu sec. 2.3, w = 3: bounded
@@ -84,8 +87,9 @@ def test_one_unit_model_w3_gradient_stays_below_the_contraction_bound_for_every_
     figures.record("w=3: contraction bound on |dE/db|", bound, "1", zh="w=3:|dE/db| 的压缩映射上界")
     plot = _pascanu_plot(figures)
     plot.line("w = 3: max over a grid of b", LENGTHS, maxima, zh="w = 3:b网格上的最大值")
-    plot.bound(f"w = 3: contraction bound {bound:.1f}", LENGTHS, [bound] * len(LENGTHS),
-               zh=f"w = 3:压缩映射上界 {bound:.1f}")
+    plot.bound(
+        f"w = 3: contraction bound {bound:.1f}", LENGTHS, [bound] * len(LENGTHS), zh=f"w = 3:压缩映射上界 {bound:.1f}"
+    )
 
 
 @pytest.mark.parametrize("b", [-3.0, -1.5, 0.0])
@@ -98,8 +102,11 @@ def test_one_unit_model_w3_gradient_converges_to_the_fixed_point_formula(b):
     expected = 2 * (s - PASCANU_TARGET) * s * (1 - s) / (1 - w * s * (1 - s))
     actual = one_unit_rnn_bias_grad(w, b, T)
     # the transient decays as (3/4)^80 = 1e-10 at worst; the fixed point is known to ~1e-14
-    assert_close(actual, torch.tensor(expected, dtype=torch.float64),
-                 tol=override(rtol=1e-8, atol=1e-9, reason="(3/4)^80 = 1e-10 transient of the contraction"))
+    assert_close(
+        actual,
+        torch.tensor(expected, dtype=torch.float64),
+        tol=override(rtol=1e-8, atol=1e-9, reason="(3/4)^80 = 1e-10 transient of the contraction"),
+    )
 
 
 # ------------------------------------------------------------------ w = 5: the wall
@@ -117,8 +124,11 @@ def test_one_unit_model_w5_wall_is_found_by_bisection_and_its_gradient_grows_geo
         # dE/db = 2 (sigmoid(x_T) - 0.7) sigmoid'(x_T) dx_T/db with x_T = x0 and dx_T/db = (lam^T - 1)/(lam - 1)
         expected = 2 * (SIG0 - PASCANU_TARGET) * SIG0 * (1 - SIG0) * (lam**T - 1) / (lam - 1)
         # rounding of the unstable trajectory is amplified by lam^T (<= 4e5 at T = 80): ~1e-10 relative
-        assert_close(g, torch.tensor(expected, dtype=torch.float64),
-                     tol=override(rtol=1e-9, atol=0.0, reason="float64 rounding amplified by lambda^T <= 4e5"))
+        assert_close(
+            g,
+            torch.tensor(expected, dtype=torch.float64),
+            tol=override(rtol=1e-9, atol=0.0, reason="float64 rounding amplified by lambda^T <= 4e5"),
+        )
         grads.append(abs(g.item()))
     assert grads[1] > 2 * 0.7 * 0.25 / (1 - 3 / 4)  # already above w = 3's bound at T = 20
     assert all(b > a for a, b in zip(grads, grads[1:]))
@@ -128,8 +138,9 @@ def test_one_unit_model_w5_wall_is_found_by_bisection_and_its_gradient_grows_geo
     assert abs(fit.slope - math.log(lam)) < 0.003
     figures.record("w=5: wall position b* (bisection, T=80)", walls[-1], "b", zh="w=5:墙的位置 b*(二分法,T=80)")
     figures.record("w=5: |dE/db| at the wall, T=80", grads[-1], "1", zh="w=5:墙处的 |dE/db|,T=80")
-    figures.record("w=5: fitted growth rate of log|dE/db| per step", fit.slope, "1/step",
-                   zh="w=5:拟合的 log|dE/db| 每步增长率")
+    figures.record(
+        "w=5: fitted growth rate of log|dE/db| per step", fit.slope, "1/step", zh="w=5:拟合的 log|dE/db| 每步增长率"
+    )
     figures.record("w=5: log(w sigmoid'(x0))", math.log(lam), "1/step", zh="w=5:log(w sigmoid'(x0)) 的值")
     _pascanu_plot(figures).line("w = 5: at the wall b* (bisection)", LENGTHS, grads, zh="w = 5:在墙 b* 处(二分法)")
 
@@ -153,10 +164,15 @@ def test_one_unit_model_w5_wall_is_a_cliff_that_a_fixed_grid_misses(figures):
     # both), changing E by at most 2 * 0.7 * 1/4 * 2 delta = 0.007
     assert abs(e_below - (sigmoid(lower) - PASCANU_TARGET) ** 2) < 0.007
     assert abs(e_above - (sigmoid(upper) - PASCANU_TARGET) ** 2) < 0.007
-    figures.record("w=5: max |dE/db| on a 0.004 grid, T=80", grid_max, "1",
-                   zh="w=5:间距0.004的网格上的最大 |dE/db|,T=80")
-    figures.record("w=5: jump of E across the wall (2 delta = 0.02 in b)", abs(e_below - e_above), "1",
-                   zh="w=5:跨过墙时E的跳变(b上 2 delta = 0.02)")
+    figures.record(
+        "w=5: max |dE/db| on a 0.004 grid, T=80", grid_max, "1", zh="w=5:间距0.004的网格上的最大 |dE/db|,T=80"
+    )
+    figures.record(
+        "w=5: jump of E across the wall (2 delta = 0.02 in b)",
+        abs(e_below - e_above),
+        "1",
+        zh="w=5:跨过墙时E的跳变(b上 2 delta = 0.02)",
+    )
 
 
 # ------------------------------------------------------------------ a vanilla tanh RNN (torch.nn.RNN)
@@ -193,8 +209,9 @@ def test_tanh_rnn_gradient_is_exactly_s_to_the_T_at_the_zero_state(device, s, fi
         _, g = _grad_wrt_h0(rnn, x, v)
         assert_close(g.norm(), s**T * v.norm())
         norms.append(g.norm().item())
-    figures.record(f"zero-state RNN, s={s}: ||dL/dh0|| at T=40", norms[-1], "1",
-                   zh=f"零状态RNN,s={s}:T=40时的 ||dL/dh0||")
+    figures.record(
+        f"zero-state RNN, s={s}: ||dL/dh0|| at T=40", norms[-1], "1", zh=f"零状态RNN,s={s}:T=40时的 ||dL/dh0||"
+    )
 
 
 @pytest.mark.parametrize("s", [0.8, 1.25])
@@ -210,8 +227,13 @@ def test_tanh_rnn_gradient_is_bounded_by_the_realised_derivatives(device, s):
     bound = v.norm() * s**T * (1 - out**2).amax(dim=2).prod(dim=1)  # one bound per sequence
     # one-sided bounds with float64 slack: each side is a product of T = 30 factors (~30 ulps ~ 7e-15 relative);
     # the autograd side and the bound round differently, so 1e-9 there, 1e-12 between two products of the same kind
-    assert_le(g.norm(dim=2).squeeze(0), bound, slack=slack(
-        rel=1e-9, reason=f"autograd and the bound round differently, each a product of T = {T} factors (~7e-15)"))
+    assert_le(
+        g.norm(dim=2).squeeze(0),
+        bound,
+        slack=slack(
+            rel=1e-9, reason=f"autograd and the bound round differently, each a product of T = {T} factors (~7e-15)"
+        ),
+    )
     # and bound <= ||v|| s^T, since 1 - h^2 <= 1: the gamma = 1 bound follows from the one checked above
 
 
@@ -232,14 +254,26 @@ def test_largest_singular_value_above_one_is_necessary_not_sufficient(device, fi
     assert norms[2] < 1e-6
     fit = fit_log_slope(lengths, norms)
     assert fit.slope < 0 < math.log(s)
-    figures.record("saturated RNN (s=1.25): ||dL/dh0|| / ||v|| at T=40", norms[2], "1",
-                   zh="饱和RNN(s=1.25):T=40时的 ||dL/dh0|| / ||v||")
-    figures.record("saturated RNN (s=1.25): fitted log-norm slope", fit.slope, "1/step",
-                   zh="饱和RNN(s=1.25):拟合的对数范数斜率")
-    plot = figures.plot("tanh RNN, W_hh = 1.25 x orthogonal: gradient gain vs T",
-                        x_label="sequence length T (steps)", y_label="gain ||dL/dh0|| / ||v|| (ratio)",
-                        zh=("tanh RNN,W_hh = 1.25 x 正交矩阵:梯度增益随T的变化", "序列长度 T(步)",
-                            "增益 ||dL/dh0|| / ||v||(比值)"), log_y=True)
-    plot.line("saturating inputs (scale 4), largest of 2 sequences", lengths, norms,
-              zh="使单元饱和的输入(放大4倍),2条序列中的最大值")
+    figures.record(
+        "saturated RNN (s=1.25): ||dL/dh0|| / ||v|| at T=40",
+        norms[2],
+        "1",
+        zh="饱和RNN(s=1.25):T=40时的 ||dL/dh0|| / ||v||",
+    )
+    figures.record(
+        "saturated RNN (s=1.25): fitted log-norm slope", fit.slope, "1/step", zh="饱和RNN(s=1.25):拟合的对数范数斜率"
+    )
+    plot = figures.plot(
+        "tanh RNN, W_hh = 1.25 x orthogonal: gradient gain vs T",
+        x_label="sequence length T (steps)",
+        y_label="gain ||dL/dh0|| / ||v|| (ratio)",
+        zh=("tanh RNN,W_hh = 1.25 x 正交矩阵:梯度增益随T的变化", "序列长度 T(步)", "增益 ||dL/dh0|| / ||v||(比值)"),
+        log_y=True,
+    )
+    plot.line(
+        "saturating inputs (scale 4), largest of 2 sequences",
+        lengths,
+        norms,
+        zh="使单元饱和的输入(放大4倍),2条序列中的最大值",
+    )
     plot.bound("zero state: exactly s^T = 1.25^T", lengths, [s**T for T in lengths], zh="零状态:恰为 s^T = 1.25^T")

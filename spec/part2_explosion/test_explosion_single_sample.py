@@ -132,9 +132,18 @@ def test_single_sample_gradients_are_longer_on_average_and_stay_long_at_the_opti
     curv = least_squares_curvature(x)
     start = _gradient_lengths(model, x, y)
     # a real per-sample SGD run at 1/beta (non-expansive for every sample, in any order), lengths every 16 steps
-    history = train(model, F.mse_loss, x, y, optimizer=torch.optim.SGD(model.parameters(), lr=1 / curv.beta),
-                    steps=2 * n, batch_size=1, seed=6, evaluate=lambda m: _gradient_lengths(m, x, y),
-                    evaluate_every=16)
+    history = train(
+        model,
+        F.mse_loss,
+        x,
+        y,
+        optimizer=torch.optim.SGD(model.parameters(), lr=1 / curv.beta),
+        steps=2 * n,
+        batch_size=1,
+        seed=6,
+        evaluate=lambda m: _gradient_lengths(m, x, y),
+        evaluate_every=16,
+    )
     along = [start] + history.evaluations
     for mean_norm, batch_norm in along:
         assert mean_norm > batch_norm  # Jensen, strict: the g_i are not all parallel
@@ -152,16 +161,28 @@ def test_single_sample_gradients_are_longer_on_average_and_stay_long_at_the_opti
     # rounding of the lstsq solution and of the sum: a float64 relative 1e-10 of the per-sample scale is generous
     assert batch_norm <= 1e-10 * mean_norm
     ratios = [a / b for a, b in along]
-    figures.record("mean ||g_i|| / ||batch gradient|| at init", ratios[0], "1",
-                   zh="初始化时的平均 ||g_i|| / ||batch梯度||")
-    figures.record("mean ||g_i|| / ||batch gradient|| after 2 epochs of per-sample SGD", ratios[-1], "1",
-                   zh="逐样本SGD训练2个epoch后的平均 ||g_i|| / ||batch梯度||")
-    figures.record("mean ||g_i|| at the least-squares solution (batch gradient 0)", mean_norm, "gradient norm",
-                   zh="最小二乘解处的平均 ||g_i||(batch梯度为0)")
-    plot = figures.plot("single-sample vs batch gradient length along a per-sample SGD run (lr = 1/beta)",
-                        x_label="SGD step (batch size 1)", y_label="gradient norm (L2)",
-                        zh=("逐样本SGD训练过程中单样本梯度与batch梯度的长度(lr = 1/beta)", "SGD步数(batch大小为1)",
-                            "梯度范数(L2)"), log_y=True)
+    figures.record(
+        "mean ||g_i|| / ||batch gradient|| at init", ratios[0], "1", zh="初始化时的平均 ||g_i|| / ||batch梯度||"
+    )
+    figures.record(
+        "mean ||g_i|| / ||batch gradient|| after 2 epochs of per-sample SGD",
+        ratios[-1],
+        "1",
+        zh="逐样本SGD训练2个epoch后的平均 ||g_i|| / ||batch梯度||",
+    )
+    figures.record(
+        "mean ||g_i|| at the least-squares solution (batch gradient 0)",
+        mean_norm,
+        "gradient norm",
+        zh="最小二乘解处的平均 ||g_i||(batch梯度为0)",
+    )
+    plot = figures.plot(
+        "single-sample vs batch gradient length along a per-sample SGD run (lr = 1/beta)",
+        x_label="SGD step (batch size 1)",
+        y_label="gradient norm (L2)",
+        zh=("逐样本SGD训练过程中单样本梯度与batch梯度的长度(lr = 1/beta)", "SGD步数(batch大小为1)", "梯度范数(L2)"),
+        log_y=True,
+    )
     steps = [0] + [min(16 * (k + 1), 2 * n) for k in range(len(history.evaluations))]
     plot.line("mean_i ||g_i|| (single-sample)", steps, [a for a, _ in along], zh="mean_i ||g_i||(单样本)")
     plot.line("||mean_i g_i|| (batch)", steps, [b for _, b in along], zh="||mean_i g_i||(batch梯度)")
@@ -185,21 +206,41 @@ def test_at_a_fixed_lr_batch_size_one_diverges_where_larger_batches_converge(dev
     assert not ratios[0] <= 1.0, ratios[0]
     assert diverged[1], ratios[0]
     assert not any(diverged[b] for b in guaranteed), diverged
-    figures.record("fixed lr (geometric mean of 2/beta_min and 2 eta*(64))", lr, "lr",
-                   zh="固定学习率(2/beta_min 与 2 eta*(64) 的几何平均)")
-    figures.record("smallest batch size guaranteed to converge at this lr", min(guaranteed), "samples",
-                   zh="该学习率下保证收敛的最小batch大小")
-    figures.record("smallest batch size that converged", min(b for b in BATCH_SIZES if not diverged[b]), "samples",
-                   zh="实际收敛的最小batch大小")
-    figures.record("B=1: ||w - w*||^2 after 100 steps / at start", ratios[0], "1",
-                   zh="B=1:100步后的 ||w - w*||^2 / 初始值")
-    plot = figures.plot("full-data MSE per SGD step at one fixed lr, by batch size (with replacement)",
-                        x_label="SGD step", y_label="full-data MSE (squared target units)",
-                        zh=("同一固定学习率下各batch大小(有放回抽样)每个SGD步的全数据MSE", "SGD步数",
-                            "全数据MSE(目标单位的平方)"), log_y=True)
+    figures.record(
+        "fixed lr (geometric mean of 2/beta_min and 2 eta*(64))",
+        lr,
+        "lr",
+        zh="固定学习率(2/beta_min 与 2 eta*(64) 的几何平均)",
+    )
+    figures.record(
+        "smallest batch size guaranteed to converge at this lr",
+        min(guaranteed),
+        "samples",
+        zh="该学习率下保证收敛的最小batch大小",
+    )
+    figures.record(
+        "smallest batch size that converged",
+        min(b for b in BATCH_SIZES if not diverged[b]),
+        "samples",
+        zh="实际收敛的最小batch大小",
+    )
+    figures.record(
+        "B=1: ||w - w*||^2 after 100 steps / at start", ratios[0], "1", zh="B=1:100步后的 ||w - w*||^2 / 初始值"
+    )
+    plot = figures.plot(
+        "full-data MSE per SGD step at one fixed lr, by batch size (with replacement)",
+        x_label="SGD step",
+        y_label="full-data MSE (squared target units)",
+        zh=("同一固定学习率下各batch大小(有放回抽样)每个SGD步的全数据MSE", "SGD步数", "全数据MSE(目标单位的平方)"),
+        log_y=True,
+    )
     for k, b in enumerate(BATCH_SIZES):
-        plot.line(f"B = {b} ({'diverged' if diverged[b] else 'stable'})", range(run.losses.shape[0]), run.losses[:, k],
-                  zh=f"B = {b}({'发散' if diverged[b] else '稳定'})")
+        plot.line(
+            f"B = {b} ({'diverged' if diverged[b] else 'stable'})",
+            range(run.losses.shape[0]),
+            run.losses[:, k],
+            zh=f"B = {b}({'发散' if diverged[b] else '稳定'})",
+        )
 
 
 # ---------------------------------------------------------------- (3) the spread of the iterates falls as 1/B
@@ -215,8 +256,16 @@ def test_spread_of_sgd_iterates_around_the_optimum_falls_as_one_over_b(device, f
         init.weight.copy_(w_star)
         init.bias.copy_(b_star)
     sizes = [b for b in BATCH_SIZES for _ in range(SEEDS)]
-    run = parallel_sgd(x, y, sizes, [lr] * len(sizes), steps=SPREAD_STEPS, init=init, seed=13 + 1000 * seed_block,
-                       streams=[s for _ in BATCH_SIZES for s in range(SEEDS)])
+    run = parallel_sgd(
+        x,
+        y,
+        sizes,
+        [lr] * len(sizes),
+        steps=SPREAD_STEPS,
+        init=init,
+        seed=13 + 1000 * seed_block,
+        streams=[s for _ in BATCH_SIZES for s in range(SEEDS)],
+    )
     q = run.distances.reshape(len(BATCH_SIZES), SEEDS).cpu()  # ||w_T - w*||^2 per stream
     measured = q.mean(dim=1).tolist()
     se = (q.std(dim=1) / math.sqrt(SEEDS)).tolist()
@@ -244,23 +293,42 @@ def test_spread_of_sgd_iterates_around_the_optimum_falls_as_one_over_b(device, f
     departure = math.log(f[0] / f[-1]) * sum(v - mean for v in logs if v > mean) / sxx
     assert_le(exact_fit.slope, -1.0, slack=slack(abs=1e-12, reason="float64 rounding of a 7-point fit"))
     assert_ge(exact_fit.slope, -1.0 - departure, slack=slack(abs=1e-12, reason="float64 rounding of a 7-point fit"))
-    figures.record("log-log slope of E||w_T - w*||^2 vs B, measured", fit.slope, "1",
-                   zh="E||w_T - w*||^2 对 B 的双对数斜率,实测")
-    figures.record("log-log slope, exact second-moment recursion", exact_fit.slope, "1",
-                   zh="双对数斜率,精确二阶矩递推")
-    figures.record("derived bound on |exact slope + 1|: log(f(1) / f(64)) * sum_(x > mean)(x - mean) / Sxx",
-                   departure, "1",
-                   zh="推导出的 |精确斜率 + 1| 的上界:log(f(1) / f(64)) * sum_(x > mean)(x - mean) / Sxx")
-    figures.record("B * E||w_T - w*||^2 / A at B=1 (exact; 1 = the first-order term alone)", exact[0] / leading, "1",
-                   zh="B=1时的 B * E||w_T - w*||^2 / A(精确值;1 = 仅有一阶项)")
-    figures.record("B * E||w_T - w*||^2 / A at B=64 (exact)", 64 * exact[-1] / leading, "1",
-                   zh="B=64时的 B * E||w_T - w*||^2 / A(精确值)")
-    plot = figures.plot(f"spread of SGD iterates around w* after {SPREAD_STEPS} steps vs batch size (with replacement)",
-                        x_label="batch size B (samples)", y_label="E||w_T - w*||^2 (squared parameter units)",
-                        zh=(f"{SPREAD_STEPS}步后SGD迭代点在w*周围的离散程度随batch大小的变化(有放回抽样)",
-                            "batch大小 B(样本数)", "E||w_T - w*||^2(参数单位的平方)"),
-                        log_x=True, log_y=True)
-    plot.points(f"measured: mean over {SEEDS} minibatch streams", BATCH_SIZES, measured,
-                zh=f"实测:{SEEDS}条小批量抽样流的平均")
+    figures.record(
+        "log-log slope of E||w_T - w*||^2 vs B, measured", fit.slope, "1", zh="E||w_T - w*||^2 对 B 的双对数斜率,实测"
+    )
+    figures.record("log-log slope, exact second-moment recursion", exact_fit.slope, "1", zh="双对数斜率,精确二阶矩递推")
+    figures.record(
+        "derived bound on |exact slope + 1|: log(f(1) / f(64)) * sum_(x > mean)(x - mean) / Sxx",
+        departure,
+        "1",
+        zh="推导出的 |精确斜率 + 1| 的上界:log(f(1) / f(64)) * sum_(x > mean)(x - mean) / Sxx",
+    )
+    figures.record(
+        "B * E||w_T - w*||^2 / A at B=1 (exact; 1 = the first-order term alone)",
+        exact[0] / leading,
+        "1",
+        zh="B=1时的 B * E||w_T - w*||^2 / A(精确值;1 = 仅有一阶项)",
+    )
+    figures.record(
+        "B * E||w_T - w*||^2 / A at B=64 (exact)",
+        64 * exact[-1] / leading,
+        "1",
+        zh="B=64时的 B * E||w_T - w*||^2 / A(精确值)",
+    )
+    plot = figures.plot(
+        f"spread of SGD iterates around w* after {SPREAD_STEPS} steps vs batch size (with replacement)",
+        x_label="batch size B (samples)",
+        y_label="E||w_T - w*||^2 (squared parameter units)",
+        zh=(
+            f"{SPREAD_STEPS}步后SGD迭代点在w*周围的离散程度随batch大小的变化(有放回抽样)",
+            "batch大小 B(样本数)",
+            "E||w_T - w*||^2(参数单位的平方)",
+        ),
+        log_x=True,
+        log_y=True,
+    )
+    plot.points(
+        f"measured: mean over {SEEDS} minibatch streams", BATCH_SIZES, measured, zh=f"实测:{SEEDS}条小批量抽样流的平均"
+    )
     plot.line("exact (second-moment recursion)", BATCH_SIZES, exact, zh="精确值(二阶矩递推)")
     plot.bound("first order in lr: A/B", BATCH_SIZES, [leading / b for b in BATCH_SIZES], zh="lr的一阶项:A/B")

@@ -81,15 +81,22 @@ ADAM_STEPS = 20
 BETAS, EPS = (0.9, 0.999), 1e-8  # Adam's defaults
 # Steps are read off as differences of float64 parameters (|theta| <~ 10 here): rounding of ~1e-15 relative;
 # a bound that the step may reach exactly is checked with this much slack
-STEP_ROUNDING = slack(rel=1e-9, reason="steps read off as differences of float64 parameters |theta| <~ 10 "
-                                       "(~1e-15 relative), against a bound they may reach exactly")
+STEP_ROUNDING = slack(
+    rel=1e-9,
+    reason="steps read off as differences of float64 parameters |theta| <~ 10 "
+    "(~1e-15 relative), against a bound they may reach exactly",
+)
 
 
 # both runs (and the optimum) in one figure; the unclipped losses end in inf/nan, which the plot leaves out
 def _loss_plot(figures):
-    return figures.plot(f"training loss per step at lr = {LR:g}, with and without clipping", x_label="SGD step",
-                        y_label="training MSE (squared target units)",
-                        zh=(f"lr = {LR:g}时有无裁剪的每步训练损失", "SGD步数", "训练MSE(目标单位的平方)"), log_y=True)
+    return figures.plot(
+        f"training loss per step at lr = {LR:g}, with and without clipping",
+        x_label="SGD step",
+        y_label="training MSE (squared target units)",
+        zh=(f"lr = {LR:g}时有无裁剪的每步训练损失", "SGD步数", "训练MSE(目标单位的平方)"),
+        log_y=True,
+    )
 
 
 def _largest_hessian_eigenvalue(make_model, x, y, flat) -> float:
@@ -110,9 +117,17 @@ def _run(device, clip_norm, kind="sgd"):
     x, y, make_model = unstable_regression(device)  # the run explosion.definition shows overflowing
     model = make_model()
     start = flat_params(model)
-    history = train(model, torch.nn.functional.mse_loss, x, y, optimizer=_optimizer(kind, model.parameters()),
-                    steps=ADAM_STEPS if kind == "adam" else STEPS, clip_norm=clip_norm, stop_when_non_finite=True,
-                    evaluate=lambda m: flat_params(m))
+    history = train(
+        model,
+        torch.nn.functional.mse_loss,
+        x,
+        y,
+        optimizer=_optimizer(kind, model.parameters()),
+        steps=ADAM_STEPS if kind == "adam" else STEPS,
+        clip_norm=clip_norm,
+        stop_when_non_finite=True,
+        evaluate=lambda m: flat_params(m),
+    )
     return x, y, start, history
 
 
@@ -123,10 +138,17 @@ def _step_norms(start, history):
 
 # all step sizes in one figure, with the bounds as dashed lines
 def _step_plot(figures):
-    return figures.plot(f"parameter step per step with clip_grad_norm_(max_norm = {MAX_NORM}), lr = {LR:g}",
-                        x_label="optimizer step", y_label="step size ||theta_t - theta_(t-1)|| (parameter norm)",
-                        zh=(f"使用 clip_grad_norm_(max_norm = {MAX_NORM}) 时每步的参数步长,lr = {LR:g}", "优化器步数",
-                            "步长 ||theta_t - theta_(t-1)||(参数范数)"), log_y=True)
+    return figures.plot(
+        f"parameter step per step with clip_grad_norm_(max_norm = {MAX_NORM}), lr = {LR:g}",
+        x_label="optimizer step",
+        y_label="step size ||theta_t - theta_(t-1)|| (parameter norm)",
+        zh=(
+            f"使用 clip_grad_norm_(max_norm = {MAX_NORM}) 时每步的参数步长,lr = {LR:g}",
+            "优化器步数",
+            "步长 ||theta_t - theta_(t-1)||(参数范数)",
+        ),
+        log_y=True,
+    )
 
 
 def _least_squares_optimum(x, y) -> float:
@@ -145,14 +167,28 @@ def test_without_clipping_the_run_overflows(device, figures):
     limit = 2 / _largest_hessian_eigenvalue(unstable_regression(device)[2], x, y, start)
     assert limit < LR
     assert history.first_non_finite_step is not None and history.first_non_finite_step <= OVERFLOW_WITHIN_STEPS
-    figures.record("lr / stability limit 2/lambda_max at init", LR / limit, "1",
-                   zh="lr / 初始化时的稳定极限 2/lambda_max",
-                   measured_on=UNCLIPPED_ON, measured_on_zh=UNCLIPPED_ON_ZH)
-    figures.record("no clipping: first non-finite step", history.first_non_finite_step, "step",
-                   zh="不裁剪:首个出现非有限值的步",
-                   measured_on=UNCLIPPED_ON, measured_on_zh=UNCLIPPED_ON_ZH)
-    _loss_plot(figures).line("no clipping (stops at the first non-finite loss)", range(len(history.losses)),
-                             history.losses, zh="不裁剪(在首个非有限损失处停止)")
+    figures.record(
+        "lr / stability limit 2/lambda_max at init",
+        LR / limit,
+        "1",
+        zh="lr / 初始化时的稳定极限 2/lambda_max",
+        measured_on=UNCLIPPED_ON,
+        measured_on_zh=UNCLIPPED_ON_ZH,
+    )
+    figures.record(
+        "no clipping: first non-finite step",
+        history.first_non_finite_step,
+        "step",
+        zh="不裁剪:首个出现非有限值的步",
+        measured_on=UNCLIPPED_ON,
+        measured_on_zh=UNCLIPPED_ON_ZH,
+    )
+    _loss_plot(figures).line(
+        "no clipping (stops at the first non-finite loss)",
+        range(len(history.losses)),
+        history.losses,
+        zh="不裁剪(在首个非有限损失处停止)",
+    )
 
 
 def test_with_clipping_the_run_stays_finite_and_every_step_is_at_most_lr_times_max_norm(device, figures):
@@ -163,13 +199,28 @@ def test_with_clipping_the_run_stays_finite_and_every_step_is_at_most_lr_times_m
     steps = [(b - a).norm().item() for a, b in zip(positions, positions[1:])]
     # clipped gradient norm = max_norm * total / (total + 1e-6) < max_norm, so ||step|| = lr * that < lr * max_norm
     assert_le(max(steps), LR * MAX_NORM, slack=ROUNDING)
-    figures.record("clipped run: largest parameter step", max(steps), "parameter norm", zh="裁剪训练:最大参数步长",
-                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
-    figures.record("clipped run: largest pre-clip gradient norm", max(history.grad_norms), "gradient norm",
-                   zh="裁剪训练:裁剪前的最大梯度范数",
-                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
-    _loss_plot(figures).line(f"clip_grad_norm_, max_norm = {MAX_NORM}", range(STEPS), history.losses,
-                             zh=f"clip_grad_norm_ 裁剪,max_norm = {MAX_NORM}")
+    figures.record(
+        "clipped run: largest parameter step",
+        max(steps),
+        "parameter norm",
+        zh="裁剪训练:最大参数步长",
+        measured_on=MEASURED_ON,
+        measured_on_zh=MEASURED_ON_ZH,
+    )
+    figures.record(
+        "clipped run: largest pre-clip gradient norm",
+        max(history.grad_norms),
+        "gradient norm",
+        zh="裁剪训练:裁剪前的最大梯度范数",
+        measured_on=MEASURED_ON,
+        measured_on_zh=MEASURED_ON_ZH,
+    )
+    _loss_plot(figures).line(
+        f"clip_grad_norm_, max_norm = {MAX_NORM}",
+        range(STEPS),
+        history.losses,
+        zh=f"clip_grad_norm_ 裁剪,max_norm = {MAX_NORM}",
+    )
 
 
 def test_a_non_finite_total_norm_defeats_clipping(device):
@@ -212,8 +263,9 @@ def test_with_clipping_the_loss_comes_within_twice_the_optimum(device, figures):
     # minimum has excess <= 1/2 lambda_max (s/2)^2 and the farther one <= 1/2 lambda_max s^2, lambda_max the
     # largest Hessian eigenvalue measured at the two final iterates.
     positions = [start] + history.evaluations  # losses[k] is the loss at positions[k]
-    lam = max(_largest_hessian_eigenvalue(unstable_regression(device)[2], x, y, positions[k])
-              for k in (STEPS - 2, STEPS - 1))
+    lam = max(
+        _largest_hessian_eigenvalue(unstable_regression(device)[2], x, y, positions[k]) for k in (STEPS - 2, STEPS - 1)
+    )
     excess = sorted(v - optimum for v in history.losses[-2:])
     step = LR * MAX_NORM
     rounding = slack(rel=1e-9, reason="float64 losses and a Hessian eigenvalue, ~1e-15 relative")
@@ -227,14 +279,30 @@ def test_with_clipping_the_loss_comes_within_twice_the_optimum(device, figures):
     # "brings the loss down": the start sits far above twice the optimum, so the check above is not met by a run
     # that barely moved; the loss fell by more than an order of magnitude
     assert final < history.losses[0] / 10
-    figures.record("clipped run: lambda_max at the final iterates", lam, "1/lr",
-                   zh="裁剪训练:最终迭代点处的 lambda_max",
-                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
-    figures.record("clipped run: final loss / least-squares optimum", final / optimum, "1",
-                   zh="裁剪训练:最终损失 / 最小二乘最优值",
-                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
-    figures.record("least-squares optimum (MSE)", optimum, "1", zh="最小二乘最优值(MSE)",
-                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
+    figures.record(
+        "clipped run: lambda_max at the final iterates",
+        lam,
+        "1/lr",
+        zh="裁剪训练:最终迭代点处的 lambda_max",
+        measured_on=MEASURED_ON,
+        measured_on_zh=MEASURED_ON_ZH,
+    )
+    figures.record(
+        "clipped run: final loss / least-squares optimum",
+        final / optimum,
+        "1",
+        zh="裁剪训练:最终损失 / 最小二乘最优值",
+        measured_on=MEASURED_ON,
+        measured_on_zh=MEASURED_ON_ZH,
+    )
+    figures.record(
+        "least-squares optimum (MSE)",
+        optimum,
+        "1",
+        zh="最小二乘最优值(MSE)",
+        measured_on=MEASURED_ON,
+        measured_on_zh=MEASURED_ON_ZH,
+    )
     _loss_plot(figures).bound("least-squares optimum", [0, STEPS - 1], [optimum, optimum], zh="最小二乘最优值")
 
 
@@ -252,9 +320,14 @@ def test_with_clipping_the_run_ends_in_a_period_two_oscillation_of_step_lr_times
     # (below -0.9: more than 154 degrees apart; a converging run's steps would shrink instead)
     cosines = [torch.nn.functional.cosine_similarity(steps[k], steps[k + 1], dim=0).item() for k in last]
     assert max(cosines) < -0.9, cosines
-    figures.record("clipped run: largest cosine of consecutive steps over the last 10", max(cosines), "1",
-                   zh="裁剪训练:最后10步中相邻两步余弦的最大值",
-                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
+    figures.record(
+        "clipped run: largest cosine of consecutive steps over the last 10",
+        max(cosines),
+        "1",
+        zh="裁剪训练:最后10步中相邻两步余弦的最大值",
+        measured_on=MEASURED_ON,
+        measured_on_zh=MEASURED_ON_ZH,
+    )
 
 
 def test_with_momentum_a_clipped_step_exceeds_lr_times_max_norm_but_stays_below_it_over_one_minus_mu(device, figures):
@@ -271,13 +344,22 @@ def test_with_momentum_a_clipped_step_exceeds_lr_times_max_norm_but_stays_below_
     # 1.5 lr max_norm leaves room for an angle of ~70 degrees between them
     assert max(steps) > 1.5 * LR * MAX_NORM
     assert max(steps) < LR * MAX_NORM / (1 - MU)
-    figures.record(f"momentum {MU}: largest step / (lr max_norm)", max(steps) / (LR * MAX_NORM), "1",
-                   zh=f"动量 {MU}:最大步长 / (lr max_norm)",
-                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
+    figures.record(
+        f"momentum {MU}: largest step / (lr max_norm)",
+        max(steps) / (LR * MAX_NORM),
+        "1",
+        zh=f"动量 {MU}:最大步长 / (lr max_norm)",
+        measured_on=MEASURED_ON,
+        measured_on_zh=MEASURED_ON_ZH,
+    )
     plot = _step_plot(figures)
     plot.line(f"SGD momentum {MU}", range(1, STEPS + 1), steps, zh=f"SGD,动量 {MU}")
-    plot.bound(f"SGD momentum {MU}: bound lr max_norm (1 - mu^t) / (1 - mu)", range(1, STEPS + 1), bounds,
-               zh=f"SGD,动量 {MU}:上界 lr max_norm (1 - mu^t) / (1 - mu)")
+    plot.bound(
+        f"SGD momentum {MU}: bound lr max_norm (1 - mu^t) / (1 - mu)",
+        range(1, STEPS + 1),
+        bounds,
+        zh=f"SGD,动量 {MU}:上界 lr max_norm (1 - mu^t) / (1 - mu)",
+    )
     _, _, sgd_start, sgd = _run(device, MAX_NORM)
     plot.line("plain SGD", range(1, STEPS + 1), _step_norms(sgd_start, sgd), zh="普通SGD")
     plot.bound("plain SGD: bound lr max_norm", [1, STEPS], [LR * MAX_NORM] * 2, zh="普通SGD:上界 lr max_norm")
@@ -302,8 +384,13 @@ def test_adam_normalises_the_clipped_gradient_so_its_step_is_about_lr_sqrt_p_not
     g = flat_grad(model)
     clipped = g * MAX_NORM / (g.norm() + 1e-6)
     first = history.evaluations[0] - start
-    assert_close(first, -LR * clipped / (clipped.abs() + EPS), tol=override(
-        rtol=1e-9, atol=1e-14, reason="a step of ~lr = 0.7 read off as the difference of parameters |theta| < 10"))
+    assert_close(
+        first,
+        -LR * clipped / (clipped.abs() + EPS),
+        tol=override(
+            rtol=1e-9, atol=1e-14, reason="a step of ~lr = 0.7 read off as the difference of parameters |theta| < 10"
+        ),
+    )
     # coordinates with |g_c| >= 100 eps each move by >= lr 100/101: the step's norm is about lr sqrt(P)
     moving = int((clipped.abs() >= 100 * EPS).sum())
     assert moving >= 0.9 * g.numel()
@@ -314,13 +401,27 @@ def test_adam_normalises_the_clipped_gradient_so_its_step_is_about_lr_sqrt_p_not
         assert_le(step, LR * math.sqrt(p) * _adam_coordinate_bound(t), slack=STEP_ROUNDING, msg=f"Adam step {t}")
     # ... and none is capped by lr * max_norm: the first alone is sqrt(P) / max_norm ~ 220 times it
     assert steps[0] > 100 * LR * MAX_NORM
-    figures.record("Adam with clipping: first step / (lr max_norm)", steps[0] / (LR * MAX_NORM), "1",
-                   zh="Adam加裁剪:第一步步长 / (lr max_norm)",
-                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
-    figures.record("Adam with clipping: first step / (lr sqrt(P))", steps[0] / (LR * math.sqrt(p)), "1",
-                   zh="Adam加裁剪:第一步步长 / (lr sqrt(P))",
-                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
+    figures.record(
+        "Adam with clipping: first step / (lr max_norm)",
+        steps[0] / (LR * MAX_NORM),
+        "1",
+        zh="Adam加裁剪:第一步步长 / (lr max_norm)",
+        measured_on=MEASURED_ON,
+        measured_on_zh=MEASURED_ON_ZH,
+    )
+    figures.record(
+        "Adam with clipping: first step / (lr sqrt(P))",
+        steps[0] / (LR * math.sqrt(p)),
+        "1",
+        zh="Adam加裁剪:第一步步长 / (lr sqrt(P))",
+        measured_on=MEASURED_ON,
+        measured_on_zh=MEASURED_ON_ZH,
+    )
     plot = _step_plot(figures)
     plot.line("Adam (default betas)", range(1, ADAM_STEPS + 1), steps, zh="Adam(默认betas)")
-    plot.bound(f"Adam: lr sqrt(P), P = {p} parameters", [1, ADAM_STEPS], [LR * math.sqrt(p)] * 2,
-               zh=f"Adam:lr sqrt(P),P = {p} 个参数")
+    plot.bound(
+        f"Adam: lr sqrt(P), P = {p} parameters",
+        [1, ADAM_STEPS],
+        [LR * math.sqrt(p)] * 2,
+        zh=f"Adam:lr sqrt(P),P = {p} 个参数",
+    )

@@ -71,8 +71,12 @@ def test_value_clipping_turns_the_gradient_where_norm_clipping_keeps_its_directi
     torch.nn.utils.clip_grad_norm_(by_norm, by_value[0].grad.norm().item())  # the same final length, sqrt(2)
     cos_norm = (by_norm[0].grad @ grad.to(device)) / (by_norm[0].grad.norm() * grad.norm())
     assert_close(cos_norm, torch.ones_like(cos_norm))
-    figures.record("cosine(original, value-clipped) for (10, 1), c = 1", cos_value, "1",
-                   zh="梯度 (10, 1)、c = 1 时原梯度与按值裁剪后梯度的余弦")
+    figures.record(
+        "cosine(original, value-clipped) for (10, 1), c = 1",
+        cos_value,
+        "1",
+        zh="梯度 (10, 1)、c = 1 时原梯度与按值裁剪后梯度的余弦",
+    )
 
 
 @pytest.mark.parametrize("n_elements", [4, 100])
@@ -85,5 +89,9 @@ def test_value_clipping_bounds_no_norm(device, n_elements, figures):
     by_norm = _params([grad], device)
     torch.nn.utils.clip_grad_norm_(by_norm, 1.0)
     assert by_norm[0].grad.norm() <= 1.0
-    figures.record(f"L2 norm after clip_grad_value_(1) of {n_elements} elements of 10", by_value[0].grad.norm(), "1",
-                   zh=f"{n_elements}个值为10的元素经 clip_grad_value_(1) 后的L2范数")
+    figures.record(
+        f"L2 norm after clip_grad_value_(1) of {n_elements} elements of 10",
+        by_value[0].grad.norm(),
+        "1",
+        zh=f"{n_elements}个值为10的元素经 clip_grad_value_(1) 后的L2范数",
+    )

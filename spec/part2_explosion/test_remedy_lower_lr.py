@@ -93,15 +93,24 @@ def test_linear_regression_converges_just_below_two_over_lambda_max_and_diverges
     x, y = regression(64, 4, 1, seed=62, device=device)
     lam_max = least_squares_curvature(x).lambda_max
     losses = {}
-    plot = figures.plot("linear regression: loss per step, lr either side of 2/lambda_max", x_label="SGD step",
-                        y_label="training MSE (squared target units)",
-                        zh=("线性回归:lr 位于 2/lambda_max 两侧时的每步损失", "SGD步数", "训练MSE(目标单位的平方)"),
-                        log_y=True)
+    plot = figures.plot(
+        "linear regression: loss per step, lr either side of 2/lambda_max",
+        x_label="SGD step",
+        y_label="training MSE (squared target units)",
+        zh=("线性回归:lr 位于 2/lambda_max 两侧时的每步损失", "SGD步数", "训练MSE(目标单位的平方)"),
+        log_y=True,
+    )
     for factor in (0.95, 1.05):
         model = linear_model(4, 1, seed=62, device=device)
-        trace = train(model, torch.nn.functional.mse_loss, x, y,
-                      optimizer=torch.optim.SGD(model.parameters(), lr=factor * 2 / lam_max), steps=60,
-                      stop_when_non_finite=False).losses
+        trace = train(
+            model,
+            torch.nn.functional.mse_loss,
+            x,
+            y,
+            optimizer=torch.optim.SGD(model.parameters(), lr=factor * 2 / lam_max),
+            steps=60,
+            stop_when_non_finite=False,
+        ).losses
         losses[factor] = trace
         plot.line(f"lr = {factor} x 2/lambda_max", range(60), trace, zh=f"学习率 lr = {factor} x 2/lambda_max")
     assert losses[0.95][-1] < losses[0.95][0]
@@ -109,5 +118,9 @@ def test_linear_regression_converges_just_below_two_over_lambda_max_and_diverges
     # over 60 steps by 1.21^60 = 9e4 once it dominates; it must at least have grown 100-fold
     assert losses[1.05][-1] > 100 * losses[1.05][0]
     figures.record("lambda_max of the regression Hessian", lam_max, "1/lr", zh="回归问题Hessian的lambda_max")
-    figures.record("loss growth over 60 steps at 1.05 x 2/lambda_max", losses[1.05][-1] / losses[1.05][0], "1",
-                   zh="lr = 1.05 x 2/lambda_max 时60步内损失的增长倍数")
+    figures.record(
+        "loss growth over 60 steps at 1.05 x 2/lambda_max",
+        losses[1.05][-1] / losses[1.05][0],
+        "1",
+        zh="lr = 1.05 x 2/lambda_max 时60步内损失的增长倍数",
+    )

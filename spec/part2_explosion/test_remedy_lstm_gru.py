@@ -76,8 +76,8 @@ def _cell(kind, device, *, recurrent_scale=None, gate_bias=None, input_size=1):
             rnn.bias_ih_l0.zero_()
         if gate_bias is not None:
             k = GATE[kind]
-            rnn.bias_ih_l0[k * H:(k + 1) * H] = 0.0
-            rnn.bias_hh_l0[k * H:(k + 1) * H] = gate_bias
+            rnn.bias_ih_l0[k * H : (k + 1) * H] = 0.0
+            rnn.bias_hh_l0[k * H : (k + 1) * H] = gate_bias
     return rnn
 
 
@@ -111,9 +111,12 @@ def test_zero_state_gain_per_step_is_s_for_rnn_and_half_plus_quarter_s_for_lstm_
         g = _grad_wrt_initial_state(_cell(kind, device, recurrent_scale=s), kind, x)
         assert math.isclose(g.norm().item(), value * math.sqrt(H), rel_tol=PRODUCT_RTOL), kind
         if T == 20:  # at s = 4 the gated cells explode too, only more slowly (1.5^T against 4^T)
-            figures.record(f"zero state, s={s}, T=20: {kind} ||d sum h_T / d h_0|| / sqrt(H)",
-                           g.norm().item() / math.sqrt(H), "1",
-                           zh=f"零状态,s={s},T=20:{kind} 的 ||d sum h_T / d h_0|| / sqrt(H)")
+            figures.record(
+                f"zero state, s={s}, T=20: {kind} ||d sum h_T / d h_0|| / sqrt(H)",
+                g.norm().item() / math.sqrt(H),
+                "1",
+                zh=f"零状态,s={s},T=20:{kind} 的 ||d sum h_T / d h_0|| / sqrt(H)",
+            )
 
 
 @pytest.mark.parametrize("gate_bias", [0.0, 3.0])
@@ -125,9 +128,12 @@ def test_without_recurrent_coupling_the_gated_path_carries_gate_to_the_T(device,
     lstm = _cell("lstm", device, recurrent_scale=0.0, gate_bias=gate_bias)
     g = _grad_wrt_initial_state(lstm, "lstm", x, wrt="c")
     assert math.isclose(g.norm().item(), gate**T * math.sqrt(H), rel_tol=PRODUCT_RTOL)
-    figures.record(f"W_hh = 0, gate bias {gate_bias}: LSTM ||d sum c_T / d c_0|| / sqrt(H), T=40",
-                   g.norm().item() / math.sqrt(H), "1",
-                   zh=f"W_hh = 0,门偏置 {gate_bias}:LSTM 的 ||d sum c_T / d c_0|| / sqrt(H),T=40")
+    figures.record(
+        f"W_hh = 0, gate bias {gate_bias}: LSTM ||d sum c_T / d c_0|| / sqrt(H), T=40",
+        g.norm().item() / math.sqrt(H),
+        "1",
+        zh=f"W_hh = 0,门偏置 {gate_bias}:LSTM 的 ||d sum c_T / d c_0|| / sqrt(H),T=40",
+    )
     # GRU, W_hh = 0: n = tanh(0) = 0, so h' = z h and dh_T/dh_0 = z^T
     gru = _cell("gru", device, recurrent_scale=0.0, gate_bias=gate_bias)
     g = _grad_wrt_initial_state(gru, "gru", x)
@@ -140,10 +146,20 @@ def test_without_recurrent_coupling_the_gated_path_carries_gate_to_the_T(device,
 # ---------------------------------------------------------------- default init: a distribution over draws
 LENGTHS = (10, 20, 40, 80)
 SEQUENCES = 4  # random input sequences per draw; a draw's norm at T is their geometric mean
-CONFIGS = {"RNN": ("rnn", None), "LSTM": ("lstm", None), "GRU": ("gru", None),
-           "LSTM, forget bias 3": ("lstm", 3.0), "GRU, update bias 3": ("gru", 3.0)}
-NAMES_ZH = {"RNN": "普通RNN", "LSTM": "LSTM(默认门偏置)", "GRU": "GRU(默认门偏置)",
-            "LSTM, forget bias 3": "LSTM,遗忘门偏置3", "GRU, update bias 3": "GRU,更新门偏置3"}
+CONFIGS = {
+    "RNN": ("rnn", None),
+    "LSTM": ("lstm", None),
+    "GRU": ("gru", None),
+    "LSTM, forget bias 3": ("lstm", 3.0),
+    "GRU, update bias 3": ("gru", 3.0),
+}
+NAMES_ZH = {
+    "RNN": "普通RNN",
+    "LSTM": "LSTM(默认门偏置)",
+    "GRU": "GRU(默认门偏置)",
+    "LSTM, forget bias 3": "LSTM,遗忘门偏置3",
+    "GRU, update bias 3": "GRU,更新门偏置3",
+}
 VANISHING = ("RNN", "LSTM", "GRU")
 HELD_OPEN = ("LSTM, forget bias 3", "GRU, update bias 3")
 # (hidden width, draws) per seed block: block 0 runs by default, the thorough profile adds the others. Draw r of
@@ -173,8 +189,8 @@ def _default_init_norms(kind, bias, width, seed, device):
     if bias is not None:
         with torch.no_grad():
             k = GATE[kind]
-            rnn.bias_ih_l0[k * width:(k + 1) * width] = 0.0
-            rnn.bias_hh_l0[k * width:(k + 1) * width] = bias
+            rnn.bias_ih_l0[k * width : (k + 1) * width] = 0.0
+            rnn.bias_hh_l0[k * width : (k + 1) * width] = bias
     h0 = make.zeros(1, x.shape[0], width).requires_grad_()
     out, _ = rnn(x, (h0, torch.zeros_like(h0)) if kind == "lstm" else h0)
     copies = out.reshape(len(LENGTHS), SEQUENCES, LENGTHS[-1], width)
@@ -184,8 +200,10 @@ def _default_init_norms(kind, bias, width, seed, device):
 
 def _default_init_slopes(width, seeds, device):
     """Per cell, the fitted log-norm slope over LENGTHS of each draw, and the norms per draw."""
-    norms = {name: [_default_init_norms(kind, bias, width, s, device) for s in seeds]
-             for name, (kind, bias) in CONFIGS.items()}
+    norms = {
+        name: [_default_init_norms(kind, bias, width, s, device) for s in seeds]
+        for name, (kind, bias) in CONFIGS.items()
+    }
     return {name: [fit_log_slope(LENGTHS, n).slope for n in v] for name, v in norms.items()}, norms
 
 
@@ -205,18 +223,26 @@ def test_at_default_init_gradients_vanish_unless_a_gate_is_held_open(device, fig
     seeds = [1000 * seed_block + r for r in range(draws)]
     slopes, norms = _default_init_slopes(width, seeds, device)
     line = _line()
-    plot = figures.plot(f"gradient norm vs sequence length at PyTorch's default init, width {width}",
-                        x_label="sequence length T (steps)",
-                        y_label=f"||d sum h_T / d h_0|| (L2, geo. mean of {draws} draws x {SEQUENCES} seqs)",
-                        zh=(f"PyTorch默认初始化下梯度范数随序列长度的变化,宽度 {width}", "序列长度 T(步)",
-                            f"||d sum h_T / d h_0||(L2,{draws} 次初始化 x {SEQUENCES} 条序列的几何平均)"),
-                        log_y=True)
+    plot = figures.plot(
+        f"gradient norm vs sequence length at PyTorch's default init, width {width}",
+        x_label="sequence length T (steps)",
+        y_label=f"||d sum h_T / d h_0|| (L2, geo. mean of {draws} draws x {SEQUENCES} seqs)",
+        zh=(
+            f"PyTorch默认初始化下梯度范数随序列长度的变化,宽度 {width}",
+            "序列长度 T(步)",
+            f"||d sum h_T / d h_0||(L2,{draws} 次初始化 x {SEQUENCES} 条序列的几何平均)",
+        ),
+        log_y=True,
+    )
     for name in CONFIGS:
         geo = [math.exp(sum(math.log(n[i]) for n in norms[name]) / draws) for i in range(len(LENGTHS))]
         plot.line(name, LENGTHS, geo, zh=NAMES_ZH[name])
-        figures.record(f"{name}: median log-norm slope per step over {draws} draws (default init, width {width})",
-                       statistics.median(slopes[name]), "1/step",
-                       zh=f"{NAMES_ZH[name]}:{draws} 次初始化的每步对数范数斜率中位数(默认初始化,宽度 {width})")
+        figures.record(
+            f"{name}: median log-norm slope per step over {draws} draws (default init, width {width})",
+            statistics.median(slopes[name]),
+            "1/step",
+            zh=f"{NAMES_ZH[name]}:{draws} 次初始化的每步对数范数斜率中位数(默认初始化,宽度 {width})",
+        )
     # the median draw sits on its gate's side of the line: more than half of the draws do
     for name in CONFIGS:
         on_side = sum(_on_its_side(name, v) for v in slopes[name])
@@ -234,8 +260,10 @@ def test_the_gate_adds_bias_ih_and_bias_hh(device):
         for slices, total in (((1.0, 0.0), 1.0), ((0.0, 1.0), 1.0), ((1.0, 1.0), 2.0)):
             rnn = _cell(kind, device, recurrent_scale=0.0)  # W_hh = 0, all biases zero
             with torch.no_grad():
-                rnn.bias_ih_l0[k * H:(k + 1) * H] = slices[0]
-                rnn.bias_hh_l0[k * H:(k + 1) * H] = slices[1]
+                rnn.bias_ih_l0[k * H : (k + 1) * H] = slices[0]
+                rnn.bias_hh_l0[k * H : (k + 1) * H] = slices[1]
             g = _grad_wrt_initial_state(rnn, kind, x, wrt=wrt)
             assert math.isclose(g.norm().item(), sigmoid(total) ** T * math.sqrt(H), rel_tol=PRODUCT_RTOL), (
-                kind, slices)
+                kind,
+                slices,
+            )

@@ -79,18 +79,34 @@ def test_monitor_flags_a_spike_before_the_gradient_turns_non_finite(device, figu
         assert bad.parameters and set(bad.parameters) <= names
     figures.record("monitor: first spike step", spike.step, "step", zh="监控:首个尖峰所在的步")
     figures.record("monitor: first non-finite step", bad.step, "step", zh="监控:首个出现非有限值的步")
-    figures.record("monitor: spike norm / median of previous norms", spike.value / spike.reference, "1",
-                   zh="监控:尖峰处的范数 / 此前范数的中位数")
-    plot = figures.plot("monitored run at lr = 1.0: gradient norm per step", x_label="SGD step",
-                        y_label="total gradient norm (L2)",
-                        zh=("lr = 1.0 的受监控训练:每步的梯度范数", "SGD步数", "总梯度范数(L2)"), log_y=True)
-    plot.line(f"total gradient norm (non-finite at step {bad.step}, not drawn)", range(len(monitor.norms)),
-              monitor.norms, zh=f"总梯度范数(第{bad.step}步为非有限值,未画出)")
-    plot.points(f"first spike flagged, step {spike.step}", [spike.step], [spike.value],
-                zh=f"首个被标记的尖峰,第{spike.step}步")
-    plot.points(f"spike threshold there: {monitor.spike_factor:g} x median of the previous norms", [spike.step],
-                [monitor.spike_factor * spike.reference],
-                zh=f"该处的尖峰阈值:此前范数中位数的 {monitor.spike_factor:g} 倍")
+    figures.record(
+        "monitor: spike norm / median of previous norms",
+        spike.value / spike.reference,
+        "1",
+        zh="监控:尖峰处的范数 / 此前范数的中位数",
+    )
+    plot = figures.plot(
+        "monitored run at lr = 1.0: gradient norm per step",
+        x_label="SGD step",
+        y_label="total gradient norm (L2)",
+        zh=("lr = 1.0 的受监控训练:每步的梯度范数", "SGD步数", "总梯度范数(L2)"),
+        log_y=True,
+    )
+    plot.line(
+        f"total gradient norm (non-finite at step {bad.step}, not drawn)",
+        range(len(monitor.norms)),
+        monitor.norms,
+        zh=f"总梯度范数(第{bad.step}步为非有限值,未画出)",
+    )
+    plot.points(
+        f"first spike flagged, step {spike.step}", [spike.step], [spike.value], zh=f"首个被标记的尖峰,第{spike.step}步"
+    )
+    plot.points(
+        f"spike threshold there: {monitor.spike_factor:g} x median of the previous norms",
+        [spike.step],
+        [monitor.spike_factor * spike.reference],
+        zh=f"该处的尖峰阈值:此前范数中位数的 {monitor.spike_factor:g} 倍",
+    )
 
 
 def test_monitor_is_quiet_on_a_healthy_run(device):

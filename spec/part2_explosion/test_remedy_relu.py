@@ -110,10 +110,17 @@ def _sweep(activation, std, block=0):
 
 def _plot(figures):
     # one figure for the claim: sigmoid at Glorot vanishes, ReLU at He stays flat, ReLU above He explodes.
-    return figures.plot("input-gradient norm vs depth: sigmoid vs ReLU", x_label="depth (layers)",
-                        y_label=f"input-gradient norm (L2, geo. mean of {SWEEP_SEEDS} nets)",
-                        zh=("输入梯度范数随深度的变化:sigmoid 与 ReLU 对比", "深度(层)",
-                            f"输入梯度范数(L2,{SWEEP_SEEDS}个网络的几何平均)"), log_y=True)
+    return figures.plot(
+        "input-gradient norm vs depth: sigmoid vs ReLU",
+        x_label="depth (layers)",
+        y_label=f"input-gradient norm (L2, geo. mean of {SWEEP_SEEDS} nets)",
+        zh=(
+            "输入梯度范数随深度的变化:sigmoid 与 ReLU 对比",
+            "深度(层)",
+            f"输入梯度范数(L2,{SWEEP_SEEDS}个网络的几何平均)",
+        ),
+        log_y=True,
+    )
 
 
 def _norms(sweep):
@@ -132,12 +139,18 @@ def test_relu_at_he_keeps_the_gradient_where_sigmoid_at_glorot_loses_it(figures,
     relu = _sweep("relu", he_std(N), seed_block)
     slope_relu = relu.fit().slope
     assert abs(slope_relu) <= tol  # He: 1/2 log(s^2 n / 2) = 0
-    figures.record("sigmoid at Glorot std: log-norm slope per layer", slope_sigmoid, "1/layer",
-                   zh="Glorot标准差下的sigmoid:每层对数范数斜率")
-    figures.record("sigmoid at Glorot std: mean-field slope", expected_sigmoid, "1/layer",
-                   zh="Glorot标准差下的sigmoid:平均场斜率")
-    figures.record("ReLU at He std: log-norm slope per layer", slope_relu, "1/layer",
-                   zh="He标准差下的ReLU:每层对数范数斜率")
+    figures.record(
+        "sigmoid at Glorot std: log-norm slope per layer",
+        slope_sigmoid,
+        "1/layer",
+        zh="Glorot标准差下的sigmoid:每层对数范数斜率",
+    )
+    figures.record(
+        "sigmoid at Glorot std: mean-field slope", expected_sigmoid, "1/layer", zh="Glorot标准差下的sigmoid:平均场斜率"
+    )
+    figures.record(
+        "ReLU at He std: log-norm slope per layer", slope_relu, "1/layer", zh="He标准差下的ReLU:每层对数范数斜率"
+    )
     plot = _plot(figures)
     plot.line("sigmoid, std = Glorot", sigmoid.depths, _norms(sigmoid), zh="sigmoid,标准差 = Glorot")
     plot.line("ReLU, std = He", relu.depths, _norms(relu), zh="ReLU,标准差 = He")
@@ -152,10 +165,15 @@ def test_relu_still_explodes_above_the_he_std(figures, seed_block):
     assert abs(slope - expected) <= tol, f"{slope:.3f} vs {expected:.3f} +- {tol:.3f}"
     assert slope > tol  # geometric growth, not a constant
     growth = sweep.mean_log_norms[-1] - sweep.mean_log_norms[0]
-    figures.record("ReLU at 2 x He std: log-norm slope per layer", slope, "1/layer",
-                   zh="2 x He标准差下的ReLU:每层对数范数斜率")
-    figures.record("ReLU at 2 x He std: log(||grad|| at depth 32 / at depth 2)", growth, "1",
-                   zh="2 x He标准差下的ReLU:log(深度32处的 ||grad|| / 深度2处的 ||grad||)")
+    figures.record(
+        "ReLU at 2 x He std: log-norm slope per layer", slope, "1/layer", zh="2 x He标准差下的ReLU:每层对数范数斜率"
+    )
+    figures.record(
+        "ReLU at 2 x He std: log(||grad|| at depth 32 / at depth 2)",
+        growth,
+        "1",
+        zh="2 x He标准差下的ReLU:log(深度32处的 ||grad|| / 深度2处的 ||grad||)",
+    )
     _plot(figures).line("ReLU, std = 2 x He", sweep.depths, _norms(sweep), zh="ReLU,标准差 = 2 x He")
 
 
@@ -167,8 +185,14 @@ def _sigma_w2(factor):
 @functools.cache
 def _measured(activation, block=0):
     """Fitted log-norm slope per layer at each of FACTORS (one batched sweep per activation, cached)."""
-    sweeps = depth_sweeps_over_stds(activation, [f * GLOROT for f in FACTORS], width=N, depths=SWEEP_DEPTHS,
-                                    seeds=SWEEP_SEEDS, seed=block_base(block))
+    sweeps = depth_sweeps_over_stds(
+        activation,
+        [f * GLOROT for f in FACTORS],
+        width=N,
+        depths=SWEEP_DEPTHS,
+        seeds=SWEEP_SEEDS,
+        seed=block_base(block),
+    )
     return tuple(s.fit().slope for s in sweeps)
 
 
@@ -192,21 +216,35 @@ LABELS = {"relu": "ReLU", "tanh": "tanh", "sigmoid": "sigmoid"}
 
 
 def test_measured_slopes_follow_the_mean_field_at_every_weight_scale(figures, seed_block):
-    plot = figures.plot("input-gradient log-norm slope per layer vs weight scale",
-                        x_label="weight std (multiples of the Glorot std 1/sqrt(n))",
-                        y_label="slope of log ||input grad|| per layer (1/layer)",
-                        zh=("输入梯度对数范数的每层斜率随权重尺度的变化", "权重标准差(Glorot标准差 1/sqrt(n) 的倍数)",
-                            "log ||input grad|| 的每层斜率(1/层)"))
+    plot = figures.plot(
+        "input-gradient log-norm slope per layer vs weight scale",
+        x_label="weight std (multiples of the Glorot std 1/sqrt(n))",
+        y_label="slope of log ||input grad|| per layer (1/layer)",
+        zh=(
+            "输入梯度对数范数的每层斜率随权重尺度的变化",
+            "权重标准差(Glorot标准差 1/sqrt(n) 的倍数)",
+            "log ||input grad|| 的每层斜率(1/层)",
+        ),
+    )
     for activation in ACTIVATIONS:
         for factor, slope in zip(FACTORS, _measured(activation, seed_block)):
             expected, tol = _theory(activation, factor), _tolerance(activation, factor)
             assert abs(slope - expected) <= tol, (
-                f"{activation} at {factor:.3f} x Glorot: slope {slope:.3f}, mean field {expected:.3f} +- {tol:.3f}")
-        plot.points(f"{LABELS[activation]}: measured (width {N})", FACTORS, _measured(activation, seed_block),
-                    zh=f"{LABELS[activation]}:实测(宽度 {N})")
+                f"{activation} at {factor:.3f} x Glorot: slope {slope:.3f}, mean field {expected:.3f} +- {tol:.3f}"
+            )
+        plot.points(
+            f"{LABELS[activation]}: measured (width {N})",
+            FACTORS,
+            _measured(activation, seed_block),
+            zh=f"{LABELS[activation]}:实测(宽度 {N})",
+        )
         grid = [0.5 * 8 ** (i / 14) for i in range(15)]  # 0.5 .. 4, log-spaced
-        plot.bound(f"{LABELS[activation]}: mean field", grid, [_theory(activation, f) for f in grid],
-                   zh=f"{LABELS[activation]}:平均场")
+        plot.bound(
+            f"{LABELS[activation]}: mean field",
+            grid,
+            [_theory(activation, f) for f in grid],
+            zh=f"{LABELS[activation]}:平均场",
+        )
 
 
 def test_relu_overtakes_tanh_above_the_mean_field_crossover(figures, seed_block):
@@ -233,14 +271,27 @@ def test_relu_overtakes_tanh_above_the_mean_field_crossover(figures, seed_block)
     (i,) = changes
     assert max(below) <= i and i + 1 <= min(above)
     f_measured = FACTORS[i] + (FACTORS[i + 1] - FACTORS[i]) * diff[i] / (diff[i] - diff[i + 1])
-    figures.record("mean-field crossover of ReLU and tanh slopes", f_star, "x Glorot std",
-                   zh="ReLU 与 tanh 斜率的平均场交叉点")
-    figures.record("measured crossover (linear interpolation on the grid)", f_measured, "x Glorot std",
-                   zh="实测交叉点(网格上线性插值)")
-    figures.record("ReLU - tanh slope at 2 x Glorot std", diff[FACTORS.index(2.0)], "1/layer",
-                   zh="2 x Glorot标准差处的斜率差 ReLU - tanh")
-    figures.record("ReLU - tanh slope at 3 x Glorot std", diff[FACTORS.index(3.0)], "1/layer",
-                   zh="3 x Glorot标准差处的斜率差 ReLU - tanh")
+    figures.record(
+        "mean-field crossover of ReLU and tanh slopes", f_star, "x Glorot std", zh="ReLU 与 tanh 斜率的平均场交叉点"
+    )
+    figures.record(
+        "measured crossover (linear interpolation on the grid)",
+        f_measured,
+        "x Glorot std",
+        zh="实测交叉点(网格上线性插值)",
+    )
+    figures.record(
+        "ReLU - tanh slope at 2 x Glorot std",
+        diff[FACTORS.index(2.0)],
+        "1/layer",
+        zh="2 x Glorot标准差处的斜率差 ReLU - tanh",
+    )
+    figures.record(
+        "ReLU - tanh slope at 3 x Glorot std",
+        diff[FACTORS.index(3.0)],
+        "1/layer",
+        zh="3 x Glorot标准差处的斜率差 ReLU - tanh",
+    )
 
 
 def test_at_he_std_relu_is_flat_and_tanh_grows_slowly(seed_block):
@@ -275,8 +326,12 @@ def test_saturation_slows_the_growth_of_tanh_but_does_not_cap_it(figures, seed_b
     assert all(a < b for a, b in zip(theory, theory[1:]))
     rise = _theory("tanh", 4.0) - _theory("tanh", 2.0)
     assert 0 < rise < math.log(2)
-    figures.record("tanh mean-field slope rise from 2x to 4x Glorot / ReLU's (log 2)", rise / math.log(2), "1",
-                   zh="tanh平均场斜率从2倍到4倍Glorot标准差的升幅 / ReLU的升幅(log 2)")
+    figures.record(
+        "tanh mean-field slope rise from 2x to 4x Glorot / ReLU's (log 2)",
+        rise / math.log(2),
+        "1",
+        zh="tanh平均场斜率从2倍到4倍Glorot标准差的升幅 / ReLU的升幅(log 2)",
+    )
 
 
 def test_sigmoid_still_loses_gradient_at_every_scale_up_to_four_times_glorot(seed_block):
@@ -284,8 +339,13 @@ def test_sigmoid_still_loses_gradient_at_every_scale_up_to_four_times_glorot(see
         # sigmoid' <= 1/4: each layer multiplies E||g||^2 by at most sigma_w^2 / 16 = f^2 / 16 <= 1 for f <= 4
         bound = 0.5 * math.log(_sigma_w2(factor) / 16)
         assert _theory("sigmoid", factor) < bound
-        assert_le(bound, 0.0, slack=slack(abs=1e-12, reason="at 4 x Glorot the bound is log(16 / 16) = 0 up to "
-                                                             "float64 rounding of sigma_w^2 / 16"))
+        assert_le(
+            bound,
+            0.0,
+            slack=slack(
+                abs=1e-12, reason="at 4 x Glorot the bound is log(16 / 16) = 0 up to float64 rounding of sigma_w^2 / 16"
+            ),
+        )
         assert slope <= bound + _tolerance("sigmoid", factor)
         # the mean field sits more than a tolerance below zero, so the measured slope (within a tolerance of it,
         # first sweep test) is negative: the gradient vanishes geometrically with depth

@@ -52,8 +52,14 @@ def _hand_backprop(w1, b1, w2, b2, x, y, loss):
     return {"0.weight": da.T @ x, "0.bias": da.sum(0), "2.weight": dz.T @ h, "2.bias": dz.sum(0)}
 
 
-@given(n=batch_sizes(1, 8), d=st.integers(1, 5), width=st.integers(1, 8), k=st.integers(2, 4),
-       loss=st.sampled_from(["ce", "mse"]), seed=seeds())
+@given(
+    n=batch_sizes(1, 8),
+    d=st.integers(1, 5),
+    width=st.integers(1, 8),
+    k=st.integers(2, 4),
+    loss=st.sampled_from(["ce", "mse"]),
+    seed=seeds(),
+)
 def test_autograd_equals_the_hand_derived_chain_rule(device, n, d, width, k, loss, seed):
     model = mlp(d, width, k, depth=2, activation="tanh", seed=seed % 1000, device=device)
     x, y = classification(n, d, k, seed=seed, device=device)
@@ -70,10 +76,10 @@ def test_autograd_equals_the_hand_derived_chain_rule(device, n, d, width, k, los
 @pytest.mark.parametrize("loss", ["ce", "mse"])
 def test_gradcheck_agrees_with_finite_differences_in_float64(device, loss):
     x, y = classification(6, 3, 3, seed=5, device=device)
-    target = y if loss == "ce" else torch.randn(6, 3, generator=generator(5),
-                                                dtype=torch.float64).to(device)
-    params = [p.detach().clone().requires_grad_()
-              for p in mlp(3, 5, 3, activation="tanh", seed=5, device=device).parameters()]
+    target = y if loss == "ce" else torch.randn(6, 3, generator=generator(5), dtype=torch.float64).to(device)
+    params = [
+        p.detach().clone().requires_grad_() for p in mlp(3, 5, 3, activation="tanh", seed=5, device=device).parameters()
+    ]
 
     def loss_of_params(w1, b1, w2, b2):
         z = torch.tanh(x @ w1.T + b1) @ w2.T + b2
@@ -104,6 +110,10 @@ def test_the_gradient_is_the_rate_of_change_of_the_loss(device, figures):
 
     slope = (loss_at(t) - loss_at(-t)) / (2 * t)
     predicted = sum((gr * v).sum() for gr, v in zip(grads, directions))
-    figures.record("directional derivative, finite difference vs <grad, v>", (slope - predicted).abs(), "nats",
-                   zh="方向导数:有限差分与 <grad, v> 之差")
+    figures.record(
+        "directional derivative, finite difference vs <grad, v>",
+        (slope - predicted).abs(),
+        "nats",
+        zh="方向导数:有限差分与 <grad, v> 之差",
+    )
     assert abs(slope.item() - predicted.item()) <= 1e-7 * max(1.0, abs(predicted.item()))

@@ -41,6 +41,7 @@ Why:
   trained in ``update.scales-with-loss`` (spec/part3_loss_and_gradient/test_update_scales_with_loss.py), where
   SGD's step grows with the loss's scale and Adam's does not.
 """  # noqa: E501 (the source's quotes are kept on one line, verbatim)
+
 import math
 
 import pytest
@@ -59,9 +60,14 @@ pytestmark = pytest.mark.claim("gradient.grows-with-loss")
 # relative room for float64 rounding in a norm of <= 12 terms, and absolute room because 1 - p_y and the loss are
 # differences of numbers near 1 and log-sum-exps of logits up to |z| ~ 100, so their absolute rounding is a few
 # ulps of 100 (1.4e-14 each), whatever their size
-CE_BOUNDS = slack(rel=1e-12, abs=1e-13, reason=(
-    "float64 rounding of a norm of <= 12 terms, and of 1 - p_y and log-sum-exps of logits up to |z| ~ 100 "
-    "(a few ulps of 100 absolute)"))
+CE_BOUNDS = slack(
+    rel=1e-12,
+    abs=1e-13,
+    reason=(
+        "float64 rounding of a norm of <= 12 terms, and of 1 - p_y and log-sum-exps of logits up to |z| ~ 100 "
+        "(a few ulps of 100 absolute)"
+    ),
+)
 
 
 def _logit_gradient(z, y):
@@ -121,11 +127,18 @@ def test_the_bounds_are_attained(device, figures):
     upper = math.sqrt(2) * -math.expm1(-loss.item())
     assert_le(g_high.norm().item(), upper, slack=ROUNDING, strict=True)  # attained: equal to the bound up to rounding
     assert_ge(g_high.norm().item(), upper, slack=ROUNDING, strict=True)
-    figures.record("CE logit-gradient norm / lower bound (uniform rivals)",
-                   g_low.norm() / ((1 - p_y) * math.sqrt(k / (k - 1))), "1",
-                   zh="CE 的 logit 梯度范数 / 下界(竞争类别概率均等)")
-    figures.record("CE logit-gradient norm / upper bound (one rival)", g_high.norm() / upper, "1",
-                   zh="CE 的 logit 梯度范数 / 上界(只有一个竞争类别)")
+    figures.record(
+        "CE logit-gradient norm / lower bound (uniform rivals)",
+        g_low.norm() / ((1 - p_y) * math.sqrt(k / (k - 1))),
+        "1",
+        zh="CE 的 logit 梯度范数 / 下界(竞争类别概率均等)",
+    )
+    figures.record(
+        "CE logit-gradient norm / upper bound (one rival)",
+        g_high.norm() / upper,
+        "1",
+        zh="CE 的 logit 梯度范数 / 上界(只有一个竞争类别)",
+    )
 
 
 def test_with_three_classes_a_larger_loss_can_have_a_smaller_logit_gradient(device, figures):
@@ -156,27 +169,47 @@ def test_cross_entropy_gradient_saturates_at_sqrt2_while_mse_grows_without_bound
     assert max(ce_norms) <= math.sqrt(2)
     # at margin -30, 1 - p_y = 1 - 9.4e-14: the norm is within 1e-12 (relative) of the ceiling sqrt(2)
     assert losses[0] > 29  # at loss 30 CE is at its ceiling...
-    assert_ge(ce_norms[0], math.sqrt(2), slack=slack(rel=1e-12, reason=(
-        "at margin -30 the norm sits below its ceiling sqrt(2) by 1 - p_y ~ 9.4e-14 (relative), plus rounding")),
-              strict=True)
+    assert_ge(
+        ce_norms[0],
+        math.sqrt(2),
+        slack=slack(
+            rel=1e-12,
+            reason=(
+                "at margin -30 the norm sits below its ceiling sqrt(2) by 1 - p_y ~ 9.4e-14 (relative), plus rounding"
+            ),
+        ),
+        strict=True,
+    )
     assert mse_norms[0] > 10  # ...while MSE at that loss has a gradient of 2 sqrt(30) ~ 11
     order = sorted(range(len(losses)), key=losses.__getitem__)
     assert all(ce_norms[a] < ce_norms[b] for a, b in zip(order, order[1:]))  # K = 2: strictly monotone in the loss
-    figures.record("CE logit-gradient norm at loss 30", ce_norms[0], "gradient norm",
-                   zh="损失为 30 时 CE 的 logit 梯度范数")
-    figures.record("MSE output-gradient norm at loss 30", mse_norms[0], "gradient norm",
-                   zh="损失为 30 时 MSE 的输出梯度范数")
+    figures.record(
+        "CE logit-gradient norm at loss 30", ce_norms[0], "gradient norm", zh="损失为 30 时 CE 的 logit 梯度范数"
+    )
+    figures.record(
+        "MSE output-gradient norm at loss 30", mse_norms[0], "gradient norm", zh="损失为 30 时 MSE 的输出梯度范数"
+    )
     xs = [losses[i] for i in order]
-    plot = figures.plot("output-gradient norm vs sample loss: MSE and CE",
-                        x_label="sample loss l (nats for CE, squared units for MSE)",
-                        y_label="output-gradient norm (L2)",
-                        zh=("输出梯度范数与样本损失的关系:MSE 与 CE", "样本损失 l(CE 以 nats 计,MSE 以平方单位计)",
-                            "输出梯度范数(L2)"),
-                        log_x=True, log_y=True)
-    plot.line("MSE: ||dl/dy_hat|| (autograd; = 2 sqrt(l))", xs, [mse_norms[i] for i in order],
-              zh="MSE:||dl/dy_hat||(由 autograd 计算;= 2 sqrt(l))")
-    plot.line("cross-entropy, K = 2: ||dl/dz|| = ||p - e_y||", xs, [ce_norms[i] for i in order],
-              zh="交叉熵,K = 2:||dl/dz|| = ||p - e_y||")
+    plot = figures.plot(
+        "output-gradient norm vs sample loss: MSE and CE",
+        x_label="sample loss l (nats for CE, squared units for MSE)",
+        y_label="output-gradient norm (L2)",
+        zh=("输出梯度范数与样本损失的关系:MSE 与 CE", "样本损失 l(CE 以 nats 计,MSE 以平方单位计)", "输出梯度范数(L2)"),
+        log_x=True,
+        log_y=True,
+    )
+    plot.line(
+        "MSE: ||dl/dy_hat|| (autograd; = 2 sqrt(l))",
+        xs,
+        [mse_norms[i] for i in order],
+        zh="MSE:||dl/dy_hat||(由 autograd 计算;= 2 sqrt(l))",
+    )
+    plot.line(
+        "cross-entropy, K = 2: ||dl/dz|| = ||p - e_y||",
+        xs,
+        [ce_norms[i] for i in order],
+        zh="交叉熵,K = 2:||dl/dz|| = ||p - e_y||",
+    )
     plot.bound("CE bound sqrt(2)", [xs[0], xs[-1]], [math.sqrt(2)] * 2, zh="CE 的上界 sqrt(2)")
 
 
@@ -218,10 +251,19 @@ def _robust_loss(name, threshold, reduction):
     return module, (lambda x, y: case.reference_terms(x, y, **kwargs))
 
 
-@given(name=st.sampled_from(sorted(ROBUST)), n=batch_sizes(1, 8), d=st.integers(1, 4), log_scale=st.floats(0, 12),
-       threshold=st.floats(0.05, 20.0), reduction=st.sampled_from(["sum", "mean"]), dtype=dtypes(), seed=seeds())
+@given(
+    name=st.sampled_from(sorted(ROBUST)),
+    n=batch_sizes(1, 8),
+    d=st.integers(1, 4),
+    log_scale=st.floats(0, 12),
+    threshold=st.floats(0.05, 20.0),
+    reduction=st.sampled_from(["sum", "mean"]),
+    dtype=dtypes(),
+    seed=seeds(),
+)
 def test_l1_smooth_l1_and_huber_output_gradients_are_bounded_however_large_the_loss(
-        device, name, n, d, log_scale, threshold, reduction, dtype, seed):
+    device, name, n, d, log_scale, threshold, reduction, dtype, seed
+):
     gen = generator(seed)
     y = torch.randn(n, d, generator=gen, dtype=torch.float64)
     # residuals of size 10^log_scale (up to 1e12), of either sign: the loss grows linearly with them
@@ -234,10 +276,16 @@ def test_l1_smooth_l1_and_huber_output_gradients_are_bounded_however_large_the_l
     expected_loss = reduce_reference(terms(y_hat.detach(), y), reduction)
     assert_close(loss.detach(), expected_loss, tol=accumulation(dtype, n * d))
     bound = ROBUST[name][1](threshold) / (1 if reduction == "sum" else n * d)  # 'mean': over elements, not samples
-    assert_le(g.abs(), bound, slack=slack(rel=2 * torch.finfo(dtype).eps, reason=(
-        f"two roundings in {dtype}: of bound / (number of elements) and of r / beta (2 ulps)")))
+    assert_le(
+        g.abs(),
+        bound,
+        slack=slack(
+            rel=2 * torch.finfo(dtype).eps,
+            reason=(f"two roundings in {dtype}: of bound / (number of elements) and of r / beta (2 ulps)"),
+        ),
+    )
     # past the knee (any nonzero residual for L1) the gradient sits at the bound: sign(r) * bound
-    r_actual = (y_hat.detach() - y)
+    r_actual = y_hat.detach() - y
     past = r_actual.abs() > (0.0 if name == "L1Loss" else threshold)
     assert_close(g[past], torch.sign(r_actual[past]) * bound, tol=tolerance_for(dtype))
 
@@ -247,10 +295,15 @@ def test_robust_loss_gradients_stop_growing_at_the_knee_while_mse_grows_as_two_s
     residuals = [10 ** (k / 4) for k in range(-12, 25)]  # 1e-3 .. 1e6
     make = maker(device)
     curves = {}
-    for label, name, threshold in (("L1", "L1Loss", None), (f"SmoothL1, beta = {beta}", "SmoothL1Loss", beta),
-                                   (f"Huber, delta = {delta}", "HuberLoss", delta), ("MSE", "MSELoss", None)):
-        module = (loss_case(name).module(reduction="sum") if threshold is None
-                  else _robust_loss(name, threshold, "sum")[0])
+    for label, name, threshold in (
+        ("L1", "L1Loss", None),
+        (f"SmoothL1, beta = {beta}", "SmoothL1Loss", beta),
+        (f"Huber, delta = {delta}", "HuberLoss", delta),
+        ("MSE", "MSELoss", None),
+    ):
+        module = (
+            loss_case(name).module(reduction="sum") if threshold is None else _robust_loss(name, threshold, "sum")[0]
+        )
         losses, grads = [], []
         for r in residuals:
             y_hat = make.tensor([r], requires_grad=True)
@@ -269,16 +322,27 @@ def test_robust_loss_gradients_stop_growing_at_the_knee_while_mse_grows_as_two_s
     # Huber: l = r^2 / 2 below the knee, |g| = r = sqrt(2 l); delta from l = delta^2 / 2 on
     loss, g = curves[f"Huber, delta = {delta}"]
     assert_close(g, torch.where(loss <= delta**2 / 2, (2 * loss).sqrt(), torch.full_like(loss, delta)))
-    plot = figures.plot("output-gradient magnitude vs sample loss: MSE, L1, SmoothL1, Huber",
-                        x_label="sample loss l (squared target units for MSE, target units otherwise)",
-                        y_label="|dl/dy_hat| (one output, sum reduction)",
-                        zh=("输出梯度大小与样本损失的关系:MSE、L1、SmoothL1、Huber",
-                            "样本损失 l(MSE 以目标单位的平方计,其余以目标单位计)", "|dl/dy_hat|(单个输出,sum 归约)"),
-                        log_x=True, log_y=True)
+    plot = figures.plot(
+        "output-gradient magnitude vs sample loss: MSE, L1, SmoothL1, Huber",
+        x_label="sample loss l (squared target units for MSE, target units otherwise)",
+        y_label="|dl/dy_hat| (one output, sum reduction)",
+        zh=(
+            "输出梯度大小与样本损失的关系:MSE、L1、SmoothL1、Huber",
+            "样本损失 l(MSE 以目标单位的平方计,其余以目标单位计)",
+            "|dl/dy_hat|(单个输出,sum 归约)",
+        ),
+        log_x=True,
+        log_y=True,
+    )
     for label, (loss, g) in curves.items():
         assert (loss[1:] > loss[:-1]).all() and (g[1:] >= g[:-1]).all()  # the loss grows; the gradient never shrinks
         plot.line(f"{label}: |dl/dy_hat|", loss.tolist(), g.tolist(), zh=f"{label}:输出梯度 |dl/dy_hat|")
-    figures.record(f"Huber (delta = {delta}) |dl/dy_hat| at residual 1e6", curves[f"Huber, delta = {delta}"][1][-1],
-                   "gradient", zh=f"残差为 1e6 时 Huber (delta = {delta}) 的 |dl/dy_hat|")
-    figures.record("MSE |dl/dy_hat| at residual 1e6", curves["MSE"][1][-1], "gradient",
-                   zh="残差为 1e6 时 MSE 的 |dl/dy_hat|")
+    figures.record(
+        f"Huber (delta = {delta}) |dl/dy_hat| at residual 1e6",
+        curves[f"Huber, delta = {delta}"][1][-1],
+        "gradient",
+        zh=f"残差为 1e6 时 Huber (delta = {delta}) 的 |dl/dy_hat|",
+    )
+    figures.record(
+        "MSE |dl/dy_hat| at residual 1e6", curves["MSE"][1][-1], "gradient", zh="残差为 1e6 时 MSE 的 |dl/dy_hat|"
+    )

@@ -86,10 +86,13 @@ def test_cross_entropy_is_positive_and_falls_to_zero_as_p_y_goes_to_one(device, 
     assert (ce > 0).all()  # (K - 1) e^-30 ~ 1e-13 is still far above float64's resolution near 0
     assert (ce[1:] < ce[:-1]).all()  # strictly decreasing in the margin, i.e. in p_y
     figures.record(f"CE at margin 30, K={k}", ce[-1], "nats", zh=f"logit 间隔为 30 时的 CE,K={k}")
-    figures.plot("cross-entropy vs the target's logit margin (K classes)", x_label="logit margin z_y - z_other (nats)",
-                 y_label="cross-entropy (nats)",
-                 zh=("交叉熵与目标类别 logit 间隔的关系(K 个类别)", "logit 间隔 z_y - z_other(nats)", "交叉熵(nats)"),
-                 log_y=True).line(f"K = {k}", margins, ce, zh=f"类别数 K = {k}")
+    figures.plot(
+        "cross-entropy vs the target's logit margin (K classes)",
+        x_label="logit margin z_y - z_other (nats)",
+        y_label="cross-entropy (nats)",
+        zh=("交叉熵与目标类别 logit 间隔的关系(K 个类别)", "logit 间隔 z_y - z_other(nats)", "交叉熵(nats)"),
+        log_y=True,
+    ).line(f"K = {k}", margins, ce, zh=f"类别数 K = {k}")
 
 
 @given(n=batch_sizes(1, 6), k=st.integers(2, 8), scale=st.floats(0.1, 5.0), seed=seeds())
@@ -115,8 +118,9 @@ def test_the_entropy_floor_is_reached_only_at_the_target(device):
         p = q + eps * make.tensor([[-1.0, 1.0, 0.0]])
         assert F.cross_entropy(p.log(), q) > at_target
     # a 3-term float64 sum of terms ~0.3 (plus a logsumexp ~0): rounding ~3 * 2.2e-16 relative, far below 1e-12
-    assert math.isclose(at_target.item(), -(0.7 * math.log(0.7) + 0.2 * math.log(0.2) + 0.1 * math.log(0.1)),
-                        rel_tol=1e-12)
+    assert math.isclose(
+        at_target.item(), -(0.7 * math.log(0.7) + 0.2 * math.log(0.2) + 0.1 * math.log(0.1)), rel_tol=1e-12
+    )
 
 
 @pytest.mark.parametrize("smoothing", [0.05, 0.3])
@@ -138,7 +142,8 @@ def test_label_smoothing_is_a_probability_target_so_its_floor_is_that_targets_en
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
 @pytest.mark.parametrize("k", [2, 3, 10, 100])
 def test_in_floating_point_cross_entropy_rounds_to_zero_at_a_finite_margin_while_its_gradient_does_not(
-        device, dtype, k, figures):
+    device, dtype, k, figures
+):
     # log_softmax subtracts the largest logit and sums exp(z - max) = 1 + (K - 1) e^-m for a target leading the K - 1
     # others by m, then takes the log (PyTorch source, aten/src/ATen/native/SoftMax.cpp, log_softmax). That sum
     # rounds to exactly 1, and the loss to exactly 0, once what is added to 1 is at most half an ulp of 1, eps / 2:
@@ -167,9 +172,14 @@ def test_in_floating_point_cross_entropy_rounds_to_zero_at_a_finite_margin_while
     assert_close(others, expected)
     first = margins[(ce == 0).cpu()].min().item()
     name = str(dtype).removeprefix("torch.")
-    figures.record(f"{name}, K={k}: smallest margin with CE exactly 0", first, "nats",
-                   zh=f"{name},K={k}:CE 恰为 0 的最小间隔", note=f"ln(2/eps) = {lowest:.2f}",
-                   note_zh=f"对照:ln(2/eps) = {lowest:.2f}")
+    figures.record(
+        f"{name}, K={k}: smallest margin with CE exactly 0",
+        first,
+        "nats",
+        zh=f"{name},K={k}:CE 恰为 0 的最小间隔",
+        note=f"ln(2/eps) = {lowest:.2f}",
+        note_zh=f"对照:ln(2/eps) = {lowest:.2f}",
+    )
 
 
 @pytest.mark.parametrize("k", [2, 10, 100])
@@ -191,6 +201,11 @@ def test_cross_entropy_takes_logits_and_a_softmax_before_it_keeps_the_loss_above
     # on the logits themselves the rows the model gets right go far below that floor
     on_logits = F.cross_entropy(z, y, reduction="none")
     assert (on_logits < floor).any() and (on_logits[on_logits < floor] < on_probs[on_logits < floor]).all()
-    figures.record(f"K={k}: floor log(1 + (K-1)/e) of CE on probabilities", floor, "nats",
-                   zh=f"K={k}:对概率求 CE 的下限 log(1 + (K-1)/e)", note=f"ln K = {math.log(k):.3f}",
-                   note_zh=f"对照:ln K = {math.log(k):.3f}")
+    figures.record(
+        f"K={k}: floor log(1 + (K-1)/e) of CE on probabilities",
+        floor,
+        "nats",
+        zh=f"K={k}:对概率求 CE 的下限 log(1 + (K-1)/e)",
+        note=f"ln K = {math.log(k):.3f}",
+        note_zh=f"对照:ln K = {math.log(k):.3f}",
+    )

@@ -83,16 +83,29 @@ def _setup(device):
 def _run(make_model, x, y, c, optimizer, steps=STEPS, **kwargs):
     """Parameters after ``steps`` full-batch steps of ``optimizer`` on the loss c * CE."""
     model = make_model()
-    train(model, lambda out, t: c * F.cross_entropy(out, t), x, y, optimizer=optimizer(model.parameters(), **kwargs),
-          steps=steps)
+    train(
+        model,
+        lambda out, t: c * F.cross_entropy(out, t),
+        x,
+        y,
+        optimizer=optimizer(model.parameters(), **kwargs),
+        steps=steps,
+    )
     return flat_params(model)
 
 
 def _trajectory(make_model, x, y, c, optimizer, steps=STEPS, **kwargs):
     """Parameters after each of ``steps`` full-batch steps of ``optimizer`` on the loss c * CE, stacked (steps, P)."""
     model = make_model()
-    history = train(model, lambda out, t: c * F.cross_entropy(out, t), x, y,
-                    optimizer=optimizer(model.parameters(), **kwargs), steps=steps, evaluate=flat_params)
+    history = train(
+        model,
+        lambda out, t: c * F.cross_entropy(out, t),
+        x,
+        y,
+        optimizer=optimizer(model.parameters(), **kwargs),
+        steps=steps,
+        evaluate=flat_params,
+    )
     return torch.stack(history.evaluations)
 
 
@@ -113,8 +126,16 @@ def test_adding_a_constant_changes_the_loss_value_but_not_one_bit_of_the_trainin
 
     def run(c):
         model = make_model()
-        history = train(model, lambda out, t: F.cross_entropy(out, t) + c, x, y,
-                        optimizer=optimizer(model.parameters(), **kwargs), steps=5, batch_size=8, seed=5)
+        history = train(
+            model,
+            lambda out, t: F.cross_entropy(out, t) + c,
+            x,
+            y,
+            optimizer=optimizer(model.parameters(), **kwargs),
+            steps=5,
+            batch_size=8,
+            seed=5,
+        )
         return flat_params(model), history
 
     base_params, base = run(0.0)
@@ -139,8 +160,7 @@ def test_soft_label_cross_entropy_and_kl_divergence_differ_by_the_entropy_and_tr
     histories, finals = [], []
     for loss_fn in (ce, kl):
         model = make_model()
-        histories.append(train(model, loss_fn, x, soft, optimizer=torch.optim.SGD(model.parameters(), lr=0.5),
-                               steps=5))
+        histories.append(train(model, loss_fn, x, soft, optimizer=torch.optim.SGD(model.parameters(), lr=0.5), steps=5))
         finals.append(flat_params(model))
     (h_ce, h_kl), (p_ce, p_kl) = histories, finals
     # the loss values differ by H(p) at every step, the runs do not: the same gradient up to rounding
@@ -149,8 +169,12 @@ def test_soft_label_cross_entropy_and_kl_divergence_differ_by_the_entropy_and_tr
     assert entropy > 0.1  # a visible offset: soft targets drawn with logits of std 2 are far from one-hot
     assert_close(p_ce, p_kl)
     assert_close(torch.tensor(h_ce.grad_norms), torch.tensor(h_kl.grad_norms))
-    figures.record("soft-label CE - KL (batchmean): the targets' mean entropy", entropy, "nats",
-                   zh="软标签 CE - KL (batchmean):目标分布的平均熵")
+    figures.record(
+        "soft-label CE - KL (batchmean): the targets' mean entropy",
+        entropy,
+        "nats",
+        zh="软标签 CE - KL (batchmean):目标分布的平均熵",
+    )
 
 
 def _start_and_grad(make_model, x, y):
@@ -168,8 +192,15 @@ def test_sgd_first_step_scales_exactly_with_the_loss(device, c):
     step_1 = _run(make_model, x, y, 1.0, torch.optim.SGD, steps=1, lr=LR) - start
     step_c = _run(make_model, x, y, c, torch.optim.SGD, steps=1, lr=LR) - start
     assert start.abs().max() <= 0.5
-    assert_close(step_c, c * step_1, tol=override(rtol=1e-9, atol=1e-15 * max(1.0, c), reason=(
-        "steps read off as theta_1 - theta_0 (|theta| <= 0.5); c * step_1 multiplies their rounding by c")))
+    assert_close(
+        step_c,
+        c * step_1,
+        tol=override(
+            rtol=1e-9,
+            atol=1e-15 * max(1.0, c),
+            reason=("steps read off as theta_1 - theta_0 (|theta| <= 0.5); c * step_1 multiplies their rounding by c"),
+        ),
+    )
 
 
 SGD_RUN_STEPS = 8  # minibatches of 8 of the 16 samples: 4 epochs, the gradient changes from step to step
@@ -181,9 +212,16 @@ def test_sgd_on_c_times_the_loss_follows_sgd_with_c_times_the_learning_rate(devi
 
     def run(loss_scale, lr):
         model = make_model()
-        train(model, lambda out, t: loss_scale * F.cross_entropy(out, t), x, y,
-              optimizer=torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum), steps=SGD_RUN_STEPS,
-              batch_size=8, seed=5)
+        train(
+            model,
+            lambda out, t: loss_scale * F.cross_entropy(out, t),
+            x,
+            y,
+            optimizer=torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum),
+            steps=SGD_RUN_STEPS,
+            batch_size=8,
+            seed=5,
+        )
         return flat_params(model)
 
     start = flat_params(make_model())
@@ -192,8 +230,13 @@ def test_sgd_on_c_times_the_loss_follows_sgd_with_c_times_the_learning_rate(devi
     # parameters by a few ulps of the largest parameter (eps = 2.2e-16), and the 8 steps of the dynamics may
     # amplify that: 1e-11 of the largest parameter leaves room for a factor of 1e4 over a few ulps
     scale = max(with_scaled_lr.abs().max().item(), start.abs().max().item())
-    tol = override(rtol=0.0, atol=1e-11 * scale, reason=(
-        "float64 rounding of 8 SGD steps, a few ulps of the largest parameter per step, amplified by the dynamics"))
+    tol = override(
+        rtol=0.0,
+        atol=1e-11 * scale,
+        reason=(
+            "float64 rounding of 8 SGD steps, a few ulps of the largest parameter per step, amplified by the dynamics"
+        ),
+    )
     assert_close(on_scaled_loss, with_scaled_lr, tol=tol)
     # not vacuous: the run moved the parameters by more than the tolerance (else not moving at all would pass)
     assert_ge((with_scaled_lr - start).abs().max(), tol.atol, slack=EXACT, strict=True)
@@ -210,8 +253,14 @@ def test_adam_first_step_is_lr_g_over_abs_g_plus_eps_over_c(device, c):
     step_1 = -LR * g / (g.abs() + EPS)
     # |g/(|g| + a) - g/(|g| + b)| = |g| |a - b| / ((|g| + a)(|g| + b)) <= |a - b| / |g|, plus the rounding of
     # the step read off from the parameters (STEP_TOL.atol)
-    assert_le((step_c - step_1).abs(), LR * EPS * abs(1 / c - 1) / g.abs(), slack=slack(abs=STEP_TOL.atol, reason=(
-        "rounding of the step read off as theta_1 - theta_0 of parameters |theta| <= 0.5")))
+    assert_le(
+        (step_c - step_1).abs(),
+        LR * EPS * abs(1 / c - 1) / g.abs(),
+        slack=slack(
+            abs=STEP_TOL.atol,
+            reason=("rounding of the step read off as theta_1 - theta_0 of parameters |theta| <= 0.5"),
+        ),
+    )
 
 
 def test_a_weight_on_one_term_of_the_loss_changes_adams_step(device, figures):
@@ -236,11 +285,22 @@ def test_a_weight_on_one_term_of_the_loss_changes_adams_step(device, figures):
         assert_close(step, -LR * grad / (grad.abs() + EPS), tol=STEP_TOL)
     flipped = (torch.sign(g) != torch.sign(g_c)) & (g.abs() > 100 * EPS) & (g_c.abs() > 100 * EPS)
     assert flipped.any()
-    assert_ge((step_c - step_1)[flipped].abs().min(), 2 * LR * 100 / 101, slack=slack(abs=STEP_TOL.atol, reason=(
-        "rounding of the steps read off as theta_1 - theta_0 of parameters |theta| <= 0.5")))
-    figures.record(f"Adam, weight {c:g} on one of two loss terms: share of elements whose first step flips sign",
-                   flipped.double().mean(), "1", zh=f"Adam,两项损失之一加权 {c:g}:第一步符号翻转的元素比例",
-                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
+    assert_ge(
+        (step_c - step_1)[flipped].abs().min(),
+        2 * LR * 100 / 101,
+        slack=slack(
+            abs=STEP_TOL.atol,
+            reason=("rounding of the steps read off as theta_1 - theta_0 of parameters |theta| <= 0.5"),
+        ),
+    )
+    figures.record(
+        f"Adam, weight {c:g} on one of two loss terms: share of elements whose first step flips sign",
+        flipped.double().mean(),
+        "1",
+        zh=f"Adam,两项损失之一加权 {c:g}:第一步符号翻转的元素比例",
+        measured_on=MEASURED_ON,
+        measured_on_zh=MEASURED_ON_ZH,
+    )
 
 
 def test_adam_step_is_flat_in_c_until_c_g_reaches_eps(device, figures):
@@ -263,21 +323,44 @@ def test_adam_step_is_flat_in_c_until_c_g_reaches_eps(device, figures):
     assert all(abs(n / (LR * c * g.norm().item()) - 1) < SGD_NORM_REL for c, n in zip(sgd_cs, sgd))
     figures.record("min |g| at the start", g.min(), "gradient units", zh="初始点的 min |g|")
     figures.record("max |g| at the start", g.max(), "gradient units", zh="初始点的 max |g|")
-    figures.record("Adam first-step norm, c = 1e4 / c = 1", adam[-1] / adam[cs.index(1.0)], "1",
-                   zh="Adam 第一步的范数,c = 1e4 / c = 1")
-    figures.record("Adam first-step norm, c = 1e-14 / c = 1", adam[0] / adam[cs.index(1.0)], "1",
-                   zh="Adam 第一步的范数,c = 1e-14 / c = 1")
-    figures.record("SGD first-step norm, c = 1e4 / c = 1", sgd[-1] / sgd[sgd_cs.index(1.0)], "1",
-                   zh="SGD 第一步的范数,c = 1e4 / c = 1")
-    plot = figures.plot("first-step size vs loss scale c: Adam and SGD", x_label="loss scale c (factor on the loss)",
-                        y_label="first-step size ||theta_1 - theta_0|| (L2)",
-                        zh=("第一步步长与损失缩放 c 的关系:Adam 与 SGD", "损失缩放 c(乘在损失上的因子)",
-                            "第一步步长 ||theta_1 - theta_0||(L2)"),
-                        log_x=True, log_y=True)
+    figures.record(
+        "Adam first-step norm, c = 1e4 / c = 1",
+        adam[-1] / adam[cs.index(1.0)],
+        "1",
+        zh="Adam 第一步的范数,c = 1e4 / c = 1",
+    )
+    figures.record(
+        "Adam first-step norm, c = 1e-14 / c = 1",
+        adam[0] / adam[cs.index(1.0)],
+        "1",
+        zh="Adam 第一步的范数,c = 1e-14 / c = 1",
+    )
+    figures.record(
+        "SGD first-step norm, c = 1e4 / c = 1",
+        sgd[-1] / sgd[sgd_cs.index(1.0)],
+        "1",
+        zh="SGD 第一步的范数,c = 1e4 / c = 1",
+    )
+    plot = figures.plot(
+        "first-step size vs loss scale c: Adam and SGD",
+        x_label="loss scale c (factor on the loss)",
+        y_label="first-step size ||theta_1 - theta_0|| (L2)",
+        zh=(
+            "第一步步长与损失缩放 c 的关系:Adam 与 SGD",
+            "损失缩放 c(乘在损失上的因子)",
+            "第一步步长 ||theta_1 - theta_0||(L2)",
+        ),
+        log_x=True,
+        log_y=True,
+    )
     plot.line(f"Adam (eps = {EPS:g})", cs, adam, zh=f"Adam 优化器(eps = {EPS:g})")
     plot.line(f"SGD (lr = {LR:g})", sgd_cs, sgd, zh=f"SGD 优化器(lr = {LR:g})")
-    plot.bound(f"Adam's ceiling lr sqrt(P), P = {len(g)} parameters", [cs[0], cs[-1]], [LR * len(g) ** 0.5] * 2,
-               zh=f"Adam 的上限 lr sqrt(P),P = {len(g)} 个参数")
+    plot.bound(
+        f"Adam's ceiling lr sqrt(P), P = {len(g)} parameters",
+        [cs[0], cs[-1]],
+        [LR * len(g) ** 0.5] * 2,
+        zh=f"Adam 的上限 lr sqrt(P),P = {len(g)} 个参数",
+    )
 
 
 @pytest.mark.parametrize("c", [1e-3, 100.0])
@@ -295,8 +378,9 @@ def test_l2_weight_decay_breaks_the_invariance_and_decoupled_decay_restores_it(d
     start = flat_params(make_model())
     # exact identity, step by step: Adam(c J, lambda, eps) = Adam(J, lambda / c, eps / c)
     l2_scaled = _trajectory(make_model, x, y, c, torch.optim.Adam, lr=LR, eps=EPS, weight_decay=lam)
-    assert_close(l2_scaled, _trajectory(make_model, x, y, 1.0, torch.optim.Adam, lr=LR, eps=EPS / c,
-                                        weight_decay=lam / c))
+    assert_close(
+        l2_scaled, _trajectory(make_model, x, y, 1.0, torch.optim.Adam, lr=LR, eps=EPS / c, weight_decay=lam / c)
+    )
     # exact identity, step by step: AdamW(c J, lambda, eps) = AdamW(J, lambda, eps / c). AdamW rather than
     # Adam(decoupled_weight_decay=True): the same rule, and torch 2.5 has no such flag
     kw = dict(lr=LR, weight_decay=lam)
@@ -314,7 +398,15 @@ def test_l2_weight_decay_breaks_the_invariance_and_decoupled_decay_restores_it(d
     l2_scaled, l2_base, dec_scaled, dec_base = l2_scaled[-1], l2_base[-1], dec_scaled[-1], dec_base[-1]
     l2_drift = ((l2_scaled - l2_base).norm() / (l2_base - start).norm()).item()
     dec_drift = ((dec_scaled - dec_base).norm() / (dec_base - start).norm()).item()
-    figures.record(f"Adam + L2 decay: drift between loss x{c:g} and x1 runs / distance", l2_drift, "1",
-                   zh=f"Adam + L2 权重衰减:损失 x{c:g} 与 x1 两次运行之间的偏离 / 移动距离")
-    figures.record(f"AdamW: drift between loss x{c:g} and x1 runs / distance", dec_drift, "1",
-                   zh=f"AdamW:损失 x{c:g} 与 x1 两次运行之间的偏离 / 移动距离")
+    figures.record(
+        f"Adam + L2 decay: drift between loss x{c:g} and x1 runs / distance",
+        l2_drift,
+        "1",
+        zh=f"Adam + L2 权重衰减:损失 x{c:g} 与 x1 两次运行之间的偏离 / 移动距离",
+    )
+    figures.record(
+        f"AdamW: drift between loss x{c:g} and x1 runs / distance",
+        dec_drift,
+        "1",
+        zh=f"AdamW:损失 x{c:g} 与 x1 两次运行之间的偏离 / 移动距离",
+    )

@@ -72,8 +72,14 @@ def test_the_step_goes_downhill_by_lr_times_grad_norm_squared(device, figures):
     assert drop > 0  # downhill: an SGD that stepped uphill (theta + lr g) would raise the loss
     # drop = lr ||g||^2 - lr^2/2 g^T H g + O(lr^3): with the second-order term included, what is left is
     # third order, i.e. < 1% of the second-order term at lr = 1e-3 (its relative size is O(lr))
-    assert_le(abs(drop - (first_order - second_order)), 1e-2 * abs(second_order), slack=slack(abs=1e-15, reason=(
-        "float64 rounding of the loss drop, a difference of two losses of order 1 (a few ulps of 1)")))
+    assert_le(
+        abs(drop - (first_order - second_order)),
+        1e-2 * abs(second_order),
+        slack=slack(
+            abs=1e-15,
+            reason=("float64 rounding of the loss drop, a difference of two losses of order 1 (a few ulps of 1)"),
+        ),
+    )
     figures.record("loss drop / (lr ||g||^2)", drop / first_order, "1", zh="损失下降量 / (lr ||g||^2)")
     figures.record("second-order term / first-order term", second_order / first_order, "1", zh="二阶项 / 一阶项")
 
@@ -85,15 +91,23 @@ def _grads_at(model, params, x, y):
     return list(torch.autograd.grad(loss, leaves))
 
 
-@given(momentum=st.sampled_from([0.0, 0.5, 0.9]), dampening=st.sampled_from([0.0, 0.3]), nesterov=st.booleans(),
-       weight_decay=st.sampled_from([0.0, 0.01, 0.1]), maximize=st.booleans(), lr=st.floats(1e-3, 0.3),
-       foreach=st.booleans())
+@given(
+    momentum=st.sampled_from([0.0, 0.5, 0.9]),
+    dampening=st.sampled_from([0.0, 0.3]),
+    nesterov=st.booleans(),
+    weight_decay=st.sampled_from([0.0, 0.01, 0.1]),
+    maximize=st.booleans(),
+    lr=st.floats(1e-3, 0.3),
+    foreach=st.booleans(),
+)
 def test_sgd_with_momentum_dampening_nesterov_weight_decay_follows_the_documented_algorithm(
-        device, momentum, dampening, nesterov, weight_decay, maximize, lr, foreach):
+    device, momentum, dampening, nesterov, weight_decay, maximize, lr, foreach
+):
     assume(not nesterov or (momentum > 0 and dampening == 0))  # torch.optim.SGD rejects the other combinations
     model, x, y = _setup(device)
-    kwargs = dict(lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov, weight_decay=weight_decay,
-                  maximize=maximize)
+    kwargs = dict(
+        lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov, weight_decay=weight_decay, maximize=maximize
+    )
     reference = ReferenceSGD(**kwargs)
     ref_params = [p.detach().clone() for p in model.parameters()]
     opt = torch.optim.SGD(model.parameters(), foreach=foreach, **kwargs)

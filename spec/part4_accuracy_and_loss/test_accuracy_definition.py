@@ -36,8 +36,11 @@ pytestmark = pytest.mark.claim("accuracy.definition")
 
 def _logits(n, k, seed, integer, device):
     g = generator(seed)
-    z = (torch.randint(-2, 3, (n, k), generator=g).double() if integer
-         else torch.randn(n, k, generator=g, dtype=torch.float64))
+    z = (
+        torch.randint(-2, 3, (n, k), generator=g).double()
+        if integer
+        else torch.randn(n, k, generator=g, dtype=torch.float64)
+    )
     return z.to(device), torch.randint(0, k, (n,), generator=g).to(device)
 
 
@@ -80,11 +83,16 @@ def test_accuracy_jumps_by_one_over_n_when_one_prediction_changes_class(device, 
     assert all(b < a for a, b in zip(losses, losses[1:]))  # meanwhile the loss falls at every step
     figures.record("accuracy jump at the boundary", accs[20] - accs[19], "1", zh="决策边界处的准确率跳变")
     # accuracy and loss share one axis (both lie in [0.5, 0.8] here): the point is a step against a slope
-    plot = figures.plot(f"moving one logit across the decision boundary (N = {n})",
-                        x_label="class-0 logit of sample 7 (class-1 logit = 1)",
-                        y_label="accuracy (fraction) / mean CE (nats)",
-                        zh=(f"将一个 logit 移过决策边界(N = {n})", "样本 7 的类别 0 logit(类别 1 的 logit = 1)",
-                            "准确率(比例)/ 平均交叉熵(nats)"))
+    plot = figures.plot(
+        f"moving one logit across the decision boundary (N = {n})",
+        x_label="class-0 logit of sample 7 (class-1 logit = 1)",
+        y_label="accuracy (fraction) / mean CE (nats)",
+        zh=(
+            f"将一个 logit 移过决策边界(N = {n})",
+            "样本 7 的类别 0 logit(类别 1 的 logit = 1)",
+            "准确率(比例)/ 平均交叉熵(nats)",
+        ),
+    )
     plot.line("accuracy (fraction): one step of 1/N", ts, accs, zh="准确率(比例):一次 1/N 的跳变")
     plot.line("mean cross-entropy (nats): continuous", ts, losses, zh="平均交叉熵(nats):连续变化")
 

@@ -38,8 +38,10 @@ from support.tolerances import assert_close, assert_ge, assert_le, slack
 pytestmark = pytest.mark.claim("confidence.vs-boundary")
 # CE = logsumexp(z) - z_y in float64 with |z| <= 5: absolute rounding a few ulps of 5 (~4e-15)
 CE_REL, CE_ABS = 1e-12, 1e-14
-ECE_ROUNDING = slack(abs=1e-12, reason=(
-    "ECE sums <= 100 float64 confidences per bin and 15 weighted gaps: rounding ~100 * 2.2e-16 ~ 2e-14"))
+ECE_ROUNDING = slack(
+    abs=1e-12,
+    reason=("ECE sums <= 100 float64 confidences per bin and 15 weighted gaps: rounding ~100 * 2.2e-16 ~ 2e-14"),
+)
 
 
 def _binary(confidences, right, device):
@@ -60,10 +62,12 @@ def test_same_class_different_confidence_same_accuracy_different_loss(device, fi
         assert math.isclose(losses[m], math.log1p(math.exp(-m)), rel_tol=CE_REL, abs_tol=CE_ABS)
     assert losses[5.0] < losses[0.5]  # both right: the confident one costs less
     assert losses[-5.0] > 6 * losses[-0.1]  # both wrong: 5.0067 vs 0.7444, the confident mistake costs 6.7x more
-    figures.record("CE right at margin 0.5 / at margin 5", losses[0.5] / losses[5.0], "1",
-                   zh="分对时的 CE:间隔 0.5 / 间隔 5")
-    figures.record("CE wrong at margin -5 / at margin -0.1", losses[-5.0] / losses[-0.1], "1",
-                   zh="分错时的 CE:间隔 -5 / 间隔 -0.1")
+    figures.record(
+        "CE right at margin 0.5 / at margin 5", losses[0.5] / losses[5.0], "1", zh="分对时的 CE:间隔 0.5 / 间隔 5"
+    )
+    figures.record(
+        "CE wrong at margin -5 / at margin -0.1", losses[-5.0] / losses[-0.1], "1", zh="分错时的 CE:间隔 -5 / 间隔 -0.1"
+    )
 
 
 def test_equal_accuracy_very_different_calibration_and_temperature_scaling(device, figures):
@@ -95,19 +99,24 @@ def test_equal_accuracy_very_different_calibration_and_temperature_scaling(devic
     assert_close(nll_scaled, make.tensor(-(0.75 * math.log(0.75) + 0.25 * math.log(0.25))))
     figures.record("ECE, overconfident model (15 bins)", ece_over, "1", zh="ECE,过度自信的模型(15 个区间)")
     figures.record("ECE, calibrated model (15 bins)", ece_cal, "1", zh="ECE,校准良好的模型(15 个区间)")
-    figures.record("ECE, overconfident model after temperature scaling", ece_scaled, "1",
-                   zh="ECE,温度缩放后的过度自信模型")
+    figures.record(
+        "ECE, overconfident model after temperature scaling", ece_scaled, "1", zh="ECE,温度缩放后的过度自信模型"
+    )
     figures.record("NLL, overconfident model", nll_over, "nats", zh="NLL,过度自信的模型")
     figures.record("NLL, after temperature scaling", nll_scaled, "nats", zh="NLL,温度缩放后")
     # reliability diagram (Guo et al. 2017, fig. 1): a perfectly calibrated model lies on y = x
-    plot = figures.plot("reliability diagram, 15 bins, accuracy 0.75 each",
-                        x_label="mean confidence of the bin (probability)", y_label="accuracy of the bin (fraction)",
-                        zh=("可靠性图,15 个区间,准确率均为 0.75", "区间的平均置信度(概率)", "区间的准确率(比例)"))
+    plot = figures.plot(
+        "reliability diagram, 15 bins, accuracy 0.75 each",
+        x_label="mean confidence of the bin (probability)",
+        y_label="accuracy of the bin (fraction)",
+        zh=("可靠性图,15 个区间,准确率均为 0.75", "区间的平均置信度(概率)", "区间的准确率(比例)"),
+    )
     plot.bound("perfect calibration (y = x)", [0.5, 1.0], [0.5, 1.0], zh="完美校准(y = x)")
     for name, name_zh, z, y, ece in (
-            ("overconfident: 100 at 0.99", "过度自信:100 个样本置信度均为 0.99", over_z, over_y, ece_over),
-            ("calibrated: 20 at each of 0.55..0.95", "校准良好:0.55..0.95 每个置信度各 20 个", cal_z, cal_y, ece_cal),
-            ("overconfident after temperature scaling", "温度缩放后的过度自信模型", scaled, over_y, ece_scaled)):
+        ("overconfident: 100 at 0.99", "过度自信:100 个样本置信度均为 0.99", over_z, over_y, ece_over),
+        ("calibrated: 20 at each of 0.55..0.95", "校准良好:0.55..0.95 每个置信度各 20 个", cal_z, cal_y, ece_cal),
+        ("overconfident after temperature scaling", "温度缩放后的过度自信模型", scaled, over_y, ece_scaled),
+    ):
         counts, acc, mean_conf = reliability_bins(torch.softmax(z, dim=1), y)
         filled = counts > 0
         add = plot.points if int(filled.sum()) == 1 else plot.line

@@ -60,8 +60,12 @@ def test_95_percent_right_with_5_percent_confidently_wrong_loses_to_a_calibrated
     assert_close(ce_a, make.tensor(-(0.95 * math.log(0.99) + 0.05 * math.log(1e-4))))
     assert_close(ce_b, make.tensor(-(0.85 * math.log(0.85) + 0.15 * math.log(0.15))))
     assert acc_a > acc_b and ce_a > ce_b
-    figures.record("mean CE, 95% right, 5% wrong at confidence 0.9999", ce_a, "nats",
-                   zh="平均 CE:95% 分对,5% 以 0.9999 的置信度分错")
+    figures.record(
+        "mean CE, 95% right, 5% wrong at confidence 0.9999",
+        ce_a,
+        "nats",
+        zh="平均 CE:95% 分对,5% 以 0.9999 的置信度分错",
+    )
     figures.record("mean CE, calibrated 85% right", ce_b, "nats", zh="平均 CE:经过校准、85% 分对")
     share = -0.05 * math.log(1e-4) / ce_a.item()
     figures.record("share of A's loss from its 5 wrong samples", share, "1", zh="A 的损失中来自其 5 个分错样本的比例")
@@ -79,13 +83,18 @@ def test_the_loss_grows_without_bound_as_the_wrong_confidence_goes_to_one(device
     # each factor 10 on 1 - q adds 0.05 ln 10 = 0.1151 to the mean: linear in -log(1 - q), so unbounded
     assert all(abs(s - 0.05 * math.log(10)) < MEAN_CE_REL for s in steps)  # the steps are ~0.1: absolute ~ relative
     assert ces[-1] > 1.0  # already above ln 2 (a coin flip's loss) at q = 1 - 1e-12, with accuracy 95%
-    figures.record("mean CE at 95% accuracy, wrong confidence 1 - 1e-12", ces[-1], "nats",
-                   zh="准确率 95% 时的平均 CE,错误置信度 1 - 1e-12")
-    plot = figures.plot("mean CE at 95% accuracy vs the wrong answers' confidence",
-                        x_label="-log10(1 - confidence in the wrong class) (decades)",
-                        y_label="mean cross-entropy (nats)",
-                        zh=("准确率 95% 时的平均 CE 与错误预测的置信度", "-log10(1 - 对错误类别的置信度)(数量级)",
-                            "平均交叉熵(nats)"))
+    figures.record(
+        "mean CE at 95% accuracy, wrong confidence 1 - 1e-12",
+        ces[-1],
+        "nats",
+        zh="准确率 95% 时的平均 CE,错误置信度 1 - 1e-12",
+    )
+    plot = figures.plot(
+        "mean CE at 95% accuracy vs the wrong answers' confidence",
+        x_label="-log10(1 - confidence in the wrong class) (decades)",
+        y_label="mean cross-entropy (nats)",
+        zh=("准确率 95% 时的平均 CE 与错误预测的置信度", "-log10(1 - 对错误类别的置信度)(数量级)", "平均交叉熵(nats)"),
+    )
     plot.line("95 right at p_y = 0.99, 5 wrong", ks, ces, zh="95 个以 p_y = 0.99 分对,5 个分错")
     plot.bound("ln 2: a coin flip's loss", [ks[0], ks[-1]], [math.log(2)] * 2, zh="ln 2:抛硬币的损失")
 

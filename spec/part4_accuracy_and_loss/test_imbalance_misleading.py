@@ -33,7 +33,8 @@ MEAN_ABS = 1e-15
 
 @given(k=st.integers(2, 5), majority=st.floats(0.6, 0.95), n=st.integers(100, 400), seed=st.integers(0, 10**6))
 def test_the_majority_predictor_has_accuracy_of_the_majority_share_and_balanced_accuracy_one_over_k(
-        device, k, majority, n, seed):
+    device, k, majority, n, seed
+):
     shares = [majority] + [(1 - majority) / (k - 1)] * (k - 1)
     x, y = imbalanced_classification(n, 3, shares, seed=seed, device=device)
     counts = torch.bincount(y, minlength=k)

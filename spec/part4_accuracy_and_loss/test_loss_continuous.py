@@ -43,8 +43,15 @@ def test_scaling_logits_keeps_accuracy_and_moves_the_loss_continuously(device, n
     z_y = z.gather(1, y[:, None])
     lipschitz = (z - z_y).abs().max(dim=1).values.mean()
     change = (F.cross_entropy(temperature * z, y) - F.cross_entropy(z, y)).abs()
-    assert_le(change, abs(temperature - 1) * lipschitz, slack=slack(rel=1e-12, abs=1e-13, reason=(
-        "each CE is a log-sum-exp of logits up to ~20 * 4 = 80, exact to a few ulps of 80 (~1e-14)")))
+    assert_le(
+        change,
+        abs(temperature - 1) * lipschitz,
+        slack=slack(
+            rel=1e-12,
+            abs=1e-13,
+            reason=("each CE is a log-sum-exp of logits up to ~20 * 4 = 80, exact to a few ulps of 80 (~1e-14)"),
+        ),
+    )
     # first-order: d CE(T z) / dT at T = 1 is mean_i (sum_j p_ij z_ij - z_iy)
     t = torch.ones((), dtype=torch.float64, device=device, requires_grad=True)
     (dce,) = torch.autograd.grad(F.cross_entropy(t * z, y), t)
@@ -71,10 +78,19 @@ def test_one_sample_loss_follows_confidence_while_accuracy_stays(device, figures
     assert right[-1] < 1e-6 and abs(wrong[-1] - 16.0) < 1e-6  # log(1 + e^-16) ~ 1.1e-7; 16 + log(1 + e^-16)
     figures.record("CE of the right sample at T = 16", right[-1], "nats", zh="T = 16 时分对样本的 CE")
     figures.record("CE of the wrong sample at T = 16", wrong[-1], "nats", zh="T = 16 时分错样本的 CE")
-    plot = figures.plot("one sample's cross-entropy vs logit scale T", x_label="logit scale T (factor on the logits)",
-                        y_label="cross-entropy (nats)", log_x=True, log_y=True,
-                        zh=("单个样本的交叉熵与 logit 尺度 T", "logit 尺度 T(logits 的乘数)", "交叉熵(nats)"))
+    plot = figures.plot(
+        "one sample's cross-entropy vs logit scale T",
+        x_label="logit scale T (factor on the logits)",
+        y_label="cross-entropy (nats)",
+        log_x=True,
+        log_y=True,
+        zh=("单个样本的交叉熵与 logit 尺度 T", "logit 尺度 T(logits 的乘数)", "交叉熵(nats)"),
+    )
     labels_zh = {"right (margin +1)": "分对(间隔 +1)", "wrong (margin -1)": "分错(间隔 -1)"}
     for label, ce in curves.items():
-        plot.line(f"{label}, accuracy {1 if label.startswith('right') else 0} at every T", temps, ce,
-                  zh=f"{labels_zh[label]},每个 T 下准确率均为 {1 if label.startswith('right') else 0}")
+        plot.line(
+            f"{label}, accuracy {1 if label.startswith('right') else 0} at every T",
+            temps,
+            ce,
+            zh=f"{labels_zh[label]},每个 T 下准确率均为 {1 if label.startswith('right') else 0}",
+        )

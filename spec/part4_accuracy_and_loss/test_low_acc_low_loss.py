@@ -54,17 +54,23 @@ AT_HALF = slack(abs=1e-12, reason="float64 rounding of -log_softmax at p_y = 1/2
 
 def _plot(figures):
     """One figure for the claim: the floor (1 - acc) ln 2 and the models of the tests below, as (accuracy, mean CE)."""
-    return figures.plot("mean cross-entropy vs accuracy: the floor (1 - accuracy) ln 2", x_label="accuracy (fraction)",
-                        y_label="mean cross-entropy (nats)",
-                        zh=("平均交叉熵与准确率:下限 (1 - 准确率) ln 2", "准确率(比例)", "平均交叉熵(nats)"))
+    return figures.plot(
+        "mean cross-entropy vs accuracy: the floor (1 - accuracy) ln 2",
+        x_label="accuracy (fraction)",
+        y_label="mean cross-entropy (nats)",
+        zh=("平均交叉熵与准确率:下限 (1 - 准确率) ln 2", "准确率(比例)", "平均交叉熵(nats)"),
+    )
 
 
 @given(n=batch_sizes(1, 24), k=st.integers(2, 6), integer=st.booleans(), scale=st.floats(0.1, 50.0), seed=seeds())
 def test_mean_cross_entropy_is_at_least_one_minus_accuracy_times_ln2(device, n, k, integer, scale, seed):
     g = generator(seed)
     # integer logits in [-2, 2] give frequent ties, the case where p_y = 1/2 exactly can occur
-    raw = (torch.randint(-2, 3, (n, k), generator=g).double() if integer
-           else torch.randn(n, k, generator=g, dtype=torch.float64))
+    raw = (
+        torch.randint(-2, 3, (n, k), generator=g).double()
+        if integer
+        else torch.randn(n, k, generator=g, dtype=torch.float64)
+    )
     z, y = (scale * raw).to(device), torch.randint(0, k, (n,), generator=g).to(device)
     per_sample = F.cross_entropy(z, y, reduction="none")
     wrong = z.argmax(dim=1) != y
@@ -84,12 +90,20 @@ def test_the_bound_is_tight(device, figures):
     ce = F.cross_entropy(z, y)
     assert acc == 0.4
     assert_close(ce, make.tensor(0.6 * LN2))
-    figures.record("mean CE / bound (1 - acc) ln 2, tight construction", ce / (0.6 * LN2), "1",
-                   zh="平均 CE / 下限 (1 - acc) ln 2,恰好取到下限的构造")
+    figures.record(
+        "mean CE / bound (1 - acc) ln 2, tight construction",
+        ce / (0.6 * LN2),
+        "1",
+        zh="平均 CE / 下限 (1 - acc) ln 2,恰好取到下限的构造",
+    )
     plot = _plot(figures)
     plot.bound("bound: mean CE >= (1 - accuracy) ln 2", [0.0, 1.0], [LN2, 0.0], zh="下限:平均 CE >= (1 - 准确率) ln 2")
-    plot.points("tight: 6 ties (CE ln 2) + 4 right at margin 40", [acc], [ce],
-                zh="取到下限:6 个并列(CE 为 ln 2)+ 4 个以间隔 40 分对")
+    plot.points(
+        "tight: 6 ties (CE ln 2) + 4 right at margin 40",
+        [acc],
+        [ce],
+        zh="取到下限:6 个并列(CE 为 ln 2)+ 4 个以间隔 40 分对",
+    )
 
 
 def _two_way_logits(losses, y, k, device):
@@ -155,8 +169,9 @@ def test_a_model_unconfident_about_every_class_sits_at_ln_k(device, k, figures):
     assert_close(ce_wrong, make.tensor(-math.log(0.49)))
     assert (ce_wrong < ce).item() == (k >= 3)
     figures.record(f"uniform model CE, K={k}", ce, "nats", zh=f"均匀预测模型的 CE,K={k}")
-    _plot(figures).points(f"uniform model, K = {k}: (1/K, ln K)", [accuracy(z, y)], [ce],
-                          zh=f"均匀预测模型,K = {k}:(1/K, ln K)")
+    _plot(figures).points(
+        f"uniform model, K = {k}: (1/K, ln K)", [accuracy(z, y)], [ce], zh=f"均匀预测模型,K = {k}:(1/K, ln K)"
+    )
 
 
 def test_a_model_slightly_wrong_everywhere_has_a_lower_loss_than_a_more_accurate_one(device, figures):
@@ -177,10 +192,22 @@ def test_a_model_slightly_wrong_everywhere_has_a_lower_loss_than_a_more_accurate
     assert ce_a < ce_b  # lower accuracy, lower loss: the comparative case exists...
     assert ce_a >= (1 - acc_a) * LN2  # ...above the floor: accuracy 0 costs at least ln 2
     figures.record("CE of the accuracy-0 model (p_y = 0.49)", ce_a, "nats", zh="准确率为 0 的模型的 CE(p_y = 0.49)")
-    figures.record("CE of the accuracy-0.9 model (10% at p_y = 1e-4)", ce_b, "nats",
-                   zh="准确率为 0.9 的模型的 CE(10% 的样本 p_y = 1e-4)")
+    figures.record(
+        "CE of the accuracy-0.9 model (10% at p_y = 1e-4)",
+        ce_b,
+        "nats",
+        zh="准确率为 0.9 的模型的 CE(10% 的样本 p_y = 1e-4)",
+    )
     plot = _plot(figures)
-    plot.points(f"A: all wrong at p_y = 0.49 (CE {float(ce_a):.3f})", [acc_a], [ce_a],
-                zh=f"A:全部以 p_y = 0.49 分错(CE {float(ce_a):.3f})")
-    plot.points(f"B: 90% right at 0.99, 10% wrong at 1e-4 (CE {float(ce_b):.3f})", [acc_b], [ce_b],
-                zh=f"B:90% 以 0.99 分对,10% 以 1e-4 分错(CE {float(ce_b):.3f})")
+    plot.points(
+        f"A: all wrong at p_y = 0.49 (CE {float(ce_a):.3f})",
+        [acc_a],
+        [ce_a],
+        zh=f"A:全部以 p_y = 0.49 分错(CE {float(ce_a):.3f})",
+    )
+    plot.points(
+        f"B: 90% right at 0.99, 10% wrong at 1e-4 (CE {float(ce_b):.3f})",
+        [acc_b],
+        [ce_b],
+        zh=f"B:90% 以 0.99 分对,10% 以 1e-4 分错(CE {float(ce_b):.3f})",
+    )

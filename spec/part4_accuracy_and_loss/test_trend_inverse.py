@@ -92,8 +92,7 @@ Z = 2.0  # a held-out change counts when it exceeds twice its paired standard er
 
 # the usual setting: 200 blob samples in minibatches of 25 (8 steps = 1 epoch), 15 epochs, 200 held-out samples
 USUAL_RUNS = 144  # the Hoeffding bound's failure on a fresh block: 1.5e-4 (tests/test_spec_statistics.py)
-USUAL = dict(n_train=200, n_test=200, d=4, k=3, separation=1.5, width=16, depth=2, lr=0.05, steps=120,
-             batch_size=25)
+USUAL = dict(n_train=200, n_test=200, d=4, k=3, separation=1.5, width=16, depth=2, lr=0.05, steps=120, batch_size=25)
 EPOCH = USUAL["n_train"] // USUAL["batch_size"]
 # the overfitting setting: 10 training samples, full-batch Adam, 2000 held-out samples, checkpoints spaced
 # evenly in log(step) from step 1 to the last
@@ -138,8 +137,10 @@ def _train_many(seeds, data, *, make_model, make_optimizer, steps, batch_size, c
     if batch_size is not None and n % batch_size:
         raise ValueError(f"batch_size {batch_size} must divide the {n} training samples (whole epochs)")
     models = [make_model(s) for s in seeds]
-    params = [torch.stack([p.detach() for p in group]).requires_grad_()
-              for group in zip(*(list(m.parameters()) for m in models))]
+    params = [
+        torch.stack([p.detach() for p in group]).requires_grad_()
+        for group in zip(*(list(m.parameters()) for m in models))
+    ]
     optimizer = make_optimizer(params)
     generators = [generator(s) for s in seeds]
     losses, ce, right = [], [], []
@@ -149,7 +150,7 @@ def _train_many(seeds, data, *, make_model, make_optimizer, steps, batch_size, c
         else:
             if step * batch_size % n == 0:  # a new epoch: each run draws its own permutation, as train() does
                 order = torch.stack([torch.randperm(n, generator=g) for g in generators]).to(xtr.device)
-            idx = order[:, step * batch_size % n:][:, :batch_size]
+            idx = order[:, step * batch_size % n :][:, :batch_size]
             xb = torch.gather(xtr, 1, idx[..., None].expand(-1, -1, xtr.shape[2]))
             yb = torch.gather(ytr, 1, idx)
         optimizer.zero_grad(set_to_none=True)
@@ -172,9 +173,10 @@ def _train_many(seeds, data, *, make_model, make_optimizer, steps, batch_size, c
 
 def _blobs(seed, device):
     s = USUAL
-    x, y = classification(s["n_train"] + s["n_test"], s["d"], s["k"], separation=s["separation"], seed=seed,
-                          device=device)
-    return x[: s["n_train"]], y[: s["n_train"]], x[s["n_train"]:], y[s["n_train"]:]
+    x, y = classification(
+        s["n_train"] + s["n_test"], s["d"], s["k"], separation=s["separation"], seed=seed, device=device
+    )
+    return x[: s["n_train"]], y[: s["n_train"]], x[s["n_train"] :], y[s["n_train"] :]
 
 
 def _one_sharp_feature(seed, device):
@@ -187,7 +189,7 @@ def _one_sharp_feature(seed, device):
     delta, sd = torch.tensor(SHARP_DELTA, dtype=torch.float64), torch.tensor(SHARP_SD, dtype=torch.float64)
     x = (y[:, None].double() - 0.5) * delta + torch.randn(n, len(delta), generator=g, dtype=torch.float64) * sd
     x, y = x.to(device), y.to(device)
-    return x[: OVERFIT["n_train"]], y[: OVERFIT["n_train"]], x[OVERFIT["n_train"]:], y[OVERFIT["n_train"]:]
+    return x[: OVERFIT["n_train"]], y[: OVERFIT["n_train"]], x[OVERFIT["n_train"] :], y[OVERFIT["n_train"] :]
 
 
 def _stack(make_data, seeds, device):
@@ -212,10 +214,15 @@ def _seeds(block, runs):
 def _usual_runs(device, block=0):
     seeds = _seeds(block, USUAL_RUNS)
     data = _stack(_blobs, seeds, device)
-    losses, ce, right = _train_many(seeds, data, make_model=lambda s: _usual_model(s, device),
-                                    make_optimizer=lambda ps: torch.optim.SGD(ps, lr=USUAL["lr"]),
-                                    steps=USUAL["steps"], batch_size=USUAL["batch_size"],
-                                    checkpoints=set(range(EPOCH, USUAL["steps"] + 1, EPOCH)))
+    losses, ce, right = _train_many(
+        seeds,
+        data,
+        make_model=lambda s: _usual_model(s, device),
+        make_optimizer=lambda ps: torch.optim.SGD(ps, lr=USUAL["lr"]),
+        steps=USUAL["steps"],
+        batch_size=USUAL["batch_size"],
+        checkpoints=set(range(EPOCH, USUAL["steps"] + 1, EPOCH)),
+    )
     return data, losses, ce.mean(dim=2).cpu(), right.double().mean(dim=2).cpu(), ce, right
 
 
@@ -223,9 +230,15 @@ def _usual_runs(device, block=0):
 def _overfit_runs(device, block=0):
     seeds = _seeds(block, OVERFIT_RUNS)
     data = _stack(_one_sharp_feature, seeds, device)
-    losses, ce, right = _train_many(seeds, data, make_model=lambda s: _overfit_model(s, device),
-                                    make_optimizer=lambda ps: torch.optim.Adam(ps, lr=OVERFIT["lr"]),
-                                    steps=OVERFIT["steps"], batch_size=None, checkpoints=set(CHECKPOINTS))
+    losses, ce, right = _train_many(
+        seeds,
+        data,
+        make_model=lambda s: _overfit_model(s, device),
+        make_optimizer=lambda ps: torch.optim.Adam(ps, lr=OVERFIT["lr"]),
+        steps=OVERFIT["steps"],
+        batch_size=None,
+        checkpoints=set(CHECKPOINTS),
+    )
     return data, losses, ce, right
 
 
@@ -268,9 +281,18 @@ def test_the_stacked_runs_are_the_runs_train_makes(device):
     r = OVERFIT_RUNS - 1  # a run of both settings
     model = _usual_model(r, device)
     xte, yte = data[2][r], data[3][r]
-    history = train(model, F.cross_entropy, data[0][r], data[1][r], optimizer=torch.optim.SGD(model.parameters(),
-                    lr=USUAL["lr"]), steps=USUAL["steps"], batch_size=USUAL["batch_size"], seed=r,
-                    evaluate=lambda m: F.cross_entropy(m(xte), yte, reduction="none"), evaluate_every=EPOCH)
+    history = train(
+        model,
+        F.cross_entropy,
+        data[0][r],
+        data[1][r],
+        optimizer=torch.optim.SGD(model.parameters(), lr=USUAL["lr"]),
+        steps=USUAL["steps"],
+        batch_size=USUAL["batch_size"],
+        seed=r,
+        evaluate=lambda m: F.cross_entropy(m(xte), yte, reduction="none"),
+        evaluate_every=EPOCH,
+    )
     make = maker(device)
     assert_close(losses[r], make.tensor(history.losses))
     assert_close(ce[r], torch.stack(history.evaluations))
@@ -278,43 +300,76 @@ def test_the_stacked_runs_are_the_runs_train_makes(device):
     data, losses, _, _ = _overfit_runs(device, 0)
     steps = 50  # a prefix: the runs are deterministic, so the first 50 steps are those of the full run
     model = _overfit_model(r, device)
-    history = train(model, F.cross_entropy, data[0][r], data[1][r],
-                    optimizer=torch.optim.Adam(model.parameters(), lr=OVERFIT["lr"]), steps=steps)
+    history = train(
+        model,
+        F.cross_entropy,
+        data[0][r],
+        data[1][r],
+        optimizer=torch.optim.Adam(model.parameters(), lr=OVERFIT["lr"]),
+        steps=steps,
+    )
     assert_close(losses[r, :steps], make.tensor(history.losses))
 
 
 def test_over_a_run_held_out_loss_and_accuracy_usually_move_inversely(device, figures, seed_block):
     _, _, nll, acc, _, _ = _usual_runs(device, seed_block)
     # a run whose accuracy never changes has no rank order of accuracy: it does not count as inverse
-    rhos = [spearman(nll[r].tolist(), acc[r].tolist()) if len(set(acc[r].tolist())) > 1 else math.nan
-            for r in range(USUAL_RUNS)]
+    rhos = [
+        spearman(nll[r].tolist(), acc[r].tolist()) if len(set(acc[r].tolist())) > 1 else math.nan
+        for r in range(USUAL_RUNS)
+    ]
     inverse = sum(rho < 0 for rho in rhos)
     p_lower = clopper_pearson_lower(inverse, USUAL_RUNS, CONFIDENCE)
-    figures.record("runs with Spearman(held-out NLL, accuracy) < 0", inverse, "runs", note=f"of {USUAL_RUNS}",
-                   zh="Spearman(验证集 NLL, 准确率) < 0 的训练次数", note_zh=f"共 {USUAL_RUNS} 次")
-    figures.record("needed for 'more often than not' at 99%",
-                   successes_needed(USUAL_RUNS, MORE_OFTEN_THAN_NOT, CONFIDENCE), "runs",
-                   note=f"of {USUAL_RUNS}: the fewest whose Clopper-Pearson bound exceeds 1/2",
-                   zh="在 99% 置信度下表明“多于一半”所需的次数",
-                   note_zh=f"共 {USUAL_RUNS} 次:使 Clopper-Pearson 界超过 1/2 的最少次数")
-    figures.record("rate of inverse runs, 99% lower bound (Clopper-Pearson)", p_lower, "1",
-                   zh="反向变化的训练所占比例,99% 下界(Clopper-Pearson)")
+    figures.record(
+        "runs with Spearman(held-out NLL, accuracy) < 0",
+        inverse,
+        "runs",
+        note=f"of {USUAL_RUNS}",
+        zh="Spearman(验证集 NLL, 准确率) < 0 的训练次数",
+        note_zh=f"共 {USUAL_RUNS} 次",
+    )
+    figures.record(
+        "needed for 'more often than not' at 99%",
+        successes_needed(USUAL_RUNS, MORE_OFTEN_THAN_NOT, CONFIDENCE),
+        "runs",
+        note=f"of {USUAL_RUNS}: the fewest whose Clopper-Pearson bound exceeds 1/2",
+        zh="在 99% 置信度下表明“多于一半”所需的次数",
+        note_zh=f"共 {USUAL_RUNS} 次:使 Clopper-Pearson 界超过 1/2 的最少次数",
+    )
+    figures.record(
+        "rate of inverse runs, 99% lower bound (Clopper-Pearson)",
+        p_lower,
+        "1",
+        zh="反向变化的训练所占比例,99% 下界(Clopper-Pearson)",
+    )
     defined = sorted(rho for rho in rhos if not math.isnan(rho))
-    figures.record("median Spearman(held-out NLL, accuracy) over runs", statistics.median(defined), "1",
-                   zh="各次训练的 Spearman(验证集 NLL, 准确率) 中位数")
-    plot = figures.plot(f"Spearman(held-out NLL, accuracy) over 15 epochs, {USUAL_RUNS} seeded runs, sorted",
-                        x_label="run (rank / number of runs)", y_label="Spearman rank correlation (1)",
-                        zh=(f"15 个 epoch 上的 Spearman(验证集 NLL, 准确率),{USUAL_RUNS} 次带种子的训练,已排序",
-                            "训练(名次 / 训练次数)", "Spearman 秩相关(1)"))
+    figures.record(
+        "median Spearman(held-out NLL, accuracy) over runs",
+        statistics.median(defined),
+        "1",
+        zh="各次训练的 Spearman(验证集 NLL, 准确率) 中位数",
+    )
+    plot = figures.plot(
+        f"Spearman(held-out NLL, accuracy) over 15 epochs, {USUAL_RUNS} seeded runs, sorted",
+        x_label="run (rank / number of runs)",
+        y_label="Spearman rank correlation (1)",
+        zh=(
+            f"15 个 epoch 上的 Spearman(验证集 NLL, 准确率),{USUAL_RUNS} 次带种子的训练,已排序",
+            "训练(名次 / 训练次数)",
+            "Spearman 秩相关(1)",
+        ),
+    )
     ranks = [(i + 0.5) / len(defined) for i in range(len(defined))]
     plot.points("one run per seed", ranks, defined, zh="每个种子一次训练")
     plot.bound("0: no rank relation", [0, 1], [0, 0], zh="0:无秩相关")
     epochs = list(range(1, nll.shape[1] + 1))  # NLL and accuracy share one axis: both lie in [0, 1.2] here
     seed = _seeds(seed_block, USUAL_RUNS)[0]
-    curves = figures.plot(f"a usual run (seed {seed}): held-out NLL and accuracy per epoch", x_label="epoch",
-                          y_label="NLL (nats) / accuracy (fraction)",
-                          zh=(f"一次常规训练(种子 {seed}):每个 epoch 的验证集 NLL 与准确率", "轮次(epoch)",
-                              "NLL(nats)/ 准确率(比例)"))
+    curves = figures.plot(
+        f"a usual run (seed {seed}): held-out NLL and accuracy per epoch",
+        x_label="epoch",
+        y_label="NLL (nats) / accuracy (fraction)",
+        zh=(f"一次常规训练(种子 {seed}):每个 epoch 的验证集 NLL 与准确率", "轮次(epoch)", "NLL(nats)/ 准确率(比例)"),
+    )
     curves.line("held-out NLL (nats)", epochs, nll[0], zh="验证集 NLL(nats)")
     curves.line("held-out accuracy (fraction)", epochs, acc[0], zh="验证集准确率(比例)")
     assert p_lower > MORE_OFTEN_THAN_NOT
@@ -331,24 +386,38 @@ def test_from_epoch_to_epoch_held_out_loss_and_accuracy_usually_move_inversely(d
     d_nll, d_acc = nll[:, 1:] - nll[:, :-1], acc[:, 1:] - acc[:, :-1]
     same_way = ((d_nll > 0) & (d_acc > 0)) | ((d_nll < 0) & (d_acc < 0))
     both_up = ((d_nll > 0) & (d_acc > 0)).sum().item()
-    figures.record("mean share of epochs where NLL and accuracy move inversely", mean, "1",
-                   note=f"over {len(shares)} runs, among the epochs where the accuracy changed",
-                   zh="NLL 与准确率反向变化的 epoch 所占的平均比例",
-                   note_zh=f"基于 {len(shares)} 次训练,只计准确率有变化的 epoch")
+    figures.record(
+        "mean share of epochs where NLL and accuracy move inversely",
+        mean,
+        "1",
+        note=f"over {len(shares)} runs, among the epochs where the accuracy changed",
+        zh="NLL 与准确率反向变化的 epoch 所占的平均比例",
+        note_zh=f"基于 {len(shares)} 次训练,只计准确率有变化的 epoch",
+    )
     figures.record("same, 99% lower bound (Hoeffding)", bound, "1", zh="同上,99% 下界(Hoeffding)")
-    figures.record("runs with an epoch where held-out NLL and accuracy moved the same way",
-                   same_way.any(dim=1).sum().item(), "runs",
-                   note=f"of {USUAL_RUNS}; {same_way.sum().item()} such epochs: {both_up} both rose, "
-                        f"{same_way.sum().item() - both_up} both fell",
-                   zh="出现验证集 NLL 与准确率同向变化的 epoch 的训练次数",
-                   note_zh=f"共 {USUAL_RUNS} 次;这样的 epoch 共 {same_way.sum().item()} 个:{both_up} 个同时上升,"
-                           f"{same_way.sum().item() - both_up} 个同时下降")
-    plot = figures.plot("share of epochs where held-out NLL and accuracy move inversely, per run, sorted",
-                        x_label="run (rank / number of runs)", y_label="share of epochs (fraction)",
-                        zh=("每次训练中验证集 NLL 与准确率反向变化的 epoch 所占比例,已排序", "训练(名次 / 训练次数)",
-                            "epoch 所占比例(比例)"))
-    plot.points("one run per seed", [(i + 0.5) / len(shares) for i in range(len(shares))], sorted(shares),
-                zh="每个种子一次训练")
+    figures.record(
+        "runs with an epoch where held-out NLL and accuracy moved the same way",
+        same_way.any(dim=1).sum().item(),
+        "runs",
+        note=f"of {USUAL_RUNS}; {same_way.sum().item()} such epochs: {both_up} both rose, "
+        f"{same_way.sum().item() - both_up} both fell",
+        zh="出现验证集 NLL 与准确率同向变化的 epoch 的训练次数",
+        note_zh=f"共 {USUAL_RUNS} 次;这样的 epoch 共 {same_way.sum().item()} 个:{both_up} 个同时上升,"
+        f"{same_way.sum().item() - both_up} 个同时下降",
+    )
+    plot = figures.plot(
+        "share of epochs where held-out NLL and accuracy move inversely, per run, sorted",
+        x_label="run (rank / number of runs)",
+        y_label="share of epochs (fraction)",
+        zh=(
+            "每次训练中验证集 NLL 与准确率反向变化的 epoch 所占比例,已排序",
+            "训练(名次 / 训练次数)",
+            "epoch 所占比例(比例)",
+        ),
+    )
+    plot.points(
+        "one run per seed", [(i + 0.5) / len(shares) for i in range(len(shares))], sorted(shares), zh="每个种子一次训练"
+    )
     plot.bound("1/2: as often inverse as not", [0, 1], [0.5, 0.5], zh="1/2:反向与非反向一样多")
     assert len(shares) > USUAL_RUNS / 2  # the bound speaks for most runs, not a handful
     assert bound > MORE_OFTEN_THAN_NOT
@@ -364,40 +433,67 @@ def test_after_its_minimum_the_held_out_nll_often_rises_while_accuracy_still_imp
     p_lower = clopper_pearson_lower(k, OVERFIT_RUNS, CONFIDENCE)
     # the same judgement on the usual runs, recorded only: there the held-out NLL is typically still falling at the end
     usual_event = _reversal(*_usual_runs(device, seed_block)[4:])[0]
-    figures.record("overfitting setting: runs where NLL and accuracy both rise after the NLL minimum", k, "runs",
-                   note=f"of {OVERFIT_RUNS}; each change > {Z:g} paired standard errors",
-                   zh="过拟合设置:NLL 达到最低点后 NLL 与准确率都上升的训练次数",
-                   note_zh=f"共 {OVERFIT_RUNS} 次;每项变化都超过 {Z:g} 个配对标准误")
-    figures.record("overfitting setting: rate, 99% lower bound (Clopper-Pearson)", p_lower, "1",
-                   zh="过拟合设置:比例的 99% 下界(Clopper-Pearson)")
-    figures.record("needed for 'at least one run in four' at 99%", successes_needed(OVERFIT_RUNS, COMMON, CONFIDENCE),
-                   "runs",
-                   note=f"of {OVERFIT_RUNS}: the fewest whose Clopper-Pearson bound exceeds 1/4",
-                   zh="在 99% 置信度下表明“至少四次中有一次”所需的次数",
-                   note_zh=f"共 {OVERFIT_RUNS} 次:使 Clopper-Pearson 界超过 1/4 的最少次数")
-    figures.record("usual setting: runs with the same reversal", usual_event.sum().item(), "runs",
-                   note=f"of {USUAL_RUNS}", zh="常规设置:出现同样反转的训练次数", note_zh=f"共 {USUAL_RUNS} 次")
-    plot = figures.plot("after the held-out NLL minimum: change in NLL against change in accuracy, per run",
-                        x_label="held-out accuracy (test half), last minus at the NLL minimum (fraction)",
-                        y_label="held-out NLL (test half), last minus at the minimum (nats)",
-                        zh=("验证集 NLL 达到最低点之后:每次训练的 NLL 变化与准确率变化",
-                            "验证集准确率(检验用的一半),最终值减去 NLL 最低点处的值(比例)",
-                            "验证集 NLL(检验用的一半),最终值减去最低点处的值(nats)"))
+    figures.record(
+        "overfitting setting: runs where NLL and accuracy both rise after the NLL minimum",
+        k,
+        "runs",
+        note=f"of {OVERFIT_RUNS}; each change > {Z:g} paired standard errors",
+        zh="过拟合设置:NLL 达到最低点后 NLL 与准确率都上升的训练次数",
+        note_zh=f"共 {OVERFIT_RUNS} 次;每项变化都超过 {Z:g} 个配对标准误",
+    )
+    figures.record(
+        "overfitting setting: rate, 99% lower bound (Clopper-Pearson)",
+        p_lower,
+        "1",
+        zh="过拟合设置:比例的 99% 下界(Clopper-Pearson)",
+    )
+    figures.record(
+        "needed for 'at least one run in four' at 99%",
+        successes_needed(OVERFIT_RUNS, COMMON, CONFIDENCE),
+        "runs",
+        note=f"of {OVERFIT_RUNS}: the fewest whose Clopper-Pearson bound exceeds 1/4",
+        zh="在 99% 置信度下表明“至少四次中有一次”所需的次数",
+        note_zh=f"共 {OVERFIT_RUNS} 次:使 Clopper-Pearson 界超过 1/4 的最少次数",
+    )
+    figures.record(
+        "usual setting: runs with the same reversal",
+        usual_event.sum().item(),
+        "runs",
+        note=f"of {USUAL_RUNS}",
+        zh="常规设置:出现同样反转的训练次数",
+        note_zh=f"共 {USUAL_RUNS} 次",
+    )
+    plot = figures.plot(
+        "after the held-out NLL minimum: change in NLL against change in accuracy, per run",
+        x_label="held-out accuracy (test half), last minus at the NLL minimum (fraction)",
+        y_label="held-out NLL (test half), last minus at the minimum (nats)",
+        zh=(
+            "验证集 NLL 达到最低点之后:每次训练的 NLL 变化与准确率变化",
+            "验证集准确率(检验用的一半),最终值减去 NLL 最低点处的值(比例)",
+            "验证集 NLL(检验用的一半),最终值减去最低点处的值(nats)",
+        ),
+    )
     plot.points("reversal: both rise significantly", d_acc[event], d_nll[event], zh="反转:二者都显著上升")
     plot.points("other runs", d_acc[~event], d_nll[~event], zh="其他训练")
     assert p_lower > COMMON
     first = int(event.nonzero()[0])  # the lowest seed with the reversal, not a chosen one
     seed = _seeds(seed_block, OVERFIT_RUNS)[first]
-    curves = figures.plot(f"an overfitting run (seed {seed}, the first with the reversal): held-out NLL and accuracy",
-                          x_label="Adam step (full batch of 10)", y_label="NLL (nats) / accuracy (fraction)",
-                          log_x=True,
-                          zh=(f"一次过拟合训练(种子 {seed},第一个出现反转的种子):验证集 NLL 与准确率",
-                              "Adam 步数(全批量,10 个样本)", "NLL(nats)/ 准确率(比例)"))
+    curves = figures.plot(
+        f"an overfitting run (seed {seed}, the first with the reversal): held-out NLL and accuracy",
+        x_label="Adam step (full batch of 10)",
+        y_label="NLL (nats) / accuracy (fraction)",
+        log_x=True,
+        zh=(
+            f"一次过拟合训练(种子 {seed},第一个出现反转的种子):验证集 NLL 与准确率",
+            "Adam 步数(全批量,10 个样本)",
+            "NLL(nats)/ 准确率(比例)",
+        ),
+    )
     curves.line("held-out NLL (nats)", CHECKPOINTS, ce[first].mean(dim=1), zh="验证集 NLL(nats)")
-    curves.line("held-out accuracy (fraction)", CHECKPOINTS, right[first].double().mean(dim=1),
-                zh="验证集准确率(比例)")
-    curves.bound("training loss (nats)", CHECKPOINTS, [losses[first, s - 1].item() for s in CHECKPOINTS],
-                 zh="训练损失(nats)")
+    curves.line("held-out accuracy (fraction)", CHECKPOINTS, right[first].double().mean(dim=1), zh="验证集准确率(比例)")
+    curves.bound(
+        "training loss (nats)", CHECKPOINTS, [losses[first, s - 1].item() for s in CHECKPOINTS], zh="训练损失(nats)"
+    )
     # the mechanism, as a rate over the reversal runs: meanwhile the training loss kept falling (overfitting), and
     # the samples wrong at the end (of the test half) cost more than they did at the NLL minimum (confidence on the
     # wrong answers)
@@ -407,9 +503,16 @@ def test_after_its_minimum_the_held_out_nll_often_rises_while_accuracy_still_imp
     for r in reversal_runs:
         b = best[r].item()
         wrong = ~right[r, -1, test]
-        mechanism += bool(losses[r, -1] < losses[r, CHECKPOINTS[b] - 1]
-                          and ce[r, -1, test][wrong].mean() > ce[r, b, test][wrong].mean())
-    figures.record("reversal runs whose training loss kept falling and whose wrong samples grew costlier", mechanism,
-                   "runs", note=f"of {len(reversal_runs)} reversal runs",
-                   zh="训练损失持续下降且分错样本代价变大的反转训练次数", note_zh=f"共 {len(reversal_runs)} 次反转训练")
+        mechanism += bool(
+            losses[r, -1] < losses[r, CHECKPOINTS[b] - 1]
+            and ce[r, -1, test][wrong].mean() > ce[r, b, test][wrong].mean()
+        )
+    figures.record(
+        "reversal runs whose training loss kept falling and whose wrong samples grew costlier",
+        mechanism,
+        "runs",
+        note=f"of {len(reversal_runs)} reversal runs",
+        zh="训练损失持续下降且分错样本代价变大的反转训练次数",
+        note_zh=f"共 {len(reversal_runs)} 次反转训练",
+    )
     assert clopper_pearson_lower(mechanism, len(reversal_runs), CONFIDENCE) > MORE_OFTEN_THAN_NOT

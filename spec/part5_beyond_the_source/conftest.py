@@ -28,8 +28,9 @@ def _root(config: pytest.Config):
 
 def _launch(config: pytest.Config):
     if _launch_key not in config.stash:
-        config.stash[_launch_key] = start_launch_once(SPEC_CONFIG, _root(config) / "ddp", env=LOOPBACK_ONLY,
-                                                      timeout_s=LAUNCH_TIMEOUT_S)
+        config.stash[_launch_key] = start_launch_once(
+            SPEC_CONFIG, _root(config) / "ddp", env=LOOPBACK_ONLY, timeout_s=LAUNCH_TIMEOUT_S
+        )
     return config.stash[_launch_key]
 
 

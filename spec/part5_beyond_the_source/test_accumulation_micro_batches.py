@@ -84,8 +84,10 @@ def test_equal_micro_batches_with_loss_over_k_reproduce_the_full_batch_gradient(
     assert_close(accumulated, full, tol=accumulation(full.dtype, n * OUT))
 
 
-@given(sizes=st.lists(st.integers(1, 5), min_size=2, max_size=4).filter(lambda s: len(set(s)) > 1),
-       seed=st.integers(0, 10_000))
+@given(
+    sizes=st.lists(st.integers(1, 5), min_size=2, max_size=4).filter(lambda s: len(set(s)) > 1),
+    seed=st.integers(0, 10_000),
+)
 def test_unequal_micro_batches_need_size_weighting(sizes, seed, device):
     n, k = sum(sizes), len(sizes)
     model, x, y = _setup(n, seed, device)
@@ -114,11 +116,21 @@ def test_plain_over_k_misses_by_a_derived_amount(device, figures):
     assert_close(plain - full, 0.375 * (g1 - g2), tol=tol)
     # a real miss, not rounding: assert_close above would also accept plain == full if every entry of the derived
     # miss were within atol / (1 - rtol) of 0; the largest one is not, so the check tells the two apart
-    assert_ge((0.375 * (g1 - g2)).abs().max(), tol.atol / (1 - tol.rtol), slack=EXACT, strict=True,
-              msg="the derived miss (3/8) (g_1 - g_2) is within the tolerance of 0")
-    figures.record("||plain /k - full|| / ||full||, sizes (1, 7)", (plain - full).norm() / full.norm(), "1",
-                   zh="||plain /k - full|| / ||full||,micro-batch 大小 (1, 7)",
-                   measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
+    assert_ge(
+        (0.375 * (g1 - g2)).abs().max(),
+        tol.atol / (1 - tol.rtol),
+        slack=EXACT,
+        strict=True,
+        msg="the derived miss (3/8) (g_1 - g_2) is within the tolerance of 0",
+    )
+    figures.record(
+        "||plain /k - full|| / ||full||, sizes (1, 7)",
+        (plain - full).norm() / full.norm(),
+        "1",
+        zh="||plain /k - full|| / ||full||,micro-batch 大小 (1, 7)",
+        measured_on=MEASURED_ON,
+        measured_on_zh=MEASURED_ON_ZH,
+    )
     # summing the losses and dividing by N is the other correct recipe
     model.zero_grad(set_to_none=True)
     for cx, cy in zip(x.split(list(sizes)), y.split(list(sizes))):
@@ -130,8 +142,13 @@ def test_plain_over_k_misses_by_a_derived_amount(device, figures):
         l1, l2, whole = F.mse_loss(model(x[:1]), y[:1]), F.mse_loss(model(x[1:]), y[1:]), F.mse_loss(model(x), y)
     assert_close(l1 / 8 + 7 * l2 / 8, whole, tol=tol)
     assert_close((l1 + l2) / 2 - whole, 0.375 * (l1 - l2), tol=tol)
-    assert_ge((0.375 * (l1 - l2)).abs(), tol.atol / (1 - tol.rtol), slack=EXACT, strict=True,
-              msg="the derived miss of the plain mean loss is within the tolerance of 0")
+    assert_ge(
+        (0.375 * (l1 - l2)).abs(),
+        tol.atol / (1 - tol.rtol),
+        slack=EXACT,
+        strict=True,
+        msg="the derived miss of the plain mean loss is within the tolerance of 0",
+    )
 
 
 def _clipped(grad, max_norm):
@@ -165,14 +182,23 @@ def test_clip_once_after_the_last_micro_batch_not_after_each(device, figures):
     for part in parts:
         expected = _clipped(expected + part, max_norm)
     assert_close(each, expected, tol=tol)
-    assert_ge((expected - _clipped(full, max_norm)).abs().max(), tol.atol / (1 - tol.rtol), slack=EXACT, strict=True,
-              msg="clipping after every micro-batch gave the full batch's clipped gradient")
-    figures.record("clip after every micro-batch: ||g_each - g_once|| / ||g_once||", (each - once).norm() / once.norm(),
-                   "1", zh="每个 micro-batch 后都裁剪:||g_each - g_once|| / ||g_once||",
-                   measured_on="MLP 3-8-2 (tanh), MSELoss, 9 samples in 3 micro-batches of 3, max_norm half the "
-                               "smallest partial-sum norm",
-                   measured_on_zh="MLP 3-8-2(tanh),MSELoss,9 个样本分成 3 个大小为 3 的 micro-batch,"
-                                  "max_norm 为最小部分和范数的一半")
+    assert_ge(
+        (expected - _clipped(full, max_norm)).abs().max(),
+        tol.atol / (1 - tol.rtol),
+        slack=EXACT,
+        strict=True,
+        msg="clipping after every micro-batch gave the full batch's clipped gradient",
+    )
+    figures.record(
+        "clip after every micro-batch: ||g_each - g_once|| / ||g_once||",
+        (each - once).norm() / once.norm(),
+        "1",
+        zh="每个 micro-batch 后都裁剪:||g_each - g_once|| / ||g_once||",
+        measured_on="MLP 3-8-2 (tanh), MSELoss, 9 samples in 3 micro-batches of 3, max_norm half the "
+        "smallest partial-sum norm",
+        measured_on_zh="MLP 3-8-2(tanh),MSELoss,9 个样本分成 3 个大小为 3 的 micro-batch,"
+        "max_norm 为最小部分和范数的一半",
+    )
 
 
 DROPOUT = 0.3
@@ -211,6 +237,11 @@ def test_dropout_keeps_the_identity_in_eval_mode_and_mask_for_mask_in_train_mode
     fresh = _full_batch_mean_grad(model, x, y)
     rel = ((accumulated - fresh).norm() / fresh.norm()).item()
     assert rel > 1e-3
-    figures.record("dropout 0.3, train mode: ||accumulated - full-batch (own masks)|| / ||full-batch||", rel, "1",
-                   zh="dropout 0.3,训练模式:||累积 - 全 batch(各自的掩码)|| / ||全 batch||",
-                   measured_on=DROPOUT_ON, measured_on_zh=DROPOUT_ON_ZH)
+    figures.record(
+        "dropout 0.3, train mode: ||accumulated - full-batch (own masks)|| / ||full-batch||",
+        rel,
+        "1",
+        zh="dropout 0.3,训练模式:||累积 - 全 batch(各自的掩码)|| / ||全 batch||",
+        measured_on=DROPOUT_ON,
+        measured_on_zh=DROPOUT_ON_ZH,
+    )

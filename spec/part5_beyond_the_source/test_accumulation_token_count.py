@@ -103,7 +103,8 @@ def _miss_coefficients(counts):
 @given(k=st.integers(2, 4), m=st.integers(1, 3), t=st.integers(2, 5), seed=st.integers(0, 10_000), data=st.data())
 @example(k=2, m=1, t=4, seed=0, data=None).via("the 1-vs-4 case")  # data=None: lengths (1, 4), below
 def test_each_valid_target_weighs_one_over_k_n_j_with_mean_over_k_and_one_over_n_with_sum_over_n(
-        k, m, t, seed, data, device):
+    k, m, t, seed, data, device
+):
     # d loss / d logit_t = w_t (softmax(z_t) - onehot(y_t)) for a valid target, 0 for padding: w_t is its weight.
     # The weights depend on the counts only, not on the model, so the logits are random here.
     if data is None:
@@ -132,7 +133,8 @@ def test_each_valid_target_weighs_one_over_k_n_j_with_mean_over_k_and_one_over_n
 
 @pytest.mark.parametrize("lengths, m", [((1, 4), 1), ((3, 1, 0, 2, 4, 4), 2)], ids=["1-vs-4", "3-micro-batches"])
 def test_mean_over_k_misses_by_the_derived_amount_and_sum_over_n_recovers_the_batch_gradient(
-        lengths, m, device, figures):
+    lengths, m, device, figures
+):
     # micro-batches of m sequences of 4 tokens; 1-vs-4: one valid target against four, coefficients +-(1/2 - 1/5)
     model = token_model(VOCAB, DIM, CLASSES, seed=11, device=device)
     batches = _micro_batches(lengths, m, 4, seed=11, device=device)
@@ -147,17 +149,30 @@ def test_mean_over_k_misses_by_the_derived_amount_and_sum_over_n_recovers_the_ba
     assert_close(plain - full, expected_miss, tol=tol)
     # a real miss, not rounding: assert_close above would also accept plain == full if every entry of the derived
     # miss were within atol / (1 - rtol) of 0; the largest one is not, so the check tells the two apart
-    assert_ge(expected_miss.abs().max(), tol.atol / (1 - tol.rtol), slack=EXACT, strict=True,
-              msg="the derived miss sum_j (1/k - n_j/n) g_j is within the tolerance of 0")
+    assert_ge(
+        expected_miss.abs().max(),
+        tol.atol / (1 - tol.rtol),
+        slack=EXACT,
+        strict=True,
+        msg="the derived miss sum_j (1/k - n_j/n) g_j is within the tolerance of 0",
+    )
     token_count = _accumulated_grad(model, batches, "sum/n")
     assert_close(token_count, full, tol=tol)
     counts_name = " vs ".join(map(str, counts))
-    figures.record(f"||mean/k - full|| / ||full||, valid targets {counts_name}", (plain - full).norm() / full.norm(),
-                   "1", zh=f"||mean/k - full|| / ||full||,有效目标数 {counts_name}")
-    figures.record(f"||sum/n - full|| / ||full||, valid targets {counts_name}",
-                   (token_count - full).norm() / full.norm(), "1",
-                   note="rounding only: the same terms in another order", note_zh="只有舍入误差:同样的项,求和顺序不同",
-                   zh=f"||sum/n - full|| / ||full||,有效目标数 {counts_name}")
+    figures.record(
+        f"||mean/k - full|| / ||full||, valid targets {counts_name}",
+        (plain - full).norm() / full.norm(),
+        "1",
+        zh=f"||mean/k - full|| / ||full||,有效目标数 {counts_name}",
+    )
+    figures.record(
+        f"||sum/n - full|| / ||full||, valid targets {counts_name}",
+        (token_count - full).norm() / full.norm(),
+        "1",
+        note="rounding only: the same terms in another order",
+        note_zh="只有舍入误差:同样的项,求和顺序不同",
+        zh=f"||sum/n - full|| / ||full||,有效目标数 {counts_name}",
+    )
 
 
 def test_training_with_mean_over_k_optimises_a_reweighted_loss_and_with_sum_over_n_the_true_mean(device, figures):
@@ -176,6 +191,7 @@ def test_training_with_mean_over_k_optimises_a_reweighted_loss_and_with_sum_over
             if not weighted:
                 return _loss(model, tokens, targets)
             return (weights * _loss(model, tokens, targets, "none")).sum()  # padding terms are 0 under 'none'
+
         return loss
 
     def accumulated(recipe):
@@ -183,6 +199,7 @@ def test_training_with_mean_over_k_optimises_a_reweighted_loss_and_with_sum_over
             for tok, tgt in batches:
                 part = _loss(model, tok, tgt) / k if recipe == "mean/k" else _loss(model, tok, tgt, "sum") / n
                 part.backward()
+
         return loss
 
     def run(step_loss):
@@ -202,8 +219,12 @@ def test_training_with_mean_over_k_optimises_a_reweighted_loss_and_with_sum_over
     plain = run(accumulated("mean/k"))
     assert_close(plain, reweighted, tol=tol)
     assert not torch.allclose(plain, true_mean, rtol=tol.rtol, atol=tol.atol), "the /k recipe trains another loss"
-    figures.record(f"||theta(mean/k) - theta(true mean)|| after {steps} SGD steps", (plain - true_mean).norm(),
-                   "parameter norm", zh=f"{steps} 步 SGD 后的 ||theta(mean/k) - theta(真实平均)||")
+    figures.record(
+        f"||theta(mean/k) - theta(true mean)|| after {steps} SGD steps",
+        (plain - true_mean).norm(),
+        "parameter norm",
+        zh=f"{steps} 步 SGD 后的 ||theta(mean/k) - theta(真实平均)||",
+    )
 
 
 def test_an_all_padding_micro_batch_has_a_nan_mean_that_poisons_the_running_loss_or_a_hand_written_mean(device):
@@ -227,8 +248,11 @@ def test_an_all_padding_micro_batch_has_a_nan_mean_that_poisons_the_running_loss
     assert torch.equal(with_empty, flat_grad(model)), "the empty micro-batch adds an exact zero to .grad"
     # sum/n: the empty micro-batch's sum is 0 and n does not count it, so the full-batch gradient is recovered
     assert _loss(model, *batches[1], reduction="sum").item() == 0.0
-    assert_close(_accumulated_grad(model, batches, "sum/n"), _full_batch_grad(model, batches),
-                 tol=accumulation(torch.float64, n * CLASSES))
+    assert_close(
+        _accumulated_grad(model, batches, "sum/n"),
+        _full_batch_grad(model, batches),
+        tol=accumulation(torch.float64, n * CLASSES),
+    )
     # a hand-written masked mean, sum(l * mask) / sum(mask): d/dl = mask / 0 = 0 * inf = NaN on every term
     model.zero_grad(set_to_none=True)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)

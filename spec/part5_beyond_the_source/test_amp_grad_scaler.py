@@ -100,8 +100,10 @@ def _require_autocast(device, dtype):
     if kind == "cpu" and dtype == torch.float16 and torch.__version__ < CPU_FLOAT16_AUTOCAST_SINCE:
         pytest.skip(f"CPU autocast to float16 is documented from torch 2.5; this is torch {torch.__version__}")
     if kind == "cuda" and dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported():
-        pytest.skip(f"this CUDA device has no bfloat16 (torch.cuda.is_bf16_supported() is False): "
-                    f"{torch.cuda.get_device_name(device)}")
+        pytest.skip(
+            f"this CUDA device has no bfloat16 (torch.cuda.is_bf16_supported() is False): "
+            f"{torch.cuda.get_device_name(device)}"
+        )
 
 
 def _autocast(device, dtype):
@@ -125,8 +127,12 @@ def test_scale_multiplies_the_loss_and_the_gradients(device, figures):
     assert_close(scaled, SCALE * loss)
     scaled.backward()
     assert_close(flat_grad(model), SCALE * plain)  # backward is linear in the seed gradient S
-    figures.record("scaled grad norm / unscaled grad norm", flat_grad(model).norm() / plain.norm(), "1",
-                   zh="缩放后的梯度范数 / 未缩放的梯度范数")
+    figures.record(
+        "scaled grad norm / unscaled grad norm",
+        flat_grad(model).norm() / plain.norm(),
+        "1",
+        zh="缩放后的梯度范数 / 未缩放的梯度范数",
+    )
 
 
 def test_unscale_before_clip_gives_the_unscaled_runs_clipped_gradients_and_step(device, figures):
@@ -163,8 +169,12 @@ def test_clipping_without_unscale_clips_a_norm_scale_times_too_large(device, fig
     scaler.step(opt)
     final = flat_grad(model).norm()
     assert_close(final, torch.tensor(MAX_NORM / SCALE, dtype=final.dtype, device=device))
-    figures.record("effective gradient norm when clipping before unscale_", final, "gradient norm",
-                   zh="在 unscale_ 之前裁剪时的实际梯度范数")
+    figures.record(
+        "effective gradient norm when clipping before unscale_",
+        final,
+        "gradient norm",
+        zh="在 unscale_ 之前裁剪时的实际梯度范数",
+    )
 
 
 def test_clean_steps_grow_the_scale_after_growth_interval(device):
@@ -297,11 +307,18 @@ def test_float16_underflows_a_small_gradient_to_zero_and_grad_scaler_recovers_it
     expected = before.double() - ADAM_LR * g / (g.abs() + ADAM_EPS)
     assert_close(after.double(), expected, tol=tolerance_for(torch.float32))
     assert torch.equal(after != before, g != 0)  # every parameter with a gradient moved, none without one
-    figures.record("largest true output gradient / smallest float16", dout.abs().max() / FP16_TINY, "1",
-                   zh="最大的真实输出梯度 / float16 最小正数")
-    figures.record("float16 + GradScaler: max |grad - float64 ref| / max |ref|",
-                   (grad.double() - ref).abs().max() / ref.abs().max(), "1",
-                   zh="float16 + GradScaler:相对 float64 参考梯度的误差 max |grad - ref| / max |ref|")
+    figures.record(
+        "largest true output gradient / smallest float16",
+        dout.abs().max() / FP16_TINY,
+        "1",
+        zh="最大的真实输出梯度 / float16 最小正数",
+    )
+    figures.record(
+        "float16 + GradScaler: max |grad - float64 ref| / max |ref|",
+        (grad.double() - ref).abs().max() / ref.abs().max(),
+        "1",
+        zh="float16 + GradScaler:相对 float64 参考梯度的误差 max |grad - ref| / max |ref|",
+    )
 
 
 def test_bfloat16_keeps_the_small_gradient_without_a_scaler_at_coarser_precision(device, figures):
@@ -321,8 +338,12 @@ def test_bfloat16_keeps_the_small_gradient_without_a_scaler_at_coarser_precision
     err_bf16 = ((grad.double() - ref).abs().max() / ref.abs().max()).item()
     err_fp16 = ((fp16_grad.double() - ref).abs().max() / ref.abs().max()).item()
     assert err_bf16 > err_fp16
-    figures.record("bfloat16 without scaler: max |grad - float64 ref| / max |ref|", err_bf16, "1",
-                   zh="bfloat16 不用 scaler:相对 float64 参考梯度的误差 max |grad - ref| / max |ref|")
+    figures.record(
+        "bfloat16 without scaler: max |grad - float64 ref| / max |ref|",
+        err_bf16,
+        "1",
+        zh="bfloat16 不用 scaler:相对 float64 参考梯度的误差 max |grad - ref| / max |ref|",
+    )
 
 
 def _skips_expected(g_max, init_scale, backoff):
@@ -333,8 +354,10 @@ def _skips_expected(g_max, init_scale, backoff):
     return k
 
 
-SCALER_SETTINGS = [({}, DEFAULT_INIT_SCALE, DEFAULT_BACKOFF),
-                   ({"init_scale": 2.0**18, "backoff_factor": 0.3}, 2.0**18, 0.3)]
+SCALER_SETTINGS = [
+    ({}, DEFAULT_INIT_SCALE, DEFAULT_BACKOFF),
+    ({"init_scale": 2.0**18, "backoff_factor": 0.3}, 2.0**18, 0.3),
+]
 SCALER_IDS = ["defaults", "init-2^18-backoff-0.3"]
 # the scale is a float32 tensor: each multiplication by backoff rounds by at most 2^-24 relative
 SCALE_RTOL = 8 * 2.0**-24
@@ -342,15 +365,23 @@ SCALE_RTOL = 8 * 2.0**-24
 
 def _scale_plot(figures):
     """One figure for both overflow tests: the scale per step, which a forward overflow halves without end."""
-    return figures.plot("GradScaler's scale per step: float16 overflow in the backward vs in the forward",
-                        x_label="step (optimizer.step via scaler.step)", y_label="loss scale S (1)", log_y=True,
-                        zh=("GradScaler 每步的缩放因子:float16 在反向传播中上溢与在前向传播中上溢",
-                            "步数(通过 scaler.step 调用 optimizer.step)", "损失缩放因子 S(1)"))
+    return figures.plot(
+        "GradScaler's scale per step: float16 overflow in the backward vs in the forward",
+        x_label="step (optimizer.step via scaler.step)",
+        y_label="loss scale S (1)",
+        log_y=True,
+        zh=(
+            "GradScaler 每步的缩放因子:float16 在反向传播中上溢与在前向传播中上溢",
+            "步数(通过 scaler.step 调用 optimizer.step)",
+            "损失缩放因子 S(1)",
+        ),
+    )
 
 
 @pytest.mark.parametrize("kwargs, init_scale, backoff", SCALER_SETTINGS, ids=SCALER_IDS)
 def test_a_float16_gradient_past_65504_overflows_and_the_scaler_skips_and_backs_off_until_it_fits(
-        kwargs, init_scale, backoff, device, figures):
+    kwargs, init_scale, backoff, device, figures
+):
     _require_autocast(device, torch.float16)
     # an untrained regression on unnormalised targets (std 40): O(1) gradients, which the default scale 2^16
     # pushes past 65504 in float16
@@ -393,21 +424,34 @@ def test_a_float16_gradient_past_65504_overflows_and_the_scaler_skips_and_backs_
             assert scaler.get_scale() == pytest.approx(scales[k], rel=SCALE_RTOL)
             ref, _ = _reference_grad(weight, bias, x, t, device)
             assert_close(flat_grad(model).double(), ref, tol=accumulation(torch.float16, 8))
-    figures.record(f"float16 gradient overflow: steps skipped from scale {init_scale:g} at backoff {backoff}", k,
-                   "steps", note=f"largest float16 backward value at scale 1: {g_max:.3g}",
-                   zh=f"float16 梯度上溢:从 scale {init_scale:g} 开始、backoff 为 {backoff} 时跳过的步数",
-                   note_zh=f"scale 为 1 时 float16 反向传播中的最大值:{g_max:.3g}")
+    figures.record(
+        f"float16 gradient overflow: steps skipped from scale {init_scale:g} at backoff {backoff}",
+        k,
+        "steps",
+        note=f"largest float16 backward value at scale 1: {g_max:.3g}",
+        zh=f"float16 梯度上溢:从 scale {init_scale:g} 开始、backoff 为 {backoff} 时跳过的步数",
+        note_zh=f"scale 为 1 时 float16 反向传播中的最大值:{g_max:.3g}",
+    )
     plot = _scale_plot(figures)
-    plot.line(f"backward overflow: skips until S fits (S0 = {init_scale:g}, backoff {backoff})", range(len(seen)),
-              seen, zh=f"反向传播上溢:跳过直到 S 合适(S0 = {init_scale:g},backoff {backoff})")
+    plot.line(
+        f"backward overflow: skips until S fits (S0 = {init_scale:g}, backoff {backoff})",
+        range(len(seen)),
+        seen,
+        zh=f"反向传播上溢:跳过直到 S 合适(S0 = {init_scale:g},backoff {backoff})",
+    )
     if not kwargs:  # the limit is the same for both settings (same model and batch): draw it once
-        plot.bound(f"largest S that fits: 65504 / {g_max:.3g}", [0, 6], [FP16_MAX / g_max] * 2,
-                   zh=f"能容纳的最大 S:65504 / {g_max:.3g}")
+        plot.bound(
+            f"largest S that fits: 65504 / {g_max:.3g}",
+            [0, 6],
+            [FP16_MAX / g_max] * 2,
+            zh=f"能容纳的最大 S:65504 / {g_max:.3g}",
+        )
 
 
 @pytest.mark.parametrize("kwargs, init_scale, backoff", SCALER_SETTINGS, ids=SCALER_IDS)
 def test_a_forward_overflow_makes_the_scaler_skip_every_step_and_back_off_again_and_again(
-        kwargs, init_scale, backoff, device, figures):
+    kwargs, init_scale, backoff, device, figures
+):
     _require_autocast(device, torch.float16)
     # unnormalised inputs (multiples of 2^13 up to 2^15): the layer's outputs pass 65504 in the forward
     x, weight, bias = _linear_on_a_grid(8, 4, 2, x_step=2.0**13, seed=7)
@@ -432,9 +476,12 @@ def test_a_forward_overflow_makes_the_scaler_skip_every_step_and_back_off_again_
         assert torch.equal(flat_params(model), start), f"step {step} was skipped"
         assert scaler.get_scale() == pytest.approx(init_scale * backoff ** (step + 1), rel=SCALE_RTOL)
         seen.append(scaler.get_scale())
-    _scale_plot(figures).line(f"forward overflow: every step skipped (S0 = {init_scale:g}, backoff {backoff})",
-                              range(len(seen)), seen,
-                              zh=f"前向传播上溢:每一步都被跳过(S0 = {init_scale:g},backoff {backoff})")
+    _scale_plot(figures).line(
+        f"forward overflow: every step skipped (S0 = {init_scale:g}, backoff {backoff})",
+        range(len(seen)),
+        seen,
+        zh=f"前向传播上溢:每一步都被跳过(S0 = {init_scale:g},backoff {backoff})",
+    )
 
     # the same model under bfloat16 (float32's exponent range, max ~3.4e38) has a finite forward, needs no
     # scaler, and its plain step is taken

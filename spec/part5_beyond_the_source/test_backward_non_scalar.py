@@ -93,21 +93,33 @@ def test_gradient_w_backpropagates_the_weighted_sum(device, figures):
     assert_close(weighted, w @ g, tol=tol)
     # the two reductions are the special cases w = 1 (sum) and w = 1/N (mean) ...
     ones = torch.ones(N, dtype=torch.float64, device=device)
-    assert_close(_grad_of(model, lambda: F.cross_entropy(model(x), y, reduction="none").backward(gradient=ones)),
-                 g.sum(dim=0), tol=tol)
-    assert_close(_grad_of(model, lambda: F.cross_entropy(model(x), y, reduction="none").backward(gradient=ones / N)),
-                 g.mean(dim=0), tol=tol)
+    assert_close(
+        _grad_of(model, lambda: F.cross_entropy(model(x), y, reduction="none").backward(gradient=ones)),
+        g.sum(dim=0),
+        tol=tol,
+    )
+    assert_close(
+        _grad_of(model, lambda: F.cross_entropy(model(x), y, reduction="none").backward(gradient=ones / N)),
+        g.mean(dim=0),
+        tol=tol,
+    )
     # ... and this w is neither: its gradient is far from the mean's scaled to the same total weight
     gap = (weighted - w.sum() * g.mean(dim=0)).norm() / weighted.norm()
     assert gap > 1e-3  # w's spread (> 0.5 around its mean) reweights gradients that differ at O(1)
-    figures.record("||weighted grad - sum(w) * mean grad|| / ||weighted grad||", gap, "1",
-                   zh="||加权梯度 - sum(w) * 平均梯度|| / ||加权梯度||")
+    figures.record(
+        "||weighted grad - sum(w) * mean grad|| / ||weighted grad||",
+        gap,
+        "1",
+        zh="||加权梯度 - sum(w) * 平均梯度|| / ||加权梯度||",
+    )
 
 
 def test_a_gradient_of_another_shape_raises(device):
     model, x, y = _setup(device)
     losses = F.cross_entropy(model(x), y, reduction="none")
-    for wrong in [torch.ones(N - 1, dtype=torch.float64, device=device),
-                  torch.ones(N, 1, dtype=torch.float64, device=device)]:
+    for wrong in [
+        torch.ones(N - 1, dtype=torch.float64, device=device),
+        torch.ones(N, 1, dtype=torch.float64, device=device),
+    ]:
         with pytest.raises(RuntimeError, match=r"Mismatch in shape: grad_output\[0\] has a shape of"):
             losses.backward(gradient=wrong, retain_graph=True)

@@ -126,8 +126,12 @@ def test_two_losses_of_one_forward_add_up_to_the_gradient_of_their_sum(device, f
     assert model.classify.weight.grad is None  # the regression loss does not reach the classification head
     assert_close(sequential[: trunk_mse.numel()], trunk_after_ce + trunk_mse, tol=tol)  # trunk parameters first
     share = trunk_mse.norm() / (trunk_mse + trunk_after_ce).norm()
-    figures.record("||trunk grad of the MSE loss|| / ||trunk grad of CE + MSE||", share, "1",
-                   zh="||MSE 损失的主干梯度|| / ||CE + MSE 的主干梯度||")
+    figures.record(
+        "||trunk grad of the MSE loss|| / ||trunk grad of CE + MSE||",
+        share,
+        "1",
+        zh="||MSE 损失的主干梯度|| / ||CE + MSE 的主干梯度||",
+    )
 
 
 def test_a_graph_that_saved_no_tensors_runs_twice_and_accumulates(device):

@@ -80,8 +80,12 @@ def test_a_samples_output_depends_on_the_others_in_train_mode_only(device, figur
     # deviation: sample 0's output moves by that order. 1e-3 is far below it and 1e12 times float64 rounding.
     assert shift_train > 1e-3
     assert_close(out_eval_moved, out_eval)  # eval: sample 0 does not see sample 5
-    figures.record("max |change of sample 0's output| when sample 5 moves (train)", shift_train, "output units",
-                   zh="样本 5 改变时,max |样本 0 输出的变化|(训练模式)")
+    figures.record(
+        "max |change of sample 0's output| when sample 5 moves (train)",
+        shift_train,
+        "output units",
+        zh="样本 5 改变时,max |样本 0 输出的变化|(训练模式)",
+    )
     # the dependency chart agrees: in train mode output i depends on every input j as soon as one of its
     # ReLUs after BatchNorm is active (a sample whose ReLUs are all off outputs the constant last bias);
     # in eval mode no pair is coupled
@@ -111,8 +115,10 @@ def test_train_mode_runs_on_one_sample_with_several_values_per_channel(device):
         bn.bias.copy_(torch.tensor([0.25, -1.0, 3.0], dtype=torch.float64))
     g = generator(23)
     # per-channel offsets and spreads that differ, so normalising over the wrong axes would not pass
-    x = (torch.randn(1, c, h, w, generator=g, dtype=torch.float64) * torch.tensor([0.5, 2.0, 4.0])[:, None, None]
-         + torch.tensor([1.0, -3.0, 0.0])[:, None, None]).to(device)
+    x = (
+        torch.randn(1, c, h, w, generator=g, dtype=torch.float64) * torch.tensor([0.5, 2.0, 4.0])[:, None, None]
+        + torch.tensor([1.0, -3.0, 0.0])[:, None, None]
+    ).to(device)
     out = bn(x)
     mean = x.mean(dim=(0, 2, 3), keepdim=True)  # over H x W: the batch axis has length 1
     var = x.var(dim=(0, 2, 3), unbiased=False, keepdim=True)
@@ -145,10 +151,18 @@ def test_per_sample_gradients_with_fixed_statistics_miss_the_path_through_the_st
     assert bias_norm > 1e-3
     gap = torch.cat([(summed[k] - batch[k]).reshape(-1) for k in batch]).norm()
     assert gap > 1e-3
-    figures.record("||sum of fixed-statistics per-sample grads of the pre-BN bias||", bias_norm, "gradient norm",
-                   zh="||BN 之前的偏置在固定统计量下的逐样本梯度之和||")
-    figures.record("||sum of fixed-statistics per-sample grads - batch grad||", gap, "gradient norm",
-                   zh="||固定统计量下的逐样本梯度之和 - batch 梯度||")
+    figures.record(
+        "||sum of fixed-statistics per-sample grads of the pre-BN bias||",
+        bias_norm,
+        "gradient norm",
+        zh="||BN 之前的偏置在固定统计量下的逐样本梯度之和||",
+    )
+    figures.record(
+        "||sum of fixed-statistics per-sample grads - batch grad||",
+        gap,
+        "gradient norm",
+        zh="||固定统计量下的逐样本梯度之和 - batch 梯度||",
+    )
 
 
 def test_eval_mode_per_sample_gradients_sum_to_the_batch_gradient(device):
@@ -216,8 +230,12 @@ def test_micro_batch_forwards_move_the_running_statistics_once_each(device, figu
     # 0.15 mu_2; the halves' feature means are ~0.1-1 (rows of norm ~0.5 times unit inputs, 4 samples), so the gap
     # is ~1e-2-1e-1 where they do not cancel; 1e-3 is far below that and 1e12 times float64 rounding
     assert gap > 1e-3
-    figures.record("max |running_mean after 2 micro-batch forwards - after 1 full forward|", gap, "feature units",
-                   zh="max |2 次 micro-batch 前向后的 running_mean - 1 次完整前向后的|")
+    figures.record(
+        "max |running_mean after 2 micro-batch forwards - after 1 full forward|",
+        gap,
+        "feature units",
+        zh="max |2 次 micro-batch 前向后的 running_mean - 1 次完整前向后的|",
+    )
 
 
 @pytest.mark.parametrize("mode", ["train", "eval"])
@@ -240,9 +258,14 @@ def test_micro_batch_accumulation_equals_the_full_batch_only_in_eval_mode(mode, 
         # ~1/sqrt(4) of a standard deviation: an O(10 %) change of the gradient; we require 0.1 %
         rel = (accumulated - full).norm() / full.norm()
         assert rel > 1e-3
-        figures.record("||accumulated - full|| / ||full||, BatchNorm train mode, 2 halves", rel, "1",
-                       zh="||accumulated - full|| / ||full||,BatchNorm 训练模式,分成两半",
-                       measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
+        figures.record(
+            "||accumulated - full|| / ||full||, BatchNorm train mode, 2 halves",
+            rel,
+            "1",
+            zh="||accumulated - full|| / ||full||,BatchNorm 训练模式,分成两半",
+            measured_on=MEASURED_ON,
+            measured_on_zh=MEASURED_ON_ZH,
+        )
 
 
 BATCH_SIZES = (4, 9, 2, 6)  # different N, so the unbiased factor N / (N - 1) differs per batch (2 at N = 2)
@@ -299,5 +322,9 @@ def test_running_statistics_follow_the_documented_update_and_eval_mode_uses_them
     assert (out - own).abs().max() > 1e-3  # 5 samples' own statistics differ from the running ones at O(0.1-1)
     assert bn.num_batches_tracked.item() == len(BATCH_SIZES)  # eval forwards do not count
     gap = ((bn.running_var - biased[-1][1]).abs() / biased[-1][1]).max().item()
-    figures.record(f"running_var vs the biased recursion, momentum={momentum}: largest relative gap", gap, "1",
-                   zh=f"running_var 与有偏递推之比较,momentum={momentum}:最大相对差")
+    figures.record(
+        f"running_var vs the biased recursion, momentum={momentum}: largest relative gap",
+        gap,
+        "1",
+        zh=f"running_var 与有偏递推之比较,momentum={momentum}:最大相对差",
+    )

@@ -73,8 +73,12 @@ def test_a_time_major_reshape_mixes_samples_and_the_chart_names_the_pairs(device
     expected = sorted({(r, (r * T + k) % N) for r in range(N) for k in range(T)} - {(r, r) for r in range(N)})
     pairs = cross_sample_dependencies(bad, x)
     assert pairs == expected
-    figures.record("cross-sample pairs of the time-major reshape bug (N=4, T=3)", len(pairs), "pairs",
-                   zh="时间维在前的 reshape 错误所混合的跨样本对(N=4, T=3)")
+    figures.record(
+        "cross-sample pairs of the time-major reshape bug (N=4, T=3)",
+        len(pairs),
+        "pairs",
+        zh="时间维在前的 reshape 错误所混合的跨样本对(N=4, T=3)",
+    )
 
 
 def test_a_softmax_over_the_batch_dimension_couples_every_pair(device):

@@ -47,8 +47,9 @@ def _mean_loss_grad(x, y):
 
 
 @pytest.mark.skipif(not (dist.is_available() and dist.is_gloo_available()), reason="torch built without gloo")
-@pytest.mark.skipif(not hasattr(os, "fork"),
-                    reason="the launcher's interpreter forks the other ranks (no os.fork here)")
+@pytest.mark.skipif(
+    not hasattr(os, "fork"), reason="the launcher's interpreter forks the other ranks (no os.fork here)"
+)
 def test_ddp_averages_gradients_across_three_gloo_processes(ddp_run, figures):
     run = ddp_run
     # Judge what the ranks wrote, not their exit codes: gloo can abort while the interpreter exits, after a
@@ -61,8 +62,13 @@ def test_ddp_averages_gradients_across_three_gloo_processes(ddp_run, figures):
     tol = accumulation(torch.float64, n_terms)  # the same per-sample terms summed in a different order
 
     def real(difference, what):  # not rounding: assert_close would accept 0 if every entry were within atol/(1-rtol)
-        assert_ge(difference.abs().max(), tol.atol / (1 - tol.rtol), slack=EXACT, strict=True,
-                  msg=f"{what} is within the tolerance of 0")
+        assert_ge(
+            difference.abs().max(),
+            tol.atol / (1 - tol.rtol),
+            slack=EXACT,
+            strict=True,
+            msg=f"{what} is within the tolerance of 0",
+        )
 
     # 1. equal local batches: every rank holds the single-process gradient of the global batch's mean loss
     global_mean = _mean_loss_grad(*global_batch(CONFIG, CONFIG.equal_sizes))
@@ -94,9 +100,15 @@ def test_ddp_averages_gradients_across_three_gloo_processes(ddp_run, figures):
     for r, res in enumerate(ranks):
         assert_close(res["unequal_weighted"], unequal_global, tol=tol, msg=f"rank {r}: size-weighted DDP loss")
 
-    figures.record("||DDP average - global mean|| / ||global mean|| (n = 2, 3, 7)",
-                   (ranks[0]["unequal"] - unequal_global).norm() / unequal_global.norm(), "1",
-                   zh="||DDP 平均 - 全局平均|| / ||全局平均||(n = 2, 3, 7)")
-    figures.record("||DDP average - global mean|| / ||global mean|| (n = 4, 4, 4)",
-                   (ranks[0]["equal"] - global_mean).norm() / global_mean.norm(), "1",
-                   zh="||DDP 平均 - 全局平均|| / ||全局平均||(n = 4, 4, 4)")
+    figures.record(
+        "||DDP average - global mean|| / ||global mean|| (n = 2, 3, 7)",
+        (ranks[0]["unequal"] - unequal_global).norm() / unequal_global.norm(),
+        "1",
+        zh="||DDP 平均 - 全局平均|| / ||全局平均||(n = 2, 3, 7)",
+    )
+    figures.record(
+        "||DDP average - global mean|| / ||global mean|| (n = 4, 4, 4)",
+        (ranks[0]["equal"] - global_mean).norm() / global_mean.norm(),
+        "1",
+        zh="||DDP 平均 - 全局平均|| / ||全局平均||(n = 4, 4, 4)",
+    )

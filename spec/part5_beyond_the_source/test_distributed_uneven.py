@@ -67,10 +67,12 @@ pytestmark = pytest.mark.claim("distributed.uneven")
 CONFIG = SPEC_CONFIG  # the run shared with distributed.ddp-mean
 W = CONFIG.world_size
 COUNTS = CONFIG.batch_counts  # (1, 2, 3) batches on ranks 0, 1, 2
-needs_gloo = pytest.mark.skipif(not (dist.is_available() and dist.is_gloo_available()),
-                                reason="torch built without gloo")
-needs_fork = pytest.mark.skipif(not hasattr(os, "fork"),
-                                reason="the launcher's interpreter forks the other ranks (no os.fork here)")
+needs_gloo = pytest.mark.skipif(
+    not (dist.is_available() and dist.is_gloo_available()), reason="torch built without gloo"
+)
+needs_fork = pytest.mark.skipif(
+    not hasattr(os, "fork"), reason="the launcher's interpreter forks the other ranks (no os.fork here)"
+)
 
 
 def _ranks(ddp_run):
@@ -111,13 +113,20 @@ def test_without_join_the_ranks_with_batches_left_wait_in_the_all_reduce(ddp_run
             assert hang["completed"] == shortest, f"rank {r}"
             assert "Timed out" in hang["error"], f"rank {r}: {hang['error']!r}"
             # ... for the group's whole timeout (a monotonic clock; 1% for its granularity)
-            assert_ge(hang["waited_s"], CONFIG.hang_timeout_s,
-                      slack=slack(rel=0.01, reason="clock granularity around a 1 s timeout"), msg=f"rank {r}")
+            assert_ge(
+                hang["waited_s"],
+                CONFIG.hang_timeout_s,
+                slack=slack(rel=0.01, reason="clock granularity around a 1 s timeout"),
+                msg=f"rank {r}",
+            )
     # with no timeout given, that wait lasts 30 minutes for gloo
     assert dist.constants.default_pg_timeout == timedelta(minutes=30)
-    figures.record("seconds a rank with a batch left waited (group timeout 1 s)",
-                   max(res["uneven_hang"]["waited_s"] for res in ranks), "s",
-                   zh="还有 batch 的进程等待的秒数(进程组超时 1 秒)")
+    figures.record(
+        "seconds a rank with a batch left waited (group timeout 1 s)",
+        max(res["uneven_hang"]["waited_s"] for res in ranks),
+        "s",
+        zh="还有 batch 的进程等待的秒数(进程组超时 1 秒)",
+    )
 
 
 @needs_gloo
@@ -142,8 +151,12 @@ def test_join_completes_and_weighs_each_batch_by_one_over_the_initial_world_size
     # and the two rules end at different parameters
     gap = (ranks[0]["join_effective"]["params"] - ranks[0]["join"]["params"]).norm()
     assert gap > 1e-3
-    figures.record("||final params, effective world size - initial world size||", gap, "parameter units",
-                   zh="||最终参数:按实际进程数 - 按初始进程数||")
+    figures.record(
+        "||final params, effective world size - initial world size||",
+        gap,
+        "parameter units",
+        zh="||最终参数:按实际进程数 - 按初始进程数||",
+    )
 
 
 @needs_gloo
@@ -204,13 +217,18 @@ def test_padding_counts_samples_twice_in_an_epoch_and_hand_sharding_makes_batch_
     assert (padded_mean - values.mean()).abs() > 1e-3  # two distinct values counted twice move the mean
     # every rank gets the same number of batches from DistributedSampler ...
     dataset = TensorDataset(torch.arange(n))
-    loaders = [DataLoader(dataset, batch_size=batch,
-                          sampler=DistributedSampler(dataset, num_replicas=world, rank=r, seed=3))
-               for r in range(world)]
+    loaders = [
+        DataLoader(dataset, batch_size=batch, sampler=DistributedSampler(dataset, num_replicas=world, rank=r, seed=3))
+        for r in range(world)
+    ]
     assert {len(loader) for loader in loaders} == {2}
     # ... while contiguous hand-made shards (sizes 3, 3, 2, 2) give 2, 2, 1, 1 batches: the case that needs Join
     shards = torch.arange(n).tensor_split(world)
     batch_counts = [len(DataLoader(Subset(dataset, shard.tolist()), batch_size=batch)) for shard in shards]
     assert batch_counts == [2, 2, 1, 1]
-    figures.record("mean over the padded epoch - dataset mean (N = 10, W = 4)", padded_mean - values.mean(), "value",
-                   zh="补齐后的 epoch 上的平均 - 数据集平均(N = 10,W = 4)")
+    figures.record(
+        "mean over the padded epoch - dataset mean (N = 10, W = 4)",
+        padded_mean - values.mean(),
+        "value",
+        zh="补齐后的 epoch 上的平均 - 数据集平均(N = 10,W = 4)",
+    )

@@ -137,8 +137,11 @@ def test_default_init_draws_the_documented_uniform_law(device):
     # mean of w^2 over n = 256 * 100 * 128 = 3.3M draws in [0, a^2]: Hoeffding, P(|miss| > 1% of a^2 / 3) <=
     # 2 exp(-2 n (0.01 / 3)^2) = 2 exp(-73); a normal law (variance a^2 / 3 would exceed the bound) or another
     # width would miss by far more than 1%
-    assert_close(weight.pow(2).mean(), torch.tensor(a * a / 3, dtype=torch.float64, device=device),
-                 tol=override(rtol=1e-2, atol=0.0, reason="mean of 3.3M bounded draws: Hoeffding at 1%"))
+    assert_close(
+        weight.pow(2).mean(),
+        torch.tensor(a * a / 3, dtype=torch.float64, device=device),
+        tol=override(rtol=1e-2, atol=0.0, reason="mean of 3.3M bounded draws: Hoeffding at 1%"),
+    )
 
 
 @pytest.mark.parametrize("classes", CLASS_COUNTS)
@@ -161,11 +164,19 @@ def test_default_init_starts_near_ln_c(classes, device, figures):
     uniform = torch.full((16 * N, classes), 1.0 / classes, dtype=torch.float64, device=device)
     label_averaged = F.cross_entropy(logits.reshape(-1, classes), uniform, reduction="none")
     assert_ge(label_averaged.min(), ln_c, slack=ROUNDING)
-    figures.record(f"C = {classes}: mean loss at default init (mean of {HEADS} heads)", mean, "nats",
-                   zh=f"C = {classes}:默认初始化时的平均损失({HEADS} 个输出层的平均)")
+    figures.record(
+        f"C = {classes}: mean loss at default init (mean of {HEADS} heads)",
+        mean,
+        "nats",
+        zh=f"C = {classes}:默认初始化时的平均损失({HEADS} 个输出层的平均)",
+    )
     figures.record(f"C = {classes}: ln C", ln_c, "nats", zh=f"C = {classes}:ln C 的值")
-    figures.record(f"C = {classes}: derived upper bound ln C + s^2/2 + r", ln_c + excess_bound + r, "nats",
-                   zh=f"C = {classes}:推导出的上界 ln C + s^2/2 + r")
+    figures.record(
+        f"C = {classes}: derived upper bound ln C + s^2/2 + r",
+        ln_c + excess_bound + r,
+        "nats",
+        zh=f"C = {classes}:推导出的上界 ln C + s^2/2 + r",
+    )
 
 
 @pytest.mark.parametrize("classes", CLASS_COUNTS)
@@ -181,10 +192,18 @@ def test_an_over_confident_last_layer_starts_far_above_ln_c(classes, device, fig
     ln_c = math.log(classes)
     assert_ge(losses.mean(), lower - r, slack=EXACT, msg="mean loss below the derived |h| e_C - r")
     assert_ge(lower - r, 2 * ln_c, slack=EXACT, msg="the derived bound is not far above ln C")
-    figures.record(f"C = {classes}: mean loss at init, last layer N(0, 1)", losses.mean(), "nats",
-                   zh=f"C = {classes}:输出层按 N(0, 1) 初始化时的平均损失")
-    figures.record(f"C = {classes}: derived lower bound |h| e_C - r, last layer N(0, 1)", lower - r, "nats",
-                   zh=f"C = {classes}:推导出的下界 |h| e_C - r,输出层 N(0, 1)")
+    figures.record(
+        f"C = {classes}: mean loss at init, last layer N(0, 1)",
+        losses.mean(),
+        "nats",
+        zh=f"C = {classes}:输出层按 N(0, 1) 初始化时的平均损失",
+    )
+    figures.record(
+        f"C = {classes}: derived lower bound |h| e_C - r, last layer N(0, 1)",
+        lower - r,
+        "nats",
+        zh=f"C = {classes}:推导出的下界 |h| e_C - r,输出层 N(0, 1)",
+    )
 
 
 @pytest.mark.parametrize("classes", CLASS_COUNTS)
@@ -209,12 +228,24 @@ def test_unnormalised_inputs_start_far_above_ln_c(classes, device, figures):
     # and the ReLU trunk is positively homogeneous up to its biases (|b| <= 1/4), so s grows ~100-fold; 10 is far below
     scale = _logit_variance(h_raw).sqrt().mean() / _logit_variance(h_std).sqrt().mean()
     assert_ge(scale, 10.0, slack=EXACT)
-    figures.record(f"C = {classes}: mean loss at init, raw pixels 0..255", losses.mean(), "nats",
-                   zh=f"C = {classes}:原始像素 0..255 时初始化的平均损失")
-    figures.record(f"C = {classes}: mean loss at init, standardised pixels", standardised_mean, "nats",
-                   zh=f"C = {classes}:标准化像素时初始化的平均损失")
-    figures.record(f"C = {classes}: logit std, raw / standardised pixels", scale, "1",
-                   zh=f"C = {classes}:logit 标准差之比,原始 / 标准化像素")
+    figures.record(
+        f"C = {classes}: mean loss at init, raw pixels 0..255",
+        losses.mean(),
+        "nats",
+        zh=f"C = {classes}:原始像素 0..255 时初始化的平均损失",
+    )
+    figures.record(
+        f"C = {classes}: mean loss at init, standardised pixels",
+        standardised_mean,
+        "nats",
+        zh=f"C = {classes}:标准化像素时初始化的平均损失",
+    )
+    figures.record(
+        f"C = {classes}: logit std, raw / standardised pixels",
+        scale,
+        "1",
+        zh=f"C = {classes}:logit 标准差之比,原始 / 标准化像素",
+    )
 
 
 @pytest.mark.parametrize("classes", CLASS_COUNTS)
@@ -226,8 +257,9 @@ def test_reduction_sum_reports_n_times_the_mean(classes, device, figures):
     y = _labels(classes, device)
     logits = _logits(h, weight, bias)
     for z in logits[:8]:  # one head at a time, as a training loop logs its loss: 'sum' is N times 'mean'
-        assert_close(F.cross_entropy(z, y, reduction="sum"), N * F.cross_entropy(z, y),
-                     tol=accumulation(torch.float64, N))
+        assert_close(
+            F.cross_entropy(z, y, reduction="sum"), N * F.cross_entropy(z, y), tol=accumulation(torch.float64, N)
+        )
     # all heads in one call: the total over K N terms, so its K-th part is the mean over the heads of each head's sum
     flat, targets = logits.reshape(-1, classes), y.repeat(HEADS)
     sums = F.cross_entropy(flat, targets, reduction="sum") / HEADS
@@ -238,5 +270,9 @@ def test_reduction_sum_reports_n_times_the_mean(classes, device, figures):
     excess_bound = (_logit_variance(h) / 2).mean().item()
     assert_ge(sums, N * (ln_c - r), slack=EXACT)
     assert_le(sums, N * (ln_c + excess_bound + r), slack=EXACT)
-    figures.record(f"C = {classes}: summed loss at default init, N = {N}", sums, "nats",
-                   zh=f"C = {classes}:默认初始化时 sum 归约的损失,N = {N}")
+    figures.record(
+        f"C = {classes}: summed loss at default init, N = {N}",
+        sums,
+        "nats",
+        zh=f"C = {classes}:默认初始化时 sum 归约的损失,N = {N}",
+    )

@@ -48,8 +48,9 @@ def test_weighted_mean_divides_by_the_sum_of_the_targets_weights(case, n, c, see
     assert_close(mean, (w[y] * terms).sum() / w[y].sum(), tol=tol)
     # scale invariance of a weighted average: 10 w gives the same mean, ten times the sum
     assert_close(case.module(weight=10 * w)(x, y), mean, tol=tol)
-    assert_close(case.module(weight=10 * w, reduction="sum")(x, y), 10 * case.module(weight=w, reduction="sum")(x, y),
-                 tol=tol)
+    assert_close(
+        case.module(weight=10 * w, reduction="sum")(x, y), 10 * case.module(weight=w, reduction="sum")(x, y), tol=tol
+    )
 
 
 def test_weighted_mean_gradient_carries_the_same_denominator(device):
@@ -73,8 +74,12 @@ def test_weighted_mean_is_not_the_weighted_sum_over_n(device, figures):
     assert_close(weighted_mean, F.cross_entropy(z, y))
     ratio = (F.cross_entropy(z, y, weight=w, reduction="sum") / 8) / weighted_mean
     assert_close(ratio, make.tensor(5.0))
-    figures.record("(weighted sum / N) / weighted mean, all targets of weight 5", ratio, "1",
-                   zh="(加权和 / N) / 加权平均,所有目标的权重均为 5")
+    figures.record(
+        "(weighted sum / N) / weighted mean, all targets of weight 5",
+        ratio,
+        "1",
+        zh="(加权和 / N) / 加权平均,所有目标的权重均为 5",
+    )
 
 
 def test_probability_targets_divide_by_n_and_keep_the_weights_out_of_the_denominator(device):

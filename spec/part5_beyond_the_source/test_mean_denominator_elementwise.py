@@ -64,8 +64,13 @@ def test_mean_value_and_input_gradient_divide_by_the_number_of_elements(case, n,
     assert_close(grad, _term_derivative(case.name, x.detach(), y) / (n * d))
 
 
-@given(name=st.sampled_from(["SmoothL1Loss", "HuberLoss"]), width=st.sampled_from([0.05, 0.4, 3.0, 20.0]),
-       n=hh.batch_sizes(1, 8), d=st.integers(2, 12), seed=hh.seeds())
+@given(
+    name=st.sampled_from(["SmoothL1Loss", "HuberLoss"]),
+    width=st.sampled_from([0.05, 0.4, 3.0, 20.0]),
+    n=hh.batch_sizes(1, 8),
+    d=st.integers(2, 12),
+    seed=hh.seeds(),
+)
 def test_smooth_l1_and_huber_divide_by_the_elements_away_from_beta_delta_one(name, width, n, d, seed, device):
     # at beta = delta = 1 the two losses are one function; away from 1 they differ (SmoothL1 = Huber / beta), so a
     # swapped or missing 1/beta, or delta's scaling, shows. Errors drawn at 4x the width reach both regimes.
@@ -94,9 +99,12 @@ def test_mse_mean_on_wide_outputs_is_one_over_d_of_the_per_sample_loss(device, f
     mean.backward()
     assert mean.item() == 1.0
     assert torch.equal(x.grad, torch.full_like(x, 2.0 / (n * d)))
-    figures.record("MSE 'mean' / (sum / batch size), D = 8",
-                   mean.item() / (F.mse_loss(x, y, reduction="sum").item() / n), "1",
-                   zh="MSE 'mean' / (sum / batch 大小),D = 8")
+    figures.record(
+        "MSE 'mean' / (sum / batch size), D = 8",
+        mean.item() / (F.mse_loss(x, y, reduction="sum").item() / n),
+        "1",
+        zh="MSE 'mean' / (sum / batch 大小),D = 8",
+    )
 
 
 def test_bce_with_logits_weights_scale_terms_but_stay_out_of_the_denominator(device, figures):
@@ -121,5 +129,9 @@ def test_bce_with_logits_weights_scale_terms_but_stay_out_of_the_denominator(dev
     mean = torch.nn.BCEWithLogitsLoss(weight=weight, pos_weight=pos_weight)(x, y)
     assert_close(weighted_average / mean, make.tensor(d / weight.sum().item()))
     assert abs(mean.item() - weighted_average.item()) > 0.1 * abs(mean.item())  # 1 - 5/10.5 = 52 % apart
-    figures.record("BCEWithLogits weighted 'mean' / (sum / (N*D))", (mean / (terms.sum() / (n * d))).item(), "1",
-                   zh="BCEWithLogits 加权 'mean' / (sum / (N*D))")
+    figures.record(
+        "BCEWithLogits weighted 'mean' / (sum / (N*D))",
+        (mean / (terms.sum() / (n * d))).item(),
+        "1",
+        zh="BCEWithLogits 加权 'mean' / (sum / (N*D))",
+    )

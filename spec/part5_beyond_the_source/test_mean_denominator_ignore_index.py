@@ -31,12 +31,13 @@ pytestmark = pytest.mark.claim("mean.denominator.ignore-index")
 CE, NLL = loss_case("CrossEntropyLoss"), loss_case("NLLLoss")
 
 
-@given(case=st.sampled_from((CE, NLL)), n=hh.batch_sizes(2, 12), c=st.integers(2, 5), seed=hh.seeds(),
-       data=st.data())
+@given(case=st.sampled_from((CE, NLL)), n=hh.batch_sizes(2, 12), c=st.integers(2, 5), seed=hh.seeds(), data=st.data())
 def test_ignored_targets_leave_the_mean_and_its_denominator(case, n, c, seed, data, device):
     x, y = case.sample_batch(n, (c,), seed=seed, device=device)
-    ignored = torch.tensor(data.draw(st.lists(st.booleans(), min_size=n, max_size=n).filter(lambda m: not all(m)),
-                                     label="ignored"), device=device)
+    ignored = torch.tensor(
+        data.draw(st.lists(st.booleans(), min_size=n, max_size=n).filter(lambda m: not all(m)), label="ignored"),
+        device=device,
+    )
     y_masked = torch.where(ignored, torch.full_like(y, -100), y)
     kept = ~ignored
     terms = case.reference_terms(x[kept], y[kept])
@@ -78,8 +79,11 @@ def test_label_smoothing_drops_ignored_positions_from_its_term_too(device):
     assert_close(F.cross_entropy(z, y, label_smoothing=eps), per_position.sum() / kept.sum())
 
 
-@pytest.mark.parametrize("case, label_smoothing", [(CE, 0.0), (CE, 0.1), (NLL, 0.0)],
-                         ids=["CrossEntropyLoss", "CrossEntropyLoss-smoothed", "NLLLoss"])
+@pytest.mark.parametrize(
+    "case, label_smoothing",
+    [(CE, 0.0), (CE, 0.1), (NLL, 0.0)],
+    ids=["CrossEntropyLoss", "CrossEntropyLoss-smoothed", "NLLLoss"],
+)
 def test_all_targets_ignored_mean_is_nan_sum_is_zero_gradient_is_zero(case, label_smoothing, device, figures):
     x, _ = case.sample_batch(4, (3,), seed=7, device=device)
     x.requires_grad_(True)

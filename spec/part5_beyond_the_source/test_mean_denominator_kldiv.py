@@ -85,8 +85,12 @@ def test_kl_of_a_distribution_with_itself_is_zero_and_zero_probabilities_contrib
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         mean = F.kl_div(log_q, p, reduction="mean")
-    figures.record("KLDiv batchmean / mean (C = 5)", F.kl_div(log_q, p, reduction="batchmean") / mean, "1",
-                   zh="KLDiv 的 batchmean / mean(C = 5)")
+    figures.record(
+        "KLDiv batchmean / mean (C = 5)",
+        F.kl_div(log_q, p, reduction="batchmean") / mean,
+        "1",
+        zh="KLDiv 的 batchmean / mean(C = 5)",
+    )
 
 
 @given(n=hh.batch_sizes(1, 6), t=st.integers(1, 6), c=st.integers(2, 5), seed=hh.seeds())
@@ -98,13 +102,15 @@ def test_batchmean_of_sequences_divides_by_n_only_summing_the_kl_over_positions(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         mean = F.kl_div(log_q, p, reduction="mean")
-    actual = torch.stack([
-        F.kl_div(log_q, p, reduction="batchmean"),  # divides by dim 0 only: the T positions are summed
-        F.kl_div(log_q, p, reduction="batchmean") / t,  # so it is T times the per-position mean
-        mean,
-        F.kl_div(log_q, p, reduction="sum") / (n * t),  # the per-position mean, two ways
-        F.kl_div(log_q.reshape(n * t, c), p.reshape(n * t, c), reduction="batchmean"),
-    ])
+    actual = torch.stack(
+        [
+            F.kl_div(log_q, p, reduction="batchmean"),  # divides by dim 0 only: the T positions are summed
+            F.kl_div(log_q, p, reduction="batchmean") / t,  # so it is T times the per-position mean
+            mean,
+            F.kl_div(log_q, p, reduction="sum") / (n * t),  # the per-position mean, two ways
+            F.kl_div(log_q.reshape(n * t, c), p.reshape(n * t, c), reduction="batchmean"),
+        ]
+    )
     expected = torch.stack([kl.sum() / n, kl.mean(), kl.sum() / (n * t * c), kl.mean(), kl.mean()])
     assert_close(actual, expected, tol=accumulation(EXACT_DTYPE, n * t * c))
 
@@ -124,5 +130,9 @@ def test_batchmean_at_five_positions_is_five_times_the_per_position_mean_and_so_
     # d/d log q of sum p (log p - log q) / D is -p / D: D = N for 'batchmean', N x T per position
     assert_close(g_batchmean, -p / n)
     assert_close(g_batchmean, t * g_per_position)
-    figures.record("KLDiv batchmean / per-position mean KL, (N, T, C) input at T = 5", batchmean / per_position, "1",
-                   zh="KLDiv 的 batchmean / 每个位置的平均 KL,(N, T, C) 输入,T = 5")
+    figures.record(
+        "KLDiv batchmean / per-position mean KL, (N, T, C) input at T = 5",
+        batchmean / per_position,
+        "1",
+        zh="KLDiv 的 batchmean / 每个位置的平均 KL,(N, T, C) 输入,T = 5",
+    )

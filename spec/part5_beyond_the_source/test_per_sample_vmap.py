@@ -85,9 +85,12 @@ def test_vmap_per_sample_gradients_match_the_hand_formula_of_a_linear_model(devi
         r = model(x) - y
     assert_close(g["weight"], 2 * r[:, :, None] * x[:, None, :] / d_out)
     assert_close(g["bias"], 2 * r / d_out)
-    figures.record("max |vmap - hand formula| (linear, weight)",
-                   (g["weight"] - 2 * r[:, :, None] * x[:, None, :] / d_out).abs().max(), "gradient units",
-                   zh="max |vmap - 手推公式|(线性模型,weight)")
+    figures.record(
+        "max |vmap - hand formula| (linear, weight)",
+        (g["weight"] - 2 * r[:, :, None] * x[:, None, :] / d_out).abs().max(),
+        "gradient units",
+        zh="max |vmap - 手推公式|(线性模型,weight)",
+    )
 
 
 def test_batchnorm_in_train_mode_is_a_documented_limit(device):
@@ -163,15 +166,21 @@ def test_dropout_needs_an_explicit_randomness_mode(device):
 
 # the three models of the peer cross-check, each with a small batch: (model, inputs, targets)
 PEER_MODELS = {
-    "mlp": lambda device: (mlp(5, 8, 3, depth=3, activation="tanh", seed=61, device=device),
-                           maker(device).randn(4, 5, seed=61),
-                           torch.tensor([0, 2, 1, 2], device=device)),
-    "simple-cnn": lambda device: (simple_cnn(seed=62, device=device),
-                                  maker(device).randn(2, 1, 28, 28, seed=62),
-                                  torch.tensor([3, 7], device=device)),
-    "embedding-layernorm-groupnorm": lambda device: (embedding_norm_net(seed=63, device=device),
-                                                     torch.randint(0, 20, (4, 6), generator=generator(63)).to(device),
-                                                     torch.tensor([0, 3, 1, 2], device=device)),
+    "mlp": lambda device: (
+        mlp(5, 8, 3, depth=3, activation="tanh", seed=61, device=device),
+        maker(device).randn(4, 5, seed=61),
+        torch.tensor([0, 2, 1, 2], device=device),
+    ),
+    "simple-cnn": lambda device: (
+        simple_cnn(seed=62, device=device),
+        maker(device).randn(2, 1, 28, 28, seed=62),
+        torch.tensor([3, 7], device=device),
+    ),
+    "embedding-layernorm-groupnorm": lambda device: (
+        embedding_norm_net(seed=63, device=device),
+        torch.randint(0, 20, (4, 6), generator=generator(63)).to(device),
+        torch.tensor([0, 3, 1, 2], device=device),
+    ),
 }
 PEERS = {"expanded-weights": per_sample_grads_expanded_weights, "opacus": per_sample_grads_opacus}
 
@@ -191,12 +200,21 @@ def test_independent_implementations_give_the_same_per_sample_gradients(device, 
     # 1e-12 of the tensor's largest entry, covers entries that cancel to near 0. float32 anywhere (eps 1.2e-7) fails.
     worst = 0.0
     for name, g in by_loop.items():
-        tol = override(rtol=1e-12, atol=1e-12 * g.abs().max().item(), reason=(
-            "float64 sums of up to 676 products in another order: 676 x eps 2.2e-16 ~ 1.5e-13, rounded up to 1e-12, "
-            "relative to each entry and to the tensor's largest"))
+        tol = override(
+            rtol=1e-12,
+            atol=1e-12 * g.abs().max().item(),
+            reason=(
+                "float64 sums of up to 676 products in another order: 676 x eps 2.2e-16 ~ 1.5e-13, rounded up to "
+                "1e-12, relative to each entry and to the tensor's largest"
+            ),
+        )
         assert by_peer[name].shape == g.shape, name
         assert_close(by_peer[name], g, tol=tol, msg=f"{peer} vs loop, {name}")
         assert_close(by_vmap[name], g, tol=tol, msg=f"vmap vs loop, {name}")
         worst = max(worst, ((by_peer[name] - g).abs().max() / g.abs().max().clamp_min(1e-300)).item())
-    figures.record(f"{model_name}: largest |{peer} - loop| / max |loop|", worst, "1",
-                   zh=f"{model_name}:最大的 |{peer} - loop| / max |loop|")
+    figures.record(
+        f"{model_name}: largest |{peer} - loop| / max |loop|",
+        worst,
+        "1",
+        zh=f"{model_name}:最大的 |{peer} - loop| / max |loop|",
+    )

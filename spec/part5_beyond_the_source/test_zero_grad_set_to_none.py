@@ -165,8 +165,12 @@ def test_after_a_real_step_momentum_and_moments_keep_moving_a_zero_gradient(name
         assert torch.equal(opt_none.state[none_p][key], value), f"{key} changed while .grad was None"
     if kind != "sgd":
         assert opt_none.state[none_p]["step"].item() == 1 and opt_zero.state[zero_p]["step"].item() == STEPS
-    figures.record(f"{name}: sum of step norms over {STEPS - 1} zero-gradient steps", drift, "parameter units",
-                   zh=f"{name}:{STEPS - 1} 个零梯度步的步长范数之和")
+    figures.record(
+        f"{name}: sum of step norms over {STEPS - 1} zero-gradient steps",
+        drift,
+        "parameter units",
+        zh=f"{name}:{STEPS - 1} 个零梯度步的步长范数之和",
+    )
 
 
 def test_plain_sgd_treats_zero_and_none_alike(device):
@@ -180,8 +184,9 @@ def test_plain_sgd_treats_zero_and_none_alike(device):
         opt_zero.step()
         opt_none.step()
         assert torch.equal(zero_p.detach(), none_p.detach())  # p - lr * 0 = p, bitwise
-    assert not torch.equal(zero_p.detach(), torch.linspace(-1.5, 1.2, 6, dtype=torch.float64,
-                                                           device=device).reshape(2, 3))  # step 1 did move
+    assert not torch.equal(
+        zero_p.detach(), torch.linspace(-1.5, 1.2, 6, dtype=torch.float64, device=device).reshape(2, 3)
+    )  # step 1 did move
 
 
 def test_embedding_rows_absent_from_a_batch_get_zero_gradients_that_adam_steps(device, figures):
@@ -216,5 +221,9 @@ def test_embedding_rows_absent_from_a_batch_get_zero_gradients_that_adam_steps(d
     moved_after_first = (table.weight.detach()[2] - row_2_after_first).abs()
     assert moved_after_first.min() > 1e-3
     assert torch.equal(table.weight.detach()[3:], start[3:])  # never used: zero moments, a step of exactly 0
-    figures.record("Adam: |movement| of an embedding row after the one batch that held it", moved_after_first.max(),
-                   "parameter units", zh="Adam:只出现过一次的嵌入行在 4 步后的 |位移|")
+    figures.record(
+        "Adam: |movement| of an embedding row after the one batch that held it",
+        moved_after_first.max(),
+        "parameter units",
+        zh="Adam:只出现过一次的嵌入行在 4 步后的 |位移|",
+    )

@@ -30,9 +30,13 @@ def test_the_model_memorises_one_batch(model_under_test, figures, record_check):
     result = run_check("can-overfit-one-batch", model_under_test)
     if LOSS in result.curves:
         steps, ratio = result.curves[LOSS]
-        plot = figures.plot(f"overfitting one batch: {model_under_test.name}", x_label="optimizer step",
-                            y_label="ratio (1)", log_y=True,
-                            zh=(f"在一个 batch 上过拟合:{model_under_test.name}", "优化器步数", "比值(1)"))
+        plot = figures.plot(
+            f"overfitting one batch: {model_under_test.name}",
+            x_label="optimizer step",
+            y_label="ratio (1)",
+            log_y=True,
+            zh=(f"在一个 batch 上过拟合:{model_under_test.name}", "优化器步数", "比值(1)"),
+        )
         plot.line("loss / loss at step 0", steps, ratio, zh="损失 / 第 0 步的损失")
         if ACCURACY in result.curves:
             plot.line("accuracy on the batch", *result.curves[ACCURACY], zh="该 batch 上的准确率")
@@ -40,7 +44,11 @@ def test_the_model_memorises_one_batch(model_under_test, figures, record_check):
         start = result.numbers["loss at step 0"][0]
         if start > 0:  # the target on the plotted ratio: floor + (start - floor) / GAP_FACTOR, over the start
             target = (floor + (start - floor) / GAP_FACTOR) / start
-            plot.bound(f"target: gap to the lowest loss / {GAP_FACTOR:g}", [steps[0], steps[-1]], [target] * 2,
-                       zh=f"目标:与最低损失之差 / {GAP_FACTOR:g}")
+            plot.bound(
+                f"target: gap to the lowest loss / {GAP_FACTOR:g}",
+                [steps[0], steps[-1]],
+                [target] * 2,
+                zh=f"目标:与最低损失之差 / {GAP_FACTOR:g}",
+            )
     record_check(result, figures)
     assert result.passed, result.message.en

@@ -33,14 +33,16 @@ PARAMS = "gradient norm of each layer's parameters"
 @pytest.mark.claim("explosion.cause.init")
 @pytest.mark.claim("explosion.cause.depth")
 @pytest.mark.claim("remedy.clip-norm")
-def test_gradients_at_init_are_finite_and_do_not_explode_or_vanish_with_depth(model_under_test, figures,
-                                                                              record_check):
+def test_gradients_at_init_are_finite_and_do_not_explode_or_vanish_with_depth(model_under_test, figures, record_check):
     result = run_check("gradient-norms-at-init", model_under_test)
     if OUTPUT in result.curves:
-        plot = figures.plot(f"gradient norms per layer at init: {model_under_test.name}",
-                            x_label="layer (forward order)", y_label="gradient L2 norm (loss units per unit)",
-                            log_y=True, zh=(f"初始化时各层的梯度范数:{model_under_test.name}", "层(前向顺序)",
-                                            "梯度 L2 范数(损失单位 / 单位)"))
+        plot = figures.plot(
+            f"gradient norms per layer at init: {model_under_test.name}",
+            x_label="layer (forward order)",
+            y_label="gradient L2 norm (loss units per unit)",
+            log_y=True,
+            zh=(f"初始化时各层的梯度范数:{model_under_test.name}", "层(前向顺序)", "梯度 L2 范数(损失单位 / 单位)"),
+        )
         plot.line("at the layer's output", *result.curves[OUTPUT], zh="该层输出处")
         plot.line("of the layer's own parameters", *result.curves[PARAMS], zh="该层自身的参数")
         if "fitted trend" in result.curves:

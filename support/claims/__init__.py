@@ -26,9 +26,25 @@ from support.claims.schema import (
     text,
 )
 
-PART_MODULES = (part1_batch_loss, part2_explosion, part3_loss_and_gradient, part4_accuracy_and_loss,
-                part5_beyond_the_source)
+PART_MODULES = (
+    part1_batch_loss,
+    part2_explosion,
+    part3_loss_and_gradient,
+    part4_accuracy_and_loss,
+    part5_beyond_the_source,
+)
 REGISTRY = ClaimRegistry(claim for module in PART_MODULES for claim in module.CLAIMS)
 
-__all__ = ["PART_MODULES", "REGISTRY", "Claim", "ClaimRegistry", "Part", "UnknownClaimError", "Verdict", "bullets",
-           "module_file", "source_text", "text"]
+__all__ = [
+    "PART_MODULES",
+    "REGISTRY",
+    "Claim",
+    "ClaimRegistry",
+    "Part",
+    "UnknownClaimError",
+    "Verdict",
+    "bullets",
+    "module_file",
+    "source_text",
+    "text",
+]

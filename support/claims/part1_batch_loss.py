@@ -88,8 +88,8 @@ CLAIMS: tuple[Claim, ...] = (
             ),
             (
                 "PyTorch source, torch/nn/_reduction.py, get_enum: 'elementwise_mean' is mapped to 'mean' with a "
-                "deprecation warning; any other unknown string raises ValueError(f\"{reduction} is not a valid value "
-                "for reduction\")"
+                'deprecation warning; any other unknown string raises ValueError(f"{reduction} is not a valid value '
+                'for reduction")'
             ),
         ),
     ),
@@ -112,12 +112,8 @@ CLAIMS: tuple[Claim, ...] = (
             "`reduction='none'` 返回什么形状?",
             "怎样从 MSELoss 得到每个样本一个损失?",
         ),
-        quotes=(
-            "`none`: 返回每个样本的损失, 允许用户自行处理。",
-        ),
-        gloss=(
-            "`none`: returns the loss of each sample, leaving the user to process it.",
-        ),
+        quotes=("`none`: 返回每个样本的损失, 允许用户自行处理。",),
+        gloss=("`none`: returns the loss of each sample, leaving the user to process it.",),
         statement=bullets("""
             - reduction='none' returns the unreduced loss terms; each equals that term computed alone by the loss's
               documented formula.
@@ -147,9 +143,7 @@ CLAIMS: tuple[Claim, ...] = (
             "mean.denominator.elementwise",
             "per-sample.backward-accumulates",
         ),
-        sources=(
-            LOSS_DOCS,
-        ),
+        sources=(LOSS_DOCS,),
     ),
     Claim(
         id="reduction.mean-is-sum-over-n",
@@ -211,9 +205,7 @@ CLAIMS: tuple[Claim, ...] = (
             "mean.denominator.ignore-index",
             "sum.needs-batch-scaling",
         ),
-        sources=(
-            LOSS_DOCS,
-        ),
+        sources=(LOSS_DOCS,),
     ),
     Claim(
         id="backward.fills-grad",
@@ -274,9 +266,7 @@ CLAIMS: tuple[Claim, ...] = (
             "per-sample.backward-accumulates",
             "accumulation.micro-batches",
         ),
-        sources=(
-            AUTOGRAD_DOCS,
-        ),
+        sources=(AUTOGRAD_DOCS,),
     ),
     Claim(
         id="step.updates-parameters",
@@ -300,12 +290,8 @@ CLAIMS: tuple[Claim, ...] = (
             "`.grad` 为 None 的冻结参数会被权重衰减改变吗?",
             "梯度为零的参数还会移动吗?",
         ),
-        quotes=(
-            "在反向传播后, 通常会调用优化器的`step()`方法来更新模型参数。",
-        ),
-        gloss=(
-            "After backprop, the optimizer's step() method is usually called to update the model's parameters.",
-        ),
+        quotes=("在反向传播后, 通常会调用优化器的`step()`方法来更新模型参数。",),
+        gloss=("After backprop, the optimizer's step() method is usually called to update the model's parameters.",),
         statement=bullets("""
             - optimizer.step() changes each parameter exactly by its optimizer's documented update rule applied to .grad
               and to the optimizer's state, and nothing else: p <- p - lr * p.grad for plain SGD.
@@ -377,15 +363,9 @@ CLAIMS: tuple[Claim, ...] = (
             是的,只要模型对各样本独立处理、损失不加权且没有被忽略的目标:对 'mean' 损失做一次反向传播就得到逐样本梯度的平
             均,对 'sum' 损失得到它们的总和,与逐样本梯度的求法无关。
         """),
-        questions=(
-            "Is one `backward()` of the mean loss the average of the per-sample gradients?",
-        ),
-        questions_zh=(
-            "对 mean 损失做一次 `backward()`,得到的是逐样本梯度的平均吗?",
-        ),
-        quotes=(
-            "如果你选择了`mean`作为损失函数的处理方式,那么反向传播时只需调用一次`loss.backward()`即可。",
-        ),
+        questions=("Is one `backward()` of the mean loss the average of the per-sample gradients?",),
+        questions_zh=("对 mean 损失做一次 `backward()`,得到的是逐样本梯度的平均吗?",),
+        quotes=("如果你选择了`mean`作为损失函数的处理方式,那么反向传播时只需调用一次`loss.backward()`即可。",),
         gloss=(
             (
                 "If you chose `mean` as the loss's reduction, a single call to `loss.backward()` is all "
@@ -444,9 +424,7 @@ CLAIMS: tuple[Claim, ...] = (
             "改用 `reduction='sum'` 后要调整学习率吗?",
             "权重衰减和梯度裁剪会随损失缩放吗?",
         ),
-        quotes=(
-            "如果选择了`sum`,则同样只需调用一次,但要确保在更新参数时考虑到batch大小。",
-        ),
+        quotes=("如果选择了`sum`,则同样只需调用一次,但要确保在更新参数时考虑到batch大小。",),
         gloss=(
             (
                 "If you chose `sum`, one call is likewise enough, but make sure the batch size is taken into account "
@@ -573,9 +551,7 @@ CLAIMS: tuple[Claim, ...] = (
             "逐样本反向传播比整个 batch 做一次反向传播更慢吗?",
             "逐样本循环要做多少次反向传播?",
         ),
-        quotes=(
-            "这种方法通常不推荐,因为它会导致多次反向传播,从而增加计算开销",
-        ),
+        quotes=("这种方法通常不推荐,因为它会导致多次反向传播,从而增加计算开销",),
         gloss=(
             (
                 "This approach is generally not recommended, because it leads to multiple backward passes and thus "
@@ -608,9 +584,7 @@ CLAIMS: tuple[Claim, ...] = (
             "batch.standard",
             "per-sample.vmap",
         ),
-        sources=(
-            "PyTorch tutorial, Per-sample-gradients (torch.func.vmap of grad vs. a loop)",
-        ),
+        sources=("PyTorch tutorial, Per-sample-gradients (torch.func.vmap of grad vs. a loop)",),
     ),
     Claim(
         id="per-sample.explosion",
@@ -634,12 +608,8 @@ CLAIMS: tuple[Claim, ...] = (
             "为什么每个样本更新一次时,用 batch 训练的学习率就发散了?",
             "目标有噪声时,batch 大小为 1 的 SGD 会收敛吗?",
         ),
-        quotes=(
-            "并可能引发梯度爆炸等问题。",
-        ),
-        gloss=(
-            "and may cause problems such as gradient explosion.",
-        ),
+        quotes=("并可能引发梯度爆炸等问题。",),
+        gloss=("and may cause problems such as gradient explosion.",),
         statement=bullets("""
             - Backpropagating sample by sample does not change the gradient: the accumulated per-sample gradients are
               the batch's sum gradient, and forgetting to divide them by N is what multiplies the step by N.
@@ -723,9 +693,7 @@ CLAIMS: tuple[Claim, ...] = (
             "PyTorch 标准的训练步骤是什么?",
             "忘了调用 `optimizer.zero_grad()` 会怎样?",
         ),
-        quotes=(
-            "总结来说,标准做法是对整个batch计算损失后直接进行一次反向传播,而不是对每个样本单独 处理。",
-        ),
+        quotes=("总结来说,标准做法是对整个batch计算损失后直接进行一次反向传播,而不是对每个样本单独 处理。",),
         gloss=(
             (
                 "In summary, the standard practice is to compute the loss over the whole batch and then backpropagate "
@@ -760,8 +728,6 @@ CLAIMS: tuple[Claim, ...] = (
             "backward.fills-grad",
             "step.updates-parameters",
         ),
-        sources=(
-            "PyTorch tutorial, Optimizing Model Parameters (the training loop)",
-        ),
+        sources=("PyTorch tutorial, Optimizing Model Parameters (the training loop)",),
     ),
 )

@@ -157,12 +157,8 @@ CLAIMS: tuple[Claim, ...] = (
             "为什么普通 RNN 在长序列上梯度会爆炸或消失?",
             "RNN 的梯度什么时候会爆炸?",
         ),
-        quotes=(
-            "这种情况通常发生在深层网络中,尤其是递归神经网络(RNN)中。",
-        ),
-        gloss=(
-            "This usually happens in deep networks, especially in recurrent neural networks (RNNs).",
-        ),
+        quotes=("这种情况通常发生在深层网络中,尤其是递归神经网络(RNN)中。",),
+        gloss=("This usually happens in deep networks, especially in recurrent neural networks (RNNs).",),
         statement=bullets("""
             - Backpropagation through time multiplies the gradient by one Jacobian diag(phi'(a_t)) W_hh per step, always
               with the same W_hh, so after T steps its norm is at most (gamma sigma_max(W_hh))^T, gamma = max |phi'| (1
@@ -225,9 +221,7 @@ CLAIMS: tuple[Claim, ...] = (
             "初始权重过大会让梯度爆炸吗?",
             "初始化时什么样的权重标准差能让梯度不随深度变化?",
         ),
-        quotes=(
-            "权重初始化不当:如果初始权重设置得过大,会导致在前向传播和反向传播中产生过大的激活和梯度。",
-        ),
+        quotes=("权重初始化不当:如果初始权重设置得过大,会导致在前向传播和反向传播中产生过大的激活和梯度。",),
         gloss=(
             (
                 "Improper weight initialisation: if the initial weights are set too large, the forward and backward "
@@ -286,15 +280,9 @@ CLAIMS: tuple[Claim, ...] = (
             只有每层增益大于 1 时才会:梯度的对数范数与深度成线性关系,斜率为 log(增益);深度放大增长或衰减,增益为 1 时不带
             来增长。
         """),
-        questions=(
-            "Does a deeper network make gradients explode?",
-        ),
-        questions_zh=(
-            "网络越深,梯度就越容易爆炸吗?",
-        ),
-        quotes=(
-            "深层网络结构:在深层网络中,由于链式法则的作用,梯度在传播过程中可能会累积并迅速增大。",
-        ),
+        questions=("Does a deeper network make gradients explode?",),
+        questions_zh=("网络越深,梯度就越容易爆炸吗?",),
+        quotes=("深层网络结构:在深层网络中,由于链式法则的作用,梯度在传播过程中可能会累积并迅速增大。",),
         gloss=(
             (
                 "Deep network structure: in deep networks, because of the chain rule, gradients may accumulate and "
@@ -418,7 +406,7 @@ CLAIMS: tuple[Claim, ...] = (
                 "float16 and bfloat16 computed in float32)"
             ),
             (
-                "PyTorch docs, Automatic Mixed Precision package (torch.amp), \"Prefer "
+                'PyTorch docs, Automatic Mixed Precision package (torch.amp), "Prefer '
                 "binary_cross_entropy_with_logits over binary_cross_entropy\" (BCELoss's backward can produce "
                 "gradients not representable in float16)"
             ),
@@ -544,9 +532,7 @@ CLAIMS: tuple[Claim, ...] = (
             "`clip_grad_norm_` 返回什么?会保持梯度方向吗?",
             "`clip_grad_norm_` 遇到 NaN 或 inf 梯度会怎样?",
         ),
-        quotes=(
-            "例如,如果使用L2范数,可以将所有梯度归一化,使其不超过设定的最大值。",
-        ),
+        quotes=("例如,如果使用L2范数,可以将所有梯度归一化,使其不超过设定的最大值。",),
         gloss=(
             "For example, with the L2 norm, all gradients can be normalised so that they do not exceed a set maximum.",
         ),
@@ -602,18 +588,10 @@ CLAIMS: tuple[Claim, ...] = (
             clip_grad_value_ 把每个元素截断到 [-clip_value, clip_value]:会改变方向,也不限制范数(可达
             clip_value·sqrt(P));clip_grad_norm_ 用同一个因子缩放全部梯度。
         """),
-        questions=(
-            "What is the difference between `clip_grad_value_` and `clip_grad_norm_`?",
-        ),
-        questions_zh=(
-            "`clip_grad_value_` 和 `clip_grad_norm_` 有什么区别?",
-        ),
-        quotes=(
-            "通过设定一个阈值,当梯度超过该阈值时,将其缩放到该范围内。",
-        ),
-        gloss=(
-            "By setting a threshold, gradients that exceed it are scaled back into that range.",
-        ),
+        questions=("What is the difference between `clip_grad_value_` and `clip_grad_norm_`?",),
+        questions_zh=("`clip_grad_value_` 和 `clip_grad_norm_` 有什么区别?",),
+        quotes=("通过设定一个阈值,当梯度超过该阈值时,将其缩放到该范围内。",),
+        gloss=("By setting a threshold, gradients that exceed it are scaled back into that range.",),
         statement=bullets("""
             - torch.nn.utils.clip_grad_value_(parameters, clip_value) clamps every gradient element in place to
               [-clip_value, clip_value], leaves smaller elements alone and returns None.
@@ -753,15 +731,9 @@ CLAIMS: tuple[Claim, ...] = (
             只能解决由步长引起的发散:较小的学习率按比例缩小每一步 SGD,在二次函数上低于 2/lambda_max 时恰好收敛,但不会缩
             小梯度本身。
         """),
-        questions=(
-            "Does lowering the learning rate fix exploding gradients?",
-        ),
-        questions_zh=(
-            "降低学习率能解决梯度爆炸吗?",
-        ),
-        quotes=(
-            "調整学习率:使用较小的学习率可以减少每次权重更新的幅度,从而降低发生梯度爆炸的风险。",
-        ),
+        questions=("Does lowering the learning rate fix exploding gradients?",),
+        questions_zh=("降低学习率能解决梯度爆炸吗?",),
+        quotes=("調整学习率:使用较小的学习率可以减少每次权重更新的幅度,从而降低发生梯度爆炸的风险。",),
         gloss=(
             (
                 "Adjust the learning rate: a smaller learning rate reduces the size of each weight update and thus "
@@ -906,9 +878,7 @@ CLAIMS: tuple[Claim, ...] = (
             "ReLU 能解决梯度爆炸吗?",
             "ReLU 网络和 tanh 网络哪个更容易梯度爆炸?",
         ),
-        quotes=(
-            "选择ReLU等非饱和激活函数可以帮助减轻梯度爆炸问题,因为这些函数在正输入区域不会饱和。",
-        ),
+        quotes=("选择ReLU等非饱和激活函数可以帮助减轻梯度爆炸问题,因为这些函数在正输入区域不会饱和。",),
         gloss=(
             (
                 "Choosing non-saturating activations such as ReLU can help mitigate gradient explosion, because these "
@@ -1000,9 +970,7 @@ CLAIMS: tuple[Claim, ...] = (
             "训练中怎样发现梯度爆炸?",
             "怎样找出反向传播中产生 NaN 的那个运算?",
         ),
-        quotes=(
-            "监控训练过程: 实时监控训练过程中的损失和梯度值,一旦发现异常,可以采取措施调整 学习率或停止训练。",
-        ),
+        quotes=("监控训练过程: 实时监控训练过程中的损失和梯度值,一旦发现异常,可以采取措施调整 学习率或停止训练。",),
         gloss=(
             (
                 "Monitor training: watch the loss and gradient values in real time during training, and once "

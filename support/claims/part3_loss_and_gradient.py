@@ -332,9 +332,7 @@ CLAIMS: tuple[Claim, ...] = (
             "给损失加一个常数会改变训练吗?",
             "用 Adam 时,损失权重还有作用吗?",
         ),
-        quotes=(
-            "由于梯度是基于当前样本的损失计算得出的,因此样本损失值直接影响了更新量。",
-        ),
+        quotes=("由于梯度是基于当前样本的损失计算得出的,因此样本损失值直接影响了更新量。",),
         gloss=(
             (
                 "Since the gradient is computed from the current samples' loss, the loss value directly affects the "

@@ -83,15 +83,9 @@ CLAIMS: tuple[Claim, ...] = (
         short_answer_zh=text("""
             会:把 logits 乘以任意温度 T > 0,每个预测和准确率都不变,而交叉熵随 T 连续变化,反映模型的置信度。
         """),
-        questions=(
-            "Can the loss change while accuracy stays the same?",
-        ),
-        questions_zh=(
-            "准确率不变时,损失会变化吗?",
-        ),
-        quotes=(
-            "损失值是一个连续变量,反映了模型预测的不确定性或错误程度。",
-        ),
+        questions=("Can the loss change while accuracy stays the same?",),
+        questions_zh=("准确率不变时,损失会变化吗?",),
+        quotes=("损失值是一个连续变量,反映了模型预测的不确定性或错误程度。",),
         gloss=(
             (
                 "The loss value is a continuous variable that reflects the uncertainty or the degree of error of the "
@@ -209,8 +203,8 @@ CLAIMS: tuple[Claim, ...] = (
             ),
             (
                 "Soudry, Hoffer, Nacson, Gunasekar & Srebro 2018, The Implicit Bias of Gradient Descent on Separable "
-                "Data, JMLR 19(70), arXiv:1710.10345 (abstract: optimising on helps \"even if the validation loss "
-                "increases\")"
+                'Data, JMLR 19(70), arXiv:1710.10345 (abstract: optimising on helps "even if the validation loss '
+                'increases")'
             ),
             (
                 "Clopper & Pearson 1934, The use of confidence or fiducial limits illustrated in the case of the "

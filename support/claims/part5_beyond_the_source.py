@@ -8,8 +8,7 @@ ELEMENTWISE_DOCS = (
     "divided by the number of elements in the output"
 )
 BCE_DOCS = (
-    "PyTorch docs, torch.nn.BCEWithLogitsLoss: l_n = -w_n [p_c y_n log s(x_n) + (1 - y_n) log(1 - s(x_n))], "
-    "mean(L)"
+    "PyTorch docs, torch.nn.BCEWithLogitsLoss: l_n = -w_n [p_c y_n log s(x_n) + (1 - y_n) log(1 - s(x_n))], mean(L)"
 )
 CE_DOCS = (
     "PyTorch docs, torch.nn.CrossEntropyLoss: class-index targets, 'mean' = sum_n l_n / sum_n w_{y_n} "
@@ -34,8 +33,7 @@ GOYAL = (
     "total minibatch size kn, not the per-worker size n"
 )
 LI_DDP = (
-    "Li et al. 2020, PyTorch Distributed: Experiences on Accelerating Data Parallel Training (VLDB), sec. 3.2 and "
-    "4"
+    "Li et al. 2020, PyTorch Distributed: Experiences on Accelerating Data Parallel Training (VLDB), sec. 3.2 and 4"
 )
 
 CLAIMS: tuple[Claim, ...] = (
@@ -537,12 +535,8 @@ CLAIMS: tuple[Claim, ...] = (
             把某一个样本的输出反向传播到输入 batch:逐样本独立的模型中只有该样本的输入得到非零梯度;任何混合都会表现为非零
             的非对角块,并指出混在一起的样本对。
         """),
-        questions=(
-            "How do I check that my model does not mix samples across the batch?",
-        ),
-        questions_zh=(
-            "怎样检查模型没有在 batch 维上把样本混在一起?",
-        ),
+        questions=("How do I check that my model does not mix samples across the batch?",),
+        questions_zh=("怎样检查模型没有在 batch 维上把样本混在一起?",),
         quotes=(),
         statement=bullets("""
             - For a model that treats samples independently, the gradient of sample i's output with respect to sample

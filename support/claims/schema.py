@@ -175,15 +175,19 @@ class Claim:
                 raise SpecInputError(f"claim {self.id!r}: {name} must be a tuple of non-empty strings, got {value!r}")
         if self.part.in_source and not self.quotes:
             raise SpecInputError(
-                f"claim {self.id!r} comes from the source (part {self.part.number}) but quotes nothing")
+                f"claim {self.id!r} comes from the source (part {self.part.number}) but quotes nothing"
+            )
         if not self.part.in_source and self.quotes:
             raise SpecInputError(f"claim {self.id!r} is not in the source (Part.BEYOND) but has quotes")
         if not self.part.in_source and not self.sources:
             raise SpecInputError(
-                f"claim {self.id!r} is not in the source, so it needs at least one reference in sources")
+                f"claim {self.id!r} is not in the source, so it needs at least one reference in sources"
+            )
         if self.gloss and len(self.gloss) != len(self.quotes):
-            raise SpecInputError(f"claim {self.id!r}: {len(self.gloss)} glosses for {len(self.quotes)} quotes; "
-                                 f"give one English line per quote")
+            raise SpecInputError(
+                f"claim {self.id!r}: {len(self.gloss)} glosses for {len(self.quotes)} quotes; "
+                f"give one English line per quote"
+            )
         for name in ("statement", "statement_zh"):
             value = getattr(self, name)
             if isinstance(value, str):  # one bullet
@@ -198,11 +202,15 @@ class Claim:
                 if not bullet.strip():
                     raise SpecInputError(f"claim {self.id!r}: {name} has an empty bullet")
                 if "\n" in bullet or bullet.lstrip().startswith("- "):
-                    raise SpecInputError(f"claim {self.id!r}: a bullet of {name} is one line without its '- ' "
-                                         f"marker (write them with bullets()): {bullet[:60]!r}")
+                    raise SpecInputError(
+                        f"claim {self.id!r}: a bullet of {name} is one line without its '- ' "
+                        f"marker (write them with bullets()): {bullet[:60]!r}"
+                    )
         if self.statement_zh and len(self.statement_zh) != len(self.statement):
-            raise SpecInputError(f"claim {self.id!r}: statement_zh has {len(self.statement_zh)} bullets for the "
-                                 f"{len(self.statement)} of statement; write one Chinese bullet per English one")
+            raise SpecInputError(
+                f"claim {self.id!r}: statement_zh has {len(self.statement_zh)} bullets for the "
+                f"{len(self.statement)} of statement; write one Chinese bullet per English one"
+            )
         for name in ("in_practice", "in_practice_zh", "short_answer", "short_answer_zh"):
             if not isinstance(getattr(self, name), str):
                 raise SpecInputError(f"claim {self.id!r}: {name} must be a string")
@@ -219,13 +227,16 @@ class Claim:
         if "\n" in en or "\n" in zh:
             raise SpecInputError(f"claim {self.id!r}: a short answer is one line")
         if len(en.split()) > SHORT_ANSWER_MAX_WORDS:
-            raise SpecInputError(f"claim {self.id!r}: short_answer has {len(en.split())} words; keep it to "
-                                 f"{SHORT_ANSWER_MAX_WORDS} (yes/no and the key condition)")
+            raise SpecInputError(
+                f"claim {self.id!r}: short_answer has {len(en.split())} words; keep it to "
+                f"{SHORT_ANSWER_MAX_WORDS} (yes/no and the key condition)"
+            )
         if zh and not has_chinese(zh):
             raise SpecInputError(f"claim {self.id!r}: short_answer_zh must be written in Chinese, got {zh[:40]!r}")
         if len(zh) > SHORT_ANSWER_MAX_CHARS_ZH:
-            raise SpecInputError(f"claim {self.id!r}: short_answer_zh has {len(zh)} characters; keep it to "
-                                 f"{SHORT_ANSWER_MAX_CHARS_ZH}")
+            raise SpecInputError(
+                f"claim {self.id!r}: short_answer_zh has {len(zh)} characters; keep it to {SHORT_ANSWER_MAX_CHARS_ZH}"
+            )
 
     def _check_questions(self) -> None:
         for name in ("questions", "questions_zh"):
@@ -234,18 +245,24 @@ class Claim:
                 raise SpecInputError(f"claim {self.id!r}: {name} must be a tuple of non-empty strings, got {value!r}")
             for q in value:
                 if "\n" in q or not _question_mark(q):
-                    raise SpecInputError(f"claim {self.id!r}: {name} holds questions, one line each ending in a "
-                                         f"question mark: {q[:60]!r}")
+                    raise SpecInputError(
+                        f"claim {self.id!r}: {name} holds questions, one line each ending in a "
+                        f"question mark: {q[:60]!r}"
+                    )
             if len(set(value)) != len(value):
                 raise SpecInputError(f"claim {self.id!r}: {name} asks a question twice")
         if len(self.questions_zh) != len(self.questions):
-            raise SpecInputError(f"claim {self.id!r}: {len(self.questions_zh)} questions_zh for {len(self.questions)} "
-                                 f"questions; give one Chinese question per English one")
+            raise SpecInputError(
+                f"claim {self.id!r}: {len(self.questions_zh)} questions_zh for {len(self.questions)} "
+                f"questions; give one Chinese question per English one"
+            )
         if not all(has_chinese(q) for q in self.questions_zh):
             raise SpecInputError(f"claim {self.id!r}: questions_zh must be written in Chinese")
         if self.questions and not self.short_answer.strip():
-            raise SpecInputError(f"claim {self.id!r}: its questions are shown with its short answer; give "
-                                 f"short_answer and short_answer_zh")
+            raise SpecInputError(
+                f"claim {self.id!r}: its questions are shown with its short answer; give "
+                f"short_answer and short_answer_zh"
+            )
 
 
 class UnknownClaimError(SpecInputError, KeyError):
@@ -278,8 +295,9 @@ class ClaimRegistry(Mapping[str, Claim]):
         for c in self._claims.values():
             for q in c.questions + c.questions_zh:
                 if q in asked:
-                    raise SpecInputError(f"the question {q!r} is asked by claims {asked[q]!r} and {c.id!r}; a "
-                                         f"question has one answer")
+                    raise SpecInputError(
+                        f"the question {q!r} is asked by claims {asked[q]!r} and {c.id!r}; a question has one answer"
+                    )
                 asked[q] = c.id
 
     def __getitem__(self, claim_id: str) -> Claim:

@@ -64,8 +64,10 @@ def outputs(model: Callable, inputs: Batch) -> torch.Tensor:
 
 def _no_tensor(out: object) -> str:
     keys = f" with keys {list(out)}" if isinstance(out, Mapping) else ""
-    return (f"the model's forward must return the logits or predictions as a tensor, or a mapping / ModelOutput "
-            f"with a 'logits' entry; it returned a {type(out).__name__}{keys}: wrap the model so that it does")
+    return (
+        f"the model's forward must return the logits or predictions as a tensor, or a mapping / ModelOutput "
+        f"with a 'logits' entry; it returned a {type(out).__name__}{keys}: wrap the model so that it does"
+    )
 
 
 def no_tensor_message(out: object) -> str:

@@ -32,11 +32,16 @@ def _snapshot(model: nn.Module) -> _Snapshot:
     with torch.no_grad():
         params = dict(model.named_parameters(remove_duplicate=False))
         values = {n: p.detach().clone() for n, p in params.items()}
-        values.update({f"buffer:{n}": b.detach().clone() for n, b in model.named_buffers(remove_duplicate=False)
-                       if b is not None})
+        values.update(
+            {f"buffer:{n}": b.detach().clone() for n, b in model.named_buffers(remove_duplicate=False) if b is not None}
+        )
     grads = {n: None if p.grad is None else p.grad.detach().clone() for n, p in params.items()}
-    return _Snapshot(values, grads, {n: p.requires_grad for n, p in params.items()},
-                     {n: m.training for n, m in model.named_modules(remove_duplicate=False)})
+    return _Snapshot(
+        values,
+        grads,
+        {n: p.requires_grad for n, p in params.items()},
+        {n: m.training for n, m in model.named_modules(remove_duplicate=False)},
+    )
 
 
 def _restore(model: nn.Module, snap: _Snapshot) -> None:

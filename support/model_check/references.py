@@ -48,9 +48,14 @@ def _seeded(seed: int, build):
 def mlp() -> ModelUnderTest:
     g = generator(1)
     model = models.mlp(FEATURES, WIDTH, CLASSES, depth=3, activation="relu", seed=11, dtype=torch.float32)
-    return ModelUnderTest(model=model, inputs=torch.randn(N, FEATURES, generator=g),
-                          targets=torch.randint(0, CLASSES, (N,), generator=g), loss=nn.CrossEntropyLoss(),
-                          optimizer=_adam, name="mlp")
+    return ModelUnderTest(
+        model=model,
+        inputs=torch.randn(N, FEATURES, generator=g),
+        targets=torch.randint(0, CLASSES, (N,), generator=g),
+        loss=nn.CrossEntropyLoss(),
+        optimizer=_adam,
+        name="mlp",
+    )
 
 
 # ---------------------------------------------------------------- cnn with BatchNorm
@@ -58,8 +63,12 @@ class SmallCNN(nn.Module):
     def __init__(self):
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(1, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(),
-            nn.Conv2d(8, 16, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
+            nn.Conv2d(1, 8, 3, padding=1, bias=False),
+            nn.BatchNorm2d(8),
+            nn.ReLU(),
+            nn.Conv2d(8, 16, 3, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(16),
+            nn.ReLU(),
         )
         self.head = nn.Linear(16, CLASSES)
 
@@ -69,9 +78,14 @@ class SmallCNN(nn.Module):
 
 def cnn_batchnorm() -> ModelUnderTest:
     g = generator(2)
-    return ModelUnderTest(model=_seeded(12, SmallCNN), inputs=torch.randn(N, 1, IMAGE, IMAGE, generator=g),
-                          targets=torch.randint(0, CLASSES, (N,), generator=g), loss=nn.CrossEntropyLoss(),
-                          optimizer=_adam, name="cnn-batchnorm")
+    return ModelUnderTest(
+        model=_seeded(12, SmallCNN),
+        inputs=torch.randn(N, 1, IMAGE, IMAGE, generator=g),
+        targets=torch.randint(0, CLASSES, (N,), generator=g),
+        loss=nn.CrossEntropyLoss(),
+        optimizer=_adam,
+        name="cnn-batchnorm",
+    )
 
 
 # ---------------------------------------------------------------- LSTM tagger over padded sequences
@@ -106,8 +120,14 @@ def padded_sequences(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 def lstm_padded() -> ModelUnderTest:
     tokens, labels = padded_sequences(3)
-    return ModelUnderTest(model=_seeded(13, LSTMTagger), inputs=tokens, targets=labels,
-                          loss=nn.CrossEntropyLoss(ignore_index=IGNORE), optimizer=_adam, name="lstm-padded")
+    return ModelUnderTest(
+        model=_seeded(13, LSTMTagger),
+        inputs=tokens,
+        targets=labels,
+        loss=nn.CrossEntropyLoss(ignore_index=IGNORE),
+        optimizer=_adam,
+        name="lstm-padded",
+    )
 
 
 # ---------------------------------------------------------------- Transformer encoder classifier
@@ -127,10 +147,14 @@ class TransformerClassifier(nn.Module):
 
 def transformer() -> ModelUnderTest:
     g = generator(4)
-    return ModelUnderTest(model=_seeded(14, TransformerClassifier),
-                          inputs=torch.randint(0, VOCAB, (N, LENGTH), generator=g),
-                          targets=torch.randint(0, CLASSES, (N,), generator=g), loss=nn.CrossEntropyLoss(),
-                          optimizer=_adam, name="transformer")
+    return ModelUnderTest(
+        model=_seeded(14, TransformerClassifier),
+        inputs=torch.randint(0, VOCAB, (N, LENGTH), generator=g),
+        targets=torch.randint(0, CLASSES, (N,), generator=g),
+        loss=nn.CrossEntropyLoss(),
+        optimizer=_adam,
+        name="transformer",
+    )
 
 
 # the plugin parametrizes by support.model_check.REFERENCE_NAMES without importing this module: a self-test

@@ -20,10 +20,20 @@ from support.model_check.checks.result import CheckResult, Outcome, Recorder, Te
 from support.model_check.checks.samples_are_independent import samples_are_independent
 from support.model_check.subject import ModelUnderTest, preserved
 
-_FUNCTIONS = {f.__name__: f for f in (
-    every_parameter_gets_a_gradient, one_step_updates_parameters, mean_is_sum_over_terms, samples_are_independent,
-    per_sample_gradients_add_up, loss_at_init_is_near_log_c, no_softmax_before_cross_entropy, gradient_norms_at_init,
-    can_overfit_one_batch)}
+_FUNCTIONS = {
+    f.__name__: f
+    for f in (
+        every_parameter_gets_a_gradient,
+        one_step_updates_parameters,
+        mean_is_sum_over_terms,
+        samples_are_independent,
+        per_sample_gradients_add_up,
+        loss_at_init_is_near_log_c,
+        no_softmax_before_cross_entropy,
+        gradient_norms_at_init,
+        can_overfit_one_batch,
+    )
+}
 # every catalog entry has its function, in the catalog's order
 CHECKS = {c.id: _FUNCTIONS[c.module] for c in CATALOG}
 
@@ -41,15 +51,21 @@ def run_check(check_id: str, subject: ModelUnderTest) -> CheckResult:
             error = describe_error(exc, first_line=True)
     own = _plain_backward_error(subject)
     if own is not None:
-        return Recorder(entry).failed(Text(
-            f"the model's own forward, loss and backward fail on the batch in train mode ({own}): it cannot train "
-            f"(backward.fills-grad)",
-            f"模型自身在 train 模式下对该 batch 的前向、损失和反向传播出错({own}):它无法训练(backward.fills-grad)"))
-    return Recorder(entry).could_not_run(Text(
-        f"the check could not run on this model ({error}), while a plain forward, loss and backward of the batch "
-        f"run: a limit of the checker on this model, which says nothing about the model",
-        f"该检查无法在这个模型上运行({error}),而对该 batch 的普通前向、损失和反向传播都能运行:"
-        f"这是检查器对这个模型的局限,并不说明模型有问题"))
+        return Recorder(entry).failed(
+            Text(
+                f"the model's own forward, loss and backward fail on the batch in train mode ({own}): it cannot train "
+                f"(backward.fills-grad)",
+                f"模型自身在 train 模式下对该 batch 的前向、损失和反向传播出错({own}):它无法训练(backward.fills-grad)",
+            )
+        )
+    return Recorder(entry).could_not_run(
+        Text(
+            f"the check could not run on this model ({error}), while a plain forward, loss and backward of the batch "
+            f"run: a limit of the checker on this model, which says nothing about the model",
+            f"该检查无法在这个模型上运行({error}),而对该 batch 的普通前向、损失和反向传播都能运行:"
+            f"这是检查器对这个模型的局限,并不说明模型有问题",
+        )
+    )
 
 
 def _plain_backward_error(subject: ModelUnderTest) -> str | None:

@@ -112,8 +112,11 @@ class ModelUnderTest:
     @property
     def classification(self) -> bool:
         """Class-index targets, a CrossEntropyLoss/NLLLoss, or ``n_classes`` given."""
-        return (self.n_classes is not None or self.class_loss
-                or not (self.targets.is_floating_point() or self.targets.is_complex()))
+        return (
+            self.n_classes is not None
+            or self.class_loss
+            or not (self.targets.is_floating_point() or self.targets.is_complex())
+        )
 
     def class_scores(self, output: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
         """The rows of class scores (M, C) and the class index each is scored against (M,), paired as the loss
@@ -151,8 +154,9 @@ class ModelUnderTest:
     def make_optimizer(self, params: Iterable[torch.Tensor]) -> torch.optim.Optimizer:
         opt = (self.optimizer or default_optimizer)(params)
         if not isinstance(opt, torch.optim.Optimizer):
-            raise SpecInputError(f"{self.name}: optimizer(params) must return a torch.optim.Optimizer, "
-                                 f"got {type(opt).__name__}")
+            raise SpecInputError(
+                f"{self.name}: optimizer(params) must return a torch.optim.Optimizer, got {type(opt).__name__}"
+            )
         return opt
 
     # ------------------------------------------------------------ copies

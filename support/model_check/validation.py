@@ -54,12 +54,14 @@ def _check_batch(what: str, batch: object) -> list[torch.Tensor]:
             raise SpecInputError(f"{what}[{bad[0]}] is a {type(batch[bad[0]]).__name__}, not a tensor")
         tensors = list(batch)
     else:
-        raise SpecInputError(f"{what} must be a batch-first tensor, or a tuple/dict of them, got "
-                             f"{type(batch).__name__}")
+        raise SpecInputError(
+            f"{what} must be a batch-first tensor, or a tuple/dict of them, got {type(batch).__name__}"
+        )
     for t in tensors:
         if t.dim() < 1:
-            raise SpecInputError(f"{what} holds a 0-dimensional tensor; every tensor must be batch-first "
-                                 f"(dim 0 = samples)")
+            raise SpecInputError(
+                f"{what} holds a 0-dimensional tensor; every tensor must be batch-first (dim 0 = samples)"
+            )
     return tensors
 
 
@@ -95,31 +97,41 @@ def _check_batch_sizes(subject: ModelUnderTest, who: str) -> None:
         raise SpecInputError(f"{who}: targets must be batch-first (dim 0 = samples), got a 0-dimensional tensor")
     n = subject.targets.shape[0]
     if sorted({t.shape[0] for t in tensors}) != [n]:
-        raise SpecInputError(f"{who}: inputs and targets must have the same batch size along dim 0, got inputs "
-                             f"{[tuple(t.shape) for t in tensors]} and targets {tuple(subject.targets.shape)}")
+        raise SpecInputError(
+            f"{who}: inputs and targets must have the same batch size along dim 0, got inputs "
+            f"{[tuple(t.shape) for t in tensors]} and targets {tuple(subject.targets.shape)}"
+        )
     if n < 2:
-        raise SpecInputError(f"{who}: the batch has {n} sample(s); the checks need at least 2 (whether samples "
-                             f"are independent, per-sample gradients and the mean over samples compare samples)")
+        raise SpecInputError(
+            f"{who}: the batch has {n} sample(s); the checks need at least 2 (whether samples "
+            f"are independent, per-sample gradients and the mean over samples compare samples)"
+        )
 
 
 def _check_loss(loss: object, who: str) -> None:
     """A torch.nn loss module (with ``reduction``) or a callable taking ``reduction=``."""
     if isinstance(loss, nn.Module):
         if not isinstance(getattr(loss, "reduction", None), str):
-            raise SpecInputError(f"{who}: loss is a {type(loss).__name__} without a `reduction` attribute; give a "
-                                 f"torch.nn loss module (e.g. nn.CrossEntropyLoss()) or a callable "
-                                 f"loss(output, targets, reduction='mean'|'sum'|'none')")
+            raise SpecInputError(
+                f"{who}: loss is a {type(loss).__name__} without a `reduction` attribute; give a "
+                f"torch.nn loss module (e.g. nn.CrossEntropyLoss()) or a callable "
+                f"loss(output, targets, reduction='mean'|'sum'|'none')"
+            )
     elif not callable(loss):
         raise SpecInputError(f"{who}: loss must be a torch.nn loss module or a callable, got {type(loss).__name__}")
     elif not _accepts_reduction(loss):
-        raise SpecInputError(f"{who}: the loss callable {getattr(loss, '__name__', loss)!r} takes no `reduction` "
-                             f"argument; the checks call it with reduction='mean', 'sum' and 'none'")
+        raise SpecInputError(
+            f"{who}: the loss callable {getattr(loss, '__name__', loss)!r} takes no `reduction` "
+            f"argument; the checks call it with reduction='mean', 'sum' and 'none'"
+        )
 
 
 def _check_options(subject: ModelUnderTest, who: str) -> None:
     if subject.optimizer is not None and not callable(subject.optimizer):
-        raise SpecInputError(f"{who}: optimizer must be a callable params -> torch.optim.Optimizer, got "
-                             f"{type(subject.optimizer).__name__}")
+        raise SpecInputError(
+            f"{who}: optimizer must be a callable params -> torch.optim.Optimizer, got "
+            f"{type(subject.optimizer).__name__}"
+        )
     n_classes = subject.n_classes
     if n_classes is not None:
         _arguments.integer(f"{who}: n_classes", n_classes, at_least=2)
@@ -133,8 +145,9 @@ def _check_frozen(subject: ModelUnderTest, who: str) -> tuple[str, ...]:
     names = [n for n, _ in subject.model.named_parameters()]
     for f in frozen:
         if f not in names:
-            raise SpecInputError(f"{who}: frozen names {f!r}, which is not a parameter of the model"
-                                 f"{did_you_mean(str(f), names)}")
+            raise SpecInputError(
+                f"{who}: frozen names {f!r}, which is not a parameter of the model{did_you_mean(str(f), names)}"
+            )
     return tuple(frozen)
 
 
@@ -156,22 +169,33 @@ def _run_once(subject: ModelUnderTest, who: str) -> None:
         if out is None:
             raise SpecInputError(f"{who}: {no_tensor_message(raw)}")
         if out.dim() < 1 or out.shape[0] != subject.batch_size:
-            raise SpecInputError(f"{who}: the model's output has shape {tuple(out.shape)}; it must be batch-first "
-                                 f"with the batch size {subject.batch_size} along dim 0")
+            raise SpecInputError(
+                f"{who}: the model's output has shape {tuple(out.shape)}; it must be batch-first "
+                f"with the batch size {subject.batch_size} along dim 0"
+            )
         if not out.is_floating_point():
             raise SpecInputError(f"{who}: the model's output has dtype {out.dtype}; it must be floating point")
-        if subject.n_classes is not None and subject.class_loss and not isinstance(
-                subject.loss, SequenceCrossEntropyLoss) and out.dim() >= 2 and out.shape[1] != subject.n_classes:
-            raise SpecInputError(f"{who}: n_classes is {subject.n_classes}, but the model's output has "
-                                 f"{out.shape[1]} classes along dim 1 (shape {tuple(out.shape)}) for "
-                                 f"{type(subject.loss).__name__}")
+        if (
+            subject.n_classes is not None
+            and subject.class_loss
+            and not isinstance(subject.loss, SequenceCrossEntropyLoss)
+            and out.dim() >= 2
+            and out.shape[1] != subject.n_classes
+        ):
+            raise SpecInputError(
+                f"{who}: n_classes is {subject.n_classes}, but the model's output has "
+                f"{out.shape[1]} classes along dim 1 (shape {tuple(out.shape)}) for "
+                f"{type(subject.loss).__name__}"
+            )
         for reduction in (None, "sum", "none"):
             what = "the loss" if reduction is None else f"the loss with reduction={reduction!r}"
             try:
                 value = subject.loss_fn(reduction)(out, subject.targets)
             except Exception as exc:
-                raise SpecInputError(f"{who}: {what} fails on the model's output {tuple(out.shape)} and the "
-                                     f"targets {tuple(subject.targets.shape)}: {describe_error(exc)}") from None
+                raise SpecInputError(
+                    f"{who}: {what} fails on the model's output {tuple(out.shape)} and the "
+                    f"targets {tuple(subject.targets.shape)}: {describe_error(exc)}"
+                ) from None
             if not isinstance(value, torch.Tensor):
                 raise SpecInputError(f"{who}: {what} returned a {type(value).__name__}, not a tensor")
             if reduction != "none" and value.numel() != 1:
@@ -191,8 +215,9 @@ def _run_backward(subject: ModelUnderTest, model: nn.Module, who: str) -> None:
             if loss.requires_grad:
                 loss.backward()
         except Exception as exc:
-            raise SpecInputError(f"{who}: one train-mode forward, loss and backward of the batch fails: "
-                                 f"{describe_error(exc)}") from None
+            raise SpecInputError(
+                f"{who}: one train-mode forward, loss and backward of the batch fails: {describe_error(exc)}"
+            ) from None
 
 
 def _probe_batch_axis(subject: ModelUnderTest, model: nn.Module, out: torch.Tensor, who: str) -> None:
@@ -205,15 +230,19 @@ def _probe_batch_axis(subject: ModelUnderTest, model: nn.Module, out: torch.Tens
     try:
         sub = model_output(call(model, take(subject.inputs, slice(0, k))))
     except Exception as exc:
-        raise SpecInputError(f"{who}: the model's forward fails on the first {k} samples of the batch "
-                             f"({describe_error(exc)}); every tensor of the inputs must be batch-first (dim 0 = the "
-                             f"{subject.batch_size} samples) and the model must run on any batch size") from None
+        raise SpecInputError(
+            f"{who}: the model's forward fails on the first {k} samples of the batch "
+            f"({describe_error(exc)}); every tensor of the inputs must be batch-first (dim 0 = the "
+            f"{subject.batch_size} samples) and the model must run on any batch size"
+        ) from None
     if sub is None or tuple(sub.shape) != (k, *out.shape[1:]):
         got = "no tensor" if sub is None else f"shape {tuple(sub.shape)}"
-        raise SpecInputError(f"{who}: dim 0 of the inputs is not the batch: the first {k} samples along dim 0 give an "
-                             f"output of {got}, not {(k, *out.shape[1:])}. Is the input sequence-first (T, N, ...)? "
-                             f"nn.LSTM, nn.GRU, nn.RNN and nn.Transformer* take (T, N, ...) unless batch_first=True; "
-                             f"give the factory batch-first inputs (N, T, ...) and transpose inside forward")
+        raise SpecInputError(
+            f"{who}: dim 0 of the inputs is not the batch: the first {k} samples along dim 0 give an "
+            f"output of {got}, not {(k, *out.shape[1:])}. Is the input sequence-first (T, N, ...)? "
+            f"nn.LSTM, nn.GRU, nn.RNN and nn.Transformer* take (T, N, ...) unless batch_first=True; "
+            f"give the factory batch-first inputs (N, T, ...) and transpose inside forward"
+        )
 
 
 # ---------------------------------------------------------------- loading from "package.module:factory"
@@ -225,8 +254,10 @@ def _import(module_name: str):
         return importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
-            raise SpecInputError(f"cannot import module {module_name!r}: {exc} (is it on sys.path? run from the "
-                                 f"directory that holds it, or install it)") from None
+            raise SpecInputError(
+                f"cannot import module {module_name!r}: {exc} (is it on sys.path? run from the "
+                f"directory that holds it, or install it)"
+            ) from None
         raise SpecInputError(f"importing {module_name!r} failed: {describe_error(exc)}") from None
     except Exception as exc:
         raise SpecInputError(f"importing {module_name!r} failed: {describe_error(exc)}") from None
@@ -238,16 +269,20 @@ def _fields_of(spec: str, made: object) -> dict[str, Any]:
     if isinstance(made, Mapping):
         unknown = sorted(str(k) for k in made if k not in REQUIRED + OPTIONAL)
         if unknown:
-            raise SpecInputError(f"{spec} returned unknown field(s) {unknown}; the fields are "
-                                 f"{', '.join(REQUIRED)} and optionally {', '.join(OPTIONAL)}")
+            raise SpecInputError(
+                f"{spec} returned unknown field(s) {unknown}; the fields are "
+                f"{', '.join(REQUIRED)} and optionally {', '.join(OPTIONAL)}"
+            )
         got = dict(made)
     else:
         got = {k: getattr(made, k) for k in REQUIRED + OPTIONAL if hasattr(made, k)}
     missing = [k for k in REQUIRED if k not in got]
     if missing:
-        raise SpecInputError(f"{spec} returned a {type(made).__name__} without {', '.join(missing)}; a factory "
-                             f"returns a mapping or an object with {', '.join(REQUIRED)} (and optionally "
-                             f"{', '.join(OPTIONAL)})")
+        raise SpecInputError(
+            f"{spec} returned a {type(made).__name__} without {', '.join(missing)}; a factory "
+            f"returns a mapping or an object with {', '.join(REQUIRED)} (and optionally "
+            f"{', '.join(OPTIONAL)})"
+        )
     return {k: v for k, v in got.items() if v is not None or k in REQUIRED}
 
 

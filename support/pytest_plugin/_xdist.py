@@ -10,8 +10,12 @@ def is_xdist_controller(config: pytest.Config) -> bool:
 
     (pytest-xdist's own ``xdist.plugin.is_xdist_controller`` needs xdist importable; this one reads the options.)
     """
-    return (not hasattr(config, "workerinput") and not config.getoption("collectonly")
-            and getattr(config.option, "dist", "no") != "no" and bool(getattr(config.option, "tx", None)))
+    return (
+        not hasattr(config, "workerinput")
+        and not config.getoption("collectonly")
+        and getattr(config.option, "dist", "no") != "no"
+        and bool(getattr(config.option, "tx", None))
+    )
 
 
 def is_xdist_worker(config: pytest.Config) -> bool:

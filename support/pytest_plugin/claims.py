@@ -32,10 +32,17 @@ DUMP_ENV = "SPEC_DUMP_CLAIMS"  # set by the coverage fallback: write collected c
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("spec", "PyTorch training specification")
-    group.addoption("--claim", dest="spec_claims", action="append", default=[], metavar="ID",
-                    help="run only the tests of this claim (repeatable), e.g. --claim reduction.mean-is-sum-over-n")
-    parser.addini("claim_registry", "dotted path 'module:attribute' of the ClaimRegistry",
-                  default="support.claims:REGISTRY")
+    group.addoption(
+        "--claim",
+        dest="spec_claims",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="run only the tests of this claim (repeatable), e.g. --claim reduction.mean-is-sum-over-n",
+    )
+    parser.addini(
+        "claim_registry", "dotted path 'module:attribute' of the ClaimRegistry", default="support.claims:REGISTRY"
+    )
     parser.addini("claim_spec_dir", "directory whose tests must each carry a claim or meta marker", default="spec")
 
 
@@ -102,13 +109,16 @@ def _marker_problems(item: pytest.Item, st: ClaimsState) -> list[str]:
     for mark in marks:
         if len(mark.args) != 1 or mark.kwargs or not isinstance(mark.args[0], str):
             extra = f" {mark.kwargs!r}" if mark.kwargs else ""
-            problems.append(f"{item.nodeid}: write the marker as @pytest.mark.claim('<id>'), "
-                            f"got claim{mark.args!r}{extra}")
+            problems.append(
+                f"{item.nodeid}: write the marker as @pytest.mark.claim('<id>'), got claim{mark.args!r}{extra}"
+            )
         elif mark.args[0] not in st.registry:
             problems.append(f"{item.nodeid}: {UnknownClaimError(mark.args[0], st.registry)}")
     if not marks and item.get_closest_marker("meta") is None and _under(item.path, st.spec_dir):
-        problems.append(f"{item.nodeid}: a test in {st.spec_dir.name}/ needs @pytest.mark.claim('<id>') "
-                        f"(or @pytest.mark.meta for a check of the suite itself)")
+        problems.append(
+            f"{item.nodeid}: a test in {st.spec_dir.name}/ needs @pytest.mark.claim('<id>') "
+            f"(or @pytest.mark.meta for a check of the suite itself)"
+        )
     return problems
 
 
@@ -178,8 +188,11 @@ def claim_coverage(config: pytest.Config) -> ClaimCoverage:
     whole = _spec_test_files(config, st.spec_dir) <= st.collected_files and not any("::" in a for a in config.args)
     if whole:
         return ClaimCoverage(registered, frozenset(st.covered), "this session")
-    return ClaimCoverage(registered, frozenset(_collect_claims_in_subprocess(config, st.spec_dir)),
-                         f"a separate collection of {st.spec_dir}")
+    return ClaimCoverage(
+        registered,
+        frozenset(_collect_claims_in_subprocess(config, st.spec_dir)),
+        f"a separate collection of {st.spec_dir}",
+    )
 
 
 def _collect_claims_in_subprocess(config: pytest.Config, spec_dir: Path) -> list[str]:
@@ -191,11 +204,17 @@ def _collect_claims_in_subprocess(config: pytest.Config, spec_dir: Path) -> list
         env.pop("PYTEST_XDIST_WORKER", None)
         proc = subprocess.run(
             [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", str(spec_dir)],
-            cwd=config.rootpath, env=env, capture_output=True, text=True, timeout=300,
+            cwd=config.rootpath,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         if not out.exists():
-            raise pytest.UsageError(f"collecting {spec_dir} for claim coverage failed (exit {proc.returncode}):\n"
-                                    f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+            raise pytest.UsageError(
+                f"collecting {spec_dir} for claim coverage failed (exit {proc.returncode}):\n"
+                f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+            )
         return json.loads(out.read_text(encoding="utf-8"))
 
 

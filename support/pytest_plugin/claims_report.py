@@ -27,10 +27,19 @@ LANG_ENV = "SPEC_REPORT_LANG"
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("spec", "PyTorch training specification")
-    group.addoption("--claims-report", dest="claims_report", default=None, metavar="DIR",
-                    help="after the run, write the claims report to DIR (README.md, results.json, figures/)")
-    group.addoption("--claims-report-lang", dest="claims_report_lang", default=os.environ.get(LANG_ENV, "en"),
-                    help=f"language of the claims report: en or zh (default en; env {LANG_ENV})")
+    group.addoption(
+        "--claims-report",
+        dest="claims_report",
+        default=None,
+        metavar="DIR",
+        help="after the run, write the claims report to DIR (README.md, results.json, figures/)",
+    )
+    group.addoption(
+        "--claims-report-lang",
+        dest="claims_report_lang",
+        default=os.environ.get(LANG_ENV, "en"),
+        help=f"language of the claims report: en or zh (default en; env {LANG_ENV})",
+    )
 
 
 # ---------------------------------------------------------------- configure
@@ -54,8 +63,10 @@ def pytest_configure(config: pytest.Config) -> None:
         try:
             import matplotlib  # noqa: F401
         except ImportError:
-            raise pytest.UsageError("--claims-report needs matplotlib: install the project with the 'report' extra "
-                                    "(pip install -e '.[report]')") from None
+            raise pytest.UsageError(
+                "--claims-report needs matplotlib: install the project with the 'report' extra "
+                "(pip install -e '.[report]')"
+            ) from None
     config.pluginmanager.register(ClaimsReportCollector(config, out_dir, lang), "spec-claims-report")
 
 
@@ -99,12 +110,18 @@ class ClaimsReportCollector:
 
     def environment(self) -> dict:
         env = runtime.environment(self.config)
-        return {"date": _dt.date.today().isoformat(), "torch": env["torch"], "devices": env["devices"],
-                "python": platform.python_version(), "hypothesis_profile": profile_name(self.config)}
+        return {
+            "date": _dt.date.today().isoformat(),
+            "torch": env["torch"],
+            "devices": env["devices"],
+            "python": platform.python_version(),
+            "hypothesis_profile": profile_name(self.config),
+        }
 
     def build(self, benchmarks: list[dict] = ()) -> dict:
-        return report_lib.build_report(registry(self.config), list(self.tests.values()), self.environment(),
-                                       list(benchmarks))
+        return report_lib.build_report(
+            registry(self.config), list(self.tests.values()), self.environment(), list(benchmarks)
+        )
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
@@ -113,8 +130,10 @@ class ClaimsReportCollector:
         if self.out_dir is None or is_xdist_worker(self.config):
             return
         if not self.tests:
-            self.error = (f"--claims-report={self.out_dir}: no test checking a claim ran, so there is nothing to "
-                          f"report (give the spec directory, or a selection that includes claim tests)")
+            self.error = (
+                f"--claims-report={self.out_dir}: no test checking a claim ran, so there is nothing to "
+                f"report (give the spec directory, or a selection that includes claim tests)"
+            )
             session.exitstatus = pytest.ExitCode.USAGE_ERROR
             return
         root = self.config.rootpath
@@ -143,17 +162,21 @@ class ClaimsReportCollector:
             return
         tr.section("claims")
         # the claims of this run: a run narrowed with -k, --claim or a path checks some claims, not the registry
-        tr.write_line(f"claims checked in this run: {counts['claims_checked']} of {counts['claims_registered']} "
-                      f"registered")
-        tr.write_line("by verdict: "
-                      + ", ".join(f"{n} {verdict}" for verdict, n in counts["checked_by_verdict"].items()))
+        tr.write_line(
+            f"claims checked in this run: {counts['claims_checked']} of {counts['claims_registered']} registered"
+        )
+        tr.write_line(
+            "by verdict: " + ", ".join(f"{n} {verdict}" for verdict, n in counts["checked_by_verdict"].items())
+        )
         status = counts["claims_by_status"]
         tr.write_line(f"supported by this run: {status['supported']}; failing: {status['failing']}")
         for c in data["claims"]:
             if c["status"] == "failing":
                 failed = [t["nodeid"] for t in c["tests"] if t["outcome"] == "failed"]
-                tr.write_line(f"FAILING CLAIM {c['id']} ({c['verdict']}): {len(failed)} failed test(s), "
-                              f"first {failed[0]}", red=True)
+                tr.write_line(
+                    f"FAILING CLAIM {c['id']} ({c['verdict']}): {len(failed)} failed test(s), first {failed[0]}",
+                    red=True,
+                )
         if self.error:
             tr.write_line(f"ERROR: {self.error}", red=True)
         elif self.out_dir is not None:

@@ -56,8 +56,17 @@ def _chinese(what: str, value) -> str:
 class Plot:
     """One figure of the claims report: a title, axis labels with units, and the curves added to it."""
 
-    def __init__(self, figures: Figures, title: str, *, x_label: str, y_label: str, log_x: bool, log_y: bool,
-                 zh: tuple[str, str, str]):
+    def __init__(
+        self,
+        figures: Figures,
+        title: str,
+        *,
+        x_label: str,
+        y_label: str,
+        log_x: bool,
+        log_y: bool,
+        zh: tuple[str, str, str],
+    ):
         self._figures = figures
         self.title = _text("plot title", title)
         self.x_label = _text(f"plot {title!r}: x_label", x_label)
@@ -80,10 +89,23 @@ class Plot:
         return self._add(name, x, y, "dashed", zh)
 
     def _add(self, name: str, x, y, style: str, zh: str) -> Plot:
-        self._figures._series(name, x, y, plot=self.title, x_label=self.x_label, y_label=self.y_label,
-                              log_x=self.log_x, log_y=self.log_y, style=style,
-                              zh={"name": _chinese(f"curve {name!r}: zh", zh), "plot": self.zh[0],
-                                  "x_label": self.zh[1], "y_label": self.zh[2]})
+        self._figures._series(
+            name,
+            x,
+            y,
+            plot=self.title,
+            x_label=self.x_label,
+            y_label=self.y_label,
+            log_x=self.log_x,
+            log_y=self.log_y,
+            style=style,
+            zh={
+                "name": _chinese(f"curve {name!r}: zh", zh),
+                "plot": self.zh[0],
+                "x_label": self.zh[1],
+                "y_label": self.zh[2],
+            },
+        )
         return self
 
 
@@ -98,8 +120,18 @@ class Figures:
             self._suffix += f" (seed block {seed_block})"
             self._suffix_zh += f"(第 {seed_block} 组种子)"
 
-    def record(self, name: str, value, unit: str, *, zh: str, note: str = "", note_zh: str = "",
-               measured_on: str = "", measured_on_zh: str = "") -> float:
+    def record(
+        self,
+        name: str,
+        value,
+        unit: str,
+        *,
+        zh: str,
+        note: str = "",
+        note_zh: str = "",
+        measured_on: str = "",
+        measured_on_zh: str = "",
+    ) -> float:
         """Keep one measured number; ``unit`` is "1" for a pure number; ``zh`` is the name in Chinese (and ``note_zh``
         the note's). ``measured_on`` says what the number was measured on when it depends on the setup (e.g. "MLP
         4-8-3, batch 16, 5 SGD steps"; the report shows it next to the number), ``measured_on_zh`` the same in
@@ -120,36 +152,77 @@ class Figures:
         torch = sys.modules.get("torch")  # a tensor can only come from a process that imported torch
         if torch is not None and isinstance(value, torch.Tensor):
             if value.numel() != 1:
-                raise SpecInputError(f"figure {name!r}: value must be a scalar, got a tensor of shape "
-                                     f"{tuple(value.shape)}")
+                raise SpecInputError(
+                    f"figure {name!r}: value must be a scalar, got a tensor of shape {tuple(value.shape)}"
+                )
             value = value.item()
         value = _arguments.number(f"figure {name!r}: value", value, finite=False)  # inf and NaN are shown as such
-        record = FigureRecord(name=name + self._suffix, value=value if math.isfinite(value) else str(value), unit=unit,
-                              note=note, name_zh=zh + self._suffix_zh, note_zh=note_zh)
+        record = FigureRecord(
+            name=name + self._suffix,
+            value=value if math.isfinite(value) else str(value),
+            unit=unit,
+            note=note,
+            name_zh=zh + self._suffix_zh,
+            note_zh=note_zh,
+        )
         if measured_on:
             record.update(measured_on=measured_on, measured_on_zh=measured_on_zh)
         records.add(self._node.user_properties, records.FIGURE, record)
         return value
 
-    def plot(self, title: str, *, x_label: str, y_label: str, zh: tuple[str, str, str], log_x: bool = False,
-             log_y: bool = False) -> Plot:
+    def plot(
+        self,
+        title: str,
+        *,
+        x_label: str,
+        y_label: str,
+        zh: tuple[str, str, str],
+        log_x: bool = False,
+        log_y: bool = False,
+    ) -> Plot:
         """A figure of the claims report. Labels carry units, e.g. "depth (layers)"; ``zh`` gives the title and the
         two labels in Chinese."""
         return Plot(self, title, x_label=x_label, y_label=y_label, log_x=log_x, log_y=log_y, zh=zh)
 
-    def _series(self, name: str, x, y, *, plot: str, x_label: str, y_label: str, zh: dict, log_x: bool = False,
-                log_y: bool = False, style: str = "line") -> None:
+    def _series(
+        self,
+        name: str,
+        x,
+        y,
+        *,
+        plot: str,
+        x_label: str,
+        y_label: str,
+        zh: dict,
+        log_x: bool = False,
+        log_y: bool = False,
+        style: str = "line",
+    ) -> None:
         """One curve of the figure titled ``plot``; tests add curves through the ``figures.plot(...)`` handle."""
         xs, ys = _floats(f"series {name!r} x", x), _floats(f"series {name!r} y", y)
         if len(xs) != len(ys) or not xs:
-            raise SpecInputError(f"series {name!r}: x and y must be non-empty and of equal length, "
-                             f"got {len(xs)} and {len(ys)}")
+            raise SpecInputError(
+                f"series {name!r}: x and y must be non-empty and of equal length, got {len(xs)} and {len(ys)}"
+            )
         for label, value in (("name", name), ("plot", plot), ("x_label", x_label), ("y_label", y_label)):
             _text(f"series {name!r}: {label}", value)
         _arguments.one_of(f"series {name!r}: style", style, SERIES_STYLES)
-        records.add(self._node.user_properties, records.SERIES, SeriesRecord(
-            name=name + self._suffix, plot=plot, x=xs, y=ys, x_label=x_label, y_label=y_label, log_x=bool(log_x),
-            log_y=bool(log_y), style=style, zh={**zh, "name": zh["name"] + self._suffix_zh}))
+        records.add(
+            self._node.user_properties,
+            records.SERIES,
+            SeriesRecord(
+                name=name + self._suffix,
+                plot=plot,
+                x=xs,
+                y=ys,
+                x_label=x_label,
+                y_label=y_label,
+                log_x=bool(log_x),
+                log_y=bool(log_y),
+                style=style,
+                zh={**zh, "name": zh["name"] + self._suffix_zh},
+            ),
+        )
 
 
 @pytest.fixture
@@ -157,5 +230,6 @@ def figures(request: pytest.FixtureRequest) -> Figures:
     callspec = getattr(request.node, "callspec", None)
     params = callspec.params if callspec is not None else {}
     device = params.get("device")
-    return Figures(request.node, device=str(device) if device is not None else None,
-                   seed_block=params.get("seed_block", 0))
+    return Figures(
+        request.node, device=str(device) if device is not None else None, seed_block=params.get("seed_block", 0)
+    )

@@ -32,12 +32,22 @@ def profile_settings() -> dict:
         # Local iteration: random examples (a new corner each run), saved failures replayed from the database.
         "dev": settings(max_examples=10, deadline=None, print_blob=True),
         # The default: the same examples on every run and every worker, so a red run is reproducible.
-        "ci": settings(max_examples=CI_EXAMPLES, deadline=None, derandomize=True, database=None, print_blob=True,
-                       suppress_health_check=[HealthCheck.too_slow]),
+        "ci": settings(
+            max_examples=CI_EXAMPLES,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            print_blob=True,
+            suppress_health_check=[HealthCheck.too_slow],
+        ),
         # Before a release or after a torch upgrade: 10x the examples of ci, random.
-        "thorough": settings(max_examples=10 * CI_EXAMPLES, deadline=None, print_blob=True,
-                             suppress_health_check=[HealthCheck.too_slow],
-                             phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink]),
+        "thorough": settings(
+            max_examples=10 * CI_EXAMPLES,
+            deadline=None,
+            print_blob=True,
+            suppress_health_check=[HealthCheck.too_slow],
+            phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
+        ),
     }
 
 
@@ -62,8 +72,9 @@ def pytest_configure(config: pytest.Config) -> None:
     name = explicit or os.environ.get(PROFILE_ENV) or DEFAULT_PROFILE
     if name not in PROFILE_NAMES:
         source = "--hypothesis-profile" if explicit else PROFILE_ENV
-        raise pytest.UsageError(f"{source}={name!r} is not a profile of this suite; "
-                                f"choose one of {sorted(PROFILE_NAMES)}")
+        raise pytest.UsageError(
+            f"{source}={name!r} is not a profile of this suite; choose one of {sorted(PROFILE_NAMES)}"
+        )
     # hypothesis's own plugin loads an explicit --hypothesis-profile in every process, and with -v its header
     # names the loaded profile: in those cases hypothesis is imported anyway and our profile must be loaded there
     if runs_tests(config) or explicit or config.getoption("verbose") > 0:

@@ -88,5 +88,18 @@ def last(user_properties: Iterable, key: str, default: Any = None) -> Any:
     return found[-1] if found else default
 
 
-__all__ = ["CHECK", "CHECK_RESULT", "CLAIM", "FIGURE", "KEYS", "SERIES", "CheckResultRecord", "CheckTag",
-           "FigureRecord", "SeriesRecord", "add", "last", "records"]
+__all__ = [
+    "CHECK",
+    "CHECK_RESULT",
+    "CLAIM",
+    "FIGURE",
+    "KEYS",
+    "SERIES",
+    "CheckResultRecord",
+    "CheckTag",
+    "FigureRecord",
+    "SeriesRecord",
+    "add",
+    "last",
+    "records",
+]

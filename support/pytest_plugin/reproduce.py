@@ -39,8 +39,10 @@ def reproducer(item: pytest.Item) -> str:
     config = item.config
     st = runtime.state(config)
     env = runtime.environment(config)
-    lines = [command(item),
-             f"torch {env['torch']}, devices {','.join(st.devices or ['?'])}, torch threads {st.threads}"]
+    lines = [
+        command(item),
+        f"torch {env['torch']}, devices {','.join(st.devices or ['?'])}, torch threads {st.threads}",
+    ]
     order_seed = getattr(config.option, "randomly_seed", None)
     if isinstance(order_seed, int) and config.pluginmanager.hasplugin("randomly"):
         # the test alone should pass whatever ran before it; if only the shuffled run fails, rerun that order

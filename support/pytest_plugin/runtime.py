@@ -42,11 +42,19 @@ def state(config: pytest.Config) -> RuntimeState:
 
 def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
     group = parser.getgroup("spec", "PyTorch training specification")
-    group.addoption("--device", dest="spec_device", default="auto",
-                    help="devices to run device tests on: 'auto' (cpu, plus cuda when available) or a "
-                         "comma-separated list of cpu,cuda")
-    group.addoption("--torch-threads", dest="spec_torch_threads", default=None,
-                    help=f"torch threads per process, serial or xdist worker (default 1; env {THREADS_ENV})")
+    group.addoption(
+        "--device",
+        dest="spec_device",
+        default="auto",
+        help="devices to run device tests on: 'auto' (cpu, plus cuda when available) or a "
+        "comma-separated list of cpu,cuda",
+    )
+    group.addoption(
+        "--torch-threads",
+        dest="spec_torch_threads",
+        default=None,
+        help=f"torch threads per process, serial or xdist worker (default 1; env {THREADS_ENV})",
+    )
 
 
 def _devices(option: str, runs: bool) -> list[str] | None:
@@ -114,8 +122,9 @@ def pytest_configure(config: pytest.Config) -> None:
         torch.backends.cudnn.benchmark = False
     devices = _devices(config.getoption("spec_device"), runs)
     threads = _threads(config, runs)
-    config.stash[_state_key] = RuntimeState(devices=devices, threads=threads,
-                                            environment=_environment(devices) if runs else None)
+    config.stash[_state_key] = RuntimeState(
+        devices=devices, threads=threads, environment=_environment(devices) if runs else None
+    )
 
 
 def environment(config: pytest.Config) -> dict:
@@ -124,8 +133,11 @@ def environment(config: pytest.Config) -> dict:
     st = state(config)
     if st.environment is not None:
         return st.environment
-    return {"torch": f"{importlib.metadata.version('torch')} (installed; no worker reported)",
-            "devices": ["(no worker reported)"], "threads": st.threads}
+    return {
+        "torch": f"{importlib.metadata.version('torch')} (installed; no worker reported)",
+        "devices": ["(no worker reported)"],
+        "threads": st.threads,
+    }
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -159,9 +171,11 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
     st = state(config)
     if not runs_tests(config) and st.environment is not None:  # the header could not say it
         env = st.environment
-        terminalreporter.write_line(f"xdist workers ran with torch {env['torch']}; "
-                                    f"devices: {', '.join(env['devices'])}; "
-                                    f"torch threads: {env['threads']} per worker")
+        terminalreporter.write_line(
+            f"xdist workers ran with torch {env['torch']}; "
+            f"devices: {', '.join(env['devices'])}; "
+            f"torch threads: {env['threads']} per worker"
+        )
 
 
 # ---------------------------------------------------------------- device parameter and seeds

@@ -40,9 +40,14 @@ FIXTURE = "model_under_test"
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("spec", "PyTorch training specification")
-    group.addoption("--model", dest="spec_model", default=None, metavar="PACKAGE.MODULE:FACTORY",
-                    help=f"run spec/part6_your_model on your model: FACTORY() returns model, inputs, targets, loss "
-                         f"(and optionally optimizer, n_classes, name, frozen); env {MODEL_ENV}")
+    group.addoption(
+        "--model",
+        dest="spec_model",
+        default=None,
+        metavar="PACKAGE.MODULE:FACTORY",
+        help=f"run spec/part6_your_model on your model: FACTORY() returns model, inputs, targets, loss "
+        f"(and optionally optimizer, n_classes, name, frozen); env {MODEL_ENV}",
+    )
 
 
 # ---------------------------------------------------------------- state: the subjects, loaded once per process
@@ -116,8 +121,13 @@ def _check_of(item: pytest.Item) -> CheckTag | None:
 
     entry = info(item.path.stem.removeprefix("test_").replace("_", "-"))
     params = item.callspec.params
-    return CheckTag(id=entry.id, title=entry.title, subject=str(params[FIXTURE]),
-                    device=str(params.get("device", "cpu")), reference=state(item.config).spec is None)
+    return CheckTag(
+        id=entry.id,
+        title=entry.title,
+        subject=str(params[FIXTURE]),
+        device=str(params.get("device", "cpu")),
+        reference=state(item.config).spec is None,
+    )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -155,13 +165,22 @@ def record_check(request: pytest.FixtureRequest):
     check that does not apply skips the test with its reason; a check that could not run on the model skips it with
     the error under --model (it says nothing about the user's model) and fails it on the suite's reference models
     (where it is the suite's own bug)."""
+
     def record(result, figures=None) -> None:
         from support.model_check.checks.result import Outcome
 
         note = result.note
-        records.add(request.node.user_properties, records.CHECK_RESULT, CheckResultRecord(
-            outcome=result.outcome.value, message=result.message.en, message_zh=result.message.zh,
-            note=note.en if note else "", note_zh=note.zh if note else ""))
+        records.add(
+            request.node.user_properties,
+            records.CHECK_RESULT,
+            CheckResultRecord(
+                outcome=result.outcome.value,
+                message=result.message.en,
+                message_zh=result.message.zh,
+                note=note.en if note else "",
+                note_zh=note.zh if note else "",
+            ),
+        )
         if figures is not None:
             for name, (value, unit) in result.numbers.items():
                 figures.record(name, value, unit, zh=result.check.number(name).zh)
@@ -172,6 +191,7 @@ def record_check(request: pytest.FixtureRequest):
             if state(request.config).spec is None:
                 pytest.fail(f"a check could not run on the reference model {name}: {result.message.en}")
             pytest.skip(f"could not run on {name}: {result.message.en}")
+
     return record
 
 
@@ -182,8 +202,10 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         return []
     subject = st.subjects[st.names[0]]
     n_params = sum(p.numel() for p in subject.model.parameters())
-    return [f"model under test: {subject.name} ({st.spec}; {type(subject.model).__name__}, {n_params:,} parameters, "
-            f"batch of {subject.batch_size})"]
+    return [
+        f"model under test: {subject.name} ({st.spec}; {type(subject.model).__name__}, {n_params:,} parameters, "
+        f"batch of {subject.batch_size})"
+    ]
 
 
 def first_sentence(text: str) -> str:
@@ -233,5 +255,6 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
     for _subject, _check_id, title, outcome, note in ordered:
         word = OUTCOME_WORDS.get(outcome, outcome)
         line = f"{word:<4}  {title}" + (f" -- {first_sentence(note)}" if note else "")
-        terminalreporter.write_line(line, red=outcome == "fail", green=outcome == "pass",
-                                    yellow=outcome == "could not run")
+        terminalreporter.write_line(
+            line, red=outcome == "fail", green=outcome == "pass", yellow=outcome == "could not run"
+        )

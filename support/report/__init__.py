@@ -45,6 +45,16 @@ def write_report(data: dict, registry: ClaimRegistry, out_dir: Path, lang: str, 
     return readme
 
 
-__all__ = ["BENCH_RESULTS", "LANGS", "STATUS_ORDER", "TestRecord", "build_report", "build_your_model", "first_lines",
-           "load_benchmarks",
-           "render_markdown", "render_plots", "write_report"]
+__all__ = [
+    "BENCH_RESULTS",
+    "LANGS",
+    "STATUS_ORDER",
+    "TestRecord",
+    "build_report",
+    "build_your_model",
+    "first_lines",
+    "load_benchmarks",
+    "render_markdown",
+    "render_plots",
+    "write_report",
+]

@@ -70,8 +70,9 @@ def load_benchmarks(directory: Path, root: Path) -> list[dict]:
     return results
 
 
-def build_report(registry: ClaimRegistry, records: list[TestRecord], environment: dict,
-                 benchmarks: list[dict] = ()) -> dict:
+def build_report(
+    registry: ClaimRegistry, records: list[TestRecord], environment: dict, benchmarks: list[dict] = ()
+) -> dict:
     """Every registered claim in order with its status in this run (supported only when every test of it that
     ran passed and at least one did), its tests, figures, series and benchmarks; plus counts and the environment."""
     checks = [r for r in records if r.check]
@@ -90,21 +91,34 @@ def build_report(registry: ClaimRegistry, records: list[TestRecord], environment
             status = "supported"
         else:
             status = "not run"
-        claims.append({
-            "id": claim.id, "part": claim.part.number, "module": module_path(claim),
-            "short_answer": claim.short_answer, "short_answer_zh": claim.short_answer_zh,
-            "questions": list(claim.questions), "questions_zh": list(claim.questions_zh),
-            "quotes": list(claim.quotes), "gloss": list(claim.gloss),
-            "statement": list(claim.statement), "statement_zh": list(claim.statement_zh),
-            "in_practice": claim.in_practice, "in_practice_zh": claim.in_practice_zh,
-            "related": registry.related_to(claim.id),
-            "verdict": claim.verdict.value, "status": status, "sources": list(claim.sources),
-            "tests": [{"nodeid": r.nodeid, "outcome": r.outcome, "message": r.message,
-                       "duration_s": round(r.duration, 3)} for r in recs],
-            "figures": [dict(f, test=r.nodeid) for r in recs for f in r.figures],
-            "series": [dict(s, test=r.nodeid) for r in recs for s in r.series],
-            "benchmarks": [b for b in benchmarks if b.get("claim") == claim.id],
-        })
+        claims.append(
+            {
+                "id": claim.id,
+                "part": claim.part.number,
+                "module": module_path(claim),
+                "short_answer": claim.short_answer,
+                "short_answer_zh": claim.short_answer_zh,
+                "questions": list(claim.questions),
+                "questions_zh": list(claim.questions_zh),
+                "quotes": list(claim.quotes),
+                "gloss": list(claim.gloss),
+                "statement": list(claim.statement),
+                "statement_zh": list(claim.statement_zh),
+                "in_practice": claim.in_practice,
+                "in_practice_zh": claim.in_practice_zh,
+                "related": registry.related_to(claim.id),
+                "verdict": claim.verdict.value,
+                "status": status,
+                "sources": list(claim.sources),
+                "tests": [
+                    {"nodeid": r.nodeid, "outcome": r.outcome, "message": r.message, "duration_s": round(r.duration, 3)}
+                    for r in recs
+                ],
+                "figures": [dict(f, test=r.nodeid) for r in recs for f in r.figures],
+                "series": [dict(s, test=r.nodeid) for r in recs for s in r.series],
+                "benchmarks": [b for b in benchmarks if b.get("claim") == claim.id],
+            }
+        )
     test_counts = defaultdict(int)
     for rec in records:
         test_counts[rec.outcome] += 1
@@ -112,7 +126,8 @@ def build_report(registry: ClaimRegistry, records: list[TestRecord], environment
     data = {
         "meta": dict(environment),
         "counts": {
-            "claims_checked": len(ran), "claims_registered": len(claims),
+            "claims_checked": len(ran),
+            "claims_registered": len(claims),
             "checked_by_verdict": {v.value: sum(c["verdict"] == v.value for c in ran) for v in Verdict},
             "claims_by_verdict": {v.value: sum(c["verdict"] == v.value for c in claims) for v in Verdict},
             "claims_by_status": {s: sum(c["status"] == s for c in claims) for s in STATUS_ORDER},
@@ -143,21 +158,37 @@ def build_your_model(records: list[TestRecord]) -> dict:
     checks = []
     for check_id in sorted(by_check, key=lambda c: (rank.get(c, len(rank)), c)):
         recs = sorted(by_check[check_id], key=lambda r: (r.check["subject"], r.check["device"]))
-        checks.append({
-            "id": check_id, "title": recs[0].check["title"], "claims": sorted({c for r in recs for c in r.claims}),
-            "results": [{"subject": r.check["subject"], "device": r.check["device"], "nodeid": r.nodeid,
-                         "outcome": r.outcome, "check_outcome": (r.check_result or {}).get("outcome", ""),
-                         "message": (r.check_result or {}).get("message") or r.message,
-                         "message_zh": (r.check_result or {}).get("message_zh") or r.message,
-                         "note": (r.check_result or {}).get("note", ""),
-                         "note_zh": (r.check_result or {}).get("note_zh", ""),
-                         "duration_s": round(r.duration, 3)} for r in recs],
-            "figures": [dict(f, subject=r.check["subject"], test=r.nodeid) for r in recs for f in r.figures],
-            "series": [dict(s, subject=r.check["subject"], test=r.nodeid) for r in recs for s in r.series],
-        })
+        checks.append(
+            {
+                "id": check_id,
+                "title": recs[0].check["title"],
+                "claims": sorted({c for r in recs for c in r.claims}),
+                "results": [
+                    {
+                        "subject": r.check["subject"],
+                        "device": r.check["device"],
+                        "nodeid": r.nodeid,
+                        "outcome": r.outcome,
+                        "check_outcome": (r.check_result or {}).get("outcome", ""),
+                        "message": (r.check_result or {}).get("message") or r.message,
+                        "message_zh": (r.check_result or {}).get("message_zh") or r.message,
+                        "note": (r.check_result or {}).get("note", ""),
+                        "note_zh": (r.check_result or {}).get("note_zh", ""),
+                        "duration_s": round(r.duration, 3),
+                    }
+                    for r in recs
+                ],
+                "figures": [dict(f, subject=r.check["subject"], test=r.nodeid) for r in recs for f in r.figures],
+                "series": [dict(s, subject=r.check["subject"], test=r.nodeid) for r in recs for s in r.series],
+            }
+        )
     counts = defaultdict(int)
     for rec in records:
         counts[rec.outcome] += 1
     references = all(r.check.get("reference", False) for r in records)
-    return {"subjects": subjects, "references": references, "checks": checks,
-            "counts": {k: counts[k] for k in OUTCOMES}}
+    return {
+        "subjects": subjects,
+        "references": references,
+        "checks": checks,
+        "counts": {k: counts[k] for k in OUTCOMES},
+    }

@@ -95,9 +95,15 @@ def render_questions(data: dict, registry: ClaimRegistry, lang: str, root_link: 
 def render_claim(c: dict, lang: str) -> list[str]:
     """One claim: its short answer and verdict, what is true, the source's words, advice and related claims, then
     what this run measured (tests, figures, benchmarks, plots) and the sources."""
-    return (_render_answer(c, lang) + _render_source_and_advice(c, lang) + _render_tests(c, lang)
-            + _render_figures(c, lang) + _render_benchmarks(c, lang) + render_plot_images(c.get("plots", []), lang)
-            + ([f"**{TEXT[lang]['sources']}:** " + "; ".join(c["sources"]), ""] if c["sources"] else []))
+    return (
+        _render_answer(c, lang)
+        + _render_source_and_advice(c, lang)
+        + _render_tests(c, lang)
+        + _render_figures(c, lang)
+        + _render_benchmarks(c, lang)
+        + render_plot_images(c.get("plots", []), lang)
+        + ([f"**{TEXT[lang]['sources']}:** " + "; ".join(c["sources"]), ""] if c["sources"] else [])
+    )
 
 
 def _render_answer(c: dict, lang: str) -> list[str]:
@@ -136,8 +142,11 @@ def _render_tests(c: dict, lang: str) -> list[str]:
     if not c["tests"]:
         out += [f"- {t['none_ran']}", ""]
     for base, tests in group_by_function(c["tests"]):
-        tally = ", ".join(f"{sum(x['outcome'] == o for x in tests)} {t['outcomes'][o]}"
-                          for o in ("passed", "failed", "skipped") if any(x["outcome"] == o for x in tests))
+        tally = ", ".join(
+            f"{sum(x['outcome'] == o for x in tests)} {t['outcomes'][o]}"
+            for o in ("passed", "failed", "skipped")
+            if any(x["outcome"] == o for x in tests)
+        )
         out.append(f"- `{base}`: {tally}")
         for test in tests:
             if test["outcome"] != "passed" and test["message"]:
@@ -165,13 +174,18 @@ def _render_benchmarks(c: dict, lang: str) -> list[str]:
     t = TEXT[lang]
     out = []
     for b in c.get("benchmarks", []):
-        out += [f"**{t['benchmark']}:** {_in_lang(b, 'title', lang)} ({b.get('device')}, {b.get('machine')}, torch "
-                f"{b.get('torch')}, {b.get('date')}; `{b.get('command')}`, {b['file']})", ""]
+        out += [
+            f"**{t['benchmark']}:** {_in_lang(b, 'title', lang)} ({b.get('device')}, {b.get('machine')}, torch "
+            f"{b.get('torch')}, {b.get('date')}; `{b.get('command')}`, {b['file']})",
+            "",
+        ]
         if b["rows"]:
             cols = list(b["rows"][0])
             out += ["| " + " | ".join(cell(col) for col in cols) + " |", "|" + "---|" * len(cols)]
-            out += ["| " + " | ".join(fmt(r[k]) if isinstance(r[k], float) else cell(r[k]) for k in cols) + " |"
-                    for r in b["rows"]]
+            out += [
+                "| " + " | ".join(fmt(r[k]) if isinstance(r[k], float) else cell(r[k]) for k in cols) + " |"
+                for r in b["rows"]
+            ]
             out.append("")
     return out
 
@@ -206,13 +220,14 @@ def render_markdown(data: dict, registry: ClaimRegistry, lang: str, root_link: s
         f"- {t['python']}: {meta['python']}",
         f"- {t['profile']}: {meta['hypothesis_profile']}",
         f"- {t['checked']}: {counts['claims_checked']} ("
-        + t["of_registered"].format(n=counts["claims_registered"]) + ")",
-        f"- {t['claims_by_verdict']}: " + ", ".join(
-            f"{t['verdicts'][Verdict(k)]} {v}" for k, v in counts["claims_by_verdict"].items()),
-        f"- {t['claims_by_status']}: " + ", ".join(
-            f"{t['status'][k]} {v}" for k, v in counts["claims_by_status"].items()),
-        f"- {t['tests_by_outcome']}: " + ", ".join(
-            f"{t['outcomes'][k]} {v}" for k, v in counts["tests_by_outcome"].items()),
+        + t["of_registered"].format(n=counts["claims_registered"])
+        + ")",
+        f"- {t['claims_by_verdict']}: "
+        + ", ".join(f"{t['verdicts'][Verdict(k)]} {v}" for k, v in counts["claims_by_verdict"].items()),
+        f"- {t['claims_by_status']}: "
+        + ", ".join(f"{t['status'][k]} {v}" for k, v in counts["claims_by_status"].items()),
+        f"- {t['tests_by_outcome']}: "
+        + ", ".join(f"{t['outcomes'][k]} {v}" for k, v in counts["tests_by_outcome"].items()),
     ]
     if data.get("your_model"):
         section = data["your_model"]
@@ -253,11 +268,18 @@ def render_your_model(section: dict, lang: str) -> list[str]:
     word = t["model_outcomes"]
     subjects = section["subjects"]
     note = f" ({t['references_note']})" if section.get("references") else ""
-    out = [f'<a id="{YOUR_MODEL_ANCHOR}"></a>', f"## {t['your_model']}", "", t["your_model_intro"], "",
-           f"- {t['subjects']}: " + ", ".join(f"`{s}`" for s in subjects) + note,
-           f"- {t['checks_by_outcome']}: " + ", ".join(f"{word[k]} {v}" for k, v in section["counts"].items()), "",
-           f"| {t['check']} | " + " | ".join(f"`{s}`" for s in subjects) + " |",
-           "|---|" + "---|" * len(subjects)]
+    out = [
+        f'<a id="{YOUR_MODEL_ANCHOR}"></a>',
+        f"## {t['your_model']}",
+        "",
+        t["your_model_intro"],
+        "",
+        f"- {t['subjects']}: " + ", ".join(f"`{s}`" for s in subjects) + note,
+        f"- {t['checks_by_outcome']}: " + ", ".join(f"{word[k]} {v}" for k, v in section["counts"].items()),
+        "",
+        f"| {t['check']} | " + " | ".join(f"`{s}`" for s in subjects) + " |",
+        "|---|" + "---|" * len(subjects),
+    ]
     for check in section["checks"]:
         cells = []
         for s in subjects:
@@ -265,21 +287,30 @@ def render_your_model(section: dict, lang: str) -> list[str]:
         out.append(f"| {_check_title(check, lang)} | " + " | ".join(cells) + " |")
     out.append("")
     for check in section["checks"]:
-        out += [f"### {_check_title(check, lang)}", "",
-                f"**{t['applies']}:** " + ", ".join(f"[`{c}`](#{c})" for c in check["claims"]), ""]
+        out += [
+            f"### {_check_title(check, lang)}",
+            "",
+            f"**{t['applies']}:** " + ", ".join(f"[`{c}`](#{c})" for c in check["claims"]),
+            "",
+        ]
         for r in check["results"]:
             device = "" if r["device"] == "cpu" else f" ({r['device']})"
             key = "_zh" if lang == "zh" else ""
             message = " ".join((r.get(f"message{key}") or r["message"]).split())
             remark = " ".join((r.get(f"note{key}") or "").split())
-            out.append(f"- `{r['subject']}`{device}: **{_outcome_word(r, word)}**"
-                       + (f" -- {message}" if message else "") + (f" {remark}" if remark else ""))
+            out.append(
+                f"- `{r['subject']}`{device}: **{_outcome_word(r, word)}**"
+                + (f" -- {message}" if message else "")
+                + (f" {remark}" if remark else "")
+            )
         out.append("")
         if check["figures"]:
             out += [f"| {t['figure']} | {t['model_column']} | {t['value']} | {t['unit']} |", "|---|---|---|---|"]
             for f in check["figures"]:
-                out.append(f"| {cell(_in_lang(f, 'name', lang))} | `{f['subject']}` | {fmt(f['value'])} | "
-                           f"{cell(unit_text(f['unit'], lang))} |")
+                out.append(
+                    f"| {cell(_in_lang(f, 'name', lang))} | `{f['subject']}` | {fmt(f['value'])} | "
+                    f"{cell(unit_text(f['unit'], lang))} |"
+                )
             out.append("")
         out += render_plot_images(check.get("plots", []), lang)
     return out

@@ -82,6 +82,13 @@ def render_plots(claim: dict, figures_dir: Path) -> list[dict]:
         fig.savefig(figures_dir / name, metadata={"Software": None})
         plt.close(fig)
         zh = first.get("zh") or {}
-        plots.append({"title": title, "x_label": first.get("x_label", "x"), "y_label": first.get("y_label", "y"),
-                      "zh": {k: zh[k] for k in ("plot", "x_label", "y_label") if k in zh}, "file": f"figures/{name}"})
+        plots.append(
+            {
+                "title": title,
+                "x_label": first.get("x_label", "x"),
+                "y_label": first.get("y_label", "y"),
+                "zh": {k: zh[k] for k in ("plot", "x_label", "y_label") if k in zh},
+                "file": f"figures/{name}",
+            }
+        )
     return plots

@@ -22,8 +22,9 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def question_index(claims: Iterable[Claim], lang: str, *, claim_href: Callable[[str], str],
-                   test_href: Callable[[Claim], str | None]) -> list[str]:
+def question_index(
+    claims: Iterable[Claim], lang: str, *, claim_href: Callable[[str], str], test_href: Callable[[Claim], str | None]
+) -> list[str]:
     """Markdown lines: per part, a table with one row per claim -- its questions, its short answer, a link to the
     claim (``claim_href(id)``) and to its test module (``test_href(claim)``; None shows the path without a link).
     Claims without questions are left out."""
@@ -36,8 +37,12 @@ def question_index(claims: Iterable[Claim], lang: str, *, claim_href: Callable[[
         if claim.questions:
             by_part.setdefault(claim.part, []).append(claim)
     for part, members in by_part.items():
-        out += [f"**{part_heading(part, lang)}**", "",
-                f"| {t['question']} | {t['short_answer']} | {t['claim']} | {t['test']} |", "|---|---|---|---|"]
+        out += [
+            f"**{part_heading(part, lang)}**",
+            "",
+            f"| {t['question']} | {t['short_answer']} | {t['claim']} | {t['test']} |",
+            "|---|---|---|---|",
+        ]
         for claim in members:
             questions = "<br>".join(_cell(q) for q in (claim.questions_zh if zh else claim.questions))
             answer = _cell(claim.short_answer_zh if zh else claim.short_answer)

@@ -27,8 +27,9 @@ REPORT = {"en": "docs/report/README.md", "zh": "docs/report-zh/README.md"}
 
 def question_rows(registry: ClaimRegistry, lang: str) -> list[str]:
     """The index as README.md shows it: claims linked into the claims report of that language, tests into spec/."""
-    return question_index(registry.values(), lang, claim_href=lambda claim_id: f"{REPORT[lang]}#{claim_id}",
-                          test_href=module_path)
+    return question_index(
+        registry.values(), lang, claim_href=lambda claim_id: f"{REPORT[lang]}#{claim_id}", test_href=module_path
+    )
 
 
 def claim_tables(registry: ClaimRegistry) -> list[str]:
@@ -45,8 +46,10 @@ def claim_tables(registry: ClaimRegistry) -> list[str]:
         if not members:
             continue
         out += [f"**{part_heading(part, 'en')}**", "", "| claim | verdict | test module |", "|---|---|---|"]
-        out += [f"| [`{c.id}`]({REPORT['en']}#{c.id}) | {c.verdict.value} | "
-                f"[`{module_file(c.id)}`]({module_path(c)}) |" for c in members]
+        out += [
+            f"| [`{c.id}`]({REPORT['en']}#{c.id}) | {c.verdict.value} | [`{module_file(c.id)}`]({module_path(c)}) |"
+            for c in members
+        ]
         out.append("")
     return out
 
@@ -72,8 +75,10 @@ def update_readme(text: str, registry: ClaimRegistry) -> str:
         pattern = re.compile(re.escape(begin) + r"\n.*?" + re.escape(end), flags=re.S)
         found = pattern.findall(text)
         if len(found) != 1:
-            raise SpecInputError(f"README needs the block {name!r} once, between the lines {begin!r} and {end!r}; "
-                                 f"found it {len(found)} times")
+            raise SpecInputError(
+                f"README needs the block {name!r} once, between the lines {begin!r} and {end!r}; "
+                f"found it {len(found)} times"
+            )
         block = f"{begin}\n\n{body}\n\n{end}"
         text = pattern.sub(lambda _, block=block: block, text)
     return text

@@ -29,10 +29,18 @@ CHECK_MODULES = ROOT / "support" / "model_check" / "checks"
 def _spec_module(path: Path) -> tuple[str, set[str], str]:
     """(docstring, claim marks, the check id its test passes to run_check) of a part-6 spec module."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    marks = {d.args[0].value for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)
-             for d in node.decorator_list if isinstance(d, ast.Call) and getattr(d.func, "attr", None) == "claim"}
-    runs = [node.args[0].value for node in ast.walk(tree) if isinstance(node, ast.Call)
-            and getattr(node.func, "id", None) == "run_check"]
+    marks = {
+        d.args[0].value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef)
+        for d in node.decorator_list
+        if isinstance(d, ast.Call) and getattr(d.func, "attr", None) == "claim"
+    }
+    runs = [
+        node.args[0].value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "run_check"
+    ]
     return ast.get_docstring(tree) or "", marks, runs[0] if runs else ""
 
 

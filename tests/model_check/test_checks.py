@@ -75,15 +75,17 @@ def test_check_1_exempts_frozen_parameters_and_flags_a_non_finite_loss():
 # ================================================================ 2. a frozen layer moved by weight decay
 def test_check_2_catches_a_frozen_parameter_moved_by_weight_decay():
     adamw = lambda params: torch.optim.AdamW(params, lr=1e-2)
-    broken = _token_subject(_seeded(lambda: MaskedEmbeddingClassifier("mask")), optimizer=adamw,
-                            frozen=("embed.weight",))
+    broken = _token_subject(
+        _seeded(lambda: MaskedEmbeddingClassifier("mask")), optimizer=adamw, frozen=("embed.weight",)
+    )
     result = run_check("one-step-updates-parameters", broken)
     assert result.outcome.value == "fail"
     assert "named frozen but changed by one step: embed.weight" in result.message.en
     assert "its gradient is zero but weight_decay=0.01" in result.message.en
     # the same model frozen with requires_grad=False: its .grad stays None and step() skips it
-    fixed = _token_subject(_seeded(lambda: MaskedEmbeddingClassifier("requires_grad")), optimizer=adamw,
-                           frozen=("embed.weight",))
+    fixed = _token_subject(
+        _seeded(lambda: MaskedEmbeddingClassifier("requires_grad")), optimizer=adamw, frozen=("embed.weight",)
+    )
     assert run_check("one-step-updates-parameters", fixed).outcome.value == "pass"
     # without weight decay the masked one does not move in this one step: Adam's first update of a parameter whose
     # gradient has always been 0 is 0 (its moments are 0); later steps of a parameter with a past gradient would move
@@ -94,8 +96,9 @@ def test_check_2_catches_a_frozen_parameter_moved_by_weight_decay():
 def test_check_2_catches_a_parameter_frozen_by_a_hook_and_moved_by_weight_decay():
     # the checks run on the model itself, so the hook that zeroes the gradient is in force (a copy would drop it)
     adamw = lambda params: torch.optim.AdamW(params, lr=1e-2)
-    hooked = _token_subject(_seeded(lambda: MaskedEmbeddingClassifier("hook")), optimizer=adamw,
-                            frozen=("embed.weight",))
+    hooked = _token_subject(
+        _seeded(lambda: MaskedEmbeddingClassifier("hook")), optimizer=adamw, frozen=("embed.weight",)
+    )
     result = run_check("one-step-updates-parameters", hooked)
     assert result.outcome.value == "fail"
     assert "embed.weight (max |change|" in result.message.en
@@ -209,8 +212,11 @@ class TimeMajorHead(nn.Module):
 
 def _sequence_subject(buggy: bool) -> ModelUnderTest:
     g = generator(6)
-    return replace(references.mlp(), model=_seeded(lambda: TimeMajorHead(buggy)),
-                   inputs=torch.randn(N, T_STEPS, SEQ_FEATURES, generator=g))
+    return replace(
+        references.mlp(),
+        model=_seeded(lambda: TimeMajorHead(buggy)),
+        inputs=torch.randn(N, T_STEPS, SEQ_FEATURES, generator=g),
+    )
 
 
 def test_check_4_names_the_pairs_a_reshape_mixes():
@@ -308,7 +314,7 @@ def test_check_5_reports_the_largest_relative_difference_over_all_parameters_whe
     x, y = s.inputs[:k], s.targets[:k]
     params = list(model.parameters())
     loss_sum = nn.CrossEntropyLoss(reduction="sum")
-    per = [torch.autograd.grad(loss_sum(model(x[i:i + 1]), y[i:i + 1]), params) for i in range(k)]
+    per = [torch.autograd.grad(loss_sum(model(x[i : i + 1]), y[i : i + 1]), params) for i in range(k)]
     batch = torch.autograd.grad(loss_sum(model(x), y), params)
     want = max(((sum(g[j] for g in per) - b).abs().max() / b.abs().max()).item() for j, b in enumerate(batch))
     got = result.numbers["largest relative difference"][0]
@@ -327,10 +333,15 @@ def test_check_9_a_diverging_run_fails_with_where_it_diverged():
 def test_the_checks_return_only_the_curves_their_spec_modules_draw():
     # spec/part6_your_model/test_gradient_norms_at_init.py and test_can_overfit_one_batch.py plot these, and no other
     eight = run_check("gradient-norms-at-init", references.mlp())
-    assert set(eight.curves) == {"gradient norm at each layer's output", "gradient norm of each layer's parameters",
-                                 "fitted trend"}
-    assert set(run_check("can-overfit-one-batch", references.mlp()).curves) == {"loss / loss at step 0",
-                                                                         "accuracy on the batch"}
+    assert set(eight.curves) == {
+        "gradient norm at each layer's output",
+        "gradient norm of each layer's parameters",
+        "fitted trend",
+    }
+    assert set(run_check("can-overfit-one-batch", references.mlp()).curves) == {
+        "loss / loss at step 0",
+        "accuracy on the batch",
+    }
 
 
 # ================================================================ 6. an over-confident init
@@ -386,6 +397,7 @@ def _relu_mlp(depth: int, std: float | None) -> nn.Sequential:
                 nn.init.zeros_(lin.bias)
             layers += [lin, nn.ReLU()] if i < depth - 1 else [lin]
         return nn.Sequential(*layers)
+
     return _seeded(build)
 
 
@@ -473,12 +485,11 @@ def test_check_9_catches_a_model_that_cannot_fit_one_batch():
     assert len(fixed.curves["loss / loss at step 0"][0]) <= MAX_STEPS
 
 
-
-
 def test_check_9_fails_a_run_that_goes_uphill_whatever_the_checker_s_own_optimizer_does():
     # Adam(maximize=True) climbs the loss; the checker's own Adam would fit the batch, and must not hide it
-    subject = _mlp_subject(_seeded(lambda: DeadReLUs(0.0)),
-                           optimizer=lambda p: torch.optim.Adam(p, lr=1e-2, maximize=True))
+    subject = _mlp_subject(
+        _seeded(lambda: DeadReLUs(0.0)), optimizer=lambda p: torch.optim.Adam(p, lr=1e-2, maximize=True)
+    )
     result = run_check("can-overfit-one-batch", subject)
     assert result.outcome.value == "fail" and "does not descend on one batch" in result.message.en
     assert "never went below its start" in result.message.en and "maximize=" in result.message.en
@@ -533,7 +544,10 @@ def test_a_verdict_does_not_depend_on_the_model_s_name():
     results = []
     for name in ("first-name", "another-name"):
         torch.manual_seed(len(name))  # the global RNG differs too, as between two tests
-        results.append({check: run_check(check, _mlp_subject(_seeded(Dropped), name=name)).numbers
-                        for check in ("every-parameter-gets-a-gradient", "gradient-norms-at-init",
-                                      "can-overfit-one-batch")})
+        results.append(
+            {
+                check: run_check(check, _mlp_subject(_seeded(Dropped), name=name)).numbers
+                for check in ("every-parameter-gets-a-gradient", "gradient-norms-at-init", "can-overfit-one-batch")
+            }
+        )
     assert results[0] == results[1]

@@ -125,8 +125,7 @@ def test_the_derivations_of_the_notes_find_what_they_describe():
             self.conv2, self.bn2 = nn.Conv2d(2, 2, 3, bias=False), nn.BatchNorm2d(2)
             nn.init.zeros_(self.bn2.weight)
 
-    assert blocked_at_init(nn.Sequential(Block())) == {"0.conv1.weight", "0.bn1.weight", "0.bn1.bias",
-                                                       "0.conv2.weight"}
+    assert blocked_at_init(nn.Sequential(Block())) == {"0.conv1.weight", "0.bn1.weight", "0.bn1.bias", "0.conv2.weight"}
     assert blocked_at_init(nn.Sequential(nn.Linear(2, 2), nn.ReLU())) == set()
 
 
@@ -210,9 +209,14 @@ def test_the_torchvision_shim_imports_torchvision_where_it_is_installed():
     assert torchvision_cpu.torchvision_importable() == (importlib.util.find_spec("torchvision") is not None)
 
 
-@pytest.mark.parametrize(("spec", "needs"), [("examples.tiny_classifier:make", None),
-                                             ("examples.bert_classifier:make", "transformers"),
-                                             ("examples.gpt2_lm:make", "transformers")])
+@pytest.mark.parametrize(
+    ("spec", "needs"),
+    [
+        ("examples.tiny_classifier:make", None),
+        ("examples.bert_classifier:make", "transformers"),
+        ("examples.gpt2_lm:make", "transformers"),
+    ],
+)
 def test_the_examples_pass_every_check(spec, needs):
     if needs is not None and importlib.util.find_spec(needs) is None:
         pytest.skip(f"{needs} (optional) is not installed")

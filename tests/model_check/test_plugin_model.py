@@ -69,12 +69,14 @@ def user_project(_optimizer_step_imported, pytester: pytest.Pytester, request: p
 def test_model_option_runs_every_check_on_the_user_model(user_project):
     result = user_project.runpytest_inprocess("--model=user_model:make", "--device=cpu", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=len(CHECKS))
-    result.stdout.fnmatch_lines([
-        "model under test: mine (user_model:make; Sequential, 147 parameters, batch of 6)",
-        "*your model: mine*",
-        "PASS  every trainable parameter gets a finite gradient from one batch backward",
-        "PASS  the model can overfit one batch",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "model under test: mine (user_model:make; Sequential, 147 parameters, batch of 6)",
+            "*your model: mine*",
+            "PASS  every trainable parameter gets a finite gradient from one batch backward",
+            "PASS  the model can overfit one batch",
+        ]
+    )
     out = result.stdout.str()
     assert "claims checked in this run" not in out  # a part-6 run checks the model, not the claims
 
@@ -88,26 +90,39 @@ def test_a_failing_check_says_what_is_wrong_once(user_project, monkeypatch):
     assert out.count("_ test_the_model_returns_logits_to_cross_entropy[softmaxed-cpu] _") == 1
     # counted on pytest's "E   " explanation lines: the short summary repeats the message as far as the terminal
     # is wide (COLUMNS), so a count over the whole output would depend on the terminal
-    explained = [line for line in out.splitlines()
-                 if line.startswith("E ") and "the model's outputs are probabilities (every row" in line]
+    explained = [
+        line
+        for line in out.splitlines()
+        if line.startswith("E ") and "the model's outputs are probabilities (every row" in line
+    ]
     assert len(explained) == 1, explained
     result.stdout.fnmatch_lines(["*your model: softmaxed*"])
     result.stdout.fnmatch_lines(["FAIL  no softmax before CrossEntropyLoss -- the model's outputs are probabilities*"])
     result.stdout.fnmatch_lines(["FAIL  the model can overfit one batch -- the model does not fit one batch*"])
     # the reproducer names the model (the node id [softmaxed-cpu] exists only with it) and the device
-    result.stdout.fnmatch_lines(["pytest '*test_the_model_returns_logits_to_cross_entropy[[]softmaxed-cpu[]]' * "
-                                 "--device=cpu --model=user_model:with_softmax"])
+    result.stdout.fnmatch_lines(
+        [
+            "pytest '*test_the_model_returns_logits_to_cross_entropy[[]softmaxed-cpu[]]' * "
+            "--device=cpu --model=user_model:with_softmax"
+        ]
+    )
 
 
-@pytest.mark.parametrize(("spec", "message"), [
-    ("user_model", "expected PACKAGE.MODULE:FACTORY"),
-    ("no_module_here:make", "cannot import module 'no_module_here'"),
-    ("user_model:maek", "'user_model' has no attribute 'maek'; did you mean 'make'?"),
-    ("user_model:raises", "the factory user_model:raises raised KeyError: 'dataset path'"),
-    ("user_model:one_sample", "the batch has 1 sample(s); the checks need at least 2"),
-    ("user_model:bad_forward", "the model's forward fails on the batch: RuntimeError: mat1 and mat2 shapes cannot be "
-                               "multiplied (6x5 and 7x3)"),
-])
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("user_model", "expected PACKAGE.MODULE:FACTORY"),
+        ("no_module_here:make", "cannot import module 'no_module_here'"),
+        ("user_model:maek", "'user_model' has no attribute 'maek'; did you mean 'make'?"),
+        ("user_model:raises", "the factory user_model:raises raised KeyError: 'dataset path'"),
+        ("user_model:one_sample", "the batch has 1 sample(s); the checks need at least 2"),
+        (
+            "user_model:bad_forward",
+            "the model's forward fails on the batch: RuntimeError: mat1 and mat2 shapes cannot be "
+            "multiplied (6x5 and 7x3)",
+        ),
+    ],
+)
 def test_bad_model_options_are_one_usage_error(user_project, spec, message):
     result = user_project.runpytest_inprocess(f"--model={spec}", "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
@@ -124,12 +139,13 @@ def test_under_xdist_a_bad_model_stops_the_run_once_before_any_worker_starts(use
 
 
 def test_the_claims_report_gains_a_your_model_section(user_project):
-    result = user_project.runpytest_inprocess("--model=user_model:with_softmax", "--device=cpu", "-p",
-                                              "no:cacheprovider", "--claims-report=report")
+    result = user_project.runpytest_inprocess(
+        "--model=user_model:with_softmax", "--device=cpu", "-p", "no:cacheprovider", "--claims-report=report"
+    )
     result.assert_outcomes(passed=len(CHECKS) - 2, failed=2)
     assert "FAILING CLAIM" not in result.stdout.str()  # a model's failure is not the claim's
     readme = (user_project.path / "report" / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("## Your model"):]
+    section = readme[readme.index("## Your model") :]
     assert "- Models checked: `softmaxed`" in section and "reference models" not in section
     assert "| no softmax before CrossEntropyLoss | FAIL |" in section
     assert "the model's outputs are probabilities" in section
@@ -144,11 +160,16 @@ def test_a_check_that_could_not_run_skips_on_a_user_model_and_fails_on_a_referen
         raise RuntimeError("the chart's own failure")
 
     monkeypatch.setattr(check_4, "dependency_matrix", broken_chart)
-    mine = user_project.runpytest_inprocess("--model=user_model:make", "--device=cpu", "-p", "no:cacheprovider",
-                                            "-k", "independent")
+    mine = user_project.runpytest_inprocess(
+        "--model=user_model:make", "--device=cpu", "-p", "no:cacheprovider", "-k", "independent"
+    )
     mine.assert_outcomes(skipped=1)
-    mine.stdout.fnmatch_lines(["could not run  samples of a batch are independent* -- the check could not run on "
-                               "this model (RuntimeError: the chart's own failure*"])
+    mine.stdout.fnmatch_lines(
+        [
+            "could not run  samples of a batch are independent* -- the check could not run on "
+            "this model (RuntimeError: the chart's own failure*"
+        ]
+    )
     reference = user_project.runpytest_inprocess("--device=cpu", "-p", "no:cacheprovider", "-k", "independent and mlp")
     reference.assert_outcomes(failed=1)
     reference.stdout.fnmatch_lines(["*a check could not run on the reference model mlp*"])

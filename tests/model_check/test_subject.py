@@ -53,8 +53,9 @@ not_callable = 3
 @pytest.fixture
 def factories(tmp_path, monkeypatch):
     (tmp_path / "user_models.py").write_text(textwrap.dedent(FACTORY_SRC), encoding="utf-8")
-    (tmp_path / "broken_import.py").write_text("import torch\nraise RuntimeError('module-level bug')\n",
-                                               encoding="utf-8")
+    (tmp_path / "broken_import.py").write_text(
+        "import torch\nraise RuntimeError('module-level bug')\n", encoding="utf-8"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     import user_models
 
@@ -67,15 +68,18 @@ def test_load_subject_accepts_a_dict_or_an_object(factories):
     assert load_subject("user_models:as_object").name == "user_models"  # the module's name by default
 
 
-@pytest.mark.parametrize(("spec", "message"), [
-    ("user_models", "expected PACKAGE.MODULE:FACTORY"),
-    ("user_models:make:x", "expected PACKAGE.MODULE:FACTORY"),
-    ("no_such_module:make", "cannot import module 'no_such_module': No module named 'no_such_module'"),
-    ("broken_import:make", "importing 'broken_import' failed: RuntimeError: module-level bug (at "),
-    ("user_models:mkae", "'user_models' has no attribute 'mkae'; did you mean 'make'?"),
-    ("user_models:not_callable", "user_models:not_callable is a int, not a callable factory"),
-    ("user_models:raises", "the factory user_models:raises raised ValueError: no data here (at "),
-])
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("user_models", "expected PACKAGE.MODULE:FACTORY"),
+        ("user_models:make:x", "expected PACKAGE.MODULE:FACTORY"),
+        ("no_such_module:make", "cannot import module 'no_such_module': No module named 'no_such_module'"),
+        ("broken_import:make", "importing 'broken_import' failed: RuntimeError: module-level bug (at "),
+        ("user_models:mkae", "'user_models' has no attribute 'mkae'; did you mean 'make'?"),
+        ("user_models:not_callable", "user_models:not_callable is a int, not a callable factory"),
+        ("user_models:raises", "the factory user_models:raises raised ValueError: no data here (at "),
+    ],
+)
 def test_load_subject_names_what_is_wrong_with_the_spec(factories, spec, message):
     with pytest.raises(SpecInputError) as info:
         load_subject(spec)
@@ -88,23 +92,31 @@ def _fields(factories, **changes):
     return fields
 
 
-@pytest.mark.parametrize(("changes", "message"), [
-    ({"model": "a model"}, "model must be a torch.nn.Module, got str"),
-    ({"inputs": [1, 2]}, "inputs[0] is a int, not a tensor"),
-    ({"inputs": torch.tensor(1.0)}, "every tensor must be batch-first"),
-    ({"targets": [0, 1]}, "targets must be a batch-first tensor, got list"),
-    ({"targets": torch.tensor([0, 1, 1])}, "inputs and targets must have the same batch size"),
-    ({"loss": "ce"}, "loss must be a torch.nn loss module or a callable, got str"),
-    ({"loss": lambda out, y: out.sum()}, "takes no `reduction` argument"),
-    ({"loss": nn.Softmax(dim=1)}, "loss is a Softmax without a `reduction` attribute"),
-    ({"optimizer": "sgd"}, "optimizer must be a callable params -> torch.optim.Optimizer"),
-    ({"n_classes": 1}, "n_classes must be an int >= 2, got 1"),
-    ({"n_classes": 3}, "n_classes is 3, but the model's output has 2 classes along dim 1 (shape (4, 2)) for "
-                       "CrossEntropyLoss"),
-    ({"frozen": "weight"}, "frozen must be a list of parameter names"),
-    ({"frozen": ["wieght"]}, "frozen names 'wieght', which is not a parameter of the model; did you mean 'weight'?"),
-    ({"name": ""}, "name must be a non-empty string"),
-])
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"model": "a model"}, "model must be a torch.nn.Module, got str"),
+        ({"inputs": [1, 2]}, "inputs[0] is a int, not a tensor"),
+        ({"inputs": torch.tensor(1.0)}, "every tensor must be batch-first"),
+        ({"targets": [0, 1]}, "targets must be a batch-first tensor, got list"),
+        ({"targets": torch.tensor([0, 1, 1])}, "inputs and targets must have the same batch size"),
+        ({"loss": "ce"}, "loss must be a torch.nn loss module or a callable, got str"),
+        ({"loss": lambda out, y: out.sum()}, "takes no `reduction` argument"),
+        ({"loss": nn.Softmax(dim=1)}, "loss is a Softmax without a `reduction` attribute"),
+        ({"optimizer": "sgd"}, "optimizer must be a callable params -> torch.optim.Optimizer"),
+        ({"n_classes": 1}, "n_classes must be an int >= 2, got 1"),
+        (
+            {"n_classes": 3},
+            "n_classes is 3, but the model's output has 2 classes along dim 1 (shape (4, 2)) for CrossEntropyLoss",
+        ),
+        ({"frozen": "weight"}, "frozen must be a list of parameter names"),
+        (
+            {"frozen": ["wieght"]},
+            "frozen names 'wieght', which is not a parameter of the model; did you mean 'weight'?",
+        ),
+        ({"name": ""}, "name must be a non-empty string"),
+    ],
+)
 def test_validate_names_the_wrong_field(factories, changes, message):
     with pytest.raises(SpecInputError) as info:
         validate(ModelUnderTest(**_fields(factories, **changes)))
@@ -175,16 +187,18 @@ def test_the_subject_runs_tuple_and_dict_inputs():
             assert result.outcome.value == "pass", f"{type(inputs).__name__}: {check}: {result.message.en}"
 
 
-
-
 def test_validation_runs_the_forward_on_a_copy_and_leaves_the_model_as_it_was():
     # a train-mode forward moves BatchNorm's running statistics: validating must not, or serial runs (which
     # validate in the test process) and xdist workers (which do not) would check different models
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 2)).train()
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    subject = validate(ModelUnderTest(model=model, inputs=torch.randn(6, 3), targets=torch.tensor([0, 1] * 3),
-                                      loss=nn.CrossEntropyLoss()), run_forward=True)
+    subject = validate(
+        ModelUnderTest(
+            model=model, inputs=torch.randn(6, 3), targets=torch.tensor([0, 1] * 3), loss=nn.CrossEntropyLoss()
+        ),
+        run_forward=True,
+    )
     after = subject.model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before), "validation changed the model's buffers"
     assert subject.model.training
@@ -219,10 +233,15 @@ def test_a_model_returning_a_model_output_with_logits_runs_every_check(as_attrib
     tokens = references.transformer().inputs
     mask = torch.ones_like(tokens)
     mask[::2, -2:] = 0  # right padding on every other sample
-    subject = validate(ModelUnderTest(model=_seeded(lambda: MaskedTokenClassifier(as_attribute)),
-                                      inputs={"input_ids": tokens, "attention_mask": mask},
-                                      targets=references.transformer().targets, loss=nn.CrossEntropyLoss(),
-                                      optimizer=lambda p: torch.optim.Adam(p, lr=3e-2)))
+    subject = validate(
+        ModelUnderTest(
+            model=_seeded(lambda: MaskedTokenClassifier(as_attribute)),
+            inputs={"input_ids": tokens, "attention_mask": mask},
+            targets=references.transformer().targets,
+            loss=nn.CrossEntropyLoss(),
+            optimizer=lambda p: torch.optim.Adam(p, lr=3e-2),
+        )
+    )
     for check in CHECKS:
         result = run_check(check, subject)
         assert result.outcome.value in ("pass", "n/a"), f"{check}: {result.message.en}"
@@ -233,10 +252,19 @@ def test_an_output_without_logits_is_one_usage_error():
         def forward(self, x):
             return {"hidden": super().forward(x)}
 
-    with pytest.raises(SpecInputError, match=r"a mapping / ModelOutput with a 'logits' entry; it returned a dict "
-                                             r"with keys \['hidden'\]"):
-        validate(ModelUnderTest(model=Hidden(FEATURES, CLASSES), inputs=torch.randn(N, FEATURES),
-                                targets=torch.randint(0, CLASSES, (N,)), loss=nn.CrossEntropyLoss()))
+    with pytest.raises(
+        SpecInputError,
+        match=r"a mapping / ModelOutput with a 'logits' entry; it returned a dict "
+        r"with keys \['hidden'\]",
+    ):
+        validate(
+            ModelUnderTest(
+                model=Hidden(FEATURES, CLASSES),
+                inputs=torch.randn(N, FEATURES),
+                targets=torch.randint(0, CLASSES, (N,)),
+                loss=nn.CrossEntropyLoss(),
+            )
+        )
 
 
 def test_sequence_cross_entropy_is_cross_entropy_on_class_last_logits_shifted():
@@ -249,8 +277,9 @@ def test_sequence_cross_entropy_is_cross_entropy_on_class_last_logits_shifted():
     torch.testing.assert_close(loss(logits, labels), want)
     assert SequenceCrossEntropyLoss(shift=1, reduction="none")(logits, labels).shape == (2, 4)
     plain = SequenceCrossEntropyLoss(label_smoothing=0.1)
-    torch.testing.assert_close(plain(logits, labels), F.cross_entropy(logits.movedim(-1, 1), labels,
-                                                                      label_smoothing=0.1))
+    torch.testing.assert_close(
+        plain(logits, labels), F.cross_entropy(logits.movedim(-1, 1), labels, label_smoothing=0.1)
+    )
     with pytest.raises(SpecInputError, match="shift must be an int >= 0"):
         SequenceCrossEntropyLoss(shift=-1)
     with pytest.raises(SpecInputError, match=r"class-last logits \(N, T, ..., C\) for targets"):
@@ -273,13 +302,18 @@ class SequenceFirstClassifier(nn.Module):
 def test_time_first_inputs_with_as_many_steps_as_samples_are_one_usage_error():
     steps = N  # T = N: every size check passes
     x = torch.randn(steps, N, FEATURES, generator=generator(1))  # (T, N, F), as the LSTM wants
-    subject = ModelUnderTest(model=_seeded(SequenceFirstClassifier), inputs=x,
-                             targets=torch.randint(0, CLASSES, (N,)), loss=nn.CrossEntropyLoss())
+    subject = ModelUnderTest(
+        model=_seeded(SequenceFirstClassifier),
+        inputs=x,
+        targets=torch.randint(0, CLASSES, (N,)),
+        loss=nn.CrossEntropyLoss(),
+    )
     with pytest.raises(SpecInputError) as info:
         validate(subject)
     text = str(info.value)
     assert "dim 0 of the inputs is not the batch" in text and "Is the input sequence-first (T, N, ...)?" in text
     assert f"give an output of shape ({N}, {CLASSES}), not ({N - 1}, {CLASSES})" in text
+
     # the same model given batch-first inputs and transposing inside forward is a valid subject
     class BatchFirst(SequenceFirstClassifier):
         def forward(self, x):

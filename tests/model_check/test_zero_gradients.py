@@ -172,8 +172,14 @@ def test_the_checks_put_the_model_back_and_keep_its_hooks():
 def test_candidates_are_zero_or_at_most_rounding_next_to_the_largest_entry():
     eps32 = torch.finfo(torch.float32).eps
     edge = SCREEN * eps32  # the screen of a model whose largest entry is 1
-    grads = {"big": torch.tensor([1.0, -0.5]), "at": torch.tensor([edge, 0.0]), "above": torch.tensor([2 * edge]),
-             "exact": torch.zeros(3), "none": None, "nan": torch.tensor([float("nan")])}
+    grads = {
+        "big": torch.tensor([1.0, -0.5]),
+        "at": torch.tensor([edge, 0.0]),
+        "above": torch.tensor([2 * edge]),
+        "exact": torch.zeros(3),
+        "none": None,
+        "nan": torch.tensor([float("nan")]),
+    }
     found, scale = candidates(grads)
     assert set(found) == {"at", "exact"} and scale == 1.0
     # each gradient against its own dtype's eps: a float64 entry at the float32 screen is far above its own

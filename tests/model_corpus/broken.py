@@ -72,5 +72,11 @@ def time_first_inputs() -> dict:
     return dict(fields, model=hw.seeded(5, TimeFirstLSTM), inputs=x, name="time-first-inputs")
 
 
-__all__ = ["hook_frozen_weight_decay", "layer_not_called", "masked_mean_over_padding", "softmax_before_cross_entropy",
-           "time_first_inputs", "view_instead_of_transpose"]
+__all__ = [
+    "hook_frozen_weight_decay",
+    "layer_not_called",
+    "masked_mean_over_padding",
+    "softmax_before_cross_entropy",
+    "time_first_inputs",
+    "view_instead_of_transpose",
+]

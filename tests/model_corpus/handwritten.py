@@ -52,15 +52,27 @@ def padded_tokens(seed: int, classes: int) -> tuple[torch.Tensor, torch.Tensor]:
 # ---------------------------------------------------------------- an MLP with dropout
 class DropoutMLP(nn.Sequential):
     def __init__(self, features: int = FEATURES, width: int = 64, classes: int = CLASSES, p: float = 0.2):
-        super().__init__(nn.Linear(features, width), nn.ReLU(), nn.Dropout(p),
-                         nn.Linear(width, width), nn.ReLU(), nn.Dropout(p),
-                         nn.Linear(width, classes))
+        super().__init__(
+            nn.Linear(features, width),
+            nn.ReLU(),
+            nn.Dropout(p),
+            nn.Linear(width, width),
+            nn.ReLU(),
+            nn.Dropout(p),
+            nn.Linear(width, classes),
+        )
 
 
 def mlp_dropout() -> dict:
     x, y = _classification_batch(101, FEATURES)
-    return {"model": seeded(1, DropoutMLP), "inputs": x, "targets": y, "loss": nn.CrossEntropyLoss(),
-            "optimizer": _adam(1e-2), "name": "mlp-dropout"}
+    return {
+        "model": seeded(1, DropoutMLP),
+        "inputs": x,
+        "targets": y,
+        "loss": nn.CrossEntropyLoss(),
+        "optimizer": _adam(1e-2),
+        "name": "mlp-dropout",
+    }
 
 
 # ---------------------------------------------------------------- a frozen backbone, AdamW with no-decay groups
@@ -68,9 +80,16 @@ class Backbone(nn.Sequential):
     """A small convolutional feature extractor standing in for a pretrained one."""
 
     def __init__(self, width: int = 16):
-        super().__init__(nn.Conv2d(3, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
-                         nn.Conv2d(width, 2 * width, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(2 * width),
-                         nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        super().__init__(
+            nn.Conv2d(3, width, 3, padding=1, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(),
+            nn.Conv2d(width, 2 * width, 3, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(2 * width),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+        )
 
 
 class FineTuned(nn.Module):
@@ -90,24 +109,38 @@ def adamw_no_decay_groups(params, lr: float = 3e-3, weight_decay: float = 0.05) 
     trainable = [p for p in params if p.requires_grad]
     decay = [p for p in trainable if p.ndim > 1]
     no_decay = [p for p in trainable if p.ndim <= 1]
-    return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
-                              {"params": no_decay, "weight_decay": 0.0}], lr=lr)
+    return torch.optim.AdamW(
+        [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=lr
+    )
 
 
 def frozen_backbone_adamw() -> dict:
     x, y = _classification_batch(102, 3, IMAGE, IMAGE, classes=6)
-    return {"model": seeded(2, FineTuned), "inputs": x, "targets": y, "loss": nn.CrossEntropyLoss(),
-            "optimizer": adamw_no_decay_groups, "name": "frozen-backbone-adamw"}
+    return {
+        "model": seeded(2, FineTuned),
+        "inputs": x,
+        "targets": y,
+        "loss": nn.CrossEntropyLoss(),
+        "optimizer": adamw_no_decay_groups,
+        "name": "frozen-backbone-adamw",
+    }
 
 
 # ---------------------------------------------------------------- MSE regression
 def mse_regression() -> dict:
     g = generator(103)
     x, y = torch.randn(N, FEATURES, generator=g), torch.randn(N, 3, generator=g)
-    model = seeded(3, lambda: nn.Sequential(nn.Linear(FEATURES, 64), nn.Tanh(), nn.Linear(64, 64), nn.Tanh(),
-                                             nn.Linear(64, 3)))
-    return {"model": model, "inputs": x, "targets": y, "loss": nn.MSELoss(), "optimizer": _adam(1e-2),
-            "name": "mse-regression"}
+    model = seeded(
+        3, lambda: nn.Sequential(nn.Linear(FEATURES, 64), nn.Tanh(), nn.Linear(64, 64), nn.Tanh(), nn.Linear(64, 3))
+    )
+    return {
+        "model": model,
+        "inputs": x,
+        "targets": y,
+        "loss": nn.MSELoss(),
+        "optimizer": _adam(1e-2),
+        "name": "mse-regression",
+    }
 
 
 # ---------------------------------------------------------------- a BatchNorm CNN with conv biases
@@ -117,8 +150,14 @@ class BiasedConvBN(nn.Module):
 
     def __init__(self, classes: int = CLASSES):
         super().__init__()
-        self.features = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
-                                      nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.BatchNorm2d(32), nn.ReLU())
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 16, 3, padding=1),
+            nn.BatchNorm2d(16),
+            nn.ReLU(),
+            nn.Conv2d(16, 32, 3, stride=2, padding=1),
+            nn.BatchNorm2d(32),
+            nn.ReLU(),
+        )
         self.classifier = nn.Linear(32, classes)
 
     def forward(self, x):
@@ -127,8 +166,14 @@ class BiasedConvBN(nn.Module):
 
 def bn_cnn_conv_bias() -> dict:
     x, y = _classification_batch(104, 3, IMAGE, IMAGE)
-    return {"model": seeded(4, BiasedConvBN), "inputs": x, "targets": y, "loss": nn.CrossEntropyLoss(),
-            "optimizer": _adam(1e-2), "name": "bn-cnn-conv-bias"}
+    return {
+        "model": seeded(4, BiasedConvBN),
+        "inputs": x,
+        "targets": y,
+        "loss": nn.CrossEntropyLoss(),
+        "optimizer": _adam(1e-2),
+        "name": "bn-cnn-conv-bias",
+    }
 
 
 # ---------------------------------------------------------------- a sequence-first LSTM fed batch-first
@@ -151,8 +196,14 @@ class SequenceFirstLSTM(nn.Module):
 
 def lstm_sequence_first() -> dict:
     x, y = _classification_batch(105, STEPS, STEP_FEATURES)
-    return {"model": seeded(5, SequenceFirstLSTM), "inputs": x, "targets": y, "loss": nn.CrossEntropyLoss(),
-            "optimizer": _adam(2e-2), "name": "lstm-sequence-first"}
+    return {
+        "model": seeded(5, SequenceFirstLSTM),
+        "inputs": x,
+        "targets": y,
+        "loss": nn.CrossEntropyLoss(),
+        "optimizer": _adam(2e-2),
+        "name": "lstm-sequence-first",
+    }
 
 
 # ---------------------------------------------------------------- a padded tagger with (N, T, C) logits
@@ -173,16 +224,29 @@ class PaddedTagger(nn.Module):
 
 def padded_tagger() -> dict:
     tokens, labels = padded_tokens(106, classes=7)
-    return {"model": seeded(6, PaddedTagger), "inputs": tokens, "targets": labels,
-            "loss": masked_token_cross_entropy, "optimizer": _adam(2e-2), "n_classes": 7, "name": "padded-tagger"}
+    return {
+        "model": seeded(6, PaddedTagger),
+        "inputs": tokens,
+        "targets": labels,
+        "loss": masked_token_cross_entropy,
+        "optimizer": _adam(2e-2),
+        "n_classes": 7,
+        "name": "padded-tagger",
+    }
 
 
 # ---------------------------------------------------------------- CrossEntropyLoss with label smoothing
 def label_smoothing() -> dict:
     x, y = _classification_batch(107, FEATURES, classes=10)
     model = seeded(7, lambda: nn.Sequential(nn.Linear(FEATURES, 64), nn.ReLU(), nn.Linear(64, 10)))
-    return {"model": model, "inputs": x, "targets": y, "loss": nn.CrossEntropyLoss(label_smoothing=0.1),
-            "optimizer": _adam(1e-2), "name": "label-smoothing"}
+    return {
+        "model": model,
+        "inputs": x,
+        "targets": y,
+        "loss": nn.CrossEntropyLoss(label_smoothing=0.1),
+        "optimizer": _adam(1e-2),
+        "name": "label-smoothing",
+    }
 
 
 # ---------------------------------------------------------------- residual branches initialised to zero
@@ -213,8 +277,14 @@ class ZeroInitResidualNet(nn.Module):
 
 def zero_init_residual() -> dict:
     x, y = _classification_batch(108, FEATURES)
-    return {"model": seeded(8, ZeroInitResidualNet), "inputs": x, "targets": y, "loss": nn.CrossEntropyLoss(),
-            "optimizer": _adam(1e-2), "name": "zero-init-residual"}
+    return {
+        "model": seeded(8, ZeroInitResidualNet),
+        "inputs": x,
+        "targets": y,
+        "loss": nn.CrossEntropyLoss(),
+        "optimizer": _adam(1e-2),
+        "name": "zero-init-residual",
+    }
 
 
 # ---------------------------------------------------------------- layer scale
@@ -248,8 +318,14 @@ class LayerScaleNet(nn.Module):
 
 def layer_scale() -> dict:
     x, y = _classification_batch(109, FEATURES)
-    return {"model": seeded(9, LayerScaleNet), "inputs": x, "targets": y, "loss": nn.CrossEntropyLoss(),
-            "optimizer": _adam(1e-2), "name": "layer-scale"}
+    return {
+        "model": seeded(9, LayerScaleNet),
+        "inputs": x,
+        "targets": y,
+        "loss": nn.CrossEntropyLoss(),
+        "optimizer": _adam(1e-2),
+        "name": "layer-scale",
+    }
 
 
 # ---------------------------------------------------------------- an optimizer over the factory's own model
@@ -258,8 +334,14 @@ def optimizer_closure() -> dict:
     tensors in the user's training loop, but not those of a copy of the model."""
     x, y = _classification_batch(110, FEATURES)
     model = seeded(10, lambda: nn.Sequential(nn.Linear(FEATURES, 64), nn.ReLU(), nn.Linear(64, CLASSES)))
-    return {"model": model, "inputs": x, "targets": y, "loss": nn.CrossEntropyLoss(),
-            "optimizer": lambda params: torch.optim.AdamW(model.parameters(), lr=1e-2), "name": "optimizer-closure"}
+    return {
+        "model": model,
+        "inputs": x,
+        "targets": y,
+        "loss": nn.CrossEntropyLoss(),
+        "optimizer": lambda params: torch.optim.AdamW(model.parameters(), lr=1e-2),
+        "name": "optimizer-closure",
+    }
 
 
 # ---------------------------------------------------------------- a parameter frozen by a gradient hook
@@ -282,9 +364,15 @@ class HookFrozenEmbedding(nn.Module):
 def hook_frozen(optimizer=None) -> dict:
     tokens, _ = padded_tokens(111, classes=CLASSES)
     labels = torch.randint(0, CLASSES, (N,), generator=generator(211))
-    return {"model": seeded(11, HookFrozenEmbedding), "inputs": tokens, "targets": labels,
-            "loss": nn.CrossEntropyLoss(), "optimizer": optimizer or _adam(1e-2), "frozen": ["embed.weight"],
-            "name": "hook-frozen"}
+    return {
+        "model": seeded(11, HookFrozenEmbedding),
+        "inputs": tokens,
+        "targets": labels,
+        "loss": nn.CrossEntropyLoss(),
+        "optimizer": optimizer or _adam(1e-2),
+        "frozen": ["embed.weight"],
+        "name": "hook-frozen",
+    }
 
 
 # ---------------------------------------------------------------- a forward that returns a dict
@@ -303,8 +391,14 @@ class DictOutput(nn.Module):
 
 def dict_logits() -> dict:
     x, y = _classification_batch(112, FEATURES)
-    return {"model": seeded(12, DictOutput), "inputs": x, "targets": y, "loss": nn.CrossEntropyLoss(),
-            "optimizer": _adam(1e-2), "name": "dict-logits"}
+    return {
+        "model": seeded(12, DictOutput),
+        "inputs": x,
+        "targets": y,
+        "loss": nn.CrossEntropyLoss(),
+        "optimizer": _adam(1e-2),
+        "name": "dict-logits",
+    }
 
 
 # ---------------------------------------------------------------- sparse gradients
@@ -325,8 +419,14 @@ def sparse_embedding_bag() -> dict:
     g = generator(113)
     tokens = torch.randint(0, VOCAB, (N, 6), generator=g)
     labels = torch.randint(0, CLASSES, (N,), generator=g)
-    return {"model": seeded(13, BagOfTokens), "inputs": tokens, "targets": labels, "loss": nn.CrossEntropyLoss(),
-            "optimizer": lambda params: torch.optim.SGD(params, lr=0.5), "name": "sparse-embedding-bag"}
+    return {
+        "model": seeded(13, BagOfTokens),
+        "inputs": tokens,
+        "targets": labels,
+        "loss": nn.CrossEntropyLoss(),
+        "optimizer": lambda params: torch.optim.SGD(params, lr=0.5),
+        "name": "sparse-embedding-bag",
+    }
 
 
 # ---------------------------------------------------------------- a model trained in bfloat16
@@ -334,10 +434,29 @@ def bf16_mlp() -> dict:
     """An MLP whose weights and inputs are bfloat16 (pure low-precision training, no autocast)."""
     x, y = _classification_batch(114, FEATURES)
     model = seeded(14, lambda: nn.Sequential(nn.Linear(FEATURES, 64), nn.ReLU(), nn.Linear(64, CLASSES)))
-    return {"model": model.to(torch.bfloat16), "inputs": x.to(torch.bfloat16), "targets": y,
-            "loss": nn.CrossEntropyLoss(), "optimizer": _adam(1e-2), "name": "bf16-mlp"}
+    return {
+        "model": model.to(torch.bfloat16),
+        "inputs": x.to(torch.bfloat16),
+        "targets": y,
+        "loss": nn.CrossEntropyLoss(),
+        "optimizer": _adam(1e-2),
+        "name": "bf16-mlp",
+    }
 
 
-__all__ = ["bf16_mlp", "bn_cnn_conv_bias", "dict_logits", "frozen_backbone_adamw", "hook_frozen", "label_smoothing",
-           "layer_scale", "lstm_sequence_first", "mlp_dropout", "mse_regression", "optimizer_closure",
-           "padded_tagger", "sparse_embedding_bag", "zero_init_residual"]
+__all__ = [
+    "bf16_mlp",
+    "bn_cnn_conv_bias",
+    "dict_logits",
+    "frozen_backbone_adamw",
+    "hook_frozen",
+    "label_smoothing",
+    "layer_scale",
+    "lstm_sequence_first",
+    "mlp_dropout",
+    "mse_regression",
+    "optimizer_closure",
+    "padded_tagger",
+    "sparse_embedding_bag",
+    "zero_init_residual",
+]

@@ -38,8 +38,14 @@ def resnet() -> dict:
     ResNet zero-initialises the last BatchNorm weight of each block (zero_init_last=True), so each residual branch
     starts at 0."""
     x, y = _images(131, 64)
-    return {"model": create("test_resnet", 31), "inputs": x, "targets": y, "loss": nn.CrossEntropyLoss(),
-            "optimizer": _adamw(3e-3), "name": "timm-test-resnet"}
+    return {
+        "model": create("test_resnet", 31),
+        "inputs": x,
+        "targets": y,
+        "loss": nn.CrossEntropyLoss(),
+        "optimizer": _adamw(3e-3),
+        "name": "timm-test-resnet",
+    }
 
 
 def convnext() -> dict:
@@ -47,24 +53,42 @@ def convnext() -> dict:
     (ls_init_value, timm's default for ConvNeXt)."""
     x, y = _images(132, 64)
     model = create("test_convnext", 32, ls_init_value=1e-6)
-    return {"model": model, "inputs": x, "targets": y, "loss": nn.CrossEntropyLoss(), "optimizer": _adamw(3e-3),
-            "name": "timm-test-convnext"}
+    return {
+        "model": model,
+        "inputs": x,
+        "targets": y,
+        "loss": nn.CrossEntropyLoss(),
+        "optimizer": _adamw(3e-3),
+        "name": "timm-test-convnext",
+    }
 
 
 def vit() -> dict:
     """timm's test_vit (6 blocks, width 64) on 32x32 images in 8x8 patches, class-token pooling."""
     x, y = _images(133, 32)
     model = create("test_vit", 33, img_size=32, patch_size=8)
-    return {"model": model, "inputs": x, "targets": y, "loss": nn.CrossEntropyLoss(), "optimizer": _adamw(1e-3),
-            "name": "timm-test-vit"}
+    return {
+        "model": model,
+        "inputs": x,
+        "targets": y,
+        "loss": nn.CrossEntropyLoss(),
+        "optimizer": _adamw(1e-3),
+        "name": "timm-test-vit",
+    }
 
 
 def efficientnet() -> dict:
     """timm's test_efficientnet (depthwise-separable and inverted-residual blocks with squeeze-excitation) at
     64x64."""
     x, y = _images(134, 64)
-    return {"model": create("test_efficientnet", 34), "inputs": x, "targets": y, "loss": nn.CrossEntropyLoss(),
-            "optimizer": _adamw(3e-3), "name": "timm-test-efficientnet"}
+    return {
+        "model": create("test_efficientnet", 34),
+        "inputs": x,
+        "targets": y,
+        "loss": nn.CrossEntropyLoss(),
+        "optimizer": _adamw(3e-3),
+        "name": "timm-test-efficientnet",
+    }
 
 
 __all__ = ["convnext", "create", "efficientnet", "resnet", "vit"]

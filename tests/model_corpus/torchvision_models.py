@@ -33,23 +33,40 @@ def resnet18() -> dict:
     """resnet18(zero_init_residual=True) on 32x32 images: the last BatchNorm weight of each BasicBlock is 0 (the
     "Bag of Tricks" init PyTorch's reference training scripts use), 11.2M parameters."""
     x, y = _images(141, 32)
-    return {"model": create("resnet18", 41, zero_init_residual=True), "inputs": x, "targets": y,
-            "loss": nn.CrossEntropyLoss(), "optimizer": lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9),
-            "name": "tv-resnet18"}
+    return {
+        "model": create("resnet18", 41, zero_init_residual=True),
+        "inputs": x,
+        "targets": y,
+        "loss": nn.CrossEntropyLoss(),
+        "optimizer": lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9),
+        "name": "tv-resnet18",
+    }
 
 
 def mobilenet_v3_small() -> dict:
     """mobilenet_v3_small on 64x64 images: hard-swish, squeeze-excitation, dropout 0.2 before the classifier."""
     x, y = _images(142, 64)
-    return {"model": create("mobilenet_v3_small", 42), "inputs": x, "targets": y, "loss": nn.CrossEntropyLoss(),
-            "optimizer": lambda p: torch.optim.AdamW(p, lr=3e-3), "name": "tv-mobilenet-v3-small"}
+    return {
+        "model": create("mobilenet_v3_small", 42),
+        "inputs": x,
+        "targets": y,
+        "loss": nn.CrossEntropyLoss(),
+        "optimizer": lambda p: torch.optim.AdamW(p, lr=3e-3),
+        "name": "tv-mobilenet-v3-small",
+    }
 
 
 def efficientnet_b0() -> dict:
     """efficientnet_b0 on 64x64 images: MBConv blocks with squeeze-excitation and stochastic depth."""
     x, y = _images(143, 64)
-    return {"model": create("efficientnet_b0", 43), "inputs": x, "targets": y, "loss": nn.CrossEntropyLoss(),
-            "optimizer": lambda p: torch.optim.AdamW(p, lr=3e-3), "name": "tv-efficientnet-b0"}
+    return {
+        "model": create("efficientnet_b0", 43),
+        "inputs": x,
+        "targets": y,
+        "loss": nn.CrossEntropyLoss(),
+        "optimizer": lambda p: torch.optim.AdamW(p, lr=3e-3),
+        "name": "tv-efficientnet-b0",
+    }
 
 
 __all__ = ["create", "efficientnet_b0", "mobilenet_v3_small", "resnet18"]

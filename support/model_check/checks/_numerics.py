@@ -80,8 +80,11 @@ def floating_tol(dtype: torch.dtype, n_terms: int) -> Tolerance:
         return override(rtol=1e-4, atol=1e-6, reason="float32 gradients of a deep network computed two ways")
     # a model that runs in neither float64 nor float32: 10x the sum-of-terms tolerance of its dtype
     base = accumulation(dtype, n_terms)
-    return override(rtol=10 * base.rtol, atol=10 * base.atol,
-                    reason=f"{dtype} gradients of a network computed two ways: 10x the sum-of-terms tolerance")
+    return override(
+        rtol=10 * base.rtol,
+        atol=10 * base.atol,
+        reason=f"{dtype} gradients of a network computed two ways: 10x the sum-of-terms tolerance",
+    )
 
 
 def relative_difference(x: torch.Tensor, y: torch.Tensor, tol: Tolerance) -> float:
@@ -93,9 +96,22 @@ def relative_difference(x: torch.Tensor, y: torch.Tensor, tol: Tolerance) -> flo
 
 def named_grads_differ(a: dict, b: dict, tol: Tolerance) -> list[tuple[str, float]]:
     """(name, max relative difference) of the entries of a and b that differ beyond tol."""
-    return [(name, relative_difference(a[name], b[name], tol)) for name in a
-            if not torch.allclose(a[name], b[name], rtol=tol.rtol, atol=tol.atol)]
+    return [
+        (name, relative_difference(a[name], b[name], tol))
+        for name in a
+        if not torch.allclose(a[name], b[name], rtol=tol.rtol, atol=tol.atol)
+    ]
 
 
-__all__ = ["check_seed", "eval_backward", "exact_copy", "floating_tol", "listing", "listing_zh", "named_grads_differ",
-           "num", "relative_difference", "same_randomness"]
+__all__ = [
+    "check_seed",
+    "eval_backward",
+    "exact_copy",
+    "floating_tol",
+    "listing",
+    "listing_zh",
+    "named_grads_differ",
+    "num",
+    "relative_difference",
+    "same_randomness",
+]

@@ -220,8 +220,9 @@ def _real_in_other_draws(subject: ModelUnderTest, names: list[str], draws: list[
     return found
 
 
-def diagnose(subject: ModelUnderTest, grads: dict[str, torch.Tensor | None], names: list[str],
-             seed: int) -> dict[str, Diagnosis]:
+def diagnose(
+    subject: ModelUnderTest, grads: dict[str, torch.Tensor | None], names: list[str], seed: int
+) -> dict[str, Diagnosis]:
     """The diagnosis of every parameter of ``names`` whose gradient in ``grads`` (the model's own backward, under the
     random draw ``seed``) is 0 or at most rounding; parameters with a real gradient are left out. See the module
     docstring."""
@@ -294,5 +295,15 @@ def _needed_together(copy: ModelUnderTest, names: list[str], seed: int, draws: l
     return set(needed)
 
 
-__all__ = ["DRAWS", "SCREEN", "Diagnosis", "Kind", "candidates", "diagnose", "draws_of", "has_tensor_hooks",
-           "random_forward", "unused_in_every_draw"]
+__all__ = [
+    "DRAWS",
+    "SCREEN",
+    "Diagnosis",
+    "Kind",
+    "candidates",
+    "diagnose",
+    "draws_of",
+    "has_tensor_hooks",
+    "random_forward",
+    "unused_in_every_draw",
+]

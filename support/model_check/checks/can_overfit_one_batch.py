@@ -137,13 +137,17 @@ def _gap_fell(run: Run, floor: float) -> float:
 
 
 def _describe(run: Run, floor: float) -> tuple[str, str]:
-    acc = (f" and accuracy {run.accuracies[-1]:.1%}" if run.accuracies else "",
-           f",准确率 {run.accuracies[-1]:.1%}" if run.accuracies else "")
+    acc = (
+        f" and accuracy {run.accuracies[-1]:.1%}" if run.accuracies else "",
+        f",准确率 {run.accuracies[-1]:.1%}" if run.accuracies else "",
+    )
     fell = num(_gap_fell(run, floor))
-    return (f"the loss went from {num(run.losses[0])} to {num(run.losses[-1])} (its gap to the lowest reachable loss "
-            f"{num(floor)} fell {fell}x){acc[0]}",
-            f"损失从 {num(run.losses[0])} 降到 {num(run.losses[-1])}(与可达到的最低损失 {num(floor)} 之差下降了 {fell} "
-            f"倍){acc[1]}")
+    return (
+        f"the loss went from {num(run.losses[0])} to {num(run.losses[-1])} (its gap to the lowest reachable loss "
+        f"{num(floor)} fell {fell}x){acc[0]}",
+        f"损失从 {num(run.losses[0])} 降到 {num(run.losses[-1])}(与可达到的最低损失 {num(floor)} 之差下降了 {fell} "
+        f"倍){acc[1]}",
+    )
 
 
 def _record(rec: Recorder, run: Run, floor: float) -> None:
@@ -177,23 +181,36 @@ def can_overfit_one_batch(subject: ModelUnderTest) -> CheckResult:
         _record(rec, own, floor)
         what = _describe(own, floor)
         s = "" if own.reached == 1 else "s"
-        return rec.passed(Text(f"{own.optimizer} (lr {own.lr:g}) fits the batch in {own.reached} step{s}: {what[0]} "
-                               f"(step.updates-parameters).",
-                               f"{own.optimizer}(lr {own.lr:g})在 {own.reached} 步内拟合了该 batch:{what[1]}"
-                               f"(step.updates-parameters)。"))
+        return rec.passed(
+            Text(
+                f"{own.optimizer} (lr {own.lr:g}) fits the batch in {own.reached} step{s}: {what[0]} "
+                f"(step.updates-parameters).",
+                f"{own.optimizer}(lr {own.lr:g})在 {own.reached} 步内拟合了该 batch:{what[1]}"
+                f"(step.updates-parameters)。",
+            )
+        )
     theirs = _describe(own, floor)
     if own.diverged or own.went_uphill:
         _record(rec, own, floor)
-        how = (f"the loss became {own.losses[-1]} at step {len(own.losses) - 1}" if own.diverged else
-               f"the loss rose from {num(own.losses[0])} to {num(own.losses[-1])} and never went below its start")
-        how_zh = (f"第 {len(own.losses) - 1} 步损失变成 {own.losses[-1]}" if own.diverged else
-                  f"损失从 {num(own.losses[0])} 升到 {num(own.losses[-1])},从未低于起点")
-        return rec.failed(Text(
-            f"{own.optimizer} (lr {own.lr:g}) does not descend on one batch of {n} samples: {how}. The steps overshoot "
-            f"or go uphill: lower the learning rate, and check the optimizer's maximize= and the loss's sign "
-            f"(explosion.definition).",
-            f"{own.optimizer}(lr {own.lr:g})在一个 {n} 个样本的 batch 上没有下降:{how_zh}。更新步长过大或方向向上:请降低"
-            f"学习率,并检查优化器的 maximize= 与损失的符号(explosion.definition)。"))
+        how = (
+            f"the loss became {own.losses[-1]} at step {len(own.losses) - 1}"
+            if own.diverged
+            else f"the loss rose from {num(own.losses[0])} to {num(own.losses[-1])} and never went below its start"
+        )
+        how_zh = (
+            f"第 {len(own.losses) - 1} 步损失变成 {own.losses[-1]}"
+            if own.diverged
+            else f"损失从 {num(own.losses[0])} 升到 {num(own.losses[-1])},从未低于起点"
+        )
+        return rec.failed(
+            Text(
+                f"{own.optimizer} (lr {own.lr:g}) does not descend on one batch of {n} samples: {how}. The steps overshoot "
+                f"or go uphill: lower the learning rate, and check the optimizer's maximize= and the loss's sign "
+                f"(explosion.definition).",
+                f"{own.optimizer}(lr {own.lr:g})在一个 {n} 个样本的 batch 上没有下降:{how_zh}。更新步长过大或方向向上:请降低"
+                f"学习率,并检查优化器的 maximize= 与损失的符号(explosion.definition)。",
+            )
+        )
     tried = []
     for lr in CHECKER_LRS:
         with preserved(subject):
@@ -204,25 +221,35 @@ def can_overfit_one_batch(subject: ModelUnderTest) -> CheckResult:
     _record(rec, mine, floor)
     if mine.reached is not None:
         return rec.passed(
-            Text(f"with Adam at lr {mine.lr:g}, the checker's choice for this check, the model fits the batch in "
-                 f"{mine.reached} steps: {_describe(mine, floor)[0]}; the model can learn (step.updates-parameters).",
-                 f"用本检查自选的 Adam(lr {mine.lr:g}),模型在 {mine.reached} 步内拟合了该 batch:"
-                 f"{_describe(mine, floor)[1]};模型能够学习(step.updates-parameters)。"),
-            note=Text(f"Note: its own {own.optimizer} (lr {own.lr:g}) does not fit the batch within {MAX_STEPS} steps "
-                      f"({theirs[0]}): at that learning rate memorising one batch is slow, which is no fault of the "
-                      f"model (step.updates-parameters).",
-                      f"注意:它自己的 {own.optimizer}(lr {own.lr:g})在 {MAX_STEPS} 步内拟合不了该 batch({theirs[1]}):"
-                      f"在这个学习率下记住一个 batch 很慢,这不是模型的问题(step.updates-parameters)。"))
-    unknown = ("" if floor_known else " (the loss is unbounded below over free outputs: 0 taken as its floor)",
-               "" if floor_known else "(在任意输出上该损失无下界:取 0 作为下限)")
+            Text(
+                f"with Adam at lr {mine.lr:g}, the checker's choice for this check, the model fits the batch in "
+                f"{mine.reached} steps: {_describe(mine, floor)[0]}; the model can learn (step.updates-parameters).",
+                f"用本检查自选的 Adam(lr {mine.lr:g}),模型在 {mine.reached} 步内拟合了该 batch:"
+                f"{_describe(mine, floor)[1]};模型能够学习(step.updates-parameters)。",
+            ),
+            note=Text(
+                f"Note: its own {own.optimizer} (lr {own.lr:g}) does not fit the batch within {MAX_STEPS} steps "
+                f"({theirs[0]}): at that learning rate memorising one batch is slow, which is no fault of the "
+                f"model (step.updates-parameters).",
+                f"注意:它自己的 {own.optimizer}(lr {own.lr:g})在 {MAX_STEPS} 步内拟合不了该 batch({theirs[1]}):"
+                f"在这个学习率下记住一个 batch 很慢,这不是模型的问题(step.updates-parameters)。",
+            ),
+        )
+    unknown = (
+        "" if floor_known else " (the loss is unbounded below over free outputs: 0 taken as its floor)",
+        "" if floor_known else "(在任意输出上该损失无下界:取 0 作为下限)",
+    )
     adam = "; ".join(f"lr {r.lr:g}: {_describe(r, floor)[0]}" for r in tried)
     adam_zh = ";".join(f"lr {r.lr:g}:{_describe(r, floor)[1]}" for r in tried)
-    return rec.failed(Text(
-        f"the model does not fit one batch of {n} samples in {MAX_STEPS} steps, with its own {own.optimizer} "
-        f"(lr {own.lr:g}: {theirs[0]}) nor with Adam ({adam}){unknown[0]}. A model that cannot memorise one batch "
-        f"cannot learn the data: check that the output depends on the input, that the layers train (no dead units, "
-        f"nothing detached or frozen by mistake) and that the loss compares the right things "
-        f"(step.updates-parameters).",
-        f"模型在 {MAX_STEPS} 步内拟合不了一个 {n} 个样本的 batch:用它自己的 {own.optimizer}(lr {own.lr:g}:{theirs[1]})"
-        f"和用 Adam({adam_zh})都不行{unknown[1]}。连一个 batch 都记不住的模型学不会数据:请检查输出是否依赖输入、各层是否"
-        f"在训练(没有死单元,没有误用 detach 或冻结),以及损失比较的对象是否正确(step.updates-parameters)。"))
+    return rec.failed(
+        Text(
+            f"the model does not fit one batch of {n} samples in {MAX_STEPS} steps, with its own {own.optimizer} "
+            f"(lr {own.lr:g}: {theirs[0]}) nor with Adam ({adam}){unknown[0]}. A model that cannot memorise one batch "
+            f"cannot learn the data: check that the output depends on the input, that the layers train (no dead units, "
+            f"nothing detached or frozen by mistake) and that the loss compares the right things "
+            f"(step.updates-parameters).",
+            f"模型在 {MAX_STEPS} 步内拟合不了一个 {n} 个样本的 batch:用它自己的 {own.optimizer}(lr {own.lr:g}:{theirs[1]})"
+            f"和用 Adam({adam_zh})都不行{unknown[1]}。连一个 batch 都记不住的模型学不会数据:请检查输出是否依赖输入、各层是否"
+            f"在训练(没有死单元,没有误用 detach 或冻结),以及损失比较的对象是否正确(step.updates-parameters)。",
+        )
+    )

@@ -64,12 +64,17 @@ def layer_gradients(subject: ModelUnderTest, seed: int) -> tuple[torch.Tensor, L
             rec = {"name": name, "module": mod, "squares": []}
             calls.append(rec)
             for t in reached:  # a hook sees None for an output the loss does not reach
-                t.register_hook(lambda g, rec=rec: None if g is None else rec["squares"].append(
-                    g.detach().double().pow(2).sum().item()))
+                t.register_hook(
+                    lambda g, rec=rec: (
+                        None if g is None else rec["squares"].append(g.detach().double().pow(2).sum().item())
+                    )
+                )
+
         return hook
 
-    layers = [(n or type(m).__name__, m) for n, m in model.named_modules()
-              if any(True for _ in m.parameters(recurse=False))]
+    layers = [
+        (n or type(m).__name__, m) for n, m in model.named_modules() if any(True for _ in m.parameters(recurse=False))
+    ]
     hooks = [m.register_forward_hook(on_output(n)) for n, m in layers]
     try:
         with same_randomness(seed):
@@ -105,12 +110,14 @@ def _clip_problem(params: list[torch.Tensor], before: torch.Tensor, total64: flo
     clipped = rec.number("norm after clip_grad_norm_(max_norm = norm / 2)", after.norm().item())
     cosine = (after @ before).item() / (clipped * total64)
     if clipped > max_norm * (1 + room) or cosine < 1 - room or abs(returned - total64) > room * total64:
-        return Text(f"clip_grad_norm_ does not meet its post-condition on this model's gradients: norm {num(clipped)} "
-                    f"after clipping to {num(max_norm)} (cosine to the unclipped {cosine:.9f}, returned total "
-                    f"{num(returned)} vs {num(total64)}; relative room {room:.2g}) (remedy.clip-norm)",
-                    f"clip_grad_norm_ 在该模型的梯度上不满足它的后置条件:裁剪到 {num(max_norm)} 之后范数为 {num(clipped)}"
-                    f"(与未裁剪梯度的余弦 {cosine:.9f},返回的总范数 {num(returned)},而应为 {num(total64)};相对余量 "
-                    f"{room:.2g})(remedy.clip-norm)")
+        return Text(
+            f"clip_grad_norm_ does not meet its post-condition on this model's gradients: norm {num(clipped)} "
+            f"after clipping to {num(max_norm)} (cosine to the unclipped {cosine:.9f}, returned total "
+            f"{num(returned)} vs {num(total64)}; relative room {room:.2g}) (remedy.clip-norm)",
+            f"clip_grad_norm_ 在该模型的梯度上不满足它的后置条件:裁剪到 {num(max_norm)} 之后范数为 {num(clipped)}"
+            f"(与未裁剪梯度的余弦 {cosine:.9f},返回的总范数 {num(returned)},而应为 {num(total64)};相对余量 "
+            f"{room:.2g})(remedy.clip-norm)",
+        )
     return None
 
 
@@ -125,11 +132,14 @@ def gradient_norms_at_init(subject: ModelUnderTest) -> CheckResult:
     rec.number("layers charted", len(layers.names))
     if any(a.kind in ("non-finite-loss", "non-finite-grad") for a in anomalies):
         bad = [p for a in anomalies for p in a.parameters]
-        return rec.failed(Text(
-            f"at initialisation the loss or the gradients are not finite (loss {loss.item()}); parameters with "
-            f"NaN/inf gradients: {listing(bad) or 'none (only their total overflows)'} (explosion.definition).",
-            f"初始化时损失或梯度不是有限值(损失 {loss.item()});梯度为 NaN/inf 的参数:"
-            f"{listing_zh(bad) or '没有(只是它们的总和溢出)'}(explosion.definition)。"))
+        return rec.failed(
+            Text(
+                f"at initialisation the loss or the gradients are not finite (loss {loss.item()}); parameters with "
+                f"NaN/inf gradients: {listing(bad) or 'none (only their total overflows)'} (explosion.definition).",
+                f"初始化时损失或梯度不是有限值(损失 {loss.item()});梯度为 NaN/inf 的参数:"
+                f"{listing_zh(bad) or '没有(只是它们的总和溢出)'}(explosion.definition)。",
+            )
+        )
     before = flat_grad(params).double()  # float64, the reference of the clip check too
     total64 = rec.number("total gradient norm", before.norm().item())
     idx = list(range(len(layers.names)))
@@ -144,22 +154,29 @@ def gradient_norms_at_init(subject: ModelUnderTest) -> CheckResult:
         spread = rec.number("trend: gradient at first layer / at last layer", math.exp(-fit.slope * depth))
         per_layer = rec.number("trend: factor per layer toward the input", math.exp(-fit.slope))
         rec.curve("fitted trend", [i for i, _ in positive], [math.exp(fit.predict(i)) for i, _ in positive])
-        trend = Text(f"the trend of the output-gradient norm over {len(positive)} layers changes it {num(spread)}x from "
-                     f"the last layer to the first ({num(per_layer)}x per layer)",
-                     f"输出梯度范数在 {len(positive)} 层上的趋势使它从最后一层到第一层变化 {num(spread)} 倍"
-                     f"(每层 {num(per_layer)} 倍)")
+        trend = Text(
+            f"the trend of the output-gradient norm over {len(positive)} layers changes it {num(spread)}x from "
+            f"the last layer to the first ({num(per_layer)}x per layer)",
+            f"输出梯度范数在 {len(positive)} 层上的趋势使它从最后一层到第一层变化 {num(spread)} 倍"
+            f"(每层 {num(per_layer)} 倍)",
+        )
         if spread > SPREAD_LIMIT or spread < 1 / SPREAD_LIMIT:
             kind = ("explode", "爆炸") if spread > 1 else ("vanish", "消失")
             first, last = layers.names[positive[0][0]], layers.names[positive[-1][0]]
             lo, hi = num(positive[-1][1]), num(positive[0][1])
-            problems.append(Text(f"gradients {kind[0]} with depth at init: ", f"初始化时梯度随深度{kind[1]}:") + trend
-                            + Text(f" -- from {lo} at layer {last!r} to {hi} at layer {first!r}, beyond the "
-                                   f"{SPREAD_LIMIT:g}x a single learning rate can serve (explosion.cause.init, "
-                                   f"explosion.cause.depth); use the init the layers' activation calls for (He for "
-                                   f"ReLU, Glorot for tanh), normalisation or residual connections",
-                                   f"——从层 {last!r} 的 {lo} 到层 {first!r} 的 {hi},超出了单一学习率能兼顾的 "
-                                   f"{SPREAD_LIMIT:g} 倍(explosion.cause.init、explosion.cause.depth);请使用与激活函数"
-                                   f"相配的初始化(ReLU 用 He,tanh 用 Glorot)、归一化或残差连接"))
+            problems.append(
+                Text(f"gradients {kind[0]} with depth at init: ", f"初始化时梯度随深度{kind[1]}:")
+                + trend
+                + Text(
+                    f" -- from {lo} at layer {last!r} to {hi} at layer {first!r}, beyond the "
+                    f"{SPREAD_LIMIT:g}x a single learning rate can serve (explosion.cause.init, "
+                    f"explosion.cause.depth); use the init the layers' activation calls for (He for "
+                    f"ReLU, Glorot for tanh), normalisation or residual connections",
+                    f"——从层 {last!r} 的 {lo} 到层 {first!r} 的 {hi},超出了单一学习率能兼顾的 "
+                    f"{SPREAD_LIMIT:g} 倍(explosion.cause.init、explosion.cause.depth);请使用与激活函数"
+                    f"相配的初始化(ReLU 用 He,tanh 用 Glorot)、归一化或残差连接",
+                )
+            )
     saved = [p.grad.detach().clone() for p in params]
     for p in params:  # clip_grad_norm_ takes strided gradients (a sparse embedding's are made dense, then put back)
         p.grad = dense(p.grad)
@@ -184,13 +201,25 @@ def gradient_norms_at_init(subject: ModelUnderTest) -> CheckResult:
         rec.number("largest update/weight ratio of one step", max(ratios))
     if problems:
         return rec.failed(Text("; ".join(p.en for p in problems) + ".", ";".join(p.zh for p in problems) + "。"))
-    shape = (trend + Text(".", "。") if trend is not None else
-             Text(f"only {len(positive)} layers: too few for a trend with depth.",
-                  f"只有 {len(positive)} 层:太少,看不出随深度的趋势。"))
+    shape = (
+        trend + Text(".", "。")
+        if trend is not None
+        else Text(
+            f"only {len(positive)} layers: too few for a trend with depth.",
+            f"只有 {len(positive)} 层:太少,看不出随深度的趋势。",
+        )
+    )
     largest = num(max(ratios, default=0.0))
-    return rec.passed(Text(f"gradients at init are finite (total norm {num(total64)}); ",
-                           f"初始化时梯度是有限的(总范数 {num(total64)});")
-                      + shape + Text(f" clip_grad_norm_ meets its post-condition; one step moves each layer by at most "
-                                     f"{largest} of its weights (explosion.definition, explosion.cause.depth).",
-                                     f"clip_grad_norm_ 满足它的后置条件;一步更新使每层最多移动其权重的 {largest}"
-                                     f"(explosion.definition、explosion.cause.depth)。"))
+    return rec.passed(
+        Text(
+            f"gradients at init are finite (total norm {num(total64)}); ",
+            f"初始化时梯度是有限的(总范数 {num(total64)});",
+        )
+        + shape
+        + Text(
+            f" clip_grad_norm_ meets its post-condition; one step moves each layer by at most "
+            f"{largest} of its weights (explosion.definition, explosion.cause.depth).",
+            f"clip_grad_norm_ 满足它的后置条件;一步更新使每层最多移动其权重的 {largest}"
+            f"(explosion.definition、explosion.cause.depth)。",
+        )
+    )

@@ -33,8 +33,12 @@ def _uniform_prediction(subject: ModelUnderTest, out: torch.Tensor, n_classes: i
 def loss_at_init_is_near_log_c(subject: ModelUnderTest) -> CheckResult:
     rec = Recorder(INFO)
     if not subject.classification:
-        return rec.not_applicable(Text("the targets are values, not class indices: there is no ln C baseline",
-                                       "目标是数值而不是类别索引:没有 ln C 这一基线"))
+        return rec.not_applicable(
+            Text(
+                "the targets are values, not class indices: there is no ln C baseline",
+                "目标是数值而不是类别索引:没有 ln C 这一基线",
+            )
+        )
     model = subject.model
     model.train()
     with torch.no_grad(), same_randomness(check_seed(INFO.id)):
@@ -47,10 +51,13 @@ def loss_at_init_is_near_log_c(subject: ModelUnderTest) -> CheckResult:
         rec.number("ln C", math.log(c))
     rec.number("loss of a uniform prediction", baseline)
     if not baseline > 0 or not math.isfinite(baseline):
-        return rec.not_applicable(Text(
-            f"the loss of a uniform prediction is {baseline}: the loss is not a cross-entropy over classes, so ln C "
-            f"is no baseline",
-            f"均匀预测的损失是 {baseline}:该损失不是对类别的交叉熵,因此 ln C 不是基线"))
+        return rec.not_applicable(
+            Text(
+                f"the loss of a uniform prediction is {baseline}: the loss is not a cross-entropy over classes, so ln C "
+                f"is no baseline",
+                f"均匀预测的损失是 {baseline}:该损失不是对类别的交叉熵,因此 ln C 不是基线",
+            )
+        )
     scores = subject.class_scores(out.detach().double())
     scale = math.nan
     if scores is not None and scores[0].shape[1] > 1:
@@ -62,21 +69,36 @@ def loss_at_init_is_near_log_c(subject: ModelUnderTest) -> CheckResult:
         base = Text(f"ln C = ln {c} = {num(math.log(c))}", f"ln C = ln {c} = {num(math.log(c))}")
     else:
         base = Text(f"the loss of a uniform prediction, {num(baseline)}", f"均匀预测的损失 {num(baseline)}")
-    logits = (Text(f" (logits' std across classes {num(scale)})", f"(logit 在各类别间的标准差为 {num(scale)})")
-              if math.isfinite(scale) else Text("", ""))
+    logits = (
+        Text(f" (logits' std across classes {num(scale)})", f"(logit 在各类别间的标准差为 {num(scale)})")
+        if math.isfinite(scale)
+        else Text("", "")
+    )
     if not math.isfinite(loss) or ratio > INIT_LOSS_LIMIT:
-        return rec.failed(Text(f"the loss at initialisation is {num(loss)} = {num(ratio)} x ",
-                               f"初始化时的损失是 {num(loss)} = {num(ratio)} × ")
-                          + base + Text(": the untrained model is confidently wrong", ":未训练的模型自信地犯错") + logits
-                          + Text(". Logits of std s cost about ln C + s^2/2 for small s and grow like s for large s; look "
-                                 "for a last layer initialised with a large scale (initialise it smaller, e.g. zeros or "
-                                 "x0.01), inputs that were not normalised, or a loss that sums instead of averaging "
-                                 "(loss.at-init, loss.measures-error).",
-                                 "。标准差为 s 的 logit 在 s 较小时损失约为 ln C + s^2/2,在 s 较大时随 s 线性增长;请检查"
-                                 "最后一层是否以过大的尺度初始化(把它初始化得更小,例如全零或乘以 0.01)、输入是否没有归一化,"
-                                 "以及损失是否在求和而不是求平均(loss.at-init、loss.measures-error)。"))
+        return rec.failed(
+            Text(
+                f"the loss at initialisation is {num(loss)} = {num(ratio)} x ",
+                f"初始化时的损失是 {num(loss)} = {num(ratio)} × ",
+            )
+            + base
+            + Text(": the untrained model is confidently wrong", ":未训练的模型自信地犯错")
+            + logits
+            + Text(
+                ". Logits of std s cost about ln C + s^2/2 for small s and grow like s for large s; look "
+                "for a last layer initialised with a large scale (initialise it smaller, e.g. zeros or "
+                "x0.01), inputs that were not normalised, or a loss that sums instead of averaging "
+                "(loss.at-init, loss.measures-error).",
+                "。标准差为 s 的 logit 在 s 较小时损失约为 ln C + s^2/2,在 s 较大时随 s 线性增长;请检查"
+                "最后一层是否以过大的尺度初始化(把它初始化得更小,例如全零或乘以 0.01)、输入是否没有归一化,"
+                "以及损失是否在求和而不是求平均(loss.at-init、loss.measures-error)。",
+            )
+        )
     side = ("below", "低于") if ratio < 1 else ("above", "高于")
     pct = num(abs(ratio - 1) * 100)
-    return rec.passed(Text(f"the loss at initialisation is {num(loss)}, {pct}% {side[0]} ", f"初始化时的损失是 {num(loss)},比")
-                      + base + Text("", f"{side[1]} {pct}%") + logits
-                      + Text(" (loss.at-init).", "(loss.at-init)。"))
+    return rec.passed(
+        Text(f"the loss at initialisation is {num(loss)}, {pct}% {side[0]} ", f"初始化时的损失是 {num(loss)},比")
+        + base
+        + Text("", f"{side[1]} {pct}%")
+        + logits
+        + Text(" (loss.at-init).", "(loss.at-init)。")
+    )

@@ -80,13 +80,16 @@ def _expected_denominator(subject: ModelUnderTest, output: torch.Tensor, reducti
         # the KL divergence of a sample is the sum over its elements, so the batch's mean divides by the batch size:
         # reduction='batchmean' does; 'mean' divides by every element (PyTorch docs; mean.denominator.kldiv)
         if reduction == "batchmean":
-            return float(n), Text(f"{n} samples (reduction='batchmean' divides KLDivLoss's sum by the batch size)",
-                                  f"{n} 个样本(reduction='batchmean' 用 batch 大小去除 KLDivLoss 的总和)")
+            return float(n), Text(
+                f"{n} samples (reduction='batchmean' divides KLDivLoss's sum by the batch size)",
+                f"{n} 个样本(reduction='batchmean' 用 batch 大小去除 KLDivLoss 的总和)",
+            )
         return float(n), Text(
             f"{n} samples: the KL divergence of a sample sums over its elements, so KLDivLoss must divide by the "
             f"batch size -- use reduction='batchmean' ('mean' divides by every element, mean.denominator.kldiv)",
             f"{n} 个样本:一个样本的 KL 散度是对它所有元素求和,所以 KLDivLoss 应当除以 batch 大小——请用 "
-            f"reduction='batchmean'('mean' 除以全部元素个数,mean.denominator.kldiv)")
+            f"reduction='batchmean'('mean' 除以全部元素个数,mean.denominator.kldiv)",
+        )
     terms = subject.loss_fn("none")(output, subject.targets)
     live = live_terms(subject.loss_fn("none"), output, subject.targets)
     n_live, n_all = int(live.sum()), live.numel()
@@ -98,14 +101,17 @@ def _expected_denominator(subject: ModelUnderTest, output: torch.Tensor, reducti
             targets = subject.loss.aligned(output, targets)[1]
         y = targets.reshape(-1)[live.reshape(-1)]
         d = weight.to(torch.float64)[y].sum().item()
-        return d, Text(f"the sum of the class weights of its {n_live} counted targets, {num(d)}",
-                       f"其 {n_live} 个计入的目标的类别权重之和,{num(d)}")
+        return d, Text(
+            f"the sum of the class weights of its {n_live} counted targets, {num(d)}",
+            f"其 {n_live} 个计入的目标的类别权重之和,{num(d)}",
+        )
     how = Text(f"{n_live} loss terms", f"{n_live} 个损失项")
     if n_live != n_all:
-        how += Text(f" ({n_all} entries of reduction='none', {n_all - n_live} of them zero whatever the output: "
-                    f"ignored or padded positions)",
-                    f"(reduction='none' 有 {n_all} 个条目,其中 {n_all - n_live} 个无论输出如何都为零:被忽略或填充的"
-                    f"位置)")
+        how += Text(
+            f" ({n_all} entries of reduction='none', {n_all - n_live} of them zero whatever the output: "
+            f"ignored or padded positions)",
+            f"(reduction='none' 有 {n_all} 个条目,其中 {n_all - n_live} 个无论输出如何都为零:被忽略或填充的位置)",
+        )
     elif terms.dim() > 1 or terms.shape[0] != n:
         shape = "x".join(map(str, terms.shape))
         how += Text(f" ({shape} entries of reduction='none')", f"(reduction='none' 的 {shape} 个条目)")
@@ -116,17 +122,23 @@ def mean_is_sum_over_terms(subject: ModelUnderTest) -> CheckResult:
     rec = Recorder(INFO)
     reduction = reduction_in_training(subject)
     if reduction not in ("mean", "batchmean"):
-        return rec.not_applicable(Text(
-            f"the loss uses reduction={reduction!r}: it does not divide by a count, so there is no denominator to "
-            f"check (with 'sum', plain SGD steps grow with the batch size: sum.needs-batch-scaling)",
-            f"损失使用 reduction={reduction!r}:它不除以任何计数,因此没有分母可查(用 'sum' 时,普通 SGD 的步长随 "
-            f"batch 大小增长:sum.needs-batch-scaling)"))
+        return rec.not_applicable(
+            Text(
+                f"the loss uses reduction={reduction!r}: it does not divide by a count, so there is no denominator to "
+                f"check (with 'sum', plain SGD steps grow with the batch size: sum.needs-batch-scaling)",
+                f"损失使用 reduction={reduction!r}:它不除以任何计数,因此没有分母可查(用 'sum' 时,普通 SGD 的步长随 "
+                f"batch 大小增长:sum.needs-batch-scaling)",
+            )
+        )
     if isinstance(subject.loss, nn.CTCLoss):
-        return rec.not_applicable(Text(
-            "CTCLoss's 'mean' divides each sample's loss by its target length before averaging over the batch "
-            "(PyTorch docs): by design it is not the sum over a count of terms",
-            "CTCLoss 的 'mean' 先用每个样本的目标长度去除该样本的损失,再对 batch 求平均(PyTorch 文档):它本来就不是"
-            "总和除以项数"))
+        return rec.not_applicable(
+            Text(
+                "CTCLoss's 'mean' divides each sample's loss by its target length before averaging over the batch "
+                "(PyTorch docs): by design it is not the sum over a count of terms",
+                "CTCLoss 的 'mean' 先用每个样本的目标长度去除该样本的损失,再对 batch 求平均(PyTorch 文档):它本来就不是"
+                "总和除以项数",
+            )
+        )
     subject.model.train()
     with torch.no_grad(), same_randomness(check_seed(INFO.id)):
         out = subject.forward()
@@ -151,29 +163,52 @@ def mean_is_sum_over_terms(subject: ModelUnderTest) -> CheckResult:
     mm = (flat_mean @ flat_mean).item()
     if mm == 0 or mm != mm or mm == float("inf"):
         what = ("zero", "为零") if mm == 0 else ("not finite", "不是有限值")
-        return rec.not_applicable(Text(
-            f"the mean-loss gradient is {what[0]} at the output, so the ratio of sum to mean cannot be measured",
-            f"mean 损失在输出处的梯度{what[1]},因此无法测量 sum 与 mean 之比"))
-    measured = rec.number("measured denominator (grad of sum / grad of mean)",
-                          (flat_sum @ flat_mean).item() / mm)  # the least-squares factor: g_sum ~ measured * g_mean
+        return rec.not_applicable(
+            Text(
+                f"the mean-loss gradient is {what[0]} at the output, so the ratio of sum to mean cannot be measured",
+                f"mean 损失在输出处的梯度{what[1]},因此无法测量 sum 与 mean 之比",
+            )
+        )
+    measured = rec.number(
+        "measured denominator (grad of sum / grad of mean)", (flat_sum @ flat_mean).item() / mm
+    )  # the least-squares factor: g_sum ~ measured * g_mean
     tol = accumulation(EXACT_DTYPE, max(1, out64.numel()))
     # both sides are on the scale of the sum's gradient, `expected` times the mean's: the absolute room scales with it
     if torch.allclose(flat_sum, flat_mean * expected, rtol=tol.rtol, atol=tol.atol * max(1.0, expected)):
-        return rec.passed(Text(f"grad of the 'sum' loss = {num(measured)} x grad of the '{reduction}' loss, and the "
-                               f"batch has ", f"'sum' 损失的梯度 = {num(measured)} × '{reduction}' 损失的梯度,而该 "
-                                              f"batch 有")
-                          + how + Text(": the mean divides by the number of terms (reduction.mean-is-sum-over-n).",
-                                       ":mean 除以的正是项数(reduction.mean-is-sum-over-n)。"))
+        return rec.passed(
+            Text(
+                f"grad of the 'sum' loss = {num(measured)} x grad of the '{reduction}' loss, and the batch has ",
+                f"'sum' 损失的梯度 = {num(measured)} × '{reduction}' 损失的梯度,而该 batch 有",
+            )
+            + how
+            + Text(
+                ": the mean divides by the number of terms (reduction.mean-is-sum-over-n).",
+                ":mean 除以的正是项数(reduction.mean-is-sum-over-n)。",
+            )
+        )
     wrong = named_grads_differ(dict(zip(labels, g_sum)), {n: g * expected for n, g in zip(labels, g_mean)}, tol)
-    where = (Text(f" (the gradients differ at {listing([n for n, _ in wrong])})",
-                  f"(梯度在 {listing_zh([n for n, _ in wrong])} 处不同)") if loss_params else Text("", ""))
-    return rec.failed(Text(f"the '{reduction}' loss divides the sum by {num(measured)} (grad of sum / grad of mean), "
-                           f"but the batch has ",
-                           f"'{reduction}' 损失用 {num(measured)} 去除总和(sum 的梯度 / mean 的梯度),但该 batch 有")
-                      + how
-                      + Text(f": each term's gradient, and so every parameter's, is weighted {num(expected / measured)}x "
-                             f"what a mean over the terms gives. Divide by the number of terms that count "
-                             f"(reduction.mean-is-sum-over-n, mean.denominator.*)",
-                             f":每一项的梯度(因而每个参数的梯度)被加权为按项求平均时的 {num(expected / measured)} 倍。"
-                             f"请除以真正计入的项数(reduction.mean-is-sum-over-n、mean.denominator.*)")
-                      + where + Text(".", "。"))
+    where = (
+        Text(
+            f" (the gradients differ at {listing([n for n, _ in wrong])})",
+            f"(梯度在 {listing_zh([n for n, _ in wrong])} 处不同)",
+        )
+        if loss_params
+        else Text("", "")
+    )
+    return rec.failed(
+        Text(
+            f"the '{reduction}' loss divides the sum by {num(measured)} (grad of sum / grad of mean), "
+            f"but the batch has ",
+            f"'{reduction}' 损失用 {num(measured)} 去除总和(sum 的梯度 / mean 的梯度),但该 batch 有",
+        )
+        + how
+        + Text(
+            f": each term's gradient, and so every parameter's, is weighted {num(expected / measured)}x "
+            f"what a mean over the terms gives. Divide by the number of terms that count "
+            f"(reduction.mean-is-sum-over-n, mean.denominator.*)",
+            f":每一项的梯度(因而每个参数的梯度)被加权为按项求平均时的 {num(expected / measured)} 倍。"
+            f"请除以真正计入的项数(reduction.mean-is-sum-over-n、mean.denominator.*)",
+        )
+        + where
+        + Text(".", "。")
+    )

@@ -26,17 +26,21 @@ def no_softmax_before_cross_entropy(subject: ModelUnderTest) -> CheckResult:
     rec = Recorder(INFO)
     if not subject.class_loss:
         kind = type(subject.loss).__name__
-        return rec.not_applicable(Text(
-            f"the loss is a {kind}; the check applies to CrossEntropyLoss and NLLLoss, whose class dimension it knows",
-            f"损失是 {kind};该检查只适用于 CrossEntropyLoss 和 NLLLoss,它们的类别维是已知的"))
+        return rec.not_applicable(
+            Text(
+                f"the loss is a {kind}; the check applies to CrossEntropyLoss and NLLLoss, whose class dimension it knows",
+                f"损失是 {kind};该检查只适用于 CrossEntropyLoss 和 NLLLoss,它们的类别维是已知的",
+            )
+        )
     model = subject.model
     model.train()
     with torch.no_grad(), same_randomness(check_seed(INFO.id)):
         out = subject.forward()
     scores = subject.class_scores(out.detach())
     if scores is None or subject.targets.is_floating_point():
-        return rec.not_applicable(Text("the output has no class dimension with class-index targets",
-                                       "输出没有与类别索引目标对应的类别维"))
+        return rec.not_applicable(
+            Text("the output has no class dimension with class-index targets", "输出没有与类别索引目标对应的类别维")
+        )
     rows = scores[0]
     c = rows.shape[1]
     # a sum of C values in [0, 1] is off by at most about C * eps (Higham, sec. 4.2); twice that, in the output dtype
@@ -50,30 +54,50 @@ def no_softmax_before_cross_entropy(subject: ModelUnderTest) -> CheckResult:
     is_ce = isinstance(subject.loss, nn.CrossEntropyLoss)
     if is_ce and probs:
         rec.number("lowest reachable loss", floor)
-        return rec.failed(Text(
-            f"the model's outputs are probabilities (every row is non-negative and sums to 1): a softmax before "
-            f"CrossEntropyLoss, which applies log_softmax again. The logit margin is then at most 1, so the loss can "
-            f"never fall below log(1 + (C-1)/e) = {num(floor)} for C = {c} (ln C = {num(math.log(c))}) and its "
-            f"gradients shrink: return the logits (loss.measures-error).",
-            f"模型的输出是概率(每一行非负且和为 1):在 CrossEntropyLoss 之前做了 softmax,而 CrossEntropyLoss 会再做一次 "
-            f"log_softmax。这样 logit 的间隔至多为 1,损失永远不会低于 log(1 + (C-1)/e) = {num(floor)}(C = {c},"
-            f"ln C = {num(math.log(c))}),梯度也会变小:请直接返回 logit(loss.measures-error)。"))
+        return rec.failed(
+            Text(
+                f"the model's outputs are probabilities (every row is non-negative and sums to 1): a softmax before "
+                f"CrossEntropyLoss, which applies log_softmax again. The logit margin is then at most 1, so the loss can "
+                f"never fall below log(1 + (C-1)/e) = {num(floor)} for C = {c} (ln C = {num(math.log(c))}) and its "
+                f"gradients shrink: return the logits (loss.measures-error).",
+                f"模型的输出是概率(每一行非负且和为 1):在 CrossEntropyLoss 之前做了 softmax,而 CrossEntropyLoss 会再做一次 "
+                f"log_softmax。这样 logit 的间隔至多为 1,损失永远不会低于 log(1 + (C-1)/e) = {num(floor)}(C = {c},"
+                f"ln C = {num(math.log(c))}),梯度也会变小:请直接返回 logit(loss.measures-error)。",
+            )
+        )
     if is_ce and log_probs:
-        return rec.passed(Text(
-            "the model's outputs are log-probabilities (a log_softmax before CrossEntropyLoss): harmless, since "
-            "log_softmax of log-probabilities returns them unchanged, but redundant (loss.measures-error).",
-            "模型的输出是对数概率(CrossEntropyLoss 之前有 log_softmax):无害,因为对对数概率再做 log_softmax 结果不变,"
-            "但多余(loss.measures-error)。"))
+        return rec.passed(
+            Text(
+                "the model's outputs are log-probabilities (a log_softmax before CrossEntropyLoss): harmless, since "
+                "log_softmax of log-probabilities returns them unchanged, but redundant (loss.measures-error).",
+                "模型的输出是对数概率(CrossEntropyLoss 之前有 log_softmax):无害,因为对对数概率再做 log_softmax 结果不变,"
+                "但多余(loss.measures-error)。",
+            )
+        )
     if not is_ce and not log_probs:
-        kind = (("probabilities (a softmax where log_softmax belongs)", "概率(应当用 log_softmax 的地方用了 softmax)")
-                if probs else ("not log-probabilities", "不是对数概率"))
-        return rec.failed(Text(
-            f"NLLLoss takes log-probabilities, but the model's outputs are {kind[0]}: the loss is then not the "
-            f"cross-entropy (apply log_softmax, or return logits to CrossEntropyLoss) (loss.measures-error).",
-            f"NLLLoss 接收对数概率,但模型的输出是{kind[1]}:这样算出的损失不是交叉熵(请做 log_softmax,或把 logit 交给 "
-            f"CrossEntropyLoss)(loss.measures-error)。"))
-    what = (("log-probabilities, as NLLLoss takes", "对数概率,正是 NLLLoss 所接收的") if not is_ce else
-            ("logits (rows are neither probabilities nor log-probabilities), as CrossEntropyLoss takes",
-             "logit(各行既不是概率也不是对数概率),正是 CrossEntropyLoss 所接收的"))
-    return rec.passed(Text(f"the model's outputs are {what[0]} (loss.measures-error).",
-                           f"模型的输出是{what[1]}(loss.measures-error)。"))
+        kind = (
+            ("probabilities (a softmax where log_softmax belongs)", "概率(应当用 log_softmax 的地方用了 softmax)")
+            if probs
+            else ("not log-probabilities", "不是对数概率")
+        )
+        return rec.failed(
+            Text(
+                f"NLLLoss takes log-probabilities, but the model's outputs are {kind[0]}: the loss is then not the "
+                f"cross-entropy (apply log_softmax, or return logits to CrossEntropyLoss) (loss.measures-error).",
+                f"NLLLoss 接收对数概率,但模型的输出是{kind[1]}:这样算出的损失不是交叉熵(请做 log_softmax,或把 logit 交给 "
+                f"CrossEntropyLoss)(loss.measures-error)。",
+            )
+        )
+    what = (
+        ("log-probabilities, as NLLLoss takes", "对数概率,正是 NLLLoss 所接收的")
+        if not is_ce
+        else (
+            "logits (rows are neither probabilities nor log-probabilities), as CrossEntropyLoss takes",
+            "logit(各行既不是概率也不是对数概率),正是 CrossEntropyLoss 所接收的",
+        )
+    )
+    return rec.passed(
+        Text(
+            f"the model's outputs are {what[0]} (loss.measures-error).", f"模型的输出是{what[1]}(loss.measures-error)。"
+        )
+    )

@@ -70,18 +70,23 @@ def per_sample_gradients_add_up(subject: ModelUnderTest) -> CheckResult:
             per = per_sample_grads_vmap(indexed, loss_sum, idx, s.targets)
         except Exception as exc:  # documented limits of torch.func (per-sample.vmap): fall back to the loop
             method = ("a loop of batches of one", "逐个样本的循环")
-            why = Text(f" (vmap cannot run it: {type(exc).__name__}: {_first_line(exc)})",
-                       f"(vmap 无法运行它:{type(exc).__name__}: {_first_line(exc)})")
+            why = Text(
+                f" (vmap cannot run it: {type(exc).__name__}: {_first_line(exc)})",
+                f"(vmap 无法运行它:{type(exc).__name__}: {_first_line(exc)})",
+            )
             try:
                 per = per_sample_grads_loop(indexed, loss_sum, idx, s.targets, allow_unused=True)
             except Exception as exc2:
-                return rec.failed(Text(
-                    f"the model fails on a batch of one sample in eval mode ({type(exc2).__name__}: "
-                    f"{_first_line(exc2)}): a model that treats samples independently runs on any batch size (e.g. "
-                    f"a squeeze() that drops the batch dimension of a batch of one) (per-sample.backward-accumulates)",
-                    f"模型在 eval 模式下无法处理只有一个样本的 batch({type(exc2).__name__}: {_first_line(exc2)}):"
-                    f"独立处理样本的模型在任何 batch 大小上都能运行(例如 squeeze() 会去掉只有一个样本时的 batch 维)"
-                    f"(per-sample.backward-accumulates)"))
+                return rec.failed(
+                    Text(
+                        f"the model fails on a batch of one sample in eval mode ({type(exc2).__name__}: "
+                        f"{_first_line(exc2)}): a model that treats samples independently runs on any batch size (e.g. "
+                        f"a squeeze() that drops the batch dimension of a batch of one) (per-sample.backward-accumulates)",
+                        f"模型在 eval 模式下无法处理只有一个样本的 batch({type(exc2).__name__}: {_first_line(exc2)}):"
+                        f"独立处理样本的模型在任何 batch 大小上都能运行(例如 squeeze() 会去掉只有一个样本时的 batch 维)"
+                        f"(per-sample.backward-accumulates)",
+                    )
+                )
         batch = batch_grads(indexed, loss_sum, idx, s.targets, allow_unused=True)
     summed = {n: g.sum(dim=0) for n, g in per.items()}
     tol = floating_tol(next(iter(batch.values())).dtype, k)
@@ -95,17 +100,30 @@ def per_sample_gradients_add_up(subject: ModelUnderTest) -> CheckResult:
     if bad:
         show = lambda b: f"{b[0]} (relative difference {num(b[1])})"
         show_zh = lambda b: f"{b[0]}(相对差异 {num(b[1])})"
-        return rec.failed(Text(f"in eval mode the per-sample gradients of the first {k} samples ({method[0]}",
-                               f"在 eval 模式下,前 {k} 个样本的逐样本梯度({method[1]}")
-                          + why + Text(
-            f") do not add up to the gradient of their summed loss for {len(bad)} parameters: {listing(bad, show)}. "
-            f"Each sample's loss depends on the other samples, or the model computes something else on a batch of "
-            f"one (per-sample.backward-accumulates).",
-            f")对 {len(bad)} 个参数之和不等于它们总损失的梯度:{listing_zh(bad, show_zh)}。每个样本的损失依赖于其他"
-            f"样本,或者模型在只有一个样本的 batch 上算的是别的东西(per-sample.backward-accumulates)。"))
-    return rec.passed(Text(f"in eval mode the per-sample gradients of the first {k} samples ({method[0]}",
-                           f"在 eval 模式下,前 {k} 个样本的逐样本梯度({method[1]}")
-                      + why + Text(f") add up to the gradient of their summed loss for all {len(trainable)} trainable "
-                                   f"parameters (compared in {precision}; per-sample.backward-accumulates).",
-                                   f")之和对全部 {len(trainable)} 个可训练参数都等于它们总损失的梯度(以 {precision} "
-                                   f"比较;per-sample.backward-accumulates)。"))
+        return rec.failed(
+            Text(
+                f"in eval mode the per-sample gradients of the first {k} samples ({method[0]}",
+                f"在 eval 模式下,前 {k} 个样本的逐样本梯度({method[1]}",
+            )
+            + why
+            + Text(
+                f") do not add up to the gradient of their summed loss for {len(bad)} parameters: {listing(bad, show)}. "
+                f"Each sample's loss depends on the other samples, or the model computes something else on a batch of "
+                f"one (per-sample.backward-accumulates).",
+                f")对 {len(bad)} 个参数之和不等于它们总损失的梯度:{listing_zh(bad, show_zh)}。每个样本的损失依赖于其他"
+                f"样本,或者模型在只有一个样本的 batch 上算的是别的东西(per-sample.backward-accumulates)。",
+            )
+        )
+    return rec.passed(
+        Text(
+            f"in eval mode the per-sample gradients of the first {k} samples ({method[0]}",
+            f"在 eval 模式下,前 {k} 个样本的逐样本梯度({method[1]}",
+        )
+        + why
+        + Text(
+            f") add up to the gradient of their summed loss for all {len(trainable)} trainable "
+            f"parameters (compared in {precision}; per-sample.backward-accumulates).",
+            f")之和对全部 {len(trainable)} 个可训练参数都等于它们总损失的梯度(以 {precision} "
+            f"比较;per-sample.backward-accumulates)。",
+        )
+    )

@@ -32,8 +32,9 @@ class Text:
 
     def __post_init__(self) -> None:
         if not isinstance(self.en, str) or not isinstance(self.zh, str):
-            raise SpecInputError(f"a check's text is a pair of strings (English, Chinese), got {self.en!r} / "
-                                 f"{self.zh!r}")
+            raise SpecInputError(
+                f"a check's text is a pair of strings (English, Chinese), got {self.en!r} / {self.zh!r}"
+            )
 
     def __bool__(self) -> bool:
         return bool(self.en.strip())
@@ -75,16 +76,19 @@ class CheckResult:
             if text is None and what == "note":
                 continue
             if not isinstance(text, Text) or not text.en.strip() or not text.zh.strip():
-                raise SpecInputError(f"check {self.check.id!r}: its {what} needs English and Chinese text, got "
-                                     f"{text!r}")
+                raise SpecInputError(
+                    f"check {self.check.id!r}: its {what} needs English and Chinese text, got {text!r}"
+                )
         if not isinstance(self.outcome, Outcome):
-            raise SpecInputError(f"outcome must be an Outcome, one of {[o.value for o in Outcome]}, got "
-                                 f"{self.outcome!r}")
+            raise SpecInputError(
+                f"outcome must be an Outcome, one of {[o.value for o in Outcome]}, got {self.outcome!r}"
+            )
         for name, (_, unit) in self.numbers.items():
             declared = self.check.number(name)  # raises for an undeclared name
             if declared.unit != unit:
-                raise SpecInputError(f"check {self.check.id!r}: number {name!r} has unit {declared.unit!r} in the "
-                                     f"catalog, got {unit!r}")
+                raise SpecInputError(
+                    f"check {self.check.id!r}: number {name!r} has unit {declared.unit!r} in the catalog, got {unit!r}"
+                )
         for name in self.curves:
             self.check.curve_zh(name)
 
@@ -132,7 +136,6 @@ class Recorder:
 
     def could_not_run(self, message: Text) -> CheckResult:
         return self.result(Outcome.COULD_NOT_RUN, message)
-
 
 
 __all__ = ["EMPTY", "CheckResult", "Outcome", "Recorder", "Text", "join"]

@@ -41,15 +41,20 @@ class _Charted:
         if floating:
             self.position = floating[0]
             self.start = batch_tensors(subject.inputs)[self.position]
-            key = (repr(list(subject.inputs)[self.position]) if isinstance(subject.inputs, dict)
-                   else str(self.position))
-            self.what = ("its input", "它的输入") if isinstance(subject.inputs, torch.Tensor) else (
-                f"input {key}", f"输入 {key}")
+            key = repr(list(subject.inputs)[self.position]) if isinstance(subject.inputs, dict) else str(self.position)
+            self.what = (
+                ("its input", "它的输入")
+                if isinstance(subject.inputs, torch.Tensor)
+                else (f"input {key}", f"输入 {key}")
+            )
             return
         self.position = None
         calls: list[tuple[str, nn.Module, torch.Tensor]] = []
-        hooks = [m.register_forward_hook(lambda mod, i, o, n=n: calls.append((n, mod, o)))
-                 for n, m in subject.model.named_modules() if isinstance(m, (nn.Embedding, nn.EmbeddingBag))]
+        hooks = [
+            m.register_forward_hook(lambda mod, i, o, n=n: calls.append((n, mod, o)))
+            for n, m in subject.model.named_modules()
+            if isinstance(m, (nn.Embedding, nn.EmbeddingBag))
+        ]
         try:
             with torch.no_grad(), torch.random.fork_rng(devices=[]):
                 subject.forward()
@@ -57,12 +62,16 @@ class _Charted:
             for h in hooks:
                 h.remove()
         if not calls:
-            raise SpecInputError("the inputs hold no floating-point tensor and the model calls no nn.Embedding or "
-                                 "nn.EmbeddingBag: there is nothing to differentiate the outputs by")
+            raise SpecInputError(
+                "the inputs hold no floating-point tensor and the model calls no nn.Embedding or "
+                "nn.EmbeddingBag: there is nothing to differentiate the outputs by"
+            )
         name, self.embedding, out = calls[0]
         self.start = out.detach()
-        self.what = (f"the output of embedding layer {name!r} (the inputs are integer ids)",
-                     f"嵌入层 {name!r} 的输出(输入是整数 id)")
+        self.what = (
+            f"the output of embedding layer {name!r} (the inputs are integer ids)",
+            f"嵌入层 {name!r} 的输出(输入是整数 id)",
+        )
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if self.embedding is None:
@@ -104,11 +113,14 @@ def samples_are_independent(subject: ModelUnderTest) -> CheckResult:
             with torch.no_grad(), same_randomness(seed):
                 sub.forward()
         except Exception as exc:  # the user's model fails on a smaller batch
-            return rec.failed(Text(
-                f"in {mode} mode the model fails on the first {k} samples of the batch ({type(exc).__name__}: "
-                f"{exc}): a model that treats samples independently runs on any batch size (coupling.dependencies)",
-                f"在 {mode} 模式下,模型在该 batch 的前 {k} 个样本上出错({type(exc).__name__}: {exc}):独立处理样本的"
-                f"模型在任何 batch 大小上都能运行(coupling.dependencies)"))
+            return rec.failed(
+                Text(
+                    f"in {mode} mode the model fails on the first {k} samples of the batch ({type(exc).__name__}: "
+                    f"{exc}): a model that treats samples independently runs on any batch size (coupling.dependencies)",
+                    f"在 {mode} 模式下,模型在该 batch 的前 {k} 个样本上出错({type(exc).__name__}: {exc}):独立处理样本的"
+                    f"模型在任何 batch 大小上都能运行(coupling.dependencies)",
+                )
+            )
         try:
             target = _Charted(sub)
             with eval_backward(), same_randomness(seed):
@@ -121,40 +133,62 @@ def samples_are_independent(subject: ModelUnderTest) -> CheckResult:
     rec.number("coupled pairs in train mode", len(pairs["train"]))
     rec.number("pairs charted", total)
     ignored_own = [i for i in range(k) if charts["eval"][i, i] == 0]
-    note = (Text(f" (outputs of samples {listing(ignored_own)} do not depend on their own input at all)",
-                 f"(样本 {listing_zh(ignored_own)} 的输出完全不依赖于它们自己的输入)") if ignored_own else Text("", ""))
+    note = (
+        Text(
+            f" (outputs of samples {listing(ignored_own)} do not depend on their own input at all)",
+            f"(样本 {listing_zh(ignored_own)} 的输出完全不依赖于它们自己的输入)",
+        )
+        if ignored_own
+        else Text("", "")
+    )
     fmt = lambda p: f"({p[0]}, {p[1]})"
     if pairs["eval"]:
         n = len(pairs["eval"])
-        return rec.failed(Text(
-            f"in eval mode the output of sample i depends on the input of sample j for {n} of {total} pairs (i, j), "
-            f"i != j, charted through {target.what[0]}: {listing(pairs['eval'], fmt)}. The model mixes samples of "
-            f"the batch: a reshape/view of a tensor whose batch dimension is not first (after a transpose), a "
-            f"reduction or softmax over dim 0, or inputs whose dim 0 is not the batch (a sequence-first RNN given "
-            f"(T, N, ...)) (coupling.dependencies).",
-            f"在 eval 模式下,对 {total} 个样本对 (i, j)(i != j)中的 {n} 个,样本 i 的输出依赖于样本 j 的输入(通过"
-            f"{target.what[1]}绘制):{listing_zh(pairs['eval'], fmt)}。模型把 batch 中的样本混在了一起:对 batch 维"
-            f"不在第一位的张量(transpose 之后)做 reshape/view、在 dim 0 上做归约或 softmax,或输入的 dim 0 不是 batch"
-            f"(按 (T, N, ...) 传给序列优先的 RNN)(coupling.dependencies)。") + note)
+        return rec.failed(
+            Text(
+                f"in eval mode the output of sample i depends on the input of sample j for {n} of {total} pairs (i, j), "
+                f"i != j, charted through {target.what[0]}: {listing(pairs['eval'], fmt)}. The model mixes samples of "
+                f"the batch: a reshape/view of a tensor whose batch dimension is not first (after a transpose), a "
+                f"reduction or softmax over dim 0, or inputs whose dim 0 is not the batch (a sequence-first RNN given "
+                f"(T, N, ...)) (coupling.dependencies).",
+                f"在 eval 模式下,对 {total} 个样本对 (i, j)(i != j)中的 {n} 个,样本 i 的输出依赖于样本 j 的输入(通过"
+                f"{target.what[1]}绘制):{listing_zh(pairs['eval'], fmt)}。模型把 batch 中的样本混在了一起:对 batch 维"
+                f"不在第一位的张量(transpose 之后)做 reshape/view、在 dim 0 上做归约或 softmax,或输入的 dim 0 不是 batch"
+                f"(按 (T, N, ...) 传给序列优先的 RNN)(coupling.dependencies)。",
+            )
+            + note
+        )
     couplers = [n for n, m in sub.model.named_modules() if isinstance(m, BATCH_COUPLING_LAYERS)]
     if pairs["train"] and not couplers:
         n = len(pairs["train"])
-        return rec.failed(Text(
-            f"samples are independent in eval mode, but in train mode {n} of {total} pairs are coupled "
-            f"({listing(pairs['train'], fmt)}) and no BatchNorm layer explains it: something computes statistics "
-            f"over the batch in train mode only (coupling.batchnorm).",
-            f"样本在 eval 模式下相互独立,但在 train 模式下 {total} 个样本对中有 {n} 个相互耦合"
-            f"({listing_zh(pairs['train'], fmt)}),而没有 BatchNorm 层可以解释:有东西只在 train 模式下对 batch 计算"
-            f"统计量(coupling.batchnorm)。") + note)
+        return rec.failed(
+            Text(
+                f"samples are independent in eval mode, but in train mode {n} of {total} pairs are coupled "
+                f"({listing(pairs['train'], fmt)}) and no BatchNorm layer explains it: something computes statistics "
+                f"over the batch in train mode only (coupling.batchnorm).",
+                f"样本在 eval 模式下相互独立,但在 train 模式下 {total} 个样本对中有 {n} 个相互耦合"
+                f"({listing_zh(pairs['train'], fmt)}),而没有 BatchNorm 层可以解释:有东西只在 train 模式下对 batch 计算"
+                f"统计量(coupling.batchnorm)。",
+            )
+            + note
+        )
     if pairs["train"]:
         n = len(pairs["train"])
-        return rec.passed(Text(
-            f"samples are independent in eval mode (0 of {total} pairs coupled); in train mode {n} of {total} pairs "
-            f"are coupled, as BatchNorm's batch statistics couple them ({listing(couplers)}; coupling.batchnorm).",
-            f"样本在 eval 模式下相互独立({total} 个样本对中 0 个耦合);在 train 模式下 {total} 个中有 {n} 个耦合,"
-            f"这是 BatchNorm 的 batch 统计量造成的({listing_zh(couplers)};coupling.batchnorm)。") + note)
-    return rec.passed(Text(
-        f"samples are independent in eval and train mode: 0 of {total} pairs (i, j), i != j, coupled, charted through "
-        f"{target.what[0]} (coupling.dependencies).",
-        f"样本在 eval 和 train 模式下都相互独立:{total} 个样本对 (i, j)(i != j)中 0 个耦合,通过{target.what[1]}绘制"
-        f"(coupling.dependencies)。") + note)
+        return rec.passed(
+            Text(
+                f"samples are independent in eval mode (0 of {total} pairs coupled); in train mode {n} of {total} pairs "
+                f"are coupled, as BatchNorm's batch statistics couple them ({listing(couplers)}; coupling.batchnorm).",
+                f"样本在 eval 模式下相互独立({total} 个样本对中 0 个耦合);在 train 模式下 {total} 个中有 {n} 个耦合,"
+                f"这是 BatchNorm 的 batch 统计量造成的({listing_zh(couplers)};coupling.batchnorm)。",
+            )
+            + note
+        )
+    return rec.passed(
+        Text(
+            f"samples are independent in eval and train mode: 0 of {total} pairs (i, j), i != j, coupled, charted through "
+            f"{target.what[0]} (coupling.dependencies).",
+            f"样本在 eval 和 train 模式下都相互独立:{total} 个样本对 (i, j)(i != j)中 0 个耦合,通过{target.what[1]}绘制"
+            f"(coupling.dependencies)。",
+        )
+        + note
+    )
