@@ -22,13 +22,23 @@ def test_ruff_check_is_clean_on_the_tree():
     assert proc.returncode == 0, f"ruff check found problems:\n{proc.stdout[-4000:]}{proc.stderr[-2000:]}"
 
 
+def test_ruff_format_leaves_the_tree_unchanged():
+    # one layout through the house: the formatter was applied once (.git-blame-ignore-revs lists that commit)
+    proc = subprocess.run(
+        [*_ruff(), "format", "--check", "--no-cache", "."], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, f"ruff format would change files (run `ruff format .`):\n{proc.stdout[-4000:]}"
+
+
 def test_registry_lines_stay_within_120_characters_outside_chinese_text():
     # ruff leaves the registry's line length alone (a line of Chinese is two columns a character); this rule
     # keeps the English and the code of those files within the project's 120
     from support.claims.schema import is_cjk
 
-    long_lines = [f"{path.name}:{number} ({len(line)})"
-                  for path in sorted((ROOT / "support" / "claims").glob("part*.py"))
-                  for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
-                  if len(line) > 120 and not any(is_cjk(ch) for ch in line)]
+    long_lines = [
+        f"{path.name}:{number} ({len(line)})"
+        for path in sorted((ROOT / "support" / "claims").glob("part*.py"))
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if len(line) > 120 and not any(is_cjk(ch) for ch in line)
+    ]
     assert not long_lines, f"registry lines over 120 characters without Chinese text: {long_lines}"
