@@ -113,6 +113,11 @@ POINTS, ROUNDS = 16, 2
 EPOCHS_B = 2  # (b): two passes over the data of per-sample SGD; as many full-batch GD steps
 
 
+def _record(figures, name: str, value, unit: str, *, zh: str) -> float:
+    """A figure measured on the module's least-squares problem (MEASURED_ON)."""
+    return figures.record(name, value, unit, zh=zh, measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
+
+
 # ---------------------------------------------------------------- (a) the N-fold trap
 def _setup(device):
     x, y = classification(N, 5, 3, seed=41, device=device)
@@ -256,45 +261,40 @@ def test_per_sample_sgd_diverges_where_full_batch_gd_converges_at_the_same_lr(de
     # full batch: lr < 2/lambda_max contracts every eigencomponent of e (|1 - lr lambda| < 1 for every eigenvalue
     # of H), so the loss and the distance fall at every one of the same 2n steps
     assert all(b[0] < a[0] and b[1] < a[1] for a, b in zip(full, full[1:])), [v[:2] for v in full]
-    figures.record(
+    _record(
+        figures,
         "lr of both runs (geometric mean of 1/min||x~_i||^2 and 2/lambda_max)",
         lr,
         "lr",
         zh="两次运行的学习率(1/min||x~_i||^2 与 2/lambda_max 的几何平均)",
-        measured_on=MEASURED_ON,
-        measured_on_zh=MEASURED_ON_ZH,
     )
-    figures.record(
+    _record(
+        figures,
         "per-sample SGD: ||w - w*||^2 after 2 epochs / at start",
         dist[-1] / dist[0],
         "1",
         zh="逐样本 SGD:2 个 epoch 后的 ||w - w*||^2 / 初始值",
-        measured_on=MEASURED_ON,
-        measured_on_zh=MEASURED_ON_ZH,
     )
-    figures.record(
+    _record(
+        figures,
         "per-sample SGD: derived lower bound on the growth of ||w - w*||^2 over 2 epochs",
         math.prod(1 + g for g in growth),
         "1",
         zh="逐样本 SGD:推导出的 2 个 epoch 内 ||w - w*||^2 增长倍数的下界",
-        measured_on=MEASURED_ON,
-        measured_on_zh=MEASURED_ON_ZH,
     )
-    figures.record(
+    _record(
+        figures,
         "per-sample SGD: full-data MSE after 2 epochs",
         per_sample[-1][0],
         "squared target units",
         zh="逐样本 SGD:2 个 epoch 后全部数据上的 MSE",
-        measured_on=MEASURED_ON,
-        measured_on_zh=MEASURED_ON_ZH,
     )
-    figures.record(
+    _record(
+        figures,
         f"full-batch GD: full-data MSE after {steps} steps / at start",
         full[-1][0] / full[0][0],
         "1",
         zh=f"全 batch GD:{steps} 步后全部数据上的 MSE / 初始值",
-        measured_on=MEASURED_ON,
-        measured_on_zh=MEASURED_ON_ZH,
     )
     plot = figures.plot(
         "same learning rate: one SGD step per sample vs full-batch gradient descent",
@@ -365,29 +365,20 @@ def test_full_batch_threshold_is_two_over_lambda_max(device, figures):
         4 ** (1 / ((POINTS - 1) * (POINTS + 1) ** (ROUNDS - 1))) - 1,
         slack=slack(abs=1e-12, reason="float64 rounding of the bracket's hi/lo - 1 (~0.005) on both sides"),
     )
-    figures.record(
-        "2/lambda_max (full-batch GD limit)",
-        limit,
-        "lr",
-        zh="2/lambda_max(全 batch GD 的极限)",
-        measured_on=MEASURED_ON,
-        measured_on_zh=MEASURED_ON_ZH,
-    )
-    figures.record(
+    _record(figures, "2/lambda_max (full-batch GD limit)", limit, "lr", zh="2/lambda_max(全 batch GD 的极限)")
+    _record(
+        figures,
         "full-batch GD: measured threshold / (2/lambda_max)",
         gd.estimate / limit,
         "1",
         zh="全 batch GD:实测阈值 / (2/lambda_max)",
-        measured_on=MEASURED_ON,
-        measured_on_zh=MEASURED_ON_ZH,
     )
-    figures.record(
+    _record(
+        figures,
         "full-batch GD: detection margin delta after 200 steps",
         delta,
         "1",
         zh="全 batch GD:200 步后的判定裕量 delta",
-        measured_on=MEASURED_ON,
-        measured_on_zh=MEASURED_ON_ZH,
     )
 
 
@@ -400,38 +391,30 @@ def test_no_batch_size_diverges_below_its_guarantee_edge(device, figures):
         assert below, f"m={m}: no lr below the guarantee edge was tried"
         assert all(not diverged for lr, diverged in t.tried if lr < edge), f"m={m}: diverged below 2 eta*(m) = {edge}"
         assert t.diverged > edge and t.estimate >= edge
-        figures.record(
-            f"m={m}: measured threshold / 2 eta*(m)",
-            t.estimate / edge,
-            "1",
-            zh=f"m={m}:实测阈值 / 2 eta*(m)",
-            measured_on=MEASURED_ON,
-            measured_on_zh=MEASURED_ON_ZH,
+        _record(
+            figures, f"m={m}: measured threshold / 2 eta*(m)", t.estimate / edge, "1", zh=f"m={m}:实测阈值 / 2 eta*(m)"
         )
-    figures.record(
+    _record(
+        figures,
         "critical batch size m* = beta/lambda_max + 1",
         curv.critical_batch,
         "samples",
         zh="临界 batch 大小 m* = beta/lambda_max + 1",
-        measured_on=MEASURED_ON,
-        measured_on_zh=MEASURED_ON_ZH,
     )
     # observations (module docstring), not assertions: the measured curve against 2/lambda_max and its monotonicity
-    figures.record(
+    _record(
+        figures,
         "largest measured threshold over m / (2/lambda_max)",
         max(found[m].estimate for m in BATCH_SIZES) / curv.gd_limit,
         "1",
         zh="各 m 中最大的实测阈值 / (2/lambda_max)",
-        measured_on=MEASURED_ON,
-        measured_on_zh=MEASURED_ON_ZH,
     )
-    figures.record(
+    _record(
+        figures,
         "smallest ratio of the measured threshold at the next m to this m (below 1: not monotone)",
         min(found[b].estimate / found[a].estimate for a, b in zip(BATCH_SIZES, BATCH_SIZES[1:])),
         "1",
         zh="相邻 m 的实测阈值之比的最小值(小于 1:不单调)",
-        measured_on=MEASURED_ON,
-        measured_on_zh=MEASURED_ON_ZH,
     )
     ms = list(range(1, max(BATCH_SIZES) + 1))
     plot = figures.plot(
@@ -495,53 +478,41 @@ def test_per_sample_threshold_lies_far_below_the_full_batch_limit(device, figure
     # every x~_i it meets
     assert (~(ratios <= 1)).all(), ratios
     finite = ratios[torch.isfinite(ratios)]
-    figures.record(
-        "batch size 1: measured threshold",
-        one.estimate,
-        "lr",
-        zh="batch 大小为 1:实测阈值",
-        measured_on=MEASURED_ON,
-        measured_on_zh=MEASURED_ON_ZH,
-    )
-    figures.record(
+    _record(figures, "batch size 1: measured threshold", one.estimate, "lr", zh="batch 大小为 1:实测阈值")
+    _record(
+        figures,
         "batch size 1: measured threshold / (1/min ||x~_i||^2)",
         one.estimate / curv.expansive_above,
         "1",
         zh="batch 大小为 1:实测阈值 / (1/min ||x~_i||^2)",
-        measured_on=MEASURED_ON,
-        measured_on_zh=MEASURED_ON_ZH,
     )
-    figures.record(
+    _record(
+        figures,
         f"batch size 1 above 1/min ||x~_i||^2: smallest growth of ||w - w*||^2 in {STEPS} steps",
         finite.min().item() if finite.numel() else math.inf,
         "1",
         zh=f"batch 大小为 1、学习率高于 1/min ||x~_i||^2:{STEPS} 步内 ||w - w*||^2 的最小增长倍数",
-        measured_on=MEASURED_ON,
-        measured_on_zh=MEASURED_ON_ZH,
     )
-    figures.record(
+    _record(
+        figures,
         "derived margin min_i 2||x~_i||^2 / lambda_max",
         margin,
         "1",
         zh="推导出的裕量 min_i 2||x~_i||^2 / lambda_max",
-        measured_on=MEASURED_ON,
-        measured_on_zh=MEASURED_ON_ZH,
     )
-    figures.record(
+    _record(
+        figures,
         "(2/lambda_max) / batch-size-1 threshold",
         curv.gd_limit / one.estimate,
         "1",
         zh="(2/lambda_max) / batch 大小为 1 时的阈值",
-        measured_on=MEASURED_ON,
-        measured_on_zh=MEASURED_ON_ZH,
     )
-    figures.record(
+    _record(
+        figures,
         "beta / lambda_max (= m* - 1): GD limit over the m=1 guarantee edge",
         curv.beta / curv.lambda_max,
         "1",
         zh="beta / lambda_max (= m* - 1):GD 极限与 m=1 收敛保证边界之比",
-        measured_on=MEASURED_ON,
-        measured_on_zh=MEASURED_ON_ZH,
     )
 
 
@@ -581,27 +552,24 @@ def test_with_noisy_targets_per_sample_sgd_plateaus_instead_of_converging(device
     optimum = F.mse_loss(x @ w_star.T + b_star, y).item()
     with torch.no_grad():
         final = F.mse_loss(model(x), y).item()
-    figures.record(
+    _record(
+        figures,
         "noisy targets, per-sample SGD at lr = 1/beta: smallest distance to w* over the last epoch",
         min(distances[-n:]),
         "parameter norm",
         zh="含噪目标,lr = 1/beta 的逐样本 SGD:最后一个 epoch 中到 w* 的最小距离",
-        measured_on=MEASURED_ON,
-        measured_on_zh=MEASURED_ON_ZH,
     )
-    figures.record(
+    _record(
+        figures,
         "noisy targets: derived floor rho / (2 + lr beta) on one of two consecutive distances",
         floor,
         "parameter norm",
         zh="含噪目标:推导出的相邻两步中至少一步到 w* 距离的下限 rho / (2 + lr beta)",
-        measured_on=MEASURED_ON,
-        measured_on_zh=MEASURED_ON_ZH,
     )
-    figures.record(
+    _record(
+        figures,
         "noisy targets: final full-data MSE / least-squares optimum",
         final / optimum,
         "1",
         zh="含噪目标:最终全部数据上的 MSE / 最小二乘最优值",
-        measured_on=MEASURED_ON,
-        measured_on_zh=MEASURED_ON_ZH,
     )

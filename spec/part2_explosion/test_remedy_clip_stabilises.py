@@ -99,6 +99,11 @@ def _loss_plot(figures):
     )
 
 
+def _record(figures, name: str, value, unit: str, *, zh: str) -> float:
+    """A figure measured on the module's clipped run (MEASURED_ON)."""
+    return figures.record(name, value, unit, zh=zh, measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH)
+
+
 def _largest_hessian_eigenvalue(make_model, x, y, flat) -> float:
     """lambda_max of the MSE loss Hessian w.r.t. all parameters at the flat parameter vector ``flat``."""
     return loss_hessian_max_eigenvalue(make_model(), torch.nn.functional.mse_loss, x, y, at=flat)
@@ -199,21 +204,13 @@ def test_with_clipping_the_run_stays_finite_and_every_step_is_at_most_lr_times_m
     steps = [(b - a).norm().item() for a, b in zip(positions, positions[1:])]
     # clipped gradient norm = max_norm * total / (total + 1e-6) < max_norm, so ||step|| = lr * that < lr * max_norm
     assert_le(max(steps), LR * MAX_NORM, slack=ROUNDING)
-    figures.record(
-        "clipped run: largest parameter step",
-        max(steps),
-        "parameter norm",
-        zh="裁剪训练:最大参数步长",
-        measured_on=MEASURED_ON,
-        measured_on_zh=MEASURED_ON_ZH,
-    )
-    figures.record(
+    _record(figures, "clipped run: largest parameter step", max(steps), "parameter norm", zh="裁剪训练:最大参数步长")
+    _record(
+        figures,
         "clipped run: largest pre-clip gradient norm",
         max(history.grad_norms),
         "gradient norm",
         zh="裁剪训练:裁剪前的最大梯度范数",
-        measured_on=MEASURED_ON,
-        measured_on_zh=MEASURED_ON_ZH,
     )
     _loss_plot(figures).line(
         f"clip_grad_norm_, max_norm = {MAX_NORM}",
@@ -279,30 +276,17 @@ def test_with_clipping_the_loss_comes_within_twice_the_optimum(device, figures):
     # "brings the loss down": the start sits far above twice the optimum, so the check above is not met by a run
     # that barely moved; the loss fell by more than an order of magnitude
     assert final < history.losses[0] / 10
-    figures.record(
-        "clipped run: lambda_max at the final iterates",
-        lam,
-        "1/lr",
-        zh="裁剪训练:最终迭代点处的 lambda_max",
-        measured_on=MEASURED_ON,
-        measured_on_zh=MEASURED_ON_ZH,
+    _record(
+        figures, "clipped run: lambda_max at the final iterates", lam, "1/lr", zh="裁剪训练:最终迭代点处的 lambda_max"
     )
-    figures.record(
+    _record(
+        figures,
         "clipped run: final loss / least-squares optimum",
         final / optimum,
         "1",
         zh="裁剪训练:最终损失 / 最小二乘最优值",
-        measured_on=MEASURED_ON,
-        measured_on_zh=MEASURED_ON_ZH,
     )
-    figures.record(
-        "least-squares optimum (MSE)",
-        optimum,
-        "1",
-        zh="最小二乘最优值(MSE)",
-        measured_on=MEASURED_ON,
-        measured_on_zh=MEASURED_ON_ZH,
-    )
+    _record(figures, "least-squares optimum (MSE)", optimum, "1", zh="最小二乘最优值(MSE)")
     _loss_plot(figures).bound("least-squares optimum", [0, STEPS - 1], [optimum, optimum], zh="最小二乘最优值")
 
 
@@ -320,13 +304,12 @@ def test_with_clipping_the_run_ends_in_a_period_two_oscillation_of_step_lr_times
     # (below -0.9: more than 154 degrees apart; a converging run's steps would shrink instead)
     cosines = [torch.nn.functional.cosine_similarity(steps[k], steps[k + 1], dim=0).item() for k in last]
     assert max(cosines) < -0.9, cosines
-    figures.record(
+    _record(
+        figures,
         "clipped run: largest cosine of consecutive steps over the last 10",
         max(cosines),
         "1",
         zh="裁剪训练:最后10步中相邻两步余弦的最大值",
-        measured_on=MEASURED_ON,
-        measured_on_zh=MEASURED_ON_ZH,
     )
 
 
@@ -344,13 +327,12 @@ def test_with_momentum_a_clipped_step_exceeds_lr_times_max_norm_but_stays_below_
     # 1.5 lr max_norm leaves room for an angle of ~70 degrees between them
     assert max(steps) > 1.5 * LR * MAX_NORM
     assert max(steps) < LR * MAX_NORM / (1 - MU)
-    figures.record(
+    _record(
+        figures,
         f"momentum {MU}: largest step / (lr max_norm)",
         max(steps) / (LR * MAX_NORM),
         "1",
         zh=f"动量 {MU}:最大步长 / (lr max_norm)",
-        measured_on=MEASURED_ON,
-        measured_on_zh=MEASURED_ON_ZH,
     )
     plot = _step_plot(figures)
     plot.line(f"SGD momentum {MU}", range(1, STEPS + 1), steps, zh=f"SGD,动量 {MU}")
@@ -401,21 +383,19 @@ def test_adam_normalises_the_clipped_gradient_so_its_step_is_about_lr_sqrt_p_not
         assert_le(step, LR * math.sqrt(p) * _adam_coordinate_bound(t), slack=STEP_ROUNDING, msg=f"Adam step {t}")
     # ... and none is capped by lr * max_norm: the first alone is sqrt(P) / max_norm ~ 220 times it
     assert steps[0] > 100 * LR * MAX_NORM
-    figures.record(
+    _record(
+        figures,
         "Adam with clipping: first step / (lr max_norm)",
         steps[0] / (LR * MAX_NORM),
         "1",
         zh="Adam加裁剪:第一步步长 / (lr max_norm)",
-        measured_on=MEASURED_ON,
-        measured_on_zh=MEASURED_ON_ZH,
     )
-    figures.record(
+    _record(
+        figures,
         "Adam with clipping: first step / (lr sqrt(P))",
         steps[0] / (LR * math.sqrt(p)),
         "1",
         zh="Adam加裁剪:第一步步长 / (lr sqrt(P))",
-        measured_on=MEASURED_ON,
-        measured_on_zh=MEASURED_ON_ZH,
     )
     plot = _step_plot(figures)
     plot.line("Adam (default betas)", range(1, ADAM_STEPS + 1), steps, zh="Adam(默认betas)")
