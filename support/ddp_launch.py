@@ -39,6 +39,7 @@ from support.errors import SpecInputError
 
 EXIT_GRACE_S = 5.0  # how long the launcher may take to exit once every rank has written its result
 LAUNCH_SUMMARY = "launch.json"  # the launcher's exit code, wall time and deadline flags, written after every launch
+LAUNCHER_ID = "launcher.pid"  # the launcher's pid and start time, written as it starts: a later process can stop it
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -92,27 +93,66 @@ def _check_launch_args(config: DDPConfig, env: dict[str, str], timeout_s: float)
 
 
 def _run_ranks(
-    config: DDPConfig, workdir: Path, env: dict[str, str], timeout_s: float, stop: threading.Event | None = None
+    config: DDPConfig,
+    workdir: Path,
+    env: dict[str, str],
+    timeout_s: float,
+    stop: threading.Event | None = None,
+    on_spawn=None,
 ) -> dict:
     """The work of ``launch`` up to the read-back: run the ranks in ``workdir``, write and return the outcome.
-    ``stop`` set kills the ranks early (the outcome then says ``stopped``)."""
+    ``stop`` set kills the ranks early (the outcome then says ``stopped``); ``on_spawn(pid)`` is told the launcher's
+    pid as soon as it runs."""
     if workdir.exists() and any(workdir.iterdir()):
         raise SpecInputError(f"workdir {workdir} must be empty: a stale rendezvous file would join an old group")
     workdir.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
     with open(workdir / "launcher.log", "w+b") as launcher_log:
         proc = _spawn(config, workdir, env, launcher_log)
+        (workdir / LAUNCHER_ID).write_text(json.dumps({"pid": proc.pid, "started": _start_time(proc.pid)}))
+        if on_spawn is not None:
+            on_spawn(proc.pid)
         try:
             flags = _watch(proc, [workdir / f"rank{r}.pt" for r in range(config.world_size)], start, timeout_s, stop)
         finally:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)  # no-op for ranks already gone; reaps stragglers
-            except ProcessLookupError:
-                pass
+            kill_group(proc.pid)  # no-op for ranks already gone; reaps stragglers
             proc.wait(timeout=10)
     outcome = {"returncode": proc.returncode, "wall_s": time.monotonic() - start, **flags}
     (workdir / LAUNCH_SUMMARY).write_text(json.dumps(outcome))
     return outcome
+
+
+def _start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (Linux /proc; None elsewhere): with the pid it names one
+    process, where a pid alone may have been reused."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def kill_group(pid: int) -> None:
+    """Kill the launcher ``pid`` and its ranks (its session's process group); nothing if they are gone."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _set_aside_abandoned(workdir: Path) -> None:
+    """A run whose launching process died before the run ended (a crashed pytest-xdist worker): stop its ranks if
+    they still run, and move its directory aside (``<workdir>.abandoned-<n>``, kept for its logs) so that the run can
+    start again."""
+    try:
+        launcher = json.loads((workdir / LAUNCHER_ID).read_text())
+    except (OSError, ValueError):
+        launcher = None
+    if launcher and launcher.get("started") is not None and _start_time(launcher["pid"]) == launcher["started"]:
+        kill_group(launcher["pid"])
+    n = 1
+    while workdir.with_name(f"{workdir.name}.abandoned-{n}").exists():
+        n += 1
+    workdir.rename(workdir.with_name(f"{workdir.name}.abandoned-{n}"))
 
 
 def _spawn(config: DDPConfig, workdir: Path, env: dict[str, str], log) -> subprocess.Popen:
@@ -183,6 +223,11 @@ def _read_back(config: DDPConfig, workdir: Path, outcome: dict) -> LaunchResult:
     )
 
 
+def run_dir(config: DDPConfig, root: Path) -> Path:
+    """Where ``launch_once(config, root, ...)`` runs the ranks: one directory per configuration."""
+    return Path(root) / f"ddp-{hashlib.sha256(config.to_json().encode()).hexdigest()[:16]}"
+
+
 def launch_once(config: DDPConfig, root: Path, *, env: dict[str, str], timeout_s: float = 60.0) -> LaunchResult:
     """``launch`` a configuration once under ``root``, and read that run back on every later call.
 
@@ -202,6 +247,7 @@ def _once(
     *,
     read_back: bool,
     stop: threading.Event | None = None,
+    on_spawn=None,
 ) -> LaunchResult | None:
     """launch_once's work; without ``read_back`` it only makes sure the run exists (and returns None)."""
     _check_launch_args(config, env, timeout_s)
@@ -209,16 +255,17 @@ def _once(
 
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    key = hashlib.sha256(config.to_json().encode()).hexdigest()[:16]
-    workdir = root / f"ddp-{key}"
+    workdir = run_dir(config, root)
     # a lock per open file: it also makes a second thread of this process wait (flock(2))
-    with open(root / f"ddp-{key}.lock", "w") as lock:
+    with open(workdir.with_name(f"{workdir.name}.lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or when this process dies
         summary = workdir / LAUNCH_SUMMARY
         if summary.exists():
             outcome = json.loads(summary.read_text())
         else:
-            outcome = _run_ranks(config, workdir, env, timeout_s, stop)
+            if workdir.exists() and any(workdir.iterdir()):  # the lock's last holder died during its run
+                _set_aside_abandoned(workdir)
+            outcome = _run_ranks(config, workdir, env, timeout_s, stop, on_spawn)
         return _read_back(config, workdir, outcome) if read_back else None
 
 
@@ -226,36 +273,50 @@ class BackgroundLaunch:
     """``launch_once`` started in a thread of this process (see ``start_launch_once``).
 
     ``result()`` waits for the run and reads it back (what ``launch_once`` returns); ``wait()`` only waits for the
-    thread; ``stop()`` kills the ranks of a run this thread started and waits for the thread. A failure of the thread
+    thread; ``stop()`` kills the ranks of a run this thread started, itself (a Ctrl-C may have ended the wait for the
+    thread without the thread getting to kill them), and waits a bounded time for the thread. A failure of the thread
     (e.g. an unwritable ``root``) is raised by ``result()``.
+
+    Waits are on an event the thread sets when it ends, not on ``Thread.join``: a join interrupted by
+    KeyboardInterrupt marks the thread as ended on CPython 3.11, and a later join then returns at once.
     """
 
     def __init__(self, config: DDPConfig, root: Path, env: dict[str, str], timeout_s: float) -> None:
         _check_launch_args(config, env, timeout_s)
         self._args = (config, Path(root), env, timeout_s)
         self._stop = threading.Event()
+        self._done = threading.Event()
+        self._pid: int | None = None  # the launcher this thread spawned, once it runs
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._work, name="ddp-launch", daemon=True)
-        self._thread.start()
+        threading.Thread(target=self._work, name="ddp-launch", daemon=True).start()
 
     def _work(self) -> None:
         try:
-            _once(*self._args, read_back=False, stop=self._stop)
+            _once(*self._args, read_back=False, stop=self._stop, on_spawn=self._spawned)
         except BaseException as exc:  # handed to result(), in the caller's thread
             self._error = exc
+        finally:
+            self._done.set()
+
+    def _spawned(self, pid: int) -> None:
+        self._pid = pid
+        if self._stop.is_set():  # stop() came while the launcher was starting
+            kill_group(pid)
 
     def wait(self) -> None:
-        self._thread.join()
+        self._done.wait()
 
     def result(self) -> LaunchResult:
-        self._thread.join()
+        self._done.wait()
         if self._error is not None:
             raise self._error
         return launch_once(self._args[0], self._args[1], env=self._args[2], timeout_s=self._args[3])
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join()
+        if self._pid is not None:
+            kill_group(self._pid)
+        self._done.wait(timeout=EXIT_GRACE_S + 10.0)  # the thread reaps the launcher and writes the outcome
 
 
 def start_launch_once(

@@ -2,9 +2,13 @@
 launcher's argument checks, the data split, the loopback guard, and the launcher's deadline (a run killed before it
 can finish reports what is missing instead of hanging)."""
 
+import json
 import os
+import signal
+import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -14,6 +18,7 @@ from support.distributed import DDPConfig
 from support.errors import SpecInputError
 
 LOOPBACK = {"GLOO_SOCKET_IFNAME": "lo", "MASTER_ADDR": "127.0.0.1"}
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_config_round_trips_through_json():
@@ -210,3 +215,54 @@ def test_a_failure_of_the_background_launch_is_raised_by_result(tmp_path):
         background.result()
     with pytest.raises(SpecInputError, match="GLOO_SOCKET_IFNAME"):  # bad arguments are refused before any thread
         ddp_launch.start_launch_once(DDPConfig(), tmp_path / "other", env={"MASTER_ADDR": "127.0.0.1"})
+
+
+@pytest.mark.parametrize("args", [["--co"], ["--setup-plan"], ["-k", "no_test_has_this_name"]])
+def test_a_session_that_runs_no_distributed_test_starts_no_ranks(tmp_path, args):
+    # spec/part5's conftest starts the ranks at the end of collection only when a selected test will run and read them
+    basetemp = tmp_path / "basetemp"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "spec/part5_beyond_the_source/test_distributed_ddp_mean.py", *args]
+        + ["-q", "-p", "no:cacheprovider", "-p", "no:randomly", f"--basetemp={basetemp}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode in (0, 5), proc.stdout[-2000:] + proc.stderr[-2000:]  # 5: -k selected nothing
+    assert not (basetemp / "ddp").exists(), sorted(p.name for p in (basetemp / "ddp").iterdir())
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="a launcher is told from a reused pid by /proc")
+def test_a_run_whose_launching_process_died_is_stopped_set_aside_and_run_again(tmp_path, monkeypatch):
+    # what a pytest-xdist worker killed during the run leaves: its launcher still running in a session of its own,
+    # a rendezvous file, no outcome
+    config, root = DDPConfig(), tmp_path / "root"
+    old = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], start_new_session=True)
+    workdir = ddp_launch.run_dir(config, root)
+    workdir.mkdir(parents=True)
+    (workdir / "rendezvous").write_text("old")
+    (workdir / ddp_launch.LAUNCHER_ID).write_text(
+        json.dumps({"pid": old.pid, "started": ddp_launch._start_time(old.pid)})
+    )
+    _stand_in_launcher(monkeypatch, _copying_results(tmp_path, [{"equal": torch.zeros(1)}] * 2))
+    run = ddp_launch.launch_once(config, root, env=LOOPBACK, timeout_s=60)
+    assert not run.missing and run.returncode == 0  # the run made again
+    assert old.wait(timeout=10) == -signal.SIGKILL  # the abandoned launcher was stopped
+    assert (workdir.with_name(f"{workdir.name}.abandoned-1") / "rendezvous").read_text() == "old"  # kept for its logs
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the launcher needs os.fork")
+def test_stop_kills_the_launcher_itself_not_only_through_the_thread(tmp_path, monkeypatch):
+    # a Ctrl-C may end the wait for the thread before it kills the ranks; stop() then kills them by the launcher's pid
+    _stand_in_launcher(monkeypatch, "time.sleep(120)\n")
+    background = ddp_launch.start_launch_once(DDPConfig(), tmp_path / "root", env=LOOPBACK, timeout_s=60)
+    deadline = time.monotonic() + 15
+    while background._pid is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    pid = background._pid
+    assert pid is not None
+    background._stop.set = lambda: None  # the thread never learns of the stop: only the direct kill can end the run
+    background.stop()
+    with pytest.raises(ProcessLookupError):
+        os.killpg(pid, 0)  # the launcher's process group is gone

@@ -23,7 +23,7 @@ _launch_key = pytest.StashKey[object]()
 def _root(config: pytest.Config):
     """A directory of this session; pytest-xdist workers share the parent of their basetemp, so they share the run."""
     root = config._tmp_path_factory.getbasetemp()  # the tmp_path_factory fixture's (pytest-xdist reads it too)
-    return root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root
+    return root.parent if hasattr(config, "workerinput") else root
 
 
 def _launch(config: pytest.Config):
@@ -37,7 +37,9 @@ def _launch(config: pytest.Config):
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Start the ranks now when a test of this session will read them: they import torch and wait out the uneven
     scenario's timeout while this process runs other tests."""
-    if session.config.option.collectonly or not DDP_RUNS_HERE:
+    option = session.config.option
+    runs_no_test = option.collectonly or getattr(option, "setupplan", False) or option.show_fixtures_per_test
+    if runs_no_test or not DDP_RUNS_HERE:
         return
     if any("ddp_run" in getattr(item, "fixturenames", ()) for item in session.items):
         _launch(session.config)
