@@ -603,3 +603,27 @@ def test_what_a_test_imports_and_what_is_left_at_the_end_are_frozen_for_the_garb
     result = project.runpytest_subprocess("-p", "no:randomly", "-s")
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(["walked at exit: fewer"])
+
+
+def test_an_unraisable_exception_of_the_last_test_is_still_reported_after_the_freeze_at_exit(project):
+    # the end-of-session freeze runs after pytest's last garbage collection for unraisable exceptions (pytest 9 runs
+    # it in its unconfigure, pytest 8 in a cleanup of its own): a cycle the last test leaves is collected, not frozen
+    write(
+        project,
+        "spec/test_a.py",
+        """
+        import pytest
+
+        class Cycle:
+            def __del__(self):
+                raise RuntimeError("raised in __del__")
+
+        @pytest.mark.claim("alpha.one")
+        def test_leaves_a_cycle():
+            c = Cycle()
+            c.me = c
+    """,
+    )
+    result = project.runpytest_subprocess("-p", "no:randomly", "-W", "error::pytest.PytestUnraisableExceptionWarning")
+    output = result.stdout.str() + result.stderr.str()
+    assert result.ret == pytest.ExitCode.TESTS_FAILED and "raised in __del__" in output, output[-2000:]
