@@ -59,13 +59,15 @@ def children_cpu_s() -> float:
 
 
 def machine_busy_s() -> float | None:
-    """CPU seconds all processes of the machine have used since boot (Linux /proc/stat; None elsewhere)."""
+    """CPU seconds all processes of the machine have used since boot (Linux /proc/stat; None elsewhere): user, nice,
+    system, irq and softirq (proc(5)); not idle or iowait, not steal (time other virtual machines took), and not
+    guest or guest_nice, which user and nice already count."""
     try:
         with open("/proc/stat", encoding="ascii") as f:
             ticks = [int(v) for v in f.readline().split()[1:]]
     except OSError:
         return None
-    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # all but idle and iowait
+    return sum(ticks[i] for i in (0, 1, 2, 5, 6) if i < len(ticks)) / os.sysconf("SC_CLK_TCK")
 
 
 def run_once(extra: list[str], profile: str, cold: bool) -> tuple[float, float, float | None]:

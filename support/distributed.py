@@ -141,9 +141,9 @@ class DDPConfig:
         return cls(**raw)
 
 
-# The run the spec's DDP claims share (distributed.ddp-mean and distributed.uneven; launch_once runs it once a
-# session): three ranks, so that dividing by W is told apart from halving; unequal local batch sizes (2, 3, 7); and
-# 1, 2, 3 batches per rank for the uneven scenarios, whose waiting group times out after 1 s
+# The run the spec's DDP claims share (distributed.ddp-mean and distributed.uneven; support.ddp_launch.launch_once
+# runs it once a session): three ranks, so that dividing by W is told apart from halving; unequal local batch sizes
+# (2, 3, 7); and 1, 2, 3 batches per rank for the uneven scenarios, whose waiting group times out after 1 s
 SPEC_CONFIG = DDPConfig(
     equal_sizes=(4, 4, 4),
     unequal_sizes=(2, 3, 7),
