@@ -223,8 +223,9 @@ def _run_backward(subject: ModelUnderTest, model: nn.Module, who: str) -> None:
 def _probe_batch_axis(subject: ModelUnderTest, model: nn.Module, out: torch.Tensor, who: str) -> None:
     """Dim 0 of the inputs is the batch only if the first k = N - 1 samples give k rows of output. A sequence-first
     input, (T, N, ...) given as if batch-first, passes the size checks when T = N but fails here: k time steps of
-    N sequences give N rows (a classifier from the last hidden state) or rows of the wrong shape. Eval mode, so that
-    no train-mode layer sees the smaller batch; values are not compared (mixing samples is what the checks find)."""
+    N sequences give N rows (a classifier from the last hidden state). Only the rows are compared: the rest of the
+    shape may follow the batch (a tagger padding to the batch's longest sequence). Eval mode, so that no train-mode
+    layer sees the smaller batch; values are not compared (mixing samples is what the checks find)."""
     k = subject.batch_size - 1
     model.eval()
     try:
@@ -235,11 +236,11 @@ def _probe_batch_axis(subject: ModelUnderTest, model: nn.Module, out: torch.Tens
             f"({describe_error(exc)}); every tensor of the inputs must be batch-first (dim 0 = the "
             f"{subject.batch_size} samples) and the model must run on any batch size"
         ) from None
-    if sub is None or tuple(sub.shape) != (k, *out.shape[1:]):
+    if sub is None or sub.dim() == 0 or sub.shape[0] != k:
         got = "no tensor" if sub is None else f"shape {tuple(sub.shape)}"
         raise SpecInputError(
             f"{who}: dim 0 of the inputs is not the batch: the first {k} samples along dim 0 give an "
-            f"output of {got}, not {(k, *out.shape[1:])}. Is the input sequence-first (T, N, ...)? "
+            f"output of {got}, not {k} rows. Is the input sequence-first (T, N, ...)? "
             f"nn.LSTM, nn.GRU, nn.RNN and nn.Transformer* take (T, N, ...) unless batch_first=True; "
             f"give the factory batch-first inputs (N, T, ...) and transpose inside forward"
         )

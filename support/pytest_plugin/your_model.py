@@ -22,6 +22,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -211,8 +212,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 def first_sentence(text: str) -> str:
     """The first sentence of a message or note (the rest is in the failure's explanation and the report)."""
     text = " ".join(text.split())
-    end = text.find(". ")
-    return text if end < 0 else text[: end + 1]
+    end = re.search(r"(?<!\be\.g)(?<!\bi\.e)\. ", text)  # "e.g. " and "i.e. " end no sentence
+    return text if end is None else text[: end.start() + 1]
 
 
 OUTCOME_WORDS = {"pass": "PASS", "fail": "FAIL", "n/a": "n/a", "could not run": "could not run"}

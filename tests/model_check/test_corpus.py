@@ -99,6 +99,17 @@ def test_no_false_alarm_no_crash_and_the_right_notes_on_a_healthy_model(entry, r
             assert check == "can-overfit-one-batch" and "does not fit the batch within" in result.note.en, check
 
 
+def test_a_tagger_whose_output_length_follows_the_batch_is_not_failed_for_it():
+    # pad_packed_sequence without total_length: healthy, and its batch axis is dim 0 (the probe counts rows only),
+    # but one sample's output is shorter than the batch's, so per-sample gradients cannot be formed: could not run
+    subject = load_subject("tests.model_corpus.handwritten:packed_tagger_without_total_length")
+    results = {check: run_check(check, subject) for check in CHECKS}
+    per_sample = results.pop("per-sample-gradients-add-up")
+    assert per_sample.outcome.value == "could not run" and "total_length" in per_sample.message.en, per_sample.message
+    for check, result in results.items():
+        assert result.outcome.value in ("pass", "n/a"), f"{check}: {result.outcome.value}: {result.message.en}"
+
+
 @pytest.mark.parametrize("variant", catalog.BROKEN, ids=lambda e: e.id)
 def test_each_broken_variant_is_caught_and_its_cause_named(variant):
     if not variant.available:

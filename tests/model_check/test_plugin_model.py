@@ -173,3 +173,14 @@ def test_a_check_that_could_not_run_skips_on_a_user_model_and_fails_on_a_referen
     reference = user_project.runpytest_inprocess("--device=cpu", "-p", "no:cacheprovider", "-k", "independent and mlp")
     reference.assert_outcomes(failed=1)
     reference.stdout.fnmatch_lines(["*a check could not run on the reference model mlp*"])
+
+
+def test_the_summary_line_keeps_a_sentence_whole_past_e_g_and_i_e():
+    from support.pytest_plugin.your_model import first_sentence
+
+    note = "Note: 2 parameters start blocked (e.g. behind a gate at 0, i.e. zero-init): blocks.0.w. They learn later."
+    assert (
+        first_sentence(note)
+        == "Note: 2 parameters start blocked (e.g. behind a gate at 0, i.e. zero-init): blocks.0.w."
+    )
+    assert first_sentence("one.  two") == "one." and first_sentence("no full stop") == "no full stop"

@@ -235,6 +235,45 @@ def padded_tagger() -> dict:
     }
 
 
+# ---------------------------------------------------------------- a packed tagger whose output length follows the batch
+class PackedTagger(nn.Module):
+    """Embedding -> packed bidirectional LSTM -> a label per position, logits (N, C, T). ``pad_packed_sequence``
+    without ``total_length`` pads to the longest sequence of the batch given, so the output's length follows it."""
+
+    def __init__(self, classes: int = 6, embed: int = 16, hidden: int = 24):
+        super().__init__()
+        self.embed = nn.Embedding(VOCAB, embed, padding_idx=PAD_TOKEN)
+        self.lstm = nn.LSTM(embed, hidden, batch_first=True, bidirectional=True)
+        self.head = nn.Linear(2 * hidden, classes)
+
+    def forward(self, tokens, lengths):
+        packed = nn.utils.rnn.pack_padded_sequence(
+            self.embed(tokens), lengths.cpu(), batch_first=True, enforce_sorted=False
+        )
+        out, _ = self.lstm(packed)
+        out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True)  # no total_length
+        return self.head(out).transpose(1, 2)
+
+
+def packed_tagger_without_total_length() -> dict:
+    """Healthy, but sample 0 alone (11 tokens) gives 11 positions where the batch (longest last, 12) gives 12: the
+    per-sample check cannot pair one sample's output with its targets and says so (not in the healthy corpus, whose
+    models pass every check)."""
+    lengths = torch.tensor(list(LENGTHS[1:]) + [max(LENGTHS)])  # 11, 9, ..., 3, then the longest (12)
+    g = generator(112)
+    real = torch.arange(max(LENGTHS))[None, :] < lengths[:, None]
+    tokens = torch.where(real, torch.randint(1, VOCAB, (N, max(LENGTHS)), generator=g), PAD_TOKEN)
+    labels = torch.where(real, torch.randint(0, 6, (N, max(LENGTHS)), generator=g), PAD_LABEL)
+    return {
+        "model": seeded(12, PackedTagger),
+        "inputs": (tokens, lengths),
+        "targets": labels,
+        "loss": nn.CrossEntropyLoss(ignore_index=PAD_LABEL),
+        "optimizer": _adam(2e-2),
+        "name": "packed-tagger-without-total-length",
+    }
+
+
 # ---------------------------------------------------------------- CrossEntropyLoss with label smoothing
 def label_smoothing() -> dict:
     x, y = _classification_batch(107, FEATURES, classes=10)

@@ -72,9 +72,10 @@ def every_parameter_gets_a_gradient(subject: ModelUnderTest) -> CheckResult:
         )
         problems.append(
             Text(
-                f"no gradient (.grad is None: not used in the forward, or cut off by .detach() or torch.no_grad()): "
-                f"{listing(none)}",
-                f"没有梯度(.grad 为 None:前向计算中没有用到,或被 .detach() / torch.no_grad() 切断):{listing_zh(none)}",
+                f"no gradient (.grad is None: not used in the forward, cut off by .detach() or torch.no_grad(), or used "
+                f"only for some inputs, e.g. a routed expert that no sample of this batch reached): {listing(none)}",
+                f"没有梯度(.grad 为 None:前向计算中没有用到,被 .detach() / torch.no_grad() 切断,或只对部分输入使用,"
+                f"例如这个 batch 中没有样本被路由到的专家):{listing_zh(none)}",
             )
             + also
         )

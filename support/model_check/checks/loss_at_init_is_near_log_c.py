@@ -35,8 +35,10 @@ def loss_at_init_is_near_log_c(subject: ModelUnderTest) -> CheckResult:
     if not subject.classification:
         return rec.not_applicable(
             Text(
-                "the targets are values, not class indices: there is no ln C baseline",
-                "目标是数值而不是类别索引:没有 ln C 这一基线",
+                "neither a CrossEntropyLoss/NLLLoss nor class-index targets (nor n_classes): the ln C baseline is that "
+                "of a softmax over C classes, which this loss and these targets do not define",
+                "既不是 CrossEntropyLoss/NLLLoss,也不是类别索引目标(也未给出 n_classes):ln C 基线属于 C 个类别上的 "
+                "softmax,而这个损失和这些目标没有定义它",
             )
         )
     model = subject.model

@@ -104,7 +104,10 @@ def one_step_updates_parameters(subject: ModelUnderTest) -> CheckResult:
         if group is None:
             return Text(f"{n} (not in the optimizer)", f"{n}(不在优化器中)")
         if g is None:
-            return Text(f"{n} (.grad is None: step() skips it)", f"{n}(.grad 为 None:step() 跳过它)")
+            return Text(
+                f"{n} (.grad is None: step() skips it; unused in the forward, or used only for inputs this batch lacks)",
+                f"{n}(.grad 为 None:step() 跳过它;前向中未使用,或只用于这个 batch 没有的输入)",
+            )
         if float(group["lr"]) == 0:
             return Text(f"{n} (its optimizer group has lr=0)", f"{n}(它所在的优化器参数组 lr=0)")
         d = found.get(n)

@@ -52,6 +52,31 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [""])[0][:100]
 
 
+def _batch_dependent_shape(model: nn.Module, inputs, k: int) -> Text | None:
+    """Why the loop of batches of one cannot be compared, where the model runs on one sample but its output's shape
+    beyond dim 0 depends on the batch (e.g. pad_packed_sequence without total_length pads to the batch's longest
+    sequence): one sample's output then no longer fits its targets. None where that is not so (the forward itself
+    fails on one sample, or keeps its shape)."""
+    try:
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+            full = outputs(model, inputs)
+            for i in range(k):
+                one = outputs(model, take(inputs, slice(i, i + 1)))
+                if one.dim() >= 1 and one.shape[0] == 1 and one.shape[1:] != full.shape[1:]:
+                    return Text(
+                        f"sample {i} alone gives an output of shape {tuple(one.shape)}, the batch of {k} one of shape "
+                        f"{tuple(full.shape)}: the output's shape depends on the batch (e.g. pad_packed_sequence "
+                        f"without total_length), so a sample's own targets do not fit its output and per-sample "
+                        f"gradients cannot be formed; pass total_length (or pad to a fixed length) to run this check",
+                        f"样本 {i} 单独运行时输出形状为 {tuple(one.shape)},{k} 个样本的 batch 输出形状为 "
+                        f"{tuple(full.shape)}:输出形状依赖于 batch(例如 pad_packed_sequence 未指定 total_length),"
+                        f"单个样本的目标与其输出对不上,无法计算逐样本梯度;传入 total_length(或填充到固定长度)后可运行此检查",
+                    )
+    except Exception:  # the forward fails on one sample: the caller's FAIL says so
+        return None
+    return None
+
+
 def per_sample_gradients_add_up(subject: ModelUnderTest) -> CheckResult:
     rec = Recorder(INFO)
     k = min(subject.batch_size, PER_SAMPLE_MAX)
@@ -77,6 +102,11 @@ def per_sample_gradients_add_up(subject: ModelUnderTest) -> CheckResult:
             try:
                 per = per_sample_grads_loop(indexed, loss_sum, idx, s.targets, allow_unused=True)
             except Exception as exc2:
+                shape_note = _batch_dependent_shape(s.model, s.inputs, k)
+                if (
+                    shape_note is not None
+                ):  # the model ran; the loss could not pair one sample's output with its targets
+                    return rec.could_not_run(shape_note)
                 return rec.failed(
                     Text(
                         f"the model fails on a batch of one sample in eval mode ({type(exc2).__name__}: "
