@@ -40,6 +40,7 @@ def _cases():
     from spec.part2_explosion import test_remedy_lstm_gru as lstm
     from spec.part2_explosion import test_remedy_relu as relu
     from spec.part4_accuracy_and_loss import test_trend_inverse as trend
+    from spec.part5_beyond_the_source import test_loss_at_init as at_init
 
     fig = _Ignore()
     cases = []
@@ -105,6 +106,22 @@ def _cases():
         "test_spread_of_sgd_iterates_around_the_optimum_falls_as_one_over_b",
     ):
         cases.append(("explosion.single-sample", name, lambda b, n=name: getattr(single, n)("cpu", fig, b)))
+    cases.append(
+        ("loss.at-init", "uniform law", lambda b: at_init.test_default_init_draws_the_documented_uniform_law("cpu", b))
+    )
+    for classes in at_init.CLASS_COUNTS:
+        for name in (
+            "test_default_init_starts_near_ln_c",
+            "test_an_over_confident_last_layer_starts_far_above_ln_c",
+            "test_unnormalised_inputs_start_far_above_ln_c",
+        ):
+            cases.append(
+                (
+                    "loss.at-init",
+                    f"{name}, C = {classes}",
+                    lambda b, n=name, c=classes: getattr(at_init, n)(c, "cpu", fig, b),
+                )
+            )
     return cases
 
 

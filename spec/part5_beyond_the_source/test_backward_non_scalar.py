@@ -58,11 +58,14 @@ def test_backward_on_per_sample_losses_without_gradient_raises(device):
     with pytest.raises(RuntimeError, match="^grad can be implicitly created only for scalar outputs$"):
         losses.backward()
     assert all(p.grad is None for p in model.parameters())  # it raised before touching any .grad
-    # the rule is the number of elements, not the number of dimensions: (1,) and (1, 1) losses are accepted
+    # the rule is the number of elements, not the number of dimensions: (1,) and (1, 1) losses are accepted, and
+    # each gives sample 0's gradient, as the scalar loss does
+    first = _grad_of(model, lambda: F.cross_entropy(model(x[:1]), y[:1]).backward())
     for shape in [(1,), (1, 1)]:
-        one = F.cross_entropy(model(x[:1]), y[:1], reduction="none").reshape(shape)
-        one.backward()
-        assert all(p.grad is not None for p in model.parameters())
+        got = _grad_of(
+            model, lambda s=shape: F.cross_entropy(model(x[:1]), y[:1], reduction="none").reshape(s).backward()
+        )
+        assert_close(got, first, tol=accumulation(torch.float64, 1))
 
 
 def test_reducing_first_gives_the_mean_and_the_sum_gradients(device):

@@ -29,13 +29,14 @@ running-statistics test feeds batches of different sizes (so N / (N - 1) differs
 and compares with the recursion in float64; the biased variance would miss by a relative (N - 1)^-1 of a term.
 Micro-batches: k train-mode forwards are k steps of that recursion, each with a micro-batch's own mean and unbiased
 variance, so after two halves running_mean = (1 - m)^2 r_0 + m (1 - m) mu_1 + m mu_2 against (1 - m) r_0 + m mu
-for one forward of the batch (mu the batch mean, mu_j the halves'): the weight on r_0 alone differs, by m (1 - m).
+for one forward of the batch (mu the batch mean, mu_j the halves', so mu = (mu_1 + mu_2) / 2): the weights differ,
+m (1 - m) and m on the halves' means against m / 2 each, and (1 - m)^2 against 1 - m on r_0.
 PyTorch docs, torch.nn.GroupNorm: "The mean and standard-deviation are calculated separately over each group" of
 each sample, and "This layer uses statistics computed from input data in both training and evaluation modes";
 torch.nn.LayerNorm: the statistics are computed over the last D dimensions of each sample, in both modes as well.
 A model whose every layer acts on one sample at a time has a batch gradient that is a sum of per-sample terms, so
 micro-batch losses weighted by s_j / N add up to it (accumulation.micro-batches); the test splits 8 samples
-unequally, into 3 and 5, in train mode.
+unequally, into 3 and 5, in train and in eval mode.
 """
 
 import pytest
@@ -189,8 +190,9 @@ def _norm_net(kind, device, seed=22):
 
 
 @pytest.mark.parametrize("kind", ["groupnorm", "layernorm"])
-def test_group_and_layer_norm_make_micro_batch_accumulation_exact_in_train_mode(kind, device):
-    net = _norm_net(kind, device).train()
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_group_and_layer_norm_make_micro_batch_accumulation_exact_in_either_mode(kind, mode, device):
+    net = _norm_net(kind, device).train(mode == "train")  # their statistics come from each sample in both modes
     _, x, y = _setup(device)
     net.zero_grad(set_to_none=True)
     F.mse_loss(net(x), y).backward()

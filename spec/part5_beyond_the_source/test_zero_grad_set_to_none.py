@@ -45,7 +45,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from support.data import regression
-from support.models import mlp
+from support.models import linear_model, mlp
 from support.reference_optim import ReferenceAdam, ReferenceSGD
 from support.tensors import generator, seeded_init
 from support.tolerances import assert_close, override
@@ -83,8 +83,7 @@ def _pair(device):
 
 def test_zero_grad_sets_grads_to_none_by_default(device):
     model = mlp(IN, WIDTH, OUT, seed=51, device=device)
-    with seeded_init(51):
-        unused = nn.Linear(2, 2).to(device=device, dtype=torch.float64)  # parameters the loss never touches
+    unused = linear_model(2, 2, seed=51, device=device)  # parameters the loss never touches
     opt = torch.optim.SGD([*model.parameters(), *unused.parameters()], lr=0.05)
     x, y = regression(N, IN, OUT, seed=51, device=device)
     everything = [*model.parameters(), *unused.parameters()]
