@@ -1,6 +1,7 @@
 """support/ raises one kind of error for bad input: SpecInputError (support.errors) or a subclass, whose message names
 the value and the fix. A test failure is an AssertionError (support.tolerances), a bad command line or option a
-pytest.UsageError; nothing else is raised by the package (a self-test greps, like test262's lint)."""
+pytest.UsageError; no `raise` in the package names another class (a self-test greps, like test262's lint), and the
+self-tests of each module feed it bad input."""
 
 from __future__ import annotations
 
@@ -31,3 +32,17 @@ def test_support_raises_only_the_package_s_input_errors():
         if name not in ALLOWED
     ]
     assert not others, "raise SpecInputError (or a subclass) naming the value and the fix:\n" + "\n".join(others)
+
+
+def test_the_record_protocol_refuses_a_key_it_does_not_define():
+    import pytest
+
+    from support.errors import SpecInputError
+    from support.pytest_plugin import records
+
+    props: list = []
+    records.add(props, records.FIGURE, {"name": "x"})
+    assert records.records(props, records.FIGURE) == [{"name": "x"}] and records.last(props, records.CLAIM) is None
+    for call in (lambda: records.add(props, "figures", {}), lambda: records.records(props, "figures")):
+        with pytest.raises(SpecInputError, match="record key must be one of"):
+            call()

@@ -246,6 +246,13 @@ def test_bad_input_names_the_problem(tmp_path):
         TestRecord("t", outcome="error")
     with pytest.raises(SpecInputError, match="language must be one of"):
         write_report(build_report(REGISTRY, [], ENV), REGISTRY, tmp_path, "fr")
+    with pytest.raises(SpecInputError, match="lang must be one of"):
+        render_markdown(build_report(REGISTRY, [], ENV), REGISTRY, "fr")
+    with pytest.raises(SpecInputError, match="claims must be a list of claim ids"):
+        TestRecord("t", claims="good.claim")
+    with pytest.raises(SpecInputError, match="good.claim"):  # an unknown id names the close match
+        build_report(REGISTRY, [TestRecord("spec/t.py::test_x", claims=["good.clam"], outcome="failed")], ENV)
+    assert load_benchmarks(str(tmp_path / "none"), str(tmp_path)) == []  # paths as strings are accepted
 
 
 def test_first_lines_prefers_the_error_lines():

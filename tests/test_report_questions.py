@@ -109,6 +109,8 @@ def test_the_command_checks_and_writes_and_names_the_fix(tmp_path, capsys):
     assert f"run `{WRITE_COMMAND}`" in capsys.readouterr().err
     assert main(["--write", str(readme)]) == 0
     assert main(["--check", str(readme)]) == 0  # against the shipped registry
+    assert main(["--check", str(tmp_path / "missing.md")]) == 2  # not 1: a file that cannot be read is not stale
+    assert "missing.md: cannot be read" in capsys.readouterr().err
 
 
 def test_the_report_shows_the_index_and_each_claims_short_answer_before_its_bullets(tmp_path):

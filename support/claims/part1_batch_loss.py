@@ -12,12 +12,13 @@ CLAIMS: tuple[Claim, ...] = (
         part=P,
         verdict=Verdict.CONFIRMED,
         short_answer=text("""
-            'mean' (the default), 'sum' or 'none'; KLDivLoss adds 'batchmean'. Any other value raises ValueError at the
-            first forward call, and an empty batch gives a NaN mean loss with zero gradients.
+            'mean' (the default), 'sum' or 'none'; KLDivLoss adds 'batchmean'. Any other value but the deprecated
+            'elementwise_mean' raises ValueError at the first forward call; an empty batch gives a NaN mean loss with zero
+            gradients.
         """),
         short_answer_zh=text("""
-            可取 'mean'(默认)、'sum'、'none',KLDivLoss 另有 'batchmean';其他取值在第一次前向调用时抛出 ValueError;空
-            batch 的 mean 损失为 NaN,梯度却为零。
+            'mean'(默认)、'sum'、'none',KLDivLoss 另有 'batchmean';除弃用的 'elementwise_mean',其他值首次前向即抛
+            ValueError;空 batch 的 mean 为 NaN,梯度为零。
         """),
         questions=(
             "Which values does `reduction` take, and which is the default?",

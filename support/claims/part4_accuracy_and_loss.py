@@ -428,11 +428,11 @@ CLAIMS: tuple[Claim, ...] = (
         verdict=Verdict.CONFIRMED,
         short_answer=text("""
             Because the loss sees confidence and accuracy only the decision: at equal accuracy calibration (ECE, NLL)
-            can differ, and dividing the logits by a fitted temperature changes calibration without changing any
+            can differ, and dividing the logits by a suitable temperature changes calibration without changing any
             prediction.
         """),
         short_answer_zh=text("""
-            因为损失看得到置信度,准确率只看判定:准确率相同时校准(ECE、NLL)可以不同;把 logits 除以拟合的温度能改变校准,而
+            因为损失看得到置信度,准确率只看判定:准确率相同时校准(ECE、NLL)可以不同;把 logits 除以合适的温度能改变校准,而
             不改变任何预测。
         """),
         questions=(

@@ -79,6 +79,10 @@ def add(user_properties: list, key: str, record: Any) -> None:
 
 def records(user_properties: Iterable, key: str) -> list:
     """Every record under ``key``, in the order they were added."""
+    if key not in KEYS:  # a misspelt key would find nothing, silently
+        from support import _arguments
+
+        _arguments.one_of("record key", key, KEYS)
     return [v for k, v in user_properties if k == key]
 
 

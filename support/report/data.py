@@ -45,6 +45,8 @@ class TestRecord:
 
     def __post_init__(self) -> None:
         _arguments.one_of(f"test {self.nodeid!r}: outcome", self.outcome, OUTCOMES)
+        if isinstance(self.claims, str) or not all(isinstance(c, str) for c in self.claims):
+            raise SpecInputError(f"test {self.nodeid!r}: claims must be a list of claim ids, got {self.claims!r}")
 
 
 def first_lines(text: str, n: int = 6) -> str:
@@ -59,6 +61,7 @@ def load_benchmarks(directory: Path, root: Path) -> list[dict]:
 
     ``file`` in each result is its path relative to ``root``. A file that cannot be read raises SpecInputError.
     """
+    directory, root = Path(directory), Path(root)
     results = []
     for path in sorted(directory.glob("*.json")) if directory.is_dir() else []:
         try:
@@ -80,6 +83,7 @@ def build_report(
     by_claim: dict[str, list[TestRecord]] = defaultdict(list)
     for rec in sorted(records, key=lambda r: r.nodeid):
         for claim_id in rec.claims:
+            registry[claim_id]  # an id the registry does not know raises, naming close matches
             by_claim[claim_id].append(rec)
     claims = []
     for claim in registry.values():

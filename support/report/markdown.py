@@ -9,9 +9,10 @@ whatever a Markdown renderer does to headings.
 
 from __future__ import annotations
 
+from support import _arguments
 from support.claims.schema import ClaimRegistry, Part, Verdict
 from support.report.questions import module_path, question_index
-from support.report.text import TEXT, part_heading, unit_text
+from support.report.text import LANGS, TEXT, part_heading, unit_text
 
 YOUR_MODEL_ANCHOR = "your-model"
 QUESTIONS_ANCHOR = "questions"
@@ -210,7 +211,7 @@ def render_plot_images(plots: list[dict], lang: str) -> list[str]:
 def render_markdown(data: dict, registry: ClaimRegistry, lang: str, root_link: str | None = None) -> str:
     """The report's README.md. ``root_link``: the project root relative to the report's folder, for links to the
     test modules (None: the modules are named without links)."""
-    t = TEXT[lang]
+    t = TEXT[_arguments.one_of("lang", lang, LANGS)]
     meta, counts = data["meta"], data["counts"]
     out = [f"# {t['title']}", "", t["intro"], ""]
     out += [

@@ -105,7 +105,11 @@ def main(argv: list[str] | None = None) -> int:
     action.add_argument("--check", metavar="README", type=Path, help="exit 1 when its blocks are out of date")
     args = parser.parse_args(argv)
     path = args.write or args.check
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:  # exit 1 means "out of date": a file that cannot be read is a usage error (2)
+        print(f"{path}: cannot be read ({exc.strerror or exc})", file=sys.stderr)
+        return 2
     try:
         if args.write:
             path.write_text(update_readme(text, REGISTRY), encoding="utf-8")
