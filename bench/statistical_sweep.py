@@ -85,7 +85,7 @@ def _cases():
         (
             "explosion.cause.init",
             "tanh at 2 x Glorot",
-            lambda b: init.test_tanh_at_twice_glorot_still_explodes_but_saturation_caps_the_slope(fig, b),
+            lambda b: init.test_tanh_at_twice_glorot_still_explodes_but_saturation_slows_it(fig, b),
         )
     )
     for name in (
