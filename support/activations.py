@@ -34,5 +34,7 @@ def derivative(activation: str, a: torch.Tensor) -> torch.Tensor:
 
 
 def sigmoid(v: float) -> float:
-    """1 / (1 + exp(-v)) for a Python number."""
-    return 1 / (1 + math.exp(-_arguments.number("v", v)))
+    """1 / (1 + exp(-v)) for a Python number, written with exp(-|v|) so that no v overflows."""
+    v = _arguments.number("v", v)
+    e = math.exp(-abs(v))
+    return 1 / (1 + e) if v >= 0 else e / (1 + e)

@@ -52,6 +52,7 @@ import torch
 
 from support.explosion import OVERFLOW_WITHIN_STEPS, UNSTABLE_LR, unstable_regression
 from support.gradients import loss_hessian_max_eigenvalue
+from support.least_squares import least_squares_solution
 from support.models import mlp
 from support.tensors import maker
 from support.tolerances import assert_close
@@ -269,9 +270,9 @@ def test_slightly_above_the_initial_limit_the_curvature_falls_and_training_conve
     lam0 = _largest_hessian_eigenvalue(make_model(), x, y)
     limit = 2.0 / lam0
     # the linear net 4-8-8-1 with biases represents every affine map of x, so its lowest loss is the least-squares
-    # optimum of [x, 1] (normal equations), computed here independently of any training
-    design = torch.cat([x, torch.ones_like(x[:, :1])], dim=1)
-    optimum = torch.nn.functional.mse_loss(design @ torch.linalg.lstsq(design, y).solution, y).item()
+    # optimum of [x, 1], computed here independently of any training
+    w_star, b_star = least_squares_solution(x, y)
+    optimum = torch.nn.functional.mse_loss(x @ w_star.T + b_star, y).item()
 
     model, near = _run(make_model, x, y, SLIGHTLY * limit, steps=CURVATURE_STEPS)
     assert near.finite
