@@ -76,6 +76,33 @@ def gaussian_chain_log_norm_variance(fan_ins) -> float:
     return float((torch.special.polygamma(1, ns / 2) / 4).sum())
 
 
+def log_chi2_sum_tail(terms: Sequence[tuple[float, int]], threshold: float, n: int) -> float:
+    """A Chernoff bound on P(|S - E S| >= threshold) for S = sum_j c_j X_j, the X_j independent copies of
+    1/2 log chi^2_n (the log-gain of one Gaussian layer of fan-in n; see gaussian_chain_log_norm_variance).
+
+    ``terms`` lists (c, count): ``count`` copies with coefficient c. Each tail is bounded by
+    min over lambda > 0 of exp(-lambda threshold + sum count K(+-lambda c)), K the centred cumulant generating function
+    K(t) = t/2 log 2 + lgamma((n + t)/2) - lgamma(n/2) - t E X, from E (chi^2_n)^(t/2) = 2^(t/2) Gamma((n + t)/2) /
+    Gamma(n/2) for t > -n; the minimum is taken over a grid of lambda, and any lambda gives a valid bound."""
+    n = _arguments.positive_int("n", n)
+    threshold = _arguments.number("threshold", threshold, above=0)
+    terms = [(_arguments.number("coefficient", c), _arguments.positive_int("count", k)) for c, k in terms]
+    if not terms or all(c == 0 for c, _ in terms):
+        raise SpecInputError("terms must hold at least one non-zero coefficient")
+    mean = (float(torch.special.digamma(torch.tensor(n / 2, dtype=torch.float64))) + math.log(2)) / 2
+
+    def cgf(t: float) -> float:
+        return t / 2 * math.log(2) + math.lgamma((n + t) / 2) - math.lgamma(n / 2) - t * mean
+
+    largest = max(abs(c) for c, _ in terms)
+    grid = [n / largest * 10 ** (-6 + 6 * i / 4000) * 0.999 for i in range(4001)]  # lambda |c| < n keeps K finite
+    total = 0.0
+    for sign in (1.0, -1.0):
+        exponent = min(-lam * threshold + sum(k * cgf(sign * lam * c) for c, k in terms) for lam in grid)
+        total += math.exp(min(exponent, 0.0))
+    return min(total, 1.0)
+
+
 _ArrayFn = Callable[[np.ndarray], np.ndarray]
 _MEAN_FIELD_ACTIVATIONS: dict[str, tuple[_ArrayFn, _ArrayFn] | None] = {  # (phi, phi'); None: closed form
     "linear": None,

@@ -2,7 +2,8 @@
 1e-3. A module sized on a sweep records it (counts over thousands of seeds disjoint from its blocks); the model
 (independent runs; the rate at its one-sided 99.9% lower bound from the sweep) is in its docstring. These self-tests
 recompute the bounds from those counts (trend.inverse, remedy.lstm-gru, per-sample.explosion,
-explosion.single-sample; the bounds of the other statistical modules are derived in their docstrings), so a change of
+explosion.single-sample), and the Chernoff bounds of explosion.cause.init and explosion.cause.depth from their sweep
+settings (the bounds of the other statistical modules are derived in their docstrings), so a change of
 run counts, widths or thresholds that breaks the sizing is caught here, before a red run on some other seed block
 would show it."""
 
@@ -102,3 +103,38 @@ def test_single_sample_guaranteed_batch_sizes_are_called_diverged_rarely():
     guaranteed = [(m, lr) for m in single.BATCH_SIZES if curv.guarantee_edge(m) > lr]
     assert guaranteed
     assert _markov_sum(x, y, init, guaranteed, 100, single.FACTOR) < 1e-15
+
+
+# ---------------------------------------------------------------- explosion.cause.init and explosion.cause.depth
+def _linear_chain_bounds():
+    """The Chernoff bounds the two modules state, recomputed from their sweep settings (support.theory)."""
+    from support.explosion import SWEEP_DEPTHS, SWEEP_SEEDS, SWEEP_WIDTH
+    from support.fits import slope_standard_error
+    from support.theory import gaussian_chain_log_norm_variance, log_chi2_sum_tail
+
+    n, depths, seeds = SWEEP_WIDTH, SWEEP_DEPTHS, SWEEP_SEEDS
+    mean = sum(depths) / len(depths)
+    sxx = sum((d - mean) ** 2 for d in depths)
+    # the fitted slope: sum over depths of (d - mean) / Sxx times the mean over `seeds` networks of d layer terms
+    slope_terms = [((d - mean) / sxx / seeds, seeds * d) for d in depths]
+    slope_se = slope_standard_error(depths, [gaussian_chain_log_norm_variance([n] * d) / seeds for d in depths])
+    slope = log_chi2_sum_tail(slope_terms, 4.5 * slope_se, n)
+    per_depth = [
+        log_chi2_sum_tail(
+            [(1 / seeds, seeds * d)], 4.5 * math.sqrt(gaussian_chain_log_norm_variance([n] * d) / seeds), n
+        )
+        for d in depths
+    ]
+    return slope, per_depth
+
+
+def test_explosion_cause_init_linear_slopes_fail_a_fresh_block_below_the_stated_bound():
+    slope, _ = _linear_chain_bounds()
+    assert slope <= 8.5e-5  # the docstring's 8.4e-5 per two-sided slope comparison
+    assert 2 * slope <= 1.7e-4  # the gradient and the forward slope of one test
+
+
+def test_explosion_cause_depth_fails_a_fresh_block_below_the_stated_bound():
+    _, per_depth = _linear_chain_bounds()
+    assert per_depth[0] <= 1.71e-4 and per_depth[-1] <= 0.86e-4  # "1.7e-4 at depth 2 down to 0.9e-4 at depth 32"
+    assert sum(per_depth) <= 5.72e-4 < 1e-3  # a union over the 5 depths

@@ -193,3 +193,31 @@ def test_mean_field_slope_tolerance_generalises_the_relu_one():
         theory.mean_field_slope_tolerance("tanh", 4.0, 0, depths, 3)
     with pytest.raises(SpecInputError, match="activation must be one of"):
         theory.mean_field_slope_tolerance("gelu", 4.0, 32, depths, 3)
+
+
+def test_the_log_chi2_chernoff_bound_holds_and_is_tight_enough_for_one_layer():
+    # one term, X = 1/2 log chi^2_n: the exact two-sided tail from the chi^2 CDF (scipy) lies below the bound, and the
+    # bound is within a modest factor of it (Chernoff bounds lose a polynomial factor, not orders of magnitude)
+    stats = pytest.importorskip("scipy.stats", reason="scipy (dev extra) is not installed")
+    n, t = 32, 0.6
+    mean = (float(torch.special.digamma(torch.tensor(n / 2.0, dtype=torch.float64))) + math.log(2)) / 2
+    exact = stats.chi2.cdf(math.exp(2 * (mean - t)), n) + stats.chi2.sf(math.exp(2 * (mean + t)), n)
+    bound = theory.log_chi2_sum_tail([(1.0, 1)], t, n)
+    assert exact <= bound <= 20 * exact, (exact, bound)
+    # averaging concentrates: the mean of 4 terms (sd halved) misses by the same threshold far less often
+    assert theory.log_chi2_sum_tail([(0.25, 4)], t, n) < bound / 10
+
+
+@pytest.mark.parametrize(
+    "terms, threshold, n, match",
+    [
+        ([], 1.0, 8, "non-zero"),
+        ([(0.0, 3)], 1.0, 8, "non-zero"),
+        ([(1.0, 0)], 1.0, 8, "count"),
+        ([(1.0, 1)], 0.0, 8, "threshold"),
+        ([(1.0, 1)], 1.0, 0, "n"),
+    ],
+)
+def test_the_log_chi2_chernoff_bound_refuses_bad_input(terms, threshold, n, match):
+    with pytest.raises(SpecInputError, match=match):
+        theory.log_chi2_sum_tail(terms, threshold, n)

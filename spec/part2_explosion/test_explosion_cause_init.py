@@ -22,9 +22,10 @@ Method: support.explosion.depth_sweep measures log ||d(u.f(x))/dx|| (||u|| = 1) 
 depths 2 to 32, 3 independent networks per depth, and fits a line against depth. For linear layers the gradient and
 forward slopes must lie within 4.5 standard errors of the exact expectation (the law is exact: a sum of independent
 1/2 log chi^2_n terms, whose moment generating function gives a Chernoff bound of 1.7e-4 on a fresh seed block
-failing), and below / above zero at 0.5 / 2 x the Glorot std. For ReLU the tolerance is 0.15 (4 standard errors for
-a random derivative pattern plus 2/n of finite-width bias, about 5 sd from the measured mean), which a ReLU without
-the factor 1/2 would miss. ReLU networks are positively homogeneous, so scaling the std by c shifts every network's
+failing; tests/test_spec_statistics.py recomputes it with support.theory.log_chi2_sum_tail), and below / above zero
+at 0.5 / 2 x the Glorot std. For ReLU the tolerance is 0.15 (4 standard errors for a random derivative pattern plus
+2/n of finite-width bias, about 5 sd from the measured mean), which a ReLU without the factor 1/2 would miss.
+ReLU networks are positively homogeneous, so scaling the std by c shifts every network's
 log-norm by exactly depth * log c. The tanh test uses 12 networks per depth: its slope must be positive by 4
 standard errors and below the linear slope minus the tolerance. The thorough profile reruns each sweep on four more
 seed blocks; bench/statistical_sweep.py runs them on 25 more.
