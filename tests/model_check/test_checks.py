@@ -361,6 +361,40 @@ def test_check_6_catches_an_over_confident_init():
     assert run_check("loss-at-init-is-near-log-c", regression).outcome.value == "n/a"
 
 
+def test_check_6_points_a_tied_output_layer_at_the_shared_weights_init():
+    # an output layer tied to an embedding at nn.Embedding's default init (std 1): confidently wrong, and the advice
+    # names the tie (zeroing the output layer would zero the embedding with it)
+    class TiedLM(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = nn.Embedding(40, 16)
+            self.head = nn.Linear(16, 40, bias=False)
+            self.head.weight = self.embed.weight
+
+        def forward(self, tokens):
+            return self.head(self.embed(tokens)).transpose(1, 2)  # (N, C, T) for CrossEntropyLoss
+
+    g = generator(6)
+    tokens = torch.randint(0, 40, (N, 5), generator=g)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(6)
+        model = TiedLM()
+    subject = ModelUnderTest(
+        model=model, inputs=tokens, targets=torch.randint(0, 40, (N, 5), generator=g), loss=nn.CrossEntropyLoss()
+    )
+    result = run_check("loss-at-init-is-near-log-c", subject)
+    assert result.outcome.value == "fail" and "head.weight = embed.weight" in result.message.en, result.message.en
+    failed = run_check("loss-at-init-is-near-log-c", _untied_confident())
+    assert failed.outcome.value == "fail" and "shares weights" not in failed.message.en  # no tie, no such advice
+
+
+def _untied_confident() -> ModelUnderTest:
+    subject = references.mlp()
+    with torch.no_grad():
+        subject.model[-1].weight.mul_(30)
+    return subject
+
+
 # ================================================================ 7. a softmax before CrossEntropyLoss
 def _with_last(layer: nn.Module, **fields) -> ModelUnderTest:
     subject = references.mlp()

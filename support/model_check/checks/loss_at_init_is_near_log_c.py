@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from support.model_check.catalog import info
-from support.model_check.checks._numerics import check_seed, num, same_randomness
+from support.model_check.checks._numerics import check_seed, listing, listing_zh, num, same_randomness
 from support.model_check.checks.result import CheckResult, Recorder, Text
 from support.model_check.subject import ModelUnderTest
 
@@ -28,6 +28,18 @@ def _uniform_prediction(subject: ModelUnderTest, out: torch.Tensor, n_classes: i
     if isinstance(subject.loss, nn.NLLLoss) and n_classes:  # NLLLoss takes log-probabilities: log(1/C) everywhere
         return torch.full_like(out, -math.log(n_classes))
     return torch.zeros_like(out)  # equal logits: softmax is uniform
+
+
+def _tied(model) -> list[str]:
+    """The names under which a parameter shared by several modules appears (weight tying), after its first."""
+    seen: dict[int, str] = {}
+    tied = []
+    for name, p in model.named_parameters(remove_duplicate=False):
+        if id(p) in seen:
+            tied.append(f"{name} = {seen[id(p)]}")
+        else:
+            seen[id(p)] = name
+    return tied
 
 
 def loss_at_init_is_near_log_c(subject: ModelUnderTest) -> CheckResult:
@@ -77,6 +89,17 @@ def loss_at_init_is_near_log_c(subject: ModelUnderTest) -> CheckResult:
         else Text("", "")
     )
     if not math.isfinite(loss) or ratio > INIT_LOSS_LIMIT:
+        tied = _tied(model)
+        tied_text = (
+            Text(
+                f" The model shares weights between modules ({listing(tied)}): an output layer tied to an embedding "
+                f"takes the embedding's init, so scale that shared weight's init instead (GPT-2 draws it with std 0.02).",
+                f"模型在模块之间共享权重({listing_zh(tied)}):与嵌入层绑定的输出层沿用嵌入层的初始化,"
+                f"因此应调小这个共享权重的初始化尺度(GPT-2 用标准差 0.02)。",
+            )
+            if tied
+            else Text("", "")
+        )
         return rec.failed(
             Text(
                 f"the loss at initialisation is {num(loss)} = {num(ratio)} x ",
@@ -94,6 +117,7 @@ def loss_at_init_is_near_log_c(subject: ModelUnderTest) -> CheckResult:
                 "最后一层是否以过大的尺度初始化(把它初始化得更小,例如全零或乘以 0.01)、输入是否没有归一化,"
                 "以及损失是否在求和而不是求平均(loss.at-init、loss.measures-error)。",
             )
+            + tied_text
         )
     side = ("below", "低于") if ratio < 1 else ("above", "高于")
     pct = num(abs(ratio - 1) * 100)
