@@ -13,8 +13,8 @@ CLAIMS: tuple[Claim, ...] = (
         verdict=Verdict.CONFIRMED,
         short_answer=text("""
             'mean' (the default), 'sum' or 'none'; KLDivLoss adds 'batchmean'. Any other value but the deprecated
-            'elementwise_mean' raises ValueError at the first forward call; an empty batch gives a NaN mean loss with zero
-            gradients.
+            'elementwise_mean' raises ValueError at the first forward call; an empty batch gives a NaN mean loss with
+            zero gradients.
         """),
         short_answer_zh=text("""
             'mean'(默认)、'sum'、'none',KLDivLoss 另有 'batchmean';除弃用的 'elementwise_mean',其他值首次前向即抛

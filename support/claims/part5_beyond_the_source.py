@@ -1129,7 +1129,8 @@ CLAIMS: tuple[Claim, ...] = (
     Claim(
         id="loss.at-init",
         part=P,
-        verdict=Verdict.QUALIFIED,  # ln C only with small logits: raw inputs start far above it with the same default init
+        # ln C only with small logits: raw inputs start far above it with the same default init
+        verdict=Verdict.QUALIFIED,
         short_answer=text("""
             About ln C, the loss of a uniform prediction, with PyTorch's default init and last-layer inputs of order 1;
             a large-scale last-layer init, unnormalised inputs or reduction='sum' start it far above.
