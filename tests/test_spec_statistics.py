@@ -138,3 +138,11 @@ def test_explosion_cause_depth_fails_a_fresh_block_below_the_stated_bound():
     _, per_depth = _linear_chain_bounds()
     assert per_depth[0] <= 1.71e-4 and per_depth[-1] <= 0.86e-4  # "1.7e-4 at depth 2 down to 0.9e-4 at depth 32"
     assert sum(per_depth) <= 5.72e-4 < 1e-3  # a union over the 5 depths
+
+
+def test_explosion_single_sample_spread_fails_a_fresh_block_rarely():
+    from spec.part2_explosion import test_explosion_single_sample as single
+
+    blocks, failed = single.SPREAD_SWEEP
+    # the pass rate's one-sided 99.9% lower bound from the sweep; a fresh block fails at most 1 minus that
+    assert 1 - _p0(blocks - failed, blocks) < FRESH_BLOCK_FAILURE
