@@ -90,6 +90,16 @@ def _setup(device):
     return unstable_regression(device)
 
 
+# what the recorded numbers were measured on (the report shows it next to each)
+MEASURED_ON = "linear MLP 4-8-8-1 (seed 3), MSELoss, 32 regression samples, full-batch SGD"
+MEASURED_ON_ZH = "线性 MLP 4-8-8-1(种子 3),MSELoss,32 个回归样本,全 batch SGD"
+
+
+def _record(figures, name: str, value, unit: str, *, zh: str, **kwargs) -> float:
+    """A figure measured on support.explosion.unstable_regression (MEASURED_ON)."""
+    return figures.record(name, value, unit, zh=zh, measured_on=MEASURED_ON, measured_on_zh=MEASURED_ON_ZH, **kwargs)
+
+
 def _largest_hessian_eigenvalue(model, x, y) -> float:
     """lambda_max of the MSE loss Hessian w.r.t. all parameters at the model's current weights."""
     return loss_hessian_max_eigenvalue(model, torch.nn.functional.mse_loss, x, y)
@@ -115,8 +125,8 @@ def test_learning_rates_straddle_the_stability_limit(device, figures):
     x, y, make_model = _setup(device)
     lam = _largest_hessian_eigenvalue(make_model(), x, y)
     limit = 2.0 / lam
-    figures.record("lambda_max of the loss Hessian at init", lam, "1/lr", zh="初始化时损失Hessian的lambda_max")
-    figures.record("stability limit 2/lambda_max", limit, "lr", zh="稳定极限 2/lambda_max")
+    _record(figures, "lambda_max of the loss Hessian at init", lam, "1/lr", zh="初始化时损失Hessian的lambda_max")
+    _record(figures, "stability limit 2/lambda_max", limit, "lr", zh="稳定极限 2/lambda_max")
     assert LR_SANE < limit < LR_LARGE  # the two runs below sit on either side of the limit
 
 
@@ -130,9 +140,13 @@ def test_too_large_lr_grows_the_gradient_every_step_until_overflow(device, figur
     assert all(b > a for a, b in zip(finite, finite[1:])), f"gradient norm did not grow step over step: {finite}"
     assert not math.isfinite(history.losses[-1])
     assert not all(torch.isfinite(p).all() for p in model.parameters())  # the overflow reached the weights
-    figures.record("first non-finite step at lr=1.0", k, "step", zh="lr=1.0时首个出现非有限值的步")
-    figures.record(
-        "largest finite gradient norm before overflow", finite[-1], "gradient norm", zh="溢出前最大的有限梯度范数"
+    _record(figures, "first non-finite step at lr=1.0", k, "step", zh="lr=1.0时首个出现非有限值的步")
+    _record(
+        figures,
+        "largest finite gradient norm before overflow",
+        finite[-1],
+        "gradient norm",
+        zh="溢出前最大的有限梯度范数",
     )
     name = f"lr = {LR_LARGE} (above 2/lambda_max), non-finite from step {k}"
     name_zh = f"lr = {LR_LARGE}(高于 2/lambda_max),从第{k}步起非有限"
@@ -149,13 +163,15 @@ def test_sane_lr_stays_finite_and_decreases_the_loss_every_step(device, figures)
     curvatures = [_largest_hessian_eigenvalue(make_model(), x, y)] + history.evaluations
     assert max(curvatures) < 2 / LR_SANE, curvatures
     assert all(b < a for a, b in zip(history.losses, history.losses[1:])), history.losses
-    figures.record(
+    _record(
+        figures,
         "loss after 20 steps / initial loss at lr=0.05",
         history.losses[-1] / history.losses[0],
         "1",
         zh="lr=0.05时20步后的损失 / 初始损失",
     )
-    figures.record(
+    _record(
+        figures,
         "lr=0.05: largest lambda_max along the run / (2/lr)",
         max(curvatures) * LR_SANE / 2,
         "1",
@@ -226,7 +242,8 @@ def test_in_low_precision_the_run_overflows_once_the_float64_run_passes_the_larg
         assert expected < _first_step_past(reference, torch.finfo(torch.float32).max)
         assert expected < reference.first_non_finite_step
     name = str(dtype).removeprefix("torch.")
-    figures.record(
+    _record(
+        figures,
         f"lr=1.0 in {name}: first non-finite step",
         expected,
         "step",
@@ -291,19 +308,22 @@ def test_slightly_above_the_initial_limit_the_curvature_falls_and_training_conve
     assert len(finite) >= 3
     assert all(b > a for a, b in zip(finite, finite[1:])), f"gradient norm did not grow step over step: {finite}"
 
-    figures.record(
+    _record(
+        figures,
         f"lr = {SLIGHTLY} x 2/lambda_max(init): lambda_max after {CURVATURE_STEPS} steps x lr / 2",
         lam_end * SLIGHTLY * limit / 2,
         "1",
         zh=f"lr = {SLIGHTLY} x 2/lambda_max(初始化时):{CURVATURE_STEPS} 步后的 lambda_max x lr / 2",
     )
-    figures.record(
+    _record(
+        figures,
         f"lr = {SLIGHTLY} x 2/lambda_max(init): final loss / least-squares optimum",
         final / optimum,
         "1",
         zh=f"lr = {SLIGHTLY} x 2/lambda_max(初始化时):最终损失 / 最小二乘最优值",
     )
-    figures.record(
+    _record(
+        figures,
         f"lr = {FAR} x 2/lambda_max(init): first non-finite step",
         k,
         "step",

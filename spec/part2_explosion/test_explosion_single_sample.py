@@ -86,6 +86,11 @@ from support.training import train
 pytestmark = pytest.mark.claim("explosion.single-sample")
 N = 64
 NOISE = 0.5  # target noise of the non-interpolating problem in (1) and (3)
+# what the recorded numbers were measured on (the report shows it next to each)
+NOISY_ON = "nn.Linear(16, 1), MSELoss, 64 least-squares samples, target noise 0.5"
+NOISY_ON_ZH = "nn.Linear(16, 1),MSELoss,64 个最小二乘样本,目标噪声 0.5"
+NOISE_FREE_ON = "nn.Linear(16, 1), MSELoss, 64 least-squares samples without noise (interpolation)"
+NOISE_FREE_ON_ZH = "nn.Linear(16, 1),MSELoss,64 个无噪声的最小二乘样本(可插值)"
 BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64)
 FACTOR = 1000.0  # the divergence verdict of per-sample.explosion
 SE_MULTIPLE = 5  # Monte-Carlo comparisons: 5 standard errors (a normal mean strays that far with p < 6e-7)
@@ -128,6 +133,7 @@ def _gradient_lengths(model, x, y):
 
 
 def test_single_sample_gradients_are_longer_on_average_and_stay_long_at_the_optimum(device, figures):
+    record = functools.partial(figures.record, measured_on=NOISY_ON, measured_on_zh=NOISY_ON_ZH)
     x, y, model = least_squares_problem(device, noise=NOISE)
     n = x.shape[0]
     curv = least_squares_curvature(x)
@@ -162,16 +168,14 @@ def test_single_sample_gradients_are_longer_on_average_and_stay_long_at_the_opti
     # rounding of the lstsq solution and of the sum: a float64 relative 1e-10 of the per-sample scale is generous
     assert batch_norm <= 1e-10 * mean_norm
     ratios = [a / b for a, b in along]
-    figures.record(
-        "mean ||g_i|| / ||batch gradient|| at init", ratios[0], "1", zh="初始化时的平均 ||g_i|| / ||batch梯度||"
-    )
-    figures.record(
+    record("mean ||g_i|| / ||batch gradient|| at init", ratios[0], "1", zh="初始化时的平均 ||g_i|| / ||batch梯度||")
+    record(
         "mean ||g_i|| / ||batch gradient|| after 2 epochs of per-sample SGD",
         ratios[-1],
         "1",
         zh="逐样本SGD训练2个epoch后的平均 ||g_i|| / ||batch梯度||",
     )
-    figures.record(
+    record(
         "mean ||g_i|| at the least-squares solution (batch gradient 0)",
         mean_norm,
         "gradient norm",
@@ -191,6 +195,7 @@ def test_single_sample_gradients_are_longer_on_average_and_stay_long_at_the_opti
 
 # ---------------------------------------------------------------- (2) a fixed lr: B = 1 diverges, larger B converge
 def test_at_a_fixed_lr_batch_size_one_diverges_where_larger_batches_converge(device, figures, seed_block):
+    record = functools.partial(figures.record, measured_on=NOISE_FREE_ON, measured_on_zh=NOISE_FREE_ON_ZH)
     x, y, init = least_squares_problem(device)  # noise-free: interpolation
     curv = least_squares_curvature(x)
     lr = math.sqrt(curv.expansive_above * curv.guarantee_edge(max(BATCH_SIZES)))
@@ -207,27 +212,25 @@ def test_at_a_fixed_lr_batch_size_one_diverges_where_larger_batches_converge(dev
     assert not ratios[0] <= 1.0, ratios[0]
     assert diverged[1], ratios[0]
     assert not any(diverged[b] for b in guaranteed), diverged
-    figures.record(
+    record(
         "fixed lr (geometric mean of 2/beta_min and 2 eta*(64))",
         lr,
         "lr",
         zh="固定学习率(2/beta_min 与 2 eta*(64) 的几何平均)",
     )
-    figures.record(
+    record(
         "smallest batch size guaranteed to converge at this lr",
         min(guaranteed),
         "samples",
         zh="该学习率下保证收敛的最小batch大小",
     )
-    figures.record(
+    record(
         "smallest batch size that converged",
         min(b for b in BATCH_SIZES if not diverged[b]),
         "samples",
         zh="实际收敛的最小batch大小",
     )
-    figures.record(
-        "B=1: ||w - w*||^2 after 100 steps / at start", ratios[0], "1", zh="B=1:100步后的 ||w - w*||^2 / 初始值"
-    )
+    record("B=1: ||w - w*||^2 after 100 steps / at start", ratios[0], "1", zh="B=1:100步后的 ||w - w*||^2 / 初始值")
     plot = figures.plot(
         "full-data MSE per SGD step at one fixed lr, by batch size (with replacement)",
         x_label="SGD step",
@@ -252,6 +255,7 @@ SPREAD_SWEEP = (8479, 0)
 
 
 def test_spread_of_sgd_iterates_around_the_optimum_falls_as_one_over_b(device, figures, seed_block):
+    record = functools.partial(figures.record, measured_on=NOISY_ON, measured_on_zh=NOISY_ON_ZH)
     x, y, init = least_squares_problem(device, noise=NOISE)
     curv = least_squares_curvature(x)
     lr = 1.0 / curv.beta  # = eta*(1) <= eta*(B): mean-square stable for every B
@@ -297,23 +301,23 @@ def test_spread_of_sgd_iterates_around_the_optimum_falls_as_one_over_b(device, f
     departure = math.log(f[0] / f[-1]) * sum(v - mean for v in logs if v > mean) / sxx
     assert_le(exact_fit.slope, -1.0, slack=slack(abs=1e-12, reason="float64 rounding of a 7-point fit"))
     assert_ge(exact_fit.slope, -1.0 - departure, slack=slack(abs=1e-12, reason="float64 rounding of a 7-point fit"))
-    figures.record(
+    record(
         "log-log slope of E||w_T - w*||^2 vs B, measured", fit.slope, "1", zh="E||w_T - w*||^2 对 B 的双对数斜率,实测"
     )
-    figures.record("log-log slope, exact second-moment recursion", exact_fit.slope, "1", zh="双对数斜率,精确二阶矩递推")
-    figures.record(
+    record("log-log slope, exact second-moment recursion", exact_fit.slope, "1", zh="双对数斜率,精确二阶矩递推")
+    record(
         "derived bound on |exact slope + 1|: log(f(1) / f(64)) * sum_(x > mean)(x - mean) / Sxx",
         departure,
         "1",
         zh="推导出的 |精确斜率 + 1| 的上界:log(f(1) / f(64)) * sum_(x > mean)(x - mean) / Sxx",
     )
-    figures.record(
+    record(
         "B * E||w_T - w*||^2 / A at B=1 (exact; 1 = the first-order term alone)",
         exact[0] / leading,
         "1",
         zh="B=1时的 B * E||w_T - w*||^2 / A(精确值;1 = 仅有一阶项)",
     )
-    figures.record(
+    record(
         "B * E||w_T - w*||^2 / A at B=64 (exact)",
         64 * exact[-1] / leading,
         "1",

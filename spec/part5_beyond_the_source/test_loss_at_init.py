@@ -61,6 +61,20 @@ DELTA = 1e-4  # the failure probability of each concentration bound
 CLASS_COUNTS = [10, 100]
 
 
+def _record(figures, name: str, value, unit: str, *, zh: str) -> float:
+    """A figure measured on this module's network (the report shows it next to the number)."""
+    return figures.record(
+        name,
+        value,
+        unit,
+        zh=zh,
+        measured_on=f"ReLU MLP {PIXELS}-{HIDDEN}-C (default init), {N} samples, heads drawn {HEADS} (raw pixels "
+        f"{RAW_HEADS}) at a time",
+        measured_on_zh=f"ReLU MLP {PIXELS}-{HIDDEN}-C(默认初始化),{N} 个样本,每次抽取 {HEADS} 个输出层(原始像素为 "
+        f"{RAW_HEADS} 个)",
+    )
+
+
 def _pixels(device):
     """Raw pixel values 0..255 and the same data standardised per pixel (mean 0, std 1 over the batch)."""
     raw = torch.randint(0, 256, (N, PIXELS), generator=generator(61)).to(torch.float64)
@@ -165,14 +179,16 @@ def test_default_init_starts_near_ln_c(classes, device, figures, seed_block):
     uniform = torch.full((16 * N, classes), 1.0 / classes, dtype=torch.float64, device=device)
     label_averaged = F.cross_entropy(logits.reshape(-1, classes), uniform, reduction="none")
     assert_ge(label_averaged.min(), ln_c, slack=ROUNDING)
-    figures.record(
+    _record(
+        figures,
         f"C = {classes}: mean loss at default init (mean of {HEADS} heads)",
         mean,
         "nats",
         zh=f"C = {classes}:默认初始化时的平均损失({HEADS} 个输出层的平均)",
     )
-    figures.record(f"C = {classes}: ln C", ln_c, "nats", zh=f"C = {classes}:ln C 的值")
-    figures.record(
+    _record(figures, f"C = {classes}: ln C", ln_c, "nats", zh=f"C = {classes}:ln C 的值")
+    _record(
+        figures,
         f"C = {classes}: derived upper bound ln C + s^2/2 + r",
         ln_c + excess_bound + r,
         "nats",
@@ -193,13 +209,15 @@ def test_an_over_confident_last_layer_starts_far_above_ln_c(classes, device, fig
     ln_c = math.log(classes)
     assert_ge(losses.mean(), lower - r, slack=EXACT, msg="mean loss below the derived |h| e_C - r")
     assert_ge(lower - r, 2 * ln_c, slack=EXACT, msg="the derived bound is not far above ln C")
-    figures.record(
+    _record(
+        figures,
         f"C = {classes}: mean loss at init, last layer N(0, 1)",
         losses.mean(),
         "nats",
         zh=f"C = {classes}:输出层按 N(0, 1) 初始化时的平均损失",
     )
-    figures.record(
+    _record(
+        figures,
         f"C = {classes}: derived lower bound |h| e_C - r, last layer N(0, 1)",
         lower - r,
         "nats",
@@ -229,19 +247,22 @@ def test_unnormalised_inputs_start_far_above_ln_c(classes, device, figures, seed
     # and the ReLU trunk is positively homogeneous up to its biases (|b| <= 1/4), so s grows ~100-fold; 10 is far below
     scale = _logit_variance(h_raw).sqrt().mean() / _logit_variance(h_std).sqrt().mean()
     assert_ge(scale, 10.0, slack=EXACT)
-    figures.record(
+    _record(
+        figures,
         f"C = {classes}: mean loss at init, raw pixels 0..255",
         losses.mean(),
         "nats",
         zh=f"C = {classes}:原始像素 0..255 时初始化的平均损失",
     )
-    figures.record(
+    _record(
+        figures,
         f"C = {classes}: mean loss at init, standardised pixels",
         standardised_mean,
         "nats",
         zh=f"C = {classes}:标准化像素时初始化的平均损失",
     )
-    figures.record(
+    _record(
+        figures,
         f"C = {classes}: logit std, raw / standardised pixels",
         scale,
         "1",
@@ -271,7 +292,8 @@ def test_reduction_sum_reports_n_times_the_mean(classes, device, figures):
     excess_bound = (_logit_variance(h) / 2).mean().item()
     assert_ge(sums, N * (ln_c - r), slack=EXACT)
     assert_le(sums, N * (ln_c + excess_bound + r), slack=EXACT)
-    figures.record(
+    _record(
+        figures,
         f"C = {classes}: summed loss at default init, N = {N}",
         sums,
         "nats",
