@@ -29,7 +29,8 @@ Why:
   Over a run the parameters of the two runs part, so the comparison is with SGD on J at learning rate c lr: if
   both runs are at the same parameters, the gradient of c J is c g, the momentum buffer b <- mu b + c g is c
   times J's buffer, and the step lr (c b) equals (c lr) b; by induction the runs agree step after step, up to the
-  rounding of lr (c g) against (c lr) g (PyTorch docs, torch.optim.SGD, dampening 0).
+  rounding of lr (c g) against (c lr) g (PyTorch docs, torch.optim.SGD, dampening 0). The run test takes c from
+  1e-3 to 30, where the runs train: past that the runs diverge, and any divergent iteration amplifies rounding.
 * Adam (PyTorch docs, torch.optim.Adam; Kingma & Ba 2015, sec. 2.1): m_t scales with c and sqrt(v_t) with |c|,
   so m^/(sqrt(v^) + eps) with gradient c g equals the update with gradient g and eps / c. The first step is
   -lr g / (|g| + eps / c) per element: invariant to c while c |g| >> eps (difference <= lr eps |1/c - 1| / |g|),
@@ -206,7 +207,11 @@ def test_sgd_first_step_scales_exactly_with_the_loss(device, c):
 SGD_RUN_STEPS = 8  # minibatches of 8 of the 16 samples: 4 epochs, the gradient changes from step to step
 
 
-@given(c=st.floats(1e-3, 1e3), momentum=st.sampled_from([0.0, 0.9]))
+# c up to 30: lr c up to 0.3, with momentum 0.9 an effective lr c / (1 - 0.9) up to 3, where these runs still train.
+# Far above it (an effective lr of 4 or more here) the runs diverge to parameters in the hundreds, and float64 rounding
+# differences grow with them as in any unstable iteration: the identity still holds in exact arithmetic, but the
+# comparison would measure the divergence, not the optimizer
+@given(c=st.floats(1e-3, 30.0), momentum=st.sampled_from([0.0, 0.9]))
 def test_sgd_on_c_times_the_loss_follows_sgd_with_c_times_the_learning_rate(device, c, momentum):
     make_model, x, y = _setup(device)
 
@@ -226,16 +231,14 @@ def test_sgd_on_c_times_the_loss_follows_sgd_with_c_times_the_learning_rate(devi
 
     start = flat_params(make_model())
     on_scaled_loss, with_scaled_lr = run(c, LR), run(1.0, c * LR)
-    # identical in exact arithmetic (see Why); in float64 each step rounds lr (c g) and (c lr) g and the updated
-    # parameters by a few ulps of the largest parameter (eps = 2.2e-16), and the 8 steps of the dynamics may
-    # amplify that: 1e-11 of the largest parameter leaves room for a factor of 1e4 over a few ulps
+    # identical in exact arithmetic (see Why); in float64 the steps lr (c g) and (c lr) g round differently, by a few
+    # ulps (eps = 2.2e-16) of the largest parameter each; over 8 steps of a run that does not diverge, 1e-12 of the
+    # largest parameter leaves a factor ~300 over 8 x 2 ulps for the dynamics to amplify them
     scale = max(with_scaled_lr.abs().max().item(), start.abs().max().item())
     tol = override(
         rtol=0.0,
-        atol=1e-11 * scale,
-        reason=(
-            "float64 rounding of 8 SGD steps, a few ulps of the largest parameter per step, amplified by the dynamics"
-        ),
+        atol=1e-12 * scale,
+        reason="float64 rounding of 8 SGD steps, a few ulps of the largest parameter a step, amplified by the dynamics",
     )
     assert_close(on_scaled_loss, with_scaled_lr, tol=tol)
     # not vacuous: the run moved the parameters by more than the tolerance (else not moving at all would pass)
