@@ -1,7 +1,7 @@
 """The spec's statistical tests are sized so that a fresh block of seeds fails each of them with probability below
 1e-3. A module sized on a sweep records it (counts over thousands of seeds disjoint from its blocks); the model
 (independent runs; the rate at its one-sided 99.9% lower bound from the sweep) is in its docstring. These self-tests
-recompute the bounds from those counts (trend.inverse, remedy.lstm-gru, per-sample.explosion,
+recompute the bounds from those counts (trend.inverse, remedy.lstm-gru, remedy.relu, per-sample.explosion,
 explosion.single-sample), and the Chernoff bounds of explosion.cause.init and explosion.cause.depth from their sweep
 settings (the bounds of the other statistical modules are derived in their docstrings), so a change of
 run counts, widths or thresholds that breaks the sizing is caught here, before a red run on some other seed block
@@ -145,4 +145,11 @@ def test_explosion_single_sample_spread_fails_a_fresh_block_rarely():
 
     blocks, failed = single.SPREAD_SWEEP
     # the pass rate's one-sided 99.9% lower bound from the sweep; a fresh block fails at most 1 minus that
+    assert 1 - _p0(blocks - failed, blocks) < FRESH_BLOCK_FAILURE
+
+
+def test_remedy_relu_fails_a_fresh_block_rarely():
+    from spec.part2_explosion import test_remedy_relu as relu
+
+    blocks, failed = relu.RELU_SWEEP
     assert 1 - _p0(blocks - failed, blocks) < FRESH_BLOCK_FAILURE

