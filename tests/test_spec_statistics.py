@@ -107,7 +107,10 @@ def test_single_sample_guaranteed_batch_sizes_are_called_diverged_rarely():
 
 # ---------------------------------------------------------------- explosion.cause.init and explosion.cause.depth
 def _linear_chain_bounds():
-    """The Chernoff bounds the two modules state, recomputed from their sweep settings (support.theory)."""
+    """The Chernoff bounds the two modules state, recomputed from their sweep settings and standard-error multiples
+    (support.theory)."""
+    from spec.part2_explosion import test_explosion_cause_depth as depth
+    from spec.part2_explosion import test_explosion_cause_init as init
     from support.explosion import SWEEP_DEPTHS, SWEEP_SEEDS, SWEEP_WIDTH
     from support.fits import slope_standard_error
     from support.theory import gaussian_chain_log_norm_variance, log_chi2_sum_tail
@@ -118,10 +121,12 @@ def _linear_chain_bounds():
     # the fitted slope: sum over depths of (d - mean) / Sxx times the mean over `seeds` networks of d layer terms
     slope_terms = [((d - mean) / sxx / seeds, seeds * d) for d in depths]
     slope_se = slope_standard_error(depths, [gaussian_chain_log_norm_variance([n] * d) / seeds for d in depths])
-    slope = log_chi2_sum_tail(slope_terms, 4.5 * slope_se, n)
+    slope = log_chi2_sum_tail(slope_terms, init.SE_MULTIPLE * slope_se, n)
     per_depth = [
         log_chi2_sum_tail(
-            [(1 / seeds, seeds * d)], 4.5 * math.sqrt(gaussian_chain_log_norm_variance([n] * d) / seeds), n
+            [(1 / seeds, seeds * d)],
+            depth.SE_MULTIPLE * math.sqrt(gaussian_chain_log_norm_variance([n] * d) / seeds),
+            n,
         )
         for d in depths
     ]
@@ -143,13 +148,20 @@ def test_explosion_cause_depth_fails_a_fresh_block_below_the_stated_bound():
 def test_explosion_single_sample_spread_fails_a_fresh_block_rarely():
     from spec.part2_explosion import test_explosion_single_sample as single
 
-    blocks, failed = single.SPREAD_SWEEP
+    sweep = single.SPREAD_SWEEP
+    # the sweep vouches for the test as it ran: the same streams, steps, batch sizes and standard-error multiple
+    now = {"seeds": single.SEEDS, "steps": single.SPREAD_STEPS, "se_multiple": single.SE_MULTIPLE}
+    assert {k: sweep[k] for k in now} == now and sweep["batch_sizes"] == tuple(single.BATCH_SIZES)
     # the pass rate's one-sided 99.9% lower bound from the sweep; a fresh block fails at most 1 minus that
-    assert 1 - _p0(blocks - failed, blocks) < FRESH_BLOCK_FAILURE
+    assert 1 - _p0(sweep["blocks"] - sweep["failed"], sweep["blocks"]) < FRESH_BLOCK_FAILURE
 
 
 def test_remedy_relu_fails_a_fresh_block_rarely():
     from spec.part2_explosion import test_remedy_relu as relu
 
-    blocks, failed = relu.RELU_SWEEP
-    assert 1 - _p0(blocks - failed, blocks) < FRESH_BLOCK_FAILURE
+    sweep = relu.RELU_SWEEP
+    # the sweep vouches for the tests as they ran: the same networks, scales and tolerance
+    assert (sweep["width"], sweep["depths"], sweep["seeds"]) == (relu.N, tuple(relu.SWEEP_DEPTHS), relu.SWEEP_SEEDS)
+    assert sweep["factors"] == pytest.approx(relu.FACTORS, rel=1e-15)
+    assert sweep["slope_tolerance"] == pytest.approx(relu._slope_tolerance(), rel=1e-15)
+    assert 1 - _p0(sweep["blocks"] - sweep["failed"], sweep["blocks"]) < FRESH_BLOCK_FAILURE

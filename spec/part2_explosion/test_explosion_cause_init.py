@@ -55,6 +55,9 @@ N = SWEEP_WIDTH
 GLOROT = glorot_std(N, N)  # = 1/sqrt(n) for square layers
 HE = he_std(N)  # = sqrt(2/n)
 FACTORS = (0.5, 1.0, 2.0)  # below, at and above the Glorot / He value
+SE_MULTIPLE = (
+    4.5  # linear slopes: within 4.5 standard errors (Chernoff: 8.4e-5 a comparison; tests/test_spec_statistics.py)
+)
 
 
 def _sweep(activation, std, block=0):
@@ -109,7 +112,7 @@ def test_linear_layers_gradient_and_activation_slopes_are_log_of_s_sqrt_n(factor
     # 4.5 standard errors: the slope is a weighted sum of independent 1/2 log(chi^2_n) terms (one per layer and
     # network), so the exact moment generating function of log chi^2 bounds each two-sided tail (Chernoff) by 8.4e-5:
     # the gradient and forward comparisons fail a fresh block with probability below 1.7e-4
-    tol = 4.5 * _linear_slope_se()
+    tol = SE_MULTIPLE * _linear_slope_se()
     slope = sweep.fit().slope
     assert abs(slope - expected) <= tol, f"slope {slope:.4f}, expected {expected:.4f} +- {tol:.4f}"
     # activations: ||W h||^2 / ||h||^2 ~ s^2 chi^2_{fan_out}, fan_out = n: the same law forward

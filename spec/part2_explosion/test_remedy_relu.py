@@ -87,9 +87,19 @@ HE_FACTOR = he_std(N) / GLOROT  # sqrt(2)
 # both sides, where the ordering is clear of the tolerances
 FACTORS = (0.5, 0.75, 1.0, 1.25, HE_FACTOR, 1.5, 1.75, 2.0, 2.5, 3.0, 4.0)
 ACTIVATIONS = ("relu", "tanh", "sigmoid")
-# the sweep the module's tests were checked on: blocks 300000-306999 (disjoint from the thorough profile's 0-4 and the
-# sweep script's 5-30), every test unchanged; (blocks run, blocks in which some test failed)
-RELU_SWEEP = (7000, 0)
+# the sweep the module's tests were checked on (python bench/statistical_sweep.py --only remedy.relu --first-block
+# 300000 --blocks 7000; bench/results/statistical_sweep_relu_and_init.json): blocks disjoint from the thorough profile's
+# 0-4 and the default sweep's 5-30, every test unchanged, with the settings they ran with (tests/test_spec_statistics.py
+# checks they are still the module's)
+RELU_SWEEP = {
+    "blocks": 7000,
+    "failed": 0,  # blocks in which some test failed
+    "width": 32,
+    "depths": (2, 4, 8, 16, 32),
+    "seeds": 3,
+    "factors": (0.5, 0.75, 1.0, 1.25, 2**0.5, 1.5, 1.75, 2.0, 2.5, 3.0, 4.0),
+    "slope_tolerance": 0.15045166326843734,  # nonlinear_slope_tolerance(32, depths, 3)
+}
 
 
 def _slope_tolerance():

@@ -383,16 +383,26 @@ def test_check_6_points_a_tied_output_layer_at_the_shared_weights_init():
         model=model, inputs=tokens, targets=torch.randint(0, 40, (N, 5), generator=g), loss=nn.CrossEntropyLoss()
     )
     result = run_check("loss-at-init-is-near-log-c", subject)
-    assert result.outcome.value == "fail" and "head.weight = embed.weight" in result.message.en, result.message.en
-    failed = run_check("loss-at-init-is-near-log-c", _untied_confident())
-    assert failed.outcome.value == "fail" and "shares weights" not in failed.message.en  # no tie, no such advice
+    message = result.message.en
+    assert result.outcome.value == "fail" and "head.weight = embed.weight" in message and "zeros" not in message, (
+        message
+    )
 
+    # no tie on the output layer, no such advice: an over-confident head whose hidden layers share a weight
+    class SharedHidden(nn.Module):
+        def __init__(self, net: nn.Sequential):
+            super().__init__()
+            self.net, self.spare = net, nn.Linear(32, 32)
+            self.spare.weight = net[2].weight  # a (32, 32) hidden weight shared, not a (4, 32) output one
 
-def _untied_confident() -> ModelUnderTest:
+        def forward(self, x):
+            return self.net(x)
+
     subject = references.mlp()
     with torch.no_grad():
         subject.model[-1].weight.mul_(30)
-    return subject
+    failed = run_check("loss-at-init-is-near-log-c", replace(subject, model=SharedHidden(subject.model)))
+    assert failed.outcome.value == "fail" and "tied" not in failed.message.en and "zeros" in failed.message.en
 
 
 # ================================================================ 7. a softmax before CrossEntropyLoss

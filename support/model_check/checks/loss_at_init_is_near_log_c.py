@@ -30,13 +30,15 @@ def _uniform_prediction(subject: ModelUnderTest, out: torch.Tensor, n_classes: i
     return torch.zeros_like(out)  # equal logits: softmax is uniform
 
 
-def _tied(model) -> list[str]:
-    """The names under which a parameter shared by several modules appears (weight tying), after its first."""
+def _tied_output(model, n_classes: int | None) -> list[str]:
+    """The names of a weight with one row per class (an output layer's, or an embedding's of the same vocabulary)
+    that several modules share (weight tying): "head.weight = embed.weight"."""
     seen: dict[int, str] = {}
     tied = []
     for name, p in model.named_parameters(remove_duplicate=False):
         if id(p) in seen:
-            tied.append(f"{name} = {seen[id(p)]}")
+            if n_classes is not None and p.dim() == 2 and p.shape[0] == n_classes:
+                tied.append(f"{name} = {seen[id(p)]}")
         else:
             seen[id(p)] = name
     return tied
@@ -89,16 +91,20 @@ def loss_at_init_is_near_log_c(subject: ModelUnderTest) -> CheckResult:
         else Text("", "")
     )
     if not math.isfinite(loss) or ratio > INIT_LOSS_LIMIT:
-        tied = _tied(model)
-        tied_text = (
+        tied = _tied_output(model, c)
+        last_layer = (
             Text(
-                f" The model shares weights between modules ({listing(tied)}): an output layer tied to an embedding "
-                f"takes the embedding's init, so scale that shared weight's init instead (GPT-2 draws it with std 0.02).",
-                f"模型在模块之间共享权重({listing_zh(tied)}):与嵌入层绑定的输出层沿用嵌入层的初始化,"
-                f"因此应调小这个共享权重的初始化尺度(GPT-2 用标准差 0.02)。",
+                f"an output layer tied to an embedding ({listing(tied)}) at the embedding's large init (zeroing the "
+                f"output layer would zero the embedding too: scale the shared weight's init down instead, e.g. std "
+                f"0.02 as in GPT-2)",
+                f"与嵌入层绑定的输出层({listing_zh(tied)})沿用了嵌入层过大的初始化(把输出层置零会连嵌入层一起置零:"
+                f"应调小这个共享权重的初始化尺度,例如 GPT-2 的标准差 0.02)",
             )
             if tied
-            else Text("", "")
+            else Text(
+                "a last layer initialised with a large scale (initialise it smaller, e.g. zeros or x0.01)",
+                "最后一层是否以过大的尺度初始化(把它初始化得更小,例如全零或乘以 0.01)",
+            )
         )
         return rec.failed(
             Text(
@@ -109,15 +115,15 @@ def loss_at_init_is_near_log_c(subject: ModelUnderTest) -> CheckResult:
             + Text(": the untrained model is confidently wrong", ":未训练的模型自信地犯错")
             + logits
             + Text(
-                ". Logits of std s cost about ln C + s^2/2 for small s and grow like s for large s; look "
-                "for a last layer initialised with a large scale (initialise it smaller, e.g. zeros or "
-                "x0.01), inputs that were not normalised, or a loss that sums instead of averaging "
-                "(loss.at-init, loss.measures-error).",
-                "。标准差为 s 的 logit 在 s 较小时损失约为 ln C + s^2/2,在 s 较大时随 s 线性增长;请检查"
-                "最后一层是否以过大的尺度初始化(把它初始化得更小,例如全零或乘以 0.01)、输入是否没有归一化,"
-                "以及损失是否在求和而不是求平均(loss.at-init、loss.measures-error)。",
+                ". Logits of std s cost about ln C + s^2/2 for small s and grow like s for large s; look for ",
+                "。标准差为 s 的 logit 在 s 较小时损失约为 ln C + s^2/2,在 s 较大时随 s 线性增长;请检查",
             )
-            + tied_text
+            + last_layer
+            + Text(
+                ", inputs that were not normalised, or a loss that sums instead of averaging "
+                "(loss.at-init, loss.measures-error).",
+                "、输入是否没有归一化,以及损失是否在求和而不是求平均(loss.at-init、loss.measures-error)。",
+            )
         )
     side = ("below", "低于") if ratio < 1 else ("above", "高于")
     pct = num(abs(ratio - 1) * 100)
