@@ -9,6 +9,14 @@ machine's other processes used during each run (a shared machine's runs that met
 must pass; a failed or empty run (pytest exit code 5) stops the
 benchmark.
 
+Where the CPU goes: every process of every run loads bench/_process_cpu.py, which logs its CPU at its first test and
+at its last hook. The result splits the CPU that ``-n auto`` spends beyond serial into the workers' extra start-up
+(interpreter, pytest, torch, collection: paid once per process), their extra test time (work a worker repeats
+because the other worker did it too: the first optimizer's import of ``torch._dynamo``, a module's cached runs), the
+controller, and the rest (the DDP ranks, interpreter exits). It also times, in fresh interpreters, ``import torch``
+and then ``import torch._dynamo``, which every process that builds an optimizer pays
+(``Optimizer.add_param_group`` is wrapped by ``torch._disable_dynamo``, which imports it on its first call).
+
 pytest rewrites the asserts of test modules, conftests and plugin modules (the suite's plugin leaves hypothesis
 out) and caches the result beside them as ``*-pytest-*.pyc``; where PYTHONDONTWRITEBYTECODE is set nothing is
 cached and every process rewrites again. ``--cold`` deletes those caches before every run to time that case; by
@@ -27,6 +35,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -70,9 +79,10 @@ def machine_busy_s() -> float | None:
     return sum(ticks[i] for i in (0, 1, 2, 5, 6) if i < len(ticks)) / os.sysconf("SC_CLK_TCK")
 
 
-def run_once(extra: list[str], profile: str, cold: bool) -> tuple[float, float, float | None]:
-    """(wall, CPU, others' CPU) seconds of one run; CPU sums the run's processes (the xdist workers included);
-    others' CPU is what the rest of the machine used meanwhile (None where /proc/stat is missing)."""
+def run_once(extra: list[str], profile: str, cold: bool) -> tuple[float, float, float | None, dict[str, float]]:
+    """(wall, CPU, others' CPU, split) seconds of one run; CPU sums the run's processes (the xdist workers
+    included); others' CPU is what the rest of the machine used meanwhile (None where /proc/stat is missing); split
+    is where the run's CPU went (``split_cpu``)."""
     if cold:
         for f in rewrite_caches():
             f.unlink()
@@ -84,16 +94,62 @@ def run_once(extra: list[str], profile: str, cold: bool) -> tuple[float, float, 
         "-q",
         "-p",
         "no:cacheprovider",
+        "-p",
+        "_process_cpu",
         f"--hypothesis-profile={profile}",
         *extra,
     ]
-    busy0, cpu0, t0 = machine_busy_s(), children_cpu_s(), time.perf_counter()
-    proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True)
-    wall, cpu, busy1 = time.perf_counter() - t0, children_cpu_s() - cpu0, machine_busy_s()
-    if proc.returncode != 0:
-        sys.exit(f"{' '.join(cmd)} exited with {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    with tempfile.TemporaryDirectory() as tmp:
+        log = Path(tmp) / "process_cpu.jsonl"
+        env = dict(os.environ, SPEC_BENCH_CPU_LOG=str(log))
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT / "bench"), os.environ.get("PYTHONPATH")]))
+        busy0, cpu0, t0 = machine_busy_s(), children_cpu_s(), time.perf_counter()
+        proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, env=env)
+        wall, cpu, busy1 = time.perf_counter() - t0, children_cpu_s() - cpu0, machine_busy_s()
+        if proc.returncode != 0:
+            sys.exit(f"{' '.join(cmd)} exited with {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        rows = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()] if log.exists() else []
     others = None if busy0 is None or busy1 is None else max(0.0, busy1 - busy0 - cpu)
-    return wall, cpu, others
+    return wall, cpu, others, split_cpu(rows, cpu, parallel=bool(extra))
+
+
+def split_cpu(rows: list[dict], run_cpu_s: float, parallel: bool) -> dict[str, float]:
+    """Where one run's CPU went, from bench/_process_cpu.py's lines: ``startup`` (the test processes' CPU before
+    their first test), ``tests`` (the rest of their CPU up to pytest's last hook), ``controller`` (an xdist
+    controller's whole CPU) and ``other`` (the run's CPU that no line accounts for: the DDP ranks the tests start and
+    each process's exit)."""
+    runners = [r for r in rows if r["role"] != "controller"]
+    controllers = [r for r in rows if r["role"] == "controller"]
+    expected = (1, "controller and workers") if parallel else (0, "one serial process")
+    if len(controllers) != expected[0] or not runners or (not parallel and len(runners) != 1):
+        sys.exit(f"bench/_process_cpu.py logged {[r['role'] for r in rows]}; expected {expected[1]}")
+    if any(r["startup_cpu_s"] is None for r in runners):
+        sys.exit(f"a test process logged no first test: {rows}")
+    startup = sum(r["startup_cpu_s"] for r in runners)
+    tests = sum(r["total_cpu_s"] - r["startup_cpu_s"] for r in runners)
+    controller = sum(r["total_cpu_s"] for r in controllers)
+    return {
+        "processes": len(rows),
+        "startup": startup,
+        "tests": tests,
+        "controller": controller,
+        "other": run_cpu_s - startup - tests - controller,
+    }
+
+
+def import_cpu_s(statement: str, before: str = "pass", repeats: int = 3) -> float:
+    """Median CPU seconds of ``statement`` in a fresh interpreter, after ``before`` (not counted)."""
+    code = (
+        f"import resource\n{before}\n"
+        "u = resource.getrusage(resource.RUSAGE_SELF)\n"
+        f"{statement}\n"
+        "v = resource.getrusage(resource.RUSAGE_SELF)\n"
+        "print(v.ru_utime + v.ru_stime - u.ru_utime - u.ru_stime)"
+    )
+    cmd = [sys.executable, "-c", code]
+    return statistics.median(
+        float(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout) for _ in range(repeats)
+    )
 
 
 def main() -> None:
@@ -110,13 +166,15 @@ def main() -> None:
     times: dict[str, list[float]] = {name: [] for name in CONFIGS}
     cpu: dict[str, list[float]] = {name: [] for name in CONFIGS}
     others: dict[str, list[float | None]] = {name: [] for name in CONFIGS}
+    splits: dict[str, list[dict[str, float]]] = {name: [] for name in CONFIGS}
     probes: list[float] = []
     for i in range(args.repeats):
         probes.append(cpu_probe())
         for name, extra in CONFIGS.items():
-            wall, cpu_s, others_s = run_once(extra, args.profile, args.cold)
+            wall, cpu_s, others_s, split = run_once(extra, args.profile, args.cold)
             times[name].append(wall)
             cpu[name].append(cpu_s)
+            splits[name].append(split)
             others[name].append(None if others_s is None else round(others_s, 1))
             print(
                 f"run {i + 1}/{args.repeats} {name:8s} {wall:6.2f} s wall {cpu_s:6.2f} s CPU "
@@ -125,6 +183,15 @@ def main() -> None:
                 flush=True,
             )
     medians = {name: statistics.median(ts) for name, ts in times.items()}
+    split_medians = {
+        name: {part: round(statistics.median(s[part] for s in runs), 2) for part in runs[0]}
+        for name, runs in splits.items()
+    }
+    serial, parallel = split_medians["serial"], split_medians["-n auto"]
+    imports = {
+        "import torch": round(import_cpu_s("import torch"), 2),
+        "import torch._dynamo, after torch": round(import_cpu_s("import torch._dynamo", before="import torch"), 2),
+    }
     import torch  # only for the record; the runs above are separate processes
 
     result = {
@@ -147,9 +214,21 @@ def main() -> None:
         "others_cpu": "CPU seconds the machine's other processes used during each run (/proc/stat minus the run's "
         "own): more than a few = the run shared the cores",
         "cpu_ratio": round(statistics.median(cpu["-n auto"]) / statistics.median(cpu["serial"]), 2),
+        "cpu_split_s": split_medians,
+        "cpu_split": "medians over the runs of CPU seconds: startup = the test processes' CPU before their first test "
+        "(summed over xdist workers), tests = the rest of their CPU up to pytest's last hook, controller = the xdist "
+        "controller's, other = the run's CPU left over (the DDP ranks, interpreter exits); from bench/_process_cpu.py",
+        "cpu_beyond_serial_s": {
+            part: round(parallel[part] - serial[part], 2) for part in ("startup", "tests", "controller", "other")
+        },
+        "import_cpu_s": imports,
+        "import_cpu": "median CPU seconds of each import in 3 fresh interpreters; every test process pays both (the "
+        "first optimizer imports torch._dynamo)",
         "speed_up": round(medians["serial"] / medians["-n auto"], 2),
     }
-    print(json.dumps({k: result[k] for k in ("median_s", "speed_up", "cpu_ratio")}))
+    print(
+        json.dumps({k: result[k] for k in ("median_s", "speed_up", "cpu_ratio", "cpu_beyond_serial_s", "import_cpu_s")})
+    )
     name = f"suite_wall_time_{args.profile}{'_cold' if args.cold else ''}.json"
     out = args.out or Path(__file__).parent / "results" / name
     out.parent.mkdir(parents=True, exist_ok=True)
