@@ -68,6 +68,18 @@ class LaunchResult:
         return "\n".join(parts)
 
 
+def unavailable_reason() -> str | None:
+    """Why the ranks cannot run on this machine (a skip reason), or None where they can: they need torch built with
+    distributed and gloo, and ``os.fork`` (the launcher's interpreter forks the other ranks)."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_gloo_available()):
+        return "torch built without gloo"
+    if not hasattr(os, "fork"):
+        return "the launcher's interpreter forks the other ranks (no os.fork here)"
+    return None
+
+
 def launch(config: DDPConfig, workdir: Path, *, env: dict[str, str], timeout_s: float = 60.0) -> LaunchResult:
     """Spawn the ranks (one fresh interpreter that forks the others), wait at most ``timeout_s``, read the results.
 
@@ -88,8 +100,9 @@ def _check_launch_args(config: DDPConfig, env: dict[str, str], timeout_s: float)
         raise SpecInputError(f"env must be a dict of environment variables, got {type(env).__name__}")
     check_loopback_env(env)
     _arguments.positive_float("timeout_s", timeout_s)
-    if not hasattr(os, "fork"):
-        raise SpecInputError("launch needs os.fork (Linux or macOS): the spawned interpreter forks the other ranks")
+    reason = unavailable_reason()
+    if reason is not None:
+        raise SpecInputError(f"the ranks cannot run here: {reason}")
 
 
 def _run_ranks(

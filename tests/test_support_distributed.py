@@ -4,6 +4,7 @@ can finish reports what is missing instead of hanging)."""
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -19,6 +20,8 @@ from support.errors import SpecInputError
 
 LOOPBACK = {"GLOO_SOCKET_IFNAME": "lo", "MASTER_ADDR": "127.0.0.1"}
 ROOT = Path(__file__).resolve().parent.parent
+UNAVAILABLE = ddp_launch.unavailable_reason()
+needs_ranks = pytest.mark.skipif(UNAVAILABLE is not None, reason=str(UNAVAILABLE))
 
 
 def test_config_round_trips_through_json():
@@ -113,7 +116,25 @@ def test_launch_checks_its_arguments_before_starting_anything(tmp_path):
     assert not (tmp_path / "a").exists()  # nothing was started or created
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="the launcher needs os.fork")
+@pytest.mark.parametrize(
+    ("missing", "fragment"),
+    [("gloo", "torch built without gloo"), ("distributed", "torch built without gloo"), ("fork", "no os.fork")],
+)
+def test_where_the_ranks_cannot_run_the_reason_says_why_and_launch_refuses(tmp_path, monkeypatch, missing, fragment):
+    import torch.distributed as dist
+
+    if missing == "fork":
+        monkeypatch.delattr(os, "fork", raising=False)
+    else:
+        monkeypatch.setattr(dist, "is_gloo_available" if missing == "gloo" else "is_available", lambda: False)
+    reason = ddp_launch.unavailable_reason()
+    assert reason is not None and fragment in reason
+    with pytest.raises(SpecInputError, match=f"cannot run here: .*{re.escape(fragment)}"):
+        ddp_launch.launch(DDPConfig(), tmp_path / "a", env=LOOPBACK)
+    assert not (tmp_path / "a").exists()
+
+
+@needs_ranks
 def test_launch_kills_the_ranks_at_the_deadline_and_reports_them_missing(tmp_path):
     # 0.3 s is far less than importing torch takes, so no rank can have written a result
     run = ddp_launch.launch(DDPConfig(), tmp_path / "run", env=LOOPBACK, timeout_s=0.3)
@@ -147,7 +168,7 @@ def _copying_results(tmp_path, results) -> str:
     return "".join(lines)
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="the launcher needs os.fork")
+@needs_ranks
 def test_launch_stops_waiting_once_every_rank_has_written_its_result(tmp_path, monkeypatch):
     # a stand-in launcher: writes both results at once, then hangs as a rank stuck in gloo's teardown would
     _stand_in_launcher(monkeypatch, _copying_results(tmp_path, [{"equal": torch.zeros(1)}] * 2) + "time.sleep(120)\n")
@@ -158,7 +179,7 @@ def test_launch_stops_waiting_once_every_rank_has_written_its_result(tmp_path, m
     assert run.results[0]["equal"].shape == (1,)
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="the launcher needs os.fork")
+@needs_ranks
 def test_launch_once_launches_once_and_reads_the_run_back(tmp_path, monkeypatch):
     # a stand-in launcher that writes both results and counts its launches
     _stand_in_launcher(
@@ -179,7 +200,7 @@ def test_launch_once_launches_once_and_reads_the_run_back(tmp_path, monkeypatch)
         ddp_launch.launch_once({"seed": 1}, tmp_path / "root", env=LOOPBACK)
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="the launcher needs os.fork")
+@needs_ranks
 def test_a_background_launch_and_a_launch_once_in_the_same_process_share_one_run(tmp_path, monkeypatch):
     # a stand-in launcher that counts its launches and takes a while, so that launch_once asks while it runs
     _stand_in_launcher(
@@ -195,7 +216,7 @@ def test_a_background_launch_and_a_launch_once_in_the_same_process_share_one_run
     assert run.results[1]["equal"].item() == direct.results[1]["equal"].item() == 1.0
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="the launcher needs os.fork")
+@needs_ranks
 def test_stopping_a_background_launch_kills_its_ranks_promptly(tmp_path, monkeypatch):
     _stand_in_launcher(monkeypatch, "time.sleep(120)\n")  # a rank that never finishes
     background = ddp_launch.start_launch_once(DDPConfig(), tmp_path / "root", env=LOOPBACK, timeout_s=60)
@@ -252,7 +273,7 @@ def test_a_run_whose_launching_process_died_is_stopped_set_aside_and_run_again(t
     assert (workdir.with_name(f"{workdir.name}.abandoned-1") / "rendezvous").read_text() == "old"  # kept for its logs
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="the launcher needs os.fork")
+@needs_ranks
 def test_stop_kills_the_launcher_itself_not_only_through_the_thread(tmp_path, monkeypatch):
     # a Ctrl-C may end the wait for the thread before it kills the ranks; stop() then kills them by the launcher's pid
     _stand_in_launcher(monkeypatch, "time.sleep(120)\n")

@@ -1,12 +1,9 @@
 """Part 5's fixture: one run of DistributedDataParallel ranks that the distributed claims' tests share, started in
 the background as soon as the session knows it will run one of them."""
 
-import os
-
 import pytest
-import torch.distributed as dist
 
-from support.ddp_launch import start_launch_once
+from support.ddp_launch import start_launch_once, unavailable_reason
 from support.distributed import SPEC_CONFIG
 
 # Every wait is bounded: the launcher kills the ranks after this many seconds. The run takes ~3.5 s on an idle
@@ -15,8 +12,7 @@ from support.distributed import SPEC_CONFIG
 # pytest workers, and the process group's own timeout (20 s) ends a rank stuck in a collective before that.
 LAUNCH_TIMEOUT_S = 60.0
 LOOPBACK_ONLY = {"GLOO_SOCKET_IFNAME": "lo", "MASTER_ADDR": "127.0.0.1"}
-# what the distributed tests' skip marks ask for
-DDP_RUNS_HERE = dist.is_available() and dist.is_gloo_available() and hasattr(os, "fork")
+DDP_UNAVAILABLE = unavailable_reason()  # the distributed tests' skip reason, or None
 _launch_key = pytest.StashKey[object]()
 
 
@@ -39,7 +35,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     scenario's timeout while this process runs other tests."""
     option = session.config.option
     runs_no_test = option.collectonly or getattr(option, "setupplan", False) or option.show_fixtures_per_test
-    if runs_no_test or not DDP_RUNS_HERE:
+    if runs_no_test or DDP_UNAVAILABLE is not None:
         return
     if any("ddp_run" in getattr(item, "fixturenames", ()) for item in session.items):
         _launch(session.config)

@@ -23,13 +23,11 @@ under no_sync() and half synchronised (each loss / 2) gives the global mean agai
 W n_r / n restore it.
 """
 
-import os
-
 import pytest
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 
+from support.ddp_launch import unavailable_reason
 from support.distributed import SPEC_CONFIG, global_batch, local_batch, make_model
 from support.gradients import flat_grad
 from support.tolerances import EXACT, accumulation, assert_close, assert_ge
@@ -46,10 +44,7 @@ def _mean_loss_grad(x, y):
     return flat_grad(model)
 
 
-@pytest.mark.skipif(not (dist.is_available() and dist.is_gloo_available()), reason="torch built without gloo")
-@pytest.mark.skipif(
-    not hasattr(os, "fork"), reason="the launcher's interpreter forks the other ranks (no os.fork here)"
-)
+@pytest.mark.skipif(unavailable_reason() is not None, reason=str(unavailable_reason()))
 def test_ddp_averages_gradients_across_three_gloo_processes(ddp_run, figures):
     run = ddp_run
     # Judge what the ranks wrote, not their exit codes: gloo can abort while the interpreter exits, after a

@@ -47,7 +47,6 @@ DistributedSampler(dataset, num_replicas=W, rank=r).
 """
 
 import math
-import os
 from collections import Counter
 from datetime import timedelta
 
@@ -59,6 +58,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from torch.utils.data import DataLoader, DistributedSampler, Subset, TensorDataset
 
+from support.ddp_launch import unavailable_reason
 from support.distributed import SPEC_CONFIG, make_model, uneven_batch
 from support.gradients import flat_grad, flat_params
 from support.tolerances import EXACT, accumulation, assert_close, assert_ge, slack
@@ -67,12 +67,7 @@ pytestmark = pytest.mark.claim("distributed.uneven")
 CONFIG = SPEC_CONFIG  # the run shared with distributed.ddp-mean
 W = CONFIG.world_size
 COUNTS = CONFIG.batch_counts  # (1, 2, 3) batches on ranks 0, 1, 2
-needs_gloo = pytest.mark.skipif(
-    not (dist.is_available() and dist.is_gloo_available()), reason="torch built without gloo"
-)
-needs_fork = pytest.mark.skipif(
-    not hasattr(os, "fork"), reason="the launcher's interpreter forks the other ranks (no os.fork here)"
-)
+needs_ranks = pytest.mark.skipif(unavailable_reason() is not None, reason=str(unavailable_reason()))
 
 
 def _ranks(ddp_run):
@@ -100,8 +95,7 @@ def _replay_joined_training(divide_by_initial_world_size):
     return grads, flat_params(model)
 
 
-@needs_gloo
-@needs_fork
+@needs_ranks
 def test_without_join_the_ranks_with_batches_left_wait_in_the_all_reduce(ddp_run, figures):
     ranks = _ranks(ddp_run)
     shortest = min(COUNTS)
@@ -129,8 +123,7 @@ def test_without_join_the_ranks_with_batches_left_wait_in_the_all_reduce(ddp_run
     )
 
 
-@needs_gloo
-@needs_fork
+@needs_ranks
 def test_join_completes_and_weighs_each_batch_by_one_over_the_initial_world_size(ddp_run, figures):
     ranks = _ranks(ddp_run)
     tol = accumulation(torch.float64, W * CONFIG.uneven_batch_size)
@@ -159,8 +152,7 @@ def test_join_completes_and_weighs_each_batch_by_one_over_the_initial_world_size
     )
 
 
-@needs_gloo
-@needs_fork
+@needs_ranks
 def test_throw_on_early_termination_makes_every_rank_raise(ddp_run):
     ranks = _ranks(ddp_run)
     for r, res in enumerate(ranks):
