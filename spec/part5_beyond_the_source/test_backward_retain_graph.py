@@ -131,6 +131,9 @@ def test_two_losses_of_one_forward_add_up_to_the_gradient_of_their_sum(device, f
         share,
         "1",
         zh="||MSE 损失的主干梯度|| / ||CE + MSE 的主干梯度||",
+        measured_on=f"tanh trunk {IN}-{HIDDEN}, a {CLASSES}-class head (cross-entropy) and a {TARGETS}-target head "
+        f"(MSE), batch {N}",
+        measured_on_zh=f"tanh 主干 {IN}-{HIDDEN},{CLASSES} 类分类头(交叉熵)和 {TARGETS} 维回归头(MSE),batch 大小 {N}",
     )
 
 
