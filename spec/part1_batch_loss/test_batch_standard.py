@@ -62,7 +62,12 @@ def test_standard_loop_equals_per_sample_route_with_one_backward_per_step(device
         "backward passes per step, standard", standard_passes[0] / STEPS, "passes", zh="每步反向传播次数,标准做法"
     )
     figures.record(
-        "backward passes per step, per-sample", per_sample_passes[0] / STEPS, "passes", zh="每步反向传播次数,逐样本路线"
+        "backward passes per step, per-sample",
+        per_sample_passes[0] / STEPS,
+        "passes",
+        zh="每步反向传播次数,逐样本路线",
+        measured_on=f"a batch of {N} samples, {STEPS} SGD steps",
+        measured_on_zh=f"batch 大小 {N},{STEPS} 步 SGD",
     )
 
 

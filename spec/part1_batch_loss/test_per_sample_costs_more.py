@@ -26,11 +26,12 @@ from support.gradients import executed_nodes
 from support.models import mlp
 
 pytestmark = pytest.mark.claim("per-sample.costs-more")
+IN, WIDTH, CLASSES, DEPTH = 4, 8, 3, 3  # the ReLU MLP whose backward passes are counted
 
 
 def _model_and_losses(n, device):
-    x, y = classification(n, 4, 3, seed=31, device=device)
-    model = mlp(4, 8, 3, depth=3, seed=31, device=device)
+    x, y = classification(n, IN, CLASSES, seed=31, device=device)
+    model = mlp(IN, WIDTH, CLASSES, depth=DEPTH, seed=31, device=device)
     return model, torch.nn.functional.cross_entropy(model(x), y, reduction="none")
 
 
@@ -77,13 +78,29 @@ def test_executed_autograd_nodes_grow_n_fold(device, figures):
     assert min(per_sample) >= batch_nodes[n]
     # ...so the total is at least N times the batch backward's
     assert sum(per_sample) >= n * batch_nodes[n]
+    on = f"ReLU MLP of {DEPTH} Linear layers ({IN} inputs, width {WIDTH}, {CLASSES} classes), cross-entropy, batch {n}"
+    on_zh = f"ReLU MLP,{DEPTH} 个 Linear 层({IN} 个输入,宽度 {WIDTH},{CLASSES} 个类别),交叉熵,batch 大小 {n}"
     figures.record(
-        "autograd nodes executed, batch backward", batch_nodes[n], "nodes", zh="执行的 autograd 节点数,batch 反向传播"
+        "autograd nodes executed, batch backward",
+        batch_nodes[n],
+        "nodes",
+        zh="执行的 autograd 节点数,batch 反向传播",
+        measured_on=on,
+        measured_on_zh=on_zh,
     )
     figures.record(
         f"autograd nodes executed, {n} per-sample backwards",
         sum(per_sample),
         "nodes",
         zh=f"执行的 autograd 节点数,{n} 次逐样本反向传播",
+        measured_on=on,
+        measured_on_zh=on_zh,
     )
-    figures.record("ratio per-sample / batch", sum(per_sample) / batch_nodes[n], "1", zh="逐样本 / batch 之比")
+    figures.record(
+        "ratio per-sample / batch",
+        sum(per_sample) / batch_nodes[n],
+        "1",
+        zh="逐样本 / batch 之比",
+        measured_on=on,
+        measured_on_zh=on_zh,
+    )

@@ -162,6 +162,7 @@ ADAM_RUNS = [
     (torch.optim.AdamW, dict(lr=0.01, betas=(0.7, 0.95), eps=1e-5, weight_decay=0.1, amsgrad=True, foreach=False)),
 ]
 ADAM_STEPS, BATCH = 6, 8
+IN, WIDTH, CLASSES = 4, 8, 3  # the tanh MLP and the blobs the Adam runs train on
 # Each step element is lr m^ / (sqrt(v^) + eps) computed by both sides in float64 with a few operations in a
 # different order: a relative error of a few ulps (~1e-15); read off as p_after - p_before it also carries the
 # rounding of p (|p| < 1: <= 1.1e-16 each). 1e-12 relative leaves room for the orders and is still 1e8 times
@@ -173,8 +174,8 @@ STEP_TOL = override(rtol=1e-12, atol=1e-15, reason="float64 steps, same formula 
     "optimizer, kwargs", ADAM_RUNS, ids=["Adam-L2", "Adam-amsgrad-maximize", "AdamW", "AdamW-amsgrad"]
 )
 def test_adam_and_adamw_follow_the_documented_algorithm_step_after_step(optimizer, kwargs, device, figures):
-    x, y = classification(ADAM_STEPS * BATCH, 4, 3, seed=11, device=device)
-    model = mlp(4, 8, 3, activation="tanh", seed=11, device=device)
+    x, y = classification(ADAM_STEPS * BATCH, IN, CLASSES, seed=11, device=device)
+    model = mlp(IN, WIDTH, CLASSES, activation="tanh", seed=11, device=device)
     params = list(model.parameters())
     opt = optimizer(params, **kwargs)
     ref_kwargs = {k: v for k, v in kwargs.items() if k != "foreach"}
@@ -204,9 +205,14 @@ def test_adam_and_adamw_follow_the_documented_algorithm_step_after_step(optimize
         # v_t fell below its running maximum at some step, so AMSGrad's step differed from Adam's by far more
         # than STEP_TOL (a test where the maximum never acted could not tell the two rules apart)
         assert amsgrad_gap > 1e-6
+        settings = ", ".join(f"{k}={v}" for k, v in ref_kwargs.items())
         figures.record(
             f"{optimizer.__name__} amsgrad: largest relative change of a step by the maximum",
             amsgrad_gap,
             "1",
             zh=f"{optimizer.__name__} amsgrad:取最大值给单步更新带来的最大相对变化",
+            measured_on=f"tanh MLP {IN}-{WIDTH}-{CLASSES}, cross-entropy, {ADAM_STEPS} steps on minibatches of "
+            f"{BATCH}; {settings}",
+            measured_on_zh=f"tanh MLP {IN}-{WIDTH}-{CLASSES},交叉熵,在大小为 {BATCH} 的 minibatch 上训练 {ADAM_STEPS} "
+            f"步;{settings}",
         )

@@ -37,6 +37,14 @@ from support.tolerances import assert_close
 pytestmark = pytest.mark.claim("explosion.cause.depth")
 
 N = SWEEP_WIDTH
+# what the measured numbers were measured on (the report shows it next to each)
+SWEEP_ON = (
+    f"{SWEEP_SEEDS} bias-free MLPs of width {N} per depth, depths {SWEEP_DEPTHS}, each with one N(0, I) input and "
+    "a random unit direction"
+)
+SWEEP_ON_ZH = (
+    f"每个深度 {SWEEP_SEEDS} 个宽度 {N}、无偏置的 MLP,深度 {SWEEP_DEPTHS},每个网络一个 N(0, I) 输入和一个随机单位方向"
+)
 SE_MULTIPLE = (
     4.5  # within 4.5 standard deviations at every depth (Chernoff: 5.7e-4 over the 5; tests/test_spec_statistics.py)
 )
@@ -89,6 +97,8 @@ def test_log_norm_at_every_depth_is_depth_times_the_per_layer_log_gain(factor, f
         deepest,
         "1",
         zh=f"线性网络,标准差 = {factor} x Glorot:深度32处 log ||grad|| 的均值",
+        measured_on=SWEEP_ON,
+        measured_on_zh=SWEEP_ON_ZH,
     )
     figures.record(
         f"linear, std = {factor} x Glorot: expected per-layer log gain",

@@ -55,6 +55,19 @@ N = SWEEP_WIDTH
 GLOROT = glorot_std(N, N)  # = 1/sqrt(n) for square layers
 HE = he_std(N)  # = sqrt(2/n)
 FACTORS = (0.5, 1.0, 2.0)  # below, at and above the Glorot / He value
+
+
+def _measured_on(seeds):
+    """What a sweep of ``seeds`` networks per depth measures on, in English and Chinese (the report shows it next to
+    each figure)."""
+    return (
+        f"{seeds} bias-free MLPs of width {N} per depth, depths {SWEEP_DEPTHS}, each with one N(0, I) input and a "
+        "random unit direction",
+        f"每个深度 {seeds} 个宽度 {N}、无偏置的 MLP,深度 {SWEEP_DEPTHS},每个网络一个 N(0, I) 输入和一个随机单位方向",
+    )
+
+
+SWEEP_ON, SWEEP_ON_ZH = _measured_on(SWEEP_SEEDS)
 SE_MULTIPLE = (
     4.5  # linear slopes: within 4.5 standard errors (Chernoff: 8.4e-5 a comparison; tests/test_spec_statistics.py)
 )
@@ -127,6 +140,8 @@ def test_linear_layers_gradient_and_activation_slopes_are_log_of_s_sqrt_n(factor
         slope,
         "1/layer",
         zh=f"线性网络,标准差 = {factor} x Glorot:每层对数范数斜率",
+        measured_on=SWEEP_ON,
+        measured_on_zh=SWEEP_ON_ZH,
     )
     figures.record(
         f"linear, std = {factor} x Glorot: exact expected slope",
@@ -139,6 +154,8 @@ def test_linear_layers_gradient_and_activation_slopes_are_log_of_s_sqrt_n(factor
         forward,
         "1/layer",
         zh=f"线性网络,标准差 = {factor} x Glorot:前向对数增益斜率",
+        measured_on=SWEEP_ON,
+        measured_on_zh=SWEEP_ON_ZH,
     )
     _plot(figures, PLOT_GLOROT).line(
         f"linear, std = {factor} x Glorot", sweep.depths, _norms(sweep), zh=f"线性网络,标准差 = {factor} x Glorot"
@@ -161,6 +178,8 @@ def test_relu_slope_is_log_of_s_sqrt_n_over_two(factor, figures, seed_block):
         slope,
         "1/layer",
         zh=f"ReLU,标准差 = {factor} x He:每层对数范数斜率",
+        measured_on=SWEEP_ON,
+        measured_on_zh=SWEEP_ON_ZH,
     )
     _plot(figures, PLOT_HE).line(
         f"ReLU, std = {factor} x He", sweep.depths, _norms(sweep), zh=f"ReLU,标准差 = {factor} x He"
@@ -182,6 +201,7 @@ def test_relu_nets_are_homogeneous_so_scaling_the_std_shifts_log_norm_by_depth_t
 # block in five. 12 networks per depth halve the standard error; measured over 300 fresh blocks the slope has mean
 # 0.109 and sd 0.0124, so both assertions below keep about 5 sd of margin (normal tail < 1e-6 each).
 TANH_SEEDS = 12
+TANH_ON, TANH_ON_ZH = _measured_on(TANH_SEEDS)
 
 
 def test_tanh_at_twice_glorot_still_explodes_but_saturation_slows_it(figures, seed_block):
@@ -203,6 +223,8 @@ def test_tanh_at_twice_glorot_still_explodes_but_saturation_slows_it(figures, se
         slope,
         "1/layer",
         zh="tanh,标准差 = 2 x Glorot:每层对数范数斜率",
+        measured_on=TANH_ON,
+        measured_on_zh=TANH_ON_ZH,
     )
     figures.record(
         "tanh, std = 2 x Glorot: mean-field slope", expected, "1/layer", zh="tanh,标准差 = 2 x Glorot:平均场斜率"

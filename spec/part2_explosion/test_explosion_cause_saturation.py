@@ -176,23 +176,31 @@ def test_a_saturated_deep_stack_has_vanishing_input_gradients(device, activation
     # 1e-6 of the unsaturated net's actual gradient
     assert shrink < 1e-6
     assert bounds[8.0] < 1e-6 * norms[0.0]
+    on = f"{activation} MLP of width {width} (Glorot-normal weights, one output), {x.shape[0]} standard normal inputs"
+    on_zh = f"宽度 {width} 的 {activation} MLP(Glorot 正态权重,一个输出),{x.shape[0]} 个标准正态输入"
     figures.record(
         f"{activation} depth 5, bias 8: prod_l tail(m_l) / phi'(0)^4",
         shrink,
         "1",
         zh=f"{activation},深度5,偏置8:prod_l tail(m_l) / phi'(0)^4",
+        measured_on=on,
+        measured_on_zh=on_zh,
     )
     figures.record(
         f"{activation} depth 5: ||input grad||, unsaturated",
         norms[0.0],
         "1",
         zh=f"{activation},深度5:输入梯度范数,未饱和",
+        measured_on=on,
+        measured_on_zh=on_zh,
     )
     figures.record(
         f"{activation} depth 5: ||input grad||, saturated (bias 8)",
         norms[8.0],
         "1",
         zh=f"{activation},深度5:输入梯度范数,饱和(偏置8)",
+        measured_on=on,
+        measured_on_zh=on_zh,
     )
 
 

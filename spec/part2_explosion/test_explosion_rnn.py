@@ -60,6 +60,16 @@ pytestmark = pytest.mark.claim("explosion.rnn")
 LENGTHS = (10, 20, 40, 80)
 GRID = torch.linspace(-6.0, 2.0, 2001, dtype=torch.float64)  # spacing 0.004
 SIG0 = sigmoid(PASCANU_X0)
+# what the measured numbers of the one-unit model were measured on (the report shows it next to each)
+PASCANU_ON = (
+    f"one-unit model x_t = w sigmoid(x_{{t-1}}) + b from x_0 = {PASCANU_X0}, error E = (sigmoid(x_T) - "
+    f"{PASCANU_TARGET})^2"
+)
+PASCANU_ON_ZH = (
+    f"单单元模型 x_t = w·sigmoid(x_{{t-1}}) + b,从 x_0 = {PASCANU_X0} 出发,误差 E = (sigmoid(x_T) - {PASCANU_TARGET})^2"
+)
+GRID_ON = f"{PASCANU_ON}; b on a grid of {len(GRID)} points over [{GRID[0]:g}, {GRID[-1]:g}]"
+GRID_ON_ZH = f"{PASCANU_ON_ZH};b 取 [{GRID[0]:g}, {GRID[-1]:g}] 上 {len(GRID)} 个网格点"
 
 
 # w = 3 and w = 5 in one figure: bounded against geometric growth
@@ -83,7 +93,14 @@ def test_one_unit_model_w3_gradient_stays_below_the_contraction_bound_for_every_
         g = one_unit_rnn_bias_grad(w, GRID, T).abs()
         maxima.append(g.max().item())
     assert max(maxima) <= bound
-    figures.record("w=3: max |dE/db| over b, T=80", maxima[-1], "1", zh="w=3:对b取的最大 |dE/db|,T=80")
+    figures.record(
+        "w=3: max |dE/db| over b, T=80",
+        maxima[-1],
+        "1",
+        zh="w=3:对b取的最大 |dE/db|,T=80",
+        measured_on=GRID_ON,
+        measured_on_zh=GRID_ON_ZH,
+    )
     figures.record("w=3: contraction bound on |dE/db|", bound, "1", zh="w=3:|dE/db| 的压缩映射上界")
     plot = _pascanu_plot(figures)
     plot.line("w = 3: max over a grid of b", LENGTHS, maxima, zh="w = 3:b网格上的最大值")
@@ -136,10 +153,29 @@ def test_one_unit_model_w5_wall_is_found_by_bisection_and_its_gradient_grows_geo
     # log|dE/db| = T log lam + log(1 - lam^-T) + const: the last term is below 0.2 from T = 10 on, so the fitted
     # slope is within 0.2 / 70 = 0.003 of log lam
     assert abs(fit.slope - math.log(lam)) < 0.003
-    figures.record("w=5: wall position b* (bisection, T=80)", walls[-1], "b", zh="w=5:墙的位置 b*(二分法,T=80)")
-    figures.record("w=5: |dE/db| at the wall, T=80", grads[-1], "1", zh="w=5:墙处的 |dE/db|,T=80")
     figures.record(
-        "w=5: fitted growth rate of log|dE/db| per step", fit.slope, "1/step", zh="w=5:拟合的 log|dE/db| 每步增长率"
+        "w=5: wall position b* (bisection, T=80)",
+        walls[-1],
+        "b",
+        zh="w=5:墙的位置 b*(二分法,T=80)",
+        measured_on=PASCANU_ON,
+        measured_on_zh=PASCANU_ON_ZH,
+    )
+    figures.record(
+        "w=5: |dE/db| at the wall, T=80",
+        grads[-1],
+        "1",
+        zh="w=5:墙处的 |dE/db|,T=80",
+        measured_on=PASCANU_ON,
+        measured_on_zh=PASCANU_ON_ZH,
+    )
+    figures.record(
+        "w=5: fitted growth rate of log|dE/db| per step",
+        fit.slope,
+        "1/step",
+        zh="w=5:拟合的 log|dE/db| 每步增长率",
+        measured_on=f"{PASCANU_ON}; fit over T in {LENGTHS}",
+        measured_on_zh=f"{PASCANU_ON_ZH};在 T = {LENGTHS} 上拟合",
     )
     figures.record("w=5: log(w sigmoid'(x0))", math.log(lam), "1/step", zh="w=5:log(w sigmoid'(x0)) 的值")
     _pascanu_plot(figures).line("w = 5: at the wall b* (bisection)", LENGTHS, grads, zh="w = 5:在墙 b* 处(二分法)")
@@ -165,13 +201,20 @@ def test_one_unit_model_w5_wall_is_a_cliff_that_a_fixed_grid_misses(figures):
     assert abs(e_below - (sigmoid(lower) - PASCANU_TARGET) ** 2) < 0.007
     assert abs(e_above - (sigmoid(upper) - PASCANU_TARGET) ** 2) < 0.007
     figures.record(
-        "w=5: max |dE/db| on a 0.004 grid, T=80", grid_max, "1", zh="w=5:间距0.004的网格上的最大 |dE/db|,T=80"
+        "w=5: max |dE/db| on a 0.004 grid, T=80",
+        grid_max,
+        "1",
+        zh="w=5:间距0.004的网格上的最大 |dE/db|,T=80",
+        measured_on=GRID_ON,
+        measured_on_zh=GRID_ON_ZH,
     )
     figures.record(
         "w=5: jump of E across the wall (2 delta = 0.02 in b)",
         abs(e_below - e_above),
         "1",
         zh="w=5:跨过墙时E的跳变(b上 2 delta = 0.02)",
+        measured_on=PASCANU_ON,
+        measured_on_zh=PASCANU_ON_ZH,
     )
 
 
@@ -210,7 +253,14 @@ def test_tanh_rnn_gradient_is_exactly_s_to_the_T_at_the_zero_state(device, s, fi
         assert_close(g.norm(), s**T * v.norm())
         norms.append(g.norm().item())
     figures.record(
-        f"zero-state RNN, s={s}: ||dL/dh0|| at T=40", norms[-1], "1", zh=f"零状态RNN,s={s}:T=40时的 ||dL/dh0||"
+        f"zero-state RNN, s={s}: ||dL/dh0|| at T=40",
+        norms[-1],
+        "1",
+        zh=f"零状态RNN,s={s}:T=40时的 ||dL/dh0||",
+        measured_on=f"nn.RNN (tanh), {H} hidden units, W_hh = s times a random orthogonal matrix, zero inputs and "
+        f"state, L = v . h_T with v ~ N(0, I_{H})",
+        measured_on_zh=f"nn.RNN(tanh),{H} 个隐藏单元,W_hh = s 乘以随机正交矩阵,输入和状态为零,L = v . h_T,"
+        f"v ~ N(0, I_{H})",
     )
 
 
@@ -240,8 +290,8 @@ def test_tanh_rnn_gradient_is_bounded_by_the_realised_derivatives(device, s):
 def test_largest_singular_value_above_one_is_necessary_not_sufficient(device, figures):
     # s = 1.25 > 1 = 1/gamma: at the zero state this W grows the gradient as 1.25^T (7500x at T = 40). Inputs that
     # saturate the units make tanh' = 1 - h^2 small instead, and the same W then makes the gradient vanish.
-    s = 1.25
-    rnn = _orthogonal_rnn(s, device, input_scale=4.0)
+    s, input_scale = 1.25, 4.0
+    rnn = _orthogonal_rnn(s, device, input_scale=input_scale)
     make = maker(device)
     v = make.randn(1, H, seed=6)
     lengths, norms = (10, 20, 40), []
@@ -254,14 +304,29 @@ def test_largest_singular_value_above_one_is_necessary_not_sufficient(device, fi
     assert norms[2] < 1e-6
     fit = fit_log_slope(lengths, norms)
     assert fit.slope < 0 < math.log(s)
+    on = (
+        f"nn.RNN (tanh), {H} hidden units, W_hh = {s} times a random orthogonal matrix, input weights times "
+        f"{input_scale:g}, the larger of {x.shape[0]} standard normal sequences of {x.shape[2]} features"
+    )
+    on_zh = (
+        f"nn.RNN(tanh),{H} 个隐藏单元,W_hh = {s} 乘以随机正交矩阵,输入权重乘以 {input_scale:g},取 {x.shape[0]} 条 "
+        f"{x.shape[2]} 维标准正态序列中的较大者"
+    )
     figures.record(
         "saturated RNN (s=1.25): ||dL/dh0|| / ||v|| at T=40",
         norms[2],
         "1",
         zh="饱和RNN(s=1.25):T=40时的 ||dL/dh0|| / ||v||",
+        measured_on=on,
+        measured_on_zh=on_zh,
     )
     figures.record(
-        "saturated RNN (s=1.25): fitted log-norm slope", fit.slope, "1/step", zh="饱和RNN(s=1.25):拟合的对数范数斜率"
+        "saturated RNN (s=1.25): fitted log-norm slope",
+        fit.slope,
+        "1/step",
+        zh="饱和RNN(s=1.25):拟合的对数范数斜率",
+        measured_on=f"{on}; fit over T in {lengths}",
+        measured_on_zh=f"{on_zh};在 T = {lengths} 上拟合",
     )
     plot = figures.plot(
         "tanh RNN, W_hh = 1.25 x orthogonal: gradient gain vs T",

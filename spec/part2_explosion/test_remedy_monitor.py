@@ -77,13 +77,39 @@ def test_monitor_flags_a_spike_before_the_gradient_turns_non_finite(device, figu
     if bad.kind == "non-finite-grad":
         names = {n for n, _ in model.named_parameters()}
         assert bad.parameters and set(bad.parameters) <= names
-    figures.record("monitor: first spike step", spike.step, "step", zh="监控:首个尖峰所在的步")
-    figures.record("monitor: first non-finite step", bad.step, "step", zh="监控:首个出现非有限值的步")
+    x, _, _ = unstable_regression(device)  # the run's data, for what the figures were measured on
+    layers = "-".join(str(n) for n in [x.shape[1]] + [m.out_features for m in model if isinstance(m, torch.nn.Linear)])
+    on = (
+        f"linear MLP {layers}, MSELoss, {x.shape[0]} regression samples, full-batch SGD at lr {UNSTABLE_LR}, "
+        f"spike factor {monitor.spike_factor:g}"
+    )
+    on_zh = (
+        f"线性 MLP {layers},MSELoss,{x.shape[0]} 个回归样本,全 batch SGD,lr {UNSTABLE_LR},"
+        f"尖峰阈值倍数 {monitor.spike_factor:g}"
+    )
+    figures.record(
+        "monitor: first spike step",
+        spike.step,
+        "step",
+        zh="监控:首个尖峰所在的步",
+        measured_on=on,
+        measured_on_zh=on_zh,
+    )
+    figures.record(
+        "monitor: first non-finite step",
+        bad.step,
+        "step",
+        zh="监控:首个出现非有限值的步",
+        measured_on=on,
+        measured_on_zh=on_zh,
+    )
     figures.record(
         "monitor: spike norm / median of previous norms",
         spike.value / spike.reference,
         "1",
         zh="监控:尖峰处的范数 / 此前范数的中位数",
+        measured_on=on,
+        measured_on_zh=on_zh,
     )
     plot = figures.plot(
         "monitored run at lr = 1.0: gradient norm per step",

@@ -87,6 +87,14 @@ HE_FACTOR = he_std(N) / GLOROT  # sqrt(2)
 # both sides, where the ordering is clear of the tolerances
 FACTORS = (0.5, 0.75, 1.0, 1.25, HE_FACTOR, 1.5, 1.75, 2.0, 2.5, 3.0, 4.0)
 ACTIVATIONS = ("relu", "tanh", "sigmoid")
+# what the measured numbers were measured on (the report shows it next to each)
+SWEEP_ON = (
+    f"{SWEEP_SEEDS} bias-free MLPs of width {N} per depth, depths {SWEEP_DEPTHS}, each with one N(0, I) input and "
+    "a random unit direction"
+)
+SWEEP_ON_ZH = (
+    f"每个深度 {SWEEP_SEEDS} 个宽度 {N}、无偏置的 MLP,深度 {SWEEP_DEPTHS},每个网络一个 N(0, I) 输入和一个随机单位方向"
+)
 # the sweep the module's tests were checked on (python bench/statistical_sweep.py --only remedy.relu --first-block
 # 300000 --blocks 7000; bench/results/statistical_sweep_relu_and_init.json): blocks disjoint from the thorough profile's
 # 0-4 and the default sweep's 5-30, every test unchanged, with the settings they ran with (tests/test_spec_statistics.py
@@ -160,12 +168,19 @@ def test_relu_at_he_keeps_the_gradient_where_sigmoid_at_glorot_loses_it(figures,
         slope_sigmoid,
         "1/layer",
         zh="Glorot标准差下的sigmoid:每层对数范数斜率",
+        measured_on=SWEEP_ON,
+        measured_on_zh=SWEEP_ON_ZH,
     )
     figures.record(
         "sigmoid at Glorot std: mean-field slope", expected_sigmoid, "1/layer", zh="Glorot标准差下的sigmoid:平均场斜率"
     )
     figures.record(
-        "ReLU at He std: log-norm slope per layer", slope_relu, "1/layer", zh="He标准差下的ReLU:每层对数范数斜率"
+        "ReLU at He std: log-norm slope per layer",
+        slope_relu,
+        "1/layer",
+        zh="He标准差下的ReLU:每层对数范数斜率",
+        measured_on=SWEEP_ON,
+        measured_on_zh=SWEEP_ON_ZH,
     )
     plot = _plot(figures)
     plot.line("sigmoid, std = Glorot", sigmoid.depths, _norms(sigmoid), zh="sigmoid,标准差 = Glorot")
@@ -182,13 +197,20 @@ def test_relu_still_explodes_above_the_he_std(figures, seed_block):
     assert slope > tol  # geometric growth, not a constant
     growth = sweep.mean_log_norms[-1] - sweep.mean_log_norms[0]
     figures.record(
-        "ReLU at 2 x He std: log-norm slope per layer", slope, "1/layer", zh="2 x He标准差下的ReLU:每层对数范数斜率"
+        "ReLU at 2 x He std: log-norm slope per layer",
+        slope,
+        "1/layer",
+        zh="2 x He标准差下的ReLU:每层对数范数斜率",
+        measured_on=SWEEP_ON,
+        measured_on_zh=SWEEP_ON_ZH,
     )
     figures.record(
         "ReLU at 2 x He std: log(||grad|| at depth 32 / at depth 2)",
         growth,
         "1",
         zh="2 x He标准差下的ReLU:log(深度32处的 ||grad|| / 深度2处的 ||grad||)",
+        measured_on=SWEEP_ON,
+        measured_on_zh=SWEEP_ON_ZH,
     )
     _plot(figures).line("ReLU, std = 2 x He", sweep.depths, _norms(sweep), zh="ReLU,标准差 = 2 x He")
 
@@ -295,18 +317,24 @@ def test_relu_overtakes_tanh_above_the_mean_field_crossover(figures, seed_block)
         f_measured,
         "x Glorot std",
         zh="实测交叉点(网格上线性插值)",
+        measured_on=SWEEP_ON,
+        measured_on_zh=SWEEP_ON_ZH,
     )
     figures.record(
         "ReLU - tanh slope at 2 x Glorot std",
         diff[FACTORS.index(2.0)],
         "1/layer",
         zh="2 x Glorot标准差处的斜率差 ReLU - tanh",
+        measured_on=SWEEP_ON,
+        measured_on_zh=SWEEP_ON_ZH,
     )
     figures.record(
         "ReLU - tanh slope at 3 x Glorot std",
         diff[FACTORS.index(3.0)],
         "1/layer",
         zh="3 x Glorot标准差处的斜率差 ReLU - tanh",
+        measured_on=SWEEP_ON,
+        measured_on_zh=SWEEP_ON_ZH,
     )
 
 
