@@ -91,8 +91,9 @@ def test_gradcheck_agrees_with_finite_differences_in_float64(device, loss):
 
 def test_the_gradient_is_the_rate_of_change_of_the_loss(device, figures):
     # d/dt L(theta + t v) at t = 0 equals <grad L, v>; central difference error is O(t^2 L''') ~ 1e-10 at t = 1e-5
-    model = mlp(3, 5, 3, activation="tanh", seed=9, device=device)
-    x, y = classification(8, 3, 3, seed=9, device=device)
+    n, d, width, k = 8, 3, 5, 3
+    model = mlp(d, width, k, activation="tanh", seed=9, device=device)
+    x, y = classification(n, d, k, seed=9, device=device)
     params = list(model.parameters())
     grads = torch.autograd.grad(F.cross_entropy(model(x), y), params)
     g = generator(9)
@@ -115,5 +116,8 @@ def test_the_gradient_is_the_rate_of_change_of_the_loss(device, figures):
         (slope - predicted).abs(),
         "nats",
         zh="方向导数:有限差分与 <grad, v> 之差",
+        measured_on=f"tanh MLP {d}-{width}-{k}, cross-entropy, batch {n}, a standard normal direction v, central "
+        f"difference at t = {t:g}",
+        measured_on_zh=f"tanh MLP {d}-{width}-{k},交叉熵,batch 大小 {n},标准正态方向 v,t = {t:g} 处的中心差分",
     )
     assert abs(slope.item() - predicted.item()) <= 1e-7 * max(1.0, abs(predicted.item()))

@@ -61,11 +61,16 @@ from support.tolerances import EXACT, assert_close, assert_ge, assert_le, overri
 from support.training import train
 
 pytestmark = pytest.mark.claim("update.scales-with-loss")
-# what the recorded numbers were measured on (the report shows it next to each)
-MEASURED_ON = "MLP 4-8-3 (tanh), CrossEntropyLoss on two halves of a batch of 16, Adam lr 0.01"
-MEASURED_ON_ZH = "MLP 4-8-3(tanh),在大小为 16 的 batch 的两半上分别计算 CrossEntropyLoss,Adam lr 0.01"
+N, IN, WIDTH, CLASSES = 16, 4, 8, 3
 LR, STEPS = 0.01, 5
 EPS = 1e-8  # Adam's eps (PyTorch's default)
+# what the recorded numbers were measured on (the report shows it next to each)
+MEASURED_ON = f"MLP {IN}-{WIDTH}-{CLASSES} (tanh), CrossEntropyLoss on two halves of a batch of {N}, Adam lr {LR}"
+MEASURED_ON_ZH = (
+    f"MLP {IN}-{WIDTH}-{CLASSES}(tanh),在大小为 {N} 的 batch 的两半上分别计算 CrossEntropyLoss,Adam lr {LR}"
+)
+START_ON = f"tanh MLP {IN}-{WIDTH}-{CLASSES} at its seeded init, mean cross-entropy over a batch of {N}"
+START_ON_ZH = f"tanh MLP {IN}-{WIDTH}-{CLASSES},带种子的初始权重,大小为 {N} 的 batch 上的平均交叉熵"
 # A first step read off as theta_1 - theta_0 carries the rounding of the parameters (|theta| <= 0.5 under
 # PyTorch's default init of these layers, so a few ulps are < 1e-15), not the default atol of 1e-7, which
 # would swallow steps of 1e-8.
@@ -77,8 +82,8 @@ SGD_NORM_REL = 1e-6
 
 
 def _setup(device):
-    x, y = classification(16, 4, 3, seed=21, device=device)
-    return (lambda: mlp(4, 8, 3, activation="tanh", seed=21, device=device)), x, y
+    x, y = classification(N, IN, CLASSES, seed=21, device=device)
+    return (lambda: mlp(IN, WIDTH, CLASSES, activation="tanh", seed=21, device=device)), x, y
 
 
 def _run(make_model, x, y, c, optimizer, steps=STEPS, **kwargs):
@@ -175,6 +180,8 @@ def test_soft_label_cross_entropy_and_kl_divergence_differ_by_the_entropy_and_tr
         entropy,
         "nats",
         zh="软标签 CE - KL (batchmean):目标分布的平均熵",
+        measured_on=f"{soft.shape[0]} soft targets over {soft.shape[1]} classes, softmax of random normal logits",
+        measured_on_zh=f"{soft.shape[0]} 个 {soft.shape[1]} 类软标签,由随机正态 logits 经 softmax 得到",
     )
 
 
@@ -324,19 +331,38 @@ def test_adam_step_is_flat_in_c_until_c_g_reaches_eps(device, figures):
     sgd_cs = [c for c in cs if c >= 1e-4]  # below that lr c |g| sinks under the rounding of theta
     sgd = [(_run(make_model, x, y, c, torch.optim.SGD, steps=1, lr=LR) - start).norm().item() for c in sgd_cs]
     assert all(abs(n / (LR * c * g.norm().item()) - 1) < SGD_NORM_REL for c, n in zip(sgd_cs, sgd))
-    figures.record("min |g| at the start", g.min(), "gradient units", zh="初始点的 min |g|")
-    figures.record("max |g| at the start", g.max(), "gradient units", zh="初始点的 max |g|")
+    figures.record(
+        "min |g| at the start",
+        g.min(),
+        "gradient units",
+        zh="初始点的 min |g|",
+        measured_on=START_ON,
+        measured_on_zh=START_ON_ZH,
+    )
+    figures.record(
+        "max |g| at the start",
+        g.max(),
+        "gradient units",
+        zh="初始点的 max |g|",
+        measured_on=START_ON,
+        measured_on_zh=START_ON_ZH,
+    )
+    adam_on, adam_on_zh = f"{START_ON}; Adam lr {LR}, eps {EPS:g}", f"{START_ON_ZH};Adam lr {LR},eps {EPS:g}"
     figures.record(
         "Adam first-step norm, c = 1e4 / c = 1",
         adam[-1] / adam[cs.index(1.0)],
         "1",
         zh="Adam 第一步的范数,c = 1e4 / c = 1",
+        measured_on=adam_on,
+        measured_on_zh=adam_on_zh,
     )
     figures.record(
         "Adam first-step norm, c = 1e-14 / c = 1",
         adam[0] / adam[cs.index(1.0)],
         "1",
         zh="Adam 第一步的范数,c = 1e-14 / c = 1",
+        measured_on=adam_on,
+        measured_on_zh=adam_on_zh,
     )
     figures.record(
         "SGD first-step norm, c = 1e4 / c = 1",
@@ -401,15 +427,27 @@ def test_l2_weight_decay_breaks_the_invariance_and_decoupled_decay_restores_it(d
     l2_scaled, l2_base, dec_scaled, dec_base = l2_scaled[-1], l2_base[-1], dec_scaled[-1], dec_base[-1]
     l2_drift = ((l2_scaled - l2_base).norm() / (l2_base - start).norm()).item()
     dec_drift = ((dec_scaled - dec_base).norm() / (dec_base - start).norm()).item()
+    on = (
+        f"tanh MLP {IN}-{WIDTH}-{CLASSES}, cross-entropy, batch {N}, {STEPS} full-batch steps, lr {LR}, eps {EPS:g}, "
+        f"weight_decay {lam}"
+    )
+    on_zh = (
+        f"tanh MLP {IN}-{WIDTH}-{CLASSES},交叉熵,batch 大小 {N},{STEPS} 步全 batch 训练,lr {LR},eps {EPS:g},"
+        f"weight_decay {lam}"
+    )
     figures.record(
         f"Adam + L2 decay: drift between loss x{c:g} and x1 runs / distance",
         l2_drift,
         "1",
         zh=f"Adam + L2 权重衰减:损失 x{c:g} 与 x1 两次运行之间的偏离 / 移动距离",
+        measured_on=on,
+        measured_on_zh=on_zh,
     )
     figures.record(
         f"AdamW: drift between loss x{c:g} and x1 runs / distance",
         dec_drift,
         "1",
         zh=f"AdamW:损失 x{c:g} 与 x1 两次运行之间的偏离 / 移动距离",
+        measured_on=on,
+        measured_on_zh=on_zh,
     )

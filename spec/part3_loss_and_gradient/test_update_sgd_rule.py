@@ -36,11 +36,12 @@ from support.tensors import maker
 from support.tolerances import assert_close, assert_le, slack
 
 pytestmark = pytest.mark.claim("update.sgd-rule")
+N, IN, WIDTH, CLASSES = 16, 4, 8, 3
 
 
 def _setup(device, seed=3):
-    x, y = classification(16, 4, 3, seed=seed, device=device)
-    return mlp(4, 8, 3, activation="tanh", seed=seed, device=device), x, y
+    x, y = classification(N, IN, CLASSES, seed=seed, device=device)
+    return mlp(IN, WIDTH, CLASSES, activation="tanh", seed=seed, device=device), x, y
 
 
 def test_plain_sgd_step_is_theta_minus_lr_grad(device):
@@ -80,8 +81,24 @@ def test_the_step_goes_downhill_by_lr_times_grad_norm_squared(device, figures):
             reason=("float64 rounding of the loss drop, a difference of two losses of order 1 (a few ulps of 1)"),
         ),
     )
-    figures.record("loss drop / (lr ||g||^2)", drop / first_order, "1", zh="损失下降量 / (lr ||g||^2)")
-    figures.record("second-order term / first-order term", second_order / first_order, "1", zh="二阶项 / 一阶项")
+    on = f"tanh MLP {IN}-{WIDTH}-{CLASSES}, cross-entropy, batch {N}, one SGD step at lr {lr:g}"
+    on_zh = f"tanh MLP {IN}-{WIDTH}-{CLASSES},交叉熵,batch 大小 {N},lr {lr:g} 的一步 SGD"
+    figures.record(
+        "loss drop / (lr ||g||^2)",
+        drop / first_order,
+        "1",
+        zh="损失下降量 / (lr ||g||^2)",
+        measured_on=on,
+        measured_on_zh=on_zh,
+    )
+    figures.record(
+        "second-order term / first-order term",
+        second_order / first_order,
+        "1",
+        zh="二阶项 / 一阶项",
+        measured_on=on,
+        measured_on_zh=on_zh,
+    )
 
 
 def _grads_at(model, params, x, y):

@@ -81,7 +81,14 @@ def test_accuracy_jumps_by_one_over_n_when_one_prediction_changes_class(device, 
     # before the boundary 4/8 (t < 1), a tie at t = 1 (argmax picks class 0: right), after it 5/8: one jump of 1/N
     assert set(accs[:20]) == {4 / n} and set(accs[20:]) == {5 / n}
     assert all(b < a for a, b in zip(losses, losses[1:]))  # meanwhile the loss falls at every step
-    figures.record("accuracy jump at the boundary", accs[20] - accs[19], "1", zh="决策边界处的准确率跳变")
+    figures.record(
+        "accuracy jump at the boundary",
+        accs[20] - accs[19],
+        "1",
+        zh="决策边界处的准确率跳变",
+        measured_on=f"a batch of {n} two-class samples, one sample's class-0 logit moved across the boundary",
+        measured_on_zh=f"大小为 {n} 的二分类 batch,一个样本的类别 0 logit 移过决策边界",
+    )
     # accuracy and loss share one axis (both lie in [0.5, 0.8] here): the point is a step against a slope
     plot = figures.plot(
         f"moving one logit across the decision boundary (N = {n})",

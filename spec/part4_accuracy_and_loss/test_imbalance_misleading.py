@@ -63,7 +63,39 @@ def test_a_less_accurate_model_can_be_much_more_useful(device, figures):
     # balanced (153/180 + 1 + 1) / 3 = 0.95
     assert (acc_major, acc_model) == (0.9, 0.865)
     assert bal_major == pytest.approx(1 / 3, abs=MEAN_ABS) and bal_model == pytest.approx(0.95, abs=MEAN_ABS)
-    figures.record("majority predictor: accuracy", acc_major, "1", zh="多数类预测器:准确率")
-    figures.record("majority predictor: balanced accuracy", bal_major, "1", zh="多数类预测器:平衡准确率")
-    figures.record("minority-aware model: accuracy", acc_model, "1", zh="兼顾少数类的模型:准确率")
-    figures.record("minority-aware model: balanced accuracy", bal_model, "1", zh="兼顾少数类的模型:平衡准确率")
+    labels_on = f"{len(y)} labels of {len(shares)} classes in shares {shares}"
+    labels_on_zh = f"{len(y)} 个标签,{len(shares)} 个类别,比例为 {shares}"
+    model_on = f"{labels_on}; the model is wrong on {n_miss} of the {len(idx0)} class-0 samples and right on the rest"
+    model_on_zh = f"{labels_on_zh};该模型在 {len(idx0)} 个类别 0 的样本中分错 {n_miss} 个,其余全部分对"
+    figures.record(
+        "majority predictor: accuracy",
+        acc_major,
+        "1",
+        zh="多数类预测器:准确率",
+        measured_on=labels_on,
+        measured_on_zh=labels_on_zh,
+    )
+    figures.record(
+        "majority predictor: balanced accuracy",
+        bal_major,
+        "1",
+        zh="多数类预测器:平衡准确率",
+        measured_on=labels_on,
+        measured_on_zh=labels_on_zh,
+    )
+    figures.record(
+        "minority-aware model: accuracy",
+        acc_model,
+        "1",
+        zh="兼顾少数类的模型:准确率",
+        measured_on=model_on,
+        measured_on_zh=model_on_zh,
+    )
+    figures.record(
+        "minority-aware model: balanced accuracy",
+        bal_model,
+        "1",
+        zh="兼顾少数类的模型:平衡准确率",
+        measured_on=model_on,
+        measured_on_zh=model_on_zh,
+    )

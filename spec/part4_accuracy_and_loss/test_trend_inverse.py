@@ -100,6 +100,26 @@ OVERFIT_RUNS = 80  # P(fewer than the 30 needed) on a fresh block: 1.6e-4 at the
 OVERFIT = dict(n_train=10, n_test=2000, width=32, depth=2, lr=0.012, steps=400)
 SHARP_DELTA, SHARP_SD = (1.0, 3.0, 3.0), (0.3, 3.0, 3.0)  # class-mean differences and noise sd per coordinate
 CHECKPOINTS = sorted({round(OVERFIT["steps"] ** (i / 12)) for i in range(13)})
+# what the run counts and rates were measured on (the report shows it next to each)
+USUAL_ON = (
+    f"{USUAL_RUNS} seeded runs of a ReLU MLP {USUAL['d']}-{USUAL['width']}-{USUAL['k']}: {USUAL['n_train']} blob "
+    f"samples (separation {USUAL['separation']}), SGD lr {USUAL['lr']} on minibatches of {USUAL['batch_size']} for "
+    f"{USUAL['steps'] // EPOCH} epochs, {USUAL['n_test']} held-out samples"
+)
+USUAL_ON_ZH = (
+    f"{USUAL_RUNS} 次带种子的训练,ReLU MLP {USUAL['d']}-{USUAL['width']}-{USUAL['k']}:{USUAL['n_train']} 个高斯团样本"
+    f"(间隔 {USUAL['separation']}),SGD lr {USUAL['lr']},minibatch 大小 {USUAL['batch_size']},"
+    f"{USUAL['steps'] // EPOCH} 个 epoch,{USUAL['n_test']} 个验证样本"
+)
+OVERFIT_ON = (
+    f"{OVERFIT_RUNS} seeded runs of a ReLU MLP {len(SHARP_DELTA)}-{OVERFIT['width']}-2: {OVERFIT['n_train']} training "
+    f"samples with one sharp feature, full-batch Adam lr {OVERFIT['lr']} for {OVERFIT['steps']} steps, "
+    f"{OVERFIT['n_test']} held-out samples"
+)
+OVERFIT_ON_ZH = (
+    f"{OVERFIT_RUNS} 次带种子的训练,ReLU MLP {len(SHARP_DELTA)}-{OVERFIT['width']}-2:{OVERFIT['n_train']} 个只有一个"
+    f"清晰特征的训练样本,全 batch Adam lr {OVERFIT['lr']},{OVERFIT['steps']} 步,{OVERFIT['n_test']} 个验证样本"
+)
 # The sweep that sizes the run counts (seeds 100000-104095, this module's code): of SWEEP_RUNS runs per setting, those
 # with Spearman < 0 (usual), those whose accuracy moved and their mean epoch-to-epoch share (usual), those with the
 # reversal (overfitting) and, of those, the ones with the mechanism. tests/test_spec_statistics.py recomputes from
@@ -327,6 +347,8 @@ def test_over_a_run_held_out_loss_and_accuracy_usually_move_inversely(device, fi
         note=f"of {USUAL_RUNS}",
         zh="Spearman(验证集 NLL, 准确率) < 0 的训练次数",
         note_zh=f"共 {USUAL_RUNS} 次",
+        measured_on=USUAL_ON,
+        measured_on_zh=USUAL_ON_ZH,
     )
     figures.record(
         "needed for 'more often than not' at 99%",
@@ -341,6 +363,8 @@ def test_over_a_run_held_out_loss_and_accuracy_usually_move_inversely(device, fi
         p_lower,
         "1",
         zh="反向变化的训练所占比例,99% 下界(Clopper-Pearson)",
+        measured_on=USUAL_ON,
+        measured_on_zh=USUAL_ON_ZH,
     )
     defined = sorted(rho for rho in rhos if not math.isnan(rho))
     figures.record(
@@ -348,6 +372,8 @@ def test_over_a_run_held_out_loss_and_accuracy_usually_move_inversely(device, fi
         statistics.median(defined),
         "1",
         zh="各次训练的 Spearman(验证集 NLL, 准确率) 中位数",
+        measured_on=USUAL_ON,
+        measured_on_zh=USUAL_ON_ZH,
     )
     plot = figures.plot(
         f"Spearman(held-out NLL, accuracy) over 15 epochs, {USUAL_RUNS} seeded runs, sorted",
@@ -393,8 +419,17 @@ def test_from_epoch_to_epoch_held_out_loss_and_accuracy_usually_move_inversely(d
         note=f"over {len(shares)} runs, among the epochs where the accuracy changed",
         zh="NLL 与准确率反向变化的 epoch 所占的平均比例",
         note_zh=f"基于 {len(shares)} 次训练,只计准确率有变化的 epoch",
+        measured_on=USUAL_ON,
+        measured_on_zh=USUAL_ON_ZH,
     )
-    figures.record("same, 99% lower bound (Hoeffding)", bound, "1", zh="同上,99% 下界(Hoeffding)")
+    figures.record(
+        "same, 99% lower bound (Hoeffding)",
+        bound,
+        "1",
+        zh="同上,99% 下界(Hoeffding)",
+        measured_on=USUAL_ON,
+        measured_on_zh=USUAL_ON_ZH,
+    )
     figures.record(
         "runs with an epoch where held-out NLL and accuracy moved the same way",
         same_way.any(dim=1).sum().item(),
@@ -404,6 +439,8 @@ def test_from_epoch_to_epoch_held_out_loss_and_accuracy_usually_move_inversely(d
         zh="出现验证集 NLL 与准确率同向变化的 epoch 的训练次数",
         note_zh=f"共 {USUAL_RUNS} 次;这样的 epoch 共 {same_way.sum().item()} 个:{both_up} 个同时上升,"
         f"{same_way.sum().item() - both_up} 个同时下降",
+        measured_on=USUAL_ON,
+        measured_on_zh=USUAL_ON_ZH,
     )
     plot = figures.plot(
         "share of epochs where held-out NLL and accuracy move inversely, per run, sorted",
@@ -440,12 +477,16 @@ def test_after_its_minimum_the_held_out_nll_often_rises_while_accuracy_still_imp
         note=f"of {OVERFIT_RUNS}; each change > {Z:g} paired standard errors",
         zh="过拟合设置:NLL 达到最低点后 NLL 与准确率都上升的训练次数",
         note_zh=f"共 {OVERFIT_RUNS} 次;每项变化都超过 {Z:g} 个配对标准误",
+        measured_on=OVERFIT_ON,
+        measured_on_zh=OVERFIT_ON_ZH,
     )
     figures.record(
         "overfitting setting: rate, 99% lower bound (Clopper-Pearson)",
         p_lower,
         "1",
         zh="过拟合设置:比例的 99% 下界(Clopper-Pearson)",
+        measured_on=OVERFIT_ON,
+        measured_on_zh=OVERFIT_ON_ZH,
     )
     figures.record(
         "needed for 'at least one run in four' at 99%",
@@ -462,6 +503,8 @@ def test_after_its_minimum_the_held_out_nll_often_rises_while_accuracy_still_imp
         note=f"of {USUAL_RUNS}",
         zh="常规设置:出现同样反转的训练次数",
         note_zh=f"共 {USUAL_RUNS} 次",
+        measured_on=USUAL_ON,
+        measured_on_zh=USUAL_ON_ZH,
     )
     plot = figures.plot(
         "after the held-out NLL minimum: change in NLL against change in accuracy, per run",
@@ -514,5 +557,7 @@ def test_after_its_minimum_the_held_out_nll_often_rises_while_accuracy_still_imp
         note=f"of {len(reversal_runs)} reversal runs",
         zh="训练损失持续下降且分错样本代价变大的反转训练次数",
         note_zh=f"共 {len(reversal_runs)} 次反转训练",
+        measured_on=OVERFIT_ON,
+        measured_on_zh=OVERFIT_ON_ZH,
     )
     assert clopper_pearson_lower(mechanism, len(reversal_runs), CONFIDENCE) > MORE_OFTEN_THAN_NOT
