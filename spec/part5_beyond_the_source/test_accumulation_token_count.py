@@ -159,11 +159,22 @@ def test_mean_over_k_misses_by_the_derived_amount_and_sum_over_n_recovers_the_ba
     token_count = _accumulated_grad(model, batches, "sum/n")
     assert_close(token_count, full, tol=tol)
     counts_name = " vs ".join(map(str, counts))
+    shape = tuple(batches[0][0].shape)  # (sequences, tokens) of each micro-batch
+    on = (
+        f"Embedding({VOCAB}, {DIM}) -> Linear({DIM}, {CLASSES}) token classifier, micro-batches of {shape[0]} x "
+        f"{shape[1]} (sequences x tokens) random tokens and targets, cross-entropy"
+    )
+    on_zh = (
+        f"Embedding({VOCAB}, {DIM}) -> Linear({DIM}, {CLASSES}) 词元分类器,每个 micro-batch 为 {shape[0]} x {shape[1]}"
+        "(序列 x 词元)的随机词元和目标,交叉熵"
+    )
     figures.record(
         f"||mean/k - full|| / ||full||, valid targets {counts_name}",
         (plain - full).norm() / full.norm(),
         "1",
         zh=f"||mean/k - full|| / ||full||,有效目标数 {counts_name}",
+        measured_on=on,
+        measured_on_zh=on_zh,
     )
     figures.record(
         f"||sum/n - full|| / ||full||, valid targets {counts_name}",
@@ -172,6 +183,8 @@ def test_mean_over_k_misses_by_the_derived_amount_and_sum_over_n_recovers_the_ba
         note="rounding only: the same terms in another order",
         note_zh="只有舍入误差:同样的项,求和顺序不同",
         zh=f"||sum/n - full|| / ||full||,有效目标数 {counts_name}",
+        measured_on=on,
+        measured_on_zh=on_zh,
     )
 
 
@@ -224,6 +237,10 @@ def test_training_with_mean_over_k_optimises_a_reweighted_loss_and_with_sum_over
         (plain - true_mean).norm(),
         "parameter norm",
         zh=f"{steps} 步 SGD 后的 ||theta(mean/k) - theta(真实平均)||",
+        measured_on=f"Embedding({VOCAB}, {DIM}) -> Linear({DIM}, {CLASSES}) token classifier, {k} micro-batches with "
+        f"{' and '.join(map(str, counts))} valid targets, SGD lr {lr}",
+        measured_on_zh=f"Embedding({VOCAB}, {DIM}) -> Linear({DIM}, {CLASSES}) 词元分类器,{k} 个 micro-batch,有效目标数"
+        f"分别为 {'、'.join(map(str, counts))},SGD lr {lr}",
     )
 
 

@@ -76,6 +76,7 @@ LR, MAX_NORM = 0.1, 0.05
 FP16_MAX = torch.finfo(torch.float16).max  # 65504 = (2 - 2^-10) 2^15
 FP16_TINY = 2.0**-24  # the smallest positive (subnormal) float16; below half of it round-to-nearest gives 0
 DEFAULT_INIT_SCALE, DEFAULT_BACKOFF = 2.0**16, 0.5  # torch.amp.GradScaler's documented defaults
+BATCH, IN, WIDTH, OUT = 8, 3, 8, 2  # the float64 tanh MLP and regression batch of the scaling-arithmetic tests
 
 
 # ---------------------------------------------------------------- documented support (version and device, not probes)
@@ -111,8 +112,8 @@ def _autocast(device, dtype):
 
 
 def _setup(device):
-    x, y = regression(8, 3, 2, seed=31, device=device)
-    model = mlp(3, 8, 2, depth=2, activation="tanh", seed=31, device=device)
+    x, y = regression(BATCH, IN, OUT, seed=31, device=device)
+    model = mlp(IN, WIDTH, OUT, depth=2, activation="tanh", seed=31, device=device)
     return model, torch.optim.SGD(model.parameters(), lr=LR), x, y
 
 
@@ -132,6 +133,8 @@ def test_scale_multiplies_the_loss_and_the_gradients(device, figures):
         flat_grad(model).norm() / plain.norm(),
         "1",
         zh="缩放后的梯度范数 / 未缩放的梯度范数",
+        measured_on=f"GradScaler init_scale {SCALE:g}",
+        measured_on_zh=f"GradScaler 的 init_scale 为 {SCALE:g}",
     )
 
 
@@ -157,7 +160,14 @@ def test_unscale_before_clip_gives_the_unscaled_runs_clipped_gradients_and_step(
     scaler.step(opt)
     scaler.update()
     assert_close(flat_params(model), after_plain)
-    figures.record("gradient norm before clipping", norm, "gradient norm", zh="裁剪前的梯度范数")
+    figures.record(
+        "gradient norm before clipping",
+        norm,
+        "gradient norm",
+        zh="裁剪前的梯度范数",
+        measured_on=f"tanh MLP {IN}-{WIDTH}-{OUT}, MSELoss, {BATCH} regression samples",
+        measured_on_zh=f"tanh MLP {IN}-{WIDTH}-{OUT},MSELoss,{BATCH} 个回归样本",
+    )
 
 
 def test_clipping_without_unscale_clips_a_norm_scale_times_too_large(device, figures):
@@ -174,6 +184,8 @@ def test_clipping_without_unscale_clips_a_norm_scale_times_too_large(device, fig
         final,
         "gradient norm",
         zh="在 unscale_ 之前裁剪时的实际梯度范数",
+        measured_on=f"max_norm {MAX_NORM}, GradScaler init_scale {SCALE:g}",
+        measured_on_zh=f"max_norm 为 {MAX_NORM},GradScaler 的 init_scale 为 {SCALE:g}",
     )
 
 
@@ -242,6 +254,14 @@ def _float16_backward_max(weight, bias, x, t, device) -> float:
 # smallest normal float16 2^-14 for |r| >= 2^-18, and carry float16's full 11 bits.
 UNDERFLOW_N, UNDERFLOW_IN, UNDERFLOW_D, RESIDUAL = 8, 4, 1024, 2.0**-14
 ADAM_LR, ADAM_EPS = 1e-2, 1e-8  # eps: torch.optim.Adam's default, passed explicitly
+UNDERFLOW_ON = (
+    f"Linear({UNDERFLOW_IN}, {UNDERFLOW_D}) with weights on a grid, MSELoss over a batch of {UNDERFLOW_N} x "
+    f"{UNDERFLOW_D} outputs, residuals up to {RESIDUAL:.2g}"
+)
+UNDERFLOW_ON_ZH = (
+    f"Linear({UNDERFLOW_IN}, {UNDERFLOW_D}),权重取网格值,在 {UNDERFLOW_N} x {UNDERFLOW_D} 个输出上的 MSELoss,"
+    f"残差至多 {RESIDUAL:.2g}"
+)
 
 
 @functools.lru_cache(maxsize=8)
@@ -312,12 +332,16 @@ def test_float16_underflows_a_small_gradient_to_zero_and_grad_scaler_recovers_it
         dout.abs().max() / FP16_TINY,
         "1",
         zh="最大的真实输出梯度 / float16 最小正数",
+        measured_on=UNDERFLOW_ON,
+        measured_on_zh=UNDERFLOW_ON_ZH,
     )
     figures.record(
         "float16 + GradScaler: max |grad - float64 ref| / max |ref|",
         (grad.double() - ref).abs().max() / ref.abs().max(),
         "1",
         zh="float16 + GradScaler:相对 float64 参考梯度的误差 max |grad - ref| / max |ref|",
+        measured_on=UNDERFLOW_ON,
+        measured_on_zh=UNDERFLOW_ON_ZH,
     )
 
 
@@ -343,6 +367,8 @@ def test_bfloat16_keeps_the_small_gradient_without_a_scaler_at_coarser_precision
         err_bf16,
         "1",
         zh="bfloat16 不用 scaler:相对 float64 参考梯度的误差 max |grad - ref| / max |ref|",
+        measured_on=UNDERFLOW_ON,
+        measured_on_zh=UNDERFLOW_ON_ZH,
     )
 
 

@@ -52,10 +52,12 @@ from support.tensors import generator, seeded_init
 from support.tolerances import accumulation, assert_close
 
 pytestmark = pytest.mark.claim("coupling.batchnorm")
-# what the recorded numbers were measured on (the report shows it next to each)
-MEASURED_ON = "Linear-BatchNorm1d-ReLU-Linear net 3-6-2, MSELoss, batch 8 in two halves of 4"
-MEASURED_ON_ZH = "Linear-BatchNorm1d-ReLU-Linear 网络 3-6-2,MSELoss,batch 大小 8,分成两个大小为 4 的一半"
 N, IN, WIDTH, OUT = 8, 3, 6, 2
+# what the recorded numbers were measured on (the report shows it next to each)
+NET = f"Linear-BatchNorm1d-ReLU-Linear net {IN}-{WIDTH}-{OUT}"
+NET_ZH = f"Linear-BatchNorm1d-ReLU-Linear 网络 {IN}-{WIDTH}-{OUT}"
+MEASURED_ON = f"{NET}, MSELoss, batch {N} in two halves of {N // 2}"
+MEASURED_ON_ZH = f"{NET_ZH},MSELoss,batch 大小 {N},分成两个大小为 {N // 2} 的一半"
 
 
 def _setup(device, seed=21):
@@ -70,8 +72,8 @@ def _sum_loss(out, y):
 @pytest.mark.claim("coupling.dependencies")  # the batch-mixing case of the dependency chart
 def test_a_samples_output_depends_on_the_others_in_train_mode_only(device, figures):
     net, x, _ = _setup(device)
-    moved = x.clone()
-    moved[5] += 3.0  # move one sample of eight
+    moved, step = x.clone(), 3.0
+    moved[5] += step  # move one sample of eight
     with torch.no_grad():
         net.train()
         shift_train = (net(moved)[0] - net(x)[0]).abs().max()
@@ -86,6 +88,8 @@ def test_a_samples_output_depends_on_the_others_in_train_mode_only(device, figur
         shift_train,
         "output units",
         zh="样本 5 改变时,max |样本 0 输出的变化|(训练模式)",
+        measured_on=f"{NET}, a batch of {N} regression inputs, sample 5 moved by {step:g} in every feature",
+        measured_on_zh=f"{NET_ZH},{N} 个回归输入组成的 batch,样本 5 的每个特征移动 {step:g}",
     )
     # the dependency chart agrees: in train mode output i depends on every input j as soon as one of its
     # ReLUs after BatchNorm is active (a sample whose ReLUs are all off outputs the constant last bias);
@@ -157,12 +161,16 @@ def test_per_sample_gradients_with_fixed_statistics_miss_the_path_through_the_st
         bias_norm,
         "gradient norm",
         zh="||BN 之前的偏置在固定统计量下的逐样本梯度之和||",
+        measured_on=f"{NET}, sum-reduced MSELoss, batch {N}",
+        measured_on_zh=f"{NET_ZH},sum 归约的 MSELoss,batch 大小 {N}",
     )
     figures.record(
         "||sum of fixed-statistics per-sample grads - batch grad||",
         gap,
         "gradient norm",
         zh="||固定统计量下的逐样本梯度之和 - batch 梯度||",
+        measured_on=f"{NET}, sum-reduced MSELoss, batch {N}",
+        measured_on_zh=f"{NET_ZH},sum 归约的 MSELoss,batch 大小 {N}",
     )
 
 
@@ -237,6 +245,8 @@ def test_micro_batch_forwards_move_the_running_statistics_once_each(device, figu
         gap,
         "feature units",
         zh="max |2 次 micro-batch 前向后的 running_mean - 1 次完整前向后的|",
+        measured_on=f"{NET}, BatchNorm momentum {bn.momentum}, a batch of {N} regression inputs or its two halves",
+        measured_on_zh=f"{NET_ZH},BatchNorm 的 momentum 为 {bn.momentum},{N} 个回归输入组成的 batch 或它的两半",
     )
 
 
@@ -329,4 +339,6 @@ def test_running_statistics_follow_the_documented_update_and_eval_mode_uses_them
         gap,
         "1",
         zh=f"running_var 与有偏递推之比较,momentum={momentum}:最大相对差",
+        measured_on=f"{NET}, train-mode forwards of regression batches of sizes {BATCH_SIZES}",
+        measured_on_zh=f"{NET_ZH},在大小依次为 {BATCH_SIZES} 的回归 batch 上做训练模式前向",
     )

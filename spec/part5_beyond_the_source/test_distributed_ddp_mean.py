@@ -36,6 +36,14 @@ pytestmark = pytest.mark.claim("distributed.ddp-mean")
 CONFIG = SPEC_CONFIG  # (4, 4, 4) and (2, 3, 7) samples per rank; the run is shared with distributed.uneven
 W = CONFIG.world_size
 GRADIENT_SCENARIOS = ("equal", "no_sync", "accumulate", "unequal", "unequal_weighted")
+# what the gradients were measured on (the report shows it next to each figure)
+MEASURED_ON = (
+    f"tanh MLP {CONFIG.in_features}-{CONFIG.width}-{CONFIG.out_features}, MSELoss on regression samples, {W} gloo "
+    "processes"
+)
+MEASURED_ON_ZH = (
+    f"tanh MLP {CONFIG.in_features}-{CONFIG.width}-{CONFIG.out_features},在回归样本上计算 MSELoss,{W} 个 gloo 进程"
+)
 
 
 def _mean_loss_grad(x, y):
@@ -100,10 +108,14 @@ def test_ddp_averages_gradients_across_three_gloo_processes(ddp_run, figures):
         (ranks[0]["unequal"] - unequal_global).norm() / unequal_global.norm(),
         "1",
         zh="||DDP 平均 - 全局平均|| / ||全局平均||(n = 2, 3, 7)",
+        measured_on=MEASURED_ON,
+        measured_on_zh=MEASURED_ON_ZH,
     )
     figures.record(
         "||DDP average - global mean|| / ||global mean|| (n = 4, 4, 4)",
         (ranks[0]["equal"] - global_mean).norm() / global_mean.norm(),
         "1",
         zh="||DDP 平均 - 全局平均|| / ||全局平均||(n = 4, 4, 4)",
+        measured_on=MEASURED_ON,
+        measured_on_zh=MEASURED_ON_ZH,
     )

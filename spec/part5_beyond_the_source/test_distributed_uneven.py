@@ -149,6 +149,12 @@ def test_join_completes_and_weighs_each_batch_by_one_over_the_initial_world_size
         gap,
         "parameter units",
         zh="||最终参数:按实际进程数 - 按初始进程数||",
+        measured_on=f"tanh MLP {CONFIG.in_features}-{CONFIG.width}-{CONFIG.out_features}, MSELoss, {W} ranks with "
+        f"{COUNTS} batches of {CONFIG.uneven_batch_size} regression samples, SGD lr {CONFIG.join_lr}, momentum "
+        f"{CONFIG.join_momentum}",
+        measured_on_zh=f"tanh MLP {CONFIG.in_features}-{CONFIG.width}-{CONFIG.out_features},MSELoss,{W} 个进程分别有 "
+        f"{COUNTS} 个 batch,每个 batch {CONFIG.uneven_batch_size} 个回归样本,SGD lr {CONFIG.join_lr},momentum "
+        f"{CONFIG.join_momentum}",
     )
 
 
@@ -223,4 +229,8 @@ def test_padding_counts_samples_twice_in_an_epoch_and_hand_sharding_makes_batch_
         padded_mean - values.mean(),
         "value",
         zh="补齐后的 epoch 上的平均 - 数据集平均(N = 10,W = 4)",
+        measured_on=f"per-sample values evenly spaced from {values[0].item():g} to {values[-1].item():g}, shuffled "
+        "DistributedSampler",
+        measured_on_zh=f"每个样本的值在 {values[0].item():g} 到 {values[-1].item():g} 之间等距分布,DistributedSampler "
+        "打乱顺序",
     )
