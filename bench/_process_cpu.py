@@ -1,9 +1,10 @@
 """A pytest plugin that bench/suite_wall_time.py loads (``-p _process_cpu``, bench/ on PYTHONPATH) into every
 process of a timed run: each process appends one JSON line to the file named by ``SPEC_BENCH_CPU_LOG`` with its role
 (``serial``, ``controller`` or the xdist worker's id), its CPU seconds when its first test started (start-up:
-interpreter, pytest, plugins, torch, collection) and at its last hook (``pytest_unconfigure``). The CPU a process
-spends after that hook (interpreter exit) and the CPU of the processes the tests start (the DDP ranks) are what the
-run's total leaves over. Reading the clock costs microseconds; the plugin imports nothing heavy.
+interpreter, pytest, plugins, torch, collection; None for the controller, which runs no test) and at its last hook
+(``pytest_unconfigure``); the controller adds how many workers it started. The CPU a process spends after that hook
+(interpreter exit) and the CPU of the processes the tests start (the DDP ranks) are what the run's total leaves over.
+Reading the clock costs microseconds; the plugin imports nothing heavy.
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     path = os.environ.get(LOG_ENV)
     if not path:
         return
-    row = {"role": _role(config), "startup_cpu_s": _first_test_cpu_s, "total_cpu_s": _cpu_s()}
+    role = _role(config)
+    row = {"role": role, "startup_cpu_s": _first_test_cpu_s, "total_cpu_s": _cpu_s()}
+    if role == "controller":  # its "first test" is the first one a worker started
+        row.update(startup_cpu_s=None, workers=len(config.getoption("tx")))
     with open(path, "a", encoding="utf-8") as f:  # one short line per process: appends do not interleave
         f.write(json.dumps(row) + "\n")

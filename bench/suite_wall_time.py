@@ -120,9 +120,13 @@ def split_cpu(rows: list[dict], run_cpu_s: float, parallel: bool) -> dict[str, f
     each process's exit)."""
     runners = [r for r in rows if r["role"] != "controller"]
     controllers = [r for r in rows if r["role"] == "controller"]
-    expected = (1, "controller and workers") if parallel else (0, "one serial process")
-    if len(controllers) != expected[0] or not runners or (not parallel and len(runners) != 1):
-        sys.exit(f"bench/_process_cpu.py logged {[r['role'] for r in rows]}; expected {expected[1]}")
+    if parallel:
+        workers = controllers[0].get("workers", 0) if len(controllers) == 1 else 0
+        expected = sorted(f"gw{i}" for i in range(workers))
+        if len(controllers) != 1 or not expected or sorted(r["role"] for r in runners) != expected:
+            sys.exit(f"bench/_process_cpu.py logged {[r['role'] for r in rows]}; expected a controller and its workers")
+    elif [r["role"] for r in rows] != ["serial"]:
+        sys.exit(f"bench/_process_cpu.py logged {[r['role'] for r in rows]}; expected one serial process")
     if any(r["startup_cpu_s"] is None for r in runners):
         sys.exit(f"a test process logged no first test: {rows}")
     startup = sum(r["startup_cpu_s"] for r in runners)
@@ -215,9 +219,13 @@ def main() -> None:
         "own): more than a few = the run shared the cores",
         "cpu_ratio": round(statistics.median(cpu["-n auto"]) / statistics.median(cpu["serial"]), 2),
         "cpu_split_s": split_medians,
+        "cpu_split_runs_s": {
+            name: [{part: round(v, 2) for part, v in split.items()} for split in runs] for name, runs in splits.items()
+        },
         "cpu_split": "medians over the runs of CPU seconds: startup = the test processes' CPU before their first test "
         "(summed over xdist workers), tests = the rest of their CPU up to pytest's last hook, controller = the xdist "
-        "controller's, other = the run's CPU left over (the DDP ranks, interpreter exits); from bench/_process_cpu.py",
+        "controller's, other = the run's CPU left over (the DDP ranks, interpreter exits); from bench/_process_cpu.py; "
+        "cpu_split_runs_s has every run's",
         "cpu_beyond_serial_s": {
             part: round(parallel[part] - serial[part], 2) for part in ("startup", "tests", "controller", "other")
         },

@@ -127,6 +127,19 @@ SWEEP_DEPTHS = (2, 4, 8, 16, 32)
 SWEEP_SEEDS = 3
 
 
+def sweep_measured_on(seeds: int = SWEEP_SEEDS) -> tuple[str, str]:
+    """What a figure of the shared sweep (``depth_sweep`` at SWEEP_WIDTH and SWEEP_DEPTHS with its default
+    input_scale, ``seeds`` networks per depth) was measured on, in English and in Chinese: the text the claims report
+    shows next to it."""
+    _arguments.positive_int("seeds", seeds)
+    return (
+        f"{seeds} bias-free MLPs of width {SWEEP_WIDTH} per depth, depths {SWEEP_DEPTHS}, each with one N(0, I) input "
+        "and a random unit direction",
+        f"每个深度 {seeds} 个宽度 {SWEEP_WIDTH}、无偏置的 MLP,深度 {SWEEP_DEPTHS},"
+        "每个网络一个 N(0, I) 输入和一个随机单位方向",
+    )
+
+
 def sweep_seed(depth: int, k: int, base: int = 0) -> int:
     """The seed of the k-th network of a depth: distinct per (depth, k), so depths are independent samples."""
     return base + 7919 * depth + k

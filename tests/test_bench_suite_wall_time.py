@@ -1,6 +1,6 @@
 """Tests of bench/suite_wall_time.py's CPU split: bench/_process_cpu.py logs one line per process with its role and
 CPU, and split_cpu divides a run's CPU among start-up, tests, controller and the rest, stopping on a log that does
-not match the run (so a recorded split never rests on a lost line)."""
+not match the run (a lost or extra line, a worker the controller did not start)."""
 
 import importlib.util
 import json
@@ -21,15 +21,30 @@ def _load(name: str):
 suite_wall_time = _load("suite_wall_time")
 
 
-def test_a_serial_run_logs_one_line_whose_start_up_precedes_its_total(pytester, monkeypatch, tmp_path):
+BURN = (
+    "import resource\n\n"
+    "def _cpu():\n"
+    "    u = resource.getrusage(resource.RUSAGE_SELF)\n"
+    "    return u.ru_utime + u.ru_stime\n\n"
+    "def test_a():\n"  # the first test: burns at least 0.1 s of CPU
+    "    start = _cpu()\n"
+    "    while _cpu() - start < 0.1:\n"
+    "        sum(range(10_000))\n\n"
+    "def test_b():\n"
+    "    pass\n"
+)
+
+
+def test_a_serial_run_logs_one_line_whose_start_up_ends_at_its_first_test(pytester, monkeypatch, tmp_path):
     log = tmp_path / "cpu.jsonl"
     monkeypatch.syspath_prepend(str(BENCH))
     monkeypatch.setenv("SPEC_BENCH_CPU_LOG", str(log))
-    pytester.makepyfile(test_two="def test_a():\n    sum(range(10**6))\n\ndef test_b():\n    pass\n")
+    pytester.makepyfile(test_two=BURN)
     pytester.runpytest_inprocess("-p", "_process_cpu", "-p", "no:randomly").assert_outcomes(passed=2)
     (row,) = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
     assert row["role"] == "serial"
-    assert 0 < row["startup_cpu_s"] < row["total_cpu_s"]
+    assert row["startup_cpu_s"] > 0
+    assert row["total_cpu_s"] - row["startup_cpu_s"] >= 0.1  # test_a's CPU counts as tests, not start-up
 
 
 def test_without_the_environment_variable_nothing_is_written(pytester, monkeypatch):
@@ -43,7 +58,7 @@ def test_without_the_environment_variable_nothing_is_written(pytester, monkeypat
 
 def test_the_split_of_a_parallel_run_adds_up_to_its_cpu():
     rows = [
-        {"role": "controller", "startup_cpu_s": 0.5, "total_cpu_s": 1.0},
+        {"role": "controller", "startup_cpu_s": None, "total_cpu_s": 1.0, "workers": 2},
         {"role": "gw0", "startup_cpu_s": 2.0, "total_cpu_s": 7.0},
         {"role": "gw1", "startup_cpu_s": 1.5, "total_cpu_s": 5.5},
     ]
@@ -54,14 +69,22 @@ def test_the_split_of_a_parallel_run_adds_up_to_its_cpu():
 @pytest.mark.parametrize(
     ("roles", "parallel"),
     [
-        (["serial"], True),  # a parallel run without its controller's line
+        (["gw0", "gw1"], True),  # a parallel run without its controller's line
         (["controller"], True),  # no worker logged
+        (["controller", "gw0"], True),  # one of the two workers' lines lost
+        (["controller", "gw0", "serial"], True),
+        (["controller", "gw0", "gw1", "gw2"], True),  # a line from a worker the controller did not start
+        (["controller", "controller", "gw0", "gw1"], True),
         (["serial", "serial"], False),  # two lines for one serial process
         (["controller", "gw0"], False),
+        ([], False),
     ],
 )
 def test_a_log_that_does_not_match_the_run_stops_the_benchmark(roles, parallel):
     rows = [{"role": r, "startup_cpu_s": 1.0, "total_cpu_s": 2.0} for r in roles]
+    for row in rows:
+        if row["role"] == "controller":
+            row.update(startup_cpu_s=None, workers=2)
     with pytest.raises(SystemExit, match="expected"):
         suite_wall_time.split_cpu(rows, run_cpu_s=10.0, parallel=parallel)
 

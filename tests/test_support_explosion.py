@@ -146,3 +146,18 @@ def test_depth_sweeps_over_stds_bad_arguments(kwargs, match):
     args = {"activation": "linear", "weight_stds": [0.1], "width": 4, "depths": [1], "seeds": 1, **kwargs}
     with pytest.raises(SpecInputError, match=match):
         explosion.depth_sweeps_over_stds(args.pop("activation"), args.pop("weight_stds"), **args)
+
+
+def test_the_sweep_description_follows_the_sweep_settings_in_both_languages(monkeypatch):
+    en, zh = explosion.sweep_measured_on(12)
+    assert en.startswith("12 bias-free MLPs of width 32 per depth, depths (2, 4, 8, 16, 32)")
+    assert zh.startswith("每个深度 12 个宽度 32")
+    assert explosion.sweep_measured_on()[0].startswith(f"{explosion.SWEEP_SEEDS} bias-free")
+    monkeypatch.setattr(explosion, "SWEEP_WIDTH", 16)  # read when called, so a changed sweep changes the text
+    assert "width 16" in explosion.sweep_measured_on()[0] and "宽度 16" in explosion.sweep_measured_on()[1]
+
+
+@pytest.mark.parametrize("seeds", [0, -3, 2.5, "3"])
+def test_the_sweep_description_refuses_a_bad_seed_count(seeds):
+    with pytest.raises((SpecInputError, SpecTypeError), match="seeds"):
+        explosion.sweep_measured_on(seeds)

@@ -25,7 +25,7 @@ import pytest
 import torch
 
 from support.activations import derivative
-from support.explosion import SWEEP_DEPTHS, SWEEP_SEEDS, SWEEP_WIDTH, block_base, depth_sweep
+from support.explosion import SWEEP_DEPTHS, SWEEP_SEEDS, SWEEP_WIDTH, block_base, depth_sweep, sweep_measured_on
 from support.models import ACTIVATIONS, glorot_std, mlp
 from support.tensors import generator
 from support.theory import (
@@ -37,14 +37,7 @@ from support.tolerances import assert_close
 pytestmark = pytest.mark.claim("explosion.cause.depth")
 
 N = SWEEP_WIDTH
-# what the measured numbers were measured on (the report shows it next to each)
-SWEEP_ON = (
-    f"{SWEEP_SEEDS} bias-free MLPs of width {N} per depth, depths {SWEEP_DEPTHS}, each with one N(0, I) input and "
-    "a random unit direction"
-)
-SWEEP_ON_ZH = (
-    f"每个深度 {SWEEP_SEEDS} 个宽度 {N}、无偏置的 MLP,深度 {SWEEP_DEPTHS},每个网络一个 N(0, I) 输入和一个随机单位方向"
-)
+SWEEP_ON, SWEEP_ON_ZH = sweep_measured_on()  # what the sweep figures were measured on
 SE_MULTIPLE = (
     4.5  # within 4.5 standard deviations at every depth (Chernoff: 5.7e-4 over the 5; tests/test_spec_statistics.py)
 )

@@ -37,7 +37,7 @@ import math
 import pytest
 import torch
 
-from support.explosion import SWEEP_DEPTHS, SWEEP_SEEDS, SWEEP_WIDTH, block_base, depth_sweep
+from support.explosion import SWEEP_DEPTHS, SWEEP_SEEDS, SWEEP_WIDTH, block_base, depth_sweep, sweep_measured_on
 from support.fits import fit_line, slope_standard_error
 from support.models import glorot_std, he_std
 from support.theory import (
@@ -56,18 +56,7 @@ GLOROT = glorot_std(N, N)  # = 1/sqrt(n) for square layers
 HE = he_std(N)  # = sqrt(2/n)
 FACTORS = (0.5, 1.0, 2.0)  # below, at and above the Glorot / He value
 
-
-def _measured_on(seeds):
-    """What a sweep of ``seeds`` networks per depth measures on, in English and Chinese (the report shows it next to
-    each figure)."""
-    return (
-        f"{seeds} bias-free MLPs of width {N} per depth, depths {SWEEP_DEPTHS}, each with one N(0, I) input and a "
-        "random unit direction",
-        f"每个深度 {seeds} 个宽度 {N}、无偏置的 MLP,深度 {SWEEP_DEPTHS},每个网络一个 N(0, I) 输入和一个随机单位方向",
-    )
-
-
-SWEEP_ON, SWEEP_ON_ZH = _measured_on(SWEEP_SEEDS)
+SWEEP_ON, SWEEP_ON_ZH = sweep_measured_on()  # what the sweep figures were measured on
 SE_MULTIPLE = (
     4.5  # linear slopes: within 4.5 standard errors (Chernoff: 8.4e-5 a comparison; tests/test_spec_statistics.py)
 )
@@ -201,7 +190,7 @@ def test_relu_nets_are_homogeneous_so_scaling_the_std_shifts_log_norm_by_depth_t
 # block in five. 12 networks per depth halve the standard error; measured over 300 fresh blocks the slope has mean
 # 0.109 and sd 0.0124, so both assertions below keep about 5 sd of margin (normal tail < 1e-6 each).
 TANH_SEEDS = 12
-TANH_ON, TANH_ON_ZH = _measured_on(TANH_SEEDS)
+TANH_ON, TANH_ON_ZH = sweep_measured_on(TANH_SEEDS)
 
 
 def test_tanh_at_twice_glorot_still_explodes_but_saturation_slows_it(figures, seed_block):

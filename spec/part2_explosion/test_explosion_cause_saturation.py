@@ -176,8 +176,15 @@ def test_a_saturated_deep_stack_has_vanishing_input_gradients(device, activation
     # 1e-6 of the unsaturated net's actual gradient
     assert shrink < 1e-6
     assert bounds[8.0] < 1e-6 * norms[0.0]
-    on = f"{activation} MLP of width {width} (Glorot-normal weights, one output), {x.shape[0]} standard normal inputs"
-    on_zh = f"宽度 {width} 的 {activation} MLP(Glorot 正态权重,一个输出),{x.shape[0]} 个标准正态输入"
+    std = glorot_std(width, width)
+    on = (
+        f"{activation} MLP of width {width}, one output, every weight N(0, {std:g}^2) (Glorot's std for the {width} x "
+        f"{width} layers), {x.shape[0]} standard normal inputs"
+    )
+    on_zh = (
+        f"宽度 {width} 的 {activation} MLP,一个输出,所有权重 N(0, {std:g}^2)({width} x {width} 层的 Glorot 标准差),"
+        f"{x.shape[0]} 个标准正态输入"
+    )
     figures.record(
         f"{activation} depth 5, bias 8: prod_l tail(m_l) / phi'(0)^4",
         shrink,

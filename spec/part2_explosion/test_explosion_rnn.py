@@ -257,9 +257,9 @@ def test_tanh_rnn_gradient_is_exactly_s_to_the_T_at_the_zero_state(device, s, fi
         norms[-1],
         "1",
         zh=f"零状态RNN,s={s}:T=40时的 ||dL/dh0||",
-        measured_on=f"nn.RNN (tanh), {H} hidden units, W_hh = s times a random orthogonal matrix, zero inputs and "
+        measured_on=f"nn.RNN (tanh), {H} hidden units, W_hh = {s} times a random orthogonal matrix, zero inputs and "
         f"state, L = v . h_T with v ~ N(0, I_{H})",
-        measured_on_zh=f"nn.RNN(tanh),{H} 个隐藏单元,W_hh = s 乘以随机正交矩阵,输入和状态为零,L = v . h_T,"
+        measured_on_zh=f"nn.RNN(tanh),{H} 个隐藏单元,W_hh = {s} 乘以随机正交矩阵,输入和状态为零,L = v . h_T,"
         f"v ~ N(0, I_{H})",
     )
 

@@ -66,6 +66,7 @@ from support.explosion import (
     block_base,
     depth_sweep,
     depth_sweeps_over_stds,
+    sweep_measured_on,
 )
 from support.fits import bisect, fit_line, slope_standard_error
 from support.models import glorot_std, he_std
@@ -87,14 +88,7 @@ HE_FACTOR = he_std(N) / GLOROT  # sqrt(2)
 # both sides, where the ordering is clear of the tolerances
 FACTORS = (0.5, 0.75, 1.0, 1.25, HE_FACTOR, 1.5, 1.75, 2.0, 2.5, 3.0, 4.0)
 ACTIVATIONS = ("relu", "tanh", "sigmoid")
-# what the measured numbers were measured on (the report shows it next to each)
-SWEEP_ON = (
-    f"{SWEEP_SEEDS} bias-free MLPs of width {N} per depth, depths {SWEEP_DEPTHS}, each with one N(0, I) input and "
-    "a random unit direction"
-)
-SWEEP_ON_ZH = (
-    f"每个深度 {SWEEP_SEEDS} 个宽度 {N}、无偏置的 MLP,深度 {SWEEP_DEPTHS},每个网络一个 N(0, I) 输入和一个随机单位方向"
-)
+SWEEP_ON, SWEEP_ON_ZH = sweep_measured_on()  # what the sweep figures were measured on
 # the sweep the module's tests were checked on (python bench/statistical_sweep.py --only remedy.relu --first-block
 # 300000 --blocks 7000; bench/results/statistical_sweep_relu_and_init.json): blocks disjoint from the thorough profile's
 # 0-4 and the default sweep's 5-30, every test unchanged, with the settings they ran with (tests/test_spec_statistics.py

@@ -36,12 +36,12 @@ from support.tensors import generator
 from support.tolerances import accumulation, assert_close
 
 pytestmark = pytest.mark.claim("backward.non-scalar")
-N, IN, CLASSES = 7, 4, 3
+N, IN, WIDTH, CLASSES = 7, 4, 6, 3
 
 
 def _setup(device):
     x, y = classification(N, IN, CLASSES, seed=31, device=device)
-    return mlp(IN, 6, CLASSES, seed=31, device=device), x, y
+    return mlp(IN, WIDTH, CLASSES, seed=31, device=device), x, y
 
 
 def _grad_of(model, backward):
@@ -114,8 +114,8 @@ def test_gradient_w_backpropagates_the_weighted_sum(device, figures):
         gap,
         "1",
         zh="||加权梯度 - sum(w) * 平均梯度|| / ||加权梯度||",
-        measured_on=f"ReLU MLP {IN}-6-{CLASSES}, batch {N}, cross-entropy, weights w drawn uniform on [-0.5, 2.5]",
-        measured_on_zh=f"ReLU MLP {IN}-6-{CLASSES},batch 大小 {N},交叉熵,权重 w 在 [-0.5, 2.5] 上均匀抽取",
+        measured_on=f"ReLU MLP {IN}-{WIDTH}-{CLASSES}, batch {N}, cross-entropy, weights w uniform on [-0.5, 2.5]",
+        measured_on_zh=f"ReLU MLP {IN}-{WIDTH}-{CLASSES},batch 大小 {N},交叉熵,权重 w 在 [-0.5, 2.5] 上均匀抽取",
     )
 
 
